@@ -1,0 +1,130 @@
+# mlops - one Makefile: build, test, sanitize, bench, install.
+#
+#   make                 build ./mlops
+#   make test            unit tests (cmocka) and command-line tests (prove)
+#   make sanitize        the same tests under ASan+UBSan (build in build-san/)
+#   make valgrind        the command-line tests with every mlops under valgrind
+#   make bench           benchmarks against peers (bench/README.md)
+#   make install         PREFIX=/usr/local DESTDIR= ; make uninstall
+#
+# Quiet unless V=1.
+
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANPREFIX ?= $(PREFIX)/share/man
+DATAROOT ?= $(PREFIX)/share
+PKG_CONFIG ?= pkg-config
+CC ?= cc
+
+LIBS_PC = libgit2 libcjson zlib libzstd libarchive libcrypto libcurl libmicrohttpd
+VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+
+BUILD ?= build
+OPT ?= -O2
+CFLAGS_BASE = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror $(OPT) -g \
+	-I. -DMLOPS_VERSION='"$(VERSION)"' $(shell $(PKG_CONFIG) --cflags $(LIBS_PC))
+ALL_CFLAGS = $(CFLAGS_BASE) $(SAN) $(CFLAGS)
+ALL_LDLIBS = $(shell $(PKG_CONFIG) --libs $(LIBS_PC)) -lpthread -lm $(LDLIBS)
+TEST_LDLIBS = $(shell $(PKG_CONFIG) --libs cmocka)
+
+ifeq ($(V),1)
+Q =
+E = @true
+else
+Q = @
+E = @echo
+endif
+
+LIB_SRCS := $(sort $(wildcard store/*.c core/*.c))
+CMD_SRCS := $(sort $(wildcard cmd/*.c))
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+CMD_OBJS := $(CMD_SRCS:%.c=$(BUILD)/%.o)
+UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+MAN_SRCS := $(sort $(wildcard man/*.scd))
+MAN_PAGES := $(MAN_SRCS:man/%.scd=$(BUILD)/man/%)
+DEPS := $(LIB_OBJS:.o=.d) $(CMD_OBJS:.o=.d) $(UNIT_BINS:=.d)
+
+BIN ?= mlops
+
+.PHONY: all test unit cli sanitize valgrind bench bench-quick install uninstall clean man demo stress fuzz
+all: $(BIN) man
+
+$(BIN): $(CMD_OBJS) $(BUILD)/libmlops.a
+	$(E) "  LINK    $@"
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $(CMD_OBJS) $(BUILD)/libmlops.a $(ALL_LDLIBS)
+
+$(BUILD)/libmlops.a: $(LIB_OBJS)
+	$(E) "  AR      $@"
+	$(Q)rm -f $@ && ar rcs $@ $(LIB_OBJS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(E) "  CC      $<"
+	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libmlops.a
+	@mkdir -p $(dir $@)
+	$(E) "  CC      $<"
+	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -o $@ $< $(BUILD)/libmlops.a $(ALL_LDLIBS) $(TEST_LDLIBS)
+
+man: $(MAN_PAGES)
+$(BUILD)/man/%: man/%.scd
+	@mkdir -p $(dir $@)
+	$(E) "  SCDOC   $<"
+	$(Q)scdoc < $< > $@
+
+unit: $(UNIT_BINS)
+	$(Q)set -e; for t in $(UNIT_BINS); do echo "# $$t"; $$t; done
+
+cli: $(BIN) man
+	$(Q)MLOPS_BIN=$(abspath $(BIN)) MLOPS_MANDIR=$(abspath $(BUILD)/man) \
+		prove -j2 --timer tests/cli/t*.sh
+
+test: unit cli
+
+sanitize:
+	$(Q)$(MAKE) BUILD=build-san BIN=build-san/mlops OPT=-O1 \
+		SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+		unit cli-san
+
+cli-san: $(BIN) man
+	$(Q)ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+		MLOPS_BIN=$(abspath $(BIN)) MLOPS_MANDIR=$(abspath $(BUILD)/man) \
+		prove -j2 tests/cli/t*.sh
+
+valgrind: $(BIN) man
+	$(Q)MLOPS_VALGRIND=1 MLOPS_BIN=$(abspath $(BIN)) MLOPS_MANDIR=$(abspath $(BUILD)/man) \
+		prove tests/cli/t*.sh
+
+bench: $(BIN)
+	$(Q)bench/run.sh
+
+bench-quick: $(BIN)
+	$(Q)bench/run.sh --quick
+
+demo: $(BIN)
+	$(Q)MLOPS_BIN=$(abspath $(BIN)) examples/tour.sh
+
+install: $(BIN) man
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANPREFIX)/man1 \
+		$(DESTDIR)$(DATAROOT)/bash-completion/completions \
+		$(DESTDIR)$(DATAROOT)/zsh/site-functions \
+		$(DESTDIR)$(DATAROOT)/fish/vendor_completions.d
+	install -m 755 $(BIN) $(DESTDIR)$(BINDIR)/mlops
+	for p in $(MAN_PAGES); do install -m 644 $$p $(DESTDIR)$(MANPREFIX)/man1/; done
+	install -m 644 completions/mlops.bash $(DESTDIR)$(DATAROOT)/bash-completion/completions/mlops
+	install -m 644 completions/_mlops $(DESTDIR)$(DATAROOT)/zsh/site-functions/_mlops
+	install -m 644 completions/mlops.fish $(DESTDIR)$(DATAROOT)/fish/vendor_completions.d/mlops.fish
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/mlops
+	for p in $(MAN_SRCS:man/%.scd=%); do rm -f $(DESTDIR)$(MANPREFIX)/man1/$$p; done
+	rm -f $(DESTDIR)$(DATAROOT)/bash-completion/completions/mlops
+	rm -f $(DESTDIR)$(DATAROOT)/zsh/site-functions/_mlops
+	rm -f $(DESTDIR)$(DATAROOT)/fish/vendor_completions.d/mlops.fish
+
+clean:
+	rm -rf build build-san mlops
+
+-include $(DEPS)

@@ -1,0 +1,16 @@
+/*
+ * builtins.h - the handler of every command in the table (cmd/main.c).
+ */
+#ifndef MLOPS_BUILTINS_H
+#define MLOPS_BUILTINS_H
+
+struct cmd_entry;
+const struct cmd_entry *cmd_lookup(const char *name);
+
+int cmd___complete(int argc, char **argv);
+int cmd_help(int argc, char **argv);
+int cmd_init(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_version(int argc, char **argv);
+
+#endif

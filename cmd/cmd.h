@@ -1,0 +1,113 @@
+/*
+ * cmd.h - what every command file shares: the command table entry, global
+ * options, and the helpers that print and turn errors into exit codes.
+ *
+ * Adding a command (the checklist):
+ *   1. cmd/<name>.c with `int cmd_<name>(int argc, char **argv)` and its
+ *      usage lines; subcommands dispatch through cmd_dispatch().
+ *   2. An entry in the table in cmd/main.c (name, handler, flags, summary).
+ *   3. man/mlops-<name>.1.scd, listing every option the usage lists.
+ *   4. The command, subcommands and options in completions/ (all three).
+ *   5. tests/cli/tNNNN-<name>-*.sh, and a line in t0001's `-h` loop.
+ *
+ * Only cmd/ prints.  A command returns an exit status; errors from core/
+ * and store/ become "mlops: what: why" through cmd_fail().
+ */
+#ifndef MLOPS_CMD_H
+#define MLOPS_CMD_H
+
+#include <stdio.h>
+#include <getopt.h>
+
+#include "store/error.h"
+
+struct mlops_repo;
+
+/* Flags of a command table entry. */
+enum {
+	CMD_NEED_REPO = 1 << 0, /* open the repository first (g_repo) */
+	CMD_HIDDEN = 1 << 1,    /* not listed in help (e.g. __complete) */
+};
+
+struct cmd_entry {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	unsigned flags;
+	const char *summary;
+};
+
+/* One subcommand: name, handler, usage line (without "mlops CMD "). */
+struct subcmd {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *usage;
+};
+
+/* Global options, set by main() before any command runs. */
+struct global_opts {
+	int json;
+	int quiet;
+	int verbose;
+	int color;
+	int progress; /* stderr is a terminal and neither -q nor --json */
+};
+extern struct global_opts g_opts;
+
+/* The repository, opened by main() for CMD_NEED_REPO commands; borrowed. */
+extern struct mlops_repo *g_repo;
+
+/* The command table (cmd/main.c). */
+extern const struct cmd_entry cmd_table[];
+extern const size_t cmd_table_len;
+
+/*
+ * Print "mlops: <message of the last error>" and return the exit status for
+ * `code`.  With a non-NULL hint, a second line "hint: ..." follows.
+ */
+int cmd_fail(int code, const char *hint);
+
+/* Print "mlops: fmt..." to stderr and return `exit_code`. */
+int cmd_die(int exit_code, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/*
+ * Print "usage: mlops <usage>" lines to stderr (to stdout with to_stdout)
+ * and return 2 (0 with to_stdout: the answer to -h).
+ */
+int cmd_usage(const char *const *usage, int to_stdout);
+
+/*
+ * Parse options with getopt_long; a short-option string is built from
+ * `opts`.  Returns the option, -1 at the end, or prints the usage and
+ * returns '?' on an unknown option.  Resets getopt on the first call for
+ * argv (optind = 0 before the first call is the caller's duty: use
+ * cmd_getopt_reset()).
+ */
+void cmd_getopt_reset(void);
+
+/*
+ * Dispatch argv[1] among `subs` (argv[0] is the parent command name).  With
+ * no subcommand, run `dflt` if non-NULL, else print the usage.  Unknown
+ * subcommands get "unknown subcommand" and the usage; -h prints the usage.
+ */
+int cmd_dispatch(int argc, char **argv, const struct subcmd *subs,
+		 size_t nsubs, int (*dflt)(int, char **));
+
+/* Output helpers: print a cJSON value to stdout (pretty), then free it. */
+struct cJSON;
+int cmd_print_json(struct cJSON *value);
+
+/* Human sizes: "1.20 GB", "41.0 MB", "512 B" (decimal units). */
+const char *cmd_human_size(char buf[32], unsigned long long bytes);
+
+/* Local time as "2026-11-27 12:05:09 +0000" from seconds since epoch. */
+const char *cmd_human_time(char buf[64], long long epoch);
+
+/* Progress line on stderr, only when g_opts.progress; done=1 ends it. */
+void cmd_progress(const char *what, unsigned long long cur,
+		  unsigned long long total, int done);
+
+/* Color helpers: return escape codes or "" when color is off. */
+const char *cmd_color(const char *which);
+
+#endif

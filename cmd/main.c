@@ -1,0 +1,175 @@
+/*
+ * main.c - the mlops command: global options, the command table, dispatch.
+ *
+ * The table below is the one place that lists commands.  Flags say what a
+ * command needs (a repository), so no command opens one itself.  After a
+ * command returns, stdout is flushed and a write error is an error, so
+ * `mlops dataset list > /full/disk` never exits 0.
+ */
+#include "cmd.h"
+#include "builtins.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "store/repo.h"
+
+struct global_opts g_opts;
+struct mlops_repo *g_repo;
+
+/* Sorted by name. */
+const struct cmd_entry cmd_table[] = {
+	{ "__complete", cmd___complete, CMD_HIDDEN, "print completion candidates" },
+	{ "help", cmd_help, 0, "show the manual page of a command" },
+	{ "init", cmd_init, 0, "create an mlops repository in a git work tree" },
+	{ "status", cmd_status, CMD_NEED_REPO, "show tracked paths that changed, and the store" },
+	{ "version", cmd_version, 0, "print the version" },
+};
+const size_t cmd_table_len = sizeof(cmd_table) / sizeof(cmd_table[0]);
+
+static const char *const main_usage[] = {
+	"mlops [-C DIR] [--json] [-q] [-v] [--no-color] COMMAND [ARGS...]",
+	"mlops --version | -h | --help | help COMMAND",
+	NULL,
+};
+
+static void print_overview(FILE *f)
+{
+	fprintf(f, "usage: %s\n       %s\n\ncommands:\n", main_usage[0], main_usage[1]);
+	for (size_t i = 0; i < cmd_table_len; i++) {
+		if (cmd_table[i].flags & CMD_HIDDEN)
+			continue;
+		fprintf(f, "   %-10s %s\n", cmd_table[i].name, cmd_table[i].summary);
+	}
+	fprintf(f, "\n'mlops help COMMAND' shows the manual page of a command.\n");
+}
+
+const struct cmd_entry *cmd_lookup(const char *name)
+{
+	for (size_t i = 0; i < cmd_table_len; i++)
+		if (!strcmp(cmd_table[i].name, name))
+			return &cmd_table[i];
+	return NULL;
+}
+
+/* Damerau-free Levenshtein distance, for "did you mean". */
+static size_t edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	if (la > 64 || lb > 64)
+		return SIZE_MAX;
+	size_t prev[65], cur[65];
+	for (size_t j = 0; j <= lb; j++)
+		prev[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		cur[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
+			size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
+			cur[j] = del < ins ? del : ins;
+			if (sub < cur[j])
+				cur[j] = sub;
+		}
+		memcpy(prev, cur, sizeof(prev));
+	}
+	return prev[lb];
+}
+
+static int unknown_command(const char *name)
+{
+	const char *best = NULL;
+	size_t best_d = SIZE_MAX;
+	for (size_t i = 0; i < cmd_table_len; i++) {
+		if (cmd_table[i].flags & CMD_HIDDEN)
+			continue;
+		size_t d = edit_distance(name, cmd_table[i].name);
+		if (d < best_d) {
+			best_d = d;
+			best = cmd_table[i].name;
+		}
+	}
+	fprintf(stderr, "mlops: '%s' is not a command. See 'mlops --help'.\n", name);
+	if (best && best_d <= 2)
+		fprintf(stderr, "\nThe most similar command is\n\t%s\n", best);
+	return MLOPS_EXIT_USAGE;
+}
+
+static int finish_output(int status)
+{
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		int e = errno;
+		fprintf(stderr, "mlops: write failure on standard output: %s\n",
+			e ? strerror(e) : "unknown error");
+		return MLOPS_EXIT_IO;
+	}
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	int i = 1;
+	const char *no_color = getenv("NO_COLOR");
+	g_opts.color = isatty(STDOUT_FILENO) && !(no_color && *no_color);
+
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "-C")) {
+			if (++i >= argc)
+				return cmd_die(MLOPS_EXIT_USAGE, "-C needs a directory");
+			if (chdir(argv[i]) < 0)
+				return cmd_die(MLOPS_EXIT_NOTFOUND, "cannot change to '%s': %s",
+					       argv[i], strerror(errno));
+		} else if (!strcmp(a, "--json")) {
+			g_opts.json = 1;
+		} else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+			g_opts.quiet = 1;
+		} else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+			g_opts.verbose++;
+		} else if (!strcmp(a, "--no-color")) {
+			g_opts.color = 0;
+		} else if (!strcmp(a, "--version")) {
+			return finish_output(cmd_version(1, argv + i));
+		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			print_overview(stdout);
+			return finish_output(0);
+		} else if (!strcmp(a, "--")) {
+			i++;
+			break;
+		} else {
+			fprintf(stderr, "mlops: unknown option '%s'\n", a);
+			cmd_usage(main_usage, 0);
+			return MLOPS_EXIT_USAGE;
+		}
+	}
+	if (i >= argc) {
+		print_overview(stderr);
+		return MLOPS_EXIT_USAGE;
+	}
+	g_opts.progress = isatty(STDERR_FILENO) && !g_opts.quiet && !g_opts.json;
+
+	const struct cmd_entry *c = cmd_lookup(argv[i]);
+	if (!c)
+		return unknown_command(argv[i]);
+
+	int is_help = 0;
+	for (int k = i + 1; k < argc; k++) {
+		if (!strcmp(argv[k], "--"))
+			break;
+		if (!strcmp(argv[k], "-h") || !strcmp(argv[k], "--help"))
+			is_help = 1;
+	}
+	/* -h works outside a repository: the command prints its usage. */
+	if ((c->flags & CMD_NEED_REPO) && !is_help) {
+		int err = mlops_repo_open(&g_repo, ".");
+		if (err < 0)
+			return cmd_fail(err, err == MLOPS_ENOREPO ?
+					"run 'mlops init' to create one" : NULL);
+	}
+	int status = c->fn(argc - i, argv + i);
+	mlops_repo_free(g_repo);
+	g_repo = NULL;
+	return finish_output(status);
+}

@@ -1,0 +1,144 @@
+/*
+ * util.c - helpers every command uses: error and usage printing, subcommand
+ * dispatch, JSON output, human sizes and times, progress on stderr.
+ */
+#include "cmd.h"
+
+#include <cjson/cJSON.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int cmd_fail(int code, const char *hint)
+{
+	const char *msg = mlops_error_message();
+	fprintf(stderr, "mlops: %s\n", *msg ? msg : "unknown error");
+	if (hint)
+		fprintf(stderr, "hint: %s\n", hint);
+	return mlops_error_exit_code(code);
+}
+
+int cmd_die(int exit_code, const char *fmt, ...)
+{
+	va_list ap;
+	fputs("mlops: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return exit_code;
+}
+
+int cmd_usage(const char *const *usage, int to_stdout)
+{
+	FILE *f = to_stdout ? stdout : stderr;
+	for (size_t i = 0; usage[i]; i++) {
+		if (usage[i][0] == ' ' || usage[i][0] == '\0')
+			fprintf(f, "%s\n", usage[i]);
+		else
+			fprintf(f, "%s mlops %s\n", i ? "   or:" : "usage:", usage[i]);
+	}
+	return to_stdout ? 0 : MLOPS_EXIT_USAGE;
+}
+
+void cmd_getopt_reset(void)
+{
+	optind = 0;
+	opterr = 1;
+}
+
+int cmd_dispatch(int argc, char **argv, const struct subcmd *subs,
+		 size_t nsubs, int (*dflt)(int, char **))
+{
+	const char *usage[64];
+	char lines[64][256];
+	size_t n = 0;
+	for (size_t i = 0; i < nsubs && n < 63; i++, n++) {
+		snprintf(lines[n], sizeof(lines[n]), "%s %s", argv[0], subs[i].usage);
+		usage[n] = lines[n];
+	}
+	usage[n] = NULL;
+
+	if (argc < 2) {
+		if (dflt)
+			return dflt(argc, argv);
+		return cmd_usage(usage, 0);
+	}
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))
+		return cmd_usage(usage, 1);
+	for (size_t i = 0; i < nsubs; i++)
+		if (!strcmp(argv[1], subs[i].name))
+			return subs[i].fn(argc - 1, argv + 1);
+	if (dflt && argv[1][0] == '-')
+		return dflt(argc, argv);
+	fprintf(stderr, "mlops: %s: unknown subcommand '%s'\n", argv[0], argv[1]);
+	return cmd_usage(usage, 0);
+}
+
+int cmd_print_json(cJSON *value)
+{
+	if (!value)
+		return cmd_die(MLOPS_EXIT_FAILURE, "out of memory");
+	char *s = cJSON_Print(value);
+	cJSON_Delete(value);
+	if (!s)
+		return cmd_die(MLOPS_EXIT_FAILURE, "out of memory");
+	fputs(s, stdout);
+	fputc('\n', stdout);
+	free(s);
+	return 0;
+}
+
+const char *cmd_human_size(char buf[32], unsigned long long bytes)
+{
+	static const char *units[] = { "kB", "MB", "GB", "TB", "PB" };
+	if (bytes < 1000) {
+		snprintf(buf, 32, "%llu B", bytes);
+		return buf;
+	}
+	double v = (double)bytes / 1000.0;
+	size_t u = 0;
+	while (v >= 1000.0 && u + 1 < sizeof(units) / sizeof(units[0])) {
+		v /= 1000.0;
+		u++;
+	}
+	snprintf(buf, 32, v >= 100 ? "%.0f %s" : v >= 10 ? "%.1f %s" : "%.2f %s", v, units[u]);
+	return buf;
+}
+
+const char *cmd_human_time(char buf[64], long long epoch)
+{
+	time_t t = (time_t)epoch;
+	struct tm tm;
+	localtime_r(&t, &tm);
+	strftime(buf, 64, "%Y-%m-%d %H:%M:%S %z", &tm);
+	return buf;
+}
+
+void cmd_progress(const char *what, unsigned long long cur,
+		  unsigned long long total, int done)
+{
+	if (!g_opts.progress)
+		return;
+	char a[32], b[32];
+	if (total)
+		fprintf(stderr, "\r%s: %3d%% (%s / %s)", what,
+			(int)(total ? cur * 100 / total : 100),
+			cmd_human_size(a, cur), cmd_human_size(b, total));
+	else
+		fprintf(stderr, "\r%s: %s", what, cmd_human_size(a, cur));
+	fputs(done ? ", done.\n" : "\033[K", stderr);
+}
+
+const char *cmd_color(const char *which)
+{
+	if (!g_opts.color)
+		return "";
+	if (!strcmp(which, "reset")) return "\033[m";
+	if (!strcmp(which, "red")) return "\033[31m";
+	if (!strcmp(which, "green")) return "\033[32m";
+	if (!strcmp(which, "yellow")) return "\033[33m";
+	if (!strcmp(which, "bold")) return "\033[1m";
+	return "";
+}

@@ -1,0 +1,93 @@
+/*
+ * error.c - the per-thread last-error message behind error.h.
+ */
+#include "error.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static _Thread_local char last_message[2048];
+static _Thread_local int last_code;
+
+static int set_v(int code, int errno_value, const char *fmt, va_list ap)
+{
+	char buf[sizeof(last_message)];
+	int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	if (n < 0)
+		buf[0] = '\0';
+	if (errno_value) {
+		size_t len = strlen(buf);
+		snprintf(buf + len, sizeof(buf) - len, ": %s", strerror(errno_value));
+	}
+	memcpy(last_message, buf, sizeof(buf));
+	last_code = code;
+	return code;
+}
+
+int mlops_error_set(int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	set_v(code, 0, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+int mlops_error_sys(int errno_value, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	set_v(MLOPS_EIO, errno_value, fmt, ap);
+	va_end(ap);
+	return MLOPS_EIO;
+}
+
+int mlops_error_wrap(int code, const char *fmt, ...)
+{
+	char prefix[512], old[sizeof(last_message)];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(prefix, sizeof(prefix), fmt, ap);
+	va_end(ap);
+	memcpy(old, last_message, sizeof(old));
+	snprintf(last_message, sizeof(last_message), "%s: %s", prefix, old);
+	last_code = code;
+	return code;
+}
+
+const char *mlops_error_message(void)
+{
+	return last_message;
+}
+
+int mlops_error_code(void)
+{
+	return last_code;
+}
+
+void mlops_error_clear(void)
+{
+	last_message[0] = '\0';
+	last_code = 0;
+}
+
+int mlops_error_exit_code(int code)
+{
+	switch (code) {
+	case MLOPS_OK: return MLOPS_EXIT_OK;
+	case MLOPS_ECHECK: return MLOPS_EXIT_CHECK;
+	case MLOPS_EUSAGE: return MLOPS_EXIT_USAGE;
+	case MLOPS_ENOTFOUND: return MLOPS_EXIT_NOTFOUND;
+	case MLOPS_EAMBIGUOUS: return MLOPS_EXIT_NOTFOUND;
+	case MLOPS_EINVALID: return MLOPS_EXIT_INVALID;
+	case MLOPS_EEXISTS: return MLOPS_EXIT_CONFLICT;
+	case MLOPS_ELOCKED: return MLOPS_EXIT_LOCKED;
+	case MLOPS_EIO: return MLOPS_EXIT_IO;
+	case MLOPS_ECORRUPT: return MLOPS_EXIT_CORRUPT;
+	case MLOPS_ENOREPO: return MLOPS_EXIT_NOREPO;
+	case MLOPS_ECONFLICT: return MLOPS_EXIT_CONFLICT;
+	case MLOPS_EREMOTE: return MLOPS_EXIT_REMOTE;
+	default: return MLOPS_EXIT_FAILURE;
+	}
+}

@@ -1,0 +1,124 @@
+# lib.sh - the command-line test harness (TAP, for prove).
+#
+# Each tNNNN-*.sh script sources this file, which makes one trash directory
+# for the script and cds into it.  Test cases are chains of commands:
+#
+#   test_expect_success 'init twice changes nothing' '
+#       mlops init && mlops init && test -d .mlops
+#   '
+#
+# Helpers: test_must_fail CMD, test_expect_code N CMD, test_cmp A B,
+# test_grep PATTERN FILE, test_skip_unless_cmd NAME, test_done.
+# The binary under test is $MLOPS_BIN (set by the Makefile); `mlops` is a
+# function that runs it, under valgrind when MLOPS_VALGRIND=1.
+
+set -u
+: "${MLOPS_BIN:?MLOPS_BIN must point at the binary under test (run through make test)}"
+TEST_NAME=$(basename "$0" .sh)
+TEST_SRC=$(cd "$(dirname "$0")" && pwd)
+TEST_ROOT=$(cd "$TEST_SRC/../.." && pwd)
+TRASH=$(mktemp -d "${TMPDIR:-/tmp}/mlops-$TEST_NAME.XXXXXX")
+export HOME="$TRASH/home"
+mkdir -p "$HOME"
+export GIT_CONFIG_NOSYSTEM=1
+export GIT_AUTHOR_NAME="A U Thor" GIT_AUTHOR_EMAIL="author@example.com"
+export GIT_COMMITTER_NAME="C O Mitter" GIT_COMMITTER_EMAIL="committer@example.com"
+export NO_COLOR=1 LC_ALL=C TZ=UTC
+unset MLOPS_CONFIG
+git config --global user.name "A U Thor"
+git config --global user.email "author@example.com"
+git config --global init.defaultBranch main
+git config --global advice.detachedHead false
+
+test_count=0
+test_failed=0
+test_skipped=0
+
+mlops() {
+	if [ "${MLOPS_VALGRIND:-}" = 1 ]; then
+		valgrind -q --leak-check=full --errors-for-leak-kinds=definite \
+			--error-exitcode=126 "$MLOPS_BIN" "$@"
+	else
+		"$MLOPS_BIN" "$@"
+	fi
+}
+
+say() { echo "# $*"; }
+
+test_expect_success() {
+	test_count=$((test_count + 1))
+	_desc=$1
+	_body=$2
+	_out="$TRASH/.out.$test_count"
+	if (cd "$TRASH/work" && eval "$_body") >"$_out" 2>&1; then
+		echo "ok $test_count - $_desc"
+	else
+		echo "not ok $test_count - $_desc"
+		sed 's/^/#   /' "$_out"
+		test_failed=$((test_failed + 1))
+	fi
+}
+
+test_skip() {
+	test_count=$((test_count + 1))
+	echo "ok $test_count - # SKIP $1"
+	test_skipped=$((test_skipped + 1))
+}
+
+# test_must_fail CMD...: CMD exits non-zero and was not killed by a signal
+# (or by a sanitizer's abort).
+test_must_fail() {
+	"$@"
+	_rc=$?
+	if [ $_rc -eq 0 ]; then
+		echo "test_must_fail: command succeeded: $*" >&2
+		return 1
+	elif [ $_rc -gt 125 ]; then
+		echo "test_must_fail: command died with $_rc: $*" >&2
+		return 1
+	fi
+	return 0
+}
+
+test_expect_code() {
+	_want=$1
+	shift
+	"$@"
+	_rc=$?
+	if [ $_rc -ne "$_want" ]; then
+		echo "test_expect_code: expected $_want, got $_rc: $*" >&2
+		return 1
+	fi
+	return 0
+}
+
+test_cmp() {
+	diff -u "$1" "$2"
+}
+
+test_grep() {
+	if ! grep -q -e "$1" "$2"; then
+		echo "test_grep: '$1' not found in $2:" >&2
+		sed 's/^/    /' "$2" >&2
+		return 1
+	fi
+}
+
+test_have_cmd() {
+	command -v "$1" >/dev/null 2>&1
+}
+
+test_done() {
+	echo "1..$test_count"
+	if [ "${MLOPS_KEEP_TRASH:-}" != 1 ]; then
+		chmod -R u+w "$TRASH" 2>/dev/null
+		rm -rf "$TRASH"
+	else
+		say "trash kept in $TRASH"
+	fi
+	[ $test_failed -eq 0 ]
+	exit $?
+}
+
+mkdir -p "$TRASH/work"
+cd "$TRASH/work" || exit 1
