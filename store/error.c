@@ -17,8 +17,12 @@ static int set_v(int code, int errno_value, const char *fmt, va_list ap)
 	if (n < 0)
 		buf[0] = '\0';
 	if (errno_value) {
-		size_t len = strlen(buf);
-		snprintf(buf + len, sizeof(buf) - len, ": %s", strerror(errno_value));
+		const char *es = strerror(errno_value);
+		size_t len = strlen(buf), el = strlen(es);
+		if (len + 2 + el < sizeof(buf)) {
+			memcpy(buf + len, ": ", 2);
+			memcpy(buf + len + 2, es, el + 1);
+		}
 	}
 	memcpy(last_message, buf, sizeof(buf));
 	last_code = code;
@@ -51,7 +55,15 @@ int mlops_error_wrap(int code, const char *fmt, ...)
 	vsnprintf(prefix, sizeof(prefix), fmt, ap);
 	va_end(ap);
 	memcpy(old, last_message, sizeof(old));
-	snprintf(last_message, sizeof(last_message), "%s: %s", prefix, old);
+	size_t pl = strlen(prefix), ol = strlen(old);
+	if (pl > sizeof(last_message) - 3)
+		pl = sizeof(last_message) - 3;
+	if (ol > sizeof(last_message) - 3 - pl)
+		ol = sizeof(last_message) - 3 - pl;
+	memcpy(last_message, prefix, pl);
+	memcpy(last_message + pl, ": ", 2);
+	memcpy(last_message + pl + 2, old, ol);
+	last_message[pl + 2 + ol] = '\0';
 	last_code = code;
 	return code;
 }

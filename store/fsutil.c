@@ -1,0 +1,315 @@
+/*
+ * fsutil.c - file-system helpers (see fsutil.h).
+ *
+ * The temporary-file registry is a fixed table of paths guarded by a mutex
+ * for normal use; the signal handler only reads it and calls unlink(), which
+ * is async-signal-safe.  Paths are copied into the table, so callers keep
+ * ownership of their strings.
+ */
+#include "fsutil.h"
+#include "error.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int mlops_mkdir_p(const char *path)
+{
+	char buf[PATH_MAX];
+	size_t len = strlen(path);
+	if (len == 0 || len >= sizeof(buf))
+		return mlops_error_set(MLOPS_EINVALID, "path too long: '%s'", path);
+	memcpy(buf, path, len + 1);
+	for (size_t i = 1; i <= len; i++) {
+		if (buf[i] != '/' && buf[i] != '\0')
+			continue;
+		char c = buf[i];
+		buf[i] = '\0';
+		if (mkdir(buf, 0777) < 0 && errno != EEXIST)
+			return mlops_error_sys(errno, "unable to create directory '%s'", buf);
+		buf[i] = c;
+	}
+	return 0;
+}
+
+ssize_t mlops_read_full(int fd, void *buf, size_t len)
+{
+	size_t got = 0;
+	while (got < len) {
+		ssize_t n = read(fd, (char *)buf + got, len - got);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
+}
+
+int mlops_write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int mlops_read_file(char **out, size_t *len, const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	*out = NULL;
+	if (fd < 0) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			return mlops_error_set(MLOPS_ENOTFOUND, "unable to open '%s': %s",
+					       path, strerror(errno));
+		return mlops_error_sys(errno, "unable to open '%s'", path);
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		int e = errno;
+		close(fd);
+		return mlops_error_sys(e, "unable to stat '%s'", path);
+	}
+	size_t cap = st.st_size > 0 ? (size_t)st.st_size : 4096, used = 0;
+	char *buf = malloc(cap + 1);
+	if (!buf) {
+		close(fd);
+		return mlops_error_set(MLOPS_ERROR, "out of memory reading '%s'", path);
+	}
+	for (;;) {
+		ssize_t n = read(fd, buf + used, cap - used);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			int e = errno;
+			free(buf);
+			close(fd);
+			return mlops_error_sys(e, "unable to read '%s'", path);
+		}
+		if (n == 0)
+			break;
+		used += (size_t)n;
+		if (used == cap) {
+			char *nb = realloc(buf, cap * 2 + 1);
+			if (!nb) {
+				free(buf);
+				close(fd);
+				return mlops_error_set(MLOPS_ERROR, "out of memory reading '%s'", path);
+			}
+			buf = nb;
+			cap *= 2;
+		}
+	}
+	close(fd);
+	buf[used] = '\0';
+	*out = buf;
+	if (len)
+		*len = used;
+	return 0;
+}
+
+int mlops_fsync_path(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return mlops_error_sys(errno, "unable to open '%s'", path);
+	if (fsync(fd) < 0 && errno != EINVAL) {
+		int e = errno;
+		close(fd);
+		return mlops_error_sys(e, "unable to sync '%s'", path);
+	}
+	close(fd);
+	return 0;
+}
+
+int mlops_fsync_dir(const char *dir)
+{
+	return mlops_fsync_path(dir);
+}
+
+char *mlops_strdupf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s = NULL;
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	return s;
+}
+
+char *mlops_path_join(const char *a, const char *b)
+{
+	size_t la = strlen(a);
+	if (la && a[la - 1] == '/')
+		return mlops_strdupf("%s%s", a, b);
+	return mlops_strdupf("%s/%s", a, b);
+}
+
+/* --- temporary file registry ------------------------------------------ */
+
+#define MAX_TEMPS 64
+static char temp_paths[MAX_TEMPS][PATH_MAX];
+static volatile sig_atomic_t temp_used[MAX_TEMPS];
+static pthread_mutex_t temp_mutex = PTHREAD_MUTEX_INITIALIZER;
+static int temp_handlers_installed;
+
+static void temp_signal(int sig)
+{
+	for (int i = 0; i < MAX_TEMPS; i++)
+		if (temp_used[i])
+			unlink(temp_paths[i]);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void install_handlers(void)
+{
+	if (temp_handlers_installed)
+		return;
+	temp_handlers_installed = 1;
+	atexit(mlops_tempfile_cleanup);
+	int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE };
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		struct sigaction sa, old;
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = temp_signal;
+		sigemptyset(&sa.sa_mask);
+		if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN)
+			continue;
+		sigaction(sigs[i], &sa, NULL);
+	}
+}
+
+void mlops_tempfile_register(const char *path)
+{
+	if (strlen(path) >= PATH_MAX)
+		return;
+	pthread_mutex_lock(&temp_mutex);
+	install_handlers();
+	for (int i = 0; i < MAX_TEMPS; i++) {
+		if (!temp_used[i]) {
+			memcpy(temp_paths[i], path, strlen(path) + 1);
+			temp_used[i] = 1;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&temp_mutex);
+}
+
+void mlops_tempfile_forget(const char *path)
+{
+	pthread_mutex_lock(&temp_mutex);
+	for (int i = 0; i < MAX_TEMPS; i++) {
+		if (temp_used[i] && !strcmp(temp_paths[i], path)) {
+			temp_used[i] = 0;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&temp_mutex);
+}
+
+void mlops_tempfile_cleanup(void)
+{
+	pthread_mutex_lock(&temp_mutex);
+	for (int i = 0; i < MAX_TEMPS; i++) {
+		if (temp_used[i]) {
+			unlink(temp_paths[i]);
+			temp_used[i] = 0;
+		}
+	}
+	pthread_mutex_unlock(&temp_mutex);
+}
+
+int mlops_tempfile(int *fd_out, char **path_out, const char *dir, const char *prefix)
+{
+	char *path = mlops_strdupf("%s/%sXXXXXX", dir, prefix);
+	if (!path)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	int fd = mkostemp(path, O_CLOEXEC);
+	if (fd < 0) {
+		int e = errno;
+		int err = mlops_error_sys(e, "unable to create a temporary file in '%s'", dir);
+		free(path);
+		return err;
+	}
+	*fd_out = fd;
+	*path_out = path;
+	return 0;
+}
+
+mode_t mlops_umask(void)
+{
+	static int known;
+	static mode_t mask;
+	if (!known) {
+		mask = umask(0);
+		umask(mask);
+		known = 1;
+	}
+	return mask;
+}
+
+int mlops_write_file_atomic(const char *path, const void *data, size_t len,
+			    const char *tmpdir, int sync)
+{
+	int fd, err = 0;
+	char *tmp = NULL;
+	if ((err = mlops_tempfile(&fd, &tmp, tmpdir, "write-")) < 0)
+		return err;
+	mlops_tempfile_register(tmp);
+	if (fchmod(fd, 0666 & ~mlops_umask()) < 0 || mlops_write_all(fd, data, len) < 0 ||
+	    (sync && fsync(fd) < 0)) {
+		err = mlops_error_sys(errno, "unable to write '%s'", tmp);
+		close(fd);
+		goto fail;
+	}
+	if (close(fd) < 0) {
+		err = mlops_error_sys(errno, "unable to write '%s'", tmp);
+		goto fail;
+	}
+	if (rename(tmp, path) < 0) {
+		err = mlops_error_sys(errno, "unable to rename '%s' to '%s'", tmp, path);
+		goto fail;
+	}
+	mlops_tempfile_forget(tmp);
+	free(tmp);
+	if (sync) {
+		char dir[PATH_MAX];
+		snprintf(dir, sizeof(dir), "%s", path);
+		char *slash = strrchr(dir, '/');
+		if (slash) {
+			*slash = '\0';
+			if (!*dir)
+				strcpy(dir, "/");
+		} else {
+			strcpy(dir, ".");
+		}
+		return mlops_fsync_dir(dir);
+	}
+	return 0;
+fail:
+	unlink(tmp);
+	mlops_tempfile_forget(tmp);
+	free(tmp);
+	return err;
+}

@@ -1,0 +1,65 @@
+/*
+ * fsutil.h - small file-system helpers with the store's error convention:
+ * atomic replacement of a file, directory sync, whole-file reads, paths,
+ * and the registry of temporary files removed on exit and on signals.
+ */
+#ifndef MLOPS_FSUTIL_H
+#define MLOPS_FSUTIL_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Create a directory and its parents (mode 0777 & ~umask); EEXIST is fine. */
+int mlops_mkdir_p(const char *path);
+
+/*
+ * Read a whole file into a NUL-terminated buffer (*out, caller frees).
+ * MLOPS_ENOTFOUND when it does not exist, MLOPS_EIO otherwise.
+ */
+int mlops_read_file(char **out, size_t *len, const char *path);
+
+/*
+ * Replace `path` with `data` atomically: write a temporary file in tmpdir
+ * (same file system), fsync it when `sync`, rename it over path, and fsync
+ * path's directory when `sync`.  Readers see the old or the new content,
+ * never a mix.
+ */
+int mlops_write_file_atomic(const char *path, const void *data, size_t len,
+			    const char *tmpdir, int sync);
+
+/* fsync a directory, so that a rename in it is durable. */
+int mlops_fsync_dir(const char *dir);
+
+/* fsync a path (file or directory). */
+int mlops_fsync_path(const char *path);
+
+/* "a/b": a newly allocated join of two path parts (NULL on no memory). */
+char *mlops_path_join(const char *a, const char *b);
+
+/* printf into a newly allocated string (NULL on no memory). */
+char *mlops_strdupf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Write all of buf to fd, retrying short writes and EINTR; -1 + errno. */
+int mlops_write_all(int fd, const void *buf, size_t len);
+
+/* Read up to len bytes, retrying EINTR, until EOF; returns bytes or -1. */
+ssize_t mlops_read_full(int fd, void *buf, size_t len);
+
+/*
+ * Create a unique temporary file in dir ("<dir>/<prefix>XXXXXX"), opened
+ * O_RDWR|O_CLOEXEC, registered for removal on exit or signal until
+ * mlops_tempfile_forget().  *path_out is the caller's.
+ */
+int mlops_tempfile(int *fd_out, char **path_out, const char *dir, const char *prefix);
+
+/* Register / unregister a path that must not survive an abnormal exit. */
+void mlops_tempfile_register(const char *path);
+void mlops_tempfile_forget(const char *path);
+
+/* Remove every registered path now (called from atexit and signals). */
+void mlops_tempfile_cleanup(void);
+
+/* The process umask (read once). */
+mode_t mlops_umask(void);
+
+#endif

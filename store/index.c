@@ -1,0 +1,291 @@
+/*
+ * index.c - the stat cache (see index.h).
+ *
+ * File format (little-endian, native):
+ *   "MLOPSIX1" magic, u32 count, then per entry:
+ *   u16 path length, path bytes, u64 size, i64 mtime_ns, i64 ctime_ns,
+ *   u64 inode, u32 mode, u8 kind, 32-byte id
+ * followed by the SHA-256 of everything before it, so a damaged index is
+ * noticed and ignored (it is only a cache).  In memory: an open-addressing
+ * hash table on the path.
+ */
+#include "index.h"
+#include "error.h"
+#include "fsutil.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define MAGIC "MLOPSIX1"
+
+struct slot {
+	struct mlops_index_entry e; /* e.path owned */
+	int used;
+};
+
+struct mlops_index {
+	char *path;
+	char *tmpdir;
+	struct slot *slots;
+	size_t nslots, count;
+	int64_t file_mtime_ns;
+	int dirty;
+	pthread_mutex_t lock;
+};
+
+static uint64_t hash_str(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+static struct slot *find_slot(struct slot *slots, size_t nslots, const char *path)
+{
+	size_t i = (size_t)hash_str(path) & (nslots - 1);
+	for (;; i = (i + 1) & (nslots - 1)) {
+		if (!slots[i].used || !strcmp(slots[i].e.path, path))
+			return &slots[i];
+	}
+}
+
+static int grow(struct mlops_index *idx)
+{
+	if ((idx->count + 1) * 2 <= idx->nslots)
+		return 0;
+	size_t n = idx->nslots ? idx->nslots * 2 : 1024;
+	struct slot *s = calloc(n, sizeof(*s));
+	if (!s)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	for (size_t i = 0; i < idx->nslots; i++)
+		if (idx->slots[i].used)
+			*find_slot(s, n, idx->slots[i].e.path) = idx->slots[i];
+	free(idx->slots);
+	idx->slots = s;
+	idx->nslots = n;
+	return 0;
+}
+
+static int insert(struct mlops_index *idx, const struct mlops_index_entry *e, char *owned_path)
+{
+	if (grow(idx) < 0)
+		return MLOPS_ERROR;
+	struct slot *s = find_slot(idx->slots, idx->nslots, owned_path);
+	if (s->used) {
+		free((char *)s->e.path);
+	} else {
+		idx->count++;
+	}
+	s->used = 1;
+	s->e = *e;
+	s->e.path = owned_path;
+	return 0;
+}
+
+#define GET(dst) do { if (p + sizeof(dst) > end) goto damaged; memcpy(&(dst), p, sizeof(dst)); p += sizeof(dst); } while (0)
+
+int mlops_index_load(struct mlops_index **out, const char *path, const char *tmpdir)
+{
+	struct mlops_index *idx = calloc(1, sizeof(*idx));
+	char *buf = NULL;
+	size_t len;
+	if (!idx)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	pthread_mutex_init(&idx->lock, NULL);
+	idx->path = strdup(path);
+	idx->tmpdir = strdup(tmpdir);
+	if (!idx->path || !idx->tmpdir) {
+		mlops_index_free(idx);
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	}
+	struct stat st;
+	if (stat(path, &st) < 0 || mlops_read_file(&buf, &len, path) < 0) {
+		mlops_error_clear();
+		*out = idx;
+		return 0;
+	}
+	idx->file_mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+	if (len < 8 + 4 + 32 || memcmp(buf, MAGIC, 8))
+		goto damaged;
+	mlops_oid sum;
+	mlops_hash_buf(&sum, buf, len - 32);
+	if (memcmp(sum.id, buf + len - 32, 32))
+		goto damaged;
+	const char *p = buf + 8, *end = buf + len - 32;
+	uint32_t count;
+	GET(count);
+	for (uint32_t i = 0; i < count; i++) {
+		struct mlops_index_entry e;
+		uint16_t plen;
+		GET(plen);
+		if (p + plen > end)
+			goto damaged;
+		char *epath = strndup(p, plen);
+		if (!epath)
+			goto damaged;
+		p += plen;
+		if (p + 8 * 4 + 4 + 1 + 32 > end) {
+			free(epath);
+			goto damaged;
+		}
+		GET(e.size); GET(e.mtime_ns); GET(e.ctime_ns); GET(e.ino); GET(e.mode); GET(e.kind);
+		memcpy(e.id.id, p, 32);
+		p += 32;
+		if (insert(idx, &e, epath) < 0) {
+			free(epath);
+			goto damaged;
+		}
+	}
+	free(buf);
+	*out = idx;
+	return 0;
+damaged:
+	/* Only a cache: start empty, and rewrite it at the next save. */
+	free(buf);
+	for (size_t i = 0; i < idx->nslots; i++)
+		if (idx->slots[i].used)
+			free((char *)idx->slots[i].e.path);
+	free(idx->slots);
+	idx->slots = NULL;
+	idx->nslots = idx->count = 0;
+	idx->dirty = 1;
+	*out = idx;
+	return 0;
+}
+
+static int64_t ns(const struct timespec *ts)
+{
+	return (int64_t)ts->tv_sec * 1000000000LL + ts->tv_nsec;
+}
+
+int mlops_index_lookup(struct mlops_index_entry *out, struct mlops_index *idx,
+		       const char *path, const struct stat *st)
+{
+	int hit = 0;
+	pthread_mutex_lock(&idx->lock);
+	if (idx->nslots) {
+		struct slot *s = find_slot(idx->slots, idx->nslots, path);
+		if (s->used && s->e.size == (uint64_t)st->st_size &&
+		    s->e.mtime_ns == ns(&st->st_mtim) && s->e.ctime_ns == ns(&st->st_ctim) &&
+		    s->e.ino == (uint64_t)st->st_ino && s->e.mode == (uint32_t)st->st_mode &&
+		    (idx->file_mtime_ns == 0 || s->e.mtime_ns + 20000000LL < idx->file_mtime_ns)) {
+			*out = s->e;
+			hit = 1;
+		}
+	}
+	pthread_mutex_unlock(&idx->lock);
+	return hit;
+}
+
+int mlops_index_put(struct mlops_index *idx, const char *path, const struct stat *st,
+		    const mlops_oid *id, uint8_t kind)
+{
+	struct mlops_index_entry e = {
+		.size = (uint64_t)st->st_size,
+		.mtime_ns = ns(&st->st_mtim),
+		.ctime_ns = ns(&st->st_ctim),
+		.ino = (uint64_t)st->st_ino,
+		.mode = (uint32_t)st->st_mode,
+		.kind = kind,
+		.id = *id,
+	};
+	char *p = strdup(path);
+	if (!p)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	pthread_mutex_lock(&idx->lock);
+	int err = insert(idx, &e, p);
+	if (err < 0)
+		free(p);
+	else
+		idx->dirty = 1;
+	pthread_mutex_unlock(&idx->lock);
+	return err;
+}
+
+void mlops_index_remove_prefix(struct mlops_index *idx, const char *path)
+{
+	size_t len = strlen(path);
+	pthread_mutex_lock(&idx->lock);
+	/* Rebuild without the matching entries (removal in open addressing). */
+	struct slot *old = idx->slots;
+	size_t n = idx->nslots;
+	idx->slots = NULL;
+	idx->nslots = idx->count = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!old[i].used)
+			continue;
+		const char *p = old[i].e.path;
+		if (!strncmp(p, path, len) && (p[len] == '\0' || p[len] == '/')) {
+			free((char *)p);
+			idx->dirty = 1;
+			continue;
+		}
+		if (insert(idx, &old[i].e, (char *)p) < 0)
+			free((char *)p);
+	}
+	free(old);
+	pthread_mutex_unlock(&idx->lock);
+}
+
+int mlops_index_save(struct mlops_index *idx)
+{
+	if (!idx->dirty)
+		return 0;
+	size_t cap = 8 + 4 + 32, used = 0;
+	for (size_t i = 0; i < idx->nslots; i++)
+		if (idx->slots[i].used)
+			cap += 2 + strlen(idx->slots[i].e.path) + 8 * 4 + 4 + 1 + 32;
+	char *buf = malloc(cap);
+	if (!buf)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+#define PUT(src) do { memcpy(buf + used, &(src), sizeof(src)); used += sizeof(src); } while (0)
+	memcpy(buf, MAGIC, 8);
+	used = 8;
+	uint32_t count = 0;
+	size_t count_at = used;
+	PUT(count);
+	for (size_t i = 0; i < idx->nslots; i++) {
+		const struct mlops_index_entry *e = &idx->slots[i].e;
+		if (!idx->slots[i].used)
+			continue;
+		size_t pl = strlen(e->path);
+		if (pl > 65535)
+			continue;
+		uint16_t plen = (uint16_t)pl;
+		PUT(plen);
+		memcpy(buf + used, e->path, plen);
+		used += plen;
+		PUT(e->size); PUT(e->mtime_ns); PUT(e->ctime_ns); PUT(e->ino); PUT(e->mode); PUT(e->kind);
+		memcpy(buf + used, e->id.id, 32);
+		used += 32;
+		count++;
+	}
+	memcpy(buf + count_at, &count, sizeof(count));
+	mlops_oid sum;
+	mlops_hash_buf(&sum, buf, used);
+	memcpy(buf + used, sum.id, 32);
+	used += 32;
+#undef PUT
+	int err = mlops_write_file_atomic(idx->path, buf, used, idx->tmpdir, 0);
+	free(buf);
+	if (err == 0)
+		idx->dirty = 0;
+	return err;
+}
+
+void mlops_index_free(struct mlops_index *idx)
+{
+	if (!idx)
+		return;
+	for (size_t i = 0; i < idx->nslots; i++)
+		if (idx->slots[i].used)
+			free((char *)idx->slots[i].e.path);
+	free(idx->slots);
+	free(idx->path);
+	free(idx->tmpdir);
+	pthread_mutex_destroy(&idx->lock);
+	free(idx);
+}

@@ -1,0 +1,107 @@
+/*
+ * json.c - canonical JSON records (see json.h).
+ */
+#include "json.h"
+#include "error.h"
+#include "odb.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int cmp_items(const void *a, const void *b)
+{
+	const cJSON *x = *(const cJSON *const *)a, *y = *(const cJSON *const *)b;
+	return strcmp(x->string ? x->string : "", y->string ? y->string : "");
+}
+
+void mlops_json_sort(cJSON *value)
+{
+	if (!value)
+		return;
+	size_t n = 0;
+	for (cJSON *c = value->child; c; c = c->next) {
+		mlops_json_sort(c);
+		n++;
+	}
+	if (!cJSON_IsObject(value) || n < 2)
+		return;
+	cJSON **items = malloc(n * sizeof(*items));
+	if (!items)
+		return;
+	size_t i = 0;
+	for (cJSON *c = value->child; c; c = c->next)
+		items[i++] = c;
+	qsort(items, n, sizeof(*items), cmp_items);
+	for (i = 0; i < n; i++) {
+		items[i]->prev = i ? items[i - 1] : items[n - 1];
+		items[i]->next = i + 1 < n ? items[i + 1] : NULL;
+	}
+	value->child = items[0];
+	free(items);
+}
+
+int mlops_json_canonical(char **out, cJSON *value)
+{
+	mlops_json_sort(value);
+	*out = cJSON_PrintUnformatted(value);
+	if (!*out)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	return 0;
+}
+
+int mlops_json_store(mlops_oid *out, struct mlops_odb *odb, cJSON *value, uint64_t *stored)
+{
+	char *text;
+	int err = mlops_json_canonical(&text, value);
+	if (err < 0)
+		return err;
+	err = mlops_odb_write(out, odb, text, strlen(text), stored);
+	free(text);
+	return err;
+}
+
+int mlops_json_load(cJSON **out, struct mlops_odb *odb, const mlops_oid *id)
+{
+	void *data;
+	size_t len;
+	char hex[MLOPS_OID_HEXSZ + 1];
+	int err = mlops_odb_read(&data, &len, odb, id);
+	if (err < 0)
+		return err;
+	*out = cJSON_ParseWithLength(data, len);
+	free(data);
+	if (!*out || !cJSON_IsObject(*out)) {
+		cJSON_Delete(*out);
+		*out = NULL;
+		return mlops_error_set(MLOPS_ECORRUPT, "object %s is not a JSON record",
+				       mlops_oid_fmt(hex, id));
+	}
+	return 0;
+}
+
+const char *mlops_json_str(const cJSON *obj, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+double mlops_json_num(const cJSON *obj, const char *key, double dflt)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+	return cJSON_IsNumber(v) ? v->valuedouble : dflt;
+}
+
+cJSON *mlops_json_add_oid(cJSON *obj, const char *key, const mlops_oid *id)
+{
+	char hex[MLOPS_OID_HEXSZ + 1];
+	cJSON_AddStringToObject(obj, key, mlops_oid_fmt(hex, id));
+	return obj;
+}
+
+int mlops_json_get_oid(mlops_oid *out, const cJSON *obj, const char *key)
+{
+	const char *s = mlops_json_str(obj, key);
+	if (!s)
+		return mlops_error_set(MLOPS_EINVALID, "record has no '%s'", key);
+	return mlops_oid_parse(out, s);
+}

@@ -1,0 +1,44 @@
+/*
+ * json.h - canonical JSON records in the store.
+ *
+ * Every metadata record (trees, chunk lists, dataset versions, runs, model
+ * versions...) is a cJSON object written in canonical form: object keys
+ * sorted by their bytes at every depth, no white space, numbers as cJSON
+ * prints them.  The same record therefore always has the same id.
+ */
+#ifndef MLOPS_JSON_H
+#define MLOPS_JSON_H
+
+#include <stdint.h>
+#include <cjson/cJSON.h>
+
+#include "oid.h"
+
+struct mlops_odb;
+
+/* Sort object keys recursively (in place). */
+void mlops_json_sort(cJSON *value);
+
+/* Canonical text of value (keys sorted in place first); *out caller frees. */
+int mlops_json_canonical(char **out, cJSON *value);
+
+/* Store value as a canonical record; *out gets its id. */
+int mlops_json_store(mlops_oid *out, struct mlops_odb *odb, cJSON *value, uint64_t *stored);
+
+/*
+ * Load and parse a record.  MLOPS_ENOTFOUND / MLOPS_ECORRUPT as the odb
+ * says; MLOPS_ECORRUPT when the bytes are not a JSON object.
+ */
+int mlops_json_load(cJSON **out, struct mlops_odb *odb, const mlops_oid *id);
+
+/* Borrowed accessors: NULL / dflt when missing or of another type. */
+const char *mlops_json_str(const cJSON *obj, const char *key);
+double mlops_json_num(const cJSON *obj, const char *key, double dflt);
+
+/* Add a string / number / oid (as hex) member; return the object. */
+cJSON *mlops_json_add_oid(cJSON *obj, const char *key, const mlops_oid *id);
+
+/* Parse an oid member; MLOPS_EINVALID when missing or malformed. */
+int mlops_json_get_oid(mlops_oid *out, const cJSON *obj, const char *key);
+
+#endif

@@ -1,0 +1,667 @@
+/*
+ * odb.c - the content-addressed object store (see odb.h for the protocol).
+ *
+ * Pending objects are kept in an open-addressing hash set keyed by id, so
+ * exists() answers for them without touching the disk, and duplicate
+ * chunks within one batch are written once.
+ */
+#include "odb.h"
+#include "error.h"
+#include "fsutil.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+#include <zstd.h>
+
+struct pending {
+	mlops_oid id;
+	enum mlops_codec codec;
+	char *tmp;
+};
+
+struct mlops_odb {
+	char *dir;
+	char *tmpdir;
+	enum mlops_codec codec;
+	int level;
+	int fsync;
+	pthread_mutex_t lock;
+	struct pending *pend;
+	size_t npend, cappend;
+	size_t *slots; /* hash set of indexes+1 into pend; 0 = empty */
+	size_t nslots;
+	unsigned char fanout_made[256];
+};
+
+static const char *const codec_suffix[] = { "", ".zst", ".zz" };
+
+int mlops_odb_open(struct mlops_odb **out, const char *objects_dir, const char *tmpdir)
+{
+	struct mlops_odb *odb = calloc(1, sizeof(*odb));
+	if (!odb)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	odb->dir = strdup(objects_dir);
+	odb->tmpdir = strdup(tmpdir);
+	odb->codec = MLOPS_CODEC_ZSTD;
+	odb->level = 3;
+	odb->fsync = 1;
+	pthread_mutex_init(&odb->lock, NULL);
+	if (!odb->dir || !odb->tmpdir) {
+		mlops_odb_free(odb);
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	}
+	*out = odb;
+	return 0;
+}
+
+static void drop_pending(struct mlops_odb *odb)
+{
+	for (size_t i = 0; i < odb->npend; i++) {
+		if (odb->pend[i].tmp) {
+			unlink(odb->pend[i].tmp);
+			mlops_tempfile_forget(odb->pend[i].tmp);
+			free(odb->pend[i].tmp);
+		}
+	}
+	odb->npend = 0;
+	if (odb->slots)
+		memset(odb->slots, 0, odb->nslots * sizeof(*odb->slots));
+}
+
+void mlops_odb_free(struct mlops_odb *odb)
+{
+	if (!odb)
+		return;
+	if (odb->npend && mlops_odb_sync(odb) < 0)
+		drop_pending(odb);
+	free(odb->pend);
+	free(odb->slots);
+	free(odb->dir);
+	free(odb->tmpdir);
+	pthread_mutex_destroy(&odb->lock);
+	free(odb);
+}
+
+void mlops_odb_set_codec(struct mlops_odb *odb, enum mlops_codec codec, int level)
+{
+	odb->codec = codec;
+	odb->level = level;
+}
+
+void mlops_odb_set_fsync(struct mlops_odb *odb, int enabled)
+{
+	odb->fsync = enabled;
+}
+
+static void object_path(char *buf, size_t size, const struct mlops_odb *odb,
+			const mlops_oid *id, enum mlops_codec codec)
+{
+	char hex[MLOPS_OID_HEXSZ + 1];
+	mlops_oid_fmt(hex, id);
+	snprintf(buf, size, "%s/%.2s/%s%s", odb->dir, hex, hex + 2, codec_suffix[codec]);
+}
+
+static size_t slot_of(const mlops_oid *id, size_t nslots)
+{
+	uint64_t h;
+	memcpy(&h, id->id, sizeof(h));
+	return (size_t)(h & (nslots - 1));
+}
+
+/* Called with the lock held. */
+static long pending_find(struct mlops_odb *odb, const mlops_oid *id)
+{
+	if (!odb->nslots)
+		return -1;
+	for (size_t s = slot_of(id, odb->nslots);; s = (s + 1) & (odb->nslots - 1)) {
+		size_t v = odb->slots[s];
+		if (!v)
+			return -1;
+		if (!mlops_oid_cmp(&odb->pend[v - 1].id, id))
+			return (long)(v - 1);
+	}
+}
+
+static int pending_grow(struct mlops_odb *odb)
+{
+	if (odb->npend + 1 > odb->cappend) {
+		size_t cap = odb->cappend ? odb->cappend * 2 : 256;
+		struct pending *p = realloc(odb->pend, cap * sizeof(*p));
+		if (!p)
+			return -1;
+		odb->pend = p;
+		odb->cappend = cap;
+	}
+	if ((odb->npend + 1) * 2 > odb->nslots) {
+		size_t n = odb->nslots ? odb->nslots * 2 : 1024;
+		size_t *slots = calloc(n, sizeof(*slots));
+		if (!slots)
+			return -1;
+		for (size_t i = 0; i < odb->npend; i++) {
+			size_t s = slot_of(&odb->pend[i].id, n);
+			while (slots[s])
+				s = (s + 1) & (n - 1);
+			slots[s] = i + 1;
+		}
+		free(odb->slots);
+		odb->slots = slots;
+		odb->nslots = n;
+	}
+	return 0;
+}
+
+static int stored_codec(struct mlops_odb *odb, const mlops_oid *id, enum mlops_codec *codec,
+			uint64_t *size)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	for (int c = 0; c < 3; c++) {
+		object_path(path, sizeof(path), odb, id, (enum mlops_codec)c);
+		if (stat(path, &st) == 0) {
+			*codec = (enum mlops_codec)c;
+			if (size)
+				*size = (uint64_t)st.st_size;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+int mlops_odb_exists(struct mlops_odb *odb, const mlops_oid *id)
+{
+	enum mlops_codec codec;
+	pthread_mutex_lock(&odb->lock);
+	long p = pending_find(odb, id);
+	pthread_mutex_unlock(&odb->lock);
+	if (p >= 0)
+		return 1;
+	return stored_codec(odb, id, &codec, NULL);
+}
+
+/*
+ * Decide whether compressing pays: compress a 4 KiB sample at level 1 and
+ * keep the codec only when it shrinks by at least 10%.
+ */
+static int worth_compressing(const void *data, size_t len)
+{
+	if (len < 512)
+		return 0;
+	size_t sample = len < 4096 ? len : 4096;
+	char buf[4096 + 512];
+	size_t n = ZSTD_compress(buf, sizeof(buf), data, sample, 1);
+	if (ZSTD_isError(n))
+		return 0;
+	return n * 10 < sample * 9;
+}
+
+static int compress_buf(void **out, size_t *outlen, enum mlops_codec codec, int level,
+			const void *data, size_t len)
+{
+	if (codec == MLOPS_CODEC_ZSTD) {
+		size_t cap = ZSTD_compressBound(len);
+		void *buf = malloc(cap);
+		if (!buf)
+			return -1;
+		size_t n = ZSTD_compress(buf, cap, data, len, level);
+		if (ZSTD_isError(n)) {
+			free(buf);
+			return -1;
+		}
+		*out = buf;
+		*outlen = n;
+		return 0;
+	}
+	uLongf cap = compressBound((uLong)len);
+	void *buf = malloc(cap);
+	if (!buf)
+		return -1;
+	if (compress2(buf, &cap, data, (uLong)len, level > 9 ? 9 : level < 1 ? 1 : level) != Z_OK) {
+		free(buf);
+		return -1;
+	}
+	*out = buf;
+	*outlen = cap;
+	return 0;
+}
+
+int mlops_odb_write_hashed(struct mlops_odb *odb, const mlops_oid *id,
+			   const void *data, size_t len, uint64_t *stored)
+{
+	enum mlops_codec codec = MLOPS_CODEC_NONE;
+	void *cbuf = NULL;
+	const void *wbuf = data;
+	size_t wlen = len;
+	char *tmp = NULL;
+	int fd = -1, err = 0;
+
+	if (stored)
+		*stored = 0;
+	if (mlops_odb_exists(odb, id))
+		return 0;
+
+	if (odb->codec != MLOPS_CODEC_NONE && worth_compressing(data, len)) {
+		size_t clen;
+		if (compress_buf(&cbuf, &clen, odb->codec, odb->level, data, len) == 0 &&
+		    clen * 20 < len * 19) {
+			codec = odb->codec;
+			wbuf = cbuf;
+			wlen = clen;
+		}
+	}
+	if ((err = mlops_tempfile(&fd, &tmp, odb->tmpdir, "obj-")) < 0)
+		goto done;
+	if (fchmod(fd, 0444 & ~mlops_umask()) < 0 || mlops_write_all(fd, wbuf, wlen) < 0) {
+		err = mlops_error_sys(errno, "unable to write object to '%s'", tmp);
+		close(fd);
+		unlink(tmp);
+		goto done;
+	}
+	if (close(fd) < 0) {
+		err = mlops_error_sys(errno, "unable to write object to '%s'", tmp);
+		unlink(tmp);
+		goto done;
+	}
+
+	pthread_mutex_lock(&odb->lock);
+	if (pending_find(odb, id) >= 0) {
+		pthread_mutex_unlock(&odb->lock);
+		unlink(tmp);
+		goto done;
+	}
+	if (pending_grow(odb) < 0) {
+		pthread_mutex_unlock(&odb->lock);
+		unlink(tmp);
+		err = mlops_error_set(MLOPS_ERROR, "out of memory");
+		goto done;
+	}
+	struct pending *p = &odb->pend[odb->npend];
+	p->id = *id;
+	p->codec = codec;
+	p->tmp = tmp;
+	mlops_tempfile_register(tmp);
+	tmp = NULL;
+	size_t s = slot_of(id, odb->nslots);
+	while (odb->slots[s])
+		s = (s + 1) & (odb->nslots - 1);
+	odb->slots[s] = ++odb->npend;
+	pthread_mutex_unlock(&odb->lock);
+	if (stored)
+		*stored = wlen;
+done:
+	free(tmp);
+	free(cbuf);
+	return err;
+}
+
+int mlops_odb_write(mlops_oid *out, struct mlops_odb *odb, const void *data,
+		    size_t len, uint64_t *stored)
+{
+	mlops_hash_buf(out, data, len);
+	return mlops_odb_write_hashed(odb, out, data, len, stored);
+}
+
+static int sync_fs_of(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return mlops_error_sys(errno, "unable to open '%s'", dir);
+	int rc = syncfs(fd);
+	int e = errno;
+	close(fd);
+	if (rc < 0)
+		return mlops_error_sys(e, "unable to sync '%s'", dir);
+	return 0;
+}
+
+int mlops_odb_sync(struct mlops_odb *odb)
+{
+	int err = 0;
+	char path[PATH_MAX];
+	pthread_mutex_lock(&odb->lock);
+	if (!odb->npend)
+		goto done;
+	if (odb->fsync && (err = sync_fs_of(odb->tmpdir)) < 0)
+		goto done;
+	for (size_t i = 0; i < odb->npend; i++) {
+		struct pending *p = &odb->pend[i];
+		object_path(path, sizeof(path), odb, &p->id, p->codec);
+		unsigned char fan = p->id.id[0];
+		if (!odb->fanout_made[fan]) {
+			char *slash = strrchr(path, '/');
+			*slash = '\0';
+			if (mkdir(path, 0777) < 0 && errno != EEXIST) {
+				err = mlops_error_sys(errno, "unable to create directory '%s'", path);
+				goto done;
+			}
+			*slash = '/';
+			odb->fanout_made[fan] = 1;
+		}
+		if (rename(p->tmp, path) < 0) {
+			err = mlops_error_sys(errno, "unable to move object into '%s'", path);
+			goto done;
+		}
+		mlops_tempfile_forget(p->tmp);
+		free(p->tmp);
+		p->tmp = NULL;
+	}
+	if (odb->fsync && (err = sync_fs_of(odb->dir)) < 0)
+		goto done;
+	odb->npend = 0;
+	memset(odb->slots, 0, odb->nslots * sizeof(*odb->slots));
+done:
+	if (err < 0) {
+		/* Forget what was renamed; drop the rest. */
+		size_t keep = 0;
+		for (size_t i = 0; i < odb->npend; i++)
+			if (odb->pend[i].tmp)
+				odb->pend[keep++] = odb->pend[i];
+		odb->npend = keep;
+		drop_pending(odb);
+	}
+	pthread_mutex_unlock(&odb->lock);
+	return err;
+}
+
+static int decompress(void **out, size_t *outlen, enum mlops_codec codec,
+		      const void *data, size_t len, const char *path)
+{
+	if (codec == MLOPS_CODEC_ZSTD) {
+		unsigned long long size = ZSTD_getFrameContentSize(data, len);
+		if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN ||
+		    size > ((unsigned long long)1 << 40))
+			return mlops_error_set(MLOPS_ECORRUPT, "object '%s' is corrupt: bad zstd frame", path);
+		void *buf = malloc(size + 1);
+		if (!buf)
+			return mlops_error_set(MLOPS_ERROR, "out of memory");
+		size_t n = ZSTD_decompress(buf, size, data, len);
+		if (ZSTD_isError(n) || n != size) {
+			free(buf);
+			return mlops_error_set(MLOPS_ECORRUPT, "object '%s' is corrupt: %s", path,
+					       ZSTD_isError(n) ? ZSTD_getErrorName(n) : "short frame");
+		}
+		((char *)buf)[n] = '\0';
+		*out = buf;
+		*outlen = n;
+		return 0;
+	}
+	z_stream zs;
+	memset(&zs, 0, sizeof(zs));
+	if (inflateInit(&zs) != Z_OK)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	size_t cap = len * 4 + 64, used = 0;
+	char *buf = malloc(cap + 1);
+	if (!buf) {
+		inflateEnd(&zs);
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	}
+	zs.next_in = (Bytef *)data;
+	zs.avail_in = (uInt)len;
+	int rc;
+	do {
+		if (used == cap) {
+			char *nb = realloc(buf, cap * 2 + 1);
+			if (!nb) {
+				free(buf);
+				inflateEnd(&zs);
+				return mlops_error_set(MLOPS_ERROR, "out of memory");
+			}
+			buf = nb;
+			cap *= 2;
+		}
+		zs.next_out = (Bytef *)buf + used;
+		zs.avail_out = (uInt)(cap - used);
+		rc = inflate(&zs, Z_NO_FLUSH);
+		used = cap - zs.avail_out;
+	} while (rc == Z_OK);
+	inflateEnd(&zs);
+	if (rc != Z_STREAM_END) {
+		free(buf);
+		return mlops_error_set(MLOPS_ECORRUPT, "object '%s' is corrupt: bad zlib stream", path);
+	}
+	buf[used] = '\0';
+	*out = buf;
+	*outlen = used;
+	return 0;
+}
+
+int mlops_odb_locate(char **path, enum mlops_codec *codec, struct mlops_odb *odb,
+		     const mlops_oid *id)
+{
+	char buf[PATH_MAX];
+	if (!stored_codec(odb, id, codec, NULL)) {
+		char hex[MLOPS_OID_HEXSZ + 1];
+		return mlops_error_set(MLOPS_ENOTFOUND, "object %s not found in the store",
+				       mlops_oid_fmt(hex, id));
+	}
+	object_path(buf, sizeof(buf), odb, id, *codec);
+	*path = strdup(buf);
+	return *path ? 0 : mlops_error_set(MLOPS_ERROR, "out of memory");
+}
+
+static int read_pending(void **out, size_t *len, struct mlops_odb *odb, const mlops_oid *id,
+			char **tmp_out, enum mlops_codec *codec)
+{
+	pthread_mutex_lock(&odb->lock);
+	long p = pending_find(odb, id);
+	if (p >= 0) {
+		*tmp_out = strdup(odb->pend[p].tmp);
+		*codec = odb->pend[p].codec;
+	}
+	pthread_mutex_unlock(&odb->lock);
+	(void)out;
+	(void)len;
+	return p >= 0;
+}
+
+int mlops_odb_read(void **out, size_t *len, struct mlops_odb *odb, const mlops_oid *id)
+{
+	char *path = NULL, *raw = NULL;
+	enum mlops_codec codec;
+	size_t rawlen;
+	char hex[MLOPS_OID_HEXSZ + 1];
+	int err;
+
+	*out = NULL;
+	if (!read_pending(out, len, odb, id, &path, &codec) &&
+	    (err = mlops_odb_locate(&path, &codec, odb, id)) < 0)
+		return err;
+	if (!path)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	if ((err = mlops_read_file(&raw, &rawlen, path)) < 0)
+		goto done;
+	if (codec == MLOPS_CODEC_NONE) {
+		*out = raw;
+		*len = rawlen;
+		raw = NULL;
+	} else if ((err = decompress(out, len, codec, raw, rawlen, path)) < 0) {
+		goto done;
+	}
+	mlops_oid check;
+	mlops_hash_buf(&check, *out, *len);
+	if (mlops_oid_cmp(&check, id)) {
+		free(*out);
+		*out = NULL;
+		err = mlops_error_set(MLOPS_ECORRUPT, "object %s is corrupt: its content hashes to %.12s",
+				      mlops_oid_fmt(hex, id), mlops_oid_fmt((char[65]){0}, &check));
+	}
+done:
+	free(raw);
+	free(path);
+	return err;
+}
+
+int mlops_odb_copy_to_fd(struct mlops_odb *odb, const mlops_oid *id, int fd,
+			 uint64_t offset, uint64_t expected_size)
+{
+	char *path = NULL;
+	enum mlops_codec codec;
+	char hex[MLOPS_OID_HEXSZ + 1];
+	int err;
+	if ((err = mlops_odb_locate(&path, &codec, odb, id)) < 0)
+		return err;
+	if (codec == MLOPS_CODEC_NONE) {
+		int in = open(path, O_RDONLY | O_CLOEXEC);
+		if (in < 0) {
+			err = mlops_error_sys(errno, "unable to open '%s'", path);
+			goto done;
+		}
+		struct stat st;
+		if (fstat(in, &st) < 0 || (uint64_t)st.st_size != expected_size) {
+			close(in);
+			err = mlops_error_set(MLOPS_ECORRUPT, "object %s is corrupt: size %lld, expected %llu",
+					      mlops_oid_fmt(hex, id), (long long)st.st_size,
+					      (unsigned long long)expected_size);
+			goto done;
+		}
+		loff_t off_in = 0, off_out = (loff_t)offset;
+		size_t left = (size_t)expected_size;
+		while (left > 0) {
+			ssize_t n = copy_file_range(in, &off_in, fd, &off_out, left, 0);
+			if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL ||
+				      errno == EOPNOTSUPP)) {
+				char buf[1 << 16];
+				ssize_t r = pread(in, buf, sizeof(buf), off_in);
+				if (r <= 0 || pwrite(fd, buf, (size_t)r, off_out) != r) {
+					n = -1;
+				} else {
+					n = r;
+					off_in += r;
+					off_out += r;
+				}
+			}
+			if (n <= 0) {
+				int e = n < 0 ? errno : EIO;
+				close(in);
+				err = mlops_error_sys(e, "unable to copy object %s", mlops_oid_fmt(hex, id));
+				goto done;
+			}
+			left -= (size_t)n;
+		}
+		close(in);
+		goto done;
+	}
+	void *data;
+	size_t len;
+	if ((err = mlops_odb_read(&data, &len, odb, id)) < 0)
+		goto done;
+	if (len != expected_size) {
+		free(data);
+		err = mlops_error_set(MLOPS_ECORRUPT, "object %s has size %zu, expected %llu",
+				      mlops_oid_fmt(hex, id), len, (unsigned long long)expected_size);
+		goto done;
+	}
+	size_t done_bytes = 0;
+	while (done_bytes < len) {
+		ssize_t n = pwrite(fd, (char *)data + done_bytes, len - done_bytes,
+				   (off_t)(offset + done_bytes));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			err = mlops_error_sys(n < 0 ? errno : EIO, "unable to write");
+			break;
+		}
+		done_bytes += (size_t)n;
+	}
+	free(data);
+done:
+	free(path);
+	return err;
+}
+
+int mlops_odb_verify(struct mlops_odb *odb, const mlops_oid *id)
+{
+	void *data;
+	size_t len;
+	int err = mlops_odb_read(&data, &len, odb, id);
+	if (err == 0)
+		free(data);
+	return err;
+}
+
+int mlops_odb_foreach(struct mlops_odb *odb, mlops_odb_foreach_cb cb, void *payload)
+{
+	char path[PATH_MAX];
+	for (int fan = 0; fan < 256; fan++) {
+		snprintf(path, sizeof(path), "%s/%02x", odb->dir, fan);
+		DIR *d = opendir(path);
+		if (!d) {
+			if (errno == ENOENT)
+				continue;
+			return mlops_error_sys(errno, "unable to read '%s'", path);
+		}
+		struct dirent *de;
+		while ((de = readdir(d))) {
+			char hex[MLOPS_OID_HEXSZ + 8];
+			const char *name = de->d_name;
+			if (name[0] == '.')
+				continue;
+			size_t nl = strlen(name);
+			enum mlops_codec codec = MLOPS_CODEC_NONE;
+			if (nl == 66 && !strcmp(name + 62, ".zst"))
+				codec = MLOPS_CODEC_ZSTD;
+			else if (nl == 65 && !strcmp(name + 62, ".zz"))
+				codec = MLOPS_CODEC_ZLIB;
+			else if (nl != 62)
+				continue;
+			snprintf(hex, sizeof(hex), "%02x%.62s", fan, name);
+			mlops_oid id;
+			if (mlops_oid_parse(&id, hex) < 0)
+				continue;
+			struct stat st;
+			uint64_t size = 0;
+			if (fstatat(dirfd(d), name, &st, 0) == 0)
+				size = (uint64_t)st.st_size;
+			int rc = cb(&id, codec, size, payload);
+			if (rc) {
+				closedir(d);
+				return rc;
+			}
+		}
+		closedir(d);
+	}
+	return 0;
+}
+
+int mlops_odb_remove(struct mlops_odb *odb, const mlops_oid *id)
+{
+	char path[PATH_MAX];
+	for (int c = 0; c < 3; c++) {
+		object_path(path, sizeof(path), odb, id, (enum mlops_codec)c);
+		if (unlink(path) < 0 && errno != ENOENT)
+			return mlops_error_sys(errno, "unable to remove '%s'", path);
+	}
+	return 0;
+}
+
+int mlops_odb_clean_tmp(struct mlops_odb *odb, long max_age)
+{
+	DIR *d = opendir(odb->tmpdir);
+	int n = 0;
+	if (!d)
+		return 0;
+	time_t now = time(NULL);
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		struct stat st;
+		if (de->d_name[0] == '.')
+			continue;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+			continue;
+		if (now - st.st_mtime < max_age)
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+			n++;
+	}
+	closedir(d);
+	return n;
+}

@@ -1,0 +1,93 @@
+/*
+ * oid.c - object ids and SHA-256 hashing (OpenSSL EVP).
+ */
+#include "oid.h"
+#include "error.h"
+
+#include <openssl/evp.h>
+#include <stdlib.h>
+
+char *mlops_oid_fmt(char out[MLOPS_OID_HEXSZ + 1], const mlops_oid *oid)
+{
+	static const char hex[] = "0123456789abcdef";
+	for (size_t i = 0; i < MLOPS_OID_RAWSZ; i++) {
+		out[2 * i] = hex[oid->id[i] >> 4];
+		out[2 * i + 1] = hex[oid->id[i] & 15];
+	}
+	out[MLOPS_OID_HEXSZ] = '\0';
+	return out;
+}
+
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9') return c - '0';
+	if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+	return -1;
+}
+
+int mlops_oid_parse(mlops_oid *out, const char *hex)
+{
+	if (!hex || strlen(hex) != MLOPS_OID_HEXSZ)
+		return mlops_error_set(MLOPS_EINVALID, "'%s' is not an object id", hex ? hex : "");
+	for (size_t i = 0; i < MLOPS_OID_RAWSZ; i++) {
+		int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return mlops_error_set(MLOPS_EINVALID, "'%s' is not an object id", hex);
+		out->id[i] = (unsigned char)(hi << 4 | lo);
+	}
+	return 0;
+}
+
+int mlops_oid_is_prefix(const char *s)
+{
+	size_t n = 0;
+	for (; s[n]; n++)
+		if (hexval(s[n]) < 0)
+			return 0;
+	return n >= 4 && n <= MLOPS_OID_HEXSZ;
+}
+
+void mlops_hash_buf(mlops_oid *out, const void *data, size_t len)
+{
+	unsigned int n = 0;
+	EVP_Digest(data, len, out->id, &n, EVP_sha256(), NULL);
+}
+
+struct mlops_hash {
+	EVP_MD_CTX *ctx;
+};
+
+struct mlops_hash *mlops_hash_new(void)
+{
+	struct mlops_hash *h = malloc(sizeof(*h));
+	if (!h)
+		return NULL;
+	h->ctx = EVP_MD_CTX_new();
+	if (!h->ctx || !EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL)) {
+		EVP_MD_CTX_free(h->ctx);
+		free(h);
+		return NULL;
+	}
+	return h;
+}
+
+void mlops_hash_update(struct mlops_hash *h, const void *data, size_t len)
+{
+	EVP_DigestUpdate(h->ctx, data, len);
+}
+
+void mlops_hash_final(mlops_oid *out, struct mlops_hash *h)
+{
+	unsigned int n = 0;
+	EVP_DigestFinal_ex(h->ctx, out->id, &n);
+	EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL);
+}
+
+void mlops_hash_free(struct mlops_hash *h)
+{
+	if (!h)
+		return;
+	EVP_MD_CTX_free(h->ctx);
+	free(h);
+}

@@ -1,0 +1,394 @@
+/*
+ * repo.c - finding, creating and opening an mlops repository, and its
+ * layered configuration (see repo.h).
+ */
+#include "repo.h"
+#include "error.h"
+#include "fsutil.h"
+#include "odb.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char gitignore_text[] =
+	"# Everything in .mlops/ but the configuration stays out of git.\n"
+	"/*\n"
+	"!/config\n"
+	"!/.gitignore\n";
+
+static const char config_text[] =
+	"# mlops configuration (git-config syntax); see mlops(1).\n"
+	"[core]\n"
+	"\tcompression = zstd\n";
+
+int mlops_git_error(int code, const char *what)
+{
+	const git_error *e = git_error_last();
+	return mlops_error_set(code, "%s: %s", what, e && e->message ? e->message : "unknown error");
+}
+
+static void git_init_once(void)
+{
+	static int done;
+	if (!done) {
+		git_libgit2_init();
+		done = 1;
+	}
+}
+
+void mlops_repo_free(struct mlops_repo *repo)
+{
+	if (!repo)
+		return;
+	mlops_odb_free(repo->odb);
+	git_config_free(repo->config);
+	git_repository_free(repo->git);
+	free(repo->workdir);
+	free(repo->dir);
+	free(repo->tmpdir);
+	free(repo);
+}
+
+char *mlops_repo_path(const struct mlops_repo *repo, const char *rel)
+{
+	return mlops_path_join(repo->dir, rel);
+}
+
+static int open_config(struct mlops_repo *repo)
+{
+	git_config *cfg = NULL;
+	char *local = mlops_repo_path(repo, "config"), *user = NULL;
+	int err = 0;
+	if (!local)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	if (git_config_new(&cfg) < 0) {
+		err = mlops_git_error(MLOPS_ERROR, "unable to create configuration");
+		goto done;
+	}
+	const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+	if (xdg && *xdg)
+		user = mlops_strdupf("%s/mlops/config", xdg);
+	else if (home && *home)
+		user = mlops_strdupf("%s/.config/mlops/config", home);
+	struct stat st;
+	if (user && stat(user, &st) == 0 &&
+	    git_config_add_file_ondisk(cfg, user, GIT_CONFIG_LEVEL_GLOBAL, NULL, 0) < 0) {
+		err = mlops_git_error(MLOPS_EINVALID, user);
+		goto done;
+	}
+	if (git_config_add_file_ondisk(cfg, local, GIT_CONFIG_LEVEL_LOCAL, NULL, 0) < 0) {
+		err = mlops_git_error(MLOPS_EINVALID, "unable to read '.mlops/config'");
+		goto done;
+	}
+	const char *env = getenv("MLOPS_CONFIG");
+	if (env && *env && git_config_add_file_ondisk(cfg, env, GIT_CONFIG_LEVEL_APP, NULL, 0) < 0) {
+		err = mlops_git_error(MLOPS_EINVALID, env);
+		goto done;
+	}
+	repo->config = cfg;
+	cfg = NULL;
+done:
+	git_config_free(cfg);
+	free(local);
+	free(user);
+	return err;
+}
+
+static int setup_odb(struct mlops_repo *repo)
+{
+	char *objects = mlops_repo_path(repo, "objects");
+	int err;
+	if (!objects)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	err = mlops_odb_open(&repo->odb, objects, repo->tmpdir);
+	free(objects);
+	if (err < 0)
+		return err;
+	char *codec = NULL;
+	long long level = 3;
+	int fsync_on = 1;
+	if (mlops_config_get_string(&codec, repo, "core.compression") == 0) {
+		enum mlops_codec c = !strcmp(codec, "zlib") ? MLOPS_CODEC_ZLIB :
+				     !strcmp(codec, "none") ? MLOPS_CODEC_NONE : MLOPS_CODEC_ZSTD;
+		if (strcmp(codec, "zlib") && strcmp(codec, "none") && strcmp(codec, "zstd")) {
+			err = mlops_error_set(MLOPS_EINVALID,
+					      "core.compression is '%s'; expected zstd, zlib or none", codec);
+			free(codec);
+			return err;
+		}
+		free(codec);
+		if ((err = mlops_config_get_int(&level, repo, "core.compressionLevel",
+						c == MLOPS_CODEC_ZLIB ? 6 : 3)) < 0)
+			return err;
+		mlops_odb_set_codec(repo->odb, c, (int)level);
+	}
+	mlops_error_clear();
+	if ((err = mlops_config_get_bool(&fsync_on, repo, "core.fsync", 1)) < 0)
+		return err;
+	mlops_odb_set_fsync(repo->odb, fsync_on);
+	return 0;
+}
+
+static int finish_open(struct mlops_repo *repo)
+{
+	int err;
+	repo->tmpdir = mlops_repo_path(repo, "tmp");
+	if (!repo->tmpdir)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	if ((err = open_config(repo)) < 0)
+		return err;
+	return setup_odb(repo);
+}
+
+static int discover(struct mlops_repo *repo, const char *path, int create)
+{
+	git_buf found = { 0 };
+	char abs[PATH_MAX];
+	if (!realpath(path, abs)) {
+		if (errno == ENOENT && create) {
+			int err = mlops_mkdir_p(path);
+			if (err < 0)
+				return err;
+			if (!realpath(path, abs))
+				return mlops_error_sys(errno, "unable to resolve '%s'", path);
+		} else {
+			return mlops_error_sys(errno, "unable to resolve '%s'", path);
+		}
+	}
+	if (git_repository_discover(&found, abs, 0, NULL) < 0) {
+		git_error_clear();
+		if (!create)
+			return mlops_error_set(MLOPS_ENOREPO,
+					       "not in an mlops repository (or any parent up to /)");
+		if (git_repository_init(&repo->git, abs, 0) < 0)
+			return mlops_git_error(MLOPS_EIO, "unable to create a git repository");
+	} else {
+		int rc = git_repository_open(&repo->git, found.ptr);
+		git_buf_dispose(&found);
+		if (rc < 0)
+			return mlops_git_error(MLOPS_ERROR, "unable to open the git repository");
+	}
+	const char *wd = git_repository_workdir(repo->git);
+	if (!wd)
+		return mlops_error_set(MLOPS_ENOREPO, "'%s' is in a bare git repository; "
+				       "mlops needs a work tree", abs);
+	repo->workdir = strdup(wd);
+	if (!repo->workdir)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	size_t l = strlen(repo->workdir);
+	if (l > 1 && repo->workdir[l - 1] == '/')
+		repo->workdir[l - 1] = '\0';
+	repo->dir = mlops_path_join(repo->workdir, ".mlops");
+	return repo->dir ? 0 : mlops_error_set(MLOPS_ERROR, "out of memory");
+}
+
+int mlops_repo_open(struct mlops_repo **out, const char *path)
+{
+	struct mlops_repo *repo = calloc(1, sizeof(*repo));
+	struct stat st;
+	int err;
+	*out = NULL;
+	if (!repo)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	git_init_once();
+	if ((err = discover(repo, path, 0)) < 0)
+		goto fail;
+	if (stat(repo->dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		err = mlops_error_set(MLOPS_ENOREPO, "not in an mlops repository: '%s' has no .mlops/",
+				      repo->workdir);
+		goto fail;
+	}
+	if ((err = finish_open(repo)) < 0)
+		goto fail;
+	*out = repo;
+	return 0;
+fail:
+	mlops_repo_free(repo);
+	return err;
+}
+
+static int ensure_file(const char *path, const char *text, const char *tmpdir, int *created)
+{
+	struct stat st;
+	if (stat(path, &st) == 0)
+		return 0;
+	*created = 1;
+	return mlops_write_file_atomic(path, text, strlen(text), tmpdir, 1);
+}
+
+int mlops_repo_init(struct mlops_repo **out, const char *path, int *created)
+{
+	struct mlops_repo *repo = calloc(1, sizeof(*repo));
+	int err;
+	static const char *const subdirs[] = { "objects", "refs", "logs", "tmp" };
+	*out = NULL;
+	*created = 0;
+	if (!repo)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	git_init_once();
+	if ((err = discover(repo, path, 1)) < 0)
+		goto fail;
+	struct stat st;
+	if (stat(repo->dir, &st) < 0)
+		*created = 1;
+	for (size_t i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
+		char *p = mlops_repo_path(repo, subdirs[i]);
+		if (!p) {
+			err = mlops_error_set(MLOPS_ERROR, "out of memory");
+			goto fail;
+		}
+		if (stat(p, &st) < 0)
+			*created = 1;
+		err = mlops_mkdir_p(p);
+		free(p);
+		if (err < 0)
+			goto fail;
+	}
+	char *tmp = mlops_repo_path(repo, "tmp");
+	char *gi = mlops_repo_path(repo, ".gitignore");
+	char *cf = mlops_repo_path(repo, "config");
+	if (!tmp || !gi || !cf)
+		err = mlops_error_set(MLOPS_ERROR, "out of memory");
+	if (err == 0)
+		err = ensure_file(gi, gitignore_text, tmp, created);
+	if (err == 0)
+		err = ensure_file(cf, config_text, tmp, created);
+	free(tmp);
+	free(gi);
+	free(cf);
+	if (err < 0)
+		goto fail;
+	if ((err = finish_open(repo)) < 0)
+		goto fail;
+	*out = repo;
+	return 0;
+fail:
+	mlops_repo_free(repo);
+	return err;
+}
+
+int mlops_config_get_string(char **out, struct mlops_repo *repo, const char *key)
+{
+	git_buf buf = { 0 };
+	*out = NULL;
+	int rc = git_config_get_string_buf(&buf, repo->config, key);
+	if (rc == GIT_ENOTFOUND) {
+		git_error_clear();
+		return mlops_error_set(MLOPS_ENOTFOUND, "'%s' is not set", key);
+	}
+	if (rc < 0)
+		return mlops_git_error(MLOPS_EINVALID, key);
+	*out = strdup(buf.ptr ? buf.ptr : "");
+	git_buf_dispose(&buf);
+	return *out ? 0 : mlops_error_set(MLOPS_ERROR, "out of memory");
+}
+
+int mlops_config_get_int(long long *out, struct mlops_repo *repo, const char *key, long long dflt)
+{
+	int64_t v;
+	int rc = git_config_get_int64(&v, repo->config, key);
+	if (rc == GIT_ENOTFOUND) {
+		git_error_clear();
+		*out = dflt;
+		return 0;
+	}
+	if (rc < 0)
+		return mlops_git_error(MLOPS_EINVALID, "invalid configuration value");
+	*out = v;
+	return 0;
+}
+
+int mlops_config_get_bool(int *out, struct mlops_repo *repo, const char *key, int dflt)
+{
+	int rc = git_config_get_bool(out, repo->config, key);
+	if (rc == GIT_ENOTFOUND) {
+		git_error_clear();
+		*out = dflt;
+		return 0;
+	}
+	if (rc < 0)
+		return mlops_git_error(MLOPS_EINVALID, "invalid configuration value");
+	return 0;
+}
+
+int mlops_config_get_double(double *out, struct mlops_repo *repo, const char *key, double dflt)
+{
+	char *s = NULL, *end;
+	int err = mlops_config_get_string(&s, repo, key);
+	if (err == MLOPS_ENOTFOUND) {
+		mlops_error_clear();
+		*out = dflt;
+		return 0;
+	}
+	if (err < 0)
+		return err;
+	*out = strtod(s, &end);
+	if (end == s || *end) {
+		err = mlops_error_set(MLOPS_EINVALID, "configuration '%s' is '%s'; expected a number",
+				      key, s);
+	}
+	free(s);
+	return err;
+}
+
+static int local_config(git_config **out, struct mlops_repo *repo)
+{
+	if (git_config_open_level(out, repo->config, GIT_CONFIG_LEVEL_LOCAL) < 0)
+		return mlops_git_error(MLOPS_EIO, "unable to open '.mlops/config'");
+	return 0;
+}
+
+int mlops_config_set_string(struct mlops_repo *repo, const char *key, const char *value)
+{
+	git_config *local;
+	int err = local_config(&local, repo);
+	if (err < 0)
+		return err;
+	if (git_config_set_string(local, key, value) < 0)
+		err = mlops_git_error(MLOPS_EIO, "unable to write '.mlops/config'");
+	git_config_free(local);
+	return err;
+}
+
+int mlops_config_delete(struct mlops_repo *repo, const char *key)
+{
+	git_config *local;
+	int err = local_config(&local, repo);
+	if (err < 0)
+		return err;
+	int rc = git_config_delete_entry(local, key);
+	if (rc == GIT_ENOTFOUND) {
+		git_error_clear();
+		err = mlops_error_set(MLOPS_ENOTFOUND, "'%s' is not set", key);
+	} else if (rc < 0) {
+		err = mlops_git_error(MLOPS_EIO, "unable to write '.mlops/config'");
+	}
+	git_config_free(local);
+	return err;
+}
+
+char *mlops_repo_author(struct mlops_repo *repo)
+{
+	git_config *cfg = NULL;
+	git_buf name = { 0 }, email = { 0 };
+	char *out = NULL;
+	const char *en = getenv("GIT_AUTHOR_NAME"), *ee = getenv("GIT_AUTHOR_EMAIL");
+	if (en && ee)
+		return mlops_strdupf("%s <%s>", en, ee);
+	if (repo->git && git_repository_config_snapshot(&cfg, repo->git) == 0) {
+		git_config_get_string_buf(&name, cfg, "user.name");
+		git_config_get_string_buf(&email, cfg, "user.email");
+		git_error_clear();
+	}
+	const char *user = getenv("USER");
+	out = mlops_strdupf("%s <%s>", name.ptr ? name.ptr : (user ? user : "unknown"),
+			    email.ptr ? email.ptr : "");
+	git_buf_dispose(&name);
+	git_buf_dispose(&email);
+	git_config_free(cfg);
+	return out;
+}

@@ -1,0 +1,71 @@
+/*
+ * repo.h - an mlops repository: the git work tree, its `.mlops/` folder,
+ * the object store and the layered configuration.
+ *
+ * Layout of .mlops/:
+ *   config      settings in git-config syntax (kept in git)
+ *   .gitignore  keeps everything else out of git
+ *   objects/    the content-addressed store (odb.h)
+ *   refs/       names -> object ids (refs.h); logs/ their history
+ *   index       the stat cache (index.h)
+ *   tmp/        partial writes, renamed into place when complete
+ *   lock        the repository lock, held only while refs change
+ *
+ * Configuration layers, lowest first: ~/.config/mlops/config (or
+ * $XDG_CONFIG_HOME/mlops/config), .mlops/config, then the file named by
+ * $MLOPS_CONFIG.  Writes go to .mlops/config.
+ */
+#ifndef MLOPS_REPO_H
+#define MLOPS_REPO_H
+
+#include <git2.h>
+
+struct mlops_odb;
+
+struct mlops_repo {
+	char *workdir;          /* work tree root, no trailing slash */
+	char *dir;              /* <workdir>/.mlops */
+	char *tmpdir;           /* <dir>/tmp */
+	git_repository *git;    /* the git repository of the work tree */
+	git_config *config;     /* layered configuration */
+	struct mlops_odb *odb;  /* the object store */
+};
+
+/*
+ * Create (or find) the repository for `path`: find the git work tree at or
+ * above path, creating a git repository at path when there is none, then
+ * create .mlops/ and its parts where missing.  *created tells whether
+ * anything was created.  The result is the caller's (mlops_repo_free).
+ */
+int mlops_repo_init(struct mlops_repo **out, const char *path, int *created);
+
+/*
+ * Open the repository whose work tree holds `path`.  MLOPS_ENOREPO when
+ * there is no git work tree or it has no .mlops/.
+ */
+int mlops_repo_open(struct mlops_repo **out, const char *path);
+
+void mlops_repo_free(struct mlops_repo *repo);
+
+/* A newly allocated "<dir>/<rel>" (NULL on no memory). */
+char *mlops_repo_path(const struct mlops_repo *repo, const char *rel);
+
+/*
+ * Configuration.  get_string: *out is the caller's; MLOPS_ENOTFOUND when
+ * the key is not set.  get_int/get_bool/get_double fall back to `dflt` when
+ * unset and fail with MLOPS_EINVALID on a malformed value.
+ */
+int mlops_config_get_string(char **out, struct mlops_repo *repo, const char *key);
+int mlops_config_get_int(long long *out, struct mlops_repo *repo, const char *key, long long dflt);
+int mlops_config_get_bool(int *out, struct mlops_repo *repo, const char *key, int dflt);
+int mlops_config_get_double(double *out, struct mlops_repo *repo, const char *key, double dflt);
+int mlops_config_set_string(struct mlops_repo *repo, const char *key, const char *value);
+int mlops_config_delete(struct mlops_repo *repo, const char *key);
+
+/* Set the error from libgit2's last error, prefixed with `what`. */
+int mlops_git_error(int code, const char *what);
+
+/* The user's name and email from git config ("A U Thor <a@b>"); caller frees. */
+char *mlops_repo_author(struct mlops_repo *repo);
+
+#endif

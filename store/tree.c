@@ -1,0 +1,1230 @@
+/*
+ * tree.c - files and directories in the store: ingest, checkout, listing
+ * (see tree.h for the object formats).
+ *
+ * Ingest in three phases:
+ *   1. walk: lstat everything below the path (never following links),
+ *      sorting entries by name; each regular file asks the stat cache.
+ *   2. hash: the misses are hashed and stored by a pool of worker threads,
+ *      one file per worker; files larger than BIG_FILE are done one at a
+ *      time with their chunks spread over the workers while this thread
+ *      finds the cut points.
+ *   3. trees: directory objects bottom-up.
+ * With `write` off (scan), the same code computes ids without storing.
+ */
+#include "tree.h"
+#include "chunk.h"
+#include "error.h"
+#include "fsutil.h"
+#include "index.h"
+#include "json.h"
+#include "odb.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define BIG_FILE (64ull << 20)
+#define MAX_WORKERS 16
+
+static const char *const kind_names[] = { "none", "blob", "chunks", "tree", "link" };
+
+const char *mlops_kind_name(enum mlops_kind kind)
+{
+	return (unsigned)kind < 5 ? kind_names[kind] : "none";
+}
+
+enum mlops_kind mlops_kind_parse(const char *name)
+{
+	for (int i = 1; name && i < 5; i++)
+		if (!strcmp(name, kind_names[i]))
+			return (enum mlops_kind)i;
+	return MLOPS_KIND_NONE;
+}
+
+static int nworkers(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	if (n < 1)
+		n = 1;
+	if (n > MAX_WORKERS)
+		n = MAX_WORKERS;
+	return (int)n;
+}
+
+/* ---- JSON of nodes ---------------------------------------------------- */
+
+static const char *mode_str(uint32_t mode)
+{
+	if (mode == 040000) return "040000";
+	if (mode == 0120000) return "120000";
+	if (mode & 0111) return "100755";
+	return "100644";
+}
+
+static uint32_t mode_parse(const char *s)
+{
+	if (!s) return 0;
+	if (!strcmp(s, "040000")) return 040000;
+	if (!strcmp(s, "120000")) return 0120000;
+	if (!strcmp(s, "100755")) return 0755;
+	if (!strcmp(s, "100644")) return 0644;
+	return 0;
+}
+
+cJSON *mlops_node_to_json(const struct mlops_node *node)
+{
+	cJSON *o = cJSON_CreateObject();
+	if (!o)
+		return NULL;
+	mlops_json_add_oid(o, "id", &node->id);
+	cJSON_AddStringToObject(o, "kind", mlops_kind_name(node->kind));
+	cJSON_AddNumberToObject(o, "size", (double)node->size);
+	cJSON_AddNumberToObject(o, "files", (double)node->files);
+	cJSON_AddStringToObject(o, "mode", mode_str(node->mode));
+	return o;
+}
+
+int mlops_node_from_json(struct mlops_node *out, const cJSON *json)
+{
+	memset(out, 0, sizeof(*out));
+	if (mlops_json_get_oid(&out->id, json, "id") < 0)
+		return MLOPS_EINVALID;
+	out->kind = mlops_kind_parse(mlops_json_str(json, "kind"));
+	if (out->kind == MLOPS_KIND_NONE)
+		return mlops_error_set(MLOPS_EINVALID, "record has an unknown kind");
+	double size = mlops_json_num(json, "size", -1);
+	if (size < 0)
+		return mlops_error_set(MLOPS_EINVALID, "record has no size");
+	out->size = (uint64_t)size;
+	out->files = (uint64_t)mlops_json_num(json, "files", 1);
+	out->mode = mode_parse(mlops_json_str(json, "mode"));
+	if (!out->mode)
+		out->mode = out->kind == MLOPS_KIND_TREE ? 040000 :
+			    out->kind == MLOPS_KIND_LINK ? 0120000 : 0644;
+	return 0;
+}
+
+/* ---- phase 1: walk ---------------------------------------------------- */
+
+struct wnode {
+	char *name;
+	char *abs;
+	char *key;
+	struct stat st;
+	struct mlops_node node;
+	int need_hash;
+	struct wnode **kids;
+	size_t nkids;
+};
+
+struct ingest {
+	struct mlops_odb *odb;
+	struct mlops_index *idx;
+	int write;
+	struct mlops_ingest_stats *stats;
+	struct wnode **todo;
+	size_t ntodo, captodo;
+	uint64_t todo_bytes;
+	atomic_size_t next;
+	atomic_uint_fast64_t done_bytes, stored, hashed;
+	atomic_int failed;
+	pthread_mutex_t err_lock;
+	int err;
+	char errmsg[1024];
+};
+
+static void wnode_free(struct wnode *w)
+{
+	if (!w)
+		return;
+	for (size_t i = 0; i < w->nkids; i++)
+		wnode_free(w->kids[i]);
+	free(w->kids);
+	free(w->name);
+	free(w->abs);
+	free(w->key);
+	free(w);
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int todo_push(struct ingest *in, struct wnode *w)
+{
+	if (in->ntodo == in->captodo) {
+		size_t cap = in->captodo ? in->captodo * 2 : 256;
+		struct wnode **t = realloc(in->todo, cap * sizeof(*t));
+		if (!t)
+			return mlops_error_set(MLOPS_ERROR, "out of memory");
+		in->todo = t;
+		in->captodo = cap;
+	}
+	in->todo[in->ntodo++] = w;
+	in->todo_bytes += (uint64_t)w->st.st_size;
+	return 0;
+}
+
+static int walk(struct ingest *in, struct wnode *w)
+{
+	if (S_ISLNK(w->st.st_mode)) {
+		w->node.kind = MLOPS_KIND_LINK;
+		w->node.mode = 0120000;
+		w->node.files = 1;
+		w->need_hash = 1;
+		return todo_push(in, w);
+	}
+	if (S_ISREG(w->st.st_mode)) {
+		struct mlops_index_entry e;
+		w->node.mode = (w->st.st_mode & 0111) ? 0755 : 0644;
+		w->node.size = (uint64_t)w->st.st_size;
+		w->node.files = 1;
+		if (in->idx && w->key && mlops_index_lookup(&e, in->idx, w->key, &w->st) &&
+		    (e.kind == MLOPS_KIND_BLOB || e.kind == MLOPS_KIND_CHUNKS) &&
+		    (!in->write || mlops_odb_exists(in->odb, &e.id))) {
+			w->node.id = e.id;
+			w->node.kind = (enum mlops_kind)e.kind;
+			return 0;
+		}
+		w->need_hash = 1;
+		return todo_push(in, w);
+	}
+	if (!S_ISDIR(w->st.st_mode))
+		return mlops_error_set(MLOPS_EINVALID, "'%s' is not a regular file, link or directory",
+				       w->abs);
+
+	w->node.kind = MLOPS_KIND_TREE;
+	w->node.mode = 040000;
+	DIR *d = opendir(w->abs);
+	if (!d)
+		return mlops_error_sys(errno, "unable to read directory '%s'", w->abs);
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	int err = 0;
+	while ((de = readdir(d))) {
+		const char *nm = de->d_name;
+		if (!strcmp(nm, ".") || !strcmp(nm, ".."))
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			char **nn = realloc(names, cap * sizeof(*nn));
+			if (!nn) {
+				err = mlops_error_set(MLOPS_ERROR, "out of memory");
+				break;
+			}
+			names = nn;
+		}
+		if (!(names[n] = strdup(nm))) {
+			err = mlops_error_set(MLOPS_ERROR, "out of memory");
+			break;
+		}
+		n++;
+	}
+	closedir(d);
+	if (err == 0 && n) {
+		qsort(names, n, sizeof(*names), cmp_names);
+		w->kids = calloc(n, sizeof(*w->kids));
+		if (!w->kids)
+			err = mlops_error_set(MLOPS_ERROR, "out of memory");
+	}
+	for (size_t i = 0; err == 0 && i < n; i++) {
+		struct wnode *k = calloc(1, sizeof(*k));
+		if (!k) {
+			err = mlops_error_set(MLOPS_ERROR, "out of memory");
+			break;
+		}
+		w->kids[w->nkids++] = k;
+		k->name = names[i];
+		names[i] = NULL;
+		k->abs = mlops_path_join(w->abs, k->name);
+		if (w->key)
+			k->key = *w->key ? mlops_path_join(w->key, k->name) : strdup(k->name);
+		if (!k->abs || (w->key && !k->key)) {
+			err = mlops_error_set(MLOPS_ERROR, "out of memory");
+			break;
+		}
+		if (lstat(k->abs, &k->st) < 0) {
+			err = mlops_error_sys(errno, "unable to stat '%s'", k->abs);
+			break;
+		}
+		err = walk(in, k);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	return err;
+}
+
+/* ---- phase 2: hash ---------------------------------------------------- */
+
+static void ingest_fail(struct ingest *in, int err)
+{
+	pthread_mutex_lock(&in->err_lock);
+	if (!in->err) {
+		in->err = err;
+		snprintf(in->errmsg, sizeof(in->errmsg), "%s", mlops_error_message());
+	}
+	pthread_mutex_unlock(&in->err_lock);
+	atomic_store(&in->failed, 1);
+}
+
+static void report(struct ingest *in, uint64_t bytes)
+{
+	uint64_t before = atomic_fetch_add(&in->done_bytes, bytes);
+	uint64_t after = before + bytes;
+	if (in->stats && in->stats->progress && (before >> 26) != (after >> 26))
+		in->stats->progress(in->stats->payload, after, in->todo_bytes);
+}
+
+static int put_chunk(struct ingest *in, mlops_oid *id, const void *data, size_t len)
+{
+	uint64_t stored = 0;
+	mlops_hash_buf(id, data, len);
+	atomic_fetch_add(&in->hashed, len);
+	if (!in->write)
+		return 0;
+	int err = mlops_odb_write_hashed(in->odb, id, data, len, &stored);
+	atomic_fetch_add(&in->stored, stored);
+	return err;
+}
+
+struct chunk_ref {
+	uint64_t off;
+	uint32_t len;
+	mlops_oid id;
+};
+
+static int chunk_list_store(struct ingest *in, struct wnode *w, struct chunk_ref *chunks,
+			    size_t n)
+{
+	cJSON *o = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(o, "chunks");
+	char hex[MLOPS_OID_HEXSZ + 1];
+	if (!o || !arr) {
+		cJSON_Delete(o);
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	}
+	cJSON_AddNumberToObject(o, "size", (double)w->st.st_size);
+	cJSON_AddStringToObject(o, "type", "chunks");
+	for (size_t i = 0; i < n; i++) {
+		cJSON *c = cJSON_CreateArray();
+		cJSON_AddItemToArray(c, cJSON_CreateString(mlops_oid_fmt(hex, &chunks[i].id)));
+		cJSON_AddItemToArray(c, cJSON_CreateNumber(chunks[i].len));
+		cJSON_AddItemToArray(arr, c);
+	}
+	char *text;
+	int err = mlops_json_canonical(&text, o);
+	cJSON_Delete(o);
+	if (err < 0)
+		return err;
+	err = put_chunk(in, &w->node.id, text, strlen(text));
+	free(text);
+	w->node.kind = MLOPS_KIND_CHUNKS;
+	return err;
+}
+
+static int map_file(void **out, int *fd_out, const char *path, uint64_t size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return mlops_error_sys(errno, "unable to open '%s'", path);
+	void *p = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (p == MAP_FAILED) {
+		int e = errno;
+		close(fd);
+		return mlops_error_sys(e, "unable to map '%s'", path);
+	}
+	madvise(p, (size_t)size, MADV_SEQUENTIAL | MADV_WILLNEED);
+	*out = p;
+	*fd_out = fd;
+	return 0;
+}
+
+static int check_unchanged(struct wnode *w, int fd)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return mlops_error_sys(errno, "unable to stat '%s'", w->abs);
+	if (st.st_size != w->st.st_size || st.st_mtim.tv_sec != w->st.st_mtim.tv_sec ||
+	    st.st_mtim.tv_nsec != w->st.st_mtim.tv_nsec)
+		return mlops_error_set(MLOPS_ECONFLICT, "'%s' changed while it was being read", w->abs);
+	return 0;
+}
+
+/* A file below BIG_FILE, entirely in one worker. */
+static int hash_file(struct ingest *in, struct wnode *w, unsigned char **buf, size_t *bufcap)
+{
+	int err = 0;
+	if (w->node.kind == MLOPS_KIND_LINK) {
+		char target[PATH_MAX];
+		ssize_t n = readlink(w->abs, target, sizeof(target));
+		if (n < 0)
+			return mlops_error_sys(errno, "unable to read link '%s'", w->abs);
+		w->node.size = (uint64_t)n;
+		return put_chunk(in, &w->node.id, target, (size_t)n);
+	}
+	uint64_t size = (uint64_t)w->st.st_size;
+	if (size <= MLOPS_CHUNK_MIN) {
+		int fd = open(w->abs, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0)
+			return mlops_error_sys(errno, "unable to open '%s'", w->abs);
+		if (*bufcap < MLOPS_CHUNK_MIN + 1) {
+			unsigned char *nb = realloc(*buf, MLOPS_CHUNK_MIN + 1);
+			if (!nb) {
+				close(fd);
+				return mlops_error_set(MLOPS_ERROR, "out of memory");
+			}
+			*buf = nb;
+			*bufcap = MLOPS_CHUNK_MIN + 1;
+		}
+		ssize_t n = mlops_read_full(fd, *buf, (size_t)size + 1);
+		if (n < 0)
+			err = mlops_error_sys(errno, "unable to read '%s'", w->abs);
+		else if ((uint64_t)n != size)
+			err = mlops_error_set(MLOPS_ECONFLICT, "'%s' changed while it was being read",
+					      w->abs);
+		else
+			err = check_unchanged(w, fd);
+		close(fd);
+		if (err == 0) {
+			err = put_chunk(in, &w->node.id, *buf, (size_t)size);
+			w->node.kind = MLOPS_KIND_BLOB;
+		}
+		return err;
+	}
+	void *map;
+	int fd;
+	if ((err = map_file(&map, &fd, w->abs, size)) < 0)
+		return err;
+	size_t cap = (size_t)(size / MLOPS_CHUNK_MIN) + 2, n = 0;
+	struct chunk_ref *chunks = malloc(cap * sizeof(*chunks));
+	if (!chunks)
+		err = mlops_error_set(MLOPS_ERROR, "out of memory");
+	uint64_t off = 0;
+	while (err == 0 && off < size) {
+		size_t len = mlops_chunk_next((const unsigned char *)map + off, (size_t)(size - off));
+		chunks[n].off = off;
+		chunks[n].len = (uint32_t)len;
+		err = put_chunk(in, &chunks[n].id, (const unsigned char *)map + off, len);
+		n++;
+		off += len;
+		report(in, len);
+	}
+	if (err == 0)
+		err = check_unchanged(w, fd);
+	munmap(map, (size_t)size);
+	close(fd);
+	if (err == 0)
+		err = chunk_list_store(in, w, chunks, n);
+	free(chunks);
+	return err;
+}
+
+static void *hash_worker(void *arg)
+{
+	struct ingest *in = arg;
+	unsigned char *buf = NULL;
+	size_t bufcap = 0;
+	for (;;) {
+		if (atomic_load(&in->failed))
+			break;
+		size_t i = atomic_fetch_add(&in->next, 1);
+		if (i >= in->ntodo)
+			break;
+		struct wnode *w = in->todo[i];
+		if (w->node.kind != MLOPS_KIND_LINK && (uint64_t)w->st.st_size > BIG_FILE)
+			continue; /* done by hash_big_file */
+		int err = hash_file(in, w, &buf, &bufcap);
+		if (err < 0) {
+			ingest_fail(in, err);
+			break;
+		}
+		if (w->node.kind != MLOPS_KIND_CHUNKS)
+			report(in, (uint64_t)w->st.st_size);
+	}
+	free(buf);
+	return NULL;
+}
+
+/* Chunk-parallel ingest of one big file. */
+struct big {
+	struct ingest *in;
+	const unsigned char *map;
+	struct chunk_ref *chunks;
+	size_t ready, next;
+	int scanning_done;
+	pthread_mutex_t m;
+	pthread_cond_t c;
+};
+
+static void *big_worker(void *arg)
+{
+	struct big *b = arg;
+	for (;;) {
+		pthread_mutex_lock(&b->m);
+		while (b->next >= b->ready && !b->scanning_done && !atomic_load(&b->in->failed))
+			pthread_cond_wait(&b->c, &b->m);
+		if (b->next >= b->ready || atomic_load(&b->in->failed)) {
+			pthread_mutex_unlock(&b->m);
+			break;
+		}
+		size_t i = b->next++;
+		pthread_mutex_unlock(&b->m);
+		struct chunk_ref *cr = &b->chunks[i];
+		int err = put_chunk(b->in, &cr->id, b->map + cr->off, cr->len);
+		if (err < 0) {
+			ingest_fail(b->in, err);
+			pthread_mutex_lock(&b->m);
+			pthread_cond_broadcast(&b->c);
+			pthread_mutex_unlock(&b->m);
+			break;
+		}
+		report(b->in, cr->len);
+	}
+	return NULL;
+}
+
+static int hash_big_file(struct ingest *in, struct wnode *w)
+{
+	uint64_t size = (uint64_t)w->st.st_size;
+	void *map;
+	int fd, err;
+	if ((err = map_file(&map, &fd, w->abs, size)) < 0)
+		return err;
+	struct big b = { .in = in, .map = map };
+	size_t cap = (size_t)(size / MLOPS_CHUNK_MIN) + 2;
+	b.chunks = malloc(cap * sizeof(*b.chunks));
+	if (!b.chunks) {
+		munmap(map, (size_t)size);
+		close(fd);
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	}
+	pthread_mutex_init(&b.m, NULL);
+	pthread_cond_init(&b.c, NULL);
+	int nw = nworkers();
+	pthread_t th[MAX_WORKERS];
+	int started = 0;
+	for (; started < nw; started++)
+		if (pthread_create(&th[started], NULL, big_worker, &b) != 0)
+			break;
+	uint64_t off = 0;
+	size_t n = 0;
+	while (off < size && !atomic_load(&in->failed)) {
+		size_t len = mlops_chunk_next(b.map + off, (size_t)(size - off));
+		b.chunks[n].off = off;
+		b.chunks[n].len = (uint32_t)len;
+		n++;
+		off += len;
+		pthread_mutex_lock(&b.m);
+		b.ready = n;
+		pthread_cond_signal(&b.c);
+		pthread_mutex_unlock(&b.m);
+		if (!started) /* no threads: do it here */
+			big_worker(&b);
+	}
+	pthread_mutex_lock(&b.m);
+	b.scanning_done = 1;
+	pthread_cond_broadcast(&b.c);
+	pthread_mutex_unlock(&b.m);
+	if (!started)
+		big_worker(&b);
+	for (int i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	if (atomic_load(&in->failed))
+		err = in->err;
+	if (err == 0)
+		err = check_unchanged(w, fd);
+	munmap(map, (size_t)size);
+	close(fd);
+	if (err == 0)
+		err = chunk_list_store(in, w, b.chunks, n);
+	free(b.chunks);
+	pthread_mutex_destroy(&b.m);
+	pthread_cond_destroy(&b.c);
+	return err;
+}
+
+static int hash_all(struct ingest *in)
+{
+	int nw = nworkers();
+	pthread_t th[MAX_WORKERS];
+	int started = 0;
+	if (in->ntodo > 1 || (in->ntodo == 1 && (uint64_t)in->todo[0]->st.st_size <= BIG_FILE)) {
+		if (in->ntodo < 4)
+			nw = 1;
+		for (; started < nw; started++)
+			if (pthread_create(&th[started], NULL, hash_worker, in) != 0)
+				break;
+		if (!started)
+			hash_worker(in);
+		for (int i = 0; i < started; i++)
+			pthread_join(th[i], NULL);
+	}
+	if (atomic_load(&in->failed))
+		return in->err;
+	for (size_t i = 0; i < in->ntodo; i++) {
+		struct wnode *w = in->todo[i];
+		if (w->node.kind == MLOPS_KIND_LINK || (uint64_t)w->st.st_size <= BIG_FILE)
+			continue;
+		int err = hash_big_file(in, w);
+		if (err < 0) {
+			if (!in->err)
+				ingest_fail(in, err);
+			return in->err;
+		}
+	}
+	return 0;
+}
+
+/* ---- phase 3: trees --------------------------------------------------- */
+
+static int build_trees(struct ingest *in, struct wnode *w)
+{
+	int err = 0;
+	if (w->node.kind != MLOPS_KIND_TREE)
+		return 0;
+	cJSON *o = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(o, "entries");
+	if (!o || !arr) {
+		cJSON_Delete(o);
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	}
+	cJSON_AddStringToObject(o, "type", "tree");
+	w->node.size = 0;
+	w->node.files = 0;
+	for (size_t i = 0; i < w->nkids; i++) {
+		struct wnode *k = w->kids[i];
+		if ((err = build_trees(in, k)) < 0)
+			break;
+		cJSON *e = mlops_node_to_json(&k->node);
+		if (!e) {
+			err = mlops_error_set(MLOPS_ERROR, "out of memory");
+			break;
+		}
+		cJSON_AddStringToObject(e, "name", k->name);
+		cJSON_AddItemToArray(arr, e);
+		w->node.size += k->node.size;
+		w->node.files += k->node.files;
+	}
+	if (err == 0) {
+		char *text;
+		if ((err = mlops_json_canonical(&text, o)) == 0) {
+			err = put_chunk(in, &w->node.id, text, strlen(text));
+			free(text);
+		}
+	}
+	cJSON_Delete(o);
+	return err;
+}
+
+static int update_index(struct ingest *in, struct wnode *w)
+{
+	if (w->node.kind == MLOPS_KIND_TREE) {
+		for (size_t i = 0; i < w->nkids; i++) {
+			int err = update_index(in, w->kids[i]);
+			if (err < 0)
+				return err;
+		}
+		return 0;
+	}
+	if (w->need_hash && w->key && S_ISREG(w->st.st_mode))
+		return mlops_index_put(in->idx, w->key, &w->st, &w->node.id, (uint8_t)w->node.kind);
+	return 0;
+}
+
+static int ingest_run(struct mlops_node *out, struct mlops_odb *odb, struct mlops_index *idx,
+		      const char *abs_path, const char *key, struct mlops_ingest_stats *stats,
+		      int write)
+{
+	struct ingest in;
+	memset(&in, 0, sizeof(in));
+	in.odb = odb;
+	in.idx = idx;
+	in.write = write;
+	in.stats = stats;
+	pthread_mutex_init(&in.err_lock, NULL);
+	int err;
+	struct wnode *root = calloc(1, sizeof(*root));
+	if (!root)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	root->abs = strdup(abs_path);
+	root->name = strdup("");
+	root->key = key ? strdup(key) : NULL;
+	if (!root->abs || !root->name || (key && !root->key)) {
+		err = mlops_error_set(MLOPS_ERROR, "out of memory");
+		goto done;
+	}
+	if (lstat(abs_path, &root->st) < 0) {
+		if (errno == ENOENT)
+			err = mlops_error_set(MLOPS_ENOTFOUND, "'%s' does not exist", abs_path);
+		else
+			err = mlops_error_sys(errno, "unable to stat '%s'", abs_path);
+		goto done;
+	}
+	if ((err = walk(&in, root)) < 0)
+		goto done;
+	if ((err = hash_all(&in)) < 0) {
+		mlops_error_set(err, "%s", in.errmsg);
+		goto done;
+	}
+	if ((err = build_trees(&in, root)) < 0)
+		goto done;
+	if (idx && (err = update_index(&in, root)) < 0)
+		goto done;
+	*out = root->node;
+	if (stats) {
+		stats->files = root->node.files;
+		stats->bytes = root->node.size;
+		stats->hashed += atomic_load(&in.hashed);
+		stats->stored += atomic_load(&in.stored);
+	}
+done:
+	wnode_free(root);
+	free(in.todo);
+	pthread_mutex_destroy(&in.err_lock);
+	return err;
+}
+
+int mlops_tree_store(struct mlops_node *out, struct mlops_odb *odb, struct mlops_index *idx,
+		     const char *abs_path, const char *key, struct mlops_ingest_stats *stats)
+{
+	return ingest_run(out, odb, idx, abs_path, key, stats, 1);
+}
+
+int mlops_tree_scan(struct mlops_node *out, struct mlops_odb *odb, struct mlops_index *idx,
+		    const char *abs_path, const char *key, struct mlops_ingest_stats *stats)
+{
+	return ingest_run(out, odb, idx, abs_path, key, stats, 0);
+}
+
+/* ---- reading trees ---------------------------------------------------- */
+
+struct tentry {
+	char *name;
+	struct mlops_node node;
+};
+
+static int valid_entry_name(const char *name)
+{
+	return name && *name && strcmp(name, ".") && strcmp(name, "..") && !strchr(name, '/');
+}
+
+/* Parse a tree object into entries (caller frees each name and the array). */
+static int tree_read(struct tentry **out, size_t *n, struct mlops_odb *odb, const mlops_oid *id)
+{
+	cJSON *o;
+	char hex[MLOPS_OID_HEXSZ + 1];
+	int err = mlops_json_load(&o, odb, id);
+	if (err < 0)
+		return err;
+	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(o, "entries");
+	const char *type = mlops_json_str(o, "type");
+	if (!type || strcmp(type, "tree") || !cJSON_IsArray(arr)) {
+		cJSON_Delete(o);
+		return mlops_error_set(MLOPS_ECORRUPT, "object %s is not a tree", mlops_oid_fmt(hex, id));
+	}
+	size_t cnt = (size_t)cJSON_GetArraySize(arr), i = 0;
+	struct tentry *e = calloc(cnt ? cnt : 1, sizeof(*e));
+	if (!e) {
+		cJSON_Delete(o);
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	}
+	const cJSON *it;
+	cJSON_ArrayForEach(it, arr) {
+		const char *name = mlops_json_str(it, "name");
+		if (!valid_entry_name(name) || mlops_node_from_json(&e[i].node, it) < 0 ||
+		    !(e[i].name = strdup(name))) {
+			for (size_t j = 0; j < i; j++)
+				free(e[j].name);
+			free(e);
+			cJSON_Delete(o);
+			return mlops_error_set(MLOPS_ECORRUPT, "tree %s has a malformed entry",
+					       mlops_oid_fmt(hex, id));
+		}
+		i++;
+	}
+	cJSON_Delete(o);
+	*out = e;
+	*n = i;
+	return 0;
+}
+
+static void tentries_free(struct tentry *e, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(e[i].name);
+	free(e);
+}
+
+/* Parse a chunk list (caller frees). */
+static int chunks_read(struct chunk_ref **out, size_t *n, struct mlops_odb *odb,
+		       const struct mlops_node *node)
+{
+	cJSON *o;
+	char hex[MLOPS_OID_HEXSZ + 1];
+	int err = mlops_json_load(&o, odb, &node->id);
+	if (err < 0)
+		return err;
+	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(o, "chunks");
+	const char *type = mlops_json_str(o, "type");
+	if (!type || strcmp(type, "chunks") || !cJSON_IsArray(arr)) {
+		cJSON_Delete(o);
+		return mlops_error_set(MLOPS_ECORRUPT, "object %s is not a chunk list",
+				       mlops_oid_fmt(hex, &node->id));
+	}
+	size_t cnt = (size_t)cJSON_GetArraySize(arr), i = 0;
+	struct chunk_ref *c = calloc(cnt ? cnt : 1, sizeof(*c));
+	uint64_t off = 0;
+	if (!c) {
+		cJSON_Delete(o);
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	}
+	const cJSON *it;
+	cJSON_ArrayForEach(it, arr) {
+		const cJSON *h = cJSON_GetArrayItem(it, 0), *l = cJSON_GetArrayItem(it, 1);
+		if (!cJSON_IsString(h) || !cJSON_IsNumber(l) || l->valuedouble < 0 ||
+		    l->valuedouble > MLOPS_CHUNK_MAX || mlops_oid_parse(&c[i].id, h->valuestring) < 0) {
+			free(c);
+			cJSON_Delete(o);
+			return mlops_error_set(MLOPS_ECORRUPT, "chunk list %s is malformed",
+					       mlops_oid_fmt(hex, &node->id));
+		}
+		c[i].len = (uint32_t)l->valuedouble;
+		c[i].off = off;
+		off += c[i].len;
+		i++;
+	}
+	cJSON_Delete(o);
+	if (off != node->size) {
+		free(c);
+		return mlops_error_set(MLOPS_ECORRUPT, "chunk list %s adds up to %llu bytes, not %llu",
+				       mlops_oid_fmt(hex, &node->id), (unsigned long long)off,
+				       (unsigned long long)node->size);
+	}
+	*out = c;
+	*n = i;
+	return 0;
+}
+
+static int list_add(struct mlops_tree_list *l, size_t *cap, const char *path,
+		    const struct mlops_node *node)
+{
+	if (l->count == *cap) {
+		size_t nc = *cap ? *cap * 2 : 64;
+		struct mlops_tree_file *f = realloc(l->files, nc * sizeof(*f));
+		if (!f)
+			return mlops_error_set(MLOPS_ERROR, "out of memory");
+		l->files = f;
+		*cap = nc;
+	}
+	if (!(l->files[l->count].path = strdup(path)))
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	l->files[l->count++].node = *node;
+	return 0;
+}
+
+static int list_rec(struct mlops_tree_list *l, size_t *cap, struct mlops_odb *odb,
+		    const char *prefix, const struct mlops_node *node, int include_trees)
+{
+	if (node->kind != MLOPS_KIND_TREE)
+		return list_add(l, cap, prefix, node);
+	struct tentry *e;
+	size_t n;
+	int err;
+	if (include_trees && (err = list_add(l, cap, prefix, node)) < 0)
+		return err;
+	if ((err = tree_read(&e, &n, odb, &node->id)) < 0)
+		return err;
+	for (size_t i = 0; i < n && err == 0; i++) {
+		char *p = *prefix ? mlops_path_join(prefix, e[i].name) : strdup(e[i].name);
+		if (!p) {
+			err = mlops_error_set(MLOPS_ERROR, "out of memory");
+			break;
+		}
+		err = list_rec(l, cap, odb, p, &e[i].node, include_trees);
+		free(p);
+	}
+	tentries_free(e, n);
+	return err;
+}
+
+int mlops_tree_list(struct mlops_tree_list *out, struct mlops_odb *odb,
+		    const struct mlops_node *node, int include_trees)
+{
+	size_t cap = 0;
+	memset(out, 0, sizeof(*out));
+	int err = list_rec(out, &cap, odb, "", node, include_trees);
+	if (err < 0)
+		mlops_tree_list_free(out);
+	return err;
+}
+
+void mlops_tree_list_free(struct mlops_tree_list *list)
+{
+	for (size_t i = 0; i < list->count; i++)
+		free(list->files[i].path);
+	free(list->files);
+	list->files = NULL;
+	list->count = 0;
+}
+
+int mlops_tree_walk_objects(struct mlops_odb *odb, const struct mlops_node *node,
+			    mlops_object_cb cb, void *payload)
+{
+	int err = cb(&node->id, payload);
+	if (err)
+		return err;
+	if (node->kind == MLOPS_KIND_CHUNKS) {
+		struct chunk_ref *c;
+		size_t n;
+		if ((err = chunks_read(&c, &n, odb, node)) < 0)
+			return err;
+		for (size_t i = 0; i < n && !err; i++)
+			err = cb(&c[i].id, payload);
+		free(c);
+		return err;
+	}
+	if (node->kind == MLOPS_KIND_TREE) {
+		struct tentry *e;
+		size_t n;
+		if ((err = tree_read(&e, &n, odb, &node->id)) < 0)
+			return err;
+		for (size_t i = 0; i < n && !err; i++)
+			err = mlops_tree_walk_objects(odb, &e[i].node, cb, payload);
+		tentries_free(e, n);
+	}
+	return err;
+}
+
+/* ---- checkout --------------------------------------------------------- */
+
+struct cjob {
+	char *abs;
+	char *key;
+	struct mlops_node node;
+};
+
+struct checkout {
+	struct mlops_odb *odb;
+	struct mlops_index *idx;
+	struct mlops_checkout_stats *stats;
+	struct cjob *jobs;
+	size_t njobs, capjobs;
+	uint64_t total_bytes;
+	atomic_size_t next;
+	atomic_uint_fast64_t done_bytes, written_bytes, written_files;
+	atomic_int failed;
+	pthread_mutex_t err_lock;
+	int err;
+	char errmsg[1024];
+};
+
+static int remove_path(const char *abs, uint64_t *removed)
+{
+	struct stat st;
+	if (lstat(abs, &st) < 0)
+		return errno == ENOENT ? 0 : mlops_error_sys(errno, "unable to stat '%s'", abs);
+	if (S_ISDIR(st.st_mode)) {
+		DIR *d = opendir(abs);
+		if (!d)
+			return mlops_error_sys(errno, "unable to read directory '%s'", abs);
+		struct dirent *de;
+		int err = 0;
+		while (!err && (de = readdir(d))) {
+			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+				continue;
+			char *p = mlops_path_join(abs, de->d_name);
+			err = p ? remove_path(p, removed) : mlops_error_set(MLOPS_ERROR, "out of memory");
+			free(p);
+		}
+		closedir(d);
+		if (err)
+			return err;
+		if (rmdir(abs) < 0)
+			return mlops_error_sys(errno, "unable to remove '%s'", abs);
+		return 0;
+	}
+	if (unlink(abs) < 0)
+		return mlops_error_sys(errno, "unable to remove '%s'", abs);
+	if (removed)
+		(*removed)++;
+	return 0;
+}
+
+static int job_add(struct checkout *co, const char *abs, const char *key,
+		   const struct mlops_node *node)
+{
+	if (co->njobs == co->capjobs) {
+		size_t nc = co->capjobs ? co->capjobs * 2 : 256;
+		struct cjob *j = realloc(co->jobs, nc * sizeof(*j));
+		if (!j)
+			return mlops_error_set(MLOPS_ERROR, "out of memory");
+		co->jobs = j;
+		co->capjobs = nc;
+	}
+	struct cjob *j = &co->jobs[co->njobs];
+	j->abs = strdup(abs);
+	j->key = key ? strdup(key) : NULL;
+	j->node = *node;
+	if (!j->abs || (key && !j->key)) {
+		free(j->abs);
+		free(j->key);
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	}
+	co->njobs++;
+	co->total_bytes += node->size;
+	return 0;
+}
+
+/* Decide what to do with one file or link entry at abs. */
+static int plan_file(struct checkout *co, const char *abs, const char *key,
+		     const struct mlops_node *node)
+{
+	struct stat st;
+	if (lstat(abs, &st) == 0) {
+		struct mlops_index_entry e;
+		if (S_ISREG(st.st_mode) && node->kind != MLOPS_KIND_LINK && co->idx && key &&
+		    mlops_index_lookup(&e, co->idx, key, &st) && !mlops_oid_cmp(&e.id, &node->id) &&
+		    ((st.st_mode & 0111) != 0) == ((node->mode & 0111) != 0)) {
+			if (co->stats)
+				co->stats->files_unchanged++;
+			return 0;
+		}
+		if (S_ISDIR(st.st_mode)) {
+			int err = remove_path(abs, co->stats ? &co->stats->files_removed : NULL);
+			if (err < 0)
+				return err;
+		}
+	}
+	return job_add(co, abs, key, node);
+}
+
+static int plan_tree(struct checkout *co, const char *abs, const char *key,
+		     const struct mlops_node *node)
+{
+	struct stat st;
+	int err;
+	if (lstat(abs, &st) == 0 && !S_ISDIR(st.st_mode)) {
+		if (unlink(abs) < 0)
+			return mlops_error_sys(errno, "unable to remove '%s'", abs);
+	}
+	if (mkdir(abs, 0777) < 0 && errno != EEXIST)
+		return mlops_error_sys(errno, "unable to create directory '%s'", abs);
+	struct tentry *e;
+	size_t n;
+	if ((err = tree_read(&e, &n, co->odb, &node->id)) < 0)
+		return err;
+	/* Remove what the tree does not have (both lists sorted by name). */
+	DIR *d = opendir(abs);
+	if (!d) {
+		tentries_free(e, n);
+		return mlops_error_sys(errno, "unable to read directory '%s'", abs);
+	}
+	struct dirent *de;
+	while (err == 0 && (de = readdir(d))) {
+		const char *nm = de->d_name;
+		if (!strcmp(nm, ".") || !strcmp(nm, ".."))
+			continue;
+		size_t lo = 0, hi = n;
+		int found = 0;
+		while (lo < hi) {
+			size_t mid = (lo + hi) / 2;
+			int c = strcmp(e[mid].name, nm);
+			if (!c) {
+				found = 1;
+				break;
+			}
+			if (c < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (!found) {
+			char *p = mlops_path_join(abs, nm);
+			err = p ? remove_path(p, co->stats ? &co->stats->files_removed : NULL) :
+				  mlops_error_set(MLOPS_ERROR, "out of memory");
+			free(p);
+		}
+	}
+	closedir(d);
+	for (size_t i = 0; i < n && err == 0; i++) {
+		char *p = mlops_path_join(abs, e[i].name);
+		char *k = key ? (*key ? mlops_path_join(key, e[i].name) : strdup(e[i].name)) : NULL;
+		if (!p || (key && !k))
+			err = mlops_error_set(MLOPS_ERROR, "out of memory");
+		else if (e[i].node.kind == MLOPS_KIND_TREE)
+			err = plan_tree(co, p, k, &e[i].node);
+		else
+			err = plan_file(co, p, k, &e[i].node);
+		free(p);
+		free(k);
+	}
+	tentries_free(e, n);
+	return err;
+}
+
+static int write_file_content(struct checkout *co, int fd, const struct mlops_node *node)
+{
+	int err;
+	if (node->kind == MLOPS_KIND_BLOB)
+		return mlops_odb_copy_to_fd(co->odb, &node->id, fd, 0, node->size);
+	struct chunk_ref *c;
+	size_t n;
+	if ((err = chunks_read(&c, &n, co->odb, node)) < 0)
+		return err;
+	for (size_t i = 0; i < n && err == 0; i++) {
+		err = mlops_odb_copy_to_fd(co->odb, &c[i].id, fd, c[i].off, c[i].len);
+		atomic_fetch_add(&co->done_bytes, c[i].len);
+	}
+	free(c);
+	return err;
+}
+
+static int checkout_one(struct checkout *co, struct cjob *j)
+{
+	int err = 0;
+	char *dir = strdup(j->abs);
+	if (!dir)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	char *slash = strrchr(dir, '/');
+	const char *base = slash ? slash + 1 : j->abs;
+	if (slash)
+		*slash = '\0';
+	else
+		strcpy(dir, ".");
+	char *tmp = mlops_strdupf("%s/.%.40s.mlops-XXXXXX", *dir ? dir : "/", base);
+	free(dir);
+	if (!tmp)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+
+	if (j->node.kind == MLOPS_KIND_LINK) {
+		void *target;
+		size_t len;
+		if ((err = mlops_odb_read(&target, &len, co->odb, &j->node.id)) < 0)
+			goto done;
+		/* mkstemp-like unique name for the link */
+		int fd = mkstemp(tmp);
+		if (fd >= 0) {
+			close(fd);
+			unlink(tmp);
+		}
+		if (symlink((char *)target, tmp) < 0 || rename(tmp, j->abs) < 0) {
+			err = mlops_error_sys(errno, "unable to create link '%s'", j->abs);
+			unlink(tmp);
+		}
+		free(target);
+		goto done;
+	}
+	int fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0) {
+		err = mlops_error_sys(errno, "unable to create '%s'", tmp);
+		goto done;
+	}
+	mlops_tempfile_register(tmp);
+	if (j->node.size && ftruncate(fd, (off_t)j->node.size) < 0)
+		err = mlops_error_sys(errno, "unable to write '%s'", j->abs);
+	if (err == 0)
+		err = write_file_content(co, fd, &j->node);
+	if (err == 0 && fchmod(fd, (j->node.mode & 0111 ? 0777 : 0666) & ~mlops_umask()) < 0)
+		err = mlops_error_sys(errno, "unable to write '%s'", j->abs);
+	if (close(fd) < 0 && err == 0)
+		err = mlops_error_sys(errno, "unable to write '%s'", j->abs);
+	if (err == 0 && rename(tmp, j->abs) < 0)
+		err = mlops_error_sys(errno, "unable to write '%s'", j->abs);
+	if (err < 0)
+		unlink(tmp);
+	mlops_tempfile_forget(tmp);
+	if (err == 0 && co->idx && j->key) {
+		struct stat st;
+		if (lstat(j->abs, &st) == 0)
+			err = mlops_index_put(co->idx, j->key, &st, &j->node.id, (uint8_t)j->node.kind);
+	}
+done:
+	free(tmp);
+	if (err == 0) {
+		atomic_fetch_add(&co->written_files, 1);
+		atomic_fetch_add(&co->written_bytes, j->node.size);
+		if (j->node.kind != MLOPS_KIND_CHUNKS)
+			atomic_fetch_add(&co->done_bytes, j->node.size);
+	}
+	return err;
+}
+
+static void *checkout_worker(void *arg)
+{
+	struct checkout *co = arg;
+	for (;;) {
+		if (atomic_load(&co->failed))
+			break;
+		size_t i = atomic_fetch_add(&co->next, 1);
+		if (i >= co->njobs)
+			break;
+		int err = checkout_one(co, &co->jobs[i]);
+		if (err < 0) {
+			pthread_mutex_lock(&co->err_lock);
+			if (!co->err) {
+				co->err = err;
+				snprintf(co->errmsg, sizeof(co->errmsg), "%s", mlops_error_message());
+			}
+			pthread_mutex_unlock(&co->err_lock);
+			atomic_store(&co->failed, 1);
+			break;
+		}
+		if (co->stats && co->stats->progress)
+			co->stats->progress(co->stats->payload, atomic_load(&co->done_bytes),
+					    co->total_bytes);
+	}
+	return NULL;
+}
+
+int mlops_tree_checkout(struct mlops_odb *odb, struct mlops_index *idx,
+			const struct mlops_node *node, const char *abs_dest, const char *key,
+			struct mlops_checkout_stats *stats)
+{
+	struct checkout co;
+	int err;
+	memset(&co, 0, sizeof(co));
+	co.odb = odb;
+	co.idx = idx;
+	co.stats = stats;
+	pthread_mutex_init(&co.err_lock, NULL);
+	if (node->kind == MLOPS_KIND_TREE)
+		err = plan_tree(&co, abs_dest, key, node);
+	else
+		err = plan_file(&co, abs_dest, key, node);
+	if (err == 0 && co.njobs) {
+		int nw = co.njobs < 4 ? 1 : nworkers();
+		pthread_t th[MAX_WORKERS];
+		int started = 0;
+		for (; nw > 1 && started < nw; started++)
+			if (pthread_create(&th[started], NULL, checkout_worker, &co) != 0)
+				break;
+		if (!started)
+			checkout_worker(&co);
+		for (int i = 0; i < started; i++)
+			pthread_join(th[i], NULL);
+		if (atomic_load(&co.failed))
+			err = mlops_error_set(co.err, "%s", co.errmsg);
+	}
+	if (stats) {
+		stats->files_written += atomic_load(&co.written_files);
+		stats->bytes_written += atomic_load(&co.written_bytes);
+	}
+	for (size_t i = 0; i < co.njobs; i++) {
+		free(co.jobs[i].abs);
+		free(co.jobs[i].key);
+	}
+	free(co.jobs);
+	pthread_mutex_destroy(&co.err_lock);
+	return err;
+}
