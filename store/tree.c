@@ -288,16 +288,22 @@ static void report(struct ingest *in, uint64_t bytes)
 		in->stats->progress(in->stats->payload, after, in->todo_bytes);
 }
 
-static int put_chunk(struct ingest *in, mlops_oid *id, const void *data, size_t len)
+static int put_object(struct ingest *in, mlops_oid *id, const void *data, size_t len,
+		      int always)
 {
 	uint64_t stored = 0;
 	mlops_hash_buf(id, data, len);
 	atomic_fetch_add(&in->hashed, len);
-	if (!in->write)
+	if (!in->write && !always)
 		return 0;
 	int err = mlops_odb_write_hashed(in->odb, id, data, len, &stored);
 	atomic_fetch_add(&in->stored, stored);
 	return err;
+}
+
+static int put_chunk(struct ingest *in, mlops_oid *id, const void *data, size_t len)
+{
+	return put_object(in, id, data, len, 0);
 }
 
 struct chunk_ref {
@@ -328,7 +334,7 @@ static int chunk_list_store(struct ingest *in, struct wnode *w, struct chunk_ref
 	cJSON_Delete(o);
 	if (err < 0)
 		return err;
-	err = put_chunk(in, &w->node.id, text, strlen(text));
+	err = put_object(in, &w->node.id, text, strlen(text), 1);
 	free(text);
 	w->node.kind = MLOPS_KIND_CHUNKS;
 	return err;
@@ -619,7 +625,7 @@ static int build_trees(struct ingest *in, struct wnode *w)
 	if (err == 0) {
 		char *text;
 		if ((err = mlops_json_canonical(&text, o)) == 0) {
-			err = put_chunk(in, &w->node.id, text, strlen(text));
+			err = put_object(in, &w->node.id, text, strlen(text), 1);
 			free(text);
 		}
 	}
@@ -1226,5 +1232,36 @@ int mlops_tree_checkout(struct mlops_odb *odb, struct mlops_index *idx,
 	}
 	free(co.jobs);
 	pthread_mutex_destroy(&co.err_lock);
+	return err;
+}
+
+int mlops_tree_file_stream(struct mlops_odb *odb, const struct mlops_node *node,
+			   int (*cb)(const void *data, size_t len, void *payload), void *payload)
+{
+	int err;
+	if (node->kind == MLOPS_KIND_BLOB || node->kind == MLOPS_KIND_LINK) {
+		void *data;
+		size_t len;
+		if ((err = mlops_odb_read(&data, &len, odb, &node->id)) < 0)
+			return err;
+		err = cb(data, len, payload);
+		free(data);
+		return err;
+	}
+	if (node->kind != MLOPS_KIND_CHUNKS)
+		return mlops_error_set(MLOPS_EINVALID, "not a file");
+	struct chunk_ref *c;
+	size_t n;
+	if ((err = chunks_read(&c, &n, odb, node)) < 0)
+		return err;
+	for (size_t i = 0; i < n && err == 0; i++) {
+		void *data;
+		size_t len;
+		if ((err = mlops_odb_read(&data, &len, odb, &c[i].id)) < 0)
+			break;
+		err = cb(data, len, payload);
+		free(data);
+	}
+	free(c);
 	return err;
 }

@@ -122,12 +122,23 @@ struct cJSON *mlops_node_to_json(const struct mlops_node *node);
 int mlops_node_from_json(struct mlops_node *out, const struct cJSON *json);
 
 /*
- * Compute the node of abs_path (as store would) without writing objects
- * when the stat cache knows every file; files it does not know are hashed.
+ * Compute the node of abs_path (as store would) without storing file
+ * content: files the stat cache knows are not read, others are hashed.
+ * Tree objects and chunk lists are stored (they are small), so the result
+ * can be listed with mlops_tree_list.
  * Used by status and diff against the workspace.  MLOPS_ENOTFOUND when
  * the path does not exist.
  */
 int mlops_tree_scan(struct mlops_node *out, struct mlops_odb *odb, struct mlops_index *idx,
 		    const char *abs_path, const char *key, struct mlops_ingest_stats *stats);
+
+/*
+ * Stream a file's content (blob or chunk list) to cb, chunk by chunk, each
+ * verified as it is read.  A non-zero return from cb stops and is returned.
+ * The chunk lists of files stored in scan mode are in the store; their
+ * chunks may not be: stream those from the work tree instead.
+ */
+int mlops_tree_file_stream(struct mlops_odb *odb, const struct mlops_node *node,
+			   int (*cb)(const void *data, size_t len, void *payload), void *payload);
 
 #endif

@@ -1,0 +1,53 @@
+/*
+ * help.c - `mlops help [COMMAND]`: the manual page of a command.
+ *
+ * Runs man(1) with execvp.  Pages are looked up in $MLOPS_MANDIR, then next
+ * to the binary (build/man in a build tree), then in the manual path.
+ */
+#include "cmd.h"
+#include "builtins.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int cmd_help(int argc, char **argv)
+{
+	static const char *const usage[] = { "help [COMMAND]", NULL };
+	if (argc > 2)
+		return cmd_usage(usage, 0);
+	if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")))
+		return cmd_usage(usage, 1);
+	char page[160];
+	if (argc == 1) {
+		snprintf(page, sizeof(page), "mlops");
+	} else {
+		if (!cmd_lookup(argv[1]))
+			return cmd_die(MLOPS_EXIT_USAGE, "'%s' is not a command. See 'mlops --help'.", argv[1]);
+		snprintf(page, sizeof(page), "mlops-%s", argv[1]);
+	}
+	fflush(stdout);
+	char path[PATH_MAX];
+	struct stat st;
+	const char *dir = getenv("MLOPS_MANDIR");
+	if (dir && snprintf(path, sizeof(path), "%s/%s.1", dir, page) < (int)sizeof(path) &&
+	    stat(path, &st) == 0) {
+		execlp("man", "man", "-l", path, (char *)NULL);
+	}
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0) {
+		exe[n] = '\0';
+		char *slash = strrchr(exe, '/');
+		if (slash) {
+			*slash = '\0';
+			if (snprintf(path, sizeof(path), "%s/build/man/%s.1", exe, page) < (int)sizeof(path) &&
+			    stat(path, &st) == 0)
+				execlp("man", "man", "-l", path, (char *)NULL);
+		}
+	}
+	execlp("man", "man", page, (char *)NULL);
+	return cmd_die(MLOPS_EXIT_NOTFOUND, "unable to run man for '%s'; see man/%s.1.scd", page, page);
+}

@@ -1,0 +1,53 @@
+/*
+ * init.c - `mlops init [DIR]`: create .mlops/ in the git work tree at or
+ * above DIR (creating the git repository when there is none).
+ */
+#include "cmd.h"
+#include "builtins.h"
+
+#include <cjson/cJSON.h>
+#include <string.h>
+
+#include "core/lockfile.h"
+#include "store/repo.h"
+
+static const char *const usage[] = { "init [DIR]", NULL };
+
+int cmd_init(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+	cmd_getopt_reset();
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (c == 'h')
+			return cmd_usage(usage, 1);
+		return cmd_usage(usage, 0);
+	}
+	if (argc - optind > 1)
+		return cmd_usage(usage, 0);
+	const char *dir = optind < argc ? argv[optind] : ".";
+	struct mlops_repo *repo;
+	int created = 0, err;
+	if ((err = mlops_repo_init(&repo, dir, &created)) < 0)
+		return cmd_fail(err, NULL);
+	err = mlops_lockfile_init(repo, &created);
+	if (err < 0) {
+		mlops_repo_free(repo);
+		return cmd_fail(err, NULL);
+	}
+	if (g_opts.json) {
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "root", repo->workdir);
+		cJSON_AddBoolToObject(o, "created", created);
+		mlops_repo_free(repo);
+		return cmd_print_json(o);
+	}
+	if (!g_opts.quiet)
+		printf("%s mlops repository in %s/.mlops\n",
+		       created ? "Initialized empty" : "Reinitialized existing", repo->workdir);
+	mlops_repo_free(repo);
+	return 0;
+}

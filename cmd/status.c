@@ -1,0 +1,138 @@
+/*
+ * status.c - `mlops status`: tracked paths modified or missing against
+ * mlops.lock (using the stat cache), and with -v the store and the lock.
+ */
+#include "cmd.h"
+#include "builtins.h"
+
+#include <cjson/cJSON.h>
+#include <string.h>
+
+#include "core/dataset.h"
+#include "store/odb.h"
+#include "store/refs.h"
+#include "store/repo.h"
+
+static const char *const status_usage[] = { "status [--exit-code]", NULL };
+
+static const char *state_name(enum mlops_path_state s)
+{
+	return s == MLOPS_PATH_MODIFIED ? "modified" : s == MLOPS_PATH_MISSING ? "missing" : "unchanged";
+}
+
+struct store_count {
+	unsigned long long objects, bytes;
+};
+
+static int count_object(const mlops_oid *id, enum mlops_codec codec, uint64_t size, void *payload)
+{
+	struct store_count *c = payload;
+	(void)id;
+	(void)codec;
+	c->objects++;
+	c->bytes += size;
+	return 0;
+}
+
+int cmd_status(int argc, char **argv)
+{
+	return cmd_status_usage(argc, argv, status_usage);
+}
+
+int cmd_status_usage(int argc, char **argv, const char *const *usage)
+{
+	static const struct option opts[] = {
+		{ "exit-code", no_argument, NULL, 'e' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c, exit_code = 0;
+	cmd_getopt_reset();
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (c == 'e')
+			exit_code = 1;
+		else if (c == 'h')
+			return cmd_usage(usage, 1);
+		else
+			return cmd_usage(usage, 0);
+	}
+	if (optind < argc)
+		return cmd_usage(usage, 0);
+
+	struct mlops_path_status *st;
+	size_t n;
+	int err = mlops_dataset_status(&st, &n, g_repo);
+	if (err < 0)
+		return cmd_fail(err, NULL);
+	size_t changed = 0;
+	for (size_t i = 0; i < n; i++)
+		changed += st[i].state != MLOPS_PATH_UNCHANGED;
+
+	struct store_count sc = { 0, 0 };
+	long pid = 0;
+	int alive = 0, locked = 0;
+	if (g_opts.verbose) {
+		if ((err = mlops_odb_foreach(g_repo->odb, count_object, &sc)) < 0) {
+			mlops_path_status_free(st, n);
+			return cmd_fail(err, NULL);
+		}
+		locked = mlops_lock_status(g_repo, &pid, &alive);
+	}
+
+	if (g_opts.json) {
+		cJSON *o = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(o, "paths");
+		cJSON_AddStringToObject(o, "root", g_repo->workdir);
+		cJSON_AddBoolToObject(o, "clean", changed == 0);
+		for (size_t i = 0; i < n; i++) {
+			cJSON *e = cJSON_CreateObject();
+			cJSON_AddStringToObject(e, "path", st[i].path);
+			cJSON_AddStringToObject(e, "state", state_name(st[i].state));
+			cJSON_AddStringToObject(e, "dataset", st[i].dataset);
+			cJSON_AddNumberToObject(e, "version", (double)st[i].version);
+			cJSON_AddItemToArray(arr, e);
+		}
+		if (g_opts.verbose) {
+			cJSON *s = cJSON_AddObjectToObject(o, "store");
+			cJSON_AddNumberToObject(s, "objects", (double)sc.objects);
+			cJSON_AddNumberToObject(s, "bytes", (double)sc.bytes);
+			cJSON *l = cJSON_AddObjectToObject(o, "lock");
+			cJSON_AddBoolToObject(l, "held", locked);
+			if (locked) {
+				cJSON_AddNumberToObject(l, "pid", (double)pid);
+				cJSON_AddBoolToObject(l, "alive", alive);
+			}
+		}
+		cmd_print_json(o);
+	} else if (!g_opts.quiet) {
+		if (g_opts.verbose) {
+			char a[32];
+			printf("repository: %s\n", g_repo->workdir);
+			printf("store: %llu objects, %s\n", sc.objects, cmd_human_size(a, sc.bytes));
+			if (locked)
+				printf("lock: held by process %ld%s\n", pid, alive ? "" : " (not running: stale)");
+			else
+				printf("lock: free\n");
+		}
+		if (n == 0) {
+			printf("no tracked paths (add one with 'mlops dataset add PATH')\n");
+		} else if (!changed) {
+			if (g_opts.verbose)
+				for (size_t i = 0; i < n; i++)
+					printf("  unchanged: %s (%s@v%ld)\n", st[i].path, st[i].dataset, st[i].version);
+			printf("tracked data matches mlops.lock (%zu path%s)\n", n, n == 1 ? "" : "s");
+		} else {
+			printf("changes not recorded in a dataset version:\n"
+			       "  (use 'mlops dataset add PATH' to record them, "
+			       "'mlops dataset checkout REV' to discard them)\n");
+			for (size_t i = 0; i < n; i++) {
+				if (st[i].state == MLOPS_PATH_UNCHANGED && !g_opts.verbose)
+					continue;
+				const char *col = st[i].state == MLOPS_PATH_UNCHANGED ? "" : cmd_color("red");
+				printf("  %s%9s: %s%s (%s@v%ld)\n", col, state_name(st[i].state), st[i].path,
+				       *col ? cmd_color("reset") : "", st[i].dataset, st[i].version);
+			}
+		}
+	}
+	mlops_path_status_free(st, n);
+	return exit_code && changed ? MLOPS_EXIT_CHECK : 0;
+}

@@ -1,0 +1,807 @@
+/*
+ * dataset.c - versioned datasets: add, resolve, list, checkout, status,
+ * diff, rm (see dataset.h for the record format).
+ *
+ * Write protocol of add: the content is stored and synced without the
+ * repository lock; then, under the lock, the next version number is taken,
+ * the record written and synced, the ref written, and mlops.lock updated.
+ * A concurrent add of the same dataset therefore gets the next number and
+ * never overwrites a version.
+ */
+#include "dataset.h"
+#include "lockfile.h"
+#include "rev.h"
+#include "store/error.h"
+#include "store/fsutil.h"
+#include "store/index.h"
+#include "store/json.h"
+#include "store/odb.h"
+#include "store/refs.h"
+#include "store/repo.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LOCK_TIMEOUT_MS 10000
+
+void mlops_dataset_version_free(struct mlops_dataset_version *v)
+{
+	if (!v)
+		return;
+	for (size_t i = 0; i < v->nentries; i++)
+		free(v->entries[i].path);
+	free(v->entries);
+	free(v->name);
+	free(v->author);
+	free(v->message);
+	free(v->git_head);
+	free(v);
+}
+
+int mlops_repo_index(struct mlops_index **out, struct mlops_repo *repo)
+{
+	char *p = mlops_repo_path(repo, "index");
+	if (!p)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	int err = mlops_index_load(out, p, repo->tmpdir);
+	free(p);
+	return err;
+}
+
+/* ---- records ---------------------------------------------------------- */
+
+static int version_from_json(struct mlops_dataset_version **out, const cJSON *o,
+			     const mlops_oid *id)
+{
+	struct mlops_dataset_version *v = calloc(1, sizeof(*v));
+	char hex[MLOPS_OID_HEXSZ + 1];
+	if (!v)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	const char *type = mlops_json_str(o, "type"), *name = mlops_json_str(o, "name");
+	const cJSON *entries = cJSON_GetObjectItemCaseSensitive(o, "entries");
+	if (!type || strcmp(type, "dataset") || !name || !cJSON_IsArray(entries))
+		goto bad;
+	v->id = *id;
+	v->name = strdup(name);
+	v->version = (long)mlops_json_num(o, "version", 0);
+	v->size = (uint64_t)mlops_json_num(o, "size", 0);
+	v->files = (uint64_t)mlops_json_num(o, "files", 0);
+	v->stored = (uint64_t)mlops_json_num(o, "stored", 0);
+	v->time = (long long)mlops_json_num(o, "time", 0);
+	const char *s;
+	v->author = strdup((s = mlops_json_str(o, "author")) ? s : "");
+	v->message = strdup((s = mlops_json_str(o, "message")) ? s : "");
+	v->git_head = (s = mlops_json_str(o, "git_head")) ? strdup(s) : NULL;
+	if (mlops_json_str(o, "parent")) {
+		if (mlops_json_get_oid(&v->parent, o, "parent") < 0)
+			goto bad;
+		v->has_parent = 1;
+	}
+	size_t n = (size_t)cJSON_GetArraySize(entries);
+	v->entries = calloc(n ? n : 1, sizeof(*v->entries));
+	if (!v->name || !v->author || !v->message || !v->entries)
+		goto bad;
+	const cJSON *e;
+	cJSON_ArrayForEach(e, entries) {
+		const char *path = mlops_json_str(e, "path");
+		if (!path || mlops_node_from_json(&v->entries[v->nentries].node, e) < 0)
+			goto bad;
+		if (!(v->entries[v->nentries].path = strdup(path)))
+			goto bad;
+		v->nentries++;
+	}
+	*out = v;
+	return 0;
+bad:
+	mlops_dataset_version_free(v);
+	return mlops_error_set(MLOPS_ECORRUPT, "object %s is not a dataset version",
+			       mlops_oid_fmt(hex, id));
+}
+
+int mlops_dataset_load(struct mlops_dataset_version **out, struct mlops_repo *repo,
+		       const mlops_oid *id)
+{
+	cJSON *o;
+	int err = mlops_json_load(&o, repo->odb, id);
+	if (err < 0)
+		return err;
+	err = version_from_json(out, o, id);
+	cJSON_Delete(o);
+	return err;
+}
+
+cJSON *mlops_dataset_version_to_json(const struct mlops_dataset_version *v, int with_files,
+				     struct mlops_repo *repo)
+{
+	char hex[MLOPS_OID_HEXSZ + 1];
+	cJSON *o = cJSON_CreateObject();
+	if (!o)
+		return NULL;
+	cJSON_AddStringToObject(o, "name", v->name);
+	cJSON_AddNumberToObject(o, "version", (double)v->version);
+	cJSON_AddStringToObject(o, "id", mlops_oid_fmt(hex, &v->id));
+	cJSON_AddNumberToObject(o, "size", (double)v->size);
+	cJSON_AddNumberToObject(o, "files", (double)v->files);
+	cJSON_AddNumberToObject(o, "stored", (double)v->stored);
+	cJSON_AddNumberToObject(o, "time", (double)v->time);
+	cJSON_AddStringToObject(o, "author", v->author);
+	cJSON_AddStringToObject(o, "message", v->message);
+	if (v->git_head)
+		cJSON_AddStringToObject(o, "git_head", v->git_head);
+	else
+		cJSON_AddNullToObject(o, "git_head");
+	if (v->has_parent)
+		cJSON_AddStringToObject(o, "parent", mlops_oid_fmt(hex, &v->parent));
+	cJSON *arr = cJSON_AddArrayToObject(o, "entries");
+	for (size_t i = 0; i < v->nentries; i++) {
+		cJSON *e = mlops_node_to_json(&v->entries[i].node);
+		if (!e)
+			continue;
+		cJSON_AddStringToObject(e, "path", v->entries[i].path);
+		if (with_files && repo) {
+			struct mlops_tree_list l;
+			if (mlops_tree_list(&l, repo->odb, &v->entries[i].node, 0) == 0) {
+				cJSON *fa = cJSON_AddArrayToObject(e, "tree");
+				for (size_t k = 0; k < l.count; k++) {
+					cJSON *f = mlops_node_to_json(&l.files[k].node);
+					cJSON_AddStringToObject(f, "path", l.files[k].path);
+					cJSON_AddItemToArray(fa, f);
+				}
+				mlops_tree_list_free(&l);
+			}
+		}
+		cJSON_AddItemToArray(arr, e);
+	}
+	return o;
+}
+
+/* ---- names and versions ---------------------------------------------- */
+
+int mlops_dataset_names(char ***out, size_t *n, struct mlops_repo *repo)
+{
+	int err = mlops_ref_list(out, n, repo, "datasets");
+	if (err < 0)
+		return err;
+	size_t k = 0;
+	for (size_t i = 0; i < *n; i++) {
+		size_t l = strlen((*out)[i]);
+		if (l && (*out)[i][l - 1] == '/') {
+			(*out)[i][l - 1] = '\0';
+			(*out)[k++] = (*out)[i];
+		} else {
+			free((*out)[i]);
+		}
+	}
+	*n = k;
+	return 0;
+}
+
+static int cmp_long(const void *a, const void *b)
+{
+	long x = *(const long *)a, y = *(const long *)b;
+	return (x > y) - (x < y);
+}
+
+int mlops_dataset_versions(long **out, size_t *n, struct mlops_repo *repo, const char *name)
+{
+	char **names;
+	size_t cnt;
+	char dir[200];
+	snprintf(dir, sizeof(dir), "datasets/%s", name);
+	*out = NULL;
+	*n = 0;
+	int err = mlops_ref_list(&names, &cnt, repo, dir);
+	if (err < 0)
+		return err;
+	long *v = malloc((cnt ? cnt : 1) * sizeof(*v));
+	if (!v) {
+		mlops_strlist_free(names, cnt);
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	}
+	size_t k = 0;
+	for (size_t i = 0; i < cnt; i++) {
+		char *end;
+		if (names[i][0] != 'v')
+			continue;
+		long x = strtol(names[i] + 1, &end, 10);
+		if (*end || x < 1)
+			continue;
+		v[k++] = x;
+	}
+	mlops_strlist_free(names, cnt);
+	qsort(v, k, sizeof(*v), cmp_long);
+	*out = v;
+	*n = k;
+	return 0;
+}
+
+static int load_number(struct mlops_dataset_version **out, struct mlops_repo *repo,
+		       const char *name, long number)
+{
+	char ref[200];
+	mlops_oid id;
+	snprintf(ref, sizeof(ref), "datasets/%s/v%ld", name, number);
+	int err = mlops_ref_read(&id, repo, ref);
+	if (err == MLOPS_ENOTFOUND)
+		return mlops_error_set(MLOPS_ENOTFOUND, "dataset '%s' has no version v%ld", name, number);
+	if (err < 0)
+		return err;
+	err = mlops_dataset_load(out, repo, &id);
+	if (err == 0)
+		(*out)->version = number;
+	return err;
+}
+
+int mlops_dataset_resolve(struct mlops_dataset_version **out, struct mlops_repo *repo,
+			  const char *text)
+{
+	struct mlops_rev rev;
+	long *vers = NULL;
+	size_t n = 0;
+	int err = mlops_rev_parse(&rev, text);
+	if (err < 0)
+		return err;
+	if (rev.kind != MLOPS_REV_LATEST && rev.kind != MLOPS_REV_NUMBER && rev.kind != MLOPS_REV_PREFIX)
+		return mlops_error_set(MLOPS_EUSAGE,
+				       "'%s': a dataset revision is NAME, NAME@vN or NAME@<id prefix>", text);
+	if ((err = mlops_dataset_versions(&vers, &n, repo, rev.name)) < 0)
+		return err;
+	if (n == 0) {
+		free(vers);
+		return mlops_error_set(MLOPS_ENOTFOUND, "dataset '%s' not found", rev.name);
+	}
+	if (rev.kind == MLOPS_REV_LATEST)
+		err = load_number(out, repo, rev.name, vers[n - 1]);
+	else if (rev.kind == MLOPS_REV_NUMBER)
+		err = load_number(out, repo, rev.name, rev.number);
+	else {
+		/* By record-id prefix: compare against every version's ref. */
+		size_t plen = strlen(rev.arg), found = 0;
+		long match = 0;
+		char cands[1024] = "";
+		for (size_t i = 0; i < n; i++) {
+			char ref[200], hex[MLOPS_OID_HEXSZ + 1];
+			mlops_oid id;
+			snprintf(ref, sizeof(ref), "datasets/%s/v%ld", rev.name, vers[i]);
+			if (mlops_ref_read(&id, repo, ref) < 0)
+				continue;
+			if (!strncmp(mlops_oid_fmt(hex, &id), rev.arg, plen)) {
+				found++;
+				match = vers[i];
+				size_t cl = strlen(cands);
+				snprintf(cands + cl, sizeof(cands) - cl, "%s%s@v%ld (%.12s)",
+					 found > 1 ? ", " : "", rev.name, vers[i], hex);
+			}
+		}
+		mlops_error_clear();
+		if (found == 0)
+			err = mlops_error_set(MLOPS_ENOTFOUND, "dataset '%s' has no version with id %s",
+					      rev.name, rev.arg);
+		else if (found > 1)
+			err = mlops_error_set(MLOPS_EAMBIGUOUS, "'%s' is ambiguous: it could be %s",
+					      text, cands);
+		else
+			err = load_number(out, repo, rev.name, match);
+	}
+	free(vers);
+	return err;
+}
+
+/* ---- paths ------------------------------------------------------------ */
+
+/*
+ * The work-tree-relative key of a user path; the final component is not
+ * resolved (a link is tracked as a link).
+ */
+static int path_key(char **out, struct mlops_repo *repo, const char *path)
+{
+	char buf[PATH_MAX], parent[PATH_MAX], abs[PATH_MAX];
+	size_t len = strlen(path);
+	if (len == 0 || len >= sizeof(buf))
+		return mlops_error_set(MLOPS_EUSAGE, "'%s' is not a usable path", path);
+	memcpy(buf, path, len + 1);
+	while (len > 1 && buf[len - 1] == '/')
+		buf[--len] = '\0';
+	char *slash = strrchr(buf, '/');
+	const char *base = slash ? slash + 1 : buf;
+	if (!strcmp(base, ".") || !strcmp(base, "..")) {
+		if (!realpath(buf, abs))
+			return mlops_error_set(MLOPS_ENOTFOUND, "'%s' does not exist", path);
+	} else {
+		if (slash) {
+			*slash = '\0';
+			if (!realpath(*buf ? buf : "/", parent))
+				return mlops_error_set(MLOPS_ENOTFOUND, "'%s' does not exist", path);
+		} else if (!getcwd(parent, sizeof(parent))) {
+			return mlops_error_sys(errno, "unable to get the current directory");
+		}
+		if (snprintf(abs, sizeof(abs), "%s/%s", strcmp(parent, "/") ? parent : "", base) >=
+		    (int)sizeof(abs))
+			return mlops_error_set(MLOPS_EUSAGE, "'%s' is too long", path);
+	}
+	size_t wl = strlen(repo->workdir);
+	if (strncmp(abs, repo->workdir, wl) || abs[wl] != '/' || !abs[wl + 1])
+		return mlops_error_set(MLOPS_EUSAGE, "'%s' is outside the work tree '%s'", path,
+				       repo->workdir);
+	const char *rel = abs + wl + 1;
+	if (!strcmp(rel, ".git") || !strncmp(rel, ".git/", 5) || !strcmp(rel, ".mlops") ||
+	    !strncmp(rel, ".mlops/", 7) || !strcmp(rel, "mlops.lock"))
+		return mlops_error_set(MLOPS_EUSAGE, "'%s' belongs to git or mlops and cannot be tracked",
+				       path);
+	*out = strdup(rel);
+	return *out ? 0 : mlops_error_set(MLOPS_ERROR, "out of memory");
+}
+
+static int gitignore_add(struct mlops_repo *repo, const char *key)
+{
+	char *path = mlops_path_join(repo->workdir, ".gitignore"), *text = NULL;
+	size_t len = 0;
+	int err;
+	if (!path)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	char *line = mlops_strdupf("/%s", key);
+	if (!line) {
+		free(path);
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	}
+	err = mlops_read_file(&text, &len, path);
+	if (err == MLOPS_ENOTFOUND) {
+		mlops_error_clear();
+		err = 0;
+	}
+	if (err == 0) {
+		int present = 0;
+		size_t ll = strlen(line);
+		for (char *p = text; p && *p;) {
+			char *nl = strchr(p, '\n');
+			size_t l = nl ? (size_t)(nl - p) : strlen(p);
+			if (l == ll && !strncmp(p, line, ll))
+				present = 1;
+			p = nl ? nl + 1 : p + l;
+		}
+		if (!present) {
+			char *nt = mlops_strdupf("%s%s%s\n", text ? text : "",
+						 len && text[len - 1] != '\n' ? "\n" : "", line);
+			if (!nt)
+				err = mlops_error_set(MLOPS_ERROR, "out of memory");
+			else
+				err = mlops_write_file_atomic(path, nt, strlen(nt), repo->tmpdir, 1);
+			free(nt);
+		}
+	}
+	free(text);
+	free(line);
+	free(path);
+	return err;
+}
+
+static char *default_name(const char *key)
+{
+	const char *base = strrchr(key, '/');
+	base = base ? base + 1 : key;
+	char *name = strdup(base);
+	if (!name)
+		return NULL;
+	char *dot = strrchr(name, '.');
+	if (dot && dot != name)
+		*dot = '\0';
+	for (char *p = name; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		      *p == '.' || *p == '_' || *p == '-'))
+			*p = '_';
+	return name;
+}
+
+static char *git_head(struct mlops_repo *repo)
+{
+	git_oid oid;
+	char hex[GIT_OID_HEXSZ + 1];
+	if (git_reference_name_to_id(&oid, repo->git, "HEAD") < 0) {
+		git_error_clear();
+		return NULL;
+	}
+	git_oid_tostr(hex, sizeof(hex), &oid);
+	return strdup(hex);
+}
+
+static cJSON *lock_entry(const char *name, long version, const struct mlops_node *node,
+			 const mlops_oid *record)
+{
+	cJSON *e = mlops_node_to_json(node);
+	if (!e)
+		return NULL;
+	cJSON_AddStringToObject(e, "dataset", name);
+	cJSON_AddNumberToObject(e, "version", (double)version);
+	mlops_json_add_oid(e, "record", record);
+	return e;
+}
+
+static int lock_record(struct mlops_repo *repo, const struct mlops_dataset_version *v)
+{
+	struct mlops_lockfile *lf;
+	int err = mlops_lockfile_load(&lf, repo);
+	if (err < 0)
+		return err;
+	cJSON *paths = mlops_lockfile_section(lf, "paths");
+	for (size_t i = 0; i < v->nentries && err == 0; i++) {
+		cJSON *e = lock_entry(v->name, v->version, &v->entries[i].node, &v->id);
+		if (!e) {
+			err = mlops_error_set(MLOPS_ERROR, "out of memory");
+			break;
+		}
+		cJSON_DeleteItemFromObjectCaseSensitive(paths, v->entries[i].path);
+		cJSON_AddItemToObject(paths, v->entries[i].path, e);
+	}
+	if (err == 0)
+		err = mlops_lockfile_save(lf, repo);
+	mlops_lockfile_free(lf);
+	return err;
+}
+
+static int same_content(const struct mlops_dataset_version *v,
+			const struct mlops_dataset_entry *e, size_t n)
+{
+	if (v->nentries != n)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v->entries[i].path, e[i].path) ||
+		    mlops_oid_cmp(&v->entries[i].node.id, &e[i].node.id))
+			return 0;
+	return 1;
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+	return strcmp(((const struct mlops_dataset_entry *)a)->path,
+		      ((const struct mlops_dataset_entry *)b)->path);
+}
+
+int mlops_dataset_add(struct mlops_dataset_version **out, int *created,
+		      struct mlops_repo *repo, const char *const *paths, size_t npaths,
+		      const char *name, const char *message, struct mlops_ingest_stats *stats)
+{
+	struct mlops_index *idx = NULL;
+	struct mlops_dataset_entry *entries = calloc(npaths ? npaths : 1, sizeof(*entries));
+	struct mlops_dataset_version *latest = NULL, *v = NULL;
+	struct mlops_lock *lock = NULL;
+	char *dname = NULL, *author = NULL, *head = NULL;
+	long *vers = NULL;
+	size_t nvers = 0;
+	cJSON *rec = NULL;
+	int err = 0;
+
+	*out = NULL;
+	*created = 0;
+	if (!entries)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	if (npaths == 0) {
+		err = mlops_error_set(MLOPS_EUSAGE, "nothing to add");
+		goto done;
+	}
+	for (size_t i = 0; i < npaths; i++) {
+		if ((err = path_key(&entries[i].path, repo, paths[i])) < 0)
+			goto done;
+		for (size_t k = 0; k < i; k++) {
+			size_t l = strlen(entries[k].path), m = strlen(entries[i].path);
+			const char *a = l < m ? entries[k].path : entries[i].path;
+			const char *b = l < m ? entries[i].path : entries[k].path;
+			size_t al = l < m ? l : m;
+			if (!strncmp(a, b, al) && (b[al] == '\0' || b[al] == '/')) {
+				err = mlops_error_set(MLOPS_EUSAGE, "'%s' and '%s' overlap",
+						      entries[k].path, entries[i].path);
+				goto done;
+			}
+		}
+	}
+	dname = name ? strdup(name) : default_name(entries[0].path);
+	if (!dname) {
+		err = mlops_error_set(MLOPS_ERROR, "out of memory");
+		goto done;
+	}
+	if (!mlops_name_valid(dname)) {
+		err = mlops_error_set(MLOPS_EUSAGE, "'%s' is not a valid dataset name%s", dname,
+				      name ? "" : "; give one with --name");
+		goto done;
+	}
+	if ((err = mlops_repo_index(&idx, repo)) < 0)
+		goto done;
+	for (size_t i = 0; i < npaths; i++) {
+		char *abs = mlops_path_join(repo->workdir, entries[i].path);
+		if (!abs) {
+			err = mlops_error_set(MLOPS_ERROR, "out of memory");
+			goto done;
+		}
+		err = mlops_tree_store(&entries[i].node, repo->odb, idx, abs, entries[i].path, stats);
+		free(abs);
+		if (err < 0)
+			goto done;
+	}
+	qsort(entries, npaths, sizeof(*entries), cmp_entry);
+	if ((err = mlops_odb_sync(repo->odb)) < 0)
+		goto done;
+
+	/* Under the lock: number, record, ref, lock file. */
+	if ((err = mlops_lock_acquire(&lock, repo, LOCK_TIMEOUT_MS)) < 0)
+		goto done;
+	if ((err = mlops_dataset_versions(&vers, &nvers, repo, dname)) < 0)
+		goto done;
+	if (nvers && (err = load_number(&latest, repo, dname, vers[nvers - 1])) < 0)
+		goto done;
+	if (latest && same_content(latest, entries, npaths)) {
+		if ((err = lock_record(repo, latest)) < 0)
+			goto done;
+		*out = latest;
+		latest = NULL;
+		goto done_index;
+	}
+	author = mlops_repo_author(repo);
+	head = git_head(repo);
+	rec = cJSON_CreateObject();
+	if (!rec || !author) {
+		err = mlops_error_set(MLOPS_ERROR, "out of memory");
+		goto done;
+	}
+	uint64_t size = 0, files = 0;
+	cJSON *arr = cJSON_AddArrayToObject(rec, "entries");
+	for (size_t i = 0; i < npaths; i++) {
+		cJSON *e = mlops_node_to_json(&entries[i].node);
+		cJSON_AddStringToObject(e, "path", entries[i].path);
+		cJSON_AddItemToArray(arr, e);
+		size += entries[i].node.size;
+		files += entries[i].node.files;
+	}
+	long number = nvers ? vers[nvers - 1] + 1 : 1;
+	cJSON_AddStringToObject(rec, "type", "dataset");
+	cJSON_AddStringToObject(rec, "name", dname);
+	cJSON_AddNumberToObject(rec, "version", (double)number);
+	cJSON_AddNumberToObject(rec, "size", (double)size);
+	cJSON_AddNumberToObject(rec, "files", (double)files);
+	cJSON_AddNumberToObject(rec, "stored", (double)(stats ? stats->stored : 0));
+	cJSON_AddNumberToObject(rec, "time", (double)time(NULL));
+	cJSON_AddStringToObject(rec, "author", author);
+	cJSON_AddStringToObject(rec, "message", message ? message : "");
+	if (head)
+		cJSON_AddStringToObject(rec, "git_head", head);
+	if (latest)
+		mlops_json_add_oid(rec, "parent", &latest->id);
+	mlops_oid rid;
+	if ((err = mlops_json_store(&rid, repo->odb, rec, NULL)) < 0)
+		goto done;
+	if ((err = mlops_odb_sync(repo->odb)) < 0)
+		goto done;
+	char ref[200], msg[300];
+	snprintf(ref, sizeof(ref), "datasets/%s/v%ld", dname, number);
+	snprintf(msg, sizeof(msg), "dataset add: %s", message ? message : "");
+	mlops_oid zero;
+	memset(&zero, 0, sizeof(zero));
+	if ((err = mlops_ref_write(repo, ref, &rid, &zero, msg)) < 0)
+		goto done;
+	if ((err = version_from_json(&v, rec, &rid)) < 0)
+		goto done;
+	if ((err = lock_record(repo, v)) < 0)
+		goto done;
+	*created = 1;
+	*out = v;
+	v = NULL;
+done_index:
+	mlops_lock_release(lock);
+	lock = NULL;
+	for (size_t i = 0; i < npaths && err == 0; i++)
+		err = gitignore_add(repo, entries[i].path);
+	if (err == 0)
+		err = mlops_index_save(idx);
+	if (err < 0) {
+		mlops_dataset_version_free(*out);
+		*out = NULL;
+	}
+done:
+	mlops_lock_release(lock);
+	mlops_index_free(idx);
+	for (size_t i = 0; i < npaths; i++)
+		free(entries[i].path);
+	free(entries);
+	free(vers);
+	free(dname);
+	free(author);
+	free(head);
+	cJSON_Delete(rec);
+	mlops_dataset_version_free(latest);
+	mlops_dataset_version_free(v);
+	return err;
+}
+
+int mlops_dataset_rm(struct mlops_repo *repo, const struct mlops_dataset_version *v)
+{
+	struct mlops_lock *lock;
+	char ref[200];
+	int err = mlops_lock_acquire(&lock, repo, LOCK_TIMEOUT_MS);
+	if (err < 0)
+		return err;
+	snprintf(ref, sizeof(ref), "datasets/%s/v%ld", v->name, v->version);
+	err = mlops_ref_delete(repo, ref, "dataset rm");
+	mlops_lock_release(lock);
+	return err;
+}
+
+/* ---- checkout --------------------------------------------------------- */
+
+static int lock_node(struct mlops_node *out, cJSON *paths, const char *path)
+{
+	const cJSON *e = cJSON_GetObjectItemCaseSensitive(paths, path);
+	if (!e)
+		return 0;
+	return mlops_node_from_json(out, e) == 0;
+}
+
+int mlops_dataset_checkout(struct mlops_repo *repo, const struct mlops_dataset_version *v,
+			   const char *to_dir, int force, struct mlops_checkout_stats *stats)
+{
+	struct mlops_index *idx = NULL;
+	struct mlops_lockfile *lf = NULL;
+	char abs_to[PATH_MAX];
+	int err;
+
+	if (to_dir) {
+		if ((err = mlops_mkdir_p(to_dir)) < 0)
+			return err;
+		if (!realpath(to_dir, abs_to))
+			return mlops_error_sys(errno, "unable to resolve '%s'", to_dir);
+	}
+	if ((err = mlops_repo_index(&idx, repo)) < 0)
+		return err;
+	if (!to_dir && (err = mlops_lockfile_load(&lf, repo)) < 0)
+		goto done;
+
+	/* Refuse to overwrite unrecorded changes first, before writing anything. */
+	for (size_t i = 0; !to_dir && !force && i < v->nentries; i++) {
+		struct mlops_node cur, rec;
+		char *abs = mlops_path_join(repo->workdir, v->entries[i].path);
+		if (!abs) {
+			err = mlops_error_set(MLOPS_ERROR, "out of memory");
+			goto done;
+		}
+		err = mlops_tree_scan(&cur, repo->odb, idx, abs, v->entries[i].path, NULL);
+		free(abs);
+		if (err == MLOPS_ENOTFOUND) {
+			mlops_error_clear();
+			err = 0;
+			continue;
+		}
+		if (err < 0)
+			goto done;
+		int recorded = lock_node(&rec, mlops_lockfile_section(lf, "paths"), v->entries[i].path);
+		if (mlops_oid_cmp(&cur.id, &v->entries[i].node.id) &&
+		    (!recorded || mlops_oid_cmp(&cur.id, &rec.id))) {
+			err = mlops_error_set(MLOPS_ECONFLICT,
+				"'%s' has changes that are not recorded in any version; "
+				"add them first, or use --force to discard them", v->entries[i].path);
+			goto done;
+		}
+	}
+	for (size_t i = 0; i < v->nentries; i++) {
+		char *abs = to_dir ? mlops_path_join(abs_to, v->entries[i].path) :
+				     mlops_path_join(repo->workdir, v->entries[i].path);
+		if (!abs) {
+			err = mlops_error_set(MLOPS_ERROR, "out of memory");
+			goto done;
+		}
+		char *parent = strdup(abs);
+		if (parent) {
+			*strrchr(parent, '/') = '\0';
+			err = mlops_mkdir_p(parent);
+			free(parent);
+		}
+		if (err == 0)
+			err = mlops_tree_checkout(repo->odb, to_dir ? NULL : idx, &v->entries[i].node,
+						  abs, to_dir ? NULL : v->entries[i].path, stats);
+		free(abs);
+		if (err < 0)
+			goto done;
+	}
+	if (!to_dir) {
+		mlops_lockfile_free(lf);
+		lf = NULL;
+		struct mlops_lock *lock;
+		if ((err = mlops_lock_acquire(&lock, repo, LOCK_TIMEOUT_MS)) < 0)
+			goto done;
+		err = lock_record(repo, v);
+		mlops_lock_release(lock);
+		for (size_t i = 0; i < v->nentries && err == 0; i++)
+			err = gitignore_add(repo, v->entries[i].path);
+	}
+	if (err == 0)
+		err = mlops_index_save(idx);
+done:
+	mlops_lockfile_free(lf);
+	mlops_index_free(idx);
+	return err;
+}
+
+/* ---- status ----------------------------------------------------------- */
+
+void mlops_path_status_free(struct mlops_path_status *s, size_t n)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		free(s[i].path);
+		free(s[i].dataset);
+	}
+	free(s);
+}
+
+int mlops_dataset_status(struct mlops_path_status **out, size_t *n, struct mlops_repo *repo)
+{
+	struct mlops_lockfile *lf = NULL;
+	struct mlops_index *idx = NULL;
+	struct mlops_path_status *s = NULL;
+	size_t cnt = 0;
+	int err;
+	*out = NULL;
+	*n = 0;
+	if ((err = mlops_lockfile_load(&lf, repo)) < 0)
+		return err;
+	if ((err = mlops_repo_index(&idx, repo)) < 0)
+		goto done;
+	cJSON *paths = mlops_lockfile_section(lf, "paths");
+	size_t total = (size_t)cJSON_GetArraySize(paths);
+	s = calloc(total ? total : 1, sizeof(*s));
+	if (!s) {
+		err = mlops_error_set(MLOPS_ERROR, "out of memory");
+		goto done;
+	}
+	mlops_json_sort(paths);
+	cJSON *e;
+	cJSON_ArrayForEach(e, paths) {
+		struct mlops_path_status *p = &s[cnt];
+		const char *ds = mlops_json_str(e, "dataset");
+		if (mlops_node_from_json(&p->recorded, e) < 0) {
+			err = mlops_error_set(MLOPS_EINVALID, "mlops.lock: entry '%s' is malformed", e->string);
+			goto done;
+		}
+		p->path = strdup(e->string);
+		p->dataset = strdup(ds ? ds : "");
+		p->version = (long)mlops_json_num(e, "version", 0);
+		cnt++;
+		if (!p->path || !p->dataset) {
+			err = mlops_error_set(MLOPS_ERROR, "out of memory");
+			goto done;
+		}
+		char *abs = mlops_path_join(repo->workdir, p->path);
+		if (!abs) {
+			err = mlops_error_set(MLOPS_ERROR, "out of memory");
+			goto done;
+		}
+		err = mlops_tree_scan(&p->current, repo->odb, idx, abs, p->path, NULL);
+		free(abs);
+		if (err == MLOPS_ENOTFOUND) {
+			mlops_error_clear();
+			err = 0;
+			p->state = MLOPS_PATH_MISSING;
+			continue;
+		}
+		if (err < 0)
+			goto done;
+		p->state = mlops_oid_cmp(&p->current.id, &p->recorded.id) ? MLOPS_PATH_MODIFIED :
+			   MLOPS_PATH_UNCHANGED;
+	}
+	if ((err = mlops_odb_sync(repo->odb)) < 0)
+		goto done;
+	err = mlops_index_save(idx);
+done:
+	if (err < 0) {
+		mlops_path_status_free(s, cnt);
+	} else {
+		*out = s;
+		*n = cnt;
+	}
+	mlops_index_free(idx);
+	mlops_lockfile_free(lf);
+	return err;
+}

@@ -1,0 +1,121 @@
+/*
+ * dataset.h - versioned datasets.
+ *
+ * A dataset version is a record in the store:
+ *   {"type":"dataset","name","version":N,"entries":[{"path", node...}],
+ *    "size","files","stored","time","author","message","git_head","parent"}
+ * where each entry is a work-tree path (file or directory) and the node the
+ * store made of it (tree.h).  Version N of NAME is the ref
+ * datasets/NAME/vN; the newest is the highest N.  Adding records the paths
+ * in mlops.lock and in .gitignore.  Nothing here prints.
+ */
+#ifndef MLOPS_DATASET_H
+#define MLOPS_DATASET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/oid.h"
+#include "store/tree.h"
+
+struct mlops_repo;
+struct cJSON;
+
+struct mlops_dataset_entry {
+	char *path;             /* relative to the work tree */
+	struct mlops_node node;
+};
+
+struct mlops_dataset_version {
+	char *name;
+	long version;
+	mlops_oid id;           /* the record's id */
+	struct mlops_dataset_entry *entries;
+	size_t nentries;
+	uint64_t size, files, stored;
+	long long time;
+	char *author, *message, *git_head;
+	int has_parent;
+	mlops_oid parent;
+};
+
+void mlops_dataset_version_free(struct mlops_dataset_version *v);
+
+/*
+ * Snapshot `paths` (relative to the current directory) as a new version of
+ * dataset `name` (NULL: the first path's base name without extension).
+ * *created is 0 when the content equals the newest version, which is then
+ * returned.  Updates mlops.lock and .gitignore.
+ */
+int mlops_dataset_add(struct mlops_dataset_version **out, int *created,
+		      struct mlops_repo *repo, const char *const *paths, size_t npaths,
+		      const char *name, const char *message, struct mlops_ingest_stats *stats);
+
+/* Resolve NAME, NAME@vN or NAME@prefix; MLOPS_ENOTFOUND / MLOPS_EAMBIGUOUS. */
+int mlops_dataset_resolve(struct mlops_dataset_version **out, struct mlops_repo *repo,
+			  const char *rev);
+
+/* Load a version record by id. */
+int mlops_dataset_load(struct mlops_dataset_version **out, struct mlops_repo *repo,
+		       const mlops_oid *id);
+
+/* Dataset names (sorted); free with mlops_strlist_free. */
+int mlops_dataset_names(char ***out, size_t *n, struct mlops_repo *repo);
+
+/* Version numbers of a dataset, ascending; *out is the caller's. */
+int mlops_dataset_versions(long **out, size_t *n, struct mlops_repo *repo, const char *name);
+
+/* Unregister a version (its bytes go at the next gc). */
+int mlops_dataset_rm(struct mlops_repo *repo, const struct mlops_dataset_version *v);
+
+/*
+ * Materialise a version: into the work tree (to_dir NULL: each entry at its
+ * path, then mlops.lock records it) or below to_dir.  Into the work tree,
+ * a path whose content differs from both the lock's record and the target
+ * is refused (MLOPS_ECONFLICT naming it) unless force.
+ */
+int mlops_dataset_checkout(struct mlops_repo *repo, const struct mlops_dataset_version *v,
+			   const char *to_dir, int force, struct mlops_checkout_stats *stats);
+
+/* State of one tracked path against mlops.lock. */
+enum mlops_path_state { MLOPS_PATH_UNCHANGED, MLOPS_PATH_MODIFIED, MLOPS_PATH_MISSING };
+
+struct mlops_path_status {
+	char *path;
+	char *dataset;
+	long version;
+	enum mlops_path_state state;
+	struct mlops_node recorded, current;
+};
+
+/* Every path in mlops.lock with its state, sorted by path. */
+int mlops_dataset_status(struct mlops_path_status **out, size_t *n, struct mlops_repo *repo);
+void mlops_path_status_free(struct mlops_path_status *s, size_t n);
+
+/* One changed file in a diff. */
+struct mlops_diff_file {
+	char *path;
+	char change;           /* 'A' added, 'D' removed, 'M' modified */
+	uint64_t old_size, new_size;
+	long long rows_added, rows_removed; /* CSV only, else -1 */
+	char *cols_added, *cols_removed;    /* CSV only: comma-separated, or NULL */
+};
+
+/*
+ * Diff two versions, or (b NULL) a version against the work tree.  Files
+ * are listed by path; CSV files (.csv, .tsv) that changed also get rows
+ * added and removed (a multiset of rows, by content) and columns.
+ */
+int mlops_dataset_diff(struct mlops_diff_file **out, size_t *n, struct mlops_repo *repo,
+		       const struct mlops_dataset_version *a, const struct mlops_dataset_version *b);
+void mlops_diff_free(struct mlops_diff_file *d, size_t n);
+
+/* The version as JSON (for --json and for other records); caller owns. */
+struct cJSON *mlops_dataset_version_to_json(const struct mlops_dataset_version *v, int with_files,
+					    struct mlops_repo *repo);
+
+/* Open the repository's stat cache (caller frees with mlops_index_free). */
+struct mlops_index;
+int mlops_repo_index(struct mlops_index **out, struct mlops_repo *repo);
+
+#endif

@@ -1,0 +1,158 @@
+#!/bin/sh
+# mlops dataset add, list, log, show, checkout, diff, rm, status.
+. "$(dirname "$0")/lib.sh"
+
+mlops init -q 2>/dev/null || mlops -q init
+
+make_tree() {
+	mkdir -p "tree/a/b/c" "tree/with space" "tree/ünïcødé" &&
+	printf 'hello\n' >"tree/a/hello.txt" &&
+	: >"tree/a/b/empty" &&
+	printf 'x%.0s' $(seq 1 3000) >"tree/a/b/c/deep.txt" &&
+	printf 'spaced\n' >"tree/with space/file name.txt" &&
+	printf 'utf\n' >"tree/ünïcødé/é.txt" &&
+	ln -s ../hello.txt "tree/a/b/link" &&
+	ln -s /etc/passwd "tree/outside-link" &&
+	printf '#!/bin/sh\n' >tree/run.sh && chmod +x tree/run.sh
+}
+
+test_expect_success 'add a directory with nested folders, empty files, unicode, spaces, links' '
+	make_tree &&
+	mlops dataset add tree -m "first" >out &&
+	grep -q "^tree@v1 [0-9a-f]\{8\}  8 files" out &&
+	grep -q "^/tree$" .gitignore &&
+	grep -q "\"tree\": {" mlops.lock
+'
+
+test_expect_success 're-adding unchanged data makes no version' '
+	mlops dataset add tree >out &&
+	grep -q "up to date" out &&
+	mlops dataset log tree >log &&
+	test $(grep -c "^version v" log) = 1
+'
+
+test_expect_success 'links are stored as links, never followed' '
+	mlops dataset checkout tree --to copy >/dev/null &&
+	test -L copy/tree/outside-link &&
+	test "$(readlink copy/tree/outside-link)" = /etc/passwd &&
+	test -L copy/tree/a/b/link &&
+	test -x copy/tree/run.sh &&
+	(cd tree && find . -type f -exec sha256sum {} + | sort) >a &&
+	(cd copy/tree && find . -type f -exec sha256sum {} + | sort) >b &&
+	test_cmp a b
+'
+
+test_expect_success 'checkout of an old version after three restores exact bytes' '
+	mkdir d && head -c 300000 /dev/urandom >d/big.bin && echo one >d/small &&
+	sha256sum d/big.bin d/small >v1.sum &&
+	mlops dataset add d --name dd -m v1 >/dev/null &&
+	head -c 1000 /dev/urandom >>d/big.bin && echo two >d/small && echo new >d/added &&
+	mlops dataset add d --name dd -m v2 >/dev/null &&
+	rm d/added && echo three >d/small &&
+	mlops dataset add d --name dd -m v3 >/dev/null &&
+	mlops dataset checkout dd@v1 >/dev/null &&
+	sha256sum -c v1.sum &&
+	! test -e d/added &&
+	mlops dataset list >list && grep -q "^dd  *v3" list
+'
+
+test_expect_success 'checkout updates mlops.lock and status is clean' '
+	grep -q "\"version\":1" mlops.lock &&
+	mlops status --exit-code
+'
+
+test_expect_success 'status reports modified and missing paths' '
+	echo changed >>d/small &&
+	test_expect_code 1 mlops status --exit-code >out &&
+	grep -q "modified: d" out &&
+	mv tree tree.away &&
+	test_expect_code 1 mlops status --exit-code >out &&
+	grep -q "missing: tree" out &&
+	mv tree.away tree
+'
+
+test_expect_success 'checkout refuses to overwrite unrecorded changes' '
+	test_expect_code 9 mlops dataset checkout dd@v2 2>err &&
+	grep -q "not recorded" err && grep -q -- "--force" err &&
+	grep -q changed d/small &&
+	mlops dataset checkout --force dd@v2 >/dev/null &&
+	test "$(cat d/small)" = two
+'
+
+test_expect_success 'revisions: NAME, NAME@vN, NAME@prefix' '
+	mlops --json dataset show dd@v2 >j && id=$(sed -n "s/.*\"id\":[[:space:]]*\"\([0-9a-f]*\)\".*/\1/p" j | head -1) &&
+	p=$(echo $id | cut -c1-8) &&
+	mlops dataset show dd@$p >out && grep -q "^dataset dd@v2" out &&
+	mlops dataset show dd >out && grep -q "^dataset dd@v3" out
+'
+
+test_expect_success 'unknown revisions are "not found" (exit 3)' '
+	test_expect_code 3 mlops dataset show nosuch 2>err && grep -q "not found" err &&
+	test_expect_code 3 mlops dataset show dd@v9 2>err && grep -q "no version v9" err &&
+	test_expect_code 3 mlops dataset show dd@ffffffff 2>err
+'
+
+test_expect_success 'malformed revisions are usage errors' '
+	test_expect_code 2 mlops dataset show "bad name" 2>err &&
+	test_expect_code 2 mlops dataset show "dd@zz" 2>err &&
+	grep -q "not a revision" err
+'
+
+test_expect_success 'an ambiguous prefix lists the candidates' '
+	mkdir amb && echo 1 >amb/f && mlops -q dataset add amb &&
+	id=$(cat .mlops/refs/datasets/amb/v1) &&
+	last=$(echo $id | cut -c64) &&
+	if test "$last" = 0; then other=1; else other=0; fi &&
+	echo "$(echo $id | cut -c1-63)$other" >.mlops/refs/datasets/amb/v2 &&
+	test_expect_code 3 mlops dataset show amb@$(echo $id | cut -c1-10) 2>err &&
+	grep -q "ambiguous" err && grep -q "amb@v1" err && grep -q "amb@v2" err &&
+	rm .mlops/refs/datasets/amb/v2
+'
+
+test_expect_success 'diff of CSVs with appended and deleted rows and a new column' '
+	mkdir csv && printf "id,x\n1,a\n2,b\n3,c\n" >csv/t.csv &&
+	mlops -q dataset add csv >/dev/null &&
+	printf "id,x\n1,a\n3,c\n4,d\n5,e\n" >csv/t.csv && echo new >csv/other.txt &&
+	mlops -q dataset add csv >/dev/null &&
+	mlops dataset diff csv@v1 csv@v2 >out &&
+	grep -q "modified: csv/t.csv.*rows +2 -1" out &&
+	grep -q "added: csv/other.txt" out &&
+	printf "id,x,y\n1,a,0\n" >csv/t.csv &&
+	mlops --json dataset diff csv@v2 >j &&
+	grep -q "\"columns_added\":[[:space:]]*\"y\"" j
+'
+
+test_expect_success 'quoted newlines are one row in a CSV diff' '
+	mkdir q && printf "a,b\n1,\"x\ny\"\n2,z\n" >q/t.csv &&
+	mlops -q dataset add q >/dev/null &&
+	printf "a,b\n1,\"x\ny\"\n2,z\n3,w\n" >q/t.csv &&
+	mlops dataset diff q@v1 >out &&
+	grep -q "rows +1 -0" out
+'
+
+test_expect_success 'rm unregisters a version' '
+	mlops dataset rm dd@v3 >out && grep -q "removed dd@v3" out &&
+	test_expect_code 3 mlops dataset show dd@v3 &&
+	mlops dataset show dd >out && grep -q "dd@v2" out
+'
+
+test_expect_success 'a single file, default name from its base name' '
+	printf "x\n" >single.csv && mlops dataset add single.csv >out &&
+	grep -q "^single@v1" out
+'
+
+test_expect_success 'paths outside the work tree or in .git are refused' '
+	test_expect_code 2 mlops dataset add /etc/hostname 2>err && grep -q "outside the work tree" err &&
+	test_expect_code 2 mlops dataset add .git 2>err &&
+	test_expect_code 3 mlops dataset add no/such/file 2>err
+'
+
+test_expect_success 'every subcommand answers -h outside a repository' '
+	mkdir -p /tmp/mlops-no-repo-$$ && cd /tmp/mlops-no-repo-$$ &&
+	for s in add list log show diff checkout rm status; do
+		mlops dataset $s -h >out || return 1
+		grep -q "usage: mlops dataset $s" out || return 1
+	done; rc=$?; cd / && rm -rf /tmp/mlops-no-repo-$$; return $rc
+'
+
+test_done
