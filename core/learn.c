@@ -31,6 +31,7 @@
 #include <float.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1567,10 +1568,17 @@ int mlops_model_to_json(cJSON **out, const struct mlops_model *model)
 	return 0;
 }
 
-static int bad(const char *fmt, const char *a, const char *b, size_t i)
+static int bad(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* MLOPS_EINVALID with "invalid model: <what>". */
+static int bad(const char *fmt, ...)
 {
-	char what[256];
-	snprintf(what, sizeof(what), fmt, a, b, i);
+	char what[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
 	return mlops_error_set(MLOPS_EINVALID, "invalid model: %s", what);
 }
 
@@ -1585,7 +1593,7 @@ static int get_string(char **out, const cJSON *obj, const char *key, const char 
 	const cJSON *v = member(obj, key);
 
 	if (!cJSON_IsString(v) || !v->valuestring)
-		return bad("%s'%s' must be a string%.0zu", where, key, 0);
+		return bad("%s'%s' must be a string", where, key);
 	if (!(*out = strdup(v->valuestring)))
 		return oom();
 	return 0;
@@ -1596,7 +1604,7 @@ static int get_number(double *out, const cJSON *obj, const char *key, const char
 	const cJSON *v = member(obj, key);
 
 	if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
-		return bad("%s'%s' must be a number%.0zu", where, key, 0);
+		return bad("%s'%s' must be a number", where, key);
 	*out = v->valuedouble;
 	return 0;
 }
@@ -1609,26 +1617,27 @@ static int get_count(size_t *out, const cJSON *obj, const char *key, const char 
 	if (error < 0)
 		return error;
 	if (v < 0 || v > 9007199254740992.0 || v != floor(v))
-		return bad("%s'%s' must be a whole number >= 0%.0zu", where, key, 0);
+		return bad("%s'%s' must be a whole number >= 0", where, key);
 	*out = (size_t)v;
 	return 0;
 }
 
 /* A string array of exactly n items (n = SIZE_MAX: any) into *out, *nout. */
-static int get_strings(char ***out, size_t *nout, const cJSON *arr, const char *what)
+static int get_strings(char ***out, size_t *nout, const cJSON *arr, const char *where,
+		       const char *what)
 {
 	size_t n, i = 0;
 	const cJSON *v;
 
 	if (!cJSON_IsArray(arr))
-		return bad("'%s' must be an array%s%.0zu", what, "", 0);
+		return bad("%s'%s' must be an array", where, what);
 	n = (size_t)cJSON_GetArraySize(arr);
 	if (!(*out = calloc(n + 1, sizeof(char *))))
 		return oom();
 	*nout = n;
 	cJSON_ArrayForEach(v, arr) {
 		if (!cJSON_IsString(v) || !v->valuestring)
-			return bad("'%s' item %s%zu must be a string", what, "", i + 1);
+			return bad("%s'%s' item %zu must be a string", where, what, i + 1);
 		if (!((*out)[i++] = strdup(v->valuestring)))
 			return oom();
 	}
@@ -1647,9 +1656,10 @@ static int get_numbers(double *out, size_t n, const cJSON *arr, const char *what
 	else
 		snprintf(where, sizeof(where), "'");
 	if (!cJSON_IsArray(arr))
-		return bad("'%s%s must be an array%.0zu", what, where, 0);
+		return bad("'%s%s must be an array", what, where);
 	if ((size_t)cJSON_GetArraySize(arr) != n)
-		return bad("'%s%s must have %zu values", what, where, n);
+		return bad("'%s%s has %d values, expected %zu", what, where,
+			   cJSON_GetArraySize(arr), n);
 	cJSON_ArrayForEach(v, arr) {
 		if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
 			return bad("'%s%s value %zu is not a number", what, where, i + 1);
@@ -1665,7 +1675,7 @@ static int design_from_json(struct mlops_design *d, const cJSON *arr)
 	int error;
 
 	if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) < 1)
-		return bad("'inputs' must be a non-empty array%s%s%.0zu", "", "", 0);
+		return bad("'inputs' must be a non-empty array");
 	d->ninputs = (size_t)cJSON_GetArraySize(arr);
 	if (!(d->inputs = calloc(d->ninputs, sizeof(*d->inputs))))
 		return oom();
@@ -1675,14 +1685,14 @@ static int design_from_json(struct mlops_design *d, const cJSON *arr)
 
 		snprintf(where, sizeof(where), "input %zu: ", i);
 		if (!cJSON_IsObject(o))
-			return bad("%s%smust be an object%.0zu", where, "", 0);
+			return bad("%smust be an object", where);
 		if ((error = get_string(&in->name, o, "name", where)) < 0 ||
 		    (error = get_string(&type, o, "type", where)) < 0)
 			return error;
 		for (size_t j = 0; j + 1 < i; j++)
 			if (!strcmp(d->inputs[j].name, in->name)) {
 				free(type);
-				return bad("%sduplicate name '%s'%.0zu", where, in->name, 0);
+				return bad("%sduplicate name '%s'", where, in->name);
 			}
 		if (!strcmp(type, "numeric")) {
 			free(type);
@@ -1691,21 +1701,21 @@ static int design_from_json(struct mlops_design *d, const cJSON *arr)
 			    (error = get_number(&in->std, o, "std", where)) < 0)
 				return error;
 			if (!(in->std > 0))
-				return bad("%s'%s' must be > 0%.0zu", where, "std", 0);
+				return bad("%s'%s' must be > 0", where, "std");
 		} else if (!strcmp(type, "categorical")) {
 			free(type);
 			in->type = MLOPS_INPUT_CATEGORICAL;
 			if ((error = get_strings(&in->categories, &in->ncategories,
-						 member(o, "categories"), "categories")) < 0)
-				return mlops_error_wrap(error, "%.40s", where);
+						 member(o, "categories"), where, "categories")) < 0)
+				return error;
 			for (size_t k = 1; k < in->ncategories; k++)
 				if (strcmp(in->categories[k - 1], in->categories[k]) >= 0)
-					return bad("%s'categories' must be sorted and distinct (item %s%zu)",
-						   where, "", k + 1);
+					return bad("%s'categories' must be sorted and distinct (item %zu)",
+						   where, k + 1);
 		} else {
 			free(type);
-			return bad("%s'type' must be \"numeric\" or \"categorical\"%s%.0zu",
-				   where, "", 0);
+			return bad("%s'type' must be \"numeric\" or \"categorical\"",
+				   where);
 		}
 	}
 	return 0;
@@ -1716,24 +1726,24 @@ static int model_from_json(struct mlops_model *m, const cJSON *json)
 	const cJSON *v, *params, *training, *coef, *metrics;
 	char *s = NULL, **names = NULL;
 	size_t nnames = 0, r = 0;
-	double num;
+	double num = 0;
 	int error = 0, logistic;
 
 	if (!cJSON_IsObject(json))
-		return bad("not a JSON object%s%s%.0zu", "", "", 0);
+		return bad("not a JSON object");
 	v = member(json, "format");
 	if (!cJSON_IsString(v) || strcmp(v->valuestring, "mlops-model"))
-		return bad("'format' must be \"mlops-model\"%s%s%.0zu", "", "", 0);
+		return bad("'format' must be \"mlops-model\"");
 	if ((error = get_number(&num, json, "version", "")) < 0)
 		return error;
 	if (num != 1)
-		return bad("unsupported 'version' (this mlops reads version 1)%s%s%.0zu", "", "", 0);
+		return bad("unsupported 'version' (this mlops reads version 1)");
 	if ((error = get_string(&s, json, "kind", "")) < 0)
 		return error;
 	logistic = !strcmp(s, "logistic");
 	if (!logistic && strcmp(s, "linear")) {
 		free(s);
-		return bad("'kind' must be \"linear\" or \"logistic\"%s%s%.0zu", "", "", 0);
+		return bad("'kind' must be \"linear\" or \"logistic\"");
 	}
 	free(s);
 	m->kind = logistic ? MLOPS_MODEL_LOGISTIC : MLOPS_MODEL_LINEAR;
@@ -1741,7 +1751,7 @@ static int model_from_json(struct mlops_model *m, const cJSON *json)
 		return error;
 	if (strcmp(s, logistic ? "classification" : "regression")) {
 		free(s);
-		return bad("'task' does not match 'kind'%s%s%.0zu", "", "", 0);
+		return bad("'task' does not match 'kind'");
 	}
 	free(s);
 	if ((error = get_string(&m->target, json, "target", "")) < 0 ||
@@ -1750,36 +1760,36 @@ static int model_from_json(struct mlops_model *m, const cJSON *json)
 		return error;
 	for (size_t i = 0; i < m->design.ninputs; i++)
 		if (!strcmp(m->design.inputs[i].name, m->target))
-			return bad("the target '%s' is also an input%s%.0zu", m->target, "", 0);
+			return bad("the target '%s' is also an input", m->target);
 	/* features must name what the inputs imply */
-	if ((error = get_strings(&names, &nnames, member(json, "features"), "features")) < 0)
+	if ((error = get_strings(&names, &nnames, member(json, "features"), "", "features")) < 0)
 		goto cleanup;
 	if (nnames != m->design.nfeatures) {
-		error = bad("'features' has %s%s%zu names, the inputs make a different number",
-			    "", "", nnames);
+		error = bad("'features' has %zu names, the inputs make %zu",
+			    nnames, m->design.nfeatures);
 		goto cleanup;
 	}
 	for (size_t j = 0; j < nnames; j++)
 		if (strcmp(names[j], m->design.feature_names[j])) {
-			error = bad("'features' item %s%s%zu does not match the inputs", "", "", j + 1);
+			error = bad("'features' item %zu does not match the inputs", j + 1);
 			goto cleanup;
 		}
 	if (logistic) {
 		if ((error = get_strings(&m->classes, &m->nclasses, member(json, "classes"),
-					 "classes")) < 0)
+					 "", "classes")) < 0)
 			goto cleanup;
 		if (m->nclasses < 2) {
-			error = bad("'classes' must have at least two items%s%s%.0zu", "", "", 0);
+			error = bad("'classes' must have at least two items");
 			goto cleanup;
 		}
 		for (size_t a = 0; a < m->nclasses; a++)
 			for (size_t b = a + 1; b < m->nclasses; b++)
 				if (!strcmp(m->classes[a], m->classes[b])) {
-					error = bad("'classes' has '%s' twice%s%.0zu", m->classes[a], "", 0);
+					error = bad("'classes' has '%s' twice", m->classes[a]);
 					goto cleanup;
 				}
 	} else if (member(json, "classes")) {
-		error = bad("a linear model has no 'classes'%s%s%.0zu", "", "", 0);
+		error = bad("a linear model has no 'classes'");
 		goto cleanup;
 	}
 	m->nout = logistic && m->nclasses > 2 ? m->nclasses : 1;
@@ -1791,7 +1801,7 @@ static int model_from_json(struct mlops_model *m, const cJSON *json)
 	}
 	coef = member(json, "coefficients");
 	if (!cJSON_IsArray(coef) || (size_t)cJSON_GetArraySize(coef) != m->nout) {
-		error = bad("'coefficients' must be an array of %s%s%zu rows", "", "", m->nout);
+		error = bad("'coefficients' must be an array of %zu rows", m->nout);
 		goto cleanup;
 	}
 	cJSON_ArrayForEach(v, coef) {
@@ -1806,7 +1816,7 @@ static int model_from_json(struct mlops_model *m, const cJSON *json)
 	params = member(json, "params");
 	training = member(json, "training");
 	if (!cJSON_IsObject(params) || !cJSON_IsObject(training)) {
-		error = bad("'params' and 'training' must be objects%s%s%.0zu", "", "", 0);
+		error = bad("'params' and 'training' must be objects");
 		goto cleanup;
 	}
 	if (logistic) {
@@ -1830,24 +1840,24 @@ static int model_from_json(struct mlops_model *m, const cJSON *json)
 	}
 	v = member(training, "converged");
 	if (!cJSON_IsBool(v)) {
-		error = bad("training: 'converged' must be true or false%s%s%.0zu", "", "", 0);
+		error = bad("training: 'converged' must be true or false");
 		goto cleanup;
 	}
 	m->converged = cJSON_IsTrue(v);
 	metrics = member(json, "metrics");
 	if (!cJSON_IsObject(metrics)) {
-		error = bad("'metrics' must be an object%s%s%.0zu", "", "", 0);
+		error = bad("'metrics' must be an object");
 		goto cleanup;
 	}
 	cJSON_ArrayForEach(v, metrics) {
 		struct mlops_metric *mt;
 		if (m->nmetrics == MLOPS_MODEL_MAX_METRICS || !v->string ||
 		    strlen(v->string) >= sizeof(mt->name)) {
-			error = bad("'metrics' has too many or too long names%s%s%.0zu", "", "", 0);
+			error = bad("'metrics' has too many or too long names");
 			goto cleanup;
 		}
 		if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble)) {
-			error = bad("metric '%s' must be a number%s%.0zu", v->string, "", 0);
+			error = bad("metric '%s' must be a number", v->string);
 			goto cleanup;
 		}
 		mt = &m->metrics[m->nmetrics++];
