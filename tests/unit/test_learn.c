@@ -702,6 +702,43 @@ static void test_model_json_malformed(void **state)
 	assert_int_equal(mlops_model_parse(&m, "[]", 2), MLOPS_EINVALID);
 }
 
+/* Missing numbers are left out of the fit and encode as the mean;
+ * numeric labels sort as numbers. */
+static void test_train_missing_and_labels(void **state)
+{
+	static const char *const names[] = { "x", "c", "y" };
+	static const char *const rows[] = {
+		"1", "a", "9",    "NA", "b", "10",   "3", "a", "9",
+		"", "b", "10",    "5", "", "10",     "7", "b", "9",
+	};
+	struct lit l;
+	struct mlops_train_opts o;
+	struct mlops_model *m;
+	struct mlops_prediction p;
+	struct mlops_cellref f[2] = { { "n/a", 3 }, { "zzz", 3 } };
+	double proba[2];
+	(void)state;
+
+	lit_init(&l, names, 3, rows, 6);
+	mlops_train_opts_init(&o);
+	o.kind = MLOPS_MODEL_LOGISTIC;
+	o.target = "y";
+	o.valid_frac = 0;
+	assert_int_equal(mlops_model_train(&m, &l.src, &o), 0);
+	/* x over 1, 3, 5, 7: mean 4, population variance 5 */
+	assert_close(m->design.inputs[0].mean, 4, 1e-15);
+	assert_close(m->design.inputs[0].std, sqrt(5), 1e-15);
+	assert_int_equal(m->design.inputs[1].type, MLOPS_INPUT_CATEGORICAL);
+	assert_int_equal(m->design.inputs[1].ncategories, 2);
+	assert_string_equal(m->classes[0], "9");
+	assert_string_equal(m->classes[1], "10");
+	/* all-missing / unseen row: only the intercept speaks */
+	assert_int_equal(mlops_model_predict_row(&p, proba, m, f), 0);
+	assert_close(proba[1], 1 / (1 + exp(-m->intercept[0])), 1e-15);
+	assert_string_equal(p.label, m->intercept[0] > 0 ? "10" : "9");
+	mlops_model_free(m);
+}
+
 /* ---- bad data and options ---- */
 
 static void test_train_errors(void **state)
@@ -753,6 +790,7 @@ int main(void)
 		cmocka_unit_test(test_model_json_round_trip),
 		cmocka_unit_test(test_model_json_hand),
 		cmocka_unit_test(test_model_json_malformed),
+		cmocka_unit_test(test_train_missing_and_labels),
 		cmocka_unit_test(test_train_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
