@@ -3,6 +3,10 @@
 #
 #   tests/s3server.sh start DIR   start moto on 127.0.0.1, a free port; keep its
 #                                 pid, port and log in DIR; print the port
+#   tests/s3server.sh start DIR auth
+#                                 the same with signature checking on: an IAM
+#                                 user allowed everything is made first and its
+#                                 keys written to DIR/credentials (profile moto)
 #   tests/s3server.sh stop DIR    stop the server started with DIR
 #
 # The server binds 127.0.0.1 only.  MLOPS_MOTO_PYTHON names the Python that has
@@ -17,8 +21,27 @@ die() {
 	exit 1
 }
 
-[ $# -eq 2 ] || die "usage: s3server.sh start|stop DIR"
+# Make an IAM user allowed everything; write its keys as profile "moto".
+setup_auth() {
+	"$py" - "$1" "$2" <<'EOF'
+import json, sys, boto3
+ep = "http://127.0.0.1:" + sys.argv[1]
+iam = boto3.client("iam", endpoint_url=ep, region_name="us-east-1",
+                   aws_access_key_id="setup", aws_secret_access_key="setup")
+iam.create_user(UserName="mlops")
+key = iam.create_access_key(UserName="mlops")["AccessKey"]
+iam.put_user_policy(UserName="mlops", PolicyName="all", PolicyDocument=json.dumps(
+    {"Version": "2012-10-17",
+     "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+with open(sys.argv[2], "w") as f:
+    f.write("[moto]\naws_access_key_id = %s\naws_secret_access_key = %s\n"
+            % (key["AccessKeyId"], key["SecretAccessKey"]))
+EOF
+}
+
+[ $# -ge 2 ] || die "usage: s3server.sh start|stop DIR [auth]"
 dir=$2
+auth=${3:-}
 
 case $1 in
 start)
@@ -33,7 +56,13 @@ s = socket.socket()
 s.bind(("127.0.0.1", 0))
 print(s.getsockname()[1])
 s.close()') || die "unable to find a free port"
-		"$py" -m moto.server -H 127.0.0.1 -p "$port" >"$dir/log" 2>&1 </dev/null &
+		if [ "$auth" = auth ]; then
+			# The first three requests (the IAM set-up) go unchecked.
+			INITIAL_NO_AUTH_ACTION_COUNT=3 "$py" -m moto.server -H 127.0.0.1 -p "$port" \
+				>"$dir/log" 2>&1 </dev/null &
+		else
+			"$py" -m moto.server -H 127.0.0.1 -p "$port" >"$dir/log" 2>&1 </dev/null &
+		fi
 		pid=$!
 		echo "$pid" >"$dir/pid"
 		echo "$port" >"$dir/port"
@@ -44,6 +73,11 @@ s.close()') || die "unable to find a free port"
 			fi
 			if "$py" -c 'import sys, urllib.request
 urllib.request.urlopen("http://127.0.0.1:" + sys.argv[1] + "/moto-api/", timeout=1)' "$port" 2>/dev/null; then
+				if [ "$auth" = auth ] && ! setup_auth "$port" "$dir/credentials" 2>>"$dir/log"; then
+					kill "$pid" 2>/dev/null
+					rm -f "$dir/pid" "$dir/port"
+					die "unable to set up signature checking (log: $dir/log)"
+				fi
 				echo "$port"
 				exit 0
 			fi
@@ -69,6 +103,6 @@ stop)
 	rm -f "$dir/pid" "$dir/port"
 	;;
 *)
-	die "usage: s3server.sh start|stop DIR"
+	die "usage: s3server.sh start|stop DIR [auth]"
 	;;
 esac

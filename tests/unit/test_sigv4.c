@@ -27,7 +27,7 @@
 #define S3_HOST "examplebucket.s3.amazonaws.com"
 
 /* Sign req with the given credentials and return the Authorization value. */
-static char *authorize(const char *akid, const char *secret, const char *date,
+static __attribute__((noinline)) char *authorize(const char *akid, const char *secret, const char *date,
 		const char *service, const struct mlops_sigv4_request *req)
 {
 	unsigned char key[32];
