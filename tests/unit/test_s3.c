@@ -36,6 +36,7 @@
 
 static char endpoint[256];
 static char server_dir[64];
+static char auth_dir[64];      /* the signature-checking server, stopped by teardown too */
 static char bucket[64];
 static int have_endpoint;
 
@@ -163,6 +164,7 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
 	(void)state;
+	script_stop(auth_dir);
 	stop_server();
 	return 0;
 }
@@ -604,7 +606,7 @@ static void test_virtual_host(void **state)
  */
 static void test_signatures_checked(void **state)
 {
-	char dir[64], ep[64], creds[128], *old_file = NULL, *etag = NULL, *upload = NULL;
+	char *dir = auth_dir, ep[64], creds[128], *old_file = NULL, *etag = NULL, *upload = NULL;
 	struct mlops_s3_config cfg = { .endpoint = ep, .bucket = "signed", .prefix = "p q-",
 		.profile = "moto", .region = "us-east-1" };
 	struct mlops_s3_config bad = { .endpoint = ep, .bucket = "signed", .access_key = "AKIDBAD",
