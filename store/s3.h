@@ -185,7 +185,8 @@ int mlops_s3_multipart_abort(struct mlops_s3 *s3, const char *key, const char *u
 enum mlops_s3_op {
 	MLOPS_S3_OP_HEAD = 0,      /* stat the key; a missing key is status ENOTFOUND */
 	MLOPS_S3_OP_PUT,           /* from data/len, or from the file at path when path is set */
-	MLOPS_S3_OP_GET,           /* into the file at path (created or truncated, mode 0644) */
+	MLOPS_S3_OP_GET,           /* into the file at path (created or truncated, mode 0644;
+	                            * left behind, possibly partial, on failure: use a temp path) */
 	MLOPS_S3_OP_DELETE,
 };
 
