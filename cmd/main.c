@@ -26,6 +26,7 @@ const struct cmd_entry cmd_table[] = {
 	{ "dataset", cmd_dataset, CMD_NEED_REPO, "version datasets: add, list, diff, checkout, stats" },
 	{ "help", cmd_help, 0, "show the manual page of a command" },
 	{ "init", cmd_init, 0, "create an mlops repository in a git work tree" },
+	{ "register", cmd_register, CMD_NEED_REPO, "model registry on git tags: register, promote, lineage" },
 	{ "status", cmd_status, CMD_NEED_REPO, "show tracked paths that changed, and the store" },
 	{ "version", cmd_version, 0, "print the version" },
 };
