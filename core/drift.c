@@ -107,21 +107,16 @@ static void radix_sort_keys(uint64_t **keys, uint64_t **tmp, size_t n)
 }
 
 /*
- * Sort src[0..n) into dst (which may be src): keys are formed, checked and
- * radix-sorted in scratch buffers, then written back as doubles.
+ * Sorted keys of src[0..n), n >= 1: *keys_out holds them, *spare_out is a
+ * scratch buffer of the same size (or NULL); the caller frees both.
  */
-static int sort_into(double *dst, const double *src, size_t n, const char *what)
+static int sort_keys(uint64_t **keys_out, uint64_t **spare_out, const double *src, size_t n,
+		     const char *what)
 {
 	uint64_t *keys = NULL, *tmp = NULL;
 	int error = 0;
 
-	if (n < 2) {
-		if ((error = check_finite(src, n, what)) < 0)
-			return error;
-		if (n == 1)
-			dst[0] = src[0] + 0.0;
-		return 0;
-	}
+	*keys_out = *spare_out = NULL;
 	keys = malloc(n * sizeof(*keys));
 	if (n > SMALL_SORT)
 		tmp = malloc(n * sizeof(*tmp));
@@ -140,8 +135,9 @@ static int sort_into(double *dst, const double *src, size_t n, const char *what)
 		insertion_sort_keys(keys, n);
 	else
 		radix_sort_keys(&keys, &tmp, n);
-	for (size_t i = 0; i < n; i++)
-		dst[i] = value_of(keys[i]);
+	*keys_out = keys;
+	*spare_out = tmp;
+	keys = tmp = NULL;
 
 cleanup:
 	free(keys);
@@ -151,24 +147,42 @@ cleanup:
 
 int mlops_drift_sort(double *values, size_t n)
 {
-	return sort_into(values, values, n, "sample");
+	uint64_t *keys, *spare;
+	int error;
+
+	if (n == 0)
+		return 0;
+	if ((error = sort_keys(&keys, &spare, values, n, "sample")) < 0)
+		return error;
+	for (size_t i = 0; i < n; i++)
+		values[i] = value_of(keys[i]);
+	free(keys);
+	free(spare);
+	return 0;
 }
 
-/* A sorted copy of v[0..n), or NULL with the error set. */
+/*
+ * A sorted copy of v[0..n) (n >= 1), or NULL with the error set.  The
+ * keys are turned back into doubles in their own buffer, element by
+ * element through memcpy, so no third buffer is needed.
+ */
 static int sorted_copy(double **out, const double *v, size_t n, const char *what)
 {
+	uint64_t *keys, *spare;
 	int error;
-	double *copy;
 
 	*out = NULL;
-	copy = malloc((n ? n : 1) * sizeof(*copy));
-	if (!copy)
-		return mlops_error_set(MLOPS_ERROR, "out of memory copying %zu values", n);
-	if ((error = sort_into(copy, v, n, what)) < 0) {
-		free(copy);
+	if ((error = sort_keys(&keys, &spare, v, n, what)) < 0)
 		return error;
+	free(spare);
+	unsigned char *bytes = (unsigned char *)keys;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t k;
+		memcpy(&k, bytes + i * sizeof(k), sizeof(k));
+		double x = value_of(k);
+		memcpy(bytes + i * sizeof(x), &x, sizeof(x));
 	}
-	*out = copy;
+	*out = (double *)(void *)keys;
 	return 0;
 }
 
@@ -268,17 +282,19 @@ static int ks_core(struct mlops_ks_result *out, const double *a, size_t na,
 
 	ks_walk(out, a, na, b, nb);
 
+	double m = (double)(na > nb ? na : nb), n = (double)(na > nb ? nb : na);
+	double en = m * n / (m + n);
 	if (na <= MLOPS_KS_EXACT_MAX_N && nb <= MLOPS_KS_EXACT_MAX_N) {
 		uint64_t g = gcd_u64(na, nb);
 		uint64_t lcm = (uint64_t)(na / g) * nb;
 		double h = nearbyint(out->statistic * (double)lcm);
 		out->statistic = h / (double)lcm;
-		if ((error = mlops_ks2_exact_sf(&p, na, nb, (uint64_t)h)) < 0)
+		if (en * out->statistic * out->statistic >= MLOPS_KS_UNDERFLOW)
+			p = 0.0;
+		else if ((error = mlops_ks2_exact_sf(&p, na, nb, (uint64_t)h)) < 0)
 			return error;
 		out->method = MLOPS_KS_EXACT;
 	} else {
-		double m = (double)(na > nb ? na : nb), n = (double)(na > nb ? nb : na);
-		double en = m * n / (m + n);
 		if ((error = mlops_kolmogorov_sf(&p, nearbyint(en), out->statistic)) < 0)
 			return error;
 		out->method = MLOPS_KS_ASYMP;

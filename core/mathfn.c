@@ -506,8 +506,15 @@ static int ks2_band_sf(double *out, uint64_t m, uint64_t n, uint64_t h)
 {
 	uint64_t g = gcd_u64(m, n), mg = m / g, ng = n / g;
 	double *col = malloc((n + 1) * sizeof(double));
-	if (!col)
+	double *recip = malloc((m + n + 1) * sizeof(double)); /* recip[k] = 1/k */
+	if (!col || !recip) {
+		free(col);
+		free(recip);
 		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	}
+	recip[0] = 0.0;
+	for (uint64_t k = 1; k <= m + n; k++)
+		recip[k] = 1.0 / (double)k;
 
 	uint64_t hi = (h + mg - 1) / mg;
 	if (hi > n + 1)
@@ -526,22 +533,27 @@ static int ks2_band_sf(double *out, uint64_t m, uint64_t n, uint64_t h)
 			lo = n;
 		if (hi <= lo) {
 			*out = 1.0;
-			free(col);
-			return 0;
+			goto done;
 		}
 		for (uint64_t j = prev_lo; j < lo; j++)
 			col[j] = 1.0;
 		prev_lo = lo;
+		/* below <- (i col[j] + j below) / (i + j), with the division
+		 * taken from a table of reciprocals so that only one multiply
+		 * and one add sit on the loop-carried dependency. */
 		double di = (double)i;
 		double below = lo == 0 ? 0.0 : col[lo - 1];
+		const double *r = recip + i;
 		for (uint64_t j = lo; j < hi; j++) {
 			double dj = (double)j;
-			below = (col[j] * di + below * dj) / (di + dj);
+			below = dj * r[j] * below + col[j] * di * r[j];
 			col[j] = below;
 		}
 	}
 	*out = clip01(col[n]);
+done:
 	free(col);
+	free(recip);
 	return 0;
 }
 

@@ -63,7 +63,7 @@ int mlops_kolmogorov_sf(double *out, double n, double d);
  * reflection (alternating binomial) series; otherwise the lattice-path
  * recursion of Hodges in the form of Viehmann that carries the probability
  * of having left the band |i/m - j/n| < h/lcm, which stays in [0, 1] and
- * cannot overflow.  Time O(m * min(n, 2h/ (m/g))), memory O(min(m, n)).
+ * cannot overflow.  Time O(m * min(n, 2h/(m/g))), memory O(m + n).
  * Returns 0, MLOPS_EINVALID for m or n zero, or MLOPS_ERROR if memory
  * cannot be had.
  */

@@ -240,6 +240,29 @@ static void test_ks_hand_cases(void **state)
 	assert_true(s1[0] == 3 && s2[0] == 5);
 }
 
+static void test_ks_exact_underflow(void **state)
+{
+	(void)state;
+	/* 10000 vs 9999 disjoint: D = 1, n1 n2/(n1+n2) D^2 ~ 5000 is far past
+	 * MLOPS_KS_UNDERFLOW, so p = 0 at once (the smallest possible exact
+	 * p-value, 2/C(19999, 9999), is ~1e-6000). */
+	size_t na = 10000, nb = 9999;
+	double *a = malloc(na * sizeof(double)), *b = malloc(nb * sizeof(double));
+	assert_true(a && b);
+	for (size_t i = 0; i < na; i++)
+		a[i] = (double)i;
+	for (size_t i = 0; i < nb; i++)
+		b[i] = 1e5 + (double)i;
+	struct mlops_ks_result r;
+	assert_int_equal(mlops_drift_ks(&r, a, na, b, nb), 0);
+	assert_true(r.statistic == 1.0 && r.pvalue == 0.0);
+	assert_int_equal(r.method, MLOPS_KS_EXACT);
+	assert_int_equal(r.sign, 1);
+	assert_true(r.location == 9999.0);
+	free(a);
+	free(b);
+}
+
 static void test_ks_errors(void **state)
 {
 	(void)state;
@@ -815,6 +838,7 @@ int main(void)
 		cmocka_unit_test(test_sort_matches_qsort),
 		cmocka_unit_test(test_sort_rejects_nonfinite),
 		cmocka_unit_test(test_ks_hand_cases),
+		cmocka_unit_test(test_ks_exact_underflow),
 		cmocka_unit_test(test_ks_errors),
 		cmocka_unit_test(test_ks_fixtures),
 		cmocka_unit_test(test_kolmogorov_points),
