@@ -125,9 +125,15 @@ static int set_merge_driver(struct mlops_repo *repo, int install)
 		goto done;
 	}
 	if (install) {
-		if (git_config_set_string(local, "merge.mlops-lock.name", "mlops.lock merge driver") < 0 ||
-		    git_config_set_string(local, "merge.mlops-lock.driver", "mlops merge-lock %O %A %B") < 0)
+		char exe[PATH_MAX];
+		ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+		exe[n > 0 ? n : 0] = '\0';
+		char *driver = mlops_strdupf("'%s' merge-lock %%O %%A %%B", *exe ? exe : "mlops");
+		if (!driver ||
+		    git_config_set_string(local, "merge.mlops-lock.name", "mlops.lock merge driver") < 0 ||
+		    git_config_set_string(local, "merge.mlops-lock.driver", driver) < 0)
 			err = mlops_git_error(MLOPS_EIO, "unable to write .git/config");
+		free(driver);
 	} else {
 		git_config_delete_entry(local, "merge.mlops-lock.name");
 		git_config_delete_entry(local, "merge.mlops-lock.driver");

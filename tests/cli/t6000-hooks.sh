@@ -7,8 +7,8 @@ setup_repo() {
 	mkdir data && echo v1 >data/a.txt && echo keep >data/b.txt &&
 	mlops -q dataset add data --name d &&
 	git add -A && git commit -q -m v1 &&
-	mlops hooks install >out &&
-	grep -q "post-checkout: installed" out &&
+	mlops hooks install >../out &&
+	grep -q "post-checkout: installed" ../out &&
 	git add .gitattributes && git commit -q -m attrs
 }
 
@@ -17,9 +17,9 @@ test_expect_success 'setup: two branches holding different dataset versions' '
 	git checkout -q -b feature &&
 	echo v2 >data/a.txt && mlops -q dataset add data --name d &&
 	git commit -q -am v2 &&
-	git checkout -q main 2>err &&
+	git checkout -q main 2>../err &&
 	test "$(cat data/a.txt)" = v1 &&
-	grep -q "restored .data." err
+	grep -q "restored .data." ../err
 '
 
 test_expect_success 'git checkout switches the data' '
@@ -31,22 +31,22 @@ test_expect_success 'git checkout switches the data' '
 
 test_expect_success 'checkout of a single file does not restore (not a branch switch)' '
 	cd repo && echo local >data/a.txt &&
-	git checkout -q feature -- mlops.lock 2>err &&
+	git checkout -q feature -- mlops.lock 2>../err &&
 	test "$(cat data/a.txt)" = local &&
 	git checkout -q main -- mlops.lock && mlops -q checkout --force
 '
 
 test_expect_success 'unrecorded changes are kept on a branch switch' '
 	cd repo && echo mine >data/b.txt &&
-	git checkout -q feature 2>err &&
-	grep -q "kept .data." err &&
+	git checkout -q feature 2>../err &&
+	grep -q "kept .data." ../err &&
 	test "$(cat data/b.txt)" = mine &&
 	git checkout -q main 2>/dev/null && mlops -q checkout --force && test "$(cat data/b.txt)" = keep
 '
 
 test_expect_success 'mlops checkout COMMIT restores the data of a commit, HEAD unchanged' '
 	cd repo && head=$(git rev-parse HEAD) &&
-	mlops checkout feature >out &&
+	mlops checkout feature >../out &&
 	test "$(cat data/a.txt)" = v2 &&
 	test "$(git rev-parse HEAD)" = "$head" &&
 	mlops status --exit-code &&
@@ -61,7 +61,7 @@ test_expect_success 'git merge with changes to different entries merges cleanly'
 	git add -A && git commit -q -m other &&
 	git checkout -q main 2>/dev/null &&
 	git merge -q --no-edit feature 2>/dev/null &&
-	git merge -q --no-edit other 2>err &&
+	git merge -q --no-edit other 2>../err &&
 	! grep -q "<<<<<<<" mlops.lock &&
 	grep -q "\"data\"" mlops.lock && grep -q "\"other\"" mlops.lock &&
 	test "$(cat data/a.txt)" = v2 && test -f other/x
@@ -73,9 +73,9 @@ test_expect_success 'the same entry changed on both sides conflicts with markers
 	git commit -q -am left &&
 	git checkout -q main 2>/dev/null && git checkout -q -b right 2>/dev/null &&
 	echo R >data/a.txt && mlops -q dataset add data --name d && git commit -q -am right &&
-	test_must_fail git merge --no-edit left >out 2>&1 &&
+	test_must_fail git merge --no-edit left >../out 2>&1 &&
 	grep -q "<<<<<<< ours" mlops.lock && grep -q ">>>>>>> theirs" mlops.lock &&
-	grep -q "changed on both sides: d@v[0-9]* (ours) and d@v[0-9]* (theirs)" out &&
+	grep -q "changed on both sides: d@v[0-9]* (ours) and d@v[0-9]* (theirs)" ../out &&
 	git merge --abort
 '
 
@@ -93,8 +93,8 @@ test_expect_success 'merge-lock alone: one-sided changes and conflicts' '
 test_expect_success 'pre-commit refuses unrecorded data changes; --no-verify bypasses' '
 	cd repo && git checkout -q main 2>/dev/null && mlops -q checkout --force &&
 	echo dirty >data/a.txt && echo x >code.py && git add code.py &&
-	test_must_fail git commit -q -m nope 2>err &&
-	grep -q "not recorded" err &&
+	test_must_fail git commit -q -m nope 2>../err &&
+	grep -q "not recorded" ../err &&
 	git commit -q --no-verify -m "forced" &&
 	mlops -q checkout --force
 '
@@ -132,10 +132,10 @@ test_expect_success 'hooks exit 0 outside an mlops repository' '
 test_expect_success 'a rebase does not restore data mid-way' '
 	cd repo && git checkout -q main 2>/dev/null && mlops -q checkout --force &&
 	git checkout -q -b rb 2>/dev/null && echo c >c.txt && git add c.txt && git commit -q -m c &&
-	mkdir .git/rebase-merge && echo v1 >data/a.txt.tmp &&
-	git checkout -q feature 2>err; rc=$?
+	mkdir .git/rebase-merge &&
+	git checkout -q feature 2>../err; rc=$?
 	rmdir .git/rebase-merge; test $rc = 0 &&
-	! grep -q restored err &&
+	! grep -q restored ../err &&
 	mlops -q checkout --force && git checkout -q main 2>/dev/null
 '
 
