@@ -101,8 +101,15 @@ static int unknown_command(const char *name)
 	return MLOPS_EXIT_USAGE;
 }
 
+static void print_warning(const char *message, void *payload)
+{
+	(void)payload;
+	fprintf(stderr, "mlops: warning: %s\n", message);
+}
+
 static int finish_output(int status)
 {
+	mlops_warnings_flush(print_warning, NULL);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		int e = errno;
 		fprintf(stderr, "mlops: write failure on standard output: %s\n",
