@@ -620,8 +620,11 @@ static int start(struct mlops_csv *c, const char *path,
 	if ((r = grow_fields(c, 16)) < 0)
 		return r;
 
-	/* Read until the first line is in (or the buffer is full). */
-	while (!c->eof && c->len < c->cap && !memchr(c->buf, '\n', c->len))
+	/*
+	 * Read until the first line is in (up to 64 KiB, growing a smaller
+	 * buffer): the byte order mark and the delimiter are decided on it.
+	 */
+	while (!c->eof && c->len < 65536 && !memchr(c->buf, '\n', c->len))
 		if ((r = fill(c)) < 0)
 			return r;
 	if (c->len >= 3 && memcmp(c->buf, "\xef\xbb\xbf", 3) == 0)
