@@ -84,8 +84,11 @@ struct col {
 	char *top_text;
 };
 
+struct pending;
+
 struct mlops_colstats {
 	struct col *cols;
+	struct pending *pend; /* one per column: the row being added */
 	size_t ncols;
 	uint64_t rows;
 	int finished;
@@ -708,18 +711,35 @@ static int count_value(struct col *c, uint64_t hash, uint64_t key, const unsigne
 	return 0;
 }
 
-static inline int count_number(struct col *c, int kind, uint64_t bits)
+/*
+ * A value classified and hashed, waiting for its table update: rows are
+ * processed in two passes so that the table slots of all columns are
+ * fetched from memory at the same time.
+ */
+struct pending {
+	uint64_t hash;
+	uint64_t key;              /* numbers: their 8 bytes; text: its length */
+	const unsigned char *text; /* NULL for numbers */
+	double num;
+	int feed;                  /* num goes to the numeric stream */
+	int present;               /* 0: missing */
+};
+
+static inline void set_number(struct col *c, struct pending *p, int kind, uint64_t bits)
 {
-	uint64_t hash = (mix64(bits ^ ((uint64_t)kind << 56)) & ~(uint64_t)0xff) | (uint64_t)kind;
-	return count_value(c, hash, bits, NULL);
+	p->hash = (mix64(bits ^ ((uint64_t)kind << 56)) & ~(uint64_t)0xff) | (uint64_t)kind;
+	p->key = bits;
+	p->text = NULL;
+	__builtin_prefetch(&c->tab.slots[slot_index(p->hash, c->tab.cap - 1)]);
 }
 
-static inline int count_text(struct col *c, int kind, const char *s, size_t len)
+static inline void set_text(struct col *c, struct pending *p, int kind, const char *s, size_t len)
 {
-	uint32_t l = len > UINT32_MAX ? UINT32_MAX : (uint32_t)len;
 	uint64_t hash = hash_bytes((uint64_t)kind, (const unsigned char *)s, len);
-	hash = (hash & ~(uint64_t)0xff) | (uint64_t)kind;
-	return count_value(c, hash, l, (const unsigned char *)s);
+	p->hash = (hash & ~(uint64_t)0xff) | (uint64_t)kind;
+	p->key = len > UINT32_MAX ? UINT32_MAX : (uint32_t)len;
+	p->text = (const unsigned char *)s;
+	__builtin_prefetch(&c->tab.slots[slot_index(p->hash, c->tab.cap - 1)]);
 }
 
 /* ---- the numeric stream ---- */
@@ -771,17 +791,21 @@ static int add_number(struct col *c, double x)
 
 /* ---- rows ---- */
 
-static int add_value(struct col *c, const char *s, size_t n)
+/* Classify one value of column c into p (the first pass over a row). */
+static inline void classify(struct col *c, const char *s, size_t n, struct pending *p)
 {
 	uint64_t bits;
 	int64_t iv;
 	double dv;
-	int kind = 0, error;
+	int kind = 0;
 
+	p->feed = 0;
 	if (n <= 8 && is_missing(s, n)) {
 		c->missing++;
-		return 0;
+		p->present = 0;
+		return;
 	}
+	p->present = 1;
 	c->count++;
 	unsigned char ch = (unsigned char)s[0];
 	if ((unsigned)(ch - '0') < 10 || ch == '-' || ch == '+' || ch == '.' ||
@@ -789,31 +813,25 @@ static int add_value(struct col *c, const char *s, size_t n)
 		kind = parse_number(s, n, &iv, &dv);
 	if (kind == K_INT) {
 		c->n_int++;
-		if ((error = count_number(c, K_INT, (uint64_t)iv)) < 0)
-			return error;
-		if (!(c->n_date | c->n_bool | c->n_str))
-			return add_number(c, dv);
-		return 0;
+		set_number(c, p, K_INT, (uint64_t)iv);
+		goto number;
 	}
 	if (kind == K_FLOAT) {
 		c->n_float++;
 		if (dv == 0)
 			dv = 0; /* -0.0 and 0.0 are one value */
 		if (dv >= -9.2e18 && dv <= 9.2e18 && dv == (double)(int64_t)dv) {
-			error = count_number(c, K_INT, (uint64_t)(int64_t)dv);
+			set_number(c, p, K_INT, (uint64_t)(int64_t)dv);
 		} else {
 			memcpy(&bits, &dv, 8);
-			error = count_number(c, K_FLOAT, bits);
+			set_number(c, p, K_FLOAT, bits);
 		}
-		if (error < 0)
-			return error;
-		if (!(c->n_date | c->n_bool | c->n_str))
-			return add_number(c, dv);
-		return 0;
+		goto number;
 	}
 	if ((n == 4 && match_ci(s, n, "true")) || (n == 5 && match_ci(s, n, "false"))) {
 		c->n_bool++;
-		return count_number(c, K_BOOL, n == 4);
+		set_number(c, p, K_BOOL, n == 4);
+		return;
 	}
 	if (n >= 10 && s[4] == '-') {
 		int has_time, has_zone;
@@ -821,15 +839,20 @@ static int add_value(struct col *c, const char *s, size_t n)
 			c->n_date++;
 			c->date_time |= has_time;
 			c->date_zone |= has_zone;
-			if ((error = count_text(c, K_DATE, s, n)) < 0)
-				return error;
-			if (!(c->n_int | c->n_float | c->n_bool | c->n_str))
-				return add_number(c, dv);
-			return 0;
+			set_text(c, p, K_DATE, s, n);
+			p->num = dv;
+			p->feed = !(c->n_int | c->n_float | c->n_bool | c->n_str);
+			return;
 		}
 	}
 	c->n_str++;
-	return count_text(c, K_STR, s, n);
+	set_text(c, p, K_STR, s, n);
+	return;
+number:
+	p->num = dv;
+	p->feed = !(c->n_date | c->n_bool | c->n_str);
+	if (c->mg)
+		__builtin_prefetch(&c->hll[p->hash >> (64 - HLL_P)]);
 }
 
 int mlops_colstats_new(struct mlops_colstats **out, const char *const *names,
@@ -843,7 +866,8 @@ int mlops_colstats_new(struct mlops_colstats **out, const char *const *names,
 	if (!st)
 		return mlops_error_set(MLOPS_ERROR, "out of memory");
 	st->cols = calloc(ncols ? ncols : 1, sizeof(*st->cols));
-	if (!st->cols) {
+	st->pend = calloc(ncols ? ncols : 1, sizeof(*st->pend));
+	if (!st->cols || !st->pend) {
 		error = mlops_error_set(MLOPS_ERROR, "out of memory");
 		goto cleanup;
 	}
@@ -876,8 +900,17 @@ int mlops_colstats_add_row(struct mlops_colstats *st,
 		return mlops_error_set(MLOPS_EINVALID, "expected %zu fields, found %zu",
 				       st->ncols, n);
 	for (size_t i = 0; i < n; i++)
-		if ((error = add_value(&st->cols[i], fields[i].ptr, fields[i].len)) < 0)
+		classify(&st->cols[i], fields[i].ptr, fields[i].len, &st->pend[i]);
+	for (size_t i = 0; i < n; i++) {
+		const struct pending *p = &st->pend[i];
+		struct col *c = &st->cols[i];
+		if (!p->present)
+			continue;
+		if ((error = count_value(c, p->hash, p->key, p->text)) < 0)
 			return error;
+		if (p->feed && (error = add_number(c, p->num)) < 0)
+			return error;
+	}
 	st->rows++;
 	return 0;
 }
@@ -1365,6 +1398,7 @@ void mlops_colstats_free(struct mlops_colstats *st)
 		free(c->top_text);
 	}
 	free(st->cols);
+	free(st->pend);
 	free(st);
 }
 
