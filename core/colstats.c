@@ -34,6 +34,7 @@
 #include "store/error.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -152,28 +153,31 @@ static inline double uniform(uint64_t *s)
 
 /* ---- value classification ---- */
 
-static int is_missing(const char *s, size_t n)
+/* pandas' default NA strings, and the empty string. */
+static inline int is_missing(const char *s, size_t n)
 {
-	switch (n) {
-	case 0:
+	if (n == 0)
 		return 1;
-	case 2:
-		return s[0] == 'N' && s[1] == 'A';
-	case 3:
-		return !memcmp(s, "N/A", 3) || !memcmp(s, "n/a", 3) ||
-		       !memcmp(s, "NaN", 3) || !memcmp(s, "nan", 3) ||
-		       !memcmp(s, "#NA", 3);
-	case 4:
-		return !memcmp(s, "NULL", 4) || !memcmp(s, "null", 4) ||
-		       !memcmp(s, "None", 4) || !memcmp(s, "-NaN", 4) ||
-		       !memcmp(s, "-nan", 4) || !memcmp(s, "<NA>", 4) ||
-		       !memcmp(s, "#N/A", 4);
-	case 6:
-		return !memcmp(s, "1.#IND", 6);
-	case 7:
-		return !memcmp(s, "-1.#IND", 7) || !memcmp(s, "1.#QNAN", 7);
-	case 8:
-		return !memcmp(s, "-1.#QNAN", 8) || !memcmp(s, "#N/A N/A", 8);
+	if (n > 8)
+		return 0;
+	switch (s[0]) {
+	case 'N':
+		return (n == 2 && s[1] == 'A') || (n == 3 && !memcmp(s, "N/A", 3)) ||
+		       (n == 3 && !memcmp(s, "NaN", 3)) || (n == 4 && !memcmp(s, "NULL", 4)) ||
+		       (n == 4 && !memcmp(s, "None", 4));
+	case 'n':
+		return (n == 3 && (!memcmp(s, "n/a", 3) || !memcmp(s, "nan", 3))) ||
+		       (n == 4 && !memcmp(s, "null", 4));
+	case '-':
+		return (n == 4 && (!memcmp(s, "-NaN", 4) || !memcmp(s, "-nan", 4))) ||
+		       (n == 7 && !memcmp(s, "-1.#IND", 7)) || (n == 8 && !memcmp(s, "-1.#QNAN", 8));
+	case '<':
+		return n == 4 && !memcmp(s, "<NA>", 4);
+	case '#':
+		return (n == 3 && !memcmp(s, "#NA", 3)) || (n == 4 && !memcmp(s, "#N/A", 4)) ||
+		       (n == 8 && !memcmp(s, "#N/A N/A", 8));
+	case '1':
+		return (n == 6 && !memcmp(s, "1.#IND", 6)) || (n == 7 && !memcmp(s, "1.#QNAN", 7));
 	default:
 		return 0;
 	}
@@ -221,10 +225,11 @@ static int match_ci(const char *s, size_t n, const char *word)
  */
 static int parse_number(const char *s, size_t n, int64_t *iv, double *dv)
 {
-	const char *p = s, *e = s + n;
+	const char *p = s, *e = s + n, *d0;
 	uint64_t m = 0;
-	int neg = 0, ndig = 0, dropped = 0, frac = 0, isfloat = 0;
+	int neg = 0, isfloat = 0;
 	long exp10 = 0;
+	size_t nint, nfrac = 0;
 
 	while (p < e && *p == ' ')
 		p++;
@@ -244,32 +249,18 @@ static int parse_number(const char *s, size_t n, int64_t *iv, double *dv)
 		}
 		return 0;
 	}
-	for (; p < e && (unsigned)(*p - '0') < 10; p++) {
-		if (ndig < 19) {
-			m = m * 10 + (uint64_t)(*p - '0');
-			if (m)
-				ndig++;
-		} else {
-			dropped++;
-		}
-		frac = 1; /* saw a digit */
-	}
-	int saw_int_digit = frac;
-	frac = 0;
+	/* digits accumulate into m; more than 19 in all take the slow path */
+	for (d0 = p; p < e && (unsigned)(*p - '0') < 10; p++)
+		m = m * 10 + (uint64_t)(*p - '0');
+	nint = (size_t)(p - d0);
 	if (p < e && *p == '.') {
 		isfloat = 1;
-		p++;
-		for (; p < e && (unsigned)(*p - '0') < 10; p++) {
-			if (ndig < 19) {
-				m = m * 10 + (uint64_t)(*p - '0');
-				if (m)
-					ndig++;
-				exp10--;
-			}
-			frac = 1;
-		}
+		for (d0 = ++p; p < e && (unsigned)(*p - '0') < 10; p++)
+			m = m * 10 + (uint64_t)(*p - '0');
+		nfrac = (size_t)(p - d0);
+		exp10 = -(long)nfrac;
 	}
-	if (!saw_int_digit && !frac)
+	if (nint + nfrac == 0)
 		return 0;
 	if (p < e && (*p == 'e' || *p == 'E')) {
 		int eneg = 0;
@@ -289,21 +280,42 @@ static int parse_number(const char *s, size_t n, int64_t *iv, double *dv)
 	}
 	if (p != e)
 		return 0;
-	exp10 += dropped;
-	if (!isfloat && !dropped) {
-		if (m <= (uint64_t)INT64_MAX || (neg && m == (uint64_t)INT64_MAX + 1)) {
-			*iv = neg ? (int64_t)(0 - m) : (int64_t)m;
-			*dv = (double)*iv;
-			return K_INT;
-		}
+	if (nint + nfrac > 19)
+		goto slow;
+	if (!isfloat) {
+		if (m > (uint64_t)INT64_MAX + (uint64_t)neg)
+			goto slow;
+		*iv = neg ? (int64_t)(0 - m) : (int64_t)m;
+		*dv = (double)*iv;
+		return K_INT;
 	}
-	if (!dropped && m <= (1ULL << 53) && exp10 >= -22 && exp10 <= 22) {
+	if (m <= (1ULL << 53) && exp10 >= -22 && exp10 <= 22) {
 		double v = (double)m;
 		v = exp10 < 0 ? v / pow10_tab[-exp10] : v * pow10_tab[exp10];
 		*dv = neg ? -v : v;
 		return K_FLOAT;
 	}
+slow:
 	*dv = slow_strtod(s, n);
+	if (!isfloat && *dv >= -9223372036854775808.0 && *dv < 9223372036854775808.0) {
+		/* a long integer that still fits int64 (19 digits, or leading zeros) */
+		errno = 0;
+		{
+			char buf[64];
+			long long ll;
+			char *end;
+			if (n < sizeof(buf)) {
+				memcpy(buf, s, n);
+				buf[n] = '\0';
+				ll = strtoll(buf, &end, 10);
+				if (errno == 0) {
+					*iv = ll;
+					*dv = (double)ll;
+					return K_INT;
+				}
+			}
+		}
+	}
 	return K_FLOAT;
 }
 
@@ -800,7 +812,7 @@ static inline void classify(struct col *c, const char *s, size_t n, struct pendi
 	int kind = 0;
 
 	p->feed = 0;
-	if (n <= 8 && is_missing(s, n)) {
+	if (is_missing(s, n)) {
 		c->missing++;
 		p->present = 0;
 		return;

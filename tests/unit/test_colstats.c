@@ -414,6 +414,16 @@ static void test_missing_and_types(void **state)
 	assert_int_equal(c->type, MLOPS_COL_FLOAT); /* past int64 */
 	mlops_colstats_free(st);
 
+	c = PROFILE(st, "9999999999999999999", "1");
+	assert_int_equal(c->type, MLOPS_COL_FLOAT); /* 19 digits, past int64 */
+	mlops_colstats_free(st);
+
+	c = PROFILE(st, "-9223372036854775808", "9223372036854775807", "00000000000000000000042");
+	assert_int_equal(c->type, MLOPS_COL_INTEGER);
+	assert_string_equal(c->top[0].value, "-9223372036854775808");
+	assert_string_equal(c->top[1].value, "42");
+	mlops_colstats_free(st);
+
 	c = PROFILE(st, "0.1", "0.2", "0.30000000000000004");
 	near(c->max, 0.30000000000000004, 0, "correctly rounded");
 	near(c->min, 0.1, 0, "0.1");
