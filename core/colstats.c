@@ -95,6 +95,8 @@ struct col {
 	struct vtab tab;
 	int mg;
 	struct vtab spare; /* Misra-Gries rebuilds */
+	uint16_t big[MLOPS_COLSTATS_MG]; /* Misra-Gries: slots counting 2 or more */
+	size_t nbig;
 	unsigned char *hll;
 
 	struct mlops_column_stats out;
@@ -649,6 +651,7 @@ static void mg_rebuild(struct col *c, const struct vent *from, size_t n, uint64_
 	struct vtab *t = &c->spare;
 	size_t mask = t->cap - 1;
 	memset(t->slots, 0, t->cap * sizeof(*t->slots));
+	c->nbig = 0;
 	t->used = 0;
 	t->arena_len = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -659,10 +662,11 @@ static void mg_rebuild(struct col *c, const struct vent *from, size_t n, uint64_
 		for (j = slot_index(v->hash, mask); t->slots[j].count; j = (j + 1) & mask)
 			;
 		/* on lack of memory the counter is dropped, as if its count ran out */
-		vtab_store(t, &t->slots[j], v->hash,
-			   text_kind(entry_kind(v)) ? (uint32_t)v->key : v->key,
-			   text_kind(entry_kind(v)) ? entry_text(arena, v) : NULL,
-			   v->count - minus, SIZE_MAX);
+		if (vtab_store(t, &t->slots[j], v->hash,
+			       text_kind(entry_kind(v)) ? (uint32_t)v->key : v->key,
+			       text_kind(entry_kind(v)) ? entry_text(arena, v) : NULL,
+			       v->count - minus, SIZE_MAX) == 0 && v->count - minus >= 2)
+			c->big[c->nbig++] = (uint16_t)j;
 	}
 	{
 		struct vtab tmp = c->tab;
@@ -731,7 +735,8 @@ static int count_value(struct col *c, uint64_t hash, uint64_t key, const unsigne
 
 	v = s ? vtab_slot_text(t, hash, s, (uint32_t)key) : vtab_slot_num(t, hash, key);
 	if (v->count) {
-		v->count++;
+		if (++v->count == 2 && c->mg)
+			c->big[c->nbig++] = (uint16_t)(v - t->slots);
 		return 0;
 	}
 	/* A value in the table is in the sketch already (it is idempotent). */
@@ -752,13 +757,15 @@ static int count_value(struct col *c, uint64_t hash, uint64_t key, const unsigne
 		vtab_store(t, v, hash, key, s, 1, SIZE_MAX);
 		return 0;
 	}
-	/* Full: this value and one of every counter cancel out. */
+	/*
+	 * Full: this value and one of every counter cancel out.  Only the
+	 * counters above one survive, and c->big lists them.
+	 */
 	{
-		size_t n = 0;
 		struct vent tmp[MLOPS_COLSTATS_MG];
-		for (size_t i = 0; i < t->cap; i++)
-			if (t->slots[i].count)
-				tmp[n++] = t->slots[i];
+		size_t n = c->nbig;
+		for (size_t i = 0; i < n; i++)
+			tmp[i] = t->slots[c->big[i]];
 		mg_rebuild(c, tmp, n, 1, t->arena);
 	}
 	return 0;

@@ -152,7 +152,8 @@ const struct mlops_column_stats *mlops_colstats_column(const struct mlops_colsta
  * {"edges": [...], "counts": [...]} for numeric and datetime columns,
  * {"values": [...], "counts": [...], "other": N} (the most frequent values
  * and the count of all others) for the rest, null for empty columns.
- * "top" lists at most 10 values.  Returns NULL for lack of memory.
+ * "top" lists at most 10 values.  Returns NULL before finish or for lack
+ * of memory.
  */
 struct cJSON *mlops_colstats_to_json(const struct mlops_colstats *st);
 
