@@ -27,6 +27,7 @@ const struct cmd_entry cmd_table[] = {
 	{ "help", cmd_help, 0, "show the manual page of a command" },
 	{ "init", cmd_init, 0, "create an mlops repository in a git work tree" },
 	{ "status", cmd_status, CMD_NEED_REPO, "show tracked paths that changed, and the store" },
+	{ "train", cmd_train, CMD_NEED_REPO, "run and record training: commands, built-in trainers, sweeps" },
 	{ "version", cmd_version, 0, "print the version" },
 };
 const size_t cmd_table_len = sizeof(cmd_table) / sizeof(cmd_table[0]);
