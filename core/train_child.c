@@ -28,8 +28,10 @@
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -129,6 +131,37 @@ static void relay(int *fd, const char *buf, size_t len)
 		*fd = -1;
 }
 
+/*
+ * Whether execvp would find an executable for name (PATH searched when it
+ * has no slash): checked before spawning, so that "no such command" is an
+ * error on every system rather than a child exiting with 127.
+ */
+static int program_exists(const char *name, const char *path_env)
+{
+	if (strchr(name, '/'))
+		return access(name, X_OK) == 0;
+	const char *path = path_env ? path_env : "/usr/local/bin:/usr/bin:/bin";
+	size_t nl = strlen(name);
+	for (;;) {
+		const char *colon = strchr(path, ':');
+		size_t dl = colon ? (size_t)(colon - path) : strlen(path);
+		char full[4096];
+		if (dl + nl + 2 <= sizeof(full)) {
+			if (dl == 0)
+				snprintf(full, sizeof(full), "./%s", name);
+			else
+				snprintf(full, sizeof(full), "%.*s/%s", (int)dl, path, name);
+			struct stat st;
+			if (access(full, X_OK) == 0 && stat(full, &st) == 0 && S_ISREG(st.st_mode))
+				return 1;
+		}
+		if (!colon)
+			break;
+		path = colon + 1;
+	}
+	return 0;
+}
+
 int mlops_child_run(struct mlops_child_result *out, const char *const *argv,
 		    char *const *envp, int out_fd, int err_fd, int log_fd)
 {
@@ -140,6 +173,13 @@ int mlops_child_run(struct mlops_child_result *out, const char *const *argv,
 	char buf[65536];
 
 	memset(out, 0, sizeof(*out));
+	const char *path_env = NULL;
+	for (size_t i = 0; envp && envp[i]; i++)
+		if (!strncmp(envp[i], "PATH=", 5))
+			path_env = envp[i] + 5;
+	if (!program_exists(argv[0], path_env))
+		return mlops_error_set(MLOPS_ENOTFOUND, "unable to run '%s': %s", argv[0],
+				       strchr(argv[0], '/') ? strerror(errno) : "command not found");
 	if (pipe2(pout, O_CLOEXEC) < 0 || pipe2(perr, O_CLOEXEC) < 0) {
 		err = mlops_error_sys(errno, "unable to create a pipe");
 		goto done;
