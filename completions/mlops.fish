@@ -6,6 +6,10 @@ complete -c mlops -s q -l quiet -d "print only errors"
 complete -c mlops -s v -l verbose -d "print more"
 complete -c mlops -l no-color -d "no colors"
 complete -c mlops -l version -d "print the version"
+complete -c mlops -n __fish_use_subcommand -a checkout
+complete -c mlops -n '__fish_seen_subcommand_from checkout' -l force
+complete -c mlops -n '__fish_seen_subcommand_from checkout' -l help
+complete -c mlops -n '__fish_seen_subcommand_from checkout' -a '(mlops __complete values checkout (commandline -opc)[3] 2>/dev/null)'
 complete -c mlops -n __fish_use_subcommand -a dataset
 complete -c mlops -n '__fish_seen_subcommand_from dataset; and not __fish_seen_subcommand_from add checkout diff list log rm show status' -a add
 complete -c mlops -n '__fish_seen_subcommand_from dataset; and __fish_seen_subcommand_from add' -l help
@@ -33,13 +37,42 @@ complete -c mlops -n '__fish_seen_subcommand_from dataset' -a '(mlops __complete
 complete -c mlops -n __fish_use_subcommand -a help
 complete -c mlops -n '__fish_seen_subcommand_from help' -l help
 complete -c mlops -n '__fish_seen_subcommand_from help' -a '(mlops __complete values help (commandline -opc)[3] 2>/dev/null)'
+complete -c mlops -n __fish_use_subcommand -a hooks
+complete -c mlops -n '__fish_seen_subcommand_from hooks; and not __fish_seen_subcommand_from install run uninstall' -a install
+complete -c mlops -n '__fish_seen_subcommand_from hooks; and __fish_seen_subcommand_from install' -l force
+complete -c mlops -n '__fish_seen_subcommand_from hooks; and __fish_seen_subcommand_from install' -l help
+complete -c mlops -n '__fish_seen_subcommand_from hooks; and __fish_seen_subcommand_from install' -l hook
+complete -c mlops -n '__fish_seen_subcommand_from hooks; and __fish_seen_subcommand_from install' -l pre-commit-framework
+complete -c mlops -n '__fish_seen_subcommand_from hooks; and not __fish_seen_subcommand_from install run uninstall' -a run
+complete -c mlops -n '__fish_seen_subcommand_from hooks; and __fish_seen_subcommand_from run' -l help
+complete -c mlops -n '__fish_seen_subcommand_from hooks; and not __fish_seen_subcommand_from install run uninstall' -a uninstall
+complete -c mlops -n '__fish_seen_subcommand_from hooks; and __fish_seen_subcommand_from uninstall' -l help
+complete -c mlops -n '__fish_seen_subcommand_from hooks' -a '(mlops __complete values hooks (commandline -opc)[3] 2>/dev/null)'
 complete -c mlops -n __fish_use_subcommand -a init
 complete -c mlops -n '__fish_seen_subcommand_from init' -l help
 complete -c mlops -n '__fish_seen_subcommand_from init' -a '(mlops __complete values init (commandline -opc)[3] 2>/dev/null)'
+complete -c mlops -n __fish_use_subcommand -a merge-lock
+complete -c mlops -n '__fish_seen_subcommand_from merge-lock' -l help
+complete -c mlops -n '__fish_seen_subcommand_from merge-lock' -a '(mlops __complete values merge-lock (commandline -opc)[3] 2>/dev/null)'
 complete -c mlops -n __fish_use_subcommand -a status
 complete -c mlops -n '__fish_seen_subcommand_from status' -l exit-code
 complete -c mlops -n '__fish_seen_subcommand_from status' -l help
 complete -c mlops -n '__fish_seen_subcommand_from status' -a '(mlops __complete values status (commandline -opc)[3] 2>/dev/null)'
+complete -c mlops -n __fish_use_subcommand -a train
+complete -c mlops -n '__fish_seen_subcommand_from train; and not __fish_seen_subcommand_from compare list log show' -a compare
+complete -c mlops -n '__fish_seen_subcommand_from train; and __fish_seen_subcommand_from compare' -l help
+complete -c mlops -n '__fish_seen_subcommand_from train; and __fish_seen_subcommand_from compare' -l json
+complete -c mlops -n '__fish_seen_subcommand_from train; and not __fish_seen_subcommand_from compare list log show' -a list
+complete -c mlops -n '__fish_seen_subcommand_from train; and __fish_seen_subcommand_from list' -l help
+complete -c mlops -n '__fish_seen_subcommand_from train; and __fish_seen_subcommand_from list' -l json
+complete -c mlops -n '__fish_seen_subcommand_from train; and __fish_seen_subcommand_from list' -l name
+complete -c mlops -n '__fish_seen_subcommand_from train; and not __fish_seen_subcommand_from compare list log show' -a log
+complete -c mlops -n '__fish_seen_subcommand_from train; and __fish_seen_subcommand_from log' -l help
+complete -c mlops -n '__fish_seen_subcommand_from train; and not __fish_seen_subcommand_from compare list log show' -a show
+complete -c mlops -n '__fish_seen_subcommand_from train; and __fish_seen_subcommand_from show' -l diff
+complete -c mlops -n '__fish_seen_subcommand_from train; and __fish_seen_subcommand_from show' -l help
+complete -c mlops -n '__fish_seen_subcommand_from train; and __fish_seen_subcommand_from show' -l json
+complete -c mlops -n '__fish_seen_subcommand_from train' -a '(mlops __complete values train (commandline -opc)[3] 2>/dev/null)'
 complete -c mlops -n __fish_use_subcommand -a version
 complete -c mlops -n '__fish_seen_subcommand_from version' -l help
 complete -c mlops -n '__fish_seen_subcommand_from version' -a '(mlops __complete values version (commandline -opc)[3] 2>/dev/null)'
