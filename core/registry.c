@@ -6,7 +6,10 @@
  * resolving revisions, gates, lineage and impact.
  */
 #include "registry.h"
+#include "colstats.h"
 #include "dataset.h"
+#include "run.h"
+#include "train_internal.h"
 #include "rev.h"
 #include "store/error.h"
 #include "store/fsutil.h"
@@ -18,6 +21,7 @@
 
 #include <ctype.h>
 #include <dirent.h>
+#include <ftw.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -1028,6 +1032,36 @@ done:
 	return err;
 }
 
+/*
+ * Keep tag refs packed: reading thousands of loose ref files costs five
+ * system calls each, a packed-refs file one read.  After a tag is written,
+ * when refs/tags/ holds more than LOOSE_TAGS_MAX loose files, the refs are
+ * packed as `git pack-refs --all` does.  A failure (another process holds
+ * packed-refs.lock) only postpones it.
+ */
+#define LOOSE_TAGS_MAX 64
+
+static void maybe_pack_refs(struct mlops_repo *repo)
+{
+	char *dir = mlops_path_join(git_repository_commondir(repo->git), "refs/tags");
+	DIR *d = dir ? opendir(dir) : NULL;
+	struct dirent *de;
+	size_t loose = 0;
+	while (d && (de = readdir(d)) && loose <= LOOSE_TAGS_MAX)
+		if (de->d_name[0] != '.')
+			loose++;
+	if (d)
+		closedir(d);
+	free(dir);
+	if (loose > LOOSE_TAGS_MAX) {
+		git_refdb *db = NULL;
+		if (git_repository_refdb(&db, repo->git) == 0)
+			git_refdb_compress(db);
+		git_refdb_free(db);
+		git_error_clear();
+	}
+}
+
 /* Create annotated tag `name` on commit_hex; ECONFLICT when it exists. */
 static int tag_create(struct mlops_repo *repo, const char *name, const char *commit_hex,
 		      const char *message)
@@ -1047,6 +1081,8 @@ static int tag_create(struct mlops_repo *repo, const char *name, const char *com
 		err = mlops_error_set(MLOPS_ECONFLICT, "tag '%s' already exists", name);
 	} else if (rc < 0) {
 		err = mlops_git_error(MLOPS_EIO, "unable to create the tag");
+	} else {
+		maybe_pack_refs(repo);
 	}
 done:
 	git_signature_free(sig);
@@ -1100,51 +1136,6 @@ static int name_check(const char *name, const char *what)
 				       "'%s' is not a valid %s name: lower-case letters, digits and '-', "
 				       "starting with a letter, ending with a letter or digit, "
 				       "at least 2 characters (GTO's rule)", name, what);
-	return 0;
-}
-
-/* Look up a run: r-<prefix> (or a full id) among refs runs/. */
-static int run_lookup(cJSON **out, mlops_oid *id, struct mlops_repo *repo, const char *rev)
-{
-	char **names = NULL;
-	size_t n = 0, found = 0;
-	const char *prefix = !strncmp(rev, "r-", 2) ? rev + 2 : rev;
-	char cands[1024] = "", lower[MLOPS_OID_HEXSZ + 1];
-	size_t plen = strlen(prefix);
-	if (!mlops_oid_is_prefix(prefix))
-		return mlops_error_set(MLOPS_EUSAGE, "'%s' is not a run: use r-<id prefix>", rev);
-	for (size_t i = 0; i <= plen; i++)
-		lower[i] = (char)tolower((unsigned char)prefix[i]);
-	int err = mlops_ref_list(&names, &n, repo, "runs");
-	if (err < 0)
-		return err;
-	for (size_t i = 0; i < n; i++) {
-		if (strncmp(names[i], lower, plen) || strlen(names[i]) != MLOPS_OID_HEXSZ)
-			continue;
-		if (++found == 1)
-			err = mlops_oid_parse(id, names[i]);
-		size_t cl = strlen(cands);
-		snprintf(cands + cl, sizeof(cands) - cl, "%sr-%.12s", found > 1 ? ", " : "", names[i]);
-	}
-	mlops_strlist_free(names, n);
-	if (err < 0)
-		return err;
-	if (found == 0)
-		return mlops_error_set(MLOPS_ENOTFOUND, "run '%s' not found", rev);
-	if (found > 1)
-		return mlops_error_set(MLOPS_EAMBIGUOUS, "'%s' is ambiguous: it could be %s", rev, cands);
-	char ref[80], hex[MLOPS_OID_HEXSZ + 1];
-	snprintf(ref, sizeof(ref), "runs/%s", mlops_oid_fmt(hex, id));
-	if ((err = mlops_ref_read(id, repo, ref)) < 0)
-		return err;
-	if ((err = mlops_json_load(out, repo->odb, id)) < 0)
-		return err;
-	const char *type = mlops_json_str(*out, "type");
-	if (!type || strcmp(type, "run")) {
-		cJSON_Delete(*out);
-		*out = NULL;
-		return mlops_error_set(MLOPS_ECORRUPT, "object %s is not a run", hex);
-	}
 	return 0;
 }
 
@@ -1226,22 +1217,101 @@ static char *tag_message(const char *sentence, const char *message, const char *
 	return mlops_strdupf("%s\n\n%s%s%s", sentence, has ? message : "", has ? "\n\n" : "", keys);
 }
 
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
 /*
- * Per-column statistics of the training data (the monitoring baseline).
- * The statistics module is not part of this build: no baseline is made,
- * and *note says so.
+ * The monitoring baseline of a built-in run: per-column statistics
+ * (core/colstats.h) of each dataset it trained on, of the table the
+ * trainer read, stored as a record.  Other runs get none (*made = 0, and
+ * *note says why): their data is whatever their command made of it.
  */
 static int make_baseline(int *made, mlops_oid *id, char **note, struct mlops_repo *repo,
 			 const cJSON *run)
 {
-	(void)id;
-	(void)repo;
+	cJSON *rec = NULL, *arr;
+	char *tmp = NULL;
+	int err = 0, have_tmp = 0;
 	*made = 0;
 	*note = NULL;
-	if (!run || !cJSON_GetObjectItemCaseSensitive(run, "builtin"))
+	if (!run)
 		return 0;
-	*note = strdup("no monitoring baseline: per-column statistics are not available in this build");
-	return *note ? 0 : OOM();
+	if (!cJSON_GetObjectItemCaseSensitive(run, "builtin")) {
+		*note = strdup("no monitoring baseline: the run is a command, not a built-in trainer, "
+			       "so which table it trained on is its own affair");
+		return *note ? 0 : OOM();
+	}
+	if (!(rec = cJSON_CreateObject()) || !(tmp = mlops_path_join(repo->tmpdir, "baseline-XXXXXX")))
+		goto oom;
+	if (!mkdtemp(tmp)) {
+		err = mlops_error_sys(errno, "unable to create a directory in '%s'", repo->tmpdir);
+		goto done;
+	}
+	have_tmp = 1;
+	cJSON_AddStringToObject(rec, "type", "baseline");
+	arr = cJSON_AddArrayToObject(rec, "datasets");
+	const cJSON *in;
+	cJSON_ArrayForEach(in, cJSON_GetObjectItemCaseSensitive(run, "inputs")) {
+		const char *type = mlops_json_str(in, "type");
+		struct mlops_dataset_version *v = NULL;
+		mlops_oid did;
+		char *dir = NULL, *table = NULL;
+		cJSON *stats = NULL;
+		if (!type || strcmp(type, "dataset") || mlops_json_get_oid(&did, in, "record") < 0)
+			continue;
+		if ((err = mlops_dataset_load(&v, repo, &did)) < 0)
+			goto done;
+		dir = mlops_path_join(tmp, v->name);
+		if (!dir)
+			err = OOM();
+		if (err == 0)
+			err = mlops_dataset_checkout(repo, v, dir, 1, NULL);
+		if (err == 0) {
+			char *data = v->nentries == 1 ? mlops_path_join(dir, v->entries[0].path) : strdup(dir);
+			err = data ? mlops_builtin_find_table(&table, data) : OOM();
+			free(data);
+		}
+		if (err == 0)
+			err = mlops_colstats_from_file(&stats, table);
+		if (err == 0) {
+			cJSON *d = cJSON_CreateObject();
+			cJSON_AddStringToObject(d, "name", v->name);
+			cJSON_AddNumberToObject(d, "version", (double)v->version);
+			mlops_json_add_oid(d, "record", &did);
+			cJSON_AddStringToObject(d, "path", table + strlen(dir) + (table[strlen(dir)] == '/'));
+			cJSON_AddItemToObject(d, "stats", stats);
+			cJSON_AddItemToArray(arr, d);
+		}
+		mlops_dataset_version_free(v);
+		free(dir);
+		free(table);
+		if (err < 0)
+			goto done;
+	}
+	if (cJSON_GetArraySize(arr) == 0) {
+		*note = strdup("no monitoring baseline: the run has no dataset input");
+		if (!*note)
+			goto oom;
+		goto done;
+	}
+	if ((err = mlops_json_store(id, repo->odb, rec, NULL)) < 0)
+		goto done;
+	*made = 1;
+	goto done;
+oom:
+	err = OOM();
+done:
+	if (have_tmp)
+		nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	free(tmp);
+	cJSON_Delete(rec);
+	return err;
 }
 
 int mlops_model_register(struct mlops_register_result **out, struct mlops_repo *repo,
@@ -1273,7 +1343,7 @@ int mlops_model_register(struct mlops_register_result **out, struct mlops_repo *
 
 	/* The artifact, stored and synced before the lock. */
 	if (o->run) {
-		if ((err = run_lookup(&run, &run_id, repo, o->run)) < 0)
+		if ((err = mlops_run_resolve(&run, &run_id, repo, o->run)) < 0)
 			goto done;
 		const char *status = mlops_json_str(run, "status");
 		if (status && strcmp(status, "succeeded")) {
