@@ -246,6 +246,14 @@ static inline double fx_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Run only the tests matching $MLOPS_TEST_FILTER (a cmocka pattern), if set. */
+static inline void fx_filter_from_env(void)
+{
+	const char *f = getenv("MLOPS_TEST_FILTER");
+	if (f && *f)
+		cmocka_set_test_filter(f);
+}
+
 static inline struct fixture *fx_of(void **state)
 {
 	return *state;

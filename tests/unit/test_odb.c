@@ -486,5 +486,6 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_leftover_tmp_ignored_and_cleaned, fx_setup,
 						fx_teardown),
 	};
+	fx_filter_from_env();
 	return cmocka_run_group_tests_name("odb", tests, NULL, NULL);
 }
