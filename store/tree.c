@@ -785,8 +785,8 @@ static int ingest_run(struct mlops_node *out, struct mlops_odb *odb, struct mlop
 		goto done;
 	*out = root->node;
 	if (stats) {
-		stats->files = root->node.files;
-		stats->bytes = root->node.size;
+		stats->files += root->node.files;
+		stats->bytes += root->node.size;
 		stats->hashed += atomic_load(&in.hashed);
 		stats->stored += atomic_load(&in.stored);
 	}

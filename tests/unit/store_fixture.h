@@ -45,7 +45,8 @@ struct fixture {
 static inline void fx_hermetic_env(const char *root)
 {
 	char home[PATH_MAX];
-	snprintf(home, sizeof(home), "%s/home", root);
+	if ((size_t)snprintf(home, sizeof(home), "%s/home", root) >= sizeof(home))
+		abort();
 	mkdir(home, 0777);
 	setenv("HOME", home, 1);
 	setenv("XDG_CONFIG_HOME", home, 1);
@@ -131,7 +132,7 @@ static inline void fx_write_str(const char *path, const char *text)
 static inline void fx_write_deep(const char *path, const void *data, size_t len)
 {
 	char dir[PATH_MAX];
-	snprintf(dir, sizeof(dir), "%s", path);
+	fx_fmt(dir, "%s", path);
 	char *slash = strrchr(dir, '/');
 	assert_non_null(slash);
 	*slash = '\0';
