@@ -3,7 +3,10 @@
  *
  * Pending objects are kept in an open-addressing hash set keyed by id, so
  * exists() answers for them without touching the disk, and duplicate
- * chunks within one batch are written once.
+ * chunks within one batch are written once.  Their temporary files are not
+ * put in the exit/signal registry (fsutil.h): a batch can hold far more
+ * files than it has room for, and it must keep room for the lock.  What a
+ * killed process leaves in tmp/ is removed by mlops_odb_clean_tmp().
  */
 #include "odb.h"
 #include "error.h"
@@ -69,7 +72,6 @@ static void drop_pending(struct mlops_odb *odb)
 	for (size_t i = 0; i < odb->npend; i++) {
 		if (odb->pend[i].tmp) {
 			unlink(odb->pend[i].tmp);
-			mlops_tempfile_forget(odb->pend[i].tmp);
 			free(odb->pend[i].tmp);
 		}
 	}
@@ -288,7 +290,6 @@ int mlops_odb_write_hashed(struct mlops_odb *odb, const mlops_oid *id,
 	p->id = *id;
 	p->codec = codec;
 	p->tmp = tmp;
-	mlops_tempfile_register(tmp);
 	tmp = NULL;
 	size_t s = slot_of(id, odb->nslots);
 	while (odb->slots[s])
@@ -350,7 +351,6 @@ int mlops_odb_sync(struct mlops_odb *odb)
 			err = mlops_error_sys(errno, "unable to move object into '%s'", path);
 			goto done;
 		}
-		mlops_tempfile_forget(p->tmp);
 		free(p->tmp);
 		p->tmp = NULL;
 	}
