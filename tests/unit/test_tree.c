@@ -234,6 +234,12 @@ static void test_sparse_3gib_roundtrip(void **state)
 	assert_int_equal(st.st_size, size);
 	assert_true(fx_same_file(in, out));
 	double t3 = fx_now();
+	/* The compare sees one byte anywhere. */
+	fd = open(out, O_WRONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, "!", 1, (2LL << 30) + 3), 1);
+	close(fd);
+	assert_false(fx_same_file(in, out));
 	print_message("3 GiB sparse: store+sync %.2f s, checkout %.2f s, compare %.2f s; "
 		      "%ld objects, %llu bytes stored, %lld bytes allocated after checkout\n",
 		      t1 - t0, t2 - t1, t3 - t2, count_objects(odb),
