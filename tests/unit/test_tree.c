@@ -364,21 +364,26 @@ static const struct expect tree_files[] = {
 	{ "dirlink", 'l', "a" },
 	{ "donn\xc3\xa9" "es \xc3\xa9t\xc3\xa9.csv", 'f', "x,y\n1,2\n" },
 	{ "empty.txt", 'f', "" },
+	{ "line\nbreak.txt", 'f', "nl\n" },
 	{ "name with spaces.txt", 'f', "spaces\n" },
 	{ "passwd-link", 'l', "/etc/passwd" },
+	{ "quo\"te\\back.txt", 'f', "q\n" },
 	{ "rel-link", 'l', "a/b/c/deep.txt" },
 	{ "run.sh", 'x', "#!/bin/sh\necho hi\n" },
 	{ "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e/\xe3\x83\x95\xe3\x82\xa1\xe3\x82\xa4\xe3\x83\xab.txt",
 	  'f', "nihongo\n" },
+	{ "\xff\xfe not utf-8", 'f', "latin1\n" },
 };
 #define NFILES (sizeof(tree_files) / sizeof(tree_files[0]))
 
 /* Every path with trees, in byte order (what list with include_trees gives). */
 static const char *const tree_all[] = {
 	"", "a", "a.txt", "a/b", "a/b/c", "a/b/c/deep.txt", "big.bin", "dangling", "dirlink",
-	"donn\xc3\xa9" "es \xc3\xa9t\xc3\xa9.csv", "empty.txt", "emptydir", "name with spaces.txt",
-	"passwd-link", "rel-link", "run.sh", "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e",
+	"donn\xc3\xa9" "es \xc3\xa9t\xc3\xa9.csv", "empty.txt", "emptydir", "line\nbreak.txt",
+	"name with spaces.txt", "passwd-link", "quo\"te\\back.txt", "rel-link", "run.sh",
+	"\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e",
 	"\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e/\xe3\x83\x95\xe3\x82\xa1\xe3\x82\xa4\xe3\x83\xab.txt",
+	"\xff\xfe not utf-8",
 };
 #define NALL (sizeof(tree_all) / sizeof(tree_all[0]))
 #define BIG_SIZE (3u * 1024 * 1024 + 17)
@@ -565,10 +570,19 @@ static void test_tree_roundtrip(void **state)
 	fx_random(other, BIG_SIZE, 6);
 	fx_write(fx_path(p, sizeof(p), dst, "big.bin"), other, BIG_SIZE);
 	free(other);
+	/* A directory replaced by a link to elsewhere: never written through. */
+	char outside[PATH_MAX];
+	fx_path(outside, sizeof(outside), fx->scratch, "outside");
+	assert_int_equal(mkdir(outside, 0777), 0);
+	fx_path(p, sizeof(p), dst, "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e");
+	assert_int_equal(fx_rm_rf(p), 0);
+	assert_int_equal(symlink(outside, p), 0);
 	memset(&cs, 0, sizeof(cs));
 	assert_int_equal(mlops_tree_checkout(odb, NULL, &root, dst, NULL, &cs), 0);
 	check_tree(dst, big);
 	assert_int_equal(cs.files_removed, 3); /* junk.txt, a/b/extra/x.txt, a.txt/inner */
+	assert_int_equal(fx_count_files(outside), 0);
+	assert_int_equal(rmdir(outside), 0);
 
 	/* Scan computes the same node without writing anything. */
 	long before = count_objects(odb);
@@ -620,6 +634,14 @@ static void test_single_link_and_file(void **state)
 	long calls = 0;
 	assert_int_equal(mlops_tree_walk_objects(odb, &node, count_walk_cb, &calls), 0);
 	assert_int_equal(calls, 1);
+
+	/* Neither file, link nor directory: refused, naming the path. */
+	char dir[PATH_MAX];
+	fx_path(dir, sizeof(dir), fx->scratch, "withfifo");
+	assert_int_equal(mkdir(dir, 0777), 0);
+	assert_int_equal(mkfifo(fx_path(file, sizeof(file), dir, "pipe"), 0644), 0);
+	assert_int_equal(mlops_tree_store(&node, odb, NULL, dir, NULL, NULL), MLOPS_EINVALID);
+	assert_non_null(strstr(mlops_error_message(), "pipe"));
 
 	/* A path that does not exist. */
 	fx_path(file, sizeof(file), fx->scratch, "missing");
