@@ -186,6 +186,27 @@ static void test_roundtrip_sizes(void **state)
 	free(buf);
 }
 
+/* Objects larger than the first decompression buffer (big records). */
+static void test_large_compressed_roundtrip(void **state)
+{
+	struct mlops_odb *odb = odb_of(state);
+	const size_t n = 40u << 20;
+	char *text = malloc(n);
+	assert_non_null(text);
+	fx_text(text, n, 12);
+	for (int c = MLOPS_CODEC_ZSTD; c <= MLOPS_CODEC_ZLIB; c++) {
+		mlops_oid id;
+		enum mlops_codec got;
+		char *path = store_with(&id, odb, (enum mlops_codec)c, text, n, &got);
+		assert_int_equal(got, c);
+		assert_true(file_size(path) < (off_t)n / 4);
+		expect_read(odb, &id, text, n);
+		assert_int_equal(mlops_odb_remove(odb, &id), 0);
+		free(path);
+	}
+	free(text);
+}
+
 /* ---- codecs --------------------------------------------------------------- */
 
 static void test_codec_switch_keeps_id(void **state)
@@ -366,6 +387,51 @@ static void test_bitflip_every_byte(void **state)
 	free(text);
 }
 
+/*
+ * A compressed object whose header claims 100 GB: the header is not
+ * trusted for an allocation; the object is corrupt (not "out of memory").
+ */
+static void test_zstd_header_lies_about_size(void **state)
+{
+	struct mlops_odb *odb = odb_of(state);
+	const size_t n = 65536;
+	char *text = malloc(n);
+	assert_non_null(text);
+	fx_text(text, n, 8);
+	mlops_oid id;
+	enum mlops_codec got;
+	char *path = store_with(&id, odb, MLOPS_CODEC_ZSTD, text, n, &got);
+	assert_int_equal(got, MLOPS_CODEC_ZSTD);
+	char *raw;
+	size_t len;
+	assert_int_equal(mlops_read_file(&raw, &len, path), 0);
+	/* Frame header (RFC 8878 3.1.1.1): magic, descriptor, [window], [dict id], [size]. */
+	unsigned char *u = (unsigned char *)raw, fhd = u[4];
+	static const size_t did_size[] = { 0, 1, 2, 4 };
+	int single = (fhd >> 5) & 1;
+	size_t fcs_size = (fhd >> 6) == 0 ? (size_t)single : (size_t)1 << (fhd >> 6);
+	size_t did = did_size[fhd & 3], hdr = 5 + (single ? 0 : 1) + did + fcs_size;
+	assert_true(len > hdr);
+	unsigned char *forged = malloc(len + 16);
+	assert_non_null(forged);
+	memcpy(forged, u, 4);
+	forged[4] = (unsigned char)(3u << 6 | 1u << 5 | (fhd & 0x07)); /* 8-byte size, one segment */
+	memcpy(forged + 5, u + 5 + (single ? 0 : 1), did);
+	uint64_t claim = 100ull * 1000 * 1000 * 1000;
+	for (int i = 0; i < 8; i++)
+		forged[5 + did + (size_t)i] = (unsigned char)(claim >> (8 * i));
+	size_t flen = 5 + did + 8;
+	memcpy(forged + flen, u + hdr, len - hdr);
+	flen += len - hdr;
+	assert_int_equal(chmod(path, 0644), 0);
+	fx_write(path, forged, flen);
+	expect_corrupt(odb, &id);
+	free(forged);
+	free(raw);
+	free(path);
+	free(text);
+}
+
 /* ---- pending objects, sync, foreach -------------------------------------- */
 
 static int count_cb(const mlops_oid *id, enum mlops_codec codec, uint64_t size, void *payload)
@@ -476,11 +542,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_init_layout_and_reinit, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_known_ids, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_roundtrip_sizes, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_large_compressed_roundtrip, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_codec_switch_keeps_id, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_incompressible_stays_raw, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_truncated_detected, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_bitflip_middle_detected, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_bitflip_every_byte, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_zstd_header_lies_about_size, fx_setup,
+						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_free_syncs_pending, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_many_pending_one_batch, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_leftover_tmp_ignored_and_cleaned, fx_setup,
