@@ -42,14 +42,15 @@ struct fixture {
 #define SHA256_EMPTY "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define SHA256_ABC "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
 
-static inline void fx_hermetic_env(const char *root)
+/* No user or system configuration: set once per process (setenv never frees). */
+static inline void fx_hermetic_env(void)
 {
-	char home[PATH_MAX];
-	if ((size_t)snprintf(home, sizeof(home), "%s/home", root) >= sizeof(home))
-		abort();
-	mkdir(home, 0777);
-	setenv("HOME", home, 1);
-	setenv("XDG_CONFIG_HOME", home, 1);
+	static int done;
+	if (done)
+		return;
+	done = 1;
+	setenv("HOME", "/nonexistent/mlops-unit-home", 1);
+	setenv("XDG_CONFIG_HOME", "/nonexistent/mlops-unit-home", 1);
 	setenv("GIT_CONFIG_NOSYSTEM", "1", 1);
 	setenv("GIT_AUTHOR_NAME", "A U Thor", 1);
 	setenv("GIT_AUTHOR_EMAIL", "author@example.com", 1);
@@ -68,7 +69,7 @@ static inline int fx_setup(void **state)
 		free(fx);
 		return -1;
 	}
-	fx_hermetic_env(fx->root);
+	fx_hermetic_env();
 	if ((size_t)snprintf(fx->work, sizeof(fx->work), "%s/work", fx->root) >= sizeof(fx->work) ||
 	    (size_t)snprintf(fx->scratch, sizeof(fx->scratch), "%s/scratch", fx->root) >=
 		    sizeof(fx->scratch))
