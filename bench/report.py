@@ -149,14 +149,14 @@ def fmt_bytes(b):
 
 def table_rows(doc):
     head = ["workload", "tool", "median", "min-max", "peak RSS", "MB/s",
-            "stored", "vs mlops"]
+            "stored", "vs mlops", "note"]
     rows = []
     for r in doc["results"]:
         wl = "%s %s" % (r["workload"], r["op"])
         if r["kind"] in ("skipped", "failed"):
             why = r["note"] if r["kind"] == "skipped" else \
                 "failed: " + (r.get("note") or "exit status not 0")
-            rows.append([wl, r["tool"], why, "", "", "", "", ""])
+            rows.append([wl, r["tool"], why, "", "", "", "", "", ""])
             continue
         rng = ("%s-%s" % (fmt_time(r["min_s"]), fmt_time(r["max_s"]))
                if r["kind"] == "measured" else "")
@@ -168,10 +168,11 @@ def table_rows(doc):
         tool = r["tool"]
         if r["kind"] == "measured" and r.get("failed"):
             tool += " (%d failed)" % r["failed"]
-        if r["workload"] == "W7" and r.get("note"):
-            thr = r["note"]
+        note = r.get("note") or ""
+        if r["kind"] == "reference":
+            note = "`%s`, from the issue" % r["command"]
         rows.append([wl, tool, fmt_time(r.get("median_s")), rng, rss, thr,
-                     fmt_bytes(r.get("stored_bytes")), ratio])
+                     fmt_bytes(r.get("stored_bytes")), ratio, note])
     return head, rows
 
 
@@ -196,7 +197,7 @@ def header_lines(doc):
 def render_text(doc):
     head, rows = table_rows(doc)
     out = header_lines(doc) + [""]
-    full = [x for x in rows if x[3:] != [""] * 5]
+    full = [x for x in rows if x[3:] != [""] * 6]
     widths = [max(len(str(x[i])) for x in [head] + full) for i in range(len(head))]
     widths[0] = max([widths[0]] + [len(x[0]) for x in rows])
     widths[1] = max([widths[1]] + [len(x[1]) for x in rows])
@@ -204,11 +205,11 @@ def render_text(doc):
 
     def line(cells):
         # Skip reasons are long: let them run past the remaining columns.
-        if cells[3:] == [""] * 5:
+        if cells[3:] == [""] * 6:
             return "  ".join([cells[0].ljust(widths[0]), cells[1].ljust(widths[1]), cells[2]])
-        return "  ".join(str(c).rjust(w) if i >= 2 else str(c).ljust(w)
+        return "  ".join(str(c).rjust(w) if 2 <= i < 8 else str(c).ljust(w)
                          for i, (c, w) in enumerate(zip(cells, widths)))
-    out.append(line(head))
+    out.append(line(head).rstrip())
     out.append("  ".join("-" * w for w in widths))
     last = None
     for r in rows:
@@ -221,9 +222,9 @@ def render_text(doc):
 
 def render_markdown(doc):
     head, rows = table_rows(doc)
-    out = ["_" + "; ".join(header_lines(doc)).replace("_", "\\_") + "_", ""]
+    out = ["- " + h.replace("_", "\\_") for h in header_lines(doc)] + [""]
     out.append("| " + " | ".join(head) + " |")
-    out.append("|" + "|".join(["---"] * 2 + ["---:"] * (len(head) - 2)) + "|")
+    out.append("|" + "|".join(["---"] * 2 + ["---:"] * (len(head) - 3) + ["---"]) + "|")
     for r in rows:
         out.append("| " + " | ".join(str(c).replace("|", "\\|") for c in r) + " |")
     return "\n".join(out) + "\n"

@@ -24,7 +24,10 @@ CLEAN=0
 ALL="W1 W2 W3 W4 W5 W6 W7 W8 W9 W10"
 
 usage() {
-	sed -n '3,5p' "$0" | sed 's/^# *//; 1s/^/usage: /'
+	cat <<-EOF
+	usage: bench/run.sh [--quick] [--reps N] [--only W1,W3] [--update-readme]
+	                    [--install-peers] [--clean] [--list]
+	EOF
 	exit "${1:-2}"
 }
 
@@ -46,7 +49,7 @@ while [ $# -gt 0 ]; do
 		exit 0
 		;;
 	-h | --help) usage 0 ;;
-	*) echo "bench: unknown option '$1'" >&2; usage ;;
+	*) echo "bench: unknown option '$1'" >&2; usage >&2 ;;
 	esac
 	shift
 done
