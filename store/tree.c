@@ -232,7 +232,6 @@ static int walk(struct ingest *in, struct wnode *w)
 		}
 		n++;
 	}
-	closedir(d);
 	if (err == 0 && n) {
 		qsort(names, n, sizeof(*names), cmp_names);
 		w->kids = calloc(n, sizeof(*w->kids));
@@ -255,12 +254,15 @@ static int walk(struct ingest *in, struct wnode *w)
 			err = mlops_error_set(MLOPS_ERROR, "out of memory");
 			break;
 		}
-		if (lstat(k->abs, &k->st) < 0) {
+		/* Relative to the open directory: no walk of the whole path. */
+		if (fstatat(dirfd(d), k->name, &k->st, AT_SYMLINK_NOFOLLOW) < 0) {
 			err = mlops_error_sys(errno, "unable to stat '%s'", k->abs);
 			break;
 		}
-		err = walk(in, k);
 	}
+	closedir(d);
+	for (size_t i = 0; err == 0 && i < w->nkids; i++)
+		err = walk(in, w->kids[i]);
 	for (size_t i = 0; i < n; i++)
 		free(names[i]);
 	free(names);
