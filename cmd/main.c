@@ -24,6 +24,7 @@ struct mlops_repo *g_repo;
 const struct cmd_entry cmd_table[] = {
 	{ "__complete", cmd___complete, CMD_HIDDEN, "print completion candidates" },
 	{ "dataset", cmd_dataset, CMD_NEED_REPO, "version datasets: add, list, diff, checkout, stats" },
+	{ "deploy", cmd_deploy, 0, "deploy models to targets, roll back, serve over HTTP" },
 	{ "help", cmd_help, 0, "show the manual page of a command" },
 	{ "init", cmd_init, 0, "create an mlops repository in a git work tree" },
 	{ "status", cmd_status, CMD_NEED_REPO, "show tracked paths that changed, and the store" },
