@@ -46,6 +46,7 @@
 #define INLINE_BODY 4096
 #define MAX_PREDICTOR_LINE (256u << 20)
 #define CELL_SCRATCH 32
+#define PREDICTOR_DIED 1000
 
 extern char **environ;
 
@@ -289,8 +290,8 @@ static int ms_left(uint64_t deadline)
  * Send one request line (req, len bytes, ending in '\n') and read one
  * answer line into *line (NUL-terminated, in p->buf, valid until the next
  * call; *line_len without the newline).  Returns 0, or an HTTP status:
- * 502 when the child died or broke the protocol, 504 on timeout; msg then
- * says why.  The child is killed on every failure and started again on
+ * 502 when the child broke the protocol, 504 on timeout, PREDICTOR_DIED
+ * when it ended without answering; msg then says why.  The child is killed on every failure and started again on
  * the next call.
  */
 static unsigned predictor_call(char **line, size_t *line_len, struct predictor *p,
@@ -332,7 +333,7 @@ static unsigned predictor_call(char **line, size_t *line_len, struct predictor *
 		goto died;
 	}
 	for (;;) {
-		char *nl = memchr(p->buf + scanned, '\n', p->len - scanned);
+		char *nl = p->len > scanned ? memchr(p->buf + scanned, '\n', p->len - scanned) : NULL;
 		if (nl) {
 			*nl = '\0';
 			*line = p->buf;
@@ -381,7 +382,7 @@ timeout:
 died:
 	predictor_reap(p, 0, how, sizeof(how));
 	snprintf(msg, msglen, "predictor '%s' %s", pool->argv[0], how);
-	return 502;
+	return PREDICTOR_DIED;
 }
 
 /* ---- the served model ---- */
@@ -1399,6 +1400,13 @@ static int predict_process(struct answer *a, const struct served *m, const struc
 	p = pool_acquire(m->pool);
 	status = predictor_call(&line, &line_len, p, m->pool, text, len + 1, a->error,
 				sizeof(a->error));
+	if (status == PREDICTOR_DIED) {
+		/* Predictions are pure: ask a fresh child once more. */
+		status = predictor_call(&line, &line_len, p, m->pool, text, len + 1, a->error,
+					sizeof(a->error));
+	}
+	if (status == PREDICTOR_DIED)
+		status = 502;
 	if (status) {
 		a->status = (int)status;
 		goto done;
@@ -1432,6 +1440,25 @@ static void answer_free(struct answer *a)
 	cJSON_Delete(a->reply);
 }
 
+/*
+ * A number that reads back bit for bit: the shortest of %.15g, %.16g and
+ * %.17g that round-trips (cJSON's own printer settles for "close").
+ * Non-finite values become null.
+ */
+static cJSON *exact_number(double v)
+{
+	char buf[32];
+
+	if (!isfinite(v))
+		return cJSON_CreateNull();
+	for (int prec = 15; prec <= 17; prec++) {
+		snprintf(buf, sizeof(buf), "%.*g", prec, v);
+		if (strtod(buf, NULL) == v)
+			break;
+	}
+	return cJSON_CreateRaw(buf);
+}
+
 /* The predictions as a JSON array: values, or class labels. */
 static cJSON *predictions_json(const struct answer *a, const struct served *m)
 {
@@ -1442,8 +1469,8 @@ static cJSON *predictions_json(const struct answer *a, const struct served *m)
 	arr = cJSON_CreateArray();
 	for (size_t r = 0; arr && r < a->nrows; r++) {
 		const struct mlops_prediction *p = &a->pred[r];
-		cJSON_AddItemToArray(arr, !m->model->nclasses ? cJSON_CreateNumber(p->value) :
-				     m->classes_numeric ? cJSON_CreateNumber(m->class_values[p->class_index]) :
+		cJSON_AddItemToArray(arr, !m->model->nclasses ? exact_number(p->value) :
+				     m->classes_numeric ? exact_number(m->class_values[p->class_index]) :
 				     cJSON_CreateStringReference(p->label));
 	}
 	return arr;
@@ -1474,7 +1501,9 @@ static cJSON *v2_answer(const struct answer *a, const struct served *m, cJSON *p
 	cJSON_AddItemToArray(outs, t = cJSON_CreateObject());
 	cJSON_AddStringToObject(t, "name", "predict");
 	cJSON_AddItemToObject(t, "shape", cJSON_CreateDoubleArray(&nrows, 1));
-	cJSON_AddStringToObject(t, "datatype", all_numbers(preds) ? "FP64" : "BYTES");
+	cJSON_AddStringToObject(t, "datatype", m->model ? (!m->model->nclasses || m->classes_numeric ?
+							   "FP64" : "BYTES") :
+				all_numbers(preds) ? "FP64" : "BYTES");
 	cJSON_AddItemReferenceToObject(t, "data", preds);
 	if (a->proba) {
 		size_t k = m->model->nclasses;
@@ -1483,7 +1512,9 @@ static cJSON *v2_answer(const struct answer *a, const struct served *m, cJSON *p
 		cJSON_AddStringToObject(t, "name", "predict_proba");
 		cJSON_AddItemToObject(t, "shape", cJSON_CreateDoubleArray(shape, 2));
 		cJSON_AddStringToObject(t, "datatype", "FP64");
-		cJSON_AddItemToObject(t, "data", cJSON_CreateDoubleArray(a->proba, (int)(a->nrows * k)));
+		cJSON *data = cJSON_AddArrayToObject(t, "data");
+		for (size_t i = 0; i < a->nrows * k; i++)
+			cJSON_AddItemToArray(data, exact_number(a->proba[i]));
 	}
 	return o;
 }
@@ -1981,12 +2012,14 @@ int mlops_server_start(struct mlops_server **out, const char *path,
 		flags |= MHD_USE_IPv6;
 	(void)sslen;
 	s->daemon = MHD_start_daemon(flags, (uint16_t)s->opts.port, NULL, NULL, handler, s,
+				     MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, s,
 				     MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-				     MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->opts.workers,
 				     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->opts.timeout,
 				     MHD_OPTION_NOTIFY_COMPLETED, completed, s,
-				     MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, s,
 				     MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+				     /* last: with one worker there is no pool */
+				     s->opts.workers > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
+				     (unsigned)s->opts.workers,
 				     MHD_OPTION_END);
 	if (!s->daemon) {
 		err = mlops_error_set(MLOPS_EIO, "unable to listen on %s:%u%s%s", s->host,
