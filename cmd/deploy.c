@@ -20,8 +20,8 @@
 
 static const char *const deploy_usage[] = {
 	"deploy REV TARGET",
-	"deploy serve REV|PATH [--host ADDR] [--port N] [--workers N] [--log FILE]",
-	"             [--max-body BYTES] [--timeout SECONDS] [--predict-timeout MS] [--predict CMD]",
+	"deploy serve REV|PATH [--host ADDR] [--port N] [--workers N] [--log FILE] [--max-body BYTES] "
+	"[--timeout SECONDS] [--predict-timeout MS] [--predict CMD]",
 	"deploy rollback TARGET",
 	"deploy list",
 	"deploy history TARGET",
@@ -243,8 +243,8 @@ static int deploy_history(int argc, char **argv)
 /* ---- serve ---- */
 
 static const char *const serve_usage[] = {
-	"deploy serve REV|PATH [--host ADDR] [--port N] [--workers N] [--log FILE]",
-	"             [--max-body BYTES] [--timeout SECONDS] [--predict-timeout MS] [--predict CMD]",
+	"deploy serve REV|PATH [--host ADDR] [--port N] [--workers N] [--log FILE] [--max-body BYTES] "
+	"[--timeout SECONDS] [--predict-timeout MS] [--predict CMD]",
 	NULL,
 };
 
