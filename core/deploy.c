@@ -233,6 +233,8 @@ static int str_cmp(const void *a, const void *b)
 /* Sort the list by relative path, keeping the other arrays in step. */
 static int filelist_sort(struct filelist *l)
 {
+	if (l->n < 2)
+		return 0;
 	char **idx = malloc((l->n + 1) * sizeof(char *));
 	char **src = malloc((l->n + 1) * sizeof(char *));
 	unsigned *mode = malloc((l->n + 1) * sizeof(unsigned));
@@ -941,11 +943,12 @@ int mlops_deploy_targets(struct mlops_deploy_target ***out, size_t *n, struct ml
 
 	*out = NULL;
 	*n = 0;
-	if (git_config_iterator_glob_new(&it, repo->config, "^deploy\\..*\\.[a-z]*$") < 0)
+	/* A plain iterator: libgit2's glob iterator leaks its regex matcher. */
+	if (git_config_iterator_new(&it, repo->config) < 0)
 		return mlops_git_error(MLOPS_ERROR, "unable to read the configuration");
 	while ((rc = git_config_next(&e, it)) == 0) {
 		const char *first = strchr(e->name, '.'), *last = strrchr(e->name, '.');
-		if (!first || last <= first + 1)
+		if (strncmp(e->name, "deploy.", 7) || !first || last <= first + 1)
 			continue;
 		char *name = strndup(first + 1, (size_t)(last - first - 1));
 		int dup = 0;
