@@ -18,6 +18,7 @@ int cmd_merge_lock(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 /* status with another usage text (dataset status). */
 int cmd_status_usage(int argc, char **argv, const char *const *usage);
+int cmd_train(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 
 struct mlops_restore;

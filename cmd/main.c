@@ -31,6 +31,7 @@ const struct cmd_entry cmd_table[] = {
 	{ "init", cmd_init, 0, "create an mlops repository in a git work tree" },
 	{ "merge-lock", cmd_merge_lock, 0, "merge driver for mlops.lock (used by git)" },
 	{ "status", cmd_status, CMD_NEED_REPO, "show tracked paths that changed, and the store" },
+	{ "train", cmd_train, CMD_NEED_REPO, "run and record training: commands, built-in trainers, sweeps" },
 	{ "version", cmd_version, 0, "print the version" },
 };
 const size_t cmd_table_len = sizeof(cmd_table) / sizeof(cmd_table[0]);
@@ -102,8 +103,15 @@ static int unknown_command(const char *name)
 	return MLOPS_EXIT_USAGE;
 }
 
+static void print_warning(const char *message, void *payload)
+{
+	(void)payload;
+	fprintf(stderr, "mlops: warning: %s\n", message);
+}
+
 static int finish_output(int status)
 {
+	mlops_warnings_flush(print_warning, NULL);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		int e = errno;
 		fprintf(stderr, "mlops: write failure on standard output: %s\n",

@@ -11,26 +11,30 @@ complete -c mlops -n '__fish_seen_subcommand_from checkout' -l force
 complete -c mlops -n '__fish_seen_subcommand_from checkout' -l help
 complete -c mlops -n '__fish_seen_subcommand_from checkout' -a '(mlops __complete values checkout (commandline -opc)[3] 2>/dev/null)'
 complete -c mlops -n __fish_use_subcommand -a dataset
-complete -c mlops -n '__fish_seen_subcommand_from dataset; and not __fish_seen_subcommand_from add checkout diff list log rm show status' -a add
+complete -c mlops -n '__fish_seen_subcommand_from dataset; and not __fish_seen_subcommand_from add checkout diff list log rm show stats status' -a add
 complete -c mlops -n '__fish_seen_subcommand_from dataset; and __fish_seen_subcommand_from add' -l help
 complete -c mlops -n '__fish_seen_subcommand_from dataset; and __fish_seen_subcommand_from add' -l name
 complete -c mlops -n '__fish_seen_subcommand_from dataset; and __fish_seen_subcommand_from add' -s m
-complete -c mlops -n '__fish_seen_subcommand_from dataset; and not __fish_seen_subcommand_from add checkout diff list log rm show status' -a checkout
+complete -c mlops -n '__fish_seen_subcommand_from dataset; and not __fish_seen_subcommand_from add checkout diff list log rm show stats status' -a checkout
 complete -c mlops -n '__fish_seen_subcommand_from dataset; and __fish_seen_subcommand_from checkout' -l force
 complete -c mlops -n '__fish_seen_subcommand_from dataset; and __fish_seen_subcommand_from checkout' -l help
 complete -c mlops -n '__fish_seen_subcommand_from dataset; and __fish_seen_subcommand_from checkout' -l to
-complete -c mlops -n '__fish_seen_subcommand_from dataset; and not __fish_seen_subcommand_from add checkout diff list log rm show status' -a diff
+complete -c mlops -n '__fish_seen_subcommand_from dataset; and not __fish_seen_subcommand_from add checkout diff list log rm show stats status' -a diff
 complete -c mlops -n '__fish_seen_subcommand_from dataset; and __fish_seen_subcommand_from diff' -l help
-complete -c mlops -n '__fish_seen_subcommand_from dataset; and not __fish_seen_subcommand_from add checkout diff list log rm show status' -a list
+complete -c mlops -n '__fish_seen_subcommand_from dataset; and not __fish_seen_subcommand_from add checkout diff list log rm show stats status' -a list
 complete -c mlops -n '__fish_seen_subcommand_from dataset; and __fish_seen_subcommand_from list' -l help
-complete -c mlops -n '__fish_seen_subcommand_from dataset; and not __fish_seen_subcommand_from add checkout diff list log rm show status' -a log
+complete -c mlops -n '__fish_seen_subcommand_from dataset; and not __fish_seen_subcommand_from add checkout diff list log rm show stats status' -a log
 complete -c mlops -n '__fish_seen_subcommand_from dataset; and __fish_seen_subcommand_from log' -l help
-complete -c mlops -n '__fish_seen_subcommand_from dataset; and not __fish_seen_subcommand_from add checkout diff list log rm show status' -a rm
+complete -c mlops -n '__fish_seen_subcommand_from dataset; and not __fish_seen_subcommand_from add checkout diff list log rm show stats status' -a rm
 complete -c mlops -n '__fish_seen_subcommand_from dataset; and __fish_seen_subcommand_from rm' -l help
-complete -c mlops -n '__fish_seen_subcommand_from dataset; and not __fish_seen_subcommand_from add checkout diff list log rm show status' -a show
+complete -c mlops -n '__fish_seen_subcommand_from dataset; and not __fish_seen_subcommand_from add checkout diff list log rm show stats status' -a show
 complete -c mlops -n '__fish_seen_subcommand_from dataset; and __fish_seen_subcommand_from show' -l files
 complete -c mlops -n '__fish_seen_subcommand_from dataset; and __fish_seen_subcommand_from show' -l help
-complete -c mlops -n '__fish_seen_subcommand_from dataset; and not __fish_seen_subcommand_from add checkout diff list log rm show status' -a status
+complete -c mlops -n '__fish_seen_subcommand_from dataset; and not __fish_seen_subcommand_from add checkout diff list log rm show stats status' -a stats
+complete -c mlops -n '__fish_seen_subcommand_from dataset; and __fish_seen_subcommand_from stats' -l help
+complete -c mlops -n '__fish_seen_subcommand_from dataset; and __fish_seen_subcommand_from stats' -l html
+complete -c mlops -n '__fish_seen_subcommand_from dataset; and __fish_seen_subcommand_from stats' -l path
+complete -c mlops -n '__fish_seen_subcommand_from dataset; and not __fish_seen_subcommand_from add checkout diff list log rm show stats status' -a status
 complete -c mlops -n '__fish_seen_subcommand_from dataset; and __fish_seen_subcommand_from status' -l exit-code
 complete -c mlops -n '__fish_seen_subcommand_from dataset; and __fish_seen_subcommand_from status' -l help
 complete -c mlops -n '__fish_seen_subcommand_from dataset' -a '(mlops __complete values dataset (commandline -opc)[3] 2>/dev/null)'
@@ -58,6 +62,21 @@ complete -c mlops -n __fish_use_subcommand -a status
 complete -c mlops -n '__fish_seen_subcommand_from status' -l exit-code
 complete -c mlops -n '__fish_seen_subcommand_from status' -l help
 complete -c mlops -n '__fish_seen_subcommand_from status' -a '(mlops __complete values status (commandline -opc)[3] 2>/dev/null)'
+complete -c mlops -n __fish_use_subcommand -a train
+complete -c mlops -n '__fish_seen_subcommand_from train; and not __fish_seen_subcommand_from compare list log show' -a compare
+complete -c mlops -n '__fish_seen_subcommand_from train; and __fish_seen_subcommand_from compare' -l help
+complete -c mlops -n '__fish_seen_subcommand_from train; and __fish_seen_subcommand_from compare' -l json
+complete -c mlops -n '__fish_seen_subcommand_from train; and not __fish_seen_subcommand_from compare list log show' -a list
+complete -c mlops -n '__fish_seen_subcommand_from train; and __fish_seen_subcommand_from list' -l help
+complete -c mlops -n '__fish_seen_subcommand_from train; and __fish_seen_subcommand_from list' -l json
+complete -c mlops -n '__fish_seen_subcommand_from train; and __fish_seen_subcommand_from list' -l name
+complete -c mlops -n '__fish_seen_subcommand_from train; and not __fish_seen_subcommand_from compare list log show' -a log
+complete -c mlops -n '__fish_seen_subcommand_from train; and __fish_seen_subcommand_from log' -l help
+complete -c mlops -n '__fish_seen_subcommand_from train; and not __fish_seen_subcommand_from compare list log show' -a show
+complete -c mlops -n '__fish_seen_subcommand_from train; and __fish_seen_subcommand_from show' -l diff
+complete -c mlops -n '__fish_seen_subcommand_from train; and __fish_seen_subcommand_from show' -l help
+complete -c mlops -n '__fish_seen_subcommand_from train; and __fish_seen_subcommand_from show' -l json
+complete -c mlops -n '__fish_seen_subcommand_from train' -a '(mlops __complete values train (commandline -opc)[3] 2>/dev/null)'
 complete -c mlops -n __fish_use_subcommand -a version
 complete -c mlops -n '__fish_seen_subcommand_from version' -l help
 complete -c mlops -n '__fish_seen_subcommand_from version' -a '(mlops __complete values version (commandline -opc)[3] 2>/dev/null)'
