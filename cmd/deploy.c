@@ -102,7 +102,7 @@ static int deploy_to(int argc, char **argv)
 	argv += optind;
 	if ((rc = need_repo()) || (rc = get_target(&t, argv[1])))
 		return rc;
-	if ((err = mlops_model_resolve(&md, g_repo, argv[0], t->predict)) < 0) {
+	if ((err = mlops_model_dir_resolve(&md, g_repo, argv[0], t->predict)) < 0) {
 		mlops_deploy_target_free(t);
 		return cmd_fail(err, NULL);
 	}
@@ -283,7 +283,7 @@ static int serve_path(char **out, const char *arg)
 		}
 		mlops_error_clear();
 	}
-	err = mlops_model_resolve(&md, g_repo, arg, NULL);
+	err = mlops_model_dir_resolve(&md, g_repo, arg, NULL);
 	if (err == 0) {
 		*out = strdup(md->path);
 		mlops_model_dir_free(md);

@@ -519,7 +519,7 @@ fail:
 	return err;
 }
 
-int mlops_model_resolve(struct mlops_model_dir **out, struct mlops_repo *repo, const char *rev,
+int mlops_model_dir_resolve(struct mlops_model_dir **out, struct mlops_repo *repo, const char *rev,
 			const char *predict)
 {
 	struct mlops_rev r;

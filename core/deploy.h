@@ -101,7 +101,7 @@ void mlops_model_dir_free(struct mlops_model_dir *md);
  * build: a revision is MLOPS_ENOTFOUND "model registry not available";
  * a malformed one MLOPS_EUSAGE.  repo may be NULL outside a repository.
  */
-int mlops_model_resolve(struct mlops_model_dir **out, struct mlops_repo *repo,
+int mlops_model_dir_resolve(struct mlops_model_dir **out, struct mlops_repo *repo,
 			const char *rev, const char *predict);
 
 /*
