@@ -614,8 +614,8 @@ int mlops_model_dir_resolve(struct mlops_model_dir **out, struct mlops_repo *rep
 	if ((err = mlops_rev_parse(&r, rev)) < 0)
 		return mlops_error_wrap(err, "no model folder or file '%s', and not a revision", rev);
 	if (!repo)
-		return mlops_error_set(MLOPS_ENOREPO, "'%s' is a registry revision; run inside the "
-				       "repository that holds the registry", rev);
+		return mlops_error_set(MLOPS_ENOTFOUND, "no model folder or file '%s', and no "
+				       "mlops repository here to find it in the model registry", rev);
 	cJSON *record = NULL;
 	mlops_oid id;
 	char *version = NULL, *dir = NULL;
