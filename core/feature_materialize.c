@@ -933,8 +933,8 @@ static void mat_free(struct mat *m)
 {
 	ft_source_close(m->src, NULL);
 	ft_source_pick_free(&m->pick);
-	mlops_feature_transform_free(m->t);
 	ft_fit_free(m->fit);
+	mlops_feature_transform_free(m->t);
 	free(m->in_idx);
 	sorter_free(&m->sorter);
 	free(m->wval);

@@ -1228,6 +1228,7 @@ struct ft_fit_col {
 
 struct ft_fit {
 	const struct mlops_feature_transform *t;
+	size_t nf;
 	struct ft_fit_col *c; /* one per feature */
 };
 
@@ -1235,7 +1236,7 @@ void ft_fit_free(struct ft_fit *fit)
 {
 	if (!fit)
 		return;
-	for (size_t i = 0; fit->c && i < fit->t->nf; i++) {
+	for (size_t i = 0; fit->c && i < fit->nf; i++) {
 		if (fit->c[i].has_vocab)
 			ft_map_free(&fit->c[i].vocab);
 		mlops_colstats_free(fit->c[i].median);
@@ -1253,6 +1254,7 @@ int ft_fit_new(struct ft_fit **out, const struct mlops_feature_transform *t)
 		return mlops_error_set(MLOPS_ERROR, "out of memory");
 	}
 	fit->t = t;
+	fit->nf = t->nf;
 	for (size_t i = 0; i < t->nf; i++) {
 		const struct ft_feature *f = &t->f[i];
 		fit->c[i].min = INFINITY;
