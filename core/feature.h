@@ -80,14 +80,17 @@
  * The table is a CSV file: the entity columns, the event time and created
  * time (normalised as above), then the output columns, one row per source
  * row, sorted by entity key (bytewise; several entity columns joined by
- * 0x1f), event time, created time and source order.  The index is a JSON
- * object {"type":"feature-index","columns":[...],"entities","rows",
+ * 0x1f), event time, created time and source order.  It is stored as a
+ * chunk list whose chunks ("pieces", 64 KiB to 2 MiB) end at entity
+ * boundaries.  The index is a JSON object {"type":"feature-index",
+ * "columns":[...],"key_columns","entities","rows","table":"<id>",
  * "pages":[{"first":"<hex of the first key>","id","entities"},...]} whose
- * pages are binary objects of up to 2,048 entities each (magic "MLFIDX1\n",
+ * pages are binary objects of up to 512 entities each (magic "MLFIDX1\n",
  * u32 count, u32 offsets, then per entity: u32 key length, key, u64 byte
  * offset and u64 byte length of its rows in the table, u64 rows, i64 first
- * and last event time; little-endian), so that a lookup reads one small
- * page and the one or two table chunks that hold the entity.
+ * and last event time, the 32-byte id of the piece holding all its rows
+ * (zeros when they span pieces) and u32 their offset in it; little-endian),
+ * so that a lookup reads one small page and one small piece.
  *
  * mlops.lock section "features": NAME -> {"spec","spec_version"} and, once
  * materialised, {"record","version"}.  Nothing here prints.

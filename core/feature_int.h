@@ -164,13 +164,18 @@ size_t ft_csv_quote(char *buf, const char *s, size_t len);
 /* ---- index pages ---------------------------------------------------------- */
 
 #define FT_PAGE_MAGIC "MLFIDX1\n"
-#define FT_PAGE_ENTITIES 2048
+#define FT_PAGE_ENTITIES 512
+#define FT_PIECE_TARGET (64u << 10) /* table pieces end at an entity past this */
+#define FT_PIECE_MAX (2u << 20)    /* the store's largest chunk */
 
 struct ft_index_entry {
 	const char *key;
 	uint32_t keylen;
 	uint64_t offset, length, rows;
 	int64_t first, last;
+	int in_piece;          /* the rows are all in one piece of the table: */
+	mlops_oid piece;       /* that piece's object */
+	uint32_t piece_off;    /* and where they start in it */
 };
 
 /* Read entry i of a page (validated); MLOPS_ECORRUPT when malformed. */

@@ -19,8 +19,9 @@
  *   - Each output row is evaluated with ft_eval() (the serving path), then
  *     written to the table, fed to the column statistics, and accounted to
  *     its entity's index entry (byte offset and length of its rows).
- *   - The table is stored as a file (chunked, deduplicated), the index as
- *     pages plus a JSON object naming them; then the record and its ref
+ *   - The table goes to the store as it is written, in pieces cut at
+ *     entity boundaries (a chunk list like any large file); the index is
+ *     pages plus a JSON object naming them.  Then the record and its ref
  *     are written under the repository lock.
  */
 #include "feature.h"
@@ -467,40 +468,6 @@ static double wstate_value(struct wstate *w)
 	}
 }
 
-/* ---- output ------------------------------------------------------------------ */
-
-struct outbuf {
-	int fd;
-	const char *path;
-	char *buf;
-	size_t len, cap;
-	uint64_t pos; /* bytes written so far, buffered included */
-};
-
-static int out_flush(struct outbuf *o)
-{
-	if (o->len && mlops_write_all(o->fd, o->buf, o->len) < 0)
-		return mlops_error_sys(errno, "unable to write '%s'", o->path);
-	o->len = 0;
-	return 0;
-}
-
-static int out_write(struct outbuf *o, const char *p, size_t len)
-{
-	int err;
-	if (o->len + len > o->cap && (err = out_flush(o)) < 0)
-		return err;
-	if (len > o->cap) {
-		if (mlops_write_all(o->fd, p, len) < 0)
-			return mlops_error_sys(errno, "unable to write '%s'", o->path);
-	} else {
-		memcpy(o->buf + o->len, p, len);
-		o->len += len;
-	}
-	o->pos += len;
-	return 0;
-}
-
 /* ---- index ---------------------------------------------------------------------- */
 
 struct ixb {
@@ -556,9 +523,9 @@ static int ixb_flush(struct ixb *x)
 }
 
 static int ixb_add(struct ixb *x, const char *key, size_t keylen, uint64_t off, uint64_t len,
-		   uint64_t rows, int64_t first, int64_t last)
+		   uint64_t rows, int64_t first, int64_t last, const mlops_oid *piece, uint32_t piece_off)
 {
-	size_t need = 4 + keylen + 40;
+	size_t need = 4 + keylen + 76;
 	if (x->len + need > x->cap) {
 		size_t cap = x->cap ? x->cap : (256u << 10);
 		while (cap < x->len + need)
@@ -586,9 +553,153 @@ static int ixb_add(struct ixb *x, const char *key, size_t keylen, uint64_t off, 
 	wr64(p + 16, rows);
 	wr64(p + 24, (uint64_t)first);
 	wr64(p + 32, (uint64_t)last);
+	if (piece)
+		memcpy(p + 40, piece->id, MLOPS_OID_RAWSZ);
+	else
+		memset(p + 40, 0, MLOPS_OID_RAWSZ);
+	wr32(p + 72, piece_off);
 	x->len += need;
 	x->entities++;
 	return x->n == FT_PAGE_ENTITIES ? ixb_flush(x) : 0;
+}
+
+/* ---- the table, written in pieces ------------------------------------------------ */
+
+/*
+ * The table is stored as a chunk list whose chunks are cut here rather
+ * than by content: a piece ends at the first entity boundary past
+ * FT_PIECE_TARGET (or at FT_PIECE_MAX inside a very large entity), so an
+ * entity's rows are usually in one small piece, and its index entry names
+ * that piece: a lookup reads the index page and one piece.
+ */
+struct pend {
+	size_t keyoff, keylen;
+	uint64_t off, len, rows;
+	int64_t first, last;
+};
+
+struct pieces {
+	struct mlops_odb *odb;
+	struct ixb *ix;
+	char *buf;
+	size_t len;
+	uint64_t pos;          /* bytes of the table so far */
+	uint64_t piece_start;  /* table offset of buf[0] */
+	cJSON *chunks;
+	size_t nchunks;
+	mlops_oid last;
+	struct pend *pend;     /* finished entities of the current piece */
+	size_t npend, pendcap;
+	char *keys;
+	size_t keyslen, keyscap;
+};
+
+static int pw_cut(struct pieces *w)
+{
+	char hex[MLOPS_OID_HEXSZ + 1];
+	int err;
+	if (!w->len)
+		return 0;
+	if ((err = mlops_odb_write(&w->last, w->odb, w->buf, w->len, NULL)) < 0)
+		return err;
+	cJSON *c = cJSON_CreateArray();
+	cJSON_AddItemToArray(c, cJSON_CreateString(mlops_oid_fmt(hex, &w->last)));
+	cJSON_AddItemToArray(c, cJSON_CreateNumber((double)w->len));
+	cJSON_AddItemToArray(w->chunks, c);
+	w->nchunks++;
+	for (size_t i = 0; i < w->npend; i++) {
+		const struct pend *p = &w->pend[i];
+		if ((err = ixb_add(w->ix, w->keys + p->keyoff, p->keylen, p->off, p->len, p->rows, p->first,
+				   p->last, &w->last, (uint32_t)(p->off - w->piece_start))) < 0)
+			return err;
+	}
+	w->npend = 0;
+	w->keyslen = 0;
+	w->piece_start += w->len;
+	w->len = 0;
+	return 0;
+}
+
+static int out_write(struct pieces *w, const char *p, size_t len)
+{
+	int err;
+	while (len) {
+		size_t n = FT_PIECE_MAX - w->len;
+		if (n > len)
+			n = len;
+		memcpy(w->buf + w->len, p, n);
+		w->len += n;
+		w->pos += n;
+		p += n;
+		len -= n;
+		if (w->len == FT_PIECE_MAX && (err = pw_cut(w)) < 0)
+			return err;
+	}
+	return 0;
+}
+
+/* An entity's rows are written: index it, and end the piece when it is full. */
+static int pw_entity(struct pieces *w, const char *key, size_t keylen, uint64_t off, uint64_t len,
+		     uint64_t rows, int64_t first, int64_t last)
+{
+	if (off < w->piece_start) /* cut inside the entity: no single piece */
+		return ixb_add(w->ix, key, keylen, off, len, rows, first, last, NULL, 0);
+	if (w->npend == w->pendcap) {
+		size_t nc = w->pendcap ? w->pendcap * 2 : 256;
+		struct pend *p = realloc(w->pend, nc * sizeof(*p));
+		if (!p)
+			return mlops_error_set(MLOPS_ERROR, "out of memory");
+		w->pend = p;
+		w->pendcap = nc;
+	}
+	if (w->keyslen + keylen > w->keyscap) {
+		size_t nc = w->keyscap ? w->keyscap * 2 : 4096;
+		while (nc < w->keyslen + keylen)
+			nc *= 2;
+		char *k = realloc(w->keys, nc);
+		if (!k)
+			return mlops_error_set(MLOPS_ERROR, "out of memory");
+		w->keys = k;
+		w->keyscap = nc;
+	}
+	memcpy(w->keys + w->keyslen, key, keylen);
+	w->pend[w->npend++] = (struct pend){ w->keyslen, keylen, off, len, rows, first, last };
+	w->keyslen += keylen;
+	return w->len >= FT_PIECE_TARGET ? pw_cut(w) : 0;
+}
+
+/* Cut the last piece and store the table's node. */
+static int pw_finish(struct mlops_node *out, struct pieces *w)
+{
+	int err = pw_cut(w);
+	if (err < 0)
+		return err;
+	memset(out, 0, sizeof(*out));
+	out->size = w->pos;
+	out->files = 1;
+	out->mode = 0100644;
+	if (w->nchunks == 1) {
+		out->kind = MLOPS_KIND_BLOB;
+		out->id = w->last;
+		return 0;
+	}
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddNumberToObject(o, "size", (double)w->pos);
+	cJSON_AddStringToObject(o, "type", "chunks");
+	cJSON_AddItemToObject(o, "chunks", w->chunks);
+	w->chunks = NULL;
+	out->kind = MLOPS_KIND_CHUNKS;
+	err = mlops_json_store(&out->id, w->odb, o, NULL);
+	cJSON_Delete(o);
+	return err;
+}
+
+static void pw_free(struct pieces *w)
+{
+	free(w->buf);
+	cJSON_Delete(w->chunks);
+	free(w->pend);
+	free(w->keys);
 }
 
 /* ---- the materialisation --------------------------------------------------------- */
@@ -605,8 +716,7 @@ struct mat {
 	struct wstate *w;
 	double *wval;
 	/* output */
-	struct outbuf out;
-	char *out_path;
+	struct pieces out;
 	struct mlops_colstats *stats;
 	size_t ncols;
 	struct mlops_csv_field *row;   /* the row's values, for statistics */
@@ -848,8 +958,8 @@ static int pass2(struct mat *m)
 			glen = 0;
 		}
 		if ((new_entity || r == 0) && have_entity) {
-			if ((err = ixb_add(&m->ix, ekey, ekeylen, estart, m->out.pos - estart, erows, efirst,
-					   elast)) < 0)
+			if ((err = pw_entity(&m->out, ekey, ekeylen, estart, m->out.pos - estart, erows, efirst,
+					     elast)) < 0)
 				break;
 			have_entity = 0;
 		}
@@ -887,8 +997,6 @@ static int pass2(struct mat *m)
 	free(grp);
 	free(goff);
 	free(ekey);
-	if (err == 0)
-		err = ixb_flush(&m->ix);
 	return err;
 }
 
@@ -938,14 +1046,7 @@ static void mat_free(struct mat *m)
 	free(m->in_idx);
 	sorter_free(&m->sorter);
 	free(m->wval);
-	if (m->out.fd >= 0)
-		close(m->out.fd);
-	if (m->out_path) {
-		unlink(m->out_path);
-		mlops_tempfile_forget(m->out_path);
-		free(m->out_path);
-	}
-	free(m->out.buf);
+	pw_free(&m->out);
 	mlops_colstats_free(m->stats);
 	free(m->row);
 	free(m->vals);
@@ -1000,7 +1101,6 @@ int mlops_feature_materialize(cJSON **record, mlops_oid *id, int *created, struc
 	int err;
 
 	memset(&m, 0, sizeof(m));
-	m.out.fd = -1;
 	*record = NULL;
 	*created = 0;
 	if ((err = mlops_feature_spec_resolve(&specrec, &spec_id, repo, name)) < 0)
@@ -1060,23 +1160,23 @@ int mlops_feature_materialize(cJSON **record, mlops_oid *id, int *created, struc
 	m.ov = calloc(t->noutputs + 1, sizeof(*m.ov));
 	m.w = calloc(t->nwindows + 1, sizeof(*m.w));
 	m.wval = calloc(t->nwindows + 1, sizeof(*m.wval));
-	m.out.cap = 1u << 20;
-	m.out.buf = malloc(m.out.cap);
+	m.out.buf = malloc(FT_PIECE_MAX);
+	m.out.chunks = cJSON_CreateArray();
+	m.out.odb = repo->odb;
+	m.out.ix = &m.ix;
 	columns = cJSON_CreateArray();
 	m.ix.pages = cJSON_CreateArray();
 	m.ix.odb = repo->odb;
-	if (!m.row || !m.ov || !m.w || !m.wval || !m.out.buf || !columns || !m.ix.pages) {
+	if (!m.row || !m.ov || !m.w || !m.wval || !m.out.buf || !m.out.chunks || !columns || !m.ix.pages) {
 		err = mlops_error_set(MLOPS_ERROR, "out of memory");
 		goto done;
 	}
 	for (size_t i = 0; i < t->nf; i++)
 		if (t->f[i].kind >= FT_WCOUNT)
 			m.w[t->f[i].win].f = &t->f[i];
-	if ((err = mlops_tempfile(&m.out.fd, &m.out_path, repo->tmpdir, "feature-table-")) < 0)
-		goto done;
-	mlops_tempfile_register(m.out_path);
-	m.out.path = m.out_path;
-	if ((err = write_header(&m, columns)) < 0 || (err = pass2(&m)) < 0 || (err = out_flush(&m.out)) < 0)
+	struct mlops_node table;
+	if ((err = write_header(&m, columns)) < 0 || (err = pass2(&m)) < 0 ||
+	    (err = pw_finish(&table, &m.out)) < 0 || (err = ixb_flush(&m.ix)) < 0)
 		goto done;
 	for (size_t k = 0; k < t->nwindows; k++) {
 		free(m.w[k].all.e);
@@ -1084,18 +1184,8 @@ int mlops_feature_materialize(cJSON **record, mlops_oid *id, int *created, struc
 	}
 	free(m.w);
 	m.w = NULL;
-	if (close(m.out.fd) < 0) {
-		m.out.fd = -1;
-		err = mlops_error_sys(errno, "unable to write '%s'", m.out_path);
-		goto done;
-	}
-	m.out.fd = -1;
 	sorter_free(&m.sorter);
 	memset(&m.sorter, 0, sizeof(m.sorter));
-
-	struct mlops_node table;
-	if ((err = mlops_tree_store(&table, repo->odb, NULL, m.out_path, NULL, NULL)) < 0)
-		goto done;
 	if ((err = mlops_colstats_finish(m.stats)) < 0)
 		goto done;
 	idx = cJSON_CreateObject();

@@ -5,9 +5,10 @@
  *
  * get reads the index object, the one page whose key range holds the
  * entity (binary search over the pages' first keys, then within the
- * page), and only the table chunks that hold the entity's rows; the rows
- * of an entity are sorted by time, so the answer is the last row at or
- * before the time asked.
+ * page), and the one table piece that holds the entity's rows (through the
+ * chunk list only for an entity larger than a piece); the rows of an
+ * entity are sorted by time, so the answer is the last row at or before
+ * the time asked.
  *
  * join checks each table out to .mlops/tmp, maps it, and scans it once
  * into per-row (time, byte range of the output fields) arrays and a map
@@ -278,8 +279,24 @@ int mlops_feature_get(struct mlops_feature_row **out, struct mlops_repo *repo, c
 		}
 	}
 	row->first_output = nkey + 1 + (mlops_json_str(params, "created") ? 1 : 0);
-	if ((err = read_range(&rows, repo->odb, &table, e.offset, e.length)) < 0)
+	if (e.in_piece) {
+		void *data;
+		size_t dlen;
+		if ((err = mlops_odb_read(&data, &dlen, repo->odb, &e.piece)) < 0)
+			goto done;
+		if ((uint64_t)e.piece_off + e.length > dlen || !(rows = malloc(e.length + 1))) {
+			free(data);
+			err = rows ? mlops_error_set(MLOPS_ECORRUPT, "feature index of '%s' points past a table piece",
+						     name ? name : "?") :
+				     mlops_error_set(MLOPS_ERROR, "out of memory");
+			goto done;
+		}
+		memcpy(rows, (char *)data + e.piece_off, e.length);
+		rows[e.length] = '\0';
+		free(data);
+	} else if ((err = read_range(&rows, repo->odb, &table, e.offset, e.length)) < 0) {
 		goto done;
+	}
 	/* The newest row at or before `at` (rows are in time order). */
 	const char *p = rows, *end = rows + e.length, *best = NULL;
 	int64_t best_t = 0;

@@ -567,7 +567,7 @@ int ft_page_entry(struct ft_index_entry *out, const unsigned char *page, size_t 
 	if (off + 4 > len)
 		return mlops_error_set(MLOPS_ECORRUPT, "feature index page is malformed");
 	uint32_t kl = rd32(page + off);
-	if (off + 4 + kl + 40 > len)
+	if (off + 4 + kl + 76 > len)
 		return mlops_error_set(MLOPS_ECORRUPT, "feature index page is malformed");
 	const unsigned char *p = page + off + 4;
 	out->key = (const char *)p;
@@ -578,6 +578,9 @@ int ft_page_entry(struct ft_index_entry *out, const unsigned char *page, size_t 
 	out->rows = rd64(p + 16);
 	out->first = (int64_t)rd64(p + 24);
 	out->last = (int64_t)rd64(p + 32);
+	memcpy(out->piece.id, p + 40, MLOPS_OID_RAWSZ);
+	out->piece_off = rd32(p + 72);
+	out->in_piece = !mlops_oid_is_zero(&out->piece);
 	return 0;
 }
 

@@ -262,7 +262,7 @@ test_expect_success 'property: the join equals a brute-force point-in-time join'
 	rows = []
 	with open("rnd.csv", "w") as f:
 	    f.write("k,t,cr,x\n")
-	    for i in range(3000):
+	    for i in range(8000):
 	        r = (random.choice("abcdefg"), random.randint(0, 400), random.randint(0, 3), random.randint(-50, 50))
 	        rows.append((i,) + r)
 	        f.write("%s,%d,%d,%d\n" % r[:4])
@@ -283,6 +283,11 @@ test_expect_success 'property: the join equals a brute-force point-in-time join'
 	            f.write("%s,%d,,\n" % (k, t)); continue
 	        s = sum(r[4] for r in rows if r[1] == k and best[2] - win < r[2] <= best[2])
 	        f.write("%s,%d,%d,%d\n" % (k, t, best[4], s))
+	with open("rget.txt", "w") as f:
+	    for k, t in ents[:12]:
+	        cand = [r for r in rows if r[1] == k and r[2] <= t]
+	        best = max(cand, key=lambda r: (r[2], r[3], r[0])) if cand else None
+	        f.write("%s %d %s\n" % (k, t, best[4] if best and t - best[2] <= ttl else "-"))
 	EOF
 	mlops -q dataset add rnd.csv &&
 	cat >rnd.json <<-\EOF &&
@@ -292,7 +297,35 @@ test_expect_success 'property: the join equals a brute-force point-in-time join'
 	EOF
 	mlops -q feature add rnd.json && mlops -q feature materialize rnd &&
 	mlops -q feature join rnd --entities rents.csv --out rout.csv &&
-	test_cmp rexpect.csv rout.csv
+	test_cmp rexpect.csv rout.csv &&
+	while read k t want; do
+		if test "$want" = -; then
+			test_expect_code 3 mlops feature get rnd $k --at $t >/dev/null 2>&1 || return 1
+		else
+			mlops --json feature get rnd $k --at $t >g.json &&
+			grep -q "\"x\":[[:space:]]*$want," g.json || { echo "get $k $t: want $want" >&2; return 1; }
+		fi
+	done <rget.txt
+'
+
+test_expect_success 'get reads through a table of many pieces and an entity larger than a piece' '
+	awk "BEGIN { print \"k,t,x\"; for (i = 0; i < 90000; i++) printf \"big,%d,%d\\n\", i, i % 977;
+		for (i = 0; i < 3000; i++) printf \"s%04d,%d,%d\\n\", i, i, i }" >big.csv &&
+	mlops -q dataset add big.csv &&
+	cat >big.json <<-\EOF &&
+	{"name": "big", "source": "big", "entity": "k", "timestamp": "t",
+	 "features": [{"name": "x", "column": "x", "transform": "identity"}]}
+	EOF
+	mlops -q feature add big.json && mlops -q feature materialize big &&
+	mlops --json feature show big >show.json && grep -q "\"kind\":[[:space:]]*\"chunks\"" show.json &&
+	mlops --json feature get big big --at 45678 >out && grep -q "\"x\":[[:space:]]*736" out &&
+	mlops --json feature get big big >out && grep -q "\"x\":[[:space:]]*115$" out &&
+	mlops --json feature get big s2999 >out && grep -q "\"x\":[[:space:]]*2999" out &&
+	mlops --json feature get big s0000 >out && grep -q "\"x\":[[:space:]]*0" out &&
+	printf "k,t\nbig,89999\ns1500,1500\ns1500,1499\nbig,0\n" >be.csv &&
+	mlops -q feature join big --entities be.csv --out bo.csv &&
+	printf "k,t,x\nbig,89999,115\ns1500,1500,1500\ns1500,1499,\nbig,0,0\n" >expect &&
+	test_cmp expect bo.csv
 '
 
 test_expect_success 'feature -h works outside a repository' '
