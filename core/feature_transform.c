@@ -288,6 +288,23 @@ size_t ft_format_num(char buf[40], double v)
 	}
 	if (v == 0)
 		v = 0; /* no "-0" */
+	if (fabs(v) < 1e15 && v == (double)(int64_t)v) {
+		/* Integers (counts, one-hot, sums of integers): no printf. */
+		char tmp[24];
+		int64_t x = (int64_t)v;
+		uint64_t u = x < 0 ? (uint64_t)(-x) : (uint64_t)x;
+		size_t n = 0, o = 0;
+		do {
+			tmp[n++] = (char)('0' + u % 10);
+			u /= 10;
+		} while (u);
+		if (x < 0)
+			buf[o++] = '-';
+		while (n)
+			buf[o++] = tmp[--n];
+		buf[o] = '\0';
+		return o;
+	}
 	for (int prec = 15; prec <= 17; prec++) {
 		int n = snprintf(buf, 40, "%.*g", prec, v);
 		if (prec == 17 || strtod(buf, NULL) == v)

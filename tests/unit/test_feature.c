@@ -256,6 +256,14 @@ static void test_csv_split(void **state)
 	ft_format_num(nb, 1.0 / 3);
 	assert_string_equal(nb, "0.3333333333333333");
 	assert_int_equal(ft_format_num(nb, NAN), 0);
+	ft_format_num(nb, -1234567.0);
+	assert_string_equal(nb, "-1234567");
+	ft_format_num(nb, -0.0);
+	assert_string_equal(nb, "0");
+	ft_format_num(nb, 1e15);
+	assert_string_equal(nb, "1e+15");
+	ft_format_num(nb, 2.5);
+	assert_string_equal(nb, "2.5");
 }
 
 int main(void)
