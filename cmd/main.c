@@ -25,12 +25,15 @@ const struct cmd_entry cmd_table[] = {
 	{ "__complete", cmd___complete, CMD_HIDDEN, "print completion candidates" },
 	{ "checkout", cmd_checkout, CMD_NEED_REPO, "restore tracked data to mlops.lock, or to the lock at a commit" },
 	{ "dataset", cmd_dataset, CMD_NEED_REPO, "version datasets: add, list, diff, checkout, stats" },
+	{ "deploy", cmd_deploy, 0, "deploy models to targets, roll back, serve over HTTP" },
 	{ "feature", cmd_feature, CMD_NEED_REPO, "feature sets: definitions, materialized tables, point-in-time joins" },
 	{ "help", cmd_help, 0, "show the manual page of a command" },
 	{ "hooks", cmd_hooks, 0, "install git hooks that keep data and code in step" },
 	{ "init", cmd_init, 0, "create an mlops repository in a git work tree" },
 	{ "merge-lock", cmd_merge_lock, 0, "merge driver for mlops.lock (used by git)" },
+	{ "register", cmd_register, CMD_NEED_REPO, "model registry on git tags: register, promote, lineage" },
 	{ "status", cmd_status, CMD_NEED_REPO, "show tracked paths that changed, and the store" },
+	{ "train", cmd_train, CMD_NEED_REPO, "run and record training: commands, built-in trainers, sweeps" },
 	{ "version", cmd_version, 0, "print the version" },
 };
 const size_t cmd_table_len = sizeof(cmd_table) / sizeof(cmd_table[0]);
@@ -102,8 +105,15 @@ static int unknown_command(const char *name)
 	return MLOPS_EXIT_USAGE;
 }
 
+static void print_warning(const char *message, void *payload)
+{
+	(void)payload;
+	fprintf(stderr, "mlops: warning: %s\n", message);
+}
+
 static int finish_output(int status)
 {
+	mlops_warnings_flush(print_warning, NULL);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		int e = errno;
 		fprintf(stderr, "mlops: write failure on standard output: %s\n",

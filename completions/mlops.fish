@@ -11,29 +11,51 @@ complete -c mlops -n '__fish_seen_subcommand_from checkout' -l force
 complete -c mlops -n '__fish_seen_subcommand_from checkout' -l help
 complete -c mlops -n '__fish_seen_subcommand_from checkout' -a '(mlops __complete values checkout (commandline -opc)[3] 2>/dev/null)'
 complete -c mlops -n __fish_use_subcommand -a dataset
-complete -c mlops -n '__fish_seen_subcommand_from dataset; and not __fish_seen_subcommand_from add checkout diff list log rm show status' -a add
+complete -c mlops -n '__fish_seen_subcommand_from dataset; and not __fish_seen_subcommand_from add checkout diff list log rm show stats status' -a add
 complete -c mlops -n '__fish_seen_subcommand_from dataset; and __fish_seen_subcommand_from add' -l help
 complete -c mlops -n '__fish_seen_subcommand_from dataset; and __fish_seen_subcommand_from add' -l name
 complete -c mlops -n '__fish_seen_subcommand_from dataset; and __fish_seen_subcommand_from add' -s m
-complete -c mlops -n '__fish_seen_subcommand_from dataset; and not __fish_seen_subcommand_from add checkout diff list log rm show status' -a checkout
+complete -c mlops -n '__fish_seen_subcommand_from dataset; and not __fish_seen_subcommand_from add checkout diff list log rm show stats status' -a checkout
 complete -c mlops -n '__fish_seen_subcommand_from dataset; and __fish_seen_subcommand_from checkout' -l force
 complete -c mlops -n '__fish_seen_subcommand_from dataset; and __fish_seen_subcommand_from checkout' -l help
 complete -c mlops -n '__fish_seen_subcommand_from dataset; and __fish_seen_subcommand_from checkout' -l to
-complete -c mlops -n '__fish_seen_subcommand_from dataset; and not __fish_seen_subcommand_from add checkout diff list log rm show status' -a diff
+complete -c mlops -n '__fish_seen_subcommand_from dataset; and not __fish_seen_subcommand_from add checkout diff list log rm show stats status' -a diff
 complete -c mlops -n '__fish_seen_subcommand_from dataset; and __fish_seen_subcommand_from diff' -l help
-complete -c mlops -n '__fish_seen_subcommand_from dataset; and not __fish_seen_subcommand_from add checkout diff list log rm show status' -a list
+complete -c mlops -n '__fish_seen_subcommand_from dataset; and not __fish_seen_subcommand_from add checkout diff list log rm show stats status' -a list
 complete -c mlops -n '__fish_seen_subcommand_from dataset; and __fish_seen_subcommand_from list' -l help
-complete -c mlops -n '__fish_seen_subcommand_from dataset; and not __fish_seen_subcommand_from add checkout diff list log rm show status' -a log
+complete -c mlops -n '__fish_seen_subcommand_from dataset; and not __fish_seen_subcommand_from add checkout diff list log rm show stats status' -a log
 complete -c mlops -n '__fish_seen_subcommand_from dataset; and __fish_seen_subcommand_from log' -l help
-complete -c mlops -n '__fish_seen_subcommand_from dataset; and not __fish_seen_subcommand_from add checkout diff list log rm show status' -a rm
+complete -c mlops -n '__fish_seen_subcommand_from dataset; and not __fish_seen_subcommand_from add checkout diff list log rm show stats status' -a rm
 complete -c mlops -n '__fish_seen_subcommand_from dataset; and __fish_seen_subcommand_from rm' -l help
-complete -c mlops -n '__fish_seen_subcommand_from dataset; and not __fish_seen_subcommand_from add checkout diff list log rm show status' -a show
+complete -c mlops -n '__fish_seen_subcommand_from dataset; and not __fish_seen_subcommand_from add checkout diff list log rm show stats status' -a show
 complete -c mlops -n '__fish_seen_subcommand_from dataset; and __fish_seen_subcommand_from show' -l files
 complete -c mlops -n '__fish_seen_subcommand_from dataset; and __fish_seen_subcommand_from show' -l help
-complete -c mlops -n '__fish_seen_subcommand_from dataset; and not __fish_seen_subcommand_from add checkout diff list log rm show status' -a status
+complete -c mlops -n '__fish_seen_subcommand_from dataset; and not __fish_seen_subcommand_from add checkout diff list log rm show stats status' -a stats
+complete -c mlops -n '__fish_seen_subcommand_from dataset; and __fish_seen_subcommand_from stats' -l help
+complete -c mlops -n '__fish_seen_subcommand_from dataset; and __fish_seen_subcommand_from stats' -l html
+complete -c mlops -n '__fish_seen_subcommand_from dataset; and __fish_seen_subcommand_from stats' -l path
+complete -c mlops -n '__fish_seen_subcommand_from dataset; and not __fish_seen_subcommand_from add checkout diff list log rm show stats status' -a status
 complete -c mlops -n '__fish_seen_subcommand_from dataset; and __fish_seen_subcommand_from status' -l exit-code
 complete -c mlops -n '__fish_seen_subcommand_from dataset; and __fish_seen_subcommand_from status' -l help
 complete -c mlops -n '__fish_seen_subcommand_from dataset' -a '(mlops __complete values dataset (commandline -opc)[3] 2>/dev/null)'
+complete -c mlops -n __fish_use_subcommand -a deploy
+complete -c mlops -n '__fish_seen_subcommand_from deploy; and not __fish_seen_subcommand_from history list rollback serve' -a history
+complete -c mlops -n '__fish_seen_subcommand_from deploy; and __fish_seen_subcommand_from history' -l help
+complete -c mlops -n '__fish_seen_subcommand_from deploy; and not __fish_seen_subcommand_from history list rollback serve' -a list
+complete -c mlops -n '__fish_seen_subcommand_from deploy; and __fish_seen_subcommand_from list' -l help
+complete -c mlops -n '__fish_seen_subcommand_from deploy; and not __fish_seen_subcommand_from history list rollback serve' -a rollback
+complete -c mlops -n '__fish_seen_subcommand_from deploy; and __fish_seen_subcommand_from rollback' -l help
+complete -c mlops -n '__fish_seen_subcommand_from deploy; and not __fish_seen_subcommand_from history list rollback serve' -a serve
+complete -c mlops -n '__fish_seen_subcommand_from deploy; and __fish_seen_subcommand_from serve' -l help
+complete -c mlops -n '__fish_seen_subcommand_from deploy; and __fish_seen_subcommand_from serve' -l host
+complete -c mlops -n '__fish_seen_subcommand_from deploy; and __fish_seen_subcommand_from serve' -l log
+complete -c mlops -n '__fish_seen_subcommand_from deploy; and __fish_seen_subcommand_from serve' -l max-body
+complete -c mlops -n '__fish_seen_subcommand_from deploy; and __fish_seen_subcommand_from serve' -l port
+complete -c mlops -n '__fish_seen_subcommand_from deploy; and __fish_seen_subcommand_from serve' -l predict
+complete -c mlops -n '__fish_seen_subcommand_from deploy; and __fish_seen_subcommand_from serve' -l predict-timeout
+complete -c mlops -n '__fish_seen_subcommand_from deploy; and __fish_seen_subcommand_from serve' -l timeout
+complete -c mlops -n '__fish_seen_subcommand_from deploy; and __fish_seen_subcommand_from serve' -l workers
+complete -c mlops -n '__fish_seen_subcommand_from deploy' -a '(mlops __complete values deploy (commandline -opc)[3] 2>/dev/null)'
 complete -c mlops -n __fish_use_subcommand -a help
 complete -c mlops -n '__fish_seen_subcommand_from help' -l help
 complete -c mlops -n '__fish_seen_subcommand_from help' -a '(mlops __complete values help (commandline -opc)[3] 2>/dev/null)'
@@ -54,10 +76,49 @@ complete -c mlops -n '__fish_seen_subcommand_from init' -a '(mlops __complete va
 complete -c mlops -n __fish_use_subcommand -a merge-lock
 complete -c mlops -n '__fish_seen_subcommand_from merge-lock' -l help
 complete -c mlops -n '__fish_seen_subcommand_from merge-lock' -a '(mlops __complete values merge-lock (commandline -opc)[3] 2>/dev/null)'
+complete -c mlops -n __fish_use_subcommand -a register
+complete -c mlops -n '__fish_seen_subcommand_from register; and not __fish_seen_subcommand_from demote deprecate history impact lineage list promote show' -a demote
+complete -c mlops -n '__fish_seen_subcommand_from register; and __fish_seen_subcommand_from demote' -l help
+complete -c mlops -n '__fish_seen_subcommand_from register; and __fish_seen_subcommand_from demote' -s m
+complete -c mlops -n '__fish_seen_subcommand_from register; and not __fish_seen_subcommand_from demote deprecate history impact lineage list promote show' -a deprecate
+complete -c mlops -n '__fish_seen_subcommand_from register; and __fish_seen_subcommand_from deprecate' -l help
+complete -c mlops -n '__fish_seen_subcommand_from register; and __fish_seen_subcommand_from deprecate' -s m
+complete -c mlops -n '__fish_seen_subcommand_from register; and not __fish_seen_subcommand_from demote deprecate history impact lineage list promote show' -a history
+complete -c mlops -n '__fish_seen_subcommand_from register; and __fish_seen_subcommand_from history' -l help
+complete -c mlops -n '__fish_seen_subcommand_from register; and not __fish_seen_subcommand_from demote deprecate history impact lineage list promote show' -a impact
+complete -c mlops -n '__fish_seen_subcommand_from register; and __fish_seen_subcommand_from impact' -l help
+complete -c mlops -n '__fish_seen_subcommand_from register; and not __fish_seen_subcommand_from demote deprecate history impact lineage list promote show' -a lineage
+complete -c mlops -n '__fish_seen_subcommand_from register; and __fish_seen_subcommand_from lineage' -l dot
+complete -c mlops -n '__fish_seen_subcommand_from register; and __fish_seen_subcommand_from lineage' -l help
+complete -c mlops -n '__fish_seen_subcommand_from register; and not __fish_seen_subcommand_from demote deprecate history impact lineage list promote show' -a list
+complete -c mlops -n '__fish_seen_subcommand_from register; and __fish_seen_subcommand_from list' -l at
+complete -c mlops -n '__fish_seen_subcommand_from register; and __fish_seen_subcommand_from list' -l help
+complete -c mlops -n '__fish_seen_subcommand_from register; and not __fish_seen_subcommand_from demote deprecate history impact lineage list promote show' -a promote
+complete -c mlops -n '__fish_seen_subcommand_from register; and __fish_seen_subcommand_from promote' -l help
+complete -c mlops -n '__fish_seen_subcommand_from register; and __fish_seen_subcommand_from promote' -s m
+complete -c mlops -n '__fish_seen_subcommand_from register; and not __fish_seen_subcommand_from demote deprecate history impact lineage list promote show' -a show
+complete -c mlops -n '__fish_seen_subcommand_from register; and __fish_seen_subcommand_from show' -l at
+complete -c mlops -n '__fish_seen_subcommand_from register; and __fish_seen_subcommand_from show' -l help
+complete -c mlops -n '__fish_seen_subcommand_from register' -a '(mlops __complete values register (commandline -opc)[3] 2>/dev/null)'
 complete -c mlops -n __fish_use_subcommand -a status
 complete -c mlops -n '__fish_seen_subcommand_from status' -l exit-code
 complete -c mlops -n '__fish_seen_subcommand_from status' -l help
 complete -c mlops -n '__fish_seen_subcommand_from status' -a '(mlops __complete values status (commandline -opc)[3] 2>/dev/null)'
+complete -c mlops -n __fish_use_subcommand -a train
+complete -c mlops -n '__fish_seen_subcommand_from train; and not __fish_seen_subcommand_from compare list log show' -a compare
+complete -c mlops -n '__fish_seen_subcommand_from train; and __fish_seen_subcommand_from compare' -l help
+complete -c mlops -n '__fish_seen_subcommand_from train; and __fish_seen_subcommand_from compare' -l json
+complete -c mlops -n '__fish_seen_subcommand_from train; and not __fish_seen_subcommand_from compare list log show' -a list
+complete -c mlops -n '__fish_seen_subcommand_from train; and __fish_seen_subcommand_from list' -l help
+complete -c mlops -n '__fish_seen_subcommand_from train; and __fish_seen_subcommand_from list' -l json
+complete -c mlops -n '__fish_seen_subcommand_from train; and __fish_seen_subcommand_from list' -l name
+complete -c mlops -n '__fish_seen_subcommand_from train; and not __fish_seen_subcommand_from compare list log show' -a log
+complete -c mlops -n '__fish_seen_subcommand_from train; and __fish_seen_subcommand_from log' -l help
+complete -c mlops -n '__fish_seen_subcommand_from train; and not __fish_seen_subcommand_from compare list log show' -a show
+complete -c mlops -n '__fish_seen_subcommand_from train; and __fish_seen_subcommand_from show' -l diff
+complete -c mlops -n '__fish_seen_subcommand_from train; and __fish_seen_subcommand_from show' -l help
+complete -c mlops -n '__fish_seen_subcommand_from train; and __fish_seen_subcommand_from show' -l json
+complete -c mlops -n '__fish_seen_subcommand_from train' -a '(mlops __complete values train (commandline -opc)[3] 2>/dev/null)'
 complete -c mlops -n __fish_use_subcommand -a version
 complete -c mlops -n '__fish_seen_subcommand_from version' -l help
 complete -c mlops -n '__fish_seen_subcommand_from version' -a '(mlops __complete values version (commandline -opc)[3] 2>/dev/null)'

@@ -111,12 +111,23 @@ int mlops_colstats_new(struct mlops_colstats **out, const char *const *names,
 		       size_t ncols);
 
 /*
- * Add one row of `n` fields.  Fails with MLOPS_EINVALID when n differs
- * from the number of columns, MLOPS_EUSAGE after finish.  Allocates
- * nothing once a column's structures have reached their bounds.
+ * Add one row of `n` fields (copied: the fields may change once this
+ * returns).  Fails with MLOPS_EINVALID when n differs from the number of
+ * columns, MLOPS_EUSAGE after finish.  Allocates nothing once a column's
+ * structures have reached their bounds.
  */
 int mlops_colstats_add_row(struct mlops_colstats *st,
 			   const struct mlops_csv_field *fields, size_t n);
+
+/*
+ * How many threads profile the columns: 0 (the default) one per processor
+ * (at most 8, at most one per column), 1 none but the caller's.  Rows are
+ * gathered in batches; each column is profiled by one thread, in row
+ * order, so the results do not depend on the number of threads.  Threads
+ * start with the first full batch, so small inputs never start any.  Fails
+ * with MLOPS_EUSAGE after the first row.
+ */
+int mlops_colstats_set_threads(struct mlops_colstats *st, int threads);
 
 /* Compute the results; no more rows may be added.  Returns 0 or an error. */
 int mlops_colstats_finish(struct mlops_colstats *st);
@@ -141,7 +152,8 @@ const struct mlops_column_stats *mlops_colstats_column(const struct mlops_colsta
  * {"edges": [...], "counts": [...]} for numeric and datetime columns,
  * {"values": [...], "counts": [...], "other": N} (the most frequent values
  * and the count of all others) for the rest, null for empty columns.
- * "top" lists at most 10 values.  Returns NULL for lack of memory.
+ * "top" lists at most 10 values.  Returns NULL before finish or for lack
+ * of memory.
  */
 struct cJSON *mlops_colstats_to_json(const struct mlops_colstats *st);
 

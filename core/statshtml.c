@@ -19,10 +19,10 @@
 #include <string.h>
 
 #define CHART_W 520
-#define CHART_H 170
+#define CHART_H 190
 #define CHART_TOP 10
-#define CHART_BOTTOM 40
-#define LABEL_MAX 18
+#define CHART_BOTTOM 60
+#define LABEL_MAX 12
 
 static const char style[] =
 	"body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;"

@@ -255,17 +255,16 @@ static void test_against_pandas(void **state)
  * all distinct), a heavy hitter among unique strings, and a column of
  * few values (stays exact).
  */
-static void test_estimates(void **state)
+/* Feed the three columns of test_estimates to a profile using `threads`. */
+static struct mlops_colstats *estimates_profile(int threads)
 {
 	const char *const names[] = { "seq", "heavy", "small" };
 	struct mlops_colstats *st;
-	const struct mlops_column_stats *c;
 	const uint64_t n = 200000;
-	uint64_t sum = 0;
 	char a[32], b[32], s[32];
-	(void)state;
 
 	assert_int_equal(mlops_colstats_new(&st, names, 3), 0);
+	assert_int_equal(mlops_colstats_set_threads(st, threads), 0);
 	for (uint64_t i = 0; i < n; i++) {
 		/* a permutation of 0..n-1, so that the order is not sorted */
 		uint64_t v = (i * 7919) % n;
@@ -282,6 +281,17 @@ static void test_estimates(void **state)
 		assert_int_equal(mlops_colstats_add_row(st, f, 3), 0);
 	}
 	assert_int_equal(mlops_colstats_finish(st), 0);
+	return st;
+}
+
+static void test_estimates(void **state)
+{
+	struct mlops_colstats *st = estimates_profile(1);
+	const struct mlops_column_stats *c;
+	const uint64_t n = 200000;
+	uint64_t sum = 0;
+	(void)state;
+
 	assert_int_equal(mlops_colstats_rows(st), n);
 
 	c = mlops_colstats_column(st, 0);
@@ -320,6 +330,25 @@ static void test_estimates(void **state)
 	near(c->mean, 4.5, 1e-12, "mean");
 	assert_true(c->p50 >= 4 && c->p50 <= 5);
 	mlops_colstats_free(st);
+}
+
+/* Threads change the speed, never the result. */
+static void test_threads_same_result(void **state)
+{
+	char *text[3];
+	int threads[3] = { 1, 2, 3 };
+	(void)state;
+	for (int k = 0; k < 3; k++) {
+		struct mlops_colstats *st = estimates_profile(threads[k]);
+		cJSON *j = mlops_colstats_to_json(st);
+		text[k] = cJSON_PrintUnformatted(j);
+		cJSON_Delete(j);
+		mlops_colstats_free(st);
+	}
+	assert_string_equal(text[0], text[1]);
+	assert_string_equal(text[0], text[2]);
+	for (int k = 0; k < 3; k++)
+		free(text[k]);
 }
 
 static void add_column(struct mlops_colstats *st, const char *const *values, size_t n)
@@ -445,6 +474,7 @@ static void test_add_row_errors(void **state)
 	assert_int_equal(mlops_colstats_add_row(st, f, 1), MLOPS_EINVALID);
 	assert_null(mlops_colstats_column(st, 0));
 	assert_int_equal(mlops_colstats_add_row(st, f, 2), 0);
+	assert_int_equal(mlops_colstats_set_threads(st, 2), MLOPS_EUSAGE);
 	assert_int_equal(mlops_colstats_finish(st), 0);
 	assert_int_equal(mlops_colstats_add_row(st, f, 2), MLOPS_EUSAGE);
 	assert_null(mlops_colstats_column(st, 2));
@@ -532,6 +562,7 @@ int main(void)
 		cmocka_unit_test(test_small_fixture),
 		cmocka_unit_test(test_against_pandas),
 		cmocka_unit_test(test_estimates),
+		cmocka_unit_test(test_threads_same_result),
 		cmocka_unit_test(test_missing_and_types),
 		cmocka_unit_test(test_add_row_errors),
 		cmocka_unit_test(test_from_file_errors),
