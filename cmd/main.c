@@ -24,8 +24,16 @@ struct mlops_repo *g_repo;
 const struct cmd_entry cmd_table[] = {
 	{ "__complete", cmd___complete, CMD_HIDDEN, "print completion candidates" },
 	{ "dataset", cmd_dataset, CMD_NEED_REPO, "version datasets: add, list, diff, checkout, stats" },
+	{ "export", cmd_export, CMD_NEED_REPO, "write a version and all it needs to a .tar.gz bundle" },
+	{ "fetch", cmd_fetch, CMD_NEED_REPO, "download versions and their objects from a remote" },
+	{ "fsck", cmd_fsck, CMD_NEED_REPO, "check every object's hash and that the refs' objects are there" },
+	{ "gc", cmd_gc, CMD_NEED_REPO, "delete the objects nothing needs" },
 	{ "help", cmd_help, 0, "show the manual page of a command" },
+	{ "import", cmd_import, CMD_NEED_REPO, "read a bundle made by export, checking every object" },
 	{ "init", cmd_init, 0, "create an mlops repository in a git work tree" },
+	{ "pull", cmd_pull, CMD_NEED_REPO, "fetch, then check out what mlops.lock records" },
+	{ "push", cmd_push, CMD_NEED_REPO, "upload versions and the objects they need to a remote" },
+	{ "remote", cmd_remote, CMD_NEED_REPO, "add, list and remove remotes (directories, S3)" },
 	{ "status", cmd_status, CMD_NEED_REPO, "show tracked paths that changed, and the store" },
 	{ "version", cmd_version, 0, "print the version" },
 };
