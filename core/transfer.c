@@ -725,7 +725,9 @@ static int add_recorded(struct mlops_oidmap *rec, struct mlops_repo *repo)
 	for (size_t i = 0; i < n && err == 0; i++) {
 		mlops_oid id;
 		struct mlops_dataset_version *v;
-		if (mlops_ref_read(&id, repo, names[i]) < 0 || mlops_dataset_load(&v, repo, &id) < 0) {
+		char ref[600];
+		snprintf(ref, sizeof(ref), "datasets/%s", names[i]);
+		if (mlops_ref_read(&id, repo, ref) < 0 || mlops_dataset_load(&v, repo, &id) < 0) {
 			mlops_error_clear();
 			continue;
 		}

@@ -38,6 +38,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define PACK_OBJECT_MAX (64u * 1024u)       /* objects up to this size travel in packs */
@@ -585,6 +586,7 @@ struct mlops_xfer {
 	struct mlops_remote_object *objects;
 	size_t nobjects, capobjects;
 	uint64_t pack_cache_bytes;
+	long delay_ms;        /* MLOPS_TEST_TRANSFER_DELAY_MS: slow each job (tests) */
 	pthread_mutex_t lock;
 };
 
@@ -702,6 +704,8 @@ int mlops_xfer_open(struct mlops_xfer **out, struct mlops_remote *remote, struct
 		x->progress = opts->progress;
 		x->payload = opts->payload;
 	}
+	const char *delay = getenv("MLOPS_TEST_TRANSFER_DELAY_MS");
+	x->delay_ms = delay ? atol(delay) : 0;
 	x->state_dir = strdup(state_dir);
 	x->tmpdir = strdup(tmpdir);
 	if (!x->state_dir || !x->tmpdir) {
@@ -1069,6 +1073,10 @@ static void *pool_worker(void *arg)
 		size_t j = atomic_fetch_add(&p->next, 1);
 		if (j >= p->njobs)
 			break;
+		if (p->x->delay_ms > 0) {
+			struct timespec ts = { p->x->delay_ms / 1000, (p->x->delay_ms % 1000) * 1000000L };
+			nanosleep(&ts, NULL);
+		}
 		int err = p->run(p, j);
 		if (err < 0)
 			pool_fail(p, err);
