@@ -36,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -308,11 +309,19 @@ done:
 struct collect {
 	char **keys;
 	size_t n, cap;
+	const char *prefix, *suffix; /* keep names with both (case-insensitive) */
 };
 
 static int collect_key(const git_config_entry *e, void *payload)
 {
 	struct collect *c = payload;
+	size_t l = strlen(e->name), pl = strlen(c->prefix), sl = strlen(c->suffix);
+	if (l < pl + sl || strncasecmp(e->name, c->prefix, pl) ||
+	    strcasecmp(e->name + l - sl, c->suffix))
+		return 0;
+	for (size_t i = 0; i < c->n; i++)
+		if (!strcmp(c->keys[i], e->name))
+			return 0;
 	if (c->n == c->cap) {
 		size_t cap = c->cap ? c->cap * 2 : 16;
 		char **k = realloc(c->keys, cap * sizeof(*k));
@@ -332,19 +341,14 @@ static int rm_rf(const char *path);
 int mlops_remote_remove(struct mlops_repo *repo, const char *name)
 {
 	git_config *cfg = NULL;
-	struct collect c = { 0 };
-	char *re = NULL, *state = NULL, *dflt = NULL;
+	struct collect c = { .prefix = "remote.", .suffix = "" };
+	char *state = NULL, *dflt = NULL;
 	int err;
 	if (!mlops_remote_exists(repo, name))
 		return mlops_error_set(MLOPS_ENOTFOUND, "no remote named '%s'", name);
 	if ((err = local_config(&cfg, repo)) < 0)
 		return err;
-	/* Keys are matched case-insensitively except the subsection. */
-	if (!(re = mlops_strdupf("^remote\\.%s\\.", name))) {
-		err = mlops_error_set(MLOPS_ERROR, "out of memory");
-		goto done;
-	}
-	if (git_config_foreach_match(cfg, re, collect_key, &c) < 0) {
+	if (git_config_foreach(cfg, collect_key, &c) < 0) {
 		err = mlops_git_error(MLOPS_EIO, "unable to read '.mlops/config'");
 		goto done;
 	}
@@ -368,7 +372,6 @@ done:
 	for (size_t i = 0; i < c.n; i++)
 		free(c.keys[i]);
 	free(c.keys);
-	free(re);
 	free(state);
 	free(dflt);
 	git_config_free(cfg);
@@ -394,14 +397,14 @@ static int cmp_info(const void *a, const void *b)
 
 int mlops_remote_list(struct mlops_remote_info **out, size_t *n, struct mlops_repo *repo)
 {
-	struct collect c = { 0 };
+	struct collect c = { .prefix = "remote.", .suffix = ".url" };
 	struct mlops_remote_info *info = NULL;
 	char *dflt = NULL;
 	size_t k = 0;
 	int err = 0;
 	*out = NULL;
 	*n = 0;
-	if (git_config_foreach_match(repo->config, "^remote\\..*\\.url$", collect_key, &c) < 0) {
+	if (git_config_foreach(repo->config, collect_key, &c) < 0) {
 		err = mlops_git_error(MLOPS_EIO, "unable to read the configuration");
 		goto done;
 	}
