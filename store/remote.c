@@ -38,6 +38,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -1146,6 +1147,38 @@ static int read_verified(void **stored, size_t *len, const struct pobj *o)
 	return err;
 }
 
+/*
+ * Verify a large local object through a read-only mapping (no copy), so
+ * that the backend can then send the file itself.
+ */
+static int verify_mapped(const struct pobj *o)
+{
+	int fd = open(o->path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return mlops_error_sys(errno, "unable to open '%s'", o->path);
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		int e = errno;
+		close(fd);
+		return mlops_error_sys(e, "unable to stat '%s'", o->path);
+	}
+	size_t len = (size_t)st.st_size;
+	void *map = len ? mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0) : NULL;
+	close(fd);
+	if (len && map == MAP_FAILED)
+		return mlops_error_sys(errno, "unable to map '%s'", o->path);
+	void *content;
+	size_t clen;
+	int owned;
+	int err = mlops_object_decode(&content, &clen, &owned, &o->id, o->codec, len ? map : "", len, 1,
+				      "the local store");
+	if (owned)
+		free(content);
+	if (len)
+		munmap(map, len);
+	return err;
+}
+
 static int push_job(struct pool *p, size_t j)
 {
 	struct mlops_xfer *x = p->x;
@@ -1157,11 +1190,18 @@ static int push_job(struct pool *p, size_t j)
 	if (!job->pack) {
 		struct pobj *o = &c->objs[job->first];
 		char key[128];
-		if ((err = read_verified(&data, &len, o)) < 0)
-			return err;
 		object_key(key, &o->id, o->codec);
-		err = x->r->put(x->r, key, data, len);
-		free(data);
+		if (x->r->put_file) {
+			if ((err = verify_mapped(o)) < 0 ||
+			    (err = x->r->put_file(x->r, key, o->path)) < 0)
+				return err;
+			len = (size_t)o->size;
+		} else {
+			if ((err = read_verified(&data, &len, o)) < 0)
+				return err;
+			err = x->r->put(x->r, key, data, len);
+			free(data);
+		}
 		if (err < 0)
 			return err;
 		pthread_mutex_lock(&x->lock);

@@ -63,6 +63,11 @@ struct mlops_remote {
 			unsigned char *present);
 	/* Store data as key, atomically: readers see all of it or nothing. */
 	int (*put)(struct mlops_remote *r, const char *key, const void *data, size_t len);
+	/*
+	 * Optional (NULL: put is used): store the file at path as key, as put
+	 * does, without reading it into memory (copy_file_range, streaming).
+	 */
+	int (*put_file)(struct mlops_remote *r, const char *key, const char *path);
 	/* Read key whole into *out (caller frees); MLOPS_EINVALID above max_size. */
 	int (*get)(struct mlops_remote *r, const char *key, void **out, size_t *len,
 		   size_t max_size);

@@ -123,6 +123,71 @@ static int dir_put(struct mlops_remote *r, const char *key, const void *data, si
 	return err;
 }
 
+/* Copy the file at src into fd (in the kernel where it can). */
+static int copy_fd(int out, const char *src)
+{
+	int in = open(src, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return mlops_error_sys(errno, "unable to open '%s'", src);
+	struct stat st;
+	if (fstat(in, &st) < 0) {
+		int e = errno;
+		close(in);
+		return mlops_error_sys(e, "unable to stat '%s'", src);
+	}
+	size_t left = (size_t)st.st_size;
+	while (left > 0) {
+		ssize_t n = copy_file_range(in, NULL, out, NULL, left, 0);
+		if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL ||
+			      errno == EOPNOTSUPP)) {
+			char buf[1 << 16];
+			n = read(in, buf, sizeof(buf));
+			if (n > 0 && mlops_write_all(out, buf, (size_t)n) < 0)
+				n = -1;
+		}
+		if (n <= 0) {
+			int e = n < 0 ? errno : EIO;
+			close(in);
+			return mlops_error_sys(e, "unable to copy '%s'", src);
+		}
+		left -= (size_t)n;
+	}
+	close(in);
+	return 0;
+}
+
+static int dir_put_file(struct mlops_remote *r, const char *key, const char *src)
+{
+	struct dir_remote *d = (struct dir_remote *)r;
+	char path[PATH_MAX], *tmp = NULL;
+	int fd, err = key_path(path, sizeof(path), d, key);
+	if (err < 0)
+		return err;
+	if ((err = mlops_tempfile(&fd, &tmp, d->tmp, "put-")) < 0) {
+		if (mlops_mkdir_p(d->tmp) < 0)
+			return err;
+		mlops_error_clear();
+		if ((err = mlops_tempfile(&fd, &tmp, d->tmp, "put-")) < 0)
+			return err;
+	}
+	mlops_tempfile_register(tmp);
+	if (fchmod(fd, 0444 & ~mlops_umask()) < 0)
+		err = mlops_error_sys(errno, "unable to write '%s'", tmp);
+	if (err == 0)
+		err = copy_fd(fd, src);
+	if (close(fd) < 0 && err == 0)
+		err = mlops_error_sys(errno, "unable to write '%s'", tmp);
+	if (err == 0 && rename(tmp, path) < 0) {
+		if (errno != ENOENT || parent_dir(path) < 0 || rename(tmp, path) < 0)
+			err = mlops_error_sys(errno, "unable to write '%s'", path);
+	}
+	if (err < 0)
+		unlink(tmp);
+	mlops_tempfile_forget(tmp);
+	free(tmp);
+	return err;
+}
+
 static int dir_get(struct mlops_remote *r, const char *key, void **out, size_t *len,
 		   size_t max_size)
 {
@@ -411,6 +476,7 @@ int mlops_remote_dir_open(struct mlops_remote **out, const char *url,
 	d->base.list_page = 10000;
 	d->base.has_many = dir_has_many;
 	d->base.put = dir_put;
+	d->base.put_file = dir_put_file;
 	d->base.get = dir_get;
 	d->base.list = dir_list;
 	d->base.remove = dir_remove;

@@ -100,6 +100,18 @@ static int s3_put(struct mlops_remote *r, const char *key, const void *data, siz
 	return err;
 }
 
+static int s3_put_file(struct mlops_remote *r, const char *key, const char *path)
+{
+	struct s3_remote *s = (struct s3_remote *)r;
+	struct mlops_s3 *c;
+	int err = lend(&c, s);
+	if (err < 0)
+		return err;
+	err = mlops_s3_put_file(c, key, path);
+	give_back(s, c);
+	return err;
+}
+
 static int s3_get(struct mlops_remote *r, const char *key, void **out, size_t *len,
 		  size_t max_size)
 {
@@ -301,6 +313,7 @@ int mlops_remote_s3_open(struct mlops_remote **out, const char *url,
 	s->base.list_page = 1000;
 	s->base.has_many = s3_has_many;
 	s->base.put = s3_put;
+	s->base.put_file = s3_put_file;
 	s->base.get = s3_get;
 	s->base.list = s3_list;
 	s->base.remove = s3_remove;
