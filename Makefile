@@ -4,6 +4,7 @@
 #   make test            unit tests (cmocka) and command-line tests (prove)
 #   make sanitize        the same tests under ASan+UBSan (build in build-san/)
 #   make valgrind        the command-line tests with every mlops under valgrind
+#   make stress          the crash and concurrency tests, ten times longer
 #   make bench           benchmarks against peers (bench/README.md)
 #   make install         PREFIX=/usr/local DESTDIR= ; make uninstall
 #
@@ -96,6 +97,9 @@ cli-san: $(BIN) man
 valgrind: $(BIN) man
 	$(Q)MLOPS_VALGRIND=1 MLOPS_BIN=$(abspath $(BIN)) MLOPS_MANDIR=$(abspath $(BUILD)/man) \
 		prove tests/cli/t*.sh
+
+stress: $(BIN)
+	$(Q)MLOPS_STRESS=10 MLOPS_BIN=$(abspath $(BIN)) prove -v tests/cli/t8000-crash.sh
 
 bench: $(BIN)
 	$(Q)bench/run.sh

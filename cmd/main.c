@@ -23,18 +23,23 @@ struct mlops_repo *g_repo;
 /* Sorted by name. */
 const struct cmd_entry cmd_table[] = {
 	{ "__complete", cmd___complete, CMD_HIDDEN, "print completion candidates" },
+	{ "checkout", cmd_checkout, CMD_NEED_REPO, "restore tracked data to mlops.lock, or to the lock at a commit" },
 	{ "dataset", cmd_dataset, CMD_NEED_REPO, "version datasets: add, list, diff, checkout, stats" },
+	{ "deploy", cmd_deploy, 0, "deploy models to targets, roll back, serve over HTTP" },
 	{ "export", cmd_export, CMD_NEED_REPO, "write a version and all it needs to a .tar.gz bundle" },
 	{ "fetch", cmd_fetch, CMD_NEED_REPO, "download versions and their objects from a remote" },
 	{ "fsck", cmd_fsck, CMD_NEED_REPO, "check every object's hash and that the refs' objects are there" },
 	{ "gc", cmd_gc, CMD_NEED_REPO, "delete the objects nothing needs" },
 	{ "help", cmd_help, 0, "show the manual page of a command" },
+	{ "hooks", cmd_hooks, 0, "install git hooks that keep data and code in step" },
 	{ "import", cmd_import, CMD_NEED_REPO, "read a bundle made by export, checking every object" },
 	{ "init", cmd_init, 0, "create an mlops repository in a git work tree" },
+	{ "merge-lock", cmd_merge_lock, 0, "merge driver for mlops.lock (used by git)" },
 	{ "pull", cmd_pull, CMD_NEED_REPO, "fetch, then check out what mlops.lock records" },
 	{ "push", cmd_push, CMD_NEED_REPO, "upload versions and the objects they need to a remote" },
 	{ "remote", cmd_remote, CMD_NEED_REPO, "add, list and remove remotes (directories, S3)" },
 	{ "status", cmd_status, CMD_NEED_REPO, "show tracked paths that changed, and the store" },
+	{ "train", cmd_train, CMD_NEED_REPO, "run and record training: commands, built-in trainers, sweeps" },
 	{ "version", cmd_version, 0, "print the version" },
 };
 const size_t cmd_table_len = sizeof(cmd_table) / sizeof(cmd_table[0]);
@@ -106,8 +111,15 @@ static int unknown_command(const char *name)
 	return MLOPS_EXIT_USAGE;
 }
 
+static void print_warning(const char *message, void *payload)
+{
+	(void)payload;
+	fprintf(stderr, "mlops: warning: %s\n", message);
+}
+
 static int finish_output(int status)
 {
+	mlops_warnings_flush(print_warning, NULL);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		int e = errno;
 		fprintf(stderr, "mlops: write failure on standard output: %s\n",

@@ -11,6 +11,7 @@
 #include "bundle.h"
 #include "dataset.h"
 #include "reach.h"
+#include "run.h"
 #include "transfer.h"
 #include "store/error.h"
 #include "store/fsutil.h"
@@ -76,6 +77,17 @@ static int resolve(char **ref, mlops_oid *id, struct mlops_repo *repo, const cha
 		return *ref ? 0 : mlops_error_set(MLOPS_ERROR, "out of memory");
 	}
 	mlops_error_clear();
+	if (!strncmp(rev, "r-", 2)) {
+		/* A training run: its record names its inputs, outputs and logs. */
+		cJSON *record = NULL;
+		char hex[MLOPS_OID_HEXSZ + 1];
+		int err = mlops_run_resolve(&record, id, repo, rev);
+		cJSON_Delete(record);
+		if (err < 0)
+			return err;
+		*ref = mlops_strdupf("runs/%s", mlops_oid_fmt(hex, id));
+		return *ref ? 0 : mlops_error_set(MLOPS_ERROR, "out of memory");
+	}
 	struct mlops_dataset_version *v;
 	int err = mlops_dataset_resolve(&v, repo, rev);
 	if (err < 0)

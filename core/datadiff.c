@@ -95,6 +95,7 @@ static int cmp_flat(const void *a, const void *b)
 
 /* ---- CSV rows --------------------------------------------------------- */
 
+/* Open addressing; counts[j] is 0 for an empty slot, else 1 + the rows left. */
 struct rowset {
 	uint64_t *keys;
 	uint32_t *counts;
@@ -168,12 +169,13 @@ static int end_record(struct rowscan *r)
 		size_t j = rowset_slot(r->set, key);
 		if (!r->set->counts[j]) {
 			r->set->keys[j] = key;
+			r->set->counts[j] = 1;
 			r->set->used++;
 		}
 		r->set->counts[j]++;
 	} else {
 		size_t j = r->set->cap ? rowset_slot(r->set, key) : 0;
-		if (r->set->cap && r->set->counts[j])
+		if (r->set->cap && r->set->counts[j] > 1)
 			r->set->counts[j]--;
 		else
 			r->added++;
@@ -353,7 +355,7 @@ static int csv_diff(struct mlops_diff_file *d, struct mlops_repo *repo, const st
 	if (err == 0) {
 		long long removed = 0;
 		for (size_t i = 0; i < set.cap; i++)
-			removed += set.counts[i];
+			removed += set.counts[i] ? set.counts[i] - 1 : 0;
 		d->rows_added = rb.added;
 		d->rows_removed = removed;
 		char delim = delimiter_of(a->path);

@@ -28,7 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define LOCK_TIMEOUT_MS 10000
+#define LOCK_TIMEOUT_MS (-1) /* core.lockTimeout */
 
 void mlops_dataset_version_free(struct mlops_dataset_version *v)
 {

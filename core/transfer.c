@@ -13,6 +13,7 @@
 #include "dataset.h"
 #include "lockfile.h"
 #include "reach.h"
+#include "run.h"
 #include "store/error.h"
 #include "store/fsutil.h"
 #include "store/index.h"
@@ -287,6 +288,17 @@ static int local_refs(struct refpair **out, size_t *n, struct mlops_repo *repo,
 			continue;
 		}
 		mlops_error_clear();
+		if (!strncmp(rev, "r-", 2)) {
+			cJSON *record = NULL;
+			char ref[80], hex[MLOPS_OID_HEXSZ + 1];
+			err = mlops_run_resolve(&record, &id, repo, rev);
+			cJSON_Delete(record);
+			if (err == 0) {
+				snprintf(ref, sizeof(ref), "runs/%s", mlops_oid_fmt(hex, &id));
+				err = push_pair(out, n, ref, &id);
+			}
+			continue;
+		}
 		struct mlops_dataset_version *v;
 		if ((err = mlops_dataset_resolve(&v, repo, rev)) < 0)
 			break;

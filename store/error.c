@@ -3,7 +3,9 @@
  */
 #include "error.h"
 
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -102,4 +104,36 @@ int mlops_error_exit_code(int code)
 	case MLOPS_EREMOTE: return MLOPS_EXIT_REMOTE;
 	default: return MLOPS_EXIT_FAILURE;
 	}
+}
+
+static pthread_mutex_t warn_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *warnings[16];
+static size_t nwarnings;
+
+void mlops_warning_add(const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	pthread_mutex_lock(&warn_lock);
+	if (nwarnings < sizeof(warnings) / sizeof(warnings[0])) {
+		char *s = strdup(buf);
+		if (s)
+			warnings[nwarnings++] = s;
+	}
+	pthread_mutex_unlock(&warn_lock);
+}
+
+void mlops_warnings_flush(void (*cb)(const char *message, void *payload), void *payload)
+{
+	pthread_mutex_lock(&warn_lock);
+	for (size_t i = 0; i < nwarnings; i++) {
+		if (cb)
+			cb(warnings[i], payload);
+		free(warnings[i]);
+	}
+	nwarnings = 0;
+	pthread_mutex_unlock(&warn_lock);
 }

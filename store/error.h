@@ -73,6 +73,16 @@ int mlops_error_code(void);
 /* Forget the last failure. */
 void mlops_error_clear(void);
 
+/*
+ * Warnings: things the user should know that are not failures (a stale
+ * lock recovered, ...).  store/ and core/ add them; cmd/ prints them on
+ * stderr as "mlops: warning: ..." when the command ends.  Process-wide.
+ */
+void mlops_warning_add(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Call cb for each warning added so far, then forget them. */
+void mlops_warnings_flush(void (*cb)(const char *message, void *payload), void *payload);
+
 /* Map a status code to the documented exit status. */
 int mlops_error_exit_code(int code);
 

@@ -4,7 +4,9 @@
  * The temporary-file registry is a fixed table of paths guarded by a mutex
  * for normal use; the signal handler only reads it and calls unlink(), which
  * is async-signal-safe.  Paths are copied into the table, so callers keep
- * ownership of their strings.
+ * ownership of their strings.  Each path remembers the process that
+ * registered it: a forked child that exits or is killed inherits the table
+ * but must not remove its parent's lock or temporary files.
  */
 #include "fsutil.h"
 #include "error.h"
@@ -170,13 +172,15 @@ char *mlops_path_join(const char *a, const char *b)
 #define MAX_TEMPS 64
 static char temp_paths[MAX_TEMPS][PATH_MAX];
 static volatile sig_atomic_t temp_used[MAX_TEMPS];
+static pid_t temp_owner[MAX_TEMPS];
 static pthread_mutex_t temp_mutex = PTHREAD_MUTEX_INITIALIZER;
 static int temp_handlers_installed;
 
 static void temp_signal(int sig)
 {
+	pid_t me = getpid();
 	for (int i = 0; i < MAX_TEMPS; i++)
-		if (temp_used[i])
+		if (temp_used[i] && temp_owner[i] == me)
 			unlink(temp_paths[i]);
 	signal(sig, SIG_DFL);
 	raise(sig);
@@ -209,6 +213,7 @@ void mlops_tempfile_register(const char *path)
 	for (int i = 0; i < MAX_TEMPS; i++) {
 		if (!temp_used[i]) {
 			memcpy(temp_paths[i], path, strlen(path) + 1);
+			temp_owner[i] = getpid();
 			temp_used[i] = 1;
 			break;
 		}
@@ -230,10 +235,12 @@ void mlops_tempfile_forget(const char *path)
 
 void mlops_tempfile_cleanup(void)
 {
+	pid_t me = getpid();
 	pthread_mutex_lock(&temp_mutex);
 	for (int i = 0; i < MAX_TEMPS; i++) {
 		if (temp_used[i]) {
-			unlink(temp_paths[i]);
+			if (temp_owner[i] == me)
+				unlink(temp_paths[i]);
 			temp_used[i] = 0;
 		}
 	}

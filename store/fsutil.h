@@ -56,7 +56,12 @@ int mlops_tempfile(int *fd_out, char **path_out, const char *dir, const char *pr
 void mlops_tempfile_register(const char *path);
 void mlops_tempfile_forget(const char *path);
 
-/* Remove every registered path now (called from atexit and signals). */
+/*
+ * Remove every path this process registered (called from atexit and
+ * signals; paths inherited by a forked child are left to the parent).  The
+ * table is small and fixed (a full table drops new paths): register only a
+ * few short-lived files at a time, such as the lock.
+ */
 void mlops_tempfile_cleanup(void);
 
 /* The process umask (read once). */

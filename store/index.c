@@ -8,6 +8,12 @@
  * followed by the SHA-256 of everything before it, so a damaged index is
  * noticed and ignored (it is only a cache).  In memory: an open-addressing
  * hash table on the path.
+ *
+ * Racy entries: each entry remembers when it was known to describe the file
+ * (`seen_ns`: the time of put(), or for a loaded entry the index file's
+ * mtime).  File times come from a clock that may lag by a tick, so a write
+ * in the same tick as the stat can leave every stat field unchanged; an
+ * entry is trusted only when the file's mtime is RACY_NS older than seen_ns.
  */
 #include "index.h"
 #include "error.h"
@@ -17,11 +23,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #define MAGIC "MLOPSIX1"
+#define RACY_NS 20000000LL
 
 struct slot {
 	struct mlops_index_entry e; /* e.path owned */
+	int64_t seen_ns;
 	int used;
 };
 
@@ -69,7 +78,8 @@ static int grow(struct mlops_index *idx)
 	return 0;
 }
 
-static int insert(struct mlops_index *idx, const struct mlops_index_entry *e, char *owned_path)
+static int insert(struct mlops_index *idx, const struct mlops_index_entry *e, char *owned_path,
+		  int64_t seen_ns)
 {
 	if (grow(idx) < 0)
 		return MLOPS_ERROR;
@@ -82,6 +92,7 @@ static int insert(struct mlops_index *idx, const struct mlops_index_entry *e, ch
 	s->used = 1;
 	s->e = *e;
 	s->e.path = owned_path;
+	s->seen_ns = seen_ns;
 	return 0;
 }
 
@@ -134,7 +145,7 @@ int mlops_index_load(struct mlops_index **out, const char *path, const char *tmp
 		GET(e.size); GET(e.mtime_ns); GET(e.ctime_ns); GET(e.ino); GET(e.mode); GET(e.kind);
 		memcpy(e.id.id, p, 32);
 		p += 32;
-		if (insert(idx, &e, epath) < 0) {
+		if (insert(idx, &e, epath, idx->file_mtime_ns) < 0) {
 			free(epath);
 			goto damaged;
 		}
@@ -171,7 +182,7 @@ int mlops_index_lookup(struct mlops_index_entry *out, struct mlops_index *idx,
 		if (s->used && s->e.size == (uint64_t)st->st_size &&
 		    s->e.mtime_ns == ns(&st->st_mtim) && s->e.ctime_ns == ns(&st->st_ctim) &&
 		    s->e.ino == (uint64_t)st->st_ino && s->e.mode == (uint32_t)st->st_mode &&
-		    (idx->file_mtime_ns == 0 || s->e.mtime_ns + 20000000LL < idx->file_mtime_ns)) {
+		    s->e.mtime_ns + RACY_NS < s->seen_ns) {
 			*out = s->e;
 			hit = 1;
 		}
@@ -192,11 +203,13 @@ int mlops_index_put(struct mlops_index *idx, const char *path, const struct stat
 		.kind = kind,
 		.id = *id,
 	};
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
 	char *p = strdup(path);
 	if (!p)
 		return mlops_error_set(MLOPS_ERROR, "out of memory");
 	pthread_mutex_lock(&idx->lock);
-	int err = insert(idx, &e, p);
+	int err = insert(idx, &e, p, ns(&now));
 	if (err < 0)
 		free(p);
 	else
@@ -223,7 +236,7 @@ void mlops_index_remove_prefix(struct mlops_index *idx, const char *path)
 			idx->dirty = 1;
 			continue;
 		}
-		if (insert(idx, &old[i].e, (char *)p) < 0)
+		if (insert(idx, &old[i].e, (char *)p, old[i].seen_ns) < 0)
 			free((char *)p);
 	}
 	free(old);

@@ -3,7 +3,10 @@
  *
  * Pending objects are kept in an open-addressing hash set keyed by id, so
  * exists() answers for them without touching the disk, and duplicate
- * chunks within one batch are written once.
+ * chunks within one batch are written once.  Their temporary files are not
+ * put in the exit/signal registry (fsutil.h): a batch can hold far more
+ * files than it has room for, and it must keep room for the lock.  What a
+ * killed process leaves in tmp/ is removed by mlops_odb_clean_tmp().
  */
 #include "odb.h"
 #include "error.h"
@@ -69,7 +72,6 @@ static void drop_pending(struct mlops_odb *odb)
 	for (size_t i = 0; i < odb->npend; i++) {
 		if (odb->pend[i].tmp) {
 			unlink(odb->pend[i].tmp);
-			mlops_tempfile_forget(odb->pend[i].tmp);
 			free(odb->pend[i].tmp);
 		}
 	}
@@ -288,7 +290,6 @@ int mlops_odb_write_hashed(struct mlops_odb *odb, const mlops_oid *id,
 	p->id = *id;
 	p->codec = codec;
 	p->tmp = tmp;
-	mlops_tempfile_register(tmp);
 	tmp = NULL;
 	size_t s = slot_of(id, odb->nslots);
 	while (odb->slots[s])
@@ -350,7 +351,6 @@ int mlops_odb_sync(struct mlops_odb *odb)
 			err = mlops_error_sys(errno, "unable to move object into '%s'", path);
 			goto done;
 		}
-		mlops_tempfile_forget(p->tmp);
 		free(p->tmp);
 		p->tmp = NULL;
 	}
@@ -372,28 +372,84 @@ done:
 	return err;
 }
 
+/*
+ * Decompress one zstd frame.  The size in the frame header is checked
+ * against the output, not trusted for an allocation (a damaged header may
+ * claim terabytes): the buffer starts at most ZSTD_FIRST_CAP and grows as
+ * output actually comes, to at most the declared size; one byte of slack
+ * past it catches a frame that yields more than it declared.
+ */
+#define ZSTD_FIRST_CAP ((size_t)16 << 20)
+
+static int zstd_decompress(void **out, size_t *outlen, const void *data, size_t len,
+			   const char *path)
+{
+	unsigned long long size = ZSTD_getFrameContentSize(data, len);
+	if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size >= SIZE_MAX / 2)
+		return mlops_error_set(MLOPS_ECORRUPT, "object '%s' is corrupt: bad zstd frame", path);
+	size_t cap = size < ZSTD_FIRST_CAP ? (size_t)size : ZSTD_FIRST_CAP, used = 0;
+	char *buf = malloc(cap + 2);
+	ZSTD_DCtx *dctx = ZSTD_createDCtx();
+	const char *why = NULL;
+	int err = 0;
+	if (!buf || !dctx) {
+		err = mlops_error_set(MLOPS_ERROR, "out of memory");
+		goto done;
+	}
+	ZSTD_inBuffer in = { data, len, 0 };
+	for (;;) {
+		if (used == cap && cap < size) {
+			size_t ncap = cap * 2 > size || cap * 2 < cap ? (size_t)size : cap * 2;
+			char *nb = realloc(buf, ncap + 2);
+			if (!nb) {
+				err = mlops_error_set(MLOPS_ERROR, "out of memory");
+				goto done;
+			}
+			buf = nb;
+			cap = ncap;
+		}
+		size_t in_before = in.pos, used_before = used;
+		ZSTD_outBuffer ob = { buf, cap == size ? cap + 1 : cap, used };
+		size_t r = ZSTD_decompressStream(dctx, &ob, &in);
+		used = ob.pos;
+		if (ZSTD_isError(r)) {
+			why = ZSTD_getErrorName(r);
+			break;
+		}
+		if (used > size) {
+			why = "more data than its header declares";
+			break;
+		}
+		if (r == 0)
+			break; /* frame complete */
+		if (in.pos == in_before && used == used_before) {
+			why = "truncated frame"; /* no progress: the input ended early */
+			break;
+		}
+	}
+	if (!why && used != size)
+		why = "short frame";
+	if (!why && in.pos != in.size)
+		why = "data after the frame";
+	if (why) {
+		err = mlops_error_set(MLOPS_ECORRUPT, "object '%s' is corrupt: %s", path, why);
+		goto done;
+	}
+	buf[used] = '\0';
+	*out = buf;
+	*outlen = used;
+	buf = NULL;
+done:
+	free(buf);
+	ZSTD_freeDCtx(dctx);
+	return err;
+}
+
 static int decompress(void **out, size_t *outlen, enum mlops_codec codec,
 		      const void *data, size_t len, const char *path)
 {
-	if (codec == MLOPS_CODEC_ZSTD) {
-		unsigned long long size = ZSTD_getFrameContentSize(data, len);
-		if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN ||
-		    size > ((unsigned long long)1 << 40))
-			return mlops_error_set(MLOPS_ECORRUPT, "object '%s' is corrupt: bad zstd frame", path);
-		void *buf = malloc(size + 1);
-		if (!buf)
-			return mlops_error_set(MLOPS_ERROR, "out of memory");
-		size_t n = ZSTD_decompress(buf, size, data, len);
-		if (ZSTD_isError(n) || n != size) {
-			free(buf);
-			return mlops_error_set(MLOPS_ECORRUPT, "object '%s' is corrupt: %s", path,
-					       ZSTD_isError(n) ? ZSTD_getErrorName(n) : "short frame");
-		}
-		((char *)buf)[n] = '\0';
-		*out = buf;
-		*outlen = n;
-		return 0;
-	}
+	if (codec == MLOPS_CODEC_ZSTD)
+		return zstd_decompress(out, outlen, data, len, path);
 	z_stream zs;
 	memset(&zs, 0, sizeof(zs));
 	if (inflateInit(&zs) != Z_OK)

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -92,6 +93,42 @@ int mlops_lock_status(struct mlops_repo *repo, long *pid, int *alive)
 	return held;
 }
 
+static long lock_age(const char *path)
+{
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return 0;
+	return (long)(time(NULL) - st.st_mtime);
+}
+
+/*
+ * Remove a lock whose holder is dead.  Takeovers are serialised by an
+ * flock() on lock.guard (released by the kernel if we die), and the lock is
+ * re-read under it, so a live lock taken meanwhile is never removed.
+ * Returns 1 when removed, 0 when it changed hands, <0 on error.
+ */
+static int take_over_stale(struct mlops_repo *repo, const char *path, long dead_pid)
+{
+	char *guard = mlops_repo_path(repo, "lock.guard");
+	if (!guard)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	int fd = open(guard, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+	free(guard);
+	if (fd < 0)
+		return mlops_error_sys(errno, "unable to open the lock guard");
+	int removed = 0;
+	if (flock(fd, LOCK_EX) == 0) {
+		long pid;
+		char host[256];
+		if (read_holder(path, &pid, host, sizeof(host)) == 0 && pid == dead_pid &&
+		    (pid > 0 ? !holder_alive(pid, host) : lock_age(path) > 10))
+			removed = unlink(path) == 0;
+		flock(fd, LOCK_UN);
+	}
+	close(fd);
+	return removed;
+}
+
 int mlops_lock_acquire(struct mlops_lock **out, struct mlops_repo *repo, int timeout_ms)
 {
 	char *path = lock_path(repo);
@@ -99,6 +136,14 @@ int mlops_lock_acquire(struct mlops_lock **out, struct mlops_repo *repo, int tim
 		return mlops_error_set(MLOPS_ERROR, "out of memory");
 	char me[256] = "";
 	gethostname(me, sizeof(me) - 1);
+	if (timeout_ms < 0) {
+		long long t;
+		if (mlops_config_get_int(&t, repo, "core.lockTimeout", 10000) < 0) {
+			free(path);
+			return MLOPS_EINVALID;
+		}
+		timeout_ms = (int)(t < 0 ? 0 : t > 3600000 ? 3600000 : t);
+	}
 	int waited = 0, delay = 1;
 	for (;;) {
 		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
@@ -134,13 +179,18 @@ int mlops_lock_acquire(struct mlops_lock **out, struct mlops_repo *repo, int tim
 		}
 		long pid;
 		char host[256];
-		if (read_holder(path, &pid, host, sizeof(host)) == 0 && pid > 0 &&
-		    !holder_alive(pid, host)) {
-			int err = mlops_error_set(MLOPS_ELOCKED,
-				"the repository is locked by process %ld, which is no longer running; "
-				"if no mlops command is running, remove '%s'", pid, path);
-			free(path);
-			return err;
+		int have = read_holder(path, &pid, host, sizeof(host)) == 0;
+		if (have && (pid > 0 ? !holder_alive(pid, host) : lock_age(path) > 10)) {
+			int took = take_over_stale(repo, path, pid);
+			if (took < 0) {
+				free(path);
+				return took;
+			}
+			if (took) {
+				mlops_warning_add("removed a stale repository lock left by process %ld, "
+						  "which is no longer running", pid);
+				continue;
+			}
 		}
 		if (waited >= timeout_ms) {
 			int err = mlops_error_set(MLOPS_ELOCKED,

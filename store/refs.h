@@ -11,8 +11,10 @@
  * the new value is written to tmp/, fsynced and renamed over the ref, then
  * the directory is synced.  Objects are synced before (odb.h), so a ref
  * never names a missing object.  A lock left by a dead process on this host
- * is reported as stale with how to clear it; one left by a live process is
- * waited for (a few seconds), then reported as busy.
+ * is removed (under an flock() on lock.guard, so two processes never both
+ * take over) and a warning says so; one held by a live process, or by a
+ * process on another host, is waited for, then reported as busy with how
+ * to clear it.
  */
 #ifndef MLOPS_REFS_H
 #define MLOPS_REFS_H
@@ -28,9 +30,9 @@ struct mlops_lock;
 int mlops_ref_name_valid(const char *name);
 
 /*
- * Take the repository lock, waiting up to timeout_ms for a live holder.
- * MLOPS_ELOCKED with a message naming the holder (and, when it is dead,
- * the command that clears the stale lock).
+ * Take the repository lock, waiting up to timeout_ms for a live holder
+ * (negative: core.lockTimeout from config, default 10000 ms).
+ * MLOPS_ELOCKED with a message naming the holder and the lock file.
  */
 int mlops_lock_acquire(struct mlops_lock **out, struct mlops_repo *repo, int timeout_ms);
 void mlops_lock_release(struct mlops_lock *lock);

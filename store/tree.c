@@ -232,7 +232,6 @@ static int walk(struct ingest *in, struct wnode *w)
 		}
 		n++;
 	}
-	closedir(d);
 	if (err == 0 && n) {
 		qsort(names, n, sizeof(*names), cmp_names);
 		w->kids = calloc(n, sizeof(*w->kids));
@@ -255,12 +254,15 @@ static int walk(struct ingest *in, struct wnode *w)
 			err = mlops_error_set(MLOPS_ERROR, "out of memory");
 			break;
 		}
-		if (lstat(k->abs, &k->st) < 0) {
+		/* Relative to the open directory: no walk of the whole path. */
+		if (fstatat(dirfd(d), k->name, &k->st, AT_SYMLINK_NOFOLLOW) < 0) {
 			err = mlops_error_sys(errno, "unable to stat '%s'", k->abs);
 			break;
 		}
-		err = walk(in, k);
 	}
+	closedir(d);
+	for (size_t i = 0; err == 0 && i < w->nkids; i++)
+		err = walk(in, w->kids[i]);
 	for (size_t i = 0; i < n; i++)
 		free(names[i]);
 	free(names);
@@ -288,33 +290,154 @@ static void report(struct ingest *in, uint64_t bytes)
 		in->stats->progress(in->stats->payload, after, in->todo_bytes);
 }
 
+/*
+ * Hash and store one object.  File content counts as hashed and is stored
+ * only in write mode; records (trees, chunk lists) are always stored, so a
+ * scan's result can be listed.
+ */
 static int put_object(struct ingest *in, mlops_oid *id, const void *data, size_t len,
-		      int always)
+		      int content)
 {
 	uint64_t stored = 0;
 	mlops_hash_buf(id, data, len);
-	atomic_fetch_add(&in->hashed, len);
-	if (!in->write && !always)
+	if (content)
+		atomic_fetch_add(&in->hashed, len);
+	if (!in->write && content)
 		return 0;
 	int err = mlops_odb_write_hashed(in->odb, id, data, len, &stored);
 	atomic_fetch_add(&in->stored, stored);
 	return err;
 }
 
-static int put_chunk(struct ingest *in, mlops_oid *id, const void *data, size_t len)
-{
-	return put_object(in, id, data, len, 0);
-}
 
 struct chunk_ref {
 	uint64_t off;
 	uint32_t len;
+	uint8_t zero; /* inside a hole: all zeros, id known without reading */
 	mlops_oid id;
 };
+
+/*
+ * Holes.  The chunker is a function of the bytes alone, and once MAX bytes
+ * are left, of the next MAX bytes only; so a chunk that starts in a hole of
+ * a sparse file with MAX bytes of hole ahead is always zero_len zero bytes
+ * named zero_id.  Ingest finds holes with SEEK_DATA and never reads them;
+ * checkout leaves such chunks as holes of the freshly sized file.
+ */
+static unsigned char zero_buf[MLOPS_CHUNK_MAX];
+static size_t zero_len;
+static mlops_oid zero_id;
+static pthread_once_t zero_once = PTHREAD_ONCE_INIT;
+
+static void zero_init(void)
+{
+	zero_len = mlops_chunk_next(zero_buf, MLOPS_CHUNK_MAX);
+	mlops_hash_buf(&zero_id, zero_buf, zero_len);
+}
+
+/* What is known of a file's layout: no data in [hole_from, hole_to), data in [data_from, data_to). */
+struct holes {
+	int fd;
+	uint64_t size;
+	uint64_t hole_from, hole_to, data_from, data_to;
+};
+
+static void holes_init(struct holes *h, int fd, uint64_t size)
+{
+	memset(h, 0, sizeof(*h));
+	h->fd = fd;
+	h->size = size;
+	pthread_once(&zero_once, zero_init);
+}
+
+/* 1 when [off, off + len) holds no data (reads as zeros). */
+static int in_hole(struct holes *h, uint64_t off, uint64_t len)
+{
+	if (off >= h->hole_from && off + len <= h->hole_to)
+		return 1;
+	if (off >= h->data_from && off < h->data_to)
+		return 0;
+	off_t d = lseek(h->fd, (off_t)off, SEEK_DATA);
+	if (d < 0 && errno == ENXIO)
+		d = (off_t)h->size; /* no data from off to the end */
+	if (d < 0) {
+		h->data_from = 0; /* no SEEK_DATA here: all data */
+		h->data_to = UINT64_MAX;
+		return 0;
+	}
+	if ((uint64_t)d > off) {
+		h->hole_from = off;
+		h->hole_to = (uint64_t)d;
+		return off + len <= (uint64_t)d;
+	}
+	off_t e = lseek(h->fd, (off_t)off, SEEK_HOLE);
+	h->data_from = off;
+	h->data_to = e < 0 ? UINT64_MAX : (uint64_t)e;
+	return 0;
+}
+
+/* The next chunk at off: its length, and whether it lies in a hole. */
+static size_t next_chunk(struct chunk_ref *cr, struct holes *h, const unsigned char *map,
+			 uint64_t off)
+{
+	uint64_t left = h->size - off;
+	cr->off = off;
+	cr->zero = left >= MLOPS_CHUNK_MAX && in_hole(h, off, MLOPS_CHUNK_MAX);
+	cr->len = (uint32_t)(cr->zero ? zero_len : mlops_chunk_next(map + off, (size_t)left));
+	return cr->len;
+}
+
+/*
+ * Name a chunked file: a file that is one chunk is that chunk's blob, so its
+ * id is the hash of its content whatever its size; else a chunk list.
+ */
+static int put_chunk(struct ingest *in, mlops_oid *id, const void *data, size_t len)
+{
+	return put_object(in, id, data, len, 1);
+}
+
+/* Store one chunk of a mapped file; a chunk in a hole is never read. */
+/*
+ * Drop the mapped pages wholly inside a chunk once it is stored: they are
+ * clean file pages, so this only keeps the process's resident set small
+ * (the page cache keeps them).  The cut-point scan has passed them already.
+ */
+static void drop_pages(const unsigned char *map, uint64_t off, uint64_t len)
+{
+	static long page;
+	if (!page)
+		page = sysconf(_SC_PAGESIZE);
+	uint64_t start = (off + (uint64_t)page - 1) & ~((uint64_t)page - 1);
+	uint64_t end = (off + len) & ~((uint64_t)page - 1);
+	if (end > start)
+		madvise((void *)(map + start), (size_t)(end - start), MADV_DONTNEED);
+}
+
+static int store_chunk(struct ingest *in, struct chunk_ref *cr, const unsigned char *map)
+{
+	if (!cr->zero) {
+		int err = put_chunk(in, &cr->id, map + cr->off, cr->len);
+		drop_pages(map, cr->off, cr->len);
+		return err;
+	}
+	uint64_t stored = 0;
+	int err = 0;
+	cr->id = zero_id;
+	atomic_fetch_add(&in->hashed, cr->len);
+	if (in->write)
+		err = mlops_odb_write_hashed(in->odb, &zero_id, zero_buf, cr->len, &stored);
+	atomic_fetch_add(&in->stored, stored);
+	return err;
+}
 
 static int chunk_list_store(struct ingest *in, struct wnode *w, struct chunk_ref *chunks,
 			    size_t n)
 {
+	if (n == 1) {
+		w->node.id = chunks[0].id;
+		w->node.kind = MLOPS_KIND_BLOB;
+		return 0;
+	}
 	cJSON *o = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(o, "chunks");
 	char hex[MLOPS_OID_HEXSZ + 1];
 	if (!o || !arr) {
@@ -334,7 +457,7 @@ static int chunk_list_store(struct ingest *in, struct wnode *w, struct chunk_ref
 	cJSON_Delete(o);
 	if (err < 0)
 		return err;
-	err = put_object(in, &w->node.id, text, strlen(text), 1);
+	err = put_object(in, &w->node.id, text, strlen(text), 0);
 	free(text);
 	w->node.kind = MLOPS_KIND_CHUNKS;
 	return err;
@@ -351,7 +474,7 @@ static int map_file(void **out, int *fd_out, const char *path, uint64_t size)
 		close(fd);
 		return mlops_error_sys(e, "unable to map '%s'", path);
 	}
-	madvise(p, (size_t)size, MADV_SEQUENTIAL | MADV_WILLNEED);
+	madvise(p, (size_t)size, MADV_SEQUENTIAL);
 	*out = p;
 	*fd_out = fd;
 	return 0;
@@ -418,11 +541,11 @@ static int hash_file(struct ingest *in, struct wnode *w, unsigned char **buf, si
 	if (!chunks)
 		err = mlops_error_set(MLOPS_ERROR, "out of memory");
 	uint64_t off = 0;
+	struct holes holes;
+	holes_init(&holes, fd, size);
 	while (err == 0 && off < size) {
-		size_t len = mlops_chunk_next((const unsigned char *)map + off, (size_t)(size - off));
-		chunks[n].off = off;
-		chunks[n].len = (uint32_t)len;
-		err = put_chunk(in, &chunks[n].id, (const unsigned char *)map + off, len);
+		size_t len = next_chunk(&chunks[n], &holes, map, off);
+		err = store_chunk(in, &chunks[n], map);
 		n++;
 		off += len;
 		report(in, len);
@@ -456,8 +579,8 @@ static void *hash_worker(void *arg)
 			ingest_fail(in, err);
 			break;
 		}
-		if (w->node.kind != MLOPS_KIND_CHUNKS)
-			report(in, (uint64_t)w->st.st_size);
+		if (w->node.kind == MLOPS_KIND_LINK || (uint64_t)w->st.st_size <= MLOPS_CHUNK_MIN)
+			report(in, (uint64_t)w->st.st_size); /* larger: reported per chunk */
 	}
 	free(buf);
 	return NULL;
@@ -488,7 +611,7 @@ static void *big_worker(void *arg)
 		size_t i = b->next++;
 		pthread_mutex_unlock(&b->m);
 		struct chunk_ref *cr = &b->chunks[i];
-		int err = put_chunk(b->in, &cr->id, b->map + cr->off, cr->len);
+		int err = store_chunk(b->in, cr, b->map);
 		if (err < 0) {
 			ingest_fail(b->in, err);
 			pthread_mutex_lock(&b->m);
@@ -526,24 +649,22 @@ static int hash_big_file(struct ingest *in, struct wnode *w)
 			break;
 	uint64_t off = 0;
 	size_t n = 0;
+	struct holes holes;
+	holes_init(&holes, fd, size);
 	while (off < size && !atomic_load(&in->failed)) {
-		size_t len = mlops_chunk_next(b.map + off, (size_t)(size - off));
-		b.chunks[n].off = off;
-		b.chunks[n].len = (uint32_t)len;
+		size_t len = next_chunk(&b.chunks[n], &holes, b.map, off);
 		n++;
 		off += len;
 		pthread_mutex_lock(&b.m);
 		b.ready = n;
 		pthread_cond_signal(&b.c);
 		pthread_mutex_unlock(&b.m);
-		if (!started) /* no threads: do it here */
-			big_worker(&b);
 	}
 	pthread_mutex_lock(&b.m);
 	b.scanning_done = 1;
 	pthread_cond_broadcast(&b.c);
 	pthread_mutex_unlock(&b.m);
-	if (!started)
+	if (!started) /* no threads: hash everything here (it would wait for more before) */
 		big_worker(&b);
 	for (int i = 0; i < started; i++)
 		pthread_join(th[i], NULL);
@@ -625,7 +746,7 @@ static int build_trees(struct ingest *in, struct wnode *w)
 	if (err == 0) {
 		char *text;
 		if ((err = mlops_json_canonical(&text, o)) == 0) {
-			err = put_object(in, &w->node.id, text, strlen(text), 1);
+			err = put_object(in, &w->node.id, text, strlen(text), 0);
 			free(text);
 		}
 	}
@@ -689,8 +810,8 @@ static int ingest_run(struct mlops_node *out, struct mlops_odb *odb, struct mlop
 		goto done;
 	*out = root->node;
 	if (stats) {
-		stats->files = root->node.files;
-		stats->bytes = root->node.size;
+		stats->files += root->node.files;
+		stats->bytes += root->node.size;
 		stats->hashed += atomic_load(&in.hashed);
 		stats->stored += atomic_load(&in.stored);
 	}
@@ -864,15 +985,26 @@ static int list_rec(struct mlops_tree_list *l, size_t *cap, struct mlops_odb *od
 	return err;
 }
 
+static int cmp_list_path(const void *a, const void *b)
+{
+	return strcmp(((const struct mlops_tree_file *)a)->path,
+		      ((const struct mlops_tree_file *)b)->path);
+}
+
 int mlops_tree_list(struct mlops_tree_list *out, struct mlops_odb *odb,
 		    const struct mlops_node *node, int include_trees)
 {
 	size_t cap = 0;
 	memset(out, 0, sizeof(*out));
 	int err = list_rec(out, &cap, odb, "", node, include_trees);
-	if (err < 0)
+	if (err < 0) {
 		mlops_tree_list_free(out);
-	return err;
+		return err;
+	}
+	/* Tree order ("a" < "a.txt" by name) is not path order ("a.txt" < "a/b"). */
+	if (out->count > 1)
+		qsort(out->files, out->count, sizeof(*out->files), cmp_list_path);
+	return 0;
 }
 
 void mlops_tree_list_free(struct mlops_tree_list *list)
@@ -1088,8 +1220,11 @@ static int write_file_content(struct checkout *co, int fd, const struct mlops_no
 	size_t n;
 	if ((err = chunks_read(&c, &n, co->odb, node)) < 0)
 		return err;
+	pthread_once(&zero_once, zero_init);
 	for (size_t i = 0; i < n && err == 0; i++) {
-		err = mlops_odb_copy_to_fd(co->odb, &c[i].id, fd, c[i].off, c[i].len);
+		/* The file was just created at its full size: leave zero runs as holes. */
+		if (c[i].len != zero_len || mlops_oid_cmp(&c[i].id, &zero_id))
+			err = mlops_odb_copy_to_fd(co->odb, &c[i].id, fd, c[i].off, c[i].len);
 		atomic_fetch_add(&co->done_bytes, c[i].len);
 	}
 	free(c);

@@ -47,11 +47,16 @@ enum mlops_kind mlops_kind_parse(const char *name);
 
 typedef void (*mlops_progress_cb)(void *payload, uint64_t done, uint64_t total);
 
+/*
+ * Ingest counts, added to (never reset) by each call, so one zeroed struct
+ * totals several paths.
+ */
 struct mlops_ingest_stats {
 	uint64_t files;        /* files and links stored */
 	uint64_t bytes;        /* their total size */
-	uint64_t hashed;       /* bytes read and hashed (stat-cache misses) */
-	uint64_t stored;       /* bytes written anew to the store */
+	uint64_t hashed;       /* file bytes read and hashed (stat-cache misses and
+				  links; not the tree and chunk-list records) */
+	uint64_t stored;       /* bytes written anew to the store (records too) */
 	mlops_progress_cb progress; /* optional, called from worker threads */
 	void *payload;
 };

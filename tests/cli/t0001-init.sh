@@ -52,12 +52,23 @@ test_expect_success 'status --json' '
 	grep -q "\"clean\":[[:space:]]*true" out
 '
 
-test_expect_success 'a stale lock is reported with how to clear it' '
+test_expect_success 'a stale lock from a dead process is recovered with a message' '
 	cd fresh && echo "999999 $(hostname)" >.mlops/lock &&
 	mkdir d && echo x >d/f &&
-	test_expect_code 5 mlops dataset add d 2>err &&
-	grep -q "no longer running" err && grep -q "remove" err &&
-	rm .mlops/lock && mlops dataset add d
+	mlops dataset add d 2>err &&
+	grep -q "warning: removed a stale repository lock left by process 999999" err &&
+	! test -e .mlops/lock
+'
+
+test_expect_success 'a lock held by a live process is waited for, then reported' '
+	cd fresh || return 1
+	sleep 30 &
+	pid=$!
+	echo "$pid $(hostname)" >.mlops/lock && echo y >d/f &&
+	git config -f .mlops/config core.lockTimeout 300 &&
+	test_expect_code 5 mlops dataset add d 2>err; rc=$?
+	kill $pid; rm -f .mlops/lock; test $rc = 0 &&
+	grep -q "locked by process $pid" err && grep -q "try again" err
 '
 
 test_expect_success 'a bad config value is a clear error' '

@@ -122,6 +122,16 @@ test_expect_success 'diff of CSVs with appended and deleted rows and a new colum
 	grep -q "\"columns_added\":[[:space:]]*\"y\"" j
 '
 
+test_expect_success 'row counts of a large CSV diff match comm(1)' '
+	mkdir big && { echo "k,v"; seq 1 5000 | awk "{ print \$1 \",\" (\$1 * 7919) % 1000 }"; } >big/t.csv &&
+	mlops -q dataset add big >/dev/null &&
+	{ echo "k,v"; seq 1 5000 | awk "NR % 7 != 0 { print \$1 \",\" (\$1 * 7919) % 1000 }"; seq 6000 6123 | sed "s/$/,x/"; } >big/t2.csv &&
+	mv big/t2.csv big/t.csv &&
+	mlops --json dataset diff big@v1 >j &&
+	grep -q "\"rows_removed\":[[:space:]]*714" j &&
+	grep -q "\"rows_added\":[[:space:]]*124" j
+'
+
 test_expect_success 'quoted newlines are one row in a CSV diff' '
 	mkdir q && printf "a,b\n1,\"x\ny\"\n2,z\n" >q/t.csv &&
 	mlops -q dataset add q >/dev/null &&

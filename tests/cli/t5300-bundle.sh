@@ -93,6 +93,18 @@ test_expect_success 'a version number taken by another version is renumbered' '
 	test "$(cat .mlops/refs/datasets/d/v2)" = "$(cat ../src/.mlops/refs/datasets/d/v1)"
 '
 
+test_expect_success 'a training run exports with its inputs and outputs' '
+	cd src && git add -A && git commit -qm data &&
+	mlops -q train -n t -d d -- sh -c "echo weights >\$MLOPS_OUTPUT/model.bin" &&
+	r=$(ls .mlops/refs/runs | head -1) &&
+	mlops export r-$(echo $r | cut -c1-8) ../run.tar.gz >out && grep -q "runs/$r" out &&
+	git init -q ../runs && cd ../runs && mlops -q init && mlops -q import ../run.tar.gz &&
+	test "$(cat .mlops/refs/runs/$r)" = $r && mlops fsck &&
+	rec=$(cat ../src/.mlops/refs/datasets/d/v2) &&
+	ls .mlops/objects/$(echo $rec | cut -c1-2)/$(echo $rec | cut -c3-)* >/dev/null &&
+	big=$(sha256sum ../src/d/big | cut -c1-64) && test "$(cat ../src/d/a)" = two
+'
+
 for case in traversal absolute symlink hardlink device oversized unlisted late-manifest; do
 	test_expect_success "a malicious bundle ($case) is refused and nothing is written" '
 		mkdir -p victim && cd victim && { test -d .mlops || { git init -q && mlops -q init; }; } &&

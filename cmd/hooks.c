@@ -1,0 +1,552 @@
+/*
+ * hooks.c - `mlops hooks install|uninstall|run`: git hooks that keep
+ * tracked data in step with code, chained after hooks that were there
+ * before, and the merge driver for mlops.lock.
+ *
+ * An installed hook is a small sh script that runs the hook it replaced
+ * (kept as NAME.mlops-chained), stops with that hook's status if it failed,
+ * then runs `mlops hooks run NAME ARGS...`.  Every hook exits 0 outside an
+ * mlops repository.
+ */
+#include "cmd.h"
+#include "builtins.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/dataset.h"
+#include "core/gitsync.h"
+#include "core/lockfile.h"
+#include "store/fsutil.h"
+#include "store/odb.h"
+#include "store/repo.h"
+#include "store/tree.h"
+
+#define MARKER "installed by 'mlops hooks install'"
+
+static const char *const all_hooks[] = {
+	"post-checkout", "post-merge", "post-rewrite", "pre-commit", "pre-push", NULL,
+};
+
+static int known_hook(const char *name)
+{
+	for (size_t i = 0; all_hooks[i]; i++)
+		if (!strcmp(all_hooks[i], name))
+			return 1;
+	return 0;
+}
+
+/* The hooks directory: core.hooksPath (relative to the work tree) or .git/hooks. */
+static int hooks_dir(char **out, struct mlops_repo *repo)
+{
+	git_config *cfg = NULL;
+	git_buf buf = { 0 };
+	*out = NULL;
+	if (git_repository_config_snapshot(&cfg, repo->git) == 0 &&
+	    git_config_get_string_buf(&buf, cfg, "core.hooksPath") == 0 && buf.ptr && *buf.ptr) {
+		*out = buf.ptr[0] == '/' ? strdup(buf.ptr) : mlops_path_join(repo->workdir, buf.ptr);
+	} else {
+		git_error_clear();
+		*out = mlops_path_join(git_repository_commondir(repo->git), "hooks");
+	}
+	git_buf_dispose(&buf);
+	git_config_free(cfg);
+	if (!*out)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	return mlops_mkdir_p(*out);
+}
+
+static char *hook_script(const char *name)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	exe[n > 0 ? n : 0] = '\0';
+	int with_stdin = !strcmp(name, "pre-push") || !strcmp(name, "post-rewrite");
+	return mlops_strdupf(
+		"#!/bin/sh\n"
+		"# %s: keeps tracked data in step with git.\n"
+		"# 'mlops hooks uninstall' removes it and restores the hook it chained.\n"
+		"MLOPS=${MLOPS:-'%s'}\n"
+		"command -v \"$MLOPS\" >/dev/null 2>&1 || MLOPS=mlops\n"
+		"chained=\"$(dirname \"$0\")/%s.mlops-chained\"\n"
+		"%s"
+		"if [ -x \"$chained\" ]; then\n"
+		"\t\"$chained\" \"$@\"%s || { status=$?; %sexit $status; }\n"
+		"fi\n"
+		"command -v \"$MLOPS\" >/dev/null 2>&1 || { %sexit 0; }\n"
+		"\"$MLOPS\" hooks run %s \"$@\"%s\n"
+		"status=$?\n"
+		"%s"
+		"exit $status\n",
+		MARKER, *exe ? exe : "mlops", name,
+		with_stdin ? "input=$(mktemp) || exit 1\ncat >\"$input\"\n" : "",
+		with_stdin ? " <\"$input\"" : "", with_stdin ? "rm -f \"$input\"; " : "",
+		with_stdin ? "rm -f \"$input\"; " : "", name, with_stdin ? " <\"$input\"" : "",
+		with_stdin ? "rm -f \"$input\"\n" : "");
+}
+
+static int is_ours(const char *path)
+{
+	char *text = NULL;
+	if (mlops_read_file(&text, NULL, path) < 0) {
+		mlops_error_clear();
+		return 0;
+	}
+	int ours = strstr(text, MARKER) != NULL;
+	free(text);
+	return ours;
+}
+
+static int write_exec(const char *path, const char *text)
+{
+	char *dir = strdup(path);
+	if (!dir)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	*strrchr(dir, '/') = '\0';
+	int err = mlops_write_file_atomic(path, text, strlen(text), dir, 0);
+	free(dir);
+	if (err == 0 && chmod(path, 0777 & ~mlops_umask()) < 0)
+		err = mlops_error_sys(errno, "unable to make '%s' executable", path);
+	return err;
+}
+
+static int set_merge_driver(struct mlops_repo *repo, int install)
+{
+	git_config *cfg = NULL, *local = NULL;
+	int err = 0;
+	if (git_repository_config(&cfg, repo->git) < 0 ||
+	    git_config_open_level(&local, cfg, GIT_CONFIG_LEVEL_LOCAL) < 0) {
+		err = mlops_git_error(MLOPS_EIO, "unable to open .git/config");
+		goto done;
+	}
+	if (install) {
+		char exe[PATH_MAX];
+		ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+		exe[n > 0 ? n : 0] = '\0';
+		char *driver = mlops_strdupf("'%s' merge-lock %%O %%A %%B", *exe ? exe : "mlops");
+		if (!driver ||
+		    git_config_set_string(local, "merge.mlops-lock.name", "mlops.lock merge driver") < 0 ||
+		    git_config_set_string(local, "merge.mlops-lock.driver", driver) < 0)
+			err = mlops_git_error(MLOPS_EIO, "unable to write .git/config");
+		free(driver);
+	} else {
+		git_config_delete_entry(local, "merge.mlops-lock.name");
+		git_config_delete_entry(local, "merge.mlops-lock.driver");
+		git_error_clear();
+	}
+	if (err)
+		goto done;
+	/* .gitattributes: "mlops.lock merge=mlops-lock", once. */
+	char *path = mlops_path_join(repo->workdir, ".gitattributes"), *text = NULL;
+	const char *line = "mlops.lock merge=mlops-lock";
+	if (!path) {
+		err = mlops_error_set(MLOPS_ERROR, "out of memory");
+		goto done;
+	}
+	if (mlops_read_file(&text, NULL, path) < 0)
+		mlops_error_clear();
+	char *at = text ? strstr(text, line) : NULL;
+	char *nt = NULL;
+	if (install && !at)
+		nt = mlops_strdupf("%s%s%s\n", text ? text : "",
+				   text && *text && text[strlen(text) - 1] != '\n' ? "\n" : "", line);
+	else if (!install && at) {
+		char *end = at + strlen(line);
+		if (*end == '\n')
+			end++;
+		nt = mlops_strdupf("%.*s%s", (int)(at - text), text, end);
+	}
+	if (nt)
+		err = mlops_write_file_atomic(path, nt, strlen(nt), repo->tmpdir, 0);
+	free(nt);
+	free(text);
+	free(path);
+done:
+	git_config_free(local);
+	git_config_free(cfg);
+	return err;
+}
+
+static const char precommit_yaml[] =
+	"  - repo: local\n"
+	"    hooks:\n"
+	"      - id: mlops-recorded\n"
+	"        name: mlops (tracked data recorded)\n"
+	"        entry: mlops hooks run pre-commit\n"
+	"        language: system\n"
+	"        pass_filenames: false\n"
+	"        always_run: true\n"
+	"        stages: [pre-commit]\n"
+	"      - id: mlops-push\n"
+	"        name: mlops (push objects)\n"
+	"        entry: mlops hooks run pre-push\n"
+	"        language: system\n"
+	"        pass_filenames: false\n"
+	"        always_run: true\n"
+	"        stages: [pre-push]\n"
+	"      - id: mlops-restore\n"
+	"        name: mlops (restore tracked data)\n"
+	"        entry: mlops checkout\n"
+	"        language: system\n"
+	"        pass_filenames: false\n"
+	"        always_run: true\n"
+	"        stages: [post-checkout, post-merge, post-rewrite]\n";
+
+static int install_precommit_framework(struct mlops_repo *repo)
+{
+	char *path = mlops_path_join(repo->workdir, ".pre-commit-config.yaml"), *text = NULL;
+	int err = 0;
+	if (!path)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	if (mlops_read_file(&text, NULL, path) < 0)
+		mlops_error_clear();
+	if (text && strstr(text, "mlops hooks run")) {
+		if (!g_opts.quiet)
+			printf(".pre-commit-config.yaml already has the mlops hooks\n");
+	} else {
+		char *nt = text ? mlops_strdupf("%s%s%s", text,
+						*text && text[strlen(text) - 1] != '\n' ? "\n" : "",
+						precommit_yaml) :
+				  mlops_strdupf("repos:\n%s", precommit_yaml);
+		err = nt ? mlops_write_file_atomic(path, nt, strlen(nt), repo->tmpdir, 0) :
+			   mlops_error_set(MLOPS_ERROR, "out of memory");
+		free(nt);
+		if (err == 0 && !g_opts.quiet)
+			printf("%s .pre-commit-config.yaml: mlops-recorded, mlops-push, mlops-restore\n"
+			       "hint: run 'pre-commit install --hook-type pre-commit --hook-type pre-push "
+			       "--hook-type post-checkout --hook-type post-merge --hook-type post-rewrite'\n",
+			       text ? "appended to" : "wrote");
+	}
+	free(text);
+	free(path);
+	return err;
+}
+
+/* ---- install / uninstall --------------------------------------------- */
+
+static const char *const install_usage[] = {
+	"hooks install [--hook NAME]... [--force] [--pre-commit-framework]", NULL,
+};
+
+static int hooks_install(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "hook", required_argument, NULL, 'k' },
+		{ "force", no_argument, NULL, 'f' },
+		{ "pre-commit-framework", no_argument, NULL, 'p' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *chosen[8];
+	size_t nchosen = 0;
+	int c, force = 0, framework = 0;
+	cmd_getopt_reset();
+	while ((c = getopt_long(argc, argv, "fh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'k':
+			if (!known_hook(optarg))
+				return cmd_die(MLOPS_EXIT_USAGE, "'%s' is not a hook mlops provides "
+					       "(post-checkout, post-merge, post-rewrite, pre-commit, pre-push)", optarg);
+			if (nchosen < 8)
+				chosen[nchosen++] = optarg;
+			break;
+		case 'f': force = 1; break;
+		case 'p': framework = 1; break;
+		default: return cmd_usage(install_usage, c == 'h');
+		}
+	}
+	if (optind < argc)
+		return cmd_usage(install_usage, 0);
+	if (!nchosen)
+		for (; all_hooks[nchosen]; nchosen++)
+			chosen[nchosen] = all_hooks[nchosen];
+
+	struct mlops_repo *repo;
+	int err = mlops_repo_open(&repo, ".");
+	if (err < 0)
+		return cmd_fail(err, err == MLOPS_ENOREPO ? "run 'mlops init' to create one" : NULL);
+	if (framework) {
+		err = install_precommit_framework(repo);
+		if (err == 0)
+			err = set_merge_driver(repo, 1);
+		mlops_repo_free(repo);
+		return err < 0 ? cmd_fail(err, NULL) : 0;
+	}
+	char *dir = NULL;
+	if ((err = hooks_dir(&dir, repo)) < 0)
+		goto done;
+	for (size_t i = 0; i < nchosen && err == 0; i++) {
+		char *path = mlops_path_join(dir, chosen[i]);
+		char *chained = mlops_strdupf("%s/%s.mlops-chained", dir, chosen[i]);
+		char *script = hook_script(chosen[i]);
+		const char *what = "installed";
+		struct stat st;
+		if (!path || !chained || !script) {
+			err = mlops_error_set(MLOPS_ERROR, "out of memory");
+		} else if (lstat(path, &st) == 0 && !is_ours(path)) {
+			if (force) {
+				char *backup = mlops_strdupf("%s/%s.mlops-backup", dir, chosen[i]);
+				if (!backup || rename(path, backup) < 0)
+					err = mlops_error_sys(errno, "unable to move '%s' aside", path);
+				free(backup);
+				what = "installed (the old hook is kept as .mlops-backup, not run)";
+			} else if (lstat(chained, &st) == 0) {
+				err = mlops_error_set(MLOPS_ECONFLICT,
+					"'%s' is not ours and '%s' exists already; use --force", path, chained);
+			} else if (rename(path, chained) < 0) {
+				err = mlops_error_sys(errno, "unable to move '%s' aside", path);
+			} else {
+				what = "installed (chained after the existing hook)";
+			}
+		}
+		if (err == 0)
+			err = write_exec(path, script);
+		if (err == 0 && !g_opts.quiet && !g_opts.json)
+			printf("%s: %s\n", chosen[i], what);
+		free(path);
+		free(chained);
+		free(script);
+	}
+	if (err == 0)
+		err = set_merge_driver(repo, 1);
+	if (err == 0 && !g_opts.quiet && !g_opts.json)
+		printf("merge driver for mlops.lock: set in .git/config and .gitattributes\n");
+done:
+	free(dir);
+	mlops_repo_free(repo);
+	return err < 0 ? cmd_fail(err, NULL) : 0;
+}
+
+static const char *const uninstall_usage[] = { "hooks uninstall", NULL };
+
+static int hooks_uninstall(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+	cmd_getopt_reset();
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1)
+		return cmd_usage(uninstall_usage, c == 'h');
+	if (optind < argc)
+		return cmd_usage(uninstall_usage, 0);
+	struct mlops_repo *repo;
+	int err = mlops_repo_open(&repo, ".");
+	if (err < 0)
+		return cmd_fail(err, NULL);
+	char *dir = NULL;
+	if ((err = hooks_dir(&dir, repo)) < 0)
+		goto done;
+	for (size_t i = 0; all_hooks[i] && err == 0; i++) {
+		char *path = mlops_path_join(dir, all_hooks[i]);
+		char *chained = mlops_strdupf("%s/%s.mlops-chained", dir, all_hooks[i]);
+		struct stat st;
+		if (!path || !chained) {
+			err = mlops_error_set(MLOPS_ERROR, "out of memory");
+		} else if (is_ours(path)) {
+			if (lstat(chained, &st) == 0) {
+				if (rename(chained, path) < 0)
+					err = mlops_error_sys(errno, "unable to restore '%s'", path);
+				else if (!g_opts.quiet)
+					printf("%s: removed, the previous hook restored\n", all_hooks[i]);
+			} else if (unlink(path) < 0) {
+				err = mlops_error_sys(errno, "unable to remove '%s'", path);
+			} else if (!g_opts.quiet) {
+				printf("%s: removed\n", all_hooks[i]);
+			}
+		}
+		free(path);
+		free(chained);
+	}
+	if (err == 0)
+		err = set_merge_driver(repo, 0);
+done:
+	free(dir);
+	mlops_repo_free(repo);
+	return err < 0 ? cmd_fail(err, NULL) : 0;
+}
+
+/* ---- run -------------------------------------------------------------- */
+
+static int rebase_in_progress(struct mlops_repo *repo)
+{
+	const char *gitdir = git_repository_path(repo->git);
+	char p[PATH_MAX];
+	struct stat st;
+	snprintf(p, sizeof(p), "%s/rebase-merge", gitdir);
+	if (stat(p, &st) == 0)
+		return 1;
+	snprintf(p, sizeof(p), "%s/rebase-apply", gitdir);
+	return stat(p, &st) == 0;
+}
+
+static int restore_after(struct mlops_repo *repo, const char *prev_rev, const char *hook)
+{
+	struct mlops_lockfile *lf = NULL;
+	cJSON *prev = NULL;
+	struct mlops_restore r;
+	int err;
+	if (prev_rev && strspn(prev_rev, "0") != strlen(prev_rev) &&
+	    mlops_lock_at_commit(&prev, repo, prev_rev) < 0)
+		mlops_error_clear();
+	if ((err = mlops_lockfile_load(&lf, repo)) < 0)
+		goto done;
+	if (!prev && !(prev = cJSON_Duplicate(lf->root, 1))) {
+		err = mlops_error_set(MLOPS_ERROR, "out of memory");
+		goto done;
+	}
+	if ((err = mlops_restore_lock(&r, repo, lf->root, prev, 0, 0)) < 0)
+		goto done;
+	for (size_t i = 0; i < r.count; i++) {
+		const struct mlops_restore_item *it = &r.items[i];
+		if (it->action == MLOPS_RESTORE_WRITTEN)
+			fprintf(stderr, "mlops: %s: restored '%s'\n", hook, it->path);
+		else if (it->action == MLOPS_RESTORE_REMOVED)
+			fprintf(stderr, "mlops: %s: removed '%s' (not tracked here)\n", hook, it->path);
+		else if (it->action == MLOPS_RESTORE_KEPT)
+			fprintf(stderr, "mlops: %s: kept '%s': it has unrecorded changes "
+				"(mlops checkout --force discards them)\n", hook, it->path);
+		else if (it->action == MLOPS_RESTORE_MISSING)
+			fprintf(stderr, "mlops: %s: '%s' is not in the local store; run 'mlops pull'\n",
+				hook, it->path);
+	}
+	mlops_restore_free(&r);
+done:
+	cJSON_Delete(prev);
+	mlops_lockfile_free(lf);
+	return err;
+}
+
+static int collect_ids(const cJSON *v, struct mlops_odb *odb, char *missing, size_t size)
+{
+	const cJSON *c;
+	int n = 0;
+	if (cJSON_IsObject(v) && cJSON_GetObjectItemCaseSensitive(v, "kind")) {
+		struct mlops_node node;
+		if (mlops_node_from_json(&node, v) == 0 && !mlops_odb_exists(odb, &node.id)) {
+			if (!*missing)
+				mlops_oid_fmt(missing, &node.id);
+			return 1;
+		}
+		mlops_error_clear();
+	}
+	cJSON_ArrayForEach(c, v)
+		n += collect_ids(c, odb, missing, size);
+	return n;
+}
+
+static int pre_commit(struct mlops_repo *repo)
+{
+	git_index *index = NULL;
+	int err = 0;
+	/* 1. The staged mlops.lock parses and names objects we have. */
+	if (git_repository_index(&index, repo->git) == 0) {
+		const git_index_entry *e = git_index_get_bypath(index, "mlops.lock", 0);
+		git_blob *blob = NULL;
+		if (e && git_blob_lookup(&blob, repo->git, &e->id) == 0) {
+			cJSON *lock = NULL;
+			err = mlops_lockfile_parse(&lock, git_blob_rawcontent(blob),
+						   (size_t)git_blob_rawsize(blob), "staged mlops.lock");
+			char missing[MLOPS_OID_HEXSZ + 1] = "";
+			if (err == 0 && collect_ids(lock, repo->odb, missing, sizeof(missing)))
+				err = mlops_error_set(MLOPS_ECONFLICT,
+					"the staged mlops.lock names object %.12s, which is not in the store", missing);
+			cJSON_Delete(lock);
+		}
+		git_blob_free(blob);
+		git_index_free(index);
+	}
+	git_error_clear();
+	if (err < 0)
+		return err;
+	/* 2. Tracked data is recorded. */
+	struct mlops_path_status *st;
+	size_t n;
+	if ((err = mlops_dataset_status(&st, &n, repo)) < 0)
+		return err;
+	for (size_t i = 0; i < n && err == 0; i++) {
+		if (st[i].state == MLOPS_PATH_MODIFIED)
+			err = mlops_error_set(MLOPS_ECONFLICT,
+				"tracked data '%s' changed but is not recorded; "
+				"run 'mlops dataset add %s' (or commit with --no-verify)", st[i].path, st[i].path);
+	}
+	mlops_path_status_free(st, n);
+	return err;
+}
+
+static int pre_push(struct mlops_repo *repo)
+{
+	char *remote = NULL;
+	if (mlops_config_get_string(&remote, repo, "core.remote") < 0) {
+		mlops_error_clear();
+		return 0; /* no default remote: nothing to push to */
+	}
+	free(remote);
+	if (!cmd_lookup("push"))
+		return 0;
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return mlops_error_sys(errno, "unable to find the mlops binary");
+	exe[n] = '\0';
+	fflush(stdout);
+	char *args[] = { exe, "push", NULL };
+	execvp(exe, args);
+	return mlops_error_sys(errno, "unable to run 'mlops push'");
+}
+
+static const char *const run_usage[] = { "hooks run NAME [ARGS...]", NULL };
+
+static int hooks_run(int argc, char **argv)
+{
+	if (argc < 2)
+		return cmd_usage(run_usage, 0);
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))
+		return cmd_usage(run_usage, 1);
+	const char *hook = argv[1];
+	if (!known_hook(hook))
+		return cmd_die(MLOPS_EXIT_USAGE, "'%s' is not a hook mlops provides", hook);
+	struct mlops_repo *repo;
+	if (mlops_repo_open(&repo, ".") < 0) {
+		mlops_error_clear();
+		return 0; /* outside an mlops repository hooks do nothing */
+	}
+	int err = 0;
+	if (!strcmp(hook, "post-checkout")) {
+		/* ARGS: previous HEAD, new HEAD, 1 for a branch switch. */
+		if (argc >= 5 && !strcmp(argv[4], "1") && !rebase_in_progress(repo))
+			err = restore_after(repo, argv[2], hook);
+	} else if (!strcmp(hook, "post-merge")) {
+		if (!rebase_in_progress(repo))
+			err = restore_after(repo, "ORIG_HEAD", hook);
+	} else if (!strcmp(hook, "post-rewrite")) {
+		err = restore_after(repo, "ORIG_HEAD", hook);
+	} else if (!strcmp(hook, "pre-commit")) {
+		err = pre_commit(repo);
+	} else if (!strcmp(hook, "pre-push")) {
+		err = pre_push(repo);
+	}
+	mlops_repo_free(repo);
+	if (err < 0) {
+		int status = cmd_fail(err, NULL);
+		return status ? status : 1;
+	}
+	return 0;
+}
+
+static const struct subcmd subs[] = {
+	{ "install", hooks_install, "install [--hook NAME]... [--force] [--pre-commit-framework]" },
+	{ "run", hooks_run, "run NAME [ARGS...]" },
+	{ "uninstall", hooks_uninstall, "uninstall" },
+};
+
+int cmd_hooks(int argc, char **argv)
+{
+	return cmd_dispatch(argc, argv, subs, sizeof(subs) / sizeof(subs[0]), NULL);
+}

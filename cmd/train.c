@@ -1,0 +1,943 @@
+/*
+ * train.c - `mlops train`: run a training command or a built-in trainer as
+ * a recorded run, sweep a grid of params, and list, show, compare and read
+ * the log of runs.
+ */
+#include "cmd.h"
+#include "builtins.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/run.h"
+#include "store/fsutil.h"
+#include "store/json.h"
+#include "store/odb.h"
+#include "store/repo.h"
+#include "store/tree.h"
+
+static const char *const train_usage[] = {
+	"train [-n NAME] [-d REV]... [-f REV]... [-p KEY=VAL]... [--params FILE] [-m MSG] "
+	"[-o DIR] [--force] -- CMD [ARGS...]",
+	"train --builtin linear|logistic|auto -d REV --target COL [--valid-frac F] [--seed N] "
+	"[-p KEY=VAL]... [-o DIR] [--force]",
+	"train ... --sweep KEY=V1,V2,... [--sweep KEY=...] [-j N] [--metric NAME] "
+	"[--maximize|--minimize] [--json]",
+	"train list [--name NAME] [--json]",
+	"train show RUN [--diff] [--json]",
+	"train compare RUN RUN... [--json]",
+	"train log RUN",
+	NULL,
+};
+
+static void short_id(char out[16], const mlops_oid *id)
+{
+	char hex[MLOPS_OID_HEXSZ + 1];
+	snprintf(out, 16, "r-%.8s", mlops_oid_fmt(hex, id));
+}
+
+/* A number as a person reads it: integers plainly, others with 6 digits. */
+static const char *fmt_num(char buf[64], double v)
+{
+	if (v == floor(v) && fabs(v) < 1e15)
+		snprintf(buf, 64, "%.0f", v);
+	else
+		snprintf(buf, 64, "%.6g", v);
+	return buf;
+}
+
+/* A param or metric value as text (strings as they are). */
+static char *value_text(const cJSON *v)
+{
+	char buf[64];
+	if (!v)
+		return strdup("-");
+	if (cJSON_IsNumber(v))
+		return strdup(fmt_num(buf, v->valuedouble));
+	if (cJSON_IsString(v))
+		return strdup(v->valuestring);
+	return cJSON_PrintUnformatted(v);
+}
+
+/* A nested member by dotted name ("val.acc"); borrowed, NULL when absent. */
+static const cJSON *dotted(const cJSON *obj, const char *key)
+{
+	const cJSON *direct = cJSON_GetObjectItemCaseSensitive(obj, key);
+	if (direct)
+		return direct;
+	const char *dot = strchr(key, '.');
+	if (!dot)
+		return NULL;
+	char head[256];
+	size_t l = (size_t)(dot - key);
+	if (l >= sizeof(head))
+		return NULL;
+	memcpy(head, key, l);
+	head[l] = '\0';
+	const cJSON *sub = cJSON_GetObjectItemCaseSensitive(obj, head);
+	return cJSON_IsObject(sub) ? dotted(sub, dot + 1) : NULL;
+}
+
+struct metric_line {
+	char *text;
+	size_t len, cap, count, max;
+};
+
+static void metric_append(const char *key, double value, void *payload)
+{
+	struct metric_line *m = payload;
+	char buf[64], item[600];
+	if (m->count++ >= m->max)
+		return;
+	int n = snprintf(item, sizeof(item), "%s%s=%s", m->len ? " " : "", key, fmt_num(buf, value));
+	if (n < 0 || m->len + (size_t)n + 1 > m->cap)
+		return;
+	memcpy(m->text + m->len, item, (size_t)n + 1);
+	m->len += (size_t)n;
+}
+
+/* "k=v k=v ..." of the first `max` metrics, into buf. */
+static const char *metrics_summary(char *buf, size_t cap, const cJSON *record, size_t max)
+{
+	struct metric_line m = { buf, 0, cap, 0, max };
+	buf[0] = '\0';
+	mlops_run_metrics_foreach(cJSON_GetObjectItemCaseSensitive(record, "metrics"),
+				  metric_append, &m);
+	if (m.count > max && m.len + 5 < cap)
+		strcat(buf, " ...");
+	return buf;
+}
+
+static cJSON *run_json(const cJSON *record, const mlops_oid *id, int cached, int with_cached)
+{
+	char sid[16];
+	cJSON *o = cJSON_Duplicate(record, 1);
+	if (!o)
+		return NULL;
+	mlops_json_add_oid(o, "id", id);
+	short_id(sid, id);
+	cJSON_AddStringToObject(o, "run", sid);
+	if (with_cached)
+		cJSON_AddBoolToObject(o, "cached", cached);
+	return o;
+}
+
+/* ---- running ---------------------------------------------------------- */
+
+struct str_list {
+	const char **v;
+	size_t n;
+};
+
+static int list_push(struct str_list *l, const char *s)
+{
+	const char **v = realloc(l->v, (l->n + 2) * sizeof(*v));
+	if (!v)
+		return -1;
+	v[l->n++] = s;
+	v[l->n] = NULL;
+	l->v = v;
+	return 0;
+}
+
+static int set_param(cJSON *params, const char *kv)
+{
+	const char *eq = strchr(kv, '=');
+	if (!eq || eq == kv)
+		return cmd_die(MLOPS_EXIT_USAGE, "-p '%s': expected KEY=VALUE", kv);
+	char *key = strndup(kv, (size_t)(eq - kv));
+	cJSON *v = mlops_run_param_value(eq + 1);
+	if (!key || !v) {
+		free(key);
+		cJSON_Delete(v);
+		return cmd_die(MLOPS_EXIT_FAILURE, "out of memory");
+	}
+	cJSON_DeleteItemFromObjectCaseSensitive(params, key);
+	cJSON_AddItemToObject(params, key, v);
+	free(key);
+	return 0;
+}
+
+static int load_params_file(cJSON **out, const char *path)
+{
+	char *text;
+	size_t len;
+	int err = mlops_read_file(&text, &len, path);
+	if (err < 0)
+		return cmd_fail(err, NULL);
+	cJSON *doc = cJSON_ParseWithLength(text, len);
+	free(text);
+	if (!cJSON_IsObject(doc)) {
+		cJSON_Delete(doc);
+		return cmd_die(MLOPS_EXIT_INVALID, "--params '%s': not a JSON object", path);
+	}
+	*out = doc;
+	return 0;
+}
+
+struct axis_arg {
+	char *key;
+	cJSON *values;
+};
+
+static int parse_sweep(struct axis_arg *a, const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+	if (!eq || eq == arg || !eq[1])
+		return cmd_die(MLOPS_EXIT_USAGE, "--sweep '%s': expected KEY=V1,V2,...", arg);
+	a->key = strndup(arg, (size_t)(eq - arg));
+	a->values = cJSON_CreateArray();
+	char *vals = strdup(eq + 1);
+	if (!a->key || !a->values || !vals) {
+		free(vals);
+		return cmd_die(MLOPS_EXIT_FAILURE, "out of memory");
+	}
+	char *save = NULL;
+	for (char *t = strtok_r(vals, ",", &save); t; t = strtok_r(NULL, ",", &save))
+		cJSON_AddItemToArray(a->values, mlops_run_param_value(t));
+	free(vals);
+	return 0;
+}
+
+/* Whether a metric is better when larger, from its name. */
+static int metric_maximize(const char *name)
+{
+	static const char *const lower[] = { "loss", "error", "rmse", "mae", "mse", "mape", NULL };
+	for (size_t i = 0; lower[i]; i++)
+		if (strstr(name, lower[i]))
+			return 0;
+	return 1;
+}
+
+static void print_run_line(const struct mlops_run_result *r)
+{
+	char sid[16], m[512], t[64];
+	const cJSON *rec = r->record;
+	short_id(sid, &r->id);
+	const char *status = mlops_json_str(rec, "status");
+	const char *name = mlops_json_str(rec, "name");
+	metrics_summary(m, sizeof(m), rec, 6);
+	if (r->cached)
+		printf("%s %s: cached: the same command, params, inputs and code ran %s%s%s\n", sid,
+		       name ? name : "", cmd_human_time(t, (long long)mlops_json_num(rec, "start", 0)),
+		       *m ? "; " : "", m);
+	else
+		printf("%s %s: %s%s%s in %.2f s (exit %d)%s%s\n", sid, name ? name : "",
+		       !strcmp(status, "succeeded") ? cmd_color("green") : cmd_color("red"), status,
+		       cmd_color("reset"), mlops_json_num(rec, "duration", 0),
+		       (int)mlops_json_num(rec, "exit_status", 0), *m ? "; " : "", m);
+}
+
+struct ranked {
+	size_t idx;
+	double value;
+	int has;
+};
+
+static int cmp_ranked_max;
+
+static int cmp_ranked(const void *a, const void *b)
+{
+	const struct ranked *x = a, *y = b;
+	if (x->has != y->has)
+		return x->has ? -1 : 1;
+	if (x->has && x->value != y->value)
+		return (x->value > y->value) == cmp_ranked_max ? -1 : 1;
+	return (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+static int print_sweep(struct mlops_run_result **res, size_t n, const struct axis_arg *axes,
+		       size_t naxes, const char *metric, int maximize)
+{
+	struct ranked *rk = calloc(n ? n : 1, sizeof(*rk));
+	int status = 0;
+	if (!rk)
+		return cmd_die(MLOPS_EXIT_FAILURE, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		rk[i].idx = i;
+		if (res[i]->error || !res[i]->record)
+			continue;
+		const char *st = mlops_json_str(res[i]->record, "status");
+		const cJSON *v = metric ? dotted(cJSON_GetObjectItemCaseSensitive(res[i]->record,
+								     "metrics"), metric) : NULL;
+		if (st && !strcmp(st, "succeeded") && cJSON_IsNumber(v) && !isnan(v->valuedouble)) {
+			rk[i].has = 1;
+			rk[i].value = v->valuedouble;
+		}
+	}
+	cmp_ranked_max = maximize;
+	qsort(rk, n, sizeof(*rk), cmp_ranked);
+
+	for (size_t i = 0; i < n; i++)
+		if (res[i]->error || (res[i]->record && res[i]->exit_status && !status))
+			status = res[i]->error ? mlops_error_exit_code(res[i]->error) : res[i]->exit_status;
+
+	if (g_opts.json) {
+		cJSON *o = cJSON_CreateObject(), *arr;
+		if (metric)
+			cJSON_AddStringToObject(o, "metric", metric);
+		else
+			cJSON_AddNullToObject(o, "metric");
+		cJSON_AddStringToObject(o, "direction", maximize ? "maximize" : "minimize");
+		if (n && rk[0].has) {
+			char sid[16];
+			short_id(sid, &res[rk[0].idx]->id);
+			cJSON_AddStringToObject(o, "best", sid);
+		} else {
+			cJSON_AddNullToObject(o, "best");
+		}
+		arr = cJSON_AddArrayToObject(o, "runs");
+		for (size_t i = 0; i < n; i++) {
+			const struct mlops_run_result *r = res[rk[i].idx];
+			cJSON *e;
+			if (r->error) {
+				e = cJSON_CreateObject();
+				cJSON_AddStringToObject(e, "error", r->error_message ? r->error_message : "");
+			} else {
+				e = run_json(r->record, &r->id, r->cached, 1);
+			}
+			if (rk[i].has) {
+				cJSON_AddNumberToObject(e, "rank", (double)(i + 1));
+				cJSON_AddNumberToObject(e, "value", rk[i].value);
+			} else {
+				cJSON_AddNullToObject(e, "rank");
+			}
+			cJSON_AddBoolToObject(e, "best", i == 0 && rk[i].has);
+			cJSON_AddItemToArray(arr, e);
+		}
+		free(rk);
+		cmd_print_json(o);
+		return status;
+	}
+	printf("%-4s  %-10s  %-11s", "rank", "run", "status");
+	for (size_t a = 0; a < naxes; a++)
+		printf("  %-10s", axes[a].key);
+	printf("  %s\n", metric ? metric : "");
+	for (size_t i = 0; i < n; i++) {
+		const struct mlops_run_result *r = res[rk[i].idx];
+		char rank[24] = "-", sid[16] = "-", val[64] = "-";
+		if (rk[i].has) {
+			snprintf(rank, sizeof(rank), "%zu", i + 1);
+			fmt_num(val, rk[i].value);
+		}
+		if (r->error) {
+			printf("%-4s  %-10s  %-11s  %s\n", rank, sid, "error",
+			       r->error_message ? r->error_message : "");
+			continue;
+		}
+		short_id(sid, &r->id);
+		printf("%-4s  %-10s  %-11s", rank, sid,
+		       r->cached ? "cached" : mlops_json_str(r->record, "status"));
+		const cJSON *params = cJSON_GetObjectItemCaseSensitive(r->record, "params");
+		for (size_t a = 0; a < naxes; a++) {
+			char *t = value_text(cJSON_GetObjectItemCaseSensitive(params, axes[a].key));
+			printf("  %-10s", t ? t : "?");
+			free(t);
+		}
+		printf("  %s%s%s%s\n", i == 0 && rk[i].has ? cmd_color("bold") : "", val,
+		       i == 0 && rk[i].has ? "  <- best" : "", cmd_color("reset"));
+	}
+	free(rk);
+	return status;
+}
+
+static int train_run(int argc, char **argv)
+{
+	enum { OPT_PARAMS = 256, OPT_FORCE, OPT_BUILTIN, OPT_TARGET, OPT_VALID, OPT_SEED,
+	       OPT_SWEEP, OPT_METRIC, OPT_MAX, OPT_MIN, OPT_JSON };
+	static const struct option opts[] = {
+		{ "name", required_argument, NULL, 'n' },
+		{ "dataset", required_argument, NULL, 'd' },
+		{ "features", required_argument, NULL, 'f' },
+		{ "param", required_argument, NULL, 'p' },
+		{ "params", required_argument, NULL, OPT_PARAMS },
+		{ "message", required_argument, NULL, 'm' },
+		{ "out", required_argument, NULL, 'o' },
+		{ "force", no_argument, NULL, OPT_FORCE },
+		{ "builtin", required_argument, NULL, OPT_BUILTIN },
+		{ "target", required_argument, NULL, OPT_TARGET },
+		{ "valid-frac", required_argument, NULL, OPT_VALID },
+		{ "seed", required_argument, NULL, OPT_SEED },
+		{ "sweep", required_argument, NULL, OPT_SWEEP },
+		{ "jobs", required_argument, NULL, 'j' },
+		{ "metric", required_argument, NULL, OPT_METRIC },
+		{ "maximize", no_argument, NULL, OPT_MAX },
+		{ "minimize", no_argument, NULL, OPT_MIN },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct mlops_run_spec spec;
+	struct mlops_builtin_spec bspec = { NULL, NULL, 0.2, 0 };
+	struct str_list datasets = { 0 }, features = { 0 }, pargs = { 0 };
+	struct axis_arg axes[16];
+	size_t naxes = 0, jobs = 1;
+	const char *params_file = NULL, *metric = NULL;
+	int c, rc = 0, direction = -1;
+	cJSON *params = NULL;
+	struct mlops_run_result *res = NULL, **results = NULL;
+	size_t nresults = 0;
+	struct mlops_sweep_axis saxes[16];
+	char *end;
+
+	memset(&spec, 0, sizeof(spec));
+	memset(axes, 0, sizeof(axes));
+	cmd_getopt_reset();
+	while ((c = getopt_long(argc, argv, "+n:d:f:p:m:o:j:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'n': spec.name = optarg; break;
+		case 'd': if (list_push(&datasets, optarg)) rc = cmd_die(MLOPS_EXIT_FAILURE, "out of memory"); break;
+		case 'f': if (list_push(&features, optarg)) rc = cmd_die(MLOPS_EXIT_FAILURE, "out of memory"); break;
+		case 'p': if (list_push(&pargs, optarg)) rc = cmd_die(MLOPS_EXIT_FAILURE, "out of memory"); break;
+		case OPT_PARAMS: params_file = optarg; break;
+		case 'm': spec.message = optarg; break;
+		case 'o': spec.out_dir = optarg; break;
+		case OPT_FORCE: spec.force = 1; break;
+		case OPT_BUILTIN: bspec.kind = optarg; break;
+		case OPT_TARGET: bspec.target = optarg; break;
+		case OPT_VALID:
+			bspec.valid_frac = strtod(optarg, &end);
+			if (*end || end == optarg || !(bspec.valid_frac >= 0 && bspec.valid_frac < 1))
+				rc = cmd_die(MLOPS_EXIT_USAGE, "--valid-frac '%s': expected a number in [0, 1)", optarg);
+			break;
+		case OPT_SEED:
+			bspec.seed = strtoull(optarg, &end, 10);
+			if (*end || end == optarg || *optarg == '-')
+				rc = cmd_die(MLOPS_EXIT_USAGE, "--seed '%s': expected a non-negative integer", optarg);
+			break;
+		case OPT_SWEEP:
+			if (naxes == 16)
+				rc = cmd_die(MLOPS_EXIT_USAGE, "at most 16 --sweep options");
+			else
+				rc = parse_sweep(&axes[naxes++], optarg);
+			break;
+		case 'j': {
+			long j = strtol(optarg, &end, 10);
+			if (*end || j < 1 || j > 64)
+				rc = cmd_die(MLOPS_EXIT_USAGE, "-j '%s': expected 1 to 64", optarg);
+			jobs = (size_t)j;
+			break;
+		}
+		case OPT_METRIC: metric = optarg; break;
+		case OPT_MAX: direction = 1; break;
+		case OPT_MIN: direction = 0; break;
+		case OPT_JSON: g_opts.json = 1; break;
+		case 'h': rc = cmd_usage(train_usage, 1); goto done;
+		default: rc = cmd_usage(train_usage, 0); goto done;
+		}
+		if (rc)
+			goto done;
+	}
+	if (bspec.kind && optind < argc) {
+		rc = cmd_die(MLOPS_EXIT_USAGE, "--builtin runs no command; drop '%s'", argv[optind]);
+		goto done;
+	}
+	if (!bspec.kind && optind >= argc) {
+		fprintf(stderr, "mlops: train: no command to run\n");
+		rc = cmd_usage(train_usage, 0);
+		goto done;
+	}
+	if (!bspec.kind && bspec.target) {
+		rc = cmd_die(MLOPS_EXIT_USAGE, "--target goes with --builtin");
+		goto done;
+	}
+	if (params_file) {
+		if ((rc = load_params_file(&params, params_file)) != 0)
+			goto done;
+	} else if (!(params = cJSON_CreateObject())) {
+		rc = cmd_die(MLOPS_EXIT_FAILURE, "out of memory");
+		goto done;
+	}
+	for (size_t i = 0; i < pargs.n; i++)
+		if ((rc = set_param(params, pargs.v[i])) != 0)
+			goto done;
+
+	if (!g_repo) {
+		int err = mlops_repo_open(&g_repo, ".");
+		if (err < 0) {
+			rc = cmd_fail(err, err == MLOPS_ENOREPO ? "run 'mlops init' to create one" : NULL);
+			goto done;
+		}
+	}
+	spec.argv = bspec.kind ? NULL : (const char *const *)argv + optind;
+	spec.params = params;
+	spec.datasets = datasets.v;
+	spec.ndatasets = datasets.n;
+	spec.features = features.v;
+	spec.nfeatures = features.n;
+	spec.builtin = bspec.kind ? &bspec : NULL;
+	spec.out_fd = g_opts.json ? STDERR_FILENO : STDOUT_FILENO;
+	spec.err_fd = STDERR_FILENO;
+
+	if (bspec.kind && !strcmp(bspec.kind, "auto")) {
+		const char *kind;
+		if (datasets.n != 1 || !bspec.target) {
+			rc = cmd_die(MLOPS_EXIT_USAGE, "--builtin auto needs one -d REV and --target COL");
+			goto done;
+		}
+		int err = mlops_builtin_detect_kind(&kind, g_repo, datasets.v[0], bspec.target);
+		if (err < 0) {
+			rc = cmd_fail(err, NULL);
+			goto done;
+		}
+		bspec.kind = kind;
+		int linear = !strcmp(kind, "linear");
+		if (!g_opts.quiet && !g_opts.json)
+			printf("auto: '%s' is %s: %s over %s = 0.01, 0.1, 1, 10, 100\n", bspec.target,
+			       linear ? "a number with many values" : "a class label",
+			       linear ? "ridge regression (linear)" : "logistic regression",
+			       linear ? "alpha" : "C");
+		if (naxes == 0) {
+			if (parse_sweep(&axes[naxes++], linear ? "alpha=0.01,0.1,1,10,100" :
+					"C=0.01,0.1,1,10,100")) {
+				rc = MLOPS_EXIT_FAILURE;
+				goto done;
+			}
+		}
+		if (!metric) {
+			metric = linear ? "rmse" : "log_loss";
+			direction = 0;
+		}
+		if (jobs == 1)
+			jobs = (size_t)(sysconf(_SC_NPROCESSORS_ONLN) > 1 ? 2 : 1);
+	}
+	if (naxes) {
+		for (size_t a = 0; a < naxes; a++) {
+			saxes[a].key = axes[a].key;
+			saxes[a].values = axes[a].values;
+		}
+		if (direction < 0)
+			direction = metric ? metric_maximize(metric) : 1;
+		if (jobs > 1 && !g_opts.verbose)
+			spec.out_fd = spec.err_fd = -1;
+		if (spec.builtin && jobs > 1)
+			spec.threads = 1;
+		int err = mlops_run_sweep(&results, &nresults, g_repo, &spec, saxes, naxes, jobs);
+		if (err < 0) {
+			rc = cmd_fail(err, NULL);
+			goto done;
+		}
+		for (size_t i = 0; i < nresults; i++)
+			if (results[i]->warning)
+				fprintf(stderr, "warning: %s\n", results[i]->warning);
+		rc = print_sweep(results, nresults, axes, naxes, metric, direction);
+		goto done;
+	}
+
+	int err = mlops_run_exec(&res, g_repo, &spec);
+	if (err < 0) {
+		rc = cmd_fail(err, err == MLOPS_ENOTFOUND && !bspec.kind && datasets.n == 0 ?
+			      "the command runs with execvp; use 'sh -c ...' for a shell" : NULL);
+		goto done;
+	}
+	if (res->warning)
+		fprintf(stderr, "warning: %s\n", res->warning);
+	if (g_opts.json)
+		cmd_print_json(run_json(res->record, &res->id, res->cached, 1));
+	else if (!g_opts.quiet) {
+		print_run_line(res);
+		if (spec.out_dir && cJSON_GetObjectItemCaseSensitive(res->record, "outputs"))
+			printf("outputs %s to %s\n", res->cached ? "restored" : "written", spec.out_dir);
+	}
+	rc = res->exit_status;
+done:
+	mlops_run_result_free(res);
+	mlops_run_results_free(results, nresults);
+	for (size_t a = 0; a < naxes; a++) {
+		free(axes[a].key);
+		cJSON_Delete(axes[a].values);
+	}
+	cJSON_Delete(params);
+	free(datasets.v);
+	free(features.v);
+	free(pargs.v);
+	return rc;
+}
+
+/* ---- list, show, compare, log ----------------------------------------- */
+
+/* Options of the reading subcommands; returns -1 to go on. */
+static int read_args(int argc, char **argv, const char *const *usage, int min, int max,
+		     const char **name, int *diff, int json_ok)
+{
+	static const struct option opts[] = {
+		{ "name", required_argument, NULL, 'n' },
+		{ "diff", no_argument, NULL, 'D' },
+		{ "json", no_argument, NULL, 'J' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+	cmd_getopt_reset();
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (c == 'n' && name)
+			*name = optarg;
+		else if (c == 'D' && diff)
+			*diff = 1;
+		else if (c == 'J' && json_ok)
+			g_opts.json = 1;
+		else
+			return cmd_usage(usage, c == 'h');
+	}
+	int n = argc - optind;
+	return n < min || (max >= 0 && n > max) ? cmd_usage(usage, 0) : -1;
+}
+
+static const char *const list_usage[] = { "train list [--name NAME] [--json]", NULL };
+
+static int train_list(int argc, char **argv)
+{
+	const char *name = NULL;
+	int rc = read_args(argc, argv, list_usage, 0, 0, &name, NULL, 1);
+	if (rc >= 0)
+		return rc;
+	struct mlops_run_entry *runs;
+	size_t n;
+	int err = mlops_run_list(&runs, &n, g_repo, name);
+	if (err < 0)
+		return cmd_fail(err, NULL);
+	if (g_opts.json) {
+		cJSON *arr = cJSON_CreateArray();
+		for (size_t i = 0; i < n; i++)
+			cJSON_AddItemToArray(arr, run_json(runs[i].record, &runs[i].id, 0, 0));
+		mlops_run_list_free(runs, n);
+		return cmd_print_json(arr);
+	}
+	if (n == 0 && !g_opts.quiet)
+		printf("no runs%s%s\n", name ? " named " : "", name ? name : "");
+	for (size_t i = 0; i < n; i++) {
+		const cJSON *r = runs[i].record;
+		char sid[16], t[64], m[512];
+		short_id(sid, &runs[i].id);
+		const char *st = mlops_json_str(r, "status");
+		printf("%s  %.16s  %-16s %s%-11s%s %8.2fs  %s\n", sid,
+		       cmd_human_time(t, (long long)mlops_json_num(r, "start", 0)),
+		       mlops_json_str(r, "name") ? mlops_json_str(r, "name") : "",
+		       st && !strcmp(st, "succeeded") ? "" : cmd_color("red"), st ? st : "?",
+		       st && !strcmp(st, "succeeded") ? "" : cmd_color("reset"),
+		       mlops_json_num(r, "duration", 0), metrics_summary(m, sizeof(m), r, 4));
+	}
+	mlops_run_list_free(runs, n);
+	return 0;
+}
+
+static void print_kv(const char *k, double v, void *payload)
+{
+	char buf[64];
+	printf("%s  %-24s %s\n", (const char *)payload, k, fmt_num(buf, v));
+}
+
+static const char *const show_usage[] = { "train show RUN [--diff] [--json]", NULL };
+
+static int show_diff(const cJSON *rec)
+{
+	mlops_oid id;
+	void *data;
+	size_t len;
+	if (!mlops_json_str(rec, "git_diff")) {
+		if (!g_opts.quiet)
+			fprintf(stderr, "the work tree was clean when the run started\n");
+		return 0;
+	}
+	int err = mlops_json_get_oid(&id, rec, "git_diff");
+	if (err == 0)
+		err = mlops_odb_read(&data, &len, g_repo->odb, &id);
+	if (err < 0)
+		return cmd_fail(err, NULL);
+	fwrite(data, 1, len, stdout);
+	free(data);
+	return 0;
+}
+
+static int train_show(int argc, char **argv)
+{
+	int diff = 0;
+	int rc = read_args(argc, argv, show_usage, 1, 1, NULL, &diff, 1);
+	if (rc >= 0)
+		return rc;
+	cJSON *rec;
+	mlops_oid id;
+	int err = mlops_run_resolve(&rec, &id, g_repo, argv[optind]);
+	if (err < 0)
+		return cmd_fail(err, "'mlops train list' shows the runs");
+	if (diff) {
+		rc = show_diff(rec);
+		cJSON_Delete(rec);
+		return rc;
+	}
+	if (g_opts.json) {
+		cJSON *o = run_json(rec, &id, 0, 0);
+		cJSON_Delete(rec);
+		return cmd_print_json(o);
+	}
+	char hex[MLOPS_OID_HEXSZ + 1], t[64], a[32], buf[64];
+	const cJSON *e, *cmdv = cJSON_GetObjectItemCaseSensitive(rec, "command");
+	printf("run %s\n", mlops_oid_fmt(hex, &id));
+	printf("name:     %s\n", mlops_json_str(rec, "name") ? mlops_json_str(rec, "name") : "");
+	printf("status:   %s (exit %d)\n", mlops_json_str(rec, "status") ? mlops_json_str(rec, "status") : "?",
+	       (int)mlops_json_num(rec, "exit_status", 0));
+	const cJSON *b = cJSON_GetObjectItemCaseSensitive(rec, "builtin");
+	if (b) {
+		printf("builtin:  %s, target '%s', valid_frac %s", mlops_json_str(b, "kind"),
+		       mlops_json_str(b, "target"), fmt_num(buf, mlops_json_num(b, "valid_frac", 0)));
+		printf(", seed %s\n", fmt_num(buf, mlops_json_num(b, "seed", 0)));
+	} else {
+		printf("command: ");
+		cJSON_ArrayForEach(e, cmdv)
+			printf(" %s", cJSON_IsString(e) ? e->valuestring : "?");
+		putchar('\n');
+	}
+	printf("start:    %s\n", cmd_human_time(t, (long long)mlops_json_num(rec, "start", 0)));
+	printf("duration: %.3f s\n", mlops_json_num(rec, "duration", 0));
+	printf("memory:   %s peak\n", cmd_human_size(a, (unsigned long long)mlops_json_num(rec, "peak_rss_kb", 0) * 1024));
+	printf("git:      %s%s\n", mlops_json_str(rec, "git_commit") ? mlops_json_str(rec, "git_commit") : "(no commit)",
+	       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rec, "git_dirty")) ?
+	       " + uncommitted changes (see 'mlops train show --diff')" : "");
+	printf("host:     %s (%s)\n", mlops_json_str(rec, "host") ? mlops_json_str(rec, "host") : "",
+	       mlops_json_str(rec, "user") ? mlops_json_str(rec, "user") : "");
+	if (mlops_json_str(rec, "message") && *mlops_json_str(rec, "message"))
+		printf("message:  %s\n", mlops_json_str(rec, "message"));
+	printf("inputs:\n");
+	cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(rec, "inputs"))
+		printf("  %s@v%.0f  %.12s\n", mlops_json_str(e, "name"), mlops_json_num(e, "version", 0),
+		       mlops_json_str(e, "record") ? mlops_json_str(e, "record") : "");
+	printf("params:\n");
+	cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(rec, "params")) {
+		char *v = value_text(e);
+		printf("  %-24s %s\n", e->string, v ? v : "?");
+		free(v);
+	}
+	printf("metrics:\n");
+	mlops_run_metrics_foreach(cJSON_GetObjectItemCaseSensitive(rec, "metrics"), print_kv, "");
+	const cJSON *outs = cJSON_GetObjectItemCaseSensitive(rec, "outputs");
+	if (outs) {
+		struct mlops_node node;
+		struct mlops_tree_list l;
+		printf("outputs:  %.0f file%s, %s\n", mlops_json_num(outs, "files", 0),
+		       mlops_json_num(outs, "files", 0) == 1 ? "" : "s",
+		       cmd_human_size(a, (unsigned long long)mlops_json_num(outs, "size", 0)));
+		if (mlops_node_from_json(&node, outs) == 0 &&
+		    mlops_tree_list(&l, g_repo->odb, &node, 0) == 0) {
+			for (size_t k = 0; k < l.count; k++)
+				printf("  %10s  %s\n", cmd_human_size(a, l.files[k].node.size), l.files[k].path);
+			mlops_tree_list_free(&l);
+		}
+	} else {
+		printf("outputs:  none\n");
+	}
+	cJSON_Delete(rec);
+	return 0;
+}
+
+static const char *const compare_usage[] = { "train compare RUN RUN... [--json]", NULL };
+
+struct cmp_keys {
+	char **keys;
+	size_t n, cap;
+};
+
+static void cmp_add_key(struct cmp_keys *k, const char *key)
+{
+	for (size_t i = 0; i < k->n; i++)
+		if (!strcmp(k->keys[i], key))
+			return;
+	if (k->n == k->cap) {
+		size_t cap = k->cap ? 2 * k->cap : 16;
+		char **nk = realloc(k->keys, cap * sizeof(*nk));
+		if (!nk)
+			return;
+		k->keys = nk;
+		k->cap = cap;
+	}
+	if ((k->keys[k->n] = strdup(key)))
+		k->n++;
+}
+
+static void cmp_metric_key(const char *key, double v, void *payload)
+{
+	char buf[600];
+	(void)v;
+	snprintf(buf, sizeof(buf), "metrics.%s", key);
+	cmp_add_key(payload, buf);
+}
+
+static char *cmp_value(const cJSON *rec, const char *key)
+{
+	if (!strncmp(key, "params.", 7))
+		return value_text(cJSON_GetObjectItemCaseSensitive(
+			cJSON_GetObjectItemCaseSensitive(rec, "params"), key + 7));
+	if (!strncmp(key, "metrics.", 8))
+		return value_text(dotted(cJSON_GetObjectItemCaseSensitive(rec, "metrics"), key + 8));
+	if (!strcmp(key, "inputs")) {
+		char buf[1024] = "";
+		const cJSON *e;
+		cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(rec, "inputs")) {
+			size_t l = strlen(buf);
+			snprintf(buf + l, sizeof(buf) - l, "%s%s@v%.0f", l ? "," : "",
+				 mlops_json_str(e, "name"), mlops_json_num(e, "version", 0));
+		}
+		return strdup(*buf ? buf : "-");
+	}
+	if (!strcmp(key, "git_commit")) {
+		const char *c = mlops_json_str(rec, "git_commit");
+		int dirty = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rec, "git_dirty"));
+		return mlops_strdupf("%.10s%s", c ? c : "-", dirty ? "+dirty" : "");
+	}
+	return value_text(cJSON_GetObjectItemCaseSensitive(rec, key));
+}
+
+static int train_compare(int argc, char **argv)
+{
+	int rc = read_args(argc, argv, compare_usage, 2, -1, NULL, NULL, 1);
+	if (rc >= 0)
+		return rc;
+	rc = 0;
+	size_t n = (size_t)(argc - optind);
+	cJSON **recs = calloc(n, sizeof(*recs));
+	mlops_oid *ids = calloc(n, sizeof(*ids));
+	struct cmp_keys keys = { 0 };
+	int err = 0;
+	if (!recs || !ids) {
+		free(recs);
+		free(ids);
+		return cmd_die(MLOPS_EXIT_FAILURE, "out of memory");
+	}
+	for (size_t i = 0; i < n && err == 0; i++)
+		err = mlops_run_resolve(&recs[i], &ids[i], g_repo, argv[optind + (int)i]);
+	if (err < 0) {
+		rc = cmd_fail(err, NULL);
+		goto done;
+	}
+	static const char *const fixed[] = { "name", "status", "duration", "inputs", "git_commit", NULL };
+	for (size_t i = 0; fixed[i]; i++)
+		cmp_add_key(&keys, fixed[i]);
+	for (size_t i = 0; i < n; i++) {
+		const cJSON *p;
+		cJSON *sorted = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(recs[i], "params"), 1);
+		mlops_json_sort(sorted);
+		cJSON_ArrayForEach(p, sorted) {
+			char buf[600];
+			snprintf(buf, sizeof(buf), "params.%s", p->string);
+			cmp_add_key(&keys, buf);
+		}
+		cJSON_Delete(sorted);
+	}
+	for (size_t i = 0; i < n; i++)
+		mlops_run_metrics_foreach(cJSON_GetObjectItemCaseSensitive(recs[i], "metrics"),
+					  cmp_metric_key, &keys);
+	cJSON *jo = g_opts.json ? cJSON_CreateObject() : NULL, *jrows = NULL;
+	if (jo) {
+		cJSON *jr = cJSON_AddArrayToObject(jo, "runs");
+		for (size_t i = 0; i < n; i++) {
+			char sid[16];
+			short_id(sid, &ids[i]);
+			cJSON_AddItemToArray(jr, cJSON_CreateString(sid));
+		}
+		jrows = cJSON_AddArrayToObject(jo, "rows");
+	} else {
+		printf("  %-28s", "");
+		for (size_t i = 0; i < n; i++) {
+			char sid[16];
+			short_id(sid, &ids[i]);
+			printf("  %-14s", sid);
+		}
+		putchar('\n');
+	}
+	for (size_t k = 0; k < keys.n; k++) {
+		char **vals = calloc(n, sizeof(*vals));
+		int differs = 0;
+		if (!vals)
+			break;
+		for (size_t i = 0; i < n; i++) {
+			vals[i] = cmp_value(recs[i], keys.keys[k]);
+			if (i && strcmp(vals[i] ? vals[i] : "", vals[0] ? vals[0] : ""))
+				differs = 1;
+		}
+		if (!strcmp(keys.keys[k], "duration"))
+			differs = 0;
+		if (jo) {
+			cJSON *row = cJSON_CreateObject(), *va;
+			cJSON_AddStringToObject(row, "key", keys.keys[k]);
+			va = cJSON_AddArrayToObject(row, "values");
+			for (size_t i = 0; i < n; i++) {
+				const cJSON *src;
+				if (!strncmp(keys.keys[k], "params.", 7))
+					src = cJSON_GetObjectItemCaseSensitive(
+						cJSON_GetObjectItemCaseSensitive(recs[i], "params"), keys.keys[k] + 7);
+				else if (!strncmp(keys.keys[k], "metrics.", 8))
+					src = dotted(cJSON_GetObjectItemCaseSensitive(recs[i], "metrics"),
+						     keys.keys[k] + 8);
+				else if (strcmp(keys.keys[k], "inputs") && strcmp(keys.keys[k], "git_commit"))
+					src = cJSON_GetObjectItemCaseSensitive(recs[i], keys.keys[k]);
+				else
+					src = NULL;
+				cJSON_AddItemToArray(va, src ? cJSON_Duplicate(src, 1) :
+						     vals[i] && strcmp(vals[i], "-") ? cJSON_CreateString(vals[i]) :
+						     cJSON_CreateNull());
+			}
+			cJSON_AddBoolToObject(row, "differs", differs);
+			cJSON_AddItemToArray(jrows, row);
+		} else {
+			printf("%s %s%-28s", differs ? "*" : " ", differs ? cmd_color("yellow") : "", keys.keys[k]);
+			for (size_t i = 0; i < n; i++)
+				printf("  %-14s", vals[i] ? vals[i] : "?");
+			printf("%s\n", differs ? cmd_color("reset") : "");
+		}
+		for (size_t i = 0; i < n; i++)
+			free(vals[i]);
+		free(vals);
+	}
+	if (jo)
+		cmd_print_json(jo);
+done:
+	for (size_t i = 0; i < n; i++)
+		cJSON_Delete(recs[i]);
+	for (size_t k = 0; k < keys.n; k++)
+		free(keys.keys[k]);
+	free(keys.keys);
+	free(recs);
+	free(ids);
+	return rc;
+}
+
+static const char *const log_usage[] = { "train log RUN", NULL };
+
+static int train_log(int argc, char **argv)
+{
+	int rc = read_args(argc, argv, log_usage, 1, 1, NULL, NULL, 0);
+	if (rc >= 0)
+		return rc;
+	cJSON *rec;
+	mlops_oid id;
+	char *text;
+	size_t len;
+	int err = mlops_run_resolve(&rec, &id, g_repo, argv[optind]);
+	if (err == 0) {
+		err = mlops_run_log(&text, &len, g_repo, rec);
+		cJSON_Delete(rec);
+	}
+	if (err < 0)
+		return cmd_fail(err, NULL);
+	fwrite(text, 1, len, stdout);
+	free(text);
+	return 0;
+}
+
+/* ---- dispatch --------------------------------------------------------- */
+
+static const struct subcmd subs[] = {
+	{ "compare", train_compare, "compare RUN RUN... [--json]" },
+	{ "list", train_list, "list [--name NAME] [--json]" },
+	{ "log", train_log, "log RUN" },
+	{ "show", train_show, "show RUN [--diff] [--json]" },
+};
+
+int cmd_train(int argc, char **argv)
+{
+	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))
+		return cmd_usage(train_usage, argc >= 2);
+	return cmd_dispatch(argc, argv, subs, sizeof(subs) / sizeof(subs[0]), train_run);
+}

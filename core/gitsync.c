@@ -1,0 +1,410 @@
+/*
+ * gitsync.c - the lock file at a commit, restoring the work tree to a
+ * lock, and the three-way merge of lock files (see gitsync.h).
+ */
+#define _XOPEN_SOURCE 700
+#include "gitsync.h"
+#include "dataset.h"
+#include "lockfile.h"
+#include "store/error.h"
+#include "store/fsutil.h"
+#include "store/index.h"
+#include "store/json.h"
+#include "store/odb.h"
+#include "store/repo.h"
+#include "store/tree.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int mlops_lock_at_commit(cJSON **out, struct mlops_repo *repo, const char *rev)
+{
+	git_object *obj = NULL;
+	git_commit *commit = NULL;
+	git_tree *tree = NULL;
+	git_tree_entry *entry = NULL;
+	git_blob *blob = NULL;
+	int err = 0;
+	*out = NULL;
+	if (git_revparse_single(&obj, repo->git, rev) < 0) {
+		git_error_clear();
+		return mlops_error_set(MLOPS_ENOTFOUND, "'%s' is not a commit in this repository", rev);
+	}
+	if (git_object_peel((git_object **)&commit, obj, GIT_OBJECT_COMMIT) < 0) {
+		git_error_clear();
+		err = mlops_error_set(MLOPS_ENOTFOUND, "'%s' is not a commit", rev);
+		goto done;
+	}
+	if (git_commit_tree(&tree, commit) < 0) {
+		err = mlops_git_error(MLOPS_ERROR, "unable to read the commit's tree");
+		goto done;
+	}
+	if (git_tree_entry_bypath(&entry, tree, "mlops.lock") < 0) {
+		git_error_clear();
+		err = mlops_lockfile_parse(out, "", 0, "mlops.lock");
+		goto done;
+	}
+	if (git_blob_lookup(&blob, repo->git, git_tree_entry_id(entry)) < 0) {
+		err = mlops_git_error(MLOPS_ERROR, "unable to read mlops.lock");
+		goto done;
+	}
+	char name[300];
+	snprintf(name, sizeof(name), "%s:mlops.lock", rev);
+	err = mlops_lockfile_parse(out, git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob), name);
+done:
+	git_blob_free(blob);
+	git_tree_entry_free(entry);
+	git_tree_free(tree);
+	git_commit_free(commit);
+	git_object_free(obj);
+	return err;
+}
+
+void mlops_restore_free(struct mlops_restore *r)
+{
+	for (size_t i = 0; i < r->count; i++)
+		free(r->items[i].path);
+	free(r->items);
+	memset(r, 0, sizeof(*r));
+}
+
+static int add_item(struct mlops_restore *r, const char *path, enum mlops_restore_action a)
+{
+	struct mlops_restore_item *n = realloc(r->items, (r->count + 1) * sizeof(*n));
+	if (!n)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	r->items = n;
+	if (!(n[r->count].path = strdup(path)))
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	n[r->count++].action = a;
+	switch (a) {
+	case MLOPS_RESTORE_WRITTEN: r->written++; break;
+	case MLOPS_RESTORE_KEPT: r->kept++; break;
+	case MLOPS_RESTORE_MISSING: r->missing++; break;
+	case MLOPS_RESTORE_REMOVED: r->removed++; break;
+	default: break;
+	}
+	return 0;
+}
+
+static int entry_node(struct mlops_node *out, const cJSON *lock, const char *path)
+{
+	const cJSON *paths = cJSON_GetObjectItemCaseSensitive(lock, "paths");
+	const cJSON *e = paths ? cJSON_GetObjectItemCaseSensitive(paths, path) : NULL;
+	return e && mlops_node_from_json(out, e) == 0;
+}
+
+static int exists_cb(const mlops_oid *id, void *payload)
+{
+	struct mlops_odb *odb = payload;
+	return mlops_odb_exists(odb, id) ? 0 : 1;
+}
+
+static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	return flag == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+int mlops_restore_lock(struct mlops_restore *out, struct mlops_repo *repo, cJSON *lock,
+		       cJSON *prev, int force, int write_lock)
+{
+	struct mlops_index *idx = NULL;
+	struct mlops_lockfile *wt = NULL;
+	int err;
+	memset(out, 0, sizeof(*out));
+	if (!prev) {
+		if ((err = mlops_lockfile_load(&wt, repo)) < 0)
+			return err;
+		prev = wt->root;
+	}
+	if ((err = mlops_repo_index(&idx, repo)) < 0)
+		goto done;
+	const cJSON *paths = cJSON_GetObjectItemCaseSensitive(lock, "paths");
+	const cJSON *e;
+	cJSON_ArrayForEach(e, paths) {
+		struct mlops_node want, cur, was;
+		const char *path = e->string;
+		if (mlops_node_from_json(&want, e) < 0) {
+			err = mlops_error_set(MLOPS_EINVALID, "mlops.lock: entry '%s' is malformed", path);
+			goto done;
+		}
+		char *abs = mlops_path_join(repo->workdir, path);
+		if (!abs) {
+			err = mlops_error_set(MLOPS_ERROR, "out of memory");
+			goto done;
+		}
+		int have = 1;
+		err = mlops_tree_scan(&cur, repo->odb, idx, abs, path, NULL);
+		if (err == MLOPS_ENOTFOUND) {
+			mlops_error_clear();
+			have = 0;
+			err = 0;
+		}
+		if (err < 0) {
+			free(abs);
+			goto done;
+		}
+		enum mlops_restore_action action;
+		if (have && !mlops_oid_cmp(&cur.id, &want.id)) {
+			action = MLOPS_RESTORE_UNCHANGED;
+		} else if (have && !force && !(entry_node(&was, prev, path) && !mlops_oid_cmp(&was.id, &cur.id))) {
+			action = MLOPS_RESTORE_KEPT;
+		} else if (mlops_tree_walk_objects(repo->odb, &want, exists_cb, repo->odb) != 0) {
+			mlops_error_clear();
+			action = MLOPS_RESTORE_MISSING;
+		} else {
+			char *parent = strdup(abs);
+			if (parent) {
+				*strrchr(parent, '/') = '\0';
+				err = mlops_mkdir_p(parent);
+				free(parent);
+			}
+			if (err == 0)
+				err = mlops_tree_checkout(repo->odb, idx, &want, abs, path, NULL);
+			action = MLOPS_RESTORE_WRITTEN;
+		}
+		free(abs);
+		if (err < 0 || (action != MLOPS_RESTORE_UNCHANGED && (err = add_item(out, path, action)) < 0))
+			goto done;
+	}
+	/* Paths the previous lock tracked that this one does not. */
+	const cJSON *old = cJSON_GetObjectItemCaseSensitive(prev, "paths");
+	cJSON_ArrayForEach(e, old) {
+		struct mlops_node was, cur;
+		const char *path = e->string;
+		if (cJSON_GetObjectItemCaseSensitive(paths, path) || mlops_node_from_json(&was, e) < 0)
+			continue;
+		char *abs = mlops_path_join(repo->workdir, path);
+		if (!abs) {
+			err = mlops_error_set(MLOPS_ERROR, "out of memory");
+			goto done;
+		}
+		if (mlops_tree_scan(&cur, repo->odb, idx, abs, path, NULL) == 0) {
+			if (!mlops_oid_cmp(&cur.id, &was.id) || force) {
+				if (nftw(abs, rm_cb, 16, FTW_DEPTH | FTW_PHYS) < 0)
+					err = mlops_error_sys(errno, "unable to remove '%s'", abs);
+				else
+					err = add_item(out, path, MLOPS_RESTORE_REMOVED);
+				mlops_index_remove_prefix(idx, path);
+			} else {
+				err = add_item(out, path, MLOPS_RESTORE_KEPT);
+			}
+		}
+		mlops_error_clear();
+		free(abs);
+		if (err < 0)
+			goto done;
+	}
+	if ((err = mlops_odb_sync(repo->odb)) < 0)
+		goto done;
+	if ((err = mlops_index_save(idx)) < 0)
+		goto done;
+	if (write_lock) {
+		char *text;
+		char *path = mlops_path_join(repo->workdir, "mlops.lock");
+		if (!path) {
+			err = mlops_error_set(MLOPS_ERROR, "out of memory");
+			goto done;
+		}
+		if ((err = mlops_lockfile_render(&text, lock)) == 0) {
+			err = mlops_write_file_atomic(path, text, strlen(text), repo->tmpdir, 1);
+			free(text);
+		}
+		free(path);
+	}
+done:
+	mlops_index_free(idx);
+	mlops_lockfile_free(wt);
+	if (err < 0)
+		mlops_restore_free(out);
+	return err;
+}
+
+/* ---- merge ------------------------------------------------------------ */
+
+static char *canon(const cJSON *v)
+{
+	if (!v)
+		return NULL;
+	cJSON *d = cJSON_Duplicate(v, 1);
+	char *s = NULL;
+	if (d && mlops_json_canonical(&s, d) < 0)
+		s = NULL;
+	cJSON_Delete(d);
+	return s;
+}
+
+static int same(const cJSON *a, const cJSON *b)
+{
+	if (!a || !b)
+		return !a && !b;
+	char *x = canon(a), *y = canon(b);
+	int eq = x && y && !strcmp(x, y);
+	free(x);
+	free(y);
+	return eq;
+}
+
+static void describe(char *buf, size_t size, const cJSON *e)
+{
+	if (!e) {
+		snprintf(buf, size, "removed");
+		return;
+	}
+	const char *ds = mlops_json_str(e, "dataset");
+	double v = mlops_json_num(e, "version", -1);
+	const char *id = mlops_json_str(e, "id");
+	if (ds && v >= 0)
+		snprintf(buf, size, "%s@v%.0f", ds, v);
+	else
+		snprintf(buf, size, "%.12s", id ? id : "?");
+}
+
+struct conflict {
+	char *placeholder;
+	char *ours, *theirs; /* rendered entries, or NULL when removed */
+};
+
+static void add_keys(cJSON *keys, const cJSON *obj)
+{
+	const cJSON *c;
+	cJSON_ArrayForEach(c, obj)
+		if (c->string && !cJSON_GetObjectItemCaseSensitive(keys, c->string))
+			cJSON_AddTrueToObject(keys, c->string);
+}
+
+int mlops_lock_merge(char **out, size_t *conflicts, char **message, const char *base,
+		     const char *ours, const char *theirs)
+{
+	cJSON *b = NULL, *o = NULL, *t = NULL, *m = NULL, *sections = NULL;
+	struct conflict *cf = NULL;
+	size_t ncf = 0;
+	char *text = NULL;
+	int err;
+	*out = NULL;
+	*conflicts = 0;
+	*message = NULL;
+	if ((err = mlops_lockfile_parse(&b, base, strlen(base), "base mlops.lock")) < 0 ||
+	    (err = mlops_lockfile_parse(&o, ours, strlen(ours), "our mlops.lock")) < 0 ||
+	    (err = mlops_lockfile_parse(&t, theirs, strlen(theirs), "their mlops.lock")) < 0)
+		goto done;
+	m = cJSON_CreateObject();
+	sections = cJSON_CreateObject();
+	if (!m || !sections) {
+		err = mlops_error_set(MLOPS_ERROR, "out of memory");
+		goto done;
+	}
+	add_keys(sections, b);
+	add_keys(sections, o);
+	add_keys(sections, t);
+	const cJSON *sec;
+	cJSON_ArrayForEach(sec, sections) {
+		const char *sname = sec->string;
+		const cJSON *sb = cJSON_GetObjectItemCaseSensitive(b, sname);
+		const cJSON *so = cJSON_GetObjectItemCaseSensitive(o, sname);
+		const cJSON *st = cJSON_GetObjectItemCaseSensitive(t, sname);
+		if (!strcmp(sname, "version")) {
+			cJSON_AddNumberToObject(m, "version", 1);
+			continue;
+		}
+		cJSON *ms = cJSON_AddObjectToObject(m, sname);
+		cJSON *keys = cJSON_CreateObject();
+		add_keys(keys, sb);
+		add_keys(keys, so);
+		add_keys(keys, st);
+		const cJSON *k;
+		cJSON_ArrayForEach(k, keys) {
+			const cJSON *eb = sb ? cJSON_GetObjectItemCaseSensitive(sb, k->string) : NULL;
+			const cJSON *eo = so ? cJSON_GetObjectItemCaseSensitive(so, k->string) : NULL;
+			const cJSON *et = st ? cJSON_GetObjectItemCaseSensitive(st, k->string) : NULL;
+			const cJSON *pick;
+			if (same(eo, et))
+				pick = eo;
+			else if (same(eo, eb))
+				pick = et;
+			else if (same(et, eb))
+				pick = eo;
+			else {
+				struct conflict *nc = realloc(cf, (ncf + 1) * sizeof(*nc));
+				if (!nc) {
+					cJSON_Delete(keys);
+					err = mlops_error_set(MLOPS_ERROR, "out of memory");
+					goto done;
+				}
+				cf = nc;
+				cf[ncf].placeholder = mlops_strdupf("mlops-merge-conflict-%zu", ncf);
+				cf[ncf].ours = canon(eo);
+				cf[ncf].theirs = canon(et);
+				if (!*message) {
+					char x[200], y[200];
+					describe(x, sizeof(x), eo);
+					describe(y, sizeof(y), et);
+					*message = mlops_strdupf("'%s' changed on both sides: %s (ours) and %s (theirs)",
+								 k->string, x, y);
+				}
+				cJSON_AddStringToObject(ms, k->string, cf[ncf].placeholder);
+				ncf++;
+				continue;
+			}
+			if (pick)
+				cJSON_AddItemToObject(ms, k->string, cJSON_Duplicate(pick, 1));
+		}
+		cJSON_Delete(keys);
+	}
+	if ((err = mlops_lockfile_render(&text, m)) < 0)
+		goto done;
+	/* Replace each placeholder line with the two sides between markers. */
+	for (size_t i = 0; i < ncf; i++) {
+		char needle[128];
+		snprintf(needle, sizeof(needle), "\"%s\"", cf[i].placeholder);
+		char *at = strstr(text, needle);
+		if (!at)
+			continue;
+		char *ls = at;
+		while (ls > text && ls[-1] != '\n')
+			ls--;
+		char *le = strchr(at, '\n');
+		if (!le)
+			le = at + strlen(at);
+		int comma = le > text && le[-1] == ',';
+		size_t keylen = (size_t)(at - ls);
+		char *repl = mlops_strdupf("<<<<<<< ours\n%.*s%s%s\n=======\n%.*s%s%s\n>>>>>>> theirs",
+			(int)keylen, ls, cf[i].ours ? cf[i].ours : "null", comma ? "," : "",
+			(int)keylen, ls, cf[i].theirs ? cf[i].theirs : "null", comma ? "," : "");
+		char *nt = repl ? mlops_strdupf("%.*s%s%s", (int)(ls - text), text, repl, le) : NULL;
+		free(repl);
+		if (!nt) {
+			err = mlops_error_set(MLOPS_ERROR, "out of memory");
+			goto done;
+		}
+		free(text);
+		text = nt;
+	}
+	*out = text;
+	text = NULL;
+	*conflicts = ncf;
+done:
+	for (size_t i = 0; i < ncf; i++) {
+		free(cf[i].placeholder);
+		free(cf[i].ours);
+		free(cf[i].theirs);
+	}
+	free(cf);
+	free(text);
+	cJSON_Delete(sections);
+	cJSON_Delete(m);
+	cJSON_Delete(b);
+	cJSON_Delete(o);
+	cJSON_Delete(t);
+	if (err < 0) {
+		free(*message);
+		*message = NULL;
+	}
+	return err;
+}

@@ -1,0 +1,1258 @@
+/*
+ * run.c - training runs: prepare a run (inputs, code state, cache key),
+ * run the command or the built-in trainer in a per-run directory, record
+ * the result, and look runs up again (see run.h for the record format).
+ *
+ * Design notes:
+ *   - A run works in its own directory below .mlops/tmp/ ("run-XXXXXX"):
+ *     params.json, metrics.json, output/, inputs/<dataset>/ and the log.
+ *     An "owner" file holds "pid host"; a directory whose owner on this
+ *     host is gone (a run killed with SIGKILL) is removed by the next run.
+ *   - Recording: objects (outputs, log, diff, record) are written, then
+ *     synced, then the refs written under the repository lock (run.h).
+ *   - A sweep prepares once (inputs resolved, code state read) and runs
+ *     its points on worker threads; each point has its own directory.
+ *     Points share the cache: two points with the same key both run only
+ *     when started at the same time.
+ */
+#include "run.h"
+#include "dataset.h"
+#include "rev.h"
+#include "train_internal.h"
+#include "store/error.h"
+#include "store/fsutil.h"
+#include "store/json.h"
+#include "store/odb.h"
+#include "store/refs.h"
+#include "store/repo.h"
+#include "store/tree.h"
+
+#include <cjson/cJSON.h>
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <strings.h>
+#include <sys/resource.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define LOCK_TIMEOUT_MS 10000
+#define METRICS_MAX (16u << 20)
+
+/* ---- results ---------------------------------------------------------- */
+
+void mlops_run_result_free(struct mlops_run_result *r)
+{
+	if (!r)
+		return;
+	free(r->error_message);
+	free(r->warning);
+	cJSON_Delete(r->record);
+	free(r);
+}
+
+void mlops_run_results_free(struct mlops_run_result **r, size_t n)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < n; i++)
+		mlops_run_result_free(r[i]);
+	free(r);
+}
+
+void mlops_run_list_free(struct mlops_run_entry *runs, size_t n)
+{
+	if (!runs)
+		return;
+	for (size_t i = 0; i < n; i++)
+		cJSON_Delete(runs[i].record);
+	free(runs);
+}
+
+/* ---- small helpers ---------------------------------------------------- */
+
+cJSON *mlops_run_param_value(const char *text)
+{
+	if (!strcmp(text, "true"))
+		return cJSON_CreateTrue();
+	if (!strcmp(text, "false"))
+		return cJSON_CreateFalse();
+	if (!strcmp(text, "null"))
+		return cJSON_CreateNull();
+	if (*text && !isspace((unsigned char)*text)) {
+		char *end;
+		errno = 0;
+		double v = strtod(text, &end);
+		/* Decimal numbers only: no hex, inf or nan spelled as words. */
+		int plain = strspn(text, "+-0123456789.eE") == strlen(text);
+		if (!*end && plain && isfinite(v) && errno != ERANGE)
+			return cJSON_CreateNumber(v);
+	}
+	return cJSON_CreateString(text);
+}
+
+static void metrics_walk(const cJSON *o, char *prefix, size_t plen,
+			 void (*cb)(const char *, double, void *), void *payload)
+{
+	const cJSON *m;
+	cJSON_ArrayForEach(m, o) {
+		if (!m->string)
+			continue;
+		size_t kl = strlen(m->string);
+		if (plen + kl + 2 > 512)
+			continue;
+		size_t l = plen;
+		if (plen)
+			prefix[l++] = '.';
+		memcpy(prefix + l, m->string, kl + 1);
+		if (cJSON_IsNumber(m))
+			cb(prefix, m->valuedouble, payload);
+		else if (cJSON_IsObject(m))
+			metrics_walk(m, prefix, l + kl, cb, payload);
+		prefix[plen] = '\0';
+	}
+}
+
+void mlops_run_metrics_foreach(const cJSON *metrics,
+			       void (*cb)(const char *key, double value, void *payload),
+			       void *payload)
+{
+	char prefix[512] = "";
+	if (cJSON_IsObject(metrics)) {
+		cJSON *copy = cJSON_Duplicate(metrics, 1);
+		if (!copy)
+			return;
+		mlops_json_sort(copy);
+		metrics_walk(copy, prefix, 0, cb, payload);
+		cJSON_Delete(copy);
+	}
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (flag == FTW_DP)
+		rmdir(path);
+	else
+		unlink(path);
+	return 0;
+}
+
+/* Remove a directory tree (best effort: it is scratch space). */
+static void remove_tree(const char *path)
+{
+	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static double now_epoch(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)(ts.tv_nsec / 1000000) / 1000.0;
+}
+
+static double now_mono(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void host_name(char *buf, size_t len)
+{
+	if (gethostname(buf, len - 1) < 0)
+		snprintf(buf, len, "unknown");
+	buf[len - 1] = '\0';
+}
+
+static void user_name(char *buf, size_t len)
+{
+	struct passwd pw, *res = NULL;
+	char tmp[4096];
+	if (getpwuid_r(getuid(), &pw, tmp, sizeof(tmp), &res) == 0 && res)
+		snprintf(buf, len, "%s", pw.pw_name);
+	else if (getenv("USER"))
+		snprintf(buf, len, "%s", getenv("USER"));
+	else
+		snprintf(buf, len, "%ld", (long)getuid());
+}
+
+static int oom(void)
+{
+	return mlops_error_set(MLOPS_ERROR, "out of memory");
+}
+
+/* ---- preparation ------------------------------------------------------ */
+
+struct run_input {
+	struct mlops_dataset_version *v;
+	char *env; /* "MLOPS_INPUT_<NAME>" */
+};
+
+/* What every point of a run or sweep shares. */
+struct run_ctx {
+	struct mlops_repo *repo;
+	struct run_input *inputs;
+	size_t ninputs;
+	struct mlops_code_state code;
+	mlops_oid diff_id;
+	char *name;
+	char host[256], user[256];
+};
+
+static void ctx_free(struct run_ctx *c)
+{
+	for (size_t i = 0; i < c->ninputs; i++) {
+		mlops_dataset_version_free(c->inputs[i].v);
+		free(c->inputs[i].env);
+	}
+	free(c->inputs);
+	mlops_code_state_clear(&c->code);
+	free(c->name);
+}
+
+/* The default run name: the script's or the program's base name. */
+static char *default_name(const struct mlops_run_spec *spec)
+{
+	static const char *const interpreters[] = {
+		"sh", "bash", "dash", "zsh", "python", "python3", "Rscript", "julia", "node",
+		"perl", "ruby", "env", "uv", NULL,
+	};
+	if (spec->builtin) {
+		if (spec->ndatasets) {
+			struct mlops_rev r;
+			if (mlops_rev_parse(&r, spec->datasets[0]) == 0)
+				return mlops_strdupf("%s-%s", r.name, spec->builtin->kind);
+			mlops_error_clear();
+		}
+		return strdup(spec->builtin->kind);
+	}
+	const char *pick = spec->argv[0];
+	const char *base = strrchr(pick, '/') ? strrchr(pick, '/') + 1 : pick;
+	for (size_t i = 0; interpreters[i]; i++) {
+		if (strcmp(base, interpreters[i]))
+			continue;
+		for (size_t k = 1; spec->argv[k]; k++)
+			if (spec->argv[k][0] != '-') {
+				pick = spec->argv[k];
+				break;
+			}
+		break;
+	}
+	base = strrchr(pick, '/') ? strrchr(pick, '/') + 1 : pick;
+	char *name = strdup(*base ? base : "run");
+	if (!name)
+		return NULL;
+	char *dot = strrchr(name, '.');
+	if (dot && dot != name)
+		*dot = '\0';
+	for (char *p = name; *p; p++)
+		if (!isalnum((unsigned char)*p) && *p != '.' && *p != '_' && *p != '-')
+			*p = '_';
+	if (!isalnum((unsigned char)name[0]))
+		name[0] = 'r';
+	if (strlen(name) > 128)
+		name[128] = '\0';
+	return name;
+}
+
+/* Remove run directories whose owner on this host no longer runs. */
+static void clean_stale_dirs(struct mlops_repo *repo, const char *host)
+{
+	DIR *d = opendir(repo->tmpdir);
+	struct dirent *de;
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		if (strncmp(de->d_name, "run-", 4))
+			continue;
+		char *dir = mlops_path_join(repo->tmpdir, de->d_name);
+		char *owner = dir ? mlops_path_join(dir, "owner") : NULL;
+		char *text = NULL;
+		size_t len;
+		if (owner && mlops_read_file(&text, &len, owner) == 0) {
+			long pid = 0;
+			char h[256] = "";
+			if (sscanf(text, "%ld %255s", &pid, h) == 2 && !strcmp(h, host) && pid > 0 &&
+			    kill((pid_t)pid, 0) < 0 && errno == ESRCH)
+				remove_tree(dir);
+		}
+		mlops_error_clear();
+		free(text);
+		free(owner);
+		free(dir);
+	}
+	closedir(d);
+}
+
+static int ctx_prepare(struct run_ctx *c, struct mlops_repo *repo, const struct mlops_run_spec *spec)
+{
+	int err = 0;
+	memset(c, 0, sizeof(*c));
+	c->repo = repo;
+	host_name(c->host, sizeof(c->host));
+	user_name(c->user, sizeof(c->user));
+
+	if (spec->builtin) {
+		if (spec->argv && spec->argv[0])
+			return mlops_error_set(MLOPS_EUSAGE, "a built-in trainer runs no command");
+		if (spec->ndatasets + spec->nfeatures != 1)
+			return mlops_error_set(MLOPS_EUSAGE,
+					       "a built-in trainer needs exactly one dataset (-d REV)");
+		if (!spec->builtin->target || !*spec->builtin->target)
+			return mlops_error_set(MLOPS_EUSAGE, "a built-in trainer needs --target COL");
+		if (strcmp(spec->builtin->kind, "linear") && strcmp(spec->builtin->kind, "logistic"))
+			return mlops_error_set(MLOPS_EUSAGE, "unknown built-in trainer '%s'",
+					       spec->builtin->kind);
+		if (!(spec->builtin->valid_frac >= 0 && spec->builtin->valid_frac < 1))
+			return mlops_error_set(MLOPS_EUSAGE, "the validation fraction must be in [0, 1)");
+	} else if (!spec->argv || !spec->argv[0]) {
+		return mlops_error_set(MLOPS_EUSAGE, "no command to run");
+	}
+	if (spec->params && !cJSON_IsObject(spec->params))
+		return mlops_error_set(MLOPS_EUSAGE, "params must be a JSON object");
+
+	c->name = spec->name ? strdup(spec->name) : default_name(spec);
+	if (!c->name)
+		return oom();
+	if (!mlops_name_valid(c->name)) {
+		err = mlops_error_set(MLOPS_EUSAGE, "'%s' is not a valid run name%s", c->name,
+				      spec->name ? "" : "; give one with -n NAME");
+		goto fail;
+	}
+	for (size_t i = 0; i < spec->nfeatures; i++) {
+		struct mlops_rev r;
+		if ((err = mlops_rev_parse(&r, spec->features[i])) < 0)
+			goto fail;
+		err = mlops_error_set(MLOPS_ENOTFOUND, "feature set '%s' not found", r.name);
+		goto fail;
+	}
+	c->inputs = calloc(spec->ndatasets ? spec->ndatasets : 1, sizeof(*c->inputs));
+	if (!c->inputs) {
+		err = oom();
+		goto fail;
+	}
+	for (size_t i = 0; i < spec->ndatasets; i++) {
+		struct run_input *in = &c->inputs[c->ninputs];
+		if ((err = mlops_dataset_resolve(&in->v, repo, spec->datasets[i])) < 0)
+			goto fail;
+		c->ninputs++;
+		in->env = mlops_strdupf("MLOPS_INPUT_%s", in->v->name);
+		if (!in->env) {
+			err = oom();
+			goto fail;
+		}
+		for (char *p = in->env + 12; *p; p++)
+			*p = isalnum((unsigned char)*p) ? (char)toupper((unsigned char)*p) : '_';
+		for (size_t k = 0; k < c->ninputs - 1; k++)
+			if (!strcmp(c->inputs[k].env, in->env)) {
+				err = mlops_error_set(MLOPS_EUSAGE,
+					"inputs '%s' and '%s' would both be %s", c->inputs[k].v->name,
+					in->v->name, in->env);
+				goto fail;
+			}
+	}
+	if ((err = mlops_code_state_read(&c->code, repo)) < 0)
+		goto fail;
+	if (c->code.dirty)
+		mlops_hash_buf(&c->diff_id, c->code.diff, c->code.diff_len);
+	clean_stale_dirs(repo, c->host);
+	return 0;
+fail:
+	ctx_free(c);
+	return err;
+}
+
+/* ---- cache ------------------------------------------------------------ */
+
+static cJSON *builtin_json(const struct mlops_builtin_spec *b)
+{
+	cJSON *o = cJSON_CreateObject();
+	if (!o)
+		return NULL;
+	cJSON_AddStringToObject(o, "kind", b->kind);
+	cJSON_AddStringToObject(o, "target", b->target);
+	cJSON_AddNumberToObject(o, "valid_frac", b->valid_frac);
+	cJSON_AddNumberToObject(o, "seed", (double)b->seed);
+	return o;
+}
+
+static cJSON *command_json(const struct mlops_run_spec *spec)
+{
+	cJSON *a = cJSON_CreateArray();
+	for (size_t i = 0; a && spec->argv && spec->argv[i]; i++)
+		cJSON_AddItemToArray(a, cJSON_CreateString(spec->argv[i]));
+	return a;
+}
+
+/*
+ * The cache key: the id of the canonical document of what decides the
+ * result (*text, the caller's), which is stored with the run so that the
+ * key names an object like every other id in the record.
+ */
+static int cache_key(mlops_oid *out, char **text, const struct run_ctx *c,
+		     const struct mlops_run_spec *spec, const cJSON *params)
+{
+	char hex[MLOPS_OID_HEXSZ + 1];
+	cJSON *k = cJSON_CreateObject(), *inputs;
+	int err;
+	if (!k)
+		return oom();
+	cJSON_AddItemToObject(k, "params", cJSON_Duplicate(params, 1));
+	inputs = cJSON_AddArrayToObject(k, "inputs");
+	for (size_t i = 0; i < c->ninputs; i++)
+		cJSON_AddItemToArray(inputs, cJSON_CreateString(mlops_oid_fmt(hex, &c->inputs[i].v->id)));
+	if (spec->builtin) {
+		cJSON_AddItemToObject(k, "builtin", builtin_json(spec->builtin));
+		cJSON_AddStringToObject(k, "engine", "mlops " MLOPS_VERSION);
+	} else {
+		cJSON *code = cJSON_AddObjectToObject(k, "code");
+		cJSON_AddItemToObject(k, "command", command_json(spec));
+		if (c->code.tree)
+			cJSON_AddStringToObject(code, "tree", c->code.tree);
+		else
+			cJSON_AddNullToObject(code, "tree");
+		if (c->code.dirty)
+			mlops_json_add_oid(code, "diff", &c->diff_id);
+		else
+			cJSON_AddNullToObject(code, "diff");
+	}
+	cJSON_AddStringToObject(k, "type", "runkey");
+	err = mlops_json_canonical(text, k);
+	if (err == 0)
+		mlops_hash_buf(out, *text, strlen(*text));
+	cJSON_Delete(k);
+	return err;
+}
+
+/* A run's outputs are all in the store (a cache hit must be restorable). */
+static int outputs_present(struct mlops_repo *repo, const cJSON *record)
+{
+	const cJSON *o = cJSON_GetObjectItemCaseSensitive(record, "outputs");
+	struct mlops_node node;
+	if (!o)
+		return 1;
+	if (mlops_node_from_json(&node, o) < 0) {
+		mlops_error_clear();
+		return 0;
+	}
+	return mlops_odb_exists(repo->odb, &node.id);
+}
+
+/* 1 with *record and *id set on a hit, 0 on a miss, or an error. */
+static int cache_lookup(cJSON **record, mlops_oid *id, struct mlops_repo *repo,
+			const mlops_oid *key)
+{
+	char ref[300], hex[MLOPS_OID_HEXSZ + 1];
+	snprintf(ref, sizeof(ref), "runcache/%s", mlops_oid_fmt(hex, key));
+	int err = mlops_ref_read(id, repo, ref);
+	if (err == MLOPS_ENOTFOUND) {
+		mlops_error_clear();
+		return 0;
+	}
+	if (err < 0)
+		return err;
+	snprintf(ref, sizeof(ref), "runs/%s", mlops_oid_fmt(hex, id));
+	mlops_oid check;
+	if (mlops_ref_read(&check, repo, ref) < 0 || mlops_json_load(record, repo->odb, id) < 0) {
+		mlops_error_clear();
+		return 0;
+	}
+	const char *status = mlops_json_str(*record, "status");
+	if (!status || strcmp(status, "succeeded") || !outputs_present(repo, *record)) {
+		cJSON_Delete(*record);
+		*record = NULL;
+		return 0;
+	}
+	return 1;
+}
+
+/* ---- outputs ---------------------------------------------------------- */
+
+int mlops_run_checkout_outputs(struct mlops_repo *repo, const cJSON *record, const char *dir)
+{
+	const cJSON *o = cJSON_GetObjectItemCaseSensitive(record, "outputs");
+	struct mlops_node node;
+	cJSON *tree = NULL;
+	char abs[PATH_MAX];
+	int err;
+	if (!o)
+		return mlops_error_set(MLOPS_ENOTFOUND, "the run has no outputs");
+	if ((err = mlops_node_from_json(&node, o)) < 0)
+		return mlops_error_set(MLOPS_ECORRUPT, "the run's outputs are malformed");
+	if ((err = mlops_mkdir_p(dir)) < 0)
+		return err;
+	if (!realpath(dir, abs))
+		return mlops_error_sys(errno, "unable to resolve '%s'", dir);
+	if (node.kind != MLOPS_KIND_TREE)
+		return mlops_error_set(MLOPS_ECORRUPT, "the run's outputs are not a directory");
+	/* Entry by entry, so that files of dir the outputs lack are kept. */
+	if ((err = mlops_json_load(&tree, repo->odb, &node.id)) < 0)
+		return err;
+	const cJSON *e, *entries = cJSON_GetObjectItemCaseSensitive(tree, "entries");
+	cJSON_ArrayForEach(e, entries) {
+		struct mlops_node en;
+		const char *name = mlops_json_str(e, "name");
+		if (!name || !*name || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, "..") ||
+		    mlops_node_from_json(&en, e) < 0) {
+			err = mlops_error_set(MLOPS_ECORRUPT, "the run's outputs have a malformed entry");
+			break;
+		}
+		char *dest = mlops_path_join(abs, name);
+		if (!dest) {
+			err = oom();
+			break;
+		}
+		struct stat st;
+		if (lstat(dest, &st) == 0 && S_ISDIR(st.st_mode) != (en.kind == MLOPS_KIND_TREE)) {
+			if (S_ISDIR(st.st_mode))
+				remove_tree(dest);
+			else
+				unlink(dest);
+		}
+		err = mlops_tree_checkout(repo->odb, NULL, &en, dest, NULL, NULL);
+		free(dest);
+		if (err < 0)
+			break;
+	}
+	cJSON_Delete(tree);
+	return err;
+}
+
+/* Read the metrics file a command wrote: numbers and objects of them. */
+static cJSON *metrics_filter(const cJSON *in, char **warning, const char *prefix)
+{
+	cJSON *out = cJSON_CreateObject();
+	const cJSON *m;
+	if (!out)
+		return NULL;
+	cJSON_ArrayForEach(m, in) {
+		if (!m->string)
+			continue;
+		if (cJSON_IsNumber(m) && isfinite(m->valuedouble)) {
+			cJSON_AddNumberToObject(out, m->string, m->valuedouble);
+		} else if (cJSON_IsObject(m)) {
+			char *p = mlops_strdupf("%s%s.", prefix, m->string);
+			cJSON *sub = p ? metrics_filter(m, warning, p) : NULL;
+			free(p);
+			if (sub)
+				cJSON_AddItemToObject(out, m->string, sub);
+		} else if (!*warning) {
+			*warning = mlops_strdupf("metrics: '%s%s' is not a number; it was left out",
+						 prefix, m->string);
+		}
+	}
+	return out;
+}
+
+static cJSON *read_metrics(const char *path, char **warning)
+{
+	char *text = NULL;
+	size_t len = 0;
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return cJSON_CreateObject();
+	if (st.st_size > METRICS_MAX) {
+		*warning = mlops_strdupf("metrics: '%s' is larger than 16 MiB; it was ignored", path);
+		return cJSON_CreateObject();
+	}
+	if (mlops_read_file(&text, &len, path) < 0) {
+		*warning = mlops_strdupf("metrics: %s", mlops_error_message());
+		mlops_error_clear();
+		return cJSON_CreateObject();
+	}
+	const char *end = NULL;
+	cJSON *doc = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+	free(text);
+	if (!cJSON_IsObject(doc)) {
+		cJSON_Delete(doc);
+		*warning = strdup("metrics: the file MLOPS_METRICS names is not a JSON object; "
+				  "it was ignored");
+		return cJSON_CreateObject();
+	}
+	cJSON *m = metrics_filter(doc, warning, "");
+	cJSON_Delete(doc);
+	return m;
+}
+
+/* ---- one run ---------------------------------------------------------- */
+
+struct run_dir {
+	char *dir, *output, *metrics, *params, *log, *inputs;
+};
+
+static void run_dir_free(struct run_dir *d, int remove)
+{
+	if (remove && d->dir)
+		remove_tree(d->dir);
+	free(d->dir);
+	free(d->output);
+	free(d->metrics);
+	free(d->params);
+	free(d->log);
+	free(d->inputs);
+}
+
+static int run_dir_make(struct run_dir *d, struct run_ctx *c)
+{
+	memset(d, 0, sizeof(*d));
+	char *tmpl = mlops_path_join(c->repo->tmpdir, "run-XXXXXX");
+	if (!tmpl)
+		return oom();
+	if (!mkdtemp(tmpl)) {
+		int e = errno;
+		free(tmpl);
+		return mlops_error_sys(e, "unable to create a run directory in '%s'", c->repo->tmpdir);
+	}
+	d->dir = tmpl;
+	char owner[300];
+	int n = snprintf(owner, sizeof(owner), "%ld %s\n", (long)getpid(), c->host);
+	char *op = mlops_path_join(d->dir, "owner");
+	d->output = mlops_path_join(d->dir, "output");
+	d->metrics = mlops_path_join(d->dir, "metrics.json");
+	d->params = mlops_path_join(d->dir, "params.json");
+	d->log = mlops_path_join(d->dir, "log");
+	d->inputs = mlops_path_join(d->dir, "inputs");
+	int err = 0;
+	if (!op || !d->output || !d->metrics || !d->params || !d->log || !d->inputs)
+		err = oom();
+	else if ((err = mlops_write_file_atomic(op, owner, (size_t)n, c->repo->tmpdir, 0)) == 0 &&
+		 mkdir(d->output, 0777) < 0)
+		err = mlops_error_sys(errno, "unable to create '%s'", d->output);
+	free(op);
+	return err;
+}
+
+/* Materialise the inputs; paths[i] is what MLOPS_INPUT_<NAME> names. */
+static int materialise_inputs(char **paths, struct run_ctx *c, struct run_dir *d)
+{
+	for (size_t i = 0; i < c->ninputs; i++) {
+		const struct mlops_dataset_version *v = c->inputs[i].v;
+		char *dir = mlops_path_join(d->inputs, v->name);
+		if (!dir)
+			return oom();
+		int err = mlops_dataset_checkout(c->repo, v, dir, 1, NULL);
+		if (err < 0) {
+			free(dir);
+			return err;
+		}
+		if (v->nentries == 1) {
+			paths[i] = mlops_path_join(dir, v->entries[0].path);
+			free(dir);
+		} else {
+			paths[i] = dir;
+		}
+		if (!paths[i])
+			return oom();
+	}
+	return 0;
+}
+
+static int env_is_ours(const char *e)
+{
+	static const char *const ours[] = { "MLOPS_RUN_ID=", "MLOPS_PARAMS=", "MLOPS_OUTPUT=",
+					    "MLOPS_METRICS=", "MLOPS_INPUT_", NULL };
+	for (size_t i = 0; ours[i]; i++)
+		if (!strncmp(e, ours[i], strlen(ours[i])))
+			return 1;
+	return 0;
+}
+
+static void env_free(char **env)
+{
+	for (size_t i = 0; env && env[i]; i++)
+		free(env[i]);
+	free(env);
+}
+
+static int build_env(char ***out, struct run_ctx *c, struct run_dir *d, const char *run_id,
+		     char *const *input_paths)
+{
+	size_t n = 0, k = 0;
+	while (environ[n])
+		n++;
+	char **env = calloc(n + c->ninputs + 5, sizeof(*env));
+	if (!env)
+		return oom();
+	for (size_t i = 0; i < n; i++)
+		if (!env_is_ours(environ[i]) && !(env[k++] = strdup(environ[i])))
+			goto nomem;
+	if (!(env[k++] = mlops_strdupf("MLOPS_RUN_ID=%s", run_id)) ||
+	    !(env[k++] = mlops_strdupf("MLOPS_PARAMS=%s", d->params)) ||
+	    !(env[k++] = mlops_strdupf("MLOPS_OUTPUT=%s", d->output)) ||
+	    !(env[k++] = mlops_strdupf("MLOPS_METRICS=%s", d->metrics)))
+		goto nomem;
+	for (size_t i = 0; i < c->ninputs; i++)
+		if (!(env[k++] = mlops_strdupf("%s=%s", c->inputs[i].env, input_paths[i])))
+			goto nomem;
+	*out = env;
+	return 0;
+nomem:
+	env_free(env);
+	return oom();
+}
+
+static int dir_is_empty(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *de;
+	int empty = 1;
+	if (!d)
+		return 1;
+	while (empty && (de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			empty = 0;
+	closedir(d);
+	return empty;
+}
+
+/* Store a whole file as one blob. */
+static int store_file_blob(mlops_oid *out, struct mlops_odb *odb, const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	int err = 0;
+	if (fd < 0)
+		return mlops_error_sys(errno, "unable to open '%s'", path);
+	if (fstat(fd, &st) < 0) {
+		err = mlops_error_sys(errno, "unable to stat '%s'", path);
+	} else if (st.st_size == 0) {
+		err = mlops_odb_write(out, odb, "", 0, NULL);
+	} else {
+		void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+		if (p == MAP_FAILED) {
+			err = mlops_error_sys(errno, "unable to map '%s'", path);
+		} else {
+			err = mlops_odb_write(out, odb, p, (size_t)st.st_size, NULL);
+			munmap(p, (size_t)st.st_size);
+		}
+	}
+	close(fd);
+	return err;
+}
+
+static int new_run_id(char out[33])
+{
+	unsigned char b[16];
+	if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b))
+		return mlops_error_sys(errno, "unable to draw a run id");
+	for (int i = 0; i < 16; i++)
+		snprintf(out + 2 * i, 3, "%02x", b[i]);
+	return 0;
+}
+
+/* Write the record and its refs (see the write protocol in run.h). */
+static int record_run(mlops_oid *id, struct run_ctx *c, cJSON *rec, const mlops_oid *key,
+		      int cache)
+{
+	struct mlops_lock *lock = NULL;
+	char ref[300], hex[MLOPS_OID_HEXSZ + 1], msg[300];
+	int err;
+	if ((err = mlops_json_store(id, c->repo->odb, rec, NULL)) < 0)
+		return err;
+	if ((err = mlops_odb_sync(c->repo->odb)) < 0)
+		return err;
+	if ((err = mlops_lock_acquire(&lock, c->repo, LOCK_TIMEOUT_MS)) < 0)
+		return err;
+	snprintf(ref, sizeof(ref), "runs/%s", mlops_oid_fmt(hex, id));
+	snprintf(msg, sizeof(msg), "train: %s %s", c->name, mlops_json_str(rec, "status"));
+	err = mlops_ref_write(c->repo, ref, id, NULL, msg);
+	if (err == 0 && cache) {
+		snprintf(ref, sizeof(ref), "runcache/%s", mlops_oid_fmt(hex, key));
+		err = mlops_ref_write(c->repo, ref, id, NULL, msg);
+	}
+	mlops_lock_release(lock);
+	return err;
+}
+
+static int run_one(struct mlops_run_result *res, struct run_ctx *c,
+		   const struct mlops_run_spec *spec, const cJSON *params_in)
+{
+	struct run_dir d = { 0 };
+	char **input_paths = NULL, **env = NULL, run_id[33];
+	char *summary = NULL, *key_text = NULL;
+	cJSON *params = NULL, *rec = NULL, *metrics = NULL;
+	mlops_oid key, log_id;
+	struct mlops_node out_node;
+	struct mlops_child_result cr = { 0 };
+	int err, have_outputs = 0, log_fd = -1;
+	char hex[MLOPS_OID_HEXSZ + 1];
+
+	params = params_in ? cJSON_Duplicate(params_in, 1) : cJSON_CreateObject();
+	if (!params)
+		return oom();
+	if ((err = cache_key(&key, &key_text, c, spec, params)) < 0)
+		goto done;
+	if (!spec->force) {
+		cJSON *hit = NULL;
+		mlops_oid hid;
+		int r = cache_lookup(&hit, &hid, c->repo, &key);
+		if (r < 0) {
+			err = r;
+			goto done;
+		}
+		if (r == 1) {
+			res->record = hit;
+			res->id = hid;
+			res->cached = 1;
+			res->exit_status = 0;
+			if (spec->out_dir && cJSON_GetObjectItemCaseSensitive(hit, "outputs"))
+				err = mlops_run_checkout_outputs(c->repo, hit, spec->out_dir);
+			goto done;
+		}
+	}
+	if ((err = new_run_id(run_id)) < 0 || (err = run_dir_make(&d, c)) < 0)
+		goto done;
+	input_paths = calloc(c->ninputs + 1, sizeof(*input_paths));
+	if (!input_paths) {
+		err = oom();
+		goto done;
+	}
+	if ((err = materialise_inputs(input_paths, c, &d)) < 0)
+		goto done;
+	char *ptext = cJSON_Print(params);
+	if (!ptext) {
+		err = oom();
+		goto done;
+	}
+	err = mlops_write_file_atomic(d.params, ptext, strlen(ptext), c->repo->tmpdir, 0);
+	free(ptext);
+	if (err < 0)
+		goto done;
+	log_fd = open(d.log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+	if (log_fd < 0) {
+		err = mlops_error_sys(errno, "unable to create '%s'", d.log);
+		goto done;
+	}
+
+	double start = now_epoch(), t0 = now_mono();
+	if (spec->builtin) {
+		err = mlops_builtin_train(&metrics, &summary, spec->builtin, params, input_paths[0],
+					  d.output, spec->threads);
+		if (err < 0)
+			goto done;
+		if (mlops_write_all(log_fd, summary, strlen(summary)) < 0) {
+			err = mlops_error_sys(errno, "unable to write '%s'", d.log);
+			goto done;
+		}
+		struct rusage ru;
+		if (getrusage(RUSAGE_SELF, &ru) == 0)
+			cr.peak_rss_kb = ru.ru_maxrss;
+	} else {
+		if ((err = build_env(&env, c, &d, run_id, input_paths)) < 0)
+			goto done;
+		err = mlops_child_run(&cr, (const char *const *)spec->argv, env, spec->out_fd,
+				      spec->err_fd, log_fd);
+		if (err < 0)
+			goto done;
+		metrics = read_metrics(d.metrics, &res->warning);
+		if (!metrics) {
+			err = oom();
+			goto done;
+		}
+	}
+	double duration = now_mono() - t0;
+	close(log_fd);
+	log_fd = -1;
+
+	/* Store: outputs, log, diff; then the record and its refs. */
+	if (!dir_is_empty(d.output)) {
+		if ((err = mlops_tree_store(&out_node, c->repo->odb, NULL, d.output, NULL, NULL)) < 0)
+			goto done;
+		have_outputs = 1;
+	}
+	if ((err = store_file_blob(&log_id, c->repo->odb, d.log)) < 0)
+		goto done;
+	if ((err = mlops_odb_write_hashed(c->repo->odb, &key, key_text, strlen(key_text), NULL)) < 0)
+		goto done;
+	if (c->code.dirty &&
+	    (err = mlops_odb_write_hashed(c->repo->odb, &c->diff_id, c->code.diff, c->code.diff_len,
+					  NULL)) < 0)
+		goto done;
+
+	const char *status = cr.interrupted ? "interrupted" :
+			     cr.exit_status == 0 ? "succeeded" : "failed";
+	rec = cJSON_CreateObject();
+	if (!rec) {
+		err = oom();
+		goto done;
+	}
+	cJSON_AddStringToObject(rec, "type", "run");
+	cJSON_AddStringToObject(rec, "run_id", run_id);
+	cJSON_AddStringToObject(rec, "name", c->name);
+	cJSON_AddItemToObject(rec, "command", command_json(spec));
+	cJSON_AddItemToObject(rec, "params", params);
+	params = NULL;
+	cJSON *inputs = cJSON_AddArrayToObject(rec, "inputs");
+	for (size_t i = 0; i < c->ninputs; i++) {
+		cJSON *in = cJSON_CreateObject();
+		cJSON_AddStringToObject(in, "type", "dataset");
+		cJSON_AddStringToObject(in, "name", c->inputs[i].v->name);
+		cJSON_AddNumberToObject(in, "version", (double)c->inputs[i].v->version);
+		mlops_json_add_oid(in, "record", &c->inputs[i].v->id);
+		cJSON_AddItemToArray(inputs, in);
+	}
+	if (c->code.commit)
+		cJSON_AddStringToObject(rec, "git_commit", c->code.commit);
+	else
+		cJSON_AddNullToObject(rec, "git_commit");
+	cJSON_AddBoolToObject(rec, "git_dirty", c->code.dirty);
+	if (c->code.dirty)
+		mlops_json_add_oid(rec, "git_diff", &c->diff_id);
+	cJSON_AddNumberToObject(rec, "start", start);
+	cJSON_AddNumberToObject(rec, "duration", round(duration * 1000.0) / 1000.0);
+	cJSON_AddNumberToObject(rec, "exit_status", cr.exit_status);
+	cJSON_AddStringToObject(rec, "status", status);
+	cJSON_AddNumberToObject(rec, "peak_rss_kb", (double)cr.peak_rss_kb);
+	if (have_outputs)
+		cJSON_AddItemToObject(rec, "outputs", mlops_node_to_json(&out_node));
+	cJSON_AddItemToObject(rec, "metrics", metrics);
+	metrics = NULL;
+	mlops_json_add_oid(rec, "log", &log_id);
+	cJSON_AddStringToObject(rec, "host", c->host);
+	cJSON_AddStringToObject(rec, "user", c->user);
+	cJSON_AddStringToObject(rec, "cache_key", mlops_oid_fmt(hex, &key));
+	if (spec->builtin)
+		cJSON_AddItemToObject(rec, "builtin", builtin_json(spec->builtin));
+	cJSON_AddStringToObject(rec, "message", spec->message ? spec->message : "");
+
+	if ((err = record_run(&res->id, c, rec, &key, !strcmp(status, "succeeded"))) < 0)
+		goto done;
+	res->record = rec;
+	rec = NULL;
+	res->exit_status = cr.interrupted && cr.exit_status == 0 ? 130 : cr.exit_status;
+	if (have_outputs && spec->out_dir)
+		err = mlops_run_checkout_outputs(c->repo, res->record, spec->out_dir);
+done:
+	if (log_fd >= 0)
+		close(log_fd);
+	for (size_t i = 0; input_paths && i < c->ninputs; i++)
+		free(input_paths[i]);
+	free(input_paths);
+	env_free(env);
+	free(summary);
+	free(key_text);
+	cJSON_Delete(params);
+	cJSON_Delete(rec);
+	cJSON_Delete(metrics);
+	run_dir_free(&d, 1);
+	return err;
+}
+
+static struct mlops_run_result *result_new(void)
+{
+	return calloc(1, sizeof(struct mlops_run_result));
+}
+
+int mlops_run_exec(struct mlops_run_result **out, struct mlops_repo *repo,
+		   const struct mlops_run_spec *spec)
+{
+	struct run_ctx c;
+	struct mlops_run_result *res;
+	int err;
+	*out = NULL;
+	if ((err = ctx_prepare(&c, repo, spec)) < 0)
+		return err;
+	if (!(res = result_new())) {
+		ctx_free(&c);
+		return oom();
+	}
+	err = run_one(res, &c, spec, spec->params);
+	ctx_free(&c);
+	if (err < 0) {
+		mlops_run_result_free(res);
+		return err;
+	}
+	*out = res;
+	return 0;
+}
+
+/* ---- sweeps ----------------------------------------------------------- */
+
+struct sweep {
+	struct run_ctx *ctx;
+	const struct mlops_run_spec *base;
+	const struct mlops_sweep_axis *axes;
+	size_t naxes, npoints;
+	struct mlops_run_result **results;
+	atomic_size_t next;
+	int interrupts0;
+};
+
+static void sweep_point(struct sweep *s, size_t idx)
+{
+	struct mlops_run_result *res = s->results[idx];
+	cJSON *params = s->base->params ? cJSON_Duplicate(s->base->params, 1) : cJSON_CreateObject();
+	int err = 0;
+	if (!params) {
+		err = oom();
+	} else {
+		/* Decode idx in mixed radix, the last axis fastest. */
+		size_t rem = idx;
+		for (size_t a = s->naxes; a-- > 0;) {
+			size_t nv = (size_t)cJSON_GetArraySize(s->axes[a].values);
+			const cJSON *v = cJSON_GetArrayItem(s->axes[a].values, (int)(rem % nv));
+			rem /= nv;
+			cJSON_DeleteItemFromObjectCaseSensitive(params, s->axes[a].key);
+			cJSON_AddItemToObject(params, s->axes[a].key, cJSON_Duplicate(v, 1));
+		}
+		err = run_one(res, s->ctx, s->base, params);
+	}
+	cJSON_Delete(params);
+	if (err < 0) {
+		res->error = err;
+		res->error_message = strdup(mlops_error_message());
+		mlops_error_clear();
+	}
+}
+
+static void *sweep_worker(void *arg)
+{
+	struct sweep *s = arg;
+	for (;;) {
+		size_t i = atomic_fetch_add(&s->next, 1);
+		if (i >= s->npoints)
+			break;
+		if (mlops_child_interrupts() != s->interrupts0) {
+			s->results[i]->error = MLOPS_ERROR;
+			s->results[i]->error_message = strdup("not run: the sweep was interrupted");
+			continue;
+		}
+		sweep_point(s, i);
+	}
+	return NULL;
+}
+
+int mlops_run_sweep(struct mlops_run_result ***out, size_t *n, struct mlops_repo *repo,
+		    const struct mlops_run_spec *base, const struct mlops_sweep_axis *axes,
+		    size_t naxes, size_t jobs)
+{
+	struct run_ctx c;
+	struct sweep s;
+	size_t npoints = 1;
+	int err;
+	*out = NULL;
+	*n = 0;
+	for (size_t a = 0; a < naxes; a++) {
+		int nv = cJSON_GetArraySize(axes[a].values);
+		if (!cJSON_IsArray(axes[a].values) || nv < 1)
+			return mlops_error_set(MLOPS_EUSAGE, "sweep of '%s' has no values", axes[a].key);
+		if (npoints > 100000 / (size_t)nv)
+			return mlops_error_set(MLOPS_EUSAGE, "the sweep has too many points");
+		npoints *= (size_t)nv;
+	}
+	if ((err = ctx_prepare(&c, repo, base)) < 0)
+		return err;
+	memset(&s, 0, sizeof(s));
+	s.ctx = &c;
+	s.base = base;
+	s.axes = axes;
+	s.naxes = naxes;
+	s.npoints = npoints;
+	s.interrupts0 = mlops_child_interrupts();
+	atomic_init(&s.next, 0);
+	s.results = calloc(npoints, sizeof(*s.results));
+	if (!s.results) {
+		ctx_free(&c);
+		return oom();
+	}
+	for (size_t i = 0; i < npoints; i++)
+		if (!(s.results[i] = result_new())) {
+			mlops_run_results_free(s.results, npoints);
+			ctx_free(&c);
+			return oom();
+		}
+	if (jobs < 1)
+		jobs = 1;
+	if (jobs > npoints)
+		jobs = npoints;
+	if (jobs > 64)
+		jobs = 64;
+	pthread_t th[64];
+	size_t started = 0;
+	for (; jobs > 1 && started < jobs; started++)
+		if (pthread_create(&th[started], NULL, sweep_worker, &s) != 0)
+			break;
+	if (!started)
+		sweep_worker(&s);
+	for (size_t i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	ctx_free(&c);
+	*out = s.results;
+	*n = npoints;
+	return 0;
+}
+
+/* ---- lookup ----------------------------------------------------------- */
+
+static int cmp_entries(const void *a, const void *b)
+{
+	const struct mlops_run_entry *x = a, *y = b;
+	double sx = mlops_json_num(x->record, "start", 0), sy = mlops_json_num(y->record, "start", 0);
+	if (sx != sy)
+		return sx < sy ? 1 : -1;
+	return mlops_oid_cmp(&x->id, &y->id);
+}
+
+int mlops_run_list(struct mlops_run_entry **out, size_t *n, struct mlops_repo *repo,
+		   const char *name)
+{
+	char **names = NULL;
+	size_t cnt = 0, k = 0;
+	struct mlops_run_entry *runs = NULL;
+	int err;
+	*out = NULL;
+	*n = 0;
+	if ((err = mlops_ref_list(&names, &cnt, repo, "runs")) < 0)
+		return err;
+	runs = calloc(cnt ? cnt : 1, sizeof(*runs));
+	if (!runs) {
+		err = oom();
+		goto done;
+	}
+	for (size_t i = 0; i < cnt; i++) {
+		char ref[300];
+		if (strchr(names[i], '/'))
+			continue;
+		snprintf(ref, sizeof(ref), "runs/%s", names[i]);
+		if ((err = mlops_ref_read(&runs[k].id, repo, ref)) < 0)
+			goto done;
+		if ((err = mlops_json_load(&runs[k].record, repo->odb, &runs[k].id)) < 0)
+			goto done;
+		const char *type = mlops_json_str(runs[k].record, "type");
+		if (!type || strcmp(type, "run")) {
+			char hex[MLOPS_OID_HEXSZ + 1];
+			err = mlops_error_set(MLOPS_ECORRUPT, "object %s is not a run",
+					      mlops_oid_fmt(hex, &runs[k].id));
+			k++;
+			goto done;
+		}
+		const char *rn = mlops_json_str(runs[k].record, "name");
+		if (name && (!rn || strcmp(rn, name))) {
+			cJSON_Delete(runs[k].record);
+			runs[k].record = NULL;
+			continue;
+		}
+		k++;
+	}
+	qsort(runs, k, sizeof(*runs), cmp_entries);
+done:
+	mlops_strlist_free(names, cnt);
+	if (err < 0) {
+		mlops_run_list_free(runs, k);
+		return err;
+	}
+	*out = runs;
+	*n = k;
+	return 0;
+}
+
+int mlops_run_resolve(cJSON **record, mlops_oid *id, struct mlops_repo *repo, const char *rev)
+{
+	struct mlops_rev r;
+	int err;
+	*record = NULL;
+	if ((err = mlops_rev_parse(&r, rev)) < 0)
+		return err;
+	if (r.kind == MLOPS_REV_LATEST) {
+		struct mlops_run_entry *runs;
+		size_t n;
+		if ((err = mlops_run_list(&runs, &n, repo, r.name)) < 0)
+			return err;
+		if (n == 0) {
+			mlops_run_list_free(runs, n);
+			return mlops_error_set(MLOPS_ENOTFOUND, "run '%s' not found", rev);
+		}
+		*record = runs[0].record;
+		*id = runs[0].id;
+		runs[0].record = NULL;
+		mlops_run_list_free(runs, n);
+		return 0;
+	}
+	if (r.kind != MLOPS_REV_RUN)
+		return mlops_error_set(MLOPS_EUSAGE, "'%s': a run is r-<id prefix> or a run name", rev);
+	const char *prefix = rev + 2;
+	size_t plen = strlen(prefix), found = 0, cnt = 0;
+	char **names = NULL, cands[1024] = "", match[MLOPS_OID_HEXSZ + 1] = "";
+	if ((err = mlops_ref_list(&names, &cnt, repo, "runs")) < 0)
+		return err;
+	for (size_t i = 0; i < cnt; i++) {
+		if (strlen(names[i]) != MLOPS_OID_HEXSZ || strncasecmp(names[i], prefix, plen))
+			continue;
+		found++;
+		snprintf(match, sizeof(match), "%s", names[i]);
+		size_t cl = strlen(cands);
+		snprintf(cands + cl, sizeof(cands) - cl, "%sr-%.12s", found > 1 ? ", " : "", names[i]);
+	}
+	mlops_strlist_free(names, cnt);
+	if (found == 0)
+		return mlops_error_set(MLOPS_ENOTFOUND, "run '%s' not found", rev);
+	if (found > 1)
+		return mlops_error_set(MLOPS_EAMBIGUOUS, "'%s' is ambiguous: it could be %s", rev, cands);
+	char ref[300];
+	snprintf(ref, sizeof(ref), "runs/%s", match);
+	if ((err = mlops_ref_read(id, repo, ref)) < 0)
+		return err;
+	if ((err = mlops_json_load(record, repo->odb, id)) < 0)
+		return err;
+	const char *type = mlops_json_str(*record, "type");
+	if (!type || strcmp(type, "run")) {
+		cJSON_Delete(*record);
+		*record = NULL;
+		return mlops_error_set(MLOPS_ECORRUPT, "object %s is not a run", match);
+	}
+	return 0;
+}
+
+int mlops_run_log(char **out, size_t *len, struct mlops_repo *repo, const cJSON *record)
+{
+	mlops_oid id;
+	*out = NULL;
+	*len = 0;
+	if (!mlops_json_str(record, "log"))
+		return mlops_error_set(MLOPS_ENOTFOUND, "the run has no log");
+	if (mlops_json_get_oid(&id, record, "log") < 0)
+		return mlops_error_set(MLOPS_ECORRUPT, "the run's log id is malformed");
+	return mlops_odb_read((void **)out, len, repo->odb, &id);
+}
+
+int mlops_builtin_detect_kind(const char **kind, struct mlops_repo *repo, const char *rev,
+			      const char *target)
+{
+	struct mlops_run_spec spec;
+	struct run_ctx c;
+	struct run_dir d = { 0 };
+	char *path = NULL;
+	int err;
+	*kind = NULL;
+	memset(&spec, 0, sizeof(spec));
+	spec.name = "auto";
+	spec.argv = (const char *const[]){ "true", NULL };
+	spec.datasets = &rev;
+	spec.ndatasets = 1;
+	if ((err = ctx_prepare(&c, repo, &spec)) < 0)
+		return err;
+	if ((err = run_dir_make(&d, &c)) == 0 && (err = materialise_inputs(&path, &c, &d)) == 0)
+		err = mlops_builtin_detect_path(kind, path, target);
+	free(path);
+	run_dir_free(&d, 1);
+	ctx_free(&c);
+	return err;
+}

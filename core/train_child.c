@@ -1,0 +1,300 @@
+/*
+ * train_child.c - run a training command as a child process: spawn it with
+ * posix_spawnp (execvp semantics, no shell), relay and capture its stdout
+ * and stderr as they arrive, pass interrupting signals on, and report its
+ * exit status and peak memory.
+ *
+ * Design notes:
+ *   - Signals.  The child stays in mlops's process group, so a terminal's
+ *     Ctrl-C reaches it directly; the handler tells those apart by
+ *     si_code == SI_KERNEL and passes on only signals sent to mlops alone
+ *     (kill, a CI runner's SIGTERM).  Either way the run counts as
+ *     interrupted.  The handlers are installed while at least one child
+ *     runs (a count under a mutex) and the previous ones restored after;
+ *     the child starts with default dispositions and an empty mask.
+ *   - The table of running children is read by the handler without a lock:
+ *     slots are sig_atomic_t pids, written only under the mutex.
+ *   - Relay: one poll() loop over the two pipes.  When the child has been
+ *     reaped, reading goes on until both pipes close or stay silent for a
+ *     moment (a background grandchild may hold them open).
+ */
+#include "train_internal.h"
+#include "store/error.h"
+#include "store/fsutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define MAX_CHILDREN 64
+
+static volatile sig_atomic_t children[MAX_CHILDREN];
+static volatile sig_atomic_t interrupts;
+static pthread_mutex_t child_mutex = PTHREAD_MUTEX_INITIALIZER;
+static int running;
+static const int caught[] = { SIGINT, SIGTERM, SIGHUP };
+#define NCAUGHT (sizeof(caught) / sizeof(caught[0]))
+static struct sigaction saved[NCAUGHT], saved_pipe;
+
+static void on_signal(int sig, siginfo_t *info, void *uctx)
+{
+	(void)uctx;
+	int saved_errno = errno;
+	interrupts++;
+	if (!info || info->si_code != SI_KERNEL)
+		for (int i = 0; i < MAX_CHILDREN; i++)
+			if (children[i] > 0)
+				kill((pid_t)children[i], sig);
+	errno = saved_errno;
+}
+
+int mlops_child_interrupts(void)
+{
+	return (int)interrupts;
+}
+
+/* Install the handlers for the first running child. */
+static void handlers_enter(void)
+{
+	pthread_mutex_lock(&child_mutex);
+	if (running++ == 0) {
+		/*
+		 * Let the temporary-file registry install its handlers first, so
+		 * that it cannot replace ours while the child runs.
+		 */
+		mlops_tempfile_register("");
+		mlops_tempfile_forget("");
+		struct sigaction sa;
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_sigaction = on_signal;
+		sa.sa_flags = SA_SIGINFO;
+		sigemptyset(&sa.sa_mask);
+		for (size_t i = 0; i < NCAUGHT; i++)
+			sigaction(caught[i], &sa, &saved[i]);
+		struct sigaction ign;
+		memset(&ign, 0, sizeof(ign));
+		ign.sa_handler = SIG_IGN;
+		sigemptyset(&ign.sa_mask);
+		sigaction(SIGPIPE, &ign, &saved_pipe);
+	}
+	pthread_mutex_unlock(&child_mutex);
+}
+
+static void handlers_leave(void)
+{
+	pthread_mutex_lock(&child_mutex);
+	if (--running == 0) {
+		for (size_t i = 0; i < NCAUGHT; i++)
+			sigaction(caught[i], &saved[i], NULL);
+		sigaction(SIGPIPE, &saved_pipe, NULL);
+	}
+	pthread_mutex_unlock(&child_mutex);
+}
+
+static int slot_take(pid_t pid)
+{
+	int slot = -1;
+	pthread_mutex_lock(&child_mutex);
+	for (int i = 0; i < MAX_CHILDREN; i++)
+		if (children[i] == 0) {
+			children[i] = (sig_atomic_t)pid;
+			slot = i;
+			break;
+		}
+	pthread_mutex_unlock(&child_mutex);
+	return slot;
+}
+
+static void slot_free(int slot)
+{
+	if (slot < 0)
+		return;
+	pthread_mutex_lock(&child_mutex);
+	children[slot] = 0;
+	pthread_mutex_unlock(&child_mutex);
+}
+
+/* Write to a relay target; a target that fails is dropped (-1). */
+static void relay(int *fd, const char *buf, size_t len)
+{
+	if (*fd >= 0 && mlops_write_all(*fd, buf, len) < 0)
+		*fd = -1;
+}
+
+/*
+ * Whether execvp would find an executable for name (PATH searched when it
+ * has no slash): checked before spawning, so that "no such command" is an
+ * error on every system rather than a child exiting with 127.
+ */
+static int program_exists(const char *name, const char *path_env)
+{
+	if (strchr(name, '/'))
+		return access(name, X_OK) == 0;
+	const char *path = path_env ? path_env : "/usr/local/bin:/usr/bin:/bin";
+	size_t nl = strlen(name);
+	for (;;) {
+		const char *colon = strchr(path, ':');
+		size_t dl = colon ? (size_t)(colon - path) : strlen(path);
+		char full[4096];
+		if (dl + nl + 2 <= sizeof(full)) {
+			if (dl == 0)
+				snprintf(full, sizeof(full), "./%s", name);
+			else
+				snprintf(full, sizeof(full), "%.*s/%s", (int)dl, path, name);
+			struct stat st;
+			if (access(full, X_OK) == 0 && stat(full, &st) == 0 && S_ISREG(st.st_mode))
+				return 1;
+		}
+		if (!colon)
+			break;
+		path = colon + 1;
+	}
+	return 0;
+}
+
+int mlops_child_run(struct mlops_child_result *out, const char *const *argv,
+		    char *const *envp, int out_fd, int err_fd, int log_fd)
+{
+	int pout[2] = { -1, -1 }, perr[2] = { -1, -1 };
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	int err = 0, fa_init = 0, attr_init = 0, slot = -1, entered = 0;
+	pid_t pid = -1;
+	char buf[65536];
+
+	memset(out, 0, sizeof(*out));
+	const char *path_env = NULL;
+	for (size_t i = 0; envp && envp[i]; i++)
+		if (!strncmp(envp[i], "PATH=", 5))
+			path_env = envp[i] + 5;
+	if (!program_exists(argv[0], path_env))
+		return mlops_error_set(MLOPS_ENOTFOUND, "unable to run '%s': %s", argv[0],
+				       strchr(argv[0], '/') ? strerror(errno) : "command not found");
+	if (pipe2(pout, O_CLOEXEC) < 0 || pipe2(perr, O_CLOEXEC) < 0) {
+		err = mlops_error_sys(errno, "unable to create a pipe");
+		goto done;
+	}
+	if (posix_spawn_file_actions_init(&fa) != 0) {
+		err = mlops_error_set(MLOPS_ERROR, "out of memory");
+		goto done;
+	}
+	fa_init = 1;
+	if (posix_spawnattr_init(&attr) != 0) {
+		err = mlops_error_set(MLOPS_ERROR, "out of memory");
+		goto done;
+	}
+	attr_init = 1;
+	posix_spawn_file_actions_adddup2(&fa, pout[1], STDOUT_FILENO);
+	posix_spawn_file_actions_adddup2(&fa, perr[1], STDERR_FILENO);
+	sigset_t none, dflt;
+	sigemptyset(&none);
+	sigemptyset(&dflt);
+	for (size_t i = 0; i < NCAUGHT; i++)
+		sigaddset(&dflt, caught[i]);
+	sigaddset(&dflt, SIGPIPE);
+	sigaddset(&dflt, SIGQUIT);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setsigdefault(&attr, &dflt);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+
+	handlers_enter();
+	entered = 1;
+	int interrupts_before = mlops_child_interrupts();
+	/* Block the handled signals while the slot is not yet filled. */
+	sigset_t block, old;
+	sigemptyset(&block);
+	for (size_t i = 0; i < NCAUGHT; i++)
+		sigaddset(&block, caught[i]);
+	pthread_sigmask(SIG_BLOCK, &block, &old);
+	int rc = posix_spawnp(&pid, argv[0], &fa, &attr, (char *const *)argv, envp);
+	if (rc == 0)
+		slot = slot_take(pid);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		pid = -1;
+		err = mlops_error_set(rc == ENOENT || rc == EACCES || rc == ENOEXEC ? MLOPS_ENOTFOUND :
+				      MLOPS_EIO, "unable to run '%s': %s", argv[0], strerror(rc));
+		goto done;
+	}
+	close(pout[1]);
+	close(perr[1]);
+	pout[1] = perr[1] = -1;
+
+	struct pollfd pfd[2] = { { pout[0], POLLIN, 0 }, { perr[0], POLLIN, 0 } };
+	int open_fds = 2, reaped = 0, status = 0;
+	struct rusage ru;
+	memset(&ru, 0, sizeof(ru));
+	while (open_fds > 0) {
+		int n = poll(pfd, 2, reaped ? 200 : 100);
+		if (n < 0 && errno != EINTR) {
+			err = mlops_error_sys(errno, "unable to read the command's output");
+			break;
+		}
+		if (n == 0 && reaped)
+			break; /* a background process holds the pipes; stop here */
+		for (int i = 0; n > 0 && i < 2; i++) {
+			if (pfd[i].fd < 0 || !(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			ssize_t r = read(pfd[i].fd, buf, sizeof(buf));
+			if (r < 0 && (errno == EINTR || errno == EAGAIN))
+				continue;
+			if (r <= 0) {
+				pfd[i].fd = -1;
+				open_fds--;
+				continue;
+			}
+			relay(i == 0 ? &out_fd : &err_fd, buf, (size_t)r);
+			if (log_fd >= 0 && mlops_write_all(log_fd, buf, (size_t)r) < 0 && !err)
+				err = mlops_error_sys(errno, "unable to write the run's log");
+		}
+		if (!reaped) {
+			pid_t w = wait4(pid, &status, WNOHANG, &ru);
+			if (w == pid)
+				reaped = 1;
+		}
+	}
+	while (!reaped) {
+		pid_t w = wait4(pid, &status, 0, &ru);
+		if (w == pid)
+			reaped = 1;
+		else if (w < 0 && errno != EINTR) {
+			err = mlops_error_sys(errno, "unable to wait for '%s'", argv[0]);
+			break;
+		}
+	}
+	if (reaped) {
+		if (WIFEXITED(status)) {
+			out->exit_status = WEXITSTATUS(status);
+		} else if (WIFSIGNALED(status)) {
+			out->signal = WTERMSIG(status);
+			out->exit_status = 128 + out->signal;
+		}
+		out->peak_rss_kb = ru.ru_maxrss;
+	}
+	out->interrupted = mlops_child_interrupts() != interrupts_before;
+done:
+	slot_free(slot);
+	if (entered)
+		handlers_leave();
+	if (fa_init)
+		posix_spawn_file_actions_destroy(&fa);
+	if (attr_init)
+		posix_spawnattr_destroy(&attr);
+	for (int i = 0; i < 2; i++) {
+		if (pout[i] >= 0)
+			close(pout[i]);
+		if (perr[i] >= 0)
+			close(perr[i]);
+	}
+	return err;
+}

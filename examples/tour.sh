@@ -1,0 +1,66 @@
+#!/bin/sh
+# tour.sh - the life cycle of a model with mlops, on real data, in a
+# temporary git repository.  Each step prints what it does; the tour stops
+# with a non-zero status at the first step that fails.
+#   examples/tour.sh            (uses ./mlops; MLOPS_BIN overrides)
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+MLOPS_BIN=${MLOPS_BIN:-$here/../mlops}
+case $MLOPS_BIN in /*) ;; *) MLOPS_BIN=$PWD/$MLOPS_BIN ;; esac
+data=$here/data
+work=$(mktemp -d "${TMPDIR:-/tmp}/mlops-tour.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+mlops() { "$MLOPS_BIN" "$@"; }
+step() { printf '\n\033[1m== %s\033[m\n' "$*"; }
+run() { printf '$ %s\n' "$*"; "$@"; }
+
+cd "$work"
+git init -q -b main . 2>/dev/null || git init -q .
+git config user.name "Tour Guide"
+git config user.email "tour@example.com"
+
+step "1. create the repository"
+run mlops init
+
+step "2. version the dataset (breast cancer, 569 rows)"
+mkdir -p data
+cp "$data/breast_cancer.csv" data/
+run mlops dataset add data/breast_cancer.csv --name cancer -m "original export"
+run git add mlops.lock .gitignore .mlops/config
+run git commit -q -m "track the cancer dataset"
+
+step "3. a second version: 20 rows dropped"
+head -n 550 "$data/breast_cancer.csv" >data/breast_cancer.csv
+run mlops status || true
+run mlops dataset add data/breast_cancer.csv --name cancer -m "drop the last rows"
+run mlops dataset log cancer
+run mlops dataset diff cancer@v1 cancer@v2
+
+step "4. back to the first version"
+run mlops dataset checkout cancer@v1
+cmp data/breast_cancer.csv "$data/breast_cancer.csv"
+run mlops status --exit-code
+
+step "5. explore it"
+run mlops dataset stats cancer --path data/breast_cancer.csv --html "$work/stats.html"
+mlops --json dataset stats cancer@v1 | grep -c '"name"' | sed 's/^/columns profiled: /'
+mlops dataset stats data/breast_cancer.csv | sed -n '1p;/^target/,$p'
+
+step "6. train the built-in logistic regression (no Python)"
+run mlops train --builtin logistic -d cancer@v1 --target target --seed 42 -o model
+test -s model/model.json
+
+step "7. the same run again is a cache hit"
+run mlops train --builtin logistic -d cancer@v1 --target target --seed 42 -o model
+
+if /usr/bin/python3 -c 'import sklearn' 2>/dev/null; then
+	step "8. train your own script (scikit-learn), as a tracked run"
+	run mlops train -n sklearn-lr -d cancer@v1 -p C=1.0 -- /usr/bin/python3 "$here/train/train.py"
+else
+	step "8. (skipped: python3-sklearn is not installed)"
+fi
+
+step "9. compare the runs"
+run mlops train list
+
+printf '\nThe tour finished: every step succeeded.\n'

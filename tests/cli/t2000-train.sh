@@ -1,0 +1,315 @@
+#!/bin/sh
+# mlops train: the run contract, records, cache, failures, dirty trees,
+# interruptions, sweeps, list/show/compare/log, and the examples.
+. "$(dirname "$0")/lib.sh"
+
+mlops -q init
+# Scratch files of the tests stay out of the code state.
+printf '%s\n' /out /err /r /j /l /p /log /show /cmp /seen-params.json /seen-id \
+	/restored/ /lin/ /py-out/ /sh-out/ /slow.pid >>.git/info/exclude
+git add -A && git commit -q -m init
+
+mkdir -p data && printf 'x,y\n1,2\n3,4\n' >data/t.csv &&
+mlops -q dataset add data --name my-data >/dev/null
+git add -A && git commit -q -m data
+
+# The contract, seen from a training command.
+cat >contract.sh <<'EOF'
+#!/bin/sh
+set -e
+test -n "$MLOPS_RUN_ID"
+test -f "$MLOPS_PARAMS"
+test -d "$MLOPS_OUTPUT" && test -z "$(ls -A "$MLOPS_OUTPUT")"
+test ! -e "$MLOPS_METRICS"
+test -f "$MLOPS_INPUT_MY_DATA/t.csv"
+cp "$MLOPS_PARAMS" "$(dirname "$0")/seen-params.json"
+echo "$MLOPS_RUN_ID" >"$(dirname "$0")/seen-id"
+echo "to stdout"
+echo "to stderr" >&2
+echo model >"$MLOPS_OUTPUT/model.bin"
+mkdir "$MLOPS_OUTPUT/sub" && echo 1 >"$MLOPS_OUTPUT/sub/f"
+printf '{"acc": 0.75, "val": {"loss": 0.5}, "note": "x"}' >"$MLOPS_METRICS"
+EOF
+chmod +x contract.sh
+git add contract.sh && git commit -q -m contract
+
+json_field() { sed -n "s/.*\"$1\":[[:space:]]*\"\{0,1\}\([^\",]*\)\"\{0,1\}.*/\1/p" | head -n 1; }
+
+test_expect_success 'the command sees its inputs, params, output directory and metrics file' '
+	mlops train -n c -d my-data -p lr=0.1 -p n=3 -p name=foo -p flag=true -p big=1e3 \
+		-- ./contract.sh >out 2>err &&
+	grep -q "^to stdout" out && grep -q "^to stderr" err &&
+	grep -q "^r-[0-9a-f]\{8\} c: succeeded" out &&
+	grep -q "warning: metrics: .note. is not a number" err
+'
+
+test_expect_success 'params reach the command typed: numbers stay numbers' '
+	tr -d " \t\n" <seen-params.json >p &&
+	grep -q "\"lr\":0.1" p && grep -q "\"n\":3" p && grep -q "\"name\":\"foo\"" p &&
+	grep -q "\"flag\":true" p && grep -q "\"big\":1000" p
+'
+
+test_expect_success 'the run record: command, params, inputs, git, outputs, metrics, log' '
+	mlops --json train show c >j &&
+	tr -d " \t\n" <j >r &&
+	grep -q "\"type\":\"run\"" r && grep -q "\"command\":\[\"./contract.sh\"\]" r &&
+	grep -q "\"lr\":0.1" r && grep -q "\"status\":\"succeeded\"" r &&
+	grep -q "\"exit_status\":0" r && grep -q "\"git_dirty\":false" r &&
+	grep -q "\"git_commit\":\"$(git rev-parse HEAD)\"" r &&
+	grep -q "\"inputs\":\[{\"name\":\"my-data\",\"record\":\"[0-9a-f]\{64\}\",\"type\":\"dataset\",\"version\":1}\]" r &&
+	grep -q "\"metrics\":{\"acc\":0.75,\"val\":{\"loss\":0.5}}" r &&
+	grep -q "\"outputs\":{\"files\":2,\"id\":\"[0-9a-f]\{64\}\",\"kind\":\"tree\"" r &&
+	grep -q "\"log\":\"[0-9a-f]\{64\}\"" r &&
+	grep -q "\"cache_key\":\"[0-9a-f]\{64\}\"" r &&
+	grep -q "\"run_id\":\"$(cat seen-id)\"" r &&
+	grep -q "\"peak_rss_kb\":[1-9]" r && grep -q "\"host\":\"$(hostname)\"" r &&
+	id=$(json_field id <r) &&
+	test "$(cat .mlops/refs/runs/$id)" = "$id"
+'
+
+test_expect_success 'log shows the stored output; show lists the outputs' '
+	mlops train log c >log &&
+	grep -q "to stdout" log && grep -q "to stderr" log &&
+	mlops train show c >show &&
+	grep -q "model.bin" show && grep -q "sub/f" show && grep -q "val.loss" show
+'
+
+test_expect_success 'the same command, params, inputs and code is a cache hit' '
+	mlops train -n c -d my-data -p lr=0.1 -p n=3 -p name=foo -p flag=true -p big=1e3 \
+		-o restored -- ./contract.sh >out 2>err &&
+	grep -q "cached" out && ! grep -q "to stdout" out &&
+	test "$(cat restored/model.bin)" = model && test "$(cat restored/sub/f)" = 1 &&
+	test $(mlops train list | wc -l) = 1
+'
+
+test_expect_success '--force runs again; other params miss the cache' '
+	mlops train -n c -d my-data -p lr=0.1 -p n=3 -p name=foo -p flag=true -p big=1e3 --force \
+		-- ./contract.sh >out 2>/dev/null &&
+	grep -q "to stdout" out &&
+	mlops train -n c -d my-data -p lr=0.2 -- ./contract.sh >out 2>/dev/null &&
+	grep -q "to stdout" out &&
+	test $(mlops train list --name c | wc -l) = 3
+'
+
+test_expect_success 'a failing command is recorded as failed and its status is ours' '
+	test_expect_code 3 mlops train -n bad -- sh -c "echo before failing; exit 3" >out &&
+	grep -q "before failing" out && grep -q "bad: failed" out &&
+	mlops --json train show bad | tr -d " \t\n" >r &&
+	grep -q "\"status\":\"failed\"" r && grep -q "\"exit_status\":3" r &&
+	mlops train log bad | grep -q "before failing" &&
+	test_expect_code 3 mlops train -n bad -- sh -c "echo again; exit 3" >out &&
+	grep -q again out
+'
+
+test_expect_success 'a dirty work tree is recorded with a diff that restores the code' '
+	echo "# a change" >>contract.sh && echo new >untracked.txt &&
+	mlops train -n dirty -d my-data -- ./contract.sh >/dev/null 2>&1 &&
+	mlops --json train show dirty | tr -d " \t\n" >r &&
+	grep -q "\"git_dirty\":true" r && grep -q "\"git_diff\":\"[0-9a-f]\{64\}\"" r &&
+	mlops train show --diff dirty >../patch &&
+	grep -q "^+# a change" ../patch && grep -q "^+new" ../patch &&
+	! grep -q mlops.lock ../patch &&
+	cp contract.sh ../want && git stash -q -u && ! grep -q "a change" contract.sh &&
+	! test -e untracked.txt &&
+	git apply ../patch && test_cmp ../want contract.sh && test "$(cat untracked.txt)" = new &&
+	git checkout -q contract.sh && rm -f untracked.txt && git stash drop -q
+'
+
+test_expect_success 'changed code misses the cache' '
+	echo "# another" >>contract.sh &&
+	mlops train -n c -d my-data -p lr=0.2 -- ./contract.sh >out 2>/dev/null &&
+	grep -q "to stdout" out && git checkout -q contract.sh
+'
+
+test_expect_success 'an interrupted command is recorded as interrupted' '
+	test_expect_code 130 mlops train -n intr -- sh -c "kill -INT \$PPID; exec sleep 5" >out &&
+	mlops --json train show intr | tr -d " \t\n" >r &&
+	grep -q "\"status\":\"interrupted\"" r
+'
+
+test_expect_success 'SIGKILL during a run leaves a working repository and no run' '
+	cat >slow.sh <<-\EOF &&
+	#!/bin/sh
+	echo $$ >"$(dirname "$0")/slow.pid"
+	exec sleep 30
+	EOF
+	chmod +x slow.sh && rm -f slow.pid &&
+	{ "$MLOPS_BIN" train -n killed -- ./slow.sh >/dev/null 2>&1 & } &&
+	pid=$! && i=0 && while ! test -s slow.pid && test $i -lt 100; do sleep 0.1; i=$((i + 1)); done &&
+	kill -9 $pid && kill $(cat slow.pid) && wait $pid 2>/dev/null; true &&
+	test_expect_code 3 mlops train show killed &&
+	ls .mlops/tmp | grep -q "^run-" &&
+	mlops train -n after -- true >/dev/null &&
+	! ls .mlops/tmp | grep -q "^run-" &&
+	for r in .mlops/refs/runs/*; do
+		id=$(cat $r) && test -e .mlops/objects/$(echo $id | cut -c1-2)/$(echo $id | cut -c3-)* || return 1
+	done
+'
+
+test_expect_success 'list, list --name, --json' '
+	mlops train list >l && test $(grep -c "^r-" l) -ge 6 &&
+	mlops train list --name bad >l && test $(wc -l <l) = 2 && grep -q failed l &&
+	mlops --json train list >j && grep -q "\"run\":[[:space:]]*\"r-" j &&
+	mlops train list --json --name nosuch >j && test "$(tr -d " \n\t" <j)" = "[]"
+'
+
+test_expect_success 'compare shows params and metrics side by side, differences marked' '
+	ids=$(mlops --json train list --name c | sed -n "s/.*\"run\":[[:space:]]*\"\(r-[0-9a-f]*\)\".*/\1/p" | tail -n 3) &&
+	mlops train compare $ids >cmp &&
+	grep -q "^\* params.lr  *0.2  *0.1  *0.1 *$" cmp &&
+	grep -q "^\* params.n  *-  *3  *3 *$" cmp &&
+	grep -q "^  metrics.acc  *0.75  *0.75  *0.75 *$" cmp &&
+	grep -q "^  metrics.val.loss  *0.5  *0.5  *0.5 *$" cmp &&
+	mlops train compare --json $ids | tr -d " \t\n" >j &&
+	grep -q "{\"key\":\"params.lr\",\"values\":\[0.2,0.1,0.1\],\"differs\":true}" j &&
+	grep -q "{\"key\":\"metrics.acc\",\"values\":\[0.75,0.75,0.75\],\"differs\":false}" j &&
+	test_expect_code 2 mlops train compare r-0000 2>err
+'
+
+test_expect_success 'run revisions: r-<prefix>, names, errors' '
+	id=$(cat .mlops/refs/runs/* | head -n 1) &&
+	mlops train show r-$(echo $id | cut -c1-6) >out && grep -q "^run $id" out &&
+	test_expect_code 3 mlops train show r-ffffffffffff 2>err && grep -q "not found" err &&
+	test_expect_code 3 mlops train show nosuch 2>err &&
+	test_expect_code 2 mlops train show "bad name" 2>err
+'
+
+test_expect_success 'an ambiguous run prefix lists the candidates' '
+	id=$(cat .mlops/refs/runs/* | head -n 1) &&
+	fake=$(echo $id | cut -c1-63)$(test "$(echo $id | cut -c64)" = 0 && echo 1 || echo 0) &&
+	echo $id >.mlops/refs/runs/$fake &&
+	test_expect_code 3 mlops train show r-$(echo $id | cut -c1-10) 2>err &&
+	grep -q "ambiguous" err && grep -q "r-$(echo $id | cut -c1-12)" err &&
+	rm .mlops/refs/runs/$fake
+'
+
+test_expect_success 'unknown inputs and commands are errors and record nothing' '
+	n=$(ls .mlops/refs/runs | wc -l) &&
+	test_expect_code 3 mlops train -d nosuch -- true 2>err && grep -q "dataset .nosuch. not found" err &&
+	test_expect_code 3 mlops train -f feats -- true 2>err && grep -q "feature set .feats. not found" err &&
+	test_expect_code 3 mlops train -- no-such-program-xyz 2>err && grep -q "unable to run" err &&
+	test_expect_code 2 mlops train 2>err && grep -q usage err &&
+	test_expect_code 2 mlops train -p novalue -- true 2>err &&
+	test "$(ls .mlops/refs/runs | wc -l)" = $n
+'
+
+test_expect_success 'no shell: arguments reach the command as they are' '
+	mlops train -n args -- printf "%s|" "a b" "\$HOME" ";" >out &&
+	grep -q "^a b|\$HOME|;|" out
+'
+
+# A sweep: score = a * (2 if b is y else 1); the best is a=3, b=y.
+cat >sweep.sh <<'EOF'
+#!/bin/sh
+a=$(tr -d ' \n\t' <"$MLOPS_PARAMS" | sed 's/.*"a":\([0-9]*\).*/\1/')
+b=$(tr -d ' \n\t' <"$MLOPS_PARAMS" | sed 's/.*"b":"\([a-z]*\)".*/\1/')
+m=1; [ "$b" = y ] && m=2
+sleep 0.3
+echo "{\"score\": $((a * m))}" >"$MLOPS_METRICS"
+EOF
+chmod +x sweep.sh
+
+test_expect_success 'a sweep of 4 points, 2 at a time, ranked with the best marked' '
+	start=$(date +%s%N) &&
+	mlops train -n sw --sweep a=1,3 --sweep b=x,y -j 2 --metric score -- ./sweep.sh >out &&
+	end=$(date +%s%N) &&
+	test $(grep -c "^[1-4] .*succeeded" out) = 4 &&
+	grep -q "^1 .*3  *y  *6  <- best" out && grep -q "^4 .*1  *x  *1$" out &&
+	{ test "${MLOPS_VALGRIND:-}" = 1 || test $(( (end - start) / 1000000 )) -lt 1150; } &&
+	test $(mlops train list --name sw | wc -l) = 4
+'
+
+test_expect_success 'a sweep shares the cache; --json gives the ranking' '
+	mlops train -n sw --sweep a=1,3 --sweep b=x,y -j 2 --metric score --minimize --json -- ./sweep.sh >j &&
+	tr -d " \t\n" <j >r &&
+	grep -q "\"direction\":\"minimize\"" r &&
+	test $(grep -o "\"cached\":true" r | wc -l) = 4 &&
+	grep -q "\"best\":\"r-" r &&
+	sed "s/.*\"runs\":\[//" r | grep -q "^{.*\"score\":1}.*\"rank\":1"
+'
+
+# Built-in trainers.
+# y = 2 x1 - 3 x2 + 1 exactly: on standardised features the coefficients
+# are 2 std(x1) = 2 sqrt(2) and -3 std(x2) = -3 sqrt(0.24), the intercept
+# mean(y) = 5.2.
+printf 'x1,x2,y\n1,1,0\n2,0,5\n3,1,4\n4,0,9\n5,1,8\n' >tiny.csv
+
+coefs() { tr -d " \t\n" <"$1" | sed 's/.*"coefficients":\[\[\([^]]*\)\]\].*/\1/'; }
+near() { awk -v a="$1" -v b="$2" -v t="$3" "BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= t) }"; }
+
+test_expect_success 'builtin linear recovers known coefficients' '
+	mkdir tiny && cp tiny.csv tiny/ && mlops -q dataset add tiny >/dev/null &&
+	mlops train --builtin linear -d tiny --target y --valid-frac 0 -p alpha=0 -o lin >out &&
+	grep -q "tiny-linear: succeeded" out &&
+	c=$(coefs lin/model.json) &&
+	near "$(echo $c | cut -d, -f1)" 2.8284271247461903 1e-9 &&
+	near "$(echo $c | cut -d, -f2)" -1.4696938456699067 1e-9 &&
+	tr -d " \t\n" <lin/model.json | grep -q "\"intercepts\":\[5.2\]" &&
+	mlops --json train show tiny-linear | tr -d " \t\n" >r &&
+	grep -q "\"builtin\":{\"kind\":\"linear\",\"seed\":0,\"target\":\"y\",\"valid_frac\":0}" r &&
+	grep -q "\"params\":{\"alpha\":0}" r && grep -q "\"command\":\[\]" r &&
+	grep -q "\"train_r2\":1" r
+'
+
+test_expect_success 'builtin logistic on breast cancer matches scikit-learn' '
+	mkdir bc && cp "$TEST_ROOT/tests/fixtures/learn/breast_cancer.csv" bc/ &&
+	mlops -q dataset add bc --name cancer >/dev/null &&
+	mlops --json train --builtin logistic -d cancer --target target --seed 42 >j &&
+	tr -d " \t\n" <j >r &&
+	acc=$(sed "s/.*\"accuracy\":\([0-9.e-]*\).*/\1/" r) &&
+	near $acc 0.9824561403508771 1e-12 &&
+	ll=$(sed "s/.*\"log_loss\":\([0-9.e-]*\).*/\1/" r) &&
+	near $ll 0.05834462937514127 1e-4 &&
+	auc=$(sed "s/.*\"roc_auc\":\([0-9.e-]*\).*/\1/" r) &&
+	near $auc 0.9987441130298272 1e-6 &&
+	grep -q "\"f1_macro\":" r && grep -q "\"outputs\":{\"files\":1" r
+'
+
+test_expect_success 'builtin auto picks the task and ranks a regularisation path' '
+	mlops train --builtin auto -d cancer --target target --seed 42 >out &&
+	grep -q "logistic regression over C" out &&
+	test $(grep -c "succeeded" out) = 5 && grep -q "<- best" out &&
+	printf "a,b\n" >reg.csv && for i in $(seq 1 40); do echo "$i,$i.5" >>reg.csv; done &&
+	mkdir reg && mv reg.csv reg/ && mlops -q dataset add reg >/dev/null &&
+	mlops train --builtin auto -d reg --target b >out &&
+	grep -q "ridge regression" out && grep -q "rmse" out
+'
+
+test_expect_success 'builtin errors: unknown target, unknown param, no dataset' '
+	test_expect_code 3 mlops train --builtin linear -d tiny --target nope 2>err &&
+	grep -q "nope" err &&
+	test_expect_code 2 mlops train --builtin linear -d tiny --target y -p C=1 2>err &&
+	grep -q "unknown parameter .C." err &&
+	test_expect_code 2 mlops train --builtin linear --target y 2>err &&
+	test_expect_code 2 mlops train --builtin forest -d tiny --target y 2>err
+'
+
+# The examples.
+test_expect_success 'the shell-script example' '
+	mlops train -d cancer -p bins=10 -- "$TEST_ROOT/examples/train/train.sh" -o sh-out >out &&
+	grep -q "wrote means.json for 569 rows" out &&
+	mlops --json train show train | tr -d " \t\n" | grep -q "\"rows\":569"
+'
+
+if /usr/bin/python3 -c "import sklearn" 2>/dev/null; then
+	test_expect_success 'the scikit-learn example' '
+		mlops train -d cancer -p C=1.0 -p seed=42 -o py-out -- /usr/bin/python3 \
+			"$TEST_ROOT/examples/train/train.py" >out &&
+		grep -q "validation accuracy 0.9" out && test -s py-out/model.pkl &&
+		mlops --json train show train | tr -d " \t\n" >r &&
+		grep -q "\"accuracy\":0.9" r && grep -q "\"train\":{\"accuracy\":" r
+	'
+else
+	test_skip "the scikit-learn example: /usr/bin/python3 has no sklearn"
+fi
+
+test_expect_success 'every subcommand answers -h outside a repository' '
+	mkdir -p /tmp/mlops-no-repo-$$ && cd /tmp/mlops-no-repo-$$ &&
+	for s in list show compare log; do
+		mlops train $s -h >out || return 1
+		grep -q "usage: mlops train $s" out || return 1
+	done && mlops train -h >out && grep -q -- "--sweep" out;
+	rc=$?; cd / && rm -rf /tmp/mlops-no-repo-$$; return $rc
+'
+
+test_done

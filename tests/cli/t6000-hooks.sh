@@ -1,0 +1,150 @@
+#!/bin/sh
+# Git integration: hooks, the mlops.lock merge driver, mlops checkout COMMIT.
+. "$(dirname "$0")/lib.sh"
+
+setup_repo() {
+	mkdir repo && cd repo && git init -q && mlops -q init &&
+	mkdir data && echo v1 >data/a.txt && echo keep >data/b.txt &&
+	mlops -q dataset add data --name d &&
+	git add -A && git commit -q -m v1 &&
+	mlops hooks install >../out &&
+	grep -q "post-checkout: installed" ../out &&
+	git add .gitattributes && git commit -q -m attrs
+}
+
+test_expect_success 'setup: two branches holding different dataset versions' '
+	setup_repo &&
+	git checkout -q -b feature &&
+	echo v2 >data/a.txt && mlops -q dataset add data --name d &&
+	git commit -q -am v2 &&
+	git checkout -q main 2>../err &&
+	test "$(cat data/a.txt)" = v1 &&
+	grep -q "restored .data." ../err
+'
+
+test_expect_success 'git checkout switches the data' '
+	cd repo &&
+	git checkout -q feature 2>/dev/null && test "$(cat data/a.txt)" = v2 &&
+	git checkout -q main 2>/dev/null && test "$(cat data/a.txt)" = v1 &&
+	mlops status --exit-code
+'
+
+test_expect_success 'checkout of a single file does not restore (not a branch switch)' '
+	cd repo && echo local >data/a.txt &&
+	git checkout -q feature -- mlops.lock 2>../err &&
+	test "$(cat data/a.txt)" = local &&
+	git checkout -q main -- mlops.lock && mlops -q checkout --force
+'
+
+test_expect_success 'unrecorded changes are kept on a branch switch' '
+	cd repo && echo mine >data/b.txt &&
+	git checkout -q feature 2>../err &&
+	grep -q "kept .data." ../err &&
+	test "$(cat data/b.txt)" = mine &&
+	git checkout -q main 2>/dev/null && mlops -q checkout --force && test "$(cat data/b.txt)" = keep
+'
+
+test_expect_success 'mlops checkout COMMIT restores the data of a commit, HEAD unchanged' '
+	cd repo && head=$(git rev-parse HEAD) &&
+	mlops checkout feature >../out &&
+	test "$(cat data/a.txt)" = v2 &&
+	test "$(git rev-parse HEAD)" = "$head" &&
+	mlops status --exit-code &&
+	mlops checkout main >/dev/null && test "$(cat data/a.txt)" = v1 &&
+	git diff --quiet mlops.lock
+'
+
+test_expect_success 'git merge with changes to different entries merges cleanly' '
+	cd repo &&
+	git checkout -q -b other main 2>/dev/null &&
+	mkdir other && echo o >other/x && mlops -q dataset add other &&
+	git add -A && git commit -q -m other &&
+	git checkout -q main 2>/dev/null &&
+	git merge -q --no-edit feature 2>/dev/null &&
+	git merge -q --no-edit other 2>../err &&
+	! grep -q "<<<<<<<" mlops.lock &&
+	grep -q "\"data\"" mlops.lock && grep -q "\"other\"" mlops.lock &&
+	test "$(cat data/a.txt)" = v2 && test -f other/x
+'
+
+test_expect_success 'the same entry changed on both sides conflicts with markers naming both' '
+	cd repo &&
+	git checkout -q -b left 2>/dev/null && echo L >data/a.txt && mlops -q dataset add data --name d &&
+	git commit -q -am left &&
+	git checkout -q main 2>/dev/null && git checkout -q -b right 2>/dev/null &&
+	echo R >data/a.txt && mlops -q dataset add data --name d && git commit -q -am right &&
+	test_must_fail git merge --no-edit left >../out 2>&1 &&
+	grep -q "<<<<<<< ours" mlops.lock && grep -q ">>>>>>> theirs" mlops.lock &&
+	grep -q "changed on both sides: d@v[0-9]* (ours) and d@v[0-9]* (theirs)" ../out &&
+	git merge --abort
+'
+
+test_expect_success 'merge-lock alone: one-sided changes and conflicts' '
+	printf "{\n  \"paths\": {\n    \"a\": {\"id\":\"1\"},\n    \"b\": {\"id\":\"2\"}\n  },\n  \"version\": 1\n}\n" >base &&
+	sed "s/\"1\"/\"3\"/" base >ours && sed "s/\"2\"/\"4\"/" base >theirs &&
+	mlops merge-lock base ours theirs &&
+	grep -q "\"a\": {\"id\":\"3\"}" ours && grep -q "\"b\": {\"id\":\"4\"}" ours &&
+	sed "s/\"1\"/\"5\"/" base >ours2 && sed "s/\"1\"/\"6\"/" base >theirs2 &&
+	test_expect_code 1 mlops merge-lock base ours2 theirs2 2>err &&
+	grep -q "<<<<<<<" ours2 && grep -q "both sides" err &&
+	echo "not json" >bad && test_expect_code 4 mlops merge-lock base bad theirs
+'
+
+test_expect_success 'pre-commit refuses unrecorded data changes; --no-verify bypasses' '
+	cd repo && git checkout -q main 2>/dev/null && mlops -q checkout --force &&
+	echo dirty >data/a.txt && echo x >code.py && git add code.py &&
+	test_must_fail git commit -q -m nope 2>../err &&
+	grep -q "not recorded" ../err &&
+	git commit -q --no-verify -m "forced" &&
+	mlops -q checkout --force
+'
+
+test_expect_success 'an existing hook keeps running, first, with its status' '
+	mkdir chain && cd chain && git init -q && mlops -q init &&
+	printf "#!/bin/sh\necho theirs-ran >>\"$PWD/ran\"\nexit 0\n" >.git/hooks/pre-commit &&
+	chmod +x .git/hooks/pre-commit &&
+	mlops hooks install --hook pre-commit >out && grep -q chained out &&
+	test -x .git/hooks/pre-commit.mlops-chained &&
+	echo a >f && git add f && git commit -q -m one && grep -q theirs-ran ran &&
+	printf "#!/bin/sh\nexit 3\n" >.git/hooks/pre-commit.mlops-chained &&
+	echo b >f && git add f && test_must_fail git commit -q -m two
+'
+
+test_expect_success 'uninstall restores their hook' '
+	cd chain && printf "#!/bin/sh\necho theirs\n" >.git/hooks/pre-commit.mlops-chained &&
+	mlops hooks uninstall >out &&
+	! test -e .git/hooks/pre-commit.mlops-chained &&
+	grep -q "^echo theirs" .git/hooks/pre-commit &&
+	! grep -q mlops-lock .gitattributes 2>/dev/null
+'
+
+test_expect_success 'hooks under core.hooksPath' '
+	mkdir hp && cd hp && git init -q && mlops -q init &&
+	git config core.hooksPath .githooks &&
+	mlops -q hooks install && test -x .githooks/post-checkout && test -x .githooks/pre-commit
+'
+
+test_expect_success 'hooks exit 0 outside an mlops repository' '
+	mkdir plain && cd plain && git init -q &&
+	mlops hooks run post-checkout 0 0 1 && mlops hooks run pre-commit && mlops hooks run pre-push
+'
+
+test_expect_success 'a rebase does not restore data mid-way' '
+	cd repo && git checkout -q main 2>/dev/null && mlops -q checkout --force &&
+	git checkout -q -b rb 2>/dev/null && echo c >c.txt && git add c.txt && git commit -q -m c &&
+	mkdir .git/rebase-merge &&
+	git checkout -q feature 2>../err; rc=$?
+	rmdir .git/rebase-merge; test $rc = 0 &&
+	! grep -q restored ../err &&
+	mlops -q checkout --force && git checkout -q main 2>/dev/null
+'
+
+test_expect_success '--pre-commit-framework writes .pre-commit-config.yaml' '
+	mkdir pcf && cd pcf && git init -q && mlops -q init &&
+	mlops hooks install --pre-commit-framework >out &&
+	grep -q "entry: mlops hooks run pre-commit" .pre-commit-config.yaml &&
+	mlops hooks install --pre-commit-framework >out && grep -q "already" out &&
+	test $(grep -c "id: mlops-recorded" .pre-commit-config.yaml) = 1
+'
+
+test_done
