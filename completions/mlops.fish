@@ -56,6 +56,9 @@ complete -c mlops -n '__fish_seen_subcommand_from deploy; and __fish_seen_subcom
 complete -c mlops -n '__fish_seen_subcommand_from deploy; and __fish_seen_subcommand_from serve' -l timeout
 complete -c mlops -n '__fish_seen_subcommand_from deploy; and __fish_seen_subcommand_from serve' -l workers
 complete -c mlops -n '__fish_seen_subcommand_from deploy' -a '(mlops __complete values deploy (commandline -opc)[3] 2>/dev/null)'
+complete -c mlops -n __fish_use_subcommand -a export
+complete -c mlops -n '__fish_seen_subcommand_from export' -l help
+complete -c mlops -n '__fish_seen_subcommand_from export' -a '(mlops __complete values export (commandline -opc)[3] 2>/dev/null)'
 complete -c mlops -n __fish_use_subcommand -a feature
 complete -c mlops -n '__fish_seen_subcommand_from feature; and not __fish_seen_subcommand_from add get join list log materialize show' -a add
 complete -c mlops -n '__fish_seen_subcommand_from feature; and __fish_seen_subcommand_from add' -l help
@@ -78,6 +81,22 @@ complete -c mlops -n '__fish_seen_subcommand_from feature; and __fish_seen_subco
 complete -c mlops -n '__fish_seen_subcommand_from feature; and not __fish_seen_subcommand_from add get join list log materialize show' -a show
 complete -c mlops -n '__fish_seen_subcommand_from feature; and __fish_seen_subcommand_from show' -l help
 complete -c mlops -n '__fish_seen_subcommand_from feature' -a '(mlops __complete values feature (commandline -opc)[3] 2>/dev/null)'
+complete -c mlops -n __fish_use_subcommand -a fetch
+complete -c mlops -n '__fish_seen_subcommand_from fetch' -l force
+complete -c mlops -n '__fish_seen_subcommand_from fetch' -l help
+complete -c mlops -n '__fish_seen_subcommand_from fetch' -s j
+complete -c mlops -n '__fish_seen_subcommand_from fetch' -a '(mlops __complete values fetch (commandline -opc)[3] 2>/dev/null)'
+complete -c mlops -n __fish_use_subcommand -a fsck
+complete -c mlops -n '__fish_seen_subcommand_from fsck' -l help
+complete -c mlops -n '__fish_seen_subcommand_from fsck' -l remote
+complete -c mlops -n '__fish_seen_subcommand_from fsck' -s j
+complete -c mlops -n '__fish_seen_subcommand_from fsck' -a '(mlops __complete values fsck (commandline -opc)[3] 2>/dev/null)'
+complete -c mlops -n __fish_use_subcommand -a gc
+complete -c mlops -n '__fish_seen_subcommand_from gc' -l dry-run
+complete -c mlops -n '__fish_seen_subcommand_from gc' -l grace
+complete -c mlops -n '__fish_seen_subcommand_from gc' -l help
+complete -c mlops -n '__fish_seen_subcommand_from gc' -l remote
+complete -c mlops -n '__fish_seen_subcommand_from gc' -a '(mlops __complete values gc (commandline -opc)[3] 2>/dev/null)'
 complete -c mlops -n __fish_use_subcommand -a help
 complete -c mlops -n '__fish_seen_subcommand_from help' -l help
 complete -c mlops -n '__fish_seen_subcommand_from help' -a '(mlops __complete values help (commandline -opc)[3] 2>/dev/null)'
@@ -92,12 +111,25 @@ complete -c mlops -n '__fish_seen_subcommand_from hooks; and __fish_seen_subcomm
 complete -c mlops -n '__fish_seen_subcommand_from hooks; and not __fish_seen_subcommand_from install run uninstall' -a uninstall
 complete -c mlops -n '__fish_seen_subcommand_from hooks; and __fish_seen_subcommand_from uninstall' -l help
 complete -c mlops -n '__fish_seen_subcommand_from hooks' -a '(mlops __complete values hooks (commandline -opc)[3] 2>/dev/null)'
+complete -c mlops -n __fish_use_subcommand -a import
+complete -c mlops -n '__fish_seen_subcommand_from import' -l help
+complete -c mlops -n '__fish_seen_subcommand_from import' -a '(mlops __complete values import (commandline -opc)[3] 2>/dev/null)'
 complete -c mlops -n __fish_use_subcommand -a init
 complete -c mlops -n '__fish_seen_subcommand_from init' -l help
 complete -c mlops -n '__fish_seen_subcommand_from init' -a '(mlops __complete values init (commandline -opc)[3] 2>/dev/null)'
 complete -c mlops -n __fish_use_subcommand -a merge-lock
 complete -c mlops -n '__fish_seen_subcommand_from merge-lock' -l help
 complete -c mlops -n '__fish_seen_subcommand_from merge-lock' -a '(mlops __complete values merge-lock (commandline -opc)[3] 2>/dev/null)'
+complete -c mlops -n __fish_use_subcommand -a pull
+complete -c mlops -n '__fish_seen_subcommand_from pull' -l force
+complete -c mlops -n '__fish_seen_subcommand_from pull' -l help
+complete -c mlops -n '__fish_seen_subcommand_from pull' -s j
+complete -c mlops -n '__fish_seen_subcommand_from pull' -a '(mlops __complete values pull (commandline -opc)[3] 2>/dev/null)'
+complete -c mlops -n __fish_use_subcommand -a push
+complete -c mlops -n '__fish_seen_subcommand_from push' -l force
+complete -c mlops -n '__fish_seen_subcommand_from push' -l help
+complete -c mlops -n '__fish_seen_subcommand_from push' -s j
+complete -c mlops -n '__fish_seen_subcommand_from push' -a '(mlops __complete values push (commandline -opc)[3] 2>/dev/null)'
 complete -c mlops -n __fish_use_subcommand -a register
 complete -c mlops -n '__fish_seen_subcommand_from register; and not __fish_seen_subcommand_from demote deprecate history impact lineage list promote show' -a demote
 complete -c mlops -n '__fish_seen_subcommand_from register; and __fish_seen_subcommand_from demote' -l help
@@ -122,6 +154,18 @@ complete -c mlops -n '__fish_seen_subcommand_from register; and not __fish_seen_
 complete -c mlops -n '__fish_seen_subcommand_from register; and __fish_seen_subcommand_from show' -l at
 complete -c mlops -n '__fish_seen_subcommand_from register; and __fish_seen_subcommand_from show' -l help
 complete -c mlops -n '__fish_seen_subcommand_from register' -a '(mlops __complete values register (commandline -opc)[3] 2>/dev/null)'
+complete -c mlops -n __fish_use_subcommand -a remote
+complete -c mlops -n '__fish_seen_subcommand_from remote; and not __fish_seen_subcommand_from add list remove' -a add
+complete -c mlops -n '__fish_seen_subcommand_from remote; and __fish_seen_subcommand_from add' -l default
+complete -c mlops -n '__fish_seen_subcommand_from remote; and __fish_seen_subcommand_from add' -l endpoint
+complete -c mlops -n '__fish_seen_subcommand_from remote; and __fish_seen_subcommand_from add' -l help
+complete -c mlops -n '__fish_seen_subcommand_from remote; and __fish_seen_subcommand_from add' -l profile
+complete -c mlops -n '__fish_seen_subcommand_from remote; and __fish_seen_subcommand_from add' -l region
+complete -c mlops -n '__fish_seen_subcommand_from remote; and not __fish_seen_subcommand_from add list remove' -a list
+complete -c mlops -n '__fish_seen_subcommand_from remote; and __fish_seen_subcommand_from list' -l help
+complete -c mlops -n '__fish_seen_subcommand_from remote; and not __fish_seen_subcommand_from add list remove' -a remove
+complete -c mlops -n '__fish_seen_subcommand_from remote; and __fish_seen_subcommand_from remove' -l help
+complete -c mlops -n '__fish_seen_subcommand_from remote' -a '(mlops __complete values remote (commandline -opc)[3] 2>/dev/null)'
 complete -c mlops -n __fish_use_subcommand -a status
 complete -c mlops -n '__fish_seen_subcommand_from status' -l exit-code
 complete -c mlops -n '__fish_seen_subcommand_from status' -l help

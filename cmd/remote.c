@@ -1,0 +1,124 @@
+/*
+ * remote.c - `mlops remote`: add, list and remove remotes (.mlops/config).
+ */
+#include "cmd.h"
+#include "builtins.h"
+
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/remote.h"
+#include "store/repo.h"
+
+static const char *const add_usage[] = {
+	"remote add NAME URL [--default] [--endpoint URL] [--region REGION] [--profile NAME]",
+	NULL,
+};
+
+static int remote_add(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "default", no_argument, NULL, 'd' },
+		{ "endpoint", required_argument, NULL, 'e' },
+		{ "region", required_argument, NULL, 'r' },
+		{ "profile", required_argument, NULL, 'p' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct mlops_remote_options ro = { .fsync = 1 };
+	int c, make_default = 0;
+	cmd_getopt_reset();
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd': make_default = 1; break;
+		case 'e': ro.endpoint = optarg; break;
+		case 'r': ro.region = optarg; break;
+		case 'p': ro.profile = optarg; break;
+		case 'h': return cmd_usage(add_usage, 1);
+		default: return cmd_usage(add_usage, 0);
+		}
+	}
+	if (argc - optind != 2)
+		return cmd_usage(add_usage, 0);
+	const char *name = argv[optind], *url = argv[optind + 1];
+	int err = mlops_remote_add(g_repo, name, url, &ro, make_default);
+	if (err < 0)
+		return cmd_fail(err, err == MLOPS_EEXISTS ? "'mlops remote remove NAME' removes it" : NULL);
+	if (g_opts.json) {
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "name", name);
+		cJSON_AddBoolToObject(o, "default", make_default);
+		return cmd_print_json(o);
+	}
+	if (!g_opts.quiet)
+		printf("added remote '%s'%s\n", name, make_default ? " (default)" : "");
+	return 0;
+}
+
+static const char *const list_usage[] = { "remote list", NULL };
+
+static int simple(int argc, char **argv, const char *const *usage, int nargs)
+{
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+	cmd_getopt_reset();
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1)
+		return cmd_usage(usage, c == 'h');
+	return argc - optind != nargs ? cmd_usage(usage, 0) : -1;
+}
+
+static int remote_list(int argc, char **argv)
+{
+	int rc = simple(argc, argv, list_usage, 0);
+	if (rc >= 0)
+		return rc;
+	struct mlops_remote_info *info;
+	size_t n;
+	int err = mlops_remote_list(&info, &n, g_repo);
+	if (err < 0)
+		return cmd_fail(err, NULL);
+	cJSON *arr = g_opts.json ? cJSON_CreateArray() : NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (arr) {
+			cJSON *o = cJSON_CreateObject();
+			cJSON_AddStringToObject(o, "name", info[i].name);
+			cJSON_AddStringToObject(o, "url", info[i].url ? info[i].url : "");
+			cJSON_AddBoolToObject(o, "default", info[i].is_default);
+			cJSON_AddItemToArray(arr, o);
+		} else {
+			printf("%s\t%s%s\n", info[i].name, info[i].url ? info[i].url : "",
+			       info[i].is_default ? " (default)" : "");
+		}
+	}
+	mlops_remote_info_free(info, n);
+	return arr ? cmd_print_json(arr) : 0;
+}
+
+static const char *const remove_usage[] = { "remote remove NAME", NULL };
+
+static int remote_remove(int argc, char **argv)
+{
+	int rc = simple(argc, argv, remove_usage, 1);
+	if (rc >= 0)
+		return rc;
+	int err = mlops_remote_remove(g_repo, argv[optind]);
+	if (err < 0)
+		return cmd_fail(err, err == MLOPS_ENOTFOUND ? "'mlops remote list' shows the remotes" : NULL);
+	if (!g_opts.quiet && !g_opts.json)
+		printf("removed remote '%s'\n", argv[optind]);
+	return 0;
+}
+
+int cmd_remote(int argc, char **argv)
+{
+	static const struct subcmd subs[] = {
+		{ "add", remote_add, "add NAME URL [--default] [--endpoint URL] [--region REGION] [--profile NAME]" },
+		{ "list", remote_list, "list" },
+		{ "remove", remote_remove, "remove NAME" },
+	};
+	return cmd_dispatch(argc, argv, subs, sizeof(subs) / sizeof(subs[0]), remote_list);
+}

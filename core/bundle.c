@@ -1,0 +1,625 @@
+/*
+ * bundle.c - export and import of bundles with libarchive (see bundle.h).
+ *
+ * Import protocol: read the manifest, then stream each entry into a
+ * staging folder below .mlops/tmp, hashing as it goes; check that the
+ * bundle is complete (every object of the manifest, and every object the
+ * refs need, in the bundle or already stored); only then write the
+ * objects into the store, sync, and write the refs.  Any failure before
+ * that removes the staging folder and leaves the repository as it was.
+ */
+#include "bundle.h"
+#include "dataset.h"
+#include "reach.h"
+#include "run.h"
+#include "transfer.h"
+#include "store/error.h"
+#include "store/fsutil.h"
+#include "store/json.h"
+#include "store/odb.h"
+#include "store/oidmap.h"
+#include "store/refs.h"
+#include "store/repo.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MANIFEST "MANIFEST.json"
+#define MANIFEST_MAX (256u << 20)
+#define LOCK_TIMEOUT_MS 10000
+
+void mlops_bundle_result_free(struct mlops_bundle_result *res)
+{
+	if (!res)
+		return;
+	for (size_t i = 0; i < res->nrefs; i++) {
+		free(res->refs[i].name);
+		free(res->refs[i].new_name);
+	}
+	free(res->refs);
+	free(res);
+}
+
+static int add_ref(struct mlops_bundle_result *res, const char *name, const mlops_oid *id)
+{
+	struct mlops_bundle_ref *p = realloc(res->refs, (res->nrefs + 1) * sizeof(*p));
+	if (!p)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	res->refs = p;
+	p += res->nrefs;
+	p->name = strdup(name);
+	p->new_name = strdup(name);
+	p->id = *id;
+	if (!p->name || !p->new_name) {
+		free(p->name);
+		free(p->new_name);
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	}
+	res->nrefs++;
+	return 0;
+}
+
+/* ---- export ------------------------------------------------------------- */
+
+static int resolve(char **ref, mlops_oid *id, struct mlops_repo *repo, const char *rev)
+{
+	if (mlops_ref_name_valid(rev) && strchr(rev, '/') && mlops_ref_read(id, repo, rev) == 0) {
+		*ref = strdup(rev);
+		return *ref ? 0 : mlops_error_set(MLOPS_ERROR, "out of memory");
+	}
+	mlops_error_clear();
+	if (!strncmp(rev, "r-", 2)) {
+		/* A training run: its record names its inputs, outputs and logs. */
+		cJSON *record = NULL;
+		char hex[MLOPS_OID_HEXSZ + 1];
+		int err = mlops_run_resolve(&record, id, repo, rev);
+		cJSON_Delete(record);
+		if (err < 0)
+			return err;
+		*ref = mlops_strdupf("runs/%s", mlops_oid_fmt(hex, id));
+		return *ref ? 0 : mlops_error_set(MLOPS_ERROR, "out of memory");
+	}
+	struct mlops_dataset_version *v;
+	int err = mlops_dataset_resolve(&v, repo, rev);
+	if (err < 0)
+		return err;
+	*id = v->id;
+	*ref = mlops_strdupf("datasets/%s/v%ld", v->name, v->version);
+	mlops_dataset_version_free(v);
+	return *ref ? 0 : mlops_error_set(MLOPS_ERROR, "out of memory");
+}
+
+struct idvec {
+	mlops_oid *ids;
+	size_t n, cap;
+};
+
+static int collect(const mlops_oid *id, void *payload)
+{
+	struct idvec *v = payload;
+	if (v->n == v->cap) {
+		size_t cap = v->cap ? v->cap * 2 : 256;
+		mlops_oid *p = realloc(v->ids, cap * sizeof(*p));
+		if (!p)
+			return mlops_error_set(MLOPS_ERROR, "out of memory");
+		v->ids = p;
+		v->cap = cap;
+	}
+	v->ids[v->n++] = *id;
+	return 0;
+}
+
+static int cmp_oid(const void *a, const void *b)
+{
+	return mlops_oid_cmp(a, b);
+}
+
+static int write_entry(struct archive *a, const char *name, const void *data, size_t len)
+{
+	struct archive_entry *e = archive_entry_new();
+	if (!e)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	archive_entry_set_pathname(e, name);
+	archive_entry_set_filetype(e, AE_IFREG);
+	archive_entry_set_perm(e, 0644);
+	archive_entry_set_size(e, (la_int64_t)len);
+	archive_entry_set_mtime(e, 0, 0);
+	int err = 0;
+	if (archive_write_header(a, e) != ARCHIVE_OK ||
+	    (len && archive_write_data(a, data, len) != (la_ssize_t)len))
+		err = mlops_error_set(MLOPS_EIO, "unable to write the bundle: %s", archive_error_string(a));
+	archive_entry_free(e);
+	return err;
+}
+
+/* Sizes of objects by reading them (verified). */
+int mlops_bundle_export(struct mlops_bundle_result **out, struct mlops_repo *repo,
+			const char *rev, const char *file)
+{
+	struct mlops_bundle_result *res = calloc(1, sizeof(*res));
+	struct mlops_reach *walk = NULL;
+	struct idvec v = { 0 };
+	struct archive *a = NULL;
+	char *ref = NULL, *tmp = NULL, *text = NULL;
+	uint64_t *sizes = NULL;
+	cJSON *man = NULL;
+	mlops_oid id;
+	int err;
+
+	*out = NULL;
+	if (!res)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	if ((err = resolve(&ref, &id, repo, rev)) < 0 || (err = add_ref(res, ref, &id)) < 0)
+		goto done;
+	if ((err = mlops_reach_new(&walk, NULL, NULL)) < 0 ||
+	    (err = mlops_reach_add(walk, &id, MLOPS_REACH_STRICT | MLOPS_REACH_INSPECT |
+					     MLOPS_REACH_RECORD)) < 0)
+		goto done;
+	struct mlops_reach_source src;
+	mlops_reach_local_source(&src, repo->odb);
+	if ((err = mlops_reach_run(walk, &src)) < 0 ||
+	    (err = mlops_reach_foreach(walk, collect, &v)) < 0)
+		goto done;
+	qsort(v.ids, v.n, sizeof(*v.ids), cmp_oid);
+	/* The manifest needs sizes: read each object once for them, once to write. */
+	if (!(sizes = calloc(v.n ? v.n : 1, sizeof(*sizes)))) {
+		err = mlops_error_set(MLOPS_ERROR, "out of memory");
+		goto done;
+	}
+	man = cJSON_CreateObject();
+	cJSON *refs = cJSON_AddObjectToObject(man, "refs");
+	cJSON *objs = cJSON_AddArrayToObject(man, "objects");
+	char hex[MLOPS_OID_HEXSZ + 1];
+	cJSON_AddStringToObject(refs, ref, mlops_oid_fmt(hex, &id));
+	cJSON_AddStringToObject(man, "type", "bundle");
+	cJSON_AddNumberToObject(man, "format", 1);
+	for (size_t i = 0; i < v.n; i++) {
+		void *data;
+		size_t len;
+		if ((err = mlops_odb_read(&data, &len, repo->odb, &v.ids[i])) < 0)
+			goto done;
+		free(data);
+		sizes[i] = len;
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "id", mlops_oid_fmt(hex, &v.ids[i]));
+		cJSON_AddNumberToObject(o, "size", (double)len);
+		cJSON_AddItemToArray(objs, o);
+		res->bytes += len;
+	}
+	res->objects = v.n;
+	if ((err = mlops_json_canonical(&text, man)) < 0)
+		goto done;
+	if (!(tmp = mlops_strdupf("%s.tmp-%ld", file, (long)getpid()))) {
+		err = mlops_error_set(MLOPS_ERROR, "out of memory");
+		goto done;
+	}
+	mlops_tempfile_register(tmp);
+	a = archive_write_new();
+	if (!a || archive_write_add_filter_gzip(a) != ARCHIVE_OK ||
+	    archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
+	    archive_write_open_filename(a, tmp) != ARCHIVE_OK) {
+		err = mlops_error_set(MLOPS_EIO, "unable to create '%s': %s", file,
+				      a ? archive_error_string(a) : "out of memory");
+		goto done;
+	}
+	if ((err = write_entry(a, MANIFEST, text, strlen(text))) < 0)
+		goto done;
+	for (size_t i = 0; i < v.n; i++) {
+		void *data;
+		size_t len;
+		char name[80];
+		if ((err = mlops_odb_read(&data, &len, repo->odb, &v.ids[i])) < 0)
+			goto done;
+		snprintf(name, sizeof(name), "objects/%s", mlops_oid_fmt(hex, &v.ids[i]));
+		err = write_entry(a, name, data, len);
+		free(data);
+		if (err < 0)
+			goto done;
+	}
+	if (archive_write_close(a) != ARCHIVE_OK) {
+		err = mlops_error_set(MLOPS_EIO, "unable to write '%s': %s", file, archive_error_string(a));
+		goto done;
+	}
+	if (rename(tmp, file) < 0) {
+		err = mlops_error_sys(errno, "unable to rename '%s' to '%s'", tmp, file);
+		goto done;
+	}
+	mlops_tempfile_forget(tmp);
+done:
+	if (a)
+		archive_write_free(a);
+	if (tmp && err < 0) {
+		unlink(tmp);
+		mlops_tempfile_forget(tmp);
+	}
+	free(tmp);
+	free(text);
+	free(ref);
+	free(sizes);
+	free(v.ids);
+	cJSON_Delete(man);
+	mlops_reach_free(walk);
+	if (err < 0) {
+		mlops_bundle_result_free(res);
+		return err;
+	}
+	*out = res;
+	return 0;
+}
+
+/* ---- import ------------------------------------------------------------- */
+
+static int rm_stage(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		unlinkat(dirfd(d), de->d_name, 0);
+	}
+	if (d)
+		closedir(d);
+	return rmdir(dir);
+}
+
+struct manifest {
+	struct mlops_oidmap *objects; /* id -> size + 1; bit 63: seen in the archive */
+	cJSON *root;
+};
+
+#define SEEN (1ull << 63)
+
+static int bad(const char *file, const char *what)
+{
+	return mlops_error_set(MLOPS_EINVALID, "'%s' is not a valid bundle: %s", file, what);
+}
+
+static int parse_manifest(struct manifest *m, struct mlops_bundle_result *res, const char *text,
+			  size_t len, const char *file)
+{
+	cJSON *root = cJSON_ParseWithLength(text, len);
+	const cJSON *refs = cJSON_GetObjectItemCaseSensitive(root, "refs");
+	const cJSON *objs = cJSON_GetObjectItemCaseSensitive(root, "objects");
+	const char *type = mlops_json_str(root, "type");
+	int err;
+	m->root = root;
+	if (!cJSON_IsObject(root) || !type || strcmp(type, "bundle") ||
+	    mlops_json_num(root, "format", 0) != 1 || !cJSON_IsObject(refs) || !cJSON_IsArray(objs))
+		return bad(file, "its manifest is malformed");
+	const cJSON *e;
+	cJSON_ArrayForEach(e, objs) {
+		mlops_oid id;
+		double size = mlops_json_num(e, "size", -1);
+		uint64_t *v;
+		if (mlops_json_get_oid(&id, e, "id") < 0 || size < 0 || size > 1e15)
+			return bad(file, "its manifest has a malformed object");
+		if ((err = mlops_oidmap_put(m->objects, &id, &v)) < 0)
+			return err;
+		if (!err)
+			return bad(file, "its manifest lists an object twice");
+		*v = (uint64_t)size + 1;
+	}
+	cJSON_ArrayForEach(e, refs) {
+		mlops_oid id;
+		if (!e->string || !mlops_ref_name_valid(e->string) || !cJSON_IsString(e) ||
+		    mlops_oid_parse(&id, e->valuestring) < 0)
+			return bad(file, "its manifest has a malformed ref");
+		if ((err = add_ref(res, e->string, &id)) < 0)
+			return err;
+	}
+	mlops_error_clear();
+	return 0;
+}
+
+/* Read one entry's data into the staging folder, hashing it. */
+static int stage_entry(struct archive *a, const char *stage, const mlops_oid *id, uint64_t size,
+		       const char *file)
+{
+	char hex[MLOPS_OID_HEXSZ + 1], buf[1 << 16];
+	char *path = mlops_strdupf("%s/%s", stage, mlops_oid_fmt(hex, id));
+	struct mlops_hash *h = mlops_hash_new();
+	uint64_t got = 0;
+	int fd = -1, err = 0;
+	if (!path || !h) {
+		err = mlops_error_set(MLOPS_ERROR, "out of memory");
+		goto done;
+	}
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		err = mlops_error_sys(errno, "unable to create '%s'", path);
+		goto done;
+	}
+	for (;;) {
+		la_ssize_t n = archive_read_data(a, buf, sizeof(buf));
+		if (n < 0) {
+			err = mlops_error_set(MLOPS_EINVALID, "'%s' is not a valid bundle: %s", file,
+					      archive_error_string(a));
+			goto done;
+		}
+		if (n == 0)
+			break;
+		got += (uint64_t)n;
+		if (got > size) {
+			err = bad(file, "an entry is larger than the manifest says");
+			goto done;
+		}
+		mlops_hash_update(h, buf, (size_t)n);
+		if (mlops_write_all(fd, buf, (size_t)n) < 0) {
+			err = mlops_error_sys(errno, "unable to write '%s'", path);
+			goto done;
+		}
+	}
+	if (got != size) {
+		err = bad(file, "an entry is smaller than the manifest says");
+		goto done;
+	}
+	mlops_oid check;
+	mlops_hash_final(&check, h);
+	if (mlops_oid_cmp(&check, id))
+		err = mlops_error_set(MLOPS_ECORRUPT, "'%s': object %s is corrupt: its content hashes to %.12s",
+				      file, hex, mlops_oid_fmt((char[MLOPS_OID_HEXSZ + 1]){ 0 }, &check));
+done:
+	if (fd >= 0)
+		close(fd);
+	mlops_hash_free(h);
+	free(path);
+	return err;
+}
+
+/* A walk source over the staged objects, then the store. */
+struct staged {
+	const char *stage;
+	struct manifest *m;
+	struct mlops_odb *odb;
+	struct mlops_reach_source local;
+};
+
+static int staged_read(void **data, size_t *len, struct staged *s, const mlops_oid *id)
+{
+	char hex[MLOPS_OID_HEXSZ + 1];
+	char *path = mlops_strdupf("%s/%s", s->stage, mlops_oid_fmt(hex, id));
+	if (!path)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	int err = mlops_read_file((char **)data, len, path);
+	free(path);
+	return err;
+}
+
+struct one_map {
+	mlops_reach_found_cb cb;
+	void *walk;
+	size_t index;
+};
+
+static int one_found(void *payload, size_t index, int status, const void *data, size_t len)
+{
+	struct one_map *m = payload;
+	(void)index;
+	return m->cb(m->walk, m->index, status, data, len);
+}
+
+static int staged_visit(void *ctx, const struct mlops_reach_item *items, size_t n,
+			mlops_reach_found_cb cb, void *walk)
+{
+	struct staged *s = ctx;
+	int err = 0;
+	for (size_t i = 0; i < n && err == 0; i++) {
+		uint64_t *v = mlops_oidmap_get(s->m->objects, &items[i].id);
+		if (v && (*v & SEEN)) {
+			void *data = NULL;
+			size_t len = 0;
+			if ((items[i].flags & MLOPS_REACH_INSPECT) &&
+			    (err = staged_read(&data, &len, s, &items[i].id)) < 0)
+				return err;
+			err = cb(walk, i, 0, data, len);
+			free(data);
+			continue;
+		}
+		struct one_map m = { cb, walk, i };
+		err = s->local.visit(s->local.ctx, &items[i], 1, one_found, &m);
+	}
+	return err;
+}
+
+struct move_ctx {
+	struct staged *s;
+	struct mlops_bundle_result *res;
+	int err;
+};
+
+static int move_one(const mlops_oid *id, uint64_t *val, void *payload)
+{
+	struct move_ctx *c = payload;
+	void *data;
+	size_t len;
+	if (!(*val & SEEN))
+		return 0;
+	if (mlops_odb_exists(c->s->odb, id))
+		return 0;
+	int err = staged_read(&data, &len, c->s, id);
+	if (err < 0)
+		return err;
+	err = mlops_odb_write_hashed(c->s->odb, id, data, len, NULL);
+	free(data);
+	if (err == 0)
+		c->res->added++;
+	return err;
+}
+
+int mlops_bundle_import(struct mlops_bundle_result **out, struct mlops_repo *repo,
+			const char *file)
+{
+	struct mlops_bundle_result *res = calloc(1, sizeof(*res));
+	struct manifest m = { 0 };
+	struct archive *a = NULL;
+	struct mlops_reach *walk = NULL;
+	char *stage = NULL, *text = NULL;
+	int err = 0;
+
+	*out = NULL;
+	if (!res)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	if ((err = mlops_oidmap_new(&m.objects)) < 0)
+		goto done;
+	if (!(stage = mlops_strdupf("%s/import-XXXXXX", repo->tmpdir)) || !mkdtemp(stage)) {
+		err = stage ? mlops_error_sys(errno, "unable to create a folder in '%s'", repo->tmpdir) :
+			      mlops_error_set(MLOPS_ERROR, "out of memory");
+		free(stage);
+		stage = NULL;
+		goto done;
+	}
+	a = archive_read_new();
+	if (!a || archive_read_support_filter_gzip(a) != ARCHIVE_OK ||
+	    archive_read_support_filter_none(a) != ARCHIVE_OK ||
+	    archive_read_support_format_tar(a) != ARCHIVE_OK) {
+		err = mlops_error_set(MLOPS_ERROR, "unable to set up libarchive");
+		goto done;
+	}
+	if (archive_read_open_filename(a, file, 1 << 16) != ARCHIVE_OK) {
+		err = access(file, F_OK) < 0 ?
+		      mlops_error_sys(errno, "unable to open '%s'", file) :
+		      bad(file, archive_error_string(a));
+		goto done;
+	}
+	struct archive_entry *e;
+	int first = 1, rc;
+	while ((rc = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
+		const char *name = archive_entry_pathname(e);
+		mode_t type = archive_entry_filetype(e);
+		if (!name || name[0] == '/' || strstr(name, "..")) {
+			err = bad(file, "an entry's path is absolute or leaves the bundle");
+			goto done;
+		}
+		if (type != AE_IFREG || archive_entry_hardlink(e) || archive_entry_symlink(e)) {
+			err = bad(file, "it holds a link, a device or a folder");
+			goto done;
+		}
+		if (!archive_entry_size_is_set(e) || archive_entry_size(e) < 0) {
+			err = bad(file, "an entry has no size");
+			goto done;
+		}
+		uint64_t size = (uint64_t)archive_entry_size(e);
+		if (first) {
+			if (strcmp(name, MANIFEST) || size > MANIFEST_MAX) {
+				err = bad(file, "it does not start with " MANIFEST);
+				goto done;
+			}
+			if (!(text = malloc(size + 1))) {
+				err = mlops_error_set(MLOPS_ERROR, "out of memory");
+				goto done;
+			}
+			la_ssize_t n = archive_read_data(a, text, size);
+			if (n < 0 || (uint64_t)n != size) {
+				err = bad(file, "its manifest is truncated");
+				goto done;
+			}
+			if ((err = parse_manifest(&m, res, text, size, file)) < 0)
+				goto done;
+			first = 0;
+			continue;
+		}
+		mlops_oid id;
+		uint64_t *v;
+		if (strncmp(name, "objects/", 8) || strlen(name) != 8 + MLOPS_OID_HEXSZ ||
+		    mlops_oid_parse(&id, name + 8) < 0) {
+			mlops_error_clear();
+			err = bad(file, "it holds an entry that is not an object");
+			goto done;
+		}
+		for (const char *p = name + 8; *p; p++)
+			if (*p >= 'A' && *p <= 'F') {
+				err = bad(file, "an object name is not lower case");
+				goto done;
+			}
+		if (!(v = mlops_oidmap_get(m.objects, &id))) {
+			err = bad(file, "it holds an object its manifest does not list");
+			goto done;
+		}
+		if (*v & SEEN) {
+			err = bad(file, "it holds an object twice");
+			goto done;
+		}
+		if (size != (*v & ~SEEN) - 1) {
+			err = bad(file, "an entry's size disagrees with the manifest");
+			goto done;
+		}
+		if ((err = stage_entry(a, stage, &id, size, file)) < 0)
+			goto done;
+		*v |= SEEN;
+		res->objects++;
+		res->bytes += size;
+	}
+	if (rc != ARCHIVE_EOF) {
+		err = bad(file, archive_error_string(a) ? archive_error_string(a) : "it is truncated");
+		goto done;
+	}
+	if (first) {
+		err = bad(file, "it is empty");
+		goto done;
+	}
+	/* Complete: every object the refs need is in the bundle or stored. */
+	struct staged s = { stage, &m, repo->odb, { 0 } };
+	mlops_reach_local_source(&s.local, repo->odb);
+	struct mlops_reach_source src = { staged_visit, &s };
+	if ((err = mlops_reach_new(&walk, NULL, NULL)) < 0)
+		goto done;
+	for (size_t i = 0; i < res->nrefs && err == 0; i++)
+		err = mlops_reach_add(walk, &res->refs[i].id,
+				      MLOPS_REACH_STRICT | MLOPS_REACH_INSPECT | MLOPS_REACH_RECORD);
+	if (err < 0)
+		goto done;
+	if ((err = mlops_reach_run(walk, &src)) < 0) {
+		mlops_error_wrap(MLOPS_EINVALID, "'%s' is not a complete bundle", file);
+		err = MLOPS_EINVALID;
+		goto done;
+	}
+	/* Move into the store, then the refs. */
+	struct move_ctx mc = { &s, res, 0 };
+	if ((err = mlops_oidmap_foreach(m.objects, move_one, &mc)) < 0 ||
+	    (err = mlops_odb_sync(repo->odb)) < 0)
+		goto done;
+	for (size_t i = 0; i < res->nrefs && err == 0; i++) {
+		struct mlops_lock *lock;
+		char *to = NULL;
+		mlops_oid zero, cur;
+		memset(&zero, 0, sizeof(zero));
+		if ((err = mlops_lock_acquire(&lock, repo, LOCK_TIMEOUT_MS)) < 0)
+			break;
+		if ((err = mlops_series_free_name(&to, repo, res->refs[i].name, &res->refs[i].id)) == 0) {
+			int have = mlops_ref_read(&cur, repo, to) == 0 &&
+				   !mlops_oid_cmp(&cur, &res->refs[i].id);
+			mlops_error_clear();
+			if (!have)
+				err = mlops_ref_write(repo, to, &res->refs[i].id, &zero, "import");
+			free(res->refs[i].new_name);
+			res->refs[i].new_name = to;
+		}
+		mlops_lock_release(lock);
+	}
+done:
+	if (a)
+		archive_read_free(a);
+	if (stage)
+		rm_stage(stage);
+	free(stage);
+	free(text);
+	mlops_reach_free(walk);
+	mlops_oidmap_free(m.objects);
+	cJSON_Delete(m.root);
+	if (err < 0) {
+		mlops_bundle_result_free(res);
+		return err;
+	}
+	*out = res;
+	return 0;
+}

@@ -1,0 +1,512 @@
+/*
+ * maint.c - gc and fsck of the local store and of remotes (see maint.h).
+ *
+ * Safety of gc: the walk runs under the repository lock, so no ref changes
+ * while it runs; a needed record that cannot be read stops gc before
+ * anything is deleted; objects younger than the grace period are kept,
+ * which covers a dataset add (objects are stored before the lock is taken
+ * for its ref) or a push into the remote running meanwhile.
+ */
+#include "maint.h"
+#include "reach.h"
+#include "store/error.h"
+#include "store/fsutil.h"
+#include "store/odb.h"
+#include "store/pack.h"
+#include "store/refs.h"
+#include "store/remote.h"
+#include "store/repo.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#define LOCK_TIMEOUT_MS 10000
+#define DEFAULT_GRACE (24LL * 3600)
+
+int mlops_duration_parse(long long *out, const char *text)
+{
+	char *end;
+	if (!strcmp(text, "now")) {
+		*out = 0;
+		return 0;
+	}
+	long long v = strtoll(text, &end, 10);
+	if (end == text || v < 0)
+		goto bad;
+	long long mul = 1;
+	if (*end) {
+		switch (tolower((unsigned char)*end)) {
+		case 's': mul = 1; break;
+		case 'm': mul = 60; break;
+		case 'h': mul = 3600; break;
+		case 'd': mul = 86400; break;
+		case 'w': mul = 7 * 86400; break;
+		default: goto bad;
+		}
+		if (end[1])
+			goto bad;
+	}
+	*out = v * mul;
+	return 0;
+bad:
+	return mlops_error_set(MLOPS_EINVALID, "'%s' is not a duration (e.g. 3600, 30m, 12h, 1d, 2w)",
+			       text);
+}
+
+static int grace_of(long long *out, struct mlops_repo *repo, long long given)
+{
+	char *s = NULL;
+	if (given >= 0) {
+		*out = given;
+		return 0;
+	}
+	int err = mlops_config_get_string(&s, repo, "gc.grace");
+	if (err == MLOPS_ENOTFOUND) {
+		mlops_error_clear();
+		*out = DEFAULT_GRACE;
+		return 0;
+	}
+	if (err < 0)
+		return err;
+	err = mlops_duration_parse(out, s);
+	if (err < 0)
+		mlops_error_wrap(err, "gc.grace");
+	free(s);
+	return err;
+}
+
+/* ---- results ------------------------------------------------------------ */
+
+void mlops_gc_result_free(struct mlops_gc_result *res)
+{
+	if (!res)
+		return;
+	for (size_t i = 0; i < res->nremoved; i++)
+		free(res->removed[i].key);
+	free(res->removed);
+	free(res);
+}
+
+void mlops_fsck_result_free(struct mlops_fsck_result *res)
+{
+	if (!res)
+		return;
+	for (size_t i = 0; i < res->nfaults; i++)
+		free(res->faults[i].message);
+	free(res->faults);
+	free(res);
+}
+
+static int add_removed(struct mlops_gc_result *res, const mlops_oid *id, uint64_t size,
+		       const char *key)
+{
+	struct mlops_gc_item *p = realloc(res->removed, (res->nremoved + 1) * sizeof(*p));
+	if (!p)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	res->removed = p;
+	p[res->nremoved].id = *id;
+	p[res->nremoved].size = size;
+	p[res->nremoved].key = key ? strdup(key) : NULL;
+	if (key && !p[res->nremoved].key)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	res->nremoved++;
+	res->removed_bytes += size;
+	return 0;
+}
+
+static int add_fault(struct mlops_fsck_result *res, const mlops_oid *id, int code, const char *msg)
+{
+	for (size_t i = 0; i < res->nfaults; i++)
+		if (!mlops_oid_cmp(&res->faults[i].id, id))
+			return 0;
+	struct mlops_fault *p = realloc(res->faults, (res->nfaults + 1) * sizeof(*p));
+	if (!p)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	res->faults = p;
+	p[res->nfaults].id = *id;
+	p[res->nfaults].code = code;
+	p[res->nfaults].message = strdup(msg && *msg ? msg : "damaged");
+	if (!p[res->nfaults].message)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	res->nfaults++;
+	return 0;
+}
+
+/* ---- a read-only source over a remote ----------------------------------- */
+
+struct remote_map {
+	mlops_reach_found_cb cb;
+	void *walk;
+	size_t *map;
+};
+
+static int remote_found(void *payload, size_t index, int status, const void *data, size_t len)
+{
+	struct remote_map *m = payload;
+	return m->cb(m->walk, m->map[index], status, data, len);
+}
+
+static int remote_visit(void *ctx, const struct mlops_reach_item *items, size_t n,
+			mlops_reach_found_cb cb, void *walk)
+{
+	struct mlops_xfer *x = ctx;
+	size_t *map = malloc((n ? n : 1) * sizeof(*map));
+	mlops_oid *ids = malloc((n ? n : 1) * sizeof(*ids));
+	size_t k = 0;
+	int err = 0;
+	if (!map || !ids) {
+		err = mlops_error_set(MLOPS_ERROR, "out of memory");
+		goto done;
+	}
+	for (size_t i = 0; i < n && err == 0; i++) {
+		if (!mlops_xfer_remote_has(x, &items[i].id))
+			err = cb(walk, i, MLOPS_ENOTFOUND, NULL, 0);
+		else if (!(items[i].flags & MLOPS_REACH_INSPECT))
+			err = cb(walk, i, 0, NULL, 0);
+		else {
+			map[k] = i;
+			ids[k++] = items[i].id;
+		}
+	}
+	struct remote_map m = { cb, walk, map };
+	if (err == 0 && k)
+		err = mlops_xfer_fetch(x, ids, k, 0, remote_found, &m, NULL);
+done:
+	free(map);
+	free(ids);
+	return err;
+}
+
+struct remote_session {
+	struct mlops_remote *r;
+	struct mlops_xfer *x;
+};
+
+static void remote_close(struct remote_session *s)
+{
+	mlops_xfer_free(s->x);
+	mlops_remote_free(s->r);
+}
+
+static int remote_open(struct remote_session *s, struct mlops_repo *repo, const char *name, int jobs)
+{
+	char *state = NULL;
+	int err;
+	memset(s, 0, sizeof(*s));
+	if ((err = mlops_remote_open(&s->r, repo, name)) < 0)
+		return err;
+	if (!(state = mlops_remote_state_dir(repo, name)))
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	struct mlops_xfer_options xo = { .jobs = jobs };
+	err = mlops_xfer_open(&s->x, s->r, repo->odb, state, repo->tmpdir, &xo);
+	free(state);
+	if (err == 0)
+		err = mlops_xfer_learn_all(s->x);
+	return err;
+}
+
+static int add_remote_refs(struct mlops_reach *walk, struct mlops_xfer *x, size_t *count)
+{
+	struct mlops_remote_ref *refs;
+	size_t n;
+	int err = mlops_xfer_refs(&refs, &n, x, NULL);
+	if (err < 0)
+		return err;
+	for (size_t i = 0; i < n && err == 0; i++)
+		err = mlops_reach_add(walk, &refs[i].id,
+				      MLOPS_REACH_STRICT | MLOPS_REACH_INSPECT | MLOPS_REACH_RECORD);
+	if (count)
+		*count = n;
+	mlops_remote_refs_free(refs, n);
+	return err;
+}
+
+/* ---- gc ----------------------------------------------------------------- */
+
+/* gc stops at a damaged record; a missing object is only nothing to keep. */
+static int gc_fault(void *payload, const mlops_oid *id, int code, const char *message)
+{
+	(void)payload;
+	(void)id;
+	if (code == MLOPS_ENOTFOUND)
+		return 0;
+	return mlops_error_set(MLOPS_ECORRUPT, "%s; gc deletes nothing while a needed record is "
+			       "damaged (run 'mlops fsck')", message);
+}
+
+struct gc_local {
+	struct mlops_reach *walk;
+	struct mlops_gc_result *res;
+	struct mlops_odb *odb;
+	time_t cutoff;
+	int dry_run;
+};
+
+static int gc_object(const mlops_oid *id, enum mlops_codec codec, uint64_t size, void *payload)
+{
+	struct gc_local *g = payload;
+	char *path = NULL;
+	struct stat st;
+	(void)codec;
+	if (mlops_reach_has(g->walk, id))
+		return 0;
+	if (mlops_odb_locate(&path, &codec, g->odb, id) < 0 || stat(path, &st) < 0) {
+		mlops_error_clear();
+		free(path);
+		return 0;
+	}
+	free(path);
+	if (st.st_mtime > g->cutoff) {
+		g->res->recent++;
+		return 0;
+	}
+	int err = add_removed(g->res, id, size, NULL);
+	if (err == 0 && !g->dry_run)
+		err = mlops_odb_remove(g->odb, id);
+	return err;
+}
+
+static int gc_local(struct mlops_gc_result *res, struct mlops_repo *repo,
+		    const struct mlops_gc_opts *opts)
+{
+	struct mlops_reach *walk = NULL;
+	struct mlops_lock *lock = NULL;
+	int err;
+	if ((err = mlops_lock_acquire(&lock, repo, LOCK_TIMEOUT_MS)) < 0)
+		return err;
+	if ((err = mlops_reach_new(&walk, gc_fault, NULL)) < 0 ||
+	    (err = mlops_reach_add_repo_roots(walk, repo, MLOPS_REACH_ROOT_ALL, &res->commits)) < 0)
+		goto done;
+	struct mlops_reach_source src;
+	mlops_reach_local_source(&src, repo->odb);
+	if ((err = mlops_reach_run(walk, &src)) < 0)
+		goto done;
+	res->reachable = mlops_reach_count(walk);
+	struct gc_local g = { walk, res, repo->odb, time(NULL) - (time_t)res->grace, opts->dry_run };
+	if ((err = mlops_odb_foreach(repo->odb, gc_object, &g)) < 0)
+		goto done;
+	if (!opts->dry_run)
+		res->tmp_cleaned = mlops_odb_clean_tmp(repo->odb, res->grace < 3600 ? res->grace : 3600);
+done:
+	mlops_reach_free(walk);
+	mlops_lock_release(lock);
+	return err;
+}
+
+static int gc_remote(struct mlops_gc_result *res, struct mlops_repo *repo,
+		     const struct mlops_gc_opts *opts)
+{
+	struct remote_session s;
+	struct mlops_reach *walk = NULL;
+	const char **keys = NULL;
+	size_t nkeys = 0;
+	int err;
+	if ((err = remote_open(&s, repo, opts->remote, opts->jobs)) < 0)
+		goto done;
+	if ((err = mlops_reach_new(&walk, gc_fault, NULL)) < 0 ||
+	    (err = add_remote_refs(walk, s.x, NULL)) < 0 ||
+	    (err = mlops_reach_add_repo_roots(walk, repo, MLOPS_REACH_ROOT_ALL, &res->commits)) < 0)
+		goto done;
+	struct mlops_reach_source src = { remote_visit, s.x };
+	if ((err = mlops_reach_run(walk, &src)) < 0)
+		goto done;
+	res->reachable = mlops_reach_count(walk);
+	const struct mlops_remote_object *objs;
+	size_t nobjs, npacks;
+	mlops_xfer_inventory(&objs, &nobjs, &npacks, s.x);
+	long long cutoff = (long long)time(NULL) - res->grace;
+	if (!(keys = calloc(nobjs + 2 * npacks + 1, sizeof(*keys)))) {
+		err = mlops_error_set(MLOPS_ERROR, "out of memory");
+		goto done;
+	}
+	for (size_t i = 0; i < nobjs && err == 0; i++) {
+		if (mlops_reach_has(walk, &objs[i].id))
+			continue;
+		if (objs[i].mtime > cutoff) {
+			res->recent++;
+			continue;
+		}
+		keys[nkeys++] = objs[i].key;
+		err = add_removed(res, &objs[i].id, objs[i].size, objs[i].key);
+	}
+	for (size_t k = 0; k < npacks && err == 0; k++) {
+		const struct mlops_remote_pack *p = mlops_xfer_pack(s.x, k);
+		const struct mlops_pack_index *idx = mlops_xfer_pack_index(s.x, k);
+		int needed = 0;
+		for (size_t i = 0; idx && i < idx->count && !needed; i++)
+			needed = mlops_reach_has(walk, &idx->entries[i].id);
+		if (needed)
+			continue;
+		if (p->mtime > cutoff) {
+			res->recent++;
+			continue;
+		}
+		if (p->idx_key)
+			keys[nkeys++] = p->idx_key; /* the index first: the pack is then unnamed */
+		keys[nkeys++] = p->pack_key;
+		err = add_removed(res, idx ? &idx->pack : &p->idx_id, p->size, p->pack_key);
+	}
+	if (err == 0 && !opts->dry_run && nkeys)
+		err = mlops_xfer_delete(s.x, keys, nkeys);
+done:
+	free(keys);
+	mlops_reach_free(walk);
+	remote_close(&s);
+	return err;
+}
+
+int mlops_gc(struct mlops_gc_result **out, struct mlops_repo *repo,
+	     const struct mlops_gc_opts *opts)
+{
+	struct mlops_gc_result *res = calloc(1, sizeof(*res));
+	*out = NULL;
+	if (!res)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	int err = grace_of(&res->grace, repo, opts->grace);
+	if (err == 0)
+		err = opts->remote ? gc_remote(res, repo, opts) : gc_local(res, repo, opts);
+	if (err < 0) {
+		mlops_gc_result_free(res);
+		return err;
+	}
+	*out = res;
+	return 0;
+}
+
+/* ---- fsck --------------------------------------------------------------- */
+
+static int fsck_fault(void *payload, const mlops_oid *id, int code, const char *message)
+{
+	return add_fault(payload, id, code, message);
+}
+
+struct fsck_local {
+	struct mlops_fsck_result *res;
+	struct mlops_odb *odb;
+};
+
+static int fsck_object(const mlops_oid *id, enum mlops_codec codec, uint64_t size, void *payload)
+{
+	struct fsck_local *f = payload;
+	(void)codec;
+	(void)size;
+	f->res->objects++;
+	int err = mlops_odb_verify(f->odb, id);
+	if (err == MLOPS_ECORRUPT || err == MLOPS_ENOTFOUND) {
+		err = add_fault(f->res, id, err, mlops_error_message());
+		mlops_error_clear();
+	}
+	return err;
+}
+
+struct fsck_remote {
+	struct mlops_fsck_result *res;
+	const mlops_oid *ids;
+	const struct mlops_pack_index *idx;
+	mlops_oid pack;
+};
+
+static int fsck_fetched(void *payload, size_t index, int status, const void *data, size_t len)
+{
+	struct fsck_remote *f = payload;
+	(void)data;
+	(void)len;
+	if (status == 0)
+		return 0;
+	return add_fault(f->res, &f->ids[index], status, mlops_error_message());
+}
+
+static int fsck_pack_entry(void *payload, size_t index, int status, const void *data, size_t len)
+{
+	struct fsck_remote *f = payload;
+	(void)data;
+	(void)len;
+	const mlops_oid *id = index == (size_t)-1 || !f->idx ? &f->pack : &f->idx->entries[index].id;
+	return add_fault(f->res, id, status, mlops_error_message());
+}
+
+static int fsck_remote(struct mlops_fsck_result *res, struct mlops_repo *repo, const char *name,
+		       int jobs, struct mlops_reach *walk)
+{
+	struct remote_session s;
+	mlops_oid *ids = NULL;
+	int err;
+	if ((err = remote_open(&s, repo, name, jobs)) < 0)
+		goto done;
+	const struct mlops_remote_object *objs;
+	size_t nobjs, npacks;
+	mlops_xfer_inventory(&objs, &nobjs, &npacks, s.x);
+	if (!(ids = malloc((nobjs ? nobjs : 1) * sizeof(*ids)))) {
+		err = mlops_error_set(MLOPS_ERROR, "out of memory");
+		goto done;
+	}
+	for (size_t i = 0; i < nobjs; i++)
+		ids[i] = objs[i].id;
+	struct fsck_remote f = { res, ids, NULL, { { 0 } } };
+	if ((err = mlops_xfer_fetch(s.x, ids, nobjs, 0, fsck_fetched, &f, NULL)) < 0)
+		goto done;
+	res->objects += nobjs;
+	for (size_t k = 0; k < npacks && err == 0; k++) {
+		const struct mlops_remote_pack *p = mlops_xfer_pack(s.x, k);
+		struct fsck_remote fp = { res, NULL, mlops_xfer_pack_index(s.x, k), p->idx_id };
+		if (!p->has_index)
+			continue; /* an upload that never finished: gc removes it */
+		res->packs++;
+		res->objects += p->count;
+		err = mlops_xfer_verify_pack(s.x, k, fsck_pack_entry, &fp);
+	}
+	if (err < 0 || (err = add_remote_refs(walk, s.x, &res->refs)) < 0)
+		goto done;
+	struct mlops_reach_source src = { remote_visit, s.x };
+	err = mlops_reach_run(walk, &src);
+done:
+	free(ids);
+	remote_close(&s);
+	return err;
+}
+
+int mlops_fsck(struct mlops_fsck_result **out, struct mlops_repo *repo, const char *remote,
+	       int jobs)
+{
+	struct mlops_fsck_result *res = calloc(1, sizeof(*res));
+	struct mlops_reach *walk = NULL;
+	int err;
+	*out = NULL;
+	if (!res)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	if ((err = mlops_reach_new(&walk, fsck_fault, res)) < 0)
+		goto done;
+	if (remote) {
+		err = fsck_remote(res, repo, remote, jobs, walk);
+	} else {
+		struct fsck_local f = { res, repo->odb };
+		char **names;
+		size_t n;
+		if ((err = mlops_odb_foreach(repo->odb, fsck_object, &f)) < 0)
+			goto done;
+		if ((err = mlops_ref_list_all(&names, &n, repo, "")) < 0)
+			goto done;
+		res->refs = n;
+		mlops_strlist_free(names, n);
+		if ((err = mlops_reach_add_repo_roots(walk, repo,
+						      MLOPS_REACH_ROOT_REFS | MLOPS_REACH_ROOT_WORKTREE,
+						      NULL)) < 0)
+			goto done;
+		struct mlops_reach_source src;
+		mlops_reach_local_source(&src, repo->odb);
+		err = mlops_reach_run(walk, &src);
+	}
+	if (err == 0)
+		res->reachable = mlops_reach_count(walk);
+done:
+	mlops_reach_free(walk);
+	if (err < 0) {
+		mlops_fsck_result_free(res);
+		return err;
+	}
+	*out = res;
+	return 0;
+}

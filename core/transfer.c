@@ -1,0 +1,843 @@
+/*
+ * transfer.c - push, fetch and pull in terms of refs and records (see
+ * transfer.h).
+ *
+ * Order of a push: walk the local closure (any damage stops the push
+ * before anything is sent), send the objects (store/remote.c), then the
+ * refs one by one by compare-and-swap.  Order of a fetch: list the
+ * remote's refs, walk from the new ones through a source that reads local
+ * objects and fetches missing ones level by level, then, only when the
+ * walk found everything intact, write the refs under the repository lock.
+ */
+#include "transfer.h"
+#include "dataset.h"
+#include "lockfile.h"
+#include "reach.h"
+#include "run.h"
+#include "store/error.h"
+#include "store/fsutil.h"
+#include "store/index.h"
+#include "store/json.h"
+#include "store/odb.h"
+#include "store/oidmap.h"
+#include "store/refs.h"
+#include "store/repo.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LOCK_TIMEOUT_MS 10000
+#define CAS_TRIES 100
+
+void mlops_transfer_result_free(struct mlops_transfer_result *res)
+{
+	if (!res)
+		return;
+	for (size_t i = 0; i < res->nrefs; i++) {
+		free(res->refs[i].name);
+		free(res->refs[i].new_name);
+	}
+	free(res->refs);
+	free(res->remote);
+	free(res->url);
+	free(res);
+}
+
+int mlops_transfer_rejected(const struct mlops_transfer_result *res)
+{
+	for (size_t i = 0; i < res->nrefs; i++)
+		if (res->refs[i].change == MLOPS_REF_REJECTED)
+			return 1;
+	return 0;
+}
+
+static int add_update(struct mlops_transfer_result *res, const char *name, const char *new_name,
+		      const mlops_oid *id, enum mlops_ref_change change)
+{
+	struct mlops_ref_update *u = realloc(res->refs, (res->nrefs + 1) * sizeof(*u));
+	if (!u)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	res->refs = u;
+	u = &res->refs[res->nrefs];
+	u->name = strdup(name);
+	u->new_name = strdup(new_name);
+	u->id = *id;
+	u->change = change;
+	if (!u->name || !u->new_name) {
+		free(u->name);
+		free(u->new_name);
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	}
+	res->nrefs++;
+	return 0;
+}
+
+/* ---- numbered series ---------------------------------------------------- */
+
+int mlops_series_parse(const char *name, size_t *prefix_len, long *number)
+{
+	const char *slash = strrchr(name, '/');
+	if (!slash || slash == name || slash[1] != 'v' || slash[2] < '1' || slash[2] > '9')
+		return 0;
+	char *end;
+	long n = strtol(slash + 2, &end, 10);
+	if (*end || n < 1)
+		return 0;
+	*prefix_len = (size_t)(slash - name);
+	*number = n;
+	return 1;
+}
+
+/* The highest number of the local series `prefix` (0 when none). */
+static int local_max(long *out, struct mlops_repo *repo, const char *prefix)
+{
+	char **names;
+	size_t n;
+	*out = 0;
+	int err = mlops_ref_list(&names, &n, repo, prefix);
+	if (err < 0)
+		return err;
+	for (size_t i = 0; i < n; i++) {
+		char *end;
+		if (names[i][0] != 'v')
+			continue;
+		long v = strtol(names[i] + 1, &end, 10);
+		if (!*end && v > *out)
+			*out = v;
+	}
+	mlops_strlist_free(names, n);
+	return 0;
+}
+
+int mlops_series_free_name(char **out, struct mlops_repo *repo, const char *name,
+			   const mlops_oid *id)
+{
+	mlops_oid cur;
+	size_t plen;
+	long num, max;
+	*out = NULL;
+	int err = mlops_ref_read(&cur, repo, name);
+	if (err == MLOPS_ENOTFOUND || (err == 0 && !mlops_oid_cmp(&cur, id)) ||
+	    !mlops_series_parse(name, &plen, &num)) {
+		mlops_error_clear();
+		*out = strdup(name);
+		return *out ? 0 : mlops_error_set(MLOPS_ERROR, "out of memory");
+	}
+	if (err < 0)
+		return err;
+	char *prefix = strndup(name, plen);
+	if (!prefix)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	if ((err = local_max(&max, repo, prefix)) == 0 &&
+	    !(*out = mlops_strdupf("%s/v%ld", prefix, max + 1)))
+		err = mlops_error_set(MLOPS_ERROR, "out of memory");
+	free(prefix);
+	return err;
+}
+
+int mlops_series_rename(struct mlops_repo *repo, const char *from, const char *to,
+			const mlops_oid *id)
+{
+	struct mlops_lock *lock;
+	struct mlops_lockfile *lf = NULL;
+	mlops_oid zero;
+	char msg[512];
+	size_t plen;
+	long from_n = 0, to_n = 0;
+	int err;
+	memset(&zero, 0, sizeof(zero));
+	if (!strcmp(from, to))
+		return 0;
+	mlops_series_parse(from, &plen, &from_n);
+	mlops_series_parse(to, &plen, &to_n);
+	snprintf(msg, sizeof(msg), "renumbered from %s", from);
+	if ((err = mlops_lock_acquire(&lock, repo, LOCK_TIMEOUT_MS)) < 0)
+		return err;
+	if ((err = mlops_ref_write(repo, to, id, &zero, msg)) < 0)
+		goto done;
+	mlops_oid cur;
+	if (mlops_ref_read(&cur, repo, from) == 0 && !mlops_oid_cmp(&cur, id))
+		err = mlops_ref_delete(repo, from, msg);
+	mlops_error_clear();
+	if (err < 0)
+		goto done;
+	/* mlops.lock: entries of this version carry the new number. */
+	if ((err = mlops_lockfile_load(&lf, repo)) < 0)
+		goto done;
+	cJSON *paths = mlops_lockfile_section(lf, "paths"), *e;
+	char hex[MLOPS_OID_HEXSZ + 1];
+	mlops_oid_fmt(hex, id);
+	int changed = 0;
+	cJSON_ArrayForEach(e, paths) {
+		const char *rec = mlops_json_str(e, "record");
+		cJSON *ver = cJSON_GetObjectItemCaseSensitive(e, "version");
+		if (rec && !strcmp(rec, hex) && cJSON_IsNumber(ver) && (long)ver->valuedouble == from_n) {
+			cJSON_SetNumberValue(ver, (double)to_n);
+			changed = 1;
+		}
+	}
+	if (changed)
+		err = mlops_lockfile_save(lf, repo);
+done:
+	mlops_lockfile_free(lf);
+	mlops_lock_release(lock);
+	return err;
+}
+
+/* ---- sessions ----------------------------------------------------------- */
+
+struct session {
+	struct mlops_remote *remote;
+	struct mlops_xfer *x;
+	char *name;
+};
+
+static void session_close(struct session *s)
+{
+	mlops_xfer_free(s->x);
+	mlops_remote_free(s->remote);
+	free(s->name);
+}
+
+static int session_open(struct session *s, struct mlops_transfer_result *res,
+			struct mlops_repo *repo, const struct mlops_transfer_opts *opts)
+{
+	char *state = NULL;
+	int err;
+	memset(s, 0, sizeof(*s));
+	if (opts->remote) {
+		if (!(s->name = strdup(opts->remote)))
+			return mlops_error_set(MLOPS_ERROR, "out of memory");
+	} else if ((err = mlops_remote_default(&s->name, repo)) < 0) {
+		return err;
+	}
+	if ((err = mlops_remote_open(&s->remote, repo, s->name)) < 0)
+		return err;
+	if (!(state = mlops_remote_state_dir(repo, s->name)))
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	struct mlops_xfer_options xo = { .jobs = opts->jobs, .progress = opts->progress,
+					 .payload = opts->payload };
+	err = mlops_xfer_open(&s->x, s->remote, repo->odb, state, repo->tmpdir, &xo);
+	free(state);
+	if (err < 0)
+		return err;
+	res->remote = strdup(s->name);
+	res->url = strdup(s->remote->url);
+	if (!res->remote || !res->url)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	return 0;
+}
+
+/* ---- push --------------------------------------------------------------- */
+
+struct refpair {
+	char *name;
+	mlops_oid id;
+};
+
+static void refpairs_free(struct refpair *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(p[i].name);
+	free(p);
+}
+
+static int push_pair(struct refpair **p, size_t *n, const char *name, const mlops_oid *id)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (!strcmp((*p)[i].name, name))
+			return 0;
+	struct refpair *np = realloc(*p, (*n + 1) * sizeof(*np));
+	if (!np)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	*p = np;
+	if (!(np[*n].name = strdup(name)))
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	np[*n].id = *id;
+	(*n)++;
+	return 0;
+}
+
+/* The local refs a push sends: revs, or every ref. */
+static int local_refs(struct refpair **out, size_t *n, struct mlops_repo *repo,
+		      const struct mlops_transfer_opts *opts)
+{
+	int err = 0;
+	*out = NULL;
+	*n = 0;
+	if (!opts->nrevs) {
+		char **names;
+		size_t cnt;
+		if ((err = mlops_ref_list_all(&names, &cnt, repo, "")) < 0)
+			return err;
+		for (size_t i = 0; i < cnt && err == 0; i++) {
+			mlops_oid id;
+			if ((err = mlops_ref_read(&id, repo, names[i])) == 0)
+				err = push_pair(out, n, names[i], &id);
+		}
+		mlops_strlist_free(names, cnt);
+		return err;
+	}
+	for (size_t i = 0; i < opts->nrevs && err == 0; i++) {
+		mlops_oid id;
+		const char *rev = opts->revs[i];
+		if (mlops_ref_name_valid(rev) && strchr(rev, '/') && mlops_ref_read(&id, repo, rev) == 0) {
+			err = push_pair(out, n, rev, &id);
+			continue;
+		}
+		mlops_error_clear();
+		if (!strncmp(rev, "r-", 2)) {
+			cJSON *record = NULL;
+			char ref[80], hex[MLOPS_OID_HEXSZ + 1];
+			err = mlops_run_resolve(&record, &id, repo, rev);
+			cJSON_Delete(record);
+			if (err == 0) {
+				snprintf(ref, sizeof(ref), "runs/%s", mlops_oid_fmt(hex, &id));
+				err = push_pair(out, n, ref, &id);
+			}
+			continue;
+		}
+		struct mlops_dataset_version *v;
+		if ((err = mlops_dataset_resolve(&v, repo, rev)) < 0)
+			break;
+		char ref[300];
+		snprintf(ref, sizeof(ref), "datasets/%s/v%ld", v->name, v->version);
+		err = push_pair(out, n, ref, &v->id);
+		mlops_dataset_version_free(v);
+	}
+	if (err < 0) {
+		refpairs_free(*out, *n);
+		*out = NULL;
+		*n = 0;
+	}
+	return err;
+}
+
+struct idlist {
+	mlops_oid *ids;
+	size_t n, cap;
+};
+
+static int collect_id(const mlops_oid *id, void *payload)
+{
+	struct idlist *l = payload;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 1024;
+		mlops_oid *p = realloc(l->ids, cap * sizeof(*p));
+		if (!p)
+			return mlops_error_set(MLOPS_ERROR, "out of memory");
+		l->ids = p;
+		l->cap = cap;
+	}
+	l->ids[l->n++] = *id;
+	return 0;
+}
+
+/* Highest number in the remote series `prefix` (0 when none); *same gets a ref with id. */
+static int remote_series(long *max, char **same, struct mlops_xfer *x, const char *prefix,
+			 const mlops_oid *id)
+{
+	struct mlops_remote_ref *refs;
+	size_t n;
+	char *dir = mlops_strdupf("%s/", prefix);
+	*max = 0;
+	*same = NULL;
+	if (!dir)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	int err = mlops_xfer_refs(&refs, &n, x, dir);
+	free(dir);
+	if (err < 0)
+		return err;
+	for (size_t i = 0; i < n; i++) {
+		size_t plen;
+		long num;
+		if (!mlops_series_parse(refs[i].name, &plen, &num) || plen != strlen(prefix) ||
+		    strncmp(refs[i].name, prefix, plen))
+			continue;
+		if (num > *max)
+			*max = num;
+		if (!mlops_oid_cmp(&refs[i].id, id) && !*same)
+			*same = strdup(refs[i].name);
+	}
+	mlops_remote_refs_free(refs, n);
+	return 0;
+}
+
+static int push_ref(struct mlops_transfer_result *res, struct session *s, struct mlops_repo *repo,
+		    const struct refpair *p, int force)
+{
+	struct mlops_remote *r = s->remote;
+	mlops_oid zero, cur;
+	size_t plen;
+	long num;
+	int err;
+	memset(&zero, 0, sizeof(zero));
+	for (int tries = 0; tries < CAS_TRIES; tries++) {
+		err = r->ref_read(r, p->name, &cur);
+		if (err == 0 && !mlops_oid_cmp(&cur, &p->id))
+			return add_update(res, p->name, p->name, &p->id, MLOPS_REF_UPTODATE);
+		if (err == MLOPS_ENOTFOUND) {
+			mlops_error_clear();
+			err = r->ref_cas(r, p->name, &p->id, &zero);
+			if (err == 0)
+				return add_update(res, p->name, p->name, &p->id, MLOPS_REF_NEW);
+			if (err == MLOPS_ECONFLICT) {
+				mlops_error_clear();
+				continue;
+			}
+			return err;
+		}
+		if (err < 0)
+			return err;
+		/* The remote holds another id under this name. */
+		if (mlops_series_parse(p->name, &plen, &num)) {
+			char *prefix = strndup(p->name, plen), *same = NULL, *to = NULL;
+			long rmax, lmax;
+			if (!prefix)
+				return mlops_error_set(MLOPS_ERROR, "out of memory");
+			if ((err = remote_series(&rmax, &same, s->x, prefix, &p->id)) < 0 ||
+			    (err = local_max(&lmax, repo, prefix)) < 0) {
+				free(prefix);
+				free(same);
+				return err;
+			}
+			if (same) {
+				/* Sent before under another number: follow it locally. */
+				err = mlops_series_rename(repo, p->name, same, &p->id);
+				if (err == 0)
+					err = add_update(res, p->name, same, &p->id, MLOPS_REF_RENUMBERED);
+				free(prefix);
+				free(same);
+				return err;
+			}
+			to = mlops_strdupf("%s/v%ld", prefix, (rmax > lmax ? rmax : lmax) + 1);
+			free(prefix);
+			if (!to)
+				return mlops_error_set(MLOPS_ERROR, "out of memory");
+			err = r->ref_cas(r, to, &p->id, &zero);
+			if (err == MLOPS_ECONFLICT) {
+				mlops_error_clear();
+				free(to);
+				continue;
+			}
+			if (err == 0 && (err = mlops_series_rename(repo, p->name, to, &p->id)) == 0)
+				err = add_update(res, p->name, to, &p->id, MLOPS_REF_RENUMBERED);
+			free(to);
+			return err;
+		}
+		if (!force)
+			return add_update(res, p->name, p->name, &p->id, MLOPS_REF_REJECTED);
+		err = r->ref_cas(r, p->name, &p->id, &cur);
+		if (err == 0)
+			return add_update(res, p->name, p->name, &p->id, MLOPS_REF_UPDATED);
+		if (err != MLOPS_ECONFLICT)
+			return err;
+		mlops_error_clear();
+	}
+	return mlops_error_set(MLOPS_ECONFLICT, "ref '%s' on remote '%s' keeps changing; try again",
+			       p->name, r->url);
+}
+
+int mlops_push(struct mlops_transfer_result **out, struct mlops_repo *repo,
+	       const struct mlops_transfer_opts *opts)
+{
+	struct mlops_transfer_result *res = calloc(1, sizeof(*res));
+	struct session s = { 0 };
+	struct refpair *pairs = NULL;
+	struct mlops_reach *walk = NULL;
+	struct idlist ids = { 0 };
+	size_t npairs = 0;
+	int err;
+
+	*out = NULL;
+	if (!res)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	if ((err = local_refs(&pairs, &npairs, repo, opts)) < 0)
+		goto done;
+	/* The closure, checked whole before anything is sent. */
+	if ((err = mlops_reach_new(&walk, NULL, NULL)) < 0)
+		goto done;
+	for (size_t i = 0; i < npairs && err == 0; i++)
+		err = mlops_reach_add(walk, &pairs[i].id,
+				      MLOPS_REACH_STRICT | MLOPS_REACH_INSPECT | MLOPS_REACH_RECORD);
+	if (err == 0 && !opts->nrevs)
+		err = mlops_reach_add_repo_roots(walk, repo, MLOPS_REACH_ROOT_WORKTREE, NULL);
+	struct mlops_reach_source src;
+	mlops_reach_local_source(&src, repo->odb);
+	if (err == 0 && (err = mlops_reach_run(walk, &src)) < 0)
+		mlops_error_wrap(err, "cannot push");
+	if (err < 0 || (err = mlops_reach_foreach(walk, collect_id, &ids)) < 0)
+		goto done;
+	res->reachable = ids.n;
+	if ((err = session_open(&s, res, repo, opts)) < 0)
+		goto done;
+	if ((err = mlops_xfer_push(s.x, ids.ids, ids.n, &res->stats)) < 0)
+		goto done;
+	/* Refs last: everything they name is on the remote now. */
+	for (size_t i = 0; i < npairs && err == 0; i++)
+		err = push_ref(res, &s, repo, &pairs[i], opts->force);
+done:
+	session_close(&s);
+	refpairs_free(pairs, npairs);
+	mlops_reach_free(walk);
+	free(ids.ids);
+	if (err < 0) {
+		mlops_transfer_result_free(res);
+		return err;
+	}
+	*out = res;
+	return 0;
+}
+
+/* ---- fetch -------------------------------------------------------------- */
+
+/* A walk source: local objects, else fetched from the remote. */
+struct fetch_source {
+	struct mlops_odb *odb;
+	struct mlops_xfer *x;
+	struct mlops_xfer_stats *st;
+	struct mlops_reach_source local;
+};
+
+struct map_ctx {
+	mlops_reach_found_cb cb;
+	void *walk;
+	const size_t *map;
+	const struct mlops_reach_item *items;
+};
+
+static int map_local(void *payload, size_t index, int status, const void *data, size_t len)
+{
+	struct map_ctx *m = payload;
+	return m->cb(m->walk, m->map[index], status, data, len);
+}
+
+static int map_fetched(void *payload, size_t index, int status, const void *data, size_t len)
+{
+	struct map_ctx *m = payload;
+	size_t i = m->map[index];
+	if (!(m->items[i].flags & MLOPS_REACH_INSPECT))
+		data = NULL;
+	return m->cb(m->walk, i, status, data, len);
+}
+
+static int fetch_visit(void *ctx, const struct mlops_reach_item *items, size_t n,
+		       mlops_reach_found_cb cb, void *walk)
+{
+	struct fetch_source *fs = ctx;
+	struct mlops_reach_item *local = malloc((n ? n : 1) * sizeof(*local));
+	size_t *lmap = malloc((n ? n : 1) * sizeof(*lmap));
+	size_t *rmap = malloc((n ? n : 1) * sizeof(*rmap));
+	mlops_oid *rids = malloc((n ? n : 1) * sizeof(*rids));
+	size_t nl = 0, nr = 0;
+	int err = 0;
+	if (!local || !lmap || !rmap || !rids) {
+		err = mlops_error_set(MLOPS_ERROR, "out of memory");
+		goto done;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (mlops_odb_exists(fs->odb, &items[i].id)) {
+			lmap[nl] = i;
+			local[nl++] = items[i];
+		} else {
+			rmap[nr] = i;
+			rids[nr++] = items[i].id;
+		}
+	}
+	struct map_ctx ml = { cb, walk, lmap, items };
+	if (nl && (err = fs->local.visit(fs->local.ctx, local, nl, map_local, &ml)) < 0)
+		goto done;
+	struct map_ctx mr = { cb, walk, rmap, items };
+	if (nr)
+		err = mlops_xfer_fetch(fs->x, rids, nr, 1, map_fetched, &mr, fs->st);
+done:
+	free(local);
+	free(lmap);
+	free(rmap);
+	free(rids);
+	return err;
+}
+
+/* The remote refs a fetch takes: revs select datasets or versions. */
+static int wanted_ref(const char *name, const struct mlops_transfer_opts *opts)
+{
+	if (!opts->nrevs)
+		return 1;
+	for (size_t i = 0; i < opts->nrevs; i++) {
+		const char *rev = opts->revs[i];
+		char buf[300];
+		if (!strcmp(name, rev))
+			return 1;
+		const char *at = strstr(rev, "@v");
+		if (at) {
+			snprintf(buf, sizeof(buf), "datasets/%.*s/v%s", (int)(at - rev), rev, at + 2);
+			if (!strcmp(name, buf))
+				return 1;
+			continue;
+		}
+		snprintf(buf, sizeof(buf), "datasets/%s/", rev);
+		if (!strncmp(name, buf, strlen(buf)))
+			return 1;
+	}
+	return 0;
+}
+
+static int do_fetch(struct mlops_transfer_result *res, struct session *s, struct mlops_repo *repo,
+		    const struct mlops_transfer_opts *opts, int lock_roots)
+{
+	struct mlops_remote_ref *refs = NULL;
+	struct mlops_reach *walk = NULL;
+	size_t nrefs = 0;
+	unsigned char *action = NULL; /* per remote ref: 0 skip, 1 write, 2 renumber local first */
+	int err;
+
+	if ((err = mlops_xfer_refs(&refs, &nrefs, s->x, NULL)) < 0)
+		return err;
+	if (!(action = calloc(nrefs ? nrefs : 1, 1))) {
+		err = mlops_error_set(MLOPS_ERROR, "out of memory");
+		goto done;
+	}
+	if ((err = mlops_reach_new(&walk, NULL, NULL)) < 0)
+		goto done;
+	size_t matched = 0;
+	for (size_t i = 0; i < nrefs; i++) {
+		mlops_oid cur;
+		size_t plen;
+		long num;
+		if (!wanted_ref(refs[i].name, opts))
+			continue;
+		matched++;
+		int rc = mlops_ref_read(&cur, repo, refs[i].name);
+		if (rc == 0 && !mlops_oid_cmp(&cur, &refs[i].id)) {
+			/* A local ref's closure is complete locally. */
+			if ((err = add_update(res, refs[i].name, refs[i].name, &refs[i].id,
+					      MLOPS_REF_UPTODATE)) < 0)
+				goto done;
+			continue;
+		}
+		if (rc < 0 && rc != MLOPS_ENOTFOUND) {
+			err = rc;
+			goto done;
+		}
+		mlops_error_clear();
+		if (rc == 0 && !mlops_series_parse(refs[i].name, &plen, &num) && !opts->force) {
+			if ((err = add_update(res, refs[i].name, refs[i].name, &refs[i].id,
+					      MLOPS_REF_REJECTED)) < 0)
+				goto done;
+			continue;
+		}
+		action[i] = rc == 0 && mlops_series_parse(refs[i].name, &plen, &num) ? 2 : 1;
+		if ((err = mlops_reach_add(walk, &refs[i].id,
+					   MLOPS_REACH_STRICT | MLOPS_REACH_INSPECT | MLOPS_REACH_RECORD)) < 0)
+			goto done;
+	}
+	if (opts->nrevs && !matched) {
+		err = mlops_error_set(MLOPS_ENOTFOUND, "remote '%s' has nothing named %s%s", s->name,
+				      opts->revs[0], opts->nrevs > 1 ? " (or the others)" : "");
+		goto done;
+	}
+	if (lock_roots && (err = mlops_reach_add_repo_roots(walk, repo, MLOPS_REACH_ROOT_WORKTREE, NULL)) < 0)
+		goto done;
+	struct fetch_source fs = { .odb = repo->odb, .x = s->x, .st = &res->stats };
+	mlops_reach_local_source(&fs.local, repo->odb);
+	struct mlops_reach_source src = { fetch_visit, &fs };
+	if ((err = mlops_reach_run(walk, &src)) < 0) {
+		mlops_error_wrap(err, "fetch from '%s' failed; no ref was changed", s->name);
+		goto done;
+	}
+	if ((err = mlops_odb_sync(repo->odb)) < 0)
+		goto done;
+	res->reachable = mlops_reach_count(walk);
+	/* Refs, now that every object they need is stored. */
+	for (size_t i = 0; i < nrefs && err == 0; i++) {
+		if (!action[i])
+			continue;
+		mlops_oid zero, cur;
+		memset(&zero, 0, sizeof(zero));
+		if (action[i] == 2) {
+			char *to = NULL;
+			size_t plen;
+			long num, rmax = 0, lmax = 0;
+			mlops_series_parse(refs[i].name, &plen, &num);
+			char *prefix = strndup(refs[i].name, plen);
+			if (!prefix) {
+				err = mlops_error_set(MLOPS_ERROR, "out of memory");
+				break;
+			}
+			for (size_t k = 0; k < nrefs; k++) {
+				size_t pl;
+				long nn;
+				if (mlops_series_parse(refs[k].name, &pl, &nn) && pl == plen &&
+				    !strncmp(refs[k].name, prefix, plen) && nn > rmax)
+					rmax = nn;
+			}
+			if ((err = local_max(&lmax, repo, prefix)) == 0 &&
+			    mlops_ref_read(&cur, repo, refs[i].name) == 0 &&
+			    (to = mlops_strdupf("%s/v%ld", prefix, (rmax > lmax ? rmax : lmax) + 1)))
+				err = mlops_series_rename(repo, refs[i].name, to, &cur);
+			mlops_error_clear();
+			if (err == 0 && to)
+				err = add_update(res, refs[i].name, to, &cur, MLOPS_REF_RENUMBERED);
+			free(prefix);
+			free(to);
+			if (err < 0)
+				break;
+		}
+		struct mlops_lock *lock;
+		if ((err = mlops_lock_acquire(&lock, repo, LOCK_TIMEOUT_MS)) < 0)
+			break;
+		char msg[600];
+		snprintf(msg, sizeof(msg), "fetch from %s", s->name);
+		int had = mlops_ref_read(&cur, repo, refs[i].name) == 0;
+		mlops_error_clear();
+		err = mlops_ref_write(repo, refs[i].name, &refs[i].id, had ? &cur : &zero, msg);
+		mlops_lock_release(lock);
+		if (err == 0)
+			err = add_update(res, refs[i].name, refs[i].name, &refs[i].id,
+					 had ? MLOPS_REF_UPDATED : MLOPS_REF_NEW);
+	}
+done:
+	mlops_remote_refs_free(refs, nrefs);
+	mlops_reach_free(walk);
+	free(action);
+	return err;
+}
+
+int mlops_fetch(struct mlops_transfer_result **out, struct mlops_repo *repo,
+		const struct mlops_transfer_opts *opts)
+{
+	struct mlops_transfer_result *res = calloc(1, sizeof(*res));
+	struct session s;
+	*out = NULL;
+	if (!res)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	int err = session_open(&s, res, repo, opts);
+	if (err == 0)
+		err = do_fetch(res, &s, repo, opts, !opts->nrevs);
+	session_close(&s);
+	if (err < 0) {
+		mlops_transfer_result_free(res);
+		return err;
+	}
+	*out = res;
+	return 0;
+}
+
+/* ---- pull --------------------------------------------------------------- */
+
+static int add_recorded(struct mlops_oidmap *rec, struct mlops_repo *repo)
+{
+	char **names;
+	size_t n;
+	int err = mlops_ref_list_all(&names, &n, repo, "datasets");
+	if (err < 0)
+		return err;
+	for (size_t i = 0; i < n && err == 0; i++) {
+		mlops_oid id;
+		struct mlops_dataset_version *v;
+		char ref[600];
+		snprintf(ref, sizeof(ref), "datasets/%s", names[i]);
+		if (mlops_ref_read(&id, repo, ref) < 0 || mlops_dataset_load(&v, repo, &id) < 0) {
+			mlops_error_clear();
+			continue;
+		}
+		for (size_t k = 0; k < v->nentries && err == 0; k++)
+			if (mlops_oidmap_put(rec, &v->entries[k].node.id, NULL) < 0)
+				err = MLOPS_ERROR;
+		mlops_dataset_version_free(v);
+	}
+	mlops_strlist_free(names, n);
+	return err;
+}
+
+static int checkout_lock(struct mlops_transfer_result *res, struct mlops_repo *repo, int force)
+{
+	struct mlops_lockfile *lf = NULL;
+	struct mlops_index *idx = NULL;
+	struct mlops_oidmap *recorded = NULL;
+	int err;
+	if ((err = mlops_lockfile_load(&lf, repo)) < 0)
+		return err;
+	if ((err = mlops_repo_index(&idx, repo)) < 0 || (err = mlops_oidmap_new(&recorded)) < 0 ||
+	    (err = add_recorded(recorded, repo)) < 0)
+		goto done;
+	cJSON *paths = mlops_lockfile_section(lf, "paths"), *e;
+	/* Refuse first, before anything is written. */
+	cJSON_ArrayForEach(e, paths) {
+		struct mlops_node want, cur;
+		if (mlops_node_from_json(&want, e) < 0) {
+			err = mlops_error_set(MLOPS_EINVALID, "mlops.lock: entry '%s' is malformed", e->string);
+			goto done;
+		}
+		char *abs = mlops_path_join(repo->workdir, e->string);
+		if (!abs) {
+			err = mlops_error_set(MLOPS_ERROR, "out of memory");
+			goto done;
+		}
+		err = mlops_tree_scan(&cur, repo->odb, idx, abs, e->string, NULL);
+		free(abs);
+		if (err == MLOPS_ENOTFOUND) {
+			mlops_error_clear();
+			err = 0;
+			continue;
+		}
+		if (err < 0)
+			goto done;
+		if (!force && mlops_oid_cmp(&cur.id, &want.id) && !mlops_oidmap_get(recorded, &cur.id)) {
+			err = mlops_error_set(MLOPS_ECONFLICT,
+				"'%s' has changes that are not recorded in any version; "
+				"add them first, or use --force to discard them", e->string);
+			goto done;
+		}
+	}
+	cJSON_ArrayForEach(e, paths) {
+		struct mlops_node want;
+		mlops_node_from_json(&want, e);
+		char *abs = mlops_path_join(repo->workdir, e->string);
+		char *parent = abs ? strdup(abs) : NULL;
+		if (!abs || !parent) {
+			free(abs);
+			err = mlops_error_set(MLOPS_ERROR, "out of memory");
+			goto done;
+		}
+		*strrchr(parent, '/') = '\0';
+		err = mlops_mkdir_p(parent);
+		free(parent);
+		if (err == 0)
+			err = mlops_tree_checkout(repo->odb, idx, &want, abs, e->string, &res->checkout);
+		free(abs);
+		if (err < 0)
+			goto done;
+		res->paths++;
+	}
+	err = mlops_index_save(idx);
+done:
+	mlops_oidmap_free(recorded);
+	mlops_index_free(idx);
+	mlops_lockfile_free(lf);
+	return err;
+}
+
+int mlops_pull(struct mlops_transfer_result **out, struct mlops_repo *repo,
+	       const struct mlops_transfer_opts *opts)
+{
+	struct mlops_transfer_result *res = calloc(1, sizeof(*res));
+	struct session s;
+	*out = NULL;
+	if (!res)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	int err = session_open(&s, res, repo, opts);
+	if (err == 0)
+		err = do_fetch(res, &s, repo, opts, 1);
+	session_close(&s);
+	if (err == 0)
+		err = checkout_lock(res, repo, opts->force);
+	if (err < 0) {
+		mlops_transfer_result_free(res);
+		return err;
+	}
+	*out = res;
+	return 0;
+}

@@ -1,0 +1,1827 @@
+/*
+ * remote.c - remotes: the URL scheme table, remote settings in
+ * .mlops/config, and the transfer engine shared by every backend (see
+ * remote.h for the layout of a remote and the write protocol).
+ *
+ * Design notes:
+ *   - Learning what the remote holds costs few requests: one listing of
+ *     packs/ (whose indexes are cached locally), then, for the ids still
+ *     unknown, either one listing of objects/ or one check per object,
+ *     whichever is fewer requests by the backend's listing page size.
+ *   - Sending: missing objects are sorted into jobs (a pack of small
+ *     objects, or one large object) that N worker threads take in turn.
+ *     Each object is read once, decoded and hashed (the push never sends a
+ *     damaged object), and sent in its stored form.
+ *   - Receiving: one job per pack (downloaded once per session, its hash
+ *     checked) or per loose object; each object is decoded and hashed
+ *     before it is written to the local store.
+ *   - The session's maps and the known file are guarded by one mutex;
+ *     callbacks run under it.
+ */
+#include "remote.h"
+#include "error.h"
+#include "fsutil.h"
+#include "oidmap.h"
+#include "pack.h"
+#include "refs.h"
+#include "repo.h"
+
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PACK_OBJECT_MAX (64u * 1024u)       /* objects up to this size travel in packs */
+#define PACK_TARGET_MIN (4u << 20)
+#define PACK_TARGET_MAX (32u << 20)
+#define MARKER_KEY "MLOPS_REMOTE"
+#define KNOWN_MAGIC "MLKNOWN1 "
+#define FETCH_SYNC_BYTES (256ull << 20)
+#define PACK_CACHE_MAX (1ull << 30)
+
+/* ---- the scheme table --------------------------------------------------- */
+
+static const struct mlops_remote_scheme schemes[] = {
+	{ "file", mlops_remote_dir_open },
+	{ "s3", mlops_remote_s3_open },
+};
+
+static const struct mlops_remote_scheme *scheme_of(const char *url)
+{
+	const char *sep = strstr(url, "://");
+	if (!sep)
+		return &schemes[0]; /* a plain path */
+	for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++)
+		if (strlen(schemes[i].scheme) == (size_t)(sep - url) &&
+		    !strncmp(url, schemes[i].scheme, (size_t)(sep - url)))
+			return &schemes[i];
+	return NULL;
+}
+
+int mlops_remote_url_valid(const char *url)
+{
+	if (!url || !*url) {
+		mlops_error_set(MLOPS_EUSAGE, "a remote URL must not be empty");
+		return 0;
+	}
+	if (!scheme_of(url)) {
+		mlops_error_set(MLOPS_EUSAGE, "'%s': unknown URL scheme; use a directory, file:// or s3://",
+				url);
+		return 0;
+	}
+	return 1;
+}
+
+int mlops_remote_open_url(struct mlops_remote **out, const char *url,
+			  const struct mlops_remote_options *opts)
+{
+	struct mlops_remote_options dflt = { .fsync = 1 };
+	*out = NULL;
+	if (!mlops_remote_url_valid(url))
+		return MLOPS_EUSAGE;
+	return scheme_of(url)->open(out, url, opts ? opts : &dflt);
+}
+
+void mlops_remote_free(struct mlops_remote *r)
+{
+	if (r)
+		r->free(r);
+}
+
+/* ---- configuration ------------------------------------------------------ */
+
+static int remote_name_valid(const char *name)
+{
+	size_t n = strlen(name);
+	if (n == 0 || n > 128)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+		int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+			 (i > 0 && (c == '.' || c == '_' || c == '-'));
+		if (!ok)
+			return 0;
+	}
+	return 1;
+}
+
+static char *config_key(const char *name, const char *what)
+{
+	return mlops_strdupf("remote.%s.%s", name, what);
+}
+
+static int get_opt(char **out, struct mlops_repo *repo, const char *name, const char *what)
+{
+	char *key = config_key(name, what);
+	if (!key)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	int err = mlops_config_get_string(out, repo, key);
+	free(key);
+	if (err == MLOPS_ENOTFOUND) {
+		mlops_error_clear();
+		*out = NULL;
+		return 0;
+	}
+	return err;
+}
+
+int mlops_remote_exists(struct mlops_repo *repo, const char *name)
+{
+	char *url = NULL;
+	if (!remote_name_valid(name) || get_opt(&url, repo, name, "url") < 0) {
+		mlops_error_clear();
+		return 0;
+	}
+	free(url);
+	return url != NULL;
+}
+
+int mlops_remote_open(struct mlops_remote **out, struct mlops_repo *repo, const char *name)
+{
+	char *dname = NULL, *url = NULL, *endpoint = NULL, *region = NULL, *profile = NULL;
+	int err, fsync_on = 1;
+	*out = NULL;
+	if (!name) {
+		if ((err = mlops_remote_default(&dname, repo)) < 0)
+			return err;
+		name = dname;
+	}
+	if (!remote_name_valid(name)) {
+		err = mlops_error_set(MLOPS_EUSAGE, "'%s' is not a valid remote name", name);
+		goto done;
+	}
+	if ((err = get_opt(&url, repo, name, "url")) < 0 ||
+	    (err = get_opt(&endpoint, repo, name, "endpoint")) < 0 ||
+	    (err = get_opt(&region, repo, name, "region")) < 0 ||
+	    (err = get_opt(&profile, repo, name, "profile")) < 0)
+		goto done;
+	if (!url) {
+		err = mlops_error_set(MLOPS_ENOTFOUND, "no remote named '%s'", name);
+		goto done;
+	}
+	if ((err = mlops_config_get_bool(&fsync_on, repo, "core.fsync", 1)) < 0)
+		goto done;
+	char *key = config_key(name, "fsync");
+	if (!key) {
+		err = mlops_error_set(MLOPS_ERROR, "out of memory");
+		goto done;
+	}
+	err = mlops_config_get_bool(&fsync_on, repo, key, fsync_on);
+	free(key);
+	if (err < 0)
+		goto done;
+	struct mlops_remote_options opts = {
+		.endpoint = endpoint, .region = region, .profile = profile, .fsync = fsync_on,
+	};
+	err = mlops_remote_open_url(out, url, &opts);
+	if (err < 0)
+		mlops_error_wrap(err, "remote '%s'", name);
+done:
+	free(dname);
+	free(url);
+	free(endpoint);
+	free(region);
+	free(profile);
+	return err;
+}
+
+static int local_config(git_config **out, struct mlops_repo *repo)
+{
+	if (git_config_open_level(out, mlops_repo_config(repo), GIT_CONFIG_LEVEL_LOCAL) < 0)
+		return mlops_git_error(MLOPS_EIO, "unable to open '.mlops/config'");
+	return 0;
+}
+
+/* A directory URL made absolute (the remote must not depend on the cwd). */
+static int absolute_url(char **out, const char *url)
+{
+	if (strstr(url, "://") || url[0] == '/') {
+		*out = strdup(url);
+		return *out ? 0 : mlops_error_set(MLOPS_ERROR, "out of memory");
+	}
+	char cwd[PATH_MAX];
+	if (!getcwd(cwd, sizeof(cwd)))
+		return mlops_error_sys(errno, "unable to get the current directory");
+	char *joined = mlops_path_join(cwd, url);
+	if (!joined)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	/* Normalise "." and ".." components lexically. */
+	char *res = calloc(1, strlen(joined) + 2);
+	if (!res) {
+		free(joined);
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	}
+	size_t len = 0;
+	char *save = NULL;
+	for (char *part = strtok_r(joined, "/", &save); part; part = strtok_r(NULL, "/", &save)) {
+		if (!strcmp(part, "."))
+			continue;
+		if (!strcmp(part, "..")) {
+			while (len > 0 && res[len - 1] != '/')
+				len--;
+			if (len > 0)
+				len--;
+			res[len] = '\0';
+			continue;
+		}
+		res[len++] = '/';
+		strcpy(res + len, part);
+		len += strlen(part);
+	}
+	if (!len)
+		strcpy(res, "/");
+	free(joined);
+	*out = res;
+	return 0;
+}
+
+int mlops_remote_add(struct mlops_repo *repo, const char *name, const char *url,
+		     const struct mlops_remote_options *opts, int make_default)
+{
+	git_config *cfg = NULL;
+	char *abs = NULL;
+	int err;
+	if (!remote_name_valid(name))
+		return mlops_error_set(MLOPS_EUSAGE,
+				       "'%s' is not a valid remote name ([A-Za-z0-9][A-Za-z0-9._-]*)", name);
+	if (!mlops_remote_url_valid(url))
+		return MLOPS_EUSAGE;
+	if (!strncmp(url, "s3://", 5) && (!url[5] || url[5] == '/'))
+		return mlops_error_set(MLOPS_EUSAGE, "'%s': an S3 URL is s3://BUCKET[/PREFIX]", url);
+	if ((err = absolute_url(&abs, !strncmp(url, "file://", 7) ? url + 7 : url)) < 0)
+		return err;
+	if (mlops_remote_exists(repo, name)) {
+		/* The same settings again (a clone of a repository whose config has them) is fine. */
+		char *cur = NULL;
+		get_opt(&cur, repo, name, "url");
+		mlops_error_clear();
+		err = cur && !strcmp(cur, abs) ? 0 :
+		      mlops_error_set(MLOPS_EEXISTS, "remote '%s' already exists (url %s)", name,
+				      cur ? cur : "?");
+		free(cur);
+		if (err < 0) {
+			free(abs);
+			return err;
+		}
+	}
+	if ((err = local_config(&cfg, repo)) < 0)
+		goto done;
+	struct { const char *what, *value; } kv[] = {
+		{ "url", abs },
+		{ "endpoint", opts ? opts->endpoint : NULL },
+		{ "region", opts ? opts->region : NULL },
+		{ "profile", opts ? opts->profile : NULL },
+	};
+	for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++) {
+		if (!kv[i].value)
+			continue;
+		char *key = config_key(name, kv[i].what);
+		if (!key) {
+			err = mlops_error_set(MLOPS_ERROR, "out of memory");
+			goto done;
+		}
+		int rc = git_config_set_string(cfg, key, kv[i].value);
+		free(key);
+		if (rc < 0) {
+			err = mlops_git_error(MLOPS_EIO, "unable to write '.mlops/config'");
+			goto done;
+		}
+	}
+	if (make_default && git_config_set_string(cfg, "core.remote", name) < 0)
+		err = mlops_git_error(MLOPS_EIO, "unable to write '.mlops/config'");
+done:
+	git_config_free(cfg);
+	free(abs);
+	return err;
+}
+
+struct collect {
+	char **keys;
+	size_t n, cap;
+	const char *prefix, *suffix; /* keep names with both (case-insensitive) */
+};
+
+static int collect_key(const git_config_entry *e, void *payload)
+{
+	struct collect *c = payload;
+	size_t l = strlen(e->name), pl = strlen(c->prefix), sl = strlen(c->suffix);
+	if (l < pl + sl || strncasecmp(e->name, c->prefix, pl) ||
+	    strcasecmp(e->name + l - sl, c->suffix))
+		return 0;
+	for (size_t i = 0; i < c->n; i++)
+		if (!strcmp(c->keys[i], e->name))
+			return 0;
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 16;
+		char **k = realloc(c->keys, cap * sizeof(*k));
+		if (!k)
+			return -1;
+		c->keys = k;
+		c->cap = cap;
+	}
+	if (!(c->keys[c->n] = strdup(e->name)))
+		return -1;
+	c->n++;
+	return 0;
+}
+
+static int rm_rf(const char *path);
+
+int mlops_remote_remove(struct mlops_repo *repo, const char *name)
+{
+	git_config *cfg = NULL;
+	struct collect c = { .prefix = "remote.", .suffix = "" };
+	char *state = NULL, *dflt = NULL;
+	int err;
+	if (!mlops_remote_exists(repo, name))
+		return mlops_error_set(MLOPS_ENOTFOUND, "no remote named '%s'", name);
+	if ((err = local_config(&cfg, repo)) < 0)
+		return err;
+	if (git_config_foreach(cfg, collect_key, &c) < 0) {
+		err = mlops_git_error(MLOPS_EIO, "unable to read '.mlops/config'");
+		goto done;
+	}
+	size_t plen = strlen("remote.") + strlen(name) + 1;
+	for (size_t i = 0; i < c.n; i++) {
+		if (strncmp(c.keys[i] + 7, name, strlen(name)) || c.keys[i][plen - 1] != '.')
+			continue;
+		if (git_config_delete_entry(cfg, c.keys[i]) < 0) {
+			err = mlops_git_error(MLOPS_EIO, "unable to write '.mlops/config'");
+			goto done;
+		}
+	}
+	if (mlops_config_get_string(&dflt, repo, "core.remote") == 0 && !strcmp(dflt, name)) {
+		if (git_config_delete_entry(cfg, "core.remote") < 0)
+			git_error_clear();
+	}
+	mlops_error_clear();
+	if ((state = mlops_remote_state_dir(repo, name)))
+		rm_rf(state);
+done:
+	for (size_t i = 0; i < c.n; i++)
+		free(c.keys[i]);
+	free(c.keys);
+	free(state);
+	free(dflt);
+	git_config_free(cfg);
+	return err;
+}
+
+void mlops_remote_info_free(struct mlops_remote_info *info, size_t n)
+{
+	if (!info)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		free(info[i].name);
+		free(info[i].url);
+	}
+	free(info);
+}
+
+static int cmp_info(const void *a, const void *b)
+{
+	return strcmp(((const struct mlops_remote_info *)a)->name,
+		      ((const struct mlops_remote_info *)b)->name);
+}
+
+int mlops_remote_list(struct mlops_remote_info **out, size_t *n, struct mlops_repo *repo)
+{
+	struct collect c = { .prefix = "remote.", .suffix = ".url" };
+	struct mlops_remote_info *info = NULL;
+	char *dflt = NULL;
+	size_t k = 0;
+	int err = 0;
+	*out = NULL;
+	*n = 0;
+	if (git_config_foreach(mlops_repo_config(repo), collect_key, &c) < 0) {
+		err = mlops_git_error(MLOPS_EIO, "unable to read the configuration");
+		goto done;
+	}
+	if (mlops_config_get_string(&dflt, repo, "core.remote") < 0)
+		mlops_error_clear();
+	if (!(info = calloc(c.n ? c.n : 1, sizeof(*info)))) {
+		err = mlops_error_set(MLOPS_ERROR, "out of memory");
+		goto done;
+	}
+	for (size_t i = 0; i < c.n; i++) {
+		size_t l = strlen(c.keys[i]);
+		char *name = strndup(c.keys[i] + 7, l - 7 - 4);
+		if (!name) {
+			err = mlops_error_set(MLOPS_ERROR, "out of memory");
+			goto done;
+		}
+		int dup = 0;
+		for (size_t j = 0; j < k; j++)
+			dup |= !strcmp(info[j].name, name);
+		if (dup || !remote_name_valid(name)) {
+			free(name);
+			continue;
+		}
+		info[k].name = name;
+		info[k].is_default = dflt && !strcmp(dflt, name);
+		if ((err = get_opt(&info[k].url, repo, name, "url")) < 0) {
+			k++;
+			goto done;
+		}
+		k++;
+	}
+	qsort(info, k, sizeof(*info), cmp_info);
+	if (!dflt && k == 1)
+		info[0].is_default = 1;
+done:
+	for (size_t i = 0; i < c.n; i++)
+		free(c.keys[i]);
+	free(c.keys);
+	free(dflt);
+	if (err < 0) {
+		mlops_remote_info_free(info, k);
+		return err;
+	}
+	*out = info;
+	*n = k;
+	return 0;
+}
+
+int mlops_remote_default(char **out, struct mlops_repo *repo)
+{
+	struct mlops_remote_info *info;
+	size_t n;
+	*out = NULL;
+	int err = mlops_config_get_string(out, repo, "core.remote");
+	if (err == 0)
+		return 0;
+	if (err != MLOPS_ENOTFOUND)
+		return err;
+	mlops_error_clear();
+	if ((err = mlops_remote_list(&info, &n, repo)) < 0)
+		return err;
+	if (n == 1)
+		*out = strdup(info[0].name);
+	else
+		err = mlops_error_set(MLOPS_ENOTFOUND, n ? "no default remote (core.remote is not set)" :
+						      "no remote is configured");
+	mlops_remote_info_free(info, n);
+	if (err == 0 && !*out)
+		err = mlops_error_set(MLOPS_ERROR, "out of memory");
+	return err;
+}
+
+char *mlops_remote_state_dir(struct mlops_repo *repo, const char *name)
+{
+	return mlops_strdupf("%s/remotes/%s", repo->dir, name);
+}
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static int rm_rf(const char *path)
+{
+	struct stat st;
+	if (lstat(path, &st) < 0)
+		return 0;
+	if (S_ISDIR(st.st_mode)) {
+		DIR *d = opendir(path);
+		struct dirent *de;
+		while (d && (de = readdir(d))) {
+			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+				continue;
+			char *p = mlops_path_join(path, de->d_name);
+			if (p)
+				rm_rf(p);
+			free(p);
+		}
+		if (d)
+			closedir(d);
+		return rmdir(path);
+	}
+	return unlink(path);
+}
+
+static void object_key(char out[128], const mlops_oid *id, enum mlops_codec codec)
+{
+	char hex[MLOPS_OID_HEXSZ + 1];
+	mlops_oid_fmt(hex, id);
+	snprintf(out, 128, "objects/%.2s/%s%s", hex, hex + 2, mlops_codec_suffix(codec));
+}
+
+/* Parse "objects/ab/<62>[.zst|.zz]"; returns 0 and the id and codec. */
+static int parse_object_key(mlops_oid *id, enum mlops_codec *codec, const char *key)
+{
+	char hex[MLOPS_OID_HEXSZ + 1];
+	if (strncmp(key, "objects/", 8) || strlen(key) < 8 + 3 + 62 || key[10] != '/')
+		return -1;
+	const char *rest = key + 11, *suffix = rest + 62;
+	if (!strcmp(suffix, ""))
+		*codec = MLOPS_CODEC_NONE;
+	else if (!strcmp(suffix, ".zst"))
+		*codec = MLOPS_CODEC_ZSTD;
+	else if (!strcmp(suffix, ".zz"))
+		*codec = MLOPS_CODEC_ZLIB;
+	else
+		return -1;
+	memcpy(hex, key + 8, 2);
+	memcpy(hex + 2, rest, 62);
+	hex[64] = '\0';
+	for (int i = 0; i < 64; i++)
+		if (!((hex[i] >= '0' && hex[i] <= '9') || (hex[i] >= 'a' && hex[i] <= 'f')))
+			return -1;
+	return mlops_oid_parse(id, hex) < 0 ? -1 : 0;
+}
+
+/* "packs/<64 hex>.idx" or ".pack": 1 idx, 2 pack, 0 other. */
+static int parse_pack_key(mlops_oid *id, const char *key)
+{
+	char hex[MLOPS_OID_HEXSZ + 1];
+	if (strncmp(key, "packs/", 6) || strlen(key) < 6 + 64 + 4)
+		return 0;
+	memcpy(hex, key + 6, 64);
+	hex[64] = '\0';
+	for (int i = 0; i < 64; i++)
+		if (!((hex[i] >= '0' && hex[i] <= '9') || (hex[i] >= 'a' && hex[i] <= 'f')))
+			return 0;
+	if (mlops_oid_parse(id, hex) < 0) {
+		mlops_error_clear();
+		return 0;
+	}
+	if (!strcmp(key + 70, ".idx"))
+		return 1;
+	if (!strcmp(key + 70, ".pack"))
+		return 2;
+	return 0;
+}
+
+/* ---- the session -------------------------------------------------------- */
+
+struct rpack {
+	struct mlops_remote_pack info;
+	mlops_oid pack_id;
+	struct mlops_pack_index *index;
+	void *data;          /* downloaded pack (this session), or NULL */
+	size_t data_len;
+};
+
+struct mlops_xfer {
+	struct mlops_remote *r;
+	struct mlops_odb *odb;
+	char *state_dir, *tmpdir;
+	int jobs;
+	void (*progress)(void *, uint64_t, uint64_t);
+	void *payload;
+	char epoch[65];       /* "" when the remote has no marker */
+	struct mlops_oidmap *known;  /* ids the remote is known to hold */
+	int known_fd;
+	int packs_loaded;
+	struct rpack *packs;
+	size_t npacks, cappacks;
+	struct mlops_oidmap *packed; /* id -> pack index + 1 */
+	int listed;
+	struct mlops_oidmap *loose;  /* id -> codec + 1 (from a listing) */
+	struct mlops_remote_object *objects;
+	size_t nobjects, capobjects;
+	uint64_t pack_cache_bytes;
+	long delay_ms;        /* MLOPS_TEST_TRANSFER_DELAY_MS: slow each job (tests) */
+	pthread_mutex_t lock;
+};
+
+static int read_marker(struct mlops_xfer *x)
+{
+	void *data = NULL;
+	size_t len;
+	x->epoch[0] = '\0';
+	int err = x->r->get(x->r, MARKER_KEY, &data, &len, 1 << 16);
+	if (err == MLOPS_ENOTFOUND) {
+		mlops_error_clear();
+		return 0;
+	}
+	if (err < 0)
+		return err;
+	cJSON *o = cJSON_ParseWithLength(data, len);
+	free(data);
+	const cJSON *e = cJSON_GetObjectItemCaseSensitive(o, "epoch");
+	if (!cJSON_IsString(e) || strlen(e->valuestring) > 64 || !*e->valuestring) {
+		cJSON_Delete(o);
+		return mlops_error_set(MLOPS_EREMOTE, "'%s' is not an mlops remote: its %s is malformed",
+				       x->r->url, MARKER_KEY);
+	}
+	snprintf(x->epoch, sizeof(x->epoch), "%s", e->valuestring);
+	cJSON_Delete(o);
+	return 0;
+}
+
+static int write_marker(struct mlops_xfer *x)
+{
+	unsigned char rnd[16];
+	char text[128];
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		return mlops_error_sys(errno, "unable to get random bytes");
+	for (int i = 0; i < 16; i++)
+		snprintf(x->epoch + 2 * i, 3, "%02x", rnd[i]);
+	snprintf(text, sizeof(text), "{\"epoch\":\"%s\",\"format\":1}\n", x->epoch);
+	return x->r->put(x->r, MARKER_KEY, text, strlen(text));
+}
+
+/* Open (and load or reset) the known file for the current epoch. */
+static int open_known(struct mlops_xfer *x)
+{
+	char *path = mlops_path_join(x->state_dir, "known"), *text = NULL;
+	char header[128];
+	size_t len = 0;
+	int err = 0;
+	if (!path)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	if (x->known_fd >= 0) {
+		close(x->known_fd);
+		x->known_fd = -1;
+	}
+	if (!x->epoch[0])
+		goto done;
+	snprintf(header, sizeof(header), "%s%s\n", KNOWN_MAGIC, x->epoch);
+	size_t hl = strlen(header);
+	err = mlops_read_file(&text, &len, path);
+	if (err == MLOPS_ENOTFOUND) {
+		mlops_error_clear();
+		err = 0;
+	} else if (err < 0) {
+		goto done;
+	}
+	if (text && len >= hl && !memcmp(text, header, hl)) {
+		for (size_t off = hl; off + MLOPS_OID_RAWSZ <= len; off += MLOPS_OID_RAWSZ) {
+			mlops_oid id;
+			memcpy(id.id, text + off, MLOPS_OID_RAWSZ);
+			if (mlops_oidmap_put(x->known, &id, NULL) < 0) {
+				err = MLOPS_ERROR;
+				goto done;
+			}
+		}
+		x->known_fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+		if (x->known_fd >= 0 && (len - hl) % MLOPS_OID_RAWSZ &&
+		    ftruncate(x->known_fd, (off_t)(len - (len - hl) % MLOPS_OID_RAWSZ)) < 0) {
+			close(x->known_fd);
+			x->known_fd = -1;
+		}
+	}
+	if (x->known_fd < 0) {
+		/* Another epoch (or none): start afresh, and forget cached indexes. */
+		char *packs = mlops_path_join(x->state_dir, "packs");
+		if (packs)
+			rm_rf(packs);
+		free(packs);
+		if ((err = mlops_write_file_atomic(path, header, hl, x->tmpdir, 0)) < 0)
+			goto done;
+		x->known_fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+		if (x->known_fd < 0)
+			err = mlops_error_sys(errno, "unable to open '%s'", path);
+	}
+done:
+	free(text);
+	free(path);
+	return err;
+}
+
+int mlops_xfer_open(struct mlops_xfer **out, struct mlops_remote *remote, struct mlops_odb *odb,
+		    const char *state_dir, const char *tmpdir, const struct mlops_xfer_options *opts)
+{
+	struct mlops_xfer *x = calloc(1, sizeof(*x));
+	int err;
+	*out = NULL;
+	if (!x)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	pthread_mutex_init(&x->lock, NULL);
+	x->r = remote;
+	x->odb = odb;
+	x->known_fd = -1;
+	x->jobs = opts && opts->jobs > 0 ? opts->jobs : remote->jobs > 0 ? remote->jobs : 4;
+	if (x->jobs > 64)
+		x->jobs = 64;
+	if (opts) {
+		x->progress = opts->progress;
+		x->payload = opts->payload;
+	}
+	const char *delay = getenv("MLOPS_TEST_TRANSFER_DELAY_MS");
+	x->delay_ms = delay ? atol(delay) : 0;
+	x->state_dir = strdup(state_dir);
+	x->tmpdir = strdup(tmpdir);
+	if (!x->state_dir || !x->tmpdir) {
+		err = mlops_error_set(MLOPS_ERROR, "out of memory");
+		goto fail;
+	}
+	if ((err = mlops_oidmap_new(&x->known)) < 0 || (err = mlops_oidmap_new(&x->packed)) < 0 ||
+	    (err = mlops_oidmap_new(&x->loose)) < 0)
+		goto fail;
+	if ((err = mlops_mkdir_p(state_dir)) < 0)
+		goto fail;
+	if ((err = read_marker(x)) < 0 || (err = open_known(x)) < 0)
+		goto fail;
+	*out = x;
+	return 0;
+fail:
+	mlops_xfer_free(x);
+	return err;
+}
+
+void mlops_xfer_free(struct mlops_xfer *x)
+{
+	if (!x)
+		return;
+	if (x->known_fd >= 0)
+		close(x->known_fd);
+	for (size_t i = 0; i < x->npacks; i++) {
+		free(x->packs[i].info.idx_key);
+		free(x->packs[i].info.pack_key);
+		mlops_pack_index_free(x->packs[i].index);
+		free(x->packs[i].data);
+	}
+	free(x->packs);
+	for (size_t i = 0; i < x->nobjects; i++)
+		free(x->objects[i].key);
+	free(x->objects);
+	mlops_oidmap_free(x->known);
+	mlops_oidmap_free(x->packed);
+	mlops_oidmap_free(x->loose);
+	free(x->state_dir);
+	free(x->tmpdir);
+	pthread_mutex_destroy(&x->lock);
+	free(x);
+}
+
+int mlops_xfer_init_remote(struct mlops_xfer *x)
+{
+	if (x->epoch[0])
+		return 0;
+	int err = write_marker(x);
+	if (err == 0)
+		err = open_known(x);
+	return err;
+}
+
+/* Record ids as held by the remote (caller holds x->lock). */
+static int remember(struct mlops_xfer *x, const mlops_oid *ids, size_t n, int persist)
+{
+	for (size_t i = 0; i < n; i++)
+		if (mlops_oidmap_put(x->known, &ids[i], NULL) < 0)
+			return MLOPS_ERROR;
+	if (persist && x->known_fd >= 0 && n &&
+	    mlops_write_all(x->known_fd, ids, n * sizeof(*ids)) < 0) {
+		close(x->known_fd);
+		x->known_fd = -1;
+	}
+	return 0;
+}
+
+/* ---- learning what the remote holds ------------------------------------ */
+
+static struct rpack *add_pack(struct mlops_xfer *x)
+{
+	if (x->npacks == x->cappacks) {
+		size_t cap = x->cappacks ? x->cappacks * 2 : 16;
+		struct rpack *p = realloc(x->packs, cap * sizeof(*p));
+		if (!p)
+			return NULL;
+		x->packs = p;
+		x->cappacks = cap;
+	}
+	struct rpack *p = &x->packs[x->npacks++];
+	memset(p, 0, sizeof(*p));
+	return p;
+}
+
+static int index_pack(struct mlops_xfer *x, size_t k)
+{
+	struct rpack *p = &x->packs[k];
+	for (size_t i = 0; i < p->index->count; i++) {
+		uint64_t *v;
+		if (mlops_oidmap_put(x->packed, &p->index->entries[i].id, &v) < 0)
+			return MLOPS_ERROR;
+		if (!*v)
+			*v = k + 1;
+		if (mlops_oidmap_put(x->known, &p->index->entries[i].id, NULL) < 0)
+			return MLOPS_ERROR;
+	}
+	p->info.count = p->index->count;
+	return 0;
+}
+
+struct pack_listing {
+	struct mlops_xfer *x;
+	struct { char *key; mlops_oid id; uint64_t size; long long mtime; int kind; } *e;
+	size_t n, cap;
+};
+
+static int pack_list_cb(const char *key, uint64_t size, long long mtime, void *payload)
+{
+	struct pack_listing *pl = payload;
+	mlops_oid id;
+	int kind = parse_pack_key(&id, key);
+	if (!kind)
+		return 0;
+	if (pl->n == pl->cap) {
+		size_t cap = pl->cap ? pl->cap * 2 : 16;
+		void *e = realloc(pl->e, cap * sizeof(*pl->e));
+		if (!e)
+			return mlops_error_set(MLOPS_ERROR, "out of memory");
+		pl->e = e;
+		pl->cap = cap;
+	}
+	if (!(pl->e[pl->n].key = strdup(key)))
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	pl->e[pl->n].id = id;
+	pl->e[pl->n].size = size;
+	pl->e[pl->n].mtime = mtime;
+	pl->e[pl->n].kind = kind;
+	pl->n++;
+	return 0;
+}
+
+/* Read a pack index from the local cache, else from the remote (and cache it). */
+static int load_index(struct mlops_pack_index **out, struct mlops_xfer *x, const char *key,
+		      const mlops_oid *id)
+{
+	char hex[MLOPS_OID_HEXSZ + 1];
+	char *cache = mlops_strdupf("%s/packs/%s.idx", x->state_dir, mlops_oid_fmt(hex, id));
+	char *text = NULL;
+	size_t len;
+	int err;
+	if (!cache)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	if (mlops_read_file(&text, &len, cache) == 0 &&
+	    mlops_pack_index_parse(out, text, len, id) == 0)
+		goto done;
+	mlops_error_clear();
+	free(text);
+	text = NULL;
+	if ((err = x->r->get(x->r, key, (void **)&text, &len, (size_t)1 << 30)) < 0)
+		goto fail;
+	if ((err = mlops_pack_index_parse(out, text, len, id)) < 0) {
+		mlops_error_wrap(err, "remote '%s'", x->r->url);
+		goto fail;
+	}
+	char *dir = mlops_path_join(x->state_dir, "packs");
+	if (dir && mlops_mkdir_p(dir) == 0)
+		mlops_write_file_atomic(cache, text, len, x->tmpdir, 0);
+	mlops_error_clear();
+	free(dir);
+done:
+	free(text);
+	free(cache);
+	return 0;
+fail:
+	free(text);
+	free(cache);
+	return err;
+}
+
+static int load_packs(struct mlops_xfer *x)
+{
+	struct pack_listing pl = { .x = x };
+	int err = 0;
+	if (x->packs_loaded)
+		return 0;
+	if (!x->epoch[0]) {
+		x->packs_loaded = 1;
+		return 0;
+	}
+	if ((err = x->r->list(x->r, "packs/", pack_list_cb, &pl)) < 0)
+		goto done;
+	for (size_t i = 0; i < pl.n; i++) {
+		if (pl.e[i].kind != 1)
+			continue;
+		struct mlops_pack_index *idx;
+		if ((err = load_index(&idx, x, pl.e[i].key, &pl.e[i].id)) < 0)
+			goto done;
+		struct rpack *p = add_pack(x);
+		if (!p) {
+			mlops_pack_index_free(idx);
+			err = mlops_error_set(MLOPS_ERROR, "out of memory");
+			goto done;
+		}
+		char hex[MLOPS_OID_HEXSZ + 1];
+		p->index = idx;
+		p->pack_id = idx->pack;
+		p->info.idx_id = pl.e[i].id;
+		p->info.idx_key = pl.e[i].key;
+		pl.e[i].key = NULL;
+		p->info.pack_key = mlops_strdupf("packs/%s.pack", mlops_oid_fmt(hex, &idx->pack));
+		p->info.has_index = 1;
+		p->info.size = idx->pack_size;
+		p->info.mtime = pl.e[i].mtime;
+		if (!p->info.pack_key) {
+			err = mlops_error_set(MLOPS_ERROR, "out of memory");
+			goto done;
+		}
+		if ((err = index_pack(x, x->npacks - 1)) < 0)
+			goto done;
+	}
+	/* Pack files that no index names (an upload that never finished). */
+	for (size_t i = 0; i < pl.n; i++) {
+		if (pl.e[i].kind != 2)
+			continue;
+		int named = 0;
+		for (size_t k = 0; k < x->npacks && !named; k++)
+			named = x->packs[k].index && !mlops_oid_cmp(&x->packs[k].pack_id, &pl.e[i].id);
+		if (named)
+			continue;
+		struct rpack *p = add_pack(x);
+		if (!p) {
+			err = mlops_error_set(MLOPS_ERROR, "out of memory");
+			goto done;
+		}
+		p->pack_id = pl.e[i].id;
+		p->info.pack_key = pl.e[i].key;
+		pl.e[i].key = NULL;
+		p->info.size = pl.e[i].size;
+		p->info.mtime = pl.e[i].mtime;
+	}
+	x->packs_loaded = 1;
+done:
+	for (size_t i = 0; i < pl.n; i++)
+		free(pl.e[i].key);
+	free(pl.e);
+	return err;
+}
+
+static int object_list_cb(const char *key, uint64_t size, long long mtime, void *payload)
+{
+	struct mlops_xfer *x = payload;
+	mlops_oid id;
+	enum mlops_codec codec;
+	uint64_t *v;
+	if (parse_object_key(&id, &codec, key) < 0)
+		return 0;
+	if (mlops_oidmap_put(x->loose, &id, &v) < 0 || mlops_oidmap_put(x->known, &id, NULL) < 0)
+		return MLOPS_ERROR;
+	*v = (uint64_t)codec + 1;
+	if (x->nobjects == x->capobjects) {
+		size_t cap = x->capobjects ? x->capobjects * 2 : 1024;
+		struct mlops_remote_object *o = realloc(x->objects, cap * sizeof(*o));
+		if (!o)
+			return mlops_error_set(MLOPS_ERROR, "out of memory");
+		x->objects = o;
+		x->capobjects = cap;
+	}
+	struct mlops_remote_object *o = &x->objects[x->nobjects];
+	if (!(o->key = strdup(key)))
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	o->id = id;
+	o->size = size;
+	o->mtime = mtime;
+	x->nobjects++;
+	return 0;
+}
+
+static int list_objects(struct mlops_xfer *x, struct mlops_xfer_stats *st)
+{
+	if (x->listed || !x->epoch[0]) {
+		x->listed = 1;
+		return 0;
+	}
+	int err = x->r->list(x->r, "objects/", object_list_cb, x);
+	if (err < 0)
+		return err;
+	x->listed = 1;
+	if (st)
+		st->listings++;
+	return 0;
+}
+
+int mlops_xfer_learn_all(struct mlops_xfer *x)
+{
+	int err = load_packs(x);
+	return err < 0 ? err : list_objects(x, NULL);
+}
+
+int mlops_xfer_remote_has(struct mlops_xfer *x, const mlops_oid *id)
+{
+	pthread_mutex_lock(&x->lock);
+	int has = mlops_oidmap_get(x->known, id) != NULL;
+	pthread_mutex_unlock(&x->lock);
+	return has;
+}
+
+/* Whether a listing of objects/ costs fewer requests than `unknown` checks. */
+static int listing_pays(struct mlops_xfer *x, size_t unknown)
+{
+	if (x->listed)
+		return 0;
+	size_t page = x->r->list_page ? x->r->list_page : 1000;
+	size_t estimate = mlops_oidmap_count(x->known) - mlops_oidmap_count(x->packed);
+	size_t requests = estimate / page + 1;
+	return requests <= unknown;
+}
+
+void mlops_xfer_inventory(const struct mlops_remote_object **objects, size_t *nobjects,
+			  size_t *npacks, struct mlops_xfer *x)
+{
+	*objects = x->objects;
+	*nobjects = x->nobjects;
+	*npacks = x->npacks;
+}
+
+const struct mlops_remote_pack *mlops_xfer_pack(struct mlops_xfer *x, size_t i)
+{
+	return i < x->npacks ? &x->packs[i].info : NULL;
+}
+
+const struct mlops_pack_index *mlops_xfer_pack_index(struct mlops_xfer *x, size_t pack)
+{
+	return pack < x->npacks ? x->packs[pack].index : NULL;
+}
+
+/* ---- worker pool -------------------------------------------------------- */
+
+struct pool {
+	struct mlops_xfer *x;
+	size_t njobs;
+	atomic_size_t next;
+	atomic_int failed;
+	int err;
+	char msg[1024];
+	uint64_t done_bytes, total_bytes;
+	int (*run)(struct pool *p, size_t job);
+	void *ctx;
+};
+
+static void pool_fail(struct pool *p, int err)
+{
+	pthread_mutex_lock(&p->x->lock);
+	if (!p->err) {
+		p->err = err;
+		snprintf(p->msg, sizeof(p->msg), "%s", mlops_error_message());
+	}
+	pthread_mutex_unlock(&p->x->lock);
+	atomic_store(&p->failed, 1);
+}
+
+/* Caller holds x->lock. */
+static void pool_progress(struct pool *p, uint64_t bytes)
+{
+	p->done_bytes += bytes;
+	if (p->x->progress)
+		p->x->progress(p->x->payload, p->done_bytes, p->total_bytes);
+}
+
+static void *pool_worker(void *arg)
+{
+	struct pool *p = arg;
+	while (!atomic_load(&p->failed)) {
+		size_t j = atomic_fetch_add(&p->next, 1);
+		if (j >= p->njobs)
+			break;
+		if (p->x->delay_ms > 0) {
+			struct timespec ts = { p->x->delay_ms / 1000, (p->x->delay_ms % 1000) * 1000000L };
+			nanosleep(&ts, NULL);
+		}
+		int err = p->run(p, j);
+		if (err < 0)
+			pool_fail(p, err);
+	}
+	return NULL;
+}
+
+static int pool_run(struct pool *p)
+{
+	size_t nthreads = (size_t)p->x->jobs;
+	if (nthreads > p->njobs)
+		nthreads = p->njobs;
+	pthread_t tids[64];
+	size_t started = 0;
+	for (size_t i = 1; i < nthreads; i++) {
+		if (pthread_create(&tids[started], NULL, pool_worker, p) != 0)
+			break;
+		started++;
+	}
+	pool_worker(p);
+	for (size_t i = 0; i < started; i++)
+		pthread_join(tids[i], NULL);
+	if (p->err)
+		return mlops_error_set(p->err, "%s", p->msg);
+	return 0;
+}
+
+/* ---- push --------------------------------------------------------------- */
+
+struct pobj {
+	mlops_oid id;
+	enum mlops_codec codec;
+	uint64_t size;
+	char *path;
+};
+
+struct pjob {
+	size_t first, count;
+	int pack;
+};
+
+struct push_ctx {
+	struct pobj *objs;
+	struct pjob *jobs;
+	struct mlops_xfer_stats *st;
+};
+
+static int read_verified(void **stored, size_t *len, const struct pobj *o)
+{
+	void *content;
+	size_t clen;
+	int owned;
+	int err = mlops_read_file((char **)stored, len, o->path);
+	if (err < 0)
+		return err;
+	err = mlops_object_decode(&content, &clen, &owned, &o->id, o->codec, *stored, *len, 1,
+				  "the local store");
+	if (owned)
+		free(content);
+	if (err < 0) {
+		free(*stored);
+		*stored = NULL;
+	}
+	return err;
+}
+
+/*
+ * Verify a large local object through a read-only mapping (no copy), so
+ * that the backend can then send the file itself.
+ */
+static int verify_mapped(const struct pobj *o)
+{
+	int fd = open(o->path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return mlops_error_sys(errno, "unable to open '%s'", o->path);
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		int e = errno;
+		close(fd);
+		return mlops_error_sys(e, "unable to stat '%s'", o->path);
+	}
+	size_t len = (size_t)st.st_size;
+	void *map = len ? mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0) : NULL;
+	close(fd);
+	if (len && map == MAP_FAILED)
+		return mlops_error_sys(errno, "unable to map '%s'", o->path);
+	void *content;
+	size_t clen;
+	int owned;
+	int err = mlops_object_decode(&content, &clen, &owned, &o->id, o->codec, len ? map : "", len, 1,
+				      "the local store");
+	if (owned)
+		free(content);
+	if (len)
+		munmap(map, len);
+	return err;
+}
+
+static int push_job(struct pool *p, size_t j)
+{
+	struct mlops_xfer *x = p->x;
+	struct push_ctx *c = p->ctx;
+	struct pjob *job = &c->jobs[j];
+	void *data = NULL;
+	size_t len;
+	int err = 0;
+	if (!job->pack) {
+		struct pobj *o = &c->objs[job->first];
+		char key[128];
+		object_key(key, &o->id, o->codec);
+		if (x->r->put_file) {
+			if ((err = verify_mapped(o)) < 0 ||
+			    (err = x->r->put_file(x->r, key, o->path)) < 0)
+				return err;
+			len = (size_t)o->size;
+		} else {
+			if ((err = read_verified(&data, &len, o)) < 0)
+				return err;
+			err = x->r->put(x->r, key, data, len);
+			free(data);
+		}
+		if (err < 0)
+			return err;
+		pthread_mutex_lock(&x->lock);
+		err = remember(x, &o->id, 1, 1);
+		c->st->objects++;
+		c->st->bytes += len;
+		pool_progress(p, len);
+		pthread_mutex_unlock(&x->lock);
+		return err;
+	}
+	struct mlops_pack_writer *w = NULL;
+	mlops_oid *ids = malloc(job->count * sizeof(*ids));
+	if (!ids)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	if ((err = mlops_pack_writer_new(&w)) < 0)
+		goto done;
+	for (size_t i = 0; i < job->count; i++) {
+		struct pobj *o = &c->objs[job->first + i];
+		if ((err = read_verified(&data, &len, o)) < 0)
+			goto done;
+		err = mlops_pack_writer_add(w, &o->id, o->codec, data, len);
+		free(data);
+		if (err < 0)
+			goto done;
+		ids[i] = o->id;
+	}
+	const void *pack, *idx;
+	size_t pack_len, idx_len;
+	mlops_oid pack_id, idx_id;
+	char hex[MLOPS_OID_HEXSZ + 1], key[128];
+	if ((err = mlops_pack_writer_finish(w, &pack, &pack_len, &pack_id, &idx, &idx_len, &idx_id)) < 0)
+		goto done;
+	snprintf(key, sizeof(key), "packs/%s.pack", mlops_oid_fmt(hex, &pack_id));
+	if ((err = x->r->put(x->r, key, pack, pack_len)) < 0)
+		goto done;
+	snprintf(key, sizeof(key), "packs/%s.idx", mlops_oid_fmt(hex, &idx_id));
+	if ((err = x->r->put(x->r, key, idx, idx_len)) < 0)
+		goto done;
+	/* Cache the index: the next session need not download it. */
+	char *cache = mlops_strdupf("%s/packs/%s.idx", x->state_dir, hex);
+	char *dir = mlops_path_join(x->state_dir, "packs");
+	if (cache && dir && mlops_mkdir_p(dir) == 0)
+		mlops_write_file_atomic(cache, idx, idx_len, x->tmpdir, 0);
+	mlops_error_clear();
+	free(cache);
+	free(dir);
+	pthread_mutex_lock(&x->lock);
+	err = remember(x, ids, job->count, 1);
+	c->st->objects += job->count;
+	c->st->bytes += pack_len;
+	c->st->packs++;
+	pool_progress(p, pack_len);
+	pthread_mutex_unlock(&x->lock);
+done:
+	mlops_pack_writer_free(w);
+	free(ids);
+	return err;
+}
+
+static int cmp_pobj_size(const void *a, const void *b)
+{
+	const struct pobj *x = a, *y = b;
+	return (x->size > y->size) - (x->size < y->size);
+}
+
+int mlops_xfer_push(struct mlops_xfer *x, const mlops_oid *ids, size_t n,
+		    struct mlops_xfer_stats *stats)
+{
+	struct mlops_xfer_stats dummy;
+	struct mlops_xfer_stats *st = stats ? stats : &dummy;
+	struct pobj *objs = NULL;
+	struct pjob *jobs = NULL;
+	char **keys = NULL;
+	unsigned char *present = NULL;
+	size_t nobj = 0, njobs = 0;
+	int err;
+
+	memset(st, 0, sizeof(*st));
+	if ((err = mlops_xfer_init_remote(x)) < 0 || (err = load_packs(x)) < 0)
+		return err;
+	if (!(objs = calloc(n ? n : 1, sizeof(*objs))))
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	/* What the remote is not known to hold. */
+	for (size_t i = 0; i < n; i++) {
+		if (mlops_oidmap_get(x->known, &ids[i])) {
+			st->present++;
+			continue;
+		}
+		objs[nobj].id = ids[i];
+		nobj++;
+	}
+	if (nobj && listing_pays(x, nobj)) {
+		if ((err = list_objects(x, st)) < 0)
+			goto done;
+		size_t k = 0;
+		for (size_t i = 0; i < nobj; i++) {
+			if (mlops_oidmap_get(x->known, &objs[i].id))
+				st->present++;
+			else
+				objs[k++] = objs[i];
+		}
+		nobj = k;
+	}
+	/* Locate the local copies. */
+	for (size_t i = 0; i < nobj; i++) {
+		struct stat sb;
+		if ((err = mlops_odb_locate(&objs[i].path, &objs[i].codec, x->odb, &objs[i].id)) < 0)
+			goto done;
+		if (stat(objs[i].path, &sb) < 0) {
+			err = mlops_error_sys(errno, "unable to stat '%s'", objs[i].path);
+			goto done;
+		}
+		objs[i].size = (uint64_t)sb.st_size;
+	}
+	if (nobj && !x->listed) {
+		/* Few unknown objects: ask for each. */
+		keys = calloc(nobj, sizeof(*keys));
+		present = calloc(nobj, 1);
+		if (!keys || !present) {
+			err = mlops_error_set(MLOPS_ERROR, "out of memory");
+			goto done;
+		}
+		for (size_t i = 0; i < nobj; i++) {
+			if (!(keys[i] = malloc(128))) {
+				err = mlops_error_set(MLOPS_ERROR, "out of memory");
+				goto done;
+			}
+			object_key(keys[i], &objs[i].id, objs[i].codec);
+		}
+		if ((err = x->r->has_many(x->r, (const char *const *)keys, nobj, present)) < 0)
+			goto done;
+		st->checks += nobj;
+		size_t k = 0;
+		for (size_t i = 0; i < nobj; i++) {
+			if (present[i]) {
+				remember(x, &objs[i].id, 1, 1);
+				st->present++;
+				free(objs[i].path);
+			} else {
+				objs[k++] = objs[i];
+			}
+		}
+		nobj = k;
+	}
+	/* Jobs: small objects in packs, each large one alone. */
+	qsort(objs, nobj, sizeof(*objs), cmp_pobj_size);
+	size_t nsmall = 0;
+	uint64_t small_bytes = 0, total = 0;
+	for (size_t i = 0; i < nobj; i++) {
+		total += objs[i].size;
+		if (objs[i].size <= PACK_OBJECT_MAX) {
+			nsmall++;
+			small_bytes += objs[i].size;
+		}
+	}
+	uint64_t target = small_bytes / (uint64_t)x->jobs + 1;
+	if (target < PACK_TARGET_MIN)
+		target = PACK_TARGET_MIN;
+	if (target > PACK_TARGET_MAX)
+		target = PACK_TARGET_MAX;
+	if (!(jobs = calloc(nobj ? nobj : 1, sizeof(*jobs)))) {
+		err = mlops_error_set(MLOPS_ERROR, "out of memory");
+		goto done;
+	}
+	/* Large objects first, so that the long transfers start early. */
+	for (size_t i = nobj; i-- > nsmall;)
+		jobs[njobs++] = (struct pjob){ .first = i, .count = 1, .pack = 0 };
+	for (size_t i = 0; i < nsmall;) {
+		uint64_t bytes = 0;
+		size_t start = i;
+		while (i < nsmall && (i == start || bytes + objs[i].size <= target))
+			bytes += objs[i++].size;
+		if (i - start == 1)
+			jobs[njobs++] = (struct pjob){ .first = start, .count = 1, .pack = 0 };
+		else
+			jobs[njobs++] = (struct pjob){ .first = start, .count = i - start, .pack = 1 };
+	}
+	struct push_ctx ctx = { .objs = objs, .jobs = jobs, .st = st };
+	struct pool pool = { .x = x, .njobs = njobs, .run = push_job, .ctx = &ctx,
+			     .total_bytes = total };
+	if ((err = pool_run(&pool)) < 0)
+		goto done;
+	if (njobs && x->r->sync && (err = x->r->sync(x->r)) < 0)
+		goto done;
+done:
+	for (size_t i = 0; i < nobj; i++)
+		free(objs[i].path);
+	if (keys)
+		for (size_t i = 0; i < nobj; i++)
+			free(keys[i]);
+	free(keys);
+	free(present);
+	free(objs);
+	free(jobs);
+	return err;
+}
+
+/* ---- fetch -------------------------------------------------------------- */
+
+struct fjob {
+	size_t pack;        /* pack index + 1, or 0 for a loose object */
+	size_t first, count; /* into order[] */
+};
+
+struct fetch_ctx {
+	const mlops_oid *ids;
+	size_t *order;      /* request indexes, grouped by job */
+	struct fjob *jobs;
+	int store;
+	mlops_xfer_object_cb cb;
+	void *payload;
+	struct mlops_xfer_stats *st;
+	uint64_t unsynced;
+};
+
+/* Hand one object to the local store and the callback. */
+static int deliver(struct pool *p, size_t index, int status, const void *data, size_t len,
+		   uint64_t stored_len)
+{
+	struct mlops_xfer *x = p->x;
+	struct fetch_ctx *c = p->ctx;
+	int err = 0, do_sync = 0;
+	if (status == 0 && c->store &&
+	    (err = mlops_odb_write_hashed(x->odb, &c->ids[index], data, len, NULL)) < 0)
+		return err;
+	pthread_mutex_lock(&x->lock);
+	if (status == 0) {
+		c->st->objects++;
+		c->st->bytes += stored_len;
+		c->unsynced += len;
+		if (c->store && c->unsynced >= FETCH_SYNC_BYTES) {
+			c->unsynced = 0;
+			do_sync = 1;
+		}
+	}
+	pool_progress(p, stored_len);
+	if (c->cb)
+		err = c->cb(c->payload, index, status, data, len);
+	pthread_mutex_unlock(&x->lock);
+	if (err == 0 && do_sync)
+		err = mlops_odb_sync(x->odb);
+	return err;
+}
+
+static int fetch_loose(struct pool *p, size_t index)
+{
+	struct mlops_xfer *x = p->x;
+	struct fetch_ctx *c = p->ctx;
+	const mlops_oid *id = &c->ids[index];
+	enum mlops_codec order[3] = { MLOPS_CODEC_NONE, MLOPS_CODEC_ZSTD, MLOPS_CODEC_ZLIB };
+	size_t ncand = 3;
+	pthread_mutex_lock(&x->lock);
+	uint64_t *v = mlops_oidmap_get(x->loose, id);
+	if (v) {
+		order[0] = (enum mlops_codec)(*v - 1);
+		ncand = 1;
+	}
+	pthread_mutex_unlock(&x->lock);
+	void *stored = NULL;
+	size_t len = 0;
+	int err = MLOPS_ENOTFOUND;
+	enum mlops_codec codec = MLOPS_CODEC_NONE;
+	char key[128];
+	for (size_t k = 0; k < ncand && err == MLOPS_ENOTFOUND; k++) {
+		codec = order[k];
+		object_key(key, id, codec);
+		err = x->r->get(x->r, key, &stored, &len, (size_t)1 << 34);
+	}
+	if (err == MLOPS_ENOTFOUND) {
+		char hex[MLOPS_OID_HEXSZ + 1];
+		mlops_error_set(MLOPS_ENOTFOUND, "object %s is not on remote '%s'",
+				mlops_oid_fmt(hex, id), x->r->url);
+		return deliver(p, index, MLOPS_ENOTFOUND, NULL, 0, 0);
+	}
+	if (err < 0)
+		return err;
+	void *content;
+	size_t clen;
+	int owned;
+	err = mlops_object_decode(&content, &clen, &owned, id, codec, stored, len, 1, key);
+	if (err == MLOPS_ECORRUPT) {
+		mlops_error_wrap(err, "remote '%s'", x->r->url);
+		err = deliver(p, index, MLOPS_ECORRUPT, NULL, 0, len);
+	} else if (err == 0) {
+		err = deliver(p, index, 0, content, clen, len);
+		if (owned)
+			free(content);
+	}
+	free(stored);
+	return err;
+}
+
+/* Download pack k once per session (its hash checked); caller owns nothing. */
+static int pack_data(struct mlops_xfer *x, size_t k, const unsigned char **data, size_t *len)
+{
+	struct rpack *p = &x->packs[k];
+	char hex[MLOPS_OID_HEXSZ + 1];
+	if (!p->data) {
+		void *buf;
+		size_t blen;
+		int err = x->r->get(x->r, p->info.pack_key, &buf, &blen, (size_t)p->index->pack_size + 1);
+		if (err < 0)
+			return err;
+		mlops_oid check;
+		mlops_hash_buf(&check, buf, blen);
+		if (blen != p->index->pack_size || mlops_oid_cmp(&check, &p->pack_id)) {
+			free(buf);
+			return mlops_error_set(MLOPS_ECORRUPT, "pack %s on remote '%s' is corrupt: %s",
+					       mlops_oid_fmt(hex, &p->pack_id), x->r->url,
+					       blen != p->index->pack_size ? "its size differs from its index" :
+					       "its content does not match its name");
+		}
+		p->data = buf;
+		p->data_len = blen;
+		pthread_mutex_lock(&x->lock);
+		x->pack_cache_bytes += blen;
+		pthread_mutex_unlock(&x->lock);
+	}
+	*data = p->data;
+	*len = p->data_len;
+	return 0;
+}
+
+static int fetch_job(struct pool *p, size_t j)
+{
+	struct mlops_xfer *x = p->x;
+	struct fetch_ctx *c = p->ctx;
+	struct fjob *job = &c->jobs[j];
+	if (!job->pack)
+		return fetch_loose(p, c->order[job->first]);
+	size_t k = job->pack - 1;
+	const unsigned char *data;
+	size_t len;
+	char what[160], hex[MLOPS_OID_HEXSZ + 1];
+	int fresh = !x->packs[k].data;
+	int err = pack_data(x, k, &data, &len);
+	if (err == 0 && fresh) {
+		pthread_mutex_lock(&x->lock);
+		c->st->packs++;
+		pthread_mutex_unlock(&x->lock);
+	}
+	if (err == MLOPS_ECORRUPT) {
+		/* Every object of a damaged pack is reported, with the pack's fault. */
+		char msg[1024];
+		snprintf(msg, sizeof(msg), "%s", mlops_error_message());
+		for (size_t i = 0; i < job->count; i++) {
+			mlops_error_set(MLOPS_ECORRUPT, "%s", msg);
+			if ((err = deliver(p, c->order[job->first + i], MLOPS_ECORRUPT, NULL, 0, 0)) < 0)
+				return err;
+		}
+		return 0;
+	}
+	if (err < 0)
+		return err;
+	snprintf(what, sizeof(what), "pack %.12s of remote '%s'", mlops_oid_fmt(hex, &x->packs[k].pack_id),
+		 x->r->url);
+	for (size_t i = 0; i < job->count; i++) {
+		size_t index = c->order[job->first + i];
+		const struct mlops_pack_entry *e = mlops_pack_index_find(x->packs[k].index, &c->ids[index]);
+		void *content;
+		size_t clen;
+		int owned;
+		if (!e)
+			return mlops_error_set(MLOPS_ERROR, "pack lookup failed");
+		err = mlops_object_decode(&content, &clen, &owned, &e->id, e->codec, data + e->offset,
+					  (size_t)e->length, 1, what);
+		if (err == MLOPS_ECORRUPT) {
+			err = deliver(p, index, MLOPS_ECORRUPT, NULL, 0, e->length);
+		} else if (err == 0) {
+			err = deliver(p, index, 0, content, clen, e->length);
+			if (owned)
+				free(content);
+		}
+		if (err < 0)
+			return err;
+	}
+	return 0;
+}
+
+int mlops_xfer_fetch(struct mlops_xfer *x, const mlops_oid *ids, size_t n, int store,
+		     mlops_xfer_object_cb cb, void *payload, struct mlops_xfer_stats *stats)
+{
+	struct mlops_xfer_stats dummy;
+	struct mlops_xfer_stats *st = stats ? stats : &dummy;
+	size_t *order = NULL, *pack_of = NULL, *count = NULL, *start = NULL;
+	struct fjob *jobs = NULL;
+	size_t njobs = 0;
+	uint64_t total = 0;
+	int err;
+
+	if (!stats)
+		memset(&dummy, 0, sizeof(dummy));
+	if (n == 0)
+		return 0;
+	if ((err = load_packs(x)) < 0)
+		return err;
+	order = malloc(n * sizeof(*order));
+	pack_of = malloc(n * sizeof(*pack_of));
+	count = calloc(x->npacks + 1, sizeof(*count));
+	start = calloc(x->npacks + 1, sizeof(*start));
+	jobs = calloc(n, sizeof(*jobs));
+	if (!order || !pack_of || !count || !start || !jobs) {
+		err = mlops_error_set(MLOPS_ERROR, "out of memory");
+		goto done;
+	}
+	size_t unknown = 0;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t *v = mlops_oidmap_get(x->packed, &ids[i]);
+		pack_of[i] = v ? (size_t)*v : 0;
+		if (!v && !mlops_oidmap_get(x->loose, &ids[i]))
+			unknown++;
+	}
+	/* Many objects of unknown name: one listing beats trying names. */
+	if (unknown > 1 && listing_pays(x, unknown) && (err = list_objects(x, st)) < 0)
+		goto done;
+	/* Group by pack (counting sort), loose objects last one job each. */
+	for (size_t i = 0; i < n; i++)
+		count[pack_of[i]]++;
+	size_t pos = 0;
+	for (size_t k = 1; k <= x->npacks; k++) {
+		start[k] = pos;
+		pos += count[k];
+	}
+	start[0] = pos;
+	size_t *fill = calloc(x->npacks + 1, sizeof(*fill));
+	if (!fill) {
+		err = mlops_error_set(MLOPS_ERROR, "out of memory");
+		goto done;
+	}
+	for (size_t i = 0; i < n; i++)
+		order[start[pack_of[i]] + fill[pack_of[i]]++] = i;
+	free(fill);
+	for (size_t k = 1; k <= x->npacks; k++) {
+		if (!count[k])
+			continue;
+		jobs[njobs++] = (struct fjob){ .pack = k, .first = start[k], .count = count[k] };
+		for (size_t i = 0; i < count[k]; i++) {
+			const struct mlops_pack_entry *e =
+				mlops_pack_index_find(x->packs[k - 1].index, &ids[order[start[k] + i]]);
+			total += e ? e->length : 0;
+		}
+	}
+	struct fetch_ctx ctx = { .ids = ids, .order = order, .jobs = jobs, .store = store, .cb = cb,
+				 .payload = payload, .st = st };
+	struct pool pool = { .x = x, .run = fetch_job, .ctx = &ctx };
+	for (size_t i = 0; i < count[0]; i++) {
+		size_t index = order[start[0] + i];
+		if (x->listed && !mlops_oidmap_get(x->loose, &ids[index])) {
+			char hex[MLOPS_OID_HEXSZ + 1];
+			mlops_error_set(MLOPS_ENOTFOUND, "object %s is not on remote '%s'",
+					mlops_oid_fmt(hex, &ids[index]), x->r->url);
+			if (cb && (err = cb(payload, index, MLOPS_ENOTFOUND, NULL, 0)) < 0)
+				goto done;
+			continue;
+		}
+		jobs[njobs++] = (struct fjob){ .pack = 0, .first = start[0] + i, .count = 1 };
+	}
+	pool.njobs = njobs;
+	pool.total_bytes = total;
+	err = pool_run(&pool);
+	if (store) {
+		int e2 = mlops_odb_sync(x->odb);
+		if (err == 0)
+			err = e2;
+	}
+	/* Keep downloaded packs for the next round unless they grow too big. */
+	if (x->pack_cache_bytes > PACK_CACHE_MAX) {
+		for (size_t k = 0; k < x->npacks; k++) {
+			free(x->packs[k].data);
+			x->packs[k].data = NULL;
+		}
+		x->pack_cache_bytes = 0;
+	}
+done:
+	free(order);
+	free(pack_of);
+	free(count);
+	free(start);
+	free(jobs);
+	return err;
+}
+
+/* ---- refs --------------------------------------------------------------- */
+
+void mlops_remote_refs_free(struct mlops_remote_ref *refs, size_t n)
+{
+	if (!refs)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(refs[i].name);
+	free(refs);
+}
+
+struct ref_listing {
+	char **names;
+	size_t n, cap;
+};
+
+static int ref_list_cb(const char *key, uint64_t size, long long mtime, void *payload)
+{
+	struct ref_listing *rl = payload;
+	(void)size;
+	(void)mtime;
+	if (strncmp(key, "refs/", 5))
+		return 0;
+	const char *name = key + 5;
+	size_t l = strlen(name);
+	if (l > 5 && !strcmp(name + l - 5, ".lock"))
+		return 0;
+	if (!mlops_ref_name_valid(name))
+		return 0;
+	if (rl->n == rl->cap) {
+		size_t cap = rl->cap ? rl->cap * 2 : 32;
+		char **p = realloc(rl->names, cap * sizeof(*p));
+		if (!p)
+			return mlops_error_set(MLOPS_ERROR, "out of memory");
+		rl->names = p;
+		rl->cap = cap;
+	}
+	if (!(rl->names[rl->n] = strdup(name)))
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	rl->n++;
+	return 0;
+}
+
+static int cmp_ref(const void *a, const void *b)
+{
+	return strcmp(((const struct mlops_remote_ref *)a)->name,
+		      ((const struct mlops_remote_ref *)b)->name);
+}
+
+int mlops_xfer_refs(struct mlops_remote_ref **out, size_t *n, struct mlops_xfer *x,
+		    const char *prefix)
+{
+	struct ref_listing rl = { 0 };
+	struct mlops_remote_ref *refs = NULL;
+	size_t k = 0;
+	char *lp = mlops_strdupf("refs/%s", prefix ? prefix : "");
+	int err;
+	*out = NULL;
+	*n = 0;
+	if (!lp)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	if ((err = x->r->list(x->r, lp, ref_list_cb, &rl)) < 0)
+		goto done;
+	if (!(refs = calloc(rl.n ? rl.n : 1, sizeof(*refs)))) {
+		err = mlops_error_set(MLOPS_ERROR, "out of memory");
+		goto done;
+	}
+	for (size_t i = 0; i < rl.n; i++) {
+		err = x->r->ref_read(x->r, rl.names[i], &refs[k].id);
+		if (err == MLOPS_ENOTFOUND) {
+			/* Deleted since the listing. */
+			mlops_error_clear();
+			err = 0;
+			continue;
+		}
+		if (err < 0)
+			goto done;
+		refs[k].name = rl.names[i];
+		rl.names[i] = NULL;
+		k++;
+	}
+	qsort(refs, k, sizeof(*refs), cmp_ref);
+done:
+	for (size_t i = 0; i < rl.n; i++)
+		free(rl.names[i]);
+	free(rl.names);
+	free(lp);
+	if (err < 0) {
+		mlops_remote_refs_free(refs, k);
+		return err;
+	}
+	*out = refs;
+	*n = k;
+	return 0;
+}
+
+/* ---- maintenance -------------------------------------------------------- */
+
+int mlops_xfer_verify_pack(struct mlops_xfer *x, size_t k, mlops_xfer_object_cb cb,
+			   void *payload)
+{
+	char hex[MLOPS_OID_HEXSZ + 1], what[160];
+	if (k >= x->npacks || !x->packs[k].index)
+		return 0;
+	struct rpack *p = &x->packs[k];
+	const unsigned char *data;
+	size_t len;
+	int err = pack_data(x, k, &data, &len);
+	if (err == MLOPS_ECORRUPT)
+		return cb(payload, (size_t)-1, MLOPS_ECORRUPT, NULL, 0);
+	if (err < 0)
+		return err;
+	snprintf(what, sizeof(what), "pack %.12s of remote '%s'", mlops_oid_fmt(hex, &p->pack_id),
+		 x->r->url);
+	for (size_t i = 0; i < p->index->count; i++) {
+		const struct mlops_pack_entry *e = &p->index->entries[i];
+		void *content;
+		size_t clen;
+		int owned;
+		err = mlops_object_decode(&content, &clen, &owned, &e->id, e->codec, data + e->offset,
+					  (size_t)e->length, 1, what);
+		if (owned)
+			free(content);
+		if (err < 0 && (err = cb(payload, i, err, NULL, 0)) < 0)
+			break;
+		err = 0;
+	}
+	free(p->data);
+	p->data = NULL;
+	return err;
+}
+
+int mlops_xfer_delete(struct mlops_xfer *x, const char *const *keys, size_t n)
+{
+	int err = 0;
+	for (size_t i = 0; i < n && err == 0; i++)
+		err = x->r->remove(x->r, keys[i]);
+	if (n && err == 0 && (err = write_marker(x)) == 0)
+		err = open_known(x);
+	return err;
+}

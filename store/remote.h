@@ -1,0 +1,298 @@
+/*
+ * remote.h - remotes: where a repository's objects and refs are pushed to
+ * and fetched from.
+ *
+ * A backend is a struct of functions (struct mlops_remote) embedded as the
+ * first member of the backend's own struct, like libgit2's odb backends.
+ * Backends move opaque keys and bytes; everything else (which objects are
+ * missing, packs, parallel transfers, verification, the order in which
+ * refs go) is done once, here, for all of them.  A new backend (ssh, http)
+ * is one file and one line in the scheme table of remote.c.
+ *
+ * Layout of a remote (the same keys for every backend):
+ *   MLOPS_REMOTE            {"format":1,"epoch":"<hex>"}; the epoch changes
+ *                           when objects are deleted (gc), which voids what
+ *                           clones remember about the remote
+ *   objects/ab/<62 hex>[.zst|.zz]   loose objects, stored as in a local store
+ *   packs/<id>.pack, packs/<id>.idx small objects in packs (pack.h)
+ *   refs/<name>             "<64 hex>\n", changed only by compare-and-swap
+ *
+ * What a clone knows about a remote lives in .mlops/remotes/<name>/: the
+ * ids the remote is known to hold ("known", an append-only file valid for
+ * one epoch) and copies of the remote's pack indexes (packs/).  With it, a
+ * second push learns what is missing without asking the remote about
+ * objects it already confirmed.
+ *
+ * Write protocol of a push: objects first (each put is atomic: readers see
+ * a whole object or none), then the backend's sync, then refs by
+ * compare-and-swap.  A ref therefore never names an object that is not on
+ * the remote, and an interrupted push leaves only objects, which the next
+ * push does not send again.
+ */
+#ifndef MLOPS_REMOTE_H
+#define MLOPS_REMOTE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "odb.h"
+#include "oid.h"
+
+struct mlops_repo;
+struct mlops_pack_index;
+
+/* Listing callback: key relative to the remote's root, size, mtime (0: unknown). */
+typedef int (*mlops_remote_list_cb)(const char *key, uint64_t size, long long mtime,
+				    void *payload);
+
+/*
+ * The backend interface.  Every function may be called from several
+ * threads at once.  Errors: MLOPS_ENOTFOUND for a missing key or ref,
+ * MLOPS_ECONFLICT for a failed compare-and-swap, MLOPS_EREMOTE for the
+ * remote's failures, MLOPS_EIO for local ones; messages name the key and
+ * never a credential.
+ */
+struct mlops_remote {
+	const char *scheme;  /* "file", "s3" */
+	char *url;           /* for messages; never holds a secret */
+	int jobs;            /* parallel transfers that suit the backend */
+	size_t list_page;    /* keys per listing request (for choosing listing vs checks) */
+
+	/* present[i] = 1 when keys[i] exists, else 0. */
+	int (*has_many)(struct mlops_remote *r, const char *const *keys, size_t n,
+			unsigned char *present);
+	/* Store data as key, atomically: readers see all of it or nothing. */
+	int (*put)(struct mlops_remote *r, const char *key, const void *data, size_t len);
+	/*
+	 * Optional (NULL: put is used): store the file at path as key, as put
+	 * does, without reading it into memory (copy_file_range, streaming).
+	 */
+	int (*put_file)(struct mlops_remote *r, const char *key, const char *path);
+	/* Read key whole into *out (caller frees); MLOPS_EINVALID above max_size. */
+	int (*get)(struct mlops_remote *r, const char *key, void **out, size_t *len,
+		   size_t max_size);
+	/* Every key that starts with prefix. */
+	int (*list)(struct mlops_remote *r, const char *prefix, mlops_remote_list_cb cb,
+		    void *payload);
+	/* Delete key (a missing key is fine). */
+	int (*remove)(struct mlops_remote *r, const char *key);
+	/* Make everything put so far durable (optional: NULL). */
+	int (*sync)(struct mlops_remote *r);
+	/* Read ref `name` (e.g. "datasets/train/v3"). */
+	int (*ref_read)(struct mlops_remote *r, const char *name, mlops_oid *out);
+	/*
+	 * Set ref `name` to id only if it holds `expected` (a zero id: only if
+	 * it does not exist); MLOPS_ECONFLICT otherwise.  A NULL id deletes.
+	 */
+	int (*ref_cas)(struct mlops_remote *r, const char *name, const mlops_oid *id,
+		       const mlops_oid *expected);
+	void (*free)(struct mlops_remote *r);
+};
+
+/* Settings of a remote beyond its URL (from .mlops/config). */
+struct mlops_remote_options {
+	const char *endpoint; /* S3: http(s)://host:port */
+	const char *region;   /* S3 */
+	const char *profile;  /* S3: credentials profile */
+	int fsync;            /* directory: fsync what is written (default 1) */
+};
+
+/* One entry of the URL scheme table. */
+struct mlops_remote_scheme {
+	const char *scheme;
+	int (*open)(struct mlops_remote **out, const char *url,
+		    const struct mlops_remote_options *opts);
+};
+
+/* The backends. */
+int mlops_remote_dir_open(struct mlops_remote **out, const char *url,
+			  const struct mlops_remote_options *opts);
+int mlops_remote_s3_open(struct mlops_remote **out, const char *url,
+			 const struct mlops_remote_options *opts);
+
+/*
+ * Open the backend for url: "s3://bucket/prefix", "file:///path" or a
+ * plain directory path.  MLOPS_EUSAGE for an unknown scheme or a malformed
+ * URL.  *out is the caller's (mlops_remote_free).
+ */
+int mlops_remote_open_url(struct mlops_remote **out, const char *url,
+			  const struct mlops_remote_options *opts);
+
+/*
+ * Open the remote configured as `name` (NULL: the default remote, see
+ * mlops_remote_default).  MLOPS_ENOTFOUND when there is no such remote.
+ */
+int mlops_remote_open(struct mlops_remote **out, struct mlops_repo *repo, const char *name);
+
+void mlops_remote_free(struct mlops_remote *r);
+
+/* 1 when url's scheme is known (or it is a path), else 0 with a message. */
+int mlops_remote_url_valid(const char *url);
+
+/* ---- configuration ---------------------------------------------------- */
+
+struct mlops_remote_info {
+	char *name;
+	char *url;
+	int is_default;
+};
+
+/*
+ * Add remote `name` ([remote "NAME"] url = URL in .mlops/config); a
+ * directory path is stored absolute.  Optional endpoint/region/profile are
+ * stored with it.  MLOPS_EEXISTS when the name is taken, MLOPS_EUSAGE for a
+ * bad name or URL.
+ */
+int mlops_remote_add(struct mlops_repo *repo, const char *name, const char *url,
+		     const struct mlops_remote_options *opts, int make_default);
+
+/* Remove a remote's settings and what the clone remembers of it. */
+int mlops_remote_remove(struct mlops_repo *repo, const char *name);
+
+/* Every configured remote, sorted by name; free with mlops_remote_info_free. */
+int mlops_remote_list(struct mlops_remote_info **out, size_t *n, struct mlops_repo *repo);
+void mlops_remote_info_free(struct mlops_remote_info *info, size_t n);
+
+/*
+ * The default remote's name (*out is the caller's): core.remote, else the
+ * only remote.  MLOPS_ENOTFOUND when none can be chosen.
+ */
+int mlops_remote_default(char **out, struct mlops_repo *repo);
+
+/* 1 when a remote named `name` is configured. */
+int mlops_remote_exists(struct mlops_repo *repo, const char *name);
+
+/* ---- transfers -------------------------------------------------------- */
+
+struct mlops_xfer;
+
+struct mlops_xfer_stats {
+	uint64_t objects;   /* objects sent or received */
+	uint64_t bytes;     /* their stored bytes */
+	uint64_t present;   /* objects the other side already had */
+	uint64_t packs;     /* packs sent or received */
+	uint64_t checks;    /* keys checked one by one */
+	uint64_t listings;  /* listings of objects/ */
+};
+
+struct mlops_xfer_options {
+	int jobs;           /* parallel transfers; 0: the backend's choice */
+	/* Progress (done, total bytes), called from one thread at a time. */
+	void (*progress)(void *payload, uint64_t done, uint64_t total);
+	void *payload;
+};
+
+/*
+ * A transfer session between the local store and a remote.  state_dir is
+ * where the clone remembers the remote (created when missing); tmpdir is
+ * for downloads.  remote and odb are borrowed.  Reads the remote's marker
+ * (one request).
+ */
+int mlops_xfer_open(struct mlops_xfer **out, struct mlops_remote *remote, struct mlops_odb *odb,
+		    const char *state_dir, const char *tmpdir, const struct mlops_xfer_options *opts);
+void mlops_xfer_free(struct mlops_xfer *x);
+
+/* The remote's state directory for a named remote (.mlops/remotes/NAME); caller frees. */
+char *mlops_remote_state_dir(struct mlops_repo *repo, const char *name);
+
+/*
+ * Make the remote hold every object in ids (all stored locally).  Learns
+ * what the remote has (its packs, then a listing or per-object checks,
+ * whichever costs fewer requests), sends the rest in parallel (objects of
+ * at most 64 KiB in packs), verifying each by hash as it is read, and
+ * syncs the remote.  Objects that arrived are remembered at once, so an
+ * interrupted push resumes where it stopped.
+ */
+int mlops_xfer_push(struct mlops_xfer *x, const mlops_oid *ids, size_t n,
+		    struct mlops_xfer_stats *stats);
+
+/*
+ * Called once per requested id, from one thread at a time: status 0 with
+ * the verified content (borrowed for the call) when the remote has it,
+ * MLOPS_ENOTFOUND when it does not, MLOPS_ECORRUPT (with a message) when
+ * the remote's bytes are damaged.  A negative return stops the fetch.
+ */
+typedef int (*mlops_xfer_object_cb)(void *payload, size_t index, int status,
+				    const void *data, size_t len);
+
+/*
+ * Fetch ids from the remote, in parallel, verifying each by hash.  With
+ * `store` each is written to the local store (left pending; synced every
+ * 256 MiB and at the end), without it only handed to cb (gc and fsck of a
+ * remote).  Missing or corrupt objects are reported through cb and do not
+ * stop the others; the return is 0 unless something else failed.
+ */
+int mlops_xfer_fetch(struct mlops_xfer *x, const mlops_oid *ids, size_t n, int store,
+		     mlops_xfer_object_cb cb, void *payload, struct mlops_xfer_stats *stats);
+
+/* 1 when the remote is known (after learning) to hold id, else 0. */
+int mlops_xfer_remote_has(struct mlops_xfer *x, const mlops_oid *id);
+
+/*
+ * Learn everything the remote holds (packs and a full listing), for gc and
+ * fsck of a remote.  Then mlops_xfer_remote_has answers exactly.
+ */
+int mlops_xfer_learn_all(struct mlops_xfer *x);
+
+/* The remote's refs (names below refs/, sorted) with their ids. */
+struct mlops_remote_ref {
+	char *name;
+	mlops_oid id;
+};
+int mlops_xfer_refs(struct mlops_remote_ref **out, size_t *n, struct mlops_xfer *x,
+		    const char *prefix);
+void mlops_remote_refs_free(struct mlops_remote_ref *refs, size_t n);
+
+/*
+ * Write the remote's marker when it has none (the first push), so that
+ * clones can tell an mlops remote from an empty folder.
+ */
+int mlops_xfer_init_remote(struct mlops_xfer *x);
+
+/* ---- maintenance of a remote (gc, fsck) ------------------------------- */
+
+/* What the remote holds, as learnt by mlops_xfer_learn_all. */
+struct mlops_remote_object {
+	mlops_oid id;
+	char *key;            /* loose: objects/..; packed: NULL */
+	uint64_t size;        /* stored size */
+	long long mtime;      /* 0 when the backend cannot tell */
+};
+struct mlops_remote_pack {
+	char *idx_key, *pack_key;
+	mlops_oid idx_id;
+	uint64_t size;
+	long long mtime;
+	size_t count;
+	int has_index;        /* 0: a pack file whose index never arrived */
+};
+
+/*
+ * The loose objects and the number of packs the remote holds (after
+ * learn_all); the array is borrowed, valid until the session is freed.
+ */
+void mlops_xfer_inventory(const struct mlops_remote_object **objects, size_t *nobjects,
+			  size_t *npacks, struct mlops_xfer *x);
+
+/* Pack i of the inventory (borrowed), or NULL. */
+const struct mlops_remote_pack *mlops_xfer_pack(struct mlops_xfer *x, size_t i);
+
+/* The ids of a remote pack (after learn_all); borrowed. */
+const struct mlops_pack_index *mlops_xfer_pack_index(struct mlops_xfer *x, size_t pack);
+
+/*
+ * Download a pack and its index and check them: hashes, every entry
+ * decodes to its id.  Faults are reported through cb (status ECORRUPT,
+ * index = the entry, data NULL); the return is 0 unless the transfer
+ * itself failed.
+ */
+int mlops_xfer_verify_pack(struct mlops_xfer *x, size_t pack, mlops_xfer_object_cb cb,
+			   void *payload);
+
+/*
+ * Delete keys from the remote, then give it a new epoch, so that clones
+ * forget what they knew about it.
+ */
+int mlops_xfer_delete(struct mlops_xfer *x, const char *const *keys, size_t n);
+
+#endif

@@ -1,0 +1,489 @@
+/*
+ * remote_dir.c - the directory backend: a remote that is a folder (local,
+ * or a mounted network file system), "file:///path" or a plain path.
+ *
+ * Keys are paths below the folder.  A put writes a temporary file in
+ * <root>/tmp and renames it over the key, so readers see a whole file or
+ * none; durability comes from one syncfs() in sync() (when fsync is on),
+ * not one fsync per file.  A ref's compare-and-swap holds
+ * refs/<name>.lock (O_CREAT|O_EXCL) while it reads, compares and renames
+ * the new value into place; a lock older than 30 seconds was left by a
+ * killed process and is taken over.
+ */
+#include "remote.h"
+#include "error.h"
+#include "fsutil.h"
+#include "refs.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define STALE_LOCK_SECONDS 30
+#define LOCK_WAIT_MS 10000
+
+struct dir_remote {
+	struct mlops_remote base;
+	char *root;
+	char *tmp;
+	int fsync;
+};
+
+static int key_path(char *buf, size_t size, const struct dir_remote *d, const char *key)
+{
+	if (strstr(key, "..") || key[0] == '/')
+		return mlops_error_set(MLOPS_EINVALID, "'%s' is not a valid remote key", key);
+	if ((size_t)snprintf(buf, size, "%s/%s", d->root, key) >= size)
+		return mlops_error_set(MLOPS_EINVALID, "remote key '%s' is too long", key);
+	return 0;
+}
+
+static int dir_has_many(struct mlops_remote *r, const char *const *keys, size_t n,
+			unsigned char *present)
+{
+	struct dir_remote *d = (struct dir_remote *)r;
+	char path[PATH_MAX];
+	for (size_t i = 0; i < n; i++) {
+		int err = key_path(path, sizeof(path), d, keys[i]);
+		if (err < 0)
+			return err;
+		present[i] = access(path, F_OK) == 0;
+	}
+	return 0;
+}
+
+static int parent_dir(const char *path)
+{
+	char buf[PATH_MAX];
+	snprintf(buf, sizeof(buf), "%s", path);
+	char *slash = strrchr(buf, '/');
+	if (!slash || slash == buf)
+		return 0;
+	*slash = '\0';
+	if (mkdir(buf, 0777) == 0 || errno == EEXIST)
+		return 0;
+	return mlops_mkdir_p(buf);
+}
+
+/* Write data to a temporary file in <root>/tmp; *tmp is the caller's. */
+static int write_tmp(char **tmp, struct dir_remote *d, const void *data, size_t len, int sync)
+{
+	int fd, err;
+	if ((err = mlops_tempfile(&fd, tmp, d->tmp, "put-")) < 0) {
+		if (mlops_mkdir_p(d->tmp) < 0)
+			return err;
+		mlops_error_clear();
+		if ((err = mlops_tempfile(&fd, tmp, d->tmp, "put-")) < 0)
+			return err;
+	}
+	mlops_tempfile_register(*tmp);
+	if (fchmod(fd, 0444 & ~mlops_umask()) < 0 || mlops_write_all(fd, data, len) < 0 ||
+	    (sync && fsync(fd) < 0)) {
+		err = mlops_error_sys(errno, "unable to write '%s'", *tmp);
+		close(fd);
+		goto fail;
+	}
+	if (close(fd) < 0) {
+		err = mlops_error_sys(errno, "unable to write '%s'", *tmp);
+		goto fail;
+	}
+	return 0;
+fail:
+	unlink(*tmp);
+	mlops_tempfile_forget(*tmp);
+	free(*tmp);
+	*tmp = NULL;
+	return err;
+}
+
+static int dir_put(struct mlops_remote *r, const char *key, const void *data, size_t len)
+{
+	struct dir_remote *d = (struct dir_remote *)r;
+	char path[PATH_MAX], *tmp = NULL;
+	int err = key_path(path, sizeof(path), d, key);
+	if (err < 0)
+		return err;
+	if ((err = write_tmp(&tmp, d, data, len, 0)) < 0)
+		return err;
+	if (rename(tmp, path) < 0) {
+		if (errno != ENOENT || parent_dir(path) < 0 || rename(tmp, path) < 0)
+			err = mlops_error_sys(errno, "unable to write '%s'", path);
+	}
+	if (err < 0)
+		unlink(tmp);
+	mlops_tempfile_forget(tmp);
+	free(tmp);
+	return err;
+}
+
+/* Copy the file at src into fd (in the kernel where it can). */
+static int copy_fd(int out, const char *src)
+{
+	int in = open(src, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return mlops_error_sys(errno, "unable to open '%s'", src);
+	struct stat st;
+	if (fstat(in, &st) < 0) {
+		int e = errno;
+		close(in);
+		return mlops_error_sys(e, "unable to stat '%s'", src);
+	}
+	size_t left = (size_t)st.st_size;
+	while (left > 0) {
+		ssize_t n = copy_file_range(in, NULL, out, NULL, left, 0);
+		if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL ||
+			      errno == EOPNOTSUPP)) {
+			char buf[1 << 16];
+			n = read(in, buf, sizeof(buf));
+			if (n > 0 && mlops_write_all(out, buf, (size_t)n) < 0)
+				n = -1;
+		}
+		if (n <= 0) {
+			int e = n < 0 ? errno : EIO;
+			close(in);
+			return mlops_error_sys(e, "unable to copy '%s'", src);
+		}
+		left -= (size_t)n;
+	}
+	close(in);
+	return 0;
+}
+
+static int dir_put_file(struct mlops_remote *r, const char *key, const char *src)
+{
+	struct dir_remote *d = (struct dir_remote *)r;
+	char path[PATH_MAX], *tmp = NULL;
+	int fd, err = key_path(path, sizeof(path), d, key);
+	if (err < 0)
+		return err;
+	if ((err = mlops_tempfile(&fd, &tmp, d->tmp, "put-")) < 0) {
+		if (mlops_mkdir_p(d->tmp) < 0)
+			return err;
+		mlops_error_clear();
+		if ((err = mlops_tempfile(&fd, &tmp, d->tmp, "put-")) < 0)
+			return err;
+	}
+	mlops_tempfile_register(tmp);
+	if (fchmod(fd, 0444 & ~mlops_umask()) < 0)
+		err = mlops_error_sys(errno, "unable to write '%s'", tmp);
+	if (err == 0)
+		err = copy_fd(fd, src);
+	if (close(fd) < 0 && err == 0)
+		err = mlops_error_sys(errno, "unable to write '%s'", tmp);
+	if (err == 0 && rename(tmp, path) < 0) {
+		if (errno != ENOENT || parent_dir(path) < 0 || rename(tmp, path) < 0)
+			err = mlops_error_sys(errno, "unable to write '%s'", path);
+	}
+	if (err < 0)
+		unlink(tmp);
+	mlops_tempfile_forget(tmp);
+	free(tmp);
+	return err;
+}
+
+static int dir_get(struct mlops_remote *r, const char *key, void **out, size_t *len,
+		   size_t max_size)
+{
+	struct dir_remote *d = (struct dir_remote *)r;
+	char path[PATH_MAX];
+	struct stat st;
+	*out = NULL;
+	int err = key_path(path, sizeof(path), d, key);
+	if (err < 0)
+		return err;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return mlops_error_set(MLOPS_ENOTFOUND, "'%s' not found on remote '%s'", key,
+					       r->url);
+		return mlops_error_sys(errno, "unable to open '%s'", path);
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return mlops_error_set(MLOPS_EREMOTE, "'%s' on remote '%s' is not a file", key, r->url);
+	}
+	if ((uint64_t)st.st_size > max_size) {
+		close(fd);
+		return mlops_error_set(MLOPS_EINVALID, "'%s' on remote '%s' is larger than %zu bytes",
+				       key, r->url, max_size);
+	}
+	char *buf = malloc((size_t)st.st_size + 1);
+	if (!buf) {
+		close(fd);
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	}
+	ssize_t n = mlops_read_full(fd, buf, (size_t)st.st_size);
+	int e = errno;
+	close(fd);
+	if (n != st.st_size) {
+		free(buf);
+		return mlops_error_sys(n < 0 ? e : EIO, "unable to read '%s'", path);
+	}
+	buf[n] = '\0';
+	*out = buf;
+	*len = (size_t)n;
+	return 0;
+}
+
+static int list_rec(struct dir_remote *d, const char *abs, const char *rel,
+		    mlops_remote_list_cb cb, void *payload)
+{
+	DIR *dir = opendir(abs);
+	if (!dir) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			return 0;
+		return mlops_error_sys(errno, "unable to read '%s'", abs);
+	}
+	struct dirent *de;
+	int err = 0;
+	while (!err && (de = readdir(dir))) {
+		if (de->d_name[0] == '.')
+			continue;
+		struct stat st;
+		if (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		char *a = mlops_path_join(abs, de->d_name);
+		char *r = mlops_strdupf("%s%s", rel, de->d_name);
+		if (!a || !r) {
+			err = mlops_error_set(MLOPS_ERROR, "out of memory");
+		} else if (S_ISDIR(st.st_mode)) {
+			char *rs = mlops_strdupf("%s/", r);
+			err = rs ? list_rec(d, a, rs, cb, payload) : mlops_error_set(MLOPS_ERROR, "out of memory");
+			free(rs);
+		} else if (S_ISREG(st.st_mode)) {
+			err = cb(r, (uint64_t)st.st_size, (long long)st.st_mtime, payload);
+		}
+		free(a);
+		free(r);
+	}
+	closedir(dir);
+	return err;
+}
+
+static int dir_list(struct mlops_remote *r, const char *prefix, mlops_remote_list_cb cb,
+		    void *payload)
+{
+	struct dir_remote *d = (struct dir_remote *)r;
+	char path[PATH_MAX];
+	int err = key_path(path, sizeof(path), d, prefix);
+	if (err < 0)
+		return err;
+	size_t l = strlen(prefix);
+	if (l && prefix[l - 1] == '/')
+		return list_rec(d, path, prefix, cb, payload);
+	/* A prefix that is not a folder: list its folder and filter. */
+	struct stat st;
+	if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
+		return cb(prefix, (uint64_t)st.st_size, (long long)st.st_mtime, payload);
+	return 0;
+}
+
+static int dir_remove(struct mlops_remote *r, const char *key)
+{
+	struct dir_remote *d = (struct dir_remote *)r;
+	char path[PATH_MAX];
+	int err = key_path(path, sizeof(path), d, key);
+	if (err < 0)
+		return err;
+	if (unlink(path) < 0 && errno != ENOENT)
+		return mlops_error_sys(errno, "unable to remove '%s'", path);
+	return 0;
+}
+
+static int dir_sync(struct mlops_remote *r)
+{
+	struct dir_remote *d = (struct dir_remote *)r;
+	if (!d->fsync)
+		return 0;
+	int fd = open(d->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return mlops_error_sys(errno, "unable to open '%s'", d->root);
+	int rc = syncfs(fd);
+	int e = errno;
+	close(fd);
+	return rc < 0 ? mlops_error_sys(e, "unable to sync '%s'", d->root) : 0;
+}
+
+static int parse_ref(mlops_oid *out, const char *text, size_t len, const char *name)
+{
+	char hex[MLOPS_OID_HEXSZ + 1];
+	if (len < MLOPS_OID_HEXSZ)
+		return mlops_error_set(MLOPS_EREMOTE, "remote ref '%s' is malformed", name);
+	memcpy(hex, text, MLOPS_OID_HEXSZ);
+	hex[MLOPS_OID_HEXSZ] = '\0';
+	if (mlops_oid_parse(out, hex) < 0)
+		return mlops_error_set(MLOPS_EREMOTE, "remote ref '%s' is malformed", name);
+	return 0;
+}
+
+static int dir_ref_read(struct mlops_remote *r, const char *name, mlops_oid *out)
+{
+	struct dir_remote *d = (struct dir_remote *)r;
+	char path[PATH_MAX], *text = NULL;
+	size_t len;
+	if (!mlops_ref_name_valid(name))
+		return mlops_error_set(MLOPS_EUSAGE, "'%s' is not a valid ref name", name);
+	if ((size_t)snprintf(path, sizeof(path), "%s/refs/%s", d->root, name) >= sizeof(path))
+		return mlops_error_set(MLOPS_EINVALID, "ref name '%s' is too long", name);
+	int err = mlops_read_file(&text, &len, path);
+	if (err == MLOPS_ENOTFOUND)
+		return mlops_error_set(MLOPS_ENOTFOUND, "ref '%s' not found on remote '%s'", name, r->url);
+	if (err < 0)
+		return err;
+	err = parse_ref(out, text, len, name);
+	free(text);
+	return err;
+}
+
+static int take_lock(int *fd_out, const char *lock)
+{
+	struct timespec pause = { 0, 10 * 1000 * 1000 };
+	for (int waited = 0;; waited += 10) {
+		int fd = open(lock, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+		if (fd >= 0) {
+			*fd_out = fd;
+			return 0;
+		}
+		if (errno == ENOENT) {
+			if (parent_dir(lock) < 0)
+				return MLOPS_EIO;
+			continue;
+		}
+		if (errno != EEXIST)
+			return mlops_error_sys(errno, "unable to create '%s'", lock);
+		struct stat st;
+		if (stat(lock, &st) == 0 && time(NULL) - st.st_mtime > STALE_LOCK_SECONDS) {
+			unlink(lock);
+			continue;
+		}
+		if (waited >= LOCK_WAIT_MS)
+			return mlops_error_set(MLOPS_ELOCKED,
+					       "'%s' is held by another push; if none is running, remove it",
+					       lock);
+		nanosleep(&pause, NULL);
+	}
+}
+
+static int dir_ref_cas(struct mlops_remote *r, const char *name, const mlops_oid *id,
+		       const mlops_oid *expected)
+{
+	struct dir_remote *d = (struct dir_remote *)r;
+	char path[PATH_MAX], lock[PATH_MAX + 8], hex[MLOPS_OID_HEXSZ + 2];
+	int fd = -1, err;
+	if (!mlops_ref_name_valid(name))
+		return mlops_error_set(MLOPS_EUSAGE, "'%s' is not a valid ref name", name);
+	if ((size_t)snprintf(path, sizeof(path), "%s/refs/%s", d->root, name) >= sizeof(path))
+		return mlops_error_set(MLOPS_EINVALID, "ref name '%s' is too long", name);
+	snprintf(lock, sizeof(lock), "%s.lock", path);
+	if ((err = take_lock(&fd, lock)) < 0)
+		return err;
+	mlops_tempfile_register(lock);
+	mlops_oid cur;
+	err = dir_ref_read(r, name, &cur);
+	int exists = err == 0;
+	if (err == MLOPS_ENOTFOUND) {
+		mlops_error_clear();
+		err = 0;
+	}
+	if (err < 0)
+		goto fail;
+	if (expected && (mlops_oid_is_zero(expected) ? exists :
+			 !exists || mlops_oid_cmp(&cur, expected))) {
+		err = mlops_error_set(MLOPS_ECONFLICT, "ref '%s' on remote '%s' changed meanwhile", name,
+				      r->url);
+		goto fail;
+	}
+	if (!id) {
+		if (unlink(path) < 0 && errno != ENOENT)
+			err = mlops_error_sys(errno, "unable to remove '%s'", path);
+		goto fail; /* releases the lock */
+	}
+	mlops_oid_fmt(hex, id);
+	hex[MLOPS_OID_HEXSZ] = '\n';
+	if (mlops_write_all(fd, hex, MLOPS_OID_HEXSZ + 1) < 0 || (d->fsync && fsync(fd) < 0)) {
+		err = mlops_error_sys(errno, "unable to write '%s'", lock);
+		goto fail;
+	}
+	close(fd);
+	fd = -1;
+	if (rename(lock, path) < 0) {
+		err = mlops_error_sys(errno, "unable to write '%s'", path);
+		goto fail;
+	}
+	mlops_tempfile_forget(lock);
+	if (d->fsync) {
+		char *slash = strrchr(path, '/');
+		*slash = '\0';
+		mlops_fsync_dir(path);
+		mlops_error_clear();
+	}
+	return 0;
+fail:
+	if (fd >= 0)
+		close(fd);
+	unlink(lock);
+	mlops_tempfile_forget(lock);
+	return err;
+}
+
+static void dir_free(struct mlops_remote *r)
+{
+	struct dir_remote *d = (struct dir_remote *)r;
+	if (!d)
+		return;
+	free(d->base.url);
+	free(d->root);
+	free(d->tmp);
+	free(d);
+}
+
+int mlops_remote_dir_open(struct mlops_remote **out, const char *url,
+			  const struct mlops_remote_options *opts)
+{
+	const char *path = !strncmp(url, "file://", 7) ? url + 7 : url;
+	*out = NULL;
+	if (!*path)
+		return mlops_error_set(MLOPS_EUSAGE, "'%s' names no directory", url);
+	struct dir_remote *d = calloc(1, sizeof(*d));
+	if (!d)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	d->root = strdup(path);
+	size_t l = d->root ? strlen(d->root) : 0;
+	while (l > 1 && d->root[l - 1] == '/')
+		d->root[--l] = '\0';
+	d->tmp = d->root ? mlops_path_join(d->root, "tmp") : NULL;
+	d->base.url = strdup(url);
+	if (!d->root || !d->tmp || !d->base.url) {
+		dir_free(&d->base);
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	}
+	struct stat st;
+	if (stat(d->root, &st) == 0 && !S_ISDIR(st.st_mode)) {
+		dir_free(&d->base);
+		return mlops_error_set(MLOPS_EUSAGE, "remote '%s' is not a directory", url);
+	}
+	d->fsync = opts ? opts->fsync : 1;
+	d->base.scheme = "file";
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	d->base.jobs = ncpu > 2 ? (int)(ncpu > 16 ? 16 : ncpu) : 2;
+	d->base.list_page = 10000;
+	d->base.has_many = dir_has_many;
+	d->base.put = dir_put;
+	d->base.put_file = dir_put_file;
+	d->base.get = dir_get;
+	d->base.list = dir_list;
+	d->base.remove = dir_remove;
+	d->base.sync = dir_sync;
+	d->base.ref_read = dir_ref_read;
+	d->base.ref_cas = dir_ref_cas;
+	d->base.free = dir_free;
+	*out = &d->base;
+	return 0;
+}

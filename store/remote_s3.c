@@ -1,0 +1,334 @@
+/*
+ * remote_s3.c - the S3 backend: "s3://bucket/prefix" on AWS S3 or any
+ * S3-compatible store (MinIO, Ceph, moto), over the client in s3.h.
+ *
+ * The endpoint, region and credentials profile come from the remote's
+ * settings; the credentials themselves from the environment or the shared
+ * credentials file (s3.h), never from .mlops/config.  A client is used by
+ * one thread at a time, so the backend keeps a small pool of clients and
+ * lends one to each call.  A ref's compare-and-swap is a conditional put:
+ * If-None-Match: * to create, If-Match with the ETag of the value that was
+ * compared to replace.
+ */
+#include "remote.h"
+#include "error.h"
+#include "fsutil.h"
+#include "refs.h"
+#include "s3.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define POOL_MAX 64
+
+struct s3_remote {
+	struct mlops_remote base;
+	char *bucket, *prefix, *endpoint, *region, *profile;
+	pthread_mutex_t lock;
+	struct mlops_s3 *idle[POOL_MAX];
+	size_t nidle;
+};
+
+static int lend(struct mlops_s3 **out, struct s3_remote *s)
+{
+	pthread_mutex_lock(&s->lock);
+	if (s->nidle) {
+		*out = s->idle[--s->nidle];
+		pthread_mutex_unlock(&s->lock);
+		return 0;
+	}
+	pthread_mutex_unlock(&s->lock);
+	struct mlops_s3_config cfg = {
+		.endpoint = s->endpoint, .region = s->region, .bucket = s->bucket,
+		.prefix = s->prefix, .profile = s->profile,
+	};
+	int err = mlops_s3_open(out, &cfg);
+	if (err < 0)
+		mlops_error_wrap(err, "remote '%s'", s->base.url);
+	return err;
+}
+
+static void give_back(struct s3_remote *s, struct mlops_s3 *c)
+{
+	pthread_mutex_lock(&s->lock);
+	if (s->nidle < POOL_MAX) {
+		s->idle[s->nidle++] = c;
+		c = NULL;
+	}
+	pthread_mutex_unlock(&s->lock);
+	mlops_s3_free(c);
+}
+
+static int s3_has_many(struct mlops_remote *r, const char *const *keys, size_t n,
+		       unsigned char *present)
+{
+	struct s3_remote *s = (struct s3_remote *)r;
+	struct mlops_s3 *c;
+	int err;
+	if (n == 0)
+		return 0;
+	struct mlops_s3_item *items = calloc(n, sizeof(*items));
+	if (!items)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	if ((err = lend(&c, s)) < 0) {
+		free(items);
+		return err;
+	}
+	for (size_t i = 0; i < n; i++) {
+		items[i].op = MLOPS_S3_OP_HEAD;
+		items[i].key = keys[i];
+	}
+	err = mlops_s3_batch(c, items, n, r->jobs);
+	for (size_t i = 0; i < n; i++)
+		present[i] = items[i].status == 0;
+	give_back(s, c);
+	free(items);
+	return err;
+}
+
+static int s3_put(struct mlops_remote *r, const char *key, const void *data, size_t len)
+{
+	struct s3_remote *s = (struct s3_remote *)r;
+	struct mlops_s3 *c;
+	int err = lend(&c, s);
+	if (err < 0)
+		return err;
+	err = mlops_s3_put(c, key, data, len);
+	give_back(s, c);
+	return err;
+}
+
+static int s3_put_file(struct mlops_remote *r, const char *key, const char *path)
+{
+	struct s3_remote *s = (struct s3_remote *)r;
+	struct mlops_s3 *c;
+	int err = lend(&c, s);
+	if (err < 0)
+		return err;
+	err = mlops_s3_put_file(c, key, path);
+	give_back(s, c);
+	return err;
+}
+
+static int s3_get(struct mlops_remote *r, const char *key, void **out, size_t *len,
+		  size_t max_size)
+{
+	struct s3_remote *s = (struct s3_remote *)r;
+	struct mlops_s3 *c;
+	int err = lend(&c, s);
+	if (err < 0)
+		return err;
+	err = mlops_s3_get(out, len, c, key, max_size);
+	give_back(s, c);
+	return err;
+}
+
+struct list_ctx {
+	mlops_remote_list_cb cb;
+	void *payload;
+};
+
+static int list_entry(const struct mlops_s3_entry *e, void *payload)
+{
+	struct list_ctx *l = payload;
+	return l->cb(e->key, e->stat.size, 0, l->payload);
+}
+
+static int s3_list(struct mlops_remote *r, const char *prefix, mlops_remote_list_cb cb,
+		   void *payload)
+{
+	struct s3_remote *s = (struct s3_remote *)r;
+	struct mlops_s3 *c;
+	struct list_ctx l = { cb, payload };
+	int err = lend(&c, s);
+	if (err < 0)
+		return err;
+	err = mlops_s3_list_foreach(c, prefix, 1000, list_entry, &l);
+	give_back(s, c);
+	return err;
+}
+
+static int s3_remove(struct mlops_remote *r, const char *key)
+{
+	struct s3_remote *s = (struct s3_remote *)r;
+	struct mlops_s3 *c;
+	int err = lend(&c, s);
+	if (err < 0)
+		return err;
+	err = mlops_s3_delete(c, key);
+	give_back(s, c);
+	return err;
+}
+
+/* Read a ref with the ETag of exactly the bytes read. */
+static int read_ref(mlops_oid *out, char etag[80], struct mlops_s3 *c, const char *key,
+		    const char *name, const char *url)
+{
+	for (int tries = 0; tries < 5; tries++) {
+		struct mlops_s3_stat a, b;
+		void *data = NULL;
+		size_t len;
+		int err = mlops_s3_head(&a, c, key);
+		if (err == MLOPS_ENOTFOUND)
+			return mlops_error_set(MLOPS_ENOTFOUND, "ref '%s' not found on remote '%s'", name, url);
+		if (err < 0 || (err = mlops_s3_get(&data, &len, c, key, 4096)) < 0 ||
+		    (err = mlops_s3_head(&b, c, key)) < 0) {
+			free(data);
+			if (err == MLOPS_ENOTFOUND)
+				continue;
+			return err;
+		}
+		if (strcmp(a.etag, b.etag)) {
+			free(data);
+			continue;
+		}
+		char hex[MLOPS_OID_HEXSZ + 1];
+		if (len < MLOPS_OID_HEXSZ) {
+			free(data);
+			return mlops_error_set(MLOPS_EREMOTE, "remote ref '%s' is malformed", name);
+		}
+		memcpy(hex, data, MLOPS_OID_HEXSZ);
+		hex[MLOPS_OID_HEXSZ] = '\0';
+		free(data);
+		if (mlops_oid_parse(out, hex) < 0)
+			return mlops_error_set(MLOPS_EREMOTE, "remote ref '%s' is malformed", name);
+		if (etag)
+			snprintf(etag, 80, "%s", a.etag);
+		return 0;
+	}
+	return mlops_error_set(MLOPS_ECONFLICT, "ref '%s' on remote '%s' keeps changing", name, url);
+}
+
+static int s3_ref_read(struct mlops_remote *r, const char *name, mlops_oid *out)
+{
+	struct s3_remote *s = (struct s3_remote *)r;
+	struct mlops_s3 *c;
+	char key[512];
+	if (!mlops_ref_name_valid(name))
+		return mlops_error_set(MLOPS_EUSAGE, "'%s' is not a valid ref name", name);
+	snprintf(key, sizeof(key), "refs/%s", name);
+	int err = lend(&c, s);
+	if (err < 0)
+		return err;
+	err = read_ref(out, NULL, c, key, name, r->url);
+	give_back(s, c);
+	return err;
+}
+
+static int s3_ref_cas(struct mlops_remote *r, const char *name, const mlops_oid *id,
+		      const mlops_oid *expected)
+{
+	struct s3_remote *s = (struct s3_remote *)r;
+	struct mlops_s3 *c;
+	char key[512], etag[80] = "", hex[MLOPS_OID_HEXSZ + 2];
+	mlops_oid cur;
+	if (!mlops_ref_name_valid(name))
+		return mlops_error_set(MLOPS_EUSAGE, "'%s' is not a valid ref name", name);
+	snprintf(key, sizeof(key), "refs/%s", name);
+	int err = lend(&c, s);
+	if (err < 0)
+		return err;
+	err = read_ref(&cur, etag, c, key, name, r->url);
+	int exists = err == 0;
+	if (err == MLOPS_ENOTFOUND) {
+		mlops_error_clear();
+		err = 0;
+	}
+	if (err < 0)
+		goto done;
+	if (expected && (mlops_oid_is_zero(expected) ? exists :
+			 !exists || mlops_oid_cmp(&cur, expected))) {
+		err = mlops_error_set(MLOPS_ECONFLICT, "ref '%s' on remote '%s' changed meanwhile", name,
+				      r->url);
+		goto done;
+	}
+	if (!id) {
+		err = mlops_s3_delete(c, key);
+		goto done;
+	}
+	mlops_oid_fmt(hex, id);
+	hex[MLOPS_OID_HEXSZ] = '\n';
+	err = mlops_s3_put_if(NULL, c, key, hex, MLOPS_OID_HEXSZ + 1, exists ? etag : NULL);
+	if (err == MLOPS_ECONFLICT)
+		mlops_error_set(MLOPS_ECONFLICT, "ref '%s' on remote '%s' changed meanwhile", name, r->url);
+done:
+	give_back(s, c);
+	return err;
+}
+
+static void s3_free(struct mlops_remote *r)
+{
+	struct s3_remote *s = (struct s3_remote *)r;
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->nidle; i++)
+		mlops_s3_free(s->idle[i]);
+	free(s->base.url);
+	free(s->bucket);
+	free(s->prefix);
+	free(s->endpoint);
+	free(s->region);
+	free(s->profile);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+static char *dup_opt(const char *s)
+{
+	return s && *s ? strdup(s) : NULL;
+}
+
+int mlops_remote_s3_open(struct mlops_remote **out, const char *url,
+			 const struct mlops_remote_options *opts)
+{
+	*out = NULL;
+	if (strncmp(url, "s3://", 5))
+		return mlops_error_set(MLOPS_EUSAGE, "'%s' is not an s3:// URL", url);
+	const char *b = url + 5, *slash = strchr(b, '/');
+	size_t blen = slash ? (size_t)(slash - b) : strlen(b);
+	if (blen == 0)
+		return mlops_error_set(MLOPS_EUSAGE, "'%s': an S3 URL is s3://BUCKET[/PREFIX]", url);
+	struct s3_remote *s = calloc(1, sizeof(*s));
+	if (!s)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	pthread_mutex_init(&s->lock, NULL);
+	s->bucket = strndup(b, blen);
+	const char *p = slash ? slash + 1 : "";
+	size_t plen = strlen(p);
+	while (plen && p[plen - 1] == '/')
+		plen--;
+	s->prefix = plen ? mlops_strdupf("%.*s/", (int)plen, p) : strdup("");
+	s->endpoint = dup_opt(opts ? opts->endpoint : NULL);
+	s->region = dup_opt(opts ? opts->region : NULL);
+	s->profile = dup_opt(opts ? opts->profile : NULL);
+	s->base.url = strdup(url);
+	if (!s->bucket || !s->prefix || !s->base.url) {
+		s3_free(&s->base);
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	}
+	s->base.scheme = "s3";
+	s->base.jobs = 8;
+	s->base.list_page = 1000;
+	s->base.has_many = s3_has_many;
+	s->base.put = s3_put;
+	s->base.put_file = s3_put_file;
+	s->base.get = s3_get;
+	s->base.list = s3_list;
+	s->base.remove = s3_remove;
+	s->base.sync = NULL;
+	s->base.ref_read = s3_ref_read;
+	s->base.ref_cas = s3_ref_cas;
+	s->base.free = s3_free;
+	/* Check the settings (and that credentials exist) now, not mid-push. */
+	struct mlops_s3 *c;
+	int err = lend(&c, s);
+	if (err < 0) {
+		s3_free(&s->base);
+		return err;
+	}
+	give_back(s, c);
+	*out = &s->base;
+	return 0;
+}

@@ -1,0 +1,199 @@
+#!/bin/sh
+# mlops remote, push, fetch, pull with a directory remote.
+. "$(dirname "$0")/lib.sh"
+
+R=$TRASH/remote
+
+# Count the files below a folder.
+count_files() { find "$1" -type f 2>/dev/null | wc -l; }
+
+# A JSON number field from a file.
+jnum() { sed -n "s/.*\"$1\":[[:space:]]*\([0-9.]*\).*/\1/p" "$2" | head -1; }
+
+test_expect_success 'remote add, list, remove' '
+	mkdir cfg && cd cfg && git init -q && mlops -q init &&
+	mlops remote add origin ../somewhere --default >out &&
+	grep -q "added remote .origin. (default)" out &&
+	mlops remote add backup file:///srv/backup &&
+	mlops remote add cloud s3://bucket/team/data --endpoint http://127.0.0.1:9 --region eu-west-1 --profile p &&
+	mlops remote list >out &&
+	grep -q "^origin	.*/somewhere (default)$" out &&
+	grep -q "^backup	/srv/backup$" out &&
+	grep -q "^cloud	s3://bucket/team/data$" out &&
+	git config -f .mlops/config remote.cloud.endpoint >ep && grep -q 127.0.0.1:9 ep &&
+	git config -f .mlops/config core.remote >d && grep -qx origin d &&
+	mlops --json remote list >j && grep -q "\"default\":[[:space:]]*true" j &&
+	mlops remote remove backup && mlops remote list >out && ! grep -q backup out
+'
+
+test_expect_success 'remote add refuses bad names, bad URLs and taken names' '
+	cd cfg &&
+	test_expect_code 2 mlops remote add "bad name" /tmp/x 2>err && grep -q "not a valid remote name" err &&
+	test_expect_code 2 mlops remote add x ftp://host/x 2>err && grep -q "unknown URL scheme" err &&
+	test_expect_code 2 mlops remote add x s3:// 2>err &&
+	test_expect_code 9 mlops remote add origin /elsewhere 2>err && grep -q "already exists" err &&
+	test_expect_code 3 mlops remote remove nosuch 2>err
+'
+
+test_expect_success 'no credentials are written to the config' '
+	cd cfg && ! grep -qi "secret\|access_key\|password" .mlops/config
+'
+
+test_expect_success 'set up a repository with data' '
+	git init -q a && cd a && mlops -q init &&
+	mkdir -p data/small data/img && i=0 &&
+	while [ $i -lt 300 ]; do echo "row $i" >data/small/f$i.txt; i=$((i + 1)); done &&
+	head -c 3000000 /dev/urandom >data/img/big.bin &&
+	head -c 100000 /dev/urandom >data/img/solo.bin &&
+	printf "a,b\n1,2\n" >data/t.csv && ln -s t.csv data/link &&
+	mlops -q dataset add data --name train -m first &&
+	mlops remote add origin "$R" --default &&
+	git add -A && git commit -qm "data v1"
+'
+
+test_expect_success 'push sends everything, small objects in packs, refs last' '
+	cd a && mlops --json push >$TRASH/j &&
+	j=$TRASH/j &&
+	test "$(jnum objects_sent $j)" = "$(jnum objects $j)" &&
+	test "$(jnum packs $j)" -ge 1 &&
+	test -f "$R/refs/datasets/train/v1" &&
+	test "$(cat "$R/refs/datasets/train/v1")" = "$(cat .mlops/refs/datasets/train/v1)" &&
+	test $(count_files "$R/objects") -lt 50 &&
+	ls "$R"/packs/*.idx >/dev/null
+'
+
+test_expect_success 'a second push sends nothing and asks little' '
+	cd a && mlops --json push >$TRASH/j && j=$TRASH/j &&
+	test "$(jnum objects_sent $j)" = 0 &&
+	test "$(jnum listings $j)" = 0 && test "$(jnum checks $j)" = 0 &&
+	grep -q "\"status\":[[:space:]]*\"up-to-date\"" $j
+'
+
+test_expect_success 'clone elsewhere: git clone, init, remote add, pull gives identical bytes' '
+	git clone -q a b && cd b && mlops -q init &&
+	mlops remote add origin "$R" &&
+	mlops pull >out &&
+	grep -q "datasets/train/v1: new" out &&
+	(cd ../a/data && find . -type f -exec sha256sum {} + | sort) >$TRASH/want &&
+	(cd data && find . -type f -exec sha256sum {} + | sort) >$TRASH/got &&
+	test_cmp $TRASH/want $TRASH/got &&
+	test "$(readlink data/link)" = t.csv &&
+	mlops dataset list >l && grep -q "^train  *v1" l &&
+	mlops status --exit-code && mlops fsck
+'
+
+test_expect_success 'pull again changes nothing' '
+	cd b && mlops --json pull >$TRASH/j &&
+	test "$(jnum objects_received $TRASH/j)" = 0 &&
+	test "$(jnum files_removed $TRASH/j)" = 0 &&
+	mlops status --exit-code
+'
+
+test_expect_success 'pull refuses to overwrite unrecorded changes' '
+	cd b && echo mine >>data/t.csv &&
+	test_expect_code 9 mlops pull 2>err && grep -q "not recorded" err &&
+	grep -q mine data/t.csv &&
+	mlops -q pull --force && ! grep -q mine data/t.csv
+'
+
+test_expect_success 'fetch brings new versions; pull checks out what the lock says' '
+	cd a && echo more >data/small/new.txt && mlops -q dataset add data --name train -m second &&
+	git add -A && git commit -qm "data v2" && mlops -q push &&
+	cd ../b && mlops fetch >out && grep -q "datasets/train/v2: new" out &&
+	! test -e data/small/new.txt &&
+	git pull -q && mlops -q pull && test "$(cat data/small/new.txt)" = more
+'
+
+test_expect_success 'push REV sends only that version' '
+	cd a && mkdir other && echo o >other/x && mlops -q dataset add other &&
+	mlops --json push origin other@v1 >$TRASH/j &&
+	grep -q "datasets/other/v1" $TRASH/j && ! grep -q "datasets/train" $TRASH/j &&
+	test -f "$R/refs/datasets/other/v1"
+'
+
+test_expect_success 'an interrupted push (kill -9) resumes and refs appear only at the end' '
+	cd a && mkdir heavy && i=0 &&
+	while [ $i -lt 40 ]; do head -c 100000 /dev/urandom >heavy/h$i; i=$((i + 1)); done &&
+	mlops -q dataset add heavy &&
+	before=$(count_files "$R/objects") || return 1
+	(MLOPS_TEST_TRANSFER_DELAY_MS=100 exec "$MLOPS_BIN" push -j 1 >/dev/null 2>&1) & pid=$!
+	n=0
+	while [ $(count_files "$R/objects") -lt $((before + 8)) ] && [ $n -lt 300 ]; do
+		sleep 0.05; n=$((n + 1))
+	done
+	kill -9 $pid; wait $pid
+	got=$(count_files "$R/objects") &&
+	test $got -ge $((before + 8)) && test $got -lt $((before + 40)) &&
+	! test -e "$R/refs/datasets/heavy" &&
+	mlops --json push >$TRASH/j &&
+	sent=$(jnum objects_sent $TRASH/j) &&
+	test "$sent" -gt 0 && test "$sent" -le $((before + 40 - got + 2)) &&
+	test -f "$R/refs/datasets/heavy/v1" &&
+	mlops fsck --remote origin
+'
+
+test_expect_success 'two clones pushing versions of the same dataset both survive' '
+	git clone -q a c1 && git clone -q a c2 &&
+	for c in c1 c2; do
+		(cd $c && mlops -q init && mlops -q remote add origin "$R" 2>/dev/null; mlops -q pull) || return 1
+	done &&
+	(cd c1 && mkdir shared && echo one >shared/f && mlops -q dataset add shared && mlops -q push) &&
+	(cd c2 && mkdir shared && echo two >shared/f && mlops -q dataset add shared &&
+	 mlops push >out 2>err && grep -q "renumbered" out && grep -q "note: datasets/shared/v1 is now datasets/shared/v2" err &&
+	 test -f .mlops/refs/datasets/shared/v2 && ! test -f .mlops/refs/datasets/shared/v1 &&
+	 grep -q "\"version\":2" mlops.lock) &&
+	test "$(cat "$R/refs/datasets/shared/v1")" = "$(cat c1/.mlops/refs/datasets/shared/v1)" &&
+	test "$(cat "$R/refs/datasets/shared/v2")" = "$(cat c2/.mlops/refs/datasets/shared/v2)" &&
+	(cd c1 && mlops -q fetch && mlops dataset checkout shared@v2 --to ../seen >/dev/null) &&
+	test "$(cat seen/shared/f)" = two
+'
+
+test_expect_success 'concurrent pushes from two clones lose no version' '
+	(cd c1 && mkdir conc && echo A >conc/f && mlops -q dataset add conc) &&
+	(cd c2 && mkdir conc && echo B >conc/f && mlops -q dataset add conc) || return 1
+	(cd c1 && mlops push >o1 2>&1) & p1=$!
+	(cd c2 && mlops push >o2 2>&1) & p2=$!
+	wait $p1 && wait $p2 &&
+	test -f "$R/refs/datasets/conc/v1" && test -f "$R/refs/datasets/conc/v2" &&
+	! test -e "$R/refs/datasets/conc/v3" &&
+	cat "$R/refs/datasets/conc/v1" "$R/refs/datasets/conc/v2" | sort >remote_ids &&
+	cat c1/.mlops/refs/datasets/conc/v* c2/.mlops/refs/datasets/conc/v* | sort >local_ids &&
+	test_cmp local_ids remote_ids
+'
+
+test_expect_success 'a corrupted object on the remote is detected at pull, and no ref is written' '
+	id=$(sha256sum a/data/img/solo.bin | cut -c1-64) &&
+	obj="$R/objects/$(echo $id | cut -c1-2)/$(echo $id | cut -c3-)" &&
+	test -f "$obj" &&
+	chmod u+w "$obj" && printf "Z" | dd of="$obj" bs=1 seek=1000 conv=notrunc status=none &&
+	git clone -q a d && cd d && mlops -q init && { mlops -q remote add origin "$R" 2>/dev/null; true; } &&
+	test_expect_code 7 mlops pull 2>err &&
+	grep -q "$id" err && grep -q corrupt err &&
+	! test -e .mlops/refs/datasets &&
+	test_expect_code 1 mlops fsck --remote origin >out 2>&1 && grep -q "corrupt $id" out
+'
+
+test_expect_success 'a damaged pack is detected at fetch' '
+	pack=$(ls "$R"/packs/*.pack | head -1) &&
+	chmod u+w "$pack" && printf "Z" | dd of="$pack" bs=1 seek=20 conv=notrunc status=none &&
+	mkdir fresh && cd fresh && git init -q && mlops -q init && mlops -q remote add origin "$R" &&
+	test_expect_code 7 mlops fetch 2>err && grep -q "pack .* is corrupt" err
+'
+
+test_expect_success 'push with no remote configured says how to add one' '
+	mkdir lone && cd lone && git init -q && mlops -q init &&
+	test_expect_code 3 mlops push 2>err && grep -q "no remote" err && grep -q "remote add" err
+'
+
+test_expect_success 'every command answers -h outside a repository' '
+	mkdir -p /tmp/mlops-no-repo-$$ && cd /tmp/mlops-no-repo-$$ &&
+	for c in push pull fetch; do
+		mlops $c -h >out || return 1
+		grep -q "usage: mlops $c" out || return 1
+	done &&
+	for s in add list remove; do
+		mlops remote $s -h >out && grep -q "usage: mlops remote $s" out || return 1
+	done; rc=$?; cd / && rm -rf /tmp/mlops-no-repo-$$; return $rc
+'
+
+test_done

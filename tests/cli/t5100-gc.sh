@@ -1,0 +1,101 @@
+#!/bin/sh
+# mlops gc: deletes only what nothing needs.
+. "$(dirname "$0")/lib.sh"
+
+R=$TRASH/remote
+
+# The path of a loose object in the local store, from its id.
+obj() { ls .mlops/objects/$(echo $1 | cut -c1-2)/$(echo $1 | cut -c3-)* 2>/dev/null; }
+idof() { printf "$1" | sha256sum | cut -c1-64; }
+
+test_expect_success 'set up: a version that only an old commit lock needs' '
+	git init -q && mlops -q init &&
+	mkdir k && printf "K1-content\n" >k/f && mlops -q dataset add k &&
+	git add -A && git commit -qm "k v1" &&
+	mlops -q dataset rm k@v1 &&
+	printf "K2-content\n" >k/f && mlops -q dataset add k &&
+	git add -A && git commit -qm "k again" &&
+	test -n "$(obj $(idof "K1-content\n"))"
+'
+
+test_expect_success 'set up: a version nothing needs' '
+	mkdir t && printf "T-garbage\n" >t/f && mlops -q dataset add t &&
+	mlops -q dataset rm t@v1 && git checkout -q mlops.lock &&
+	test -n "$(obj $(idof "T-garbage\n"))"
+'
+
+test_expect_success '--dry-run lists what would go, with bytes, and deletes nothing' '
+	find .mlops/objects -type f | sort >before &&
+	mlops gc --dry-run --grace now >out &&
+	grep -q "would remove $(idof "T-garbage\n") 10$" out &&
+	grep -q "^would remove [1-9][0-9]* objects" out &&
+	! grep -q "$(idof "K1-content\n")" out &&
+	find .mlops/objects -type f | sort >after &&
+	test_cmp before after
+'
+
+test_expect_success 'the grace period protects recent objects' '
+	mlops --json gc >j &&
+	grep -q "\"removed_objects\":[[:space:]]*0" j &&
+	grep -q "\"recent\":[[:space:]]*[1-9]" j &&
+	test -n "$(obj $(idof "T-garbage\n"))"
+'
+
+test_expect_success 'gc removes what nothing needs and keeps what an old commit lock needs' '
+	mlops gc --grace now >out &&
+	grep -q "^removed [1-9]" out &&
+	test -z "$(obj $(idof "T-garbage\n"))" &&
+	test -n "$(obj $(idof "K1-content\n"))" &&
+	test -n "$(obj $(idof "K2-content\n"))" &&
+	mlops fsck &&
+	git checkout -q HEAD~1 -- mlops.lock && rm -rf k && mlops dataset status >/dev/null;
+	mlops -q dataset checkout k --to co && test "$(cat co/k/f)" = K2-content &&
+	git checkout -q HEAD -- mlops.lock
+'
+
+test_expect_success 'ids in git tag messages (registered models) are kept' '
+	mkdir m && printf "model-bytes\n" >m/w && mlops -q dataset add m &&
+	rec=$(cat .mlops/refs/datasets/m/v1) &&
+	git tag -a m@v1.0.0 -m "artifact $rec" &&
+	mlops -q dataset rm m@v1 && git checkout -q mlops.lock &&
+	mlops -q gc --grace now &&
+	test -n "$(obj $rec)" && test -n "$(obj $(idof "model-bytes\n"))" &&
+	git tag -d m@v1.0.0 >/dev/null && mlops -q gc --grace now &&
+	test -z "$(obj $rec)" && test -z "$(obj $(idof "model-bytes\n"))"
+'
+
+test_expect_success 'gc cleans old files in .mlops/tmp' '
+	echo x >.mlops/tmp/obj-stale && touch -d "2 days ago" .mlops/tmp/obj-stale &&
+	echo y >.mlops/tmp/obj-fresh &&
+	mlops -q gc && ! test -e .mlops/tmp/obj-stale && test -e .mlops/tmp/obj-fresh
+'
+
+test_expect_success 'gc.grace in config' '
+	git config -f .mlops/config gc.grace 0 && mlops --json gc >j &&
+	grep -q "\"grace\":[[:space:]]*0" j &&
+	git config -f .mlops/config gc.grace soon && test_expect_code 4 mlops gc 2>err &&
+	grep -q "gc.grace" err && git config -f .mlops/config --unset gc.grace
+'
+
+test_expect_success 'gc --remote removes what nothing needs from a remote' '
+	mlops -q remote add origin "$R" && mlops -q push &&
+	mkdir g && head -c 100000 /dev/urandom >g/big && printf "small-g\n" >g/s &&
+	mlops -q dataset add g && mlops -q push &&
+	big=$(sha256sum g/big | cut -c1-64) &&
+	test -f "$R/objects/$(echo $big | cut -c1-2)/$(echo $big | cut -c3-)" &&
+	mlops -q dataset rm g@v1 && git checkout -q mlops.lock && rm "$R/refs/datasets/g/v1" &&
+	mlops gc --remote origin --dry-run --grace now >out && grep -q "objects/.*$(echo $big | cut -c3-)" out &&
+	test -f "$R/objects/$(echo $big | cut -c1-2)/$(echo $big | cut -c3-)" &&
+	mlops gc --remote origin --grace now >out &&
+	! test -f "$R/objects/$(echo $big | cut -c1-2)/$(echo $big | cut -c3-)" &&
+	mlops fsck --remote origin &&
+	git clone -q . ../clone && cd ../clone && mlops -q init &&
+	{ mlops -q remote add origin "$R" 2>/dev/null; true; } && mlops -q pull &&
+	test "$(cat k/f)" = K2-content
+'
+
+test_expect_success 'gc -h outside a repository' '
+	cd / && mlops gc -h >"$TRASH/out" && grep -q "usage: mlops gc" "$TRASH/out"
+'
+
+test_done

@@ -1,0 +1,49 @@
+#!/bin/sh
+# mlops fsck: hashes, references, packs; exit 1 naming each fault.
+. "$(dirname "$0")/lib.sh"
+
+R=$TRASH/remote
+obj() { ls .mlops/objects/$(echo $1 | cut -c1-2)/$(echo $1 | cut -c3-)* 2>/dev/null; }
+
+test_expect_success 'a clean store passes' '
+	git init -q && mlops -q init &&
+	mkdir d && printf "alpha\n" >d/a && printf "beta\n" >d/b && head -c 300000 /dev/urandom >d/big &&
+	mlops -q dataset add d && mlops fsck >out && grep -q "0 faults" out
+'
+
+test_expect_success 'a bit-flipped object: exit 1, named' '
+	id=$(printf "alpha\n" | sha256sum | cut -c1-64) && f=$(obj $id) &&
+	chmod u+w $f && printf "A" | dd of=$f bs=1 seek=0 conv=notrunc status=none &&
+	test_expect_code 1 mlops fsck >out 2>err &&
+	grep -q "^corrupt $id" out && grep -q "1 fault" err &&
+	mlops --json fsck >j; test $? = 1 &&
+	grep -q "\"problem\":[[:space:]]*\"corrupt\"" j && grep -q "$id" j &&
+	printf "alpha\n" >fixed && chmod u+w $f && cp fixed $f && mlops fsck
+'
+
+test_expect_success 'a missing object a ref needs: exit 1, named' '
+	id=$(printf "beta\n" | sha256sum | cut -c1-64) && f=$(obj $id) && mv $f saved &&
+	test_expect_code 1 mlops fsck >out 2>&1 &&
+	grep -q "^missing $id" out &&
+	mv saved $f && mlops fsck
+'
+
+test_expect_success 'a ref naming a missing record is a fault' '
+	echo 0000000000000000000000000000000000000000000000000000000000000001 >.mlops/refs/datasets/d/v9 &&
+	test_expect_code 1 mlops fsck >out 2>&1 && grep -q "missing 0*1" out &&
+	rm .mlops/refs/datasets/d/v9
+'
+
+test_expect_success 'fsck --remote checks objects and packs on a remote' '
+	mlops -q remote add origin "$R" && mlops -q push &&
+	mlops fsck --remote origin >out && grep -q "0 faults" out &&
+	pack=$(ls "$R"/packs/*.pack | head -1) && chmod u+w "$pack" &&
+	printf "Q" | dd of="$pack" bs=1 seek=12 conv=notrunc status=none &&
+	test_expect_code 1 mlops fsck --remote origin >out 2>&1 && grep -q "pack .* is corrupt" out
+'
+
+test_expect_success 'fsck -h outside a repository' '
+	cd / && mlops fsck -h >"$TRASH/out" && grep -q "usage: mlops fsck" "$TRASH/out"
+'
+
+test_done

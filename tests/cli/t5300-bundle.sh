@@ -1,0 +1,146 @@
+#!/bin/sh
+# mlops export and import: round trip, and archives that must be refused.
+. "$(dirname "$0")/lib.sh"
+
+# Everything import could have written: objects, refs, staging leftovers.
+snapshot() { (find .mlops/objects .mlops/refs -type f; ls .mlops/tmp) 2>/dev/null | sort; }
+
+# mkbundle OUT CASE: a malicious bundle built with Python's tarfile.
+mkbundle() {
+	python3 - "$1" "$2" <<'PY'
+import hashlib, io, json, sys, tarfile
+out, case = sys.argv[1], sys.argv[2]
+good = b"good object\n"
+gid = hashlib.sha256(good).hexdigest()
+objs = [{"id": gid, "size": len(good)}]
+refs = {}
+entries = []
+def reg(name, data, size=None):
+    ti = tarfile.TarInfo(name); ti.size = len(data) if size is None else size
+    entries.append((ti, io.BytesIO(data)))
+if case == "traversal":
+    reg("objects/" + gid, good); reg("../evil", b"x")
+elif case == "absolute":
+    reg("/tmp/mlops-evil-abs", b"x")
+elif case == "symlink":
+    ti = tarfile.TarInfo("objects/" + gid); ti.type = tarfile.SYMTYPE; ti.linkname = "/etc/passwd"
+    entries.append((ti, None))
+elif case == "hardlink":
+    ti = tarfile.TarInfo("objects/" + gid); ti.type = tarfile.LNKTYPE; ti.linkname = "MANIFEST.json"
+    entries.append((ti, None))
+elif case == "device":
+    ti = tarfile.TarInfo("objects/" + gid); ti.type = tarfile.CHRTYPE; ti.devmajor = 1; ti.devminor = 3
+    entries.append((ti, None))
+elif case == "oversized":
+    big = good + b"and much more than the manifest says\n"
+    reg("objects/" + gid, big)
+elif case == "corrupt":
+    reg("objects/" + gid, b"evil object\n")
+elif case == "unlisted":
+    reg("objects/" + gid, good); reg("objects/" + "ab" * 32, b"?")
+elif case == "incomplete":
+    rec = json.dumps({"type": "dataset", "name": "x", "version": 1, "entries": [
+        {"path": "x", "id": "cd" * 32, "kind": "blob", "size": 3, "files": 1, "mode": "0644"}]}).encode()
+    rid = hashlib.sha256(rec).hexdigest()
+    objs = [{"id": rid, "size": len(rec)}]
+    refs = {"datasets/x/v1": rid}
+    reg("objects/" + rid, rec)
+elif case == "late-manifest":
+    reg("objects/" + gid, good)
+man = json.dumps({"type": "bundle", "format": 1, "refs": refs, "objects": objs}).encode()
+with tarfile.open(out, "w:gz") as t:
+    if case != "late-manifest":
+        ti = tarfile.TarInfo("MANIFEST.json"); ti.size = len(man); t.addfile(ti, io.BytesIO(man))
+    for ti, f in entries:
+        t.addfile(ti, f)
+    if case == "late-manifest":
+        ti = tarfile.TarInfo("MANIFEST.json"); ti.size = len(man); t.addfile(ti, io.BytesIO(man))
+PY
+}
+
+test_expect_success 'set up a repository with two versions' '
+	git init -q src && cd src && mlops -q init &&
+	mkdir d && printf "one\n" >d/a && head -c 400000 /dev/urandom >d/big && ln -s a d/l &&
+	mlops -q dataset add d && printf "two\n" >d/a && mlops -q dataset add d
+'
+
+test_expect_success 'export REV FILE writes a gzip tar with a manifest first' '
+	cd src && mlops export d@v2 ../d2.tar.gz >out &&
+	grep -q "exported to ../d2.tar.gz" out && grep -q "datasets/d/v2" out &&
+	tar tzf ../d2.tar.gz >list && test "$(head -1 list)" = MANIFEST.json &&
+	! grep -v "^MANIFEST.json$" list | grep -qv "^objects/[0-9a-f]\{64\}$"
+'
+
+test_expect_success 'import into another repository: same bytes, verified' '
+	git init -q dst && cd dst && mlops -q init &&
+	mlops import ../d2.tar.gz >out && grep -q "datasets/d/v2" out &&
+	test "$(cat .mlops/refs/datasets/d/v2)" = "$(cat ../src/.mlops/refs/datasets/d/v2)" &&
+	mlops -q dataset checkout d@v2 --to co &&
+	cmp co/d/big ../src/d/big && test "$(cat co/d/a)" = two && test "$(readlink co/d/l)" = a &&
+	mlops fsck
+'
+
+test_expect_success 'importing again adds nothing' '
+	cd dst && mlops --json import ../d2.tar.gz >j &&
+	grep -q "\"objects_added\":[[:space:]]*0" j
+'
+
+test_expect_success 'a version number taken by another version is renumbered' '
+	cd src && mlops -q export d@v1 ../d1.tar.gz &&
+	git init -q ../dst2 && cd ../dst2 && mlops -q init &&
+	mkdir d && echo other >d/a && mlops -q dataset add d &&
+	mlops import ../d1.tar.gz >out && grep -q "datasets/d/v1 -> datasets/d/v2" out &&
+	test "$(cat .mlops/refs/datasets/d/v2)" = "$(cat ../src/.mlops/refs/datasets/d/v1)"
+'
+
+test_expect_success 'a training run exports with its inputs and outputs' '
+	cd src && git add -A && git commit -qm data &&
+	mlops -q train -n t -d d -- sh -c "echo weights >\$MLOPS_OUTPUT/model.bin" &&
+	r=$(ls .mlops/refs/runs | head -1) &&
+	mlops export r-$(echo $r | cut -c1-8) ../run.tar.gz >out && grep -q "runs/$r" out &&
+	git init -q ../runs && cd ../runs && mlops -q init && mlops -q import ../run.tar.gz &&
+	test "$(cat .mlops/refs/runs/$r)" = $r && mlops fsck &&
+	rec=$(cat ../src/.mlops/refs/datasets/d/v2) &&
+	ls .mlops/objects/$(echo $rec | cut -c1-2)/$(echo $rec | cut -c3-)* >/dev/null &&
+	big=$(sha256sum ../src/d/big | cut -c1-64) && test "$(cat ../src/d/a)" = two
+'
+
+for case in traversal absolute symlink hardlink device oversized unlisted late-manifest; do
+	test_expect_success "a malicious bundle ($case) is refused and nothing is written" '
+		mkdir -p victim && cd victim && { test -d .mlops || { git init -q && mlops -q init; }; } &&
+		mkbundle ../'$case'.tar.gz '$case' &&
+		snapshot >before &&
+		test_expect_code 4 mlops import ../'$case'.tar.gz 2>err &&
+		grep -q "not a valid bundle" err &&
+		snapshot >after && test_cmp before after &&
+		! test -e ../evil && ! test -e /tmp/mlops-evil-abs
+	'
+done
+
+test_expect_success 'a bundle whose object does not match its id is refused' '
+	cd victim && mkbundle ../corrupt.tar.gz corrupt && snapshot >before &&
+	test_expect_code 7 mlops import ../corrupt.tar.gz 2>err && grep -q corrupt err &&
+	snapshot >after && test_cmp before after
+'
+
+test_expect_success 'a bundle missing what its ref needs is refused' '
+	cd victim && mkbundle ../incomplete.tar.gz incomplete && snapshot >before &&
+	test_expect_code 4 mlops import ../incomplete.tar.gz 2>err && grep -q "not a complete bundle" err &&
+	snapshot >after && test_cmp before after
+'
+
+test_expect_success 'a file that is not an archive is refused' '
+	cd victim && echo "not a tar" >junk.tar.gz && test_expect_code 4 mlops import junk.tar.gz 2>err &&
+	test_expect_code 6 mlops import no-such-file.tar.gz 2>err
+'
+
+test_expect_success 'export of an unknown revision is "not found"' '
+	cd src && test_expect_code 3 mlops export nosuch x.tar.gz && ! test -e x.tar.gz
+'
+
+test_expect_success 'export and import answer -h outside a repository' '
+	cd / && mlops export -h >"$TRASH/o1" && mlops import -h >"$TRASH/o2" &&
+	grep -q "usage: mlops export" "$TRASH/o1" && grep -q "usage: mlops import" "$TRASH/o2"
+'
+
+test_done
