@@ -1223,8 +1223,8 @@ int mlops_run_sweep(struct mlops_run_result ***out, size_t *n, struct mlops_repo
 			ctx_free(&c);
 			return oom();
 		}
-	if (jobs < 1)
-		jobs = 1;
+	if (jobs < 1 || base->slurm)
+		jobs = 1; /* submissions: one after another (config is read per point) */
 	if (jobs > npoints)
 		jobs = npoints;
 	if (jobs > 64)

@@ -142,6 +142,8 @@ struct mlops_sweep_axis {
  * a time (0 = 1).  Points share the run cache.  *out receives *n results
  * in grid order (the caller's, freed with mlops_run_results_free); a point
  * that could not run has its error set and does not stop the others.
+ * With base->slurm each point is submitted (one after another, whatever
+ * `jobs`) and its result is a pending run.
  * Returns an error only when nothing could be tried.
  */
 int mlops_run_sweep(struct mlops_run_result ***out, size_t *n, struct mlops_repo *repo,
