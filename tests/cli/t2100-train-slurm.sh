@@ -178,12 +178,15 @@ test_expect_success 'cancel: a running job is recorded as interrupted, a queued 
 	mlops --json train list | tr -d " \t\n" >r &&
 	grep -q "\"state\":\"RUNNING\",\"status\":\"running\"" r &&
 	grep -q "\"state\":\"PENDING\",\"status\":\"queued\"" r &&
+	test_expect_code 1 mlops train wait --timeout 0.5 long 2>err &&
+	grep -q "has not ended after" err &&
 	mlops train cancel queued >out && grep -q "before its command started" out &&
 	mlops train cancel long >out && grep -q "long: interrupted" out &&
 	mlops --json train show long | tr -d " \t\n" >r &&
 	grep -q "\"status\":\"interrupted\"" r && grep -q "\"state\":\"CANCELLED\"" r &&
 	mlops train log long | grep -q started &&
 	test_must_fail mlops train show queued &&
+	test_expect_code 9 mlops train cancel long 2>err && grep -q "has ended already" err &&
 	test -z "$(ls .mlops/refs/runs-pending)"
 '
 
@@ -209,6 +212,5 @@ test_expect_success 'list records jobs that ended while nobody waited' '
 	test -z "$(ls .mlops/refs/runs-pending)"
 '
 
-usage_checks_done=1
 "$CLUSTER" stop "$SDIR/cluster" >/dev/null 2>&1
 test_done
