@@ -121,6 +121,7 @@ TaskPlugin=task/none
 SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU
 SchedulerType=sched/backfill
+SchedulerParameters=bf_interval=1,sched_min_interval=0
 MpiDefault=none
 ReturnToService=2
 JobCompType=jobcomp/none
