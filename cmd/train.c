@@ -1,7 +1,8 @@
 /*
  * train.c - `mlops train`: run a training command or a built-in trainer as
  * a recorded run, sweep a grid of params, and list, show, compare and read
- * the log of runs.
+ * the log of runs; submit runs to Slurm (--executor slurm), wait for them
+ * and cancel them.
  */
 #include "cmd.h"
 #include "builtins.h"
@@ -26,6 +27,10 @@ static const char *const train_usage[] = {
 	"[-p KEY=VAL]... [-o DIR] [--force]",
 	"train ... --sweep KEY=V1,V2,... [--sweep KEY=...] [-j N] [--metric NAME] "
 	"[--maximize|--minimize] [--json]",
+	"train ... --executor local|slurm [--partition P] [--gpus N] [--cpus N] [--mem SIZE] "
+	"[--time T] [--wait] -- CMD [ARGS...]",
+	"train wait RUN... [--timeout SECS] [--json]",
+	"train cancel RUN... [--json]",
 	"train list [--name NAME] [--json]",
 	"train show RUN [--diff] [--json]",
 	"train compare RUN RUN... [--json]",
@@ -37,6 +42,13 @@ static void short_id(char out[16], const mlops_oid *id)
 {
 	char hex[MLOPS_OID_HEXSZ + 1];
 	snprintf(out, 16, "r-%.8s", mlops_oid_fmt(hex, id));
+}
+
+/* A pending run's short id: "p-" and 8 hex digits of its record. */
+static void pending_id(char out[16], const mlops_oid *id)
+{
+	char hex[MLOPS_OID_HEXSZ + 1];
+	snprintf(out, 16, "p-%.8s", mlops_oid_fmt(hex, id));
 }
 
 /* A number as a person reads it: integers plainly, others with 6 digits. */
@@ -122,6 +134,27 @@ static cJSON *run_json(const cJSON *record, const mlops_oid *id, int cached, int
 	cJSON_AddStringToObject(o, "run", sid);
 	if (with_cached)
 		cJSON_AddBoolToObject(o, "cached", cached);
+	return o;
+}
+
+/* A pending run as JSON: the record, "id", "pending", "state", "status". */
+static cJSON *pending_json(const cJSON *record, const mlops_oid *id, const char *state)
+{
+	char sid[16];
+	cJSON *o = cJSON_Duplicate(record, 1);
+	if (!o)
+		return NULL;
+	mlops_json_add_oid(o, "id", id);
+	pending_id(sid, id);
+	cJSON_AddStringToObject(o, "pending", sid);
+	if (state) {
+		const char *st = !strcmp(state, "PENDING") ? "queued" :
+				 !strcmp(state, "RUNNING") || !strcmp(state, "CONFIGURING") ||
+				 !strcmp(state, "COMPLETING") ? "running" :
+				 !strcmp(state, "UNKNOWN") ? "unknown" : "ended";
+		cJSON_AddStringToObject(o, "state", state);
+		cJSON_AddStringToObject(o, "status", st);
+	}
 	return o;
 }
 
@@ -344,10 +377,101 @@ static int print_sweep(struct mlops_run_result **res, size_t n, const struct axi
 	return status;
 }
 
+/* What was submitted: one line (or JSON object) per pending or cached run. */
+static int print_submitted(struct mlops_run_result **res, size_t n)
+{
+	cJSON *arr = g_opts.json ? cJSON_CreateArray() : NULL;
+	int status = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct mlops_run_result *r = res[i];
+		char sid[16];
+		if (r->error) {
+			fprintf(stderr, "mlops: %s\n", r->error_message ? r->error_message : "error");
+			if (!status)
+				status = mlops_error_exit_code(r->error);
+			if (arr) {
+				cJSON *e = cJSON_CreateObject();
+				cJSON_AddStringToObject(e, "error", r->error_message ? r->error_message : "");
+				cJSON_AddItemToArray(arr, e);
+			}
+			continue;
+		}
+		if (arr) {
+			cJSON_AddItemToArray(arr, r->job_id ? pending_json(r->record, &r->id, "PENDING") :
+					     run_json(r->record, &r->id, r->cached, 1));
+			continue;
+		}
+		if (g_opts.quiet)
+			continue;
+		if (!r->job_id) {
+			print_run_line(r);
+			continue;
+		}
+		pending_id(sid, &r->id);
+		printf("%s %s: submitted as Slurm job %s", sid, mlops_json_str(r->record, "name"),
+		       r->job_id);
+		const cJSON *p, *params = cJSON_GetObjectItemCaseSensitive(r->record, "params");
+		if (n > 1)
+			cJSON_ArrayForEach(p, params) {
+				char *t = value_text(p);
+				printf(" %s=%s", p->string, t ? t : "?");
+				free(t);
+			}
+		putchar('\n');
+	}
+	if (arr) {
+		if (n == 1 && cJSON_GetArraySize(arr) == 1) {
+			cJSON *one = cJSON_DetachItemFromArray(arr, 0);
+			cJSON_Delete(arr);
+			arr = one;
+		}
+		cmd_print_json(arr);
+	} else if (!g_opts.quiet && n) {
+		fprintf(stderr, "hint: 'mlops train wait JOB' waits and records the run; "
+			"'mlops train list' shows the state\n");
+	}
+	return status;
+}
+
+/*
+ * Wait for a submitted run and put the run in its place; a failure to
+ * wait becomes the result's error.
+ */
+static void wait_result(struct mlops_run_result **slot)
+{
+	struct mlops_run_result *r = *slot, *done = NULL;
+	struct mlops_pending *p = NULL;
+	if (r->error || !r->job_id)
+		return;
+	int err = mlops_pending_resolve(&p, g_repo, r->job_id);
+	if (err == 0)
+		err = mlops_pending_wait(&done, g_repo, p, 0);
+	else if (err == MLOPS_ENOTFOUND) {
+		/* Recorded meanwhile by another process. */
+		mlops_error_clear();
+		if ((done = calloc(1, sizeof(*done))) == NULL)
+			err = mlops_error_set(MLOPS_ERROR, "out of memory");
+		else if ((err = mlops_run_find_job(&done->record, &done->id, g_repo, r->job_id)) == 0)
+			done->exit_status = (int)mlops_json_num(done->record, "exit_status", 0);
+	}
+	mlops_pending_free(p, 1);
+	if (err < 0) {
+		mlops_run_result_free(done);
+		free(r->error_message);
+		r->error = err;
+		r->error_message = strdup(mlops_error_message());
+		mlops_error_clear();
+		return;
+	}
+	mlops_run_result_free(r);
+	*slot = done;
+}
+
 static int train_run(int argc, char **argv)
 {
 	enum { OPT_PARAMS = 256, OPT_FORCE, OPT_BUILTIN, OPT_TARGET, OPT_VALID, OPT_SEED,
-	       OPT_SWEEP, OPT_METRIC, OPT_MAX, OPT_MIN, OPT_JSON };
+	       OPT_SWEEP, OPT_METRIC, OPT_MAX, OPT_MIN, OPT_JSON, OPT_EXECUTOR, OPT_PARTITION,
+	       OPT_GPUS, OPT_CPUS, OPT_MEM, OPT_TIME, OPT_WAIT };
 	static const struct option opts[] = {
 		{ "name", required_argument, NULL, 'n' },
 		{ "dataset", required_argument, NULL, 'd' },
@@ -367,10 +491,20 @@ static int train_run(int argc, char **argv)
 		{ "maximize", no_argument, NULL, OPT_MAX },
 		{ "minimize", no_argument, NULL, OPT_MIN },
 		{ "json", no_argument, NULL, OPT_JSON },
+		{ "executor", required_argument, NULL, OPT_EXECUTOR },
+		{ "partition", required_argument, NULL, OPT_PARTITION },
+		{ "gpus", required_argument, NULL, OPT_GPUS },
+		{ "cpus", required_argument, NULL, OPT_CPUS },
+		{ "mem", required_argument, NULL, OPT_MEM },
+		{ "time", required_argument, NULL, OPT_TIME },
+		{ "wait", no_argument, NULL, OPT_WAIT },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct mlops_run_spec spec;
+	struct mlops_slurm_opts sopts;
+	const char *executor = NULL, *slurm_only = NULL;
+	int wait = 0;
 	struct mlops_builtin_spec bspec = { NULL, NULL, 0.2, 0 };
 	struct str_list datasets = { 0 }, features = { 0 }, pargs = { 0 };
 	struct axis_arg axes[16];
@@ -384,6 +518,7 @@ static int train_run(int argc, char **argv)
 	char *end;
 
 	memset(&spec, 0, sizeof(spec));
+	memset(&sopts, 0, sizeof(sopts));
 	memset(axes, 0, sizeof(axes));
 	cmd_getopt_reset();
 	while ((c = getopt_long(argc, argv, "+n:d:f:p:m:o:j:h", opts, NULL)) != -1) {
@@ -425,6 +560,17 @@ static int train_run(int argc, char **argv)
 		case OPT_MAX: direction = 1; break;
 		case OPT_MIN: direction = 0; break;
 		case OPT_JSON: g_opts.json = 1; break;
+		case OPT_EXECUTOR:
+			executor = optarg;
+			if (strcmp(optarg, "local") && strcmp(optarg, "slurm"))
+				rc = cmd_die(MLOPS_EXIT_USAGE, "--executor '%s': expected local or slurm", optarg);
+			break;
+		case OPT_PARTITION: sopts.partition = optarg; slurm_only = "--partition"; break;
+		case OPT_GPUS: sopts.gpus = optarg; slurm_only = "--gpus"; break;
+		case OPT_CPUS: sopts.cpus = optarg; slurm_only = "--cpus"; break;
+		case OPT_MEM: sopts.mem = optarg; slurm_only = "--mem"; break;
+		case OPT_TIME: sopts.time = optarg; slurm_only = "--time"; break;
+		case OPT_WAIT: wait = 1; slurm_only = "--wait"; break;
 		case 'h': rc = cmd_usage(train_usage, 1); goto done;
 		default: rc = cmd_usage(train_usage, 0); goto done;
 		}
@@ -442,6 +588,15 @@ static int train_run(int argc, char **argv)
 	}
 	if (!bspec.kind && bspec.target) {
 		rc = cmd_die(MLOPS_EXIT_USAGE, "--target goes with --builtin");
+		goto done;
+	}
+	int slurm = executor && !strcmp(executor, "slurm");
+	if (slurm_only && !slurm) {
+		rc = cmd_die(MLOPS_EXIT_USAGE, "%s goes with --executor slurm", slurm_only);
+		goto done;
+	}
+	if (slurm && bspec.kind) {
+		rc = cmd_die(MLOPS_EXIT_USAGE, "--builtin trains in-process; it cannot run on Slurm");
 		goto done;
 	}
 	if (params_file) {
@@ -471,6 +626,8 @@ static int train_run(int argc, char **argv)
 	spec.builtin = bspec.kind ? &bspec : NULL;
 	spec.out_fd = g_opts.json ? STDERR_FILENO : STDOUT_FILENO;
 	spec.err_fd = STDERR_FILENO;
+	if (slurm)
+		spec.slurm = &sopts;
 
 	if (bspec.kind && !strcmp(bspec.kind, "auto")) {
 		const char *kind;
@@ -520,6 +677,13 @@ static int train_run(int argc, char **argv)
 			rc = cmd_fail(err, NULL);
 			goto done;
 		}
+		if (slurm && !wait) {
+			rc = print_submitted(results, nresults);
+			goto done;
+		}
+		if (slurm)
+			for (size_t i = 0; i < nresults; i++)
+				wait_result(&results[i]);
 		for (size_t i = 0; i < nresults; i++)
 			if (results[i]->warning)
 				fprintf(stderr, "warning: %s\n", results[i]->warning);
@@ -532,6 +696,18 @@ static int train_run(int argc, char **argv)
 		rc = cmd_fail(err, err == MLOPS_ENOTFOUND && !bspec.kind && datasets.n == 0 ?
 			      "the command runs with execvp; use 'sh -c ...' for a shell" : NULL);
 		goto done;
+	}
+	if (res->job_id && !wait) {
+		rc = print_submitted(&res, 1);
+		goto done;
+	}
+	if (res->job_id) {
+		wait_result(&res);
+		if (res->error) {
+			rc = cmd_die(res->exit_status ? res->exit_status : mlops_error_exit_code(res->error),
+				     "%s", res->error_message);
+			goto done;
+		}
 	}
 	if (res->warning)
 		fprintf(stderr, "warning: %s\n", res->warning);
@@ -595,19 +771,56 @@ static int train_list(int argc, char **argv)
 	if (rc >= 0)
 		return rc;
 	struct mlops_run_entry *runs;
-	size_t n;
-	int err = mlops_run_list(&runs, &n, g_repo, name);
+	struct mlops_pending *pend = NULL;
+	size_t n, np = 0, k = 0;
+	char *warning = NULL;
+	/* Pending runs first: those that have ended are recorded as runs. */
+	int err = mlops_pending_list(&pend, &np, g_repo, &warning);
 	if (err < 0)
 		return cmd_fail(err, NULL);
+	if (warning)
+		fprintf(stderr, "warning: %s\n", warning);
+	free(warning);
+	for (size_t i = 0; i < np; i++) {
+		const char *pn = mlops_json_str(pend[i].record, "name");
+		if (!name || (pn && !strcmp(pn, name)))
+			pend[k++] = pend[i];
+		else {
+			free(pend[i].job_id);
+			cJSON_Delete(pend[i].record);
+		}
+	}
+	np = k;
+	err = mlops_run_list(&runs, &n, g_repo, name);
+	if (err < 0) {
+		mlops_pending_free(pend, np);
+		return cmd_fail(err, NULL);
+	}
 	if (g_opts.json) {
 		cJSON *arr = cJSON_CreateArray();
+		for (size_t i = np; i-- > 0;)
+			cJSON_AddItemToArray(arr, pending_json(pend[i].record, &pend[i].id, pend[i].state));
 		for (size_t i = 0; i < n; i++)
 			cJSON_AddItemToArray(arr, run_json(runs[i].record, &runs[i].id, 0, 0));
 		mlops_run_list_free(runs, n);
+		mlops_pending_free(pend, np);
 		return cmd_print_json(arr);
 	}
-	if (n == 0 && !g_opts.quiet)
+	if (n == 0 && np == 0 && !g_opts.quiet)
 		printf("no runs%s%s\n", name ? " named " : "", name ? name : "");
+	for (size_t i = np; i-- > 0;) {
+		const cJSON *r = pend[i].record;
+		char sid[16], t[64];
+		cJSON *pj = pending_json(r, &pend[i].id, pend[i].state);
+		pending_id(sid, &pend[i].id);
+		printf("%s  %.16s  %-16s %-11s %9s  Slurm job %s (%s)\n", sid,
+		       cmd_human_time(t, (long long)mlops_json_num(r, "submitted", 0)),
+		       mlops_json_str(r, "name") ? mlops_json_str(r, "name") : "",
+		       mlops_json_str(pj, "status") ? mlops_json_str(pj, "status") : "?", "",
+		       pend[i].job_id, pend[i].state);
+		cJSON_Delete(pj);
+	}
+	mlops_pending_free(pend, np);
 	for (size_t i = 0; i < n; i++) {
 		const cJSON *r = runs[i].record;
 		char sid[16], t[64], m[512];
@@ -926,13 +1139,158 @@ static int train_log(int argc, char **argv)
 	return 0;
 }
 
+/* ---- wait, cancel ----------------------------------------------------- */
+
+static const char *const wait_usage[] = { "train wait RUN... [--timeout SECS] [--json]", NULL };
+static const char *const cancel_usage[] = { "train cancel RUN... [--json]", NULL };
+
+/*
+ * A RUN that is no longer pending: the run recorded for that job id, or a
+ * run by r-<prefix> or name.  *out is a new result (the caller's).
+ */
+static int finished_run(struct mlops_run_result **out, const char *rev)
+{
+	struct mlops_run_result *r = calloc(1, sizeof(*r));
+	int err;
+	if (!r)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	size_t l = strlen(rev);
+	if (l && strspn(rev, "0123456789_") == l)
+		err = mlops_run_find_job(&r->record, &r->id, g_repo, rev);
+	else if (!strncmp(rev, "p-", 2))
+		err = mlops_error_set(MLOPS_ENOTFOUND, "pending run '%s' not found", rev);
+	else
+		err = mlops_run_resolve(&r->record, &r->id, g_repo, rev);
+	if (err < 0) {
+		mlops_run_result_free(r);
+		return err;
+	}
+	r->exit_status = (int)mlops_json_num(r->record, "exit_status", 0);
+	*out = r;
+	return 0;
+}
+
+/* Print results of wait and cancel; the first failing status is returned. */
+static int print_ended(struct mlops_run_result **res, size_t n, const char *const *revs)
+{
+	cJSON *arr = g_opts.json ? cJSON_CreateArray() : NULL;
+	int status = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct mlops_run_result *r = res[i];
+		if (!r)
+			continue;
+		if (r->warning)
+			fprintf(stderr, "warning: %s\n", r->warning);
+		if (r->error) {
+			if (arr) {
+				cJSON *e = cJSON_CreateObject();
+				cJSON_AddStringToObject(e, "run", revs[i]);
+				cJSON_AddStringToObject(e, "error", r->error_message ? r->error_message : "");
+				cJSON_AddItemToArray(arr, e);
+			} else if (!g_opts.quiet) {
+				printf("%s: %s\n", revs[i], r->error_message ? r->error_message : "");
+			}
+		} else if (arr) {
+			cJSON_AddItemToArray(arr, run_json(r->record, &r->id, 0, 0));
+		} else if (!g_opts.quiet) {
+			print_run_line(r);
+		}
+		if (!status && r->exit_status)
+			status = r->exit_status;
+	}
+	if (arr) {
+		if (n == 1 && cJSON_GetArraySize(arr) == 1) {
+			cJSON *one = cJSON_DetachItemFromArray(arr, 0);
+			cJSON_Delete(arr);
+			arr = one;
+		}
+		cmd_print_json(arr);
+	}
+	return status;
+}
+
+static int wait_or_cancel(int argc, char **argv, int cancel)
+{
+	static const struct option opts[] = {
+		{ "timeout", required_argument, NULL, 'T' },
+		{ "json", no_argument, NULL, 'J' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *const *usage = cancel ? cancel_usage : wait_usage;
+	double timeout = 0;
+	int c, rc = 0;
+	char *end;
+	cmd_getopt_reset();
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (c == 'T' && !cancel) {
+			timeout = strtod(optarg, &end);
+			if (*end || end == optarg || !(timeout > 0))
+				return cmd_die(MLOPS_EXIT_USAGE, "--timeout '%s': expected seconds above 0",
+					       optarg);
+		} else if (c == 'J') {
+			g_opts.json = 1;
+		} else {
+			return cmd_usage(usage, c == 'h');
+		}
+	}
+	if (optind >= argc)
+		return cmd_usage(usage, 0);
+	size_t n = (size_t)(argc - optind);
+	struct mlops_run_result **res = calloc(n, sizeof(*res));
+	if (!res)
+		return cmd_die(MLOPS_EXIT_FAILURE, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		const char *rev = argv[optind + (int)i];
+		struct mlops_pending *p = NULL;
+		int err = mlops_pending_resolve(&p, g_repo, rev);
+		if (err == 0) {
+			err = cancel ? mlops_pending_cancel(&res[i], g_repo, p) :
+				       mlops_pending_wait(&res[i], g_repo, p, timeout);
+			if (err == 0 && cancel)
+				res[i]->exit_status = 0; /* cancelled: what was asked */
+		} else if (err == MLOPS_ENOTFOUND || err == MLOPS_EUSAGE) {
+			mlops_error_clear();
+			err = finished_run(&res[i], rev);
+			if (err == 0 && cancel)
+				err = mlops_error_set(MLOPS_ECONFLICT, "'%s' has ended already", rev);
+		}
+		mlops_pending_free(p, 1);
+		if (err < 0) {
+			rc = cmd_fail(err, err == MLOPS_ENOTFOUND ?
+				      "'mlops train list' shows the pending runs and their job ids" : NULL);
+			break;
+		}
+	}
+	if (rc == 0)
+		rc = print_ended(res, n, (const char *const *)argv + optind);
+	else
+		print_ended(res, n, (const char *const *)argv + optind);
+	for (size_t i = 0; i < n; i++)
+		mlops_run_result_free(res[i]);
+	free(res);
+	return rc;
+}
+
+static int train_wait(int argc, char **argv)
+{
+	return wait_or_cancel(argc, argv, 0);
+}
+
+static int train_cancel(int argc, char **argv)
+{
+	return wait_or_cancel(argc, argv, 1);
+}
+
 /* ---- dispatch --------------------------------------------------------- */
 
 static const struct subcmd subs[] = {
+	{ "cancel", train_cancel, "cancel RUN... [--json]" },
 	{ "compare", train_compare, "compare RUN RUN... [--json]" },
 	{ "list", train_list, "list [--name NAME] [--json]" },
 	{ "log", train_log, "log RUN" },
 	{ "show", train_show, "show RUN [--diff] [--json]" },
+	{ "wait", train_wait, "wait RUN... [--timeout SECS] [--json]" },
 };
 
 int cmd_train(int argc, char **argv)

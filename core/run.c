@@ -63,6 +63,7 @@ void mlops_run_result_free(struct mlops_run_result *r)
 		return;
 	free(r->error_message);
 	free(r->warning);
+	free(r->job_id);
 	cJSON_Delete(r->record);
 	free(r);
 }
@@ -592,6 +593,16 @@ static cJSON *read_metrics(const char *path, char **warning)
 	return m;
 }
 
+cJSON *mlops_run_read_metrics(const char *path, char **warning)
+{
+	return read_metrics(path, warning);
+}
+
+void mlops_run_remove_tree(const char *path)
+{
+	remove_tree(path);
+}
+
 /* ---- one run ---------------------------------------------------------- */
 
 struct run_dir {
@@ -610,16 +621,18 @@ static void run_dir_free(struct run_dir *d, int remove)
 	free(d->inputs);
 }
 
-static int run_dir_make(struct run_dir *d, struct run_ctx *c)
+/* A new run directory below base (on base's file system: tmp files too). */
+static int run_dir_make_in(struct run_dir *d, struct run_ctx *c, const char *base,
+			   const char *tmpl_name)
 {
 	memset(d, 0, sizeof(*d));
-	char *tmpl = mlops_path_join(c->repo->tmpdir, "run-XXXXXX");
+	char *tmpl = mlops_path_join(base, tmpl_name);
 	if (!tmpl)
 		return oom();
 	if (!mkdtemp(tmpl)) {
 		int e = errno;
 		free(tmpl);
-		return mlops_error_sys(e, "unable to create a run directory in '%s'", c->repo->tmpdir);
+		return mlops_error_sys(e, "unable to create a run directory in '%s'", base);
 	}
 	d->dir = tmpl;
 	char owner[300];
@@ -633,11 +646,16 @@ static int run_dir_make(struct run_dir *d, struct run_ctx *c)
 	int err = 0;
 	if (!op || !d->output || !d->metrics || !d->params || !d->log || !d->inputs)
 		err = oom();
-	else if ((err = mlops_write_file_atomic(op, owner, (size_t)n, c->repo->tmpdir, 0)) == 0 &&
+	else if ((err = mlops_write_file_atomic(op, owner, (size_t)n, base, 0)) == 0 &&
 		 mkdir(d->output, 0777) < 0)
 		err = mlops_error_sys(errno, "unable to create '%s'", d->output);
 	free(op);
 	return err;
+}
+
+static int run_dir_make(struct run_dir *d, struct run_ctx *c)
+{
+	return run_dir_make_in(d, c, c->repo->tmpdir, "run-XXXXXX");
 }
 
 /* Materialise the inputs; paths[i] is what MLOPS_INPUT_<NAME> names. */
@@ -782,6 +800,128 @@ static int record_run(mlops_oid *id, struct run_ctx *c, cJSON *rec, const mlops_
 	return err;
 }
 
+/*
+ * Submit one run to Slurm (after a cache miss): its directory below the
+ * shared directory, inputs, params, the objects the record will name, the
+ * pending record; then mlops_slurm_submit.  The directory is removed on
+ * failure.
+ */
+static int submit_one(struct mlops_run_result *res, struct run_ctx *c,
+		      const struct mlops_run_spec *spec, const cJSON *params, const mlops_oid *key,
+		      const char *key_text)
+{
+	struct run_dir d = { 0 };
+	char *shared = NULL, **input_paths = NULL, *env[4 + 64], run_id[33], cwd[PATH_MAX];
+	char hex[MLOPS_OID_HEXSZ + 1], outabs[PATH_MAX];
+	size_t nenv = 0;
+	cJSON *rec = NULL;
+	int err, keep = 0;
+
+	memset(env, 0, sizeof(env));
+	if (spec->builtin)
+		return mlops_error_set(MLOPS_EUSAGE, "a built-in trainer runs in-process; "
+				       "it cannot be submitted to Slurm");
+	if (c->ninputs > 64)
+		return mlops_error_set(MLOPS_EUSAGE, "at most 64 inputs for a Slurm job");
+	if (!getcwd(cwd, sizeof(cwd)))
+		return mlops_error_sys(errno, "unable to read the current directory");
+	if ((err = mlops_slurm_shared_dir(&shared, c->repo, spec->slurm)) < 0)
+		return err;
+	if ((err = new_run_id(run_id)) < 0 || (err = run_dir_make_in(&d, c, shared, "job-XXXXXX")) < 0)
+		goto done;
+	input_paths = calloc(c->ninputs + 1, sizeof(*input_paths));
+	if (!input_paths) {
+		err = oom();
+		goto done;
+	}
+	if ((err = materialise_inputs(input_paths, c, &d)) < 0)
+		goto done;
+	char *ptext = cJSON_Print(params);
+	if (!ptext) {
+		err = oom();
+		goto done;
+	}
+	err = mlops_write_file_atomic(d.params, ptext, strlen(ptext), d.dir, 0);
+	free(ptext);
+	if (err < 0)
+		goto done;
+	if (!(env[nenv++] = mlops_strdupf("MLOPS_RUN_ID=%s", run_id)) ||
+	    !(env[nenv++] = mlops_strdupf("MLOPS_PARAMS=%s", d.params)) ||
+	    !(env[nenv++] = mlops_strdupf("MLOPS_OUTPUT=%s", d.output)) ||
+	    !(env[nenv++] = mlops_strdupf("MLOPS_METRICS=%s", d.metrics))) {
+		err = oom();
+		goto done;
+	}
+	for (size_t i = 0; i < c->ninputs; i++)
+		if (!(env[nenv++] = mlops_strdupf("%s=%s", c->inputs[i].env, input_paths[i]))) {
+			err = oom();
+			goto done;
+		}
+	/* The objects the record will name exist before the job can end. */
+	if ((err = mlops_odb_write_hashed(c->repo->odb, key, key_text, strlen(key_text), NULL)) < 0)
+		goto done;
+	if (c->code.dirty &&
+	    (err = mlops_odb_write_hashed(c->repo->odb, &c->diff_id, c->code.diff, c->code.diff_len,
+					  NULL)) < 0)
+		goto done;
+
+	if (!(rec = cJSON_CreateObject())) {
+		err = oom();
+		goto done;
+	}
+	cJSON_AddStringToObject(rec, "type", "pending-run");
+	cJSON_AddStringToObject(rec, "run_id", run_id);
+	cJSON_AddStringToObject(rec, "name", c->name);
+	cJSON_AddItemToObject(rec, "command", command_json(spec));
+	cJSON_AddItemToObject(rec, "params", cJSON_Duplicate(params, 1));
+	cJSON *inputs = cJSON_AddArrayToObject(rec, "inputs");
+	for (size_t i = 0; i < c->ninputs; i++) {
+		cJSON *in = cJSON_CreateObject();
+		cJSON_AddStringToObject(in, "type", "dataset");
+		cJSON_AddStringToObject(in, "name", c->inputs[i].v->name);
+		cJSON_AddNumberToObject(in, "version", (double)c->inputs[i].v->version);
+		mlops_json_add_oid(in, "record", &c->inputs[i].v->id);
+		cJSON_AddItemToArray(inputs, in);
+	}
+	if (c->code.commit)
+		cJSON_AddStringToObject(rec, "git_commit", c->code.commit);
+	else
+		cJSON_AddNullToObject(rec, "git_commit");
+	cJSON_AddBoolToObject(rec, "git_dirty", c->code.dirty);
+	if (c->code.dirty)
+		mlops_json_add_oid(rec, "git_diff", &c->diff_id);
+	cJSON_AddStringToObject(rec, "host", c->host);
+	cJSON_AddStringToObject(rec, "user", c->user);
+	cJSON_AddStringToObject(rec, "cache_key", mlops_oid_fmt(hex, key));
+	cJSON_AddStringToObject(rec, "message", spec->message ? spec->message : "");
+	cJSON_AddStringToObject(rec, "dir", d.dir);
+	cJSON_AddStringToObject(rec, "cwd", cwd);
+	if (spec->out_dir) {
+		if (mlops_mkdir_p(spec->out_dir) < 0 || !realpath(spec->out_dir, outabs)) {
+			err = mlops_error_sys(errno, "unable to resolve '%s'", spec->out_dir);
+			goto done;
+		}
+		cJSON_AddStringToObject(rec, "out_dir", outabs);
+	}
+	cJSON_AddNumberToObject(rec, "submitted", floor(now_epoch()));
+	if ((err = mlops_slurm_submit(&res->job_id, &res->id, c->repo, rec, spec->argv,
+				      (const char *const *)env, nenv, spec->slurm)) < 0)
+		goto done;
+	res->record = rec;
+	rec = NULL;
+	keep = 1;
+done:
+	for (size_t i = 0; i < nenv; i++)
+		free(env[i]);
+	for (size_t i = 0; input_paths && i < c->ninputs; i++)
+		free(input_paths[i]);
+	free(input_paths);
+	cJSON_Delete(rec);
+	run_dir_free(&d, !keep);
+	free(shared);
+	return err;
+}
+
 static int run_one(struct mlops_run_result *res, struct run_ctx *c,
 		   const struct mlops_run_spec *spec, const cJSON *params_in)
 {
@@ -817,6 +957,10 @@ static int run_one(struct mlops_run_result *res, struct run_ctx *c,
 				err = mlops_run_checkout_outputs(c->repo, hit, spec->out_dir);
 			goto done;
 		}
+	}
+	if (spec->slurm) {
+		err = submit_one(res, c, spec, params, &key, key_text);
+		goto done;
 	}
 	if ((err = new_run_id(run_id)) < 0 || (err = run_dir_make(&d, c)) < 0)
 		goto done;
@@ -1079,8 +1223,8 @@ int mlops_run_sweep(struct mlops_run_result ***out, size_t *n, struct mlops_repo
 			ctx_free(&c);
 			return oom();
 		}
-	if (jobs < 1)
-		jobs = 1;
+	if (jobs < 1 || base->slurm)
+		jobs = 1; /* submissions: one after another (config is read per point) */
 	if (jobs > npoints)
 		jobs = npoints;
 	if (jobs > 64)

@@ -57,6 +57,20 @@ struct mlops_builtin_spec {
 	uint64_t seed;        /* seed of the split */
 };
 
+/*
+ * Slurm settings of a submitted run (--executor slurm); a NULL field takes
+ * executor.slurm.<key> from config, else Slurm's own default (shared_dir:
+ * <work tree>/.mlops/tmp/slurm).  Values are passed to sbatch as they are.
+ */
+struct mlops_slurm_opts {
+	const char *partition;   /* --partition */
+	const char *gpus;        /* --gpus */
+	const char *cpus;        /* --cpus-per-task */
+	const char *mem;         /* --mem */
+	const char *time;        /* --time */
+	const char *shared_dir;  /* the job directories, on a file system the nodes share */
+};
+
 /* What to run. */
 struct mlops_run_spec {
 	const char *name;              /* NULL: from the command or trainer */
@@ -72,6 +86,7 @@ struct mlops_run_spec {
 	int out_fd, err_fd;            /* relay the child's output; -1: don't */
 	const struct mlops_builtin_spec *builtin; /* in-process trainer, or NULL */
 	size_t threads;                /* built-in trainers: 0 = all cores */
+	const struct mlops_slurm_opts *slurm; /* submit to Slurm instead, or NULL */
 };
 
 /* The outcome of one run (or one point of a sweep). */
@@ -83,11 +98,21 @@ struct mlops_run_result {
 	int cached;            /* 1: an earlier run's result, not run again */
 	int exit_status;       /* the command's status (130 when interrupted) */
 	char *warning;         /* something to tell the user, or NULL */
+	char *job_id;          /* submitted to Slurm: the job id, and record is
+				  the pending record, id its id (not a run yet) */
 };
 
 void mlops_run_result_free(struct mlops_run_result *r);
 
 /*
+ * With spec->slurm set, the run is submitted instead (see "Pending runs"
+ * below): the cache is consulted as for a local run; on a miss the inputs
+ * are materialised below the shared directory, a batch script is written
+ * and given to sbatch, and *out describes the pending run (job_id set).
+ * Errors as below, and MLOPS_ENOTFOUND when sbatch cannot be run,
+ * MLOPS_EREMOTE when sbatch refuses the job (its message is the error's).
+ * Built-in trainers run in-process only (MLOPS_EUSAGE).
+ *
  * Run spec->argv (execvp, never a shell) or the built-in trainer and record
  * the run, unless the cache already holds a succeeded run of the same key
  * and !spec->force: then nothing runs, *out describes that run with
@@ -117,6 +142,8 @@ struct mlops_sweep_axis {
  * a time (0 = 1).  Points share the run cache.  *out receives *n results
  * in grid order (the caller's, freed with mlops_run_results_free); a point
  * that could not run has its error set and does not stop the others.
+ * With base->slurm each point is submitted (one after another, whatever
+ * `jobs`) and its result is a pending run.
  * Returns an error only when nothing could be tried.
  */
 int mlops_run_sweep(struct mlops_run_result ***out, size_t *n, struct mlops_repo *repo,
@@ -181,5 +208,77 @@ int mlops_builtin_detect_kind(const char **kind, struct mlops_repo *repo, const 
 void mlops_run_metrics_foreach(const struct cJSON *metrics,
 			       void (*cb)(const char *key, double value, void *payload),
 			       void *payload);
+
+/* ---- Pending runs (train_slurm.c) ---------------------------------------
+ *
+ * A submitted job has no run record until it ends.  Until then it is a
+ * pending run: a canonical JSON record {"type":"pending-run", the fields a
+ * run record will have that are known at submission (run_id, name,
+ * command, params, inputs, git_commit, git_dirty, git_diff, host, user,
+ * cache_key, message), "job_id", "dir" (the job directory), "cwd",
+ * "out_dir" (or absent), "submitted" (epoch seconds), "slurm": {the
+ * resources asked for}} stored in the store, and a ref
+ * runs-pending/<job id> naming it.  It is named by its job id or by
+ * "p-<record id prefix>".
+ *
+ * When the job has ended, ingesting it records the run exactly as a local
+ * run (outputs, log, metrics; runs/ and, when it succeeded, runcache/ refs),
+ * adds "slurm": {"job_id", "state", resources}, sets host to the node that
+ * ran it, and deletes the pending ref, all under the repository lock; the
+ * job directory is then removed.  A job that ended before its command
+ * started (cancelled while queued) is dropped without a record.
+ */
+
+struct mlops_pending {
+	mlops_oid id;          /* the pending record */
+	char *job_id;
+	struct cJSON *record;  /* the pending record, the entry's own */
+	char state[32];        /* Slurm's state: "PENDING", "RUNNING", ... or
+				  "ENDED" (ended, not yet ingested), "UNKNOWN" */
+};
+
+void mlops_pending_free(struct mlops_pending *p, size_t n);
+
+/*
+ * The pending runs, oldest submission first, each with its state as Slurm
+ * reports it.  Jobs that have ended are ingested first and are not in
+ * *out (their runs are in mlops_run_list).  A job that could not be
+ * ingested stays, with state "ENDED", and *warning (the caller's, or NULL)
+ * says why.  With no pending runs no Slurm command runs.
+ */
+int mlops_pending_list(struct mlops_pending **out, size_t *n, struct mlops_repo *repo,
+		       char **warning);
+
+/*
+ * Find one pending run by job id or "p-<prefix>" (4 to 64 hex digits).
+ * *out is the caller's (mlops_pending_free(*out, 1)); its state is not
+ * queried.  MLOPS_ENOTFOUND, MLOPS_EAMBIGUOUS.
+ */
+int mlops_pending_resolve(struct mlops_pending **out, struct mlops_repo *repo, const char *rev);
+
+/*
+ * Block until the job ends (polling Slurm, at most every 10 s; timeout_s
+ * <= 0 waits for ever, else MLOPS_ECHECK on timeout), then ingest it: *out
+ * is the run (cached = 0) or, for a job that never started, a result with
+ * record NULL and error_message saying so.  If another process ingested
+ * it first, *out is that run.
+ */
+int mlops_pending_wait(struct mlops_run_result **out, struct mlops_repo *repo,
+		       const struct mlops_pending *p, double timeout_s);
+
+/*
+ * Cancel the job (scancel), wait for it to end (up to 120 s) and ingest
+ * it as mlops_pending_wait does: a job that was running is recorded as
+ * interrupted.  MLOPS_EREMOTE when scancel fails.
+ */
+int mlops_pending_cancel(struct mlops_run_result **out, struct mlops_repo *repo,
+			 const struct mlops_pending *p);
+
+/*
+ * The run recorded for Slurm job `job_id` (slurm.job_id of a run record),
+ * newest first.  MLOPS_ENOTFOUND when no run has it.
+ */
+int mlops_run_find_job(struct cJSON **record, mlops_oid *id, struct mlops_repo *repo,
+		       const char *job_id);
 
 #endif

@@ -2,15 +2,19 @@
  * train_internal.h - the parts of training runs that run.c composes and no
  * other module needs: running a child process (train_child.c), reading the
  * state of the code in git (train_code.c) and the built-in trainers over
- * a materialised dataset (train_builtin.c).
+ * a materialised dataset (train_builtin.c), and submitting runs to Slurm
+ * (train_slurm.c).
  */
 #ifndef MLOPS_TRAIN_INTERNAL_H
 #define MLOPS_TRAIN_INTERNAL_H
 
 #include <stddef.h>
 
+#include "store/oid.h"
+
 struct mlops_repo;
 struct mlops_builtin_spec;
+struct mlops_slurm_opts;
 struct cJSON;
 
 /* ---- train_child.c ---------------------------------------------------- */
@@ -80,5 +84,67 @@ int mlops_builtin_detect_path(const char **kind, const char *data_path, const ch
 
 /* The data file of a materialised input (see mlops_builtin_train). */
 int mlops_builtin_find_table(char **out, const char *data_path);
+
+/* ---- run.c, for train_slurm.c ------------------------------------------ */
+
+/*
+ * Read the metrics file a command wrote, as a local run does: numbers and
+ * objects of them; anything else left out with *warning set (the
+ * caller's).  NULL on no memory.
+ */
+struct cJSON *mlops_run_read_metrics(const char *path, char **warning);
+
+/* Remove a directory tree (best effort). */
+void mlops_run_remove_tree(const char *path);
+
+/* ---- train_slurm.c ---------------------------------------------------- */
+
+/*
+ * Append `s` to the buffer *buf (of *len bytes, NUL-terminated; realloc'd)
+ * quoted for a POSIX shell: between single quotes, each ' written as '\''.
+ * Every byte other than NUL then stands for itself.  MLOPS_ERROR on no
+ * memory (the buffer is kept).
+ */
+int mlops_sh_quote(char **buf, size_t *len, const char *s);
+
+/* What a job's batch script does. */
+struct mlops_slurm_script {
+	const char *dir;           /* the job directory (absolute) */
+	const char *cwd;           /* where the command runs (absolute) */
+	const char *const *argv;   /* the command, NULL-terminated */
+	const char *const *env;    /* "NAME=value" to export; NAME is [A-Za-z0-9_] */
+	size_t nenv;
+};
+
+/*
+ * The batch script (*out, the caller's) for s: it sends stdout and stderr
+ * to <dir>/log, writes "<epoch> <host>" to <dir>/start, exports env, runs
+ * argv from cwd (with execvp semantics, through /usr/bin/env), and writes
+ * "<status> <interrupted>" to <dir>/exit (renamed into place) and the end
+ * time to <dir>/end; SIGINT, SIGTERM and SIGHUP (scancel, a time limit)
+ * mark it interrupted.  Every word taken from s is quoted with
+ * mlops_sh_quote.  MLOPS_EUSAGE for an env name that is not [A-Za-z0-9_].
+ */
+int mlops_slurm_script(char **out, const struct mlops_slurm_script *s);
+
+/*
+ * The shared directory for job directories (*out, absolute, the
+ * caller's; created): opts->shared_dir, else executor.slurm.shared-dir
+ * (relative to the work tree), else <work tree>/.mlops/tmp/slurm.
+ */
+int mlops_slurm_shared_dir(char **out, struct mlops_repo *repo,
+			   const struct mlops_slurm_opts *opts);
+
+/*
+ * Submit the job whose directory (pending record's "dir") is ready: write
+ * the batch script, run sbatch with the resources of opts (or config),
+ * then add "job_id" and "slurm" to `pending`, store it and write the ref
+ * runs-pending/<job id> under the repository lock.  *job_id and *id are
+ * the job's and the record's.  On a failure after sbatch the job is
+ * cancelled.  Errors as for mlops_run_exec with spec->slurm.
+ */
+int mlops_slurm_submit(char **job_id, mlops_oid *id, struct mlops_repo *repo,
+		       struct cJSON *pending, const char *const *argv, const char *const *env,
+		       size_t nenv, const struct mlops_slurm_opts *opts);
 
 #endif
