@@ -191,7 +191,7 @@ test_expect_success_unless() {
 if [ -n "$have_register" ] && have deploy; then
 	test_expect_success_unless "model registry not available" \
 		"mlops deploy does not resolve registered versions yet (core/deploy.c)" \
-		'a pushed prod tag deploys NAME#prod to the target' '
+		'a pushed prod tag deploys the version holding prod to the target' '
 		if [ -n "$with_remote" ]; then
 			cd dev && git fetch -q --tags origin && mlops -q pull
 		else
