@@ -54,7 +54,7 @@ static int dataset_add(int argc, char **argv)
 		}
 	}
 	if (optind >= argc) {
-		fprintf(stderr, "mlops: dataset add: nothing to add\n");
+		fprintf(stderr, "mlops: dataset add: nothing to add: name the files or directories to record\n");
 		return cmd_usage(add_usage, 0);
 	}
 	struct mlops_dataset_version *v;

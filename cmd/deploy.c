@@ -255,7 +255,8 @@ static int parse_uint(unsigned long long *out, const char *s, const char *what,
 	errno = 0;
 	unsigned long long v = strtoull(s, &end, 10);
 	if (!*s || *end || errno || s[0] == '-' || v > max) {
-		fprintf(stderr, "mlops: deploy serve: invalid %s '%s'\n", what, s);
+		fprintf(stderr, "mlops: deploy serve: %s '%s': expected a whole number from 0 to %llu\n",
+			what, s, max);
 		return -1;
 	}
 	*out = v;
@@ -321,29 +322,36 @@ static int deploy_serve(int argc, char **argv)
 		case 'l': so.log_path = optarg; break;
 		case 'c': so.predict = optarg; break;
 		case 'p':
-			if (parse_uint(&v, optarg, "port", 65535) < 0)
+			if (parse_uint(&v, optarg, "--port", 65535) < 0)
 				return MLOPS_EXIT_USAGE;
 			so.port = (unsigned)v;
 			break;
 		case 'w':
-			if (parse_uint(&v, optarg, "worker count", 256) < 0 || v == 0)
-				return v == 0 ? cmd_die(MLOPS_EXIT_USAGE, "deploy serve: --workers must be "
-							"at least 1") : MLOPS_EXIT_USAGE;
+			if (parse_uint(&v, optarg, "--workers", 256) < 0)
+				return MLOPS_EXIT_USAGE;
+			if (v == 0)
+				return cmd_die(MLOPS_EXIT_USAGE, "deploy serve: --workers must be at least 1");
 			so.workers = (unsigned)v;
 			break;
 		case 'B':
-			if (parse_uint(&v, optarg, "body limit", 1ull << 40) < 0 || v == 0)
+			if (parse_uint(&v, optarg, "--max-body", 1ull << 40) < 0)
 				return MLOPS_EXIT_USAGE;
+			if (v == 0)
+				return cmd_die(MLOPS_EXIT_USAGE, "deploy serve: --max-body must be at least 1");
 			so.max_body = (size_t)v;
 			break;
 		case 'T':
-			if (parse_uint(&v, optarg, "timeout", 86400) < 0 || v == 0)
+			if (parse_uint(&v, optarg, "--timeout", 86400) < 0)
 				return MLOPS_EXIT_USAGE;
+			if (v == 0)
+				return cmd_die(MLOPS_EXIT_USAGE, "deploy serve: --timeout must be at least 1");
 			so.timeout = (unsigned)v;
 			break;
 		case 'P':
-			if (parse_uint(&v, optarg, "predictor timeout", 86400000) < 0 || v == 0)
+			if (parse_uint(&v, optarg, "--predict-timeout", 86400000) < 0)
 				return MLOPS_EXIT_USAGE;
+			if (v == 0)
+				return cmd_die(MLOPS_EXIT_USAGE, "deploy serve: --predict-timeout must be at least 1");
 			so.predict_timeout = (unsigned)v;
 			break;
 		case 'h': return cmd_usage(serve_usage, 1);

@@ -25,7 +25,7 @@ int cmd_help(int argc, char **argv)
 		snprintf(page, sizeof(page), "mlops");
 	} else {
 		if (!cmd_lookup(argv[1]))
-			return cmd_die(MLOPS_EXIT_USAGE, "'%s' is not a command. See 'mlops --help'.", argv[1]);
+			return cmd_die(MLOPS_EXIT_USAGE, "'%s' is not a command; see 'mlops --help'", argv[1]);
 		snprintf(page, sizeof(page), "mlops-%s", argv[1]);
 	}
 	fflush(stdout);

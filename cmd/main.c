@@ -107,9 +107,9 @@ static int unknown_command(const char *name)
 			best = cmd_table[i].name;
 		}
 	}
-	fprintf(stderr, "mlops: '%s' is not a command. See 'mlops --help'.\n", name);
+	fprintf(stderr, "mlops: '%s' is not a command; see 'mlops --help'\n", name);
 	if (best && best_d <= 2)
-		fprintf(stderr, "\nThe most similar command is\n\t%s\n", best);
+		fprintf(stderr, "hint: the most similar command is '%s'\n", best);
 	return MLOPS_EXIT_USAGE;
 }
 

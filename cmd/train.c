@@ -582,7 +582,7 @@ static int train_run(int argc, char **argv)
 		goto done;
 	}
 	if (!bspec.kind && optind >= argc) {
-		fprintf(stderr, "mlops: train: no command to run\n");
+		fprintf(stderr, "mlops: train: no command to run: give one after '--', or use --builtin\n");
 		rc = cmd_usage(train_usage, 0);
 		goto done;
 	}
@@ -686,7 +686,7 @@ static int train_run(int argc, char **argv)
 				wait_result(&results[i]);
 		for (size_t i = 0; i < nresults; i++)
 			if (results[i]->warning)
-				fprintf(stderr, "warning: %s\n", results[i]->warning);
+				fprintf(stderr, "mlops: warning: %s\n", results[i]->warning);
 		rc = print_sweep(results, nresults, axes, naxes, metric, direction);
 		goto done;
 	}
@@ -710,7 +710,7 @@ static int train_run(int argc, char **argv)
 		}
 	}
 	if (res->warning)
-		fprintf(stderr, "warning: %s\n", res->warning);
+		fprintf(stderr, "mlops: warning: %s\n", res->warning);
 	if (g_opts.json)
 		cmd_print_json(run_json(res->record, &res->id, res->cached, 1));
 	else if (!g_opts.quiet) {

@@ -648,7 +648,7 @@ static int start(struct mlops_csv *c, const char *path,
 	else
 		c->delim = detect_delim(c->buf + c->pos, c->buf + c->len);
 	if (c->delim == '"' || c->delim == '\n' || c->delim == '\r')
-		return mlops_error_set(MLOPS_EUSAGE, "invalid delimiter");
+		return mlops_error_set(MLOPS_EUSAGE, "invalid delimiter: a quote or a line break cannot separate fields");
 	c->cls[c->delim] = 1;
 	c->cls['\n'] = 1;
 	c->cls['"'] = 1;

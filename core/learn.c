@@ -906,7 +906,7 @@ static int grow_rows(struct train *t)
 	size_t cap = t->cap ? 2 * t->cap : (t->src->nrows_hint ? t->src->nrows_hint : 1024);
 
 	if (cap > SIZE_MAX / sizeof(double) / (t->m + 1))
-		return mlops_error_set(MLOPS_ERROR, "too many rows");
+		return mlops_error_set(MLOPS_ERROR, "too many rows to hold in memory");
 	double *R = realloc(t->R, cap * t->m * sizeof(double));
 	if (!R)
 		return oom();
@@ -1174,7 +1174,7 @@ static int build_matrices(struct train *t, const struct mlops_design *d)
 	size_t nf = d->nfeatures, ti = 0, vi = 0;
 
 	if (nf && (t->ntrain > SIZE_MAX / sizeof(double) / nf))
-		return mlops_error_set(MLOPS_ERROR, "too many features");
+		return mlops_error_set(MLOPS_ERROR, "too many rows and features to hold in memory");
 	t->Xt = (struct mlops_matrix){ t->ntrain, nf, NULL };
 	t->Xv = (struct mlops_matrix){ t->nvalid, nf, NULL };
 	t->Xv.data = calloc(t->nvalid * nf + 1, sizeof(double));

@@ -1887,7 +1887,8 @@ int mlops_model_deprecate(char **tag, struct mlops_repo *repo, const char *rev, 
 			const struct mlops_model_version *l = st->nversions ?
 				&st->versions[st->nversions - 1] : NULL;
 			if (!l) {
-				err = mlops_error_set(MLOPS_ENOTFOUND, "no commit to tag");
+				err = mlops_error_set(MLOPS_ENOTFOUND, "no commit to tag: the repository has no "
+						      "commit and model '%s' no version", mr.name);
 				goto done;
 			}
 			memcpy(commit, l->reg->commit, 41);

@@ -38,7 +38,7 @@ int mlops_rev_parse(struct mlops_rev *out, const char *text)
 	memset(out, 0, sizeof(*out));
 	size_t len = strlen(text);
 	if (len > 260)
-		return mlops_error_set(MLOPS_EUSAGE, "revision too long");
+		return mlops_error_set(MLOPS_EUSAGE, "revision '%.32s...' is too long (at most 260 characters)", text);
 	if (!strncmp(text, "r-", 2) && mlops_oid_is_prefix(text + 2)) {
 		out->kind = MLOPS_REV_RUN;
 		snprintf(out->arg, sizeof(out->arg), "%s", text + 2);
@@ -50,7 +50,7 @@ int mlops_rev_parse(struct mlops_rev *out, const char *text)
 		return mlops_error_set(MLOPS_EUSAGE, "'%s' is not a revision: use NAME@VERSION or NAME#STAGE", text);
 	size_t nl = sep ? (size_t)(sep - text) : len;
 	if (nl > 128 || nl == 0)
-		return mlops_error_set(MLOPS_EUSAGE, "'%s' is not a revision: bad name", text);
+		return mlops_error_set(MLOPS_EUSAGE, "'%s' is not a revision: a name has 1 to 128 characters", text);
 	memcpy(out->name, text, nl);
 	out->name[nl] = '\0';
 	if (!mlops_name_valid(out->name))

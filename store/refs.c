@@ -235,7 +235,7 @@ int mlops_ref_read(mlops_oid *out, struct mlops_repo *repo, const char *name)
 		return mlops_error_set(MLOPS_ERROR, "out of memory");
 	int err = mlops_read_file(&buf, &len, path);
 	if (err == MLOPS_ENOTFOUND)
-		err = mlops_error_set(MLOPS_ENOTFOUND, "'%s' not found", name);
+		err = mlops_error_set(MLOPS_ENOTFOUND, "ref '%s' not found", name);
 	if (err == 0) {
 		if (len >= MLOPS_OID_HEXSZ)
 			buf[MLOPS_OID_HEXSZ] = '\0';
@@ -299,7 +299,7 @@ int mlops_ref_write(struct mlops_repo *repo, const char *name, const mlops_oid *
 		return err;
 	mlops_error_clear();
 	if (expected && mlops_oid_cmp(expected, &old))
-		return mlops_error_set(MLOPS_ECONFLICT, "'%s' was changed by someone else", name);
+		return mlops_error_set(MLOPS_ECONFLICT, "ref '%s' was changed by another process meanwhile; try again", name);
 	char *path = ref_path(repo, "refs", name);
 	if (!path)
 		return mlops_error_set(MLOPS_ERROR, "out of memory");

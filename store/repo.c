@@ -354,7 +354,7 @@ int mlops_config_get_string(char **out, struct mlops_repo *repo, const char *key
 	int rc = git_config_get_string_buf(&buf, cfg, key);
 	if (rc == GIT_ENOTFOUND) {
 		git_error_clear();
-		return mlops_error_set(MLOPS_ENOTFOUND, "'%s' is not set", key);
+		return mlops_error_set(MLOPS_ENOTFOUND, "configuration '%s' is not set", key);
 	}
 	if (rc < 0)
 		return mlops_git_error(MLOPS_EINVALID, key);
@@ -448,7 +448,7 @@ int mlops_config_delete(struct mlops_repo *repo, const char *key)
 	int rc = git_config_delete_entry(local, key);
 	if (rc == GIT_ENOTFOUND) {
 		git_error_clear();
-		err = mlops_error_set(MLOPS_ENOTFOUND, "'%s' is not set", key);
+		err = mlops_error_set(MLOPS_ENOTFOUND, "configuration '%s' is not set", key);
 	} else if (rc < 0) {
 		err = mlops_git_error(MLOPS_EIO, "unable to write '.mlops/config'");
 	}
