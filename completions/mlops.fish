@@ -171,19 +171,26 @@ complete -c mlops -n '__fish_seen_subcommand_from status' -l exit-code
 complete -c mlops -n '__fish_seen_subcommand_from status' -l help
 complete -c mlops -n '__fish_seen_subcommand_from status' -a '(mlops __complete values status (commandline -opc)[3] 2>/dev/null)'
 complete -c mlops -n __fish_use_subcommand -a train
-complete -c mlops -n '__fish_seen_subcommand_from train; and not __fish_seen_subcommand_from compare list log show' -a compare
+complete -c mlops -n '__fish_seen_subcommand_from train; and not __fish_seen_subcommand_from cancel compare list log show wait' -a cancel
+complete -c mlops -n '__fish_seen_subcommand_from train; and __fish_seen_subcommand_from cancel' -l help
+complete -c mlops -n '__fish_seen_subcommand_from train; and __fish_seen_subcommand_from cancel' -l json
+complete -c mlops -n '__fish_seen_subcommand_from train; and not __fish_seen_subcommand_from cancel compare list log show wait' -a compare
 complete -c mlops -n '__fish_seen_subcommand_from train; and __fish_seen_subcommand_from compare' -l help
 complete -c mlops -n '__fish_seen_subcommand_from train; and __fish_seen_subcommand_from compare' -l json
-complete -c mlops -n '__fish_seen_subcommand_from train; and not __fish_seen_subcommand_from compare list log show' -a list
+complete -c mlops -n '__fish_seen_subcommand_from train; and not __fish_seen_subcommand_from cancel compare list log show wait' -a list
 complete -c mlops -n '__fish_seen_subcommand_from train; and __fish_seen_subcommand_from list' -l help
 complete -c mlops -n '__fish_seen_subcommand_from train; and __fish_seen_subcommand_from list' -l json
 complete -c mlops -n '__fish_seen_subcommand_from train; and __fish_seen_subcommand_from list' -l name
-complete -c mlops -n '__fish_seen_subcommand_from train; and not __fish_seen_subcommand_from compare list log show' -a log
+complete -c mlops -n '__fish_seen_subcommand_from train; and not __fish_seen_subcommand_from cancel compare list log show wait' -a log
 complete -c mlops -n '__fish_seen_subcommand_from train; and __fish_seen_subcommand_from log' -l help
-complete -c mlops -n '__fish_seen_subcommand_from train; and not __fish_seen_subcommand_from compare list log show' -a show
+complete -c mlops -n '__fish_seen_subcommand_from train; and not __fish_seen_subcommand_from cancel compare list log show wait' -a show
 complete -c mlops -n '__fish_seen_subcommand_from train; and __fish_seen_subcommand_from show' -l diff
 complete -c mlops -n '__fish_seen_subcommand_from train; and __fish_seen_subcommand_from show' -l help
 complete -c mlops -n '__fish_seen_subcommand_from train; and __fish_seen_subcommand_from show' -l json
+complete -c mlops -n '__fish_seen_subcommand_from train; and not __fish_seen_subcommand_from cancel compare list log show wait' -a wait
+complete -c mlops -n '__fish_seen_subcommand_from train; and __fish_seen_subcommand_from wait' -l help
+complete -c mlops -n '__fish_seen_subcommand_from train; and __fish_seen_subcommand_from wait' -l json
+complete -c mlops -n '__fish_seen_subcommand_from train; and __fish_seen_subcommand_from wait' -l timeout
 complete -c mlops -n '__fish_seen_subcommand_from train' -a '(mlops __complete values train (commandline -opc)[3] 2>/dev/null)'
 complete -c mlops -n __fish_use_subcommand -a version
 complete -c mlops -n '__fish_seen_subcommand_from version' -l help
