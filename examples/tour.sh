@@ -46,37 +46,56 @@ run mlops dataset stats cancer --path data/breast_cancer.csv --html "$work/stats
 mlops --json dataset stats cancer@v1 | grep -c '"name"' | sed 's/^/columns profiled: /'
 mlops dataset stats data/breast_cancer.csv | sed -n '1p;/^target/,$p'
 
-step "6. train the built-in logistic regression (no Python)"
+step "6. a feature set: definitions in git, a materialized table, lookups"
+# The data has no entity or time of its own: number the rows as patients
+# seen one day apart, so the feature store has something to index.
+awk -F, 'NR == 1 { print "patient,seen," $1 "," $2 "," $4; next }
+	{ printf "p%03d,2024-%02d-%02d,%s,%s,%s\n", NR - 1, (NR - 2) % 12 + 1, (NR - 2) % 28 + 1, $1, $2, $4 }' \
+	"$data/breast_cancer.csv" >data/visits.csv
+run mlops dataset add data/visits.csv --name visits
+mkdir -p features
+cat >features/patient.json <<'JSON'
+{"name": "patient", "source": "visits", "entity": "patient", "timestamp": "seen",
+ "features": [
+   {"name": "radius_z", "column": "mean_radius", "transform": "standardize"},
+   {"name": "log_area", "column": "mean_area", "transform": "log1p"},
+   {"name": "texture_band", "column": "mean_texture", "transform": "bucketize", "edges": [15, 20, 25]}]}
+JSON
+run mlops feature add features/patient.json
+run mlops feature materialize patient
+run mlops feature get patient p007
+
+step "7. train the built-in logistic regression (no Python)"
 run mlops train --builtin logistic -d cancer@v1 --target target --seed 42 -o model
 test -s model/model.json
 
-step "7. the same run again is a cache hit"
+step "8. the same run again is a cache hit"
 run mlops train --builtin logistic -d cancer@v1 --target target --seed 42 -o model
 
 if /usr/bin/python3 -c 'import sklearn' 2>/dev/null; then
-	step "8. train your own script (scikit-learn), as a tracked run"
+	step "9. train your own script (scikit-learn), as a tracked run"
 	run mlops train -n sklearn-lr -d cancer@v1 -p C=1.0 -- /usr/bin/python3 "$here/train/train.py"
 else
-	step "8. (skipped: python3-sklearn is not installed)"
+	step "9. (skipped: python3-sklearn is not installed)"
 fi
 
-step "9. compare the runs"
+step "10. compare the runs"
 run mlops train list
 run_id=$(mlops train list --name cancer-logistic | awk 'NR == 1 { print $1 }')
 
-step "10. register the model and promote it"
+step "11. register the model and promote it"
 run mlops register cancer-model --run "$run_id" -m "built-in logistic, seed 42"
 run mlops register promote cancer-model@v0.0.1 prod
 run mlops register list
 
-step "11. deploy it to a release folder"
+step "12. deploy it to a release folder"
 git config -f .mlops/config deploy.prod.type dir
 git config -f .mlops/config deploy.prod.path "$work/srv"
 git config -f .mlops/config deploy.prod.stage prod
 run mlops deploy cancer-model#prod prod
 ls "$work/srv/current/"
 
-step "12. serve it and ask for one prediction"
+step "13. serve it and ask for one prediction"
 mlops deploy serve cancer-model#prod --port 0 --log "$work/requests.jsonl" >"$work/serve.out" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
