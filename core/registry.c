@@ -1338,6 +1338,9 @@ int mlops_model_register(struct mlops_register_result **out, struct mlops_repo *
 		return mlops_error_set(MLOPS_EUSAGE, "'%s' is not a version: use vX.Y.Z", o->version);
 	if (o->bump && strcmp(o->bump, "major") && strcmp(o->bump, "minor") && strcmp(o->bump, "patch"))
 		return mlops_error_set(MLOPS_EUSAGE, "'%s' is not a bump: use major, minor or patch", o->bump);
+	mlops_oid check_id;
+	if (o->drift_check && mlops_oid_parse(&check_id, o->drift_check) < 0)
+		return mlops_error_set(MLOPS_EUSAGE, "'%s' is not a check id (64 hex digits)", o->drift_check);
 	if (!(res = calloc(1, sizeof(*res))))
 		return OOM();
 
@@ -1437,6 +1440,8 @@ int mlops_model_register(struct mlops_register_result **out, struct mlops_repo *
 								     cJSON_CreateObject());
 	if (res->has_baseline)
 		mlops_json_add_oid(rec, "baseline", &res->baseline);
+	if (o->drift_check)
+		mlops_json_add_oid(rec, "drift_check", &check_id);
 	cJSON_AddStringToObject(rec, "author", author);
 	cJSON_AddNumberToObject(rec, "time", (double)when);
 	cJSON_AddStringToObject(rec, "message", o->message ? o->message : "");
