@@ -14,6 +14,7 @@ int cmd_help(int argc, char **argv);
 int cmd_hooks(int argc, char **argv);
 int cmd_init(int argc, char **argv);
 int cmd_merge_lock(int argc, char **argv);
+int cmd_monitor(int argc, char **argv);
 int cmd_register(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 /* status with another usage text (dataset status). */

@@ -29,6 +29,7 @@ const struct cmd_entry cmd_table[] = {
 	{ "hooks", cmd_hooks, 0, "install git hooks that keep data and code in step" },
 	{ "init", cmd_init, 0, "create an mlops repository in a git work tree" },
 	{ "merge-lock", cmd_merge_lock, 0, "merge driver for mlops.lock (used by git)" },
+	{ "monitor", cmd_monitor, CMD_NEED_REPO, "check live data for drift against a model's baseline" },
 	{ "register", cmd_register, CMD_NEED_REPO, "model registry on git tags: register, promote, lineage" },
 	{ "status", cmd_status, CMD_NEED_REPO, "show tracked paths that changed, and the store" },
 	{ "train", cmd_train, CMD_NEED_REPO, "run and record training: commands, built-in trainers, sweeps" },
