@@ -18,7 +18,9 @@
  *    with the model's seed): rows are numbered in source order, and the
  *    first nvalid entries of the permutation are the validation rows.
  *  - A loaded baseline and a computed one are the same: the record is
- *    built first, and the in-memory columns are always read back from it.
+ *    built first, printed and parsed again (cJSON does not print every
+ *    double bit for bit), and the in-memory columns are always read back
+ *    from it.
  */
 #include "core/monitor_internal.h"
 
@@ -638,8 +640,13 @@ int mlops_baseline_compute(struct mlops_baseline **out, const char *csv_path,
 	}
 	if (!(res = calloc(1, sizeof(*res))))
 		goto oom;
-	res->json = rec;
-	rec = NULL;
+	/* read back from its text, so that it is exactly what a load gives
+	   (cJSON prints some numbers within an ulp, not bit for bit) */
+	char *text = cJSON_PrintUnformatted(rec);
+	res->json = text ? cJSON_Parse(text) : NULL;
+	free(text);
+	if (!res->json)
+		goto oom;
 	if ((err = baseline_from_json(res)) < 0)
 		goto done;
 	for (size_t j = 0; j < b.ncols; j++)
