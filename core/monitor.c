@@ -29,10 +29,12 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/csv.h"
 #include "core/drift.h"
@@ -433,96 +435,387 @@ static int note_pred_error(struct check *ck)
 
 /* ---- reading a table ------------------------------------------------------ */
 
-static int feed_table(struct check *ck)
-{
-	struct mlops_csv *csv = NULL;
-	const struct mlops_csv_field *f;
-	const char *const *names;
-	const char *path = ck->in->data_path;
-	size_t ncols, n, *pos = NULL, ni = 0;
-	long *map = NULL, label = -1;
-	struct mlops_cellref *cells = NULL;
-	double *proba = NULL;
-	int err, rc, predict = 0;
-	const struct mlops_model *m = ck->model;
+/*
+ * A table is read in batches of BATCH_ROWS rows copied out of the reader.
+ * The work on a batch is split in tasks: one per column, and one for the
+ * predictions and labels.  Tasks touch disjoint state, so worker threads
+ * take a share of them each while the reader fills the next batch; every
+ * accumulator still sees its values in row order, so the result does not
+ * depend on the number of threads.
+ */
+#define BATCH_ROWS 8192
+#define MAX_THREADS 8
 
-	if ((err = mlops_csv_open(&csv, path, NULL)) < 0)
-		return err;
-	names = mlops_csv_names(csv, &ncols);
-	if (!(map = calloc(ncols ? ncols : 1, sizeof(long))))
-		goto oom;
-	for (size_t j = 0; j < ncols; j++) {
-		map[j] = column_index(ck, names[j]);
-		if (map[j] >= 0)
-			ck->seen[map[j]] = 1;
-		else if ((err = mon_strmap_add(&ck->newcols, names[j], strlen(names[j]), 1)) < 0)
-			goto done;
-		if (ck->in->target && !strcmp(names[j], ck->in->target))
-			label = (long)j;
+struct batch {
+	char *buf;
+	size_t len, cap;
+	size_t *off, *flen;   /* nrows x ncols */
+	size_t nrows;
+};
+
+struct table_ctx {
+	struct check *ck;
+	size_t ncols;
+	long *map;            /* table column -> baseline column, or -1 */
+	long label;
+	int predict;
+	size_t *pos;          /* model input -> table column */
+	size_t ninputs;
+};
+
+struct worker {
+	struct table_ctx *tc;
+	pthread_t thread;
+	size_t *tasks;        /* table columns; ncols stands for the predictions */
+	size_t ntasks;
+	struct mlops_cellref *cells;
+	double *proba;
+	int err;
+	char *errmsg;
+};
+
+static void batch_free(struct batch *b)
+{
+	free(b->buf);
+	free(b->off);
+	free(b->flen);
+}
+
+static int batch_init(struct batch *b, size_t ncols)
+{
+	memset(b, 0, sizeof(*b));
+	b->off = malloc(BATCH_ROWS * ncols * sizeof(size_t));
+	b->flen = malloc(BATCH_ROWS * ncols * sizeof(size_t));
+	return b->off && b->flen ? 0 : oom();
+}
+
+static int batch_add(struct batch *b, const struct mlops_csv_field *f, size_t n)
+{
+	size_t need = 0;
+	for (size_t j = 0; j < n; j++)
+		need += f[j].len;
+	if (b->len + need > b->cap) {
+		size_t cap = b->cap ? b->cap : (1u << 20);
+		while (cap < b->len + need)
+			cap *= 2;
+		char *p = realloc(b->buf, cap);
+		if (!p)
+			return oom();
+		b->buf = p;
+		b->cap = cap;
 	}
-	if (ck->in->target && label < 0) {
-		err = mlops_error_set(MLOPS_EINVALID, "'%s' has no label column '%s'", path,
-				      ck->in->target);
-		goto done;
+	size_t *off = b->off + b->nrows * n, *len = b->flen + b->nrows * n;
+	for (size_t j = 0; j < n; j++) {
+		memcpy(b->buf + b->len, f[j].ptr, f[j].len);
+		off[j] = b->len;
+		len[j] = f[j].len;
+		b->len += f[j].len;
 	}
-	if (m && (ck->do_pred || ck->q.on)) {
-		ni = m->design.ninputs;
-		pos = calloc(ni ? ni : 1, sizeof(size_t));
-		cells = calloc(ni ? ni : 1, sizeof(*cells));
-		proba = calloc(m->nclasses ? m->nclasses : 1, sizeof(double));
-		if (!pos || !cells || !proba)
-			goto oom;
-		if (mlops_design_bind(pos, &m->design, names, ncols) < 0) {
-			if (!(ck->pred_note = strdup(mlops_error_message())))
-				goto oom;
-			mlops_error_clear();
-			ck->do_pred = 0;
-			ck->q.on = 0;
-		} else {
-			predict = 1;
-		}
-	} else if (!m && ck->do_pred) {
-		ck->do_pred = 0;
-		if (!(ck->pred_note = strdup("no model to predict with")))
-			goto oom;
-	}
-	while ((rc = mlops_csv_next(csv, &f, &n)) == 1) {
-		ck->rows++;
-		for (size_t j = 0; j < ncols; j++)
-			if (map[j] >= 0 && (err = mon_acc_text(&ck->acc[map[j]], f[j].ptr, f[j].len)) < 0)
-				goto done;
-		if (!predict)
-			continue;
+	b->nrows++;
+	return 0;
+}
+
+/* The predictions and labels of a batch's rows. */
+static int predict_task(struct worker *w, const struct batch *b)
+{
+	struct table_ctx *tc = w->tc;
+	struct check *ck = tc->ck;
+	const struct mlops_model *m = ck->model;
+	int err;
+	for (size_t r = 0; r < b->nrows; r++) {
+		const size_t *off = b->off + r * tc->ncols, *len = b->flen + r * tc->ncols;
 		struct mlops_prediction p;
-		for (size_t i = 0; i < ni; i++) {
-			cells[i].ptr = f[pos[i]].ptr;
-			cells[i].len = f[pos[i]].len;
+		for (size_t i = 0; i < tc->ninputs; i++) {
+			w->cells[i].ptr = b->buf + off[tc->pos[i]];
+			w->cells[i].len = len[tc->pos[i]];
 		}
-		if (mlops_model_predict_row(&p, m->nclasses ? proba : NULL, m, cells) < 0) {
+		if (mlops_model_predict_row(&p, m->nclasses ? w->proba : NULL, m, w->cells) < 0) {
 			if ((err = note_pred_error(ck)) < 0)
-				goto done;
+				return err;
 			continue;
 		}
 		if (ck->do_pred) {
 			err = m->nclasses ? mon_acc_text(&ck->pred, p.label, strlen(p.label))
 					  : mon_acc_number(&ck->pred, p.value);
 			if (err < 0)
-				goto done;
+				return err;
 		}
-		if (ck->q.on && (err = quality_add(&ck->q, m, f[label].ptr, f[label].len, p.value,
-						   m->nclasses ? (long)p.class_index : -1,
-						   m->nclasses ? proba : NULL)) < 0)
-			goto done;
+		if (ck->q.on && (err = quality_add(&ck->q, m, b->buf + off[tc->label], len[tc->label],
+						   p.value, m->nclasses ? (long)p.class_index : -1,
+						   m->nclasses ? w->proba : NULL)) < 0)
+			return err;
 	}
-	err = rc < 0 ? rc : 0;
+	return 0;
+}
+
+static int run_tasks(struct worker *w, const struct batch *b)
+{
+	struct table_ctx *tc = w->tc;
+	int err;
+	for (size_t t = 0; t < w->ntasks; t++) {
+		size_t j = w->tasks[t];
+		if (j == tc->ncols) {
+			if ((err = predict_task(w, b)) < 0)
+				return err;
+			continue;
+		}
+		struct mon_acc *a = &tc->ck->acc[tc->map[j]];
+		for (size_t r = 0; r < b->nrows; r++) {
+			size_t k = r * tc->ncols + j;
+			if ((err = mon_acc_text(a, b->buf + b->off[k], b->flen[k])) < 0)
+				return err;
+		}
+	}
+	return 0;
+}
+
+/* The hand-off between the reader and the workers. */
+struct pool {
+	pthread_mutex_t lock;
+	pthread_cond_t go, done;
+	const struct batch *batch;
+	unsigned long gen;     /* batches handed out */
+	size_t busy;           /* workers still on the current batch */
+	int stop;
+};
+
+struct worker_arg {
+	struct pool *pool;
+	struct worker *w;
+};
+
+static void *worker_main(void *arg)
+{
+	struct worker_arg *wa = arg;
+	struct pool *pl = wa->pool;
+	unsigned long seen = 0;
+	for (;;) {
+		pthread_mutex_lock(&pl->lock);
+		while (!pl->stop && pl->gen == seen)
+			pthread_cond_wait(&pl->go, &pl->lock);
+		if (pl->stop && pl->gen == seen) {
+			pthread_mutex_unlock(&pl->lock);
+			return NULL;
+		}
+		seen = pl->gen;
+		const struct batch *b = pl->batch;
+		pthread_mutex_unlock(&pl->lock);
+		if (!wa->w->err && (wa->w->err = run_tasks(wa->w, b)) < 0)
+			wa->w->errmsg = strdup(mlops_error_message());
+		pthread_mutex_lock(&pl->lock);
+		if (--pl->busy == 0)
+			pthread_cond_signal(&pl->done);
+		pthread_mutex_unlock(&pl->lock);
+	}
+}
+
+static void pool_wait(struct pool *pl)
+{
+	pthread_mutex_lock(&pl->lock);
+	while (pl->busy)
+		pthread_cond_wait(&pl->done, &pl->lock);
+	pthread_mutex_unlock(&pl->lock);
+}
+
+static void pool_start(struct pool *pl, const struct batch *b, size_t nworkers)
+{
+	pthread_mutex_lock(&pl->lock);
+	pl->batch = b;
+	pl->busy = nworkers;
+	pl->gen++;
+	pthread_cond_broadcast(&pl->go);
+	pthread_mutex_unlock(&pl->lock);
+}
+
+/* Share the tasks among n workers by their rough cost. */
+static int assign_tasks(struct worker *ws, size_t n, struct table_ctx *tc)
+{
+	double load[MAX_THREADS] = { 0 };
+	size_t ntasks = tc->ncols + 1;
+	for (size_t i = 0; i < n; i++)
+		if (!(ws[i].tasks = malloc(ntasks * sizeof(size_t))))
+			return oom();
+	for (size_t t = ntasks; t-- > 0;) {
+		double cost;
+		if (t == tc->ncols) {
+			if (!tc->predict)
+				continue;
+			cost = 0.6 * (double)tc->ninputs + 1;
+		} else {
+			if (tc->map[t] < 0)
+				continue;
+			cost = tc->ck->base->cols[tc->map[t]].kind == MON_NUMERIC ? 1 : 0.5;
+		}
+		size_t best = 0;
+		for (size_t i = 1; i < n; i++)
+			if (load[i] < load[best])
+				best = i;
+		load[best] += cost;
+		ws[best].tasks[ws[best].ntasks++] = t;
+	}
+	return 0;
+}
+
+static size_t thread_count(size_t ncols)
+{
+	const char *env = getenv("MLOPS_MONITOR_THREADS");
+	long n = env && *env ? strtol(env, NULL, 10) : sysconf(_SC_NPROCESSORS_ONLN);
+	if (n < 1)
+		n = 1;
+	if (n > MAX_THREADS)
+		n = MAX_THREADS;
+	if ((size_t)n > ncols + 1)
+		n = (long)ncols + 1;
+	return (size_t)n;
+}
+
+static int feed_table(struct check *ck)
+{
+	struct mlops_csv *csv = NULL;
+	const struct mlops_csv_field *f;
+	const char *const *names;
+	const char *path = ck->in->data_path;
+	struct table_ctx tc;
+	struct batch batches[2];
+	struct worker ws[MAX_THREADS];
+	struct worker_arg args[MAX_THREADS];
+	struct pool pl;
+	size_t n, nthreads = 1, started = 0, cur = 0;
+	int err = 0, rc = 0, have_pool = 0;
+	const struct mlops_model *m = ck->model;
+
+	memset(&tc, 0, sizeof(tc));
+	memset(ws, 0, sizeof(ws));
+	memset(batches, 0, sizeof(batches));
+	tc.ck = ck;
+	tc.label = -1;
+	if ((err = mlops_csv_open(&csv, path, NULL)) < 0)
+		return err;
+	names = mlops_csv_names(csv, &tc.ncols);
+	if (!(tc.map = calloc(tc.ncols ? tc.ncols : 1, sizeof(long))))
+		goto oom;
+	for (size_t j = 0; j < tc.ncols; j++) {
+		tc.map[j] = column_index(ck, names[j]);
+		if (tc.map[j] >= 0)
+			ck->seen[tc.map[j]] = 1;
+		else if ((err = mon_strmap_add(&ck->newcols, names[j], strlen(names[j]), 1)) < 0)
+			goto done;
+		if (ck->in->target && !strcmp(names[j], ck->in->target))
+			tc.label = (long)j;
+	}
+	if (ck->in->target && tc.label < 0) {
+		err = mlops_error_set(MLOPS_EINVALID, "'%s' has no label column '%s'", path,
+				      ck->in->target);
+		goto done;
+	}
+	if (m && (ck->do_pred || ck->q.on)) {
+		tc.ninputs = m->design.ninputs;
+		if (!(tc.pos = calloc(tc.ninputs ? tc.ninputs : 1, sizeof(size_t))))
+			goto oom;
+		if (mlops_design_bind(tc.pos, &m->design, names, tc.ncols) < 0) {
+			if (!(ck->pred_note = strdup(mlops_error_message())))
+				goto oom;
+			mlops_error_clear();
+			ck->do_pred = 0;
+			ck->q.on = 0;
+		} else {
+			tc.predict = 1;
+		}
+	} else if (!m && ck->do_pred) {
+		ck->do_pred = 0;
+		if (!(ck->pred_note = strdup("no model to predict with")))
+			goto oom;
+	}
+	if ((err = batch_init(&batches[0], tc.ncols)) < 0 ||
+	    (err = batch_init(&batches[1], tc.ncols)) < 0)
+		goto done;
+	for (;;) {
+		struct batch *b = &batches[cur];
+		b->nrows = b->len = 0;
+		while (b->nrows < BATCH_ROWS && (rc = mlops_csv_next(csv, &f, &n)) == 1)
+			if ((err = batch_add(b, f, n)) < 0)
+				goto done;
+		if (rc < 0) {
+			err = rc;
+			goto done;
+		}
+		ck->rows += b->nrows;
+		if (!started) {
+			/* threads only for tables of more than one batch */
+			nthreads = b->nrows == BATCH_ROWS ? thread_count(tc.ncols) : 1;
+			for (size_t i = 0; i < nthreads; i++) {
+				ws[i].tc = &tc;
+				ws[i].cells = calloc(tc.ninputs ? tc.ninputs : 1, sizeof(*ws[i].cells));
+				ws[i].proba = calloc(m && m->nclasses ? m->nclasses : 1, sizeof(double));
+				if (!ws[i].cells || !ws[i].proba)
+					goto oom;
+			}
+			if ((err = assign_tasks(ws, nthreads, &tc)) < 0)
+				goto done;
+			started = 1;
+			if (nthreads > 1) {
+				memset(&pl, 0, sizeof(pl));
+				pthread_mutex_init(&pl.lock, NULL);
+				pthread_cond_init(&pl.go, NULL);
+				pthread_cond_init(&pl.done, NULL);
+				have_pool = 1;
+				for (size_t i = 0; i < nthreads; i++) {
+					args[i].pool = &pl;
+					args[i].w = &ws[i];
+					if (pthread_create(&ws[i].thread, NULL, worker_main, &args[i]) != 0) {
+						err = mlops_error_set(MLOPS_ERROR, "unable to start a thread");
+						pl.stop = 1;
+						nthreads = i;
+						goto done;
+					}
+				}
+			}
+		}
+		if (nthreads > 1) {
+			pool_wait(&pl);           /* the other batch is free again */
+			for (size_t i = 0; i < nthreads; i++)
+				if (ws[i].err < 0) {
+					err = ws[i].err;
+					goto done;
+				}
+			if (b->nrows)
+				pool_start(&pl, b, nthreads);
+			cur ^= 1;
+		} else if ((err = run_tasks(&ws[0], b)) < 0) {
+			goto done;
+		}
+		if (b->nrows < BATCH_ROWS)
+			break;
+	}
 	goto done;
 oom:
 	err = oom();
 done:
-	free(map);
-	free(pos);
-	free(cells);
-	free(proba);
+	if (have_pool) {
+		pool_wait(&pl);
+		pthread_mutex_lock(&pl.lock);
+		pl.stop = 1;
+		pthread_cond_broadcast(&pl.go);
+		pthread_mutex_unlock(&pl.lock);
+		for (size_t i = 0; i < nthreads; i++)
+			pthread_join(ws[i].thread, NULL);
+		for (size_t i = 0; err == 0 && i < nthreads; i++)
+			if (ws[i].err < 0)
+				err = mlops_error_set(ws[i].err, "%s", ws[i].errmsg ? ws[i].errmsg : "failed");
+		pthread_mutex_destroy(&pl.lock);
+		pthread_cond_destroy(&pl.go);
+		pthread_cond_destroy(&pl.done);
+	}
+	for (size_t i = 0; i < MAX_THREADS; i++) {
+		free(ws[i].tasks);
+		free(ws[i].cells);
+		free(ws[i].proba);
+		free(ws[i].errmsg);
+	}
+	batch_free(&batches[0]);
+	batch_free(&batches[1]);
+	free(tc.map);
+	free(tc.pos);
 	mlops_csv_free(csv);
 	return err;
 }

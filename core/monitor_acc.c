@@ -279,16 +279,12 @@ void mon_acc_free(struct mon_acc *a)
 
 size_t mon_bin_of(const double *edges, size_t nbins, double v)
 {
-	/* the number of inner edges edges[1..nbins-1] that are <= v */
-	size_t lo = 1, hi = nbins; /* search [lo, hi) */
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (edges[mid] <= v)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo - 1;
+	/* the number of inner edges edges[1..nbins-1] that are <= v: at most
+	   MLOPS_MONITOR_BINS - 1 compares, without branches to mispredict */
+	size_t i = 0;
+	for (size_t k = 1; k < nbins; k++)
+		i += edges[k] <= v;
+	return i;
 }
 
 static int acc_num(struct mon_acc *a, double v, int isint)
