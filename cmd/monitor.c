@@ -522,7 +522,6 @@ static int monitor_check(int argc, char **argv)
 
 	/* the current data: a file, or a dataset revision */
 	in.target = a.target;
-	in.model_name = name;
 	if (a.data) {
 		struct stat st;
 		if (stat(a.data, &st) == 0 || strchr(a.data, '/')) {
@@ -679,7 +678,7 @@ static int monitor_log(int argc, char **argv)
 		const char *verdict = strf(e, "verdict");
 		const cJSON *src = item(e, "source");
 		snprintf(who, sizeof(who), "%s@%s", strf(e, "model"), strf(e, "version"));
-		printf("%.12s  %s  %-20s %s%-8s%s %2.0f/%-2.0f columns  %s %s\n", strf(e, "id"),
+		printf("%.12s  %s  %-20s %s%-8s%s %.0f/%.0f columns  %s %s\n", strf(e, "id"),
 		       cmd_human_time(t, (long long)numf(e, "time")), who,
 		       strcmp(verdict, "ok") ? cmd_color("red") : cmd_color("green"), verdict,
 		       cmd_color("reset"), numf(e, "drifted_columns"), numf(e, "tested_columns"),

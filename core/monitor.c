@@ -322,6 +322,7 @@ struct check {
 	struct quality q;
 	long target_col;          /* the baseline column the labels go to, or -1 */
 	struct mon_strmap newcols;
+	struct mon_strmap versions; /* model@version of the log's lines */
 	uint64_t rows, lines_skipped;
 	double first_time, last_time;
 	int has_times;
@@ -367,6 +368,7 @@ static void check_clear(struct check *ck)
 	free(ck->pred_note);
 	quality_free(&ck->q);
 	mon_strmap_free(&ck->newcols);
+	mon_strmap_free(&ck->versions);
 }
 
 static int check_init(struct check *ck, const struct mlops_baseline *base,
@@ -392,7 +394,8 @@ static int check_init(struct check *ck, const struct mlops_baseline *base,
 		for (size_t i = 0; i < base->ncols; i++)
 			if (!strcmp(base->cols[i].name, in->target))
 				ck->target_col = (long)i;
-	if ((err = mon_strmap_init(&ck->newcols, NEW_COLUMNS)) < 0)
+	if ((err = mon_strmap_init(&ck->newcols, NEW_COLUMNS)) < 0 ||
+	    (err = mon_strmap_init(&ck->versions, 100)) < 0)
 		return err;
 	if (base->pred) {
 		if ((err = init_column_acc(&ck->pred, base->pred, CUR_SEED - 1)) < 0)
@@ -870,10 +873,6 @@ static int log_line(struct check *ck, const cJSON *o, const char *path, size_t l
 	if (!cJSON_IsArray(cols) || !cJSON_IsArray(data))
 		return mlops_error_set(MLOPS_EINVALID, "'%s' line %zu: not a request record "
 				       "(no \"inputs\" with \"columns\" and \"data\")", path, lineno);
-	if (ck->in->model_name && model && strcmp(model, ck->in->model_name)) {
-		ck->lines_skipped++;
-		return 0;
-	}
 	if (ts) {
 		if (mlops_monitor_time_parse(&t, ts, 0) < 0)
 			return mlops_error_set(MLOPS_EINVALID, "'%s' line %zu: invalid time '%s'", path,
@@ -885,6 +884,13 @@ static int log_line(struct check *ck, const cJSON *o, const char *path, size_t l
 	} else if (ck->in->has_since) {
 		return mlops_error_set(MLOPS_EINVALID, "'%s' line %zu: no \"time\" for --since", path,
 				       lineno);
+	}
+	{
+		const char *ver = mlops_json_str(o, "version");
+		char who[300];
+		snprintf(who, sizeof(who), "%s@%s", model ? model : "?", ver ? ver : "?");
+		if ((err = mon_strmap_add(&ck->versions, who, strlen(who), 1)) < 0)
+			return err;
 	}
 	nc = (size_t)cJSON_GetArraySize(cols);
 	if (nc > sizeof(map) / sizeof(map[0]) && !(mp = malloc(nc * sizeof(long))))
@@ -1463,9 +1469,17 @@ static int column_result(cJSON **out, const struct mon_column *bc, struct mon_ac
 		cJSON_AddNumberToObject(o, "non_numeric_count", (double)a->nonnum);
 		cJSON_AddItemToObject(o, "non_numeric", top_texts(&a->text, 10));
 	}
+	if (a->count == 0 && a->missing == 0) {
+		/* no rows at all: nothing to compare */
+		cJSON_AddStringToObject(o, "status", "no_data");
+		cJSON_AddBoolToObject(o, "drift", 0);
+		baseline_histogram(o, bc, a);
+		return 0;
+	}
 	if ((numeric ? a->numbers : a->count) == 0) {
+		/* every value missing, or none a number */
 		if (!*type_changed)
-			cJSON_AddStringToObject(o, "status", "no_data");
+			cJSON_AddStringToObject(o, "status", "all_missing");
 		cJSON_AddBoolToObject(o, "drift", 1);
 		baseline_histogram(o, bc, a);
 		*tested = 1;
@@ -1622,6 +1636,10 @@ int mlops_monitor_check(struct mlops_monitor_result **out, const struct mlops_ba
 	cJSON_AddNumberToObject(src, "rows", (double)ck.rows);
 	if (in->log_path) {
 		cJSON_AddNumberToObject(src, "lines_skipped", (double)ck.lines_skipped);
+		cJSON *vs = cJSON_AddObjectToObject(src, "models");
+		for (size_t i = 0; i < ck.versions.n; i++)
+			cJSON_AddNumberToObject(vs, mon_strmap_key(&ck.versions, i),
+						(double)ck.versions.count[i]);
 		if (in->has_since)
 			cJSON_AddNumberToObject(src, "since", in->since);
 		cJSON_AddItemToObject(src, "first_time", ck.has_times ? cJSON_CreateNumber(ck.first_time)
@@ -1636,11 +1654,18 @@ int mlops_monitor_check(struct mlops_monitor_result **out, const struct mlops_ba
 	cJSON_AddNumberToObject(rep, "baseline_rows", (double)base->rows);
 	cJSON_AddItemToObject(rep, "thresholds", thresholds_json(&opts->th));
 	cJSON_AddStringToObject(rep, "stattest", mlops_monitor_test_name(opts->test));
+	if (ck.rows == 0) {
+		/* nothing arrived (an empty table, a quiet log): no drift to see */
+		for (size_t i = 0; i < base->ncols; i++)
+			ck.seen[i] = 1;
+		mlops_warning_add("no rows to check in '%s'", in->data_path ? in->data_path : in->log_path);
+	}
 	cols = cJSON_AddArrayToObject(rep, "columns");
 	schema = cJSON_CreateObject();
 	missing = cJSON_AddArrayToObject(schema, "missing_columns");
 	cJSON *newc = cJSON_AddArrayToObject(schema, "new_columns");
 	typech = cJSON_AddArrayToObject(schema, "type_changes");
+	cJSON *newcats = cJSON_AddArrayToObject(schema, "new_categories");
 	for (size_t i = 0; i < ck.newcols.n; i++)
 		cJSON_AddItemToArray(newc, cJSON_CreateString(mon_strmap_key(&ck.newcols, i)));
 	for (size_t i = 0; i < base->ncols; i++) {
@@ -1659,6 +1684,19 @@ int mlops_monitor_check(struct mlops_monitor_result **out, const struct mlops_ba
 		drifted += t && d;
 		if (!ck.seen[i]) {
 			cJSON_AddItemToArray(missing, cJSON_CreateString(bc->name));
+			schema_drift = 1;
+		}
+		if (bc->kind == MON_CATEGORICAL && ck.acc[i].nonnum) {
+			/* values the model never saw in training (as Evidently's
+			   TestColumnValueList, any one fails) */
+			const struct mon_strmap *u = &ck.acc[i].text;
+			cJSON *x = cJSON_CreateObject(), *vals;
+			cJSON_AddStringToObject(x, "column", bc->name);
+			cJSON_AddNumberToObject(x, "count", (double)ck.acc[i].nonnum);
+			vals = cJSON_AddArrayToObject(x, "values");
+			for (size_t k = 0; k < u->n && k < 20; k++)
+				cJSON_AddItemToArray(vals, cJSON_CreateString(mon_strmap_key(u, k)));
+			cJSON_AddItemToArray(newcats, x);
 			schema_drift = 1;
 		}
 		if (tc) {
@@ -1727,7 +1765,7 @@ int mlops_monitor_check(struct mlops_monitor_result **out, const struct mlops_ba
 	int drift = dataset_drift || pred_drift || schema_drift;
 	cJSON_AddBoolToObject(rep, "drift", drift);
 	cJSON_AddStringToObject(rep, "verdict", drift && degraded ? "drift,degraded" :
-				drift ? "drift" : degraded ? "degraded" : "ok");
+				drift ? "drift" : degraded ? "degraded" : ck.rows ? "ok" : "no_data");
 	if (!(res = calloc(1, sizeof(*res))))
 		goto oom;
 	res->report = rep;

@@ -170,7 +170,6 @@ struct mlops_monitor_input {
 	const char *name;        /* how to call the source in the report (NULL: path) */
 	int has_since;
 	double since;            /* log lines at or after this time (epoch s) */
-	const char *model_name;  /* log lines of this model only (NULL: all) */
 	const char *target;      /* the label column, for quality; or NULL */
 };
 
