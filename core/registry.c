@@ -491,7 +491,8 @@ int mlops_registry_load(struct mlops_registry **out, struct mlops_repo *repo, co
 		goto done;
 	}
 	git_error_clear();
-	qsort(reg->events, reg->n, sizeof(*reg->events), event_cmp);
+	if (reg->n > 1)
+		qsort(reg->events, reg->n, sizeof(*reg->events), event_cmp);
 	fill_stage_versions(reg);
 	*out = reg;
 	reg = NULL;
