@@ -286,6 +286,15 @@ int mlops_monitor_retrain(struct mlops_retrain_result **out, struct mlops_repo *
 /* ---- models of the registry -------------------------------------------- */
 
 /*
+ * The built-in model of an artifact ({node} JSON, as a version record's
+ * "artifact"): model.json at the top of a tree, or the artifact itself
+ * when it is one file.  *model is NULL and *note (the caller's) says why
+ * when there is none; store errors are returned.
+ */
+int mlops_monitor_artifact_model(struct mlops_model **model, char **note,
+				 struct mlops_repo *repo, const struct cJSON *artifact);
+
+/*
  * Load what a check of a registered version needs: the built-in model in
  * its artifact (*model, NULL when the artifact is not a built-in model)
  * and its baseline (*base: the stored one, or when the version has none

@@ -70,13 +70,8 @@ static int append(const void *data, size_t len, void *payload)
 	return 0;
 }
 
-/*
- * The built-in model in an artifact: model.json at the top of a tree, or
- * the artifact itself when it is one file.  *model is NULL (and *note
- * says why) when there is none.
- */
-static int read_model(struct mlops_model **model, char **note, struct mlops_repo *repo,
-		      const cJSON *artifact)
+int mlops_monitor_artifact_model(struct mlops_model **model, char **note,
+				 struct mlops_repo *repo, const struct cJSON *artifact)
 {
 	struct mlops_node node, file;
 	struct mlops_tree_list list = { 0 };
@@ -84,6 +79,7 @@ static int read_model(struct mlops_model **model, char **note, struct mlops_repo
 	int err, found = 0;
 
 	*model = NULL;
+	*note = NULL;
 	if (mlops_node_from_json(&node, artifact) < 0) {
 		mlops_error_clear();
 		*note = strdup("the version has no artifact");
@@ -226,7 +222,8 @@ int mlops_monitor_load_model(struct cJSON **record, mlops_oid *record_id, char *
 		      mlops_error_set(MLOPS_ECORRUPT, "the record of '%s' has no name", rev);
 		goto fail;
 	}
-	if ((err = read_model(&m, &mnote, repo, cJSON_GetObjectItemCaseSensitive(rec, "artifact"))) < 0)
+	if ((err = mlops_monitor_artifact_model(&m, &mnote, repo,
+						cJSON_GetObjectItemCaseSensitive(rec, "artifact"))) < 0)
 		goto fail;
 	if (mlops_json_get_oid(&bid, rec, "baseline") == 0) {
 		err = mlops_baseline_load(&b, repo, &bid);
