@@ -10,11 +10,9 @@
 #include <ftw.h>
 #include <libgen.h>
 #include <math.h>
-#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -228,8 +226,7 @@ static int run_on_drift(char *const *argv, const cJSON *report, const char *chec
 	char *path = NULL, *text = cJSON_Print(report);
 	char *e_json = NULL, *e_id = NULL, *e_verdict = NULL;
 	char **env = NULL;
-	int fd = -1, rc = 0, status;
-	pid_t pid;
+	int fd = -1, rc = 0;
 	size_t n = 0;
 
 	if (!text)
@@ -264,21 +261,17 @@ static int run_on_drift(char *const *argv, const cJSON *report, const char *chec
 	if (e_id)
 		env[k++] = e_id;
 	fflush(stdout);
-	if ((errno = posix_spawnp(&pid, argv[0], NULL, NULL, argv, env)) != 0) {
-		rc = cmd_die(MLOPS_EXIT_NOTFOUND, "unable to run '%s': %s", argv[0], strerror(errno));
+	struct mlops_child_result cr;
+	if (mlops_child_run(&cr, (const char *const *)argv, env, 1, 2, -1) < 0) {
+		rc = cmd_fail(mlops_error_code(), NULL);
 		goto done;
 	}
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR) {
-			rc = cmd_die(MLOPS_EXIT_IO, "waiting for '%s': %s", argv[0], strerror(errno));
-			goto done;
-		}
-	if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
-		fprintf(stderr, "mlops: warning: on-drift command '%s' exited with %d\n", argv[0],
-			WEXITSTATUS(status));
-	else if (WIFSIGNALED(status))
+	if (cr.signal)
 		fprintf(stderr, "mlops: warning: on-drift command '%s' was killed by signal %d\n",
-			argv[0], WTERMSIG(status));
+			argv[0], cr.signal);
+	else if (cr.exit_status != 0)
+		fprintf(stderr, "mlops: warning: on-drift command '%s' exited with %d\n", argv[0],
+			cr.exit_status);
 done:
 	if (fd >= 0)
 		close(fd);

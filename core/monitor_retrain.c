@@ -171,8 +171,14 @@ static int baseline_from_run(struct mlops_baseline **base, char **note, struct m
 		err = oom();
 		goto done;
 	}
-	if ((err = mlops_builtin_find_table(&table, data)) < 0)
+	if ((err = mlops_builtin_find_table(&table, data)) < 0) {
+		/* not one table (a command's inputs can be anything) */
+		*note = mlops_strdupf("no monitoring baseline: %s@v%ld is not one table (%s); "
+				      "use --baseline TABLE", v->name, v->version, mlops_error_message());
+		mlops_error_clear();
+		err = *note ? 0 : oom();
 		goto done;
+	}
 	if (!(ds = cJSON_CreateObject())) {
 		err = oom();
 		goto done;

@@ -136,9 +136,21 @@ test_expect_success 'labels: quality recomputed on current data, and its drop' '
 	grep -q "no label column .nope." err
 '
 
+test_expect_success 'regression: numeric predictions, rmse recomputed on labels' '
+	mlops --json train --builtin linear -d churn-data@v1 --target x2 >j &&
+	mlops -q register reg --run "$(json_field run <j)" &&
+	mlops monitor check reg --data "$FIX/same.csv" --target x2 >out &&
+	grep -q "^(predictions) prediction  *ks " out &&
+	grep -q "^(labels) x2  *ks " out &&
+	grep -q "^  rmse  *training" out && grep -q "^  r2 " out &&
+	test_expect_code 1 mlops monitor check reg --data "$FIX/variance.csv" --target x2 >out &&
+	grep -q "^  rmse worse by .*: degraded$" out &&
+	grep -q "^verdict: degraded$" out
+'
+
 test_expect_success 'monitor log lists earlier checks with their verdicts' '
 	mlops monitor log churn >out &&
-	test $(wc -l <out) -ge 10 &&
+	test $(wc -l <out) -ge 10 && ! grep -q " reg@" out &&
 	head -1 out | grep -q " churn@v0.0.1 " &&
 	grep -q " drift  *[0-9]/3 columns" out &&
 	grep -q " ok .* data .*same.csv$" out &&
