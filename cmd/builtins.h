@@ -11,6 +11,7 @@ int cmd___complete(int argc, char **argv);
 int cmd_checkout(int argc, char **argv);
 int cmd_dataset(int argc, char **argv);
 int cmd_deploy(int argc, char **argv);
+int cmd_feature(int argc, char **argv);
 int cmd_help(int argc, char **argv);
 int cmd_hooks(int argc, char **argv);
 int cmd_init(int argc, char **argv);
