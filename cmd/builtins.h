@@ -21,6 +21,7 @@ int cmd_hooks(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_init(int argc, char **argv);
 int cmd_merge_lock(int argc, char **argv);
+int cmd_monitor(int argc, char **argv);
 int cmd_pull(int argc, char **argv);
 int cmd_push(int argc, char **argv);
 int cmd_register(int argc, char **argv);

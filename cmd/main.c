@@ -36,6 +36,7 @@ const struct cmd_entry cmd_table[] = {
 	{ "import", cmd_import, CMD_NEED_REPO, "read a bundle made by export, checking every object" },
 	{ "init", cmd_init, 0, "create an mlops repository in a git work tree" },
 	{ "merge-lock", cmd_merge_lock, 0, "merge driver for mlops.lock (used by git)" },
+	{ "monitor", cmd_monitor, CMD_NEED_REPO, "check live data for drift against a model's baseline" },
 	{ "pull", cmd_pull, CMD_NEED_REPO, "fetch, then check out what mlops.lock records" },
 	{ "push", cmd_push, CMD_NEED_REPO, "upload versions and the objects they need to a remote" },
 	{ "register", cmd_register, CMD_NEED_REPO, "model registry on git tags: register, promote, lineage" },

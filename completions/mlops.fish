@@ -120,6 +120,16 @@ complete -c mlops -n '__fish_seen_subcommand_from init' -a '(mlops __complete va
 complete -c mlops -n __fish_use_subcommand -a merge-lock
 complete -c mlops -n '__fish_seen_subcommand_from merge-lock' -l help
 complete -c mlops -n '__fish_seen_subcommand_from merge-lock' -a '(mlops __complete values merge-lock (commandline -opc)[3] 2>/dev/null)'
+complete -c mlops -n __fish_use_subcommand -a monitor
+complete -c mlops -n '__fish_seen_subcommand_from monitor; and not __fish_seen_subcommand_from check log' -a check
+complete -c mlops -n '__fish_seen_subcommand_from monitor; and __fish_seen_subcommand_from check' -l baseline
+complete -c mlops -n '__fish_seen_subcommand_from monitor; and __fish_seen_subcommand_from check' -l data
+complete -c mlops -n '__fish_seen_subcommand_from monitor; and __fish_seen_subcommand_from check' -l help
+complete -c mlops -n '__fish_seen_subcommand_from monitor; and __fish_seen_subcommand_from check' -l log
+complete -c mlops -n '__fish_seen_subcommand_from monitor; and __fish_seen_subcommand_from check' -l model
+complete -c mlops -n '__fish_seen_subcommand_from monitor; and not __fish_seen_subcommand_from check log' -a log
+complete -c mlops -n '__fish_seen_subcommand_from monitor; and __fish_seen_subcommand_from log' -l help
+complete -c mlops -n '__fish_seen_subcommand_from monitor' -a '(mlops __complete values monitor (commandline -opc)[3] 2>/dev/null)'
 complete -c mlops -n __fish_use_subcommand -a pull
 complete -c mlops -n '__fish_seen_subcommand_from pull' -l force
 complete -c mlops -n '__fish_seen_subcommand_from pull' -l help

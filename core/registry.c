@@ -6,7 +6,8 @@
  * resolving revisions, gates, lineage and impact.
  */
 #include "registry.h"
-#include "colstats.h"
+#include "learn.h"
+#include "monitor.h"
 #include "dataset.h"
 #include "run.h"
 #include "train_internal.h"
@@ -1228,17 +1229,22 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
 }
 
 /*
- * The monitoring baseline of a built-in run: per-column statistics
- * (core/colstats.h) of each dataset it trained on, of the table the
- * trainer read, stored as a record.  Other runs get none (*made = 0, and
- * *note says why): their data is whatever their command made of it.
+ * The monitoring baseline of a built-in run (core/monitor.h): the table
+ * its first dataset holds, profiled with bins, categories and a sample,
+ * and the predictions of its model (the artifact's model.json) on its
+ * validation rows.  Other runs get none (*made = 0, and *note says why):
+ * their data is whatever their command made of it.
  */
 static int make_baseline(int *made, mlops_oid *id, char **note, struct mlops_repo *repo,
-			 const cJSON *run)
+			 const cJSON *run, const struct mlops_node *artifact)
 {
-	cJSON *rec = NULL, *arr;
-	char *tmp = NULL;
+	struct mlops_dataset_version *v = NULL;
+	struct mlops_model *model = NULL;
+	cJSON *ds = NULL, *art = NULL;
+	char *tmp = NULL, *dir = NULL, *data = NULL, *table = NULL, *mnote = NULL;
 	int err = 0, have_tmp = 0;
+	const cJSON *in;
+	mlops_oid did;
 	*made = 0;
 	*note = NULL;
 	if (!run)
@@ -1248,60 +1254,43 @@ static int make_baseline(int *made, mlops_oid *id, char **note, struct mlops_rep
 			       "so which table it trained on is its own affair");
 		return *note ? 0 : OOM();
 	}
-	if (!(rec = cJSON_CreateObject()) || !(tmp = mlops_path_join(repo->tmpdir, "baseline-XXXXXX")))
+	cJSON_ArrayForEach(in, cJSON_GetObjectItemCaseSensitive(run, "inputs")) {
+		const char *type = mlops_json_str(in, "type");
+		if (type && !strcmp(type, "dataset") && mlops_json_get_oid(&did, in, "record") == 0)
+			break;
+	}
+	if (!in) {
+		*note = strdup("no monitoring baseline: the run has no dataset input");
+		return *note ? 0 : OOM();
+	}
+	if ((err = mlops_dataset_load(&v, repo, &did)) < 0)
+		return err;
+	if (!(tmp = mlops_path_join(repo->tmpdir, "baseline-XXXXXX")))
 		goto oom;
 	if (!mkdtemp(tmp)) {
 		err = mlops_error_sys(errno, "unable to create a directory in '%s'", repo->tmpdir);
 		goto done;
 	}
 	have_tmp = 1;
-	cJSON_AddStringToObject(rec, "type", "baseline");
-	arr = cJSON_AddArrayToObject(rec, "datasets");
-	const cJSON *in;
-	cJSON_ArrayForEach(in, cJSON_GetObjectItemCaseSensitive(run, "inputs")) {
-		const char *type = mlops_json_str(in, "type");
-		struct mlops_dataset_version *v = NULL;
-		mlops_oid did;
-		char *dir = NULL, *table = NULL;
-		cJSON *stats = NULL;
-		if (!type || strcmp(type, "dataset") || mlops_json_get_oid(&did, in, "record") < 0)
-			continue;
-		if ((err = mlops_dataset_load(&v, repo, &did)) < 0)
-			goto done;
-		dir = mlops_path_join(tmp, v->name);
-		if (!dir)
-			err = OOM();
-		if (err == 0)
-			err = mlops_dataset_checkout(repo, v, dir, 1, NULL);
-		if (err == 0) {
-			char *data = v->nentries == 1 ? mlops_path_join(dir, v->entries[0].path) : strdup(dir);
-			err = data ? mlops_builtin_find_table(&table, data) : OOM();
-			free(data);
-		}
-		if (err == 0)
-			err = mlops_colstats_from_file(&stats, table);
-		if (err == 0) {
-			cJSON *d = cJSON_CreateObject();
-			cJSON_AddStringToObject(d, "name", v->name);
-			cJSON_AddNumberToObject(d, "version", (double)v->version);
-			mlops_json_add_oid(d, "record", &did);
-			cJSON_AddStringToObject(d, "path", table + strlen(dir) + (table[strlen(dir)] == '/'));
-			cJSON_AddItemToObject(d, "stats", stats);
-			cJSON_AddItemToArray(arr, d);
-		}
-		mlops_dataset_version_free(v);
-		free(dir);
-		free(table);
-		if (err < 0)
-			goto done;
-	}
-	if (cJSON_GetArraySize(arr) == 0) {
-		*note = strdup("no monitoring baseline: the run has no dataset input");
-		if (!*note)
-			goto oom;
+	if (!(dir = mlops_path_join(tmp, v->name)))
+		goto oom;
+	if ((err = mlops_dataset_checkout(repo, v, dir, 1, NULL)) < 0)
 		goto done;
-	}
-	if ((err = mlops_json_store(id, repo->odb, rec, NULL)) < 0)
+	if (!(data = v->nentries == 1 ? mlops_path_join(dir, v->entries[0].path) : strdup(dir)))
+		goto oom;
+	if ((err = mlops_builtin_find_table(&table, data)) < 0)
+		goto done;
+	if (!(art = mlops_node_to_json(artifact)))
+		goto oom;
+	if ((err = mlops_monitor_artifact_model(&model, &mnote, repo, art)) < 0)
+		goto done;
+	if (!(ds = cJSON_CreateObject()))
+		goto oom;
+	cJSON_AddStringToObject(ds, "name", v->name);
+	cJSON_AddNumberToObject(ds, "version", (double)v->version);
+	mlops_json_add_oid(ds, "record", &did);
+	cJSON_AddStringToObject(ds, "path", table + strlen(dir) + (table[strlen(dir)] == '/'));
+	if ((err = mlops_baseline_build(id, repo, table, model, ds)) < 0)
 		goto done;
 	*made = 1;
 	goto done;
@@ -1310,8 +1299,15 @@ oom:
 done:
 	if (have_tmp)
 		nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	mlops_dataset_version_free(v);
+	mlops_model_free(model);
+	cJSON_Delete(ds);
+	cJSON_Delete(art);
 	free(tmp);
-	cJSON_Delete(rec);
+	free(dir);
+	free(data);
+	free(table);
+	free(mnote);
 	return err;
 }
 
@@ -1339,6 +1335,9 @@ int mlops_model_register(struct mlops_register_result **out, struct mlops_repo *
 		return mlops_error_set(MLOPS_EUSAGE, "'%s' is not a version: use vX.Y.Z", o->version);
 	if (o->bump && strcmp(o->bump, "major") && strcmp(o->bump, "minor") && strcmp(o->bump, "patch"))
 		return mlops_error_set(MLOPS_EUSAGE, "'%s' is not a bump: use major, minor or patch", o->bump);
+	mlops_oid check_id;
+	if (o->drift_check && mlops_oid_parse(&check_id, o->drift_check) < 0)
+		return mlops_error_set(MLOPS_EUSAGE, "'%s' is not a check id (64 hex digits)", o->drift_check);
 	if (!(res = calloc(1, sizeof(*res))))
 		return OOM();
 
@@ -1377,7 +1376,8 @@ int mlops_model_register(struct mlops_register_result **out, struct mlops_repo *
 		if ((err = store_path(&res->artifact, repo, o->path)) < 0)
 			goto done;
 	}
-	if ((err = make_baseline(&res->has_baseline, &res->baseline, &res->baseline_note, repo, run)) < 0)
+	if ((err = make_baseline(&res->has_baseline, &res->baseline, &res->baseline_note, repo, run,
+				 &res->artifact)) < 0)
 		goto done;
 	if ((err = mlops_odb_sync(repo->odb)) < 0)
 		goto done;
@@ -1438,6 +1438,8 @@ int mlops_model_register(struct mlops_register_result **out, struct mlops_repo *
 								     cJSON_CreateObject());
 	if (res->has_baseline)
 		mlops_json_add_oid(rec, "baseline", &res->baseline);
+	if (o->drift_check)
+		mlops_json_add_oid(rec, "drift_check", &check_id);
 	cJSON_AddStringToObject(rec, "author", author);
 	cJSON_AddNumberToObject(rec, "time", (double)when);
 	cJSON_AddStringToObject(rec, "message", o->message ? o->message : "");

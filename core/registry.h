@@ -22,8 +22,8 @@
  * models/NAME/vX.Y.Z -> its id):
  *   {"type":"model","name","version":"vX.Y.Z","artifact":{node},
  *    "run":"<run record id>"?,"inputs":[...]?,"metrics":{...},
- *    "baseline":"<stats record id>"?,"author","time","message",
- *    "git_commit"}
+ *    "baseline":"<stats record id>"?,"drift_check":"<check record id>"?,
+ *    "author","time","message","git_commit"}
  * The baseline record, for built-in runs:
  *   {"type":"baseline","datasets":[{"name","version","record","path",
  *    "stats":{colstats JSON}}]}
@@ -182,6 +182,8 @@ struct mlops_register_opts {
 	const char *version;  /* an explicit "vX.Y.Z", or NULL */
 	const char *message;  /* NULL = "" */
 	int allow_same;       /* allow an artifact another version has */
+	const char *drift_check; /* the monitor check (64 hex) that caused this
+				    version, recorded as "drift_check", or NULL */
 };
 
 struct mlops_register_result {

@@ -1,0 +1,214 @@
+/*
+ * monitor_record.c - the record of each check and the log of checks.
+ *
+ * A check is stored as a canonical JSON record {"type":"monitor-check",
+ * "model","version","model_record",...the report...}, and named by the
+ * ref monitor/<model>/<YYYYmmddTHHMMSSZ>-<8 hex of the record id>, so
+ * that a model's refs sort by time.  Write protocol: the record is stored
+ * and the store synced, then the ref is written under the repository lock.
+ */
+#include "core/monitor.h"
+
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/rev.h"
+#include "store/error.h"
+#include "store/fsutil.h"
+#include "store/json.h"
+#include "store/odb.h"
+#include "store/refs.h"
+#include "store/repo.h"
+
+#define LOCK_TIMEOUT_MS -1
+
+static int oom(void)
+{
+	return mlops_error_set(MLOPS_ERROR, "out of memory");
+}
+
+int mlops_monitor_record(mlops_oid *id, char **ref, struct mlops_repo *repo,
+			 const struct cJSON *report, const char *name, const char *version,
+			 const mlops_oid *model_record, long long when)
+{
+	cJSON *rec = NULL;
+	struct mlops_lock *lock = NULL;
+	char hex[MLOPS_OID_HEXSZ + 1], stamp[32], *refname = NULL;
+	struct tm tm;
+	time_t t = (time_t)when;
+	int err;
+
+	if (ref)
+		*ref = NULL;
+	if (!mlops_name_valid(name))
+		return mlops_error_set(MLOPS_EUSAGE, "invalid model name '%s'", name);
+	if (!(rec = cJSON_Duplicate(report, 1)))
+		return oom();
+	cJSON_DeleteItemFromObjectCaseSensitive(rec, "type");
+	cJSON_AddStringToObject(rec, "type", "monitor-check");
+	cJSON_DeleteItemFromObjectCaseSensitive(rec, "model");
+	cJSON_AddStringToObject(rec, "model", name);
+	cJSON_DeleteItemFromObjectCaseSensitive(rec, "version");
+	if (version)
+		cJSON_AddStringToObject(rec, "version", version);
+	else
+		cJSON_AddNullToObject(rec, "version");
+	cJSON_DeleteItemFromObjectCaseSensitive(rec, "model_record");
+	if (model_record)
+		mlops_json_add_oid(rec, "model_record", model_record);
+	else
+		cJSON_AddNullToObject(rec, "model_record");
+	cJSON_DeleteItemFromObjectCaseSensitive(rec, "time");
+	cJSON_AddNumberToObject(rec, "time", (double)when);
+	if ((err = mlops_json_store(id, repo->odb, rec, NULL)) < 0 ||
+	    (err = mlops_odb_sync(repo->odb)) < 0)
+		goto done;
+	gmtime_r(&t, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+	if (!(refname = mlops_strdupf("monitor/%s/%s-%.8s", name, stamp, mlops_oid_fmt(hex, id)))) {
+		err = oom();
+		goto done;
+	}
+	if ((err = mlops_lock_acquire(&lock, repo, LOCK_TIMEOUT_MS)) < 0)
+		goto done;
+	err = mlops_ref_write(repo, refname, id, NULL, "monitor check");
+	mlops_lock_release(lock);
+	if (err < 0)
+		goto done;
+	if (ref) {
+		*ref = refname;
+		refname = NULL;
+	}
+done:
+	free(refname);
+	cJSON_Delete(rec);
+	return err;
+}
+
+/* The summary of one recorded check, as listed. */
+static cJSON *summary(const cJSON *rec, const mlops_oid *id, const char *ref)
+{
+	static const char *const copy[] = {
+		"model", "version", "time", "verdict", "drift", "degraded", "source",
+		"tested_columns", "drifted_columns", "share", "dataset_drift",
+		"prediction_drift", "schema_drift", NULL,
+	};
+	char hex[MLOPS_OID_HEXSZ + 1];
+	cJSON *o = cJSON_CreateObject();
+	if (!o)
+		return NULL;
+	cJSON_AddStringToObject(o, "id", mlops_oid_fmt(hex, id));
+	cJSON_AddStringToObject(o, "ref", ref);
+	for (size_t i = 0; copy[i]; i++) {
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(rec, copy[i]);
+		cJSON_AddItemToObject(o, copy[i], v ? cJSON_Duplicate(v, 1) : cJSON_CreateNull());
+	}
+	const cJSON *q = cJSON_GetObjectItemCaseSensitive(rec, "quality");
+	if (cJSON_IsObject(q))
+		cJSON_AddItemToObject(o, "quality_drop",
+				      cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(q, "relative_drop"), 1));
+	return o;
+}
+
+static int add_model_checks(cJSON *arr, struct mlops_repo *repo, const char *name)
+{
+	char **refs = NULL, *dir = mlops_strdupf("monitor/%s", name);
+	size_t n = 0;
+	int err;
+	if (!dir)
+		return oom();
+	if ((err = mlops_ref_list(&refs, &n, repo, dir)) < 0)
+		goto done;
+	for (size_t i = 0; i < n; i++) {
+		char *full = NULL;
+		mlops_oid id;
+		cJSON *rec = NULL, *o;
+		size_t len = strlen(refs[i]);
+		if (len && refs[i][len - 1] == '/')
+			continue;
+		if (!(full = mlops_strdupf("%s/%s", dir, refs[i]))) {
+			err = oom();
+			goto done;
+		}
+		if ((err = mlops_ref_read(&id, repo, full)) < 0 ||
+		    (err = mlops_json_load(&rec, repo->odb, &id)) < 0) {
+			err = mlops_error_wrap(err, "check '%s'", full);
+			free(full);
+			goto done;
+		}
+		o = summary(rec, &id, full);
+		cJSON_Delete(rec);
+		free(full);
+		if (!o) {
+			err = oom();
+			goto done;
+		}
+		cJSON_AddItemToArray(arr, o);
+	}
+done:
+	mlops_strlist_free(refs, n);
+	free(dir);
+	return err;
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+	const cJSON *x = *(const cJSON *const *)a, *y = *(const cJSON *const *)b;
+	double tx = mlops_json_num(x, "time", 0), ty = mlops_json_num(y, "time", 0);
+	if (tx != ty)
+		return tx > ty ? -1 : 1;
+	return -strcmp(mlops_json_str(x, "ref"), mlops_json_str(y, "ref"));
+}
+
+int mlops_monitor_log(struct cJSON **out, struct mlops_repo *repo, const char *name)
+{
+	cJSON *arr = cJSON_CreateArray(), **items = NULL;
+	char **models = NULL;
+	size_t nmodels = 0;
+	int err = 0;
+
+	*out = NULL;
+	if (!arr)
+		return oom();
+	if (name) {
+		if (!mlops_name_valid(name)) {
+			err = mlops_error_set(MLOPS_EUSAGE, "invalid model name '%s'", name);
+			goto done;
+		}
+		if ((err = add_model_checks(arr, repo, name)) < 0)
+			goto done;
+	} else {
+		if ((err = mlops_ref_list(&models, &nmodels, repo, "monitor")) < 0)
+			goto done;
+		for (size_t i = 0; i < nmodels; i++) {
+			size_t len = strlen(models[i]);
+			if (!len || models[i][len - 1] != '/')
+				continue;
+			models[i][len - 1] = 0;
+			if ((err = add_model_checks(arr, repo, models[i])) < 0)
+				goto done;
+		}
+	}
+	/* newest first */
+	size_t n = (size_t)cJSON_GetArraySize(arr);
+	if (n > 1) {
+		if (!(items = malloc(n * sizeof(*items)))) {
+			err = oom();
+			goto done;
+		}
+		for (size_t i = 0; i < n; i++)
+			items[i] = cJSON_DetachItemFromArray(arr, 0);
+		qsort(items, n, sizeof(*items), cmp_entry);
+		for (size_t i = 0; i < n; i++)
+			cJSON_AddItemToArray(arr, items[i]);
+	}
+	*out = arr;
+	arr = NULL;
+done:
+	free(items);
+	mlops_strlist_free(models, nmodels);
+	cJSON_Delete(arr);
+	return err;
+}

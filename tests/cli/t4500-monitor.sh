@@ -1,0 +1,307 @@
+#!/bin/sh
+# mlops monitor check and log: a registered model's baseline against tables
+# and serve logs; schema, thresholds from config and flags, labels, records,
+# the HTML page, --on-drift, retraining with lineage.
+. "$(dirname "$0")/lib.sh"
+
+FIX="$TEST_ROOT/tests/fixtures/monitor"
+
+json_field() { sed -n "s/.*\"$1\":[[:space:]]*\"\([^\"]*\)\".*/\1/p" | head -n 1; }
+json_number() { sed -n "s/.*\"$1\":[[:space:]]*\([-0-9.eE+]*\).*/\1/p" | head -n 1; }
+
+# cat_object ID: the stored bytes of an object (raw, zstd or zlib).
+cat_object() {
+	_o=$(ls .mlops/objects/$(echo $1 | cut -c1-2)/$(echo $1 | cut -c3-64)*) &&
+	case $_o in
+	*.zst) zstd -dcq "$_o" ;;
+	*.zz) /usr/bin/python3 -c "import sys,zlib;sys.stdout.write(zlib.decompress(open(sys.argv[1],\"rb\").read()).decode())" "$_o" ;;
+	*) cat "$_o" ;;
+	esac
+}
+
+mlops -q init
+printf '%s\n' /out /err /j /r /*.html /*.json /got* /m /log* /requests* /serve.* /body /status >>.git/info/exclude
+git add -A && git commit -q -m init
+mkdir data && cp "$FIX/train.csv" data/train.csv
+
+test_expect_success 'set up: a built-in model registered from a dataset' '
+	mlops -q dataset add data/train.csv --name churn-data &&
+	mlops --json train --builtin logistic -d churn-data --target y >j &&
+	run=$(json_field run <j) &&
+	mlops -q register churn --run "$run" &&
+	git tag -l | grep -q "^churn@v0.0.1$"
+'
+
+test_expect_success 'no drift on a sample of the training data' '
+	mlops monitor check churn --data "$FIX/same.csv" >out &&
+	grep -q "^verdict: ok$" out &&
+	grep -q "^x1  *ks " out && grep -q "^c  *chisquare " out &&
+	grep -q "^(predictions) prediction  *z " out &&
+	grep -q "^recorded as monitor/churn/" out
+'
+
+test_expect_success 'a shifted mean is detected and named' '
+	test_expect_code 1 mlops monitor check churn --data "$FIX/shifted.csv" >out &&
+	grep -q "^x1  *ks  *[0-9.e-]*  *0.0500  *yes$" out &&
+	grep -q "^x2  *ks .* no$" out &&
+	grep -q "^verdict: drift$" out &&
+	test_expect_code 1 mlops --json monitor check churn --data "$FIX/shifted.csv" >j &&
+	grep -q "\"prediction_drift\":[[:space:]]*true" j
+'
+
+test_expect_success 'a changed variance is detected and named' '
+	test_expect_code 1 mlops monitor check churn --data "$FIX/variance.csv" >out &&
+	grep -q "^x2  *ks .* yes$" out &&
+	grep -q "^x1  *ks .* no$" out
+'
+
+test_expect_success 'a new category is detected, named and its values reported' '
+	test_expect_code 1 mlops monitor check churn --data "$FIX/newcat.csv" >out &&
+	grep -q "^c  *chisquare .* yes$" out &&
+	grep -q "^unseen categories in c ([0-9]* values): '"'"'d'"'"' ([0-9]*)$" out &&
+	mlops --json monitor check churn --data "$FIX/newcat.csv" >j;
+	tr -d " \t\n" <j | grep -q "\"new_categories\":\[{\"column\":\"c\",\"count\":[0-9]*,\"values\":\[\"d\"\]}\]"
+'
+
+test_expect_success 'a missing column is detected and named' '
+	test_expect_code 1 mlops monitor check churn --data "$FIX/nocol.csv" >out &&
+	grep -q "^missing column: x2$" out &&
+	grep -q "^x2  *missing .* yes  (missing)$" out &&
+	grep -q "^predictions not compared: missing column .x2.$" out &&
+	mlops --json monitor check churn --data "$FIX/nocol.csv" >j;
+	grep -q "\"schema_drift\":[[:space:]]*true" j
+'
+
+test_expect_success 'a new column and a type change are reported' '
+	sed -e "1s/$/,extra/" -e "2,\$s/$/,1/" -e "5s/^[^,]*,[^,]*,/0.1,oops,/" "$FIX/same.csv" >typed.csv &&
+	test_expect_code 1 mlops monitor check churn --data typed.csv >out &&
+	grep -q "^new column: extra$" out &&
+	grep -q "^type change: x2 float -> categorical$" out &&
+	grep -q "^predictions: 1 rows could not be predicted" out
+'
+
+test_expect_success 'thresholds come from config, and flags override them' '
+	git config -f .mlops/config monitor.ks-pvalue 1e-300 &&
+	git config -f .mlops/config monitor.chi2-pvalue 1e-300 &&
+	mlops monitor check churn --data "$FIX/shifted.csv" >out &&
+	grep -q "^x1  *ks .* 1e-300  *no$" out &&
+	test_expect_code 1 mlops monitor check churn --data "$FIX/shifted.csv" --ks-pvalue 0.05 \
+		--chi2-pvalue 0.05 >out &&
+	grep -q "^x1  *ks .* 0.0500  *yes$" out &&
+	git config -f .mlops/config monitor.ks-pvalue 2 &&
+	test_expect_code 4 mlops monitor check churn --data "$FIX/same.csv" 2>err &&
+	grep -q "monitor.ks-pvalue" err &&
+	test_expect_code 2 mlops monitor check churn --data "$FIX/same.csv" --psi abc &&
+	test_expect_code 2 mlops monitor check churn --data "$FIX/same.csv" --share 0
+'
+git config -f .mlops/config --remove-section monitor 2>/dev/null
+
+test_expect_success 'share: the fraction of drifted columns that makes dataset drift' '
+	mlops --json monitor check churn --data "$FIX/variance.csv" --share 0.3 >j;
+	grep -q "\"dataset_drift\":[[:space:]]*true" j &&
+	mlops --json monitor check churn --data "$FIX/variance.csv" --share 0.9 >j;
+	grep -q "\"dataset_drift\":[[:space:]]*false" j
+'
+
+test_expect_success '--stattest picks one test for every column it applies to' '
+	test_expect_code 1 mlops monitor check churn --data "$FIX/shifted.csv" --stattest psi >out &&
+	grep -q "^x1  *psi  *[0-9.]*  *0.2000  *yes$" out &&
+	grep -q "^c  *psi " out &&
+	test_expect_code 2 mlops monitor check churn --data "$FIX/same.csv" --stattest nope
+'
+
+test_expect_success '--json has every figure, agreeing with SciPy' '
+	mlops --json monitor check churn --data "$FIX/same.csv" >j &&
+	tr -d " \t\n" <j >flat &&
+	for f in ks psi wasserstein jensenshannon chisquare missing_columns new_columns \
+		 type_changes predictions quality thresholds drifted_columns share verdict; do
+		grep -q "\"$f\":" flat || { echo "no $f" >&2; return 1; }
+	done &&
+	awk -F "\"name\":\"x1\"" "{ print \$2 }" flat | awk -F "\"ks\":{\"statistic\":" "{ print \$2 }" |
+		sed -n "s/^\([^,]*\),\"pvalue\":\([^,]*\),.*/\1 \2/p" >got &&
+	test -s got &&
+	# tests/fixtures/monitor/expected.h, same_x1: 0.0666666..., 0.331813...
+	awk "{ exit !((\$1 - 0.066666666666666666)^2 < 1e-18 && (\$2 - 0.33181322041592926)^2 < 1e-18) }" got
+'
+
+test_expect_success 'labels: quality recomputed on current data, and its drop' '
+	mlops monitor check churn --data "$FIX/same.csv" --target y >out &&
+	grep -q "^quality on labels .y. (300 rows):$" out &&
+	grep -q "^  accuracy  *training" out &&
+	grep -q "within threshold$" out &&
+	test_expect_code 1 mlops --json monitor check churn --data "$FIX/flipped.csv" --target y >j &&
+	grep -q "\"degraded\":[[:space:]]*true" j &&
+	grep -q "\"headline\":[[:space:]]*\"accuracy\"" j &&
+	test_expect_code 4 mlops monitor check churn --data "$FIX/nocol.csv" --target nope 2>err &&
+	grep -q "no label column .nope." err
+'
+
+test_expect_success 'regression: numeric predictions, rmse recomputed on labels' '
+	mlops --json train --builtin linear -d churn-data@v1 --target x2 >j &&
+	mlops -q register reg --run "$(json_field run <j)" &&
+	mlops monitor check reg --data "$FIX/same.csv" --target x2 >out &&
+	grep -q "^(predictions) prediction  *ks " out &&
+	grep -q "^(labels) x2  *ks " out &&
+	grep -q "^  rmse  *training" out && grep -q "^  r2 " out &&
+	test_expect_code 1 mlops monitor check reg --data "$FIX/variance.csv" --target x2 >out &&
+	grep -q "^  rmse worse by .*: degraded$" out &&
+	grep -q "^verdict: degraded$" out
+'
+
+test_expect_success 'monitor log lists earlier checks with their verdicts' '
+	mlops monitor log churn >out &&
+	test $(wc -l <out) -ge 10 && ! grep -q " reg@" out &&
+	head -1 out | grep -q " churn@v0.0.1 " &&
+	grep -q " drift  *[0-9]/3 columns" out &&
+	grep -q " ok .* data .*same.csv$" out &&
+	mlops --json monitor log >j && grep -q "\"verdict\":" j &&
+	ref=$(ls .mlops/refs/monitor/churn | head -1) &&
+	id=$(cat .mlops/refs/monitor/churn/$ref) &&
+	cat_object $id | grep -q "\"type\":\"monitor-check\"" &&
+	test_expect_code 3 mlops monitor check nobody --data "$FIX/same.csv"
+'
+
+test_expect_success 'the HTML page is small, self-contained and has a chart per column' '
+	test_expect_code 1 mlops monitor check churn --data "$FIX/newcat.csv" --html report.html >out &&
+	for c in x1 x2 c prediction; do
+		grep -q "<svg class=\"chart\" data-column=\"$c\"" report.html || return 1
+	done &&
+	! grep -q "<script" report.html && ! grep -q "https\?://" report.html &&
+	test $(wc -c <report.html) -lt 100000
+'
+
+test_expect_success 'the HTML page renders in a real browser' '
+	browser=$(command -v chromium || command -v chromium-browser || true)
+	if [ -z "$browser" ]; then say "chromium not installed: HTML not rendered"; return 0; fi
+	"$browser" --headless --no-sandbox --disable-gpu --disable-background-networking \
+		--disable-component-update --disable-sync --no-first-run \
+		--user-data-dir="$(mktemp -d)" --dump-dom "file://$PWD/report.html" >dom 2>/dev/null &&
+	for c in x1 x2 c prediction; do
+		grep -q "<svg class=\"chart\" data-column=\"$c\"" dom || { echo "no chart of $c" >&2; return 1; }
+	done &&
+	test $(grep -o "<rect class=\"base\"" dom | wc -l) -ge 20
+'
+
+test_expect_success 'ad-hoc: --baseline TABLE and --model MODEL.json' '
+	mlops -q train --builtin logistic -d churn-data --target y -o m &&
+	mlops monitor check --baseline data/train.csv --model m/model.json --data "$FIX/same.csv" >out &&
+	grep -q "^(predictions) prediction " out && ! grep -q "^recorded" out &&
+	test_expect_code 1 mlops monitor check --baseline data/train.csv --data "$FIX/shifted.csv" >out &&
+	! grep -q "(predictions)" out &&
+	test_expect_code 2 mlops monitor check --data "$FIX/same.csv" &&
+	test_expect_code 2 mlops monitor check churn --data a.csv --log b.jsonl &&
+	test_expect_code 2 mlops monitor check churn --model m/model.json --data a.csv
+'
+
+# start_server ARGS...: serve in the background on a free port; sets PORT, SERVER_PID.
+start_server() {
+	rm -f serve.out serve.err
+	(exec "$MLOPS_BIN" deploy serve --port 0 "$@" >serve.out 2>serve.err) &
+	SERVER_PID=$!
+	for _i in $(seq 1 200); do
+		grep -q "^serving" serve.out 2>/dev/null && break
+		kill -0 $SERVER_PID 2>/dev/null || break
+		sleep 0.05
+	done
+	PORT=$(sed -n 's/^serving .*:\([0-9][0-9]*\)$/\1/p' serve.out)
+	test -n "$PORT" || { cat serve.err >&2; return 1; }
+}
+
+# requests FILE: the rows of a fixture table as MLflow dataframe_split bodies of 50 rows.
+requests() {
+	awk -F, -v out="$2" 'NR == 1 { next }
+	{ row = sprintf("[%s,%s,\"%s\"]", $1, $2, $3); n++
+	  body = body (body == "" ? "" : ",") row
+	  if (n % 50 == 0) { print "{\"dataframe_split\":{\"columns\":[\"x1\",\"x2\",\"c\"],\"data\":[" body "]}}" > (out "." n); body = "" } }' "$1"
+}
+
+test_expect_success 'serve log: the requests and predictions of mlops deploy serve' '
+	start_server m/model.json --log requests.log &&
+	requests "$FIX/same.csv" req &&
+	for f in req.*; do
+		curl -s -o /dev/null -w "%{http_code}" -H "Content-Type: application/json" \
+			--data-binary "@$f" "http://127.0.0.1:$PORT/invocations" >status &&
+		grep -q 200 status || return 1
+	done &&
+	kill -TERM $SERVER_PID && wait $SERVER_PID &&
+	test $(wc -l <requests.log) = 6 &&
+	mlops monitor check churn --log requests.log >out &&
+	grep -q " log requests.log: 300 rows" out &&
+	grep -q "^(predictions) prediction " out &&
+	! grep -q "^missing column" out
+'
+
+test_expect_success 'serve log: drift in what the server saw, --since, a bad log' '
+	start_server m/model.json --log shifted.log &&
+	requests "$FIX/shifted.csv" sreq &&
+	for f in sreq.*; do
+		curl -s -o /dev/null -H "Content-Type: application/json" \
+			--data-binary "@$f" "http://127.0.0.1:$PORT/invocations" || return 1
+	done &&
+	kill -TERM $SERVER_PID && wait $SERVER_PID &&
+	test_expect_code 1 mlops monitor check churn --log shifted.log >out &&
+	grep -q "^x1  *ks .* yes$" out &&
+	grep -q "^(predictions) prediction .* yes$" out &&
+	mlops monitor check churn --log shifted.log --since 1d >/dev/null; test $? = 1 &&
+	mlops --json monitor check churn --log shifted.log --since "@4000000000" >j &&
+	grep -q "\"rows\":[[:space:]]*0" j && grep -q "\"verdict\":[[:space:]]*\"no_data\"" j &&
+	printf "{\"time\":\"2026-01-01T00:00:00Z\",\"inputs\":{\"columns\":[\"x1\"],\"data\":[[1]]}}\nnot json\n" >bad.log &&
+	test_expect_code 4 mlops monitor check churn --log bad.log 2>err &&
+	grep -q "bad.log. line 2" err &&
+	test_expect_code 2 mlops monitor check churn --data "$FIX/same.csv" --since 1d
+'
+
+test_expect_success '--on-drift runs a command with the check in the environment' '
+	test_expect_code 1 mlops monitor check churn --data "$FIX/shifted.csv" \
+		-- sh -c "cp \"\$MLOPS_CHECK_JSON\" got.json; echo \$MLOPS_CHECK_VERDICT \$MLOPS_CHECK_ID >got.env" >out &&
+	grep -q "\"verdict\":[[:space:]]*\"drift\"" got.json &&
+	grep -q "^drift [0-9a-f]\{64\}$" got.env &&
+	! ls .mlops/tmp/check-* 2>/dev/null &&
+	rm got.json &&
+	mlops monitor check churn --data "$FIX/same.csv" -- sh -c "touch got.json" &&
+	! test -e got.json &&
+	printf "#!/bin/sh\necho \"\$1 \$MLOPS_CHECK_VERDICT\" >got.hook\n" >hook.sh && chmod +x hook.sh &&
+	test_expect_code 1 mlops monitor check churn --data "$FIX/shifted.csv" --on-drift "./hook.sh alert" &&
+	grep -q "^alert drift$" got.hook &&
+	test_expect_code 3 mlops monitor check churn --data "$FIX/shifted.csv" --on-drift "./no-such-hook" 2>err &&
+	grep -q "no-such-hook" err
+'
+
+test_expect_success 'retrain: a failed check trains again on the newest data and registers it' '
+	cp "$FIX/shifted.csv" data/train.csv && mlops -q dataset add data/train.csv --name churn-data &&
+	mlops monitor check churn --data churn-data@v1 --retrain >out &&
+	grep -q "^no drift: not retraining$" out &&
+	test_expect_code 1 mlops monitor check churn --data churn-data --retrain >out 2>err &&
+	grep -q "^retraining churn@v0.0.1 on churn-data@v2$" out &&
+	grep -q "^registered churn@v0.0.2 (tag churn@v0.0.2), lineage: drift check [0-9a-f]*$" out &&
+	check=$(sed -n "s/^recorded as monitor\/churn\/.*-\([0-9a-f]*\)$/\1/p" out) &&
+	rec=$(cat .mlops/refs/models/churn/v0.0.2) &&
+	cat_object $rec >r &&
+	grep -q "\"drift_check\":\"$check" r &&
+	grep -q "\"version\":2" r
+'
+
+test_expect_success 'retrain: no new data registers nothing; --promote only through the gates' '
+	test_expect_code 1 mlops monitor check churn@v0.0.1 --data "$FIX/shifted.csv" --retrain >out &&
+	grep -q "nothing registered" out &&
+	cp "$FIX/variance.csv" data/train.csv && mlops -q dataset add data/train.csv --name churn-data &&
+	git config -f .mlops/config --add stage.prod.require "accuracy >= 0.999" &&
+	test_expect_code 1 mlops monitor check churn@v0.0.1 --data "$FIX/variance.csv" --retrain --promote prod >out &&
+	grep -q "^registered churn@v0.0.3" out &&
+	grep -q "^not promoted to prod: .*accuracy" out &&
+	git config -f .mlops/config --unset-all stage.prod.require &&
+	git config -f .mlops/config --add stage.prod.require "accuracy >= 0.1" &&
+	cp "$FIX/newcat.csv" data/train.csv && mlops -q dataset add data/train.csv --name churn-data &&
+	test_expect_code 1 mlops --json monitor check churn@v0.0.1 --data "$FIX/newcat.csv" --retrain --promote prod >j &&
+	grep -q "\"promoted\":[[:space:]]*\"prod\"" j &&
+	mlops register show "churn#prod" | grep -q "v0.0.4" &&
+	test_expect_code 2 mlops monitor check --baseline data/train.csv --data "$FIX/same.csv" --retrain
+'
+
+test_expect_success 'retrain runs once: not from within a retraining' '
+	(export MLOPS_RETRAINING=1 &&
+	 test_expect_code 9 mlops monitor check churn@v0.0.1 --data "$FIX/shifted.csv" --retrain 2>err) &&
+	grep -q "within a retraining" err
+'
+
+test_done
