@@ -27,6 +27,12 @@ struct mlops_repo;
 enum {
 	CMD_NEED_REPO = 1 << 0, /* open the repository first (g_repo) */
 	CMD_HIDDEN = 1 << 1,    /* not listed in help (e.g. __complete) */
+	CMD_SUB_REPO = 1 << 3,  /* with CMD_NEED_REPO: the repository is opened by
+				   cmd_dispatch() for subcommands without
+				   SUB_NO_REPO, not by main() */
+	CMD_LAZY_GIT = 1 << 2,  /* reaches libgit2 only through mlops_repo_git()
+				   and mlops_repo_config(): main() does not start
+				   it (status in a prompt, hooks, lookups) */
 };
 
 struct cmd_entry {
@@ -41,7 +47,19 @@ struct subcmd {
 	const char *name;
 	int (*fn)(int argc, char **argv);
 	const char *usage;
+	unsigned flags;         /* SUB_NO_REPO */
 };
+
+/* Flags of a subcommand table entry. */
+enum {
+	SUB_NO_REPO = 1 << 0,   /* works outside a repository (opens it itself if needed) */
+};
+
+/*
+ * Open the repository into g_repo if it is not open yet; on failure print
+ * the error (with the 'mlops init' hint) and return the exit status, else 0.
+ */
+int cmd_need_repo(void);
 
 /* Global options, set by main() before any command runs. */
 struct global_opts {
@@ -55,6 +73,9 @@ extern struct global_opts g_opts;
 
 /* The repository, opened by main() for CMD_NEED_REPO commands; borrowed. */
 extern struct mlops_repo *g_repo;
+
+/* Set by main() for CMD_SUB_REPO commands: cmd_dispatch() opens g_repo. */
+extern int g_defer_repo;
 
 /* The command table (cmd/main.c). */
 extern const struct cmd_entry cmd_table[];

@@ -445,15 +445,15 @@ static int dataset_status(int argc, char **argv)
 int cmd_dataset_stats(int argc, char **argv);
 
 static const struct subcmd subs[] = {
-	{ "add", dataset_add, "add PATH... [--name NAME] [-m MSG]" },
-	{ "checkout", dataset_checkout, "checkout REV [--to DIR] [--force]" },
-	{ "diff", dataset_diff, "diff REV [REV]" },
-	{ "list", dataset_list, "list" },
-	{ "log", dataset_log, "log NAME" },
-	{ "rm", dataset_rm, "rm REV" },
-	{ "show", dataset_show, "show REV [--files]" },
-	{ "stats", cmd_dataset_stats, "stats REV|FILE [--path PATH] [--html FILE]" },
-	{ "status", dataset_status, "status [--exit-code]" },
+	{ "add", dataset_add, "add PATH... [--name NAME] [-m MSG]", 0 },
+	{ "checkout", dataset_checkout, "checkout REV [--to DIR] [--force]", 0 },
+	{ "diff", dataset_diff, "diff REV [REV]", 0 },
+	{ "list", dataset_list, "list", 0 },
+	{ "log", dataset_log, "log NAME", 0 },
+	{ "rm", dataset_rm, "rm REV", 0 },
+	{ "show", dataset_show, "show REV [--files]", 0 },
+	{ "stats", cmd_dataset_stats, "stats REV|FILE [--path PATH] [--html FILE]", SUB_NO_REPO },
+	{ "status", dataset_status, "status [--exit-code]", 0 },
 };
 
 int cmd_dataset(int argc, char **argv)

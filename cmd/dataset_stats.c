@@ -145,6 +145,9 @@ int cmd_dataset_stats(int argc, char **argv)
 		err = mlops_stats_file(&tables->stats, what);
 	} else {
 		struct mlops_dataset_version *v;
+		int status = cmd_need_repo();
+		if (status)
+			return status;
 		err = mlops_dataset_resolve(&v, g_repo, what);
 		if (err == 0) {
 			err = mlops_stats_version(&tables, &n, g_repo, v, only);

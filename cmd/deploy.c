@@ -444,10 +444,10 @@ static int deploy_serve(int argc, char **argv)
 /* ---- dispatch ---- */
 
 static const struct subcmd subs[] = {
-	{ "history", deploy_history, "history TARGET" },
-	{ "list", deploy_list, "list" },
-	{ "rollback", deploy_rollback, "rollback TARGET" },
-	{ "serve", deploy_serve, "serve REV|PATH [OPTIONS]" },
+	{ "history", deploy_history, "history TARGET", 0 },
+	{ "list", deploy_list, "list", 0 },
+	{ "rollback", deploy_rollback, "rollback TARGET", 0 },
+	{ "serve", deploy_serve, "serve REV|PATH [OPTIONS]", 0 },
 };
 
 int cmd_deploy(int argc, char **argv)

@@ -559,13 +559,13 @@ static int feature_join(int argc, char **argv)
 /* ---- dispatch --------------------------------------------------------------- */
 
 static const struct subcmd subs[] = {
-	{ "add", feature_add, "add SPEC" },
-	{ "get", feature_get, "get NAME KEY... [--at TIME] [--json]" },
-	{ "join", feature_join, "join NAME[@REV]... --entities FILE --out FILE [--timestamp COL]" },
-	{ "list", feature_list, "list" },
-	{ "log", feature_log, "log NAME" },
-	{ "materialize", feature_materialize, "materialize NAME [--source REV]" },
-	{ "show", feature_show, "show REV" },
+	{ "add", feature_add, "add SPEC", 0 },
+	{ "get", feature_get, "get NAME KEY... [--at TIME] [--json]", 0 },
+	{ "join", feature_join, "join NAME[@REV]... --entities FILE --out FILE [--timestamp COL]", 0 },
+	{ "list", feature_list, "list", 0 },
+	{ "log", feature_log, "log NAME", 0 },
+	{ "materialize", feature_materialize, "materialize NAME [--source REV]", 0 },
+	{ "show", feature_show, "show REV", 0 },
 };
 
 int cmd_feature(int argc, char **argv)

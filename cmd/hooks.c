@@ -541,9 +541,9 @@ static int hooks_run(int argc, char **argv)
 }
 
 static const struct subcmd subs[] = {
-	{ "install", hooks_install, "install [--hook NAME]... [--force] [--pre-commit-framework]" },
-	{ "run", hooks_run, "run NAME [ARGS...]" },
-	{ "uninstall", hooks_uninstall, "uninstall" },
+	{ "install", hooks_install, "install [--hook NAME]... [--force] [--pre-commit-framework]", 0 },
+	{ "run", hooks_run, "run NAME [ARGS...]", 0 },
+	{ "uninstall", hooks_uninstall, "uninstall", 0 },
 };
 
 int cmd_hooks(int argc, char **argv)

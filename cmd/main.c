@@ -19,31 +19,42 @@
 
 struct global_opts g_opts;
 struct mlops_repo *g_repo;
+int g_defer_repo;
+
+int cmd_need_repo(void)
+{
+	if (g_repo)
+		return 0;
+	int err = mlops_repo_open(&g_repo, ".");
+	if (err < 0)
+		return cmd_fail(err, err == MLOPS_ENOREPO ? "run 'mlops init' to create one" : NULL);
+	return 0;
+}
 
 /* Sorted by name. */
 const struct cmd_entry cmd_table[] = {
-	{ "__complete", cmd___complete, CMD_HIDDEN, "print completion candidates" },
-	{ "checkout", cmd_checkout, CMD_NEED_REPO, "restore tracked data to mlops.lock, or to the lock at a commit" },
-	{ "dataset", cmd_dataset, CMD_NEED_REPO, "version datasets: add, list, diff, checkout, stats" },
+	{ "__complete", cmd___complete, CMD_HIDDEN | CMD_LAZY_GIT, "print completion candidates" },
+	{ "checkout", cmd_checkout, CMD_NEED_REPO | CMD_LAZY_GIT, "restore tracked data to mlops.lock, or to the lock at a commit" },
+	{ "dataset", cmd_dataset, CMD_NEED_REPO | CMD_SUB_REPO | CMD_LAZY_GIT, "version datasets: add, list, diff, checkout, stats" },
 	{ "deploy", cmd_deploy, 0, "deploy models to targets, roll back, serve over HTTP" },
 	{ "export", cmd_export, CMD_NEED_REPO, "write a version and all it needs to a .tar.gz bundle" },
-	{ "feature", cmd_feature, CMD_NEED_REPO, "feature sets: definitions, materialized tables, point-in-time joins" },
+	{ "feature", cmd_feature, CMD_NEED_REPO | CMD_LAZY_GIT, "feature sets: definitions, materialized tables, point-in-time joins" },
 	{ "fetch", cmd_fetch, CMD_NEED_REPO, "download versions and their objects from a remote" },
 	{ "fsck", cmd_fsck, CMD_NEED_REPO, "check every object's hash and that the refs' objects are there" },
 	{ "gc", cmd_gc, CMD_NEED_REPO, "delete the objects nothing needs" },
-	{ "help", cmd_help, 0, "show the manual page of a command" },
-	{ "hooks", cmd_hooks, 0, "install git hooks that keep data and code in step" },
+	{ "help", cmd_help, CMD_LAZY_GIT, "show the manual page of a command" },
+	{ "hooks", cmd_hooks, CMD_LAZY_GIT, "install git hooks that keep data and code in step" },
 	{ "import", cmd_import, CMD_NEED_REPO, "read a bundle made by export, checking every object" },
 	{ "init", cmd_init, 0, "create an mlops repository in a git work tree" },
-	{ "merge-lock", cmd_merge_lock, 0, "merge driver for mlops.lock (used by git)" },
+	{ "merge-lock", cmd_merge_lock, CMD_LAZY_GIT, "merge driver for mlops.lock (used by git)" },
 	{ "monitor", cmd_monitor, CMD_NEED_REPO, "check live data for drift against a model's baseline" },
 	{ "pull", cmd_pull, CMD_NEED_REPO, "fetch, then check out what mlops.lock records" },
 	{ "push", cmd_push, CMD_NEED_REPO, "upload versions and the objects they need to a remote" },
 	{ "register", cmd_register, CMD_NEED_REPO, "model registry on git tags: register, promote, lineage" },
 	{ "remote", cmd_remote, CMD_NEED_REPO, "add, list and remove remotes (directories, S3)" },
-	{ "status", cmd_status, CMD_NEED_REPO, "show tracked paths that changed, and the store" },
+	{ "status", cmd_status, CMD_NEED_REPO | CMD_LAZY_GIT, "show tracked paths that changed, and the store" },
 	{ "train", cmd_train, CMD_NEED_REPO, "run and record training: commands, built-in trainers, sweeps" },
-	{ "version", cmd_version, 0, "print the version" },
+	{ "version", cmd_version, CMD_LAZY_GIT, "print the version" },
 };
 const size_t cmd_table_len = sizeof(cmd_table) / sizeof(cmd_table[0]);
 
@@ -185,12 +196,17 @@ int main(int argc, char **argv)
 		if (!strcmp(argv[k], "-h") || !strcmp(argv[k], "--help"))
 			is_help = 1;
 	}
+	if (!(c->flags & CMD_LAZY_GIT))
+		mlops_git_init();
 	/* -h works outside a repository: the command prints its usage. */
 	if ((c->flags & CMD_NEED_REPO) && !is_help) {
-		int err = mlops_repo_open(&g_repo, ".");
-		if (err < 0)
-			return cmd_fail(err, err == MLOPS_ENOREPO ?
-					"run 'mlops init' to create one" : NULL);
+		if (c->flags & CMD_SUB_REPO) {
+			g_defer_repo = 1;
+		} else {
+			int status = cmd_need_repo();
+			if (status)
+				return status;
+		}
 	}
 	int status = c->fn(argc - i, argv + i);
 	mlops_repo_free(g_repo);

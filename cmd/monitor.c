@@ -682,8 +682,8 @@ static int monitor_log(int argc, char **argv)
 }
 
 static const struct subcmd subs[] = {
-	{ "check", monitor_check, "check (REV | --baseline TABLE) (--data FILE|DATASET | --log SERVE_LOG) ..." },
-	{ "log", monitor_log, "log [REV]" },
+	{ "check", monitor_check, "check (REV | --baseline TABLE) (--data FILE|DATASET | --log SERVE_LOG) ...", 0 },
+	{ "log", monitor_log, "log [REV]", 0 },
 };
 
 int cmd_monitor(int argc, char **argv)

@@ -640,14 +640,14 @@ static int register_impact(int argc, char **argv)
 /* ---- dispatch ---------------------------------------------------------------------- */
 
 static const struct subcmd subs[] = {
-	{ "demote", register_demote, NULL },
-	{ "deprecate", register_deprecate, NULL },
-	{ "history", register_history, NULL },
-	{ "impact", register_impact, NULL },
-	{ "lineage", register_lineage, NULL },
-	{ "list", register_list, NULL },
-	{ "promote", register_promote, NULL },
-	{ "show", register_show, NULL },
+	{ "demote", register_demote, NULL, 0 },
+	{ "deprecate", register_deprecate, NULL, 0 },
+	{ "history", register_history, NULL, 0 },
+	{ "impact", register_impact, NULL, 0 },
+	{ "lineage", register_lineage, NULL, 0 },
+	{ "list", register_list, NULL, 0 },
+	{ "promote", register_promote, NULL, 0 },
+	{ "show", register_show, NULL, 0 },
 };
 
 int cmd_register(int argc, char **argv)

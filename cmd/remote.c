@@ -116,9 +116,9 @@ static int remote_remove(int argc, char **argv)
 int cmd_remote(int argc, char **argv)
 {
 	static const struct subcmd subs[] = {
-		{ "add", remote_add, "add NAME URL [--default] [--endpoint URL] [--region REGION] [--profile NAME]" },
-		{ "list", remote_list, "list" },
-		{ "remove", remote_remove, "remove NAME" },
+		{ "add", remote_add, "add NAME URL [--default] [--endpoint URL] [--region REGION] [--profile NAME]", 0 },
+		{ "list", remote_list, "list", 0 },
+		{ "remove", remote_remove, "remove NAME", 0 },
 	};
 	return cmd_dispatch(argc, argv, subs, sizeof(subs) / sizeof(subs[0]), remote_list);
 }

@@ -1285,12 +1285,12 @@ static int train_cancel(int argc, char **argv)
 /* ---- dispatch --------------------------------------------------------- */
 
 static const struct subcmd subs[] = {
-	{ "cancel", train_cancel, "cancel RUN... [--json]" },
-	{ "compare", train_compare, "compare RUN RUN... [--json]" },
-	{ "list", train_list, "list [--name NAME] [--json]" },
-	{ "log", train_log, "log RUN" },
-	{ "show", train_show, "show RUN [--diff] [--json]" },
-	{ "wait", train_wait, "wait RUN... [--timeout SECS] [--json]" },
+	{ "cancel", train_cancel, "cancel RUN... [--json]", 0 },
+	{ "compare", train_compare, "compare RUN RUN... [--json]", 0 },
+	{ "list", train_list, "list [--name NAME] [--json]", 0 },
+	{ "log", train_log, "log RUN", 0 },
+	{ "show", train_show, "show RUN [--diff] [--json]", 0 },
+	{ "wait", train_wait, "wait RUN... [--timeout SECS] [--json]", 0 },
 };
 
 int cmd_train(int argc, char **argv)

@@ -67,9 +67,20 @@ int cmd_dispatch(int argc, char **argv, const struct subcmd *subs,
 	}
 	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))
 		return cmd_usage(usage, 1);
-	for (size_t i = 0; i < nsubs; i++)
-		if (!strcmp(argv[1], subs[i].name))
-			return subs[i].fn(argc - 1, argv + 1);
+	for (size_t i = 0; i < nsubs; i++) {
+		if (strcmp(argv[1], subs[i].name))
+			continue;
+		if (g_defer_repo && !(subs[i].flags & SUB_NO_REPO)) {
+			int is_help = 0;
+			for (int k = 2; k < argc && strcmp(argv[k], "--"); k++)
+				if (!strcmp(argv[k], "-h") || !strcmp(argv[k], "--help"))
+					is_help = 1;
+			int status = is_help ? 0 : cmd_need_repo();
+			if (status)
+				return status;
+		}
+		return subs[i].fn(argc - 1, argv + 1);
+	}
 	if (dflt && argv[1][0] == '-')
 		return dflt(argc, argv);
 	fprintf(stderr, "mlops: %s: unknown subcommand '%s'\n", argv[0], argv[1]);

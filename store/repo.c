@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,11 +35,13 @@ int mlops_git_error(int code, const char *what)
 
 static void git_init_once(void)
 {
-	static int done;
-	if (!done) {
-		git_libgit2_init();
-		done = 1;
-	}
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, (void (*)(void))git_libgit2_init);
+}
+
+void mlops_git_init(void)
+{
+	git_init_once();
 }
 
 void mlops_repo_free(struct mlops_repo *repo)

@@ -38,6 +38,13 @@ struct mlops_repo {
  * when opening fails; the result is borrowed.
  */
 git_repository *mlops_repo_git(struct mlops_repo *repo);
+
+/*
+ * Start libgit2 (once).  Code that calls libgit2 other than through
+ * mlops_repo_git()/mlops_repo_config() must make sure it has run; main()
+ * runs it for every command but the few that are fast without it.
+ */
+void mlops_git_init(void);
 git_config *mlops_repo_config(struct mlops_repo *repo);
 
 /*

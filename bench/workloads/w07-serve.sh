@@ -16,6 +16,7 @@ w7() {
 	vc_init mlops "$ws"
 	place "$f" "$ws/train.csv"
 	run=$(cd "$ws" && mlops -q dataset add train.csv --name train >/dev/null &&
+		git add -A >/dev/null && git -c user.name=bench -c user.email=bench@localhost commit -qm data &&
 		mlops train --builtin logistic -d train --target label 2>&1 | grep -o 'r-[0-9a-f]*' | head -n 1)
 	if [ -z "$run" ] || ! (cd "$ws" && mlops -q register clf --run "$run" >/dev/null); then
 		record_skip W7 "infer (wrk)" mlops "could not train and register a model"

@@ -19,6 +19,13 @@ test_expect_success 'numbers of a small file match hand-computed values' '
 	test "$(num when type)" = datetime && test "$(num when missing)" = 1
 '
 
+test_expect_success 'a file is profiled outside a repository too' '
+	mkdir -p /tmp/mlops-stats-$$ && cp small.csv /tmp/mlops-stats-$$/ &&
+	(cd /tmp/mlops-stats-$$ && mlops --json dataset stats small.csv) >outside.json; rc=$?
+	rm -rf /tmp/mlops-stats-$$; test $rc = 0 &&
+	grep -q "\"rows\":[[:space:]]*5" outside.json
+'
+
 test_expect_success 'the terminal view shows types, quantiles and a histogram' '
 	mlops dataset stats small.csv >out &&
 	grep -q "^score  integer" out && grep -q "p50 30" out &&
