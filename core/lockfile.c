@@ -17,23 +17,25 @@ int mlops_lockfile_parse(cJSON **out, const char *text, size_t len, const char *
 	if (!root || !cJSON_IsObject(root)) {
 		cJSON_Delete(root);
 		return mlops_error_set(MLOPS_EINVALID, "'%s' is not valid JSON%s", name,
-				       strstr(text ? text : "", "<<<<<<<") ?
+				       text && memmem(text, len, "<<<<<<<", 7) ?
 				       " (it has merge conflict markers: resolve them first)" : "");
 	}
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "version");
 	if (v && (!cJSON_IsNumber(v) || v->valuedouble != 1)) {
+		int err = mlops_error_set(MLOPS_EINVALID, "'%s' has version %s; this mlops reads version 1",
+					  name, cJSON_IsNumber(v) ? "newer" : "garbage");
 		cJSON_Delete(root);
-		return mlops_error_set(MLOPS_EINVALID, "'%s' has version %s; this mlops reads version 1",
-				       name, cJSON_IsNumber(v) ? "newer" : "garbage");
+		return err;
 	}
 	const cJSON *sec;
 	cJSON_ArrayForEach(sec, root) {
 		if (!strcmp(sec->string, "version"))
 			continue;
 		if (!cJSON_IsObject(sec)) {
+			int err = mlops_error_set(MLOPS_EINVALID, "'%s': section '%s' is not an object",
+						  name, sec->string);
 			cJSON_Delete(root);
-			return mlops_error_set(MLOPS_EINVALID, "'%s': section '%s' is not an object",
-					       name, sec->string);
+			return err;
 		}
 	}
 	if (!v)
