@@ -10,6 +10,7 @@ const struct cmd_entry *cmd_lookup(const char *name);
 int cmd___complete(int argc, char **argv);
 int cmd_checkout(int argc, char **argv);
 int cmd_dataset(int argc, char **argv);
+int cmd_deploy(int argc, char **argv);
 int cmd_help(int argc, char **argv);
 int cmd_hooks(int argc, char **argv);
 int cmd_init(int argc, char **argv);

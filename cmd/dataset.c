@@ -442,6 +442,8 @@ static int dataset_status(int argc, char **argv)
 
 /* ---- dispatch --------------------------------------------------------- */
 
+int cmd_dataset_stats(int argc, char **argv);
+
 static const struct subcmd subs[] = {
 	{ "add", dataset_add, "add PATH... [--name NAME] [-m MSG]" },
 	{ "checkout", dataset_checkout, "checkout REV [--to DIR] [--force]" },
@@ -450,6 +452,7 @@ static const struct subcmd subs[] = {
 	{ "log", dataset_log, "log NAME" },
 	{ "rm", dataset_rm, "rm REV" },
 	{ "show", dataset_show, "show REV [--files]" },
+	{ "stats", cmd_dataset_stats, "stats REV|FILE [--path PATH] [--html FILE]" },
 	{ "status", dataset_status, "status [--exit-code]" },
 };
 

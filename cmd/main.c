@@ -25,6 +25,7 @@ const struct cmd_entry cmd_table[] = {
 	{ "__complete", cmd___complete, CMD_HIDDEN, "print completion candidates" },
 	{ "checkout", cmd_checkout, CMD_NEED_REPO, "restore tracked data to mlops.lock, or to the lock at a commit" },
 	{ "dataset", cmd_dataset, CMD_NEED_REPO, "version datasets: add, list, diff, checkout, stats" },
+	{ "deploy", cmd_deploy, 0, "deploy models to targets, roll back, serve over HTTP" },
 	{ "help", cmd_help, 0, "show the manual page of a command" },
 	{ "hooks", cmd_hooks, 0, "install git hooks that keep data and code in step" },
 	{ "init", cmd_init, 0, "create an mlops repository in a git work tree" },

@@ -11,29 +11,51 @@ complete -c mlops -n '__fish_seen_subcommand_from checkout' -l force
 complete -c mlops -n '__fish_seen_subcommand_from checkout' -l help
 complete -c mlops -n '__fish_seen_subcommand_from checkout' -a '(mlops __complete values checkout (commandline -opc)[3] 2>/dev/null)'
 complete -c mlops -n __fish_use_subcommand -a dataset
-complete -c mlops -n '__fish_seen_subcommand_from dataset; and not __fish_seen_subcommand_from add checkout diff list log rm show status' -a add
+complete -c mlops -n '__fish_seen_subcommand_from dataset; and not __fish_seen_subcommand_from add checkout diff list log rm show stats status' -a add
 complete -c mlops -n '__fish_seen_subcommand_from dataset; and __fish_seen_subcommand_from add' -l help
 complete -c mlops -n '__fish_seen_subcommand_from dataset; and __fish_seen_subcommand_from add' -l name
 complete -c mlops -n '__fish_seen_subcommand_from dataset; and __fish_seen_subcommand_from add' -s m
-complete -c mlops -n '__fish_seen_subcommand_from dataset; and not __fish_seen_subcommand_from add checkout diff list log rm show status' -a checkout
+complete -c mlops -n '__fish_seen_subcommand_from dataset; and not __fish_seen_subcommand_from add checkout diff list log rm show stats status' -a checkout
 complete -c mlops -n '__fish_seen_subcommand_from dataset; and __fish_seen_subcommand_from checkout' -l force
 complete -c mlops -n '__fish_seen_subcommand_from dataset; and __fish_seen_subcommand_from checkout' -l help
 complete -c mlops -n '__fish_seen_subcommand_from dataset; and __fish_seen_subcommand_from checkout' -l to
-complete -c mlops -n '__fish_seen_subcommand_from dataset; and not __fish_seen_subcommand_from add checkout diff list log rm show status' -a diff
+complete -c mlops -n '__fish_seen_subcommand_from dataset; and not __fish_seen_subcommand_from add checkout diff list log rm show stats status' -a diff
 complete -c mlops -n '__fish_seen_subcommand_from dataset; and __fish_seen_subcommand_from diff' -l help
-complete -c mlops -n '__fish_seen_subcommand_from dataset; and not __fish_seen_subcommand_from add checkout diff list log rm show status' -a list
+complete -c mlops -n '__fish_seen_subcommand_from dataset; and not __fish_seen_subcommand_from add checkout diff list log rm show stats status' -a list
 complete -c mlops -n '__fish_seen_subcommand_from dataset; and __fish_seen_subcommand_from list' -l help
-complete -c mlops -n '__fish_seen_subcommand_from dataset; and not __fish_seen_subcommand_from add checkout diff list log rm show status' -a log
+complete -c mlops -n '__fish_seen_subcommand_from dataset; and not __fish_seen_subcommand_from add checkout diff list log rm show stats status' -a log
 complete -c mlops -n '__fish_seen_subcommand_from dataset; and __fish_seen_subcommand_from log' -l help
-complete -c mlops -n '__fish_seen_subcommand_from dataset; and not __fish_seen_subcommand_from add checkout diff list log rm show status' -a rm
+complete -c mlops -n '__fish_seen_subcommand_from dataset; and not __fish_seen_subcommand_from add checkout diff list log rm show stats status' -a rm
 complete -c mlops -n '__fish_seen_subcommand_from dataset; and __fish_seen_subcommand_from rm' -l help
-complete -c mlops -n '__fish_seen_subcommand_from dataset; and not __fish_seen_subcommand_from add checkout diff list log rm show status' -a show
+complete -c mlops -n '__fish_seen_subcommand_from dataset; and not __fish_seen_subcommand_from add checkout diff list log rm show stats status' -a show
 complete -c mlops -n '__fish_seen_subcommand_from dataset; and __fish_seen_subcommand_from show' -l files
 complete -c mlops -n '__fish_seen_subcommand_from dataset; and __fish_seen_subcommand_from show' -l help
-complete -c mlops -n '__fish_seen_subcommand_from dataset; and not __fish_seen_subcommand_from add checkout diff list log rm show status' -a status
+complete -c mlops -n '__fish_seen_subcommand_from dataset; and not __fish_seen_subcommand_from add checkout diff list log rm show stats status' -a stats
+complete -c mlops -n '__fish_seen_subcommand_from dataset; and __fish_seen_subcommand_from stats' -l help
+complete -c mlops -n '__fish_seen_subcommand_from dataset; and __fish_seen_subcommand_from stats' -l html
+complete -c mlops -n '__fish_seen_subcommand_from dataset; and __fish_seen_subcommand_from stats' -l path
+complete -c mlops -n '__fish_seen_subcommand_from dataset; and not __fish_seen_subcommand_from add checkout diff list log rm show stats status' -a status
 complete -c mlops -n '__fish_seen_subcommand_from dataset; and __fish_seen_subcommand_from status' -l exit-code
 complete -c mlops -n '__fish_seen_subcommand_from dataset; and __fish_seen_subcommand_from status' -l help
 complete -c mlops -n '__fish_seen_subcommand_from dataset' -a '(mlops __complete values dataset (commandline -opc)[3] 2>/dev/null)'
+complete -c mlops -n __fish_use_subcommand -a deploy
+complete -c mlops -n '__fish_seen_subcommand_from deploy; and not __fish_seen_subcommand_from history list rollback serve' -a history
+complete -c mlops -n '__fish_seen_subcommand_from deploy; and __fish_seen_subcommand_from history' -l help
+complete -c mlops -n '__fish_seen_subcommand_from deploy; and not __fish_seen_subcommand_from history list rollback serve' -a list
+complete -c mlops -n '__fish_seen_subcommand_from deploy; and __fish_seen_subcommand_from list' -l help
+complete -c mlops -n '__fish_seen_subcommand_from deploy; and not __fish_seen_subcommand_from history list rollback serve' -a rollback
+complete -c mlops -n '__fish_seen_subcommand_from deploy; and __fish_seen_subcommand_from rollback' -l help
+complete -c mlops -n '__fish_seen_subcommand_from deploy; and not __fish_seen_subcommand_from history list rollback serve' -a serve
+complete -c mlops -n '__fish_seen_subcommand_from deploy; and __fish_seen_subcommand_from serve' -l help
+complete -c mlops -n '__fish_seen_subcommand_from deploy; and __fish_seen_subcommand_from serve' -l host
+complete -c mlops -n '__fish_seen_subcommand_from deploy; and __fish_seen_subcommand_from serve' -l log
+complete -c mlops -n '__fish_seen_subcommand_from deploy; and __fish_seen_subcommand_from serve' -l max-body
+complete -c mlops -n '__fish_seen_subcommand_from deploy; and __fish_seen_subcommand_from serve' -l port
+complete -c mlops -n '__fish_seen_subcommand_from deploy; and __fish_seen_subcommand_from serve' -l predict
+complete -c mlops -n '__fish_seen_subcommand_from deploy; and __fish_seen_subcommand_from serve' -l predict-timeout
+complete -c mlops -n '__fish_seen_subcommand_from deploy; and __fish_seen_subcommand_from serve' -l timeout
+complete -c mlops -n '__fish_seen_subcommand_from deploy; and __fish_seen_subcommand_from serve' -l workers
+complete -c mlops -n '__fish_seen_subcommand_from deploy' -a '(mlops __complete values deploy (commandline -opc)[3] 2>/dev/null)'
 complete -c mlops -n __fish_use_subcommand -a help
 complete -c mlops -n '__fish_seen_subcommand_from help' -l help
 complete -c mlops -n '__fish_seen_subcommand_from help' -a '(mlops __complete values help (commandline -opc)[3] 2>/dev/null)'

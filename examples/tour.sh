@@ -41,4 +41,26 @@ run mlops dataset checkout cancer@v1
 cmp data/breast_cancer.csv "$data/breast_cancer.csv"
 run mlops status --exit-code
 
+step "5. explore it"
+run mlops dataset stats cancer --path data/breast_cancer.csv --html "$work/stats.html"
+mlops --json dataset stats cancer@v1 | grep -c '"name"' | sed 's/^/columns profiled: /'
+mlops dataset stats data/breast_cancer.csv | sed -n '1p;/^target/,$p'
+
+step "6. train the built-in logistic regression (no Python)"
+run mlops train --builtin logistic -d cancer@v1 --target target --seed 42 -o model
+test -s model/model.json
+
+step "7. the same run again is a cache hit"
+run mlops train --builtin logistic -d cancer@v1 --target target --seed 42 -o model
+
+if /usr/bin/python3 -c 'import sklearn' 2>/dev/null; then
+	step "8. train your own script (scikit-learn), as a tracked run"
+	run mlops train -n sklearn-lr -d cancer@v1 -p C=1.0 -- /usr/bin/python3 "$here/train/train.py"
+else
+	step "8. (skipped: python3-sklearn is not installed)"
+fi
+
+step "9. compare the runs"
+run mlops train list
+
 printf '\nThe tour finished: every step succeeded.\n'

@@ -232,7 +232,6 @@ static int walk(struct ingest *in, struct wnode *w)
 		}
 		n++;
 	}
-	closedir(d);
 	if (err == 0 && n) {
 		qsort(names, n, sizeof(*names), cmp_names);
 		w->kids = calloc(n, sizeof(*w->kids));
@@ -255,12 +254,15 @@ static int walk(struct ingest *in, struct wnode *w)
 			err = mlops_error_set(MLOPS_ERROR, "out of memory");
 			break;
 		}
-		if (lstat(k->abs, &k->st) < 0) {
+		/* Relative to the open directory: no walk of the whole path. */
+		if (fstatat(dirfd(d), k->name, &k->st, AT_SYMLINK_NOFOLLOW) < 0) {
 			err = mlops_error_sys(errno, "unable to stat '%s'", k->abs);
 			break;
 		}
-		err = walk(in, k);
 	}
+	closedir(d);
+	for (size_t i = 0; err == 0 && i < w->nkids; i++)
+		err = walk(in, w->kids[i]);
 	for (size_t i = 0; i < n; i++)
 		free(names[i]);
 	free(names);
@@ -395,10 +397,29 @@ static int put_chunk(struct ingest *in, mlops_oid *id, const void *data, size_t 
 }
 
 /* Store one chunk of a mapped file; a chunk in a hole is never read. */
+/*
+ * Drop the mapped pages wholly inside a chunk once it is stored: they are
+ * clean file pages, so this only keeps the process's resident set small
+ * (the page cache keeps them).  The cut-point scan has passed them already.
+ */
+static void drop_pages(const unsigned char *map, uint64_t off, uint64_t len)
+{
+	static long page;
+	if (!page)
+		page = sysconf(_SC_PAGESIZE);
+	uint64_t start = (off + (uint64_t)page - 1) & ~((uint64_t)page - 1);
+	uint64_t end = (off + len) & ~((uint64_t)page - 1);
+	if (end > start)
+		madvise((void *)(map + start), (size_t)(end - start), MADV_DONTNEED);
+}
+
 static int store_chunk(struct ingest *in, struct chunk_ref *cr, const unsigned char *map)
 {
-	if (!cr->zero)
-		return put_chunk(in, &cr->id, map + cr->off, cr->len);
+	if (!cr->zero) {
+		int err = put_chunk(in, &cr->id, map + cr->off, cr->len);
+		drop_pages(map, cr->off, cr->len);
+		return err;
+	}
 	uint64_t stored = 0;
 	int err = 0;
 	cr->id = zero_id;

@@ -1,0 +1,219 @@
+/*
+ * dataset_stats.c - `dataset stats`: column profiles (core/colstats.h) of a
+ * table file in the work tree or in a dataset version.
+ *
+ * A stored file is streamed, never materialised: a raw one-object file is
+ * read in place, anything else goes through a pipe fed by a thread that
+ * streams and verifies its chunks (mlops_tree_file_stream).
+ */
+#include "dataset.h"
+#include "dataset_stats.h"
+#include "colstats.h"
+#include "csv.h"
+#include "store/error.h"
+#include "store/fsutil.h"
+#include "store/odb.h"
+#include "store/repo.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int mlops_is_table_path(const char *path)
+{
+	size_t l = strlen(path);
+	static const char *const ext[] = { ".csv", ".tsv", ".jsonl", ".ndjson", ".txt", NULL };
+	for (size_t i = 0; ext[i]; i++) {
+		size_t el = strlen(ext[i]);
+		if (l > el && !strcasecmp(path + l - el, ext[i]) && strcmp(ext[i], ".txt"))
+			return 1;
+	}
+	return 0;
+}
+
+static int profile_fd(cJSON **out, int fd, const char *name)
+{
+	struct mlops_csv_options opts;
+	struct mlops_csv *csv = NULL;
+	struct mlops_colstats *st = NULL;
+	const struct mlops_csv_field *f;
+	const char *const *names;
+	size_t n, ncols;
+	int err;
+	memset(&opts, 0, sizeof(opts));
+	opts.name = name;
+	*out = NULL;
+	if ((err = mlops_csv_open_fd(&csv, fd, &opts)) < 0)
+		goto done;
+	names = mlops_csv_names(csv, &ncols);
+	if ((err = mlops_colstats_new(&st, names, ncols)) < 0)
+		goto done;
+	while ((err = mlops_csv_next(csv, &f, &n)) == 1)
+		if ((err = mlops_colstats_add_row(st, f, n)) < 0)
+			goto done;
+	if (err < 0 || (err = mlops_colstats_finish(st)) < 0)
+		goto done;
+	if (!(*out = mlops_colstats_to_json(st)))
+		err = mlops_error_set(MLOPS_ERROR, "out of memory");
+done:
+	mlops_colstats_free(st);
+	mlops_csv_free(csv);
+	return err;
+}
+
+int mlops_stats_file(cJSON **out, const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return mlops_error_set(MLOPS_ENOTFOUND, "unable to open '%s': %s", path, strerror(errno));
+		return mlops_error_sys(errno, "unable to open '%s'", path);
+	}
+	int err = profile_fd(out, fd, path);
+	close(fd);
+	return err;
+}
+
+struct feeder {
+	struct mlops_odb *odb;
+	const struct mlops_node *node;
+	int fd;
+	int err;
+	char msg[1024];
+};
+
+static int feed_cb(const void *data, size_t len, void *payload)
+{
+	struct feeder *f = payload;
+	if (mlops_write_all(f->fd, data, len) < 0) {
+		if (errno == EPIPE)
+			return 1; /* the reader stopped (an error it reports itself) */
+		return mlops_error_sys(errno, "unable to feed the table reader");
+	}
+	return 0;
+}
+
+static void *feed_thread(void *arg)
+{
+	struct feeder *f = arg;
+	int err = mlops_tree_file_stream(f->odb, f->node, feed_cb, f);
+	if (err < 0) {
+		f->err = err;
+		snprintf(f->msg, sizeof(f->msg), "%s", mlops_error_message());
+	}
+	close(f->fd);
+	return NULL;
+}
+
+int mlops_stats_node(cJSON **out, struct mlops_repo *repo, const struct mlops_node *node,
+		     const char *name)
+{
+	char *path = NULL;
+	enum mlops_codec codec;
+	int err;
+	if (node->kind == MLOPS_KIND_BLOB && mlops_odb_locate(&path, &codec, repo->odb, &node->id) == 0 &&
+	    codec == MLOPS_CODEC_NONE) {
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		free(path);
+		if (fd < 0)
+			return mlops_error_sys(errno, "unable to open the object of '%s'", name);
+		err = profile_fd(out, fd, name);
+		close(fd);
+		return err;
+	}
+	free(path);
+	mlops_error_clear();
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return mlops_error_sys(errno, "unable to create a pipe");
+	struct feeder f = { .odb = repo->odb, .node = node, .fd = p[1] };
+	pthread_t th;
+	struct sigaction ign, old;
+	memset(&ign, 0, sizeof(ign));
+	ign.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &ign, &old);
+	if (pthread_create(&th, NULL, feed_thread, &f) != 0) {
+		close(p[0]);
+		close(p[1]);
+		sigaction(SIGPIPE, &old, NULL);
+		return mlops_error_set(MLOPS_ERROR, "unable to start a thread");
+	}
+	err = profile_fd(out, p[0], name);
+	close(p[0]);
+	pthread_join(th, NULL);
+	sigaction(SIGPIPE, &old, NULL);
+	if (f.err < 0) {
+		cJSON_Delete(*out);
+		*out = NULL;
+		return mlops_error_set(f.err, "%s", f.msg);
+	}
+	return err;
+}
+
+int mlops_stats_version(struct mlops_table_stats **out, size_t *n, struct mlops_repo *repo,
+			const struct mlops_dataset_version *v, const char *only)
+{
+	struct mlops_table_stats *res = NULL;
+	size_t cnt = 0;
+	int err = 0;
+	*out = NULL;
+	*n = 0;
+	for (size_t i = 0; i < v->nentries && err == 0; i++) {
+		struct mlops_tree_list l;
+		if ((err = mlops_tree_list(&l, repo->odb, &v->entries[i].node, 0)) < 0)
+			break;
+		for (size_t k = 0; k < l.count && err == 0; k++) {
+			const char *rel = l.files[k].path;
+			char *full = *rel ? mlops_path_join(v->entries[i].path, rel) : strdup(v->entries[i].path);
+			if (!full) {
+				err = mlops_error_set(MLOPS_ERROR, "out of memory");
+				break;
+			}
+			int wanted = only ? !strcmp(full, only) :
+					    mlops_is_table_path(full) && l.files[k].node.kind != MLOPS_KIND_LINK;
+			if (!wanted) {
+				free(full);
+				continue;
+			}
+			struct mlops_table_stats *nr = realloc(res, (cnt + 1) * sizeof(*nr));
+			if (!nr) {
+				free(full);
+				err = mlops_error_set(MLOPS_ERROR, "out of memory");
+				break;
+			}
+			res = nr;
+			res[cnt].path = full;
+			res[cnt].stats = NULL;
+			cnt++;
+			err = mlops_stats_node(&res[cnt - 1].stats, repo, &l.files[k].node, full);
+		}
+		mlops_tree_list_free(&l);
+	}
+	if (err == 0 && cnt == 0)
+		err = only ? mlops_error_set(MLOPS_ENOTFOUND, "%s@v%ld has no file '%s'", v->name, v->version, only) :
+			     mlops_error_set(MLOPS_ENOTFOUND,
+					     "%s@v%ld has no table (.csv, .tsv, .jsonl); name a file with --path",
+					     v->name, v->version);
+	if (err < 0) {
+		mlops_table_stats_free(res, cnt);
+		return err;
+	}
+	*out = res;
+	*n = cnt;
+	return 0;
+}
+
+void mlops_table_stats_free(struct mlops_table_stats *s, size_t n)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		free(s[i].path);
+		cJSON_Delete(s[i].stats);
+	}
+	free(s);
+}

@@ -1,0 +1,39 @@
+/*
+ * dataset_stats.h - column profiles of tables in the work tree or in a
+ * dataset version (the JSON of core/colstats.h).
+ */
+#ifndef MLOPS_DATASET_STATS_H
+#define MLOPS_DATASET_STATS_H
+
+#include <stddef.h>
+#include <cjson/cJSON.h>
+
+#include "store/tree.h"
+
+struct mlops_repo;
+struct mlops_dataset_version;
+
+/* 1 when path names a table by its extension: .csv, .tsv, .jsonl, .ndjson. */
+int mlops_is_table_path(const char *path);
+
+/* Profile a CSV/TSV/JSON-lines file on disk. */
+int mlops_stats_file(cJSON **out, const char *path);
+
+/* Profile a stored file, streamed from the store (verified as it is read). */
+int mlops_stats_node(cJSON **out, struct mlops_repo *repo, const struct mlops_node *node,
+		     const char *name);
+
+struct mlops_table_stats {
+	char *path;    /* work-tree path of the table */
+	cJSON *stats;  /* its profile */
+};
+
+/*
+ * Profile every table in a version (or only the file `only`, a work-tree
+ * path).  MLOPS_ENOTFOUND when there is none.
+ */
+int mlops_stats_version(struct mlops_table_stats **out, size_t *n, struct mlops_repo *repo,
+			const struct mlops_dataset_version *v, const char *only);
+void mlops_table_stats_free(struct mlops_table_stats *s, size_t n);
+
+#endif

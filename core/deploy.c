@@ -1,0 +1,1531 @@
+/*
+ * deploy.c - model directories, releases (folder and reproducible
+ * archive), deployment targets from the configuration, the per-target
+ * history, deploy and rollback (see deploy.h for the layout and the
+ * design notes).
+ */
+#include "core/deploy.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/rev.h"
+#include "store/error.h"
+#include "store/fsutil.h"
+#include "store/json.h"
+#include "store/oid.h"
+#include "store/repo.h"
+
+#define RECORD "record.json"
+#define MANIFEST "MANIFEST"
+
+static int oom(void)
+{
+	return mlops_error_set(MLOPS_ERROR, "out of memory");
+}
+
+/* ---- argument vectors ---- */
+
+int mlops_argv_split(char ***out, const char *cmdline)
+{
+	size_t n = 0, cap = 8;
+	char **argv = calloc(cap, sizeof(*argv));
+	const char *p = cmdline ? cmdline : "";
+
+	*out = NULL;
+	if (!argv)
+		return oom();
+	for (;;) {
+		while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+			p++;
+		if (!*p)
+			break;
+		size_t len = strcspn(p, " \t\n\r");
+		if (n + 2 > cap) {
+			char **b = realloc(argv, (cap *= 2) * sizeof(*argv));
+			if (!b)
+				goto fail;
+			argv = b;
+		}
+		if (!(argv[n++] = strndup(p, len)))
+			goto fail;
+		argv[n] = NULL;
+		p += len;
+	}
+	if (!n) {
+		free(argv);
+		return mlops_error_set(MLOPS_EINVALID, "empty command");
+	}
+	*out = argv;
+	return 0;
+fail:
+	mlops_argv_free(argv);
+	return oom();
+}
+
+void mlops_argv_free(char **argv)
+{
+	if (!argv)
+		return;
+	for (size_t i = 0; argv[i]; i++)
+		free(argv[i]);
+	free(argv);
+}
+
+/* ---- model directories ---- */
+
+void mlops_model_dir_free(struct mlops_model_dir *md)
+{
+	if (!md)
+		return;
+	for (size_t i = 0; i < md->nfiles; i++) {
+		free(md->files[i]);
+		free(md->sources[i]);
+		if (md->digests)
+			free(md->digests[i]);
+	}
+	free(md->files);
+	free(md->sources);
+	free(md->digests);
+	free(md->modes);
+	free(md->path);
+	free(md->model_file);
+	free(md->model_rel);
+	free(md->name);
+	free(md->version);
+	free(md->predict);
+	free(md);
+}
+
+/* SHA-256 of a file in hex. */
+static int file_sha256(char hex[MLOPS_OID_HEXSZ + 1], const char *path)
+{
+	char buf[65536];
+	struct mlops_hash *h;
+	mlops_oid id;
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), err = 0;
+
+	if (fd < 0)
+		return mlops_error_sys(errno, "unable to open '%s'", path);
+	if (!(h = mlops_hash_new())) {
+		close(fd);
+		return oom();
+	}
+	while ((n = read(fd, buf, sizeof(buf))) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			err = mlops_error_sys(errno, "unable to read '%s'", path);
+			break;
+		}
+		mlops_hash_update(h, buf, (size_t)n);
+	}
+	close(fd);
+	mlops_hash_final(&id, h);
+	mlops_hash_free(h);
+	if (err == 0)
+		mlops_oid_fmt(hex, &id);
+	return err;
+}
+
+struct filelist {
+	size_t n, cap;
+	char **rel, **src;
+	unsigned *mode;
+};
+
+static int filelist_add(struct filelist *l, const char *rel, const char *src, unsigned mode)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		char **a = realloc(l->rel, cap * sizeof(char *));
+		if (a)
+			l->rel = a;
+		char **b = realloc(l->src, cap * sizeof(char *));
+		if (b)
+			l->src = b;
+		unsigned *c = realloc(l->mode, cap * sizeof(unsigned));
+		if (c)
+			l->mode = c;
+		if (!a || !b || !c)
+			return oom();
+		l->cap = cap;
+	}
+	l->rel[l->n] = strdup(rel);
+	l->src[l->n] = strdup(src);
+	l->mode[l->n] = mode;
+	l->n++;
+	return l->rel[l->n - 1] && l->src[l->n - 1] ? 0 : oom();
+}
+
+static void filelist_free(struct filelist *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		free(l->rel[i]);
+		free(l->src[i]);
+	}
+	free(l->rel);
+	free(l->src);
+	free(l->mode);
+}
+
+/*
+ * Collect the regular files below dir (relative names under prefix).
+ * Hidden entries and __pycache__ are skipped; links and special files are
+ * refused.  At the top, record.json and MANIFEST are left out.
+ */
+static int scan_dir(struct filelist *l, const char *dir, const char *prefix, int depth)
+{
+	DIR *d;
+	struct dirent *e;
+	int err = 0;
+
+	if (depth > 32)
+		return mlops_error_set(MLOPS_EINVALID, "'%s' is nested too deeply", dir);
+	if (!(d = opendir(dir)))
+		return mlops_error_sys(errno, "unable to read '%s'", dir);
+	while (err == 0 && (e = readdir(d))) {
+		struct stat st;
+		char *src, *rel;
+		if (e->d_name[0] == '.' || !strcmp(e->d_name, "__pycache__"))
+			continue;
+		if (!*prefix && (!strcmp(e->d_name, RECORD) || !strcmp(e->d_name, MANIFEST)))
+			continue;
+		src = mlops_path_join(dir, e->d_name);
+		rel = *prefix ? mlops_strdupf("%s/%s", prefix, e->d_name) : strdup(e->d_name);
+		if (!src || !rel)
+			err = oom();
+		else if (lstat(src, &st) < 0)
+			err = mlops_error_sys(errno, "unable to stat '%s'", src);
+		else if (S_ISDIR(st.st_mode))
+			err = scan_dir(l, src, rel, depth + 1);
+		else if (S_ISREG(st.st_mode))
+			err = filelist_add(l, rel, src, (st.st_mode & 0111) ? 0755 : 0644);
+		else
+			err = mlops_error_set(MLOPS_EINVALID, "'%s' is not a regular file or folder: "
+					      "a model folder holds only files", src);
+		free(src);
+		free(rel);
+	}
+	closedir(d);
+	return err;
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sort the list by relative path, keeping the other arrays in step. */
+static int filelist_sort(struct filelist *l)
+{
+	if (l->n < 2)
+		return 0;
+	char **idx = malloc((l->n + 1) * sizeof(char *));
+	char **src = malloc((l->n + 1) * sizeof(char *));
+	unsigned *mode = malloc((l->n + 1) * sizeof(unsigned));
+
+	if (!idx || !src || !mode) {
+		free(idx);
+		free(src);
+		free(mode);
+		return oom();
+	}
+	memcpy(idx, l->rel, l->n * sizeof(char *));
+	qsort(idx, l->n, sizeof(char *), str_cmp);
+	for (size_t i = 0; i < l->n; i++)
+		for (size_t k = 0; k < l->n; k++)
+			if (l->rel[k] == idx[i]) {
+				src[i] = l->src[k];
+				mode[i] = l->mode[k];
+				break;
+			}
+	free(l->rel);
+	free(l->src);
+	free(l->mode);
+	l->rel = idx;
+	l->src = src;
+	l->mode = mode;
+	return 0;
+}
+
+/* Versions and names end up in paths: [A-Za-z0-9._+-], not "." or "..". */
+static int version_valid(const char *v)
+{
+	size_t n = strlen(v);
+	if (!n || n > 128 || !strcmp(v, ".") || !strcmp(v, "..") || v[0] == '.')
+		return 0;
+	return strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+-") == n;
+}
+
+static int read_record(cJSON **out, const char *dir)
+{
+	char *path = mlops_path_join(dir, RECORD), *text = NULL;
+	size_t len;
+	int err;
+
+	*out = NULL;
+	if (!path)
+		return oom();
+	err = mlops_read_file(&text, &len, path);
+	if (err == MLOPS_ENOTFOUND) {
+		mlops_error_clear();
+		err = 0;
+		goto done;
+	}
+	if (err < 0)
+		goto done;
+	*out = cJSON_ParseWithLength(text, len);
+	if (!cJSON_IsObject(*out)) {
+		cJSON_Delete(*out);
+		*out = NULL;
+		err = mlops_error_set(MLOPS_EINVALID, "invalid release record '%s': not a JSON object",
+				      path);
+		goto done;
+	}
+	static const char *const keys[] = { "format", "name", "version", "model", "predict" };
+	for (size_t i = 0; i < sizeof(keys) / sizeof(*keys); i++) {
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(*out, keys[i]);
+		if (v && !cJSON_IsString(v)) {
+			err = mlops_error_set(MLOPS_EINVALID, "invalid release record '%s': '%s' "
+					      "must be a string", path, keys[i]);
+			break;
+		}
+	}
+	const char *fmt = mlops_json_str(*out, "format");
+	if (err == 0 && fmt && strcmp(fmt, "mlops-release"))
+		err = mlops_error_set(MLOPS_EINVALID, "invalid release record '%s': format '%s'",
+				      path, fmt);
+	const char *name = mlops_json_str(*out, "name"), *ver = mlops_json_str(*out, "version");
+	if (err == 0 && name && !mlops_name_valid(name))
+		err = mlops_error_set(MLOPS_EINVALID, "invalid release record '%s': bad name '%s'",
+				      path, name);
+	if (err == 0 && ver && !version_valid(ver))
+		err = mlops_error_set(MLOPS_EINVALID, "invalid release record '%s': bad version '%s'",
+				      path, ver);
+	if (err < 0) {
+		cJSON_Delete(*out);
+		*out = NULL;
+	}
+done:
+	free(path);
+	free(text);
+	return err;
+}
+
+/* The MANIFEST of the model's files only: what the default version hashes. */
+static char *manifest_of(const struct mlops_model_dir *md, const char *record_hex)
+{
+	size_t cap = 1, at = 0;
+	char *text;
+
+	for (size_t i = 0; i < md->nfiles; i++)
+		cap += strlen(md->files[i]) + MLOPS_OID_HEXSZ + 3;
+	cap += sizeof(RECORD) + MLOPS_OID_HEXSZ + 3;
+	if (!(text = malloc(cap)))
+		return NULL;
+	int rec_done = !record_hex;
+	for (size_t i = 0; i < md->nfiles; i++) {
+		if (!rec_done && strcmp(RECORD, md->files[i]) < 0) {
+			at += (size_t)sprintf(text + at, "%s  %s\n", record_hex, RECORD);
+			rec_done = 1;
+		}
+		at += (size_t)sprintf(text + at, "%s  %s\n", md->digests[i], md->files[i]);
+	}
+	if (!rec_done)
+		at += (size_t)sprintf(text + at, "%s  %s\n", record_hex, RECORD);
+	text[at] = '\0';
+	return text;
+}
+
+static const char *base_name(const char *path)
+{
+	const char *s = strrchr(path, '/');
+	return s ? s + 1 : path;
+}
+
+static int open_file(struct mlops_model_dir *md, const char *path)
+{
+	char *real = realpath(path, NULL), *slash;
+	struct filelist l = { 0 };
+	int err;
+
+	if (!real)
+		return mlops_error_sys(errno, "unable to resolve '%s'", path);
+	if ((err = filelist_add(&l, "model.json", real, 0644)) < 0)
+		goto done;
+	md->model_file = strdup(real);
+	md->model_rel = strdup("model.json");
+	slash = strrchr(real, '/');
+	*slash = '\0';
+	md->path = strdup(*real ? real : "/");
+	/* The name: the file's without .json, or its folder's for model.json. */
+	const char *b = base_name(path);
+	size_t bl = strlen(b);
+	char *name = bl > 5 && !strcmp(b + bl - 5, ".json") ? strndup(b, bl - 5) : strdup(b);
+	if (name && !strcmp(name, "model")) {
+		free(name);
+		name = strdup(base_name(md->path));
+	}
+	if (name && !mlops_name_valid(name)) {
+		free(name);
+		name = strdup("model");
+	}
+	md->name = name;
+	md->nfiles = l.n;
+	md->files = l.rel;
+	md->sources = l.src;
+	md->modes = l.mode;
+	memset(&l, 0, sizeof(l));
+	if (!md->model_file || !md->model_rel || !md->path || !md->name)
+		err = oom();
+done:
+	filelist_free(&l);
+	free(real);
+	return err;
+}
+
+static int open_dir(struct mlops_model_dir *md, const char *path, cJSON **record)
+{
+	struct filelist l = { 0 };
+	int err;
+
+	if (!(md->path = realpath(path, NULL)))
+		return mlops_error_sys(errno, "unable to resolve '%s'", path);
+	if ((err = read_record(record, md->path)) < 0)
+		return err;
+	if ((err = scan_dir(&l, md->path, "", 0)) < 0 || (err = filelist_sort(&l)) < 0) {
+		filelist_free(&l);
+		return err;
+	}
+	md->nfiles = l.n;
+	md->files = l.rel;
+	md->sources = l.src;
+	md->modes = l.mode;
+	const char *rel = mlops_json_str(*record, "model");
+	md->model_rel = strdup(rel ? rel : "model.json");
+	const char *name = mlops_json_str(*record, "name");
+	if (!name)
+		name = mlops_name_valid(base_name(md->path)) ? base_name(md->path) : "model";
+	md->name = strdup(name);
+	if (!md->model_rel || !md->name)
+		return oom();
+	for (size_t i = 0; i < md->nfiles; i++)
+		if (!strcmp(md->files[i], md->model_rel) && !(md->model_file = strdup(md->sources[i])))
+			return oom();
+	return 0;
+}
+
+int mlops_model_dir_open(struct mlops_model_dir **out, const char *path, const char *predict)
+{
+	struct mlops_model_dir *md = calloc(1, sizeof(*md));
+	cJSON *record = NULL;
+	char *cur = NULL;
+	struct stat st;
+	int err;
+
+	*out = NULL;
+	if (!md)
+		return oom();
+	if (stat(path, &st) < 0) {
+		err = errno == ENOENT ? mlops_error_set(MLOPS_ENOTFOUND, "no model at '%s'", path) :
+		      mlops_error_sys(errno, "unable to stat '%s'", path);
+		goto fail;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		/* The folder of a dir target stands for its current release. */
+		char *mj = mlops_path_join(path, "model.json"), *rj = mlops_path_join(path, RECORD);
+		cur = mlops_path_join(path, "current");
+		struct stat cs;
+		if (mj && rj && cur && access(mj, F_OK) < 0 && access(rj, F_OK) < 0 &&
+		    stat(cur, &cs) == 0 && S_ISDIR(cs.st_mode))
+			path = cur;
+		free(mj);
+		free(rj);
+		err = open_dir(md, path, &record);
+	} else if (S_ISREG(st.st_mode)) {
+		err = open_file(md, path);
+	} else {
+		err = mlops_error_set(MLOPS_EINVALID, "'%s' is neither a model folder nor a model file",
+				      path);
+	}
+	if (err < 0)
+		goto fail;
+	if (predict || mlops_json_str(record, "predict")) {
+		/* A predictor command makes it a predictor model. */
+		if (!(md->predict = strdup(predict ? predict : mlops_json_str(record, "predict")))) {
+			err = oom();
+			goto fail;
+		}
+		free(md->model_file);
+		md->model_file = NULL;
+	} else if (!md->model_file) {
+		err = mlops_error_set(MLOPS_EINVALID, "'%s' holds neither %s nor a predictor command",
+				      path, md->model_rel);
+		goto fail;
+	}
+	if (!(md->digests = calloc(md->nfiles + 1, sizeof(char *)))) {
+		err = oom();
+		goto fail;
+	}
+	for (size_t i = 0; i < md->nfiles; i++) {
+		if (!(md->digests[i] = malloc(MLOPS_OID_HEXSZ + 1))) {
+			err = oom();
+			goto fail;
+		}
+		if ((err = file_sha256(md->digests[i], md->sources[i])) < 0)
+			goto fail;
+	}
+	const char *ver = mlops_json_str(record, "version");
+	md->from_record = mlops_json_str(record, "name") && ver;
+	if (ver) {
+		md->version = strdup(ver);
+	} else {
+		char *m = manifest_of(md, NULL);
+		mlops_oid id;
+		char hex[MLOPS_OID_HEXSZ + 1];
+		if (m) {
+			mlops_hash_buf(&id, m, strlen(m));
+			md->version = strndup(mlops_oid_fmt(hex, &id), 12);
+		}
+		free(m);
+	}
+	if (!md->version) {
+		err = oom();
+		goto fail;
+	}
+	cJSON_Delete(record);
+	free(cur);
+	*out = md;
+	return 0;
+fail:
+	cJSON_Delete(record);
+	free(cur);
+	mlops_model_dir_free(md);
+	return err;
+}
+
+int mlops_model_dir_resolve(struct mlops_model_dir **out, struct mlops_repo *repo, const char *rev,
+			const char *predict)
+{
+	struct mlops_rev r;
+	struct stat st;
+	int err;
+
+	(void)repo;
+	*out = NULL;
+	if (stat(rev, &st) == 0 || strchr(rev, '/'))
+		return mlops_model_dir_open(out, rev, predict);
+	if ((err = mlops_rev_parse(&r, rev)) < 0)
+		return mlops_error_wrap(err, "no model folder or file '%s', and not a revision", rev);
+	return mlops_error_set(MLOPS_ENOTFOUND, "cannot resolve '%s': model registry not available "
+			       "(give a model folder or model JSON file)", rev);
+}
+
+/* ---- releases ---- */
+
+/* The release record of md (canonical JSON); caller frees. */
+static char *record_text(const struct mlops_model_dir *md)
+{
+	cJSON *o = cJSON_CreateObject();
+	char *text = NULL;
+
+	if (!o)
+		return NULL;
+	cJSON_AddStringToObject(o, "format", "mlops-release");
+	cJSON_AddStringToObject(o, "name", md->name);
+	cJSON_AddStringToObject(o, "version", md->version);
+	if (md->model_file)
+		cJSON_AddStringToObject(o, "model", md->model_rel);
+	if (md->predict)
+		cJSON_AddStringToObject(o, "predict", md->predict);
+	if (mlops_json_canonical(&text, o) < 0)
+		text = NULL;
+	cJSON_Delete(o);
+	if (text) {
+		size_t n = strlen(text);
+		char *t = realloc(text, n + 2);
+		if (!t) {
+			free(text);
+			return NULL;
+		}
+		t[n] = '\n';
+		t[n + 1] = '\0';
+		text = t;
+	}
+	return text;
+}
+
+/* Record and MANIFEST texts of md's release. */
+static int release_texts(char **record, char **manifest, const struct mlops_model_dir *md)
+{
+	char hex[MLOPS_OID_HEXSZ + 1];
+	mlops_oid id;
+
+	*manifest = NULL;
+	if (!(*record = record_text(md)))
+		return oom();
+	mlops_hash_buf(&id, *record, strlen(*record));
+	if (!(*manifest = manifest_of(md, mlops_oid_fmt(hex, &id)))) {
+		free(*record);
+		*record = NULL;
+		return oom();
+	}
+	return 0;
+}
+
+static int copy_file(const char *src, const char *dst, unsigned mode)
+{
+	char buf[65536];
+	int in = open(src, O_RDONLY | O_CLOEXEC), o, err = 0;
+	ssize_t n;
+
+	if (in < 0)
+		return mlops_error_sys(errno, "unable to open '%s'", src);
+	o = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	if (o < 0) {
+		err = mlops_error_sys(errno, "unable to create '%s'", dst);
+		close(in);
+		return err;
+	}
+	while ((n = read(in, buf, sizeof(buf))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			err = mlops_error_sys(errno, "unable to read '%s'", src);
+			break;
+		}
+		if (mlops_write_all(o, buf, (size_t)n) < 0) {
+			err = mlops_error_sys(errno, "unable to write '%s'", dst);
+			break;
+		}
+	}
+	if (err == 0 && fsync(o) < 0)
+		err = mlops_error_sys(errno, "unable to write '%s'", dst);
+	close(in);
+	if (close(o) < 0 && err == 0)
+		err = mlops_error_sys(errno, "unable to write '%s'", dst);
+	return err;
+}
+
+static int write_text(const char *dir, const char *name, const char *text)
+{
+	char *p = mlops_path_join(dir, name);
+	int fd, err = 0;
+
+	if (!p)
+		return oom();
+	fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0 || mlops_write_all(fd, text, strlen(text)) < 0 || fsync(fd) < 0)
+		err = mlops_error_sys(errno, "unable to write '%s'", p);
+	if (fd >= 0 && close(fd) < 0 && err == 0)
+		err = mlops_error_sys(errno, "unable to write '%s'", p);
+	free(p);
+	return err;
+}
+
+/* Remove a folder tree (a failed temporary release). */
+static void remove_tree(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *e;
+
+	if (d) {
+		while ((e = readdir(d))) {
+			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+				continue;
+			char *p = mlops_path_join(path, e->d_name);
+			struct stat st;
+			if (p && lstat(p, &st) == 0) {
+				if (S_ISDIR(st.st_mode))
+					remove_tree(p);
+				else
+					unlink(p);
+			}
+			free(p);
+		}
+		closedir(d);
+	}
+	rmdir(path);
+}
+
+int mlops_release_write(const struct mlops_model_dir *md, const char *dest)
+{
+	char *tmp = mlops_strdupf("%s.tmp-XXXXXX", dest), *record = NULL, *manifest = NULL;
+	int err = 0;
+
+	if (!tmp)
+		return oom();
+	if (!mkdtemp(tmp)) {
+		err = mlops_error_sys(errno, "unable to create '%s'", tmp);
+		free(tmp);
+		return err;
+	}
+	chmod(tmp, 0755 & ~mlops_umask());
+	for (size_t i = 0; err == 0 && i < md->nfiles; i++) {
+		char *dst = mlops_path_join(tmp, md->files[i]), *slash;
+		if (!dst) {
+			err = oom();
+			break;
+		}
+		slash = strrchr(dst, '/');
+		*slash = '\0';
+		err = mlops_mkdir_p(dst);
+		*slash = '/';
+		if (err == 0)
+			err = copy_file(md->sources[i], dst, md->modes[i]);
+		free(dst);
+	}
+	if (err == 0)
+		err = release_texts(&record, &manifest, md);
+	if (err == 0)
+		err = write_text(tmp, RECORD, record);
+	if (err == 0)
+		err = write_text(tmp, MANIFEST, manifest);
+	if (err == 0)
+		err = mlops_fsync_dir(tmp);
+	if (err == 0 && rename(tmp, dest) < 0)
+		err = mlops_error_sys(errno, "unable to rename '%s' to '%s'", tmp, dest);
+	if (err < 0)
+		remove_tree(tmp);
+	free(record);
+	free(manifest);
+	free(tmp);
+	return err;
+}
+
+static int archive_add(struct archive *a, const char *name, const void *data, size_t len,
+		       unsigned mode, const char *path)
+{
+	struct archive_entry *e = archive_entry_new();
+	int err = 0;
+
+	if (!e)
+		return oom();
+	archive_entry_set_pathname(e, name);
+	archive_entry_set_filetype(e, AE_IFREG);
+	archive_entry_set_perm(e, mode);
+	archive_entry_set_size(e, (la_int64_t)len);
+	archive_entry_set_mtime(e, 0, 0);
+	archive_entry_set_uid(e, 0);
+	archive_entry_set_gid(e, 0);
+	if (archive_write_header(a, e) != ARCHIVE_OK ||
+	    (len && archive_write_data(a, data, len) != (la_ssize_t)len))
+		err = mlops_error_set(MLOPS_EIO, "unable to write '%s': %s", path,
+				      archive_error_string(a));
+	archive_entry_free(e);
+	return err;
+}
+
+int mlops_release_archive(char *sha256_hex, const struct mlops_model_dir *md, const char *path)
+{
+	char *tmp = mlops_strdupf("%s.tmp-XXXXXX", path), *record = NULL, *manifest = NULL;
+	char *prefix = mlops_strdupf("%s-%s/", md->name, md->version);
+	struct archive *a = NULL;
+	const char *names[3] = { MANIFEST, RECORD, NULL };
+	int fd = -1, err = 0;
+
+	if (!tmp || !prefix) {
+		err = oom();
+		goto done;
+	}
+	if ((fd = mkstemp(tmp)) < 0) {
+		err = mlops_error_sys(errno, "unable to create '%s'", tmp);
+		goto done;
+	}
+	mlops_tempfile_register(tmp);
+	fchmod(fd, 0644 & ~mlops_umask());
+	if ((err = release_texts(&record, &manifest, md)) < 0)
+		goto done;
+	a = archive_write_new();
+	if (!a || archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
+	    archive_write_add_filter_gzip(a) != ARCHIVE_OK ||
+	    archive_write_set_filter_option(a, "gzip", "timestamp", NULL) != ARCHIVE_OK ||
+	    archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK ||
+	    archive_write_open_fd(a, fd) != ARCHIVE_OK) {
+		err = mlops_error_set(MLOPS_EIO, "unable to write '%s': %s", path,
+				      a ? archive_error_string(a) : "out of memory");
+		goto done;
+	}
+	/* Entries in path order: the model's files merged with MANIFEST and record.json. */
+	size_t i = 0, k = 0;
+	while (err == 0 && (i < md->nfiles || names[k])) {
+		int take_file = names[k] == NULL ||
+				(i < md->nfiles && strcmp(md->files[i], names[k]) < 0);
+		char *entry = mlops_strdupf("%s%s", prefix, take_file ? md->files[i] : names[k]);
+		if (!entry) {
+			err = oom();
+			break;
+		}
+		if (take_file) {
+			char *data = NULL;
+			size_t len = 0;
+			if ((err = mlops_read_file(&data, &len, md->sources[i])) == 0)
+				err = archive_add(a, entry, data, len, md->modes[i], path);
+			free(data);
+			i++;
+		} else {
+			const char *text = !strcmp(names[k], MANIFEST) ? manifest : record;
+			err = archive_add(a, entry, text, strlen(text), 0644, path);
+			k++;
+		}
+		free(entry);
+	}
+	if (err == 0 && archive_write_close(a) != ARCHIVE_OK)
+		err = mlops_error_set(MLOPS_EIO, "unable to write '%s': %s", path,
+				      archive_error_string(a));
+	if (err == 0 && fsync(fd) < 0)
+		err = mlops_error_sys(errno, "unable to write '%s'", tmp);
+	if (err == 0 && (err = file_sha256(sha256_hex, tmp)) == 0 && rename(tmp, path) < 0)
+		err = mlops_error_sys(errno, "unable to rename '%s' to '%s'", tmp, path);
+done:
+	if (a)
+		archive_write_free(a);
+	if (fd >= 0)
+		close(fd);
+	if (tmp && fd >= 0) {
+		if (err < 0)
+			unlink(tmp);
+		mlops_tempfile_forget(tmp);
+	}
+	free(tmp);
+	free(prefix);
+	free(record);
+	free(manifest);
+	return err;
+}
+
+/* ---- targets ---- */
+
+const char *mlops_deploy_kind_name(enum mlops_deploy_kind kind)
+{
+	switch (kind) {
+	case MLOPS_DEPLOY_DIR: return "dir";
+	case MLOPS_DEPLOY_ARCHIVE: return "archive";
+	default: return "command";
+	}
+}
+
+void mlops_deploy_target_free(struct mlops_deploy_target *t)
+{
+	if (!t)
+		return;
+	free(t->name);
+	free(t->path);
+	free(t->command);
+	free(t->stage);
+	free(t->predict);
+	free(t);
+}
+
+void mlops_deploy_targets_free(struct mlops_deploy_target **t, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		mlops_deploy_target_free(t[i]);
+	free(t);
+}
+
+/* deploy.<name>.<key> as a string; *out NULL when unset. */
+static int target_key(char **out, struct mlops_repo *repo, const char *name, const char *key)
+{
+	char *k = mlops_strdupf("deploy.%s.%s", name, key);
+	int err;
+
+	*out = NULL;
+	if (!k)
+		return oom();
+	err = mlops_config_get_string(out, repo, k);
+	free(k);
+	if (err == MLOPS_ENOTFOUND) {
+		mlops_error_clear();
+		return 0;
+	}
+	return err;
+}
+
+int mlops_deploy_target_get(struct mlops_deploy_target **out, struct mlops_repo *repo,
+			    const char *name)
+{
+	struct mlops_deploy_target *t;
+	char *type = NULL, *path = NULL;
+	int err;
+
+	*out = NULL;
+	if (!mlops_name_valid(name))
+		return mlops_error_set(MLOPS_EUSAGE, "invalid target name '%s'", name);
+	if (!(t = calloc(1, sizeof(*t))) || !(t->name = strdup(name))) {
+		free(t);
+		return oom();
+	}
+	if ((err = target_key(&type, repo, name, "type")) < 0 ||
+	    (err = target_key(&path, repo, name, "path")) < 0 ||
+	    (err = target_key(&t->command, repo, name, "command")) < 0 ||
+	    (err = target_key(&t->stage, repo, name, "stage")) < 0 ||
+	    (err = target_key(&t->predict, repo, name, "predict")) < 0)
+		goto fail;
+	if (!type && !path && !t->command) {
+		err = mlops_error_set(MLOPS_ENOTFOUND, "no deploy target '%s'", name);
+		goto fail;
+	}
+	if (!type) {
+		err = mlops_error_set(MLOPS_EINVALID, "deploy target '%s' has no type "
+				      "(deploy.%s.type: dir, archive or command)", name, name);
+		goto fail;
+	}
+	if (!strcmp(type, "dir"))
+		t->kind = MLOPS_DEPLOY_DIR;
+	else if (!strcmp(type, "archive"))
+		t->kind = MLOPS_DEPLOY_ARCHIVE;
+	else if (!strcmp(type, "command"))
+		t->kind = MLOPS_DEPLOY_COMMAND;
+	else {
+		err = mlops_error_set(MLOPS_EINVALID, "deploy target '%s' has unknown type '%s' "
+				      "(dir, archive or command)", name, type);
+		goto fail;
+	}
+	if (t->kind == MLOPS_DEPLOY_COMMAND) {
+		char **argv;
+		if (!t->command) {
+			err = mlops_error_set(MLOPS_EINVALID, "deploy target '%s' needs deploy.%s.command",
+					      name, name);
+			goto fail;
+		}
+		if ((err = mlops_argv_split(&argv, t->command)) < 0) {
+			mlops_error_wrap(err, "deploy target '%s'", name);
+			goto fail;
+		}
+		mlops_argv_free(argv);
+	} else {
+		if (!path || !*path) {
+			err = mlops_error_set(MLOPS_EINVALID, "deploy target '%s' needs deploy.%s.path",
+					      name, name);
+			goto fail;
+		}
+		t->path = path[0] == '/' ? strdup(path) : mlops_path_join(repo->workdir, path);
+		if (!t->path) {
+			err = oom();
+			goto fail;
+		}
+	}
+	free(type);
+	free(path);
+	*out = t;
+	return 0;
+fail:
+	free(type);
+	free(path);
+	mlops_deploy_target_free(t);
+	return err;
+}
+
+int mlops_deploy_targets(struct mlops_deploy_target ***out, size_t *n, struct mlops_repo *repo)
+{
+	git_config_iterator *it = NULL;
+	git_config_entry *e;
+	char **names = NULL;
+	size_t count = 0, cap = 0;
+	struct mlops_deploy_target **ts = NULL;
+	int err = 0, rc;
+
+	*out = NULL;
+	*n = 0;
+	/* A plain iterator: libgit2's glob iterator leaks its regex matcher. */
+	if (git_config_iterator_new(&it, repo->config) < 0)
+		return mlops_git_error(MLOPS_ERROR, "unable to read the configuration");
+	while ((rc = git_config_next(&e, it)) == 0) {
+		const char *first = strchr(e->name, '.'), *last = strrchr(e->name, '.');
+		if (strncmp(e->name, "deploy.", 7) || !first || last <= first + 1)
+			continue;
+		char *name = strndup(first + 1, (size_t)(last - first - 1));
+		int dup = 0;
+		if (!name) {
+			err = oom();
+			break;
+		}
+		for (size_t i = 0; i < count; i++)
+			dup |= !strcmp(names[i], name);
+		if (dup) {
+			free(name);
+			continue;
+		}
+		if (count == cap) {
+			char **b = realloc(names, (cap = cap ? cap * 2 : 8) * sizeof(char *));
+			if (!b) {
+				free(name);
+				err = oom();
+				break;
+			}
+			names = b;
+		}
+		names[count++] = name;
+	}
+	git_config_iterator_free(it);
+	if (err == 0 && count)
+		qsort(names, count, sizeof(char *), str_cmp);
+	if (err == 0 && !(ts = calloc(count + 1, sizeof(*ts))))
+		err = oom();
+	for (size_t i = 0; err == 0 && i < count; i++)
+		err = mlops_deploy_target_get(&ts[i], repo, names[i]);
+	for (size_t i = 0; i < count; i++)
+		free(names[i]);
+	free(names);
+	if (err < 0) {
+		mlops_deploy_targets_free(ts, count);
+		return err;
+	}
+	*out = ts;
+	*n = count;
+	return 0;
+}
+
+/* ---- history ---- */
+
+void mlops_deployment_free(struct mlops_deployment *d)
+{
+	if (!d)
+		return;
+	free(d->user);
+	free(d->host);
+	free(d->target);
+	free(d->kind);
+	free(d->action);
+	free(d->model);
+	free(d->version);
+	free(d->source);
+	free(d->previous);
+	free(d->location);
+	free(d->checksum);
+	free(d->error);
+	free(d);
+}
+
+void mlops_deployments_free(struct mlops_deployment **d, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		mlops_deployment_free(d[i]);
+	free(d);
+}
+
+static void add_str(cJSON *o, const char *key, const char *v)
+{
+	cJSON_AddItemToObject(o, key, v ? cJSON_CreateString(v) : cJSON_CreateNull());
+}
+
+cJSON *mlops_deployment_to_json(const struct mlops_deployment *d)
+{
+	cJSON *o = cJSON_CreateObject();
+	if (!o)
+		return NULL;
+	cJSON_AddNumberToObject(o, "time", (double)d->time);
+	add_str(o, "user", d->user);
+	add_str(o, "host", d->host);
+	add_str(o, "target", d->target);
+	add_str(o, "type", d->kind);
+	add_str(o, "action", d->action);
+	add_str(o, "model", d->model);
+	add_str(o, "version", d->version);
+	add_str(o, "source", d->source);
+	add_str(o, "previous", d->previous);
+	add_str(o, "location", d->location);
+	add_str(o, "checksum", d->checksum);
+	cJSON_AddBoolToObject(o, "ok", d->ok);
+	add_str(o, "error", d->error);
+	return o;
+}
+
+static char *dup_json_str(const cJSON *o, const char *key)
+{
+	const char *s = mlops_json_str(o, key);
+	return s ? strdup(s) : NULL;
+}
+
+static struct mlops_deployment *deployment_from_json(const cJSON *o)
+{
+	struct mlops_deployment *d = calloc(1, sizeof(*d));
+	if (!d)
+		return NULL;
+	d->time = (long long)mlops_json_num(o, "time", 0);
+	d->user = dup_json_str(o, "user");
+	d->host = dup_json_str(o, "host");
+	d->target = dup_json_str(o, "target");
+	d->kind = dup_json_str(o, "type");
+	d->action = dup_json_str(o, "action");
+	d->model = dup_json_str(o, "model");
+	d->version = dup_json_str(o, "version");
+	d->source = dup_json_str(o, "source");
+	d->previous = dup_json_str(o, "previous");
+	d->location = dup_json_str(o, "location");
+	d->checksum = dup_json_str(o, "checksum");
+	d->error = dup_json_str(o, "error");
+	d->ok = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "ok"));
+	return d;
+}
+
+/* .mlops/deploy/<target>[/<rel>] */
+static char *target_dir(struct mlops_repo *repo, const char *name, const char *rel)
+{
+	return rel ? mlops_strdupf("%s/deploy/%s/%s", repo->dir, name, rel) :
+		     mlops_strdupf("%s/deploy/%s", repo->dir, name);
+}
+
+int mlops_deploy_history(struct mlops_deployment ***out, size_t *n, struct mlops_repo *repo,
+			 const char *name)
+{
+	char *path, *text = NULL;
+	size_t len, count = 0, lines = 0, lineno = 0;
+	struct mlops_deployment **list = NULL;
+	int err;
+
+	*out = NULL;
+	*n = 0;
+	if (!mlops_name_valid(name))
+		return mlops_error_set(MLOPS_EUSAGE, "invalid target name '%s'", name);
+	if (!(path = target_dir(repo, name, "history")))
+		return oom();
+	err = mlops_read_file(&text, &len, path);
+	if (err == MLOPS_ENOTFOUND) {
+		mlops_error_clear();
+		free(path);
+		*out = calloc(1, sizeof(**out));
+		return *out ? 0 : oom();
+	}
+	if (err < 0)
+		goto done;
+	for (size_t i = 0; i < len; i++)
+		lines += text[i] == '\n';
+	if (!(list = calloc(lines + 2, sizeof(*list)))) {
+		err = oom();
+		goto done;
+	}
+	for (char *p = text, *nl; *p; p = nl + 1) {
+		nl = strchr(p, '\n');
+		lineno++;
+		if (!nl)
+			break; /* a line cut by a crash: not a record */
+		cJSON *o = cJSON_ParseWithLength(p, (size_t)(nl - p));
+		if (!cJSON_IsObject(o)) {
+			cJSON_Delete(o);
+			err = mlops_error_set(MLOPS_ECORRUPT, "'%s' line %zu is not a JSON object", path,
+					      lineno);
+			break;
+		}
+		list[count] = deployment_from_json(o);
+		cJSON_Delete(o);
+		if (!list[count++]) {
+			err = oom();
+			break;
+		}
+	}
+done:
+	if (err < 0) {
+		mlops_deployments_free(list, count);
+	} else {
+		*out = list;
+		*n = count;
+	}
+	free(text);
+	free(path);
+	return err;
+}
+
+int mlops_deploy_live(struct mlops_deployment **out, struct mlops_repo *repo, const char *name)
+{
+	struct mlops_deployment **h;
+	size_t n;
+	int err = mlops_deploy_history(&h, &n, repo, name);
+
+	*out = NULL;
+	if (err < 0)
+		return err;
+	for (size_t i = n; i-- > 0;) {
+		if (h[i]->ok) {
+			*out = h[i];
+			h[i] = NULL;
+			break;
+		}
+	}
+	mlops_deployments_free(h, n);
+	return 0;
+}
+
+static int history_append(struct mlops_repo *repo, const struct mlops_deployment *d)
+{
+	char *path = target_dir(repo, d->target, "history"), *line = NULL;
+	cJSON *o = mlops_deployment_to_json(d);
+	int fd = -1, err = 0;
+
+	if (!path || !o || !(line = cJSON_PrintUnformatted(o))) {
+		err = oom();
+		goto done;
+	}
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	size_t len = strlen(line);
+	line[len] = '\n';
+	if (fd < 0 || mlops_write_all(fd, line, len + 1) < 0 || fsync(fd) < 0)
+		err = mlops_error_sys(errno, "unable to write '%s'", path);
+done:
+	if (fd >= 0)
+		close(fd);
+	cJSON_Delete(o);
+	free(line);
+	free(path);
+	return err;
+}
+
+/* Take the target's lock (flock: released when the process ends). */
+static int target_lock(int *fd_out, struct mlops_repo *repo, const char *name)
+{
+	char *dir = target_dir(repo, name, NULL), *path = target_dir(repo, name, "lock");
+	int fd = -1, err = 0;
+
+	*fd_out = -1;
+	if (!dir || !path) {
+		err = oom();
+		goto done;
+	}
+	if ((err = mlops_mkdir_p(dir)) < 0)
+		goto done;
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0) {
+		err = mlops_error_sys(errno, "unable to open '%s'", path);
+		goto done;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		err = errno == EWOULDBLOCK ?
+		      mlops_error_set(MLOPS_ELOCKED, "another deployment to '%s' is running", name) :
+		      mlops_error_sys(errno, "unable to lock '%s'", path);
+		close(fd);
+		goto done;
+	}
+	*fd_out = fd;
+done:
+	free(dir);
+	free(path);
+	return err;
+}
+
+/* ---- deploying ---- */
+
+/* Point dir/current at releases/<version>: a new link renamed over the old. */
+static int switch_current(const char *dir, const char *version)
+{
+	char *target = mlops_strdupf("releases/%s", version);
+	char *tmp = mlops_strdupf("%s/.current.tmp-%ld", dir, (long)getpid());
+	char *cur = mlops_path_join(dir, "current");
+	int err = 0;
+
+	if (!target || !tmp || !cur) {
+		err = oom();
+		goto done;
+	}
+	unlink(tmp);
+	if (symlink(target, tmp) < 0) {
+		err = mlops_error_sys(errno, "unable to create link '%s'", tmp);
+		goto done;
+	}
+	if (rename(tmp, cur) < 0) {
+		err = mlops_error_sys(errno, "unable to rename '%s' to '%s'", tmp, cur);
+		unlink(tmp);
+		goto done;
+	}
+	err = mlops_fsync_dir(dir);
+done:
+	free(target);
+	free(tmp);
+	free(cur);
+	return err;
+}
+
+/* 1 when dir/current points at releases/<version>. */
+static int current_is(const char *dir, const char *version)
+{
+	char buf[PATH_MAX], want[PATH_MAX];
+	char *cur = mlops_path_join(dir, "current");
+	ssize_t n = cur ? readlink(cur, buf, sizeof(buf) - 1) : -1;
+
+	free(cur);
+	if (n < 0)
+		return 0;
+	buf[n] = '\0';
+	snprintf(want, sizeof(want), "releases/%s", version);
+	return !strcmp(buf, want);
+}
+
+/* Make sure releases/<version> under base holds md's release. */
+static int ensure_release(char **out, const char *base, const struct mlops_model_dir *md)
+{
+	char *rel = mlops_strdupf("%s/releases", base);
+	char *dest = mlops_strdupf("%s/releases/%s", base, md->version);
+	struct stat st;
+	int err = 0;
+
+	*out = NULL;
+	if (!rel || !dest) {
+		err = oom();
+		goto done;
+	}
+	if ((err = mlops_mkdir_p(rel)) < 0)
+		goto done;
+	if (stat(dest, &st) == 0 && S_ISDIR(st.st_mode))
+		goto done; /* deployed before: releases never change */
+	if (!strcmp(md->path, dest))
+		goto done;
+	err = mlops_release_write(md, dest);
+done:
+	free(rel);
+	if (err < 0)
+		free(dest);
+	else
+		*out = dest;
+	return err;
+}
+
+/* Run the target's command for the staged release in dir. */
+static int run_command(struct mlops_repo *repo, const struct mlops_deploy_target *t,
+		       const struct mlops_model_dir *md, const char *dir)
+{
+	char **argv = NULL;
+	pid_t pid;
+	int err, st;
+
+	if ((err = mlops_argv_split(&argv, t->command)) < 0)
+		return err;
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		err = mlops_error_sys(errno, "unable to run '%s'", argv[0]);
+		mlops_argv_free(argv);
+		return err;
+	}
+	if (pid == 0) {
+		if (dup2(2, 1) < 0 || chdir(repo->workdir) < 0 ||
+		    setenv("MLOPS_MODEL_DIR", dir, 1) < 0 ||
+		    setenv("MLOPS_MODEL_NAME", md->name, 1) < 0 ||
+		    setenv("MLOPS_MODEL_VERSION", md->version, 1) < 0 ||
+		    setenv("MLOPS_TARGET", t->name, 1) < 0)
+			_exit(126);
+		execvp(argv[0], argv);
+		fprintf(stderr, "mlops: unable to run '%s': %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	while (waitpid(pid, &st, 0) < 0) {
+		if (errno != EINTR) {
+			err = mlops_error_sys(errno, "unable to wait for '%s'", argv[0]);
+			goto done;
+		}
+	}
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		err = 0;
+	else if (WIFEXITED(st))
+		err = mlops_error_set(MLOPS_ERROR, "deploy command '%s' exited with status %d",
+				      t->command, WEXITSTATUS(st));
+	else
+		err = mlops_error_set(MLOPS_ERROR, "deploy command '%s' was killed by signal %d",
+				      t->command, WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+done:
+	mlops_argv_free(argv);
+	return err;
+}
+
+/* Put md on target t (the lock is held); d->location and checksum are set. */
+static int put(struct mlops_deployment *d, struct mlops_repo *repo,
+	       const struct mlops_deploy_target *t, const struct mlops_model_dir *md)
+{
+	char *staged = NULL, *base = NULL;
+	int err = 0;
+
+	switch (t->kind) {
+	case MLOPS_DEPLOY_DIR:
+		if ((err = ensure_release(&d->location, t->path, md)) == 0)
+			err = switch_current(t->path, md->version);
+		break;
+	case MLOPS_DEPLOY_ARCHIVE: {
+		char hex[MLOPS_OID_HEXSZ + 1];
+		if (!(base = target_dir(repo, t->name, NULL)))
+			return oom();
+		if ((err = ensure_release(&staged, base, md)) < 0 ||
+		    (err = mlops_mkdir_p(t->path)) < 0)
+			break;
+		if (!(d->location = mlops_strdupf("%s/%s-%s.tar.gz", t->path, md->name, md->version))) {
+			err = oom();
+			break;
+		}
+		if ((err = mlops_release_archive(hex, md, d->location)) == 0 &&
+		    !(d->checksum = strdup(hex)))
+			err = oom();
+		break;
+	}
+	case MLOPS_DEPLOY_COMMAND:
+		if (!(base = target_dir(repo, t->name, NULL)))
+			return oom();
+		if ((err = ensure_release(&d->location, base, md)) == 0)
+			err = run_command(repo, t, md, d->location);
+		break;
+	}
+	free(staged);
+	free(base);
+	return err;
+}
+
+static struct mlops_deployment *deployment_new(struct mlops_repo *repo,
+					       const struct mlops_deploy_target *t,
+					       const char *action, const struct mlops_model_dir *md,
+					       const char *source, const char *previous)
+{
+	struct mlops_deployment *d = calloc(1, sizeof(*d));
+	char host[256] = "";
+
+	if (!d)
+		return NULL;
+	gethostname(host, sizeof(host) - 1);
+	d->time = (long long)time(NULL);
+	d->user = mlops_repo_author(repo);
+	d->host = strdup(host);
+	d->target = strdup(t->name);
+	d->kind = strdup(mlops_deploy_kind_name(t->kind));
+	d->action = strdup(action);
+	d->model = md ? strdup(md->name) : NULL;
+	d->version = md ? strdup(md->version) : NULL;
+	d->source = source ? strdup(source) : NULL;
+	d->previous = previous ? strdup(previous) : NULL;
+	if (!d->host || !d->target || !d->kind || !d->action || (md && (!d->model || !d->version)) ||
+	    (source && !d->source) || (previous && !d->previous)) {
+		mlops_deployment_free(d);
+		return NULL;
+	}
+	return d;
+}
+
+/* Record d with the outcome err; returns err (or the recording's error). */
+static int finish(struct mlops_deployment **out, struct mlops_repo *repo,
+		  struct mlops_deployment *d, int err)
+{
+	d->ok = err == 0;
+	if (err < 0 && !(d->error = strdup(mlops_error_message())))
+		err = oom();
+	int rerr = history_append(repo, d);
+	if (err == 0 && rerr < 0)
+		err = rerr;
+	if (err < 0) {
+		/* Keep the deployment's own message, not the recording's. */
+		if (d->error)
+			mlops_error_set(err, "%s", d->error);
+		mlops_deployment_free(d);
+		return err;
+	}
+	*out = d;
+	return 0;
+}
+
+int mlops_deploy(struct mlops_deployment **out, struct mlops_repo *repo,
+		 const struct mlops_deploy_target *t, const struct mlops_model_dir *md,
+		 const char *source)
+{
+	struct mlops_deployment *live = NULL, *d = NULL;
+	int fd = -1, err;
+
+	*out = NULL;
+	if ((err = target_lock(&fd, repo, t->name)) < 0)
+		return err;
+	if ((err = mlops_deploy_live(&live, repo, t->name)) < 0)
+		goto done;
+	d = deployment_new(repo, t, "deploy", md, source, live ? live->version : NULL);
+	if (!d) {
+		err = oom();
+		goto done;
+	}
+	if (t->stage) {
+		/* Only registered versions hold stages; a folder or file never does. */
+		err = mlops_error_set(MLOPS_ECONFLICT, "target '%s' takes only versions in stage "
+				      "'%s': '%s' is not a registered model version holding it",
+				      t->name, t->stage, source ? source : md->path);
+		err = finish(out, repo, d, err);
+		d = NULL;
+		goto done;
+	}
+	if (live && live->model && live->version && !strcmp(live->model, md->name) &&
+	    !strcmp(live->version, md->version) &&
+	    (t->kind != MLOPS_DEPLOY_DIR || current_is(t->path, md->version)) &&
+	    (t->kind != MLOPS_DEPLOY_ARCHIVE || (live->location && access(live->location, F_OK) == 0))) {
+		d->unchanged = 1;
+		d->ok = 1;
+		free(d->location);
+		d->location = live->location ? strdup(live->location) : NULL;
+		d->checksum = live->checksum ? strdup(live->checksum) : NULL;
+		*out = d;
+		d = NULL;
+		goto done;
+	}
+	err = put(d, repo, t, md);
+	err = finish(out, repo, d, err);
+	d = NULL;
+done:
+	mlops_deployment_free(d);
+	mlops_deployment_free(live);
+	if (fd >= 0)
+		close(fd);
+	return err;
+}
+
+int mlops_deploy_rollback(struct mlops_deployment **out, struct mlops_repo *repo,
+			  const struct mlops_deploy_target *t)
+{
+	struct mlops_deployment *live = NULL, *d = NULL;
+	struct mlops_model_dir *md = NULL;
+	char *rel = NULL, *base = NULL;
+	int fd = -1, err;
+
+	*out = NULL;
+	if ((err = target_lock(&fd, repo, t->name)) < 0)
+		return err;
+	if ((err = mlops_deploy_live(&live, repo, t->name)) < 0)
+		goto done;
+	if (!live || !live->previous) {
+		err = mlops_error_set(MLOPS_ENOTFOUND, "target '%s' has no earlier version to return to",
+				      t->name);
+		goto done;
+	}
+	base = t->kind == MLOPS_DEPLOY_DIR ? strdup(t->path) : target_dir(repo, t->name, NULL);
+	rel = base ? mlops_strdupf("%s/releases/%s", base, live->previous) : NULL;
+	if (!rel) {
+		err = oom();
+		goto done;
+	}
+	if (access(rel, F_OK) < 0) {
+		err = mlops_error_set(MLOPS_ENOTFOUND, "the release of version '%s' is gone from '%s'",
+				      live->previous, rel);
+		goto done;
+	}
+	if ((err = mlops_model_dir_open(&md, rel, NULL)) < 0)
+		goto done;
+	d = deployment_new(repo, t, "rollback", md, rel, live->version);
+	if (!d) {
+		err = oom();
+		goto done;
+	}
+	err = put(d, repo, t, md);
+	err = finish(out, repo, d, err);
+	d = NULL;
+done:
+	mlops_deployment_free(d);
+	mlops_deployment_free(live);
+	mlops_model_dir_free(md);
+	free(rel);
+	free(base);
+	if (fd >= 0)
+		close(fd);
+	return err;
+}

@@ -1,0 +1,86 @@
+#!/bin/sh
+# mlops dataset stats: profiles of files and stored versions.
+. "$(dirname "$0")/lib.sh"
+
+mlops -q init
+printf 'id,score,city,when\n1,10,paris,2024-01-01\n2,20,rome,2024-01-02\n3,,paris,2024-01-03\n4,40,oslo,\n5,50,paris,2024-01-05\n' >small.csv
+
+num() { sed -n "/\"name\":[[:space:]]*\"$1\"/,/\"name\"/p" stats.json | grep "\"$2\":" | head -1 | sed 's/.*:[[:space:]]*//; s/,$//; s/"//g'; }
+
+test_expect_success 'numbers of a small file match hand-computed values' '
+	mlops --json dataset stats small.csv >stats.json &&
+	test "$(num score type)" = integer &&
+	test "$(num score count)" = 4 && test "$(num score missing)" = 1 &&
+	test "$(num score mean)" = 30 &&
+	awk "BEGIN { exit !($(num score std) > 18.2574 && $(num score std) < 18.2575) }" &&
+	test "$(num score p25)" = 17.5 && test "$(num score p50)" = 30 && test "$(num score p75)" = 42.5 &&
+	test "$(num score min)" = 10 && test "$(num score max)" = 50 &&
+	test "$(num city type)" = categorical && test "$(num city distinct)" = 3 &&
+	test "$(num when type)" = datetime && test "$(num when missing)" = 1
+'
+
+test_expect_success 'the terminal view shows types, quantiles and a histogram' '
+	mlops dataset stats small.csv >out &&
+	grep -q "^score  integer" out && grep -q "p50 30" out &&
+	grep -q "top: paris (3)" out
+'
+
+test_expect_success 'a stored version is profiled from the store' '
+	mkdir d && cp small.csv d/t.csv && echo notes >d/readme.md &&
+	mlops -q dataset add d --name d &&
+	rm -rf d &&
+	mlops --json dataset stats d >v.json &&
+	grep -q "\"path\":[[:space:]]*\"d/t.csv\"" v.json &&
+	grep -q "\"rows\":[[:space:]]*5" v.json
+'
+
+test_expect_success 'a large compressed chunked file streams through the store' '
+	mkdir big && { echo "a,b"; seq 1 300000 | awk "{ print \$1 \",\" \$1 % 7 }"; } >big/t.csv &&
+	mlops -q dataset add big &&
+	mlops --json dataset stats big >b.json &&
+	grep -q "\"rows\":[[:space:]]*300000" b.json &&
+	grep -q "\"mean\":[[:space:]]*150000.5" b.json
+'
+
+test_expect_success '--html writes one self-contained page' '
+	mlops dataset stats small.csv --html report.html 2>err &&
+	grep -q "<svg" report.html && ! grep -q "http://\|https://" report.html &&
+	grep -q "score" report.html
+'
+
+test_expect_success 'a malformed CSV gets an error with its line number and changes nothing' '
+	printf "a,b\n1,2\n3,\"x\n" >bad.csv &&
+	ls -R .mlops >before &&
+	test_expect_code 4 mlops dataset stats bad.csv 2>err &&
+	grep -q "bad.csv.*line 3" err &&
+	printf "a,b\n1,2\n3\n" >ragged.csv &&
+	test_expect_code 4 mlops dataset stats ragged.csv 2>err &&
+	grep -q "line 3: expected 2 fields, found 1" err &&
+	ls -R .mlops >after && test_cmp before after
+'
+
+test_expect_success 'a version without a table says so' '
+	mkdir notable && echo x >notable/a.bin && mlops -q dataset add notable &&
+	test_expect_code 3 mlops dataset stats notable 2>err && grep -q "no table" err
+'
+
+test_expect_success 'agrees with pandas describe() on the breast-cancer data' '
+	if ! /usr/bin/python3 -c "import pandas" 2>/dev/null; then say "pandas not installed: skipped"; return 0; fi
+	cp "$TEST_ROOT/examples/data/breast_cancer.csv" bc.csv &&
+	mlops --json dataset stats bc.csv >bc.json &&
+	/usr/bin/python3 - bc.csv bc.json <<-\PY
+	import json, sys, pandas as pd
+	df = pd.read_csv(sys.argv[1]); st = json.load(open(sys.argv[2]))
+	d = df.describe()
+	for col in st["columns"]:
+	    n = col["name"]
+	    for ours, theirs in (("mean", "mean"), ("std", "std"), ("min", "min"), ("p25", "25%"), ("p50", "50%"), ("p75", "75%"), ("max", "max")):
+	        a, b = col[ours], d[n][theirs]
+	        assert abs(a - b) <= 1e-9 * max(1, abs(b)), (n, ours, a, b)
+	    assert col["count"] == d[n]["count"], n
+	    assert col["distinct"] == df[n].nunique(), n
+	print("ok", len(st["columns"]), "columns")
+	PY
+'
+
+test_done

@@ -1,0 +1,256 @@
+#!/bin/sh
+# mlops deploy serve: KServe V2 and MLflow scoring answer the model's own
+# predictions, metrics, the request log, bad requests, reload, predictor
+# processes.  Every server binds 127.0.0.1 on a free port and is stopped
+# by the test that started it.
+. "$(dirname "$0")/lib.sh"
+
+FIX="$TEST_ROOT/tests/fixtures/serve"
+EX="$TEST_ROOT/examples/predictor"
+
+# start_server ARGS...: serve in the background on a free port; sets PORT, SERVER_PID.
+start_server() {
+	rm -f serve.out serve.err
+	if [ "${MLOPS_VALGRIND:-}" = 1 ]; then
+		(exec valgrind -q --leak-check=full --errors-for-leak-kinds=definite \
+			--error-exitcode=126 "$MLOPS_BIN" deploy serve --port 0 "$@" >serve.out 2>serve.err) &
+	else
+		(exec "$MLOPS_BIN" deploy serve --port 0 "$@" >serve.out 2>serve.err) &
+	fi
+	SERVER_PID=$!
+	for _i in $(seq 1 200); do
+		grep -q "^serving" serve.out 2>/dev/null && break
+		kill -0 $SERVER_PID 2>/dev/null || break
+		sleep 0.05
+	done
+	PORT=$(sed -n 's/^serving .*:\([0-9][0-9]*\)$/\1/p' serve.out)
+	test -n "$PORT" || { cat serve.err >&2; return 1; }
+}
+
+# stop_server: SIGTERM, and the server must exit 0.
+stop_server() {
+	kill -TERM $SERVER_PID && wait $SERVER_PID
+}
+
+url() { echo "http://127.0.0.1:$PORT$1"; }
+
+# post PATH CONTENT-TYPE FILE: body to stdout, status to ./status
+post() {
+	curl -s -o body -w '%{http_code}' -H "Content-Type: $2" --data-binary "@$3" "$(url "$1")" >status &&
+	cat body
+}
+
+# The numbers of "predictions" (MLflow) or of the first output (V2), one a line.
+predictions() {
+	{
+		sed -e 's/.*"predictions":\[\([^]]*\)\].*/\1/' \
+		    -e 's/.*"name":"predict",[^[]*\[[^]]*\],"datatype":"[A-Z0-9]*","data":\[\([^]]*\)\].*/\1/' |
+		tr -d '"\n'
+		echo
+	} | tr ',' '\n'
+}
+
+# same_numbers A B: line by line equal within 1e-9 relative.
+same_numbers() {
+	test "$(wc -l <"$1")" = "$(wc -l <"$2")" &&
+	paste "$1" "$2" | awk '{ d = $1 - $2; if (d < 0) d = -d; m = $2 < 0 ? -$2 : $2; if (m < 1) m = 1;
+		if (d > 1e-9 * m) { print "differs: " $0; bad = 1 } } END { exit bad }'
+}
+
+test_expect_success 'deploy -h and deploy serve -h work outside a repository' '
+	mlops deploy -h >out && grep -q "deploy serve REV|PATH" out &&
+	mlops deploy serve -h >out && grep -q -- "--max-body" out &&
+	test_expect_code 2 mlops deploy 2>err && grep -q usage: err
+'
+
+test_expect_success 'serve a model file: health, metadata, readiness' '
+	start_server "$FIX/mixed.json" &&
+	curl -sf "$(url /v2/health/live)" | grep -q "\"live\":true" &&
+	curl -sf "$(url /v2/health/ready)" | grep -q "\"ready\":true" &&
+	curl -sf "$(url /ping)" >/dev/null && curl -sf "$(url /health)" >/dev/null &&
+	curl -sf "$(url /v2/models/mixed)" >meta &&
+	grep -q "\"inputs\":\[{\"name\":\"x1\",\"datatype\":\"FP64\"" meta &&
+	grep -q "{\"name\":\"color\",\"datatype\":\"BYTES\"" meta &&
+	curl -sf "$(url /v2/models/mixed/ready)" | grep -q "\"ready\":true" &&
+	test "$(curl -s -o /dev/null -w "%{http_code}" "$(url /v2/models/other)")" = 404 &&
+	stop_server && grep -q "^mlops: stopped:" serve.err
+'
+
+for m in breast mixed wine; do
+test_expect_success "both protocols answer the $m model's own predictions" '
+	start_server "$FIX/'$m'.json" &&
+	for kind in split records instances; do
+		post /invocations application/json "$FIX/req_'$m'_$kind.json" >ans &&
+		test "$(cat status)" = 200 &&
+		predictions <ans >got && same_numbers got "$FIX/expected_'$m'.txt" || return 1
+	done &&
+	post /invocations text/csv "$FIX/rows_'$m'.csv" >ans && test "$(cat status)" = 200 &&
+	predictions <ans >got && same_numbers got "$FIX/expected_'$m'.txt" &&
+	post /v2/models/'$m'/infer application/json "$FIX/req_'$m'_v2.json" >ans &&
+	test "$(cat status)" = 200 &&
+	grep -q "\"model_name\":\"'$m'\"" ans && grep -q "\"id\":\"t-'$m'\"" ans &&
+	predictions <ans >got && same_numbers got "$FIX/expected_'$m'.txt" &&
+	stop_server
+'
+done
+
+test_expect_success 'classification answers carry probabilities that sum to one' '
+	start_server "$FIX/wine.json" &&
+	post /v2/models/wine/infer application/json "$FIX/req_wine_v2.json" >ans &&
+	grep -q "\"name\":\"predict_proba\",\"shape\":\[20,3\]" ans &&
+	sed "s/.*\"predict_proba\",[^[]*\[[^]]*\],\"datatype\":\"FP64\",\"data\":\[\([^]]*\)\].*/\1/" ans |
+		tr "," "\n" | awk "{ s += \$1; if (NR % 3 == 0) { d = s - 1; if (d < 0) d = -d; if (d > 1e-12) bad = 1; s = 0 } }
+			END { exit bad || NR != 60 }" &&
+	stop_server
+'
+
+test_expect_success 'bad requests get 4xx with an error object, and the server goes on' '
+	start_server "$FIX/mixed.json" --max-body 2000 &&
+	printf "{\"dataframe_split\": " >bad1 &&
+	post /invocations application/json bad1 >ans && test "$(cat status)" = 400 &&
+	grep -q "{\"error\":\"malformed JSON" ans &&
+	printf "{\"dataframe_split\": {\"columns\": [\"x1\"], \"data\": [[1]]}}" >bad2 &&
+	post /invocations application/json bad2 >ans && test "$(cat status)" = 400 &&
+	grep -q "missing column .x2." ans &&
+	printf "{\"instances\": [{\"x1\": \"one\", \"x2\": 1, \"const\": 0, \"color\": \"red\"}]}" >bad3 &&
+	post /invocations application/json bad3 >ans && test "$(cat status)" = 400 &&
+	grep -q "not a number" ans &&
+	printf "x1,x2\n1\n" >bad4.csv &&
+	post /invocations text/csv bad4.csv >ans && test "$(cat status)" = 400 &&
+	post /invocations application/xml bad4.csv >ans && test "$(cat status)" = 415 &&
+	head -c 5000 /dev/zero | tr "\0" " " >big &&
+	post /invocations application/json big >ans && test "$(cat status)" = 413 &&
+	grep -q "over the limit" ans &&
+	curl -s -o /dev/null -w "%{http_code}" -X DELETE "$(url /invocations)" >st && test "$(cat st)" = 405 &&
+	curl -s -o /dev/null -w "%{http_code}" "$(url /nope)" >st && test "$(cat st)" = 404 &&
+	post /invocations application/json "$FIX/req_mixed_split.json" >/dev/null &&
+	test "$(cat status)" = 200 &&
+	stop_server
+'
+
+test_expect_success 'a slow client is cut off without blocking others' '
+	test_have_cmd bash || return 0
+	start_server "$FIX/mixed.json" --timeout 1 --workers 1 || return 1
+	bash -c "exec 3<>/dev/tcp/127.0.0.1/$PORT &&
+		printf \"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\" >&3 &&
+		sleep 2.5 && timeout 5 cat <&3 >slow.out" &
+	SLOW=$!
+	sleep 0.3 &&
+	post /invocations application/json "$FIX/req_mixed_split.json" >/dev/null &&
+	test "$(cat status)" = 200 &&
+	wait $SLOW &&
+	stop_server
+'
+
+test_expect_success 'metrics count requests, statuses, rows and name the model' '
+	start_server "$FIX/breast.json" &&
+	post /invocations application/json "$FIX/req_breast_split.json" >/dev/null &&
+	post /invocations text/csv "$FIX/rows_breast.csv" >/dev/null &&
+	printf "{" >bad && post /invocations application/json bad >/dev/null &&
+	curl -sf "$(url /metrics)" >m &&
+	grep -q "^mlops_requests_total{code=\"200\"} 2$" m &&
+	grep -q "^mlops_requests_total{code=\"400\"} 1$" m &&
+	grep -q "^mlops_rows_predicted_total 40$" m &&
+	grep -q "^mlops_request_duration_seconds_bucket{le=\"+Inf\"} 3$" m &&
+	grep -q "^mlops_request_duration_seconds_count 3$" m &&
+	grep -q "^mlops_model_info{name=\"breast\",version=\"[0-9a-f]\{12\}\",kind=\"builtin\"} 1$" m &&
+	stop_server
+'
+
+test_expect_success 'each prediction is logged as a JSON line' '
+	start_server "$FIX/mixed.json" --log requests.log &&
+	post /invocations application/json "$FIX/req_mixed_records.json" >/dev/null &&
+	post /v2/models/mixed/infer application/json "$FIX/req_mixed_v2.json" >/dev/null &&
+	printf "{" >bad && post /invocations application/json bad >/dev/null &&
+	stop_server &&
+	test $(wc -l <requests.log) = 2 &&
+	head -1 requests.log >l1 &&
+	grep -q "^{\"time\":\"20[0-9-]*T[0-9:.]*Z\",\"model\":\"mixed\",\"version\":\"[0-9a-f]*\",\"protocol\":\"mlflow\"" l1 &&
+	grep -q "\"inputs\":{\"columns\":\[\"x1\",\"x2\",\"const\",\"color\"\],\"data\":\[\[" l1 &&
+	grep -q "\"latency_ms\":" l1 &&
+	predictions <l1 >got && same_numbers got "$FIX/expected_mixed.txt" &&
+	tail -1 requests.log | grep -q "\"protocol\":\"v2\""
+'
+
+test_expect_success 'SIGHUP reloads the model without stopping' '
+	mkdir -p hup && cp "$FIX/mixed.json" hup/model.json &&
+	start_server hup &&
+	v1=$(sed -n "s/^serving hup \([0-9a-f]*\) .*/\1/p" serve.out) && test -n "$v1" &&
+	cp "$FIX/wine.json" hup/new.json && mv hup/new.json hup/model.json &&
+	kill -HUP $SERVER_PID && sleep 0.3 &&
+	curl -sf "$(url /v2/models/hup)" >meta &&
+	! grep -q "$v1" meta &&
+	post /invocations application/json "$FIX/req_wine_split.json" >ans &&
+	predictions <ans >got && same_numbers got "$FIX/expected_wine.txt" &&
+	grep -q "reloaded" serve.err &&
+	printf "{" >hup/model.json && kill -HUP $SERVER_PID && sleep 0.3 &&
+	grep -q "reload failed, still serving" serve.err &&
+	post /invocations application/json "$FIX/req_wine_split.json" >/dev/null &&
+	test "$(cat status)" = 200 &&
+	stop_server
+'
+
+test_expect_success 'a switched current link is served without a signal' '
+	mlops -q init &&
+	git config -f .mlops/config deploy.live.type dir &&
+	git config -f .mlops/config deploy.live.path deployed/live &&
+	mkdir -p a b && cp "$FIX/mixed.json" a/model.json && cp "$FIX/breast.json" b/model.json &&
+	mlops -q deploy a live &&
+	start_server live &&
+	grep -q "^serving a " serve.out &&
+	mlops -q deploy b live &&
+	for i in $(seq 1 50); do
+		curl -sf "$(url /v2/models/b)" >/dev/null && break; sleep 0.1
+	done &&
+	curl -sf "$(url /v2/models/b)" >/dev/null &&
+	post /invocations text/csv "$FIX/rows_breast.csv" >ans &&
+	predictions <ans >got && same_numbers got "$FIX/expected_breast.txt" &&
+	stop_server
+'
+
+test_expect_success 'a shell predictor process answers through both protocols' '
+	start_server "$EX/shell" &&
+	printf "a,b\n1,2.5\n3,4\n" >rows.csv &&
+	post /invocations text/csv rows.csv >ans && test "$(cat status)" = 200 &&
+	test "$(cat ans)" = "{\"predictions\":[3.5,7]}" &&
+	printf "{\"inputs\":[{\"name\":\"a\",\"shape\":[2],\"datatype\":\"FP64\",\"data\":[1,2]},{\"name\":\"b\",\"shape\":[2],\"datatype\":\"FP64\",\"data\":[10,20]}]}" >v2.json &&
+	post /v2/models/row-sum/infer application/json v2.json >ans &&
+	grep -q "\"data\":\[11,22\]" ans &&
+	stop_server &&
+	! pgrep -f "sh predict.sh" -P $SERVER_PID >/dev/null
+'
+
+if /usr/bin/python3 -c "import sklearn, pandas" 2>/dev/null; then
+test_expect_success 'the Python predictor answers what scikit-learn predicts' '
+	/usr/bin/python3 "$EX/python/train.py" "$TEST_ROOT/tests/fixtures/learn/breast_cancer.csv" target skl &&
+	/usr/bin/python3 -c "
+import pickle, pandas as pd
+b = pickle.load(open(\"skl/model.pkl\", \"rb\"))
+df = pd.read_csv(\"$FIX/rows_breast.csv\")
+for p in b[\"model\"].predict(df[b[\"columns\"]].to_numpy(dtype=float)): print(p)
+" >want &&
+	start_server skl --workers 2 --predict-timeout 60000 &&
+	post /invocations text/csv "$FIX/rows_breast.csv" >ans && test "$(cat status)" = 200 &&
+	predictions <ans >got && test_cmp want got &&
+	post /v2/models/sklearn-logistic/infer application/json "$FIX/req_breast_v2.json" >ans &&
+	predictions <ans >got && test_cmp want got &&
+	printf "{\"instances\": [{\"a\": 1}]}" >bad.json &&
+	post /invocations application/json bad.json >ans && test "$(cat status)" = 400 &&
+	grep -q "missing column" ans &&
+	stop_server
+'
+else
+test_skip 'the Python predictor (python3-sklearn is not installed)'
+fi
+
+test_expect_success 'serve refuses what it cannot serve' '
+	test_expect_code 3 mlops deploy serve nothing-here 2>err &&
+	test_expect_code 3 mlops deploy serve iris@v1.0.0 2>err &&
+	grep -q "model registry not available" err &&
+	mkdir -p empty && test_expect_code 4 mlops deploy serve empty 2>err &&
+	grep -q "neither model.json nor a predictor command" err &&
+	test_expect_code 2 mlops deploy serve "$FIX/mixed.json" --port 70000 2>err &&
+	test_expect_code 2 mlops deploy serve "$FIX/mixed.json" --workers 0 2>err
+'
+
+test_done

@@ -1,0 +1,148 @@
+#!/bin/sh
+# mlops deploy REV TARGET for dir, archive and command targets; rollback,
+# list, history; stage-restricted targets; what is refused.
+. "$(dirname "$0")/lib.sh"
+
+FIX="$TEST_ROOT/tests/fixtures/serve"
+
+mlops -q init
+cfg() { git config -f .mlops/config "$@"; }
+cfg deploy.prod.type dir
+cfg deploy.prod.path releases/prod
+cfg deploy.bundle.type archive
+cfg deploy.bundle.path bundles
+cfg deploy.bundle2.type archive
+cfg deploy.bundle2.path bundles2
+cfg deploy.ship.type command
+cfg deploy.ship.command "sh ship.sh --fast"
+cfg deploy.gated.type dir
+cfg deploy.gated.path releases/gated
+cfg deploy.gated.stage production
+mkdir -p m1 m2 && cp "$FIX/mixed.json" m1/model.json && cp "$FIX/wine.json" m2/model.json
+cat >ship.sh <<'EOS'
+echo "args: $*" >>ship.log
+echo "$MLOPS_TARGET $MLOPS_MODEL_NAME $MLOPS_MODEL_VERSION $MLOPS_MODEL_DIR" >>ship.log
+test -f "$MLOPS_MODEL_DIR/model.json" && test -f "$MLOPS_MODEL_DIR/MANIFEST" || exit 3
+test ! -e fail
+EOS
+
+test_expect_success 'deploy to a dir target: release folder, MANIFEST, current link' '
+	mlops deploy m1 prod >out &&
+	v1=$(sed -n "s/^deployed m1 \([0-9a-f]*\) .*/\1/p" out) && test -n "$v1" &&
+	test "$(readlink releases/prod/current)" = "releases/$v1" &&
+	(cd releases/prod/current && sha256sum -c MANIFEST) &&
+	grep -q "  model.json$" releases/prod/current/MANIFEST &&
+	grep -q "  record.json$" releases/prod/current/MANIFEST &&
+	grep -q "\"name\":\"m1\"" releases/prod/current/record.json &&
+	cmp m1/model.json releases/prod/current/model.json
+'
+
+test_expect_success 'deploying the live version again changes nothing' '
+	ls -l --time-style=full-iso releases/prod >before &&
+	mlops deploy m1 prod >out && grep -q "already live" out &&
+	ls -l --time-style=full-iso releases/prod >after && test_cmp before after &&
+	mlops --json deploy history prod >h && test $(grep -c "\"action\"" h) = 1
+'
+
+test_expect_success 'a new version switches current; history records the previous one' '
+	v1=$(readlink releases/prod/current | sed "s,releases/,,") &&
+	mlops deploy m2 prod >out && grep -q "was $v1" out &&
+	v2=$(readlink releases/prod/current | sed "s,releases/,,") && test "$v1" != "$v2" &&
+	test -d releases/prod/releases/$v1 &&
+	mlops --json deploy history prod >h &&
+	grep -q "\"previous\":[[:space:]]*\"$v1\"" h &&
+	grep -q "\"user\":[[:space:]]*\"A U Thor <author@example.com>\"" h
+'
+
+test_expect_success 'rollback returns to the previous version, a second one comes back' '
+	v2=$(readlink releases/prod/current | sed "s,releases/,,") &&
+	mlops deploy rollback prod >out && grep -q "^rolled back to m1" out &&
+	v1=$(readlink releases/prod/current | sed "s,releases/,,") && test "$v1" != "$v2" &&
+	grep -q "\"name\":\"m1\"" releases/prod/current/record.json &&
+	mlops deploy rollback prod >out && grep -q "^rolled back to m2" out &&
+	test "$(readlink releases/prod/current)" = "releases/$v2" &&
+	mlops deploy history prod >h && test $(grep -c " rollback " h) = 2
+'
+
+test_expect_success 'rollback without an earlier version is refused' '
+	cfg deploy.fresh.type dir && cfg deploy.fresh.path releases/fresh &&
+	test_expect_code 3 mlops deploy rollback fresh 2>err && grep -q "no earlier version" err &&
+	mlops -q deploy m1 fresh &&
+	test_expect_code 3 mlops deploy rollback fresh 2>err
+'
+
+test_expect_success 'an archive target writes one reproducible .tar.gz and prints its checksum' '
+	mlops deploy m1 bundle >out &&
+	f=$(sed -n "s/^location: //p" out) && test -f "$f" &&
+	sum=$(sed -n "s/^sha256: //p" out) &&
+	test "$(sha256sum "$f" | cut -d" " -f1)" = "$sum" &&
+	tar tzf "$f" >list && test "$(cat list)" = "$(printf "%s\n" m1-${f##*m1-} | sed "s/.tar.gz//;s,\$,/MANIFEST,")
+$(basename "$f" .tar.gz)/model.json
+$(basename "$f" .tar.gz)/record.json" &&
+	tar tzvf "$f" | grep -v "0/0 .*1970-01-01 00:00" >odd; test ! -s odd &&
+	mkdir x && tar xzf "$f" -C x && (cd x/* && sha256sum -c MANIFEST)
+'
+
+test_expect_success 'the same model makes a byte-identical archive again' '
+	touch m1/model.json && sleep 1 &&
+	mlops -q deploy m1 bundle2 &&
+	cmp bundles/*.tar.gz bundles2/*.tar.gz &&
+	rm bundles2/*.tar.gz && mlops -q deploy m1 bundle2 &&
+	cmp bundles/*.tar.gz bundles2/*.tar.gz
+'
+
+test_expect_success 'a command target runs with the model in its environment' '
+	mlops deploy m1 ship >out 2>err &&
+	grep -q "^args: --fast$" ship.log &&
+	grep -q "^ship m1 [0-9a-f]\{12\} .*/.mlops/deploy/ship/releases/[0-9a-f]\{12\}$" ship.log
+'
+
+test_expect_success 'a failing command fails the deployment and is recorded' '
+	touch fail &&
+	test_expect_code 125 mlops deploy m2 ship 2>err &&
+	grep -q "exited with status 1" err &&
+	mlops --json deploy history ship >h &&
+	grep -q "\"ok\":[[:space:]]*false" h &&
+	mlops --json deploy list >l && grep -A3 "\"name\":[[:space:]]*\"ship\"" l >/dev/null &&
+	rm fail
+'
+
+test_expect_success 'a stage-restricted target refuses an unpromoted version' '
+	test_expect_code 9 mlops deploy m1 gated 2>err &&
+	grep -q "takes only versions in stage .production." err &&
+	! test -e releases/gated/current &&
+	mlops --json deploy history gated >h && grep -q "\"ok\":[[:space:]]*false" h
+'
+
+test_expect_success 'list shows targets and what runs where' '
+	mlops deploy list >out &&
+	grep -q "^prod  *dir  *.*releases/prod" out &&
+	grep -q "^gated .*\[stage production\]" out &&
+	grep -q "live: m2 [0-9a-f]\{12\}" out &&
+	mlops --json deploy list >j && grep -q "\"type\":[[:space:]]*\"archive\"" j
+'
+
+test_expect_success 'registered revisions need the model registry' '
+	test_expect_code 3 mlops deploy m1@v1.2.0 prod 2>err &&
+	grep -q "model registry not available" err &&
+	test_expect_code 3 mlops deploy "m1#prod" prod 2>err &&
+	grep -q "model registry not available" err &&
+	test_expect_code 2 mlops deploy "bad name!" prod 2>err
+'
+
+test_expect_success 'unknown and broken targets are clear errors' '
+	test_expect_code 3 mlops deploy m1 nowhere 2>err && grep -q "no deploy target .nowhere." err &&
+	cfg deploy.odd.type ftp && cfg deploy.odd.path x &&
+	test_expect_code 4 mlops deploy m1 odd 2>err && grep -q "unknown type .ftp." err &&
+	cfg deploy.nopath.type dir &&
+	test_expect_code 4 mlops deploy m1 nopath 2>err && grep -q "needs deploy.nopath.path" err &&
+	test_expect_code 2 mlops deploy m1 2>err &&
+	test_expect_code 8 sh -c "cd / && \"$MLOPS_BIN\" deploy list" 2>err
+'
+
+test_expect_success 'a model folder with a link inside is refused' '
+	mkdir -p m3 && cp "$FIX/mixed.json" m3/model.json && ln -s /etc/passwd m3/pw &&
+	test_expect_code 4 mlops deploy m3 prod 2>err && grep -q "not a regular file" err
+'
+
+test_done
