@@ -45,6 +45,12 @@
 #undef LLVMFuzzerTestOneInput
 #undef LLVMFuzzerInitialize
 
+#define LLVMFuzzerTestOneInput fuzz_serve_one
+#define LLVMFuzzerInitialize fuzz_serve_init
+#include "tests/fuzz/fuzz_serve.c"
+#undef LLVMFuzzerTestOneInput
+#undef LLVMFuzzerInitialize
+
 typedef int (*fuzz_fn)(const uint8_t *data, size_t size);
 
 static const char *corpus_root(void)
@@ -128,6 +134,13 @@ static void test_json_records(void **state)
 	assert_true(replay("json_records", fuzz_json_records_one) > 0);
 }
 
+static void test_serve(void **state)
+{
+	(void)state;
+	fuzz_serve_init(NULL, NULL);
+	assert_true(replay("serve", fuzz_serve_one) > 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -135,6 +148,7 @@ int main(void)
 		cmocka_unit_test(test_rev),
 		cmocka_unit_test(test_lockmerge),
 		cmocka_unit_test(test_json_records),
+		cmocka_unit_test(test_serve),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
