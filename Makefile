@@ -94,7 +94,7 @@ sanitize:
 
 cli-san: $(BIN) man
 	$(Q)ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-		MLOPS_BIN=$(abspath $(BIN)) MLOPS_MANDIR=$(abspath $(BUILD)/man) \
+		MLOPS_SANITIZE=1 MLOPS_BIN=$(abspath $(BIN)) MLOPS_MANDIR=$(abspath $(BUILD)/man) \
 		prove -j2 tests/cli/t*.sh
 
 valgrind: $(BIN) man
