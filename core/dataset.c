@@ -90,7 +90,9 @@ static int version_from_json(struct mlops_dataset_version **out, const cJSON *o,
 	const cJSON *e;
 	cJSON_ArrayForEach(e, entries) {
 		const char *path = mlops_json_str(e, "path");
-		if (!path || mlops_node_from_json(&v->entries[v->nentries].node, e) < 0)
+		/* Records travel between stores: a path must stay in the work tree. */
+		if (!mlops_tracked_path_valid(path) ||
+		    mlops_node_from_json(&v->entries[v->nentries].node, e) < 0)
 			goto bad;
 		if (!(v->entries[v->nentries].path = strdup(path)))
 			goto bad;
@@ -691,7 +693,8 @@ int mlops_dataset_checkout(struct mlops_repo *repo, const struct mlops_dataset_v
 			err = mlops_error_set(MLOPS_ERROR, "out of memory");
 			goto done;
 		}
-		char *parent = strdup(abs);
+		err = mlops_path_check_parents(to_dir ? abs_to : repo->workdir, v->entries[i].path);
+		char *parent = err == 0 ? strdup(abs) : NULL;
 		if (parent) {
 			*strrchr(parent, '/') = '\0';
 			err = mlops_mkdir_p(parent);
