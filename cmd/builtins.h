@@ -11,10 +11,12 @@ int cmd___complete(int argc, char **argv);
 int cmd_checkout(int argc, char **argv);
 int cmd_dataset(int argc, char **argv);
 int cmd_deploy(int argc, char **argv);
+int cmd_feature(int argc, char **argv);
 int cmd_help(int argc, char **argv);
 int cmd_hooks(int argc, char **argv);
 int cmd_init(int argc, char **argv);
 int cmd_merge_lock(int argc, char **argv);
+int cmd_register(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 /* status with another usage text (dataset status). */
 int cmd_status_usage(int argc, char **argv, const char *const *usage);

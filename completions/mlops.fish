@@ -76,6 +76,30 @@ complete -c mlops -n '__fish_seen_subcommand_from init' -a '(mlops __complete va
 complete -c mlops -n __fish_use_subcommand -a merge-lock
 complete -c mlops -n '__fish_seen_subcommand_from merge-lock' -l help
 complete -c mlops -n '__fish_seen_subcommand_from merge-lock' -a '(mlops __complete values merge-lock (commandline -opc)[3] 2>/dev/null)'
+complete -c mlops -n __fish_use_subcommand -a register
+complete -c mlops -n '__fish_seen_subcommand_from register; and not __fish_seen_subcommand_from demote deprecate history impact lineage list promote show' -a demote
+complete -c mlops -n '__fish_seen_subcommand_from register; and __fish_seen_subcommand_from demote' -l help
+complete -c mlops -n '__fish_seen_subcommand_from register; and __fish_seen_subcommand_from demote' -s m
+complete -c mlops -n '__fish_seen_subcommand_from register; and not __fish_seen_subcommand_from demote deprecate history impact lineage list promote show' -a deprecate
+complete -c mlops -n '__fish_seen_subcommand_from register; and __fish_seen_subcommand_from deprecate' -l help
+complete -c mlops -n '__fish_seen_subcommand_from register; and __fish_seen_subcommand_from deprecate' -s m
+complete -c mlops -n '__fish_seen_subcommand_from register; and not __fish_seen_subcommand_from demote deprecate history impact lineage list promote show' -a history
+complete -c mlops -n '__fish_seen_subcommand_from register; and __fish_seen_subcommand_from history' -l help
+complete -c mlops -n '__fish_seen_subcommand_from register; and not __fish_seen_subcommand_from demote deprecate history impact lineage list promote show' -a impact
+complete -c mlops -n '__fish_seen_subcommand_from register; and __fish_seen_subcommand_from impact' -l help
+complete -c mlops -n '__fish_seen_subcommand_from register; and not __fish_seen_subcommand_from demote deprecate history impact lineage list promote show' -a lineage
+complete -c mlops -n '__fish_seen_subcommand_from register; and __fish_seen_subcommand_from lineage' -l dot
+complete -c mlops -n '__fish_seen_subcommand_from register; and __fish_seen_subcommand_from lineage' -l help
+complete -c mlops -n '__fish_seen_subcommand_from register; and not __fish_seen_subcommand_from demote deprecate history impact lineage list promote show' -a list
+complete -c mlops -n '__fish_seen_subcommand_from register; and __fish_seen_subcommand_from list' -l at
+complete -c mlops -n '__fish_seen_subcommand_from register; and __fish_seen_subcommand_from list' -l help
+complete -c mlops -n '__fish_seen_subcommand_from register; and not __fish_seen_subcommand_from demote deprecate history impact lineage list promote show' -a promote
+complete -c mlops -n '__fish_seen_subcommand_from register; and __fish_seen_subcommand_from promote' -l help
+complete -c mlops -n '__fish_seen_subcommand_from register; and __fish_seen_subcommand_from promote' -s m
+complete -c mlops -n '__fish_seen_subcommand_from register; and not __fish_seen_subcommand_from demote deprecate history impact lineage list promote show' -a show
+complete -c mlops -n '__fish_seen_subcommand_from register; and __fish_seen_subcommand_from show' -l at
+complete -c mlops -n '__fish_seen_subcommand_from register; and __fish_seen_subcommand_from show' -l help
+complete -c mlops -n '__fish_seen_subcommand_from register' -a '(mlops __complete values register (commandline -opc)[3] 2>/dev/null)'
 complete -c mlops -n __fish_use_subcommand -a status
 complete -c mlops -n '__fish_seen_subcommand_from status' -l exit-code
 complete -c mlops -n '__fish_seen_subcommand_from status' -l help

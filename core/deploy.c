@@ -22,12 +22,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/registry.h"
 #include "core/rev.h"
 #include "store/error.h"
 #include "store/fsutil.h"
 #include "store/json.h"
 #include "store/oid.h"
 #include "store/repo.h"
+#include "store/tree.h"
 
 #define RECORD "record.json"
 #define MANIFEST "MANIFEST"
@@ -519,6 +521,86 @@ fail:
 	return err;
 }
 
+static void remove_tree(const char *path);
+
+/*
+ * Materialise a registered model version's artifact into a folder of its
+ * own below .mlops/tmp (built under a temporary name, then renamed, so a
+ * folder that exists is complete).  *dir is the caller's.
+ */
+static int registered_model_dir(char **dir, struct mlops_repo *repo, const cJSON *record,
+				const mlops_oid *id, const char *version)
+{
+	char hex[MLOPS_OID_HEXSZ + 1], *tmp = NULL, *target = NULL, *text = NULL;
+	struct mlops_node art;
+	struct stat st;
+	int err;
+	*dir = NULL;
+	const char *name = mlops_json_str(record, "name");
+	if (!name || mlops_node_from_json(&art, cJSON_GetObjectItemCaseSensitive(record, "artifact")) < 0)
+		return mlops_error_set(MLOPS_ECORRUPT, "model record %s has no artifact",
+				       mlops_oid_fmt(hex, id));
+	mlops_oid_fmt(hex, id);
+	target = mlops_strdupf("%s/model-%s", repo->tmpdir, hex);
+	if (!target)
+		return oom();
+	if (stat(target, &st) == 0 && S_ISDIR(st.st_mode)) {
+		*dir = target;
+		return 0;
+	}
+	tmp = mlops_strdupf("%s/model-%s.%ld", repo->tmpdir, hex, (long)getpid());
+	if (!tmp) {
+		free(target);
+		return oom();
+	}
+	if ((err = mlops_mkdir_p(tmp)) < 0)
+		goto done;
+	const char *fname = mlops_json_str(record, "artifact_name");
+	char *dest = art.kind == MLOPS_KIND_TREE ? strdup(tmp) :
+		     mlops_strdupf("%s/%s", tmp, fname && !strchr(fname, '/') && *fname != '.' ?
+				   fname : "model.json");
+	if (!dest) {
+		err = oom();
+		goto done;
+	}
+	err = mlops_tree_checkout(repo->odb, NULL, &art, dest, NULL, NULL);
+	free(dest);
+	if (err < 0)
+		goto done;
+	cJSON *rec = cJSON_CreateObject();
+	if (!rec) {
+		err = oom();
+		goto done;
+	}
+	cJSON_AddStringToObject(rec, "name", name);
+	cJSON_AddStringToObject(rec, "version", version);
+	const char *predict = mlops_json_str(record, "predict");
+	if (predict)
+		cJSON_AddStringToObject(rec, "predict", predict);
+	err = mlops_json_canonical(&text, rec);
+	cJSON_Delete(rec);
+	if (err == 0) {
+		char *p = mlops_strdupf("%s/" RECORD, tmp);
+		err = p ? mlops_write_file_atomic(p, text, strlen(text), repo->tmpdir, 0) : oom();
+		free(p);
+	}
+	if (err == 0 && rename(tmp, target) < 0 && errno != ENOTEMPTY && errno != EEXIST)
+		err = mlops_error_sys(errno, "unable to move '%s' into place", tmp);
+done:
+	if (err < 0 || stat(tmp, &st) == 0) {
+		/* failed, or another process won the rename: remove ours */
+		remove_tree(tmp);
+	}
+	free(text);
+	free(tmp);
+	if (err < 0) {
+		free(target);
+		return err;
+	}
+	*dir = target;
+	return 0;
+}
+
 int mlops_model_dir_resolve(struct mlops_model_dir **out, struct mlops_repo *repo, const char *rev,
 			const char *predict)
 {
@@ -526,14 +608,28 @@ int mlops_model_dir_resolve(struct mlops_model_dir **out, struct mlops_repo *rep
 	struct stat st;
 	int err;
 
-	(void)repo;
 	*out = NULL;
 	if (stat(rev, &st) == 0 || strchr(rev, '/'))
 		return mlops_model_dir_open(out, rev, predict);
 	if ((err = mlops_rev_parse(&r, rev)) < 0)
 		return mlops_error_wrap(err, "no model folder or file '%s', and not a revision", rev);
-	return mlops_error_set(MLOPS_ENOTFOUND, "cannot resolve '%s': model registry not available "
-			       "(give a model folder or model JSON file)", rev);
+	if (!repo)
+		return mlops_error_set(MLOPS_ENOTFOUND, "no model folder or file '%s', and no "
+				       "mlops repository here to find it in the model registry", rev);
+	cJSON *record = NULL;
+	mlops_oid id;
+	char *version = NULL, *dir = NULL;
+	if ((err = mlops_model_resolve(&record, &id, &version, repo, rev)) < 0)
+		return err;
+	err = registered_model_dir(&dir, repo, record, &id, version);
+	if (err == 0)
+		err = mlops_model_dir_open(out, dir, predict);
+	if (err == 0)
+		(*out)->registered = 1;
+	free(dir);
+	free(version);
+	cJSON_Delete(record);
+	return err;
 }
 
 /* ---- releases ---- */
@@ -1448,13 +1544,28 @@ int mlops_deploy(struct mlops_deployment **out, struct mlops_repo *repo,
 		goto done;
 	}
 	if (t->stage) {
-		/* Only registered versions hold stages; a folder or file never does. */
-		err = mlops_error_set(MLOPS_ECONFLICT, "target '%s' takes only versions in stage "
-				      "'%s': '%s' is not a registered model version holding it",
-				      t->name, t->stage, source ? source : md->path);
-		err = finish(out, repo, d, err);
-		d = NULL;
-		goto done;
+		/* Only a registered version that holds the stage may go there. */
+		char *holder = NULL, *rev = mlops_strdupf("%s#%s", md->name ? md->name : "", t->stage);
+		if (!rev) {
+			err = oom();
+		} else if (!md->registered) {
+			err = mlops_error_set(MLOPS_ECONFLICT, "target '%s' takes only versions in stage "
+					      "'%s': '%s' is not a registered model version",
+					      t->name, t->stage, source ? source : md->path);
+		} else if (mlops_model_resolve_version(&holder, NULL, repo, rev, -1) < 0 ||
+			   strcmp(holder, md->version)) {
+			err = mlops_error_set(MLOPS_ECONFLICT, "target '%s' takes only versions in stage "
+					      "'%s': %s@%s does not hold it%s%s%s",
+					      t->name, t->stage, md->name, md->version,
+					      holder ? " (" : "", holder ? holder : "", holder ? " does)" : "");
+		}
+		free(holder);
+		free(rev);
+		if (err < 0) {
+			err = finish(out, repo, d, err);
+			d = NULL;
+			goto done;
+		}
 	}
 	if (live && live->model && live->version && !strcmp(live->model, md->name) &&
 	    !strcmp(live->version, md->version) &&

@@ -78,6 +78,7 @@ struct mlops_model_dir {
 	char **digests;      /* SHA-256 of each file, in hex */
 	unsigned *modes;     /* 0755 for executable files, else 0644 */
 	int from_record;     /* name and version came from record.json */
+	int registered;      /* resolved from the model registry */
 };
 
 /*
@@ -97,9 +98,11 @@ void mlops_model_dir_free(struct mlops_model_dir *md);
 /*
  * Resolve what `mlops deploy` and `serve` take: an existing path (model
  * directory or JSON file), else a revision of a registered model (NAME,
- * NAME@vX.Y.Z, NAME#stage).  Registered models are not available in this
- * build: a revision is MLOPS_ENOTFOUND "model registry not available";
- * a malformed one MLOPS_EUSAGE.  repo may be NULL outside a repository.
+ * NAME@vX.Y.Z, NAME@prefix, NAME#stage), whose artifact is materialised
+ * from the store into .mlops/tmp/model-<record id>/ (reused while it is
+ * there) with a record.json naming the model and version.  A malformed
+ * revision is MLOPS_EUSAGE; an unknown one MLOPS_ENOTFOUND.  repo may be
+ * NULL outside a repository (then only paths work).
  */
 int mlops_model_dir_resolve(struct mlops_model_dir **out, struct mlops_repo *repo,
 			const char *rev, const char *predict);

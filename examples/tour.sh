@@ -62,5 +62,37 @@ fi
 
 step "9. compare the runs"
 run mlops train list
+run_id=$(mlops train list --name cancer-logistic | awk 'NR == 1 { print $1 }')
+
+step "10. register the model and promote it"
+run mlops register cancer-model --run "$run_id" -m "built-in logistic, seed 42"
+run mlops register promote cancer-model@v0.0.1 prod
+run mlops register list
+
+step "11. deploy it to a release folder"
+git config -f .mlops/config deploy.prod.type dir
+git config -f .mlops/config deploy.prod.path "$work/srv"
+git config -f .mlops/config deploy.prod.stage prod
+run mlops deploy cancer-model#prod prod
+ls "$work/srv/current/"
+
+step "12. serve it and ask for one prediction"
+mlops deploy serve cancer-model#prod --port 0 --log "$work/requests.jsonl" >"$work/serve.out" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
+i=0
+while ! grep -q "serving" "$work/serve.out" 2>/dev/null; do
+	i=$((i + 1)); [ $i -lt 100 ] || { cat "$work/serve.out"; exit 1; }; sleep 0.1
+done
+cat "$work/serve.out"
+url=$(sed -n 's/.* on \(http:[^ ]*\).*/\1/p' "$work/serve.out" | head -1)
+row=$(sed -n 2p "$data/breast_cancer.csv" | cut -d, -f1-30)
+cols=$(head -n 1 "$data/breast_cancer.csv" | cut -d, -f1-30 | sed 's/[^,]*/"&"/g')
+body="{\"dataframe_split\": {\"columns\": [$cols], \"data\": [[$row]]}}"
+printf '$ curl -s %s/invocations -H "Content-Type: application/json" -d ...\n' "$url"
+curl -sf "$url/invocations" -H "Content-Type: application/json" -d "$body"
+echo
+kill $server
+wait $server 2>/dev/null || true
 
 printf '\nThe tour finished: every step succeeded.\n'

@@ -246,7 +246,7 @@ fi
 test_expect_success 'serve refuses what it cannot serve' '
 	test_expect_code 3 mlops deploy serve nothing-here 2>err &&
 	test_expect_code 3 mlops deploy serve iris@v1.0.0 2>err &&
-	grep -q "model registry not available" err &&
+	grep -q "not found" err &&
 	mkdir -p empty && test_expect_code 4 mlops deploy serve empty 2>err &&
 	grep -q "neither model.json nor a predictor command" err &&
 	test_expect_code 2 mlops deploy serve "$FIX/mixed.json" --port 70000 2>err &&

@@ -122,11 +122,21 @@ test_expect_success 'list shows targets and what runs where' '
 	mlops --json deploy list >j && grep -q "\"type\":[[:space:]]*\"archive\"" j
 '
 
-test_expect_success 'registered revisions need the model registry' '
-	test_expect_code 3 mlops deploy m1@v1.2.0 prod 2>err &&
-	grep -q "model registry not available" err &&
-	test_expect_code 3 mlops deploy "m1#prod" prod 2>err &&
-	grep -q "model registry not available" err &&
+test_expect_success 'registered versions deploy by NAME@vX.Y.Z and NAME#stage; the stage gate holds' '
+	git add -A >/dev/null 2>&1; git commit -qm fixtures >/dev/null 2>&1
+	test_expect_code 3 mlops deploy nomodel@v1.2.0 prod 2>err &&
+	mlops -q register gm m1/model.json &&
+	test_expect_code 9 mlops deploy gm@v0.0.1 gated 2>err &&
+	grep -q "gm@v0.0.1 does not hold it" err &&
+	cfg registry.stages "dev staging production" &&
+	mlops -q register promote gm@v0.0.1 production &&
+	mlops deploy "gm#production" gated >out &&
+	grep -q "deployed gm v0.0.1" out &&
+	test -f releases/gated/current/model.json &&
+	cmp releases/gated/current/model.json m1/model.json &&
+	mlops -q register gm m2/model.json &&
+	test_expect_code 9 mlops deploy gm@v0.0.2 gated 2>err &&
+	grep -q "v0.0.1 does)" err &&
 	test_expect_code 2 mlops deploy "bad name!" prod 2>err
 '
 

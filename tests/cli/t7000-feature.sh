@@ -1,0 +1,336 @@
+#!/bin/sh
+# mlops feature: add, materialize, transforms, windows, get, point-in-time join.
+. "$(dirname "$0")/lib.sh"
+
+mlops -q init
+
+# Hand-computed values (z agrees with scikit-learn's StandardScaler):
+# x = 1, 3, (missing), 7, -1: mean 2.5, population
+# std sqrt(8.75), min -1, max 7, median 2; c: red x3, blue, green.
+cat >src.csv <<\EOF
+id,ts,x,c
+a,2024-01-01,1,red
+a,2024-01-02,3,blue
+b,2024-01-01,,red
+b,2024-01-03,7,green
+c,2024-01-02,-1,red
+EOF
+
+cat >t.json <<\EOF
+{"name": "t", "source": "src", "entity": "id", "timestamp": "ts",
+ "features": [
+  {"name": "x", "column": "x", "transform": "identity"},
+  {"name": "z", "column": "x", "transform": "standardize"},
+  {"name": "mm", "column": "x", "transform": "minmax"},
+  {"name": "lg", "column": "x", "transform": "log1p"},
+  {"name": "cl", "column": "x", "transform": "clip", "min": 0, "max": 5},
+  {"name": "bk", "column": "x", "transform": "bucketize", "edges": [0, 2, 5]},
+  {"name": "bq", "column": "x", "transform": "bucketize", "bins": 4},
+  {"name": "c", "column": "c", "transform": "one-hot", "max_categories": 2, "unseen": "other"},
+  {"name": "cz", "column": "c", "transform": "one-hot", "vocabulary": ["red", "green"]},
+  {"name": "fmean", "column": "x", "transform": "fill-missing", "strategy": "mean"},
+  {"name": "fmed", "column": "x", "transform": "fill-missing", "strategy": "median"},
+  {"name": "fcon", "column": "c", "transform": "fill-missing", "strategy": "constant", "value": "none"}
+ ]}
+EOF
+
+test_expect_success 'add a spec and materialize it' '
+	mlops -q dataset add src.csv &&
+	mlops feature add t.json >out &&
+	grep -q "^t spec v1 [0-9a-f]\{8\}  12 features" out &&
+	mlops feature materialize t >out &&
+	grep -q "^t@v1 [0-9a-f]\{8\}  5 rows, 3 entities from src@v1" out &&
+	grep -q "\"features\": {" mlops.lock && grep -q "\"spec_version\":1" mlops.lock
+'
+
+test_expect_success 'each transform against hand-computed values' '
+	mlops feature get t a --at 2024-01-02 >out &&
+	cat >expect <<-\EOF &&
+	id                       a
+	ts                       2024-01-02T00:00:00Z
+	x                        3
+	z                        0.1690308509457033
+	mm                       0.5
+	lg                       1.3862943611198906
+	cl                       3
+	bk                       2
+	bq                       2
+	c=blue                   1
+	c=red                    0
+	c=__other__              0
+	cz=green                 0
+	cz=red                   0
+	fmean                    3
+	fmed                     3
+	fcon                     blue
+	EOF
+	test_cmp expect out
+'
+
+test_expect_success 'one-hot: an unseen value goes to other or to all zeros' '
+	mlops --json feature get t b >out &&
+	grep -q "\"c=__other__\":[[:space:]]*1" out &&
+	grep -q "\"c=blue\":[[:space:]]*0" out &&
+	grep -q "\"cz=green\":[[:space:]]*1" out &&
+	grep -q "\"cl\":[[:space:]]*5" out &&
+	grep -q "\"bk\":[[:space:]]*3" out &&
+	grep -q "\"bq\":[[:space:]]*3" out
+'
+
+test_expect_success 'missing values: empty out, filled by mean, median or constant' '
+	mlops --json feature get t b --at 2024-01-01 >out &&
+	grep -q "\"x\":[[:space:]]*null" out &&
+	grep -q "\"z\":[[:space:]]*null" out &&
+	grep -q "\"fmean\":[[:space:]]*2.5" out &&
+	grep -q "\"fmed\":[[:space:]]*2" out &&
+	grep -q "\"c=red\":[[:space:]]*1" out &&
+	mlops --json feature get t c >out &&
+	grep -q "\"lg\":[[:space:]]*null" out &&
+	grep -q "\"cl\":[[:space:]]*0" out &&
+	grep -q "\"bk\":[[:space:]]*0" out &&
+	grep -q "\"mm\":[[:space:]]*0," out
+'
+
+test_expect_success 'show lists fitted parameters and statistics; --json has them' '
+	mlops feature show t >out &&
+	grep -q "mean=2.5" out && grep -q "std=2.958039891549808" out &&
+	grep -q "vocabulary=\[\"blue\",\"red\"\]" out &&
+	grep -q "edges=\[1,3,5\]" out &&
+	grep -q "^  fmed .*value=2$" out &&
+	mlops --json feature show t >out.json &&
+	grep -q "\"type\":[[:space:]]*\"feature-set\"" out.json &&
+	grep -q "\"stats\":" out.json && grep -q "\"histogram\":" out.json
+'
+
+test_expect_success 're-materializing the same spec on the same source is a no-op' '
+	mlops feature materialize t >out &&
+	grep -q "t@v1 .* is up to date" out &&
+	mlops feature log t >log && test $(grep -c "^version v" log) = 1 &&
+	mlops feature add t.json >out && grep -q "up to date" out
+'
+
+test_expect_success 'a new source version makes a new feature version; --source picks one' '
+	echo "d,2024-01-05,2,red" >>src.csv &&
+	mlops -q dataset add src.csv &&
+	mlops feature materialize t >out && grep -q "^t@v2 .* 6 rows, 4 entities from src@v2" out &&
+	mlops feature materialize t --source src@v1 >out && grep -q "^t@v3 .* 5 rows, 3 entities from src@v1" out &&
+	mlops feature get t@v2 d >/dev/null &&
+	test_expect_code 3 mlops feature get t@v3 d 2>err && grep -q "entity .d. not found" err &&
+	mlops feature list >out && grep -q "^t  *spec v1  *v3" out
+'
+
+# Windows: (t - 7d, t]; rows at the same time see each other.
+cat >ev.csv <<\EOF
+user,time,created,v
+e,2024-03-01T00:00:00Z,2024-03-01T00:00:00Z,1
+e,2024-03-04T00:00:00Z,2024-03-04T00:00:00Z,2
+e,2024-03-08T00:00:00Z,2024-03-08T12:00:00Z,4
+e,2024-03-08T00:00:00Z,2024-03-08T06:00:00Z,8
+e,2024-03-21T00:00:00Z,2024-03-21T00:00:00Z,16
+f,1709251200,1709251200,100
+EOF
+
+cat >w.json <<\EOF
+{"name": "w", "source": "ev", "entity": ["user"], "timestamp": "time", "created": "created", "ttl": "10d",
+ "features": [
+  {"name": "v", "column": "v", "transform": "identity"},
+  {"name": "n7", "transform": "count", "window": "7d"},
+  {"name": "s7", "column": "v", "transform": "sum", "window": "7d"},
+  {"name": "m7", "column": "v", "transform": "mean", "window": "7d"},
+  {"name": "lo7", "column": "v", "transform": "min", "window": "7d"},
+  {"name": "hi7", "column": "v", "transform": "max", "window": "7d"}
+ ]}
+EOF
+
+test_expect_success 'windowed aggregates at the window edges' '
+	mlops -q dataset add ev.csv &&
+	mlops -q feature add w.json && mlops -q feature materialize w &&
+	cat >ents.csv <<-\EOF &&
+	user,time
+	e,2024-03-01
+	e,2024-03-04
+	e,2024-03-08
+	e,2024-03-21
+	EOF
+	mlops -q feature join w --entities ents.csv --out j.csv &&
+	cat >expect <<-\EOF &&
+	user,time,v,n7,s7,m7,lo7,hi7
+	e,2024-03-01,1,1,1,1,1,1
+	e,2024-03-04,2,2,3,1.5,1,2
+	e,2024-03-08,4,3,14,4.666666666666667,2,8
+	e,2024-03-21,16,1,16,16,16,16
+	EOF
+	test_cmp expect j.csv
+'
+
+test_expect_success 'point-in-time join: before the first event, at an event, ties, TTL' '
+	cat >ents.csv <<-\EOF &&
+	time,user,label
+	2024-02-29T23:59:59Z,e,0
+	2024-03-04T00:00:00Z,e,1
+	2024-03-03T23:59:59.999Z,e,2
+	2024-03-08T00:00:00+00:00,e,3
+	2024-03-18T00:00:00Z,e,4
+	2024-03-18T00:00:01Z,e,5
+	1709251200,f,6
+	2024-03-01,nobody,7
+	EOF
+	mlops feature join w --entities ents.csv --out j.csv >out &&
+	grep -q "j.csv: 8 rows, 9 columns" out &&
+	cat >expect <<-\EOF &&
+	time,user,label,v,n7,s7,m7,lo7,hi7
+	2024-02-29T23:59:59Z,e,0,,,,,,
+	2024-03-04T00:00:00Z,e,1,2,2,3,1.5,1,2
+	2024-03-03T23:59:59.999Z,e,2,1,1,1,1,1,1
+	2024-03-08T00:00:00+00:00,e,3,4,3,14,4.666666666666667,2,8
+	2024-03-18T00:00:00Z,e,4,4,3,14,4.666666666666667,2,8
+	2024-03-18T00:00:01Z,e,5,,,,,,
+	1709251200,f,6,100,1,100,100,100,100
+	2024-03-01,nobody,7,,,,,,
+	EOF
+	test_cmp expect j.csv &&
+	grep -q "\"rows\":[[:space:]]*8" j.csv.manifest.json &&
+	grep -q "\"source_name\":[[:space:]]*\"ev\"" j.csv.manifest.json &&
+	sha256sum j.csv | cut -d" " -f1 >sum && grep -q "$(cat sum)" j.csv.manifest.json
+'
+
+test_expect_success 'get: latest, --at, TTL, unknown entity' '
+	mlops --json feature get w e >out &&
+	grep -q "\"time\":[[:space:]]*\"2024-03-21T00:00:00Z\"" out &&
+	grep -q "\"s7\":[[:space:]]*16" out &&
+	mlops --json feature get w e --at 2024-03-08T00:00:00Z >out &&
+	grep -q "\"v\":[[:space:]]*4," out &&
+	test_expect_code 3 mlops feature get w e --at 2024-03-19 2>err &&
+	grep -q "no value" err &&
+	test_expect_code 3 mlops feature get w e --at 2024-02-01 2>err &&
+	test_expect_code 3 mlops feature get w zz 2>err && grep -q "not found" err &&
+	test_expect_code 2 mlops feature get w e --at yesterday 2>err && grep -q "not a time" err
+'
+
+test_expect_success 'join of two sets renames a taken column' '
+	printf "user,id,time\ne,a,2024-03-05\n" >two.csv &&
+	mlops feature join w t --entities two.csv --out j2.csv --timestamp time &&
+	head -1 j2.csv | grep -q ",v,n7,s7,m7,lo7,hi7,x,z," &&
+	sed -n 2p j2.csv | grep -q "^e,a,2024-03-05,2,2,3,1.5,1,2,3,"
+'
+
+test_expect_success 'invalid specs: errors name the field and change nothing' '
+	sed "s/\"column\": \"v\", \"transform\": \"identity\"/\"column\": \"nope\", \"transform\": \"identity\"/" w.json >bad1.json &&
+	test_expect_code 4 mlops feature add bad1.json 2>err &&
+	grep -q "features\[0\].column: unknown column .nope." err &&
+	sed "s/\"transform\": \"identity\"/\"transform\": \"square\"/" w.json >bad2.json &&
+	test_expect_code 4 mlops feature add bad2.json 2>err &&
+	grep -q "features\[0\] (.v.).transform: unknown transform .square." err &&
+	sed "s/\"window\": \"7d\"}/\"window\": \"7x\"}/" w.json >bad3.json &&
+	test_expect_code 4 mlops feature add bad3.json 2>err &&
+	grep -q "\.window: .7x. is not a duration" err &&
+	sed "s/\"entity\": \[\"user\"\]/\"entity\": [\"who\"]/" w.json >bad4.json &&
+	test_expect_code 4 mlops feature add bad4.json 2>err && grep -q "entity: unknown column .who." err &&
+	sed "s/\"source\": \"ev\"/\"source\": \"missing\"/" w.json >bad5.json &&
+	test_expect_code 3 mlops feature add bad5.json 2>err && grep -q "dataset .missing. not found" err &&
+	sed "s/\"ttl\": \"10d\"/\"ttl\": \"10d\", \"colour\": 1/" w.json >bad6.json &&
+	test_expect_code 4 mlops feature add bad6.json 2>err && grep -q "unknown field .colour." err &&
+	printf "{\"name\": \"w\",\n\"source\": }\n" >bad7.json &&
+	test_expect_code 4 mlops feature add bad7.json 2>err && grep -q "line 2: not valid JSON" err &&
+	mlops feature log w >log && test $(grep -c "^spec v" log) = 1
+'
+
+test_expect_success 'text in a numeric column is an error naming the line' '
+	printf "user,time,v\nq,2024-01-01,1\nq,2024-01-02,abc\n" >badsrc.csv &&
+	mlops -q dataset add badsrc.csv &&
+	sed "s/\"source\": \"ev\"/\"source\": \"badsrc\"/; s/\"created\": \"created\", //; s/\"name\": \"w\"/\"name\": \"bad\"/" w.json >bs.json &&
+	mlops -q feature add bs.json &&
+	test_expect_code 4 mlops feature materialize bad 2>err &&
+	grep -q "line 3: column .v.: .abc. is not a number" err &&
+	test_expect_code 3 mlops feature show bad@v1
+'
+
+test_expect_success 'sorting in spilled runs gives the same table' '
+	sed "s/\"name\": \"w\"/\"name\": \"w2\"/" w.json >w2.json &&
+	mlops -q feature add w2.json &&
+	MLOPS_FEATURE_SORT_MEMORY=100 mlops -q feature materialize w2 &&
+	mlops -q feature join w2 --entities ents.csv --out j3.csv &&
+	test_cmp j.csv j3.csv &&
+	! ls .mlops/tmp | grep -q feature
+'
+
+test_expect_success 'property: the join equals a brute-force point-in-time join' '
+	test -x /usr/bin/python3 || return 0
+	/usr/bin/python3 - <<-\EOF &&
+	import random
+	random.seed(7)
+	rows = []
+	with open("rnd.csv", "w") as f:
+	    f.write("k,t,cr,x\n")
+	    for i in range(8000):
+	        r = (random.choice("abcdefg"), random.randint(0, 400), random.randint(0, 3), random.randint(-50, 50))
+	        rows.append((i,) + r)
+	        f.write("%s,%d,%d,%d\n" % r[:4])
+	ents = [(random.choice("abcdefgh"), random.randint(-10, 420)) for _ in range(2000)]
+	with open("rents.csv", "w") as f:
+	    f.write("k,t\n")
+	    for k, t in ents:
+	        f.write("%s,%d\n" % (k, t))
+	ttl, win = 60, 30
+	with open("rexpect.csv", "w") as f:
+	    f.write("k,t,x,s\n")
+	    for k, t in ents:
+	        cand = [r for r in rows if r[1] == k and r[2] <= t]
+	        if not cand:
+	            f.write("%s,%d,,\n" % (k, t)); continue
+	        best = max(cand, key=lambda r: (r[2], r[3], r[0]))
+	        if t - best[2] > ttl:
+	            f.write("%s,%d,,\n" % (k, t)); continue
+	        s = sum(r[4] for r in rows if r[1] == k and best[2] - win < r[2] <= best[2])
+	        f.write("%s,%d,%d,%d\n" % (k, t, best[4], s))
+	with open("rget.txt", "w") as f:
+	    for k, t in ents[:12]:
+	        cand = [r for r in rows if r[1] == k and r[2] <= t]
+	        best = max(cand, key=lambda r: (r[2], r[3], r[0])) if cand else None
+	        f.write("%s %d %s\n" % (k, t, best[4] if best and t - best[2] <= ttl else "-"))
+	EOF
+	mlops -q dataset add rnd.csv &&
+	cat >rnd.json <<-\EOF &&
+	{"name": "rnd", "source": "rnd", "entity": "k", "timestamp": "t", "created": "cr", "ttl": "60s",
+	 "features": [{"name": "x", "column": "x", "transform": "identity"},
+	              {"name": "s", "column": "x", "transform": "sum", "window": "30s"}]}
+	EOF
+	mlops -q feature add rnd.json && mlops -q feature materialize rnd &&
+	mlops -q feature join rnd --entities rents.csv --out rout.csv &&
+	test_cmp rexpect.csv rout.csv &&
+	while read k t want; do
+		if test "$want" = -; then
+			test_expect_code 3 mlops feature get rnd $k --at $t >/dev/null 2>&1 || return 1
+		else
+			mlops --json feature get rnd $k --at $t >g.json &&
+			grep -q "\"x\":[[:space:]]*$want," g.json || { echo "get $k $t: want $want" >&2; return 1; }
+		fi
+	done <rget.txt
+'
+
+test_expect_success 'get reads through a table of many pieces and an entity larger than a piece' '
+	awk "BEGIN { print \"k,t,x\"; for (i = 0; i < 90000; i++) printf \"big,%d,%d\\n\", i, i % 977;
+		for (i = 0; i < 3000; i++) printf \"s%04d,%d,%d\\n\", i, i, i }" >big.csv &&
+	mlops -q dataset add big.csv &&
+	cat >big.json <<-\EOF &&
+	{"name": "big", "source": "big", "entity": "k", "timestamp": "t",
+	 "features": [{"name": "x", "column": "x", "transform": "identity"}]}
+	EOF
+	mlops -q feature add big.json && mlops -q feature materialize big &&
+	mlops --json feature show big >show.json && grep -q "\"kind\":[[:space:]]*\"chunks\"" show.json &&
+	mlops --json feature get big big --at 45678 >out && grep -q "\"x\":[[:space:]]*736" out &&
+	mlops --json feature get big big >out && grep -q "\"x\":[[:space:]]*115$" out &&
+	mlops --json feature get big s2999 >out && grep -q "\"x\":[[:space:]]*2999" out &&
+	mlops --json feature get big s0000 >out && grep -q "\"x\":[[:space:]]*0" out &&
+	printf "k,t\nbig,89999\ns1500,1500\ns1500,1499\nbig,0\n" >be.csv &&
+	mlops -q feature join big --entities be.csv --out bo.csv &&
+	printf "k,t,x\nbig,89999,115\ns1500,1500,1500\ns1500,1499,\nbig,0,0\n" >expect &&
+	test_cmp expect bo.csv
+'
+
+test_expect_success 'feature -h works outside a repository' '
+	cd / && mlops feature -h >"$TRASH/h" && grep -q "usage: mlops feature add SPEC" "$TRASH/h" &&
+	mlops feature join -h >"$TRASH/h" && grep -q -- "--entities FILE" "$TRASH/h"
+'
+
+test_done
