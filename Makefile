@@ -110,7 +110,7 @@ stress: $(BIN)
 # and every crash found, replayed by tests/unit/test_corpus.c.
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
-FUZZ_FLAGS ?= -timeout=10 -rss_limit_mb=2048 -max_len=8192
+FUZZ_FLAGS ?= -timeout=10 -rss_limit_mb=2048 -max_len=16384
 FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_TARGETS := $(FUZZ_SRCS:tests/fuzz/%.c=%)

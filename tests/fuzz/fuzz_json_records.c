@@ -15,6 +15,10 @@
  *   5  a dataset version record (mlops_dataset_load) and its JSON
  *   6  a run record behind a runs/ ref: listed, resolved, its metrics and
  *      log read (core/run.h)
+ *   7  a feature set spec file (mlops_feature_add, core/feature.h), checked
+ *      against the dataset "src" of the scratch repository
+ *   8  the fitted transforms of a materialised feature version
+ *      (mlops_feature_transform_load), applied to one row
  *
  * Records are written to a scratch repository's store (fuzz.h) without
  * fsync and removed after use, so that the store does not grow.  The text
@@ -26,6 +30,7 @@
 
 #include "tests/fuzz/fuzz.h"
 #include "core/dataset.h"
+#include "core/feature.h"
 #include "core/learn.h"
 #include "core/lockfile.h"
 #include "core/run.h"
@@ -34,7 +39,8 @@
 #include "store/odb.h"
 #include "store/tree.h"
 
-enum { REC_LOCK, REC_NODE, REC_MODEL, REC_TREE, REC_CHUNKS, REC_DATASET, REC_RUN, REC_COUNT };
+enum { REC_LOCK, REC_NODE, REC_MODEL, REC_TREE, REC_CHUNKS, REC_DATASET, REC_RUN, REC_SPEC,
+       REC_TRANSFORM, REC_COUNT };
 
 /* The one runs/ ref the run reader is shown (written directly: no reflog). */
 #define REC_RUN_REF "runs/00000000000000000000000000000000000000000000000000000000000000aa"
@@ -267,6 +273,56 @@ done:
 	rec_drop(repo, &id);
 }
 
+static void rec_spec(struct mlops_repo *repo, const char *text, size_t len)
+{
+	cJSON *record = NULL;
+	mlops_oid id;
+	long version = 0;
+	int created = 0;
+	char *path = mlops_strdupf("%s/spec.json", repo->tmpdir);
+	if (!path || mlops_write_file_atomic(path, text, len, repo->tmpdir, 0) < 0)
+		goto done;
+	if (mlops_feature_add(&record, &id, &version, &created, repo, path) == 0)
+		FUZZ_CHECK(record != NULL && version >= 1);
+done:
+	mlops_error_clear();
+	cJSON_Delete(record);
+	if (path)
+		unlink(path);
+	free(path);
+}
+
+static void rec_transform(const char *text, size_t len)
+{
+	struct mlops_feature_transform *t = NULL;
+	cJSON *record = cJSON_ParseWithLength(text, len);
+	const char **names = NULL, **values = NULL;
+	double *out = NULL;
+	if (!record || mlops_feature_transform_load(&t, record) < 0)
+		goto done;
+	size_t ni = mlops_feature_transform_ninputs(t), no = mlops_feature_transform_noutputs(t);
+	names = calloc(ni + 1, sizeof(*names));
+	values = calloc(ni + 1, sizeof(*values));
+	out = calloc(no + 1, sizeof(*out));
+	if (!names || !values || !out)
+		goto done;
+	for (size_t i = 0; i < ni; i++) {
+		names[i] = mlops_feature_transform_input(t, i);
+		values[i] = i % 3 == 0 ? "1.5" : i % 3 == 1 ? "red" : "";
+		FUZZ_CHECK(names[i] != NULL);
+	}
+	for (size_t i = 0; i < no; i++)
+		FUZZ_CHECK(mlops_feature_transform_output(t, i) != NULL);
+	mlops_feature_transform_apply(out, t, names, values, ni);
+done:
+	mlops_error_clear();
+	free(names);
+	free(values);
+	free(out);
+	mlops_feature_transform_free(t);
+	cJSON_Delete(record);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
@@ -276,6 +332,19 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (!runs || mlops_mkdir_p(runs) < 0)
 		abort();
 	free(runs);
+	/* The dataset feature specs are checked against. */
+	static const char src[] = "id,ts,x,c\na,2024-01-01,1,red\na,2024-01-02,3,blue\n"
+				  "b,2024-01-01,,red\nb,2024-01-03,7,green\nc,2024-01-02,-1,red\n";
+	char *csv = mlops_strdupf("%s/src.csv", repo->workdir);
+	struct mlops_dataset_version *v = NULL;
+	int created = 0;
+	if (!csv || mlops_write_file_atomic(csv, src, sizeof(src) - 1, repo->tmpdir, 0) < 0 ||
+	    mlops_dataset_add(&v, &created, repo, (const char *const *)&csv, 1, "src", NULL, NULL) < 0) {
+		fprintf(stderr, "fuzz: unable to add the dataset: %s\n", mlops_error_message());
+		abort();
+	}
+	mlops_dataset_version_free(v);
+	free(csv);
 	return 0;
 }
 
@@ -307,6 +376,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	case REC_RUN:
 		rec_run(fuzz_repo(), text, len);
+		break;
+	case REC_SPEC:
+		rec_spec(fuzz_repo(), text, len);
+		break;
+	case REC_TRANSFORM:
+		rec_transform(text, len);
 		break;
 	}
 	free(text);

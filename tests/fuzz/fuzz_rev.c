@@ -1,5 +1,8 @@
 /*
- * fuzz_rev.c - the revision syntax (core/rev.h) on hostile text.
+ * fuzz_rev.c - the revision syntax (core/rev.h) and the other small
+ * syntaxes of names and times on hostile text: registry tag names (they
+ * come from git tags of a clone, core/registry.h), moments and durations
+ * (core/registry.h, core/feature.h).
  *
  * The input, cut at its first NUL, is parsed as a revision and checked as
  * a name.  A parsed revision must keep the promises of rev.h: a valid name
@@ -10,7 +13,31 @@
 #include <ctype.h>
 
 #include "tests/fuzz/fuzz.h"
+#include "core/feature.h"
+#include "core/registry.h"
 #include "core/rev.h"
+
+/* The other syntaxes: no crash, and a tag's parts point into its buffer. */
+static void rev_others(const uint8_t *data, size_t size, const char *text)
+{
+	struct mlops_reg_tagname tag;
+	long long t;
+	int64_t ms;
+	char *exact = fuzz_memdup(data, size);
+	if (exact) {
+		mlops_feature_parse_time(&ms, exact, size);
+		free(exact);
+	}
+	mlops_feature_parse_duration(&ms, text);
+	mlops_time_parse(&t, text);
+	if (mlops_reg_tag_parse(&tag, text) == 1) {
+		const char *end = tag.buf + sizeof(tag.buf);
+		FUZZ_CHECK(tag.model && tag.model >= tag.buf && tag.model < end);
+		FUZZ_CHECK(!tag.version || (tag.version >= tag.buf && tag.version < end));
+		FUZZ_CHECK(!tag.stage || (tag.stage >= tag.buf && tag.stage < end));
+	}
+	mlops_error_clear();
+}
 
 static int rev_is_hex_prefix(const char *s, int lower)
 {
@@ -30,6 +57,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *text = fuzz_strndup(data, size);
 	if (!text)
 		return 0;
+	rev_others(data, size, text);
 	int valid = mlops_name_valid(text);
 	FUZZ_CHECK(valid == 0 || valid == 1);
 	if (valid)
