@@ -47,12 +47,12 @@ static int hooks_dir(char **out, struct mlops_repo *repo)
 	git_config *cfg = NULL;
 	git_buf buf = { 0 };
 	*out = NULL;
-	if (git_repository_config_snapshot(&cfg, repo->git) == 0 &&
+	if (git_repository_config_snapshot(&cfg, mlops_repo_git(repo)) == 0 &&
 	    git_config_get_string_buf(&buf, cfg, "core.hooksPath") == 0 && buf.ptr && *buf.ptr) {
 		*out = buf.ptr[0] == '/' ? strdup(buf.ptr) : mlops_path_join(repo->workdir, buf.ptr);
 	} else {
 		git_error_clear();
-		*out = mlops_path_join(git_repository_commondir(repo->git), "hooks");
+		*out = mlops_path_join(git_repository_commondir(mlops_repo_git(repo)), "hooks");
 	}
 	git_buf_dispose(&buf);
 	git_config_free(cfg);
@@ -135,7 +135,7 @@ static int set_merge_driver(struct mlops_repo *repo, int install)
 {
 	git_config *cfg = NULL, *local = NULL;
 	int err = 0;
-	if (git_repository_config(&cfg, repo->git) < 0 ||
+	if (git_repository_config(&cfg, mlops_repo_git(repo)) < 0 ||
 	    git_config_open_level(&local, cfg, GIT_CONFIG_LEVEL_LOCAL) < 0) {
 		err = mlops_git_error(MLOPS_EIO, "unable to open .git/config");
 		goto done;
@@ -392,7 +392,7 @@ done:
 
 static int rebase_in_progress(struct mlops_repo *repo)
 {
-	const char *gitdir = git_repository_path(repo->git);
+	const char *gitdir = git_repository_path(mlops_repo_git(repo));
 	char p[PATH_MAX];
 	struct stat st;
 	snprintf(p, sizeof(p), "%s/rebase-merge", gitdir);
@@ -462,10 +462,10 @@ static int pre_commit(struct mlops_repo *repo)
 	git_index *index = NULL;
 	int err = 0;
 	/* 1. The staged mlops.lock parses and names objects we have. */
-	if (git_repository_index(&index, repo->git) == 0) {
+	if (git_repository_index(&index, mlops_repo_git(repo)) == 0) {
 		const git_index_entry *e = git_index_get_bypath(index, "mlops.lock", 0);
 		git_blob *blob = NULL;
-		if (e && git_blob_lookup(&blob, repo->git, &e->id) == 0) {
+		if (e && git_blob_lookup(&blob, mlops_repo_git(repo), &e->id) == 0) {
 			cJSON *lock = NULL;
 			err = mlops_lockfile_parse(&lock, git_blob_rawcontent(blob),
 						   (size_t)git_blob_rawsize(blob), "staged mlops.lock");

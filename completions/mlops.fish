@@ -56,6 +56,28 @@ complete -c mlops -n '__fish_seen_subcommand_from deploy; and __fish_seen_subcom
 complete -c mlops -n '__fish_seen_subcommand_from deploy; and __fish_seen_subcommand_from serve' -l timeout
 complete -c mlops -n '__fish_seen_subcommand_from deploy; and __fish_seen_subcommand_from serve' -l workers
 complete -c mlops -n '__fish_seen_subcommand_from deploy' -a '(mlops __complete values deploy (commandline -opc)[3] 2>/dev/null)'
+complete -c mlops -n __fish_use_subcommand -a feature
+complete -c mlops -n '__fish_seen_subcommand_from feature; and not __fish_seen_subcommand_from add get join list log materialize show' -a add
+complete -c mlops -n '__fish_seen_subcommand_from feature; and __fish_seen_subcommand_from add' -l help
+complete -c mlops -n '__fish_seen_subcommand_from feature; and not __fish_seen_subcommand_from add get join list log materialize show' -a get
+complete -c mlops -n '__fish_seen_subcommand_from feature; and __fish_seen_subcommand_from get' -l at
+complete -c mlops -n '__fish_seen_subcommand_from feature; and __fish_seen_subcommand_from get' -l help
+complete -c mlops -n '__fish_seen_subcommand_from feature; and __fish_seen_subcommand_from get' -l json
+complete -c mlops -n '__fish_seen_subcommand_from feature; and not __fish_seen_subcommand_from add get join list log materialize show' -a join
+complete -c mlops -n '__fish_seen_subcommand_from feature; and __fish_seen_subcommand_from join' -l entities
+complete -c mlops -n '__fish_seen_subcommand_from feature; and __fish_seen_subcommand_from join' -l help
+complete -c mlops -n '__fish_seen_subcommand_from feature; and __fish_seen_subcommand_from join' -l out
+complete -c mlops -n '__fish_seen_subcommand_from feature; and __fish_seen_subcommand_from join' -l timestamp
+complete -c mlops -n '__fish_seen_subcommand_from feature; and not __fish_seen_subcommand_from add get join list log materialize show' -a list
+complete -c mlops -n '__fish_seen_subcommand_from feature; and __fish_seen_subcommand_from list' -l help
+complete -c mlops -n '__fish_seen_subcommand_from feature; and not __fish_seen_subcommand_from add get join list log materialize show' -a log
+complete -c mlops -n '__fish_seen_subcommand_from feature; and __fish_seen_subcommand_from log' -l help
+complete -c mlops -n '__fish_seen_subcommand_from feature; and not __fish_seen_subcommand_from add get join list log materialize show' -a materialize
+complete -c mlops -n '__fish_seen_subcommand_from feature; and __fish_seen_subcommand_from materialize' -l help
+complete -c mlops -n '__fish_seen_subcommand_from feature; and __fish_seen_subcommand_from materialize' -l source
+complete -c mlops -n '__fish_seen_subcommand_from feature; and not __fish_seen_subcommand_from add get join list log materialize show' -a show
+complete -c mlops -n '__fish_seen_subcommand_from feature; and __fish_seen_subcommand_from show' -l help
+complete -c mlops -n '__fish_seen_subcommand_from feature' -a '(mlops __complete values feature (commandline -opc)[3] 2>/dev/null)'
 complete -c mlops -n __fish_use_subcommand -a help
 complete -c mlops -n '__fish_seen_subcommand_from help' -l help
 complete -c mlops -n '__fish_seen_subcommand_from help' -a '(mlops __complete values help (commandline -opc)[3] 2>/dev/null)'

@@ -404,7 +404,7 @@ static char *git_head(struct mlops_repo *repo)
 {
 	git_oid oid;
 	char hex[GIT_OID_HEXSZ + 1];
-	if (git_reference_name_to_id(&oid, repo->git, "HEAD") < 0) {
+	if (git_reference_name_to_id(&oid, mlops_repo_git(repo), "HEAD") < 0) {
 		git_error_clear();
 		return NULL;
 	}

@@ -30,7 +30,7 @@ int mlops_lock_at_commit(cJSON **out, struct mlops_repo *repo, const char *rev)
 	git_blob *blob = NULL;
 	int err = 0;
 	*out = NULL;
-	if (git_revparse_single(&obj, repo->git, rev) < 0) {
+	if (git_revparse_single(&obj, mlops_repo_git(repo), rev) < 0) {
 		git_error_clear();
 		return mlops_error_set(MLOPS_ENOTFOUND, "'%s' is not a commit in this repository", rev);
 	}
@@ -48,7 +48,7 @@ int mlops_lock_at_commit(cJSON **out, struct mlops_repo *repo, const char *rev)
 		err = mlops_lockfile_parse(out, "", 0, "mlops.lock");
 		goto done;
 	}
-	if (git_blob_lookup(&blob, repo->git, git_tree_entry_id(entry)) < 0) {
+	if (git_blob_lookup(&blob, mlops_repo_git(repo), git_tree_entry_id(entry)) < 0) {
 		err = mlops_git_error(MLOPS_ERROR, "unable to read mlops.lock");
 		goto done;
 	}

@@ -380,7 +380,7 @@ static int read_tag(struct mlops_reg_event *e, struct mlops_repo *repo, const gi
 {
 	git_tag *tag = NULL;
 	git_object *peeled = NULL;
-	int rc = git_tag_lookup(&tag, repo->git, oid);
+	int rc = git_tag_lookup(&tag, mlops_repo_git(repo), oid);
 	if (rc < 0) {
 		git_error_clear();
 		return 0; /* a lightweight tag (or an unreadable one): not an event */
@@ -448,7 +448,7 @@ int mlops_registry_load(struct mlops_registry **out, struct mlops_repo *repo, co
 	*out = NULL;
 	if (!reg)
 		return OOM();
-	if (git_reference_iterator_glob_new(&it, repo->git, "refs/tags/*") < 0) {
+	if (git_reference_iterator_glob_new(&it, mlops_repo_git(repo), "refs/tags/*") < 0) {
 		err = mlops_git_error(MLOPS_EIO, "unable to list tags");
 		goto done;
 	}
@@ -995,7 +995,7 @@ static int tagger_signature(git_signature **out, struct mlops_repo *repo)
 	long long when = (long long)time(NULL);
 	int offset = 0, err = 0;
 
-	if (git_signature_default(&def, repo->git) < 0)
+	if (git_signature_default(&def, mlops_repo_git(repo)) < 0)
 		git_error_clear();
 	if (en && *en)
 		name = strdup(en);
@@ -1044,7 +1044,7 @@ done:
 
 static void maybe_pack_refs(struct mlops_repo *repo)
 {
-	char *dir = mlops_path_join(git_repository_commondir(repo->git), "refs/tags");
+	char *dir = mlops_path_join(git_repository_commondir(mlops_repo_git(repo)), "refs/tags");
 	DIR *d = dir ? opendir(dir) : NULL;
 	struct dirent *de;
 	size_t loose = 0;
@@ -1056,7 +1056,7 @@ static void maybe_pack_refs(struct mlops_repo *repo)
 	free(dir);
 	if (loose > LOOSE_TAGS_MAX) {
 		git_refdb *db = NULL;
-		if (git_repository_refdb(&db, repo->git) == 0)
+		if (git_repository_refdb(&db, mlops_repo_git(repo)) == 0)
 			git_refdb_compress(db);
 		git_refdb_free(db);
 		git_error_clear();
@@ -1072,11 +1072,11 @@ static int tag_create(struct mlops_repo *repo, const char *name, const char *com
 	git_signature *sig = NULL;
 	int err;
 	if (git_oid_fromstr(&oid, commit_hex) < 0 ||
-	    git_object_lookup(&target, repo->git, &oid, GIT_OBJECT_COMMIT) < 0)
+	    git_object_lookup(&target, mlops_repo_git(repo), &oid, GIT_OBJECT_COMMIT) < 0)
 		return mlops_git_error(MLOPS_ENOTFOUND, "unable to find the commit to tag");
 	if ((err = tagger_signature(&sig, repo)) < 0)
 		goto done;
-	int rc = git_tag_create(&tag_oid, repo->git, name, target, sig, message, 0);
+	int rc = git_tag_create(&tag_oid, mlops_repo_git(repo), name, target, sig, message, 0);
 	if (rc == GIT_EEXISTS) {
 		git_error_clear();
 		err = mlops_error_set(MLOPS_ECONFLICT, "tag '%s' already exists", name);
@@ -1094,7 +1094,7 @@ done:
 static int head_commit(char out[41], struct mlops_repo *repo)
 {
 	git_oid oid;
-	if (git_reference_name_to_id(&oid, repo->git, "HEAD") < 0) {
+	if (git_reference_name_to_id(&oid, mlops_repo_git(repo), "HEAD") < 0) {
 		git_error_clear();
 		return mlops_error_set(MLOPS_ENOTFOUND,
 				       "no commit to tag: the repository has no commit yet; commit first");
@@ -1111,7 +1111,7 @@ static int commit_exists(struct mlops_repo *repo, const char *hex)
 		git_error_clear();
 		return 0;
 	}
-	int ok = git_object_lookup(&obj, repo->git, &oid, GIT_OBJECT_COMMIT) == 0;
+	int ok = git_object_lookup(&obj, mlops_repo_git(repo), &oid, GIT_OBJECT_COMMIT) == 0;
 	git_object_free(obj);
 	git_error_clear();
 	return ok;
@@ -1668,7 +1668,7 @@ static int gates_check(struct mlops_gate_failure **fail, struct mlops_repo *repo
 	snprintf(key, sizeof(key), "stage.%s.require", stage);
 	g.metrics = record ? cJSON_GetObjectItemCaseSensitive(record, "metrics") : NULL;
 	g.stage = stage;
-	int rc = git_config_get_multivar_foreach(repo->config, key, NULL, gate_check, &g);
+	int rc = git_config_get_multivar_foreach(mlops_repo_config(repo), key, NULL, gate_check, &g);
 	if (rc == GIT_ENOTFOUND) {
 		git_error_clear();
 		return 0;
@@ -1701,7 +1701,7 @@ static int has_gates(struct mlops_repo *repo, const char *stage)
 	char key[200];
 	git_config_entry *e = NULL;
 	snprintf(key, sizeof(key), "stage.%s.require", stage);
-	int rc = git_config_get_entry(&e, repo->config, key);
+	int rc = git_config_get_entry(&e, mlops_repo_config(repo), key);
 	git_config_entry_free(e);
 	git_error_clear();
 	return rc == 0;

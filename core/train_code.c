@@ -77,7 +77,7 @@ int mlops_code_state_read(struct mlops_code_state *out, struct mlops_repo *repo)
 	int err = 0, rc;
 
 	memset(out, 0, sizeof(*out));
-	rc = git_repository_head(&head, repo->git);
+	rc = git_repository_head(&head, mlops_repo_git(repo));
 	if (rc == 0) {
 		if ((rc = git_reference_peel((git_object **)&commit, head, GIT_OBJECT_COMMIT)) < 0 ||
 		    (rc = git_commit_tree(&tree, commit)) < 0) {
@@ -102,7 +102,7 @@ int mlops_code_state_read(struct mlops_code_state *out, struct mlops_repo *repo)
 	git_diff_options_init(&opts, GIT_DIFF_OPTIONS_VERSION);
 	opts.flags = GIT_DIFF_INCLUDE_UNTRACKED | GIT_DIFF_RECURSE_UNTRACKED_DIRS |
 		     GIT_DIFF_SHOW_UNTRACKED_CONTENT | GIT_DIFF_SHOW_BINARY;
-	if (git_diff_tree_to_workdir_with_index(&diff, repo->git, tree, &opts) < 0) {
+	if (git_diff_tree_to_workdir_with_index(&diff, mlops_repo_git(repo), tree, &opts) < 0) {
 		err = mlops_git_error(MLOPS_ERROR, "unable to compare the work tree with HEAD");
 		goto done;
 	}

@@ -44,7 +44,39 @@ struct mlops_odb {
 	size_t *slots; /* hash set of indexes+1 into pend; 0 = empty */
 	size_t nslots;
 	unsigned char fanout_made[256];
+	int (*configure)(void *payload);
+	void *configure_payload;
+	int configured;
+	int configure_err;
+	char configure_msg[1024];
 };
+
+void mlops_odb_set_configure(struct mlops_odb *odb, int (*configure)(void *payload),
+			     void *payload)
+{
+	odb->configure = configure;
+	odb->configure_payload = payload;
+	odb->configured = 0;
+}
+
+/* Run the configure hook once; its error (and message) is kept. */
+static int ensure_configured(struct mlops_odb *odb)
+{
+	int err;
+	pthread_mutex_lock(&odb->lock);
+	if (!odb->configured) {
+		odb->configured = 1;
+		if (odb->configure && (odb->configure_err = odb->configure(odb->configure_payload)) < 0)
+			snprintf(odb->configure_msg, sizeof(odb->configure_msg), "%s",
+				 mlops_error_message());
+	}
+	err = odb->configure_err;
+	pthread_mutex_unlock(&odb->lock);
+	if (err < 0)
+		return mlops_error_set(err, "%s", *odb->configure_msg ? odb->configure_msg :
+				       "invalid store configuration");
+	return 0;
+}
 
 static const char *const codec_suffix[] = { "", ".zst", ".zz" };
 
@@ -94,15 +126,18 @@ void mlops_odb_free(struct mlops_odb *odb)
 	free(odb);
 }
 
+/* An explicit setting wins over the configure hook (which uses these too). */
 void mlops_odb_set_codec(struct mlops_odb *odb, enum mlops_codec codec, int level)
 {
 	odb->codec = codec;
 	odb->level = level;
+	odb->configured = 1;
 }
 
 void mlops_odb_set_fsync(struct mlops_odb *odb, int enabled)
 {
 	odb->fsync = enabled;
+	odb->configured = 1;
 }
 
 static void object_path(char *buf, size_t size, const struct mlops_odb *odb,
@@ -250,6 +285,8 @@ int mlops_odb_write_hashed(struct mlops_odb *odb, const mlops_oid *id,
 		*stored = 0;
 	if (mlops_odb_exists(odb, id))
 		return 0;
+	if ((err = ensure_configured(odb)) < 0)
+		return err;
 
 	if (odb->codec != MLOPS_CODEC_NONE && worth_compressing(data, len)) {
 		size_t clen;

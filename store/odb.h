@@ -49,6 +49,14 @@ void mlops_odb_free(struct mlops_odb *odb);
 void mlops_odb_set_codec(struct mlops_odb *odb, enum mlops_codec codec, int level);
 void mlops_odb_set_fsync(struct mlops_odb *odb, int enabled);
 
+/*
+ * A function the odb calls once, before its first write, to set the codec
+ * and fsync (so read-only work never pays for reading the configuration).
+ * An error it returns fails that write.
+ */
+void mlops_odb_set_configure(struct mlops_odb *odb, int (*configure)(void *payload),
+			     void *payload);
+
 /* 1 when the object is stored (or pending), 0 when not. */
 int mlops_odb_exists(struct mlops_odb *odb, const mlops_oid *id);
 

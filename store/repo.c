@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -98,16 +99,15 @@ done:
 	return err;
 }
 
-static int setup_odb(struct mlops_repo *repo)
+/*
+ * The store's write settings (codec, level, fsync) from the configuration.
+ * Called by the odb before its first write, so commands that only read
+ * never load the configuration (or libgit2).
+ */
+static int configure_odb(void *payload)
 {
-	char *objects = mlops_repo_path(repo, "objects");
-	int err;
-	if (!objects)
-		return mlops_error_set(MLOPS_ERROR, "out of memory");
-	err = mlops_odb_open(&repo->odb, objects, repo->tmpdir);
-	free(objects);
-	if (err < 0)
-		return err;
+	struct mlops_repo *repo = payload;
+	int err = 0;
 	char *codec = NULL;
 	long long level = 3;
 	int fsync_on = 1;
@@ -133,21 +133,92 @@ static int setup_odb(struct mlops_repo *repo)
 	return 0;
 }
 
+static int setup_odb(struct mlops_repo *repo)
+{
+	char *objects = mlops_repo_path(repo, "objects");
+	int err;
+	if (!objects)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	err = mlops_odb_open(&repo->odb, objects, repo->tmpdir);
+	free(objects);
+	if (err < 0)
+		return err;
+	mlops_odb_set_configure(repo->odb, configure_odb, repo);
+	return 0;
+}
+
 static int finish_open(struct mlops_repo *repo)
 {
-	int err;
 	repo->tmpdir = mlops_repo_path(repo, "tmp");
 	if (!repo->tmpdir)
 		return mlops_error_set(MLOPS_ERROR, "out of memory");
-	if ((err = open_config(repo)) < 0)
-		return err;
 	return setup_odb(repo);
+}
+
+git_repository *mlops_repo_git(struct mlops_repo *repo)
+{
+	if (!repo->git) {
+		git_init_once();
+		if (git_repository_open(&repo->git, repo->workdir) < 0) {
+			mlops_git_error(MLOPS_ERROR, "unable to open the git repository");
+			repo->git = NULL;
+		}
+	}
+	return repo->git;
+}
+
+git_config *mlops_repo_config(struct mlops_repo *repo)
+{
+	if (!repo->config) {
+		git_init_once();
+		if (open_config(repo) < 0)
+			return NULL;
+	}
+	return repo->config;
+}
+
+/*
+ * Find the work tree without libgit2 (whose start-up costs more than the
+ * rest of a read-only command): the nearest directory at or above abs
+ * holding ".git".  Returns 1 when found, 0 when git's environment asks for
+ * libgit2's own discovery, MLOPS_ENOREPO when there is none.
+ */
+static int quick_discover(struct mlops_repo *repo, const char *abs)
+{
+	static const char *const env[] = {
+		"GIT_DIR", "GIT_WORK_TREE", "GIT_CEILING_DIRECTORIES", "GIT_DISCOVERY_ACROSS_FILESYSTEM",
+		"GIT_COMMON_DIR", NULL,
+	};
+	for (size_t i = 0; env[i]; i++)
+		if (getenv(env[i]))
+			return 0;
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s", abs);
+	for (;;) {
+		char probe[PATH_MAX + 8];
+		struct stat st;
+		snprintf(probe, sizeof(probe), "%s/.git", strcmp(dir, "/") ? dir : "");
+		if (lstat(probe, &st) == 0 && (S_ISDIR(st.st_mode) || S_ISREG(st.st_mode))) {
+			repo->workdir = strdup(dir);
+			repo->dir = repo->workdir ? mlops_path_join(repo->workdir, ".mlops") : NULL;
+			return repo->dir ? 1 : mlops_error_set(MLOPS_ERROR, "out of memory");
+		}
+		char *slash = strrchr(dir, '/');
+		if (!slash || !strcmp(dir, "/"))
+			return mlops_error_set(MLOPS_ENOREPO,
+					       "not in an mlops repository (or any parent up to /)");
+		if (slash == dir)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
+	}
 }
 
 static int discover(struct mlops_repo *repo, const char *path, int create)
 {
 	git_buf found = { 0 };
 	char abs[PATH_MAX];
+	int quick;
 	if (!realpath(path, abs)) {
 		if (errno == ENOENT && create) {
 			int err = mlops_mkdir_p(path);
@@ -159,6 +230,9 @@ static int discover(struct mlops_repo *repo, const char *path, int create)
 			return mlops_error_sys(errno, "unable to resolve '%s'", path);
 		}
 	}
+	if (!create && (quick = quick_discover(repo, abs)) != 0)
+		return quick < 0 ? quick : 0;
+	git_init_once();
 	if (git_repository_discover(&found, abs, 0, NULL) < 0) {
 		git_error_clear();
 		if (!create)
@@ -194,7 +268,6 @@ int mlops_repo_open(struct mlops_repo **out, const char *path)
 	*out = NULL;
 	if (!repo)
 		return mlops_error_set(MLOPS_ERROR, "out of memory");
-	git_init_once();
 	if ((err = discover(repo, path, 0)) < 0)
 		goto fail;
 	if (stat(repo->dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
@@ -275,7 +348,10 @@ int mlops_config_get_string(char **out, struct mlops_repo *repo, const char *key
 {
 	git_buf buf = { 0 };
 	*out = NULL;
-	int rc = git_config_get_string_buf(&buf, repo->config, key);
+	git_config *cfg = mlops_repo_config(repo);
+	if (!cfg)
+		return MLOPS_EINVALID;
+	int rc = git_config_get_string_buf(&buf, cfg, key);
 	if (rc == GIT_ENOTFOUND) {
 		git_error_clear();
 		return mlops_error_set(MLOPS_ENOTFOUND, "'%s' is not set", key);
@@ -290,7 +366,10 @@ int mlops_config_get_string(char **out, struct mlops_repo *repo, const char *key
 int mlops_config_get_int(long long *out, struct mlops_repo *repo, const char *key, long long dflt)
 {
 	int64_t v;
-	int rc = git_config_get_int64(&v, repo->config, key);
+	git_config *cfg = mlops_repo_config(repo);
+	if (!cfg)
+		return MLOPS_EINVALID;
+	int rc = git_config_get_int64(&v, cfg, key);
 	if (rc == GIT_ENOTFOUND) {
 		git_error_clear();
 		*out = dflt;
@@ -304,7 +383,10 @@ int mlops_config_get_int(long long *out, struct mlops_repo *repo, const char *ke
 
 int mlops_config_get_bool(int *out, struct mlops_repo *repo, const char *key, int dflt)
 {
-	int rc = git_config_get_bool(out, repo->config, key);
+	git_config *cfg = mlops_repo_config(repo);
+	if (!cfg)
+		return MLOPS_EINVALID;
+	int rc = git_config_get_bool(out, cfg, key);
 	if (rc == GIT_ENOTFOUND) {
 		git_error_clear();
 		*out = dflt;
@@ -337,7 +419,10 @@ int mlops_config_get_double(double *out, struct mlops_repo *repo, const char *ke
 
 static int local_config(git_config **out, struct mlops_repo *repo)
 {
-	if (git_config_open_level(out, repo->config, GIT_CONFIG_LEVEL_LOCAL) < 0)
+	git_config *cfg = mlops_repo_config(repo);
+	if (!cfg)
+		return MLOPS_EINVALID;
+	if (git_config_open_level(out, cfg, GIT_CONFIG_LEVEL_LOCAL) < 0)
 		return mlops_git_error(MLOPS_EIO, "unable to open '.mlops/config'");
 	return 0;
 }
@@ -379,7 +464,7 @@ char *mlops_repo_author(struct mlops_repo *repo)
 	const char *en = getenv("GIT_AUTHOR_NAME"), *ee = getenv("GIT_AUTHOR_EMAIL");
 	if (en && ee)
 		return mlops_strdupf("%s <%s>", en, ee);
-	if (repo->git && git_repository_config_snapshot(&cfg, repo->git) == 0) {
+	if (mlops_repo_git(repo) && git_repository_config_snapshot(&cfg, repo->git) == 0) {
 		git_config_get_string_buf(&name, cfg, "user.name");
 		git_config_get_string_buf(&email, cfg, "user.email");
 		git_error_clear();

@@ -26,10 +26,19 @@ struct mlops_repo {
 	char *workdir;          /* work tree root, no trailing slash */
 	char *dir;              /* <workdir>/.mlops */
 	char *tmpdir;           /* <dir>/tmp */
-	git_repository *git;    /* the git repository of the work tree */
-	git_config *config;     /* layered configuration */
+	git_repository *git;    /* opened on first use: call mlops_repo_git() */
+	git_config *config;     /* loaded on first use: call mlops_repo_config() */
 	struct mlops_odb *odb;  /* the object store */
 };
+
+/*
+ * libgit2 is started, and the git repository and the configuration are
+ * opened, only when first needed: its start-up (TLS certificates) costs
+ * more than a whole read-only command.  Both return NULL with the error set
+ * when opening fails; the result is borrowed.
+ */
+git_repository *mlops_repo_git(struct mlops_repo *repo);
+git_config *mlops_repo_config(struct mlops_repo *repo);
 
 /*
  * Create (or find) the repository for `path`: find the git work tree at or

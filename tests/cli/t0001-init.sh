@@ -73,7 +73,8 @@ test_expect_success 'a lock held by a live process is waited for, then reported'
 
 test_expect_success 'a bad config value is a clear error' '
 	cd fresh && git config -f .mlops/config core.compression lzma &&
-	test_expect_code 4 mlops status 2>err &&
+	echo changed >d/f &&
+	test_expect_code 4 mlops dataset add d 2>err &&
 	grep -q "core.compression" err &&
 	git config -f .mlops/config core.compression zstd
 '
