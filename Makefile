@@ -5,6 +5,8 @@
 #   make sanitize        the same tests under ASan+UBSan (build in build-san/)
 #   make valgrind        the command-line tests with every mlops under valgrind
 #   make stress          the crash and concurrency tests, ten times longer
+#   make fuzz            each libFuzzer target for FUZZ_SECONDS (clang)
+#   make soak            the REST server under load (tests/soak-serve.sh)
 #   make bench           benchmarks against peers (bench/README.md)
 #   make install         PREFIX=/usr/local DESTDIR= ; make uninstall
 #
@@ -48,7 +50,8 @@ DEPS := $(LIB_OBJS:.o=.d) $(CMD_OBJS:.o=.d) $(UNIT_BINS:=.d)
 
 BIN ?= mlops
 
-.PHONY: all test unit cli sanitize valgrind bench bench-quick install uninstall clean man demo stress fuzz
+.PHONY: all test unit cli sanitize valgrind bench bench-quick install uninstall clean man demo stress fuzz \
+	fuzz-build fuzz-bins soak cli-san
 all: $(BIN) man
 
 $(BIN): $(CMD_OBJS) $(BUILD)/libmlops.a
@@ -91,7 +94,7 @@ sanitize:
 
 cli-san: $(BIN) man
 	$(Q)ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-		MLOPS_BIN=$(abspath $(BIN)) MLOPS_MANDIR=$(abspath $(BUILD)/man) \
+		MLOPS_SANITIZE=1 MLOPS_BIN=$(abspath $(BIN)) MLOPS_MANDIR=$(abspath $(BUILD)/man) \
 		prove -j2 tests/cli/t*.sh
 
 valgrind: $(BIN) man
@@ -100,6 +103,43 @@ valgrind: $(BIN) man
 
 stress: $(BIN)
 	$(Q)MLOPS_STRESS=10 MLOPS_BIN=$(abspath $(BIN)) prove -v tests/cli/t8000-crash.sh
+
+# Fuzzing (tests/fuzz/, SECURITY.md): clang's libFuzzer with ASan+UBSan,
+# the library built again in build-fuzz/.  New inputs that widen coverage
+# go to build-fuzz/corpus/<target>; tests/corpus/<target> holds the seeds
+# and every crash found, replayed by tests/unit/test_corpus.c.
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS ?= -timeout=10 -rss_limit_mb=2048 -max_len=16384
+FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_TARGETS := $(FUZZ_SRCS:tests/fuzz/%.c=%)
+FUZZ_BINS := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
+
+fuzz-build:
+	$(Q)$(MAKE) BUILD=build-fuzz CC=$(FUZZ_CC) OPT=-O1 \
+		SAN="$(FUZZ_SAN) -fsanitize=fuzzer-no-link" fuzz-bins
+
+fuzz-bins: $(FUZZ_BINS)
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(wildcard tests/fuzz/*.h) $(BUILD)/libmlops.a
+	@mkdir -p $(dir $@)
+	$(E) "  FUZZ    $<"
+	$(Q)$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer -o $@ $< $(BUILD)/libmlops.a $(ALL_LDLIBS)
+
+fuzz: fuzz-build
+	$(Q)failed=; for t in $(FUZZ_TARGETS); do \
+		c=$${t#fuzz_}; mkdir -p build-fuzz/corpus/$$c build-fuzz/crashes; \
+		echo "# $$t: $(FUZZ_SECONDS) s"; \
+		build-fuzz/fuzz/$$t $(FUZZ_FLAGS) -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+			-artifact_prefix=build-fuzz/crashes/$$c- build-fuzz/corpus/$$c tests/corpus/$$c \
+			2>build-fuzz/$$t.log || { failed="$$failed $$t"; tail -n 60 build-fuzz/$$t.log; }; \
+		grep -E "^(#[0-9]+.*DONE|stat::number_of_executed_units|stat::peak_rss_mb)" build-fuzz/$$t.log; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz: crashes in$$failed (inputs in build-fuzz/crashes/)"; exit 1; fi
+
+soak: $(BIN)
+	$(Q)MLOPS_BIN=$(abspath $(BIN)) tests/soak-serve.sh
 
 bench: $(BIN)
 	$(Q)bench/run.sh
@@ -129,6 +169,6 @@ uninstall:
 	rm -f $(DESTDIR)$(DATAROOT)/fish/vendor_completions.d/mlops.fish
 
 clean:
-	rm -rf build build-san mlops
+	rm -rf build build-san build-fuzz mlops
 
 -include $(DEPS)

@@ -61,11 +61,27 @@ static int hooks_dir(char **out, struct mlops_repo *repo)
 	return mlops_mkdir_p(*out);
 }
 
+/* The binary's path for a single-quoted shell word: each ' becomes '\''. */
+static void shell_quote_path(char *out, size_t size, const char *path)
+{
+	size_t o = 0;
+	for (const char *p = path; *p && o + 5 < size; p++) {
+		if (*p == '\'') {
+			memcpy(out + o, "'\\''", 4);
+			o += 4;
+		} else {
+			out[o++] = *p;
+		}
+	}
+	out[o] = '\0';
+}
+
 static char *hook_script(const char *name)
 {
-	char exe[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	exe[n > 0 ? n : 0] = '\0';
+	char path[PATH_MAX], exe[4 * PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+	path[n > 0 ? n : 0] = '\0';
+	shell_quote_path(exe, sizeof(exe), path);
 	int with_stdin = !strcmp(name, "pre-push") || !strcmp(name, "post-rewrite");
 	return mlops_strdupf(
 		"#!/bin/sh\n"

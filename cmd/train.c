@@ -38,6 +38,13 @@ static const char *const train_usage[] = {
 	NULL,
 };
 
+/* An integer member of a record (records may come from elsewhere); 0 when odd. */
+static int record_int(const cJSON *rec, const char *key)
+{
+	double v = mlops_json_num(rec, key, 0);
+	return v > -1e9 && v < 1e9 ? (int)v : 0;
+}
+
 static void short_id(char out[16], const mlops_oid *id)
 {
 	char hex[MLOPS_OID_HEXSZ + 1];
@@ -255,13 +262,13 @@ static void print_run_line(const struct mlops_run_result *r)
 	metrics_summary(m, sizeof(m), rec, 6);
 	if (r->cached)
 		printf("%s %s: cached: the same command, params, inputs and code ran %s%s%s\n", sid,
-		       name ? name : "", cmd_human_time(t, (long long)mlops_json_num(rec, "start", 0)),
+		       name ? name : "", cmd_human_time(t, (long long)mlops_json_u64(rec, "start", 0)),
 		       *m ? "; " : "", m);
 	else
 		printf("%s %s: %s%s%s in %.2f s (exit %d)%s%s\n", sid, name ? name : "",
 		       !strcmp(status, "succeeded") ? cmd_color("green") : cmd_color("red"), status,
 		       cmd_color("reset"), mlops_json_num(rec, "duration", 0),
-		       (int)mlops_json_num(rec, "exit_status", 0), *m ? "; " : "", m);
+		       record_int(rec, "exit_status"), *m ? "; " : "", m);
 }
 
 struct ranked {
@@ -827,7 +834,7 @@ static int train_list(int argc, char **argv)
 		short_id(sid, &runs[i].id);
 		const char *st = mlops_json_str(r, "status");
 		printf("%s  %.16s  %-16s %s%-11s%s %8.2fs  %s\n", sid,
-		       cmd_human_time(t, (long long)mlops_json_num(r, "start", 0)),
+		       cmd_human_time(t, (long long)mlops_json_u64(r, "start", 0)),
 		       mlops_json_str(r, "name") ? mlops_json_str(r, "name") : "",
 		       st && !strcmp(st, "succeeded") ? "" : cmd_color("red"), st ? st : "?",
 		       st && !strcmp(st, "succeeded") ? "" : cmd_color("reset"),
@@ -891,7 +898,7 @@ static int train_show(int argc, char **argv)
 	printf("run %s\n", mlops_oid_fmt(hex, &id));
 	printf("name:     %s\n", mlops_json_str(rec, "name") ? mlops_json_str(rec, "name") : "");
 	printf("status:   %s (exit %d)\n", mlops_json_str(rec, "status") ? mlops_json_str(rec, "status") : "?",
-	       (int)mlops_json_num(rec, "exit_status", 0));
+	       record_int(rec, "exit_status"));
 	const cJSON *b = cJSON_GetObjectItemCaseSensitive(rec, "builtin");
 	if (b) {
 		printf("builtin:  %s, target '%s', valid_frac %s", mlops_json_str(b, "kind"),
@@ -903,7 +910,7 @@ static int train_show(int argc, char **argv)
 			printf(" %s", cJSON_IsString(e) ? e->valuestring : "?");
 		putchar('\n');
 	}
-	printf("start:    %s\n", cmd_human_time(t, (long long)mlops_json_num(rec, "start", 0)));
+	printf("start:    %s\n", cmd_human_time(t, (long long)mlops_json_u64(rec, "start", 0)));
 	printf("duration: %.3f s\n", mlops_json_num(rec, "duration", 0));
 	printf("memory:   %s peak\n", cmd_human_size(a, (unsigned long long)mlops_json_num(rec, "peak_rss_kb", 0) * 1024));
 	printf("git:      %s%s\n", mlops_json_str(rec, "git_commit") ? mlops_json_str(rec, "git_commit") : "(no commit)",

@@ -188,12 +188,6 @@ static inline uint64_t splitmix(uint64_t *s)
 	return z ^ (z >> 31);
 }
 
-/* Uniform in (0, 1). */
-static inline double uniform(uint64_t *s)
-{
-	return ((double)(splitmix(s) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
-}
-
 /* ---- value classification ---- */
 
 /* pandas' default NA strings, and the empty string. */

@@ -69,11 +69,11 @@ static int version_from_json(struct mlops_dataset_version **out, const cJSON *o,
 		goto bad;
 	v->id = *id;
 	v->name = strdup(name);
-	v->version = (long)mlops_json_num(o, "version", 0);
-	v->size = (uint64_t)mlops_json_num(o, "size", 0);
-	v->files = (uint64_t)mlops_json_num(o, "files", 0);
-	v->stored = (uint64_t)mlops_json_num(o, "stored", 0);
-	v->time = (long long)mlops_json_num(o, "time", 0);
+	v->version = (long)mlops_json_u64(o, "version", 0);
+	v->size = mlops_json_u64(o, "size", 0);
+	v->files = mlops_json_u64(o, "files", 0);
+	v->stored = mlops_json_u64(o, "stored", 0);
+	v->time = (long long)mlops_json_u64(o, "time", 0);
 	const char *s;
 	v->author = strdup((s = mlops_json_str(o, "author")) ? s : "");
 	v->message = strdup((s = mlops_json_str(o, "message")) ? s : "");
@@ -90,7 +90,9 @@ static int version_from_json(struct mlops_dataset_version **out, const cJSON *o,
 	const cJSON *e;
 	cJSON_ArrayForEach(e, entries) {
 		const char *path = mlops_json_str(e, "path");
-		if (!path || mlops_node_from_json(&v->entries[v->nentries].node, e) < 0)
+		/* Records travel between stores: a path must stay in the work tree. */
+		if (!mlops_tracked_path_valid(path) ||
+		    mlops_node_from_json(&v->entries[v->nentries].node, e) < 0)
 			goto bad;
 		if (!(v->entries[v->nentries].path = strdup(path)))
 			goto bad;
@@ -691,7 +693,8 @@ int mlops_dataset_checkout(struct mlops_repo *repo, const struct mlops_dataset_v
 			err = mlops_error_set(MLOPS_ERROR, "out of memory");
 			goto done;
 		}
-		char *parent = strdup(abs);
+		err = mlops_path_check_parents(to_dir ? abs_to : repo->workdir, v->entries[i].path);
+		char *parent = err == 0 ? strdup(abs) : NULL;
 		if (parent) {
 			*strrchr(parent, '/') = '\0';
 			err = mlops_mkdir_p(parent);
@@ -767,7 +770,7 @@ int mlops_dataset_status(struct mlops_path_status **out, size_t *n, struct mlops
 		}
 		p->path = strdup(e->string);
 		p->dataset = strdup(ds ? ds : "");
-		p->version = (long)mlops_json_num(e, "version", 0);
+		p->version = (long)mlops_json_u64(e, "version", 0);
 		cnt++;
 		if (!p->path || !p->dataset) {
 			err = mlops_error_set(MLOPS_ERROR, "out of memory");

@@ -159,7 +159,10 @@ int mlops_restore_lock(struct mlops_restore *out, struct mlops_repo *repo, cJSON
 			mlops_error_clear();
 			action = MLOPS_RESTORE_MISSING;
 		} else {
-			char *parent = strdup(abs);
+			/* A lock comes with the repository: never write through a link. */
+			action = MLOPS_RESTORE_WRITTEN;
+			err = mlops_path_check_parents(repo->workdir, path);
+			char *parent = err == 0 ? strdup(abs) : NULL;
 			if (parent) {
 				*strrchr(parent, '/') = '\0';
 				err = mlops_mkdir_p(parent);
@@ -167,7 +170,6 @@ int mlops_restore_lock(struct mlops_restore *out, struct mlops_repo *repo, cJSON
 			}
 			if (err == 0)
 				err = mlops_tree_checkout(repo->odb, idx, &want, abs, path, NULL);
-			action = MLOPS_RESTORE_WRITTEN;
 		}
 		free(abs);
 		if (err < 0 || (action != MLOPS_RESTORE_UNCHANGED && (err = add_item(out, path, action)) < 0))
@@ -185,7 +187,8 @@ int mlops_restore_lock(struct mlops_restore *out, struct mlops_repo *repo, cJSON
 			err = mlops_error_set(MLOPS_ERROR, "out of memory");
 			goto done;
 		}
-		if (mlops_tree_scan(&cur, repo->odb, idx, abs, path, NULL) == 0) {
+		if (mlops_path_check_parents(repo->workdir, path) == 0 &&
+		    mlops_tree_scan(&cur, repo->odb, idx, abs, path, NULL) == 0) {
 			if (!mlops_oid_cmp(&cur.id, &was.id) || force) {
 				if (nftw(abs, rm_cb, 16, FTW_DEPTH | FTW_PHYS) < 0)
 					err = mlops_error_sys(errno, "unable to remove '%s'", abs);

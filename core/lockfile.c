@@ -9,7 +9,26 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
+
+int mlops_tracked_path_valid(const char *path)
+{
+	if (!path || !*path || *path == '/')
+		return 0;
+	for (const char *p = path;;) {
+		size_t n = strcspn(p, "/");
+		if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && !strncmp(p, "..", 2)))
+			return 0;
+		if ((n == 4 && !strncasecmp(p, ".git", 4)) ||
+		    (p == path && ((n == 6 && !strncmp(p, ".mlops", 6)) ||
+				   (n == 10 && !p[n] && !strncmp(p, "mlops.lock", 10)))))
+			return 0;
+		if (!p[n])
+			return 1;
+		p += n + 1;
+	}
+}
 
 int mlops_lockfile_parse(cJSON **out, const char *text, size_t len, const char *name)
 {
@@ -17,23 +36,34 @@ int mlops_lockfile_parse(cJSON **out, const char *text, size_t len, const char *
 	if (!root || !cJSON_IsObject(root)) {
 		cJSON_Delete(root);
 		return mlops_error_set(MLOPS_EINVALID, "'%s' is not valid JSON%s", name,
-				       strstr(text ? text : "", "<<<<<<<") ?
+				       text && memmem(text, len, "<<<<<<<", 7) ?
 				       " (it has merge conflict markers: resolve them first)" : "");
 	}
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "version");
 	if (v && (!cJSON_IsNumber(v) || v->valuedouble != 1)) {
+		int err = mlops_error_set(MLOPS_EINVALID, "'%s' has version %s; this mlops reads version 1",
+					  name, cJSON_IsNumber(v) ? "newer" : "garbage");
 		cJSON_Delete(root);
-		return mlops_error_set(MLOPS_EINVALID, "'%s' has version %s; this mlops reads version 1",
-				       name, cJSON_IsNumber(v) ? "newer" : "garbage");
+		return err;
 	}
 	const cJSON *sec;
 	cJSON_ArrayForEach(sec, root) {
 		if (!strcmp(sec->string, "version"))
 			continue;
 		if (!cJSON_IsObject(sec)) {
+			int err = mlops_error_set(MLOPS_EINVALID, "'%s': section '%s' is not an object",
+						  name, sec->string);
 			cJSON_Delete(root);
-			return mlops_error_set(MLOPS_EINVALID, "'%s': section '%s' is not an object",
-					       name, sec->string);
+			return err;
+		}
+	}
+	const cJSON *e, *paths = cJSON_GetObjectItemCaseSensitive(root, "paths");
+	cJSON_ArrayForEach(e, paths) {
+		if (!mlops_tracked_path_valid(e->string)) {
+			int err = mlops_error_set(MLOPS_EINVALID, "'%s': path '%s' is not a path in the "
+						  "work tree", name, e->string);
+			cJSON_Delete(root);
+			return err;
 		}
 	}
 	if (!v)

@@ -29,7 +29,20 @@ struct mlops_lockfile {
 /* Load <workdir>/mlops.lock (a missing file is an empty lock). */
 int mlops_lockfile_load(struct mlops_lockfile **out, struct mlops_repo *repo);
 
-/* Parse lock text (from a file or a git blob); name is for messages. */
+/*
+ * 1 when `path` may be a tracked path (a key of the "paths" section or a
+ * dataset entry): relative, made of '/'-separated components that are
+ * neither empty, "." nor ".." nor .git (in any case, as git refuses it),
+ * not inside .mlops and not mlops.lock itself; 0 otherwise.  A lock file comes with the repository, so its
+ * paths must not name anything outside the work tree.
+ */
+int mlops_tracked_path_valid(const char *path);
+
+/*
+ * Parse lock text (from a file or a git blob); name is for messages.
+ * MLOPS_EINVALID when it is not a lock file, when a section is not an
+ * object, or when a key of "paths" is not a valid tracked path.
+ */
 int mlops_lockfile_parse(cJSON **out, const char *text, size_t len, const char *name);
 
 /* The section object (created when missing); borrowed. */

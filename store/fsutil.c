@@ -42,6 +42,26 @@ int mlops_mkdir_p(const char *path)
 	return 0;
 }
 
+int mlops_path_check_parents(const char *base, const char *rel)
+{
+	char buf[PATH_MAX];
+	struct stat st;
+	size_t bl = strlen(base);
+	if (snprintf(buf, sizeof(buf), "%s/%s", base, rel) >= (int)sizeof(buf))
+		return mlops_error_set(MLOPS_EINVALID, "path too long: '%s'", rel);
+	for (char *p = buf + bl + 1; (p = strchr(p, '/')); p++) {
+		*p = '\0';
+		int r = lstat(buf, &st);
+		if (r == 0 && S_ISLNK(st.st_mode))
+			return mlops_error_set(MLOPS_ECONFLICT, "'%s' is below the symbolic link '%s': "
+					       "refusing to write through it", rel, buf + bl + 1);
+		*p = '/';
+		if (r < 0)
+			break; /* the rest does not exist yet */
+	}
+	return 0;
+}
+
 ssize_t mlops_read_full(int fd, void *buf, size_t len)
 {
 	size_t got = 0;

@@ -27,6 +27,15 @@ int mlops_read_file(char **out, size_t *len, const char *path);
 int mlops_write_file_atomic(const char *path, const void *data, size_t len,
 			    const char *tmpdir, int sync);
 
+/*
+ * 0 when none of the leading components of `rel` below `base` (the
+ * directories base/a, base/a/b for rel "a/b/c") is a symbolic link, so
+ * that writing base/rel cannot land outside base; components that do not
+ * exist are fine.  MLOPS_ECONFLICT naming the link otherwise.  Used before
+ * writing paths that came from a lock file or a record.
+ */
+int mlops_path_check_parents(const char *base, const char *rel);
+
 /* fsync a directory, so that a rename in it is durable. */
 int mlops_fsync_dir(const char *dir);
 

@@ -91,6 +91,14 @@ double mlops_json_num(const cJSON *obj, const char *key, double dflt)
 	return cJSON_IsNumber(v) ? v->valuedouble : dflt;
 }
 
+uint64_t mlops_json_u64(const cJSON *obj, const char *key, uint64_t dflt)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+	if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble < 9223372036854775808.0))
+		return dflt;
+	return (uint64_t)v->valuedouble;
+}
+
 cJSON *mlops_json_add_oid(cJSON *obj, const char *key, const mlops_oid *id)
 {
 	char hex[MLOPS_OID_HEXSZ + 1];

@@ -34,6 +34,12 @@ int mlops_json_load(cJSON **out, struct mlops_odb *odb, const mlops_oid *id);
 /* Borrowed accessors: NULL / dflt when missing or of another type. */
 const char *mlops_json_str(const cJSON *obj, const char *key);
 double mlops_json_num(const cJSON *obj, const char *key, double dflt);
+/*
+ * A member as a whole number below 2^63 (fractions dropped), so that it
+ * converts to any 64-bit integer type: dflt when missing, not a number,
+ * negative, not finite or too large.  Records come from other machines.
+ */
+uint64_t mlops_json_u64(const cJSON *obj, const char *key, uint64_t dflt);
 
 /* Add a string / number / oid (as hex) member; return the object. */
 cJSON *mlops_json_add_oid(cJSON *obj, const char *key, const mlops_oid *id);

@@ -103,10 +103,10 @@ int mlops_node_from_json(struct mlops_node *out, const cJSON *json)
 	if (out->kind == MLOPS_KIND_NONE)
 		return mlops_error_set(MLOPS_EINVALID, "record has an unknown kind");
 	double size = mlops_json_num(json, "size", -1);
-	if (size < 0)
+	if (!(size >= 0 && size < 9223372036854775808.0))
 		return mlops_error_set(MLOPS_EINVALID, "record has no size");
 	out->size = (uint64_t)size;
-	out->files = (uint64_t)mlops_json_num(json, "files", 1);
+	out->files = mlops_json_u64(json, "files", 1);
 	out->mode = mode_parse(mlops_json_str(json, "mode"));
 	if (!out->mode)
 		out->mode = out->kind == MLOPS_KIND_TREE ? 040000 :

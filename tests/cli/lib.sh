@@ -10,7 +10,9 @@
 # Helpers: test_must_fail CMD, test_expect_code N CMD, test_cmp A B,
 # test_grep PATTERN FILE, test_skip_unless_cmd NAME, test_done.
 # The binary under test is $MLOPS_BIN (set by the Makefile); `mlops` is a
-# function that runs it, under valgrind when MLOPS_VALGRIND=1.
+# function that runs it, under valgrind when MLOPS_VALGRIND=1.  Both
+# MLOPS_VALGRIND and MLOPS_SANITIZE (set by make sanitize) mean a slow
+# binary: tests skip their timing checks then.
 
 set -u
 : "${MLOPS_BIN:?MLOPS_BIN must point at the binary under test (run through make test)}"
