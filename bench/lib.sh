@@ -186,6 +186,9 @@ mlops() { "$MLOPS_BIN" "$@"; }
 # peer_can TOOL: 0 when the peer is installed, else 1 with $WHY.
 peer_can() {
 	WHY=
+	case " ${BENCH_SKIP:-} " in
+	*" $1 "*) WHY="$1 left out (BENCH_SKIP)"; return 1 ;;
+	esac
 	case $1 in
 	git-lfs) git lfs version >/dev/null 2>&1 && return 0 ;;
 	git-annex) command -v git-annex >/dev/null && return 0 ;;
