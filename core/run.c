@@ -16,6 +16,7 @@
  *     when started at the same time.
  */
 #include "run.h"
+#include "feature.h"
 #include "dataset.h"
 #include "rev.h"
 #include "train_internal.h"
@@ -202,10 +203,44 @@ static int oom(void)
 
 /* ---- preparation ------------------------------------------------------ */
 
+/* An input: a dataset version (v) or a materialised feature set (fset). */
 struct run_input {
 	struct mlops_dataset_version *v;
-	char *env; /* "MLOPS_INPUT_<NAME>" */
+	cJSON *fset;        /* the feature-set version record, or NULL */
+	mlops_oid fid;      /* its id */
+	char *env;          /* "MLOPS_INPUT_<NAME>" */
 };
+
+static const char *input_name(const struct run_input *in)
+{
+	if (in->v)
+		return in->v->name;
+	const char *n = mlops_json_str(in->fset, "name");
+	return n ? n : "features";
+}
+
+static long input_version(const struct run_input *in)
+{
+	return in->v ? in->v->version : (long)mlops_json_num(in->fset, "version", 0);
+}
+
+static const mlops_oid *input_id(const struct run_input *in)
+{
+	return in->v ? &in->v->id : &in->fid;
+}
+
+/* The input as the run record lists it. */
+static cJSON *input_json(const struct run_input *in)
+{
+	cJSON *o = cJSON_CreateObject();
+	if (!o)
+		return NULL;
+	cJSON_AddStringToObject(o, "type", in->v ? "dataset" : "feature-set");
+	cJSON_AddStringToObject(o, "name", input_name(in));
+	cJSON_AddNumberToObject(o, "version", (double)input_version(in));
+	mlops_json_add_oid(o, "record", input_id(in));
+	return o;
+}
 
 /* What every point of a run or sweep shares. */
 struct run_ctx {
@@ -222,6 +257,7 @@ static void ctx_free(struct run_ctx *c)
 {
 	for (size_t i = 0; i < c->ninputs; i++) {
 		mlops_dataset_version_free(c->inputs[i].v);
+		cJSON_Delete(c->inputs[i].fset);
 		free(c->inputs[i].env);
 	}
 	free(c->inputs);
@@ -316,7 +352,8 @@ static int ctx_prepare(struct run_ctx *c, struct mlops_repo *repo, const struct 
 			return mlops_error_set(MLOPS_EUSAGE, "a built-in trainer runs no command");
 		if (spec->ndatasets + spec->nfeatures != 1)
 			return mlops_error_set(MLOPS_EUSAGE,
-					       "a built-in trainer needs exactly one dataset (-d REV)");
+					       "a built-in trainer needs exactly one input "
+					       "(-d DATASET or -f FEATURE-SET)");
 		if (!spec->builtin->target || !*spec->builtin->target)
 			return mlops_error_set(MLOPS_EUSAGE, "a built-in trainer needs --target COL");
 		if (strcmp(spec->builtin->kind, "linear") && strcmp(spec->builtin->kind, "logistic"))
@@ -338,24 +375,22 @@ static int ctx_prepare(struct run_ctx *c, struct mlops_repo *repo, const struct 
 				      spec->name ? "" : "; give one with -n NAME");
 		goto fail;
 	}
-	for (size_t i = 0; i < spec->nfeatures; i++) {
-		struct mlops_rev r;
-		if ((err = mlops_rev_parse(&r, spec->features[i])) < 0)
-			goto fail;
-		err = mlops_error_set(MLOPS_ENOTFOUND, "feature set '%s' not found", r.name);
-		goto fail;
-	}
-	c->inputs = calloc(spec->ndatasets ? spec->ndatasets : 1, sizeof(*c->inputs));
+	c->inputs = calloc(spec->ndatasets + spec->nfeatures + 1, sizeof(*c->inputs));
 	if (!c->inputs) {
 		err = oom();
 		goto fail;
 	}
-	for (size_t i = 0; i < spec->ndatasets; i++) {
+	for (size_t i = 0; i < spec->ndatasets + spec->nfeatures; i++) {
 		struct run_input *in = &c->inputs[c->ninputs];
-		if ((err = mlops_dataset_resolve(&in->v, repo, spec->datasets[i])) < 0)
+		if (i < spec->ndatasets)
+			err = mlops_dataset_resolve(&in->v, repo, spec->datasets[i]);
+		else
+			err = mlops_feature_resolve(&in->fset, &in->fid, repo,
+						    spec->features[i - spec->ndatasets]);
+		if (err < 0)
 			goto fail;
 		c->ninputs++;
-		in->env = mlops_strdupf("MLOPS_INPUT_%s", in->v->name);
+		in->env = mlops_strdupf("MLOPS_INPUT_%s", input_name(in));
 		if (!in->env) {
 			err = oom();
 			goto fail;
@@ -365,8 +400,8 @@ static int ctx_prepare(struct run_ctx *c, struct mlops_repo *repo, const struct 
 		for (size_t k = 0; k < c->ninputs - 1; k++)
 			if (!strcmp(c->inputs[k].env, in->env)) {
 				err = mlops_error_set(MLOPS_EUSAGE,
-					"inputs '%s' and '%s' would both be %s", c->inputs[k].v->name,
-					in->v->name, in->env);
+					"inputs '%s' and '%s' would both be %s", input_name(&c->inputs[k]),
+					input_name(in), in->env);
 				goto fail;
 			}
 	}
@@ -419,7 +454,7 @@ static int cache_key(mlops_oid *out, char **text, const struct run_ctx *c,
 	cJSON_AddItemToObject(k, "params", cJSON_Duplicate(params, 1));
 	inputs = cJSON_AddArrayToObject(k, "inputs");
 	for (size_t i = 0; i < c->ninputs; i++)
-		cJSON_AddItemToArray(inputs, cJSON_CreateString(mlops_oid_fmt(hex, &c->inputs[i].v->id)));
+		cJSON_AddItemToArray(inputs, cJSON_CreateString(mlops_oid_fmt(hex, input_id(&c->inputs[i]))));
 	if (spec->builtin) {
 		cJSON_AddItemToObject(k, "builtin", builtin_json(spec->builtin));
 		cJSON_AddStringToObject(k, "engine", "mlops " MLOPS_VERSION);
@@ -663,6 +698,21 @@ static int materialise_inputs(char **paths, struct run_ctx *c, struct run_dir *d
 {
 	for (size_t i = 0; i < c->ninputs; i++) {
 		const struct mlops_dataset_version *v = c->inputs[i].v;
+		if (!v) {
+			/* A feature set: its table, as one CSV file. */
+			char *file = mlops_strdupf("%s/%s.csv", d->inputs, input_name(&c->inputs[i]));
+			if (!file)
+				return oom();
+			int err = mlops_mkdir_p(d->inputs);
+			if (err == 0)
+				err = mlops_feature_table_checkout(c->repo, c->inputs[i].fset, file);
+			if (err < 0) {
+				free(file);
+				return err;
+			}
+			paths[i] = file;
+			continue;
+		}
 		char *dir = mlops_path_join(d->inputs, v->name);
 		if (!dir)
 			return oom();
@@ -875,14 +925,8 @@ static int submit_one(struct mlops_run_result *res, struct run_ctx *c,
 	cJSON_AddItemToObject(rec, "command", command_json(spec));
 	cJSON_AddItemToObject(rec, "params", cJSON_Duplicate(params, 1));
 	cJSON *inputs = cJSON_AddArrayToObject(rec, "inputs");
-	for (size_t i = 0; i < c->ninputs; i++) {
-		cJSON *in = cJSON_CreateObject();
-		cJSON_AddStringToObject(in, "type", "dataset");
-		cJSON_AddStringToObject(in, "name", c->inputs[i].v->name);
-		cJSON_AddNumberToObject(in, "version", (double)c->inputs[i].v->version);
-		mlops_json_add_oid(in, "record", &c->inputs[i].v->id);
-		cJSON_AddItemToArray(inputs, in);
-	}
+	for (size_t i = 0; i < c->ninputs; i++)
+		cJSON_AddItemToArray(inputs, input_json(&c->inputs[i]));
 	if (c->code.commit)
 		cJSON_AddStringToObject(rec, "git_commit", c->code.commit);
 	else
@@ -1045,14 +1089,8 @@ static int run_one(struct mlops_run_result *res, struct run_ctx *c,
 	cJSON_AddItemToObject(rec, "params", params);
 	params = NULL;
 	cJSON *inputs = cJSON_AddArrayToObject(rec, "inputs");
-	for (size_t i = 0; i < c->ninputs; i++) {
-		cJSON *in = cJSON_CreateObject();
-		cJSON_AddStringToObject(in, "type", "dataset");
-		cJSON_AddStringToObject(in, "name", c->inputs[i].v->name);
-		cJSON_AddNumberToObject(in, "version", (double)c->inputs[i].v->version);
-		mlops_json_add_oid(in, "record", &c->inputs[i].v->id);
-		cJSON_AddItemToArray(inputs, in);
-	}
+	for (size_t i = 0; i < c->ninputs; i++)
+		cJSON_AddItemToArray(inputs, input_json(&c->inputs[i]));
 	if (c->code.commit)
 		cJSON_AddStringToObject(rec, "git_commit", c->code.commit);
 	else

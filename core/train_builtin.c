@@ -173,14 +173,19 @@ static int param_number(double *out, const cJSON *p, const char *key)
 	return 0;
 }
 
-static int apply_params(struct mlops_train_opts *o, const cJSON *params)
+static int apply_params(struct mlops_train_opts *o, const char **exclude, const cJSON *params)
 {
 	const cJSON *p;
 	cJSON_ArrayForEach(p, params) {
 		const char *k = p->string;
 		double v = 0;
 		int err;
-		if (o->kind == MLOPS_MODEL_LINEAR && !strcmp(k, "alpha")) {
+		if (!strcmp(k, "exclude")) {
+			if (!cJSON_IsString(p))
+				return mlops_error_set(MLOPS_EUSAGE, "parameter 'exclude' is a comma-separated "
+						       "list of columns");
+			*exclude = p->valuestring;
+		} else if (o->kind == MLOPS_MODEL_LINEAR && !strcmp(k, "alpha")) {
 			if ((err = param_number(&o->alpha, p, k)) < 0)
 				return err;
 		} else if (o->kind == MLOPS_MODEL_LOGISTIC && !strcmp(k, "C")) {
@@ -202,8 +207,8 @@ static int apply_params(struct mlops_train_opts *o, const cJSON *params)
 			return mlops_error_set(MLOPS_EUSAGE,
 					       "unknown parameter '%s' of the %s trainer (it takes %s)", k,
 					       o->kind == MLOPS_MODEL_LINEAR ? "linear" : "logistic",
-					       o->kind == MLOPS_MODEL_LINEAR ? "alpha" :
-					       "C, max_iter and tol");
+					       o->kind == MLOPS_MODEL_LINEAR ? "alpha and exclude" :
+					       "C, max_iter, tol and exclude");
 		}
 	}
 	return 0;
@@ -265,6 +270,8 @@ int mlops_builtin_train(cJSON **metrics, char **summary, const struct mlops_buil
 	struct mlops_row_source src;
 	struct mlops_train_opts opts;
 	struct mlops_model *model = NULL;
+	const char *exclude = NULL;
+	const char **inputs = NULL;
 	int err;
 
 	*metrics = NULL;
@@ -275,10 +282,45 @@ int mlops_builtin_train(cJSON **metrics, char **summary, const struct mlops_buil
 	opts.valid_frac = spec->valid_frac;
 	opts.seed = spec->seed;
 	opts.threads = threads;
-	if (params && (err = apply_params(&opts, params)) < 0)
+	if (params && (err = apply_params(&opts, &exclude, params)) < 0)
 		return err;
 	if ((err = src_open(&s, &src, data_path)) < 0)
 		return err;
+	if (exclude) {
+		/* Every column but the target and the excluded ones. */
+		inputs = calloc(s.ncols + 1, sizeof(*inputs));
+		if (!inputs) {
+			src_close(&s);
+			return mlops_error_set(MLOPS_ERROR, "out of memory");
+		}
+		size_t elen = strlen(exclude);
+		for (const char *p = exclude; p < exclude + elen;) {
+			const char *comma = strchr(p, ',');
+			size_t l = comma ? (size_t)(comma - p) : strlen(p);
+			int found = 0;
+			for (size_t i = 0; i < s.ncols; i++)
+				if (strlen(s.names[i]) == l && !strncmp(s.names[i], p, l))
+					found = 1;
+			if (!found) {
+				free(inputs);
+				src_close(&s);
+				return mlops_error_set(MLOPS_EUSAGE, "parameter 'exclude': no column '%.*s' in '%s'",
+						       (int)l, p, s.path ? s.path : data_path);
+			}
+			p += l + (comma ? 1 : 0);
+		}
+		for (size_t i = 0; i < s.ncols; i++) {
+			const char *n = s.names[i];
+			size_t l = strlen(n);
+			int skip = !strcmp(n, spec->target);
+			for (const char *p = exclude; !skip && (p = strstr(p, n)); p += l)
+				if ((p == exclude || p[-1] == ',') && (p[l] == ',' || p[l] == '\0'))
+					skip = 1;
+			if (!skip)
+				inputs[opts.nfeatures++] = n;
+		}
+		opts.features = inputs;
+	}
 	err = mlops_model_train(&model, &src, &opts);
 	if (err == 0)
 		err = write_model(model, out_dir);
@@ -298,6 +340,7 @@ int mlops_builtin_train(cJSON **metrics, char **summary, const struct mlops_buil
 		}
 	}
 	mlops_model_free(model);
+	free(inputs);
 	src_close(&s);
 	return err;
 }

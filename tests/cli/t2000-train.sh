@@ -312,4 +312,20 @@ test_expect_success 'every subcommand answers -h outside a repository' '
 	rc=$?; cd / && rm -rf /tmp/mlops-no-repo-$$; return $rc
 '
 
+test_expect_success 'a feature set is an input: a command and a built-in trainer' '
+	mkdir fs && cd fs && git init -q && mlops -q init &&
+	printf "id,t,x,y\na,2024-01-01,1,0\nb,2024-01-02,2,0\nc,2024-01-03,3,1\nd,2024-01-04,4,1\ne,2024-01-05,5,1\nf,2024-01-06,0,0\n" >src.csv &&
+	mlops -q dataset add src.csv --name src &&
+	printf "{\"name\": \"fx\", \"source\": \"src\", \"entity\": \"id\", \"timestamp\": \"t\", \"features\": [{\"name\": \"x\", \"column\": \"x\", \"transform\": \"minmax\"}, {\"name\": \"y\", \"column\": \"y\", \"transform\": \"identity\"}]}" >fx.json &&
+	mlops -q feature add fx.json && mlops -q feature materialize fx &&
+	mlops train -n peek -f fx -- sh -c "head -n 1 \"\$MLOPS_INPUT_FX\"" >out &&
+	grep -q "^id,t,x,y" out &&
+	mlops --json train show peek >j && grep -q "\"type\":[[:space:]]*\"feature-set\"" j &&
+	mlops train --builtin logistic -f fx --target y --valid-frac 0 -p exclude=id,t >out &&
+	grep -q "succeeded" out &&
+	test_expect_code 2 mlops train --builtin logistic -f fx --target y -p exclude=nosuch 2>err &&
+	grep -q "no column .nosuch." err &&
+	test_expect_code 3 mlops train -f nofs -- true 2>err
+'
+
 test_done
