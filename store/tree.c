@@ -35,6 +35,7 @@
 
 #define BIG_FILE (64ull << 20)
 #define MAX_WORKERS 16
+#define BIG_AHEAD 128 /* chunks the cut-point scan may run ahead of the workers */
 
 static const char *const kind_names[] = { "none", "blob", "chunks", "tree", "link" };
 
@@ -123,6 +124,9 @@ struct wnode {
 	struct stat st;
 	struct mlops_node node;
 	int need_hash;
+	int tree_cached;      /* the stat cache knows this directory's tree... */
+	mlops_oid cached_id;  /* ...with this id */
+	int clean;            /* it and everything below are as cached */
 	struct wnode **kids;
 	size_t nkids;
 };
@@ -206,6 +210,17 @@ static int walk(struct ingest *in, struct wnode *w)
 
 	w->node.kind = MLOPS_KIND_TREE;
 	w->node.mode = 040000;
+	/*
+	 * The cache-tree: a directory whose stat (mtime moves when entries are
+	 * added, removed or renamed) matches, and whose entries all match,
+	 * has the tree id recorded last time, so its tree is not rebuilt.
+	 */
+	struct mlops_index_entry te;
+	if (in->idx && w->key && mlops_index_lookup(&te, in->idx, w->key, &w->st) &&
+	    te.kind == MLOPS_KIND_TREE && (!in->write || mlops_odb_exists(in->odb, &te.id))) {
+		w->tree_cached = 1;
+		w->cached_id = te.id;
+	}
 	DIR *d = opendir(w->abs);
 	if (!d)
 		return mlops_error_sys(errno, "unable to read directory '%s'", w->abs);
@@ -609,6 +624,7 @@ static void *big_worker(void *arg)
 			break;
 		}
 		size_t i = b->next++;
+		pthread_cond_broadcast(&b->c); /* the scanner may be waiting for room */
 		pthread_mutex_unlock(&b->m);
 		struct chunk_ref *cr = &b->chunks[i];
 		int err = store_chunk(b->in, cr, b->map);
@@ -657,7 +673,14 @@ static int hash_big_file(struct ingest *in, struct wnode *w)
 		off += len;
 		pthread_mutex_lock(&b.m);
 		b.ready = n;
-		pthread_cond_signal(&b.c);
+		pthread_cond_broadcast(&b.c);
+		/*
+		 * Stay at most BIG_AHEAD chunks ahead of the workers: the pages
+		 * scanned but not yet stored are resident, and this bounds them
+		 * (about 64 MiB) however large the file.
+		 */
+		while (started && b.ready - b.next >= BIG_AHEAD && !atomic_load(&in->failed))
+			pthread_cond_wait(&b.c, &b.m);
 		pthread_mutex_unlock(&b.m);
 	}
 	pthread_mutex_lock(&b.m);
@@ -721,18 +744,31 @@ static int build_trees(struct ingest *in, struct wnode *w)
 	int err = 0;
 	if (w->node.kind != MLOPS_KIND_TREE)
 		return 0;
+	int clean = w->tree_cached;
+	w->node.size = 0;
+	w->node.files = 0;
+	for (size_t i = 0; i < w->nkids; i++) {
+		struct wnode *k = w->kids[i];
+		if ((err = build_trees(in, k)) < 0)
+			return err;
+		w->node.size += k->node.size;
+		w->node.files += k->node.files;
+		if (k->node.kind == MLOPS_KIND_TREE ? !k->clean : (k->need_hash || k->node.kind == MLOPS_KIND_LINK))
+			clean = 0;
+	}
+	if (clean) {
+		w->node.id = w->cached_id;
+		w->clean = 1;
+		return 0;
+	}
 	cJSON *o = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(o, "entries");
 	if (!o || !arr) {
 		cJSON_Delete(o);
 		return mlops_error_set(MLOPS_ERROR, "out of memory");
 	}
 	cJSON_AddStringToObject(o, "type", "tree");
-	w->node.size = 0;
-	w->node.files = 0;
 	for (size_t i = 0; i < w->nkids; i++) {
 		struct wnode *k = w->kids[i];
-		if ((err = build_trees(in, k)) < 0)
-			break;
 		cJSON *e = mlops_node_to_json(&k->node);
 		if (!e) {
 			err = mlops_error_set(MLOPS_ERROR, "out of memory");
@@ -740,8 +776,6 @@ static int build_trees(struct ingest *in, struct wnode *w)
 		}
 		cJSON_AddStringToObject(e, "name", k->name);
 		cJSON_AddItemToArray(arr, e);
-		w->node.size += k->node.size;
-		w->node.files += k->node.files;
 	}
 	if (err == 0) {
 		char *text;
@@ -762,6 +796,8 @@ static int update_index(struct ingest *in, struct wnode *w)
 			if (err < 0)
 				return err;
 		}
+		if (!w->clean && w->key)
+			return mlops_index_put(in->idx, w->key, &w->st, &w->node.id, MLOPS_KIND_TREE);
 		return 0;
 	}
 	if (w->need_hash && w->key && S_ISREG(w->st.st_mode))

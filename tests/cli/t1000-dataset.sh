@@ -79,6 +79,23 @@ test_expect_success 'checkout refuses to overwrite unrecorded changes' '
 	test "$(cat d/small)" = two
 '
 
+test_expect_success 'status sees changes deep in a tree once directory trees are cached' '
+	mkdir -p deep/a/b/c deep/x && echo 1 >deep/a/b/c/f && echo 2 >deep/x/g && echo 3 >deep/top &&
+	sleep 0.1 && mlops -q dataset add deep && sleep 0.1 &&
+	mlops status --exit-code >/dev/null && sleep 0.1 && mlops status --exit-code >/dev/null &&
+	echo 9 >deep/a/b/c/f &&
+	test_expect_code 1 mlops status --exit-code >/dev/null &&
+	mlops -q dataset checkout --force deep && sleep 0.1 && mlops status --exit-code >/dev/null &&
+	echo new >deep/a/b/new && test_expect_code 1 mlops status --exit-code >/dev/null &&
+	rm deep/a/b/new && sleep 0.1 && mlops status --exit-code >/dev/null &&
+	rm deep/x/g && test_expect_code 1 mlops status --exit-code >/dev/null &&
+	mlops -q dataset checkout --force deep && sleep 0.1 && mlops status --exit-code >/dev/null &&
+	mkdir deep/a/empty && test_expect_code 1 mlops status --exit-code >/dev/null &&
+	rmdir deep/a/empty && sleep 0.1 && mlops status --exit-code >/dev/null &&
+	mv deep/a/b/c/f deep/a/b/c/f2 && test_expect_code 1 mlops status --exit-code >/dev/null &&
+	mv deep/a/b/c/f2 deep/a/b/c/f && sleep 0.1 && mlops status --exit-code >/dev/null
+'
+
 test_expect_success 'revisions: NAME, NAME@vN, NAME@prefix' '
 	mlops --json dataset show dd@v2 >j && id=$(sed -n "s/.*\"id\":[[:space:]]*\"\([0-9a-f]*\)\".*/\1/p" j | head -1) &&
 	p=$(echo $id | cut -c1-8) &&
