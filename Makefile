@@ -50,6 +50,7 @@ DEPS := $(LIB_OBJS:.o=.d) $(CMD_OBJS:.o=.d) $(UNIT_BINS:=.d)
 
 BIN ?= mlops
 
+.DELETE_ON_ERROR:
 .PHONY: all test unit cli sanitize valgrind bench bench-quick install uninstall clean man demo stress fuzz \
 	fuzz-build fuzz-bins soak cli-san
 all: $(BIN) man
