@@ -64,9 +64,11 @@ int cmd_status_usage(int argc, char **argv, const char *const *usage)
 	int err = mlops_dataset_status(&st, &n, g_repo);
 	if (err < 0)
 		return cmd_fail(err, NULL);
-	size_t changed = 0;
-	for (size_t i = 0; i < n; i++)
+	size_t changed = 0, unstored = 0;
+	for (size_t i = 0; i < n; i++) {
 		changed += st[i].state != MLOPS_PATH_UNCHANGED;
+		unstored += !st[i].stored;
+	}
 
 	struct store_count sc = { 0, 0 };
 	long pid = 0;
@@ -89,6 +91,7 @@ int cmd_status_usage(int argc, char **argv, const char *const *usage)
 			cJSON_AddStringToObject(e, "state", state_name(st[i].state));
 			cJSON_AddStringToObject(e, "dataset", st[i].dataset);
 			cJSON_AddNumberToObject(e, "version", (double)st[i].version);
+			cJSON_AddBoolToObject(e, "stored", st[i].stored);
 			cJSON_AddItemToArray(arr, e);
 		}
 		if (g_opts.verbose) {
@@ -131,6 +134,12 @@ int cmd_status_usage(int argc, char **argv, const char *const *usage)
 				printf("  %s%9s: %s%s (%s@v%ld)\n", col, state_name(st[i].state), st[i].path,
 				       *col ? cmd_color("reset") : "", st[i].dataset, st[i].version);
 			}
+		}
+		if (unstored) {
+			printf("recorded versions not in the local store (run 'mlops pull'):\n");
+			for (size_t i = 0; i < n; i++)
+				if (!st[i].stored)
+					printf("  %s (%s@v%ld)\n", st[i].path, st[i].dataset, st[i].version);
 		}
 	}
 	mlops_path_status_free(st, n);

@@ -86,6 +86,7 @@ struct mlops_path_status {
 	long version;
 	enum mlops_path_state state;
 	struct mlops_node recorded, current;
+	int stored;     /* the recorded version's object is in the local store */
 };
 
 /* Every path in mlops.lock with its state, sorted by path. */

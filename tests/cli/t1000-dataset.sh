@@ -157,6 +157,12 @@ test_expect_success 'quoted newlines are one row in a CSV diff' '
 	grep -q "rows +1 -0" out
 '
 
+test_expect_success 'status names recorded versions missing from the local store' '
+	git init -q ../clone-status && cp mlops.lock ../clone-status/ && cd ../clone-status && mlops -q init &&
+	mlops status >out 2>&1; grep -q "not in the local store (run .mlops pull.)" out &&
+	mlops --json status >j 2>&1; grep -q "\"stored\":[[:space:]]*false" j
+'
+
 test_expect_success 'rm unregisters a version' '
 	mlops dataset rm dd@v3 >out && grep -q "removed dd@v3" out &&
 	test_expect_code 3 mlops dataset show dd@v3 &&
