@@ -114,4 +114,27 @@ echo
 kill $server
 wait $server 2>/dev/null || true
 
+step "14. monitor: the same rows, drifted (every mean and worst measure 40% larger)"
+awk -F, 'BEGIN { OFS = "," } NR > 1 { for (i = 1; i <= 10; i++) { $i *= 1.4; $(i + 20) *= 1.4 } } { print }' \
+	"$data/breast_cancer.csv" >"$work/drifted.csv"
+set +e
+mlops monitor check cancer-model#prod --data "$work/drifted.csv" --html "$work/drift.html" >"$work/check.out"
+status=$?
+head -n 6 "$work/check.out"; echo "..."; tail -n 3 "$work/check.out"
+set -e
+echo "exit status $status (1: drift found)"
+[ "$status" = 1 ]
+test -s "$work/drift.html" && echo "report written: drift.html"
+mlops -q monitor check cancer-model#prod --data "$data/breast_cancer.csv" && echo "the original data: no drift (exit 0)"
+
+step "15. retrain on the newest data when drift is found"
+set +e
+mlops monitor check cancer-model#prod --data "$work/drifted.csv" --retrain >"$work/retrain.out"
+status=$?
+set -e
+tail -n 4 "$work/retrain.out"
+[ "$status" = 1 ]
+run mlops register list
+run mlops monitor log cancer-model
+
 printf '\nThe tour finished: every step succeeded.\n'
