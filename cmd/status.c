@@ -9,7 +9,9 @@
 #include <string.h>
 
 #include "core/dataset.h"
+#include "store/fsutil.h"
 #include "store/odb.h"
+#include "store/remote.h"
 #include "store/refs.h"
 #include "store/repo.h"
 
@@ -70,6 +72,32 @@ int cmd_status_usage(int argc, char **argv, const char *const *usage)
 		unstored += !st[i].stored;
 	}
 
+	/*
+	 * Versions not yet on the default remote, as this clone last saw it
+	 * (no request is made).  The configuration, and with it libgit2, is
+	 * read only when .mlops/config mentions a remote at all.
+	 */
+	char *remote = NULL;
+	unsigned char *on_remote = NULL;
+	size_t unpushed = 0;
+	char *cfg_path = mlops_repo_path(g_repo, "config"), *cfg_text = NULL;
+	if (n && cfg_path && mlops_read_file(&cfg_text, NULL, cfg_path) == 0 &&
+	    strstr(cfg_text, "[remote") && mlops_remote_default(&remote, g_repo) == 0) {
+		mlops_oid *ids = calloc(n, sizeof(*ids));
+		on_remote = calloc(n, 1);
+		if (ids && on_remote) {
+			for (size_t i = 0; i < n; i++)
+				ids[i] = st[i].recorded.id;
+			if (mlops_remote_known(on_remote, g_repo, remote, ids, n) == 0)
+				for (size_t i = 0; i < n; i++)
+					unpushed += st[i].stored && !on_remote[i];
+		}
+		free(ids);
+	}
+	mlops_error_clear();
+	free(cfg_text);
+	free(cfg_path);
+
 	struct store_count sc = { 0, 0 };
 	long pid = 0;
 	int alive = 0, locked = 0;
@@ -92,6 +120,8 @@ int cmd_status_usage(int argc, char **argv, const char *const *usage)
 			cJSON_AddStringToObject(e, "dataset", st[i].dataset);
 			cJSON_AddNumberToObject(e, "version", (double)st[i].version);
 			cJSON_AddBoolToObject(e, "stored", st[i].stored);
+			if (remote && on_remote)
+				cJSON_AddBoolToObject(e, "pushed", on_remote[i]);
 			cJSON_AddItemToArray(arr, e);
 		}
 		if (g_opts.verbose) {
@@ -135,6 +165,12 @@ int cmd_status_usage(int argc, char **argv, const char *const *usage)
 				       *col ? cmd_color("reset") : "", st[i].dataset, st[i].version);
 			}
 		}
+		if (unpushed) {
+			printf("recorded versions not yet on remote '%s' (run 'mlops push'):\n", remote);
+			for (size_t i = 0; i < n; i++)
+				if (st[i].stored && !on_remote[i])
+					printf("  %s (%s@v%ld)\n", st[i].path, st[i].dataset, st[i].version);
+		}
 		if (unstored) {
 			printf("recorded versions not in the local store (run 'mlops pull'):\n");
 			for (size_t i = 0; i < n; i++)
@@ -143,5 +179,7 @@ int cmd_status_usage(int argc, char **argv, const char *const *usage)
 		}
 	}
 	mlops_path_status_free(st, n);
+	free(remote);
+	free(on_remote);
 	return exit_code && changed ? MLOPS_EXIT_CHECK : 0;
 }

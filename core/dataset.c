@@ -771,6 +771,7 @@ int mlops_dataset_status(struct mlops_path_status **out, size_t *n, struct mlops
 		p->path = strdup(e->string);
 		p->dataset = strdup(ds ? ds : "");
 		p->version = (long)mlops_json_u64(e, "version", 0);
+		p->stored = mlops_odb_exists(repo->odb, &p->recorded.id);
 		cnt++;
 		if (!p->path || !p->dataset) {
 			err = mlops_error_set(MLOPS_ERROR, "out of memory");

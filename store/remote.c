@@ -1825,3 +1825,54 @@ int mlops_xfer_delete(struct mlops_xfer *x, const char *const *keys, size_t n)
 		err = open_known(x);
 	return err;
 }
+
+int mlops_remote_known(unsigned char *present, struct mlops_repo *repo, const char *name,
+		       const mlops_oid *ids, size_t n)
+{
+	char *dir = mlops_remote_state_dir(repo, name), *path = NULL, *text = NULL;
+	size_t len = 0;
+	int err = 0;
+	memset(present, 0, n);
+	if (!dir)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	/* The known file: a header line, then raw ids. */
+	path = mlops_path_join(dir, "known");
+	if (path && mlops_read_file(&text, &len, path) == 0) {
+		char *nl = memchr(text, '\n', len);
+		size_t off = nl ? (size_t)(nl - text) + 1 : len;
+		for (; off + MLOPS_OID_RAWSZ <= len; off += MLOPS_OID_RAWSZ)
+			for (size_t i = 0; i < n; i++)
+				if (!present[i] && !memcmp(text + off, ids[i].id, MLOPS_OID_RAWSZ))
+					present[i] = 1;
+	}
+	mlops_error_clear();
+	free(text);
+	free(path);
+	/* The cached pack indexes. */
+	char *packs = mlops_path_join(dir, "packs");
+	DIR *d = packs ? opendir(packs) : NULL;
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		size_t l = strlen(de->d_name);
+		if (l < 5 || strcmp(de->d_name + l - 4, ".idx"))
+			continue;
+		char *p = mlops_path_join(packs, de->d_name), *data = NULL;
+		size_t dlen;
+		struct mlops_pack_index *idx = NULL;
+		if (p && mlops_read_file(&data, &dlen, p) == 0 &&
+		    mlops_pack_index_parse(&idx, data, dlen, NULL) == 0) {
+			for (size_t i = 0; i < n; i++)
+				if (!present[i] && mlops_pack_index_find(idx, &ids[i]))
+					present[i] = 1;
+		}
+		mlops_error_clear();
+		mlops_pack_index_free(idx);
+		free(data);
+		free(p);
+	}
+	if (d)
+		closedir(d);
+	free(packs);
+	free(dir);
+	return err;
+}

@@ -192,6 +192,15 @@ int mlops_xfer_open(struct mlops_xfer **out, struct mlops_remote *remote, struct
 		    const char *state_dir, const char *tmpdir, const struct mlops_xfer_options *opts);
 void mlops_xfer_free(struct mlops_xfer *x);
 
+/*
+ * Offline, for status: present[i] = 1 when the remote NAME was last seen
+ * (by a push or fetch from this clone) to hold ids[i], from its known file
+ * and cached pack indexes.  No request is made; a remote this clone never
+ * talked to knows nothing.
+ */
+int mlops_remote_known(unsigned char *present, struct mlops_repo *repo, const char *name,
+		       const mlops_oid *ids, size_t n);
+
 /* The remote's state directory for a named remote (.mlops/remotes/NAME); caller frees. */
 char *mlops_remote_state_dir(struct mlops_repo *repo, const char *name);
 

@@ -163,6 +163,16 @@ test_expect_success 'status names recorded versions missing from the local store
 	mlops --json status >j 2>&1; grep -q "\"stored\":[[:space:]]*false" j
 '
 
+test_expect_success 'status names versions not yet on the default remote' '
+	mlops status >out && ! grep -q "not in the local store" out &&
+	mlops -q remote add st-origin "$PWD/../st-remote" --default &&
+	mlops status >out && grep -q "not yet on remote .st-origin." out &&
+	mlops -q push && mlops status >out && ! grep -q "not yet on remote" out &&
+	echo more >later.txt && mlops -q dataset add later.txt &&
+	mlops status >out && grep -q "not yet on remote" out && grep -q "later.txt (later@v1)" out &&
+	mlops --json status >j && grep -q "\"pushed\":[[:space:]]*false" j
+'
+
 test_expect_success 'rm unregisters a version' '
 	mlops dataset rm dd@v3 >out && grep -q "removed dd@v3" out &&
 	test_expect_code 3 mlops dataset show dd@v3 &&
