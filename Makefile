@@ -16,6 +16,13 @@ PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 MANPREFIX ?= $(PREFIX)/share/man
 DATAROOT ?= $(PREFIX)/share
+# zsh reads site-functions below /usr/local, and Debian's zsh reads
+# vendor-completions below /usr; packagers may set either.
+ifeq ($(PREFIX),/usr)
+ZSHCOMPDIR ?= $(DATAROOT)/zsh/vendor-completions
+else
+ZSHCOMPDIR ?= $(DATAROOT)/zsh/site-functions
+endif
 PKG_CONFIG ?= pkg-config
 CC ?= cc
 
@@ -154,19 +161,19 @@ demo: $(BIN)
 install: $(BIN) man
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANPREFIX)/man1 \
 		$(DESTDIR)$(DATAROOT)/bash-completion/completions \
-		$(DESTDIR)$(DATAROOT)/zsh/site-functions \
+		$(DESTDIR)$(ZSHCOMPDIR) \
 		$(DESTDIR)$(DATAROOT)/fish/vendor_completions.d
 	install -m 755 $(BIN) $(DESTDIR)$(BINDIR)/mlops
 	for p in $(MAN_PAGES); do install -m 644 $$p $(DESTDIR)$(MANPREFIX)/man1/; done
 	install -m 644 completions/mlops.bash $(DESTDIR)$(DATAROOT)/bash-completion/completions/mlops
-	install -m 644 completions/_mlops $(DESTDIR)$(DATAROOT)/zsh/site-functions/_mlops
+	install -m 644 completions/_mlops $(DESTDIR)$(ZSHCOMPDIR)/_mlops
 	install -m 644 completions/mlops.fish $(DESTDIR)$(DATAROOT)/fish/vendor_completions.d/mlops.fish
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/mlops
 	for p in $(MAN_SRCS:man/%.scd=%); do rm -f $(DESTDIR)$(MANPREFIX)/man1/$$p; done
 	rm -f $(DESTDIR)$(DATAROOT)/bash-completion/completions/mlops
-	rm -f $(DESTDIR)$(DATAROOT)/zsh/site-functions/_mlops
+	rm -f $(DESTDIR)$(ZSHCOMPDIR)/_mlops
 	rm -f $(DESTDIR)$(DATAROOT)/fish/vendor_completions.d/mlops.fish
 
 clean:
