@@ -5,7 +5,9 @@
  *
  *   mlops __complete commands          the visible commands
  *   mlops __complete values CMD [SUB]  values for CMD's arguments: dataset
- *                                      names and NAME@vN revisions, ...
+ *                                      names and NAME@vN revisions, feature
+ *                                      sets, models with their versions and
+ *                                      NAME#stage, remotes, deploy targets
  */
 #include "cmd.h"
 #include "builtins.h"
@@ -14,6 +16,10 @@
 #include <string.h>
 
 #include "core/dataset.h"
+#include "core/deploy.h"
+#include "core/feature.h"
+#include "core/registry.h"
+#include "store/remote.h"
 #include "store/refs.h"
 #include "store/repo.h"
 
@@ -34,6 +40,71 @@ static void dataset_values(struct mlops_repo *repo)
 		}
 	}
 	mlops_strlist_free(names, n);
+}
+
+static void list_refs_dirs(struct mlops_repo *repo, const char *dir)
+{
+	char **names;
+	size_t n;
+	if (mlops_ref_list(&names, &n, repo, dir) < 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(names[i]);
+		if (l && names[i][l - 1] == '/')
+			printf("%.*s\n", (int)(l - 1), names[i]);
+	}
+	mlops_strlist_free(names, n);
+}
+
+/* Model names, NAME@vX.Y.Z versions and NAME#stage for each stage. */
+static void model_values(struct mlops_repo *repo)
+{
+	char **models, **stages = NULL, **vers;
+	size_t n, ns = 0, nv;
+	if (mlops_ref_list(&models, &n, repo, "models") < 0)
+		return;
+	if (mlops_registry_stages(&stages, &ns, repo) < 0)
+		ns = 0;
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(models[i]);
+		if (!l || models[i][l - 1] != '/')
+			continue;
+		models[i][l - 1] = '\0';
+		printf("%s\n", models[i]);
+		for (size_t k = 0; k < ns; k++)
+			printf("%s#%s\n", models[i], stages[k]);
+		char dir[300];
+		snprintf(dir, sizeof(dir), "models/%s", models[i]);
+		if (mlops_ref_list(&vers, &nv, repo, dir) == 0) {
+			for (size_t k = 0; k < nv; k++)
+				printf("%s@%s\n", models[i], vers[k]);
+			mlops_strlist_free(vers, nv);
+		}
+	}
+	mlops_strlist_free(stages, ns);
+	mlops_strlist_free(models, n);
+}
+
+static void remote_values(struct mlops_repo *repo)
+{
+	struct mlops_remote_info *info;
+	size_t n;
+	if (mlops_remote_list(&info, &n, repo) < 0)
+		return;
+	for (size_t i = 0; i < n; i++)
+		printf("%s\n", info[i].name);
+	mlops_remote_info_free(info, n);
+}
+
+static void target_values(struct mlops_repo *repo)
+{
+	struct mlops_deploy_target **t;
+	size_t n;
+	if (mlops_deploy_targets(&t, &n, repo) < 0)
+		return;
+	for (size_t i = 0; i < n; i++)
+		printf("%s\n", t[i]->name);
+	mlops_deploy_targets_free(t, n);
 }
 
 int cmd___complete(int argc, char **argv)
@@ -60,6 +131,18 @@ int cmd___complete(int argc, char **argv)
 		return 0;
 	if (!strcmp(cmd, "dataset") && strcmp(sub, "add") && strcmp(sub, "list"))
 		dataset_values(repo);
+	else if (!strcmp(cmd, "train") || !strcmp(cmd, "export"))
+		dataset_values(repo);
+	else if (!strcmp(cmd, "feature"))
+		list_refs_dirs(repo, "features");
+	else if (!strcmp(cmd, "register") || !strcmp(cmd, "monitor"))
+		model_values(repo);
+	else if (!strcmp(cmd, "deploy")) {
+		model_values(repo);
+		target_values(repo);
+	} else if (!strcmp(cmd, "remote") || !strcmp(cmd, "push") || !strcmp(cmd, "pull") ||
+		   !strcmp(cmd, "fetch"))
+		remote_values(repo);
 	mlops_repo_free(repo);
 	mlops_error_clear();
 	return 0;

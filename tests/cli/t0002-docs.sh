@@ -66,6 +66,18 @@ test_expect_success 'bash completion completes commands, subcommands, options an
 	sed -n 4p out | grep -q "train@v1"
 '
 
+test_expect_success 'dynamic values: remotes, deploy targets, models and their stages' '
+	cd repo &&
+	mlops -q remote add origin "$PWD/../store" &&
+	git config -f .mlops/config deploy.prod.type dir && git config -f .mlops/config deploy.prod.path srv &&
+	git add -A && git commit -qm c &&
+	echo x >m.bin && mlops -q register clf m.bin &&
+	mlops __complete values push >v && grep -qx origin v &&
+	mlops __complete values deploy >v && grep -qx prod v && grep -qx "clf@v0.0.1" v &&
+	grep -qx "clf#prod" v &&
+	mlops __complete values register promote >v && grep -qx clf v
+'
+
 test_expect_success 'zsh and fish completions parse' '
 	if test_have_cmd zsh; then zsh -n "$TEST_ROOT/completions/_mlops" || return 1; fi
 	if test_have_cmd fish; then fish -n "$TEST_ROOT/completions/mlops.fish" || return 1; fi
