@@ -63,6 +63,8 @@ mlops -q dataset add data --name my-data >/dev/null
 cat >contract.sh <<'EOF'
 #!/bin/sh
 set -e
+# Held until the test has seen the job pending (../go), at most 30 s.
+i=0; while [ ! -e ../go ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 test -n "$SLURM_JOB_ID"
 test -n "$MLOPS_RUN_ID"
 test -f "$MLOPS_PARAMS"
@@ -98,7 +100,9 @@ test_expect_success 'a submitted run is pending, with its job id, until it ends'
 	job=$(json_field job_id <r) && test -n "$job" &&
 	echo "$job" >../job1 &&
 	test "$(cat .mlops/refs/runs-pending/$job)" = "$(json_field id <r)" &&
-	mlops train list >l && grep -q "contract .*Slurm job $job" l
+	mlops train list >l; rc=$?
+	touch ../go
+	test $rc = 0 && grep -q "contract .*Slurm job $job" l
 '
 
 test_expect_success 'wait blocks until the job ends and records it like a local run' '
