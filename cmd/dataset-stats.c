@@ -1,5 +1,5 @@
 /*
- * dataset_stats.c - `mlops dataset stats REV|FILE`: exploratory analysis of
+ * dataset-stats.c - `mlops dataset stats REV|FILE`: exploratory analysis of
  * a table: per column type, count, missing, distinct, mean, std, min,
  * quantiles, max, top values and a histogram drawn in the terminal; --json
  * for the numbers; --html for one self-contained page with SVG plots.

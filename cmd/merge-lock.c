@@ -1,5 +1,5 @@
 /*
- * merge_lock.c - `mlops merge-lock BASE OURS THEIRS`: the git merge driver
+ * merge-lock.c - `mlops merge-lock BASE OURS THEIRS`: the git merge driver
  * for mlops.lock (set up by `mlops hooks install`).  Writes the merge into
  * OURS; exit 0 when clean, 1 with conflict markers and a message naming
  * both versions of each conflicting entry.
