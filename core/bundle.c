@@ -13,6 +13,7 @@
 #include "reach.h"
 #include "run.h"
 #include "transfer.h"
+#include "store/dl_archive.h"
 #include "store/error.h"
 #include "store/fsutil.h"
 #include "store/json.h"
@@ -21,8 +22,6 @@
 #include "store/refs.h"
 #include "store/repo.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
@@ -203,6 +202,8 @@ int mlops_bundle_export(struct mlops_bundle_result **out, struct mlops_repo *rep
 		goto done;
 	}
 	mlops_tempfile_register(tmp);
+	if ((err = mlops_archive_load()) < 0)
+		goto done;
 	a = archive_write_new();
 	if (!a || archive_write_add_filter_gzip(a) != ARCHIVE_OK ||
 	    archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
@@ -478,6 +479,8 @@ int mlops_bundle_import(struct mlops_bundle_result **out, struct mlops_repo *rep
 		stage = NULL;
 		goto done;
 	}
+	if ((err = mlops_archive_load()) < 0)
+		goto done;
 	a = archive_read_new();
 	if (!a || archive_read_support_filter_gzip(a) != ARCHIVE_OK ||
 	    archive_read_support_filter_none(a) != ARCHIVE_OK ||

@@ -6,8 +6,6 @@
  */
 #include "core/deploy.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
@@ -24,6 +22,7 @@
 
 #include "core/registry.h"
 #include "core/rev.h"
+#include "store/dl_archive.h"
 #include "store/error.h"
 #include "store/fsutil.h"
 #include "store/json.h"
@@ -927,6 +926,8 @@ int mlops_release_archive(char *sha256_hex, const struct mlops_model_dir *md, co
 	mlops_tempfile_register(tmp);
 	fchmod(fd, 0644 & ~mlops_umask());
 	if ((err = release_texts(&record, &manifest, md)) < 0)
+		goto done;
+	if ((err = mlops_archive_load()) < 0)
 		goto done;
 	a = archive_write_new();
 	if (!a || archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||

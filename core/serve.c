@@ -18,7 +18,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
-#include <microhttpd.h>
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
@@ -37,6 +36,7 @@
 #include "core/deploy.h"
 #include "core/feature.h"
 #include "core/learn.h"
+#include "store/dl_mhd.h"
 #include "store/error.h"
 #include "store/fsutil.h"
 #include "store/json.h"
@@ -2206,6 +2206,8 @@ int mlops_server_start(struct mlops_server **out, const char *path,
 	struct sigaction ign;
 
 	*out = NULL;
+	if ((err = mlops_mhd_load()) < 0)
+		return err;
 	if (opts->port > 65535)
 		return mlops_error_set(MLOPS_EUSAGE, "port %u is out of range", opts->port);
 	if (opts->max_body == 0 || opts->timeout == 0 || opts->predict_timeout == 0)

@@ -26,6 +26,9 @@
 #include <zlib.h>
 #include <zstd.h>
 
+/* Objects at least this large start their write-back as soon as written. */
+#define ODB_WRITEBACK_MIN (256u << 10)
+
 struct pending {
 	mlops_oid id;
 	enum mlops_codec codec;
@@ -305,6 +308,14 @@ int mlops_odb_write_hashed(struct mlops_odb *odb, const mlops_oid *id,
 		unlink(tmp);
 		goto done;
 	}
+	/*
+	 * Start writing large objects to disk now, so that the batch's sync
+	 * finds most of the data already written instead of all of it: the
+	 * disk works while the next chunks are hashed.  Only a hint; the sync
+	 * in mlops_odb_sync() is what makes the data durable.
+	 */
+	if (odb->fsync && wlen >= ODB_WRITEBACK_MIN)
+		(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 	if (close(fd) < 0) {
 		err = mlops_error_sys(errno, "unable to write object to '%s'", tmp);
 		unlink(tmp);
