@@ -199,6 +199,14 @@ test_expect_success 'archive releases carry features.json and stay byte for byte
 	tar tzf box1/cust-model-v0.0.1.tar.gz >list && grep -q "features.json$" list
 '
 
+test_expect_success 'a command target gets features.json in its staged release' '
+	git config -f .mlops/config deploy.ship.type command &&
+	git config -f .mlops/config deploy.ship.command "sh ship.sh" &&
+	printf "cd \"\$MLOPS_MODEL_DIR\" && sha256sum -c MANIFEST >&2 && grep -q \"  features.json\$\" MANIFEST && cp features.json \"\$OLDPWD/shipped.json\"\n" >ship.sh &&
+	mlops -q deploy cust-model ship &&
+	cmp shipped.json rel/current/features.json
+'
+
 test_expect_success 'SIGHUP reloads the transforms with the model' '
 	rm -rf m && mkdir m && cp rel/current/* m/ && start_server m &&
 	before=$(one_row "40,FR,30,1") &&
