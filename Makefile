@@ -40,8 +40,10 @@ CFLAGS_BASE = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror $(OPT) -g \
 	-I. -DMLOPS_VERSION='"$(VERSION)"' $(shell $(PKG_CONFIG) --cflags $(LIBS_PC))
 ALL_CFLAGS = $(CFLAGS_BASE) $(SAN) $(CFLAGS)
 ALL_LDLIBS = $(shell $(PKG_CONFIG) --libs $(LIBS_PC_LINKED)) -ldl -lpthread -lm $(LDLIBS)
-# test_serve is an HTTP client of the server it tests.
-TEST_LDLIBS = $(shell $(PKG_CONFIG) --libs cmocka libcurl)
+# Tests and fuzz targets may call the loaded libraries themselves
+# (test_serve is an HTTP client; fuzz_archive reads what it imports).
+LOADED_LDLIBS = $(shell $(PKG_CONFIG) --libs $(LIBS_PC_LOADED))
+TEST_LDLIBS = $(shell $(PKG_CONFIG) --libs cmocka) $(LOADED_LDLIBS)
 
 ifeq ($(V),1)
 Q =
@@ -139,7 +141,7 @@ fuzz-bins: $(FUZZ_BINS)
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(wildcard tests/fuzz/*.h) $(BUILD)/libmlops.a
 	@mkdir -p $(dir $@)
 	$(E) "  FUZZ    $<"
-	$(Q)$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer -o $@ $< $(BUILD)/libmlops.a $(ALL_LDLIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer -o $@ $< $(BUILD)/libmlops.a $(ALL_LDLIBS) $(LOADED_LDLIBS)
 
 fuzz: fuzz-build
 	$(Q)failed=; for t in $(FUZZ_TARGETS); do \

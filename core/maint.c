@@ -8,6 +8,7 @@
  * for its ref) or a push into the remote running meanwhile.
  */
 #include "maint.h"
+#include "bundle.h"
 #include "reach.h"
 #include "store/error.h"
 #include "store/fsutil.h"
@@ -288,8 +289,10 @@ static int gc_local(struct mlops_gc_result *res, struct mlops_repo *repo,
 	struct gc_local g = { walk, res, repo->odb, time(NULL) - (time_t)res->grace, opts->dry_run };
 	if ((err = mlops_odb_foreach(repo->odb, gc_object, &g)) < 0)
 		goto done;
-	if (!opts->dry_run)
+	if (!opts->dry_run) {
 		res->tmp_cleaned = mlops_odb_clean_tmp(repo->odb, res->grace < 3600 ? res->grace : 3600);
+		res->tmp_cleaned += mlops_bundle_clean_stale(repo);
+	}
 done:
 	mlops_reach_free(walk);
 	mlops_lock_release(lock);

@@ -40,7 +40,7 @@ struct mlops_gc_result {
 	struct mlops_gc_item *removed; /* removed (or, with dry_run, to remove) */
 	size_t nremoved;
 	uint64_t removed_bytes;
-	int tmp_cleaned;         /* files removed from .mlops/tmp */
+	int tmp_cleaned;         /* files (and staging folders of killed imports) removed from .mlops/tmp */
 	long long grace;
 };
 
