@@ -87,9 +87,11 @@ int mlops_odb_locate(char **path, enum mlops_codec *codec, struct mlops_odb *odb
 		     const mlops_oid *id);
 
 /*
- * Copy an object's content into fd at `offset` (pwrite positions), with
- * copy_file_range for raw objects (no verification: the bytes are not read
- * here) and read-decompress-verify-write otherwise.
+ * Copy an object's content into fd at `offset` (pwrite positions).  The
+ * content is verified before anything is written: a raw object is mapped,
+ * hashed and written from the mapping; a compressed one is read, decoded
+ * and verified.  MLOPS_ECORRUPT (nothing written) when the size or the
+ * hash disagrees with the id.
  */
 int mlops_odb_copy_to_fd(struct mlops_odb *odb, const mlops_oid *id, int fd,
 			 uint64_t offset, uint64_t expected_size);

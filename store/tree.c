@@ -1315,6 +1315,48 @@ static int plan_tree(struct checkout *co, const char *abs, const char *key,
 	return err;
 }
 
+/*
+ * The chunks of one file, written at their offsets by several threads: a
+ * large file is verified (hashed) as it is written, which is CPU work
+ * worth spreading over every core.
+ */
+struct chunk_copy {
+	struct checkout *co;
+	int fd;
+	const struct chunk_ref *c;
+	size_t n;
+	atomic_size_t next;
+	atomic_int failed;
+	pthread_mutex_t lock;
+	int err;
+	char errmsg[1024];
+};
+
+static void *chunk_copy_worker(void *arg)
+{
+	struct chunk_copy *cc = arg;
+	size_t i;
+	while (!atomic_load(&cc->failed) && (i = atomic_fetch_add(&cc->next, 1)) < cc->n) {
+		const struct chunk_ref *c = &cc->c[i];
+		int err = 0;
+		/* The file was just created at its full size: leave zero runs as holes. */
+		if (c->len != zero_len || mlops_oid_cmp(&c->id, &zero_id))
+			err = mlops_odb_copy_to_fd(cc->co->odb, &c->id, cc->fd, c->off, c->len);
+		if (err < 0) {
+			pthread_mutex_lock(&cc->lock);
+			if (!cc->err) {
+				cc->err = err;
+				snprintf(cc->errmsg, sizeof(cc->errmsg), "%s", mlops_error_message());
+			}
+			pthread_mutex_unlock(&cc->lock);
+			atomic_store(&cc->failed, 1);
+			break;
+		}
+		atomic_fetch_add(&cc->co->done_bytes, c->len);
+	}
+	return NULL;
+}
+
 static int write_file_content(struct checkout *co, int fd, const struct mlops_node *node)
 {
 	int err;
@@ -1325,12 +1367,21 @@ static int write_file_content(struct checkout *co, int fd, const struct mlops_no
 	if ((err = chunks_read(&c, &n, co->odb, node)) < 0)
 		return err;
 	pthread_once(&zero_once, zero_init);
-	for (size_t i = 0; i < n && err == 0; i++) {
-		/* The file was just created at its full size: leave zero runs as holes. */
-		if (c[i].len != zero_len || mlops_oid_cmp(&c[i].id, &zero_id))
-			err = mlops_odb_copy_to_fd(co->odb, &c[i].id, fd, c[i].off, c[i].len);
-		atomic_fetch_add(&co->done_bytes, c[i].len);
-	}
+	struct chunk_copy cc = { .co = co, .fd = fd, .c = c, .n = n };
+	atomic_init(&cc.next, 0);
+	atomic_init(&cc.failed, 0);
+	pthread_mutex_init(&cc.lock, NULL);
+	int nw = node->size >= BIG_FILE ? nworkers() : 1;
+	pthread_t th[MAX_WORKERS];
+	int started = 0;
+	while (started < nw - 1 && pthread_create(&th[started], NULL, chunk_copy_worker, &cc) == 0)
+		started++;
+	chunk_copy_worker(&cc);
+	for (int t = 0; t < started; t++)
+		pthread_join(th[t], NULL);
+	if (atomic_load(&cc.failed))
+		err = mlops_error_set(cc.err, "%s", cc.errmsg);
+	pthread_mutex_destroy(&cc.lock);
 	free(c);
 	return err;
 }

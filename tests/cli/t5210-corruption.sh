@@ -33,6 +33,16 @@ test_expect_success 'a truncated object: fsck names it, checkout writes nothing'
 	restore $f && mlops fsck
 '
 
+test_expect_success 'a bit flipped in a raw chunk (same size): checkout refuses it' '
+	f=$(ls -S .mlops/objects/*/* | head -n 1) &&
+	id=$(echo "$f" | sed "s|.mlops/objects/\(..\)/\([0-9a-f]*\).*|\1\2|") &&
+	damage $f && printf "Z" | dd of=$f bs=1 seek=1000 conv=notrunc status=none &&
+	cmp -s $f saved; test $? = 1 &&
+	test_expect_code 7 mlops dataset checkout d --to outf 2>err &&
+	grep -q "object $id is corrupt" err && ! test -e outf/d/big &&
+	restore $f && mlops dataset checkout d --to outg && cmp outg/d/big d/big
+'
+
 test_expect_success 'a missing chunk of a large file: fsck names it, checkout refuses' '
 	f=$(ls -S .mlops/objects/*/* | head -n 1) &&
 	id=$(echo "$f" | sed "s|.mlops/objects/\(..\)/\([0-9a-f]*\).*|\1\2|") &&
