@@ -94,7 +94,7 @@ int mlops_odb_open(struct mlops_odb **out, const char *objects_dir, const char *
 	odb->dir = strdup(objects_dir);
 	odb->tmpdir = strdup(tmpdir);
 	odb->codec = MLOPS_CODEC_ZSTD;
-	odb->level = 3;
+	odb->level = MLOPS_ZSTD_LEVEL;
 	odb->fsync = 1;
 	pthread_mutex_init(&odb->lock, NULL);
 	if (!odb->dir || !odb->tmpdir) {
