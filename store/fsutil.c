@@ -95,6 +95,25 @@ int mlops_write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
+int mlops_pwrite_all(int fd, const void *buf, size_t len, uint64_t offset)
+{
+	const char *p = buf;
+	while (len > 0) {
+		ssize_t n = pwrite(fd, p, len, (off_t)offset);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+		offset += (uint64_t)n;
+	}
+	return 0;
+}
+
 int mlops_read_file(char **out, size_t *len, const char *path)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);

@@ -7,6 +7,7 @@
 #define MLOPS_FSUTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* Create a directory and its parents (mode 0777 & ~umask); EEXIST is fine. */
@@ -50,6 +51,9 @@ char *mlops_strdupf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Write all of buf to fd, retrying short writes and EINTR; -1 + errno. */
 int mlops_write_all(int fd, const void *buf, size_t len);
+
+/* The same at a position (pwrite); -1 + errno (EIO for a zero write). */
+int mlops_pwrite_all(int fd, const void *buf, size_t len, uint64_t offset);
 
 /* Read up to len bytes, retrying EINTR, until EOF; returns bytes or -1. */
 ssize_t mlops_read_full(int fd, void *buf, size_t len);

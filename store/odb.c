@@ -626,22 +626,14 @@ static int pread_all(int fd, void *data, size_t len, const mlops_oid *id)
 	return 0;
 }
 
-static int pwrite_all(int fd, const void *data, size_t len, uint64_t offset)
-{
-	size_t done = 0;
-	while (done < len) {
-		ssize_t n = pwrite(fd, (const char *)data + done, len - done, (off_t)(offset + done));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return mlops_error_sys(n < 0 ? errno : EIO, "unable to write");
-		done += (size_t)n;
-	}
-	return 0;
-}
-
 int mlops_odb_copy_to_fd(struct mlops_odb *odb, const mlops_oid *id, int fd,
 			 uint64_t offset, uint64_t expected_size)
+{
+	return mlops_odb_copy_to_fd_locked(odb, id, fd, offset, expected_size, NULL);
+}
+
+int mlops_odb_copy_to_fd_locked(struct mlops_odb *odb, const mlops_oid *id, int fd,
+				uint64_t offset, uint64_t expected_size, pthread_mutex_t *write_lock)
 {
 	char *path = NULL;
 	enum mlops_codec codec;
@@ -672,7 +664,8 @@ int mlops_odb_copy_to_fd(struct mlops_odb *odb, const mlops_oid *id, int fd,
 		size_t len = (size_t)expected_size;
 		void *map = NULL, *buf = NULL;
 		if (len > ODB_READ_MAX) {
-			map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, in, 0);
+			/* Populated at once: one call instead of a fault per page. */
+			map = mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, in, 0);
 			if (map == MAP_FAILED) {
 				err = mlops_error_sys(errno, "unable to read object %s", mlops_oid_fmt(hex, id));
 				close(in);
@@ -699,7 +692,12 @@ int mlops_odb_copy_to_fd(struct mlops_odb *odb, const mlops_oid *id, int fd,
 			err = mlops_error_set(MLOPS_ECORRUPT, "object %s is corrupt: its content hashes to %.12s",
 					      mlops_oid_fmt(hex, id), mlops_oid_fmt(ghex, &got));
 		} else {
-			err = pwrite_all(fd, map, len, offset);
+			if (write_lock)
+				pthread_mutex_lock(write_lock);
+			if (mlops_pwrite_all(fd, map, len, offset) < 0)
+				err = mlops_error_sys(errno, "unable to write");
+			if (write_lock)
+				pthread_mutex_unlock(write_lock);
 		}
 		if (buf)
 			free(buf);
@@ -718,7 +716,12 @@ int mlops_odb_copy_to_fd(struct mlops_odb *odb, const mlops_oid *id, int fd,
 				      mlops_oid_fmt(hex, id), len, (unsigned long long)expected_size);
 		goto done;
 	}
-	err = pwrite_all(fd, data, len, offset);
+	if (write_lock)
+		pthread_mutex_lock(write_lock);
+	if (mlops_pwrite_all(fd, data, len, offset) < 0)
+		err = mlops_error_sys(errno, "unable to write");
+	if (write_lock)
+		pthread_mutex_unlock(write_lock);
 	free(data);
 done:
 	free(path);

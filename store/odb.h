@@ -26,6 +26,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <pthread.h>
+
 #include "oid.h"
 
 enum mlops_codec {
@@ -103,6 +105,13 @@ int mlops_odb_locate(char **path, enum mlops_codec *codec, struct mlops_odb *odb
  */
 int mlops_odb_copy_to_fd(struct mlops_odb *odb, const mlops_oid *id, int fd,
 			 uint64_t offset, uint64_t expected_size);
+
+/*
+ * The same, holding write_lock (when not NULL) only around the write, for
+ * threads that fill one file: they verify in parallel and write in turn.
+ */
+int mlops_odb_copy_to_fd_locked(struct mlops_odb *odb, const mlops_oid *id, int fd,
+				uint64_t offset, uint64_t expected_size, pthread_mutex_t *write_lock);
 
 /* Make all pending objects durable and visible (see design notes). */
 int mlops_odb_sync(struct mlops_odb *odb);

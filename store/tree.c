@@ -1316,9 +1316,10 @@ static int plan_tree(struct checkout *co, const char *abs, const char *key,
 }
 
 /*
- * The chunks of one file, written at their offsets by several threads: a
- * large file is verified (hashed) as it is written, which is CPU work
- * worth spreading over every core.
+ * The chunks of one file, read and verified (hashed) by several threads,
+ * which is CPU work worth spreading over every core, and written at their
+ * offsets one at a time: concurrent writes to one file only contend for
+ * its lock in the kernel.
  */
 struct chunk_copy {
 	struct checkout *co;
@@ -1327,7 +1328,8 @@ struct chunk_copy {
 	size_t n;
 	atomic_size_t next;
 	atomic_int failed;
-	pthread_mutex_t lock;
+	pthread_mutex_t lock;       /* err, errmsg */
+	pthread_mutex_t write_lock; /* one write to fd at a time */
 	int err;
 	char errmsg[1024];
 };
@@ -1341,7 +1343,8 @@ static void *chunk_copy_worker(void *arg)
 		int err = 0;
 		/* The file was just created at its full size: leave zero runs as holes. */
 		if (c->len != zero_len || mlops_oid_cmp(&c->id, &zero_id))
-			err = mlops_odb_copy_to_fd(cc->co->odb, &c->id, cc->fd, c->off, c->len);
+			err = mlops_odb_copy_to_fd_locked(cc->co->odb, &c->id, cc->fd, c->off, c->len,
+							  &cc->write_lock);
 		if (err < 0) {
 			pthread_mutex_lock(&cc->lock);
 			if (!cc->err) {
@@ -1371,6 +1374,7 @@ static int write_file_content(struct checkout *co, int fd, const struct mlops_no
 	atomic_init(&cc.next, 0);
 	atomic_init(&cc.failed, 0);
 	pthread_mutex_init(&cc.lock, NULL);
+	pthread_mutex_init(&cc.write_lock, NULL);
 	int nw = node->size >= BIG_FILE ? nworkers() : 1;
 	pthread_t th[MAX_WORKERS];
 	int started = 0;
@@ -1381,6 +1385,7 @@ static int write_file_content(struct checkout *co, int fd, const struct mlops_no
 		pthread_join(th[t], NULL);
 	if (atomic_load(&cc.failed))
 		err = mlops_error_set(cc.err, "%s", cc.errmsg);
+	pthread_mutex_destroy(&cc.write_lock);
 	pthread_mutex_destroy(&cc.lock);
 	free(c);
 	return err;
