@@ -225,6 +225,24 @@ int mlops_odb_exists(struct mlops_odb *odb, const mlops_oid *id)
 	return stored_codec(odb, id, &codec, NULL);
 }
 
+int mlops_odb_freshen(struct mlops_odb *odb, const mlops_oid *id)
+{
+	char path[PATH_MAX];
+	pthread_mutex_lock(&odb->lock);
+	long p = pending_find(odb, id);
+	pthread_mutex_unlock(&odb->lock);
+	if (p >= 0)
+		return 1;
+	for (int c = 0; c < 3; c++) {
+		object_path(path, sizeof(path), odb, id, (enum mlops_codec)c);
+		if (utimensat(AT_FDCWD, path, NULL, 0) == 0)
+			return 1;
+		if (errno != ENOENT && access(path, F_OK) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 /*
  * Decide whether compressing pays: compress a 4 KiB sample at level 1 and
  * keep the codec only when it shrinks by at least 10%.
@@ -283,7 +301,7 @@ int mlops_odb_write_hashed(struct mlops_odb *odb, const mlops_oid *id,
 
 	if (stored)
 		*stored = 0;
-	if (mlops_odb_exists(odb, id))
+	if (mlops_odb_freshen(odb, id))
 		return 0;
 	if ((err = ensure_configured(odb)) < 0)
 		return err;

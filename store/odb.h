@@ -61,8 +61,18 @@ void mlops_odb_set_configure(struct mlops_odb *odb, int (*configure)(void *paylo
 int mlops_odb_exists(struct mlops_odb *odb, const mlops_oid *id);
 
 /*
+ * As mlops_odb_exists, and a stored object's modification time is set to
+ * now: gc's grace period then counts from this use, so an add that finds
+ * its objects already stored (a re-add of old data, not yet recorded by a
+ * ref) is not collected by a gc running meanwhile.  An object whose time
+ * cannot be set (another user's file) still counts as present.
+ */
+int mlops_odb_freshen(struct mlops_odb *odb, const mlops_oid *id);
+
+/*
  * Store `len` bytes; *out gets their id.  *stored (optional) gets the bytes
- * written anew to disk (0 when the object was already there).
+ * written anew to disk (0 when the object was already there; it is then
+ * freshened, see mlops_odb_freshen).
  */
 int mlops_odb_write(mlops_oid *out, struct mlops_odb *odb, const void *data,
 		    size_t len, uint64_t *stored);

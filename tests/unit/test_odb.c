@@ -2,7 +2,8 @@
  * test_odb.c - the object store: known ids, round trips at the chunk size
  * boundaries, codecs (same id, different file name), corruption detected
  * on read (truncation, bit flips at every byte), pending objects, sync on
- * free, foreach/remove, and leftover temporary files.
+ * free, foreach/remove, leftover temporary files, and freshening for gc's
+ * grace period.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +12,8 @@
 
 #include "store_fixture.h"
 #include "store/chunk.h"
+
+#include <time.h>
 
 static struct mlops_odb *odb_of(void **state)
 {
@@ -536,6 +539,41 @@ static void test_leftover_tmp_ignored_and_cleaned(void **state)
 	expect_read(odb, &id, "abc", 3);
 }
 
+static time_t mtime_of(const char *path)
+{
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	return st.st_mtime;
+}
+
+static void test_freshen_refreshes_existing_objects(void **state)
+{
+	struct mlops_odb *odb = odb_of(state);
+	mlops_oid id, other;
+	enum mlops_codec codec;
+	uint64_t stored = 99;
+	char *path = store_with(&id, odb, MLOPS_CODEC_NONE, "abc", 3, &codec);
+	fx_age(path, 3 * 86400);
+	assert_true(mtime_of(path) < time(NULL) - 86400);
+	assert_int_equal(mlops_odb_freshen(odb, &id), 1);
+	assert_true(mtime_of(path) >= time(NULL) - 5);
+
+	/* A write that finds the object stored freshens it too. */
+	fx_age(path, 3 * 86400);
+	assert_int_equal(mlops_odb_write(&id, odb, "abc", 3, &stored), 0);
+	assert_int_equal(stored, 0);
+	assert_true(mtime_of(path) >= time(NULL) - 5);
+
+	/* Absent: 0, and nothing is created. */
+	mlops_hash_buf(&other, "abd", 3);
+	assert_int_equal(mlops_odb_freshen(odb, &other), 0);
+	assert_int_equal(mlops_odb_exists(odb, &other), 0);
+	/* Pending: present. */
+	assert_int_equal(mlops_odb_write(&other, odb, "abd", 3, NULL), 0);
+	assert_int_equal(mlops_odb_freshen(odb, &other), 1);
+	free(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -552,6 +590,8 @@ int main(void)
 						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_free_syncs_pending, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_many_pending_one_batch, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_freshen_refreshes_existing_objects, fx_setup,
+						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_leftover_tmp_ignored_and_cleaned, fx_setup,
 						fx_teardown),
 	};
