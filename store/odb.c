@@ -289,6 +289,63 @@ static int compress_buf(void **out, size_t *outlen, enum mlops_codec codec, int 
 	return 0;
 }
 
+/*
+ * Record tmp (a complete object file, owned from now on) as pending id:
+ * 0, or 1 when a duplicate written meanwhile by another thread won and tmp
+ * went.
+ */
+static int add_pending(struct mlops_odb *odb, const mlops_oid *id, enum mlops_codec codec,
+		       char *tmp)
+{
+	pthread_mutex_lock(&odb->lock);
+	if (pending_find(odb, id) >= 0) {
+		pthread_mutex_unlock(&odb->lock);
+		unlink(tmp);
+		free(tmp);
+		return 1;
+	}
+	if (pending_grow(odb) < 0) {
+		pthread_mutex_unlock(&odb->lock);
+		unlink(tmp);
+		free(tmp);
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	}
+	struct pending *p = &odb->pend[odb->npend];
+	p->id = *id;
+	p->codec = codec;
+	p->tmp = tmp;
+	size_t s = slot_of(id, odb->nslots);
+	while (odb->slots[s])
+		s = (s + 1) & (odb->nslots - 1);
+	odb->slots[s] = ++odb->npend;
+	pthread_mutex_unlock(&odb->lock);
+	return 0;
+}
+
+/* Write an object's stored bytes to a new file in tmp/ and make it pending (as add_pending). */
+static int write_pending(struct mlops_odb *odb, const mlops_oid *id, enum mlops_codec codec,
+			 const void *data, size_t len)
+{
+	char *tmp = NULL;
+	int fd, err;
+	if ((err = mlops_tempfile(&fd, &tmp, odb->tmpdir, "obj-")) < 0)
+		return err;
+	if (fchmod(fd, 0444 & ~mlops_umask()) < 0 || mlops_write_all(fd, data, len) < 0) {
+		err = mlops_error_sys(errno, "unable to write object to '%s'", tmp);
+		close(fd);
+		goto fail;
+	}
+	if (close(fd) < 0) {
+		err = mlops_error_sys(errno, "unable to write object to '%s'", tmp);
+		goto fail;
+	}
+	return add_pending(odb, id, codec, tmp);
+fail:
+	unlink(tmp);
+	free(tmp);
+	return err;
+}
+
 int mlops_odb_write_hashed(struct mlops_odb *odb, const mlops_oid *id,
 			   const void *data, size_t len, uint64_t *stored)
 {
@@ -296,8 +353,7 @@ int mlops_odb_write_hashed(struct mlops_odb *odb, const mlops_oid *id,
 	void *cbuf = NULL;
 	const void *wbuf = data;
 	size_t wlen = len;
-	char *tmp = NULL;
-	int fd = -1, err = 0;
+	int err = 0;
 
 	if (stored)
 		*stored = 0;
@@ -315,47 +371,61 @@ int mlops_odb_write_hashed(struct mlops_odb *odb, const mlops_oid *id,
 			wlen = clen;
 		}
 	}
-	if ((err = mlops_tempfile(&fd, &tmp, odb->tmpdir, "obj-")) < 0)
-		goto done;
-	if (fchmod(fd, 0444 & ~mlops_umask()) < 0 || mlops_write_all(fd, wbuf, wlen) < 0) {
-		err = mlops_error_sys(errno, "unable to write object to '%s'", tmp);
-		close(fd);
-		unlink(tmp);
-		goto done;
-	}
-	if (close(fd) < 0) {
-		err = mlops_error_sys(errno, "unable to write object to '%s'", tmp);
-		unlink(tmp);
-		goto done;
-	}
-
-	pthread_mutex_lock(&odb->lock);
-	if (pending_find(odb, id) >= 0) {
-		pthread_mutex_unlock(&odb->lock);
-		unlink(tmp);
-		goto done;
-	}
-	if (pending_grow(odb) < 0) {
-		pthread_mutex_unlock(&odb->lock);
-		unlink(tmp);
-		err = mlops_error_set(MLOPS_ERROR, "out of memory");
-		goto done;
-	}
-	struct pending *p = &odb->pend[odb->npend];
-	p->id = *id;
-	p->codec = codec;
-	p->tmp = tmp;
-	tmp = NULL;
-	size_t s = slot_of(id, odb->nslots);
-	while (odb->slots[s])
-		s = (s + 1) & (odb->nslots - 1);
-	odb->slots[s] = ++odb->npend;
-	pthread_mutex_unlock(&odb->lock);
-	if (stored)
+	err = write_pending(odb, id, codec, wbuf, wlen);
+	if (err == 0 && stored)
 		*stored = wlen;
-done:
-	free(tmp);
 	free(cbuf);
+	return err < 0 ? err : 0;
+}
+
+/* Called by a transfer for objects it found missing: only the pending set is checked. */
+static int is_pending(struct mlops_odb *odb, const mlops_oid *id)
+{
+	pthread_mutex_lock(&odb->lock);
+	long p = pending_find(odb, id);
+	pthread_mutex_unlock(&odb->lock);
+	return p >= 0;
+}
+
+int mlops_odb_write_stored(struct mlops_odb *odb, const mlops_oid *id, enum mlops_codec codec,
+			   const void *data, size_t len, uint64_t *stored)
+{
+	int err;
+	if (stored)
+		*stored = 0;
+	if (is_pending(odb, id))
+		return 0;
+	if ((err = ensure_configured(odb)) < 0)
+		return err;
+	err = write_pending(odb, id, codec, data, len);
+	if (err == 0 && stored)
+		*stored = len;
+	return err < 0 ? err : 0;
+}
+
+int mlops_odb_adopt(struct mlops_odb *odb, const mlops_oid *id, enum mlops_codec codec,
+		    const char *path)
+{
+	int err;
+	if (is_pending(odb, id)) {
+		unlink(path);
+		return 0;
+	}
+	char *tmp = NULL;
+	if ((err = ensure_configured(odb)) < 0)
+		goto fail;
+	if (chmod(path, 0444 & ~mlops_umask()) < 0) {
+		err = mlops_error_sys(errno, "unable to adopt '%s'", path);
+		goto fail;
+	}
+	if (!(tmp = strdup(path))) {
+		err = mlops_error_set(MLOPS_ERROR, "out of memory");
+		goto fail;
+	}
+	err = add_pending(odb, id, codec, tmp);
+	return err < 0 ? err : 0;
+fail:
+	unlink(path);
 	return err;
 }
 

@@ -82,6 +82,30 @@ int mlops_odb_write_hashed(struct mlops_odb *odb, const mlops_oid *id,
 			   const void *data, size_t len, uint64_t *stored);
 
 /*
+ * Store an object received in its stored form: `len` bytes of `data`
+ * encoded with `codec`, which the caller has verified to decode to `id`
+ * (a transfer hashes on arrival).  They are written as they are: neither
+ * hashed nor compressed again.  For objects the caller found missing:
+ * only pending objects are looked for (an object stored meanwhile by
+ * another process is stored again, which is harmless).  *stored as for
+ * mlops_odb_write.
+ */
+int mlops_odb_write_stored(struct mlops_odb *odb, const mlops_oid *id, enum mlops_codec codec,
+			   const void *data, size_t len, uint64_t *stored);
+
+/*
+ * Adopt the file at path (on the store's file system, normally in its
+ * tmpdir) as object id in stored form `codec`, verified by the caller and
+ * found missing (as for mlops_odb_write_stored): it
+ * becomes pending like a written object and is renamed into place by the
+ * next sync, so its bytes are never copied again.  The file is the
+ * store's from the call on, whatever its result: removed at once when the
+ * object is already stored or when adopting it fails.
+ */
+int mlops_odb_adopt(struct mlops_odb *odb, const mlops_oid *id, enum mlops_codec codec,
+		    const char *path);
+
+/*
  * Read an object into a new buffer (*out, NUL-terminated for convenience,
  * caller frees), verifying its hash.  MLOPS_ENOTFOUND when absent,
  * MLOPS_ECORRUPT when the bytes do not match the id.

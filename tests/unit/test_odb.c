@@ -2,8 +2,8 @@
  * test_odb.c - the object store: known ids, round trips at the chunk size
  * boundaries, codecs (same id, different file name), corruption detected
  * on read (truncation, bit flips at every byte), pending objects, sync on
- * free, foreach/remove, leftover temporary files, and freshening for gc's
- * grace period.
+ * free, foreach/remove, leftover temporary files, freshening for gc's grace
+ * period, objects written in their stored form and adopted files.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +14,7 @@
 #include "store/chunk.h"
 
 #include <time.h>
+#include <zstd.h>
 
 static struct mlops_odb *odb_of(void **state)
 {
@@ -574,6 +575,65 @@ static void test_freshen_refreshes_existing_objects(void **state)
 	free(path);
 }
 
+static void test_write_stored_keeps_the_stored_form(void **state)
+{
+	struct mlops_odb *odb = odb_of(state);
+	char plain[20000], comp[25000];
+	mlops_oid id;
+	enum mlops_codec codec;
+	char *path = NULL;
+	uint64_t stored = 0;
+	for (size_t i = 0; i < sizeof(plain); i++)
+		plain[i] = (char)('a' + i % 7);
+	size_t clen = ZSTD_compress(comp, sizeof(comp), plain, sizeof(plain), 19);
+	assert_false(ZSTD_isError(clen));
+	mlops_hash_buf(&id, plain, sizeof(plain));
+	/* The store would pick level 3 and raw for NONE: the bytes given are kept as they are. */
+	mlops_odb_set_codec(odb, MLOPS_CODEC_NONE, 0);
+	assert_int_equal(mlops_odb_write_stored(odb, &id, MLOPS_CODEC_ZSTD, comp, clen, &stored), 0);
+	assert_int_equal(stored, clen);
+	assert_int_equal(mlops_odb_exists(odb, &id), 1);
+	assert_int_equal(mlops_odb_sync(odb), 0);
+	assert_int_equal(mlops_odb_locate(&path, &codec, odb, &id), 0);
+	assert_int_equal(codec, MLOPS_CODEC_ZSTD);
+	assert_int_equal(file_size(path), (off_t)clen);
+	expect_read(odb, &id, plain, sizeof(plain));
+	free(path);
+}
+
+static void test_adopt_moves_the_file(void **state)
+{
+	struct fixture *fx = fx_of(state);
+	struct mlops_odb *odb = odb_of(state);
+	char tmp[PATH_MAX], dup[PATH_MAX], *path = NULL;
+	const char *text = "adopted bytes\n";
+	mlops_oid id;
+	enum mlops_codec codec;
+	struct stat st;
+	fx_path(tmp, sizeof(tmp), fx->repo->tmpdir, "fetch-a");
+	fx_path(dup, sizeof(dup), fx->repo->tmpdir, "fetch-b");
+	fx_write_str(tmp, text);
+	fx_write_str(dup, text);
+	assert_int_equal(stat(tmp, &st), 0);
+	ino_t ino = st.st_ino;
+	mlops_hash_buf(&id, text, strlen(text));
+	assert_int_equal(mlops_odb_adopt(odb, &id, MLOPS_CODEC_NONE, tmp), 0);
+	assert_int_equal(mlops_odb_exists(odb, &id), 1);
+	/* A second copy of a pending object is removed at once. */
+	assert_int_equal(mlops_odb_adopt(odb, &id, MLOPS_CODEC_NONE, dup), 0);
+	assert_int_equal(stat(dup, &st), -1);
+	assert_int_equal(mlops_odb_sync(odb), 0);
+	assert_int_equal(stat(tmp, &st), -1);
+	assert_int_equal(mlops_odb_locate(&path, &codec, odb, &id), 0);
+	assert_int_equal(codec, MLOPS_CODEC_NONE);
+	/* The same file, renamed: its bytes were not copied. */
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_ino, ino);
+	assert_int_equal(st.st_mode & 0222, 0);
+	expect_read(odb, &id, text, strlen(text));
+	free(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -592,6 +652,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_many_pending_one_batch, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_freshen_refreshes_existing_objects, fx_setup,
 						fx_teardown),
+		cmocka_unit_test_setup_teardown(test_write_stored_keeps_the_stored_form, fx_setup,
+						fx_teardown),
+		cmocka_unit_test_setup_teardown(test_adopt_moves_the_file, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_leftover_tmp_ignored_and_cleaned, fx_setup,
 						fx_teardown),
 	};
