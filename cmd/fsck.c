@@ -55,9 +55,14 @@ int cmd_fsck(int argc, char **argv)
 		cJSON *arr = cJSON_AddArrayToObject(o, "faults");
 		for (size_t i = 0; i < res->nfaults; i++) {
 			cJSON *e = cJSON_CreateObject();
-			cJSON_AddStringToObject(e, "id", mlops_oid_fmt(hex, &res->faults[i].id));
-			cJSON_AddStringToObject(e, "problem", res->faults[i].code == MLOPS_ENOTFOUND ?
-					       "missing" : "corrupt");
+			if (res->faults[i].ref) {
+				cJSON_AddStringToObject(e, "ref", res->faults[i].ref);
+				cJSON_AddStringToObject(e, "problem", "damaged-ref");
+			} else {
+				cJSON_AddStringToObject(e, "id", mlops_oid_fmt(hex, &res->faults[i].id));
+				cJSON_AddStringToObject(e, "problem", res->faults[i].code == MLOPS_ENOTFOUND ?
+						       "missing" : "corrupt");
+			}
 			cJSON_AddStringToObject(e, "message", res->faults[i].message);
 			cJSON_AddItemToArray(arr, e);
 		}
@@ -65,9 +70,13 @@ int cmd_fsck(int argc, char **argv)
 		cmd_print_json(o);
 		return status;
 	}
-	for (size_t i = 0; i < res->nfaults; i++)
-		printf("%s %s: %s\n", res->faults[i].code == MLOPS_ENOTFOUND ? "missing" : "corrupt",
-		       mlops_oid_fmt(hex, &res->faults[i].id), res->faults[i].message);
+	for (size_t i = 0; i < res->nfaults; i++) {
+		if (res->faults[i].ref)
+			printf("damaged-ref %s: %s\n", res->faults[i].ref, res->faults[i].message);
+		else
+			printf("%s %s: %s\n", res->faults[i].code == MLOPS_ENOTFOUND ? "missing" : "corrupt",
+			       mlops_oid_fmt(hex, &res->faults[i].id), res->faults[i].message);
+	}
 	if (!g_opts.quiet)
 		fprintf(res->nfaults ? stderr : stdout,
 			"%zu object%s checked%s%s, %zu ref%s, %zu reachable: %zu fault%s\n",

@@ -7,12 +7,15 @@
  * refs need, in the bundle or already stored); only then write the
  * objects into the store, sync, and write the refs.  Any failure before
  * that removes the staging folder and leaves the repository as it was.
+ * The staging folder of a killed import is removed by the next import or
+ * gc (mlops_bundle_clean_stale).
  */
 #include "bundle.h"
 #include "dataset.h"
 #include "reach.h"
 #include "run.h"
 #include "transfer.h"
+#include "store/dl_archive.h"
 #include "store/error.h"
 #include "store/fsutil.h"
 #include "store/json.h"
@@ -21,12 +24,11 @@
 #include "store/refs.h"
 #include "store/repo.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -203,6 +205,8 @@ int mlops_bundle_export(struct mlops_bundle_result **out, struct mlops_repo *rep
 		goto done;
 	}
 	mlops_tempfile_register(tmp);
+	if ((err = mlops_archive_load()) < 0)
+		goto done;
 	a = archive_write_new();
 	if (!a || archive_write_add_filter_gzip(a) != ARCHIVE_OK ||
 	    archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
@@ -270,6 +274,50 @@ static int rm_stage(const char *dir)
 	if (d)
 		closedir(d);
 	return rmdir(dir);
+}
+
+/*
+ * Staging folders are named import-<host>-<pid>-XXXXXX (<host>: 8 hex
+ * digits of a hash of the host name), so that the folder of an import
+ * killed before it could remove it is recognised by any later import or gc
+ * on the same host: its process no longer runs.
+ */
+static unsigned host_hash(void)
+{
+	char host[256];
+	unsigned h = 2166136261u;
+	if (gethostname(host, sizeof(host) - 1) < 0)
+		snprintf(host, sizeof(host), "unknown");
+	host[sizeof(host) - 1] = '\0';
+	for (const char *p = host; *p; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	return h;
+}
+
+int mlops_bundle_clean_stale(struct mlops_repo *repo)
+{
+	char prefix[32];
+	int n = 0;
+	snprintf(prefix, sizeof(prefix), "import-%08x-", host_hash());
+	size_t pl = strlen(prefix);
+	DIR *d = opendir(repo->tmpdir);
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		char *end;
+		if (strncmp(de->d_name, prefix, pl))
+			continue;
+		long pid = strtol(de->d_name + pl, &end, 10);
+		if (end == de->d_name + pl || *end != '-' || pid <= 0 || pid == (long)getpid() ||
+		    kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		char *dir = mlops_path_join(repo->tmpdir, de->d_name);
+		if (dir && rm_stage(dir) == 0)
+			n++;
+		free(dir);
+	}
+	if (d)
+		closedir(d);
+	return n;
 }
 
 struct manifest {
@@ -471,13 +519,17 @@ int mlops_bundle_import(struct mlops_bundle_result **out, struct mlops_repo *rep
 		return mlops_error_set(MLOPS_ERROR, "out of memory");
 	if ((err = mlops_oidmap_new(&m.objects)) < 0)
 		goto done;
-	if (!(stage = mlops_strdupf("%s/import-XXXXXX", repo->tmpdir)) || !mkdtemp(stage)) {
+	mlops_bundle_clean_stale(repo);
+	if (!(stage = mlops_strdupf("%s/import-%08x-%ld-XXXXXX", repo->tmpdir, host_hash(),
+				    (long)getpid())) || !mkdtemp(stage)) {
 		err = stage ? mlops_error_sys(errno, "unable to create a folder in '%s'", repo->tmpdir) :
 			      mlops_error_set(MLOPS_ERROR, "out of memory");
 		free(stage);
 		stage = NULL;
 		goto done;
 	}
+	if ((err = mlops_archive_load()) < 0)
+		goto done;
 	a = archive_read_new();
 	if (!a || archive_read_support_filter_gzip(a) != ARCHIVE_OK ||
 	    archive_read_support_filter_none(a) != ARCHIVE_OK ||

@@ -6,8 +6,6 @@
  */
 #include "core/deploy.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
@@ -24,6 +22,7 @@
 
 #include "core/registry.h"
 #include "core/rev.h"
+#include "store/dl_archive.h"
 #include "store/error.h"
 #include "store/fsutil.h"
 #include "store/json.h"
@@ -33,6 +32,7 @@
 
 #define RECORD "record.json"
 #define MANIFEST "MANIFEST"
+#define FEATURES "features.json"
 
 static int oom(void)
 {
@@ -106,6 +106,7 @@ void mlops_model_dir_free(struct mlops_model_dir *md)
 	free(md->path);
 	free(md->model_file);
 	free(md->model_rel);
+	free(md->features_file);
 	free(md->name);
 	free(md->version);
 	free(md->predict);
@@ -426,9 +427,12 @@ static int open_dir(struct mlops_model_dir *md, const char *path, cJSON **record
 	md->name = strdup(name);
 	if (!md->model_rel || !md->name)
 		return oom();
-	for (size_t i = 0; i < md->nfiles; i++)
+	for (size_t i = 0; i < md->nfiles; i++) {
 		if (!strcmp(md->files[i], md->model_rel) && !(md->model_file = strdup(md->sources[i])))
 			return oom();
+		if (!strcmp(md->files[i], FEATURES) && !(md->features_file = strdup(md->sources[i])))
+			return oom();
+	}
 	return 0;
 }
 
@@ -524,6 +528,75 @@ fail:
 static void remove_tree(const char *path);
 
 /*
+ * The fitted transforms of the feature set a model version was trained
+ * on, as features.json in dir: nothing when its run had no feature-set
+ * input, several of them, or dir has the file already.
+ */
+static int write_features(struct mlops_repo *repo, const cJSON *record, const char *dir)
+{
+	const cJSON *in, *fin = NULL;
+	cJSON *fs = NULL, *doc = NULL;
+	char *path = NULL, *text = NULL;
+	mlops_oid fid;
+	size_t nfs = 0;
+	int err = 0;
+
+	cJSON_ArrayForEach(in, cJSON_GetObjectItemCaseSensitive(record, "inputs")) {
+		const char *type = mlops_json_str(in, "type");
+		if (type && !strcmp(type, "feature-set")) {
+			fin = in;
+			nfs++;
+		}
+	}
+	if (nfs != 1)
+		return 0;
+	if (!(path = mlops_path_join(dir, FEATURES)))
+		return oom();
+	if (access(path, F_OK) == 0)
+		goto done;
+	const char *fname = mlops_json_str(fin, "name");
+	if (mlops_json_get_oid(&fid, fin, "record") < 0 ||
+	    (err = mlops_json_load(&fs, repo->odb, &fid)) < 0) {
+		err = mlops_error_wrap(err < 0 ? err : MLOPS_ECORRUPT,
+				       "the feature set '%s' the model was trained on",
+				       fname ? fname : "?");
+		goto done;
+	}
+	const cJSON *params = cJSON_GetObjectItemCaseSensitive(fs, "params");
+	if (!cJSON_IsObject(params)) {
+		err = mlops_error_set(MLOPS_ECORRUPT, "the feature set '%s' the model was trained on "
+				      "has no fitted parameters", fname ? fname : "?");
+		goto done;
+	}
+	if (!(doc = cJSON_CreateObject())) {
+		err = oom();
+		goto done;
+	}
+	cJSON_AddStringToObject(doc, "format", "mlops-features");
+	cJSON_AddStringToObject(doc, "name", mlops_json_str(fs, "name") ? mlops_json_str(fs, "name") : "");
+	cJSON_AddNumberToObject(doc, "version", mlops_json_num(fs, "version", 0));
+	mlops_json_add_oid(doc, "record", &fid);
+	cJSON_AddItemToObject(doc, "params", cJSON_Duplicate(params, 1));
+	if ((err = mlops_json_canonical(&text, doc)) < 0)
+		goto done;
+	size_t len = strlen(text);
+	char *t = realloc(text, len + 2);
+	if (!t) {
+		err = oom();
+		goto done;
+	}
+	text = t;
+	text[len++] = '\n';
+	err = mlops_write_file_atomic(path, text, len, repo->tmpdir, 0);
+done:
+	cJSON_Delete(doc);
+	cJSON_Delete(fs);
+	free(text);
+	free(path);
+	return err;
+}
+
+/*
  * Materialise a registered model version's artifact into a folder of its
  * own below .mlops/tmp (built under a temporary name, then renamed, so a
  * folder that exists is complete).  *dir is the caller's.
@@ -545,6 +618,11 @@ static int registered_model_dir(char **dir, struct mlops_repo *repo, const cJSON
 	if (!target)
 		return oom();
 	if (stat(target, &st) == 0 && S_ISDIR(st.st_mode)) {
+		/* Folders made before models carried their transforms get them. */
+		if ((err = write_features(repo, record, target)) < 0) {
+			free(target);
+			return err;
+		}
 		*dir = target;
 		return 0;
 	}
@@ -565,6 +643,8 @@ static int registered_model_dir(char **dir, struct mlops_repo *repo, const cJSON
 	}
 	err = mlops_tree_checkout(repo->odb, NULL, &art, dest, NULL, NULL);
 	free(dest);
+	if (err == 0)
+		err = write_features(repo, record, tmp);
 	if (err < 0)
 		goto done;
 	cJSON *rec = cJSON_CreateObject();
@@ -846,6 +926,8 @@ int mlops_release_archive(char *sha256_hex, const struct mlops_model_dir *md, co
 	mlops_tempfile_register(tmp);
 	fchmod(fd, 0644 & ~mlops_umask());
 	if ((err = release_texts(&record, &manifest, md)) < 0)
+		goto done;
+	if ((err = mlops_archive_load()) < 0)
 		goto done;
 	a = archive_write_new();
 	if (!a || archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||

@@ -15,6 +15,17 @@
  * SHA-256 of the MANIFEST of its files, so the same files always have the
  * same version.
  *
+ * A model directory may also hold features.json: the fitted transforms of
+ * the feature set the model was trained on (`mlops train --builtin -f`),
+ *
+ *   {"format": "mlops-features", "name": "customer", "version": 3,
+ *    "record": "<feature-set version record id>", "params": {...}}
+ *
+ * ("params" as in the version record, core/feature.h), written in
+ * canonical JSON when a registered version whose run had one feature-set
+ * input is materialised, so that serving can turn raw rows into the
+ * model's inputs with the parameters of training.
+ *
  * A release is what a target receives: the model's files, record.json and
  * MANIFEST, which lists "<sha256>  <path>" for every other file, sorted by
  * path (`sha256sum -c MANIFEST` checks a release).
@@ -69,6 +80,9 @@ struct mlops_model_dir {
 	char *model_file;    /* absolute path of the built-in model JSON;
 				NULL for a predictor model */
 	char *model_rel;     /* its name inside a release ("model.json") */
+	char *features_file; /* absolute path of features.json, the fitted
+				transforms of the feature set the model was
+				trained on; NULL when there is none */
 	char *name;
 	char *version;
 	char *predict;       /* predictor command line; NULL for built-in */
@@ -100,7 +114,9 @@ void mlops_model_dir_free(struct mlops_model_dir *md);
  * directory or JSON file), else a revision of a registered model (NAME,
  * NAME@vX.Y.Z, NAME@prefix, NAME#stage), whose artifact is materialised
  * from the store into .mlops/tmp/model-<record id>/ (reused while it is
- * there) with a record.json naming the model and version.  A malformed
+ * there) with a record.json naming the model and version and, when its
+ * run read one feature set, features.json (see above; MLOPS_ENOTFOUND or
+ * MLOPS_ECORRUPT when that feature set's record is not in the store).  A malformed
  * revision is MLOPS_EUSAGE; an unknown one MLOPS_ENOTFOUND.  repo may be
  * NULL outside a repository (then only paths work).
  */

@@ -164,6 +164,34 @@ int mlops_feature_transform_is_window(const struct mlops_feature_transform *t, s
 int mlops_feature_transform_apply(double *out, const struct mlops_feature_transform *t,
 				  const char *const *names, const char *const *values, size_t n);
 
+/*
+ * The same evaluation, giving each output as the feature table holds it,
+ * so that a model trained on the table can be fed a raw row exactly as it
+ * was fed the table's row.  in[i] is the raw value of input i (ptr and len;
+ * len 0 or a missing marker is a missing value).  out receives noutputs
+ * fields: the raw text for identity and for fill-missing of a present
+ * value (pointing into in), the fill value (pointing into t), or a number
+ * written into work in the shortest form that reads back (one-hot 0 and 1,
+ * standardised values ...); "" (len 0) for missing values and windowed
+ * outputs.  work must hold mlops_feature_transform_work_size(t) bytes,
+ * aligned for a double, and is valid as long as out is used.  Allocates
+ * nothing.  MLOPS_EINVALID as mlops_feature_transform_apply.
+ */
+struct mlops_csv_field;
+size_t mlops_feature_transform_work_size(const struct mlops_feature_transform *t);
+int mlops_feature_transform_apply_fields(struct mlops_csv_field *out, void *work,
+					 const struct mlops_feature_transform *t,
+					 const struct mlops_csv_field *in);
+
+/*
+ * The input that output i is computed from (its index among the inputs),
+ * or -1 when it has none (a count of rows).
+ */
+long mlops_feature_transform_output_input(const struct mlops_feature_transform *t, size_t i);
+
+/* The transform that makes output i ("standardize", "one-hot", ...); static. */
+const char *mlops_feature_transform_output_kind(const struct mlops_feature_transform *t, size_t i);
+
 /* ---- definitions ------------------------------------------------------ */
 
 /*

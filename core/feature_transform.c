@@ -1651,3 +1651,50 @@ done:
 		free(vals);
 	return err;
 }
+
+size_t mlops_feature_transform_work_size(const struct mlops_feature_transform *t)
+{
+	return t->noutputs * (sizeof(struct ft_val) + 40) + 1;
+}
+
+int mlops_feature_transform_apply_fields(struct mlops_csv_field *out, void *work,
+					 const struct mlops_feature_transform *t,
+					 const struct mlops_csv_field *in)
+{
+	struct ft_val *vals = work;
+	char *num = (char *)(vals + t->noutputs);
+	int err = ft_eval(vals, t, in, NULL);
+	if (err < 0)
+		return err;
+	for (size_t i = 0; i < t->noutputs; i++) {
+		if (vals[i].text) {
+			out[i].ptr = vals[i].text;
+			out[i].len = vals[i].len;
+		} else {
+			out[i].ptr = num + 40 * i;
+			out[i].len = ft_format_num(num + 40 * i, vals[i].num);
+		}
+	}
+	return 0;
+}
+
+/* The feature that makes output i, or NULL. */
+static const struct ft_feature *output_feature(const struct mlops_feature_transform *t, size_t i)
+{
+	for (size_t k = 0; k < t->nf; k++)
+		if (i >= t->f[k].out && i < t->f[k].out + t->f[k].nout)
+			return &t->f[k];
+	return NULL;
+}
+
+long mlops_feature_transform_output_input(const struct mlops_feature_transform *t, size_t i)
+{
+	const struct ft_feature *f = output_feature(t, i);
+	return f && f->column ? (long)f->input : -1;
+}
+
+const char *mlops_feature_transform_output_kind(const struct mlops_feature_transform *t, size_t i)
+{
+	const struct ft_feature *f = output_feature(t, i);
+	return f ? kind_name(f->kind) : NULL;
+}

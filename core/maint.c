@@ -10,6 +10,7 @@
  * backend cannot tell is kept unless the grace period is nil.
  */
 #include "maint.h"
+#include "bundle.h"
 #include "reach.h"
 #include "store/error.h"
 #include "store/fsutil.h"
@@ -96,8 +97,10 @@ void mlops_fsck_result_free(struct mlops_fsck_result *res)
 {
 	if (!res)
 		return;
-	for (size_t i = 0; i < res->nfaults; i++)
+	for (size_t i = 0; i < res->nfaults; i++) {
 		free(res->faults[i].message);
+		free(res->faults[i].ref);
+	}
 	free(res->faults);
 	free(res);
 }
@@ -119,15 +122,36 @@ static int add_removed(struct mlops_gc_result *res, const mlops_oid *id, uint64_
 	return 0;
 }
 
+/* A ref whose file cannot be read as an id: a fault of its own. */
+static int add_ref_fault(struct mlops_fsck_result *res, const char *ref, const char *msg)
+{
+	struct mlops_fault *p = realloc(res->faults, (res->nfaults + 1) * sizeof(*p));
+	if (!p)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	res->faults = p;
+	memset(&p[res->nfaults], 0, sizeof(*p));
+	p[res->nfaults].code = MLOPS_ECORRUPT;
+	p[res->nfaults].message = strdup(msg && *msg ? msg : "damaged");
+	p[res->nfaults].ref = strdup(ref);
+	if (!p[res->nfaults].message || !p[res->nfaults].ref) {
+		free(p[res->nfaults].message);
+		free(p[res->nfaults].ref);
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	}
+	res->nfaults++;
+	return 0;
+}
+
 static int add_fault(struct mlops_fsck_result *res, const mlops_oid *id, int code, const char *msg)
 {
 	for (size_t i = 0; i < res->nfaults; i++)
-		if (!mlops_oid_cmp(&res->faults[i].id, id))
+		if (!res->faults[i].ref && !mlops_oid_cmp(&res->faults[i].id, id))
 			return 0;
 	struct mlops_fault *p = realloc(res->faults, (res->nfaults + 1) * sizeof(*p));
 	if (!p)
 		return mlops_error_set(MLOPS_ERROR, "out of memory");
 	res->faults = p;
+	memset(&p[res->nfaults], 0, sizeof(*p));
 	p[res->nfaults].id = *id;
 	p[res->nfaults].code = code;
 	p[res->nfaults].message = strdup(msg && *msg ? msg : "damaged");
@@ -290,8 +314,10 @@ static int gc_local(struct mlops_gc_result *res, struct mlops_repo *repo,
 	struct gc_local g = { walk, res, repo->odb, time(NULL) - (time_t)res->grace, opts->dry_run };
 	if ((err = mlops_odb_foreach(repo->odb, gc_object, &g)) < 0)
 		goto done;
-	if (!opts->dry_run)
+	if (!opts->dry_run) {
 		res->tmp_cleaned = mlops_odb_clean_tmp(repo->odb, res->grace < 3600 ? res->grace : 3600);
+		res->tmp_cleaned += mlops_bundle_clean_stale(repo);
+	}
 done:
 	mlops_reach_free(walk);
 	mlops_lock_release(lock);
@@ -501,10 +527,21 @@ int mlops_fsck(struct mlops_fsck_result **out, struct mlops_repo *repo, const ch
 		if ((err = mlops_ref_list_all(&names, &n, repo, "")) < 0)
 			goto done;
 		res->refs = n;
+		/* Every ref is a root; one that cannot be read is a fault. */
+		for (size_t i = 0; i < n && err == 0; i++) {
+			mlops_oid id;
+			int rc = mlops_ref_read(&id, repo, names[i]);
+			if (rc == 0)
+				err = mlops_reach_add(walk, &id, MLOPS_REACH_STRICT |
+						      MLOPS_REACH_INSPECT | MLOPS_REACH_RECORD);
+			else if (rc == MLOPS_ECORRUPT || rc == MLOPS_EINVALID)
+				err = add_ref_fault(res, names[i], mlops_error_message());
+			else
+				err = rc;
+		}
 		mlops_strlist_free(names, n);
-		if ((err = mlops_reach_add_repo_roots(walk, repo,
-						      MLOPS_REACH_ROOT_REFS | MLOPS_REACH_ROOT_WORKTREE,
-						      NULL)) < 0)
+		if (err < 0 || (err = mlops_reach_add_repo_roots(walk, repo,
+								 MLOPS_REACH_ROOT_WORKTREE, NULL)) < 0)
 			goto done;
 		struct mlops_reach_source src;
 		mlops_reach_local_source(&src, repo->odb);

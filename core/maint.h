@@ -40,7 +40,7 @@ struct mlops_gc_result {
 	struct mlops_gc_item *removed; /* removed (or, with dry_run, to remove) */
 	size_t nremoved;
 	uint64_t removed_bytes;
-	int tmp_cleaned;         /* files removed from .mlops/tmp */
+	int tmp_cleaned;         /* files (and staging folders of killed imports) removed from .mlops/tmp */
 	long long grace;
 };
 
@@ -56,9 +56,10 @@ void mlops_gc_result_free(struct mlops_gc_result *res);
 int mlops_duration_parse(long long *out, const char *text);
 
 struct mlops_fault {
-	mlops_oid id;
+	mlops_oid id;            /* the object (zero for a damaged ref) */
 	int code;                /* MLOPS_ECORRUPT, MLOPS_ENOTFOUND */
 	char *message;
+	char *ref;               /* a ref that cannot be read, or NULL */
 };
 
 struct mlops_fsck_result {

@@ -295,11 +295,11 @@ static int found(void *walk, size_t index, int status, const void *data, size_t 
 		return 0;
 	if (status == MLOPS_ENOTFOUND) {
 		*v |= ST_ABSENT;
+		mlops_error_clear();
 		if (*v & MLOPS_REACH_STRICT) {
 			*v |= ST_FAULT;
 			err = missing(r, &it->id);
 		}
-		mlops_error_clear();
 		return err;
 	}
 	if (status < 0) {

@@ -31,6 +31,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define LOCK_TIMEOUT_MS 10000
 
@@ -1064,6 +1066,32 @@ static void maybe_pack_refs(struct mlops_repo *repo)
 	}
 }
 
+/*
+ * git's lock file of the tag's ref, left by a process killed while
+ * creating the tag, would refuse that tag name for good.  Registry tags are
+ * made only under the repository lock, which the caller holds; a git
+ * command writing the same name meanwhile holds its lock for milliseconds.
+ * So a lock file that stays for a second (or is older than that) is stale:
+ * it is removed, with a warning.
+ */
+static void clear_stale_tag_lock(struct mlops_repo *repo, const char *name)
+{
+	char *tags = mlops_path_join(git_repository_commondir(mlops_repo_git(repo)), "refs/tags");
+	char *path = tags ? mlops_strdupf("%s/%s.lock", tags, name) : NULL;
+	struct stat st;
+	for (int i = 0; path && i < 20 && lstat(path, &st) == 0; i++) {
+		if (time(NULL) - st.st_mtime >= 2)
+			break;
+		struct timespec ts = { 0, 50 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	if (path && lstat(path, &st) == 0 && S_ISREG(st.st_mode) && unlink(path) == 0)
+		mlops_warning_add("removed '%s', the lock of a process killed while it created tag '%s'",
+				  path, name);
+	free(path);
+	free(tags);
+}
+
 /* Create annotated tag `name` on commit_hex; ECONFLICT when it exists. */
 static int tag_create(struct mlops_repo *repo, const char *name, const char *commit_hex,
 		      const char *message)
@@ -1077,6 +1105,7 @@ static int tag_create(struct mlops_repo *repo, const char *name, const char *com
 		return mlops_git_error(MLOPS_ENOTFOUND, "unable to find the commit to tag");
 	if ((err = tagger_signature(&sig, repo)) < 0)
 		goto done;
+	clear_stale_tag_lock(repo, name);
 	int rc = git_tag_create(&tag_oid, mlops_repo_git(repo), name, target, sig, message, 0);
 	if (rc == GIT_EEXISTS) {
 		git_error_clear();
@@ -1450,11 +1479,20 @@ int mlops_model_register(struct mlops_register_result **out, struct mlops_repo *
 		goto done;
 
 	snprintf(ref, sizeof(ref), "models/%s/%s", o->name, version);
-	mlops_oid zero;
-	memset(&zero, 0, sizeof(zero));
+	/*
+	 * The ref is written before the tag.  A ref without a tag of its
+	 * version (the registry, read under this lock, has none) is what a
+	 * register killed between the two left: not a registration, so it is
+	 * replaced rather than blocking the version for good.
+	 */
+	mlops_oid expect;
+	if (mlops_ref_read(&expect, repo, ref) < 0) {
+		mlops_error_clear();
+		memset(&expect, 0, sizeof(expect));
+	}
 	char logmsg[300];
 	snprintf(logmsg, sizeof(logmsg), "register: %s", o->message ? o->message : "");
-	if ((err = mlops_ref_write(repo, ref, &res->record, &zero, logmsg)) < 0)
+	if ((err = mlops_ref_write(repo, ref, &res->record, &expect, logmsg)) < 0)
 		goto done;
 	ref_written = 1;
 	tagname = mlops_strdupf("%s@%s", o->name, version);

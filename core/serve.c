@@ -18,7 +18,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
-#include <microhttpd.h>
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
@@ -33,10 +32,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/csv.h"
 #include "core/deploy.h"
+#include "core/feature.h"
 #include "core/learn.h"
+#include "store/dl_mhd.h"
 #include "store/error.h"
 #include "store/fsutil.h"
+#include "store/json.h"
 
 #ifndef MLOPS_VERSION
 #define MLOPS_VERSION "0.0.0"
@@ -392,7 +395,16 @@ struct served {
 	struct mlops_model_dir *md;
 	struct mlops_model *model;   /* built-in, or NULL */
 	struct pool *pool;           /* predictor model, or NULL */
-	const char **input_names;    /* built-in: the design's inputs */
+	const char **input_names;    /* built-in: the columns a request
+					carries (the design's inputs, or with
+					feature transforms their raw columns) */
+	size_t ninput_names;
+	struct mlops_feature_transform *ft; /* features.json, or NULL */
+	cJSON *features;             /* features.json without its params */
+	long *input_src;             /* ft: per design input, the transform
+					output it takes (>= 0), or -1 - k for
+					request column input_names[k] */
+	unsigned char *input_numeric;/* ft: per input_names entry */
 	int classes_numeric;         /* every class label is a number */
 	double *class_values;
 	char *metadata;              /* GET /v2/models/NAME */
@@ -411,6 +423,10 @@ static void served_free(struct served *m)
 	mlops_model_free(m->model);
 	mlops_model_dir_free(m->md);
 	free(m->input_names);
+	mlops_feature_transform_free(m->ft);
+	cJSON_Delete(m->features);
+	free(m->input_src);
+	free(m->input_numeric);
 	free(m->class_values);
 	free(m->metadata);
 	free(m->ready);
@@ -511,7 +527,15 @@ static int served_render(struct served *m)
 	cJSON_AddStringToObject(o, "platform", mod ? "mlops" : "mlops-predictor");
 	ins = cJSON_AddArrayToObject(o, "inputs");
 	outs = cJSON_AddArrayToObject(o, "outputs");
-	if (mod) {
+	if (mod && m->ft) {
+		for (size_t i = 0; i < m->ninput_names; i++) {
+			cJSON_AddItemToArray(ins, t = cJSON_CreateObject());
+			cJSON_AddStringToObject(t, "name", m->input_names[i]);
+			cJSON_AddStringToObject(t, "datatype", m->input_numeric[i] ? "FP64" : "BYTES");
+			cJSON_AddItemToObject(t, "shape", cJSON_CreateIntArray((int[]){ -1 }, 1));
+		}
+	}
+	if (mod && !m->ft) {
 		for (size_t i = 0; i < mod->design.ninputs; i++) {
 			const struct mlops_input *in = &mod->design.inputs[i];
 			cJSON_AddItemToArray(ins, t = cJSON_CreateObject());
@@ -520,6 +544,8 @@ static int served_render(struct served *m)
 						in->type == MLOPS_INPUT_NUMERIC ? "FP64" : "BYTES");
 			cJSON_AddItemToObject(t, "shape", cJSON_CreateIntArray((int[]){ -1 }, 1));
 		}
+	}
+	if (mod) {
 		cJSON_AddItemToArray(outs, t = cJSON_CreateObject());
 		cJSON_AddStringToObject(t, "name", "predict");
 		cJSON_AddStringToObject(t, "datatype",
@@ -539,6 +565,8 @@ static int served_render(struct served *m)
 			cJSON_AddItemToObject(t, "classes",
 					      cJSON_CreateStringArray((const char *const *)mod->classes,
 								      (int)mod->nclasses));
+		if (m->features)
+			cJSON_AddItemToObject(t, "features", cJSON_Duplicate(m->features, 1));
 	} else {
 		cJSON_AddItemToArray(outs, t = cJSON_CreateObject());
 		cJSON_AddStringToObject(t, "name", "predict");
@@ -551,6 +579,87 @@ static int served_render(struct served *m)
 	cJSON_AddStringToObject(o, "name", m->md->name);
 	cJSON_AddBoolToObject(o, "ready", 1);
 	return (m->ready = print_json(o, &m->ready_len)) ? 0 : -1;
+}
+
+/* Add name to the request's columns (once); its index. */
+static size_t add_input_name(struct served *m, const char *name, int numeric)
+{
+	for (size_t k = 0; k < m->ninput_names; k++)
+		if (!strcmp(m->input_names[k], name)) {
+			m->input_numeric[k] &= (unsigned char)numeric;
+			return k;
+		}
+	m->input_names[m->ninput_names] = name;
+	m->input_numeric[m->ninput_names] = (unsigned char)numeric;
+	return m->ninput_names++;
+}
+
+/*
+ * Load the fitted feature transforms of a built-in model (features.json)
+ * and bind the model's inputs: an input named like a transform output
+ * takes that output, computed from the raw column it is made of; any other
+ * input (a windowed aggregate, which one row cannot give, an entity or
+ * time column) is a column of the request as it is.  A features.json that
+ * is not in the mlops-features format is one of the model's files.
+ */
+static int served_features(struct served *m)
+{
+	const struct mlops_model *mod = m->model;
+	size_t ni = mod->design.ninputs;
+	cJSON *doc = NULL;
+	char *text = NULL;
+	size_t len;
+	int err;
+
+	if ((err = mlops_read_file(&text, &len, m->md->features_file)) < 0)
+		return err;
+	doc = cJSON_ParseWithLength(text, len);
+	free(text);
+	const char *fmt = mlops_json_str(doc, "format");
+	if (!fmt || strcmp(fmt, "mlops-features")) {
+		cJSON_Delete(doc);
+		return 0;
+	}
+	if ((err = mlops_feature_transform_load(&m->ft, doc)) < 0) {
+		mlops_error_wrap(err, "'%s'", m->md->features_file);
+		goto done;
+	}
+	cJSON_DeleteItemFromObjectCaseSensitive(doc, "params");
+	cJSON_DeleteItemFromObjectCaseSensitive(doc, "format");
+	m->features = doc;
+	doc = NULL;
+	m->input_src = calloc(ni + 1, sizeof(long));
+	m->input_numeric = calloc(ni + 1, 1);
+	if (!m->input_src || !m->input_numeric) {
+		err = mlops_error_set(MLOPS_ERROR, "out of memory");
+		goto done;
+	}
+	m->ninput_names = 0;
+	const struct mlops_feature_transform *ft = m->ft;
+	size_t nout = mlops_feature_transform_noutputs(ft);
+	for (size_t i = 0; i < ni; i++) {
+		const struct mlops_input *in = &mod->design.inputs[i];
+		int numeric = in->type == MLOPS_INPUT_NUMERIC;
+		size_t j = 0;
+		while (j < nout && strcmp(mlops_feature_transform_output(ft, j), in->name))
+			j++;
+		long src = j < nout && !mlops_feature_transform_is_window(ft, j) ?
+			   mlops_feature_transform_output_input(ft, j) : -1;
+		if (src < 0) {
+			m->input_src[i] = -1 - (long)add_input_name(m, in->name, numeric);
+			continue;
+		}
+		const char *kind = mlops_feature_transform_output_kind(ft, j);
+		if (!strcmp(kind, "one-hot"))
+			numeric = 0;
+		else if (strcmp(kind, "identity") && strcmp(kind, "fill-missing"))
+			numeric = 1;
+		add_input_name(m, mlops_feature_transform_input(ft, (size_t)src), numeric);
+		m->input_src[i] = (long)j;
+	}
+done:
+	cJSON_Delete(doc);
+	return err;
 }
 
 /* Load the model that path names now. */
@@ -585,6 +694,9 @@ static int served_load(struct served **out, const char *path, const struct mlops
 		}
 		for (size_t i = 0; i < mod->design.ninputs; i++)
 			m->input_names[i] = mod->design.inputs[i].name;
+		m->ninput_names = mod->design.ninputs;
+		if (m->md->features_file && (err = served_features(m)) < 0)
+			goto fail;
 		m->classes_numeric = mod->nclasses > 0;
 		for (size_t i = 0; i < mod->nclasses; i++)
 			if (!number_text(mod->classes[i], &m->class_values[i]))
@@ -798,9 +910,9 @@ static int positional_names(struct table *t, const struct served *m, size_t ncol
 {
 	if (!m->model)
 		return table_fail(t, 400, "rows without column names need a model with known inputs");
-	if (ncols != m->model->design.ninputs)
+	if (ncols != m->ninput_names)
 		return table_fail(t, 400, "rows have %zu values, the model takes %zu inputs", ncols,
-				  m->model->design.ninputs);
+				  m->ninput_names);
 	t->names = m->input_names;
 	return 0;
 }
@@ -1293,6 +1405,138 @@ static int answer_fail(struct answer *a, int status, const char *fmt, ...)
 	return -1;
 }
 
+/* Round up to a multiple of 16 bytes. */
+static size_t align16(size_t n)
+{
+	return (n + 15) & ~(size_t)15;
+}
+
+/*
+ * A built-in model behind feature transforms: each raw row goes through
+ * mlops_feature_transform_apply_fields(), which gives the values as the
+ * feature table the model was trained on holds them, then through the
+ * model.  Columns of the request are bound once; the buffers live on the
+ * stack unless the model is wide.
+ */
+static int predict_features(struct answer *a, const struct served *m, const struct table *t)
+{
+	const struct mlops_model *mod = m->model;
+	const struct mlops_feature_transform *ft = m->ft;
+	size_t ni = mod->design.ninputs, k = mod->nclasses, nn = m->ninput_names;
+	size_t nti = mlops_feature_transform_ninputs(ft), nto = mlops_feature_transform_noutputs(ft);
+	union {
+		double align;
+		char bytes[16384];
+	} stack;
+	size_t o_work = 0;
+	size_t o_outf = o_work + align16(mlops_feature_transform_work_size(ft));
+	size_t o_inf = o_outf + align16(nto * sizeof(struct mlops_csv_field));
+	size_t o_tpos = o_inf + align16(nti * sizeof(struct mlops_csv_field));
+	size_t o_pos = o_tpos + align16(nti * sizeof(long));
+	size_t o_raw = o_pos + align16(nn * sizeof(size_t));
+	size_t o_fields = o_raw + align16(nn * sizeof(struct mlops_cellref));
+	size_t o_scratch = o_fields + align16(ni * sizeof(struct mlops_cellref));
+	size_t total = o_scratch + (nti + nn) * CELL_SCRATCH;
+	char *buf = total <= sizeof(stack.bytes) ? stack.bytes : malloc(total);
+	int ret = -1;
+
+	if (!buf)
+		return answer_fail(a, 500, "out of memory");
+	struct mlops_csv_field *outf = (struct mlops_csv_field *)(buf + o_outf);
+	struct mlops_csv_field *inf = (struct mlops_csv_field *)(buf + o_inf);
+	long *tpos = (long *)(buf + o_tpos);
+	size_t *pos = (size_t *)(buf + o_pos);
+	struct mlops_cellref *raw = (struct mlops_cellref *)(buf + o_raw);
+	struct mlops_cellref *fields = (struct mlops_cellref *)(buf + o_fields);
+	char *tscratch = buf + o_scratch, *rscratch = tscratch + nti * CELL_SCRATCH;
+
+	/* Every column the model needs must be there; other raw inputs may be. */
+	for (size_t i = 0; i < nn; i++) {
+		size_t c = 0;
+		while (c < t->ncols && strcmp(t->names[c], m->input_names[i]))
+			c++;
+		if (c == t->ncols) {
+			const char *name = m->input_names[i];
+			int window = 0;
+			for (size_t j = 0; j < nto; j++)
+				if (!strcmp(mlops_feature_transform_output(ft, j), name))
+					window = mlops_feature_transform_is_window(ft, j);
+			if (window)
+				answer_fail(a, 400, "missing column '%s': a windowed aggregate over the "
+					    "entity's history cannot be computed from one row; send its "
+					    "value (mlops feature get)", name);
+			else
+				answer_fail(a, 400, "missing column '%s'", name);
+			goto done;
+		}
+		pos[i] = c;
+	}
+	for (size_t i = 0; i < nti; i++) {
+		const char *name = mlops_feature_transform_input(ft, i);
+		tpos[i] = -1;
+		for (size_t c = 0; c < t->ncols; c++)
+			if (!strcmp(t->names[c], name))
+				tpos[i] = (long)c;
+	}
+	a->nrows = t->nrows;
+	a->pred = malloc((t->nrows + 1) * sizeof(*a->pred));
+	if (k)
+		a->proba = malloc((t->nrows * k + 1) * sizeof(double));
+	if (!a->pred || (k && !a->proba)) {
+		answer_fail(a, 500, "out of memory");
+		goto done;
+	}
+	for (size_t r = 0; r < t->nrows; r++) {
+		const struct mlops_cellref *row = t->cells ? t->cells + r * t->ncols : NULL;
+		const cJSON *const *items = t->items ? t->items + r * t->ncols : NULL;
+		size_t bad = SIZE_MAX;
+		for (size_t i = 0; i < nti && bad == SIZE_MAX; i++) {
+			struct mlops_cellref f = { "", 0 };
+			if (tpos[i] >= 0 && row)
+				f = row[tpos[i]];
+			else if (tpos[i] >= 0 && item_field(&f, tscratch + i * CELL_SCRATCH, items[tpos[i]]) < 0)
+				bad = (size_t)tpos[i];
+			inf[i].ptr = f.ptr;
+			inf[i].len = f.len;
+		}
+		for (size_t i = 0; i < nn && bad == SIZE_MAX; i++) {
+			if (row)
+				raw[i] = row[pos[i]];
+			else if (item_field(&raw[i], rscratch + i * CELL_SCRATCH, items[pos[i]]) < 0)
+				bad = pos[i];
+		}
+		if (bad != SIZE_MAX) {
+			answer_fail(a, 400, "row %zu: column '%s' holds an array or object, expected a "
+				    "number or a string", r + 1, t->names[bad]);
+			goto done;
+		}
+		if (mlops_feature_transform_apply_fields(outf, buf + o_work, ft, inf) < 0) {
+			answer_fail(a, mlops_error_code() == MLOPS_EINVALID ? 400 : 500, "row %zu: %s",
+				    r + 1, mlops_error_message());
+			goto done;
+		}
+		for (size_t i = 0; i < ni; i++) {
+			long src = m->input_src[i];
+			if (src >= 0) {
+				fields[i].ptr = outf[src].ptr;
+				fields[i].len = outf[src].len;
+			} else {
+				fields[i] = raw[-1 - src];
+			}
+		}
+		if (mlops_model_predict_row(&a->pred[r], k ? a->proba + r * k : NULL, mod, fields) < 0) {
+			answer_fail(a, mlops_error_code() == MLOPS_EINVALID ? 400 : 500, "row %zu: %s",
+				    r + 1, mlops_error_message());
+			goto done;
+		}
+	}
+	ret = 0;
+done:
+	if (buf != stack.bytes)
+		free(buf);
+	return ret;
+}
+
 static int predict_builtin(struct answer *a, const struct served *m, const struct table *t)
 {
 	const struct mlops_model *mod = m->model;
@@ -1306,6 +1550,8 @@ static int predict_builtin(struct answer *a, const struct served *m, const struc
 	void *heap = NULL;
 	int ret = -1;
 
+	if (m->ft)
+		return predict_features(a, m, t);
 	if (ni > 64) {
 		heap = malloc(ni * (sizeof(size_t) + sizeof(*fields) + CELL_SCRATCH));
 		if (!heap)
@@ -1960,6 +2206,8 @@ int mlops_server_start(struct mlops_server **out, const char *path,
 	struct sigaction ign;
 
 	*out = NULL;
+	if ((err = mlops_mhd_load()) < 0)
+		return err;
 	if (opts->port > 65535)
 		return mlops_error_set(MLOPS_EUSAGE, "port %u is out of range", opts->port);
 	if (opts->max_body == 0 || opts->timeout == 0 || opts->predict_timeout == 0)

@@ -284,16 +284,21 @@ int mlops_tempfile(int *fd_out, char **path_out, const char *dir, const char *pr
 	return 0;
 }
 
+static mode_t process_umask;
+
+static void read_umask(void)
+{
+	process_umask = umask(0);
+	umask(process_umask);
+}
+
 mode_t mlops_umask(void)
 {
-	static int known;
-	static mode_t mask;
-	if (!known) {
-		mask = umask(0);
-		umask(mask);
-		known = 1;
-	}
-	return mask;
+	/* Once: umask() can only be read by setting it, and two threads
+	 * doing that at once could each see the other's 0. */
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, read_umask);
+	return process_umask;
 }
 
 int mlops_write_file_atomic(const char *path, const void *data, size_t len,

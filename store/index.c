@@ -7,7 +7,9 @@
  *   u64 inode, u32 mode, u8 kind, 32-byte id
  * followed by the SHA-256 of everything before it, so a damaged index is
  * noticed and ignored (it is only a cache).  In memory: an open-addressing
- * hash table on the path.
+ * hash table on the path, sized from the count when loading; loaded paths
+ * stay in the file's buffer (the arena, NUL-terminated in place) rather
+ * than one allocation each.
  *
  * Racy entries: each entry remembers when it was known to describe the file
  * (`seen_ns`: the time of put(), or for a loaded entry the index file's
@@ -29,7 +31,8 @@
 #define RACY_NS 20000000LL
 
 struct slot {
-	struct mlops_index_entry e; /* e.path owned */
+	struct mlops_index_entry e; /* e.path owned, unless in the arena */
+	uint64_t hash;              /* of e.path */
 	int64_t seen_ns;
 	int used;
 };
@@ -39,9 +42,11 @@ struct mlops_index {
 	char *tmpdir;
 	struct slot *slots;
 	size_t nslots, count;
+	char *arena;                /* the loaded file, holding loaded paths */
+	size_t arena_len;
 	int64_t file_mtime_ns;
 	int dirty;
-	pthread_mutex_t lock;
+	pthread_rwlock_t lock;      /* lookups read, puts write */
 };
 
 static uint64_t hash_str(const char *s)
@@ -52,26 +57,38 @@ static uint64_t hash_str(const char *s)
 	return h;
 }
 
-static struct slot *find_slot(struct slot *slots, size_t nslots, const char *path)
+static struct slot *find_slot(struct slot *slots, size_t nslots, const char *path,
+			      uint64_t hash)
 {
-	size_t i = (size_t)hash_str(path) & (nslots - 1);
+	size_t i = (size_t)hash & (nslots - 1);
 	for (;; i = (i + 1) & (nslots - 1)) {
-		if (!slots[i].used || !strcmp(slots[i].e.path, path))
+		if (!slots[i].used ||
+		    (slots[i].hash == hash && !strcmp(slots[i].e.path, path)))
 			return &slots[i];
 	}
 }
 
-static int grow(struct mlops_index *idx)
+/* Free a path unless it lives in the arena. */
+static void free_path(struct mlops_index *idx, const char *path)
 {
-	if ((idx->count + 1) * 2 <= idx->nslots)
+	if (!(idx->arena && path >= idx->arena && path < idx->arena + idx->arena_len))
+		free((char *)path);
+}
+
+/* Make room for `want` entries at a load factor of at most one half. */
+static int reserve(struct mlops_index *idx, size_t want)
+{
+	if (want * 2 <= idx->nslots)
 		return 0;
-	size_t n = idx->nslots ? idx->nslots * 2 : 1024;
+	size_t n = idx->nslots ? idx->nslots : 1024;
+	while (n < want * 2)
+		n *= 2;
 	struct slot *s = calloc(n, sizeof(*s));
 	if (!s)
 		return mlops_error_set(MLOPS_ERROR, "out of memory");
 	for (size_t i = 0; i < idx->nslots; i++)
 		if (idx->slots[i].used)
-			*find_slot(s, n, idx->slots[i].e.path) = idx->slots[i];
+			*find_slot(s, n, idx->slots[i].e.path, idx->slots[i].hash) = idx->slots[i];
 	free(idx->slots);
 	idx->slots = s;
 	idx->nslots = n;
@@ -81,17 +98,19 @@ static int grow(struct mlops_index *idx)
 static int insert(struct mlops_index *idx, const struct mlops_index_entry *e, char *owned_path,
 		  int64_t seen_ns)
 {
-	if (grow(idx) < 0)
+	if (reserve(idx, idx->count + 1) < 0)
 		return MLOPS_ERROR;
-	struct slot *s = find_slot(idx->slots, idx->nslots, owned_path);
+	uint64_t hash = hash_str(owned_path);
+	struct slot *s = find_slot(idx->slots, idx->nslots, owned_path, hash);
 	if (s->used) {
-		free((char *)s->e.path);
+		free_path(idx, s->e.path);
 	} else {
 		idx->count++;
 	}
 	s->used = 1;
 	s->e = *e;
 	s->e.path = owned_path;
+	s->hash = hash;
 	s->seen_ns = seen_ns;
 	return 0;
 }
@@ -105,7 +124,7 @@ int mlops_index_load(struct mlops_index **out, const char *path, const char *tmp
 	size_t len;
 	if (!idx)
 		return mlops_error_set(MLOPS_ERROR, "out of memory");
-	pthread_mutex_init(&idx->lock, NULL);
+	pthread_rwlock_init(&idx->lock, NULL);
 	idx->path = strdup(path);
 	idx->tmpdir = strdup(tmpdir);
 	if (!idx->path || !idx->tmpdir) {
@@ -128,37 +147,40 @@ int mlops_index_load(struct mlops_index **out, const char *path, const char *tmp
 	const char *p = buf + 8, *end = buf + len - 32;
 	uint32_t count;
 	GET(count);
+	/* Each entry takes at least 2 + 8 * 4 + 4 + 1 + 32 bytes. */
+	if ((uint64_t)count * (2 + 8 * 4 + 4 + 1 + 32) > (uint64_t)(end - p) ||
+	    reserve(idx, count) < 0)
+		goto damaged;
+	idx->arena = buf;
+	idx->arena_len = len;
 	for (uint32_t i = 0; i < count; i++) {
 		struct mlops_index_entry e;
 		uint16_t plen;
 		GET(plen);
 		if (p + plen > end)
 			goto damaged;
-		char *epath = strndup(p, plen);
-		if (!epath)
-			goto damaged;
+		char *epath = (char *)p;
 		p += plen;
-		if (p + 8 * 4 + 4 + 1 + 32 > end) {
-			free(epath);
+		if (p + 8 * 4 + 4 + 1 + 32 > end)
 			goto damaged;
-		}
 		GET(e.size); GET(e.mtime_ns); GET(e.ctime_ns); GET(e.ino); GET(e.mode); GET(e.kind);
 		memcpy(e.id.id, p, 32);
 		p += 32;
-		if (insert(idx, &e, epath, idx->file_mtime_ns) < 0) {
-			free(epath);
+		/* The size field after the path is read: end the path there. */
+		epath[plen] = '\0';
+		if (memchr(epath, '\0', plen) || insert(idx, &e, epath, idx->file_mtime_ns) < 0)
 			goto damaged;
-		}
 	}
-	free(buf);
 	*out = idx;
 	return 0;
 damaged:
 	/* Only a cache: start empty, and rewrite it at the next save. */
-	free(buf);
 	for (size_t i = 0; i < idx->nslots; i++)
 		if (idx->slots[i].used)
-			free((char *)idx->slots[i].e.path);
+			free_path(idx, idx->slots[i].e.path);
+	free(buf);
+	idx->arena = NULL;
+	idx->arena_len = 0;
 	free(idx->slots);
 	idx->slots = NULL;
 	idx->nslots = idx->count = 0;
@@ -176,9 +198,9 @@ int mlops_index_lookup(struct mlops_index_entry *out, struct mlops_index *idx,
 		       const char *path, const struct stat *st)
 {
 	int hit = 0;
-	pthread_mutex_lock(&idx->lock);
+	pthread_rwlock_rdlock(&idx->lock);
 	if (idx->nslots) {
-		struct slot *s = find_slot(idx->slots, idx->nslots, path);
+		struct slot *s = find_slot(idx->slots, idx->nslots, path, hash_str(path));
 		if (s->used && s->e.size == (uint64_t)st->st_size &&
 		    s->e.mtime_ns == ns(&st->st_mtim) && s->e.ctime_ns == ns(&st->st_ctim) &&
 		    s->e.ino == (uint64_t)st->st_ino && s->e.mode == (uint32_t)st->st_mode &&
@@ -187,7 +209,7 @@ int mlops_index_lookup(struct mlops_index_entry *out, struct mlops_index *idx,
 			hit = 1;
 		}
 	}
-	pthread_mutex_unlock(&idx->lock);
+	pthread_rwlock_unlock(&idx->lock);
 	return hit;
 }
 
@@ -208,20 +230,20 @@ int mlops_index_put(struct mlops_index *idx, const char *path, const struct stat
 	char *p = strdup(path);
 	if (!p)
 		return mlops_error_set(MLOPS_ERROR, "out of memory");
-	pthread_mutex_lock(&idx->lock);
+	pthread_rwlock_wrlock(&idx->lock);
 	int err = insert(idx, &e, p, ns(&now));
 	if (err < 0)
 		free(p);
 	else
 		idx->dirty = 1;
-	pthread_mutex_unlock(&idx->lock);
+	pthread_rwlock_unlock(&idx->lock);
 	return err;
 }
 
 void mlops_index_remove_prefix(struct mlops_index *idx, const char *path)
 {
 	size_t len = strlen(path);
-	pthread_mutex_lock(&idx->lock);
+	pthread_rwlock_wrlock(&idx->lock);
 	/* Rebuild without the matching entries (removal in open addressing). */
 	struct slot *old = idx->slots;
 	size_t n = idx->nslots;
@@ -232,15 +254,15 @@ void mlops_index_remove_prefix(struct mlops_index *idx, const char *path)
 			continue;
 		const char *p = old[i].e.path;
 		if (!strncmp(p, path, len) && (p[len] == '\0' || p[len] == '/')) {
-			free((char *)p);
+			free_path(idx, p);
 			idx->dirty = 1;
 			continue;
 		}
 		if (insert(idx, &old[i].e, (char *)p, old[i].seen_ns) < 0)
-			free((char *)p);
+			free_path(idx, p);
 	}
 	free(old);
-	pthread_mutex_unlock(&idx->lock);
+	pthread_rwlock_unlock(&idx->lock);
 }
 
 int mlops_index_save(struct mlops_index *idx)
@@ -295,10 +317,11 @@ void mlops_index_free(struct mlops_index *idx)
 		return;
 	for (size_t i = 0; i < idx->nslots; i++)
 		if (idx->slots[i].used)
-			free((char *)idx->slots[i].e.path);
+			free_path(idx, idx->slots[i].e.path);
 	free(idx->slots);
+	free(idx->arena);
 	free(idx->path);
 	free(idx->tmpdir);
-	pthread_mutex_destroy(&idx->lock);
+	pthread_rwlock_destroy(&idx->lock);
 	free(idx);
 }

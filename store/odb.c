@@ -20,11 +20,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 #include <zstd.h>
+
+/* Objects at least this large start their write-back as soon as written. */
+#define ODB_WRITEBACK_MIN (256u << 10)
+/* Raw objects up to this size are read, larger ones mapped, to be verified. */
+#define ODB_READ_MAX (64u << 10)
 
 struct pending {
 	mlops_oid id;
@@ -88,7 +94,7 @@ int mlops_odb_open(struct mlops_odb **out, const char *objects_dir, const char *
 	odb->dir = strdup(objects_dir);
 	odb->tmpdir = strdup(tmpdir);
 	odb->codec = MLOPS_CODEC_ZSTD;
-	odb->level = 3;
+	odb->level = MLOPS_ZSTD_LEVEL;
 	odb->fsync = 1;
 	pthread_mutex_init(&odb->lock, NULL);
 	if (!odb->dir || !odb->tmpdir) {
@@ -335,6 +341,14 @@ static int write_pending(struct mlops_odb *odb, const mlops_oid *id, enum mlops_
 		close(fd);
 		goto fail;
 	}
+	/*
+	 * Start writing large objects to disk now, so that the batch's sync
+	 * finds most of the data already written instead of all of it: the
+	 * disk works while the next chunks are hashed.  Only a hint; the sync
+	 * in mlops_odb_sync() is what makes the data durable.
+	 */
+	if (odb->fsync && len >= ODB_WRITEBACK_MIN)
+		(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 	if (close(fd) < 0) {
 		err = mlops_error_sys(errno, "unable to write object to '%s'", tmp);
 		goto fail;
@@ -681,6 +695,39 @@ done:
 	return err;
 }
 
+/* Read exactly len bytes at offset; a short file is a corrupt object. */
+static int pread_all(int fd, void *data, size_t len, const mlops_oid *id)
+{
+	size_t done = 0;
+	char hex[MLOPS_OID_HEXSZ + 1];
+	while (done < len) {
+		ssize_t n = pread(fd, (char *)data + done, len - done, (off_t)done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return mlops_error_sys(errno, "unable to read object %s", mlops_oid_fmt(hex, id));
+		if (n == 0)
+			return mlops_error_set(MLOPS_ECORRUPT, "object %s is corrupt: it ends early",
+					       mlops_oid_fmt(hex, id));
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+static int pwrite_all(int fd, const void *data, size_t len, uint64_t offset)
+{
+	size_t done = 0;
+	while (done < len) {
+		ssize_t n = pwrite(fd, (const char *)data + done, len - done, (off_t)(offset + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return mlops_error_sys(n < 0 ? errno : EIO, "unable to write");
+		done += (size_t)n;
+	}
+	return 0;
+}
+
 int mlops_odb_copy_to_fd(struct mlops_odb *odb, const mlops_oid *id, int fd,
 			 uint64_t offset, uint64_t expected_size)
 {
@@ -704,30 +751,48 @@ int mlops_odb_copy_to_fd(struct mlops_odb *odb, const mlops_oid *id, int fd,
 					      (unsigned long long)expected_size);
 			goto done;
 		}
-		loff_t off_in = 0, off_out = (loff_t)offset;
-		size_t left = (size_t)expected_size;
-		while (left > 0) {
-			ssize_t n = copy_file_range(in, &off_in, fd, &off_out, left, 0);
-			if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL ||
-				      errno == EOPNOTSUPP)) {
-				char buf[1 << 16];
-				ssize_t r = pread(in, buf, sizeof(buf), off_in);
-				if (r <= 0 || pwrite(fd, buf, (size_t)r, off_out) != r) {
-					n = -1;
-				} else {
-					n = r;
-					off_in += r;
-					off_out += r;
-				}
-			}
-			if (n <= 0) {
-				int e = n < 0 ? errno : EIO;
+		/*
+		 * Hash before writing, from a mapping of the page cache: a
+		 * damaged object (same size, different bytes) is refused, never
+		 * copied out.  Objects are at most a chunk (2 MiB), so the
+		 * hash and the copy read the same bytes while they are cached.
+		 */
+		size_t len = (size_t)expected_size;
+		void *map = NULL, *buf = NULL;
+		if (len > ODB_READ_MAX) {
+			map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, in, 0);
+			if (map == MAP_FAILED) {
+				err = mlops_error_sys(errno, "unable to read object %s", mlops_oid_fmt(hex, id));
 				close(in);
-				err = mlops_error_sys(e, "unable to copy object %s", mlops_oid_fmt(hex, id));
 				goto done;
 			}
-			left -= (size_t)n;
+		} else if (len) {
+			/* Small objects: one read costs less than a mapping. */
+			if (!(buf = malloc(len))) {
+				err = mlops_error_set(MLOPS_ERROR, "out of memory");
+				close(in);
+				goto done;
+			}
+			if ((err = pread_all(in, buf, len, id)) < 0) {
+				free(buf);
+				close(in);
+				goto done;
+			}
+			map = buf;
 		}
+		mlops_oid got;
+		mlops_hash_buf(&got, map, len);
+		if (mlops_oid_cmp(&got, id)) {
+			char ghex[MLOPS_OID_HEXSZ + 1];
+			err = mlops_error_set(MLOPS_ECORRUPT, "object %s is corrupt: its content hashes to %.12s",
+					      mlops_oid_fmt(hex, id), mlops_oid_fmt(ghex, &got));
+		} else {
+			err = pwrite_all(fd, map, len, offset);
+		}
+		if (buf)
+			free(buf);
+		else if (map)
+			munmap(map, len);
 		close(in);
 		goto done;
 	}
@@ -741,18 +806,7 @@ int mlops_odb_copy_to_fd(struct mlops_odb *odb, const mlops_oid *id, int fd,
 				      mlops_oid_fmt(hex, id), len, (unsigned long long)expected_size);
 		goto done;
 	}
-	size_t done_bytes = 0;
-	while (done_bytes < len) {
-		ssize_t n = pwrite(fd, (char *)data + done_bytes, len - done_bytes,
-				   (off_t)(offset + done_bytes));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			err = mlops_error_sys(n < 0 ? errno : EIO, "unable to write");
-			break;
-		}
-		done_bytes += (size_t)n;
-	}
+	err = pwrite_all(fd, data, len, offset);
 	free(data);
 done:
 	free(path);

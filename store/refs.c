@@ -121,12 +121,69 @@ static int take_over_stale(struct mlops_repo *repo, const char *path, long dead_
 		long pid;
 		char host[256];
 		if (read_holder(path, &pid, host, sizeof(host)) == 0 && pid == dead_pid &&
-		    (pid > 0 ? !holder_alive(pid, host) : lock_age(path) > 10))
+		    (pid > 0 ? !holder_alive(pid, host) : lock_age(path) >= 2))
 			removed = unlink(path) == 0;
 		flock(fd, LOCK_UN);
 	}
 	close(fd);
 	return removed;
+}
+
+/*
+ * Create the lock file holding `line`, atomically: the line is written to a
+ * temporary file first and hard-linked to the lock's name, so the lock is
+ * never seen empty (a process killed between an O_EXCL create and its write
+ * would leave a lock naming nobody).  Returns 0 when taken, 1 when the lock
+ * exists, <0 on error.  Where hard links are not supported, falls back to
+ * O_CREAT|O_EXCL and a write.
+ */
+static int lock_create(const char *path, const char *tmpdir, const char *line)
+{
+	char *tmp = NULL;
+	int fd, err = 0, taken = 0;
+	if (mlops_tempfile(&fd, &tmp, tmpdir, "lock-") == 0) {
+		if (mlops_write_all(fd, line, strlen(line)) < 0 ||
+		    fchmod(fd, 0666 & ~mlops_umask()) < 0) {
+			err = mlops_error_sys(errno, "unable to write the lock");
+			close(fd);
+			goto done;
+		}
+		close(fd);
+		if (link(tmp, path) == 0) {
+			taken = 1;
+			goto done;
+		}
+		if (errno == EEXIST) {
+			err = 1;
+			goto done;
+		}
+		if (errno != EPERM && errno != ENOTSUP && errno != ENOSYS && errno != EXDEV &&
+		    errno != ENOENT) {
+			err = mlops_error_sys(errno, "unable to create '%s'", path);
+			goto done;
+		}
+	} else {
+		mlops_error_clear();
+	}
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+	if (fd < 0) {
+		err = errno == EEXIST ? 1 : mlops_error_sys(errno, "unable to create '%s'", path);
+		goto done;
+	}
+	taken = 1;
+	if (mlops_write_all(fd, line, strlen(line)) < 0) {
+		err = mlops_error_sys(errno, "unable to write the lock");
+		unlink(path);
+		taken = 0;
+	}
+	close(fd);
+done:
+	if (tmp)
+		unlink(tmp);
+	free(tmp);
+	if (taken)
+		mlops_tempfile_register(path);
+	return err;
 }
 
 int mlops_lock_acquire(struct mlops_lock **out, struct mlops_repo *repo, int timeout_ms)
@@ -144,22 +201,16 @@ int mlops_lock_acquire(struct mlops_lock **out, struct mlops_repo *repo, int tim
 		}
 		timeout_ms = (int)(t < 0 ? 0 : t > 3600000 ? 3600000 : t);
 	}
+	char line[300];
+	snprintf(line, sizeof(line), "%ld %s\n", (long)getpid(), me);
 	int waited = 0, delay = 1;
 	for (;;) {
-		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-		if (fd >= 0) {
-			mlops_tempfile_register(path);
-			char line[300];
-			int n = snprintf(line, sizeof(line), "%ld %s\n", (long)getpid(), me);
-			if (mlops_write_all(fd, line, (size_t)n) < 0) {
-				int e = errno;
-				close(fd);
-				unlink(path);
-				mlops_tempfile_forget(path);
-				free(path);
-				return mlops_error_sys(e, "unable to write the lock");
-			}
-			close(fd);
+		int rc = lock_create(path, repo->tmpdir, line);
+		if (rc < 0) {
+			free(path);
+			return rc;
+		}
+		if (rc == 0) {
 			struct mlops_lock *l = malloc(sizeof(*l));
 			if (!l) {
 				unlink(path);
@@ -171,24 +222,26 @@ int mlops_lock_acquire(struct mlops_lock **out, struct mlops_repo *repo, int tim
 			*out = l;
 			return 0;
 		}
-		if (errno != EEXIST) {
-			int e = errno;
-			int err = mlops_error_sys(e, "unable to create '%s'", path);
-			free(path);
-			return err;
-		}
+		/*
+		 * A lock naming no process was left by an older mlops killed
+		 * between creating and writing it (a window of microseconds):
+		 * stale after 2 seconds.
+		 */
 		long pid;
 		char host[256];
 		int have = read_holder(path, &pid, host, sizeof(host)) == 0;
-		if (have && (pid > 0 ? !holder_alive(pid, host) : lock_age(path) > 10)) {
+		if (have && (pid > 0 ? !holder_alive(pid, host) : lock_age(path) >= 2)) {
 			int took = take_over_stale(repo, path, pid);
 			if (took < 0) {
 				free(path);
 				return took;
 			}
 			if (took) {
-				mlops_warning_add("removed a stale repository lock left by process %ld, "
-						  "which is no longer running", pid);
+				if (pid > 0)
+					mlops_warning_add("removed a stale repository lock left by process %ld, "
+							  "which is no longer running", pid);
+				else
+					mlops_warning_add("removed a stale repository lock that named no process");
 				continue;
 			}
 		}

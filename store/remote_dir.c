@@ -7,8 +7,10 @@
  * none; durability comes from one syncfs() in sync() (when fsync is on),
  * not one fsync per file.  A ref's compare-and-swap holds
  * refs/<name>.lock (O_CREAT|O_EXCL) while it reads, compares and renames
- * the new value into place; a lock older than 30 seconds was left by a
- * killed process and is taken over.
+ * the new value into place, which takes milliseconds.  A lock older than
+ * 30 seconds, or one seen unchanged (same file, time and size) for
+ * 2 seconds of waiting, was left by a killed process and is taken over
+ * with a warning; the second rule needs no clock shared with the server.
  */
 #include "remote.h"
 #include "error.h"
@@ -28,6 +30,7 @@
 
 #define STALE_LOCK_SECONDS 30
 #define LOCK_WAIT_MS 10000
+#define UNCHANGED_LOCK_MS 2000
 
 struct dir_remote {
 	struct mlops_remote base;
@@ -373,9 +376,17 @@ static int dir_ref_read(struct mlops_remote *r, const char *name, mlops_oid *out
 	return err;
 }
 
+static int same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
 static int take_lock(int *fd_out, const char *lock)
 {
 	struct timespec pause = { 0, 10 * 1000 * 1000 };
+	struct stat seen = { 0 };
+	int seen_at = -1;
 	for (int waited = 0;; waited += 10) {
 		int fd = open(lock, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
 		if (fd >= 0) {
@@ -390,8 +401,17 @@ static int take_lock(int *fd_out, const char *lock)
 		if (errno != EEXIST)
 			return mlops_error_sys(errno, "unable to create '%s'", lock);
 		struct stat st;
-		if (stat(lock, &st) == 0 && time(NULL) - st.st_mtime > STALE_LOCK_SECONDS) {
-			unlink(lock);
+		if (stat(lock, &st) < 0)
+			continue;
+		if (seen_at < 0 || !same_file(&st, &seen)) {
+			seen = st;
+			seen_at = waited;
+		}
+		if (time(NULL) - st.st_mtime > STALE_LOCK_SECONDS ||
+		    waited - seen_at >= UNCHANGED_LOCK_MS) {
+			if (unlink(lock) == 0)
+				mlops_warning_add("removed '%s', left by a push that was killed", lock);
+			seen_at = -1;
 			continue;
 		}
 		if (waited >= LOCK_WAIT_MS)

@@ -112,11 +112,12 @@ static int configure_odb(void *payload)
 	struct mlops_repo *repo = payload;
 	int err = 0;
 	char *codec = NULL;
-	long long level = 3;
+	long long level;
 	int fsync_on = 1;
+	enum mlops_codec c = MLOPS_CODEC_ZSTD;
 	if (mlops_config_get_string(&codec, repo, "core.compression") == 0) {
-		enum mlops_codec c = !strcmp(codec, "zlib") ? MLOPS_CODEC_ZLIB :
-				     !strcmp(codec, "none") ? MLOPS_CODEC_NONE : MLOPS_CODEC_ZSTD;
+		c = !strcmp(codec, "zlib") ? MLOPS_CODEC_ZLIB :
+		    !strcmp(codec, "none") ? MLOPS_CODEC_NONE : MLOPS_CODEC_ZSTD;
 		if (strcmp(codec, "zlib") && strcmp(codec, "none") && strcmp(codec, "zstd")) {
 			err = mlops_error_set(MLOPS_EINVALID,
 					      "core.compression is '%s'; expected zstd, zlib or none", codec);
@@ -124,12 +125,13 @@ static int configure_odb(void *payload)
 			return err;
 		}
 		free(codec);
-		if ((err = mlops_config_get_int(&level, repo, "core.compressionLevel",
-						c == MLOPS_CODEC_ZLIB ? 6 : 3)) < 0)
-			return err;
-		mlops_odb_set_codec(repo->odb, c, (int)level);
 	}
 	mlops_error_clear();
+	/* The level applies with or without core.compression set. */
+	if ((err = mlops_config_get_int(&level, repo, "core.compressionLevel",
+					c == MLOPS_CODEC_ZLIB ? 6 : MLOPS_ZSTD_LEVEL)) < 0)
+		return err;
+	mlops_odb_set_codec(repo->odb, c, (int)level);
 	if ((err = mlops_config_get_bool(&fsync_on, repo, "core.fsync", 1)) < 0)
 		return err;
 	mlops_odb_set_fsync(repo->odb, fsync_on);

@@ -25,6 +25,7 @@
 #include "s3.h"
 #include "error.h"
 #include "sigv4.h"
+#include "dl_curl.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -38,7 +39,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -346,6 +346,8 @@ int mlops_s3_open(struct mlops_s3 **out, const struct mlops_s3_config *cfg)
 	int error = 0;
 
 	*out = NULL;
+	if ((error = mlops_curl_load()) < 0)
+		return error;
 	pthread_once(&curl_once, curl_init);
 	if (curl_init_result != CURLE_OK)
 		return mlops_error_set(MLOPS_ERROR, "unable to start curl: %s", curl_easy_strerror(curl_init_result));

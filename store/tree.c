@@ -139,6 +139,7 @@ struct ingest {
 	struct wnode **todo;
 	size_t ntodo, captodo;
 	uint64_t todo_bytes;
+	pthread_mutex_t todo_lock;   /* todo, while directories are walked in parallel */
 	atomic_size_t next;
 	atomic_uint_fast64_t done_bytes, stored, hashed;
 	atomic_int failed;
@@ -165,18 +166,89 @@ static int cmp_names(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+static void ingest_fail(struct ingest *in, int err)
+{
+	pthread_mutex_lock(&in->err_lock);
+	if (!in->err) {
+		in->err = err;
+		snprintf(in->errmsg, sizeof(in->errmsg), "%s", mlops_error_message());
+	}
+	pthread_mutex_unlock(&in->err_lock);
+	atomic_store(&in->failed, 1);
+}
+
 static int todo_push(struct ingest *in, struct wnode *w)
 {
+	int err = 0;
+	pthread_mutex_lock(&in->todo_lock);
 	if (in->ntodo == in->captodo) {
 		size_t cap = in->captodo ? in->captodo * 2 : 256;
 		struct wnode **t = realloc(in->todo, cap * sizeof(*t));
-		if (!t)
-			return mlops_error_set(MLOPS_ERROR, "out of memory");
+		if (!t) {
+			err = mlops_error_set(MLOPS_ERROR, "out of memory");
+			goto done;
+		}
 		in->todo = t;
 		in->captodo = cap;
 	}
 	in->todo[in->ntodo++] = w;
 	in->todo_bytes += (uint64_t)w->st.st_size;
+done:
+	pthread_mutex_unlock(&in->todo_lock);
+	return err;
+}
+
+static int walk(struct ingest *in, struct wnode *w);
+
+/*
+ * The sub-directories of the walk's top directory are walked on every
+ * core: half of a status or an add of many small files is lstat() and
+ * readdir(), which parallelise well.  Each worker takes the next kid.
+ */
+struct walk_pool {
+	struct ingest *in;
+	struct wnode **kids;
+	size_t n;
+	atomic_size_t next;
+};
+
+static void *walk_worker(void *arg)
+{
+	struct walk_pool *wp = arg;
+	size_t i;
+	int err;
+	while (!atomic_load(&wp->in->failed) && (i = atomic_fetch_add(&wp->next, 1)) < wp->n) {
+		if ((err = walk(wp->in, wp->kids[i])) < 0) {
+			ingest_fail(wp->in, err);
+			break;
+		}
+	}
+	return NULL;
+}
+
+static int walk_kids(struct ingest *in, struct wnode *w, int top)
+{
+	size_t dirs = 0;
+	int err = 0;
+	for (size_t i = 0; i < w->nkids; i++)
+		dirs += S_ISDIR(w->kids[i]->st.st_mode) != 0;
+	int n = top && dirs >= 2 ? nworkers() : 1;
+	if (n <= 1) {
+		for (size_t i = 0; err == 0 && i < w->nkids; i++)
+			err = walk(in, w->kids[i]);
+		return err;
+	}
+	struct walk_pool wp = { .in = in, .kids = w->kids, .n = w->nkids };
+	atomic_init(&wp.next, 0);
+	pthread_t th[MAX_WORKERS];
+	int started = 0;
+	while (started < n - 1 && pthread_create(&th[started], NULL, walk_worker, &wp) == 0)
+		started++;
+	walk_worker(&wp);
+	for (int t = 0; t < started; t++)
+		pthread_join(th[t], NULL);
+	if (atomic_load(&in->failed))
+		return mlops_error_set(in->err, "%s", in->errmsg);
 	return 0;
 }
 
@@ -202,7 +274,7 @@ static int known_file_stored(struct mlops_odb *odb, const struct mlops_node *nod
 	return rc == 0;
 }
 
-static int walk(struct ingest *in, struct wnode *w)
+static int walk_at(struct ingest *in, struct wnode *w, int top)
 {
 	if (S_ISLNK(w->st.st_mode)) {
 		w->node.kind = MLOPS_KIND_LINK;
@@ -298,26 +370,20 @@ static int walk(struct ingest *in, struct wnode *w)
 		}
 	}
 	closedir(d);
-	for (size_t i = 0; err == 0 && i < w->nkids; i++)
-		err = walk(in, w->kids[i]);
+	if (err == 0)
+		err = walk_kids(in, w, top);
 	for (size_t i = 0; i < n; i++)
 		free(names[i]);
 	free(names);
 	return err;
 }
 
-/* ---- phase 2: hash ---------------------------------------------------- */
-
-static void ingest_fail(struct ingest *in, int err)
+static int walk(struct ingest *in, struct wnode *w)
 {
-	pthread_mutex_lock(&in->err_lock);
-	if (!in->err) {
-		in->err = err;
-		snprintf(in->errmsg, sizeof(in->errmsg), "%s", mlops_error_message());
-	}
-	pthread_mutex_unlock(&in->err_lock);
-	atomic_store(&in->failed, 1);
+	return walk_at(in, w, 0);
 }
+
+/* ---- phase 2: hash ---------------------------------------------------- */
 
 static void report(struct ingest *in, uint64_t bytes)
 {
@@ -838,6 +904,7 @@ static int ingest_run(struct mlops_node *out, struct mlops_odb *odb, struct mlop
 	in.write = write;
 	in.stats = stats;
 	pthread_mutex_init(&in.err_lock, NULL);
+	pthread_mutex_init(&in.todo_lock, NULL);
 	int err;
 	struct wnode *root = calloc(1, sizeof(*root));
 	if (!root)
@@ -856,7 +923,7 @@ static int ingest_run(struct mlops_node *out, struct mlops_odb *odb, struct mlop
 			err = mlops_error_sys(errno, "unable to stat '%s'", abs_path);
 		goto done;
 	}
-	if ((err = walk(&in, root)) < 0)
+	if ((err = walk_at(&in, root, 1)) < 0)
 		goto done;
 	if ((err = hash_all(&in)) < 0) {
 		mlops_error_set(err, "%s", in.errmsg);
@@ -876,6 +943,7 @@ static int ingest_run(struct mlops_node *out, struct mlops_odb *odb, struct mlop
 done:
 	wnode_free(root);
 	free(in.todo);
+	pthread_mutex_destroy(&in.todo_lock);
 	pthread_mutex_destroy(&in.err_lock);
 	return err;
 }
@@ -1269,6 +1337,48 @@ static int plan_tree(struct checkout *co, const char *abs, const char *key,
 	return err;
 }
 
+/*
+ * The chunks of one file, written at their offsets by several threads: a
+ * large file is verified (hashed) as it is written, which is CPU work
+ * worth spreading over every core.
+ */
+struct chunk_copy {
+	struct checkout *co;
+	int fd;
+	const struct chunk_ref *c;
+	size_t n;
+	atomic_size_t next;
+	atomic_int failed;
+	pthread_mutex_t lock;
+	int err;
+	char errmsg[1024];
+};
+
+static void *chunk_copy_worker(void *arg)
+{
+	struct chunk_copy *cc = arg;
+	size_t i;
+	while (!atomic_load(&cc->failed) && (i = atomic_fetch_add(&cc->next, 1)) < cc->n) {
+		const struct chunk_ref *c = &cc->c[i];
+		int err = 0;
+		/* The file was just created at its full size: leave zero runs as holes. */
+		if (c->len != zero_len || mlops_oid_cmp(&c->id, &zero_id))
+			err = mlops_odb_copy_to_fd(cc->co->odb, &c->id, cc->fd, c->off, c->len);
+		if (err < 0) {
+			pthread_mutex_lock(&cc->lock);
+			if (!cc->err) {
+				cc->err = err;
+				snprintf(cc->errmsg, sizeof(cc->errmsg), "%s", mlops_error_message());
+			}
+			pthread_mutex_unlock(&cc->lock);
+			atomic_store(&cc->failed, 1);
+			break;
+		}
+		atomic_fetch_add(&cc->co->done_bytes, c->len);
+	}
+	return NULL;
+}
+
 static int write_file_content(struct checkout *co, int fd, const struct mlops_node *node)
 {
 	int err;
@@ -1279,12 +1389,21 @@ static int write_file_content(struct checkout *co, int fd, const struct mlops_no
 	if ((err = chunks_read(&c, &n, co->odb, node)) < 0)
 		return err;
 	pthread_once(&zero_once, zero_init);
-	for (size_t i = 0; i < n && err == 0; i++) {
-		/* The file was just created at its full size: leave zero runs as holes. */
-		if (c[i].len != zero_len || mlops_oid_cmp(&c[i].id, &zero_id))
-			err = mlops_odb_copy_to_fd(co->odb, &c[i].id, fd, c[i].off, c[i].len);
-		atomic_fetch_add(&co->done_bytes, c[i].len);
-	}
+	struct chunk_copy cc = { .co = co, .fd = fd, .c = c, .n = n };
+	atomic_init(&cc.next, 0);
+	atomic_init(&cc.failed, 0);
+	pthread_mutex_init(&cc.lock, NULL);
+	int nw = node->size >= BIG_FILE ? nworkers() : 1;
+	pthread_t th[MAX_WORKERS];
+	int started = 0;
+	while (started < nw - 1 && pthread_create(&th[started], NULL, chunk_copy_worker, &cc) == 0)
+		started++;
+	chunk_copy_worker(&cc);
+	for (int t = 0; t < started; t++)
+		pthread_join(th[t], NULL);
+	if (atomic_load(&cc.failed))
+		err = mlops_error_set(cc.err, "%s", cc.errmsg);
+	pthread_mutex_destroy(&cc.lock);
 	free(c);
 	return err;
 }

@@ -1,15 +1,15 @@
 # W9: point-in-time join of 1,000,000 entity rows against a feature table
-# of 1,000,000 events (--quick 100,000 each): `mlops feature join` against
+# of 5,000,000 events (--quick 100,000 each): `mlops feature join` against
 # pandas merge_asof (read, sort, join, write).
 W9_TITLE="point-in-time join"
 
 w9() {
-	local rows=1000000
-	[ "$QUICK" = 1 ] && rows=100000
+	local rows=1000000 events=5000000
+	[ "$QUICK" = 1 ] && rows=100000 events=100000
 	local feat ent n t tools=() ws="$RUN/W9-mlops"
-	feat="$DATA/features-$rows-s9.csv"
+	feat="$DATA/features-$events-s9.csv"
 	ent="$DATA/entities-$rows-s10.csv"
-	[ -f "$feat" ] || "$PY" "$BENCH_DIR/gen.py" features "$feat" "$rows" 9
+	[ -f "$feat" ] || "$PY" "$BENCH_DIR/gen.py" features "$feat" "$events" 9
 	[ -f "$ent" ] || "$PY" "$BENCH_DIR/gen.py" entities "$ent" "$rows" 10
 	n=$(stat -c %s "$feat")
 	if mlops_needs W9 join "dataset add" "feature add" "feature materialize" "feature join"; then

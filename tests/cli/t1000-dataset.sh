@@ -198,4 +198,16 @@ test_expect_success 'every subcommand answers -h outside a repository' '
 	done; rc=$?; cd / && rm -rf /tmp/mlops-no-repo-$$; return $rc
 '
 
+test_expect_success 'core.compressionLevel applies without core.compression' '
+	for l in 1 19; do
+		git init -q lvl$l && (cd lvl$l && mlops -q init &&
+		git config -f .mlops/config --unset core.compression &&
+		git config -f .mlops/config core.compressionLevel $l &&
+		seq 1 300000 >f.txt && mlops --json dataset add f.txt >../add$l.json) || return 1
+	done &&
+	s1=$(sed -n "s/.*\"stored_now\":[[:space:]]*\([0-9]*\).*/\1/p" add1.json) &&
+	s19=$(sed -n "s/.*\"stored_now\":[[:space:]]*\([0-9]*\).*/\1/p" add19.json) &&
+	test -n "$s1" && test -n "$s19" && test "$s19" -lt "$s1"
+'
+
 test_done

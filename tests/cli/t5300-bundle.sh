@@ -126,6 +126,7 @@ test_expect_success 'a bundle whose object does not match its id is refused' '
 test_expect_success 'a bundle missing what its ref needs is refused' '
 	cd victim && mkbundle ../incomplete.tar.gz incomplete && snapshot >before &&
 	test_expect_code 4 mlops import ../incomplete.tar.gz 2>err && grep -q "not a complete bundle" err &&
+	grep -q "object cdcdcdcd[0-9a-f]* is missing" err &&
 	snapshot >after && test_cmp before after
 '
 

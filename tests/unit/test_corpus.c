@@ -51,6 +51,12 @@
 #undef LLVMFuzzerTestOneInput
 #undef LLVMFuzzerInitialize
 
+#define LLVMFuzzerTestOneInput fuzz_archive_one
+#define LLVMFuzzerInitialize fuzz_archive_init
+#include "tests/fuzz/fuzz_archive.c"
+#undef LLVMFuzzerTestOneInput
+#undef LLVMFuzzerInitialize
+
 typedef int (*fuzz_fn)(const uint8_t *data, size_t size);
 
 static const char *corpus_root(void)
@@ -141,6 +147,13 @@ static void test_serve(void **state)
 	assert_true(replay("serve", fuzz_serve_one) > 0);
 }
 
+static void test_archive(void **state)
+{
+	(void)state;
+	fuzz_archive_init(NULL, NULL);
+	assert_true(replay("archive", fuzz_archive_one) > 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -149,6 +162,7 @@ int main(void)
 		cmocka_unit_test(test_lockmerge),
 		cmocka_unit_test(test_json_records),
 		cmocka_unit_test(test_serve),
+		cmocka_unit_test(test_archive),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -186,6 +186,53 @@ static void test_fit_and_apply(void **state)
 	cJSON_Delete(rec);
 }
 
+/* The table's text form: what a model trained on the table is fed. */
+static void test_apply_fields(void **state)
+{
+	(void)state;
+	cJSON *rec = fit(spec_all, rows, 5);
+	struct mlops_feature_transform *tr;
+	assert_int_equal(mlops_feature_transform_load(&tr, rec), 0);
+	size_t no = mlops_feature_transform_noutputs(tr);
+	struct mlops_csv_field in[3], out[16];
+	double work_d[512];
+	assert_true(mlops_feature_transform_work_size(tr) <= sizeof(work_d));
+	/* inputs: k, x, c */
+	assert_string_equal(mlops_feature_transform_input(tr, 1), "x");
+	in[0] = (struct mlops_csv_field){ "key", 3 };
+	in[1] = (struct mlops_csv_field){ " 3", 2 };
+	in[2] = (struct mlops_csv_field){ "purple", 6 };
+	assert_int_equal(mlops_feature_transform_apply_fields(out, work_d, tr, in), 0);
+	static const char *const want[16] = {
+		" 3", "0.1690308509457033", "0.5", "1.3862943611198906", "3", "2", "2",
+		"0", "0", "1", "0", "0", "0", " 3", " 3", "",
+	};
+	for (size_t i = 0; i < no; i++) {
+		char buf[64];
+		snprintf(buf, sizeof(buf), "%.*s", (int)out[i].len, out[i].ptr);
+		assert_string_equal(buf, want[i]);
+	}
+	/* Missing: fill values as text, the rest empty. */
+	in[1] = (struct mlops_csv_field){ "NA", 2 };
+	in[2] = (struct mlops_csv_field){ "", 0 };
+	assert_int_equal(mlops_feature_transform_apply_fields(out, work_d, tr, in), 0);
+	assert_int_equal(out[0].len, 0);
+	assert_int_equal(out[1].len, 0);
+	assert_int_equal(out[13].len, 3);
+	assert_memory_equal(out[13].ptr, "2.5", 3);
+	assert_memory_equal(out[14].ptr, "2", 1);
+	assert_memory_equal(out[7].ptr, "0", 1);
+	/* Sources and kinds of outputs. */
+	assert_int_equal(mlops_feature_transform_output_input(tr, 1), 1);
+	assert_int_equal(mlops_feature_transform_output_input(tr, 9), 2);
+	assert_string_equal(mlops_feature_transform_output_kind(tr, 9), "one-hot");
+	assert_string_equal(mlops_feature_transform_output_kind(tr, 14), "fill-missing");
+	in[1] = (struct mlops_csv_field){ "abc", 3 };
+	assert_int_equal(mlops_feature_transform_apply_fields(out, work_d, tr, in), MLOPS_EINVALID);
+	mlops_feature_transform_free(tr);
+	cJSON_Delete(rec);
+}
+
 static void expect_spec_error(const char *features, const char *needle)
 {
 	char buf[1024];
@@ -272,6 +319,7 @@ int main(void)
 		cmocka_unit_test(test_times),
 		cmocka_unit_test(test_durations),
 		cmocka_unit_test(test_fit_and_apply),
+		cmocka_unit_test(test_apply_fields),
 		cmocka_unit_test(test_invalid_specs),
 		cmocka_unit_test(test_csv_split),
 	};

@@ -1,0 +1,89 @@
+/*
+ * dynlib.c - load a shared library on first use and resolve its symbols
+ * into a table of function pointers (see dynlib.h), and the tables of
+ * the three libraries mlops loads that way.
+ */
+#include "dynlib.h"
+#include "error.h"
+
+#include <dlfcn.h>
+#include <stdio.h>
+#include <string.h>
+
+/* The three library headers, without the renaming macros. */
+#define MLOPS_DYNLIB_IMPL
+#include "dl_archive.h"
+#include "dl_curl.h"
+#include "dl_mhd.h"
+
+static struct mlops_dynlib *loading;
+
+static void load_once(void)
+{
+	struct mlops_dynlib *lib = loading;
+	void *h;
+	size_t i;
+
+	h = dlopen(lib->soname, RTLD_NOW | RTLD_LOCAL);
+	if (!h) {
+		const char *why = dlerror();
+		snprintf(lib->message, sizeof(lib->message),
+			 "unable to load '%s': %s (install the package %s)",
+			 lib->soname, why ? why : "not found", lib->package);
+		lib->status = MLOPS_ERROR;
+		return;
+	}
+	for (i = 0; i < lib->n; i++) {
+		lib->slots[i] = dlsym(h, lib->names[i]);
+		if (!lib->slots[i]) {
+			snprintf(lib->message, sizeof(lib->message),
+				 "'%s' has no symbol '%s' (install the package %s)",
+				 lib->soname, lib->names[i], lib->package);
+			lib->status = MLOPS_ERROR;
+			return;
+		}
+	}
+	lib->status = 0;
+}
+
+int mlops_dynlib_load(struct mlops_dynlib *lib)
+{
+	static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+
+	/* pthread_once takes no argument: hand the library over under a
+	 * mutex held across the call, which also serialises first loads. */
+	pthread_mutex_lock(&mu);
+	loading = lib;
+	pthread_once(&lib->once, load_once);
+	loading = NULL;
+	pthread_mutex_unlock(&mu);
+	if (lib->status < 0)
+		return mlops_error_set(lib->status, "%s", lib->message);
+	return 0;
+}
+
+/*
+ * The tables.  Each header lists its symbols once, as
+ * X(library_symbol, member); the struct of pointers, the names and the
+ * loader are generated from that list.
+ */
+#define MLOPS_DYNLIB_DEFINE(api, list, soname_, package_)                 \
+	struct mlops_##api##_api mlops_##api;                             \
+	static const char *const api##_names[] = {                         \
+		list(MLOPS_DYNLIB_NAME)                                   \
+	};                                                                 \
+	static struct mlops_dynlib api##_lib = {                           \
+		.soname = soname_, .package = package_,                    \
+		.names = api##_names, .slots = (void **)&mlops_##api,      \
+		.n = sizeof(api##_names) / sizeof(api##_names[0]),         \
+		.once = PTHREAD_ONCE_INIT,                                 \
+	};                                                                 \
+	int mlops_##api##_load(void)                                       \
+	{                                                                  \
+		return mlops_dynlib_load(&api##_lib);                      \
+	}
+#define MLOPS_DYNLIB_NAME(sym, member) #sym,
+
+MLOPS_DYNLIB_DEFINE(archive, MLOPS_ARCHIVE_SYMBOLS, "libarchive.so.13", "libarchive13")
+MLOPS_DYNLIB_DEFINE(curl, MLOPS_CURL_SYMBOLS, "libcurl.so.4", "libcurl4")
+MLOPS_DYNLIB_DEFINE(mhd, MLOPS_MHD_SYMBOLS, "libmicrohttpd.so.12", "libmicrohttpd12")
