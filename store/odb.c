@@ -11,6 +11,7 @@
 #include "odb.h"
 #include "error.h"
 #include "fsutil.h"
+#include "oidmap.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -48,6 +49,7 @@ struct mlops_odb {
 	struct pending *pend;
 	size_t npend, cappend;
 	size_t *slots; /* hash set of indexes+1 into pend; 0 = empty */
+	struct mlops_oidmap *written; /* ids this handle wrote: their bytes were hashed on the way in */
 	size_t nslots;
 	unsigned char fanout_made[256];
 	int (*configure)(void *payload);
@@ -126,6 +128,7 @@ void mlops_odb_free(struct mlops_odb *odb)
 		drop_pending(odb);
 	free(odb->pend);
 	free(odb->slots);
+	mlops_oidmap_free(odb->written);
 	free(odb->dir);
 	free(odb->tmpdir);
 	pthread_mutex_destroy(&odb->lock);
@@ -324,6 +327,10 @@ static int add_pending(struct mlops_odb *odb, const mlops_oid *id, enum mlops_co
 	while (odb->slots[s])
 		s = (s + 1) & (odb->nslots - 1);
 	odb->slots[s] = ++odb->npend;
+	/* Best effort: without the record, checkout only hashes once more. */
+	if (odb->written || mlops_oidmap_new(&odb->written) == 0)
+		(void)mlops_oidmap_put(odb->written, id, NULL);
+	mlops_error_clear();
 	pthread_mutex_unlock(&odb->lock);
 	return 0;
 }
@@ -728,6 +735,35 @@ static int pwrite_all(int fd, const void *data, size_t len, uint64_t offset)
 	return 0;
 }
 
+/* Copy len bytes of in (from 0) into out at offset, in the kernel where it can. */
+static int copy_range_to(int out, uint64_t offset, int in, uint64_t len, const mlops_oid *id)
+{
+	char hex[MLOPS_OID_HEXSZ + 1];
+	loff_t off_in = 0, off_out = (loff_t)offset;
+	uint64_t left = len;
+	while (left > 0) {
+		size_t want = left < (1u << 30) ? (size_t)left : (1u << 30);
+		ssize_t n = copy_file_range(in, &off_in, out, &off_out, want, 0);
+		if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL ||
+			      errno == EOPNOTSUPP)) {
+			char buf[1 << 16];
+			ssize_t r = pread(in, buf, sizeof(buf) < want ? sizeof(buf) : want, off_in);
+			n = r > 0 && pwrite_all(out, buf, (size_t)r, (uint64_t)off_out) == 0 ? r : -1;
+			if (n > 0) {
+				off_in += n;
+				off_out += n;
+			} else if (r >= 0) {
+				errno = EIO;
+			}
+		}
+		if (n <= 0)
+			return mlops_error_sys(n < 0 ? errno : EIO, "unable to copy object %s",
+					       mlops_oid_fmt(hex, id));
+		left -= (uint64_t)n;
+	}
+	return 0;
+}
+
 int mlops_odb_copy_to_fd(struct mlops_odb *odb, const mlops_oid *id, int fd,
 			 uint64_t offset, uint64_t expected_size)
 {
@@ -749,6 +785,19 @@ int mlops_odb_copy_to_fd(struct mlops_odb *odb, const mlops_oid *id, int fd,
 			err = mlops_error_set(MLOPS_ECORRUPT, "object %s is corrupt: size %lld, expected %llu",
 					      mlops_oid_fmt(hex, id), (long long)st.st_size,
 					      (unsigned long long)expected_size);
+			goto done;
+		}
+		/*
+		 * An object this handle wrote was hashed on its way in (by the
+		 * writer, or on arrival from a remote) moments ago: copied in the
+		 * kernel, not hashed twice.
+		 */
+		pthread_mutex_lock(&odb->lock);
+		int written = odb->written && mlops_oidmap_get(odb->written, id);
+		pthread_mutex_unlock(&odb->lock);
+		if (written) {
+			err = copy_range_to(fd, offset, in, expected_size, id);
+			close(in);
 			goto done;
 		}
 		/*

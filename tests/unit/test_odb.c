@@ -634,6 +634,41 @@ static void test_adopt_moves_the_file(void **state)
 	free(path);
 }
 
+static void test_copy_trusts_only_its_own_writes(void **state)
+{
+	struct fixture *fx = fx_of(state);
+	struct mlops_odb *odb = odb_of(state), *other = NULL;
+	char buf[300000], out[PATH_MAX], *got = NULL;
+	mlops_oid id;
+	enum mlops_codec codec;
+	size_t glen;
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (char)(i * 2654435761u >> 13);
+	char *path = store_with(&id, odb, MLOPS_CODEC_NONE, buf, sizeof(buf), &codec);
+	assert_int_equal(codec, MLOPS_CODEC_NONE);
+	fx_path(out, sizeof(out), fx->work, "out.bin");
+	int fd = open(out, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	assert_true(fd >= 0);
+	/* Written by this handle: copied as it is. */
+	assert_int_equal(mlops_odb_copy_to_fd(odb, &id, fd, 0, sizeof(buf)), 0);
+	assert_int_equal(mlops_read_file(&got, &glen, out), 0);
+	assert_int_equal(glen, sizeof(buf));
+	assert_memory_equal(got, buf, sizeof(buf));
+	free(got);
+	/* The size is still checked. */
+	assert_int_equal(mlops_odb_copy_to_fd(odb, &id, fd, 0, sizeof(buf) - 1), MLOPS_ECORRUPT);
+	/* Another handle (another process) hashes: a flipped bit is refused. */
+	assert_int_equal(chmod(path, 0644), 0);
+	flip_bit(path, 150000, 3);
+	char objects[PATH_MAX];
+	fx_path(objects, sizeof(objects), fx->repo->dir, "objects");
+	assert_int_equal(mlops_odb_open(&other, objects, fx->repo->tmpdir), 0);
+	assert_int_equal(mlops_odb_copy_to_fd(other, &id, fd, 0, sizeof(buf)), MLOPS_ECORRUPT);
+	mlops_odb_free(other);
+	close(fd);
+	free(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -655,6 +690,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_write_stored_keeps_the_stored_form, fx_setup,
 						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_adopt_moves_the_file, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_copy_trusts_only_its_own_writes, fx_setup,
+						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_leftover_tmp_ignored_and_cleaned, fx_setup,
 						fx_teardown),
 	};
