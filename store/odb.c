@@ -735,35 +735,6 @@ static int pwrite_all(int fd, const void *data, size_t len, uint64_t offset)
 	return 0;
 }
 
-/* Copy len bytes of in (from 0) into out at offset, in the kernel where it can. */
-static int copy_range_to(int out, uint64_t offset, int in, uint64_t len, const mlops_oid *id)
-{
-	char hex[MLOPS_OID_HEXSZ + 1];
-	loff_t off_in = 0, off_out = (loff_t)offset;
-	uint64_t left = len;
-	while (left > 0) {
-		size_t want = left < (1u << 30) ? (size_t)left : (1u << 30);
-		ssize_t n = copy_file_range(in, &off_in, out, &off_out, want, 0);
-		if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL ||
-			      errno == EOPNOTSUPP)) {
-			char buf[1 << 16];
-			ssize_t r = pread(in, buf, sizeof(buf) < want ? sizeof(buf) : want, off_in);
-			n = r > 0 && pwrite_all(out, buf, (size_t)r, (uint64_t)off_out) == 0 ? r : -1;
-			if (n > 0) {
-				off_in += n;
-				off_out += n;
-			} else if (r >= 0) {
-				errno = EIO;
-			}
-		}
-		if (n <= 0)
-			return mlops_error_sys(n < 0 ? errno : EIO, "unable to copy object %s",
-					       mlops_oid_fmt(hex, id));
-		left -= (uint64_t)n;
-	}
-	return 0;
-}
-
 int mlops_odb_copy_to_fd(struct mlops_odb *odb, const mlops_oid *id, int fd,
 			 uint64_t offset, uint64_t expected_size)
 {
@@ -789,17 +760,12 @@ int mlops_odb_copy_to_fd(struct mlops_odb *odb, const mlops_oid *id, int fd,
 		}
 		/*
 		 * An object this handle wrote was hashed on its way in (by the
-		 * writer, or on arrival from a remote) moments ago: copied in the
-		 * kernel, not hashed twice.
+		 * writer, or on arrival from a remote) moments ago: not hashed
+		 * twice.
 		 */
 		pthread_mutex_lock(&odb->lock);
 		int written = odb->written && mlops_oidmap_get(odb->written, id);
 		pthread_mutex_unlock(&odb->lock);
-		if (written) {
-			err = copy_range_to(fd, offset, in, expected_size, id);
-			close(in);
-			goto done;
-		}
 		/*
 		 * Hash before writing, from a mapping of the page cache: a
 		 * damaged object (same size, different bytes) is refused, never
@@ -829,8 +795,9 @@ int mlops_odb_copy_to_fd(struct mlops_odb *odb, const mlops_oid *id, int fd,
 			}
 			map = buf;
 		}
-		mlops_oid got;
-		mlops_hash_buf(&got, map, len);
+		mlops_oid got = *id;
+		if (!written)
+			mlops_hash_buf(&got, map, len);
 		if (mlops_oid_cmp(&got, id)) {
 			char ghex[MLOPS_OID_HEXSZ + 1];
 			err = mlops_error_set(MLOPS_ECORRUPT, "object %s is corrupt: its content hashes to %.12s",

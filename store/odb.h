@@ -135,8 +135,7 @@ int mlops_odb_locate(char **path, enum mlops_codec *codec, struct mlops_odb *odb
  * and verified.  MLOPS_ECORRUPT (nothing written) when the size or the
  * hash disagrees with the id.  A raw object this handle wrote (hashed on
  * its way in: by the writer, or on arrival from a remote, moments before)
- * is copied with copy_file_range without a second hash; its size is
- * still checked.
+ * is copied without a second hash; its size is still checked.
  */
 int mlops_odb_copy_to_fd(struct mlops_odb *odb, const mlops_oid *id, int fd,
 			 uint64_t offset, uint64_t expected_size);
