@@ -43,6 +43,15 @@ test_expect_success 'a bit flipped in a raw chunk (same size): checkout refuses 
 	restore $f && mlops dataset checkout d --to outg && cmp outg/d/big d/big
 '
 
+test_expect_success 'stats of a stored table reads it verified' '
+	mkdir t && printf "x,y\n1,2\n3,4\n" >t/small.csv && mlops -q dataset add t &&
+	mlops dataset stats t >out && grep -q "2 rows" out &&
+	id=$(printf "x,y\n1,2\n3,4\n" | sha256sum | cut -c1-64) && f=$(obj $id) &&
+	damage $f && printf "9" | dd of=$f bs=1 seek=4 conv=notrunc status=none &&
+	test_expect_code 7 mlops dataset stats t 2>err && grep -q "object $id is corrupt" err &&
+	restore $f && mlops dataset stats t >out && grep -q "2 rows" out
+'
+
 test_expect_success 'a missing chunk of a large file: fsck names it, checkout refuses' '
 	f=$(ls -S .mlops/objects/*/* | head -n 1) &&
 	id=$(echo "$f" | sed "s|.mlops/objects/\(..\)/\([0-9a-f]*\).*|\1\2|") &&
