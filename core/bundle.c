@@ -492,7 +492,7 @@ static int move_one(const mlops_oid *id, uint64_t *val, void *payload)
 	size_t len;
 	if (!(*val & SEEN))
 		return 0;
-	if (mlops_odb_exists(c->s->odb, id))
+	if (mlops_odb_freshen(c->s->odb, id))
 		return 0;
 	int err = staged_read(&data, &len, c->s, id);
 	if (err < 0)

@@ -5,7 +5,9 @@
  * while it runs; a needed record that cannot be read stops gc before
  * anything is deleted; objects younger than the grace period are kept,
  * which covers a dataset add (objects are stored before the lock is taken
- * for its ref) or a push into the remote running meanwhile.
+ * for its ref; objects it finds already stored are freshened, odb.h) or a
+ * push into the remote running meanwhile.  A remote key whose time the
+ * backend cannot tell is kept unless the grace period is nil.
  */
 #include "maint.h"
 #include "bundle.h"
@@ -322,6 +324,15 @@ done:
 	return err;
 }
 
+/*
+ * Whether the grace period protects a remote key written at mtime: a
+ * backend that cannot tell (0) protects it unless the grace is nil.
+ */
+static int too_recent(long long mtime, long long cutoff, long long grace)
+{
+	return mtime > cutoff || (mtime <= 0 && grace > 0);
+}
+
 static int gc_remote(struct mlops_gc_result *res, struct mlops_repo *repo,
 		     const struct mlops_gc_opts *opts)
 {
@@ -351,7 +362,7 @@ static int gc_remote(struct mlops_gc_result *res, struct mlops_repo *repo,
 	for (size_t i = 0; i < nobjs && err == 0; i++) {
 		if (mlops_reach_has(walk, &objs[i].id))
 			continue;
-		if (objs[i].mtime > cutoff) {
+		if (too_recent(objs[i].mtime, cutoff, res->grace)) {
 			res->recent++;
 			continue;
 		}
@@ -366,7 +377,7 @@ static int gc_remote(struct mlops_gc_result *res, struct mlops_repo *repo,
 			needed = mlops_reach_has(walk, &idx->entries[i].id);
 		if (needed)
 			continue;
-		if (p->mtime > cutoff) {
+		if (too_recent(p->mtime, cutoff, res->grace)) {
 			res->recent++;
 			continue;
 		}

@@ -538,7 +538,7 @@ static int fetch_visit(void *ctx, const struct mlops_reach_item *items, size_t n
 		goto done;
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (mlops_odb_exists(fs->odb, &items[i].id)) {
+		if (mlops_odb_freshen(fs->odb, &items[i].id)) {
 			lmap[nl] = i;
 			local[nl++] = items[i];
 		} else {

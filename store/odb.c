@@ -11,6 +11,7 @@
 #include "odb.h"
 #include "error.h"
 #include "fsutil.h"
+#include "oidmap.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -48,6 +49,7 @@ struct mlops_odb {
 	struct pending *pend;
 	size_t npend, cappend;
 	size_t *slots; /* hash set of indexes+1 into pend; 0 = empty */
+	struct mlops_oidmap *written; /* ids this handle wrote: their bytes were hashed on the way in */
 	size_t nslots;
 	unsigned char fanout_made[256];
 	int (*configure)(void *payload);
@@ -126,6 +128,7 @@ void mlops_odb_free(struct mlops_odb *odb)
 		drop_pending(odb);
 	free(odb->pend);
 	free(odb->slots);
+	mlops_oidmap_free(odb->written);
 	free(odb->dir);
 	free(odb->tmpdir);
 	pthread_mutex_destroy(&odb->lock);
@@ -231,6 +234,24 @@ int mlops_odb_exists(struct mlops_odb *odb, const mlops_oid *id)
 	return stored_codec(odb, id, &codec, NULL);
 }
 
+int mlops_odb_freshen(struct mlops_odb *odb, const mlops_oid *id)
+{
+	char path[PATH_MAX];
+	pthread_mutex_lock(&odb->lock);
+	long p = pending_find(odb, id);
+	pthread_mutex_unlock(&odb->lock);
+	if (p >= 0)
+		return 1;
+	for (int c = 0; c < 3; c++) {
+		object_path(path, sizeof(path), odb, id, (enum mlops_codec)c);
+		if (utimensat(AT_FDCWD, path, NULL, 0) == 0)
+			return 1;
+		if (errno != ENOENT && access(path, F_OK) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 /*
  * Decide whether compressing pays: compress a 4 KiB sample at level 1 and
  * keep the codec only when it shrinks by at least 10%.
@@ -277,6 +298,75 @@ static int compress_buf(void **out, size_t *outlen, enum mlops_codec codec, int 
 	return 0;
 }
 
+/*
+ * Record tmp (a complete object file, owned from now on) as pending id:
+ * 0, or 1 when a duplicate written meanwhile by another thread won and tmp
+ * went.
+ */
+static int add_pending(struct mlops_odb *odb, const mlops_oid *id, enum mlops_codec codec,
+		       char *tmp)
+{
+	pthread_mutex_lock(&odb->lock);
+	if (pending_find(odb, id) >= 0) {
+		pthread_mutex_unlock(&odb->lock);
+		unlink(tmp);
+		free(tmp);
+		return 1;
+	}
+	if (pending_grow(odb) < 0) {
+		pthread_mutex_unlock(&odb->lock);
+		unlink(tmp);
+		free(tmp);
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	}
+	struct pending *p = &odb->pend[odb->npend];
+	p->id = *id;
+	p->codec = codec;
+	p->tmp = tmp;
+	size_t s = slot_of(id, odb->nslots);
+	while (odb->slots[s])
+		s = (s + 1) & (odb->nslots - 1);
+	odb->slots[s] = ++odb->npend;
+	/* Best effort: without the record, checkout only hashes once more. */
+	if (odb->written || mlops_oidmap_new(&odb->written) == 0)
+		(void)mlops_oidmap_put(odb->written, id, NULL);
+	mlops_error_clear();
+	pthread_mutex_unlock(&odb->lock);
+	return 0;
+}
+
+/* Write an object's stored bytes to a new file in tmp/ and make it pending (as add_pending). */
+static int write_pending(struct mlops_odb *odb, const mlops_oid *id, enum mlops_codec codec,
+			 const void *data, size_t len)
+{
+	char *tmp = NULL;
+	int fd, err;
+	if ((err = mlops_tempfile(&fd, &tmp, odb->tmpdir, "obj-")) < 0)
+		return err;
+	if (fchmod(fd, 0444 & ~mlops_umask()) < 0 || mlops_write_all(fd, data, len) < 0) {
+		err = mlops_error_sys(errno, "unable to write object to '%s'", tmp);
+		close(fd);
+		goto fail;
+	}
+	/*
+	 * Start writing large objects to disk now, so that the batch's sync
+	 * finds most of the data already written instead of all of it: the
+	 * disk works while the next chunks are hashed.  Only a hint; the sync
+	 * in mlops_odb_sync() is what makes the data durable.
+	 */
+	if (odb->fsync && len >= ODB_WRITEBACK_MIN)
+		(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+	if (close(fd) < 0) {
+		err = mlops_error_sys(errno, "unable to write object to '%s'", tmp);
+		goto fail;
+	}
+	return add_pending(odb, id, codec, tmp);
+fail:
+	unlink(tmp);
+	free(tmp);
+	return err;
+}
+
 int mlops_odb_write_hashed(struct mlops_odb *odb, const mlops_oid *id,
 			   const void *data, size_t len, uint64_t *stored)
 {
@@ -284,12 +374,11 @@ int mlops_odb_write_hashed(struct mlops_odb *odb, const mlops_oid *id,
 	void *cbuf = NULL;
 	const void *wbuf = data;
 	size_t wlen = len;
-	char *tmp = NULL;
-	int fd = -1, err = 0;
+	int err = 0;
 
 	if (stored)
 		*stored = 0;
-	if (mlops_odb_exists(odb, id))
+	if (mlops_odb_freshen(odb, id))
 		return 0;
 	if ((err = ensure_configured(odb)) < 0)
 		return err;
@@ -303,55 +392,61 @@ int mlops_odb_write_hashed(struct mlops_odb *odb, const mlops_oid *id,
 			wlen = clen;
 		}
 	}
-	if ((err = mlops_tempfile(&fd, &tmp, odb->tmpdir, "obj-")) < 0)
-		goto done;
-	if (fchmod(fd, 0444 & ~mlops_umask()) < 0 || mlops_write_all(fd, wbuf, wlen) < 0) {
-		err = mlops_error_sys(errno, "unable to write object to '%s'", tmp);
-		close(fd);
-		unlink(tmp);
-		goto done;
-	}
-	/*
-	 * Start writing large objects to disk now, so that the batch's sync
-	 * finds most of the data already written instead of all of it: the
-	 * disk works while the next chunks are hashed.  Only a hint; the sync
-	 * in mlops_odb_sync() is what makes the data durable.
-	 */
-	if (odb->fsync && wlen >= ODB_WRITEBACK_MIN)
-		(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-	if (close(fd) < 0) {
-		err = mlops_error_sys(errno, "unable to write object to '%s'", tmp);
-		unlink(tmp);
-		goto done;
-	}
-
-	pthread_mutex_lock(&odb->lock);
-	if (pending_find(odb, id) >= 0) {
-		pthread_mutex_unlock(&odb->lock);
-		unlink(tmp);
-		goto done;
-	}
-	if (pending_grow(odb) < 0) {
-		pthread_mutex_unlock(&odb->lock);
-		unlink(tmp);
-		err = mlops_error_set(MLOPS_ERROR, "out of memory");
-		goto done;
-	}
-	struct pending *p = &odb->pend[odb->npend];
-	p->id = *id;
-	p->codec = codec;
-	p->tmp = tmp;
-	tmp = NULL;
-	size_t s = slot_of(id, odb->nslots);
-	while (odb->slots[s])
-		s = (s + 1) & (odb->nslots - 1);
-	odb->slots[s] = ++odb->npend;
-	pthread_mutex_unlock(&odb->lock);
-	if (stored)
+	err = write_pending(odb, id, codec, wbuf, wlen);
+	if (err == 0 && stored)
 		*stored = wlen;
-done:
-	free(tmp);
 	free(cbuf);
+	return err < 0 ? err : 0;
+}
+
+/* Called by a transfer for objects it found missing: only the pending set is checked. */
+static int is_pending(struct mlops_odb *odb, const mlops_oid *id)
+{
+	pthread_mutex_lock(&odb->lock);
+	long p = pending_find(odb, id);
+	pthread_mutex_unlock(&odb->lock);
+	return p >= 0;
+}
+
+int mlops_odb_write_stored(struct mlops_odb *odb, const mlops_oid *id, enum mlops_codec codec,
+			   const void *data, size_t len, uint64_t *stored)
+{
+	int err;
+	if (stored)
+		*stored = 0;
+	if (is_pending(odb, id))
+		return 0;
+	if ((err = ensure_configured(odb)) < 0)
+		return err;
+	err = write_pending(odb, id, codec, data, len);
+	if (err == 0 && stored)
+		*stored = len;
+	return err < 0 ? err : 0;
+}
+
+int mlops_odb_adopt(struct mlops_odb *odb, const mlops_oid *id, enum mlops_codec codec,
+		    const char *path)
+{
+	int err;
+	if (is_pending(odb, id)) {
+		unlink(path);
+		return 0;
+	}
+	char *tmp = NULL;
+	if ((err = ensure_configured(odb)) < 0)
+		goto fail;
+	if (chmod(path, 0444 & ~mlops_umask()) < 0) {
+		err = mlops_error_sys(errno, "unable to adopt '%s'", path);
+		goto fail;
+	}
+	if (!(tmp = strdup(path))) {
+		err = mlops_error_set(MLOPS_ERROR, "out of memory");
+		goto fail;
+	}
+	err = add_pending(odb, id, codec, tmp);
+	return err < 0 ? err : 0;
+fail:
+	unlink(path);
 	return err;
 }
 
@@ -656,6 +751,14 @@ int mlops_odb_copy_to_fd_locked(struct mlops_odb *odb, const mlops_oid *id, int 
 			goto done;
 		}
 		/*
+		 * An object this handle wrote was hashed on its way in (by the
+		 * writer, or on arrival from a remote) moments ago: not hashed
+		 * twice.
+		 */
+		pthread_mutex_lock(&odb->lock);
+		int written = odb->written && mlops_oidmap_get(odb->written, id);
+		pthread_mutex_unlock(&odb->lock);
+		/*
 		 * Hash before writing, from a mapping of the page cache: a
 		 * damaged object (same size, different bytes) is refused, never
 		 * copied out.  Objects are at most a chunk (2 MiB), so the
@@ -685,8 +788,9 @@ int mlops_odb_copy_to_fd_locked(struct mlops_odb *odb, const mlops_oid *id, int 
 			}
 			map = buf;
 		}
-		mlops_oid got;
-		mlops_hash_buf(&got, map, len);
+		mlops_oid got = *id;
+		if (!written)
+			mlops_hash_buf(&got, map, len);
 		if (mlops_oid_cmp(&got, id)) {
 			char ghex[MLOPS_OID_HEXSZ + 1];
 			err = mlops_error_set(MLOPS_ECORRUPT, "object %s is corrupt: its content hashes to %.12s",

@@ -71,8 +71,18 @@ void mlops_odb_set_configure(struct mlops_odb *odb, int (*configure)(void *paylo
 int mlops_odb_exists(struct mlops_odb *odb, const mlops_oid *id);
 
 /*
+ * As mlops_odb_exists, and a stored object's modification time is set to
+ * now: gc's grace period then counts from this use, so an add that finds
+ * its objects already stored (a re-add of old data, not yet recorded by a
+ * ref) is not collected by a gc running meanwhile.  An object whose time
+ * cannot be set (another user's file) still counts as present.
+ */
+int mlops_odb_freshen(struct mlops_odb *odb, const mlops_oid *id);
+
+/*
  * Store `len` bytes; *out gets their id.  *stored (optional) gets the bytes
- * written anew to disk (0 when the object was already there).
+ * written anew to disk (0 when the object was already there; it is then
+ * freshened, see mlops_odb_freshen).
  */
 int mlops_odb_write(mlops_oid *out, struct mlops_odb *odb, const void *data,
 		    size_t len, uint64_t *stored);
@@ -80,6 +90,30 @@ int mlops_odb_write(mlops_oid *out, struct mlops_odb *odb, const void *data,
 /* As mlops_odb_write, for a caller that already hashed the data into `id`. */
 int mlops_odb_write_hashed(struct mlops_odb *odb, const mlops_oid *id,
 			   const void *data, size_t len, uint64_t *stored);
+
+/*
+ * Store an object received in its stored form: `len` bytes of `data`
+ * encoded with `codec`, which the caller has verified to decode to `id`
+ * (a transfer hashes on arrival).  They are written as they are: neither
+ * hashed nor compressed again.  For objects the caller found missing:
+ * only pending objects are looked for (an object stored meanwhile by
+ * another process is stored again, which is harmless).  *stored as for
+ * mlops_odb_write.
+ */
+int mlops_odb_write_stored(struct mlops_odb *odb, const mlops_oid *id, enum mlops_codec codec,
+			   const void *data, size_t len, uint64_t *stored);
+
+/*
+ * Adopt the file at path (on the store's file system, normally in its
+ * tmpdir) as object id in stored form `codec`, verified by the caller and
+ * found missing (as for mlops_odb_write_stored): it
+ * becomes pending like a written object and is renamed into place by the
+ * next sync, so its bytes are never copied again.  The file is the
+ * store's from the call on, whatever its result: removed at once when the
+ * object is already stored or when adopting it fails.
+ */
+int mlops_odb_adopt(struct mlops_odb *odb, const mlops_oid *id, enum mlops_codec codec,
+		    const char *path);
 
 /*
  * Read an object into a new buffer (*out, NUL-terminated for convenience,
@@ -101,7 +135,9 @@ int mlops_odb_locate(char **path, enum mlops_codec *codec, struct mlops_odb *odb
  * content is verified before anything is written: a raw object is mapped,
  * hashed and written from the mapping; a compressed one is read, decoded
  * and verified.  MLOPS_ECORRUPT (nothing written) when the size or the
- * hash disagrees with the id.
+ * hash disagrees with the id.  A raw object this handle wrote (hashed on
+ * its way in: by the writer, or on arrival from a remote, moments before)
+ * is copied without a second hash; its size is still checked.
  */
 int mlops_odb_copy_to_fd(struct mlops_odb *odb, const mlops_oid *id, int fd,
 			 uint64_t offset, uint64_t expected_size);

@@ -14,7 +14,11 @@
  *     damaged object), and sent in its stored form.
  *   - Receiving: one job per pack (downloaded once per session, its hash
  *     checked) or per loose object; each object is decoded and hashed
- *     before it is written to the local store.
+ *     before it is written to the local store, in the form it travelled
+ *     (not hashed or compressed again).  A backend with get_file (a
+ *     directory) copies a loose object into a file in the kernel, the hash
+ *     reads it through a mapping, and the store adopts that file: its
+ *     bytes are read once and written once.
  *   - The session's maps and the known file are guarded by one mutex;
  *     callbacks run under it.
  */
@@ -1417,16 +1421,25 @@ struct fetch_ctx {
 	uint64_t unsynced;
 };
 
-/* Hand one object to the local store and the callback. */
+/*
+ * Hand one object to the local store and the callback.  The store gets
+ * the object as it travelled (`codec`, `stored` of stored_len bytes,
+ * verified on arrival: not hashed or compressed again), or adopts the
+ * file `adopt` that holds it.
+ */
 static int deliver(struct pool *p, size_t index, int status, const void *data, size_t len,
-		   uint64_t stored_len)
+		   enum mlops_codec codec, const void *stored, uint64_t stored_len, const char *adopt)
 {
 	struct mlops_xfer *x = p->x;
 	struct fetch_ctx *c = p->ctx;
 	int err = 0, do_sync = 0;
-	if (status == 0 && c->store &&
-	    (err = mlops_odb_write_hashed(x->odb, &c->ids[index], data, len, NULL)) < 0)
-		return err;
+	if (status == 0 && c->store) {
+		err = adopt ? mlops_odb_adopt(x->odb, &c->ids[index], codec, adopt) :
+		      mlops_odb_write_stored(x->odb, &c->ids[index], codec, stored,
+					     (size_t)stored_len, NULL);
+		if (err < 0)
+			return err;
+	}
 	pthread_mutex_lock(&x->lock);
 	if (status == 0) {
 		c->st->objects++;
@@ -1446,6 +1459,84 @@ static int deliver(struct pool *p, size_t index, int status, const void *data, s
 	return err;
 }
 
+static int not_on_remote(struct pool *p, size_t index)
+{
+	struct mlops_xfer *x = p->x;
+	struct fetch_ctx *c = p->ctx;
+	char hex[MLOPS_OID_HEXSZ + 1];
+	mlops_error_set(MLOPS_ENOTFOUND, "object %s is not on remote '%s'",
+			mlops_oid_fmt(hex, &c->ids[index]), x->r->url);
+	return deliver(p, index, MLOPS_ENOTFOUND, NULL, 0, MLOPS_CODEC_NONE, NULL, 0, NULL);
+}
+
+/*
+ * A loose object through the backend's get_file: copied into a file in
+ * tmpdir by the kernel, verified through a read-only mapping of that file
+ * (the bytes are read once, by the hash), then adopted by the store as it
+ * is.
+ */
+static int fetch_loose_file(struct pool *p, size_t index, const enum mlops_codec *order,
+			    size_t ncand)
+{
+	struct mlops_xfer *x = p->x;
+	struct fetch_ctx *c = p->ctx;
+	const mlops_oid *id = &c->ids[index];
+	enum mlops_codec codec = MLOPS_CODEC_NONE;
+	char key[128], *tmp = NULL;
+	void *map = NULL;
+	uint64_t len = 0;
+	int fd = -1, err;
+	if ((err = mlops_tempfile(&fd, &tmp, x->tmpdir, "fetch-")) < 0)
+		return err;
+	err = MLOPS_ENOTFOUND;
+	for (size_t k = 0; k < ncand && err == MLOPS_ENOTFOUND; k++) {
+		codec = order[k];
+		object_key(key, id, codec);
+		err = x->r->get_file(x->r, key, fd, &len, (uint64_t)1 << 34);
+		if (err == MLOPS_ENOTFOUND && (ftruncate(fd, 0) < 0 || lseek(fd, 0, SEEK_SET) < 0))
+			err = mlops_error_sys(errno, "unable to truncate '%s'", tmp);
+	}
+	if (err == MLOPS_ENOTFOUND) {
+		err = not_on_remote(p, index);
+		goto done;
+	}
+	if (err < 0)
+		goto done;
+	if (len && (map = mmap(NULL, (size_t)len, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0)) ==
+		   MAP_FAILED) {
+		map = NULL;
+		err = mlops_error_sys(errno, "unable to map '%s'", tmp);
+		goto done;
+	}
+	close(fd);
+	fd = -1;
+	void *content;
+	size_t clen;
+	int owned;
+	err = mlops_object_decode(&content, &clen, &owned, id, codec, map ? map : "", (size_t)len, 1,
+				  key);
+	if (err == MLOPS_ECORRUPT) {
+		mlops_error_wrap(err, "remote '%s'", x->r->url);
+		err = deliver(p, index, MLOPS_ECORRUPT, NULL, 0, codec, NULL, len, NULL);
+	} else if (err == 0) {
+		err = deliver(p, index, 0, content, clen, codec, NULL, len, tmp);
+		free(tmp); /* the store's now, whatever happened */
+		tmp = NULL;
+		if (owned)
+			free(content);
+	}
+done:
+	if (map)
+		munmap(map, (size_t)len);
+	if (fd >= 0)
+		close(fd);
+	if (tmp) {
+		unlink(tmp);
+		free(tmp);
+	}
+	return err;
+}
+
 static int fetch_loose(struct pool *p, size_t index)
 {
 	struct mlops_xfer *x = p->x;
@@ -1460,6 +1551,8 @@ static int fetch_loose(struct pool *p, size_t index)
 		ncand = 1;
 	}
 	pthread_mutex_unlock(&x->lock);
+	if (c->store && x->r->get_file)
+		return fetch_loose_file(p, index, order, ncand);
 	void *stored = NULL;
 	size_t len = 0;
 	int err = MLOPS_ENOTFOUND;
@@ -1470,12 +1563,8 @@ static int fetch_loose(struct pool *p, size_t index)
 		object_key(key, id, codec);
 		err = x->r->get(x->r, key, &stored, &len, (size_t)1 << 34);
 	}
-	if (err == MLOPS_ENOTFOUND) {
-		char hex[MLOPS_OID_HEXSZ + 1];
-		mlops_error_set(MLOPS_ENOTFOUND, "object %s is not on remote '%s'",
-				mlops_oid_fmt(hex, id), x->r->url);
-		return deliver(p, index, MLOPS_ENOTFOUND, NULL, 0, 0);
-	}
+	if (err == MLOPS_ENOTFOUND)
+		return not_on_remote(p, index);
 	if (err < 0)
 		return err;
 	void *content;
@@ -1484,9 +1573,9 @@ static int fetch_loose(struct pool *p, size_t index)
 	err = mlops_object_decode(&content, &clen, &owned, id, codec, stored, len, 1, key);
 	if (err == MLOPS_ECORRUPT) {
 		mlops_error_wrap(err, "remote '%s'", x->r->url);
-		err = deliver(p, index, MLOPS_ECORRUPT, NULL, 0, len);
+		err = deliver(p, index, MLOPS_ECORRUPT, NULL, 0, codec, NULL, len, NULL);
 	} else if (err == 0) {
-		err = deliver(p, index, 0, content, clen, len);
+		err = deliver(p, index, 0, content, clen, codec, stored, len, NULL);
 		if (owned)
 			free(content);
 	}
@@ -1549,7 +1638,8 @@ static int fetch_job(struct pool *p, size_t j)
 		snprintf(msg, sizeof(msg), "%s", mlops_error_message());
 		for (size_t i = 0; i < job->count; i++) {
 			mlops_error_set(MLOPS_ECORRUPT, "%s", msg);
-			if ((err = deliver(p, c->order[job->first + i], MLOPS_ECORRUPT, NULL, 0, 0)) < 0)
+			if ((err = deliver(p, c->order[job->first + i], MLOPS_ECORRUPT, NULL, 0,
+					   MLOPS_CODEC_NONE, NULL, 0, NULL)) < 0)
 				return err;
 		}
 		return 0;
@@ -1569,9 +1659,10 @@ static int fetch_job(struct pool *p, size_t j)
 		err = mlops_object_decode(&content, &clen, &owned, &e->id, e->codec, data + e->offset,
 					  (size_t)e->length, 1, what);
 		if (err == MLOPS_ECORRUPT) {
-			err = deliver(p, index, MLOPS_ECORRUPT, NULL, 0, e->length);
+			err = deliver(p, index, MLOPS_ECORRUPT, NULL, 0, e->codec, NULL, e->length, NULL);
 		} else if (err == 0) {
-			err = deliver(p, index, 0, content, clen, e->length);
+			err = deliver(p, index, 0, content, clen, e->codec, data + e->offset, e->length,
+				      NULL);
 			if (owned)
 				free(content);
 		}

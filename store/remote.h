@@ -71,6 +71,13 @@ struct mlops_remote {
 	/* Read key whole into *out (caller frees); MLOPS_EINVALID above max_size. */
 	int (*get)(struct mlops_remote *r, const char *key, void **out, size_t *len,
 		   size_t max_size);
+	/*
+	 * Optional (NULL: get is used): copy key's bytes into fd (a new empty
+	 * file) without reading them into memory (copy_file_range); *len gets
+	 * their count.  Errors as get.
+	 */
+	int (*get_file)(struct mlops_remote *r, const char *key, int fd, uint64_t *len,
+			uint64_t max_size);
 	/* Every key that starts with prefix. */
 	int (*list)(struct mlops_remote *r, const char *prefix, mlops_remote_list_cb cb,
 		    void *payload);

@@ -126,21 +126,12 @@ static int dir_put(struct mlops_remote *r, const char *key, const void *data, si
 	return err;
 }
 
-/* Copy the file at src into fd (in the kernel where it can). */
-static int copy_fd(int out, const char *src)
+/* Copy size bytes from in to out (in the kernel where it can); src names in. */
+static int copy_range(int out, int in, uint64_t size, const char *src)
 {
-	int in = open(src, O_RDONLY | O_CLOEXEC);
-	if (in < 0)
-		return mlops_error_sys(errno, "unable to open '%s'", src);
-	struct stat st;
-	if (fstat(in, &st) < 0) {
-		int e = errno;
-		close(in);
-		return mlops_error_sys(e, "unable to stat '%s'", src);
-	}
-	size_t left = (size_t)st.st_size;
+	uint64_t left = size;
 	while (left > 0) {
-		ssize_t n = copy_file_range(in, NULL, out, NULL, left, 0);
+		ssize_t n = copy_file_range(in, NULL, out, NULL, (size_t)(left < (1u << 30) ? left : (1u << 30)), 0);
 		if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL ||
 			      errno == EOPNOTSUPP)) {
 			char buf[1 << 16];
@@ -148,15 +139,24 @@ static int copy_fd(int out, const char *src)
 			if (n > 0 && mlops_write_all(out, buf, (size_t)n) < 0)
 				n = -1;
 		}
-		if (n <= 0) {
-			int e = n < 0 ? errno : EIO;
-			close(in);
-			return mlops_error_sys(e, "unable to copy '%s'", src);
-		}
-		left -= (size_t)n;
+		if (n <= 0)
+			return mlops_error_sys(n < 0 ? errno : EIO, "unable to copy '%s'", src);
+		left -= (uint64_t)n;
 	}
-	close(in);
 	return 0;
+}
+
+/* Copy the file at src into fd. */
+static int copy_fd(int out, const char *src)
+{
+	int in = open(src, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return mlops_error_sys(errno, "unable to open '%s'", src);
+	struct stat st;
+	int err = fstat(in, &st) < 0 ? mlops_error_sys(errno, "unable to stat '%s'", src) :
+		  copy_range(out, in, (uint64_t)st.st_size, src);
+	close(in);
+	return err;
 }
 
 static int dir_put_file(struct mlops_remote *r, const char *key, const char *src)
@@ -233,6 +233,37 @@ static int dir_get(struct mlops_remote *r, const char *key, void **out, size_t *
 	*out = buf;
 	*len = (size_t)n;
 	return 0;
+}
+
+static int dir_get_file(struct mlops_remote *r, const char *key, int out, uint64_t *len,
+			uint64_t max_size)
+{
+	struct dir_remote *d = (struct dir_remote *)r;
+	char path[PATH_MAX];
+	struct stat st;
+	int err = key_path(path, sizeof(path), d, key);
+	if (err < 0)
+		return err;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return mlops_error_set(MLOPS_ENOTFOUND, "'%s' not found on remote '%s'", key,
+					       r->url);
+		return mlops_error_sys(errno, "unable to open '%s'", path);
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return mlops_error_set(MLOPS_EREMOTE, "'%s' on remote '%s' is not a file", key, r->url);
+	}
+	if ((uint64_t)st.st_size > max_size) {
+		close(fd);
+		return mlops_error_set(MLOPS_EINVALID, "'%s' on remote '%s' is larger than %llu bytes",
+				       key, r->url, (unsigned long long)max_size);
+	}
+	if ((err = copy_range(out, fd, (uint64_t)st.st_size, path)) == 0)
+		*len = (uint64_t)st.st_size;
+	close(fd);
+	return err;
 }
 
 static int list_rec(struct dir_remote *d, const char *abs, const char *rel,
@@ -498,6 +529,7 @@ int mlops_remote_dir_open(struct mlops_remote **out, const char *url,
 	d->base.put = dir_put;
 	d->base.put_file = dir_put_file;
 	d->base.get = dir_get;
+	d->base.get_file = dir_get_file;
 	d->base.list = dir_list;
 	d->base.remove = dir_remove;
 	d->base.sync = dir_sync;

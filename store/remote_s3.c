@@ -133,7 +133,7 @@ struct list_ctx {
 static int list_entry(const struct mlops_s3_entry *e, void *payload)
 {
 	struct list_ctx *l = payload;
-	return l->cb(e->key, e->stat.size, 0, l->payload);
+	return l->cb(e->key, e->stat.size, e->stat.mtime, l->payload);
 }
 
 static int s3_list(struct mlops_remote *r, const char *prefix, mlops_remote_list_cb cb,

@@ -1211,6 +1211,35 @@ void mlops_s3_list_free(struct mlops_s3_list *list)
 	free(list);
 }
 
+/*
+ * An ISO 8601 UTC time as S3 lists it ("2024-05-06T07:08:09.123Z", the
+ * fraction optional) in seconds since the epoch; -1 when malformed.
+ */
+static long long parse_iso8601(const char *s, size_t n)
+{
+	char buf[40];
+	struct tm tm;
+	if (n >= sizeof(buf))
+		return -1;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	memset(&tm, 0, sizeof(tm));
+	const char *rest = strptime(buf, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (!rest)
+		return -1;
+	if (*rest == '.') {
+		rest++;
+		if (!isdigit((unsigned char)*rest))
+			return -1;
+		while (isdigit((unsigned char)*rest))
+			rest++;
+	}
+	if (strcmp(rest, "Z") && strcmp(rest, "+00:00"))
+		return -1;
+	time_t t = timegm(&tm);
+	return t < 0 ? -1 : (long long)t;
+}
+
 static int parse_list(struct mlops_s3_list *list, struct mlops_s3 *s3, const char *p, const char *end)
 {
 	size_t plen = strlen(s3->prefix), cap = 0, n;
@@ -1254,6 +1283,9 @@ static int parse_list(struct mlops_s3_list *list, struct mlops_s3 *s3, const cha
 			if (*se || !isdigit((unsigned char)sizebuf[0]))
 				goto bad;
 		}
+		if ((v = xml_find(c, ce, "LastModified", &sn)) &&
+		    (e->stat.mtime = parse_iso8601(v, sn)) < 0)
+			goto bad;
 		if ((v = xml_find(c, ce, "ETag", &en))) {
 			char *etag = xml_text(v, en);
 			if (etag)

@@ -58,6 +58,7 @@ struct mlops_s3_config {
 struct mlops_s3_stat {
 	uint64_t size;
 	char etag[80];             /* as the server sent it, quotes included */
+	long long mtime;           /* listings: LastModified, seconds since the epoch (0: absent) */
 };
 
 /*

@@ -252,6 +252,28 @@ static int walk_kids(struct ingest *in, struct wnode *w, int top)
 	return 0;
 }
 
+static int freshen_cb(const mlops_oid *id, void *payload)
+{
+	return mlops_odb_freshen(payload, id) ? 0 : 1;
+}
+
+/*
+ * A file the stat cache knows: 1 when its objects (a chunk list's chunks
+ * too) are all stored, each freshened for gc's grace period (odb.h); 0
+ * when one is missing, and the file is then hashed and stored again.
+ */
+static int known_file_stored(struct mlops_odb *odb, const struct mlops_node *node)
+{
+	if (node->kind != MLOPS_KIND_CHUNKS)
+		return mlops_odb_freshen(odb, &node->id);
+	if (!mlops_odb_freshen(odb, &node->id))
+		return 0;
+	int rc = mlops_tree_walk_objects(odb, node, freshen_cb, odb);
+	if (rc < 0)
+		mlops_error_clear();
+	return rc == 0;
+}
+
 static int walk_at(struct ingest *in, struct wnode *w, int top)
 {
 	if (S_ISLNK(w->st.st_mode)) {
@@ -267,11 +289,11 @@ static int walk_at(struct ingest *in, struct wnode *w, int top)
 		w->node.size = (uint64_t)w->st.st_size;
 		w->node.files = 1;
 		if (in->idx && w->key && mlops_index_lookup(&e, in->idx, w->key, &w->st) &&
-		    (e.kind == MLOPS_KIND_BLOB || e.kind == MLOPS_KIND_CHUNKS) &&
-		    (!in->write || mlops_odb_exists(in->odb, &e.id))) {
+		    (e.kind == MLOPS_KIND_BLOB || e.kind == MLOPS_KIND_CHUNKS)) {
 			w->node.id = e.id;
 			w->node.kind = (enum mlops_kind)e.kind;
-			return 0;
+			if (!in->write || known_file_stored(in->odb, &w->node))
+				return 0;
 		}
 		w->need_hash = 1;
 		return todo_push(in, w);
@@ -289,7 +311,7 @@ static int walk_at(struct ingest *in, struct wnode *w, int top)
 	 */
 	struct mlops_index_entry te;
 	if (in->idx && w->key && mlops_index_lookup(&te, in->idx, w->key, &w->st) &&
-	    te.kind == MLOPS_KIND_TREE && (!in->write || mlops_odb_exists(in->odb, &te.id))) {
+	    te.kind == MLOPS_KIND_TREE && (!in->write || mlops_odb_freshen(in->odb, &te.id))) {
 		w->tree_cached = 1;
 		w->cached_id = te.id;
 	}

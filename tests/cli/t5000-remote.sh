@@ -169,7 +169,7 @@ test_expect_success 'a corrupted object on the remote is detected at pull, and n
 	git clone -q a d && cd d && mlops -q init && { mlops -q remote add origin "$R" 2>/dev/null; true; } &&
 	test_expect_code 7 mlops pull 2>err &&
 	grep -q "$id" err && grep -q corrupt err &&
-	! test -e .mlops/refs/datasets &&
+	! test -e .mlops/refs/datasets && ! ls .mlops/tmp | grep -q "^fetch-" &&
 	test_expect_code 1 mlops fsck --remote origin >out 2>&1 && grep -q "corrupt $id" out
 '
 

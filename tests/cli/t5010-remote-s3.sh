@@ -64,6 +64,24 @@ test_expect_success 'fsck and gc of the S3 remote' '
 	mlops gc --remote origin --dry-run --grace now >out && grep -q "would remove 0 objects" out
 '
 
+test_expect_success 'gc of the S3 remote keeps recent keys (LastModified) for the grace period' '
+	cd a && mkdir g && head -c 100000 /dev/urandom >g/big && mlops -q dataset add g &&
+	mlops -q push && big=$(sha256sum g/big | cut -c1-64) &&
+	key=team/store/objects/$(echo $big | cut -c1-2)/$(echo $big | cut -c3-) &&
+	keys "$key" >k && test -s k &&
+	mlops -q dataset rm g@v1 && git checkout -q mlops.lock &&
+	"$py" -c "import boto3; boto3.client(\"s3\", endpoint_url=\"$EP\", region_name=\"us-east-1\").delete_object(Bucket=\"mlops\", Key=\"team/store/refs/datasets/g/v1\")" &&
+	mlops --json gc --remote origin >j &&
+	grep -q "\"removed_objects\":[[:space:]]*0" j && grep -q "\"recent\":[[:space:]]*[1-9]" j &&
+	mlops --json gc --remote origin --grace 1h >j &&
+	grep -q "\"removed_objects\":[[:space:]]*0" j &&
+	keys "$key" >k && test -s k &&
+	sleep 2 && mlops -v gc --remote origin --grace 1s >out &&
+	grep -q "$(echo $big | cut -c3-)" out &&
+	keys "$key" >k && ! test -s k &&
+	mlops fsck --remote origin >out && grep -q "0 faults" out
+'
+
 test_expect_success 'a missing bucket is a clear remote error' '
 	cd a && mlops -q remote add nobucket s3://no-such-bucket-here --endpoint "$EP" &&
 	test_must_fail mlops push nobucket 2>err && grep -q "no-such-bucket-here" err &&

@@ -77,6 +77,26 @@ test_expect_success 'gc.grace in config' '
 	grep -q "gc.grace" err && git config -f .mlops/config --unset gc.grace
 '
 
+test_expect_success 'a re-add of stored data protects its objects for the grace period' '
+	mkdir r && printf "R-small\n" >r/s && head -c 3000000 /dev/urandom >r/big &&
+	mlops -q dataset add r && mlops -q dataset rm r@v1 && git checkout -q mlops.lock &&
+	find .mlops/objects -type f -exec touch -d "3 days ago" {} + &&
+	mlops -v gc --dry-run >out && grep -q "would remove $(idof "R-small\n") 8$" out &&
+	test $(awk "/^would remove [0-9a-f]+ [0-9]+\$/ && \$4 >= 131072" out | wc -l) -ge 2 &&
+	mlops -q dataset add r && v=$(ls .mlops/refs/datasets/r) &&
+	mlops -q dataset rm r@$v && git checkout -q mlops.lock &&
+	mlops -v gc --dry-run >out && grep -q "^would remove" out &&
+	! grep -q "$(idof "R-small\n")" out &&
+	test $(awk "/^would remove [0-9a-f]+ [0-9]+\$/ && \$4 >= 131072" out | wc -l) = 0 &&
+	rm .mlops/index && mlops -q dataset add r && v=$(ls .mlops/refs/datasets/r) &&
+	mlops -q dataset rm r@$v && git checkout -q mlops.lock &&
+	find .mlops/objects -type f -exec touch -d "3 days ago" {} + &&
+	rm .mlops/index && mlops -q dataset add r && v=$(ls .mlops/refs/datasets/r) &&
+	mlops -q dataset rm r@$v && git checkout -q mlops.lock &&
+	mlops -v gc --dry-run >out && ! grep -q "$(idof "R-small\n")" out &&
+	test $(awk "/^would remove [0-9a-f]+ [0-9]+\$/ && \$4 >= 131072" out | wc -l) = 0
+'
+
 test_expect_success 'gc --remote removes what nothing needs from a remote' '
 	mlops -q remote add origin "$R" && mlops -q push &&
 	mkdir g && head -c 100000 /dev/urandom >g/big && printf "small-g\n" >g/s &&

@@ -2,7 +2,8 @@
  * test_odb.c - the object store: known ids, round trips at the chunk size
  * boundaries, codecs (same id, different file name), corruption detected
  * on read (truncation, bit flips at every byte), pending objects, sync on
- * free, foreach/remove, and leftover temporary files.
+ * free, foreach/remove, leftover temporary files, freshening for gc's grace
+ * period, objects written in their stored form and adopted files.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +12,9 @@
 
 #include "store_fixture.h"
 #include "store/chunk.h"
+
+#include <time.h>
+#include <zstd.h>
 
 static struct mlops_odb *odb_of(void **state)
 {
@@ -536,6 +540,135 @@ static void test_leftover_tmp_ignored_and_cleaned(void **state)
 	expect_read(odb, &id, "abc", 3);
 }
 
+static time_t mtime_of(const char *path)
+{
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	return st.st_mtime;
+}
+
+static void test_freshen_refreshes_existing_objects(void **state)
+{
+	struct mlops_odb *odb = odb_of(state);
+	mlops_oid id, other;
+	enum mlops_codec codec;
+	uint64_t stored = 99;
+	char *path = store_with(&id, odb, MLOPS_CODEC_NONE, "abc", 3, &codec);
+	fx_age(path, 3 * 86400);
+	assert_true(mtime_of(path) < time(NULL) - 86400);
+	assert_int_equal(mlops_odb_freshen(odb, &id), 1);
+	assert_true(mtime_of(path) >= time(NULL) - 5);
+
+	/* A write that finds the object stored freshens it too. */
+	fx_age(path, 3 * 86400);
+	assert_int_equal(mlops_odb_write(&id, odb, "abc", 3, &stored), 0);
+	assert_int_equal(stored, 0);
+	assert_true(mtime_of(path) >= time(NULL) - 5);
+
+	/* Absent: 0, and nothing is created. */
+	mlops_hash_buf(&other, "abd", 3);
+	assert_int_equal(mlops_odb_freshen(odb, &other), 0);
+	assert_int_equal(mlops_odb_exists(odb, &other), 0);
+	/* Pending: present. */
+	assert_int_equal(mlops_odb_write(&other, odb, "abd", 3, NULL), 0);
+	assert_int_equal(mlops_odb_freshen(odb, &other), 1);
+	free(path);
+}
+
+static void test_write_stored_keeps_the_stored_form(void **state)
+{
+	struct mlops_odb *odb = odb_of(state);
+	char plain[20000], comp[25000];
+	mlops_oid id;
+	enum mlops_codec codec;
+	char *path = NULL;
+	uint64_t stored = 0;
+	for (size_t i = 0; i < sizeof(plain); i++)
+		plain[i] = (char)('a' + i % 7);
+	size_t clen = ZSTD_compress(comp, sizeof(comp), plain, sizeof(plain), 19);
+	assert_false(ZSTD_isError(clen));
+	mlops_hash_buf(&id, plain, sizeof(plain));
+	/* The store would pick level 3 and raw for NONE: the bytes given are kept as they are. */
+	mlops_odb_set_codec(odb, MLOPS_CODEC_NONE, 0);
+	assert_int_equal(mlops_odb_write_stored(odb, &id, MLOPS_CODEC_ZSTD, comp, clen, &stored), 0);
+	assert_int_equal(stored, clen);
+	assert_int_equal(mlops_odb_exists(odb, &id), 1);
+	assert_int_equal(mlops_odb_sync(odb), 0);
+	assert_int_equal(mlops_odb_locate(&path, &codec, odb, &id), 0);
+	assert_int_equal(codec, MLOPS_CODEC_ZSTD);
+	assert_int_equal(file_size(path), (off_t)clen);
+	expect_read(odb, &id, plain, sizeof(plain));
+	free(path);
+}
+
+static void test_adopt_moves_the_file(void **state)
+{
+	struct fixture *fx = fx_of(state);
+	struct mlops_odb *odb = odb_of(state);
+	char tmp[PATH_MAX], dup[PATH_MAX], *path = NULL;
+	const char *text = "adopted bytes\n";
+	mlops_oid id;
+	enum mlops_codec codec;
+	struct stat st;
+	fx_path(tmp, sizeof(tmp), fx->repo->tmpdir, "fetch-a");
+	fx_path(dup, sizeof(dup), fx->repo->tmpdir, "fetch-b");
+	fx_write_str(tmp, text);
+	fx_write_str(dup, text);
+	assert_int_equal(stat(tmp, &st), 0);
+	ino_t ino = st.st_ino;
+	mlops_hash_buf(&id, text, strlen(text));
+	assert_int_equal(mlops_odb_adopt(odb, &id, MLOPS_CODEC_NONE, tmp), 0);
+	assert_int_equal(mlops_odb_exists(odb, &id), 1);
+	/* A second copy of a pending object is removed at once. */
+	assert_int_equal(mlops_odb_adopt(odb, &id, MLOPS_CODEC_NONE, dup), 0);
+	assert_int_equal(stat(dup, &st), -1);
+	assert_int_equal(mlops_odb_sync(odb), 0);
+	assert_int_equal(stat(tmp, &st), -1);
+	assert_int_equal(mlops_odb_locate(&path, &codec, odb, &id), 0);
+	assert_int_equal(codec, MLOPS_CODEC_NONE);
+	/* The same file, renamed: its bytes were not copied. */
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_ino, ino);
+	assert_int_equal(st.st_mode & 0222, 0);
+	expect_read(odb, &id, text, strlen(text));
+	free(path);
+}
+
+static void test_copy_trusts_only_its_own_writes(void **state)
+{
+	struct fixture *fx = fx_of(state);
+	struct mlops_odb *odb = odb_of(state), *other = NULL;
+	char buf[300000], out[PATH_MAX], *got = NULL;
+	mlops_oid id;
+	enum mlops_codec codec;
+	size_t glen;
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (char)(i * 2654435761u >> 13);
+	char *path = store_with(&id, odb, MLOPS_CODEC_NONE, buf, sizeof(buf), &codec);
+	assert_int_equal(codec, MLOPS_CODEC_NONE);
+	fx_path(out, sizeof(out), fx->work, "out.bin");
+	int fd = open(out, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	assert_true(fd >= 0);
+	/* Written by this handle: copied as it is. */
+	assert_int_equal(mlops_odb_copy_to_fd(odb, &id, fd, 0, sizeof(buf)), 0);
+	assert_int_equal(mlops_read_file(&got, &glen, out), 0);
+	assert_int_equal(glen, sizeof(buf));
+	assert_memory_equal(got, buf, sizeof(buf));
+	free(got);
+	/* The size is still checked. */
+	assert_int_equal(mlops_odb_copy_to_fd(odb, &id, fd, 0, sizeof(buf) - 1), MLOPS_ECORRUPT);
+	/* Another handle (another process) hashes: a flipped bit is refused. */
+	assert_int_equal(chmod(path, 0644), 0);
+	flip_bit(path, 150000, 3);
+	char objects[PATH_MAX];
+	fx_path(objects, sizeof(objects), fx->repo->dir, "objects");
+	assert_int_equal(mlops_odb_open(&other, objects, fx->repo->tmpdir), 0);
+	assert_int_equal(mlops_odb_copy_to_fd(other, &id, fd, 0, sizeof(buf)), MLOPS_ECORRUPT);
+	mlops_odb_free(other);
+	close(fd);
+	free(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -552,6 +685,13 @@ int main(void)
 						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_free_syncs_pending, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_many_pending_one_batch, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_freshen_refreshes_existing_objects, fx_setup,
+						fx_teardown),
+		cmocka_unit_test_setup_teardown(test_write_stored_keeps_the_stored_form, fx_setup,
+						fx_teardown),
+		cmocka_unit_test_setup_teardown(test_adopt_moves_the_file, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_copy_trusts_only_its_own_writes, fx_setup,
+						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_leftover_tmp_ignored_and_cleaned, fx_setup,
 						fx_teardown),
 	};

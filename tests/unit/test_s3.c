@@ -907,12 +907,17 @@ static void test_caps_and_bad_replies(void **state)
 	static const struct reply huge[] = { { "HTTP/1.1 200 OK\r\nContent-Length: 10000000", "0123456789" } };
 	static const struct reply badlist[] = { { "HTTP/1.1 200 OK",
 		"<ListBucketResult><Contents><Key>a&bogus;</Key><Size>1</Size></Contents></ListBucketResult>" } };
+	static const struct reply baddate[] = { { "HTTP/1.1 200 OK",
+		"<ListBucketResult><Contents><Key>a</Key><LastModified>yesterday</LastModified>"
+		"<Size>1</Size></Contents></ListBucketResult>" } };
 	static const struct reply truncated[] = { { "HTTP/1.1 200 OK",
 		"<ListBucketResult><IsTruncated>true</IsTruncated><Contents><Key>a&amp;b&#x20AC;</Key>"
 		"<Size>12</Size></Contents></ListBucketResult>" } };
 	static const struct reply listed[] = { { "HTTP/1.1 200 OK",
 		"<?xml version=\"1.0\"?><ListBucketResult xmlns=\"x\"><IsTruncated>true</IsTruncated>"
-		"<Contents><Key>a&amp;b&#x20AC;&#65;</Key><Size>12</Size><ETag>&quot;e&quot;</ETag></Contents>"
+		"<Contents><Key>a&amp;b&#x20AC;&#65;</Key><LastModified>2024-05-06T07:08:09.123Z</LastModified>"
+		"<Size>12</Size><ETag>&quot;e&quot;</ETag></Contents>"
+		"<Contents><Key>n</Key><Size>1</Size></Contents>"
 		"<NextContinuationToken>t/+=</NextContinuationToken></ListBucketResult>" } };
 	static char chunk_body[1100];
 	struct reply chunked[1] = { { "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked", chunk_body } };
@@ -951,6 +956,13 @@ static void test_caps_and_bad_replies(void **state)
 	mlops_s3_free(s3);
 	fake_stop(&f);
 
+	fake_start(&f, baddate, 1);
+	s3 = fake_client(&f, 3);
+	assert_int_equal(mlops_s3_list_page(&list, s3, NULL, NULL, 0), MLOPS_EINVALID);
+	assert_null(list);
+	mlops_s3_free(s3);
+	fake_stop(&f);
+
 	fake_start(&f, truncated, 1);
 	s3 = fake_client(&f, 3);
 	assert_int_equal(mlops_s3_list_page(&list, s3, NULL, NULL, 0), MLOPS_EINVALID);
@@ -961,9 +973,12 @@ static void test_caps_and_bad_replies(void **state)
 	fake_start(&f, listed, 1);
 	s3 = fake_client(&f, 3);
 	assert_int_equal(mlops_s3_list_page(&list, s3, NULL, NULL, 0), 0);
-	assert_int_equal(list->count, 1);
+	assert_int_equal(list->count, 2);
 	assert_string_equal(list->entries[0].key, "a&b\xe2\x82\xac" "A");
 	assert_int_equal(list->entries[0].stat.size, 12);
+	/* date -u -d 2024-05-06T07:08:09Z +%s */
+	assert_int_equal(list->entries[0].stat.mtime, 1714979289);
+	assert_int_equal(list->entries[1].stat.mtime, 0);
 	assert_string_equal(list->entries[0].stat.etag, "\"e\"");
 	assert_string_equal(list->next_token, "t/+=");
 	mlops_s3_list_free(list);
