@@ -1,15 +1,18 @@
-# W10: commands a prompt or a hook runs: `mlops --version`, and
-# `mlops dataset list` in a repository with 1,000 dataset versions
-# (--quick 100), made by adding a one-line file that changes each time.
-# Peers: `git --version`, and `git log --oneline` over as many commits
-# (made with git fast-import).  Each is run 10 times per repetition.
+# W10: commands a prompt or a hook runs: `mlops --version`, `mlops dataset
+# list` in a repository with 1,000 dataset versions (--quick 100), made by
+# adding a one-line file that changes each time, and `mlops register list`
+# over 5,000 registry tags (--quick 500: ten models of 500 versions).
+# Peers: `git --version`, `git log --oneline` over as many commits (made
+# with git fast-import), and `git tag -l` over the same 5,000 tags.  Each is
+# run 10 times per repetition.
 W10_TITLE="start-up and listing"
 
 w10() {
-	local nver=1000 i k t
-	[ "$QUICK" = 1 ] && nver=100
+	local nver=1000 ntag=5000 i k t
+	[ "$QUICK" = 1 ] && nver=100 ntag=500
 	local ws="$RUN/W10-mlops" gws="$RUN/W10-git" tools=(git-version git-log)
 	record_meta W10.versions "$nver"
+	record_meta W10.tags "$ntag"
 	WHY="mlops binary not found at $MLOPS_BIN (build it with make)"
 	if [ -x "$MLOPS_BIN" ] && "$MLOPS_BIN" --version >/dev/null 2>&1; then
 		tools+=(mlops-version)
@@ -26,6 +29,16 @@ w10() {
 		done
 		[ "$i" -gt "$nver" ] && tools+=(mlops-list)
 	fi
+	if [ -d "$ws/.mlops" ] && mlops_needs W10 "register list (N tags)" register "register list"; then
+		say "  registering $ntag model versions"
+		(cd "$ws" && git add -A >/dev/null && git commit -qm data) || true
+		for ((i = 1; i <= ntag; i++)); do
+			echo "$i" >"$ws/model.bin"
+			(cd "$ws" && mlops -q register "m$((i % 10))" model.bin >/dev/null 2>&1) ||
+				{ record_skip W10 "register list (N tags)" mlops "register failed at version $i"; break; }
+		done
+		[ "$i" -gt "$ntag" ] && tools+=(mlops-tags git-tags)
+	fi
 	fresh "$gws"
 	(cd "$gws" && git init -q && w10_commits "$nver" | git fast-import --quiet && git reset -q --hard)
 	for ((REP = 1; REP <= REPS; REP++)); do
@@ -36,6 +49,8 @@ w10() {
 				git-version) bench_time W10 "--version" git "" git --version >/dev/null ;;
 				mlops-list) (cd "$ws" && bench_time W10 "list (N versions)" mlops "" "$MLOPS_BIN" dataset list) >/dev/null ;;
 				git-log) (cd "$gws" && bench_time W10 "list (N versions)" "git log --oneline" "" git log --oneline) >/dev/null ;;
+				mlops-tags) (cd "$ws" && bench_time W10 "register list (N tags)" mlops "" "$MLOPS_BIN" register list) >/dev/null ;;
+				git-tags) (cd "$ws" && bench_time W10 "register list (N tags)" "git tag -l" "" git tag -l) >/dev/null ;;
 				esac
 			done 2>/dev/null
 		done
