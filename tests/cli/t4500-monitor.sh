@@ -3,6 +3,7 @@
 # and serve logs; schema, thresholds from config and flags, labels, records,
 # the HTML page, --on-drift, retraining with lineage.
 . "$(dirname "$0")/lib.sh"
+. "$TEST_ROOT/tests/cli/serve-lib.sh"
 
 FIX="$TEST_ROOT/tests/fixtures/monitor"
 
@@ -192,20 +193,6 @@ test_expect_success 'ad-hoc: --baseline TABLE and --model MODEL.json' '
 	test_expect_code 2 mlops monitor check churn --data a.csv --log b.jsonl &&
 	test_expect_code 2 mlops monitor check churn --model m/model.json --data a.csv
 '
-
-# start_server ARGS...: serve in the background on a free port; sets PORT, SERVER_PID.
-start_server() {
-	rm -f serve.out serve.err
-	(exec "$MLOPS_BIN" deploy serve --port 0 "$@" >serve.out 2>serve.err) &
-	SERVER_PID=$!
-	for _i in $(seq 1 200); do
-		grep -q "^serving" serve.out 2>/dev/null && break
-		kill -0 $SERVER_PID 2>/dev/null || break
-		sleep 0.05
-	done
-	PORT=$(sed -n 's/^serving .*:\([0-9][0-9]*\)$/\1/p' serve.out)
-	test -n "$PORT" || { cat serve.err >&2; return 1; }
-}
 
 # requests FILE: the rows of a fixture table as MLflow dataframe_split bodies of 50 rows.
 requests() {
