@@ -7,6 +7,7 @@
 #include "error.h"
 
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -16,11 +17,8 @@
 #include "dl_curl.h"
 #include "dl_mhd.h"
 
-static struct mlops_dynlib *loading;
-
-static void load_once(void)
+static void load(struct mlops_dynlib *lib)
 {
-	struct mlops_dynlib *lib = loading;
 	void *h;
 	size_t i;
 
@@ -49,16 +47,18 @@ static void load_once(void)
 int mlops_dynlib_load(struct mlops_dynlib *lib)
 {
 	static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	int status;
 
-	/* pthread_once takes no argument: hand the library over under a
-	 * mutex held across the call, which also serialises first loads. */
+	/* Loads are rare (a client, a server, an archive): one lock for all. */
 	pthread_mutex_lock(&mu);
-	loading = lib;
-	pthread_once(&lib->once, load_once);
-	loading = NULL;
+	if (!lib->tried) {
+		load(lib);
+		lib->tried = 1;
+	}
+	status = lib->status;
 	pthread_mutex_unlock(&mu);
-	if (lib->status < 0)
-		return mlops_error_set(lib->status, "%s", lib->message);
+	if (status < 0)
+		return mlops_error_set(status, "%s", lib->message);
 	return 0;
 }
 
@@ -72,11 +72,14 @@ int mlops_dynlib_load(struct mlops_dynlib *lib)
 	static const char *const api##_names[] = {                         \
 		list(MLOPS_DYNLIB_NAME)                                   \
 	};                                                                 \
+	/* The table is filled as an array of pointers: no padding. */    \
+	_Static_assert(sizeof(struct mlops_##api##_api) ==                 \
+		       sizeof(api##_names) / sizeof(api##_names[0]) *      \
+		       sizeof(void *), #api " table layout");              \
 	static struct mlops_dynlib api##_lib = {                           \
 		.soname = soname_, .package = package_,                    \
 		.names = api##_names, .slots = (void **)&mlops_##api,      \
 		.n = sizeof(api##_names) / sizeof(api##_names[0]),         \
-		.once = PTHREAD_ONCE_INIT,                                 \
 	};                                                                 \
 	int mlops_##api##_load(void)                                       \
 	{                                                                  \

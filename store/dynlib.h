@@ -17,7 +17,6 @@
 #ifndef MLOPS_DYNLIB_H
 #define MLOPS_DYNLIB_H
 
-#include <pthread.h>
 #include <stddef.h>
 
 struct mlops_dynlib {
@@ -26,8 +25,8 @@ struct mlops_dynlib {
 	const char *const *names;    /* n symbol names */
 	void **slots;                /* n function pointers to fill */
 	size_t n;
-	pthread_once_t once;
-	int status;                  /* 0 or an MLOPS_E* code, after once */
+	int tried;                   /* loading was attempted (under a lock) */
+	int status;                  /* then: 0 or an MLOPS_E* code */
 	char message[256];           /* why loading failed */
 };
 

@@ -51,7 +51,7 @@ static void test_missing_library(void **state)
 	void *slots[1] = { NULL };
 	struct mlops_dynlib lib = {
 		.soname = "libmlops-absent.so.7", .package = "libmlops-absent7",
-		.names = names, .slots = slots, .n = 1, .once = PTHREAD_ONCE_INIT,
+		.names = names, .slots = slots, .n = 1,
 	};
 	int i;
 
@@ -70,7 +70,7 @@ static void test_missing_symbol(void **state)
 	void *slots[2] = { NULL, NULL };
 	struct mlops_dynlib lib = {
 		.soname = "libcurl.so.4", .package = "libcurl4",
-		.names = names, .slots = slots, .n = 2, .once = PTHREAD_ONCE_INIT,
+		.names = names, .slots = slots, .n = 2,
 	};
 
 	(void)state;
