@@ -191,32 +191,47 @@ static int dir_put_file(struct mlops_remote *r, const char *key, const char *src
 	return err;
 }
 
+/*
+ * Open key's file for reading: *fd and *st on success (the caller closes
+ * *fd); MLOPS_ENOTFOUND, MLOPS_EREMOTE for something else than a file,
+ * MLOPS_EINVALID above max_size.  path receives the file's path.
+ */
+static int open_key(int *fd, struct stat *st, char path[PATH_MAX], struct dir_remote *d,
+		    const char *key, uint64_t max_size)
+{
+	int err = key_path(path, PATH_MAX, d, key);
+	if (err < 0)
+		return err;
+	*fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (*fd < 0) {
+		if (errno == ENOENT)
+			return mlops_error_set(MLOPS_ENOTFOUND, "'%s' not found on remote '%s'", key,
+					       d->base.url);
+		return mlops_error_sys(errno, "unable to open '%s'", path);
+	}
+	if (fstat(*fd, st) < 0 || !S_ISREG(st->st_mode))
+		err = mlops_error_set(MLOPS_EREMOTE, "'%s' on remote '%s' is not a file", key,
+				      d->base.url);
+	else if ((uint64_t)st->st_size > max_size)
+		err = mlops_error_set(MLOPS_EINVALID, "'%s' on remote '%s' is larger than %llu bytes",
+				      key, d->base.url, (unsigned long long)max_size);
+	if (err < 0) {
+		close(*fd);
+		*fd = -1;
+	}
+	return err;
+}
+
 static int dir_get(struct mlops_remote *r, const char *key, void **out, size_t *len,
 		   size_t max_size)
 {
 	struct dir_remote *d = (struct dir_remote *)r;
 	char path[PATH_MAX];
 	struct stat st;
+	int fd, err;
 	*out = NULL;
-	int err = key_path(path, sizeof(path), d, key);
-	if (err < 0)
+	if ((err = open_key(&fd, &st, path, d, key, max_size)) < 0)
 		return err;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		if (errno == ENOENT)
-			return mlops_error_set(MLOPS_ENOTFOUND, "'%s' not found on remote '%s'", key,
-					       r->url);
-		return mlops_error_sys(errno, "unable to open '%s'", path);
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return mlops_error_set(MLOPS_EREMOTE, "'%s' on remote '%s' is not a file", key, r->url);
-	}
-	if ((uint64_t)st.st_size > max_size) {
-		close(fd);
-		return mlops_error_set(MLOPS_EINVALID, "'%s' on remote '%s' is larger than %zu bytes",
-				       key, r->url, max_size);
-	}
 	char *buf = malloc((size_t)st.st_size + 1);
 	if (!buf) {
 		close(fd);
@@ -241,25 +256,9 @@ static int dir_get_file(struct mlops_remote *r, const char *key, int out, uint64
 	struct dir_remote *d = (struct dir_remote *)r;
 	char path[PATH_MAX];
 	struct stat st;
-	int err = key_path(path, sizeof(path), d, key);
-	if (err < 0)
+	int fd, err;
+	if ((err = open_key(&fd, &st, path, d, key, max_size)) < 0)
 		return err;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		if (errno == ENOENT)
-			return mlops_error_set(MLOPS_ENOTFOUND, "'%s' not found on remote '%s'", key,
-					       r->url);
-		return mlops_error_sys(errno, "unable to open '%s'", path);
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return mlops_error_set(MLOPS_EREMOTE, "'%s' on remote '%s' is not a file", key, r->url);
-	}
-	if ((uint64_t)st.st_size > max_size) {
-		close(fd);
-		return mlops_error_set(MLOPS_EINVALID, "'%s' on remote '%s' is larger than %llu bytes",
-				       key, r->url, (unsigned long long)max_size);
-	}
 	if ((err = copy_range(out, fd, (uint64_t)st.st_size, path)) == 0)
 		*len = (uint64_t)st.st_size;
 	close(fd);
