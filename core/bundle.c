@@ -100,26 +100,6 @@ static int resolve(char **ref, mlops_oid *id, struct mlops_repo *repo, const cha
 	return *ref ? 0 : mlops_error_set(MLOPS_ERROR, "out of memory");
 }
 
-struct idvec {
-	mlops_oid *ids;
-	size_t n, cap;
-};
-
-static int collect(const mlops_oid *id, void *payload)
-{
-	struct idvec *v = payload;
-	if (v->n == v->cap) {
-		size_t cap = v->cap ? v->cap * 2 : 256;
-		mlops_oid *p = realloc(v->ids, cap * sizeof(*p));
-		if (!p)
-			return mlops_error_set(MLOPS_ERROR, "out of memory");
-		v->ids = p;
-		v->cap = cap;
-	}
-	v->ids[v->n++] = *id;
-	return 0;
-}
-
 static int cmp_oid(const void *a, const void *b)
 {
 	return mlops_oid_cmp(a, b);
@@ -149,7 +129,7 @@ int mlops_bundle_export(struct mlops_bundle_result **out, struct mlops_repo *rep
 {
 	struct mlops_bundle_result *res = calloc(1, sizeof(*res));
 	struct mlops_reach *walk = NULL;
-	struct idvec v = { 0 };
+	struct mlops_oid_list v = { 0 };
 	struct archive *a = NULL;
 	char *ref = NULL, *tmp = NULL, *text = NULL;
 	uint64_t *sizes = NULL;
@@ -169,7 +149,7 @@ int mlops_bundle_export(struct mlops_bundle_result **out, struct mlops_repo *rep
 	struct mlops_reach_source src;
 	mlops_reach_local_source(&src, repo->odb);
 	if ((err = mlops_reach_run(walk, &src)) < 0 ||
-	    (err = mlops_reach_foreach(walk, collect, &v)) < 0)
+	    (err = mlops_reach_foreach(walk, mlops_oid_list_add, &v)) < 0)
 		goto done;
 	qsort(v.ids, v.n, sizeof(*v.ids), cmp_oid);
 	/* The manifest needs sizes: read each object once for them, once to write. */

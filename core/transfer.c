@@ -315,26 +315,6 @@ static int local_refs(struct refpair **out, size_t *n, struct mlops_repo *repo,
 	return err;
 }
 
-struct idlist {
-	mlops_oid *ids;
-	size_t n, cap;
-};
-
-static int collect_id(const mlops_oid *id, void *payload)
-{
-	struct idlist *l = payload;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 1024;
-		mlops_oid *p = realloc(l->ids, cap * sizeof(*p));
-		if (!p)
-			return mlops_error_set(MLOPS_ERROR, "out of memory");
-		l->ids = p;
-		l->cap = cap;
-	}
-	l->ids[l->n++] = *id;
-	return 0;
-}
-
 /* Highest number in the remote series `prefix` (0 when none); *same gets a ref with id. */
 static int remote_series(long *max, char **same, struct mlops_xfer *x, const char *prefix,
 			 const mlops_oid *id)
@@ -447,7 +427,7 @@ int mlops_push(struct mlops_transfer_result **out, struct mlops_repo *repo,
 	struct session s = { 0 };
 	struct refpair *pairs = NULL;
 	struct mlops_reach *walk = NULL;
-	struct idlist ids = { 0 };
+	struct mlops_oid_list ids = { 0 };
 	size_t npairs = 0;
 	int err;
 
@@ -468,7 +448,7 @@ int mlops_push(struct mlops_transfer_result **out, struct mlops_repo *repo,
 	mlops_reach_local_source(&src, repo->odb);
 	if (err == 0 && (err = mlops_reach_run(walk, &src)) < 0)
 		mlops_error_wrap(err, "cannot push");
-	if (err < 0 || (err = mlops_reach_foreach(walk, collect_id, &ids)) < 0)
+	if (err < 0 || (err = mlops_reach_foreach(walk, mlops_oid_list_add, &ids)) < 0)
 		goto done;
 	res->reachable = ids.n;
 	if ((err = session_open(&s, res, repo, opts)) < 0)

@@ -90,3 +90,18 @@ void mlops_hash_free(struct mlops_hash *h)
 {
 	free(h);
 }
+
+int mlops_oid_list_add(const mlops_oid *id, void *list)
+{
+	struct mlops_oid_list *l = list;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 256;
+		mlops_oid *p = realloc(l->ids, cap * sizeof(*p));
+		if (!p)
+			return mlops_error_set(MLOPS_ERROR, "out of memory");
+		l->ids = p;
+		l->cap = cap;
+	}
+	l->ids[l->n++] = *id;
+	return 0;
+}

@@ -47,4 +47,16 @@ void mlops_hash_update(struct mlops_hash *h, const void *data, size_t len);
 void mlops_hash_final(mlops_oid *out, struct mlops_hash *h);
 void mlops_hash_free(struct mlops_hash *h);
 
+/* A growing list of ids; zero-initialised is empty; free(list.ids). */
+struct mlops_oid_list {
+	mlops_oid *ids;
+	size_t n, cap;
+};
+
+/*
+ * Append id to the mlops_oid_list `list`; the signature of the id
+ * callbacks (mlops_reach_foreach and the like).  MLOPS_ERROR on no memory.
+ */
+int mlops_oid_list_add(const mlops_oid *id, void *list);
+
 #endif
