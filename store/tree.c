@@ -62,6 +62,61 @@ static int nworkers(void)
 	return (int)n;
 }
 
+/*
+ * fn(payload, i) for every i below n, on `threads` threads (this one
+ * included), each taking the next i; the first failure stops the rest and
+ * is returned with its message.
+ */
+struct pfor {
+	int (*fn)(void *payload, size_t i);
+	void *payload;
+	size_t n;
+	atomic_size_t next;
+	atomic_int failed;
+	pthread_mutex_t lock;
+	int err;
+	char errmsg[1024];
+};
+
+static void *pfor_worker(void *arg)
+{
+	struct pfor *p = arg;
+	size_t i;
+	while (!atomic_load(&p->failed) && (i = atomic_fetch_add(&p->next, 1)) < p->n) {
+		int err = p->fn(p->payload, i);
+		if (err < 0) {
+			pthread_mutex_lock(&p->lock);
+			if (!p->err) {
+				p->err = err;
+				snprintf(p->errmsg, sizeof(p->errmsg), "%s", mlops_error_message());
+			}
+			pthread_mutex_unlock(&p->lock);
+			atomic_store(&p->failed, 1);
+		}
+	}
+	return NULL;
+}
+
+static int parallel_for(size_t n, int threads, int (*fn)(void *payload, size_t i), void *payload)
+{
+	struct pfor p = { .fn = fn, .payload = payload, .n = n };
+	pthread_t th[MAX_WORKERS];
+	int started = 0;
+	atomic_init(&p.next, 0);
+	atomic_init(&p.failed, 0);
+	pthread_mutex_init(&p.lock, NULL);
+	while (started < threads - 1 && started < MAX_WORKERS &&
+	       pthread_create(&th[started], NULL, pfor_worker, &p) == 0)
+		started++;
+	pfor_worker(&p);
+	for (int t = 0; t < started; t++)
+		pthread_join(th[t], NULL);
+	pthread_mutex_destroy(&p.lock);
+	if (atomic_load(&p.failed))
+		return mlops_error_set(p.err, "%s", p.errmsg);
+	return 0;
+}
+
 /* ---- JSON of nodes ---------------------------------------------------- */
 
 static const char *mode_str(uint32_t mode)
@@ -140,6 +195,7 @@ struct ingest {
 	size_t ntodo, captodo;
 	uint64_t todo_bytes;
 	pthread_mutex_t todo_lock;   /* todo, while directories are walked in parallel */
+	struct wnode **top_kids;     /* what a parallel walk shares out */
 	atomic_size_t next;
 	atomic_uint_fast64_t done_bytes, stored, hashed;
 	atomic_int failed;
@@ -200,30 +256,11 @@ done:
 
 static int walk(struct ingest *in, struct wnode *w);
 
-/*
- * The sub-directories of the walk's top directory are walked on every
- * core: half of a status or an add of many small files is lstat() and
- * readdir(), which parallelise well.  Each worker takes the next kid.
- */
-struct walk_pool {
-	struct ingest *in;
-	struct wnode **kids;
-	size_t n;
-	atomic_size_t next;
-};
-
-static void *walk_worker(void *arg)
+/* One sub-directory of the walk's top directory, from a parallel walk. */
+static int walk_kid(void *payload, size_t i)
 {
-	struct walk_pool *wp = arg;
-	size_t i;
-	int err;
-	while (!atomic_load(&wp->in->failed) && (i = atomic_fetch_add(&wp->next, 1)) < wp->n) {
-		if ((err = walk(wp->in, wp->kids[i])) < 0) {
-			ingest_fail(wp->in, err);
-			break;
-		}
-	}
-	return NULL;
+	struct ingest *in = payload;
+	return walk(in, in->top_kids[i]);
 }
 
 static int walk_kids(struct ingest *in, struct wnode *w, int top)
@@ -232,24 +269,18 @@ static int walk_kids(struct ingest *in, struct wnode *w, int top)
 	int err = 0;
 	for (size_t i = 0; i < w->nkids; i++)
 		dirs += S_ISDIR(w->kids[i]->st.st_mode) != 0;
-	int n = top && dirs >= 2 ? nworkers() : 1;
-	if (n <= 1) {
-		for (size_t i = 0; err == 0 && i < w->nkids; i++)
-			err = walk(in, w->kids[i]);
-		return err;
+	/*
+	 * The sub-directories of the walk's top directory are walked on every
+	 * core: half of a status or an add of many small files is lstat()
+	 * and readdir(), which parallelise well.
+	 */
+	if (top && dirs >= 2) {
+		in->top_kids = w->kids;
+		return parallel_for(w->nkids, nworkers(), walk_kid, in);
 	}
-	struct walk_pool wp = { .in = in, .kids = w->kids, .n = w->nkids };
-	atomic_init(&wp.next, 0);
-	pthread_t th[MAX_WORKERS];
-	int started = 0;
-	while (started < n - 1 && pthread_create(&th[started], NULL, walk_worker, &wp) == 0)
-		started++;
-	walk_worker(&wp);
-	for (int t = 0; t < started; t++)
-		pthread_join(th[t], NULL);
-	if (atomic_load(&in->failed))
-		return mlops_error_set(in->err, "%s", in->errmsg);
-	return 0;
+	for (size_t i = 0; err == 0 && i < w->nkids; i++)
+		err = walk(in, w->kids[i]);
+	return err;
 }
 
 static int freshen_cb(const mlops_oid *id, void *payload)
@@ -1347,39 +1378,21 @@ struct chunk_copy {
 	struct checkout *co;
 	int fd;
 	const struct chunk_ref *c;
-	size_t n;
-	atomic_size_t next;
-	atomic_int failed;
-	pthread_mutex_t lock;       /* err, errmsg */
 	pthread_mutex_t write_lock; /* one write to fd at a time */
-	int err;
-	char errmsg[1024];
 };
 
-static void *chunk_copy_worker(void *arg)
+static int chunk_copy_one(void *payload, size_t i)
 {
-	struct chunk_copy *cc = arg;
-	size_t i;
-	while (!atomic_load(&cc->failed) && (i = atomic_fetch_add(&cc->next, 1)) < cc->n) {
-		const struct chunk_ref *c = &cc->c[i];
-		int err = 0;
-		/* The file was just created at its full size: leave zero runs as holes. */
-		if (c->len != zero_len || mlops_oid_cmp(&c->id, &zero_id))
-			err = mlops_odb_copy_to_fd_locked(cc->co->odb, &c->id, cc->fd, c->off, c->len,
-							  &cc->write_lock);
-		if (err < 0) {
-			pthread_mutex_lock(&cc->lock);
-			if (!cc->err) {
-				cc->err = err;
-				snprintf(cc->errmsg, sizeof(cc->errmsg), "%s", mlops_error_message());
-			}
-			pthread_mutex_unlock(&cc->lock);
-			atomic_store(&cc->failed, 1);
-			break;
-		}
+	struct chunk_copy *cc = payload;
+	const struct chunk_ref *c = &cc->c[i];
+	int err = 0;
+	/* The file was just created at its full size: leave zero runs as holes. */
+	if (c->len != zero_len || mlops_oid_cmp(&c->id, &zero_id))
+		err = mlops_odb_copy_to_fd_locked(cc->co->odb, &c->id, cc->fd, c->off, c->len,
+						  &cc->write_lock);
+	if (err == 0)
 		atomic_fetch_add(&cc->co->done_bytes, c->len);
-	}
-	return NULL;
+	return err;
 }
 
 static int write_file_content(struct checkout *co, int fd, const struct mlops_node *node)
@@ -1392,23 +1405,10 @@ static int write_file_content(struct checkout *co, int fd, const struct mlops_no
 	if ((err = chunks_read(&c, &n, co->odb, node)) < 0)
 		return err;
 	pthread_once(&zero_once, zero_init);
-	struct chunk_copy cc = { .co = co, .fd = fd, .c = c, .n = n };
-	atomic_init(&cc.next, 0);
-	atomic_init(&cc.failed, 0);
-	pthread_mutex_init(&cc.lock, NULL);
+	struct chunk_copy cc = { .co = co, .fd = fd, .c = c };
 	pthread_mutex_init(&cc.write_lock, NULL);
-	int nw = node->size >= BIG_FILE ? nworkers() : 1;
-	pthread_t th[MAX_WORKERS];
-	int started = 0;
-	while (started < nw - 1 && pthread_create(&th[started], NULL, chunk_copy_worker, &cc) == 0)
-		started++;
-	chunk_copy_worker(&cc);
-	for (int t = 0; t < started; t++)
-		pthread_join(th[t], NULL);
-	if (atomic_load(&cc.failed))
-		err = mlops_error_set(cc.err, "%s", cc.errmsg);
+	err = parallel_for(n, node->size >= BIG_FILE ? nworkers() : 1, chunk_copy_one, &cc);
 	pthread_mutex_destroy(&cc.write_lock);
-	pthread_mutex_destroy(&cc.lock);
 	free(c);
 	return err;
 }
