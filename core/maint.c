@@ -274,18 +274,16 @@ struct gc_local {
 static int gc_object(const mlops_oid *id, enum mlops_codec codec, uint64_t size, void *payload)
 {
 	struct gc_local *g = payload;
-	char *path = NULL;
-	struct stat st;
+	struct mlops_odb_info info;
 	(void)codec;
 	if (mlops_reach_has(g->walk, id))
 		return 0;
-	if (mlops_odb_locate(&path, &codec, g->odb, id) < 0 || stat(path, &st) < 0) {
+	if (mlops_odb_info(&info, g->odb, id) < 0) {
 		mlops_error_clear();
-		free(path);
 		return 0;
 	}
-	free(path);
-	if (st.st_mtime > g->cutoff) {
+	/* A packed object's time is its pack's: the pack is as recent as its newest use. */
+	if (info.mtime > g->cutoff) {
 		g->res->recent++;
 		return 0;
 	}
@@ -313,6 +311,8 @@ static int gc_local(struct mlops_gc_result *res, struct mlops_repo *repo,
 	res->reachable = mlops_reach_count(walk);
 	struct gc_local g = { walk, res, repo->odb, time(NULL) - (time_t)res->grace, opts->dry_run };
 	if ((err = mlops_odb_foreach(repo->odb, gc_object, &g)) < 0)
+		goto done;
+	if (!opts->dry_run && (err = mlops_odb_repack(repo->odb)) < 0)
 		goto done;
 	if (!opts->dry_run) {
 		res->tmp_cleaned = mlops_odb_clean_tmp(repo->odb, res->grace < 3600 ? res->grace : 3600);
@@ -465,6 +465,11 @@ static int fsck_pack_entry(void *payload, size_t index, int status, const void *
 	return add_fault(f->res, id, status, mlops_error_message());
 }
 
+static int fsck_pack_fault(void *payload, const mlops_oid *name, const char *message)
+{
+	return add_fault(payload, name, MLOPS_ECORRUPT, message);
+}
+
 static int fsck_remote(struct mlops_fsck_result *res, struct mlops_repo *repo, const char *name,
 		       int jobs, struct mlops_reach *walk)
 {
@@ -522,7 +527,8 @@ int mlops_fsck(struct mlops_fsck_result **out, struct mlops_repo *repo, const ch
 		struct fsck_local f = { res, repo->odb };
 		char **names;
 		size_t n;
-		if ((err = mlops_odb_foreach(repo->odb, fsck_object, &f)) < 0)
+		if ((err = mlops_odb_check_packs(repo->odb, &res->packs, fsck_pack_fault, res)) < 0 ||
+		    (err = mlops_odb_foreach(repo->odb, fsck_object, &f)) < 0)
 			goto done;
 		if ((err = mlops_ref_list_all(&names, &n, repo, "")) < 0)
 			goto done;

@@ -64,7 +64,7 @@ struct mlops_fault {
 
 struct mlops_fsck_result {
 	size_t objects;          /* objects checked by hash */
-	size_t packs;            /* packs checked (remote) */
+	size_t packs;            /* packs checked */
 	size_t refs;
 	size_t reachable;
 	struct mlops_fault *faults;

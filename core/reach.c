@@ -396,17 +396,13 @@ static int local_visit(void *ctx, const struct mlops_reach_item *items, size_t n
 		}
 		if (!(it->flags & MLOPS_REACH_RECORD)) {
 			/* An optional id: only records (small) are worth reading. */
-			char *path = NULL;
-			enum mlops_codec codec;
-			struct stat st;
-			if (mlops_odb_locate(&path, &codec, odb, &it->id) == 0 && stat(path, &st) == 0 &&
-			    (uint64_t)st.st_size > SOFT_INSPECT_MAX) {
-				free(path);
+			struct mlops_odb_info info;
+			if (mlops_odb_info(&info, odb, &it->id) == 0 &&
+			    info.stored_size > SOFT_INSPECT_MAX) {
 				err = cb(walk, i, 0, NULL, 0);
 				continue;
 			}
 			mlops_error_clear();
-			free(path);
 		}
 		void *data;
 		size_t len;

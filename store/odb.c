@@ -12,6 +12,7 @@
 #include "error.h"
 #include "fsutil.h"
 #include "oidmap.h"
+#include "pack.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -33,10 +34,33 @@
 /* Raw objects up to this size are read, larger ones mapped, to be verified. */
 #define ODB_READ_MAX (64u << 10)
 
+/* Packs are started with a write-back hint every this many bytes. */
+#define ODB_PACK_KICK (8u << 20)
+/* Objects a handle writes to files of their own before it starts a pack. */
+#define ODB_PACK_AFTER 256
+
 struct pending {
 	mlops_oid id;
 	enum mlops_codec codec;
-	char *tmp;
+	char *tmp;         /* its file in tmp/, or NULL when in the pack being written */
+	uint64_t off, len; /* in the pack being written */
+};
+
+/* A pack in objects/pack/, loaded once and kept until the handle is freed. */
+struct lpack {
+	mlops_oid name;
+	char *path;        /* the .pack file */
+	int fd;
+	const unsigned char *map; /* the whole pack file, mapped on first read */
+	uint64_t size;
+	struct mlops_pack_index *idx;
+	int freshened;     /* its time was set by this handle */
+	int gone;          /* rewritten or removed by mlops_odb_repack */
+};
+
+struct pack_fault {
+	mlops_oid name;
+	char *message;
 };
 
 struct mlops_odb {
@@ -52,6 +76,21 @@ struct mlops_odb {
 	struct mlops_oidmap *written; /* ids this handle wrote: their bytes were hashed on the way in */
 	size_t nslots;
 	unsigned char fanout_made[256];
+	/* Packs: those in objects/pack/ (pointers: a reader keeps one while unlocked). */
+	char *packdir;
+	struct lpack **packs;
+	size_t npacks, cappacks;
+	struct pack_fault *faults;
+	size_t nfaults;
+	int packs_scanned;
+	struct timespec packdir_time;
+	/* The pack being written (wfd < 0: none), of wsize bytes so far. */
+	int wfd;
+	char *wtmp;
+	uint64_t wsize;
+	long pack_after;
+	size_t nwrites;
+	struct mlops_oidmap *drop; /* packed objects removed, for mlops_odb_repack */
 	int (*configure)(void *payload);
 	void *configure_payload;
 	int configured;
@@ -98,13 +137,32 @@ int mlops_odb_open(struct mlops_odb **out, const char *objects_dir, const char *
 	odb->codec = MLOPS_CODEC_ZSTD;
 	odb->level = MLOPS_ZSTD_LEVEL;
 	odb->fsync = 1;
+	odb->wfd = -1;
+	odb->pack_after = ODB_PACK_AFTER;
+	odb->packdir = mlops_path_join(objects_dir, "pack");
 	pthread_mutex_init(&odb->lock, NULL);
-	if (!odb->dir || !odb->tmpdir) {
+	if (!odb->dir || !odb->tmpdir || !odb->packdir) {
 		mlops_odb_free(odb);
 		return mlops_error_set(MLOPS_ERROR, "out of memory");
 	}
 	*out = odb;
 	return 0;
+}
+
+/* Forget the pack being written (with the lock held, or when freeing). */
+static void drop_wpack(struct mlops_odb *odb)
+{
+	if (odb->wfd >= 0) {
+		close(odb->wfd);
+		odb->wfd = -1;
+	}
+	if (odb->wtmp) {
+		unlink(odb->wtmp);
+		mlops_tempfile_forget(odb->wtmp);
+		free(odb->wtmp);
+		odb->wtmp = NULL;
+	}
+	odb->wsize = 0;
 }
 
 static void drop_pending(struct mlops_odb *odb)
@@ -118,6 +176,20 @@ static void drop_pending(struct mlops_odb *odb)
 	odb->npend = 0;
 	if (odb->slots)
 		memset(odb->slots, 0, odb->nslots * sizeof(*odb->slots));
+	drop_wpack(odb);
+}
+
+static void lpack_free(struct lpack *p)
+{
+	if (!p)
+		return;
+	if (p->map)
+		munmap((void *)p->map, (size_t)p->size);
+	if (p->fd >= 0)
+		close(p->fd);
+	mlops_pack_index_free(p->idx);
+	free(p->path);
+	free(p);
 }
 
 void mlops_odb_free(struct mlops_odb *odb)
@@ -128,6 +200,15 @@ void mlops_odb_free(struct mlops_odb *odb)
 		drop_pending(odb);
 	free(odb->pend);
 	free(odb->slots);
+	drop_wpack(odb);
+	for (size_t i = 0; i < odb->npacks; i++)
+		lpack_free(odb->packs[i]);
+	free(odb->packs);
+	for (size_t i = 0; i < odb->nfaults; i++)
+		free(odb->faults[i].message);
+	free(odb->faults);
+	free(odb->packdir);
+	mlops_oidmap_free(odb->drop);
 	mlops_oidmap_free(odb->written);
 	free(odb->dir);
 	free(odb->tmpdir);
@@ -146,6 +227,12 @@ void mlops_odb_set_codec(struct mlops_odb *odb, enum mlops_codec codec, int leve
 void mlops_odb_set_fsync(struct mlops_odb *odb, int enabled)
 {
 	odb->fsync = enabled;
+	odb->configured = 1;
+}
+
+void mlops_odb_set_pack_after(struct mlops_odb *odb, long count)
+{
+	odb->pack_after = count;
 	odb->configured = 1;
 }
 
@@ -206,50 +293,279 @@ static int pending_grow(struct mlops_odb *odb)
 	return 0;
 }
 
-static int stored_codec(struct mlops_odb *odb, const mlops_oid *id, enum mlops_codec *codec,
-			uint64_t *size)
+/* ---- packs ------------------------------------------------------------- */
+
+static void pack_path(char *buf, size_t size, const struct mlops_odb *odb,
+		      const mlops_oid *name, const char *ext)
 {
-	char path[PATH_MAX];
+	char hex[MLOPS_OID_HEXSZ + 1];
+	snprintf(buf, size, "%s/%s.%s", odb->packdir, mlops_oid_fmt(hex, name), ext);
+}
+
+/* With the lock held: append p (owned from now on, freed on failure). */
+static int packs_append(struct mlops_odb *odb, struct lpack *p)
+{
+	if (odb->npacks == odb->cappacks) {
+		size_t cap = odb->cappacks ? odb->cappacks * 2 : 8;
+		struct lpack **n = realloc(odb->packs, cap * sizeof(*n));
+		if (!n) {
+			lpack_free(p);
+			return mlops_error_set(MLOPS_ERROR, "out of memory");
+		}
+		odb->packs = n;
+		odb->cappacks = cap;
+	}
+	odb->packs[odb->npacks++] = p;
+	return 0;
+}
+
+/* With the lock held: a pack that cannot be used, kept for fsck. */
+static void pack_fault(struct mlops_odb *odb, const mlops_oid *name, const char *message)
+{
+	struct pack_fault *f = realloc(odb->faults, (odb->nfaults + 1) * sizeof(*f));
+	if (!f)
+		return;
+	odb->faults = f;
+	f[odb->nfaults].name = *name;
+	if ((f[odb->nfaults].message = strdup(message)))
+		odb->nfaults++;
+}
+
+/* With the lock held: load the pack whose index is <name>.idx. */
+static void load_pack(struct mlops_odb *odb, const mlops_oid *name)
+{
+	char path[PATH_MAX], hex[MLOPS_OID_HEXSZ + 1], magic[MLOPS_PACK_HDR];
+	char *data = NULL;
+	size_t len;
+	struct lpack *p = calloc(1, sizeof(*p));
+	struct stat st;
+	int err;
+	mlops_oid_fmt(hex, name);
+	if (!p) {
+		pack_fault(odb, name, "out of memory");
+		return;
+	}
+	p->fd = -1;
+	p->name = *name;
+	pack_path(path, sizeof(path), odb, name, "idx");
+	if ((err = mlops_read_file(&data, &len, path)) < 0 ||
+	    (err = mlops_pack_index_parse(&p->idx, data, len, name)) < 0)
+		goto fail;
+	pack_path(path, sizeof(path), odb, name, "pack");
+	if (!(p->path = strdup(path))) {
+		err = mlops_error_set(MLOPS_ERROR, "out of memory");
+		goto fail;
+	}
+	if ((p->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(p->fd, &st) < 0) {
+		err = mlops_error_sys(errno, "pack %s: unable to open its pack file", hex);
+		goto fail;
+	}
+	p->size = (uint64_t)st.st_size;
+	if (p->size != p->idx->pack_size) {
+		err = mlops_error_set(MLOPS_ECORRUPT, "pack %s is corrupt: %llu bytes, its index says %llu",
+				      hex, (unsigned long long)p->size,
+				      (unsigned long long)p->idx->pack_size);
+		goto fail;
+	}
+	if (pread(p->fd, magic, sizeof(magic), 0) != (ssize_t)sizeof(magic) ||
+	    memcmp(magic, MLOPS_PACK_MAGIC, sizeof(magic))) {
+		err = mlops_error_set(MLOPS_ECORRUPT, "pack %s is corrupt: it does not start as a pack", hex);
+		goto fail;
+	}
+	free(data);
+	if (packs_append(odb, p) < 0)
+		mlops_error_clear();
+	return;
+fail:
+	(void)err;
+	pack_fault(odb, name, mlops_error_message());
+	mlops_error_clear();
+	free(data);
+	lpack_free(p);
+}
+
+static int pack_known(const struct mlops_odb *odb, const mlops_oid *name)
+{
+	for (size_t i = 0; i < odb->npacks; i++)
+		if (!mlops_oid_cmp(&odb->packs[i]->name, name))
+			return 1;
+	for (size_t i = 0; i < odb->nfaults; i++)
+		if (!mlops_oid_cmp(&odb->faults[i].name, name))
+			return 1;
+	return 0;
+}
+
+/* With the lock held: load the indexes in objects/pack/ not loaded yet. */
+static void scan_packs(struct mlops_odb *odb)
+{
+	struct stat st;
+	odb->packs_scanned = 1;
+	if (stat(odb->packdir, &st) < 0)
+		return;
+	odb->packdir_time = st.st_mtim;
+	DIR *d = opendir(odb->packdir);
+	if (!d)
+		return;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		char hex[MLOPS_OID_HEXSZ + 1];
+		mlops_oid name;
+		if (strlen(de->d_name) != MLOPS_OID_HEXSZ + 4 ||
+		    strcmp(de->d_name + MLOPS_OID_HEXSZ, ".idx"))
+			continue;
+		memcpy(hex, de->d_name, MLOPS_OID_HEXSZ);
+		hex[MLOPS_OID_HEXSZ] = '\0';
+		if (mlops_oid_parse(&name, hex) < 0 || pack_known(odb, &name))
+			continue;
+		load_pack(odb, &name);
+	}
+	closedir(d);
+	mlops_error_clear();
+}
+
+/* With the lock held: the pack holding id (its entry in *e), or NULL. */
+static struct lpack *packed_find(struct mlops_odb *odb, const mlops_oid *id,
+				 struct mlops_pack_entry *e)
+{
+	if (!odb->packs_scanned)
+		scan_packs(odb);
+	for (size_t i = odb->npacks; i-- > 0;) {
+		struct lpack *p = odb->packs[i];
+		const struct mlops_pack_entry *x;
+		if (!p->gone && (x = mlops_pack_index_find(p->idx, id))) {
+			*e = *x;
+			return p;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * With the lock held, after a miss: look again when objects/pack/ changed
+ * since it was read (another process wrote a pack meanwhile).
+ */
+static struct lpack *packed_find_again(struct mlops_odb *odb, const mlops_oid *id,
+				       struct mlops_pack_entry *e)
+{
+	struct stat st;
+	if (stat(odb->packdir, &st) < 0 ||
+	    (st.st_mtim.tv_sec == odb->packdir_time.tv_sec &&
+	     st.st_mtim.tv_nsec == odb->packdir_time.tv_nsec))
+		return NULL;
+	scan_packs(odb);
+	return packed_find(odb, id, e);
+}
+
+/* Where an object's stored bytes are. */
+struct where {
+	enum mlops_codec codec;
+	int fd;             /* the pack (being written, when pack is NULL), or -1: a file of its own */
+	struct lpack *pack;
+	uint64_t off, len;  /* in the pack */
+	char path[PATH_MAX]; /* the file, when fd < 0 */
+	int pending;        /* not synced yet */
+};
+
+/* 1 when a loose object file exists (its codec, path and size in *w), else 0. */
+static int loose_find(struct mlops_odb *odb, const mlops_oid *id, struct where *w)
+{
 	struct stat st;
 	for (int c = 0; c < 3; c++) {
-		object_path(path, sizeof(path), odb, id, (enum mlops_codec)c);
-		if (stat(path, &st) == 0) {
-			*codec = (enum mlops_codec)c;
-			if (size)
-				*size = (uint64_t)st.st_size;
+		object_path(w->path, sizeof(w->path), odb, id, (enum mlops_codec)c);
+		if (stat(w->path, &st) == 0) {
+			w->codec = (enum mlops_codec)c;
+			w->fd = -1;
+			w->pack = NULL;
+			w->off = 0;
+			w->len = (uint64_t)st.st_size;
+			w->pending = 0;
 			return 1;
 		}
 	}
 	return 0;
 }
 
+static void where_packed(struct where *w, struct lpack *p, const struct mlops_pack_entry *e)
+{
+	w->codec = e->codec;
+	w->fd = p->fd;
+	w->pack = p;
+	w->off = e->offset;
+	w->len = e->length;
+	w->path[0] = '\0';
+	w->pending = 0;
+}
+
+/*
+ * Find an object: 1 (with *w) or 0.  With `pending`, objects not yet
+ * synced count too.
+ */
+static int find_object(struct mlops_odb *odb, const mlops_oid *id, struct where *w, int pending)
+{
+	struct mlops_pack_entry e;
+	struct lpack *p;
+	pthread_mutex_lock(&odb->lock);
+	long i = pending ? pending_find(odb, id) : -1;
+	if (i >= 0) {
+		struct pending *pe = &odb->pend[i];
+		w->codec = pe->codec;
+		w->pack = NULL;
+		w->off = pe->off;
+		w->len = pe->len;
+		w->fd = pe->tmp ? -1 : odb->wfd;
+		snprintf(w->path, sizeof(w->path), "%s", pe->tmp ? pe->tmp : "");
+		w->pending = 1;
+		pthread_mutex_unlock(&odb->lock);
+		return 1;
+	}
+	if ((p = packed_find(odb, id, &e))) {
+		where_packed(w, p, &e);
+		pthread_mutex_unlock(&odb->lock);
+		return 1;
+	}
+	pthread_mutex_unlock(&odb->lock);
+	if (loose_find(odb, id, w))
+		return 1;
+	pthread_mutex_lock(&odb->lock);
+	if ((p = packed_find_again(odb, id, &e)))
+		where_packed(w, p, &e);
+	pthread_mutex_unlock(&odb->lock);
+	return p != NULL;
+}
+
 int mlops_odb_exists(struct mlops_odb *odb, const mlops_oid *id)
 {
-	enum mlops_codec codec;
-	pthread_mutex_lock(&odb->lock);
-	long p = pending_find(odb, id);
-	pthread_mutex_unlock(&odb->lock);
-	if (p >= 0)
+	struct where w;
+	return find_object(odb, id, &w, 1);
+}
+
+/* Set a file's time to now: 1 when done or when it exists but may not be touched. */
+static int touch(const char *path)
+{
+	if (utimensat(AT_FDCWD, path, NULL, 0) == 0)
 		return 1;
-	return stored_codec(odb, id, &codec, NULL);
+	return errno != ENOENT && access(path, F_OK) == 0;
 }
 
 int mlops_odb_freshen(struct mlops_odb *odb, const mlops_oid *id)
 {
-	char path[PATH_MAX];
-	pthread_mutex_lock(&odb->lock);
-	long p = pending_find(odb, id);
-	pthread_mutex_unlock(&odb->lock);
-	if (p >= 0)
+	struct where w;
+	if (!find_object(odb, id, &w, 1))
+		return 0;
+	if (w.pending)
 		return 1;
-	for (int c = 0; c < 3; c++) {
-		object_path(path, sizeof(path), odb, id, (enum mlops_codec)c);
-		if (utimensat(AT_FDCWD, path, NULL, 0) == 0)
-			return 1;
-		if (errno != ENOENT && access(path, F_OK) == 0)
-			return 1;
+	if (!w.pack)
+		return touch(w.path) || find_object(odb, id, &w, 0);
+	{
+		/* A pack's time counts for all its objects: set once per handle. */
+		pthread_mutex_lock(&odb->lock);
+		int done = w.pack->freshened;
+		w.pack->freshened = 1;
+		pthread_mutex_unlock(&odb->lock);
+		if (!done)
+			(void)touch(w.pack->path);
 	}
-	return 0;
+	return 1;
 }
 
 /*
@@ -304,18 +620,20 @@ static int compress_buf(void **out, size_t *outlen, enum mlops_codec codec, int 
  * went.
  */
 static int add_pending(struct mlops_odb *odb, const mlops_oid *id, enum mlops_codec codec,
-		       char *tmp)
+		       char *tmp, uint64_t off, uint64_t len)
 {
 	pthread_mutex_lock(&odb->lock);
 	if (pending_find(odb, id) >= 0) {
 		pthread_mutex_unlock(&odb->lock);
-		unlink(tmp);
+		if (tmp)
+			unlink(tmp);
 		free(tmp);
 		return 1;
 	}
 	if (pending_grow(odb) < 0) {
 		pthread_mutex_unlock(&odb->lock);
-		unlink(tmp);
+		if (tmp)
+			unlink(tmp);
 		free(tmp);
 		return mlops_error_set(MLOPS_ERROR, "out of memory");
 	}
@@ -323,6 +641,8 @@ static int add_pending(struct mlops_odb *odb, const mlops_oid *id, enum mlops_co
 	p->id = *id;
 	p->codec = codec;
 	p->tmp = tmp;
+	p->off = off;
+	p->len = len;
 	size_t s = slot_of(id, odb->nslots);
 	while (odb->slots[s])
 		s = (s + 1) & (odb->nslots - 1);
@@ -335,12 +655,66 @@ static int add_pending(struct mlops_odb *odb, const mlops_oid *id, enum mlops_co
 	return 0;
 }
 
-/* Write an object's stored bytes to a new file in tmp/ and make it pending (as add_pending). */
+/*
+ * Append an object's stored bytes to the pack being written (started
+ * here) and make it pending.  The space is reserved under the lock and
+ * written outside it, so threads fill the pack in parallel; a duplicate
+ * that loses the race leaves unused bytes, which no index names.
+ */
+static int write_packed(struct mlops_odb *odb, const mlops_oid *id, enum mlops_codec codec,
+			const void *data, size_t len)
+{
+	int err = 0;
+	pthread_mutex_lock(&odb->lock);
+	if (odb->wfd < 0) {
+		if ((err = mlops_tempfile(&odb->wfd, &odb->wtmp, odb->tmpdir, "pack-")) < 0)
+			goto fail_locked;
+		mlops_tempfile_register(odb->wtmp);
+		if (fchmod(odb->wfd, 0444 & ~mlops_umask()) < 0 ||
+		    mlops_write_all(odb->wfd, MLOPS_PACK_MAGIC, MLOPS_PACK_HDR) < 0) {
+			err = mlops_error_sys(errno, "unable to write pack '%s'", odb->wtmp);
+			drop_wpack(odb);
+			goto fail_locked;
+		}
+		odb->wsize = MLOPS_PACK_HDR;
+	}
+	int fd = odb->wfd;
+	uint64_t off = odb->wsize;
+	odb->wsize += len;
+	pthread_mutex_unlock(&odb->lock);
+	if (mlops_pwrite_all(fd, data, len, off) < 0)
+		return mlops_error_sys(errno, "unable to write to pack '%s'", odb->wtmp);
+	/* Start the write-back as the pack grows (see write_pending). */
+	if (odb->fsync && (off + len) / ODB_PACK_KICK != off / ODB_PACK_KICK)
+		(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+	return add_pending(odb, id, codec, NULL, off, len);
+fail_locked:
+	pthread_mutex_unlock(&odb->lock);
+	return err;
+}
+
+/* Whether the next object goes to a pack: the batch has pack_after objects already. */
+static int next_packed(struct mlops_odb *odb)
+{
+	pthread_mutex_lock(&odb->lock);
+	int packed = odb->pack_after >= 0 && odb->nwrites >= (size_t)odb->pack_after;
+	odb->nwrites++;
+	pthread_mutex_unlock(&odb->lock);
+	return packed;
+}
+
+/*
+ * Store an object's bytes and make it pending (as add_pending): in a file
+ * of its own in tmp/, or in the pack being written once the batch (the
+ * objects since the last sync) has pack_after objects.
+ */
 static int write_pending(struct mlops_odb *odb, const mlops_oid *id, enum mlops_codec codec,
 			 const void *data, size_t len)
 {
 	char *tmp = NULL;
 	int fd, err;
+	if (next_packed(odb))
+		return write_packed(odb, id, codec, data, len);
 	if ((err = mlops_tempfile(&fd, &tmp, odb->tmpdir, "obj-")) < 0)
 		return err;
 	if (fchmod(fd, 0444 & ~mlops_umask()) < 0 || mlops_write_all(fd, data, len) < 0) {
@@ -360,7 +734,7 @@ static int write_pending(struct mlops_odb *odb, const mlops_oid *id, enum mlops_
 		err = mlops_error_sys(errno, "unable to write object to '%s'", tmp);
 		goto fail;
 	}
-	return add_pending(odb, id, codec, tmp);
+	return add_pending(odb, id, codec, tmp, 0, len);
 fail:
 	unlink(tmp);
 	free(tmp);
@@ -443,7 +817,8 @@ int mlops_odb_adopt(struct mlops_odb *odb, const mlops_oid *id, enum mlops_codec
 		err = mlops_error_set(MLOPS_ERROR, "out of memory");
 		goto fail;
 	}
-	err = add_pending(odb, id, codec, tmp);
+	struct stat st;
+	err = add_pending(odb, id, codec, tmp, 0, stat(path, &st) == 0 ? (uint64_t)st.st_size : 0);
 	return err < 0 ? err : 0;
 fail:
 	unlink(path);
@@ -470,17 +845,119 @@ static int sync_fs_of(const char *dir)
 	return 0;
 }
 
+/*
+ * With the lock held: the index of the pack being written, from its
+ * pending entries, in a temporary file (*idx_tmp), and the pack as a
+ * loaded pack (*out) to be renamed into place.  *out stays NULL when no
+ * pending object is in the pack.
+ */
+static int finish_wpack(struct mlops_odb *odb, struct lpack **out, char **idx_tmp)
+{
+	struct mlops_pack_entry *entries = NULL;
+	struct lpack *p = NULL;
+	unsigned char *idx = NULL;
+	size_t n = 0, idx_len;
+	mlops_oid name, zero;
+	int fd = -1, err = 0;
+	*out = NULL;
+	*idx_tmp = NULL;
+	if (!(entries = malloc((odb->npend ? odb->npend : 1) * sizeof(*entries))))
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	for (size_t i = 0; i < odb->npend; i++) {
+		struct pending *pe = &odb->pend[i];
+		if (pe->tmp)
+			continue;
+		entries[n].id = pe->id;
+		entries[n].offset = pe->off;
+		entries[n].length = pe->len;
+		entries[n].codec = pe->codec;
+		n++;
+	}
+	if (!n)
+		goto done;
+	memset(&zero, 0, sizeof(zero));
+	if ((err = mlops_pack_index_encode(&idx, &idx_len, &name, &zero, odb->wsize, entries, &n)) < 0)
+		goto done;
+	if ((err = mlops_tempfile(&fd, idx_tmp, odb->tmpdir, "idx-")) < 0)
+		goto done;
+	if (fchmod(fd, 0444 & ~mlops_umask()) < 0 || mlops_write_all(fd, idx, idx_len) < 0 ||
+	    close(fd) < 0) {
+		err = mlops_error_sys(errno, "unable to write pack index '%s'", *idx_tmp);
+		fd = -1;
+		goto done;
+	}
+	fd = -1;
+	char path[PATH_MAX];
+	pack_path(path, sizeof(path), odb, &name, "pack");
+	if (!(p = calloc(1, sizeof(*p))) || !(p->idx = calloc(1, sizeof(*p->idx))) ||
+	    !(p->path = strdup(path))) {
+		err = mlops_error_set(MLOPS_ERROR, "out of memory");
+		goto done;
+	}
+	p->fd = -1;
+	p->name = name;
+	p->size = odb->wsize;
+	p->idx->id = name;
+	p->idx->pack_size = odb->wsize;
+	p->idx->entries = entries;
+	p->idx->count = n;
+	entries = NULL;
+	*out = p;
+	p = NULL;
+done:
+	if (fd >= 0)
+		close(fd);
+	if (err < 0 && *idx_tmp) {
+		unlink(*idx_tmp);
+		free(*idx_tmp);
+		*idx_tmp = NULL;
+	}
+	lpack_free(p);
+	free(entries);
+	free(idx);
+	return err;
+}
+
+/* With the lock held: rename the finished pack and its index into objects/pack/. */
+static int install_wpack(struct mlops_odb *odb, struct lpack *p, const char *idx_tmp)
+{
+	char path[PATH_MAX];
+	if (mkdir(odb->packdir, 0777) < 0 && errno != EEXIST)
+		return mlops_error_sys(errno, "unable to create directory '%s'", odb->packdir);
+	/* The pack first: an index always names a complete pack. */
+	if (rename(odb->wtmp, p->path) < 0)
+		return mlops_error_sys(errno, "unable to move pack into '%s'", p->path);
+	pack_path(path, sizeof(path), odb, &p->name, "idx");
+	if (rename(idx_tmp, path) < 0)
+		return mlops_error_sys(errno, "unable to move pack index into '%s'", path);
+	mlops_tempfile_forget(odb->wtmp);
+	free(odb->wtmp);
+	odb->wtmp = NULL;
+	p->fd = odb->wfd;
+	odb->wfd = -1;
+	odb->wsize = 0;
+	return 0;
+}
+
 int mlops_odb_sync(struct mlops_odb *odb)
 {
 	int err = 0;
 	char path[PATH_MAX];
+	struct lpack *wp = NULL;
+	char *idx_tmp = NULL;
 	pthread_mutex_lock(&odb->lock);
-	if (!odb->npend)
+	if (!odb->npend) {
+		drop_wpack(odb);
+		goto done;
+	}
+	if (odb->wfd >= 0 && (err = finish_wpack(odb, &wp, &idx_tmp)) < 0)
 		goto done;
 	if (odb->fsync && (err = sync_fs_of(odb->tmpdir)) < 0)
 		goto done;
 	for (size_t i = 0; i < odb->npend; i++) {
 		struct pending *p = &odb->pend[i];
+		if (!p->tmp)
+			continue;
 		object_path(path, sizeof(path), odb, &p->id, p->codec);
 		unsigned char fan = p->id.id[0];
 		if (!odb->fanout_made[fan]) {
@@ -500,13 +977,24 @@ int mlops_odb_sync(struct mlops_odb *odb)
 		free(p->tmp);
 		p->tmp = NULL;
 	}
+	if (wp) {
+		if ((err = install_wpack(odb, wp, idx_tmp)) < 0)
+			goto done;
+		if ((err = packs_append(odb, wp)) < 0) {
+			wp = NULL;
+			goto done;
+		}
+		wp = NULL;
+	}
+	drop_wpack(odb); /* a pack with no object in it (all were duplicates) */
 	if (odb->fsync && (err = sync_fs_of(odb->dir)) < 0)
 		goto done;
 	odb->npend = 0;
+	odb->nwrites = 0;
 	memset(odb->slots, 0, odb->nslots * sizeof(*odb->slots));
 done:
 	if (err < 0) {
-		/* Forget what was renamed; drop the rest. */
+		/* Forget what was renamed or packed; drop the rest. */
 		size_t keep = 0;
 		for (size_t i = 0; i < odb->npend; i++)
 			if (odb->pend[i].tmp)
@@ -514,6 +1002,11 @@ done:
 		odb->npend = keep;
 		drop_pending(odb);
 	}
+	if (idx_tmp) {
+		unlink(idx_tmp); /* gone already when installed */
+		free(idx_tmp);
+	}
+	lpack_free(wp);
 	pthread_mutex_unlock(&odb->lock);
 	return err;
 }
@@ -639,76 +1132,48 @@ static int decompress(void **out, size_t *outlen, enum mlops_codec codec,
 int mlops_odb_locate(char **path, enum mlops_codec *codec, struct mlops_odb *odb,
 		     const mlops_oid *id)
 {
-	char buf[PATH_MAX];
-	if (!stored_codec(odb, id, codec, NULL)) {
-		char hex[MLOPS_OID_HEXSZ + 1];
-		return mlops_error_set(MLOPS_ENOTFOUND, "object %s not found in the store",
-				       mlops_oid_fmt(hex, id));
+	struct where w;
+	char hex[MLOPS_OID_HEXSZ + 1];
+	if (!loose_find(odb, id, &w)) {
+		mlops_oid_fmt(hex, id);
+		if (find_object(odb, id, &w, 0))
+			return mlops_error_set(MLOPS_ENOTFOUND, "object %s is in a pack", hex);
+		return mlops_error_set(MLOPS_ENOTFOUND, "object %s not found in the store", hex);
 	}
-	object_path(buf, sizeof(buf), odb, id, *codec);
-	*path = strdup(buf);
+	*codec = w.codec;
+	*path = strdup(w.path);
 	return *path ? 0 : mlops_error_set(MLOPS_ERROR, "out of memory");
 }
 
-static int read_pending(void **out, size_t *len, struct mlops_odb *odb, const mlops_oid *id,
-			char **tmp_out, enum mlops_codec *codec)
+static int not_found(const mlops_oid *id)
 {
-	pthread_mutex_lock(&odb->lock);
-	long p = pending_find(odb, id);
-	if (p >= 0) {
-		*tmp_out = strdup(odb->pend[p].tmp);
-		*codec = odb->pend[p].codec;
-	}
-	pthread_mutex_unlock(&odb->lock);
-	(void)out;
-	(void)len;
-	return p >= 0;
+	char hex[MLOPS_OID_HEXSZ + 1];
+	return mlops_error_set(MLOPS_ENOTFOUND, "object %s not found in the store",
+			       mlops_oid_fmt(hex, id));
 }
 
-int mlops_odb_read(void **out, size_t *len, struct mlops_odb *odb, const mlops_oid *id)
+int mlops_odb_info(struct mlops_odb_info *info, struct mlops_odb *odb, const mlops_oid *id)
 {
-	char *path = NULL, *raw = NULL;
-	enum mlops_codec codec;
-	size_t rawlen;
-	char hex[MLOPS_OID_HEXSZ + 1];
-	int err;
-
-	*out = NULL;
-	if (!read_pending(out, len, odb, id, &path, &codec) &&
-	    (err = mlops_odb_locate(&path, &codec, odb, id)) < 0)
-		return err;
-	if (!path)
-		return mlops_error_set(MLOPS_ERROR, "out of memory");
-	if ((err = mlops_read_file(&raw, &rawlen, path)) < 0)
-		goto done;
-	if (codec == MLOPS_CODEC_NONE) {
-		*out = raw;
-		*len = rawlen;
-		raw = NULL;
-	} else if ((err = decompress(out, len, codec, raw, rawlen, path)) < 0) {
-		goto done;
-	}
-	mlops_oid check;
-	mlops_hash_buf(&check, *out, *len);
-	if (mlops_oid_cmp(&check, id)) {
-		free(*out);
-		*out = NULL;
-		err = mlops_error_set(MLOPS_ECORRUPT, "object %s is corrupt: its content hashes to %.12s",
-				      mlops_oid_fmt(hex, id), mlops_oid_fmt((char[65]){0}, &check));
-	}
-done:
-	free(raw);
-	free(path);
-	return err;
+	struct where w;
+	struct stat st;
+	if (!find_object(odb, id, &w, 0))
+		return not_found(id);
+	info->codec = w.codec;
+	info->stored_size = w.len;
+	info->packed = w.pack != NULL;
+	info->mtime = 0;
+	if (stat(w.pack ? w.pack->path : w.path, &st) == 0)
+		info->mtime = (int64_t)st.st_mtime;
+	return 0;
 }
 
 /* Read exactly len bytes at offset; a short file is a corrupt object. */
-static int pread_all(int fd, void *data, size_t len, const mlops_oid *id)
+static int pread_all(int fd, void *data, size_t len, uint64_t offset, const mlops_oid *id)
 {
 	size_t done = 0;
 	char hex[MLOPS_OID_HEXSZ + 1];
 	while (done < len) {
-		ssize_t n = pread(fd, (char *)data + done, len - done, (off_t)done);
+		ssize_t n = pread(fd, (char *)data + done, len - done, (off_t)(offset + done));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -721,6 +1186,191 @@ static int pread_all(int fd, void *data, size_t len, const mlops_oid *id)
 	return 0;
 }
 
+/*
+ * A pack's mapping, made on first use (with the lock held); NULL when it
+ * cannot be mapped (then pread).  The file cannot shrink under it: packs
+ * are never modified, only removed, and its size was checked on loading.
+ */
+static const unsigned char *pack_map_locked(struct lpack *p)
+{
+	if (!p->map && p->size) {
+		void *m = mmap(NULL, (size_t)p->size, PROT_READ, MAP_SHARED, p->fd, 0);
+		if (m != MAP_FAILED)
+			p->map = m;
+	}
+	return p->map;
+}
+
+static const unsigned char *pack_map(struct mlops_odb *odb, struct lpack *p)
+{
+	pthread_mutex_lock(&odb->lock);
+	const unsigned char *map = pack_map_locked(p);
+	pthread_mutex_unlock(&odb->lock);
+	return map;
+}
+
+/*
+ * An object's bytes, in memory: data and len, with what holds them: a
+ * buffer of len + 1 bytes, NUL-terminated (owned), a mapping of the
+ * object's own file (map), or neither (a pack's mapping).
+ */
+struct content {
+	const unsigned char *data;
+	size_t len;
+	char *owned;
+	void *map;
+	size_t maplen;
+};
+
+static void content_free(struct content *c)
+{
+	free(c->owned);
+	if (c->map)
+		munmap(c->map, c->maplen);
+	memset(c, 0, sizeof(*c));
+}
+
+/* Into a new NUL-terminated buffer of len + 1 bytes. */
+static int pread_buf(struct content *c, int fd, uint64_t off, size_t len, const mlops_oid *id)
+{
+	if (!(c->owned = malloc(len + 1)))
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	int err = pread_all(fd, c->owned, len, off, id);
+	if (err < 0)
+		return err;
+	c->owned[len] = '\0';
+	c->data = (unsigned char *)c->owned;
+	c->len = len;
+	return 0;
+}
+
+/* An object's stored bytes (as stored: raw or compressed) into *c. */
+static int stored_get(struct mlops_odb *odb, const mlops_oid *id, const struct where *w,
+		      struct content *c)
+{
+	memset(c, 0, sizeof(*c));
+	if (w->fd >= 0) {
+		const unsigned char *map = w->pack ? pack_map(odb, w->pack) : NULL;
+		if (map) {
+			c->data = map + w->off;
+			c->len = (size_t)w->len;
+			return 0;
+		}
+		return pread_buf(c, w->fd, w->off, (size_t)w->len, id);
+	}
+	int fd = open(w->path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? not_found(id) :
+		       mlops_error_sys(errno, "unable to open '%s'", w->path);
+	struct stat st;
+	int err = 0;
+	if (fstat(fd, &st) < 0) {
+		err = mlops_error_sys(errno, "unable to stat '%s'", w->path);
+	} else if ((size_t)st.st_size > ODB_READ_MAX) {
+		/* Populated at once: one call instead of a fault per page. */
+		void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+		if (m == MAP_FAILED) {
+			err = mlops_error_sys(errno, "unable to read '%s'", w->path);
+		} else {
+			c->map = m;
+			c->maplen = (size_t)st.st_size;
+			c->data = m;
+			c->len = (size_t)st.st_size;
+		}
+	} else {
+		/* Small objects: one read costs less than a mapping. */
+		err = pread_buf(c, fd, 0, (size_t)st.st_size, id);
+	}
+	close(fd);
+	if (err < 0)
+		content_free(c);
+	return err;
+}
+
+/*
+ * An object's content into *c, decoded and, with `check`, verified by
+ * hash.  MLOPS_ECORRUPT when it does not decode or match.
+ */
+static int content_get(struct mlops_odb *odb, const mlops_oid *id, const struct where *w,
+		       struct content *c, int check)
+{
+	char hex[MLOPS_OID_HEXSZ + 1];
+	int err = stored_get(odb, id, w, c);
+	if (err < 0)
+		return err;
+	mlops_oid_fmt(hex, id);
+	if (w->codec != MLOPS_CODEC_NONE) {
+		void *out = NULL;
+		size_t len = 0;
+		err = decompress(&out, &len, w->codec, c->data, c->len, hex);
+		content_free(c);
+		if (err < 0)
+			return err;
+		c->owned = out;
+		c->data = out;
+		c->len = len;
+	}
+	if (check) {
+		mlops_oid got;
+		mlops_hash_buf(&got, c->data, c->len);
+		if (mlops_oid_cmp(&got, id)) {
+			content_free(c);
+			return mlops_error_set(MLOPS_ECORRUPT, "object %s is corrupt: its content hashes to %.12s",
+					       hex, mlops_oid_fmt((char[MLOPS_OID_HEXSZ + 1]){ 0 }, &got));
+		}
+	}
+	return 0;
+}
+
+int mlops_odb_read(void **out, size_t *len, struct mlops_odb *odb, const mlops_oid *id)
+{
+	struct where w;
+	struct content c;
+	int err;
+	*out = NULL;
+	if (!find_object(odb, id, &w, 1))
+		return not_found(id);
+	if ((err = content_get(odb, id, &w, &c, 1)) < 0)
+		return err;
+	if (!c.owned) {
+		if (!(c.owned = malloc(c.len + 1))) {
+			content_free(&c);
+			return mlops_error_set(MLOPS_ERROR, "out of memory");
+		}
+		memcpy(c.owned, c.data, c.len);
+		c.owned[c.len] = '\0';
+	}
+	*out = c.owned;
+	*len = c.len;
+	c.owned = NULL;
+	content_free(&c);
+	return 0;
+}
+
+int mlops_odb_read_stored(void **out, size_t *len, enum mlops_codec *codec,
+			  struct mlops_odb *odb, const mlops_oid *id)
+{
+	struct where w;
+	struct content c;
+	int err;
+	*out = NULL;
+	if (!find_object(odb, id, &w, 0))
+		return not_found(id);
+	if ((err = stored_get(odb, id, &w, &c)) < 0)
+		return err;
+	if (c.owned) {
+		*out = c.owned;
+		c.owned = NULL;
+	} else if ((*out = malloc(c.len + 1))) {
+		memcpy(*out, c.data, c.len);
+		((char *)*out)[c.len] = '\0';
+	}
+	*len = c.len;
+	*codec = w.codec;
+	content_free(&c);
+	return *out ? 0 : mlops_error_set(MLOPS_ERROR, "out of memory");
+}
+
 int mlops_odb_copy_to_fd(struct mlops_odb *odb, const mlops_oid *id, int fd,
 			 uint64_t offset, uint64_t expected_size)
 {
@@ -730,119 +1380,58 @@ int mlops_odb_copy_to_fd(struct mlops_odb *odb, const mlops_oid *id, int fd,
 int mlops_odb_copy_to_fd_locked(struct mlops_odb *odb, const mlops_oid *id, int fd,
 				uint64_t offset, uint64_t expected_size, pthread_mutex_t *write_lock)
 {
-	char *path = NULL;
-	enum mlops_codec codec;
+	struct where w;
+	struct content c;
 	char hex[MLOPS_OID_HEXSZ + 1];
 	int err;
-	if ((err = mlops_odb_locate(&path, &codec, odb, id)) < 0)
-		return err;
-	if (codec == MLOPS_CODEC_NONE) {
-		int in = open(path, O_RDONLY | O_CLOEXEC);
-		if (in < 0) {
-			err = mlops_error_sys(errno, "unable to open '%s'", path);
-			goto done;
-		}
-		struct stat st;
-		if (fstat(in, &st) < 0 || (uint64_t)st.st_size != expected_size) {
-			close(in);
-			err = mlops_error_set(MLOPS_ECORRUPT, "object %s is corrupt: size %lld, expected %llu",
-					      mlops_oid_fmt(hex, id), (long long)st.st_size,
-					      (unsigned long long)expected_size);
-			goto done;
-		}
-		/*
-		 * An object this handle wrote was hashed on its way in (by the
-		 * writer, or on arrival from a remote) moments ago: not hashed
-		 * twice.
-		 */
+	if (!find_object(odb, id, &w, 0))
+		return not_found(id);
+	if (w.codec == MLOPS_CODEC_NONE && w.len != expected_size)
+		return mlops_error_set(MLOPS_ECORRUPT, "object %s is corrupt: size %llu, expected %llu",
+				       mlops_oid_fmt(hex, id), (unsigned long long)w.len,
+				       (unsigned long long)expected_size);
+	/*
+	 * Verified before anything is written: a damaged object (same size,
+	 * different bytes) is refused, never copied out.  A raw object this
+	 * handle wrote was hashed on its way in (by the writer, or on arrival
+	 * from a remote) moments ago: not hashed twice.
+	 */
+	int check = 1;
+	if (w.codec == MLOPS_CODEC_NONE) {
 		pthread_mutex_lock(&odb->lock);
-		int written = odb->written && mlops_oidmap_get(odb->written, id);
+		check = !(odb->written && mlops_oidmap_get(odb->written, id));
 		pthread_mutex_unlock(&odb->lock);
-		/*
-		 * Hash before writing, from a mapping of the page cache: a
-		 * damaged object (same size, different bytes) is refused, never
-		 * copied out.  Objects are at most a chunk (2 MiB), so the
-		 * hash and the copy read the same bytes while they are cached.
-		 */
-		size_t len = (size_t)expected_size;
-		void *map = NULL, *buf = NULL;
-		if (len > ODB_READ_MAX) {
-			/* Populated at once: one call instead of a fault per page. */
-			map = mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, in, 0);
-			if (map == MAP_FAILED) {
-				err = mlops_error_sys(errno, "unable to read object %s", mlops_oid_fmt(hex, id));
-				close(in);
-				goto done;
-			}
-		} else if (len) {
-			/* Small objects: one read costs less than a mapping. */
-			if (!(buf = malloc(len))) {
-				err = mlops_error_set(MLOPS_ERROR, "out of memory");
-				close(in);
-				goto done;
-			}
-			if ((err = pread_all(in, buf, len, id)) < 0) {
-				free(buf);
-				close(in);
-				goto done;
-			}
-			map = buf;
-		}
-		mlops_oid got = *id;
-		if (!written)
-			mlops_hash_buf(&got, map, len);
-		if (mlops_oid_cmp(&got, id)) {
-			char ghex[MLOPS_OID_HEXSZ + 1];
-			err = mlops_error_set(MLOPS_ECORRUPT, "object %s is corrupt: its content hashes to %.12s",
-					      mlops_oid_fmt(hex, id), mlops_oid_fmt(ghex, &got));
-		} else {
-			if (write_lock)
-				pthread_mutex_lock(write_lock);
-			if (mlops_pwrite_all(fd, map, len, offset) < 0)
-				err = mlops_error_sys(errno, "unable to write");
-			if (write_lock)
-				pthread_mutex_unlock(write_lock);
-		}
-		if (buf)
-			free(buf);
-		else if (map)
-			munmap(map, len);
-		close(in);
-		goto done;
 	}
-	void *data;
-	size_t len;
-	if ((err = mlops_odb_read(&data, &len, odb, id)) < 0)
-		goto done;
-	if (len != expected_size) {
-		free(data);
+	if ((err = content_get(odb, id, &w, &c, check)) < 0)
+		return err;
+	if (c.len != expected_size) {
 		err = mlops_error_set(MLOPS_ECORRUPT, "object %s has size %zu, expected %llu",
-				      mlops_oid_fmt(hex, id), len, (unsigned long long)expected_size);
-		goto done;
+				      mlops_oid_fmt(hex, id), c.len, (unsigned long long)expected_size);
+	} else {
+		if (write_lock)
+			pthread_mutex_lock(write_lock);
+		if (mlops_pwrite_all(fd, c.data, c.len, offset) < 0)
+			err = mlops_error_sys(errno, "unable to write");
+		if (write_lock)
+			pthread_mutex_unlock(write_lock);
 	}
-	if (write_lock)
-		pthread_mutex_lock(write_lock);
-	if (mlops_pwrite_all(fd, data, len, offset) < 0)
-		err = mlops_error_sys(errno, "unable to write");
-	if (write_lock)
-		pthread_mutex_unlock(write_lock);
-	free(data);
-done:
-	free(path);
+	content_free(&c);
 	return err;
 }
 
 int mlops_odb_verify(struct mlops_odb *odb, const mlops_oid *id)
 {
-	void *data;
-	size_t len;
-	int err = mlops_odb_read(&data, &len, odb, id);
+	struct where w;
+	struct content c;
+	if (!find_object(odb, id, &w, 1))
+		return not_found(id);
+	int err = content_get(odb, id, &w, &c, 1);
 	if (err == 0)
-		free(data);
+		content_free(&c);
 	return err;
 }
 
-int mlops_odb_foreach(struct mlops_odb *odb, mlops_odb_foreach_cb cb, void *payload)
+static int foreach_loose(struct mlops_odb *odb, mlops_odb_foreach_cb cb, void *payload)
 {
 	char path[PATH_MAX];
 	for (int fan = 0; fan < 256; fan++) {
@@ -886,20 +1475,195 @@ int mlops_odb_foreach(struct mlops_odb *odb, mlops_odb_foreach_cb cb, void *payl
 	return 0;
 }
 
+/* The i-th loaded pack not rewritten, or NULL past the end (NULL entries are skipped by callers). */
+static struct lpack *pack_at(struct mlops_odb *odb, size_t i, int *end)
+{
+	pthread_mutex_lock(&odb->lock);
+	if (!odb->packs_scanned)
+		scan_packs(odb);
+	*end = i >= odb->npacks;
+	struct lpack *p = *end || odb->packs[i]->gone ? NULL : odb->packs[i];
+	pthread_mutex_unlock(&odb->lock);
+	return p;
+}
+
+int mlops_odb_foreach(struct mlops_odb *odb, mlops_odb_foreach_cb cb, void *payload)
+{
+	int rc = foreach_loose(odb, cb, payload), end = 0;
+	for (size_t i = 0; !rc && !end; i++) {
+		struct lpack *p = pack_at(odb, i, &end);
+		for (size_t k = 0; p && !rc && k < p->idx->count; k++) {
+			const struct mlops_pack_entry *e = &p->idx->entries[k];
+			rc = cb(&e->id, e->codec, e->length, payload);
+		}
+	}
+	return rc;
+}
+
 int mlops_odb_remove(struct mlops_odb *odb, const mlops_oid *id)
 {
 	char path[PATH_MAX];
+	struct mlops_pack_entry e;
 	for (int c = 0; c < 3; c++) {
 		object_path(path, sizeof(path), odb, id, (enum mlops_codec)c);
 		if (unlink(path) < 0 && errno != ENOENT)
 			return mlops_error_sys(errno, "unable to remove '%s'", path);
 	}
-	return 0;
+	int err = 0;
+	pthread_mutex_lock(&odb->lock);
+	if (packed_find(odb, id, &e) &&
+	    ((!odb->drop && mlops_oidmap_new(&odb->drop) < 0) ||
+	     mlops_oidmap_put(odb->drop, id, NULL) < 0))
+		err = mlops_error_set(MLOPS_ERROR, "out of memory");
+	pthread_mutex_unlock(&odb->lock);
+	return err;
 }
 
-int mlops_odb_clean_tmp(struct mlops_odb *odb, long max_age)
+/* With the lock held: write a new pack of p's entries not in odb->drop. */
+static int rewrite_pack(struct mlops_odb *odb, struct lpack *p, size_t keep)
 {
-	DIR *d = opendir(odb->tmpdir);
+	struct mlops_pack_entry *entries = malloc(keep * sizeof(*entries));
+	struct lpack *np = NULL;
+	unsigned char *idx = NULL;
+	char *ptmp = NULL, *itmp = NULL, path[PATH_MAX];
+	size_t idx_len, n = 0;
+	int pfd = -1, ifd = -1, err;
+	uint64_t size = MLOPS_PACK_HDR;
+	mlops_oid name, zero;
+	if (!entries)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	const unsigned char *map = pack_map_locked(p);
+	if (!map) {
+		err = mlops_error_sys(errno, "unable to read pack '%s'", p->path);
+		goto done;
+	}
+	if ((err = mlops_tempfile(&pfd, &ptmp, odb->tmpdir, "pack-")) < 0)
+		goto done;
+	if (fchmod(pfd, 0444 & ~mlops_umask()) < 0 ||
+	    mlops_write_all(pfd, MLOPS_PACK_MAGIC, MLOPS_PACK_HDR) < 0)
+		goto fail_write;
+	for (size_t k = 0; k < p->idx->count; k++) {
+		const struct mlops_pack_entry *e = &p->idx->entries[k];
+		if (mlops_oidmap_get(odb->drop, &e->id))
+			continue;
+		if (mlops_write_all(pfd, map + e->offset, (size_t)e->length) < 0)
+			goto fail_write;
+		entries[n] = *e;
+		entries[n].offset = size;
+		size += e->length;
+		n++;
+	}
+	memset(&zero, 0, sizeof(zero));
+	if ((err = mlops_pack_index_encode(&idx, &idx_len, &name, &zero, size, entries, &n)) < 0)
+		goto done;
+	if ((err = mlops_tempfile(&ifd, &itmp, odb->tmpdir, "idx-")) < 0)
+		goto done;
+	if (fchmod(ifd, 0444 & ~mlops_umask()) < 0 || mlops_write_all(ifd, idx, idx_len) < 0)
+		goto fail_write;
+	if (odb->fsync && (fsync(pfd) < 0 || fsync(ifd) < 0))
+		goto fail_write;
+	pack_path(path, sizeof(path), odb, &name, "pack");
+	if (!(np = calloc(1, sizeof(*np))) || !(np->idx = calloc(1, sizeof(*np->idx))) ||
+	    !(np->path = strdup(path))) {
+		err = mlops_error_set(MLOPS_ERROR, "out of memory");
+		goto done;
+	}
+	if (rename(ptmp, path) < 0) {
+		err = mlops_error_sys(errno, "unable to move pack into '%s'", path);
+		goto done;
+	}
+	pack_path(path, sizeof(path), odb, &name, "idx");
+	if (rename(itmp, path) < 0) {
+		err = mlops_error_sys(errno, "unable to move pack index into '%s'", path);
+		goto done;
+	}
+	if (odb->fsync && (err = mlops_fsync_dir(odb->packdir)) < 0)
+		goto done;
+	np->fd = pfd;
+	pfd = -1;
+	np->name = name;
+	np->size = size;
+	np->idx->id = name;
+	np->idx->pack_size = size;
+	np->idx->entries = entries;
+	np->idx->count = n;
+	entries = NULL;
+	err = packs_append(odb, np);
+	np = NULL;
+	goto done;
+fail_write:
+	err = mlops_error_sys(errno, "unable to write pack '%s'", ptmp);
+done:
+	if (pfd >= 0)
+		close(pfd);
+	if (ifd >= 0)
+		close(ifd);
+	if (ptmp)
+		unlink(ptmp);
+	if (itmp)
+		unlink(itmp);
+	free(ptmp);
+	free(itmp);
+	free(idx);
+	free(entries);
+	lpack_free(np);
+	return err;
+}
+
+int mlops_odb_repack(struct mlops_odb *odb)
+{
+	char path[PATH_MAX];
+	int err = 0;
+	pthread_mutex_lock(&odb->lock);
+	for (size_t i = 0; odb->drop && i < odb->npacks && err == 0; i++) {
+		struct lpack *p = odb->packs[i];
+		size_t keep = 0;
+		if (p->gone)
+			continue;
+		for (size_t k = 0; k < p->idx->count; k++)
+			keep += !mlops_oidmap_get(odb->drop, &p->idx->entries[k].id);
+		if (keep == p->idx->count)
+			continue;
+		if (keep && (err = rewrite_pack(odb, p, keep)) < 0)
+			break;
+		/* The index first: the pack is then unnamed, and a crash leaves an orphan gc removes. */
+		pack_path(path, sizeof(path), odb, &p->name, "idx");
+		if (unlink(path) < 0 && errno != ENOENT) {
+			err = mlops_error_sys(errno, "unable to remove '%s'", path);
+			break;
+		}
+		if (unlink(p->path) < 0 && errno != ENOENT) {
+			err = mlops_error_sys(errno, "unable to remove '%s'", p->path);
+			break;
+		}
+		p->gone = 1;
+	}
+	mlops_oidmap_free(odb->drop);
+	odb->drop = NULL;
+	pthread_mutex_unlock(&odb->lock);
+	return err;
+}
+
+int mlops_odb_check_packs(struct mlops_odb *odb, size_t *npacks,
+			  int (*fault)(void *payload, const mlops_oid *name, const char *message),
+			  void *payload)
+{
+	int err = 0;
+	pthread_mutex_lock(&odb->lock);
+	scan_packs(odb);
+	*npacks = 0;
+	for (size_t i = 0; i < odb->npacks; i++)
+		*npacks += !odb->packs[i]->gone;
+	for (size_t i = 0; fault && i < odb->nfaults && err == 0; i++)
+		err = fault(payload, &odb->faults[i].name, odb->faults[i].message);
+	pthread_mutex_unlock(&odb->lock);
+	return err;
+}
+
+/* Remove files in dir older than max_age that `stale` accepts; returns the count. */
+static int clean_dir(const char *dir, long max_age, int (*stale)(DIR *d, const char *name))
+{
+	DIR *d = opendir(dir);
 	int n = 0;
 	if (!d)
 		return 0;
@@ -911,11 +1675,27 @@ int mlops_odb_clean_tmp(struct mlops_odb *odb, long max_age)
 			continue;
 		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
 			continue;
-		if (now - st.st_mtime < max_age)
+		if (now - st.st_mtime < max_age || (stale && !stale(d, de->d_name)))
 			continue;
 		if (unlinkat(dirfd(d), de->d_name, 0) == 0)
 			n++;
 	}
 	closedir(d);
 	return n;
+}
+
+/* A pack file without its index: left by a crash between the two renames. */
+static int orphan_pack(DIR *d, const char *name)
+{
+	char idx[MLOPS_OID_HEXSZ + 8];
+	struct stat st;
+	if (strlen(name) != MLOPS_OID_HEXSZ + 5 || strcmp(name + MLOPS_OID_HEXSZ, ".pack"))
+		return 0;
+	snprintf(idx, sizeof(idx), "%.*s.idx", MLOPS_OID_HEXSZ, name);
+	return fstatat(dirfd(d), idx, &st, 0) < 0 && errno == ENOENT;
+}
+
+int mlops_odb_clean_tmp(struct mlops_odb *odb, long max_age)
+{
+	return clean_dir(odb->tmpdir, max_age, NULL) + clean_dir(odb->packdir, max_age, orphan_pack);
 }

@@ -2,7 +2,9 @@
  * odb.h - the content-addressed object store.
  *
  * An object is a byte string named by the SHA-256 of those bytes
- * (uncompressed).  It lives at objects/<2 hex>/<62 hex>, stored either raw
+ * (uncompressed).  It lives in a file of its own (a loose object) at
+ * objects/<2 hex>/<62 hex>, or in a pack in objects/pack/ (pack.h), stored
+ * either raw
  * (byte-identical to the content, so it can be reflinked or copied with
  * copy_file_range) or compressed, in which case the file name carries the
  * codec: "<62 hex>.zst" or "<62 hex>.zz" (zlib).  The id never depends on
@@ -18,6 +20,21 @@
  *     crash never leaves a ref naming a missing object.  A crash before the
  *     sync leaves only files in tmp/, which mlops_odb_clean_tmp() removes.
  *   - Objects are never modified; "already exists" is success.
+ *   - A batch's first objects are written loose; once it has pack_after
+ *     of them (core.packAfter, default 256) the rest go into one pack,
+ *     appended by the writing threads in parallel.  So the few records a
+ *     command writes after its data stay loose.
+ *     A file per object costs an inode allocation, a rename and a
+ *     directory entry each, which dominates adding or fetching many
+ *     small files and the chunks of a large one; a small add still
+ *     leaves plain files.  The sync writes the pack's index, renames the
+ *     pack and then its index into objects/pack/ (an index always names
+ *     a complete pack), so a crash leaves at most an unnamed pack, which
+ *     gc removes.
+ *   - Packs are immutable too.  gc removes packed objects by rewriting
+ *     their pack without them (mlops_odb_remove, then mlops_odb_repack).
+ *     A pack's modification time counts as its objects' for gc's grace
+ *     period.
  * All functions are safe to call from several threads at once.
  */
 #ifndef MLOPS_ODB_H
@@ -58,6 +75,12 @@ void mlops_odb_free(struct mlops_odb *odb);
 /* Choose the codec for new objects (default zstd, MLOPS_ZSTD_LEVEL) and fsync use. */
 void mlops_odb_set_codec(struct mlops_odb *odb, enum mlops_codec codec, int level);
 void mlops_odb_set_fsync(struct mlops_odb *odb, int enabled);
+
+/*
+ * How many objects a batch writes loose before it writes a pack
+ * (default 256; 0 packs everything; negative never packs).
+ */
+void mlops_odb_set_pack_after(struct mlops_odb *odb, long count);
 
 /*
  * A function the odb calls once, before its first write, to set the codec
@@ -123,12 +146,30 @@ int mlops_odb_adopt(struct mlops_odb *odb, const mlops_oid *id, enum mlops_codec
 int mlops_odb_read(void **out, size_t *len, struct mlops_odb *odb, const mlops_oid *id);
 
 /*
- * Locate an object: *path (caller frees) and its codec.  For raw objects
- * the file is the content itself.  MLOPS_ENOTFOUND when absent (or still
- * pending: sync first).
+ * Locate a loose object: *path (caller frees) and its codec.  For raw
+ * objects the file is the content itself.  MLOPS_ENOTFOUND when absent,
+ * packed (mlops_odb_read_stored reads it) or still pending (sync first).
  */
 int mlops_odb_locate(char **path, enum mlops_codec *codec, struct mlops_odb *odb,
 		     const mlops_oid *id);
+
+/* Where and how an object is stored. */
+struct mlops_odb_info {
+	enum mlops_codec codec;
+	uint64_t stored_size; /* its bytes as stored */
+	int64_t mtime;        /* of its file, or of its pack */
+	int packed;
+};
+
+/* Describe a stored object (not a pending one).  MLOPS_ENOTFOUND when absent. */
+int mlops_odb_info(struct mlops_odb_info *info, struct mlops_odb *odb, const mlops_oid *id);
+
+/*
+ * An object's stored bytes, not decoded or verified (a transfer sends them
+ * as they are and the receiver verifies): *out (caller frees) and codec.
+ */
+int mlops_odb_read_stored(void **out, size_t *len, enum mlops_codec *codec,
+			  struct mlops_odb *odb, const mlops_oid *id);
 
 /*
  * Copy an object's content into fd at `offset` (pwrite positions).  The
@@ -157,8 +198,27 @@ typedef int (*mlops_odb_foreach_cb)(const mlops_oid *id, enum mlops_codec codec,
 				    uint64_t stored_size, void *payload);
 int mlops_odb_foreach(struct mlops_odb *odb, mlops_odb_foreach_cb cb, void *payload);
 
-/* Remove an object (gc only). */
+/*
+ * Remove an object (gc only): a loose file goes at once; a packed object
+ * is marked, and goes when mlops_odb_repack() rewrites its pack.
+ */
 int mlops_odb_remove(struct mlops_odb *odb, const mlops_oid *id);
+
+/*
+ * Rewrite every pack holding objects marked by mlops_odb_remove without
+ * them (a pack left empty is removed): the new pack and index are written,
+ * synced and renamed into place before the old index and pack go.
+ */
+int mlops_odb_repack(struct mlops_odb *odb);
+
+/*
+ * Packs that cannot be used (a damaged or unreadable index, a pack file
+ * missing, of the wrong size or damaged at its start): fault is called for
+ * each with the pack's name and why; *npacks gets the count of usable packs.
+ */
+int mlops_odb_check_packs(struct mlops_odb *odb, size_t *npacks,
+			  int (*fault)(void *payload, const mlops_oid *name, const char *message),
+			  void *payload);
 
 /*
  * Verify one object by reading it whole: 0 when intact, MLOPS_ECORRUPT or
@@ -166,7 +226,10 @@ int mlops_odb_remove(struct mlops_odb *odb, const mlops_oid *id);
  */
 int mlops_odb_verify(struct mlops_odb *odb, const mlops_oid *id);
 
-/* Remove files in tmp/ older than max_age seconds; returns the count. */
+/*
+ * Remove files in tmp/ older than max_age seconds, and packs without an
+ * index (a crash between the two renames); returns the count.
+ */
 int mlops_odb_clean_tmp(struct mlops_odb *odb, long max_age);
 
 #endif

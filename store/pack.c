@@ -285,34 +285,49 @@ static int cmp_entry(const void *a, const void *b)
 			     &((const struct mlops_pack_entry *)b)->id);
 }
 
+int mlops_pack_index_encode(unsigned char **out, size_t *out_len, mlops_oid *idx_id,
+			    const mlops_oid *pack_id, uint64_t pack_size,
+			    struct mlops_pack_entry *entries, size_t *count)
+{
+	qsort(entries, *count, sizeof(*entries), cmp_entry);
+	/* Drop duplicates (the same object added twice). */
+	size_t k = 0;
+	for (size_t i = 0; i < *count; i++)
+		if (!k || mlops_oid_cmp(&entries[k - 1].id, &entries[i].id))
+			entries[k++] = entries[i];
+	*count = k;
+	size_t len = MLOPS_PACK_IDX_HDR + k * MLOPS_PACK_IDX_ENTRY;
+	unsigned char *idx = calloc(1, len);
+	if (!idx)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	memcpy(idx, MLOPS_PACK_IDX_MAGIC, 8);
+	memcpy(idx + 8, pack_id->id, 32);
+	put_le64(idx + 40, pack_size);
+	put_le64(idx + 48, k);
+	for (size_t i = 0; i < k; i++) {
+		unsigned char *e = idx + MLOPS_PACK_IDX_HDR + i * MLOPS_PACK_IDX_ENTRY;
+		memcpy(e, entries[i].id.id, 32);
+		put_le64(e + 32, entries[i].offset);
+		put_le64(e + 40, entries[i].length);
+		e[48] = (unsigned char)entries[i].codec;
+	}
+	mlops_hash_buf(idx_id, idx, len);
+	*out = idx;
+	*out_len = len;
+	return 0;
+}
+
 int mlops_pack_writer_finish(struct mlops_pack_writer *w, const void **pack, size_t *pack_len,
 			     mlops_oid *pack_id, const void **idx, size_t *idx_len,
 			     mlops_oid *idx_id)
 {
-	qsort(w->entries, w->count, sizeof(*w->entries), cmp_entry);
-	/* Drop duplicates (the same object added twice). */
-	size_t k = 0;
-	for (size_t i = 0; i < w->count; i++)
-		if (!k || mlops_oid_cmp(&w->entries[k - 1].id, &w->entries[i].id))
-			w->entries[k++] = w->entries[i];
-	w->count = k;
 	mlops_hash_buf(pack_id, w->pack, w->len);
 	free(w->idx);
-	w->idx_len = MLOPS_PACK_IDX_HDR + w->count * MLOPS_PACK_IDX_ENTRY;
-	if (!(w->idx = calloc(1, w->idx_len)))
-		return mlops_error_set(MLOPS_ERROR, "out of memory");
-	memcpy(w->idx, MLOPS_PACK_IDX_MAGIC, 8);
-	memcpy(w->idx + 8, pack_id->id, 32);
-	put_le64(w->idx + 40, w->len);
-	put_le64(w->idx + 48, w->count);
-	for (size_t i = 0; i < w->count; i++) {
-		unsigned char *e = w->idx + MLOPS_PACK_IDX_HDR + i * MLOPS_PACK_IDX_ENTRY;
-		memcpy(e, w->entries[i].id.id, 32);
-		put_le64(e + 32, w->entries[i].offset);
-		put_le64(e + 40, w->entries[i].length);
-		e[48] = (unsigned char)w->entries[i].codec;
-	}
-	mlops_hash_buf(idx_id, w->idx, w->idx_len);
+	w->idx = NULL;
+	int err = mlops_pack_index_encode(&w->idx, &w->idx_len, idx_id, pack_id, w->len,
+					  w->entries, &w->count);
+	if (err < 0)
+		return err;
 	*pack = w->pack;
 	*pack_len = w->len;
 	*idx = w->idx;

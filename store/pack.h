@@ -1,5 +1,5 @@
 /*
- * pack.h - packs: many small objects in one file, for remotes.
+ * pack.h - packs: many objects in one file, for remotes and the local store.
  *
  * A remote holds small objects in packs so that 50,000 small files cost a
  * few requests, not 50,000.  A pack is a pack file and an index, both
@@ -17,6 +17,13 @@
  * Listing packs/ and reading the indexes tells which objects a remote
  * holds in packs.  The index is written after the pack, so an index always
  * names a complete pack.
+ *
+ * The local store (odb.h) uses the same two formats in objects/pack/, with
+ * one difference: a local pack is written as its objects are stored, in
+ * parallel, and is never hashed whole (that would read every byte a second
+ * time), so its index holds 32 zero bytes for the pack id, and both files
+ * are named by the index's id: objects/pack/<I>.pack and <I>.idx.  Every
+ * object read from it is still verified by its own id.
  */
 #ifndef MLOPS_PACK_H
 #define MLOPS_PACK_H
@@ -60,6 +67,15 @@ void mlops_pack_index_free(struct mlops_pack_index *idx);
 /* The entry for id, or NULL (binary search; borrowed). */
 const struct mlops_pack_entry *mlops_pack_index_find(const struct mlops_pack_index *idx,
 						     const mlops_oid *id);
+
+/*
+ * Encode an index for `count` entries of a pack of pack_size bytes named
+ * pack_id: the entries are sorted and duplicates dropped (*count is
+ * updated); *out (caller frees) gets the index and *idx_id its id.
+ */
+int mlops_pack_index_encode(unsigned char **out, size_t *out_len, mlops_oid *idx_id,
+			    const mlops_oid *pack_id, uint64_t pack_size,
+			    struct mlops_pack_entry *entries, size_t *count);
 
 /*
  * Building a pack in memory: add objects (their stored bytes and codec),

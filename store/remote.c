@@ -1132,12 +1132,14 @@ struct push_ctx {
 	struct mlops_xfer_stats *st;
 };
 
-static int read_verified(void **stored, size_t *len, const struct pobj *o)
+static int read_verified(void **stored, size_t *len, struct mlops_odb *odb, const struct pobj *o)
 {
 	void *content;
 	size_t clen;
 	int owned;
-	int err = mlops_read_file((char **)stored, len, o->path);
+	enum mlops_codec codec;
+	int err = o->path ? mlops_read_file((char **)stored, len, o->path) :
+		  mlops_odb_read_stored(stored, len, &codec, odb, &o->id);
 	if (err < 0)
 		return err;
 	err = mlops_object_decode(&content, &clen, &owned, &o->id, o->codec, *stored, *len, 1,
@@ -1195,13 +1197,13 @@ static int push_job(struct pool *p, size_t j)
 		struct pobj *o = &c->objs[job->first];
 		char key[128];
 		object_key(key, &o->id, o->codec);
-		if (x->r->put_file) {
+		if (x->r->put_file && o->path) {
 			if ((err = verify_mapped(o)) < 0 ||
 			    (err = x->r->put_file(x->r, key, o->path)) < 0)
 				return err;
 			len = (size_t)o->size;
 		} else {
-			if ((err = read_verified(&data, &len, o)) < 0)
+			if ((err = read_verified(&data, &len, x->odb, o)) < 0)
 				return err;
 			err = x->r->put(x->r, key, data, len);
 			free(data);
@@ -1224,7 +1226,7 @@ static int push_job(struct pool *p, size_t j)
 		goto done;
 	for (size_t i = 0; i < job->count; i++) {
 		struct pobj *o = &c->objs[job->first + i];
-		if ((err = read_verified(&data, &len, o)) < 0)
+		if ((err = read_verified(&data, &len, x->odb, o)) < 0)
 			goto done;
 		err = mlops_pack_writer_add(w, &o->id, o->codec, data, len);
 		free(data);
@@ -1309,16 +1311,16 @@ int mlops_xfer_push(struct mlops_xfer *x, const mlops_oid *ids, size_t n,
 		}
 		nobj = k;
 	}
-	/* Locate the local copies. */
+	/* Locate the local copies: a loose object's file, or a packed one's size. */
 	for (size_t i = 0; i < nobj; i++) {
-		struct stat sb;
-		if ((err = mlops_odb_locate(&objs[i].path, &objs[i].codec, x->odb, &objs[i].id)) < 0)
+		struct mlops_odb_info info;
+		if ((err = mlops_odb_info(&info, x->odb, &objs[i].id)) < 0)
 			goto done;
-		if (stat(objs[i].path, &sb) < 0) {
-			err = mlops_error_sys(errno, "unable to stat '%s'", objs[i].path);
+		objs[i].codec = info.codec;
+		objs[i].size = info.stored_size;
+		if (!info.packed &&
+		    (err = mlops_odb_locate(&objs[i].path, &objs[i].codec, x->odb, &objs[i].id)) < 0)
 			goto done;
-		}
-		objs[i].size = (uint64_t)sb.st_size;
 	}
 	if (nobj && !x->listed) {
 		/* Few unknown objects: ask for each. */

@@ -135,6 +135,10 @@ static int configure_odb(void *payload)
 	if ((err = mlops_config_get_bool(&fsync_on, repo, "core.fsync", 1)) < 0)
 		return err;
 	mlops_odb_set_fsync(repo->odb, fsync_on);
+	long long pack_after;
+	if ((err = mlops_config_get_int(&pack_after, repo, "core.packAfter", 256)) < 0)
+		return err;
+	mlops_odb_set_pack_after(repo->odb, (long)pack_after);
 	return 0;
 }
 

@@ -490,9 +490,12 @@ static void test_many_pending_one_batch(void **state)
 	for (int i = 0; i < 700; i += 7)
 		assert_int_equal(mlops_odb_exists(odb, &ids[i]), 1);
 	assert_int_equal(mlops_odb_sync(odb), 0);
+	/* The first 256 in files of their own, the rest in one pack and its index. */
 	char objects[PATH_MAX];
 	assert_int_equal(fx_count_files(fx_path(objects, sizeof(objects), fx->work,
-						".mlops/objects")), 700);
+						".mlops/objects")), 256 + 2);
+	assert_int_equal(fx_count_files(fx_path(objects, sizeof(objects), fx->work,
+						".mlops/objects/pack")), 2);
 	for (int i = 0; i < 700; i += 13) {
 		int l = snprintf(buf, sizeof(buf), "object %d", i);
 		expect_read(odb, &ids[i], buf, (size_t)l);

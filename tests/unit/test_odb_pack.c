@@ -1,0 +1,466 @@
+/*
+ * test_odb_pack.c - the local store's packs: objects written after
+ * pack_after go into one pack per batch; they read back (pending, after
+ * the sync, from another handle), are listed once, keep their stored
+ * form, are verified (a flipped bit in a pack names the object), a
+ * damaged index is reported, removal rewrites the pack, a pack without
+ * its index is cleaned, and threads fill one pack together.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "store_fixture.h"
+#include "store/pack.h"
+
+#include <dirent.h>
+#include <pthread.h>
+
+static struct mlops_odb *odb_of(void **state)
+{
+	return fx_of(state)->repo->odb;
+}
+
+/* A handle of its own on the fixture's store (another process, in effect). */
+static struct mlops_odb *other_handle(struct fixture *fx)
+{
+	char objects[PATH_MAX];
+	struct mlops_odb *odb = NULL;
+	fx_path(objects, sizeof(objects), fx->repo->dir, "objects");
+	assert_int_equal(mlops_odb_open(&odb, objects, fx->repo->tmpdir), 0);
+	return odb;
+}
+
+/* The object's text: compressible for even i, random bytes for odd i. */
+static size_t object_text(char *buf, size_t cap, int i)
+{
+	if (i % 2) {
+		size_t n = 600 + (size_t)i * 37 % 3000;
+		assert_true(n <= cap);
+		fx_random(buf, n, (uint64_t)i + 1);
+		return n;
+	}
+	int n = snprintf(buf, cap, "object %d ", i);
+	while ((size_t)n + 10 < cap && n < 2000)
+		n += snprintf(buf + n, cap - (size_t)n, "line %d\n", n);
+	return (size_t)n;
+}
+
+static void expect_read(struct mlops_odb *odb, const mlops_oid *id, const void *data, size_t len)
+{
+	void *buf = NULL;
+	size_t got = 0;
+	assert_int_equal(mlops_odb_read(&buf, &got, odb, id), 0);
+	assert_int_equal(got, len);
+	assert_memory_equal(buf, data, len);
+	assert_int_equal(((char *)buf)[len], '\0');
+	free(buf);
+}
+
+/* The single pack's path with extension ext ("pack" or "idx"). */
+static void only_pack(struct fixture *fx, char *out, size_t size, const char *ext)
+{
+	char dir[PATH_MAX];
+	int found = 0;
+	fx_path(dir, sizeof(dir), fx->repo->dir, "objects/pack");
+	DIR *d = opendir(dir);
+	assert_non_null(d);
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		const char *dot = strrchr(de->d_name, '.');
+		if (dot && !strcmp(dot + 1, ext)) {
+			assert_int_equal(found, 0);
+			assert_true((size_t)snprintf(out, size, "%s/%s", dir, de->d_name) < size);
+			found = 1;
+		}
+	}
+	closedir(d);
+	assert_int_equal(found, 1);
+}
+
+static int count_cb(const mlops_oid *id, enum mlops_codec codec, uint64_t size, void *payload)
+{
+	(void)id;
+	(void)codec;
+	assert_true(size > 0);
+	(*(size_t *)payload)++;
+	return 0;
+}
+
+#define N 40
+
+static void write_n(struct mlops_odb *odb, mlops_oid *ids, int n)
+{
+	char buf[4096];
+	for (int i = 0; i < n; i++) {
+		size_t len = object_text(buf, sizeof(buf), i);
+		assert_int_equal(mlops_odb_write(&ids[i], odb, buf, len, NULL), 0);
+	}
+}
+
+static void test_pack_roundtrip(void **state)
+{
+	struct fixture *fx = fx_of(state);
+	struct mlops_odb *odb = odb_of(state);
+	mlops_oid ids[N];
+	char buf[4096], path[PATH_MAX];
+	mlops_odb_set_pack_after(odb, 0);
+	write_n(odb, ids, N);
+	/* Pending objects in the pack being written are present and readable. */
+	for (int i = 0; i < N; i++) {
+		size_t len = object_text(buf, sizeof(buf), i);
+		assert_int_equal(mlops_odb_exists(odb, &ids[i]), 1);
+		expect_read(odb, &ids[i], buf, len);
+	}
+	assert_int_equal(mlops_odb_sync(odb), 0);
+	assert_int_equal(fx_count_files(fx->repo->tmpdir), 0);
+	fx_path(path, sizeof(path), fx->repo->dir, "objects");
+	assert_int_equal(fx_count_files(path), 2);
+	/* The pack file and index are read-only, like objects. */
+	struct stat st;
+	only_pack(fx, path, sizeof(path), "pack");
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0222, 0);
+
+	/* Read back by this handle and by another one. */
+	struct mlops_odb *other = other_handle(fx);
+	for (int i = 0; i < N; i++) {
+		size_t len = object_text(buf, sizeof(buf), i);
+		expect_read(odb, &ids[i], buf, len);
+		expect_read(other, &ids[i], buf, len);
+		assert_int_equal(mlops_odb_verify(other, &ids[i]), 0);
+		struct mlops_odb_info info;
+		assert_int_equal(mlops_odb_info(&info, other, &ids[i]), 0);
+		assert_int_equal(info.packed, 1);
+		assert_int_equal(info.codec, i % 2 ? MLOPS_CODEC_NONE : MLOPS_CODEC_ZSTD);
+		/* Not a file of its own. */
+		char *p = NULL;
+		enum mlops_codec codec;
+		assert_int_equal(mlops_odb_locate(&p, &codec, other, &ids[i]), MLOPS_ENOTFOUND);
+		assert_non_null(strstr(mlops_error_message(), "in a pack"));
+		/* The stored form: as written (compressed or raw). */
+		void *stored = NULL;
+		size_t slen = 0;
+		assert_int_equal(mlops_odb_read_stored(&stored, &slen, &codec, other, &ids[i]), 0);
+		assert_int_equal(codec, info.codec);
+		assert_int_equal(slen, info.stored_size);
+		if (codec == MLOPS_CODEC_NONE)
+			assert_memory_equal(stored, buf, len);
+		else
+			assert_true(slen < len);
+		free(stored);
+	}
+	/* Listed once each. */
+	size_t count = 0;
+	assert_int_equal(mlops_odb_foreach(other, count_cb, &count), 0);
+	assert_int_equal(count, N);
+	size_t npacks = 9;
+	assert_int_equal(mlops_odb_check_packs(other, &npacks, NULL, NULL), 0);
+	assert_int_equal(npacks, 1);
+	/* Copy out (checkout) of a raw and of a compressed packed object. */
+	fx_path(path, sizeof(path), fx->work, "out.bin");
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	assert_true(fd >= 0);
+	for (int i = 0; i < 2; i++) {
+		size_t len = object_text(buf, sizeof(buf), i);
+		assert_int_equal(mlops_odb_copy_to_fd(other, &ids[i], fd, 0, len), 0);
+		assert_int_equal(mlops_odb_copy_to_fd(other, &ids[i], fd, 0, len + 1), MLOPS_ECORRUPT);
+		assert_int_equal(ftruncate(fd, (off_t)len), 0);
+		assert_true(fx_file_is(path, buf, len));
+	}
+	close(fd);
+	mlops_odb_free(other);
+
+	/* Writing them again stores nothing. */
+	uint64_t stored = 99;
+	size_t len = object_text(buf, sizeof(buf), 3);
+	assert_int_equal(mlops_odb_write(&ids[3], odb, buf, len, &stored), 0);
+	assert_int_equal(stored, 0);
+	assert_int_equal(mlops_odb_sync(odb), 0);
+	fx_path(path, sizeof(path), fx->repo->dir, "objects");
+	assert_int_equal(fx_count_files(path), 2);
+}
+
+/* A pack written by another handle after this one looked is found. */
+static void test_pack_written_later_is_found(void **state)
+{
+	struct fixture *fx = fx_of(state);
+	struct mlops_odb *odb = odb_of(state), *other = other_handle(fx);
+	mlops_oid ids[N];
+	char buf[4096];
+	mlops_oid absent;
+	mlops_hash_buf(&absent, "absent", 6);
+	assert_int_equal(mlops_odb_exists(odb, &absent), 0); /* packs read: none yet */
+	mlops_odb_set_pack_after(other, 0);
+	write_n(other, ids, N);
+	assert_int_equal(mlops_odb_sync(other), 0);
+	mlops_odb_free(other);
+	for (int i = 0; i < N; i++) {
+		size_t len = object_text(buf, sizeof(buf), i);
+		expect_read(odb, &ids[i], buf, len);
+	}
+}
+
+static void flip_bit(const char *path, off_t off, int bit)
+{
+	unsigned char c;
+	assert_int_equal(chmod(path, 0644), 0);
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, &c, 1, off), 1);
+	c ^= (unsigned char)(1u << bit);
+	assert_int_equal(pwrite(fd, &c, 1, off), 1);
+	close(fd);
+}
+
+static void test_pack_damage_names_the_object(void **state)
+{
+	struct fixture *fx = fx_of(state);
+	struct mlops_odb *odb = odb_of(state);
+	mlops_oid ids[N];
+	char buf[4096], pack[PATH_MAX], hex[MLOPS_OID_HEXSZ + 1];
+	mlops_odb_set_pack_after(odb, 0);
+	write_n(odb, ids, N);
+	assert_int_equal(mlops_odb_sync(odb), 0);
+	/* Flip a bit in the middle of each of a raw and a compressed object. */
+	only_pack(fx, pack, sizeof(pack), "pack");
+	for (int i = 6; i < 8; i++) {
+		struct mlops_odb_info info;
+		void *stored = NULL;
+		size_t slen;
+		enum mlops_codec codec;
+		assert_int_equal(mlops_odb_read_stored(&stored, &slen, &codec, odb, &ids[i]), 0);
+		assert_int_equal(mlops_odb_info(&info, odb, &ids[i]), 0);
+		/* Find its offset: its stored bytes are unique in the pack. */
+		char *all = NULL;
+		size_t alen;
+		assert_int_equal(mlops_read_file(&all, &alen, pack), 0);
+		char *at = memmem(all, alen, stored, slen);
+		assert_non_null(at);
+		flip_bit(pack, (off_t)(at - all) + (off_t)slen / 2, 2);
+		free(all);
+		free(stored);
+	}
+	struct mlops_odb *other = other_handle(fx);
+	for (int i = 0; i < N; i++) {
+		int bad = i == 6 || i == 7;
+		void *data = (void *)1;
+		size_t len;
+		assert_int_equal(mlops_odb_verify(other, &ids[i]), bad ? MLOPS_ECORRUPT : 0);
+		if (bad) {
+			assert_non_null(strstr(mlops_error_message(), mlops_oid_fmt(hex, &ids[i])));
+			assert_int_equal(mlops_odb_read(&data, &len, other, &ids[i]), MLOPS_ECORRUPT);
+			assert_null(data);
+			int fd = open(fx_path(buf, sizeof(buf), fx->work, "out"),
+				      O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+			assert_true(fd >= 0);
+			size_t tlen = object_text(buf, sizeof(buf), i);
+			assert_int_equal(mlops_odb_copy_to_fd(other, &ids[i], fd, 0, tlen), MLOPS_ECORRUPT);
+			struct stat st;
+			assert_int_equal(fstat(fd, &st), 0);
+			assert_int_equal(st.st_size, 0); /* nothing written */
+			close(fd);
+		}
+	}
+	mlops_odb_free(other);
+}
+
+struct faults {
+	int n;
+	char msg[512];
+	mlops_oid name;
+};
+
+static int fault_cb(void *payload, const mlops_oid *name, const char *message)
+{
+	struct faults *f = payload;
+	f->n++;
+	f->name = *name;
+	snprintf(f->msg, sizeof(f->msg), "%s", message);
+	return 0;
+}
+
+static void test_damaged_index_is_reported(void **state)
+{
+	struct fixture *fx = fx_of(state);
+	struct mlops_odb *odb = odb_of(state);
+	mlops_oid ids[N];
+	char idx[PATH_MAX], pack[PATH_MAX];
+	mlops_odb_set_pack_after(odb, 0);
+	write_n(odb, ids, N);
+	assert_int_equal(mlops_odb_sync(odb), 0);
+	only_pack(fx, idx, sizeof(idx), "idx");
+	only_pack(fx, pack, sizeof(pack), "pack");
+
+	/* A bit flipped in the index: its name no longer matches. */
+	flip_bit(idx, MLOPS_PACK_IDX_HDR + 40, 0);
+	struct mlops_odb *other = other_handle(fx);
+	struct faults f = { 0 };
+	size_t npacks = 9;
+	assert_int_equal(mlops_odb_check_packs(other, &npacks, fault_cb, &f), 0);
+	assert_int_equal(npacks, 0);
+	assert_int_equal(f.n, 1);
+	assert_non_null(strstr(f.msg, "corrupt"));
+	assert_int_equal(mlops_odb_exists(other, &ids[0]), 0);
+	mlops_odb_free(other);
+	flip_bit(idx, MLOPS_PACK_IDX_HDR + 40, 0);
+
+	/* A pack file cut short. */
+	assert_int_equal(chmod(pack, 0644), 0);
+	assert_int_equal(truncate(pack, 100), 0);
+	other = other_handle(fx);
+	memset(&f, 0, sizeof(f));
+	assert_int_equal(mlops_odb_check_packs(other, &npacks, fault_cb, &f), 0);
+	assert_int_equal(f.n, 1);
+	assert_non_null(strstr(f.msg, "its index says"));
+	mlops_odb_free(other);
+}
+
+static void test_remove_rewrites_the_pack(void **state)
+{
+	struct fixture *fx = fx_of(state);
+	struct mlops_odb *odb = odb_of(state);
+	mlops_oid ids[N];
+	char buf[4096], dir[PATH_MAX];
+	mlops_odb_set_pack_after(odb, 0);
+	write_n(odb, ids, N);
+	assert_int_equal(mlops_odb_sync(odb), 0);
+	for (int i = 0; i < N; i += 3)
+		assert_int_equal(mlops_odb_remove(odb, &ids[i]), 0);
+	/* Marked only: still there until the repack. */
+	assert_int_equal(mlops_odb_exists(odb, &ids[0]), 1);
+	assert_int_equal(mlops_odb_repack(odb), 0);
+	fx_path(dir, sizeof(dir), fx->repo->dir, "objects/pack");
+	assert_int_equal(fx_count_files(dir), 2);
+	assert_int_equal(fx_count_files(fx->repo->tmpdir), 0);
+	struct mlops_odb *other = other_handle(fx);
+	for (struct mlops_odb *h = odb; h; h = h == odb ? other : NULL) {
+		size_t count = 0;
+		for (int i = 0; i < N; i++) {
+			size_t len = object_text(buf, sizeof(buf), i);
+			if (i % 3 == 0) {
+				assert_int_equal(mlops_odb_exists(h, &ids[i]), 0);
+			} else {
+				expect_read(h, &ids[i], buf, len);
+				count++;
+			}
+		}
+		size_t listed = 0;
+		assert_int_equal(mlops_odb_foreach(h, count_cb, &listed), 0);
+		assert_int_equal(listed, count);
+	}
+	mlops_odb_free(other);
+	/* Removing the rest removes the pack. */
+	for (int i = 0; i < N; i++)
+		assert_int_equal(mlops_odb_remove(odb, &ids[i]), 0);
+	assert_int_equal(mlops_odb_repack(odb), 0);
+	assert_int_equal(fx_count_files(dir), 0);
+	assert_int_equal(mlops_odb_exists(odb, &ids[1]), 0);
+}
+
+static void test_orphan_pack_cleaned(void **state)
+{
+	struct fixture *fx = fx_of(state);
+	struct mlops_odb *odb = odb_of(state);
+	mlops_oid ids[N];
+	char dir[PATH_MAX], orphan[PATH_MAX], pack[PATH_MAX];
+	mlops_odb_set_pack_after(odb, 0);
+	write_n(odb, ids, N);
+	assert_int_equal(mlops_odb_sync(odb), 0);
+	only_pack(fx, pack, sizeof(pack), "pack");
+	/* What a crash between the pack's rename and its index's leaves. */
+	fx_path(dir, sizeof(dir), fx->repo->dir, "objects/pack");
+	fx_fmt(orphan, "%s/%064d.pack", dir, 7);
+	fx_write_str(orphan, "MLPACK01half");
+	assert_int_equal(mlops_odb_clean_tmp(odb, 3600), 0); /* too recent */
+	fx_age(orphan, 7200);
+	fx_age(pack, 7200);
+	assert_int_equal(mlops_odb_clean_tmp(odb, 3600), 1);
+	assert_int_equal(access(orphan, F_OK), -1);
+	assert_int_equal(access(pack, F_OK), 0); /* it has its index */
+}
+
+struct writer {
+	struct mlops_odb *odb;
+	int first;
+	mlops_oid ids[250];
+};
+
+static void *write_thread(void *arg)
+{
+	struct writer *w = arg;
+	char buf[4096];
+	for (int i = 0; i < 250; i++) {
+		size_t len = object_text(buf, sizeof(buf), w->first + i);
+		if (mlops_odb_write(&w->ids[i], w->odb, buf, len, NULL) < 0)
+			return (void *)1;
+	}
+	return NULL;
+}
+
+static void test_threads_fill_one_pack(void **state)
+{
+	struct fixture *fx = fx_of(state);
+	struct mlops_odb *odb = odb_of(state);
+	struct writer w[4];
+	pthread_t t[4];
+	char buf[4096], dir[PATH_MAX];
+	mlops_odb_set_pack_after(odb, 0);
+	/* Overlapping ranges: the same objects written by two threads at once. */
+	for (int k = 0; k < 4; k++) {
+		w[k].odb = odb;
+		w[k].first = k * 200;
+		assert_int_equal(pthread_create(&t[k], NULL, write_thread, &w[k]), 0);
+	}
+	for (int k = 0; k < 4; k++) {
+		void *rc;
+		assert_int_equal(pthread_join(t[k], &rc), 0);
+		assert_null(rc);
+	}
+	assert_int_equal(mlops_odb_sync(odb), 0);
+	fx_path(dir, sizeof(dir), fx->repo->dir, "objects");
+	assert_int_equal(fx_count_files(dir), 2);
+	struct mlops_odb *other = other_handle(fx);
+	size_t listed = 0;
+	assert_int_equal(mlops_odb_foreach(other, count_cb, &listed), 0);
+	assert_int_equal(listed, 3 * 200 + 250);
+	for (int k = 0; k < 4; k++)
+		for (int i = 0; i < 250; i += 7) {
+			size_t len = object_text(buf, sizeof(buf), w[k].first + i);
+			expect_read(other, &w[k].ids[i], buf, len);
+		}
+	mlops_odb_free(other);
+}
+
+/* Never packing: every object a file of its own, as before packs. */
+static void test_pack_after_negative_never_packs(void **state)
+{
+	struct fixture *fx = fx_of(state);
+	struct mlops_odb *odb = odb_of(state);
+	mlops_oid ids[N];
+	char dir[PATH_MAX];
+	mlops_odb_set_pack_after(odb, -1);
+	write_n(odb, ids, N);
+	assert_int_equal(mlops_odb_sync(odb), 0);
+	fx_path(dir, sizeof(dir), fx->repo->dir, "objects");
+	assert_int_equal(fx_count_files(dir), N);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_pack_roundtrip, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_pack_written_later_is_found, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_pack_damage_names_the_object, fx_setup,
+						fx_teardown),
+		cmocka_unit_test_setup_teardown(test_damaged_index_is_reported, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_remove_rewrites_the_pack, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_orphan_pack_cleaned, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_threads_fill_one_pack, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_pack_after_negative_never_packs, fx_setup,
+						fx_teardown),
+	};
+	fx_filter_from_env();
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
