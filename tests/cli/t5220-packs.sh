@@ -49,14 +49,17 @@ test_expect_success 'checkout from packs restores exact bytes; status sees no ch
 '
 
 test_expect_success 'a bit flipped in a pack: fsck names the object, checkout refuses it' '
-	pack=$(ls -S .mlops/objects/pack/*.pack | head -n 1) && cp "$pack" saved.pack &&
-	chmod u+w "$pack" && size=$(wc -c <"$pack") &&
-	printf "X" | dd of="$pack" bs=1 seek=$((size / 2)) conv=notrunc status=none &&
+	mkdir z && printf "marker-7f3a9 in a pack\n" >z/m && printf "other\n" >z/o &&
+	mlops -q dataset add z && id=$(idof "marker-7f3a9 in a pack\n") &&
+	pack=$(grep -laF marker-7f3a9 .mlops/objects/pack/*.pack) && test -n "$pack" &&
+	off=$(grep -obaF marker-7f3a9 "$pack" | cut -d: -f1) && cp "$pack" saved.pack &&
+	chmod u+w "$pack" && printf "M" | dd of="$pack" bs=1 seek=$off conv=notrunc status=none &&
 	test_expect_code 1 mlops fsck >out 2>err &&
-	grep -q "^corrupt [0-9a-f]\{64\}" out && grep -q "1 fault" err &&
-	rm -rf co && test_must_fail mlops dataset checkout d --to co 2>err &&
-	grep -q "corrupt" err &&
-	cp saved.pack "$pack" && mlops fsck
+	grep -q "^corrupt $id" out && grep -q "1 fault" err &&
+	test_must_fail mlops dataset checkout z --to co 2>err &&
+	grep -q "corrupt" err && ! test -e co/z/m &&
+	cp saved.pack "$pack" && mlops fsck && mlops -q dataset checkout z --to co &&
+	test "$(cat co/z/m)" = "marker-7f3a9 in a pack"
 '
 
 test_expect_success 'a damaged pack index is a fault named by the pack' '

@@ -1,13 +1,16 @@
 #!/bin/sh
 # Reliability: kill -9 at many points during dataset add, train, register
 # (and promote), push, gc and import; concurrent adds, registrations and
-# promotions; a full disk mid-add.  Short versions for CI (20 kill points
+# promotions; a full disk mid-add.  Objects past the eighth of a batch go
+# into packs, so the kills land in pack writes and rewrites too.  Short versions for CI (20 kill points
 # here); MLOPS_STRESS=N multiplies the counts (make stress: 200).
 . "$(dirname "$0")/lib.sh"
 
 stress=${MLOPS_STRESS:-1}
 R=$TRASH/remote
 git init -q && mlops -q init &&
+# Small batches: every add, pull and import here also writes packs.
+git config -f .mlops/config core.packAfter 8 &&
 printf '%s\n' '/*.tgz' '/out*' '/err*' '/saved*' '/data/' '/c[0-9]*/' '/src/' '/g/' '/c/' \
 	'/m[0-9]*' '/mo' '/rc.*' '/add.*' '/reg.*' '/prom.*' '/done*' '/worker.sh' '/log.json' '/j' \
 	'/show' '/tags' '/hist' '/clone/' '/small/' '/full.err' '/tmpcount' >>.git/info/exclude &&
