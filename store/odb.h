@@ -7,7 +7,8 @@
  * either raw
  * (byte-identical to the content, so it can be reflinked or copied with
  * copy_file_range) or compressed, in which case the file name carries the
- * codec: "<62 hex>.zst" or "<62 hex>.zz" (zlib).  The id never depends on
+ * codec: "<62 hex>.zst", "<62 hex>.zz" (zlib) or "<62 hex>.zcol" (zstd of
+ * a chunk of CSV or TSV laid out column by column, see columnar.h).  The id never depends on
  * the codec; a cheap probe decides per object whether compressing pays.
  *
  * Write protocol (design notes):
@@ -51,7 +52,9 @@ enum mlops_codec {
 	MLOPS_CODEC_NONE = 0,
 	MLOPS_CODEC_ZSTD = 1,
 	MLOPS_CODEC_ZLIB = 2,
+	MLOPS_CODEC_ZCOL = 3, /* zstd of the column-major layout of delimited text (columnar.h) */
 };
+#define MLOPS_CODEC_COUNT 4
 
 /*
  * The default zstd level.  On 512 KiB chunks of numeric CSV tables (the

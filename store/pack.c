@@ -3,6 +3,7 @@
  * decoding of an object's stored bytes with verification by hash.
  */
 #include "pack.h"
+#include "columnar.h"
 #include "error.h"
 
 #include <stdlib.h>
@@ -12,7 +13,8 @@
 
 const char *mlops_codec_suffix(enum mlops_codec codec)
 {
-	return codec == MLOPS_CODEC_ZSTD ? ".zst" : codec == MLOPS_CODEC_ZLIB ? ".zz" : "";
+	return codec == MLOPS_CODEC_ZSTD ? ".zst" : codec == MLOPS_CODEC_ZLIB ? ".zz" :
+	       codec == MLOPS_CODEC_ZCOL ? ".zcol" : "";
 }
 
 static void put_le64(unsigned char *p, uint64_t v)
@@ -88,7 +90,7 @@ int mlops_object_decode(void **out, size_t *len, int *owned, const mlops_oid *id
 			*owned = 1;
 		}
 		n = stored_len;
-	} else if (codec == MLOPS_CODEC_ZSTD) {
+	} else if (codec == MLOPS_CODEC_ZSTD || codec == MLOPS_CODEC_ZCOL) {
 		unsigned long long size = ZSTD_getFrameContentSize(stored, stored_len);
 		if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN ||
 		    size > ((unsigned long long)1 << 36))
@@ -104,6 +106,18 @@ int mlops_object_decode(void **out, size_t *len, int *owned, const mlops_oid *id
 		}
 		((char *)buf)[n] = '\0';
 		*owned = 1;
+		if (codec == MLOPS_CODEC_ZCOL) {
+			void *rows;
+			const char *why;
+			int rc = mlops_columnar_decode(&rows, &n, buf, n, &why);
+			free(buf);
+			if (rc < 0)
+				return !strcmp(why, "out of memory") ?
+				       mlops_error_set(MLOPS_ERROR, "out of memory") :
+				       mlops_error_set(MLOPS_ECORRUPT, "object %s in %s is corrupt: %s",
+						       mlops_oid_fmt(hex, id), what, why);
+			buf = rows;
+		}
 	} else if (codec == MLOPS_CODEC_ZLIB) {
 		if (inflate_all(&buf, &n, stored, stored_len) < 0)
 			return mlops_error_set(MLOPS_ECORRUPT, "object %s in %s is corrupt: bad zlib stream",
@@ -174,7 +188,7 @@ int mlops_pack_index_parse(struct mlops_pack_index **out, const void *data, size
 		x->offset = get_le64(e + 32);
 		x->length = get_le64(e + 40);
 		x->codec = (enum mlops_codec)e[48];
-		if (e[48] > MLOPS_CODEC_ZLIB || x->offset < MLOPS_PACK_HDR ||
+		if (e[48] >= MLOPS_CODEC_COUNT || x->offset < MLOPS_PACK_HDR ||
 		    x->offset > idx->pack_size || x->length > idx->pack_size - x->offset ||
 		    (i && mlops_oid_cmp(&idx->entries[i - 1].id, &x->id) >= 0))
 			goto bad;

@@ -519,7 +519,7 @@ static void object_key(char out[128], const mlops_oid *id, enum mlops_codec code
 	snprintf(out, 128, "objects/%.2s/%s%s", hex, hex + 2, mlops_codec_suffix(codec));
 }
 
-/* Parse "objects/ab/<62>[.zst|.zz]"; returns 0 and the id and codec. */
+/* Parse "objects/ab/<62>[.zst|.zz|.zcol]"; returns 0 and the id and codec. */
 static int parse_object_key(mlops_oid *id, enum mlops_codec *codec, const char *key)
 {
 	char hex[MLOPS_OID_HEXSZ + 1];
@@ -532,6 +532,8 @@ static int parse_object_key(mlops_oid *id, enum mlops_codec *codec, const char *
 		*codec = MLOPS_CODEC_ZSTD;
 	else if (!strcmp(suffix, ".zz"))
 		*codec = MLOPS_CODEC_ZLIB;
+	else if (!strcmp(suffix, ".zcol"))
+		*codec = MLOPS_CODEC_ZCOL;
 	else
 		return -1;
 	memcpy(hex, key + 8, 2);
@@ -1544,8 +1546,9 @@ static int fetch_loose(struct pool *p, size_t index)
 	struct mlops_xfer *x = p->x;
 	struct fetch_ctx *c = p->ctx;
 	const mlops_oid *id = &c->ids[index];
-	enum mlops_codec order[3] = { MLOPS_CODEC_NONE, MLOPS_CODEC_ZSTD, MLOPS_CODEC_ZLIB };
-	size_t ncand = 3;
+	enum mlops_codec order[MLOPS_CODEC_COUNT] = { MLOPS_CODEC_NONE, MLOPS_CODEC_ZSTD,
+						       MLOPS_CODEC_ZCOL, MLOPS_CODEC_ZLIB };
+	size_t ncand = MLOPS_CODEC_COUNT;
 	pthread_mutex_lock(&x->lock);
 	uint64_t *v = mlops_oidmap_get(x->loose, id);
 	if (v) {

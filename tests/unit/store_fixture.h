@@ -157,19 +157,33 @@ static inline void fx_random(void *buf, size_t len, uint64_t seed)
 	}
 }
 
-/* Compressible text: numbered lines, ~8x smaller under zstd or zlib. */
-static inline void fx_text(void *buf, size_t len, unsigned seed)
+/*
+ * Compressible text: numbered lines, ~8x smaller under zstd or zlib.
+ * Fields are separated by spaces, so the store compresses it as plain
+ * zstd; fx_csv makes the same lines with commas (laid out by column).
+ */
+static inline void fx_lines(void *buf, size_t len, unsigned seed, char sep)
 {
 	char line[64];
 	size_t i = 0;
 	unsigned n = seed;
 	while (i < len) {
-		int l = snprintf(line, sizeof(line), "%u,sample-%u,%u.%02u\n", n, n % 97, n % 1000,
-				 n % 100);
+		int l = snprintf(line, sizeof(line), "%u%csample-%u%c%u.%02u\n", n, sep, n % 97, sep,
+				 n % 1000, n % 100);
 		for (int k = 0; k < l && i < len; k++, i++)
 			((char *)buf)[i] = line[k];
 		n++;
 	}
+}
+
+static inline void fx_text(void *buf, size_t len, unsigned seed)
+{
+	fx_lines(buf, len, seed, ' ');
+}
+
+static inline void fx_csv(void *buf, size_t len, unsigned seed)
+{
+	fx_lines(buf, len, seed, ',');
 }
 
 /*

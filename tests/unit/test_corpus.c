@@ -57,6 +57,10 @@
 #undef LLVMFuzzerTestOneInput
 #undef LLVMFuzzerInitialize
 
+#define LLVMFuzzerTestOneInput fuzz_columnar_one
+#include "tests/fuzz/fuzz_columnar.c"
+#undef LLVMFuzzerTestOneInput
+
 typedef int (*fuzz_fn)(const uint8_t *data, size_t size);
 
 static const char *corpus_root(void)
@@ -115,6 +119,12 @@ static size_t replay(const char *target, fuzz_fn fn)
 	return n;
 }
 
+static void test_columnar(void **state)
+{
+	(void)state;
+	assert_true(replay("columnar", fuzz_columnar_one) > 0);
+}
+
 static void test_csv(void **state)
 {
 	(void)state;
@@ -158,6 +168,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_csv),
+		cmocka_unit_test(test_columnar),
 		cmocka_unit_test(test_rev),
 		cmocka_unit_test(test_lockmerge),
 		cmocka_unit_test(test_json_records),
