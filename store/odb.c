@@ -37,8 +37,9 @@
 
 /* Packs are started with a write-back hint every this many bytes. */
 #define ODB_PACK_KICK (8u << 20)
-/* Objects a handle writes to files of their own before it starts a pack. */
+/* Objects, or bytes, a batch writes to files of their own before it starts a pack. */
 #define ODB_PACK_AFTER 256
+#define ODB_PACK_AFTER_BYTES (32u << 20)
 
 struct pending {
 	mlops_oid id;
@@ -90,7 +91,8 @@ struct mlops_odb {
 	char *wtmp;
 	uint64_t wsize;
 	long pack_after;
-	size_t nwrites;
+	size_t nwrites;      /* objects the batch wrote */
+	uint64_t loose_bytes; /* bytes the batch wrote to files of their own */
 	struct mlops_oidmap *drop; /* packed objects removed, for mlops_odb_repack */
 	int (*configure)(void *payload);
 	void *configure_payload;
@@ -694,12 +696,33 @@ fail_locked:
 	return err;
 }
 
-/* Whether the next object goes to a pack: the batch has pack_after objects already. */
-static int next_packed(struct mlops_odb *odb)
+/* With the lock held: whether the batch writes new objects into a pack. */
+static int packing_locked(const struct mlops_odb *odb)
+{
+	return odb->pack_after >= 0 && (odb->nwrites >= (size_t)odb->pack_after ||
+					odb->loose_bytes >= ODB_PACK_AFTER_BYTES);
+}
+
+int mlops_odb_packing(struct mlops_odb *odb)
 {
 	pthread_mutex_lock(&odb->lock);
-	int packed = odb->pack_after >= 0 && odb->nwrites >= (size_t)odb->pack_after;
+	int packed = packing_locked(odb);
+	pthread_mutex_unlock(&odb->lock);
+	return packed;
+}
+
+/*
+ * Whether the next object (len bytes) goes to a pack: the batch has
+ * pack_after objects, or ODB_PACK_AFTER_BYTES in files of their own,
+ * already.
+ */
+static int next_packed(struct mlops_odb *odb, uint64_t len)
+{
+	pthread_mutex_lock(&odb->lock);
+	int packed = packing_locked(odb);
 	odb->nwrites++;
+	if (!packed)
+		odb->loose_bytes += len;
 	pthread_mutex_unlock(&odb->lock);
 	return packed;
 }
@@ -714,7 +737,7 @@ static int write_pending(struct mlops_odb *odb, const mlops_oid *id, enum mlops_
 {
 	char *tmp = NULL;
 	int fd, err;
-	if (next_packed(odb))
+	if (next_packed(odb, len))
 		return write_packed(odb, id, codec, data, len);
 	if ((err = mlops_tempfile(&fd, &tmp, odb->tmpdir, "obj-")) < 0)
 		return err;
@@ -831,7 +854,9 @@ int mlops_odb_adopt(struct mlops_odb *odb, const mlops_oid *id, enum mlops_codec
 		goto fail;
 	}
 	struct stat st;
-	err = add_pending(odb, id, codec, tmp, 0, stat(path, &st) == 0 ? (uint64_t)st.st_size : 0);
+	uint64_t size = stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+	(void)next_packed(odb, size); /* counts towards the batch's pack_after */
+	err = add_pending(odb, id, codec, tmp, 0, size);
 	return err < 0 ? err : 0;
 fail:
 	unlink(path);
@@ -1004,6 +1029,7 @@ int mlops_odb_sync(struct mlops_odb *odb)
 		goto done;
 	odb->npend = 0;
 	odb->nwrites = 0;
+	odb->loose_bytes = 0;
 	memset(odb->slots, 0, odb->nslots * sizeof(*odb->slots));
 done:
 	if (err < 0) {
@@ -1371,6 +1397,32 @@ int mlops_odb_read(void **out, size_t *len, struct mlops_odb *odb, const mlops_o
 	c.owned = NULL;
 	content_free(&c);
 	return 0;
+}
+
+int mlops_odb_view_stored(struct mlops_odb_view *v, struct mlops_odb *odb, const mlops_oid *id)
+{
+	struct where w;
+	struct content c;
+	int err;
+	memset(v, 0, sizeof(*v));
+	if (!find_object(odb, id, &w, 0))
+		return not_found(id);
+	if ((err = stored_get(odb, id, &w, &c)) < 0)
+		return err;
+	v->data = c.data;
+	v->len = c.len;
+	v->codec = w.codec;
+	v->owned_ = c.owned;
+	v->map_ = c.map;
+	v->maplen_ = c.maplen;
+	return 0;
+}
+
+void mlops_odb_view_release(struct mlops_odb_view *v)
+{
+	struct content c = { NULL, 0, v->owned_, v->map_, v->maplen_ };
+	content_free(&c);
+	memset(v, 0, sizeof(*v));
 }
 
 int mlops_odb_read_stored(void **out, size_t *len, enum mlops_codec *codec,

@@ -22,8 +22,8 @@
  *     sync leaves only files in tmp/, which mlops_odb_clean_tmp() removes.
  *   - Objects are never modified; "already exists" is success.
  *   - A batch's first objects are written loose; once it has pack_after
- *     of them (core.packAfter, default 256) the rest go into one pack,
- *     appended by the writing threads in parallel.  So the few records a
+ *     of them (core.packAfter, default 256), or 32 MiB of them, the rest
+ *     go into one pack, appended by the writing threads in parallel.  So the few records a
  *     command writes after its data stay loose.
  *     A file per object costs an inode allocation, a rename and a
  *     directory entry each, which dominates adding or fetching many
@@ -92,6 +92,13 @@ void mlops_odb_set_pack_after(struct mlops_odb *odb, long count);
  */
 void mlops_odb_set_configure(struct mlops_odb *odb, int (*configure)(void *payload),
 			     void *payload);
+
+/*
+ * 1 when the batch writes new objects into a pack (it has pack_after
+ * objects already): a caller holding an object in a file of its own then
+ * does better to hand over its bytes than to adopt the file.
+ */
+int mlops_odb_packing(struct mlops_odb *odb);
 
 /* 1 when the object is stored (or pending), 0 when not. */
 int mlops_odb_exists(struct mlops_odb *odb, const mlops_oid *id);
@@ -173,6 +180,21 @@ int mlops_odb_info(struct mlops_odb_info *info, struct mlops_odb *odb, const mlo
  */
 int mlops_odb_read_stored(void **out, size_t *len, enum mlops_codec *codec,
 			  struct mlops_odb *odb, const mlops_oid *id);
+
+/*
+ * An object's stored bytes, borrowed without a copy where possible (from a
+ * pack's mapping, or a mapping of its own file), not decoded or verified:
+ * fill with mlops_odb_view_stored, use data/len/codec, then release.
+ */
+struct mlops_odb_view {
+	const void *data;
+	size_t len;
+	enum mlops_codec codec;
+	void *owned_, *map_; /* private */
+	size_t maplen_;
+};
+int mlops_odb_view_stored(struct mlops_odb_view *v, struct mlops_odb *odb, const mlops_oid *id);
+void mlops_odb_view_release(struct mlops_odb_view *v);
 
 /*
  * Copy an object's content into fd at `offset` (pwrite positions).  The

@@ -1134,24 +1134,24 @@ struct push_ctx {
 	struct mlops_xfer_stats *st;
 };
 
-static int read_verified(void **stored, size_t *len, struct mlops_odb *odb, const struct pobj *o)
+/*
+ * A local object's stored bytes (borrowed: a mapping where it is large),
+ * verified before they are sent.
+ */
+static int view_verified(struct mlops_odb_view *v, struct mlops_odb *odb, const struct pobj *o)
 {
 	void *content;
 	size_t clen;
 	int owned;
-	enum mlops_codec codec;
-	int err = o->path ? mlops_read_file((char **)stored, len, o->path) :
-		  mlops_odb_read_stored(stored, len, &codec, odb, &o->id);
+	int err = mlops_odb_view_stored(v, odb, &o->id);
 	if (err < 0)
 		return err;
-	err = mlops_object_decode(&content, &clen, &owned, &o->id, o->codec, *stored, *len, 1,
-				  "the local store");
+	err = mlops_object_decode(&content, &clen, &owned, &o->id, v->codec, v->len ? v->data : "",
+				  v->len, 1, "the local store");
 	if (owned)
 		free(content);
-	if (err < 0) {
-		free(*stored);
-		*stored = NULL;
-	}
+	if (err < 0)
+		mlops_odb_view_release(v);
 	return err;
 }
 
@@ -1192,7 +1192,6 @@ static int push_job(struct pool *p, size_t j)
 	struct mlops_xfer *x = p->x;
 	struct push_ctx *c = p->ctx;
 	struct pjob *job = &c->jobs[j];
-	void *data = NULL;
 	size_t len;
 	int err = 0;
 	if (!job->pack) {
@@ -1205,10 +1204,12 @@ static int push_job(struct pool *p, size_t j)
 				return err;
 			len = (size_t)o->size;
 		} else {
-			if ((err = read_verified(&data, &len, x->odb, o)) < 0)
+			struct mlops_odb_view v;
+			if ((err = view_verified(&v, x->odb, o)) < 0)
 				return err;
-			err = x->r->put(x->r, key, data, len);
-			free(data);
+			len = v.len;
+			err = x->r->put(x->r, key, v.data, v.len);
+			mlops_odb_view_release(&v);
 		}
 		if (err < 0)
 			return err;
@@ -1228,10 +1229,11 @@ static int push_job(struct pool *p, size_t j)
 		goto done;
 	for (size_t i = 0; i < job->count; i++) {
 		struct pobj *o = &c->objs[job->first + i];
-		if ((err = read_verified(&data, &len, x->odb, o)) < 0)
+		struct mlops_odb_view v;
+		if ((err = view_verified(&v, x->odb, o)) < 0)
 			goto done;
-		err = mlops_pack_writer_add(w, &o->id, o->codec, data, len);
-		free(data);
+		err = mlops_pack_writer_add(w, &o->id, v.codec, v.data, v.len);
+		mlops_odb_view_release(&v);
 		if (err < 0)
 			goto done;
 		ids[i] = o->id;
@@ -1556,7 +1558,12 @@ static int fetch_loose(struct pool *p, size_t index)
 		ncand = 1;
 	}
 	pthread_mutex_unlock(&x->lock);
-	if (c->store && x->r->get_file)
+	/*
+	 * A file of its own is fetched into a file the store adopts (no
+	 * copy through memory), unless the store is writing a pack: then
+	 * its bytes go there, and no file is created for it at all.
+	 */
+	if (c->store && x->r->get_file && !mlops_odb_packing(x->odb))
 		return fetch_loose_file(p, index, order, ncand);
 	void *stored = NULL;
 	size_t len = 0;
