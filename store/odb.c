@@ -90,6 +90,8 @@ struct mlops_odb {
 	int wfd;
 	char *wtmp;
 	uint64_t wsize;
+	int wbusy;              /* writes to the pack in flight */
+	pthread_cond_t wdone;   /* signalled when wbusy drops to 0 */
 	long pack_after;
 	size_t nwrites;      /* objects the batch wrote */
 	uint64_t loose_bytes; /* bytes the batch wrote to files of their own */
@@ -144,6 +146,7 @@ int mlops_odb_open(struct mlops_odb **out, const char *objects_dir, const char *
 	odb->pack_after = ODB_PACK_AFTER;
 	odb->packdir = mlops_path_join(objects_dir, "pack");
 	pthread_mutex_init(&odb->lock, NULL);
+	pthread_cond_init(&odb->wdone, NULL);
 	if (!odb->dir || !odb->tmpdir || !odb->packdir) {
 		mlops_odb_free(odb);
 		return mlops_error_set(MLOPS_ERROR, "out of memory");
@@ -215,6 +218,7 @@ void mlops_odb_free(struct mlops_odb *odb)
 	mlops_oidmap_free(odb->written);
 	free(odb->dir);
 	free(odb->tmpdir);
+	pthread_cond_destroy(&odb->wdone);
 	pthread_mutex_destroy(&odb->lock);
 	free(odb);
 }
@@ -622,23 +626,15 @@ static int compress_buf(void **out, size_t *outlen, enum mlops_codec codec, int 
  * 0, or 1 when a duplicate written meanwhile by another thread won and tmp
  * went.
  */
-static int add_pending(struct mlops_odb *odb, const mlops_oid *id, enum mlops_codec codec,
-		       char *tmp, uint64_t off, uint64_t len)
+static int add_pending_locked(struct mlops_odb *odb, const mlops_oid *id,
+			      enum mlops_codec codec, char *tmp, uint64_t off, uint64_t len)
 {
-	pthread_mutex_lock(&odb->lock);
-	if (pending_find(odb, id) >= 0) {
-		pthread_mutex_unlock(&odb->lock);
+	if (pending_find(odb, id) >= 0 || pending_grow(odb) < 0) {
+		int dup = pending_find(odb, id) >= 0;
 		if (tmp)
 			unlink(tmp);
 		free(tmp);
-		return 1;
-	}
-	if (pending_grow(odb) < 0) {
-		pthread_mutex_unlock(&odb->lock);
-		if (tmp)
-			unlink(tmp);
-		free(tmp);
-		return mlops_error_set(MLOPS_ERROR, "out of memory");
+		return dup ? 1 : mlops_error_set(MLOPS_ERROR, "out of memory");
 	}
 	struct pending *p = &odb->pend[odb->npend];
 	p->id = *id;
@@ -654,15 +650,25 @@ static int add_pending(struct mlops_odb *odb, const mlops_oid *id, enum mlops_co
 	if (odb->written || mlops_oidmap_new(&odb->written) == 0)
 		(void)mlops_oidmap_put(odb->written, id, NULL);
 	mlops_error_clear();
-	pthread_mutex_unlock(&odb->lock);
 	return 0;
+}
+
+static int add_pending(struct mlops_odb *odb, const mlops_oid *id, enum mlops_codec codec,
+		       char *tmp, uint64_t off, uint64_t len)
+{
+	pthread_mutex_lock(&odb->lock);
+	int rc = add_pending_locked(odb, id, codec, tmp, off, len);
+	pthread_mutex_unlock(&odb->lock);
+	return rc;
 }
 
 /*
  * Append an object's stored bytes to the pack being written (started
  * here) and make it pending.  The space is reserved under the lock and
  * written outside it, so threads fill the pack in parallel; a duplicate
- * that loses the race leaves unused bytes, which no index names.
+ * that loses the race leaves unused bytes, which no index names.  A sync
+ * waits for the writes in flight (wbusy), so that every reserved range is
+ * written and named by the pack it was reserved in.
  */
 static int write_packed(struct mlops_odb *odb, const mlops_oid *id, enum mlops_codec codec,
 			const void *data, size_t len)
@@ -684,13 +690,20 @@ static int write_packed(struct mlops_odb *odb, const mlops_oid *id, enum mlops_c
 	int fd = odb->wfd;
 	uint64_t off = odb->wsize;
 	odb->wsize += len;
+	odb->wbusy++;
 	pthread_mutex_unlock(&odb->lock);
 	if (mlops_pwrite_all(fd, data, len, off) < 0)
-		return mlops_error_sys(errno, "unable to write to pack '%s'", odb->wtmp);
+		err = mlops_error_sys(errno, "unable to write to a pack in '%s'", odb->tmpdir);
 	/* Start the write-back as the pack grows (see write_pending). */
-	if (odb->fsync && (off + len) / ODB_PACK_KICK != off / ODB_PACK_KICK)
+	else if (odb->fsync && (off + len) / ODB_PACK_KICK != off / ODB_PACK_KICK)
 		(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-	return add_pending(odb, id, codec, NULL, off, len);
+	pthread_mutex_lock(&odb->lock);
+	if (err == 0)
+		err = add_pending_locked(odb, id, codec, NULL, off, len);
+	if (--odb->wbusy == 0)
+		pthread_cond_broadcast(&odb->wdone);
+	pthread_mutex_unlock(&odb->lock);
+	return err;
 fail_locked:
 	pthread_mutex_unlock(&odb->lock);
 	return err;
@@ -984,6 +997,8 @@ int mlops_odb_sync(struct mlops_odb *odb)
 	struct lpack *wp = NULL;
 	char *idx_tmp = NULL;
 	pthread_mutex_lock(&odb->lock);
+	while (odb->wbusy)
+		pthread_cond_wait(&odb->wdone, &odb->lock);
 	if (!odb->npend) {
 		drop_wpack(odb);
 		goto done;

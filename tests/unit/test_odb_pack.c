@@ -433,6 +433,66 @@ static void test_threads_fill_one_pack(void **state)
 	mlops_odb_free(other);
 }
 
+struct syncer {
+	struct mlops_odb *odb;
+	volatile int stop;
+	int syncs;
+};
+
+static void *sync_thread(void *arg)
+{
+	struct syncer *s = arg;
+	while (!s->stop) {
+		if (mlops_odb_sync(s->odb) < 0)
+			return (void *)1;
+		s->syncs++;
+	}
+	return NULL;
+}
+
+/* Syncs while threads write: every object lands in the pack it was reserved in. */
+static void test_sync_while_writing(void **state)
+{
+	struct fixture *fx = fx_of(state);
+	struct mlops_odb *odb = odb_of(state);
+	struct writer w[3];
+	pthread_t t[3], st;
+	struct syncer sy = { odb, 0, 0 };
+	char buf[4096];
+	mlops_odb_set_pack_after(odb, 0);
+	assert_int_equal(pthread_create(&st, NULL, sync_thread, &sy), 0);
+	for (int k = 0; k < 3; k++) {
+		w[k].odb = odb;
+		w[k].first = k * 250;
+		assert_int_equal(pthread_create(&t[k], NULL, write_thread, &w[k]), 0);
+	}
+	for (int k = 0; k < 3; k++) {
+		void *rc;
+		assert_int_equal(pthread_join(t[k], &rc), 0);
+		assert_null(rc);
+	}
+	sy.stop = 1;
+	void *rc;
+	assert_int_equal(pthread_join(st, &rc), 0);
+	assert_null(rc);
+	assert_int_equal(mlops_odb_sync(odb), 0);
+	assert_true(sy.syncs > 1);
+	/* Read back by this handle (from the packs it installed) and by another. */
+	struct mlops_odb *other = other_handle(fx);
+	for (int k = 0; k < 3; k++)
+		for (int i = 0; i < 250; i++) {
+			size_t len = object_text(buf, sizeof(buf), w[k].first + i);
+			expect_read(odb, &w[k].ids[i], buf, len);
+			expect_read(other, &w[k].ids[i], buf, len);
+		}
+	size_t npacks = 0;
+	struct faults f = { 0 };
+	assert_int_equal(mlops_odb_check_packs(other, &npacks, fault_cb, &f), 0);
+	assert_int_equal(f.n, 0);
+	assert_true(npacks >= 1);
+	mlops_odb_free(other);
+}
+
 /* Never packing: every object a file of its own, as before packs. */
 static void test_pack_after_negative_never_packs(void **state)
 {
@@ -458,6 +518,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_remove_rewrites_the_pack, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_orphan_pack_cleaned, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_threads_fill_one_pack, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_sync_while_writing, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_pack_after_negative_never_packs, fx_setup,
 						fx_teardown),
 	};
