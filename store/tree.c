@@ -1209,12 +1209,26 @@ struct cjob {
 	struct mlops_node node;
 };
 
+/*
+ * A run of jobs in one directory, at most PIECE_JOBS long: what a worker
+ * takes at a time.  Pieces are ordered so that consecutive ones are in
+ * different directories: two threads creating files in one directory
+ * wait on its lock (and spin on it) more than they work.
+ */
+#define PIECE_JOBS 64
+struct piece {
+	size_t first, count;
+	size_t round, dir; /* the piece's rank in its directory; the directory's rank */
+};
+
 struct checkout {
 	struct mlops_odb *odb;
 	struct mlops_index *idx;
 	struct mlops_checkout_stats *stats;
 	struct cjob *jobs;
 	size_t njobs, capjobs;
+	struct piece *pieces;
+	size_t npieces;
 	uint64_t total_bytes;
 	atomic_size_t next;
 	atomic_uint_fast64_t done_bytes, written_bytes, written_files;
@@ -1487,27 +1501,69 @@ static void *checkout_worker(void *arg)
 {
 	struct checkout *co = arg;
 	for (;;) {
-		if (atomic_load(&co->failed))
+		size_t pi = atomic_fetch_add(&co->next, 1);
+		if (pi >= co->npieces)
 			break;
-		size_t i = atomic_fetch_add(&co->next, 1);
-		if (i >= co->njobs)
-			break;
-		int err = checkout_one(co, &co->jobs[i]);
-		if (err < 0) {
-			pthread_mutex_lock(&co->err_lock);
-			if (!co->err) {
-				co->err = err;
-				snprintf(co->errmsg, sizeof(co->errmsg), "%s", mlops_error_message());
+		const struct piece *pc = &co->pieces[pi];
+		for (size_t i = pc->first; i < pc->first + pc->count; i++) {
+			if (atomic_load(&co->failed))
+				return NULL;
+			int err = checkout_one(co, &co->jobs[i]);
+			if (err < 0) {
+				pthread_mutex_lock(&co->err_lock);
+				if (!co->err) {
+					co->err = err;
+					snprintf(co->errmsg, sizeof(co->errmsg), "%s",
+						 mlops_error_message());
+				}
+				pthread_mutex_unlock(&co->err_lock);
+				atomic_store(&co->failed, 1);
+				return NULL;
 			}
-			pthread_mutex_unlock(&co->err_lock);
-			atomic_store(&co->failed, 1);
-			break;
+			if (co->stats && co->stats->progress)
+				co->stats->progress(co->stats->payload, atomic_load(&co->done_bytes),
+						    co->total_bytes);
 		}
-		if (co->stats && co->stats->progress)
-			co->stats->progress(co->stats->payload, atomic_load(&co->done_bytes),
-					    co->total_bytes);
 	}
 	return NULL;
+}
+
+/* Length of the directory part of a path (up to its last '/'). */
+static size_t dir_len(const char *abs)
+{
+	const char *slash = strrchr(abs, '/');
+	return slash ? (size_t)(slash - abs) : 0;
+}
+
+static int cmp_piece(const void *a, const void *b)
+{
+	const struct piece *x = a, *y = b;
+	if (x->round != y->round)
+		return x->round < y->round ? -1 : 1;
+	return (x->dir > y->dir) - (x->dir < y->dir);
+}
+
+/* Cut the jobs (in plan order: a directory's files together) into pieces. */
+static int make_pieces(struct checkout *co)
+{
+	if (!(co->pieces = malloc((co->njobs ? co->njobs : 1) * sizeof(*co->pieces))))
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	size_t dir = 0, round = 0;
+	for (size_t i = 0; i < co->njobs;) {
+		size_t first = i, dl = dir_len(co->jobs[i].abs);
+		while (i < co->njobs && i - first < PIECE_JOBS && dir_len(co->jobs[i].abs) == dl &&
+		       !memcmp(co->jobs[i].abs, co->jobs[first].abs, dl))
+			i++;
+		if (co->npieces && first &&
+		    (dir_len(co->jobs[first - 1].abs) != dl ||
+		     memcmp(co->jobs[first - 1].abs, co->jobs[first].abs, dl))) {
+			dir++;
+			round = 0;
+		}
+		co->pieces[co->npieces++] = (struct piece){ first, i - first, round++, dir };
+	}
+	qsort(co->pieces, co->npieces, sizeof(*co->pieces), cmp_piece);
+	return 0;
 }
 
 int mlops_tree_checkout(struct mlops_odb *odb, struct mlops_index *idx,
@@ -1525,6 +1581,8 @@ int mlops_tree_checkout(struct mlops_odb *odb, struct mlops_index *idx,
 		err = plan_tree(&co, abs_dest, key, node);
 	else
 		err = plan_file(&co, abs_dest, key, node);
+	if (err == 0 && co.njobs)
+		err = make_pieces(&co);
 	if (err == 0 && co.njobs) {
 		int nw = co.njobs < 4 ? 1 : nworkers();
 		pthread_t th[MAX_WORKERS];
@@ -1548,6 +1606,7 @@ int mlops_tree_checkout(struct mlops_odb *odb, struct mlops_index *idx,
 		free(co.jobs[i].key);
 	}
 	free(co.jobs);
+	free(co.pieces);
 	pthread_mutex_destroy(&co.err_lock);
 	return err;
 }
