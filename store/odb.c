@@ -1316,6 +1316,24 @@ static int stored_get(struct mlops_odb *odb, const mlops_oid *id, const struct w
 		      struct content *c)
 {
 	memset(c, 0, sizeof(*c));
+	if (w->fd >= 0 && w->pack && w->len > ODB_READ_MAX) {
+		/*
+		 * A large object gets a mapping of its own, populated at once and
+		 * unmapped after use, as a loose object's file: pages of the whole
+		 * pack's mapping would stay mapped (a 2 GiB checkout would end
+		 * with 2 GiB resident), and unmapping them afterwards costs more.
+		 */
+		uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE), start = w->off & ~(page - 1);
+		size_t span = (size_t)(w->off + w->len - start);
+		void *m = mmap(NULL, span, PROT_READ, MAP_SHARED | MAP_POPULATE, w->fd, (off_t)start);
+		if (m != MAP_FAILED) {
+			c->map = m;
+			c->maplen = span;
+			c->data = (const unsigned char *)m + (w->off - start);
+			c->len = (size_t)w->len;
+			return 0;
+		}
+	}
 	if (w->fd >= 0) {
 		const unsigned char *map = w->pack ? pack_map(odb, w->pack) : NULL;
 		if (map) {
@@ -1435,7 +1453,7 @@ int mlops_odb_view_stored(struct mlops_odb_view *v, struct mlops_odb *odb, const
 
 void mlops_odb_view_release(struct mlops_odb_view *v)
 {
-	struct content c = { NULL, 0, v->owned_, v->map_, v->maplen_ };
+	struct content c = { v->data, v->len, v->owned_, v->map_, v->maplen_ };
 	content_free(&c);
 	memset(v, 0, sizeof(*v));
 }
