@@ -253,7 +253,8 @@ int mlops_odb_verify(struct mlops_odb *odb, const mlops_oid *id);
 
 /*
  * Remove files in tmp/ older than max_age seconds, and packs without an
- * index (a crash between the two renames); returns the count.
+ * index (a crash between the two renames) older than max_age and at least
+ * an hour; returns the count.
  */
 int mlops_odb_clean_tmp(struct mlops_odb *odb, long max_age);
 
