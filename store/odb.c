@@ -1458,30 +1458,6 @@ void mlops_odb_view_release(struct mlops_odb_view *v)
 	memset(v, 0, sizeof(*v));
 }
 
-int mlops_odb_read_stored(void **out, size_t *len, enum mlops_codec *codec,
-			  struct mlops_odb *odb, const mlops_oid *id)
-{
-	struct where w;
-	struct content c;
-	int err;
-	*out = NULL;
-	if (!find_object(odb, id, &w, 0))
-		return not_found(id);
-	if ((err = stored_get(odb, id, &w, &c)) < 0)
-		return err;
-	if (c.owned) {
-		*out = c.owned;
-		c.owned = NULL;
-	} else if ((*out = malloc(c.len + 1))) {
-		memcpy(*out, c.data, c.len);
-		((char *)*out)[c.len] = '\0';
-	}
-	*len = c.len;
-	*codec = w.codec;
-	content_free(&c);
-	return *out ? 0 : mlops_error_set(MLOPS_ERROR, "out of memory");
-}
-
 int mlops_odb_copy_to_fd(struct mlops_odb *odb, const mlops_oid *id, int fd,
 			 uint64_t offset, uint64_t expected_size)
 {

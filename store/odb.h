@@ -158,7 +158,7 @@ int mlops_odb_read(void **out, size_t *len, struct mlops_odb *odb, const mlops_o
 /*
  * Locate a loose object: *path (caller frees) and its codec.  For raw
  * objects the file is the content itself.  MLOPS_ENOTFOUND when absent,
- * packed (mlops_odb_read_stored reads it) or still pending (sync first).
+ * packed (mlops_odb_view_stored reads it) or still pending (sync first).
  */
 int mlops_odb_locate(char **path, enum mlops_codec *codec, struct mlops_odb *odb,
 		     const mlops_oid *id);
@@ -174,12 +174,6 @@ struct mlops_odb_info {
 /* Describe a stored object (not a pending one).  MLOPS_ENOTFOUND when absent. */
 int mlops_odb_info(struct mlops_odb_info *info, struct mlops_odb *odb, const mlops_oid *id);
 
-/*
- * An object's stored bytes, not decoded or verified (a transfer sends them
- * as they are and the receiver verifies): *out (caller frees) and codec.
- */
-int mlops_odb_read_stored(void **out, size_t *len, enum mlops_codec *codec,
-			  struct mlops_odb *odb, const mlops_oid *id);
 
 /*
  * An object's stored bytes, borrowed without a copy where possible (from a

@@ -140,16 +140,15 @@ static void test_pack_roundtrip(void **state)
 		assert_int_equal(mlops_odb_locate(&p, &codec, other, &ids[i]), MLOPS_ENOTFOUND);
 		assert_non_null(strstr(mlops_error_message(), "in a pack"));
 		/* The stored form: as written (compressed or raw). */
-		void *stored = NULL;
-		size_t slen = 0;
-		assert_int_equal(mlops_odb_read_stored(&stored, &slen, &codec, other, &ids[i]), 0);
-		assert_int_equal(codec, info.codec);
-		assert_int_equal(slen, info.stored_size);
-		if (codec == MLOPS_CODEC_NONE)
-			assert_memory_equal(stored, buf, len);
+		struct mlops_odb_view v;
+		assert_int_equal(mlops_odb_view_stored(&v, other, &ids[i]), 0);
+		assert_int_equal(v.codec, info.codec);
+		assert_int_equal(v.len, info.stored_size);
+		if (v.codec == MLOPS_CODEC_NONE)
+			assert_memory_equal(v.data, buf, len);
 		else
-			assert_true(slen < len);
-		free(stored);
+			assert_true(v.len < len);
+		mlops_odb_view_release(&v);
 	}
 	/* Listed once each. */
 	size_t count = 0;
@@ -227,20 +226,19 @@ static void test_pack_damage_names_the_object(void **state)
 	only_pack(fx, pack, sizeof(pack), "pack");
 	for (int i = 6; i < 8; i++) {
 		struct mlops_odb_info info;
-		void *stored = NULL;
-		size_t slen;
-		enum mlops_codec codec;
-		assert_int_equal(mlops_odb_read_stored(&stored, &slen, &codec, odb, &ids[i]), 0);
+		struct mlops_odb_view v;
+		assert_int_equal(mlops_odb_view_stored(&v, odb, &ids[i]), 0);
 		assert_int_equal(mlops_odb_info(&info, odb, &ids[i]), 0);
 		/* Find its offset: its stored bytes are unique in the pack. */
 		char *all = NULL;
 		size_t alen;
 		assert_int_equal(mlops_read_file(&all, &alen, pack), 0);
-		char *at = memmem(all, alen, stored, slen);
+		char *at = memmem(all, alen, v.data, v.len);
 		assert_non_null(at);
-		flip_bit(pack, (off_t)(at - all) + (off_t)slen / 2, 2);
+		off_t off = (off_t)(at - all) + (off_t)v.len / 2;
+		mlops_odb_view_release(&v);
+		flip_bit(pack, off, 2);
 		free(all);
-		free(stored);
 	}
 	struct mlops_odb *other = other_handle(fx);
 	for (int i = 0; i < N; i++) {
