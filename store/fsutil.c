@@ -20,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -110,6 +112,30 @@ int mlops_pwrite_all(int fd, const void *buf, size_t len, uint64_t offset)
 		p += n;
 		len -= (size_t)n;
 		offset += (uint64_t)n;
+	}
+	return 0;
+}
+
+int mlops_copy_fd(int out, int in, uint64_t size, const char *src, int clone)
+{
+	if (clone && size && ioctl(out, FICLONE, in) == 0)
+		return 0;
+	uint64_t left = size;
+	while (left > 0) {
+		size_t want = left < (1u << 30) ? (size_t)left : (1u << 30);
+		ssize_t n = copy_file_range(in, NULL, out, NULL, want, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL ||
+			      errno == EOPNOTSUPP)) {
+			char buf[1 << 16];
+			n = read(in, buf, want < sizeof(buf) ? want : sizeof(buf));
+			if (n > 0 && mlops_write_all(out, buf, (size_t)n) < 0)
+				n = -1;
+		}
+		if (n <= 0)
+			return mlops_error_sys(n < 0 ? errno : EIO, "unable to copy '%s'", src);
+		left -= (uint64_t)n;
 	}
 	return 0;
 }
