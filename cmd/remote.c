@@ -26,7 +26,7 @@ static int remote_add(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct mlops_remote_options ro = { .fsync = 1 };
+	struct mlops_remote_options ro = { .fsync = 1, .hardlinks = 1 };
 	int c, make_default = 0;
 	cmd_getopt_reset();
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {

@@ -384,7 +384,9 @@ static int gc_remote(struct mlops_gc_result *res, struct mlops_repo *repo,
 		if (p->idx_key)
 			keys[nkeys++] = p->idx_key; /* the index first: the pack is then unnamed */
 		keys[nkeys++] = p->pack_key;
-		err = add_removed(res, idx ? &idx->pack : &p->idx_id, p->size, p->pack_key);
+		/* A pack is named by its bytes, or (large objects) by its index. */
+		err = add_removed(res, idx && !mlops_oid_is_zero(&idx->pack) ? &idx->pack : &p->idx_id,
+				  p->size, p->pack_key);
 	}
 	if (err == 0 && !opts->dry_run && nkeys)
 		err = mlops_xfer_delete(s.x, keys, nkeys);

@@ -876,6 +876,127 @@ fail:
 	return err;
 }
 
+/* With the lock held: note ids as hashed on the way in (see copy_to_fd). */
+static void mark_written(struct mlops_odb *odb, const struct mlops_pack_index *idx)
+{
+	if (!odb->written && mlops_oidmap_new(&odb->written) < 0)
+		return;
+	for (size_t i = 0; i < idx->count; i++)
+		(void)mlops_oidmap_put(odb->written, &idx->entries[i].id, NULL);
+}
+
+/* Link src at dst, or copy it there through tmpdir; 0 also when dst exists. */
+static int place_pack(struct mlops_odb *odb, const char *src, const char *dst, int link_ok)
+{
+	int in = -1, out = -1, err = 0;
+	char *tmp = NULL;
+	if (link_ok && link(src, dst) == 0) {
+		/*
+		 * Its time is set to now, as for a pack written here: gc takes
+		 * an old pack without its index for a crash's leftover, and
+		 * counts the grace period of its objects from that time.  Only
+		 * a file this user owns can be given a time; any other is copied.
+		 * The remote may not have synced it: its bytes are ours to make
+		 * durable.
+		 */
+		if (utimensat(AT_FDCWD, dst, NULL, 0) == 0 &&
+		    (!odb->fsync || (err = mlops_fsync_path(dst)) == 0))
+			return 0;
+		unlink(dst);
+		if (err < 0)
+			return err;
+	}
+	/* There already: an earlier fetch's (renamed or linked whole) whose index never came. */
+	if (access(dst, F_OK) == 0)
+		return 0;
+	if ((in = open(src, O_RDONLY | O_CLOEXEC)) < 0)
+		return mlops_error_sys(errno, "unable to open '%s'", src);
+	struct stat st;
+	if (fstat(in, &st) < 0) {
+		err = mlops_error_sys(errno, "unable to stat '%s'", src);
+		goto done;
+	}
+	if ((err = mlops_tempfile(&out, &tmp, odb->tmpdir, "pack-")) < 0)
+		goto done;
+	mlops_tempfile_register(tmp);
+	if ((err = mlops_copy_fd(out, in, (uint64_t)st.st_size, src, 1)) < 0)
+		goto done;
+	if (fchmod(out, 0444 & ~mlops_umask()) < 0 || (odb->fsync && fsync(out) < 0)) {
+		err = mlops_error_sys(errno, "unable to write pack '%s'", tmp);
+		goto done;
+	}
+	if (rename(tmp, dst) < 0)
+		err = mlops_error_sys(errno, "unable to move pack into '%s'", dst);
+done:
+	if (in >= 0)
+		close(in);
+	if (out >= 0)
+		close(out);
+	if (tmp) {
+		if (err < 0)
+			unlink(tmp);
+		mlops_tempfile_forget(tmp);
+		free(tmp);
+	}
+	return err;
+}
+
+int mlops_odb_adopt_pack(struct mlops_odb *odb, const char *src,
+			 const struct mlops_pack_index *idx, int link_ok)
+{
+	struct mlops_pack_entry *entries = NULL;
+	unsigned char *bytes = NULL;
+	size_t blen, n = idx->count;
+	mlops_oid name, zero;
+	char path[PATH_MAX], hex[MLOPS_OID_HEXSZ + 1];
+	int err;
+	memset(&zero, 0, sizeof(zero));
+	if (mlops_oid_cmp(&idx->pack, &zero))
+		return mlops_error_set(MLOPS_EINVALID, "pack %s is named by its content, not its index",
+				       mlops_oid_fmt(hex, &idx->id));
+	if (!(entries = malloc((n ? n : 1) * sizeof(*entries))))
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	memcpy(entries, idx->entries, n * sizeof(*entries));
+	err = mlops_pack_index_encode(&bytes, &blen, &name, &zero, idx->pack_size, entries, &n);
+	free(entries);
+	if (err < 0)
+		return err;
+	if (mlops_oid_cmp(&name, &idx->id)) {
+		err = mlops_error_set(MLOPS_EINVALID, "pack index %s does not encode as itself",
+				      mlops_oid_fmt(hex, &idx->id));
+		goto done;
+	}
+	if ((err = ensure_configured(odb)) < 0)
+		goto done;
+	pthread_mutex_lock(&odb->lock);
+	if (!odb->packs_scanned)
+		scan_packs(odb);
+	int known = pack_known(odb, &name);
+	if (known)
+		mark_written(odb, idx);
+	pthread_mutex_unlock(&odb->lock);
+	if (known)
+		goto done;
+	if (mkdir(odb->packdir, 0777) < 0 && errno != EEXIST) {
+		err = mlops_error_sys(errno, "unable to create directory '%s'", odb->packdir);
+		goto done;
+	}
+	/* The pack first, durable: an index always names a complete pack. */
+	pack_path(path, sizeof(path), odb, &name, "pack");
+	if ((err = place_pack(odb, src, path, link_ok)) < 0)
+		goto done;
+	pack_path(path, sizeof(path), odb, &name, "idx");
+	if ((err = mlops_write_file_atomic(path, bytes, blen, odb->tmpdir, odb->fsync)) < 0)
+		goto done;
+	pthread_mutex_lock(&odb->lock);
+	load_pack(odb, &name);
+	mark_written(odb, idx);
+	pthread_mutex_unlock(&odb->lock);
+done:
+	free(bytes);
+	return err;
+}
+
 int mlops_odb_write(mlops_oid *out, struct mlops_odb *odb, const void *data,
 		    size_t len, uint64_t *stored)
 {

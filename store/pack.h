@@ -18,6 +18,14 @@
  * holds in packs.  The index is written after the pack, so an index always
  * names a complete pack.
  *
+ * Large objects (above 64 KiB) go to a directory remote in packs of up to
+ * 64 MiB that are named like local packs (below): by the index, whose pack
+ * id is 32 zero bytes.  Hashing such a pack whole would read every byte a
+ * second time; its index is known from the objects' sizes before a byte
+ * is read, and each object is verified by its own id whenever it is read.
+ * Such a pack has the local format exactly, so a fetch can link it into
+ * the store whole.
+ *
  * The local store (odb.h) uses the same two formats in objects/pack/, with
  * one difference: a local pack is written as its objects are stored, in
  * parallel, and is never hashed whole (that would read every byte a second

@@ -50,6 +50,9 @@
 #define PACK_OBJECT_MAX (64u * 1024u)       /* objects up to this size travel in packs */
 #define PACK_TARGET_MIN (4u << 20)
 #define PACK_TARGET_MAX (32u << 20)
+/* Larger objects travel in packs of this size (where the backend has put_parts). */
+#define BULK_TARGET_MIN (1u << 20)
+#define BULK_TARGET_MAX (64u << 20)
 #define MARKER_KEY "MLOPS_REMOTE"
 #define KNOWN_MAGIC "MLKNOWN1 "
 #define FETCH_SYNC_BYTES (256ull << 20)
@@ -91,7 +94,7 @@ int mlops_remote_url_valid(const char *url)
 int mlops_remote_open_url(struct mlops_remote **out, const char *url,
 			  const struct mlops_remote_options *opts)
 {
-	struct mlops_remote_options dflt = { .fsync = 1 };
+	struct mlops_remote_options dflt = { .fsync = 1, .hardlinks = 1 };
 	*out = NULL;
 	if (!mlops_remote_url_valid(url))
 		return MLOPS_EUSAGE;
@@ -141,6 +144,18 @@ static int get_opt(char **out, struct mlops_repo *repo, const char *name, const 
 	return err;
 }
 
+/* remote.NAME.WHAT as a boolean, dflt when unset. */
+static int get_bool_opt(int *out, struct mlops_repo *repo, const char *name, const char *what,
+			int dflt)
+{
+	char *key = config_key(name, what);
+	if (!key)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	int err = mlops_config_get_bool(out, repo, key, dflt);
+	free(key);
+	return err;
+}
+
 int mlops_remote_exists(struct mlops_repo *repo, const char *name)
 {
 	char *url = NULL;
@@ -155,7 +170,7 @@ int mlops_remote_exists(struct mlops_repo *repo, const char *name)
 int mlops_remote_open(struct mlops_remote **out, struct mlops_repo *repo, const char *name)
 {
 	char *dname = NULL, *url = NULL, *endpoint = NULL, *region = NULL, *profile = NULL;
-	int err, fsync_on = 1;
+	int err, fsync_on = 1, hardlinks = 1;
 	*out = NULL;
 	if (!name) {
 		if ((err = mlops_remote_default(&dname, repo)) < 0)
@@ -175,19 +190,13 @@ int mlops_remote_open(struct mlops_remote **out, struct mlops_repo *repo, const 
 		err = mlops_error_set(MLOPS_ENOTFOUND, "no remote named '%s'", name);
 		goto done;
 	}
-	if ((err = mlops_config_get_bool(&fsync_on, repo, "core.fsync", 1)) < 0)
-		goto done;
-	char *key = config_key(name, "fsync");
-	if (!key) {
-		err = mlops_error_set(MLOPS_ERROR, "out of memory");
-		goto done;
-	}
-	err = mlops_config_get_bool(&fsync_on, repo, key, fsync_on);
-	free(key);
-	if (err < 0)
+	if ((err = mlops_config_get_bool(&fsync_on, repo, "core.fsync", 1)) < 0 ||
+	    (err = get_bool_opt(&fsync_on, repo, name, "fsync", fsync_on)) < 0 ||
+	    (err = get_bool_opt(&hardlinks, repo, name, "hardlinks", 1)) < 0)
 		goto done;
 	struct mlops_remote_options opts = {
 		.endpoint = endpoint, .region = region, .profile = profile, .fsync = fsync_on,
+		.hardlinks = hardlinks,
 	};
 	err = mlops_remote_open_url(out, url, &opts);
 	if (err < 0)
@@ -573,9 +582,26 @@ struct rpack {
 	struct mlops_remote_pack info;
 	mlops_oid pack_id;
 	struct mlops_pack_index *index;
-	void *data;          /* downloaded pack (this session), or NULL */
+	void *data;          /* downloaded or mapped pack (this session), or NULL */
 	size_t data_len;
+	int bulk;            /* named by its index (pack id zero in it), not by its bytes */
+	char *path;          /* mapped: the remote's file (backend's path), else NULL */
 };
+
+/* Drop a pack's bytes: unmapped, or freed when downloaded. */
+static void rpack_release(struct rpack *p)
+{
+	if (p->path) {
+		if (p->data && p->data_len)
+			munmap(p->data, p->data_len);
+		free(p->path);
+		p->path = NULL;
+	} else {
+		free(p->data);
+	}
+	p->data = NULL;
+	p->data_len = 0;
+}
 
 struct mlops_xfer {
 	struct mlops_remote *r;
@@ -746,7 +772,7 @@ void mlops_xfer_free(struct mlops_xfer *x)
 		free(x->packs[i].info.idx_key);
 		free(x->packs[i].info.pack_key);
 		mlops_pack_index_free(x->packs[i].index);
-		free(x->packs[i].data);
+		rpack_release(&x->packs[i]);
 	}
 	free(x->packs);
 	for (size_t i = 0; i < x->nobjects; i++)
@@ -913,11 +939,13 @@ static int load_packs(struct mlops_xfer *x)
 		}
 		char hex[MLOPS_OID_HEXSZ + 1];
 		p->index = idx;
-		p->pack_id = idx->pack;
+		/* A pack of large objects is named by its index (pack.h). */
+		p->bulk = mlops_oid_is_zero(&idx->pack);
+		p->pack_id = p->bulk ? pl.e[i].id : idx->pack;
 		p->info.idx_id = pl.e[i].id;
 		p->info.idx_key = pl.e[i].key;
 		pl.e[i].key = NULL;
-		p->info.pack_key = mlops_strdupf("packs/%s.pack", mlops_oid_fmt(hex, &idx->pack));
+		p->info.pack_key = mlops_strdupf("packs/%s.pack", mlops_oid_fmt(hex, &p->pack_id));
 		p->info.has_index = 1;
 		p->info.size = idx->pack_size;
 		p->info.mtime = pl.e[i].mtime;
@@ -1125,8 +1153,10 @@ struct pobj {
 
 struct pjob {
 	size_t first, count;
-	int pack;
+	int pack;       /* 0: one object alone, PACK_SMALL or PACK_BULK */
 };
+
+enum { PACK_SMALL = 1, PACK_BULK = 2 };
 
 struct push_ctx {
 	struct pobj *objs;
@@ -1187,6 +1217,109 @@ static int verify_mapped(const struct pobj *o)
 	return err;
 }
 
+/* Cache a pack's index: the next session need not download it. */
+static void cache_index(struct mlops_xfer *x, const mlops_oid *idx_id, const void *idx, size_t len)
+{
+	char hex[MLOPS_OID_HEXSZ + 1];
+	char *cache = mlops_strdupf("%s/packs/%s.idx", x->state_dir, mlops_oid_fmt(hex, idx_id));
+	char *dir = mlops_path_join(x->state_dir, "packs");
+	if (cache && dir && mlops_mkdir_p(dir) == 0)
+		mlops_write_file_atomic(cache, idx, len, x->tmpdir, 0);
+	mlops_error_clear();
+	free(cache);
+	free(dir);
+}
+
+/* The parts of a bulk pack: its magic, then each object, verified as it goes out. */
+struct bulk_parts {
+	struct mlops_xfer *x;
+	const struct pobj *objs;
+	struct mlops_odb_view v;
+	int held;
+};
+
+static int bulk_part(void *payload, size_t i, struct mlops_remote_part *out)
+{
+	struct bulk_parts *b = payload;
+	char hex[MLOPS_OID_HEXSZ + 1];
+	if (b->held) {
+		mlops_odb_view_release(&b->v);
+		b->held = 0;
+	}
+	if (i == 0) {
+		*out = (struct mlops_remote_part){ MLOPS_PACK_MAGIC, MLOPS_PACK_HDR };
+		return 0;
+	}
+	const struct pobj *o = &b->objs[i - 1];
+	int err = view_verified(&b->v, b->x->odb, o);
+	if (err < 0)
+		return err;
+	b->held = 1;
+	/* The index was written from the sizes learnt before: they must still hold. */
+	if (b->v.len != o->size || b->v.codec != o->codec)
+		return mlops_error_set(MLOPS_ERROR, "object %s changed in the store during the push",
+				       mlops_oid_fmt(hex, &o->id));
+	*out = (struct mlops_remote_part){ b->v.data, b->v.len };
+	return 0;
+}
+
+/*
+ * Large objects in one pack named by its index (pack.h): the index is
+ * known from the sizes before any byte is read, each object is read and
+ * verified as the backend writes it, and the remote creates two files
+ * instead of one per object.
+ */
+static int push_bulk(struct pool *p, const struct pjob *job)
+{
+	struct mlops_xfer *x = p->x;
+	struct push_ctx *c = p->ctx;
+	const struct pobj *objs = &c->objs[job->first];
+	struct mlops_pack_entry *entries = malloc(job->count * sizeof(*entries));
+	mlops_oid *ids = malloc(job->count * sizeof(*ids));
+	unsigned char *idx = NULL;
+	size_t idx_len, n = job->count;
+	uint64_t off = MLOPS_PACK_HDR;
+	mlops_oid idx_id, zero;
+	char hex[MLOPS_OID_HEXSZ + 1], key[128];
+	int err;
+	if (!entries || !ids) {
+		err = mlops_error_set(MLOPS_ERROR, "out of memory");
+		goto done;
+	}
+	for (size_t i = 0; i < n; i++) {
+		entries[i] = (struct mlops_pack_entry){ objs[i].id, off, objs[i].size, objs[i].codec };
+		ids[i] = objs[i].id;
+		off += objs[i].size;
+	}
+	memset(&zero, 0, sizeof(zero));
+	if ((err = mlops_pack_index_encode(&idx, &idx_len, &idx_id, &zero, off, entries, &n)) < 0)
+		goto done;
+	mlops_oid_fmt(hex, &idx_id);
+	struct bulk_parts b = { .x = x, .objs = objs };
+	snprintf(key, sizeof(key), "packs/%s.pack", hex);
+	err = x->r->put_parts(x->r, key, job->count + 1, bulk_part, &b);
+	if (b.held)
+		mlops_odb_view_release(&b.v);
+	if (err < 0)
+		goto done;
+	snprintf(key, sizeof(key), "packs/%s.idx", hex);
+	if ((err = x->r->put(x->r, key, idx, idx_len)) < 0)
+		goto done;
+	cache_index(x, &idx_id, idx, idx_len);
+	pthread_mutex_lock(&x->lock);
+	err = remember(x, ids, job->count, 1);
+	c->st->objects += job->count;
+	c->st->bytes += off;
+	c->st->packs++;
+	pool_progress(p, off);
+	pthread_mutex_unlock(&x->lock);
+done:
+	free(entries);
+	free(ids);
+	free(idx);
+	return err;
+}
+
 static int push_job(struct pool *p, size_t j)
 {
 	struct mlops_xfer *x = p->x;
@@ -1194,6 +1327,8 @@ static int push_job(struct pool *p, size_t j)
 	struct pjob *job = &c->jobs[j];
 	size_t len;
 	int err = 0;
+	if (job->pack == PACK_BULK)
+		return push_bulk(p, job);
 	if (!job->pack) {
 		struct pobj *o = &c->objs[job->first];
 		char key[128];
@@ -1250,14 +1385,7 @@ static int push_job(struct pool *p, size_t j)
 	snprintf(key, sizeof(key), "packs/%s.idx", mlops_oid_fmt(hex, &idx_id));
 	if ((err = x->r->put(x->r, key, idx, idx_len)) < 0)
 		goto done;
-	/* Cache the index: the next session need not download it. */
-	char *cache = mlops_strdupf("%s/packs/%s.idx", x->state_dir, hex);
-	char *dir = mlops_path_join(x->state_dir, "packs");
-	if (cache && dir && mlops_mkdir_p(dir) == 0)
-		mlops_write_file_atomic(cache, idx, idx_len, x->tmpdir, 0);
-	mlops_error_clear();
-	free(cache);
-	free(dir);
+	cache_index(x, &idx_id, idx, idx_len);
 	pthread_mutex_lock(&x->lock);
 	err = remember(x, ids, job->count, 1);
 	c->st->objects += job->count;
@@ -1376,9 +1504,31 @@ int mlops_xfer_push(struct mlops_xfer *x, const mlops_oid *ids, size_t n,
 		err = mlops_error_set(MLOPS_ERROR, "out of memory");
 		goto done;
 	}
-	/* Large objects first, so that the long transfers start early. */
-	for (size_t i = nobj; i-- > nsmall;)
-		jobs[njobs++] = (struct pjob){ .first = i, .count = 1, .pack = 0 };
+	/*
+	 * Large objects first, so that the long transfers start early: one
+	 * key each, or, where the backend can gather parts, in packs of up to
+	 * BULK_TARGET_MAX (a 2 GiB file's 4,000 chunks are then 64 files, not
+	 * 4,000).
+	 */
+	if (x->r->put_parts) {
+		/* At least four packs a job, for progress and for what an interruption costs. */
+		uint64_t bulk = (total - small_bytes) / (4 * (uint64_t)x->jobs) + 1;
+		if (bulk < BULK_TARGET_MIN)
+			bulk = BULK_TARGET_MIN;
+		if (bulk > BULK_TARGET_MAX)
+			bulk = BULK_TARGET_MAX;
+		for (size_t i = nsmall; i < nobj;) {
+			uint64_t bytes = 0;
+			size_t start = i;
+			while (i < nobj && (i == start || bytes + objs[i].size <= bulk))
+				bytes += objs[i++].size;
+			jobs[njobs++] = (struct pjob){ .first = start, .count = i - start,
+						       .pack = i - start > 1 ? PACK_BULK : 0 };
+		}
+	} else {
+		for (size_t i = nobj; i-- > nsmall;)
+			jobs[njobs++] = (struct pjob){ .first = i, .count = 1, .pack = 0 };
+	}
 	for (size_t i = 0; i < nsmall;) {
 		uint64_t bytes = 0;
 		size_t start = i;
@@ -1387,7 +1537,7 @@ int mlops_xfer_push(struct mlops_xfer *x, const mlops_oid *ids, size_t n,
 		if (i - start == 1)
 			jobs[njobs++] = (struct pjob){ .first = start, .count = 1, .pack = 0 };
 		else
-			jobs[njobs++] = (struct pjob){ .first = start, .count = i - start, .pack = 1 };
+			jobs[njobs++] = (struct pjob){ .first = start, .count = i - start, .pack = PACK_SMALL };
 	}
 	struct push_ctx ctx = { .objs = objs, .jobs = jobs, .st = st };
 	struct pool pool = { .x = x, .njobs = njobs, .run = push_job, .ctx = &ctx,
@@ -1439,7 +1589,7 @@ static int deliver(struct pool *p, size_t index, int status, const void *data, s
 	struct mlops_xfer *x = p->x;
 	struct fetch_ctx *c = p->ctx;
 	int err = 0, do_sync = 0;
-	if (status == 0 && c->store) {
+	if (status == 0 && c->store && (stored || adopt)) {
 		err = adopt ? mlops_odb_adopt(x->odb, &c->ids[index], codec, adopt) :
 		      mlops_odb_write_stored(x->odb, &c->ids[index], codec, stored,
 					     (size_t)stored_len, NULL);
@@ -1595,31 +1745,81 @@ static int fetch_loose(struct pool *p, size_t index)
 	return err;
 }
 
-/* Download pack k once per session (its hash checked); caller owns nothing. */
+/* Map a pack the backend has as a file of this machine; 1 when it has none. */
+static int pack_map(struct rpack *p, struct mlops_xfer *x, void **buf, size_t *blen)
+{
+	char *path = NULL;
+	int err = x->r->path ? x->r->path(x->r, p->info.pack_key, &path) : 1;
+	if (err)
+		return err;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		err = mlops_error_sys(errno, "unable to open '%s'", path);
+		goto done;
+	}
+	*blen = (size_t)st.st_size;
+	*buf = NULL;
+	if (*blen != p->index->pack_size)
+		goto done; /* reported by the caller */
+	/* Populated at once: the objects are read through from start to end. */
+	void *m = mmap(NULL, *blen, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
+	if (m == MAP_FAILED) {
+		err = mlops_error_sys(errno, "unable to map '%s'", path);
+		goto done;
+	}
+	*buf = m;
+	p->path = path;
+	path = NULL;
+done:
+	if (fd >= 0)
+		close(fd);
+	free(path);
+	return err;
+}
+
+/*
+ * Pack k's bytes, once per session: mapped when the backend has the file
+ * here, else downloaded.  A pack named by its bytes has its hash checked;
+ * one named by its index has only its size checked here, as each of its
+ * objects is verified by its own id when read.  Caller owns nothing.
+ */
 static int pack_data(struct mlops_xfer *x, size_t k, const unsigned char **data, size_t *len)
 {
 	struct rpack *p = &x->packs[k];
 	char hex[MLOPS_OID_HEXSZ + 1];
 	if (!p->data) {
-		void *buf;
-		size_t blen;
-		int err = x->r->get(x->r, p->info.pack_key, &buf, &blen, (size_t)p->index->pack_size + 1);
+		void *buf = NULL;
+		size_t blen = 0;
+		int err = pack_map(p, x, &buf, &blen);
+		if (err == 1)
+			err = x->r->get(x->r, p->info.pack_key, &buf, &blen,
+					(size_t)p->index->pack_size + 1);
 		if (err < 0)
 			return err;
-		mlops_oid check;
-		mlops_hash_buf(&check, buf, blen);
-		if (blen != p->index->pack_size || mlops_oid_cmp(&check, &p->pack_id)) {
-			free(buf);
-			return mlops_error_set(MLOPS_ECORRUPT, "pack %s on remote '%s' is corrupt: %s",
-					       mlops_oid_fmt(hex, &p->pack_id), x->r->url,
-					       blen != p->index->pack_size ? "its size differs from its index" :
-					       "its content does not match its name");
-		}
 		p->data = buf;
-		p->data_len = blen;
-		pthread_mutex_lock(&x->lock);
-		x->pack_cache_bytes += blen;
-		pthread_mutex_unlock(&x->lock);
+		p->data_len = buf ? blen : 0;
+		const char *fault = NULL;
+		if (blen != p->index->pack_size) {
+			fault = "its size differs from its index";
+		} else if (!p->bulk) {
+			mlops_oid check;
+			mlops_hash_buf(&check, buf, blen);
+			if (mlops_oid_cmp(&check, &p->pack_id))
+				fault = "its content does not match its name";
+		}
+		if (!fault && (blen < MLOPS_PACK_HDR || memcmp(buf, MLOPS_PACK_MAGIC, MLOPS_PACK_HDR)))
+			fault = "it does not start as a pack";
+		if (fault) {
+			rpack_release(p);
+			return mlops_error_set(MLOPS_ECORRUPT, "pack %s on remote '%s' is corrupt: %s",
+					       mlops_oid_fmt(hex, &p->pack_id), x->r->url, fault);
+		}
+		if (!p->path) {
+			pthread_mutex_lock(&x->lock);
+			x->pack_cache_bytes += blen;
+			pthread_mutex_unlock(&x->lock);
+		}
 	}
 	*data = p->data;
 	*len = p->data_len;
@@ -1658,30 +1858,75 @@ static int fetch_job(struct pool *p, size_t j)
 	}
 	if (err < 0)
 		return err;
-	snprintf(what, sizeof(what), "pack %.12s of remote '%s'", mlops_oid_fmt(hex, &x->packs[k].pack_id),
+	struct rpack *rp = &x->packs[k];
+	snprintf(what, sizeof(what), "pack %.12s of remote '%s'", mlops_oid_fmt(hex, &rp->pack_id),
 		 x->r->url);
-	for (size_t i = 0; i < job->count; i++) {
+	/*
+	 * A pack of large objects wanted whole, in a file of this machine,
+	 * goes into the store whole (linked or copied by the kernel) once
+	 * every object in it is verified, instead of object by object.
+	 */
+	int whole = c->store && rp->bulk && rp->path && job->count <= rp->index->count;
+	if (whole && job->count < rp->index->count) {
+		/*
+		 * Also when the rest of it is here already: a pack holds large
+		 * objects of several levels of a walk (a whole file and the
+		 * chunks of another), which an earlier round stored one by one.
+		 */
+		size_t here = 0;
+		for (size_t i = 0; i < rp->index->count; i++)
+			here += mlops_odb_exists(x->odb, &rp->index->entries[i].id) > 0;
+		whole = job->count + here == rp->index->count;
+	}
+	unsigned char *ok = whole ? calloc(job->count, 1) : NULL;
+	if (whole && !ok)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	size_t nok = 0;
+	for (size_t i = 0; i < job->count && err == 0; i++) {
 		size_t index = c->order[job->first + i];
-		const struct mlops_pack_entry *e = mlops_pack_index_find(x->packs[k].index, &c->ids[index]);
+		const struct mlops_pack_entry *e = mlops_pack_index_find(rp->index, &c->ids[index]);
 		void *content;
 		size_t clen;
 		int owned;
-		if (!e)
-			return mlops_error_set(MLOPS_ERROR, "pack lookup failed");
+		if (!e) {
+			err = mlops_error_set(MLOPS_ERROR, "pack lookup failed");
+			break;
+		}
 		err = mlops_object_decode(&content, &clen, &owned, &e->id, e->codec, data + e->offset,
 					  (size_t)e->length, 1, what);
 		if (err == MLOPS_ECORRUPT) {
 			err = deliver(p, index, MLOPS_ECORRUPT, NULL, 0, e->codec, NULL, e->length, NULL);
 		} else if (err == 0) {
-			err = deliver(p, index, 0, content, clen, e->codec, data + e->offset, e->length,
-				      NULL);
+			if (whole) {
+				ok[i] = 1;
+				nok++;
+			}
+			err = deliver(p, index, 0, content, clen, e->codec,
+				      whole ? NULL : data + e->offset, e->length, NULL);
 			if (owned)
 				free(content);
 		}
-		if (err < 0)
-			return err;
 	}
-	return 0;
+	if (whole && err == 0) {
+		if (nok == job->count) {
+			err = mlops_odb_adopt_pack(x->odb, rp->path, rp->index, x->r->hardlinks);
+		} else {
+			/* Some are damaged (reported): the others are stored one by one. */
+			for (size_t i = 0; i < job->count && err == 0; i++) {
+				if (!ok[i])
+					continue;
+				const struct mlops_pack_entry *e =
+					mlops_pack_index_find(rp->index, &c->ids[c->order[job->first + i]]);
+				err = mlops_odb_write_stored(x->odb, &e->id, e->codec, data + e->offset,
+							     (size_t)e->length, NULL);
+			}
+		}
+	}
+	free(ok);
+	/* A mapping costs nothing to make again: not kept between rounds. */
+	if (rp->path)
+		rpack_release(rp);
+	return err;
 }
 
 int mlops_xfer_fetch(struct mlops_xfer *x, const mlops_oid *ids, size_t n, int store,
@@ -1772,10 +2017,8 @@ int mlops_xfer_fetch(struct mlops_xfer *x, const mlops_oid *ids, size_t n, int s
 	}
 	/* Keep downloaded packs for the next round unless they grow too big. */
 	if (x->pack_cache_bytes > PACK_CACHE_MAX) {
-		for (size_t k = 0; k < x->npacks; k++) {
-			free(x->packs[k].data);
-			x->packs[k].data = NULL;
-		}
+		for (size_t k = 0; k < x->npacks; k++)
+			rpack_release(&x->packs[k]);
 		x->pack_cache_bytes = 0;
 	}
 done:
@@ -1914,8 +2157,7 @@ int mlops_xfer_verify_pack(struct mlops_xfer *x, size_t k, mlops_xfer_object_cb 
 			break;
 		err = 0;
 	}
-	free(p->data);
-	p->data = NULL;
+	rpack_release(p);
 	return err;
 }
 

@@ -14,7 +14,10 @@
  *                           when objects are deleted (gc), which voids what
  *                           clones remember about the remote
  *   objects/ab/<62 hex>[.zst|.zz]   loose objects, stored as in a local store
- *   packs/<id>.pack, packs/<id>.idx small objects in packs (pack.h)
+ *   packs/<id>.pack, packs/<id>.idx objects in packs (pack.h): small ones
+ *                           in packs named by their own hash, large ones
+ *                           (where the backend has put_parts) in packs of
+ *                           up to 64 MiB named by their index
  *   refs/<name>             "<64 hex>\n", changed only by compare-and-swap
  *
  * What a clone knows about a remote lives in .mlops/remotes/<name>/: the
@@ -52,11 +55,19 @@ typedef int (*mlops_remote_list_cb)(const char *key, uint64_t size, long long mt
  * remote's failures, MLOPS_EIO for local ones; messages name the key and
  * never a credential.
  */
+/* A piece of a key's bytes, for put_parts. */
+struct mlops_remote_part {
+	const void *data;
+	size_t len;
+};
+typedef int (*mlops_remote_part_cb)(void *payload, size_t i, struct mlops_remote_part *out);
+
 struct mlops_remote {
 	const char *scheme;  /* "file", "s3" */
 	char *url;           /* for messages; never holds a secret */
 	int jobs;            /* parallel transfers that suit the backend */
 	size_t list_page;    /* keys per listing request (for choosing listing vs checks) */
+	int hardlinks;       /* with path: a fetched pack may be linked, not copied */
 
 	/* present[i] = 1 when keys[i] exists, else 0. */
 	int (*has_many)(struct mlops_remote *r, const char *const *keys, size_t n,
@@ -68,6 +79,24 @@ struct mlops_remote {
 	 * does, without reading it into memory (copy_file_range, streaming).
 	 */
 	int (*put_file)(struct mlops_remote *r, const char *key, const char *path);
+	/*
+	 * Optional (NULL: large objects travel one key each): store as key,
+	 * atomically as put does, n parts back to back, without joining them
+	 * in memory: part(payload, i, &p) is called for i = 0..n-1, in order,
+	 * just before part i is written, and p stays valid until the next
+	 * call or the return.  Used for packs of large objects, each read
+	 * (and verified) from the local store as it goes out.
+	 */
+	int (*put_parts)(struct mlops_remote *r, const char *key, size_t n,
+			 mlops_remote_part_cb part, void *payload);
+	/*
+	 * Optional (NULL: none): *out gets the path of key's file (caller
+	 * frees) when the remote is a directory this machine reads, so that a
+	 * fetch maps a pack instead of copying it, and the local store links
+	 * it (the remote's `hardlinks` setting) or copies it whole.
+	 * MLOPS_ENOTFOUND when there is no such key.
+	 */
+	int (*path)(struct mlops_remote *r, const char *key, char **out);
 	/* Read key whole into *out (caller frees); MLOPS_EINVALID above max_size. */
 	int (*get)(struct mlops_remote *r, const char *key, void **out, size_t *len,
 		   size_t max_size);
@@ -102,6 +131,7 @@ struct mlops_remote_options {
 	const char *region;   /* S3 */
 	const char *profile;  /* S3: credentials profile */
 	int fsync;            /* directory: fsync what is written (default 1) */
+	int hardlinks;        /* directory: fetched packs are linked when they can be (default 1) */
 };
 
 /* One entry of the URL scheme table. */

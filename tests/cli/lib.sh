@@ -110,6 +110,27 @@ test_have_cmd() {
 	command -v "$1" >/dev/null 2>&1
 }
 
+# Where a remote's packs hold object ID: "PACKFILE OFFSET LENGTH" (pack.h:
+# a 56-byte index header, then 56-byte entries: id, offset and length as
+# 64-bit little endian).  A pack's id is in its index, or zero when the pack
+# is named by its index.  Prints nothing when no pack holds it.
+remote_pack_entry() {
+	for idx in "$1"/packs/*.idx; do
+		[ -f "$idx" ] || continue
+		line=$(od -An -v -tx1 -w56 -j56 "$idx" | tr -d ' ' | grep "^$2") || continue
+		le() { echo "$1" | sed 's/\(..\)/\1 /g' | awk '{ for (i = NF; i > 0; i--) printf "%s", $i }'; }
+		off=$(printf "%d" "0x$(le "$(echo "$line" | cut -c65-80)")")
+		len=$(printf "%d" "0x$(le "$(echo "$line" | cut -c81-96)")")
+		pid=$(od -An -v -tx1 -j8 -N32 "$idx" | tr -d ' \n')
+		case $pid in
+		*[1-9a-f]*) pack="$1/packs/$pid.pack" ;;
+		*) pack="${idx%.idx}.pack" ;;
+		esac
+		echo "$pack $off $len"
+		return 0
+	done
+}
+
 test_done() {
 	echo "1..$test_count"
 	if [ "${MLOPS_KEEP_TRASH:-}" != 1 ]; then

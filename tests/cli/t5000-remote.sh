@@ -115,21 +115,35 @@ test_expect_success 'an interrupted push (kill -9) resumes and refs appear only 
 	cd a && mkdir heavy && i=0 &&
 	while [ $i -lt 40 ]; do head -c 100000 /dev/urandom >heavy/h$i; i=$((i + 1)); done &&
 	mlops -q dataset add heavy &&
-	before=$(count_files "$R/objects") || return 1
+	before=$(count_files "$R/packs") || return 1
+	# 4 MB of large objects with one job: four packs of ten, 100 ms apart.
 	(MLOPS_TEST_TRANSFER_DELAY_MS=100 exec "$MLOPS_BIN" push -j 1 >/dev/null 2>&1) & pid=$!
 	n=0
-	while [ $(count_files "$R/objects") -lt $((before + 8)) ] && [ $n -lt 300 ]; do
+	while [ $(count_files "$R/packs") -lt $((before + 2)) ] && [ $n -lt 300 ]; do
 		sleep 0.05; n=$((n + 1))
 	done
 	kill -9 $pid; wait $pid
-	got=$(count_files "$R/objects") &&
-	test $got -ge $((before + 8)) && test $got -lt $((before + 40)) &&
+	got=0 && i=0 &&
+	while [ $i -lt 40 ]; do
+		test -n "$(remote_pack_entry "$R" $(sha256sum heavy/h$i | cut -c1-64))" && got=$((got + 1))
+		i=$((i + 1))
+	done &&
+	test $got -ge 10 && test $got -lt 40 &&
 	! test -e "$R/refs/datasets/heavy" &&
 	mlops --json push >$TRASH/j &&
 	sent=$(jnum objects_sent $TRASH/j) &&
-	test "$sent" -gt 0 && test "$sent" -le $((before + 40 - got + 2)) &&
+	test "$sent" -gt 0 && test "$sent" -le $((40 - got + 2)) &&
 	test -f "$R/refs/datasets/heavy/v1" &&
 	mlops fsck --remote origin
+'
+
+test_expect_success 'large objects travel in packs named by their index' '
+	cd a && id=$(sha256sum heavy/h7 | cut -c1-64) &&
+	set -- $(remote_pack_entry "$R" $id) && test -f "$1" &&
+	test "$(basename $1 .pack).idx" = "$(basename $(ls "$R"/packs/$(basename $1 .pack).idx))" &&
+	test "$3" = 100000 &&
+	tail -c +$(($2 + 1)) "$1" | head -c 100000 | cmp - heavy/h7 &&
+	! test -e "$R/objects/$(echo $id | cut -c1-2)/$(echo $id | cut -c3-)"
 '
 
 test_expect_success 'two clones pushing versions of the same dataset both survive' '
@@ -163,9 +177,8 @@ test_expect_success 'concurrent pushes from two clones lose no version' '
 
 test_expect_success 'a corrupted object on the remote is detected at pull, and no ref is written' '
 	id=$(sha256sum a/data/img/solo.bin | cut -c1-64) &&
-	obj="$R/objects/$(echo $id | cut -c1-2)/$(echo $id | cut -c3-)" &&
-	test -f "$obj" &&
-	chmod u+w "$obj" && printf "Z" | dd of="$obj" bs=1 seek=1000 conv=notrunc status=none &&
+	set -- $(remote_pack_entry "$R" $id) && test -f "$1" &&
+	chmod u+w "$1" && printf "Z" | dd of="$1" bs=1 seek=$(($2 + 1000)) conv=notrunc status=none &&
 	git clone -q a d && cd d && mlops -q init && { mlops -q remote add origin "$R" 2>/dev/null; true; } &&
 	test_expect_code 7 mlops pull 2>err &&
 	grep -q "$id" err && grep -q corrupt err &&

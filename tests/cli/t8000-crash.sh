@@ -1,6 +1,6 @@
 #!/bin/sh
 # Reliability: kill -9 at many points during dataset add, train, register
-# (and promote), push, gc and import; concurrent adds, registrations and
+# (and promote), push, fetch, gc and import; concurrent adds, registrations and
 # promotions; a full disk mid-add.  Objects past the eighth of a batch go
 # into packs, so the kills land in pack writes and rewrites too.  Short versions for CI (20 kill points
 # here); MLOPS_STRESS=N multiplies the counts (make stress: 200).
@@ -13,7 +13,7 @@ git init -q && mlops -q init &&
 git config -f .mlops/config core.packAfter 8 &&
 printf '%s\n' '/*.tgz' '/out*' '/err*' '/saved*' '/data/' '/c[0-9]*/' '/src/' '/g/' '/c/' \
 	'/m[0-9]*' '/mo' '/rc.*' '/add.*' '/reg.*' '/prom.*' '/done*' '/worker.sh' '/log.json' '/j' \
-	'/show' '/tags' '/hist' '/clone/' '/small/' '/full.err' '/tmpcount' >>.git/info/exclude &&
+	'/show' '/tags' '/hist' '/clone/' '/f/' '/small/' '/full.err' '/tmpcount' >>.git/info/exclude &&
 git add -A && git commit -q -m init
 
 # Content of version K: a few files, one large enough to be chunked.
@@ -198,6 +198,25 @@ test_expect_success 'a remote ref lock left by a killed push is taken over' '
 	: >"$R/refs/datasets/pushed/v$v.lock" &&
 	mlops -q push 2>err && grep -q "warning: removed .*v$v.lock" err &&
 	test -f "$R/refs/datasets/pushed/v$v" && ! test -e "$R/refs/datasets/pushed/v$v.lock"
+'
+
+test_expect_success 'kill -9 during fetch: the store stays sound, a retry completes' '
+	fresh() {
+		rm -rf f && mkdir f && (cd f && git init -q && mlops -q init &&
+			mlops -q remote add origin "$R" --default)
+	} &&
+	fresh && dur=$(time_us "$MLOPS_BIN" -C f -q fetch) && say "one fetch takes ${dur} us" &&
+	kills=$((2 * stress)) && k=0 &&
+	while [ $k -lt $kills ]; do
+		fresh || return 1
+		crash_run $k $dur 71 "$MLOPS_BIN" -C f -q fetch
+		(cd f && after_kill mlops -q fetch) || return 1
+		k=$((k + 1))
+	done &&
+	while read -r v sum; do
+		rm -rf out && mlops -C f -q dataset checkout pushed@v$v --to ../out &&
+		test "$(checksum out/data)" = "$sum" || { echo "fetched pushed@v$v differs" >&2; return 1; }
+	done <saved.push
 '
 
 test_expect_success 'kill -9 during gc: nothing needed is deleted' '

@@ -1,0 +1,108 @@
+#!/bin/sh
+# Large objects on a directory remote: they travel in packs named by their
+# index; a pull takes such a pack whole (linked, or copied with
+# remote.NAME.hardlinks false) once every object in it is verified.
+. "$(dirname "$0")/lib.sh"
+
+R=$TRASH/remote
+
+# The packs of a remote named by their index (a zero pack id in the index).
+bulk_packs() {
+	for idx in "$1"/packs/*.idx; do
+		[ -f "$idx" ] || continue
+		case $(od -An -v -tx1 -j8 -N32 "$idx" | tr -d ' \n') in
+		*[1-9a-f]*) ;;
+		*) echo "${idx%.idx}.pack" ;;
+		esac
+	done
+}
+inode() { stat -c %i "$1"; }
+links() { stat -c %h "$1"; }
+sums() { (cd "$1" && find . -type f | sort | xargs sha256sum); }
+
+test_expect_success 'push sends large objects in packs named by their index' '
+	git init -q a && cd a && mlops -q init &&
+	mkdir -p d1 d2 && head -c 3000000 /dev/urandom >d1/x.bin &&
+	head -c 2500000 /dev/urandom >d1/y.bin && echo small >d1/s &&
+	head -c 2000000 /dev/urandom >d2/z.bin && head -c 100000 /dev/urandom >d2/one.bin &&
+	mlops -q dataset add d1 && mlops -q dataset add d2 &&
+	git add -A && git commit -qm data &&
+	mlops -q remote add origin "$R" --default && mlops --json push >j &&
+	test "$(bulk_packs "$R" | wc -l)" -ge 1 &&
+	for p in $(bulk_packs "$R"); do test -f "$p" || return 1; done &&
+	id=$(sha256sum d2/one.bin | cut -c1-64) && test -n "$(remote_pack_entry "$R" $id)" &&
+	! test -e "$R/objects/$(echo $id | cut -c1-2)/$(echo $id | cut -c3-)" &&
+	mlops fsck --remote origin
+'
+
+test_expect_success 'pull links whole packs into the store: same bytes, same files' '
+	git clone -q a b && cd b && mlops -q init && { mlops -q remote add origin "$R" 2>/dev/null; true; } &&
+	mlops -q pull && sums ../a/d1 >want && sums d1 >got && test_cmp want got &&
+	cmp d2/z.bin ../a/d2/z.bin &&
+	for p in $(bulk_packs "$R"); do
+		l=.mlops/objects/pack/$(basename "$p") &&
+		test -f "$l" && test "$(inode "$l")" = "$(inode "$p")" || return 1
+	done &&
+	mlops fsck >out && grep -q " 0 faults" out && mlops status --exit-code
+'
+
+test_expect_success 'with remote.NAME.hardlinks false the packs are copied' '
+	git clone -q a c && cd c && mlops -q init && { mlops -q remote add origin "$R" 2>/dev/null; true; } &&
+	git config -f .mlops/config remote.origin.hardlinks false &&
+	mlops -q pull && sums ../a/d1 >want && sums d1 >got && test_cmp want got &&
+	n=0 && for p in $(bulk_packs "$R"); do
+		l=.mlops/objects/pack/$(basename "$p") &&
+		test -f "$l" && test "$(links "$l")" = 1 && cmp "$l" "$p" || return 1
+		n=$((n + 1))
+	done && test $n -ge 1 &&
+	mlops fsck >out && grep -q " 0 faults" out
+'
+
+test_expect_success 'fetching part of a pack stores those objects one by one' '
+	mkdir part && cd part && git init -q && mlops -q init && mlops -q remote add origin "$R" &&
+	mlops -q fetch d2 && mlops -q dataset checkout d2 --to co &&
+	cmp co/d2/z.bin ../a/d2/z.bin &&
+	for p in $(bulk_packs "$R"); do
+		for l in .mlops/objects/pack/*.pack; do
+			test ! -f "$l" || test "$(inode "$l")" != "$(inode "$p")" || return 1
+		done
+	done &&
+	mlops fsck >out && grep -q " 0 faults" out
+'
+
+test_expect_success 'a damaged object in a pack: the pull names it and links nothing' '
+	id=$(sha256sum a/d2/one.bin | cut -c1-64) && e=$(remote_pack_entry "$R" $id) &&
+	set -- $e && test -f "$1" && pack=$1 &&
+	cp "$pack" saved.pack &&
+	chmod u+w "$pack" && printf "Z" | dd of="$pack" bs=1 seek=$(($2 + 5000)) conv=notrunc status=none &&
+	git clone -q a e && cd e && mlops -q init && { mlops -q remote add origin "$R" 2>/dev/null; true; } &&
+	test_expect_code 7 mlops pull 2>err && grep -q "$id" err && grep -q corrupt err &&
+	! test -e .mlops/refs/datasets/d2 &&
+	for l in .mlops/objects/pack/*.pack; do
+		test ! -f "$l" || test "$(inode "$l")" != "$(inode "$pack")" || return 1
+	done &&
+	{ mlops fsck >out 2>&1; ! grep -q "^corrupt" out; } &&
+	test_expect_code 1 mlops fsck --remote origin >out 2>&1 && grep -q "corrupt $id" out &&
+	cd .. && cp saved.pack "$pack" && cd e && mlops -q pull && cmp d2/z.bin ../a/d2/z.bin
+'
+
+test_expect_success 'the store keeps linked packs when the remote loses them' '
+	cp -r "$R" saved-remote && rm -rf "$R" &&
+	cd b && mlops fsck >out && grep -q " 0 faults" out &&
+	rm -rf d1 d2 && mlops -q dataset checkout d1 && mlops -q dataset checkout d2 &&
+	sums ../a/d1 >want && sums d1 >got && test_cmp want got &&
+	cd .. && mv saved-remote "$R"
+'
+
+test_expect_success 'gc --remote removes a pack nothing needs, fsck --remote stays clean' '
+	cd a && before=$(bulk_packs "$R" | wc -l) &&
+	mkdir g && head -c 3000000 /dev/urandom >g/big.bin && head -c 2000000 /dev/urandom >g/big2.bin &&
+	mlops -q dataset add g && mlops -q push && test $(bulk_packs "$R" | wc -l) -gt $before &&
+	mlops -q dataset rm g@v1 && git checkout -q mlops.lock && rm "$R/refs/datasets/g/v1" &&
+	mlops gc --remote origin --grace now >out &&
+	test $(bulk_packs "$R" | wc -l) = $before &&
+	mlops fsck --remote origin &&
+	cd ../b && rm -rf d1 && mlops -q pull && sums ../a/d1 >want && sums d1 >got && test_cmp want got
+'
+
+test_done
