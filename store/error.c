@@ -100,6 +100,7 @@ int mlops_error_exit_code(int code)
 	case MLOPS_EIO: return MLOPS_EXIT_IO;
 	case MLOPS_ECORRUPT: return MLOPS_EXIT_CORRUPT;
 	case MLOPS_ENOREPO: return MLOPS_EXIT_NOREPO;
+	case MLOPS_EFORMAT: return MLOPS_EXIT_NOREPO;
 	case MLOPS_ECONFLICT: return MLOPS_EXIT_CONFLICT;
 	case MLOPS_EREMOTE: return MLOPS_EXIT_REMOTE;
 	default: return MLOPS_EXIT_FAILURE;

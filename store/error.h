@@ -28,6 +28,7 @@ enum {
 	MLOPS_ECONFLICT = -11, /* concurrent update, merge conflict, refusal */
 	MLOPS_EREMOTE = -12,   /* remote or network failure */
 	MLOPS_ECHECK = -13,    /* a check found something (drift, faults) */
+	MLOPS_EFORMAT = -14,   /* the store's format is newer than this build's */
 };
 
 /* Exit statuses (documented in mlops(1)). */

@@ -4,6 +4,7 @@
  */
 #include "repo.h"
 #include "error.h"
+#include "format.h"
 #include "fsutil.h"
 #include "odb.h"
 
@@ -284,6 +285,8 @@ int mlops_repo_open(struct mlops_repo **out, const char *path)
 				      repo->workdir);
 		goto fail;
 	}
+	if ((err = mlops_format_read(&repo->format, repo->dir)) < 0)
+		goto fail;
 	if ((err = finish_open(repo)) < 0)
 		goto fail;
 	*out = repo;
@@ -302,11 +305,31 @@ static int ensure_file(const char *path, const char *text, const char *tmpdir, i
 	return mlops_write_file_atomic(path, text, strlen(text), tmpdir, 1);
 }
 
+/* Write .mlops/format when it is missing: the store is format 1 from now. */
+static int ensure_format(struct mlops_repo *repo, const char *tmpdir, int *created)
+{
+	char *path = mlops_repo_path(repo, MLOPS_FORMAT_FILE);
+	struct stat st;
+	int err = 0;
+	if (!path)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	if (stat(path, &st) < 0) {
+		if ((err = mlops_format_write(repo->dir, tmpdir)) == 0) {
+			*created = 1;
+			repo->format = MLOPS_FORMAT_VERSION;
+		}
+	}
+	free(path);
+	return err;
+}
+
 int mlops_repo_init(struct mlops_repo **out, const char *path, int *created)
 {
 	struct mlops_repo *repo = calloc(1, sizeof(*repo));
 	int err;
-	static const char *const subdirs[] = { "objects", "refs", "logs", "tmp" };
+	static const char *const subdirs[] = { "objects", "refs", "logs" };
+	char *tmp = NULL, *objects = NULL, *gi = NULL, *cf = NULL;
+	struct stat st;
 	*out = NULL;
 	*created = 0;
 	if (!repo)
@@ -314,9 +337,33 @@ int mlops_repo_init(struct mlops_repo **out, const char *path, int *created)
 	git_init_once();
 	if ((err = discover(repo, path, 1)) < 0)
 		goto fail;
-	struct stat st;
+	/* An existing store newer than this build is left as it is. */
+	if ((err = mlops_format_read(&repo->format, repo->dir)) < 0)
+		goto fail;
+	tmp = mlops_repo_path(repo, "tmp");
+	objects = mlops_repo_path(repo, "objects");
+	gi = mlops_repo_path(repo, ".gitignore");
+	cf = mlops_repo_path(repo, "config");
+	if (!tmp || !objects || !gi || !cf) {
+		err = mlops_error_set(MLOPS_ERROR, "out of memory");
+		goto fail;
+	}
 	if (stat(repo->dir, &st) < 0)
 		*created = 1;
+	/*
+	 * A store is new when it has no objects/ yet: a new .mlops/, or the
+	 * one a git clone brings (config and .gitignore only).  Its format is
+	 * written after the .gitignore that keeps it out of git and before
+	 * objects/, so that no store this build made lacks it.  An existing
+	 * store without it (format 0) is used as it is: init adds nothing.
+	 */
+	int new_store = stat(objects, &st) < 0;
+	if (stat(tmp, &st) < 0)
+		*created = 1;
+	if ((err = mlops_mkdir_p(tmp)) < 0 ||
+	    (err = ensure_file(gi, gitignore_text, tmp, created)) < 0 ||
+	    (new_store && (err = ensure_format(repo, tmp, created)) < 0))
+		goto fail;
 	for (size_t i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
 		char *p = mlops_repo_path(repo, subdirs[i]);
 		if (!p) {
@@ -330,25 +377,21 @@ int mlops_repo_init(struct mlops_repo **out, const char *path, int *created)
 		if (err < 0)
 			goto fail;
 	}
-	char *tmp = mlops_repo_path(repo, "tmp");
-	char *gi = mlops_repo_path(repo, ".gitignore");
-	char *cf = mlops_repo_path(repo, "config");
-	if (!tmp || !gi || !cf)
-		err = mlops_error_set(MLOPS_ERROR, "out of memory");
-	if (err == 0)
-		err = ensure_file(gi, gitignore_text, tmp, created);
-	if (err == 0)
-		err = ensure_file(cf, config_text, tmp, created);
-	free(tmp);
-	free(gi);
-	free(cf);
-	if (err < 0)
+	if ((err = ensure_file(cf, config_text, tmp, created)) < 0)
 		goto fail;
 	if ((err = finish_open(repo)) < 0)
 		goto fail;
+	free(tmp);
+	free(objects);
+	free(gi);
+	free(cf);
 	*out = repo;
 	return 0;
 fail:
+	free(tmp);
+	free(objects);
+	free(gi);
+	free(cf);
 	mlops_repo_free(repo);
 	return err;
 }

@@ -5,11 +5,16 @@
  * Layout of .mlops/:
  *   config      settings in git-config syntax (kept in git)
  *   .gitignore  keeps everything else out of git
+ *   format      the store's format version, "1\n" (format.h)
  *   objects/    the content-addressed store (odb.h)
  *   refs/       names -> object ids (refs.h); logs/ their history
  *   index       the stat cache (index.h)
  *   tmp/        partial writes, renamed into place when complete
  *   lock        the repository lock, held only while refs change
+ *
+ * The store's format version is in .mlops/format (format.h), not in git:
+ * opening or initialising a repository whose store is newer than this
+ * build fails with MLOPS_EFORMAT before anything is read or written.
  *
  * Configuration layers, lowest first: ~/.config/mlops/config (or
  * $XDG_CONFIG_HOME/mlops/config), .mlops/config, then the file named by
@@ -29,6 +34,7 @@ struct mlops_repo {
 	git_repository *git;    /* opened on first use: call mlops_repo_git() */
 	git_config *config;     /* loaded on first use: call mlops_repo_config() */
 	struct mlops_odb *odb;  /* the object store */
+	unsigned format;        /* .mlops/format; 0 for a store made before it */
 };
 
 /*
@@ -50,14 +56,21 @@ git_config *mlops_repo_config(struct mlops_repo *repo);
 /*
  * Create (or find) the repository for `path`: find the git work tree at or
  * above path, creating a git repository at path when there is none, then
- * create .mlops/ and its parts where missing.  *created tells whether
- * anything was created.  The result is the caller's (mlops_repo_free).
+ * create .mlops/ and its parts where missing.  A new store (no objects/
+ * yet, as in a fresh clone) gets .mlops/format with the format this build
+ * writes; an existing one without it stays format 0.  *created tells
+ * whether anything was created.  MLOPS_EFORMAT, before anything is
+ * created, when an existing store is newer than this build, MLOPS_EINVALID
+ * when .mlops/format is malformed.  The result is the caller's
+ * (mlops_repo_free).
  */
 int mlops_repo_init(struct mlops_repo **out, const char *path, int *created);
 
 /*
  * Open the repository whose work tree holds `path`.  MLOPS_ENOREPO when
- * there is no git work tree or it has no .mlops/.
+ * there is no git work tree or it has no .mlops/; MLOPS_EFORMAT when its
+ * store is newer than this build, MLOPS_EINVALID when .mlops/format is
+ * malformed (format.h).
  */
 int mlops_repo_open(struct mlops_repo **out, const char *path);
 
