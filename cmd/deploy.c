@@ -273,7 +273,9 @@ static int serve_path(char **out, const char *arg)
 	*out = NULL;
 	if (stat(arg, &st) == 0)
 		return (*out = strdup(arg)) ? 0 : cmd_die(MLOPS_EXIT_FAILURE, "out of memory");
-	if (mlops_repo_open(&g_repo, ".") == 0) {
+	if ((err = mlops_repo_open(&g_repo, ".")) < 0 && err != MLOPS_ENOREPO)
+		return cmd_fail(err, NULL);
+	if (err == 0) {
 		struct mlops_deploy_target *t;
 		if (mlops_deploy_target_get(&t, g_repo, arg) == 0) {
 			if (t->kind == MLOPS_DEPLOY_DIR)

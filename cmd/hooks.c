@@ -529,11 +529,13 @@ static int hooks_run(int argc, char **argv)
 	if (!known_hook(hook))
 		return cmd_die(MLOPS_EXIT_USAGE, "'%s' is not a hook mlops provides", hook);
 	struct mlops_repo *repo;
-	if (mlops_repo_open(&repo, ".") < 0) {
+	int err = mlops_repo_open(&repo, ".");
+	if (err == MLOPS_ENOREPO) {
 		mlops_error_clear();
 		return 0; /* outside an mlops repository hooks do nothing */
 	}
-	int err = 0;
+	if (err < 0)
+		return cmd_fail(err, NULL); /* a store newer than this mlops, ... */
 	if (!strcmp(hook, "post-checkout")) {
 		/* ARGS: previous HEAD, new HEAD, 1 for a branch switch. */
 		if (argc >= 5 && !strcmp(argv[4], "1") && !rebase_in_progress(repo))
