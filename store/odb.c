@@ -947,17 +947,13 @@ int mlops_odb_adopt_pack(struct mlops_odb *odb, const char *src,
 	struct mlops_pack_entry *entries = NULL;
 	unsigned char *bytes = NULL;
 	size_t blen, n = idx->count;
-	mlops_oid name, zero;
+	mlops_oid name;
 	char path[PATH_MAX], hex[MLOPS_OID_HEXSZ + 1];
 	int err;
-	memset(&zero, 0, sizeof(zero));
-	if (mlops_oid_cmp(&idx->pack, &zero))
-		return mlops_error_set(MLOPS_EINVALID, "pack %s is named by its content, not its index",
-				       mlops_oid_fmt(hex, &idx->id));
 	if (!(entries = malloc((n ? n : 1) * sizeof(*entries))))
 		return mlops_error_set(MLOPS_ERROR, "out of memory");
 	memcpy(entries, idx->entries, n * sizeof(*entries));
-	err = mlops_pack_index_encode(&bytes, &blen, &name, &zero, idx->pack_size, entries, &n);
+	err = mlops_pack_index_encode(&bytes, &blen, &name, &idx->pack, idx->pack_size, entries, &n);
 	free(entries);
 	if (err < 0)
 		return err;

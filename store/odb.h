@@ -139,15 +139,17 @@ int mlops_odb_write_stored(struct mlops_odb *odb, const mlops_oid *id, enum mlop
 struct mlops_pack_index;
 
 /*
- * Take a whole pack into the store: the pack file at pack_path, named by
- * its index (pack id zero, as local packs are), and that index, every
- * object of which the caller has verified.  The file is hard-linked when
+ * Take a whole pack into the store: the pack file at pack_path and its
+ * index, every object of which the caller has verified.  It is stored as
+ * a local pack, named by the index (whatever pack id the index holds:
+ * zero, or the pack's hash for a remote's pack of small objects, which
+ * the store does not use).  The file is hard-linked when
  * `link` is set and the file systems allow it (the bytes are immutable,
  * as git's local clones share objects), otherwise copied (cloned where the
  * file system shares blocks); it is synced before its index is written,
  * so an index always names a complete, durable pack.  Its objects then
  * count as written by this handle (not hashed again when copied out).
- * MLOPS_EINVALID for an index that does not name its pack this way.
+ * MLOPS_EINVALID for an index that does not encode as itself.
  */
 int mlops_odb_adopt_pack(struct mlops_odb *odb, const char *pack_path,
 			 const struct mlops_pack_index *idx, int link);

@@ -1862,11 +1862,12 @@ static int fetch_job(struct pool *p, size_t j)
 	snprintf(what, sizeof(what), "pack %.12s of remote '%s'", mlops_oid_fmt(hex, &rp->pack_id),
 		 x->r->url);
 	/*
-	 * A pack of large objects wanted whole, in a file of this machine,
-	 * goes into the store whole (linked or copied by the kernel) once
-	 * every object in it is verified, instead of object by object.
+	 * A pack wanted whole, in a file of this machine, goes into the store
+	 * whole (linked or copied by the kernel) once every object in it is
+	 * verified, instead of object by object: the local format is the
+	 * remote's (pack.h).
 	 */
-	int whole = c->store && rp->bulk && rp->path && job->count <= rp->index->count;
+	int whole = c->store && rp->path && job->count <= rp->index->count;
 	if (whole && job->count < rp->index->count) {
 		/*
 		 * Also when the rest of it is here already: a pack holds large

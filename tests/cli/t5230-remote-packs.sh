@@ -1,6 +1,6 @@
 #!/bin/sh
 # Large objects on a directory remote: they travel in packs named by their
-# index; a pull takes such a pack whole (linked, or copied with
+# index; a pull takes a pack whole (linked, or copied with
 # remote.NAME.hardlinks false) once every object in it is verified.
 . "$(dirname "$0")/lib.sh"
 
@@ -42,6 +42,10 @@ test_expect_success 'pull links whole packs into the store: same bytes, same fil
 	for p in $(bulk_packs "$R"); do
 		l=.mlops/objects/pack/$(basename "$p") &&
 		test -f "$l" && test "$(inode "$l")" = "$(inode "$p")" || return 1
+	done &&
+	# Packs of small objects too, stored under their index name.
+	for p in "$R"/packs/*.pack; do
+		ls -i .mlops/objects/pack/*.pack | grep -q "^ *$(inode "$p") " || return 1
 	done &&
 	mlops fsck >out && grep -q " 0 faults" out && mlops status --exit-code
 '
