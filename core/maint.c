@@ -12,6 +12,7 @@
 #include "maint.h"
 #include "bundle.h"
 #include "reach.h"
+#include "run.h"
 #include "store/error.h"
 #include "store/fsutil.h"
 #include "store/odb.h"
@@ -317,6 +318,7 @@ static int gc_local(struct mlops_gc_result *res, struct mlops_repo *repo,
 	if (!opts->dry_run) {
 		res->tmp_cleaned = mlops_odb_clean_tmp(repo->odb, res->grace < 3600 ? res->grace : 3600);
 		res->tmp_cleaned += mlops_bundle_clean_stale(repo);
+		res->tmp_cleaned += mlops_run_clean_stale(repo);
 	}
 done:
 	mlops_reach_free(walk);

@@ -310,13 +310,22 @@ static char *default_name(const struct mlops_run_spec *spec)
 	return name;
 }
 
-/* Remove run directories whose owner on this host no longer runs. */
-static void clean_stale_dirs(struct mlops_repo *repo, const char *host)
+/*
+ * A run directory gets its owner file microseconds after it is made; one
+ * without it for this long was left by a run killed in between.
+ */
+#define RUN_DIR_UNOWNED_AGE 60
+
+int mlops_run_clean_stale(struct mlops_repo *repo)
 {
+	char host[256];
+	int n = 0;
+	host_name(host, sizeof(host));
 	DIR *d = opendir(repo->tmpdir);
 	struct dirent *de;
 	if (!d)
-		return;
+		return 0;
+	time_t now = time(NULL);
 	while ((de = readdir(d))) {
 		if (strncmp(de->d_name, "run-", 4))
 			continue;
@@ -324,12 +333,19 @@ static void clean_stale_dirs(struct mlops_repo *repo, const char *host)
 		char *owner = dir ? mlops_path_join(dir, "owner") : NULL;
 		char *text = NULL;
 		size_t len;
+		struct stat st;
+		int stale = 0;
 		if (owner && mlops_read_file(&text, &len, owner) == 0) {
 			long pid = 0;
 			char h[256] = "";
-			if (sscanf(text, "%ld %255s", &pid, h) == 2 && !strcmp(h, host) && pid > 0 &&
-			    kill((pid_t)pid, 0) < 0 && errno == ESRCH)
-				remove_tree(dir);
+			stale = sscanf(text, "%ld %255s", &pid, h) == 2 && !strcmp(h, host) && pid > 0 &&
+				kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+		} else if (owner && errno == ENOENT && stat(dir, &st) == 0 && S_ISDIR(st.st_mode)) {
+			stale = now - st.st_mtime > RUN_DIR_UNOWNED_AGE;
+		}
+		if (stale) {
+			remove_tree(dir);
+			n += access(dir, F_OK) < 0;
 		}
 		mlops_error_clear();
 		free(text);
@@ -337,6 +353,7 @@ static void clean_stale_dirs(struct mlops_repo *repo, const char *host)
 		free(dir);
 	}
 	closedir(d);
+	return n;
 }
 
 static int ctx_prepare(struct run_ctx *c, struct mlops_repo *repo, const struct mlops_run_spec *spec)
@@ -409,7 +426,7 @@ static int ctx_prepare(struct run_ctx *c, struct mlops_repo *repo, const struct 
 		goto fail;
 	if (c->code.dirty)
 		mlops_hash_buf(&c->diff_id, c->code.diff, c->code.diff_len);
-	clean_stale_dirs(repo, c->host);
+	mlops_run_clean_stale(repo);
 	return 0;
 fail:
 	ctx_free(c);

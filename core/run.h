@@ -146,6 +146,14 @@ struct mlops_sweep_axis {
  * `jobs`) and its result is a pending run.
  * Returns an error only when nothing could be tried.
  */
+/*
+ * Remove the working directories (below .mlops/tmp) of runs on this host
+ * whose process no longer runs, and of runs killed before they wrote who
+ * owns them: what a killed run leaves.  Returns how many were removed;
+ * failures are ignored (a later call retries).  Every run and gc call it.
+ */
+int mlops_run_clean_stale(struct mlops_repo *repo);
+
 int mlops_run_sweep(struct mlops_run_result ***out, size_t *n, struct mlops_repo *repo,
 		    const struct mlops_run_spec *base, const struct mlops_sweep_axis *axes,
 		    size_t naxes, size_t jobs);

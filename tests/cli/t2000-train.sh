@@ -127,6 +127,17 @@ test_expect_success 'an interrupted command is recorded as interrupted' '
 	grep -q "\"status\":\"interrupted\"" r
 '
 
+test_expect_success 'gc removes what killed runs left in .mlops/tmp, and nothing a run uses' '
+	mkdir .mlops/tmp/run-dead01 && echo "999999 $(hostname)" >.mlops/tmp/run-dead01/owner &&
+	mkdir .mlops/tmp/run-bare01 && touch -d "2 minutes ago" .mlops/tmp/run-bare01 &&
+	mkdir .mlops/tmp/run-new001 &&
+	mkdir .mlops/tmp/run-live01 && echo "$$ $(hostname)" >.mlops/tmp/run-live01/owner &&
+	mlops -q gc &&
+	! test -e .mlops/tmp/run-dead01 && ! test -e .mlops/tmp/run-bare01 &&
+	test -d .mlops/tmp/run-new001 && test -d .mlops/tmp/run-live01 &&
+	rm -rf .mlops/tmp/run-new001 .mlops/tmp/run-live01
+'
+
 test_expect_success 'SIGKILL during a run leaves a working repository and no run' '
 	cat >slow.sh <<-\EOF &&
 	#!/bin/sh
