@@ -30,6 +30,7 @@
 
 #define LOCK_TIMEOUT_MS 10000
 #define CAS_TRIES 100
+#define PUSH_ROUNDS 3   /* pushes again after a gc of the remote ran meanwhile */
 
 void mlops_transfer_result_free(struct mlops_transfer_result *res)
 {
@@ -454,6 +455,34 @@ int mlops_push(struct mlops_transfer_result **out, struct mlops_repo *repo,
 	if ((err = session_open(&s, res, repo, opts)) < 0)
 		goto done;
 	if ((err = mlops_xfer_push(s.x, ids.ids, ids.n, &res->stats)) < 0)
+		goto done;
+	/*
+	 * A gc of the remote that ran meanwhile may have deleted objects this
+	 * push skipped as present: it changes the remote's epoch, and then
+	 * the push learns again and sends what went.
+	 */
+	for (int round = 0;; round++) {
+		struct mlops_xfer_stats again;
+		int changed = mlops_xfer_refresh(s.x);
+		if (changed <= 0) {
+			err = changed;
+			break;
+		}
+		if (round == PUSH_ROUNDS) {
+			err = mlops_error_set(MLOPS_EREMOTE, "remote '%s' is being collected (its gc runs "
+					      "again and again); no ref was pushed: push again later",
+					      s.remote->url);
+			break;
+		}
+		if ((err = mlops_xfer_push(s.x, ids.ids, ids.n, &again)) < 0)
+			break;
+		res->stats.objects += again.objects;
+		res->stats.bytes += again.bytes;
+		res->stats.packs += again.packs;
+		res->stats.checks += again.checks;
+		res->stats.listings += again.listings;
+	}
+	if (err < 0)
 		goto done;
 	/* Refs last: everything they name is on the remote now. */
 	for (size_t i = 0; i < npairs && err == 0; i++)

@@ -2165,11 +2165,54 @@ int mlops_xfer_verify_pack(struct mlops_xfer *x, size_t k, mlops_xfer_object_cb 
 int mlops_xfer_delete(struct mlops_xfer *x, const char *const *keys, size_t n)
 {
 	int err = 0;
+	if (!n)
+		return 0;
+	if ((err = write_marker(x)) < 0)
+		return err;
 	for (size_t i = 0; i < n && err == 0; i++)
 		err = x->r->remove(x->r, keys[i]);
-	if (n && err == 0 && (err = write_marker(x)) == 0)
+	if (err == 0 && (err = write_marker(x)) == 0)
 		err = open_known(x);
 	return err;
+}
+
+/* Forget what the session learnt about the remote (its epoch changed). */
+static int forget(struct mlops_xfer *x)
+{
+	for (size_t i = 0; i < x->npacks; i++) {
+		free(x->packs[i].info.idx_key);
+		free(x->packs[i].info.pack_key);
+		mlops_pack_index_free(x->packs[i].index);
+		rpack_release(&x->packs[i]);
+	}
+	x->npacks = 0;
+	x->packs_loaded = 0;
+	for (size_t i = 0; i < x->nobjects; i++)
+		free(x->objects[i].key);
+	x->nobjects = 0;
+	x->listed = 0;
+	x->pack_cache_bytes = 0;
+	mlops_oidmap_free(x->known);
+	mlops_oidmap_free(x->packed);
+	mlops_oidmap_free(x->loose);
+	x->known = x->packed = x->loose = NULL;
+	int err;
+	if ((err = mlops_oidmap_new(&x->known)) < 0 || (err = mlops_oidmap_new(&x->packed)) < 0 ||
+	    (err = mlops_oidmap_new(&x->loose)) < 0)
+		return err;
+	return open_known(x);
+}
+
+int mlops_xfer_refresh(struct mlops_xfer *x)
+{
+	char was[sizeof(x->epoch)];
+	memcpy(was, x->epoch, sizeof(was));
+	int err = read_marker(x);
+	if (err < 0)
+		return err;
+	if (!strcmp(was, x->epoch))
+		return 0;
+	return (err = forget(x)) < 0 ? err : 1;
 }
 
 int mlops_remote_known(unsigned char *present, struct mlops_repo *repo, const char *name,

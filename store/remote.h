@@ -295,6 +295,16 @@ void mlops_remote_refs_free(struct mlops_remote_ref *refs, size_t n);
  */
 int mlops_xfer_init_remote(struct mlops_xfer *x);
 
+/*
+ * Read the remote's marker again (one request): 1 when its epoch changed
+ * since the session read it, which a gc of the remote does before and
+ * after it deletes anything.  What the session knew about the remote is
+ * then forgotten, so that a push made again learns what is there now and
+ * sends what went (objects a push skipped as present may have been
+ * deleted).  0 when nothing changed.
+ */
+int mlops_xfer_refresh(struct mlops_xfer *x);
+
 /* ---- maintenance of a remote (gc, fsck) ------------------------------- */
 
 /* What the remote holds, as learnt by mlops_xfer_learn_all. */
@@ -336,8 +346,9 @@ int mlops_xfer_verify_pack(struct mlops_xfer *x, size_t pack, mlops_xfer_object_
 			   void *payload);
 
 /*
- * Delete keys from the remote, then give it a new epoch, so that clones
- * forget what they knew about it.
+ * Delete keys from the remote, with a new epoch written before (so that a
+ * push running meanwhile notices, see mlops_xfer_refresh) and after (so
+ * that clones forget what they learnt in between).
  */
 int mlops_xfer_delete(struct mlops_xfer *x, const char *const *keys, size_t n);
 

@@ -114,6 +114,27 @@ test_expect_success 'gc --remote removes what nothing needs from a remote' '
 	test "$(cat k/f)" = K2-content
 '
 
+test_expect_success 'a gc of the remote during a push: the push sends again what went' '
+	R2=$TRASH/remote2 && git init -q race && cd race && mlops -q init &&
+	git commit -q --allow-empty -m empty && git clone -q . ../racegc &&
+	mlops -q remote add origin "$R2" &&
+	mkdir d && head -c 100000 /dev/urandom >d/shared && mlops -q dataset add d && mlops -q push &&
+	rm "$R2/refs/datasets/d/v1" &&
+	mkdir e && cp d/shared e/shared && i=0 &&
+	while [ $i -lt 40 ]; do echo "e $i" >e/s$i; head -c 70000 /dev/urandom >e/f$i; i=$((i + 1)); done &&
+	mlops -q dataset add e || return 1
+	# The push takes the shared object as present, then takes its time.
+	(MLOPS_TEST_TRANSFER_DELAY_MS=300 exec "$MLOPS_BIN" --json push -j 1 >../push.json 2>../push.err) & pid=$!
+	sleep 0.4
+	(cd ../racegc && mlops -q init && mlops -q remote add origin "$R2" &&
+	 mlops gc --remote origin --grace now >../gc.out) &&
+	wait $pid && grep -q "^removed [1-9]" ../gc.out &&
+	test -f "$R2/refs/datasets/e/v1" &&
+	mlops fsck --remote origin &&
+	cd ../racegc && mlops -q fetch && mlops -q dataset checkout e --to co &&
+	cmp co/e/shared ../race/e/shared
+'
+
 test_expect_success 'gc -h outside a repository' '
 	cd / && mlops gc -h >"$TRASH/out" && grep -q "usage: mlops gc" "$TRASH/out"
 '
