@@ -1230,6 +1230,31 @@ static void cache_index(struct mlops_xfer *x, const mlops_oid *idx_id, const voi
 	free(dir);
 }
 
+/*
+ * A pack's file is on the remote: its index goes after it (so an index
+ * always names a complete pack), is cached, and its ids are remembered.
+ */
+static int pack_sent(struct pool *p, const mlops_oid *idx_id, const void *idx, size_t idx_len,
+		     const mlops_oid *ids, size_t n, uint64_t bytes)
+{
+	struct mlops_xfer *x = p->x;
+	struct push_ctx *c = p->ctx;
+	char hex[MLOPS_OID_HEXSZ + 1], key[128];
+	snprintf(key, sizeof(key), "packs/%s.idx", mlops_oid_fmt(hex, idx_id));
+	int err = x->r->put(x->r, key, idx, idx_len);
+	if (err < 0)
+		return err;
+	cache_index(x, idx_id, idx, idx_len);
+	pthread_mutex_lock(&x->lock);
+	err = remember(x, ids, n, 1);
+	c->st->objects += n;
+	c->st->bytes += bytes;
+	c->st->packs++;
+	pool_progress(p, bytes);
+	pthread_mutex_unlock(&x->lock);
+	return err;
+}
+
 /* The parts of a bulk pack: its magic, then each object, verified as it goes out. */
 struct bulk_parts {
 	struct mlops_xfer *x;
@@ -1302,17 +1327,7 @@ static int push_bulk(struct pool *p, const struct pjob *job)
 		mlops_odb_view_release(&b.v);
 	if (err < 0)
 		goto done;
-	snprintf(key, sizeof(key), "packs/%s.idx", hex);
-	if ((err = x->r->put(x->r, key, idx, idx_len)) < 0)
-		goto done;
-	cache_index(x, &idx_id, idx, idx_len);
-	pthread_mutex_lock(&x->lock);
-	err = remember(x, ids, job->count, 1);
-	c->st->objects += job->count;
-	c->st->bytes += off;
-	c->st->packs++;
-	pool_progress(p, off);
-	pthread_mutex_unlock(&x->lock);
+	err = pack_sent(p, &idx_id, idx, idx_len, ids, job->count, off);
 done:
 	free(entries);
 	free(ids);
@@ -1382,17 +1397,7 @@ static int push_job(struct pool *p, size_t j)
 	snprintf(key, sizeof(key), "packs/%s.pack", mlops_oid_fmt(hex, &pack_id));
 	if ((err = x->r->put(x->r, key, pack, pack_len)) < 0)
 		goto done;
-	snprintf(key, sizeof(key), "packs/%s.idx", mlops_oid_fmt(hex, &idx_id));
-	if ((err = x->r->put(x->r, key, idx, idx_len)) < 0)
-		goto done;
-	cache_index(x, &idx_id, idx, idx_len);
-	pthread_mutex_lock(&x->lock);
-	err = remember(x, ids, job->count, 1);
-	c->st->objects += job->count;
-	c->st->bytes += pack_len;
-	c->st->packs++;
-	pool_progress(p, pack_len);
-	pthread_mutex_unlock(&x->lock);
+	err = pack_sent(p, &idx_id, idx, idx_len, ids, job->count, pack_len);
 done:
 	mlops_pack_writer_free(w);
 	free(ids);
