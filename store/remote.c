@@ -586,6 +586,7 @@ struct rpack {
 	size_t data_len;
 	int bulk;            /* named by its index (pack id zero in it), not by its bytes */
 	char *path;          /* mapped: the remote's file (backend's path), else NULL */
+	int counted;         /* in the session's statistics */
 };
 
 /* Drop a pack's bytes: unmapped, or freed when downloaded. */
@@ -1842,9 +1843,9 @@ static int fetch_job(struct pool *p, size_t j)
 	const unsigned char *data;
 	size_t len;
 	char what[160], hex[MLOPS_OID_HEXSZ + 1];
-	int fresh = !x->packs[k].data;
 	int err = pack_data(x, k, &data, &len);
-	if (err == 0 && fresh) {
+	if (err == 0 && !x->packs[k].counted) {
+		x->packs[k].counted = 1; /* once a session, though mapped again each round */
 		pthread_mutex_lock(&x->lock);
 		c->st->packs++;
 		pthread_mutex_unlock(&x->lock);
