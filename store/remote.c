@@ -54,6 +54,8 @@
 #define BULK_TARGET_MIN (1u << 20)
 #define BULK_TARGET_MAX (64u << 20)
 #define MARKER_KEY "MLOPS_REMOTE"
+/* 2: large objects may be in packs named by their index (pack.h). */
+#define REMOTE_FORMAT 2
 #define KNOWN_MAGIC "MLKNOWN1 "
 #define FETCH_SYNC_BYTES (256ull << 20)
 #define PACK_CACHE_MAX (1ull << 30)
@@ -647,6 +649,15 @@ static int read_marker(struct mlops_xfer *x)
 		return mlops_error_set(MLOPS_EREMOTE, "'%s' is not an mlops remote: its %s is malformed",
 				       x->r->url, MARKER_KEY);
 	}
+	/* Refused before anything is read or written: packs a later format adds would be misread. */
+	const cJSON *f = cJSON_GetObjectItemCaseSensitive(o, "format");
+	if (cJSON_IsNumber(f) && f->valuedouble > REMOTE_FORMAT) {
+		int err = mlops_error_set(MLOPS_EREMOTE, "remote '%s' has format %.0f, newer than this "
+					  "mlops understands (%d); upgrade mlops", x->r->url,
+					  f->valuedouble, REMOTE_FORMAT);
+		cJSON_Delete(o);
+		return err;
+	}
 	snprintf(x->epoch, sizeof(x->epoch), "%s", e->valuestring);
 	cJSON_Delete(o);
 	return 0;
@@ -660,7 +671,7 @@ static int write_marker(struct mlops_xfer *x)
 		return mlops_error_sys(errno, "unable to get random bytes");
 	for (int i = 0; i < 16; i++)
 		snprintf(x->epoch + 2 * i, 3, "%02x", rnd[i]);
-	snprintf(text, sizeof(text), "{\"epoch\":\"%s\",\"format\":1}\n", x->epoch);
+	snprintf(text, sizeof(text), "{\"epoch\":\"%s\",\"format\":%d}\n", x->epoch, REMOTE_FORMAT);
 	return x->r->put(x->r, MARKER_KEY, text, strlen(text));
 }
 

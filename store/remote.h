@@ -10,9 +10,11 @@
  * is one file and one line in the scheme table of remote.c.
  *
  * Layout of a remote (the same keys for every backend):
- *   MLOPS_REMOTE            {"format":1,"epoch":"<hex>"}; the epoch changes
+ *   MLOPS_REMOTE            {"format":2,"epoch":"<hex>"}; the epoch changes
  *                           when objects are deleted (gc), which voids what
- *                           clones remember about the remote
+ *                           clones remember about the remote; a format
+ *                           above 2 is refused (format 2 added packs named
+ *                           by their index; 1 is read as 2)
  *   objects/ab/<62 hex>[.zst|.zz]   loose objects, stored as in a local store
  *   packs/<id>.pack, packs/<id>.idx objects in packs (pack.h): small ones
  *                           in packs named by their own hash, large ones

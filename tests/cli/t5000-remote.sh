@@ -193,6 +193,16 @@ test_expect_success 'a damaged pack is detected at fetch' '
 	test_expect_code 7 mlops fetch 2>err && grep -q "pack .* is corrupt" err
 '
 
+test_expect_success 'a remote of a newer format is refused before anything is written' '
+	N=$TRASH/newer && mkdir -p "$N" &&
+	printf "{\"epoch\":\"abc\",\"format\":3}\n" >"$N/MLOPS_REMOTE" &&
+	cd a && mlops -q remote add newer "$N" &&
+	test_expect_code 10 mlops push newer 2>err && grep -q "format 3, newer than this mlops understands (2); upgrade mlops" err &&
+	test_expect_code 10 mlops fetch newer 2>err && grep -q "upgrade mlops" err &&
+	test "$(ls "$N")" = MLOPS_REMOTE &&
+	grep -q "\"format\":2" "$R/MLOPS_REMOTE"
+'
+
 test_expect_success 'push with no remote configured says how to add one' '
 	mkdir lone && cd lone && git init -q && mlops -q init &&
 	test_expect_code 3 mlops push 2>err && grep -q "no remote" err && grep -q "remote add" err
