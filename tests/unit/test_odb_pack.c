@@ -496,6 +496,90 @@ static void test_sync_while_writing(void **state)
 }
 
 /* Never packing: every object a file of its own, as before packs. */
+/* A store of its own beside the fixture's (same file system): objects and tmp under name. */
+static struct mlops_odb *store_beside(struct fixture *fx, const char *name)
+{
+	char base[PATH_MAX], objects[PATH_MAX], tmp[PATH_MAX];
+	struct mlops_odb *odb = NULL;
+	fx_path(base, sizeof(base), fx->repo->dir, name);
+	fx_path(objects, sizeof(objects), base, "objects");
+	fx_path(tmp, sizeof(tmp), base, "tmp");
+	assert_int_equal(mkdir(base, 0777), 0);
+	assert_int_equal(mkdir(objects, 0777), 0);
+	assert_int_equal(mkdir(tmp, 0777), 0);
+	assert_int_equal(mlops_odb_open(&odb, objects, tmp), 0);
+	return odb;
+}
+
+static void test_adopt_pack_links_or_copies(void **state)
+{
+	struct fixture *fx = fx_of(state);
+	struct mlops_odb *odb = odb_of(state);
+	mlops_oid ids[N];
+	char buf[4096], pack[PATH_MAX], idxp[PATH_MAX], got[PATH_MAX], hex[MLOPS_OID_HEXSZ + 1];
+	mlops_odb_set_pack_after(odb, 0);
+	write_n(odb, ids, N);
+	assert_int_equal(mlops_odb_sync(odb), 0);
+	only_pack(fx, pack, sizeof(pack), "pack");
+	only_pack(fx, idxp, sizeof(idxp), "idx");
+	fx_age(pack, 7200);
+	char *text = NULL;
+	size_t tlen;
+	struct mlops_pack_index *idx = NULL;
+	assert_int_equal(mlops_read_file(&text, &tlen, idxp), 0);
+	assert_int_equal(mlops_pack_index_parse(&idx, text, tlen, NULL), 0);
+	free(text);
+
+	/* Linked: the same file, given the time of now (gc's rules count from it). */
+	struct mlops_odb *linked = store_beside(fx, "linked");
+	assert_int_equal(mlops_odb_adopt_pack(linked, pack, idx, 1), 0);
+	fx_fmt(got, "%s/linked/objects/pack/%s.pack", fx->repo->dir, mlops_oid_fmt(hex, &idx->id));
+	struct stat a, b;
+	assert_int_equal(stat(pack, &a), 0);
+	assert_int_equal(stat(got, &b), 0);
+	assert_true(a.st_ino == b.st_ino);
+	assert_true(b.st_mtime > time(NULL) - 600);
+	for (int i = 0; i < N; i++) {
+		size_t len = object_text(buf, sizeof(buf), i);
+		expect_read(linked, &ids[i], buf, len);
+	}
+	/* Again: nothing to do.  Listed once. */
+	assert_int_equal(mlops_odb_adopt_pack(linked, pack, idx, 1), 0);
+	size_t count = 0;
+	assert_int_equal(mlops_odb_foreach(linked, count_cb, &count), 0);
+	assert_int_equal(count, N);
+	mlops_odb_free(linked);
+
+	/* Copied: a file of its own with the same bytes, read by a new handle too. */
+	struct mlops_odb *copied = store_beside(fx, "copied");
+	assert_int_equal(mlops_odb_adopt_pack(copied, pack, idx, 0), 0);
+	fx_fmt(got, "%s/copied/objects/pack/%s.pack", fx->repo->dir, hex);
+	assert_int_equal(stat(got, &b), 0);
+	assert_true(a.st_ino != b.st_ino);
+	assert_int_equal(b.st_mode & 0222, 0);
+	assert_int_equal(fx_same_file(pack, got), 1);
+	mlops_odb_free(copied);
+	fx_fmt(got, "%s/copied/objects", fx->repo->dir);
+	char tmp[PATH_MAX];
+	fx_fmt(tmp, "%s/copied/tmp", fx->repo->dir);
+	assert_int_equal(mlops_odb_open(&copied, got, tmp), 0);
+	for (int i = 0; i < N; i++) {
+		size_t len = object_text(buf, sizeof(buf), i);
+		expect_read(copied, &ids[i], buf, len);
+	}
+	assert_int_equal(fx_count_files(tmp), 0);
+	mlops_odb_free(copied);
+
+	/* An index that is not the one its name says: refused, nothing written. */
+	struct mlops_odb *bad = store_beside(fx, "bad");
+	idx->entries[0].length++;
+	assert_int_equal(mlops_odb_adopt_pack(bad, pack, idx, 1), MLOPS_EINVALID);
+	fx_fmt(got, "%s/bad/objects", fx->repo->dir);
+	assert_int_equal(fx_count_files(got), 0);
+	mlops_odb_free(bad);
+	mlops_pack_index_free(idx);
+}
+
 static void test_pack_after_negative_never_packs(void **state)
 {
 	struct fixture *fx = fx_of(state);
@@ -521,6 +605,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_orphan_pack_cleaned, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_threads_fill_one_pack, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_sync_while_writing, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_adopt_pack_links_or_copies, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_pack_after_negative_never_packs, fx_setup,
 						fx_teardown),
 	};
