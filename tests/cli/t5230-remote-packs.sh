@@ -23,8 +23,9 @@ sums() { (cd "$1" && find . -type f | sort | xargs sha256sum); }
 test_expect_success 'push sends large objects in packs named by their index' '
 	git init -q a && cd a && mlops -q init &&
 	mkdir -p d1 d2 && head -c 3000000 /dev/urandom >d1/x.bin &&
-	head -c 2500000 /dev/urandom >d1/y.bin && echo small >d1/s &&
-	head -c 2000000 /dev/urandom >d2/z.bin && head -c 100000 /dev/urandom >d2/one.bin &&
+	head -c 2500000 /dev/urandom >d1/y.bin && echo small >d1/s && i=0 &&
+	while [ $i -lt 10 ]; do head -c 100000 /dev/urandom >d1/w$i; i=$((i + 1)); done &&
+	head -c 2000000 /dev/urandom >d2/z.bin && head -c 99000 /dev/urandom >d2/one.bin &&
 	mlops -q dataset add d1 && mlops -q dataset add d2 &&
 	git add -A && git commit -qm data &&
 	mlops -q remote add origin "$R" --default && mlops --json push >j &&
@@ -66,11 +67,8 @@ test_expect_success 'fetching part of a pack stores those objects one by one' '
 	mkdir part && cd part && git init -q && mlops -q init && mlops -q remote add origin "$R" &&
 	mlops -q fetch d2 && mlops -q dataset checkout d2 --to co &&
 	cmp co/d2/z.bin ../a/d2/z.bin &&
-	for p in $(bulk_packs "$R"); do
-		for l in .mlops/objects/pack/*.pack; do
-			test ! -f "$l" || test "$(inode "$l")" != "$(inode "$p")" || return 1
-		done
-	done &&
+	# d2 is 2.1 MB, d1 6.5 MB: no pack holding d1 objects was taken whole.
+	test $(du -sb .mlops/objects | cut -f1) -lt 4000000 &&
 	mlops fsck >out && grep -q " 0 faults" out
 '
 
@@ -100,7 +98,8 @@ test_expect_success 'the store keeps linked packs when the remote loses them' '
 
 test_expect_success 'gc --remote removes a pack nothing needs, fsck --remote stays clean' '
 	cd a && before=$(bulk_packs "$R" | wc -l) &&
-	mkdir g && head -c 3000000 /dev/urandom >g/big.bin && head -c 2000000 /dev/urandom >g/big2.bin &&
+	mkdir g && head -c 3000000 /dev/urandom >g/big.bin && i=0 &&
+	while [ $i -lt 20 ]; do head -c 100000 /dev/urandom >g/w$i; i=$((i + 1)); done &&
 	mlops -q dataset add g && mlops -q push && test $(bulk_packs "$R" | wc -l) -gt $before &&
 	mlops -q dataset rm g@v1 && git checkout -q mlops.lock && rm "$R/refs/datasets/g/v1" &&
 	mlops gc --remote origin --grace now >out &&
