@@ -145,9 +145,7 @@ static int put_unnamed(struct dir_remote *d, const char *path, size_t n, mlops_r
 		close(fd);
 		return err;
 	}
-	if (err < 0) {
-		/* reported above */
-	} else if (linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) < 0) {
+	if (linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) < 0) {
 		if (errno == ENOENT && parent_dir(path) == 0 &&
 		    linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0)
 			err = 0;
