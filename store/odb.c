@@ -885,6 +885,15 @@ static void mark_written(struct mlops_odb *odb, const struct mlops_pack_index *i
 		(void)mlops_oidmap_put(odb->written, &idx->entries[i].id, NULL);
 }
 
+/* With the lock held: MLOPS_ECORRUPT with its message when pack `name` failed to load. */
+static int pack_fault_of(struct mlops_odb *odb, const mlops_oid *name)
+{
+	for (size_t i = 0; i < odb->nfaults; i++)
+		if (!mlops_oid_cmp(&odb->faults[i].name, name))
+			return mlops_error_set(MLOPS_ECORRUPT, "%s; see mlops fsck", odb->faults[i].message);
+	return 0;
+}
+
 /* Link src at dst, or copy it there through tmpdir; 0 also when dst exists. */
 static int place_pack(struct mlops_odb *odb, const char *src, const char *dst, int link_ok)
 {
@@ -968,7 +977,7 @@ int mlops_odb_adopt_pack(struct mlops_odb *odb, const char *src,
 	if (!odb->packs_scanned)
 		scan_packs(odb);
 	int known = pack_known(odb, &name);
-	if (known)
+	if (known && (err = pack_fault_of(odb, &name)) == 0)
 		mark_written(odb, idx);
 	pthread_mutex_unlock(&odb->lock);
 	if (known)
@@ -986,7 +995,9 @@ int mlops_odb_adopt_pack(struct mlops_odb *odb, const char *src,
 		goto done;
 	pthread_mutex_lock(&odb->lock);
 	load_pack(odb, &name);
-	mark_written(odb, idx);
+	/* Loaded, or recorded as a fault: then its objects are not stored. */
+	if ((err = pack_fault_of(odb, &name)) == 0)
+		mark_written(odb, idx);
 	pthread_mutex_unlock(&odb->lock);
 done:
 	free(bytes);

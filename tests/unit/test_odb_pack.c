@@ -577,6 +577,20 @@ static void test_adopt_pack_links_or_copies(void **state)
 	fx_fmt(got, "%s/bad/objects", fx->repo->dir);
 	assert_int_equal(fx_count_files(got), 0);
 	mlops_odb_free(bad);
+
+	/* A pack file shorter than its index says: refused, its objects not stored. */
+	char cut[PATH_MAX];
+	fx_fmt(cut, "%s/cut.pack", fx->repo->dir);
+	idx->entries[0].length--; /* the index as it was */
+	int in = open(pack, O_RDONLY), out = open(cut, O_WRONLY | O_CREAT | O_TRUNC, 0444);
+	assert_true(in >= 0 && out >= 0);
+	assert_int_equal(mlops_copy_fd(out, in, (uint64_t)a.st_size - 10, pack, 0), 0);
+	close(in);
+	close(out);
+	struct mlops_odb *shorter = store_beside(fx, "short");
+	assert_int_equal(mlops_odb_adopt_pack(shorter, cut, idx, 1), MLOPS_ECORRUPT);
+	assert_int_equal(mlops_odb_exists(shorter, &ids[0]), 0);
+	mlops_odb_free(shorter);
 	mlops_pack_index_free(idx);
 }
 
