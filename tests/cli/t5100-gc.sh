@@ -128,7 +128,7 @@ test_expect_success 'a gc of the remote during a push: the push sends again what
 	sleep 0.4
 	(cd ../racegc && mlops -q init && mlops -q remote add origin "$R2" &&
 	 mlops gc --remote origin --grace now >../gc.out) &&
-	wait $pid && grep -q "^removed [1-9]" ../gc.out &&
+	wait $pid &&
 	test -f "$R2/refs/datasets/e/v1" &&
 	mlops fsck --remote origin &&
 	cd ../racegc && mlops -q fetch && mlops -q dataset checkout e --to co &&

@@ -108,4 +108,12 @@ test_expect_success 'gc --remote removes a pack nothing needs, fsck --remote sta
 	cd ../b && rm -rf d1 && mlops -q pull && sums ../a/d1 >want && sums d1 >got && test_cmp want got
 '
 
+test_expect_success 'gc --remote takes a pack without its index for a push in flight for an hour' '
+	cd a && o="$R/packs/$(printf "%064d" 5).pack" && printf "MLPACK01half" >"$o" &&
+	mlops gc --remote origin --grace now >out && test -f "$o" &&
+	touch -d "2 hours ago" "$o" &&
+	mlops gc --remote origin --grace now >out && ! test -e "$o" &&
+	mlops fsck --remote origin
+'
+
 test_done
