@@ -774,25 +774,37 @@ fail:
 	return err;
 }
 
-void mlops_xfer_free(struct mlops_xfer *x)
+/* Drop the packs, listing and id maps the session learnt (their arrays stay allocated). */
+static void drop_learnt(struct mlops_xfer *x)
 {
-	if (!x)
-		return;
-	if (x->known_fd >= 0)
-		close(x->known_fd);
 	for (size_t i = 0; i < x->npacks; i++) {
 		free(x->packs[i].info.idx_key);
 		free(x->packs[i].info.pack_key);
 		mlops_pack_index_free(x->packs[i].index);
 		rpack_release(&x->packs[i]);
 	}
-	free(x->packs);
+	x->npacks = 0;
+	x->packs_loaded = 0;
 	for (size_t i = 0; i < x->nobjects; i++)
 		free(x->objects[i].key);
-	free(x->objects);
+	x->nobjects = 0;
+	x->listed = 0;
+	x->pack_cache_bytes = 0;
 	mlops_oidmap_free(x->known);
 	mlops_oidmap_free(x->packed);
 	mlops_oidmap_free(x->loose);
+	x->known = x->packed = x->loose = NULL;
+}
+
+void mlops_xfer_free(struct mlops_xfer *x)
+{
+	if (!x)
+		return;
+	if (x->known_fd >= 0)
+		close(x->known_fd);
+	drop_learnt(x);
+	free(x->packs);
+	free(x->objects);
 	free(x->state_dir);
 	free(x->tmpdir);
 	pthread_mutex_destroy(&x->lock);
@@ -2196,23 +2208,7 @@ int mlops_xfer_delete(struct mlops_xfer *x, const char *const *keys, size_t n)
 /* Forget what the session learnt about the remote (its epoch changed). */
 static int forget(struct mlops_xfer *x)
 {
-	for (size_t i = 0; i < x->npacks; i++) {
-		free(x->packs[i].info.idx_key);
-		free(x->packs[i].info.pack_key);
-		mlops_pack_index_free(x->packs[i].index);
-		rpack_release(&x->packs[i]);
-	}
-	x->npacks = 0;
-	x->packs_loaded = 0;
-	for (size_t i = 0; i < x->nobjects; i++)
-		free(x->objects[i].key);
-	x->nobjects = 0;
-	x->listed = 0;
-	x->pack_cache_bytes = 0;
-	mlops_oidmap_free(x->known);
-	mlops_oidmap_free(x->packed);
-	mlops_oidmap_free(x->loose);
-	x->known = x->packed = x->loose = NULL;
+	drop_learnt(x);
 	int err;
 	if ((err = mlops_oidmap_new(&x->known)) < 0 || (err = mlops_oidmap_new(&x->packed)) < 0 ||
 	    (err = mlops_oidmap_new(&x->loose)) < 0)

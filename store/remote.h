@@ -247,7 +247,8 @@ char *mlops_remote_state_dir(struct mlops_repo *repo, const char *name);
  * Make the remote hold every object in ids (all stored locally).  Learns
  * what the remote has (its packs, then a listing or per-object checks,
  * whichever costs fewer requests), sends the rest in parallel (objects of
- * at most 64 KiB in packs), verifying each by hash as it is read, and
+ * at most 64 KiB in packs; larger ones in packs too where the backend has
+ * put_parts, else one key each), verifying each by hash as it is read, and
  * syncs the remote.  Objects that arrived are remembered at once, so an
  * interrupted push resumes where it stopped.
  */
