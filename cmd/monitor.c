@@ -7,7 +7,6 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <ftw.h>
 #include <libgen.h>
 #include <math.h>
 #include <stdlib.h>
@@ -20,6 +19,7 @@
 #include "core/learn.h"
 #include "core/monitor.h"
 #include "core/rev.h"
+#include "core/run.h"
 #include "core/train_internal.h"
 #include "store/fsutil.h"
 #include "store/repo.h"
@@ -179,43 +179,18 @@ static int parse_threshold(double *out, const char *name, const char *text)
 	return -1;
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	remove(path);
-	return 0;
-}
-
 /* Check out a dataset revision into a temporary directory; *table is its data file. */
 static int checkout_dataset(char **tmpdir, char **table, char **rev_out, const char *rev)
 {
 	struct mlops_dataset_version *v = NULL;
-	char *dir = NULL, *data = NULL;
+	const char *rel;
 	int err;
 	*tmpdir = *table = *rev_out = NULL;
 	if ((err = mlops_dataset_resolve(&v, g_repo, rev)) < 0)
 		return err;
-	if (!(*tmpdir = mlops_path_join(g_repo->tmpdir, "monitor-XXXXXX")) || !mkdtemp(*tmpdir)) {
-		err = mlops_error_sys(errno, "unable to create a directory in '%s'", g_repo->tmpdir);
-		free(*tmpdir);
-		*tmpdir = NULL;
-		goto done;
-	}
-	if (!(dir = mlops_path_join(*tmpdir, v->name))) {
+	if ((err = mlops_dataset_table_checkout(tmpdir, table, &rel, g_repo, v, "monitor")) == 0 &&
+	    !(*rev_out = mlops_strdupf("%s@v%ld", v->name, v->version)))
 		err = mlops_error_set(MLOPS_ERROR, "out of memory");
-		goto done;
-	}
-	if ((err = mlops_dataset_checkout(g_repo, v, dir, 1, NULL)) < 0)
-		goto done;
-	data = v->nentries == 1 ? mlops_path_join(dir, v->entries[0].path) : strdup(dir);
-	if ((err = mlops_builtin_find_table(table, data)) < 0)
-		goto done;
-	*rev_out = mlops_strdupf("%s@v%ld", v->name, v->version);
-done:
-	free(dir);
-	free(data);
 	mlops_dataset_version_free(v);
 	return err;
 }
@@ -616,7 +591,7 @@ fail_hint:
 			  "with --baseline TABLE [--model MODEL.json]");
 done:
 	if (tmpdir) {
-		nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+		mlops_remove_tree(tmpdir);
 		free(tmpdir);
 	}
 	if (split) {

@@ -7,8 +7,8 @@
  * refs need, in the bundle or already stored); only then write the
  * objects into the store, sync, and write the refs.  Any failure before
  * that removes the staging folder and leaves the repository as it was.
- * The staging folder of a killed import is removed by the next import or
- * gc (mlops_bundle_clean_stale).
+ * The staging folder is a working directory ("import-<host>-<pid>-XXXXXX",
+ * fsutil.h): that of a killed import is removed by the next import or gc.
  */
 #include "bundle.h"
 #include "dataset.h"
@@ -242,64 +242,6 @@ done:
 
 /* ---- import ------------------------------------------------------------- */
 
-static int rm_stage(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	while (d && (de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		unlinkat(dirfd(d), de->d_name, 0);
-	}
-	if (d)
-		closedir(d);
-	return rmdir(dir);
-}
-
-/*
- * Staging folders are named import-<host>-<pid>-XXXXXX (<host>: 8 hex
- * digits of a hash of the host name), so that the folder of an import
- * killed before it could remove it is recognised by any later import or gc
- * on the same host: its process no longer runs.
- */
-static unsigned host_hash(void)
-{
-	char host[256];
-	unsigned h = 2166136261u;
-	if (gethostname(host, sizeof(host) - 1) < 0)
-		snprintf(host, sizeof(host), "unknown");
-	host[sizeof(host) - 1] = '\0';
-	for (const char *p = host; *p; p++)
-		h = (h ^ (unsigned char)*p) * 16777619u;
-	return h;
-}
-
-int mlops_bundle_clean_stale(struct mlops_repo *repo)
-{
-	char prefix[32];
-	int n = 0;
-	snprintf(prefix, sizeof(prefix), "import-%08x-", host_hash());
-	size_t pl = strlen(prefix);
-	DIR *d = opendir(repo->tmpdir);
-	struct dirent *de;
-	while (d && (de = readdir(d))) {
-		char *end;
-		if (strncmp(de->d_name, prefix, pl))
-			continue;
-		long pid = strtol(de->d_name + pl, &end, 10);
-		if (end == de->d_name + pl || *end != '-' || pid <= 0 || pid == (long)getpid() ||
-		    kill((pid_t)pid, 0) == 0 || errno != ESRCH)
-			continue;
-		char *dir = mlops_path_join(repo->tmpdir, de->d_name);
-		if (dir && rm_stage(dir) == 0)
-			n++;
-		free(dir);
-	}
-	if (d)
-		closedir(d);
-	return n;
-}
-
 struct manifest {
 	struct mlops_oidmap *objects; /* id -> size + 1; bit 63: seen in the archive */
 	cJSON *root;
@@ -499,15 +441,9 @@ int mlops_bundle_import(struct mlops_bundle_result **out, struct mlops_repo *rep
 		return mlops_error_set(MLOPS_ERROR, "out of memory");
 	if ((err = mlops_oidmap_new(&m.objects)) < 0)
 		goto done;
-	mlops_bundle_clean_stale(repo);
-	if (!(stage = mlops_strdupf("%s/import-%08x-%ld-XXXXXX", repo->tmpdir, host_hash(),
-				    (long)getpid())) || !mkdtemp(stage)) {
-		err = stage ? mlops_error_sys(errno, "unable to create a folder in '%s'", repo->tmpdir) :
-			      mlops_error_set(MLOPS_ERROR, "out of memory");
-		free(stage);
-		stage = NULL;
+	mlops_workdir_clean(repo->tmpdir);
+	if ((err = mlops_workdir_make(&stage, repo->tmpdir, "import")) < 0)
 		goto done;
-	}
 	if ((err = mlops_archive_load()) < 0)
 		goto done;
 	a = archive_read_new();
@@ -642,7 +578,7 @@ done:
 	if (a)
 		archive_read_free(a);
 	if (stage)
-		rm_stage(stage);
+		mlops_remove_tree(stage);
 	free(stage);
 	free(text);
 	mlops_reach_free(walk);

@@ -52,12 +52,4 @@ int mlops_bundle_export(struct mlops_bundle_result **out, struct mlops_repo *rep
 int mlops_bundle_import(struct mlops_bundle_result **out, struct mlops_repo *repo,
 			const char *file);
 
-/*
- * Remove the staging folders (below .mlops/tmp) of imports on this host
- * whose process no longer runs: what an import killed mid-way leaves.
- * Returns how many were removed; failures are ignored (a later call
- * retries).
- */
-int mlops_bundle_clean_stale(struct mlops_repo *repo);
-
 #endif

@@ -15,7 +15,6 @@
 #include "store/tree.h"
 
 #include <errno.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,13 +103,6 @@ static int exists_cb(const mlops_oid *id, void *payload)
 	return mlops_odb_exists(odb, id) ? 0 : 1;
 }
 
-static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)ftw;
-	return flag == FTW_DP ? rmdir(path) : unlink(path);
-}
-
 int mlops_restore_lock(struct mlops_restore *out, struct mlops_repo *repo, cJSON *lock,
 		       cJSON *prev, int force, int write_lock)
 {
@@ -190,7 +182,7 @@ int mlops_restore_lock(struct mlops_restore *out, struct mlops_repo *repo, cJSON
 		if (mlops_path_check_parents(repo->workdir, path) == 0 &&
 		    mlops_tree_scan(&cur, repo->odb, idx, abs, path, NULL) == 0) {
 			if (!mlops_oid_cmp(&cur.id, &was.id) || force) {
-				if (nftw(abs, rm_cb, 16, FTW_DEPTH | FTW_PHYS) < 0)
+				if (mlops_remove_tree(abs) < 0)
 					err = mlops_error_sys(errno, "unable to remove '%s'", abs);
 				else
 					err = add_item(out, path, MLOPS_RESTORE_REMOVED);

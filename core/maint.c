@@ -317,8 +317,7 @@ static int gc_local(struct mlops_gc_result *res, struct mlops_repo *repo,
 		goto done;
 	if (!opts->dry_run) {
 		res->tmp_cleaned = mlops_odb_clean_tmp(repo->odb, res->grace < 3600 ? res->grace : 3600);
-		res->tmp_cleaned += mlops_bundle_clean_stale(repo);
-		res->tmp_cleaned += mlops_run_clean_stale(repo);
+		res->tmp_cleaned += mlops_workdir_clean(repo->tmpdir);
 	}
 done:
 	mlops_reach_free(walk);

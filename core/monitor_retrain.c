@@ -16,7 +16,6 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,24 +116,16 @@ int mlops_monitor_artifact_model(struct mlops_model **model, char **note,
 	return 0;
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	remove(path);
-	return 0;
-}
-
 /* A baseline computed from the first dataset the version's run used. */
 static int baseline_from_run(struct mlops_baseline **base, char **note, struct mlops_repo *repo,
 			     const cJSON *record, const struct mlops_model *model)
 {
 	const cJSON *in;
 	struct mlops_dataset_version *v = NULL;
-	char *tmp = NULL, *dir = NULL, *data = NULL, *table = NULL;
+	char *tmp = NULL, *table = NULL;
+	const char *rel;
 	cJSON *ds = NULL;
-	int err = 0, have_tmp = 0;
+	int err = 0;
 	mlops_oid did;
 
 	*base = NULL;
@@ -151,27 +142,8 @@ static int baseline_from_run(struct mlops_baseline **base, char **note, struct m
 	}
 	if ((err = mlops_dataset_load(&v, repo, &did)) < 0)
 		return err;
-	if (!(tmp = mlops_path_join(repo->tmpdir, "baseline-XXXXXX"))) {
-		err = oom();
-		goto done;
-	}
-	if (!mkdtemp(tmp)) {
-		err = mlops_error_sys(errno, "unable to create a directory in '%s'", repo->tmpdir);
-		goto done;
-	}
-	have_tmp = 1;
-	if (!(dir = mlops_path_join(tmp, v->name))) {
-		err = oom();
-		goto done;
-	}
-	if ((err = mlops_dataset_checkout(repo, v, dir, 1, NULL)) < 0)
-		goto done;
-	data = v->nentries == 1 ? mlops_path_join(dir, v->entries[0].path) : strdup(dir);
-	if (!data) {
-		err = oom();
-		goto done;
-	}
-	if ((err = mlops_builtin_find_table(&table, data)) < 0) {
+	err = mlops_dataset_table_checkout(&tmp, &table, &rel, repo, v, "baseline");
+	if (err == MLOPS_EINVALID) {
 		/* not one table (a command's inputs can be anything) */
 		*note = mlops_strdupf("no monitoring baseline: %s@v%ld is not one table (%s); "
 				      "use --baseline TABLE", v->name, v->version, mlops_error_message());
@@ -179,6 +151,8 @@ static int baseline_from_run(struct mlops_baseline **base, char **note, struct m
 		err = *note ? 0 : oom();
 		goto done;
 	}
+	if (err < 0)
+		goto done;
 	if (!(ds = cJSON_CreateObject())) {
 		err = oom();
 		goto done;
@@ -186,7 +160,7 @@ static int baseline_from_run(struct mlops_baseline **base, char **note, struct m
 	cJSON_AddStringToObject(ds, "name", v->name);
 	cJSON_AddNumberToObject(ds, "version", (double)v->version);
 	mlops_json_add_oid(ds, "record", &v->id);
-	cJSON_AddStringToObject(ds, "path", table + strlen(dir) + (table[strlen(dir)] == '/'));
+	cJSON_AddStringToObject(ds, "path", rel);
 	if ((err = mlops_baseline_compute(base, table, model, ds)) < 0)
 		goto done;
 	*note = mlops_strdupf("baseline computed from %s@v%ld (the version has none stored)",
@@ -194,12 +168,10 @@ static int baseline_from_run(struct mlops_baseline **base, char **note, struct m
 	if (!*note)
 		err = oom();
 done:
-	if (have_tmp)
-		nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	if (tmp)
+		mlops_remove_tree(tmp);
 	cJSON_Delete(ds);
 	free(tmp);
-	free(dir);
-	free(data);
 	free(table);
 	mlops_dataset_version_free(v);
 	return err;

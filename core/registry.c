@@ -22,7 +22,6 @@
 
 #include <ctype.h>
 #include <dirent.h>
-#include <ftw.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -1248,15 +1247,6 @@ static char *tag_message(const char *sentence, const char *message, const char *
 	return mlops_strdupf("%s\n\n%s%s%s", sentence, has ? message : "", has ? "\n\n" : "", keys);
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	remove(path);
-	return 0;
-}
-
 /*
  * The monitoring baseline of a built-in run (core/monitor.h): the table
  * its first dataset holds, profiled with bins, categories and a sample,
@@ -1270,8 +1260,9 @@ static int make_baseline(int *made, mlops_oid *id, char **note, struct mlops_rep
 	struct mlops_dataset_version *v = NULL;
 	struct mlops_model *model = NULL;
 	cJSON *ds = NULL, *art = NULL;
-	char *tmp = NULL, *dir = NULL, *data = NULL, *table = NULL, *mnote = NULL;
-	int err = 0, have_tmp = 0;
+	char *tmp = NULL, *table = NULL, *mnote = NULL;
+	const char *rel;
+	int err = 0;
 	const cJSON *in;
 	mlops_oid did;
 	*made = 0;
@@ -1294,20 +1285,7 @@ static int make_baseline(int *made, mlops_oid *id, char **note, struct mlops_rep
 	}
 	if ((err = mlops_dataset_load(&v, repo, &did)) < 0)
 		return err;
-	if (!(tmp = mlops_path_join(repo->tmpdir, "baseline-XXXXXX")))
-		goto oom;
-	if (!mkdtemp(tmp)) {
-		err = mlops_error_sys(errno, "unable to create a directory in '%s'", repo->tmpdir);
-		goto done;
-	}
-	have_tmp = 1;
-	if (!(dir = mlops_path_join(tmp, v->name)))
-		goto oom;
-	if ((err = mlops_dataset_checkout(repo, v, dir, 1, NULL)) < 0)
-		goto done;
-	if (!(data = v->nentries == 1 ? mlops_path_join(dir, v->entries[0].path) : strdup(dir)))
-		goto oom;
-	if ((err = mlops_builtin_find_table(&table, data)) < 0)
+	if ((err = mlops_dataset_table_checkout(&tmp, &table, &rel, repo, v, "baseline")) < 0)
 		goto done;
 	if (!(art = mlops_node_to_json(artifact)))
 		goto oom;
@@ -1318,7 +1296,7 @@ static int make_baseline(int *made, mlops_oid *id, char **note, struct mlops_rep
 	cJSON_AddStringToObject(ds, "name", v->name);
 	cJSON_AddNumberToObject(ds, "version", (double)v->version);
 	mlops_json_add_oid(ds, "record", &did);
-	cJSON_AddStringToObject(ds, "path", table + strlen(dir) + (table[strlen(dir)] == '/'));
+	cJSON_AddStringToObject(ds, "path", rel);
 	if ((err = mlops_baseline_build(id, repo, table, model, ds)) < 0)
 		goto done;
 	*made = 1;
@@ -1326,15 +1304,13 @@ static int make_baseline(int *made, mlops_oid *id, char **note, struct mlops_rep
 oom:
 	err = OOM();
 done:
-	if (have_tmp)
-		nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	if (tmp)
+		mlops_remove_tree(tmp);
 	mlops_dataset_version_free(v);
 	mlops_model_free(model);
 	cJSON_Delete(ds);
 	cJSON_Delete(art);
 	free(tmp);
-	free(dir);
-	free(data);
 	free(table);
 	free(mnote);
 	return err;

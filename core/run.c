@@ -4,10 +4,11 @@
  * the result, and look runs up again (see run.h for the record format).
  *
  * Design notes:
- *   - A run works in its own directory below .mlops/tmp/ ("run-XXXXXX"):
- *     params.json, metrics.json, output/, inputs/<dataset>/ and the log.
- *     An "owner" file holds "pid host"; a directory whose owner on this
- *     host is gone (a run killed with SIGKILL) is removed by the next run.
+ *   - A run works in its own directory below .mlops/tmp/ (a working
+ *     directory "run-<host>-<pid>-XXXXXX", fsutil.h): params.json,
+ *     metrics.json, output/, inputs/<dataset>/ and the log.  One whose
+ *     process is gone (a run killed with SIGKILL) is removed by the next
+ *     run or gc.
  *   - Recording: objects (outputs, log, diff, record) are written, then
  *     synced, then the refs written under the repository lock (run.h).
  *   - A sweep prepares once (inputs resolved, code state read) and runs
@@ -33,7 +34,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
@@ -144,23 +144,6 @@ void mlops_run_metrics_foreach(const cJSON *metrics,
 		metrics_walk(copy, prefix, 0, cb, payload);
 		cJSON_Delete(copy);
 	}
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)ftw;
-	if (flag == FTW_DP)
-		rmdir(path);
-	else
-		unlink(path);
-	return 0;
-}
-
-/* Remove a directory tree (best effort: it is scratch space). */
-static void remove_tree(const char *path)
-{
-	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 static double now_epoch(void)
@@ -310,52 +293,6 @@ static char *default_name(const struct mlops_run_spec *spec)
 	return name;
 }
 
-/*
- * A run directory gets its owner file microseconds after it is made; one
- * without it for this long was left by a run killed in between.
- */
-#define RUN_DIR_UNOWNED_AGE 60
-
-int mlops_run_clean_stale(struct mlops_repo *repo)
-{
-	char host[256];
-	int n = 0;
-	host_name(host, sizeof(host));
-	DIR *d = opendir(repo->tmpdir);
-	struct dirent *de;
-	if (!d)
-		return 0;
-	time_t now = time(NULL);
-	while ((de = readdir(d))) {
-		if (strncmp(de->d_name, "run-", 4))
-			continue;
-		char *dir = mlops_path_join(repo->tmpdir, de->d_name);
-		char *owner = dir ? mlops_path_join(dir, "owner") : NULL;
-		char *text = NULL;
-		size_t len;
-		struct stat st;
-		int stale = 0;
-		if (owner && mlops_read_file(&text, &len, owner) == 0) {
-			long pid = 0;
-			char h[256] = "";
-			stale = sscanf(text, "%ld %255s", &pid, h) == 2 && !strcmp(h, host) && pid > 0 &&
-				kill((pid_t)pid, 0) < 0 && errno == ESRCH;
-		} else if (owner && errno == ENOENT && stat(dir, &st) == 0 && S_ISDIR(st.st_mode)) {
-			stale = now - st.st_mtime > RUN_DIR_UNOWNED_AGE;
-		}
-		if (stale) {
-			remove_tree(dir);
-			n += access(dir, F_OK) < 0;
-		}
-		mlops_error_clear();
-		free(text);
-		free(owner);
-		free(dir);
-	}
-	closedir(d);
-	return n;
-}
-
 static int ctx_prepare(struct run_ctx *c, struct mlops_repo *repo, const struct mlops_run_spec *spec)
 {
 	int err = 0;
@@ -426,7 +363,7 @@ static int ctx_prepare(struct run_ctx *c, struct mlops_repo *repo, const struct 
 		goto fail;
 	if (c->code.dirty)
 		mlops_hash_buf(&c->diff_id, c->code.diff, c->code.diff_len);
-	mlops_run_clean_stale(repo);
+	mlops_workdir_clean(repo->tmpdir);
 	return 0;
 fail:
 	ctx_free(c);
@@ -576,7 +513,7 @@ int mlops_run_checkout_outputs(struct mlops_repo *repo, const cJSON *record, con
 		struct stat st;
 		if (lstat(dest, &st) == 0 && S_ISDIR(st.st_mode) != (en.kind == MLOPS_KIND_TREE)) {
 			if (S_ISDIR(st.st_mode))
-				remove_tree(dest);
+				mlops_remove_tree(dest);
 			else
 				unlink(dest);
 		}
@@ -650,11 +587,6 @@ cJSON *mlops_run_read_metrics(const char *path, char **warning)
 	return read_metrics(path, warning);
 }
 
-void mlops_run_remove_tree(const char *path)
-{
-	remove_tree(path);
-}
-
 /* ---- one run ---------------------------------------------------------- */
 
 struct run_dir {
@@ -664,7 +596,7 @@ struct run_dir {
 static void run_dir_free(struct run_dir *d, int remove)
 {
 	if (remove && d->dir)
-		remove_tree(d->dir);
+		mlops_remove_tree(d->dir);
 	free(d->dir);
 	free(d->output);
 	free(d->metrics);
@@ -674,40 +606,27 @@ static void run_dir_free(struct run_dir *d, int remove)
 }
 
 /* A new run directory below base (on base's file system: tmp files too). */
-static int run_dir_make_in(struct run_dir *d, struct run_ctx *c, const char *base,
-			   const char *tmpl_name)
+static int run_dir_make_in(struct run_dir *d, const char *base, const char *prefix)
 {
 	memset(d, 0, sizeof(*d));
-	char *tmpl = mlops_path_join(base, tmpl_name);
-	if (!tmpl)
-		return oom();
-	if (!mkdtemp(tmpl)) {
-		int e = errno;
-		free(tmpl);
-		return mlops_error_sys(e, "unable to create a run directory in '%s'", base);
-	}
-	d->dir = tmpl;
-	char owner[300];
-	int n = snprintf(owner, sizeof(owner), "%ld %s\n", (long)getpid(), c->host);
-	char *op = mlops_path_join(d->dir, "owner");
+	int err = mlops_workdir_make(&d->dir, base, prefix);
+	if (err < 0)
+		return err;
 	d->output = mlops_path_join(d->dir, "output");
 	d->metrics = mlops_path_join(d->dir, "metrics.json");
 	d->params = mlops_path_join(d->dir, "params.json");
 	d->log = mlops_path_join(d->dir, "log");
 	d->inputs = mlops_path_join(d->dir, "inputs");
-	int err = 0;
-	if (!op || !d->output || !d->metrics || !d->params || !d->log || !d->inputs)
-		err = oom();
-	else if ((err = mlops_write_file_atomic(op, owner, (size_t)n, base, 0)) == 0 &&
-		 mkdir(d->output, 0777) < 0)
-		err = mlops_error_sys(errno, "unable to create '%s'", d->output);
-	free(op);
-	return err;
+	if (!d->output || !d->metrics || !d->params || !d->log || !d->inputs)
+		return oom();
+	if (mkdir(d->output, 0777) < 0)
+		return mlops_error_sys(errno, "unable to create '%s'", d->output);
+	return 0;
 }
 
 static int run_dir_make(struct run_dir *d, struct run_ctx *c)
 {
-	return run_dir_make_in(d, c, c->repo->tmpdir, "run-XXXXXX");
+	return run_dir_make_in(d, c->repo->tmpdir, "run");
 }
 
 /* Materialise the inputs; paths[i] is what MLOPS_INPUT_<NAME> names. */
@@ -894,7 +813,7 @@ static int submit_one(struct mlops_run_result *res, struct run_ctx *c,
 		return mlops_error_sys(errno, "unable to read the current directory");
 	if ((err = mlops_slurm_shared_dir(&shared, c->repo, spec->slurm)) < 0)
 		return err;
-	if ((err = new_run_id(run_id)) < 0 || (err = run_dir_make_in(&d, c, shared, "job-XXXXXX")) < 0)
+	if ((err = new_run_id(run_id)) < 0 || (err = run_dir_make_in(&d, shared, "job")) < 0)
 		goto done;
 	input_paths = calloc(c->ninputs + 1, sizeof(*input_paths));
 	if (!input_paths) {

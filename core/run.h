@@ -47,6 +47,7 @@
 #include "store/oid.h"
 
 struct mlops_repo;
+struct mlops_dataset_version;
 struct cJSON;
 
 /* A built-in trainer's settings (its hyper-parameters are params). */
@@ -146,14 +147,6 @@ struct mlops_sweep_axis {
  * `jobs`) and its result is a pending run.
  * Returns an error only when nothing could be tried.
  */
-/*
- * Remove the working directories (below .mlops/tmp) of runs on this host
- * whose process no longer runs, and of runs killed before they wrote who
- * owns them: what a killed run leaves.  Returns how many were removed;
- * failures are ignored (a later call retries).  Every run and gc call it.
- */
-int mlops_run_clean_stale(struct mlops_repo *repo);
-
 int mlops_run_sweep(struct mlops_run_result ***out, size_t *n, struct mlops_repo *repo,
 		    const struct mlops_run_spec *base, const struct mlops_sweep_axis *axes,
 		    size_t naxes, size_t jobs);
@@ -211,6 +204,18 @@ struct cJSON *mlops_run_param_value(const char *text);
  */
 int mlops_builtin_detect_kind(const char **kind, struct mlops_repo *repo, const char *rev,
 			      const char *target);
+
+/*
+ * Check dataset version v out into a new working directory below the
+ * repository's tmp/ (fsutil.h; named by prefix) and find the one table it
+ * holds, as a built-in trainer does: *table is its path, *rel (inside
+ * *table) its path within the version.  *workdir is set whenever the
+ * directory was made, failure or not: the caller removes it
+ * (mlops_remove_tree) and frees it, and frees *table.
+ */
+int mlops_dataset_table_checkout(char **workdir, char **table, const char **rel,
+				 struct mlops_repo *repo, const struct mlops_dataset_version *v,
+				 const char *prefix);
 
 /* Flatten nested metrics: "a.b" -> number; cb is called in key order. */
 void mlops_run_metrics_foreach(const struct cJSON *metrics,

@@ -11,6 +11,8 @@
 #include "csv.h"
 #include "learn.h"
 #include "train_internal.h"
+#include "dataset.h"
+#include "store/repo.h"
 #include "store/error.h"
 #include "store/fsutil.h"
 
@@ -74,6 +76,29 @@ int mlops_builtin_find_table(char **out, const char *data_path)
 	*out = found_path;
 	found_path = NULL;
 	return 0;
+}
+
+int mlops_dataset_table_checkout(char **workdir, char **table, const char **rel,
+				 struct mlops_repo *repo, const struct mlops_dataset_version *v,
+				 const char *prefix)
+{
+	char *dir = NULL, *data = NULL;
+	int err;
+	*workdir = *table = NULL;
+	*rel = NULL;
+	if ((err = mlops_workdir_make(workdir, repo->tmpdir, prefix)) < 0)
+		return err;
+	if (!(dir = mlops_path_join(*workdir, v->name)))
+		err = mlops_error_set(MLOPS_ERROR, "out of memory");
+	else if ((err = mlops_dataset_checkout(repo, v, dir, 1, NULL)) < 0)
+		;
+	else if (!(data = v->nentries == 1 ? mlops_path_join(dir, v->entries[0].path) : strdup(dir)))
+		err = mlops_error_set(MLOPS_ERROR, "out of memory");
+	else if ((err = mlops_builtin_find_table(table, data)) == 0)
+		*rel = *table + strlen(dir) + ((*table)[strlen(dir)] == '/');
+	free(dir);
+	free(data);
+	return err;
 }
 
 /* ---- the row source over the CSV reader ------------------------------- */

@@ -94,8 +94,6 @@ int mlops_builtin_find_table(char **out, const char *data_path);
  */
 struct cJSON *mlops_run_read_metrics(const char *path, char **warning);
 
-/* Remove a directory tree (best effort). */
-void mlops_run_remove_tree(const char *path);
 
 /* ---- train_slurm.c ---------------------------------------------------- */
 

@@ -778,7 +778,7 @@ static int ingest(struct mlops_run_result *res, struct mlops_repo *repo,
 		mlops_lock_release(lock);
 		if (err < 0)
 			goto done;
-		mlops_run_remove_tree(dir);
+		mlops_remove_tree(dir);
 		res->exit_status = interrupted ? 130 : 1;
 		res->error = MLOPS_ERROR;
 		res->error_message = mlops_strdupf("Slurm job %s ended (%s) before its command started",
@@ -890,7 +890,7 @@ static int ingest(struct mlops_run_result *res, struct mlops_repo *repo,
 						     mlops_error_message());
 		mlops_error_clear();
 	}
-	mlops_run_remove_tree(dir);
+	mlops_remove_tree(dir);
 done:
 	if (lfd >= 0)
 		close(lfd);

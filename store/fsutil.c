@@ -11,8 +11,11 @@
 #include "fsutil.h"
 #include "error.h"
 
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -389,4 +392,106 @@ fail:
 	mlops_tempfile_forget(tmp);
 	free(tmp);
 	return err;
+}
+
+/* ---- working directories --------------------------------------------- */
+
+static void host_tag(char *buf, size_t len)
+{
+	if (gethostname(buf, len - 1) < 0 || !*buf)
+		snprintf(buf, len, "unknown");
+	buf[len - 1] = '\0';
+	for (char *p = buf; *p; p++)
+		if (!isalnum((unsigned char)*p) && *p != '.' && *p != '-')
+			*p = '_';
+}
+
+int mlops_workdir_make(char **out, const char *dir, const char *prefix)
+{
+	char host[HOST_NAME_MAX + 1];
+	host_tag(host, sizeof(host));
+	char *path = mlops_strdupf("%s/%s-%s-%ld-XXXXXX", dir, prefix, host, (long)getpid());
+	if (!path)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	if (!mkdtemp(path)) {
+		int err = mlops_error_sys(errno, "unable to create a working directory in '%s'", dir);
+		free(path);
+		return err;
+	}
+	*out = path;
+	return 0;
+}
+
+/*
+ * The process a working directory's name gives, when the name is one and
+ * was made on this host (host: host_tag's); else 0.  Parsed from the end,
+ * since host names hold '-': "-<pid>-XXXXXX".
+ */
+static long workdir_pid(const char *name, const char *host)
+{
+	size_t len = strlen(name), hl = strlen(host);
+	const char *dash = strchr(name, '-');
+	if (!dash || dash == name || len < 8 || name[len - 7] != '-')
+		return 0;
+	for (const char *p = name; p < dash; p++)
+		if (!isalnum((unsigned char)*p))
+			return 0;
+	const char *end = name + len - 7, *p = end;
+	while (p > dash && isdigit((unsigned char)p[-1]))
+		p--;
+	if (p == end || p[-1] != '-' || (size_t)(p - 1 - (dash + 1)) != hl ||
+	    memcmp(dash + 1, host, hl) || end - p > 9)
+		return 0;
+	return strtol(p, NULL, 10);
+}
+
+int mlops_workdir_clean(const char *dir)
+{
+	char host[HOST_NAME_MAX + 1];
+	host_tag(host, sizeof(host));
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0, saved = errno;
+	while (d && (de = readdir(d))) {
+		long pid = workdir_pid(de->d_name, host);
+		if (pid <= 0 || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		char *path = mlops_path_join(dir, de->d_name);
+		if (path && mlops_remove_tree(path) == 0)
+			n++;
+		free(path);
+	}
+	if (d)
+		closedir(d);
+	errno = saved;
+	return n;
+}
+
+/* nftw takes no payload: the first failure of this thread's walk. */
+static __thread int remove_errno;
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	/* Keep going past what cannot be removed: the caller sees the top stay. */
+	if ((flag == FTW_DP ? rmdir(path) : unlink(path)) < 0 && !remove_errno)
+		remove_errno = errno;
+	return 0;
+}
+
+int mlops_remove_tree(const char *path)
+{
+	struct stat st;
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : -1;
+	if (!S_ISDIR(st.st_mode))
+		return unlink(path);
+	remove_errno = 0;
+	if (nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS) < 0 && !remove_errno)
+		remove_errno = errno;
+	if (lstat(path, &st) < 0 && errno == ENOENT)
+		return 0;
+	errno = remove_errno ? remove_errno : ENOTEMPTY;
+	return -1;
 }

@@ -85,6 +85,28 @@ void mlops_tempfile_forget(const char *path);
  */
 void mlops_tempfile_cleanup(void);
 
+/*
+ * Working directories in a shared tmp/ directory: "<prefix>-<host>-<pid>-
+ * XXXXXX" (prefix: letters and digits; host: this host's name, characters
+ * other than letters, digits, '.' and '-' as '_').  One left by a process
+ * killed before it could remove it is known to any later process on the
+ * same host by its name alone: its process no longer runs.
+ * mlops_workdir_make creates one (mode 0700); *out is the caller's.
+ */
+int mlops_workdir_make(char **out, const char *dir, const char *prefix);
+
+/*
+ * Remove every working directory in dir made on this host by a process
+ * that no longer runs; returns how many went.  Other entries are left.
+ */
+int mlops_workdir_clean(const char *dir);
+
+/*
+ * Remove path and everything below it, following no link.  0, or -1 with
+ * errno of the first failure when path is still there.
+ */
+int mlops_remove_tree(const char *path);
+
 /* The process umask (read once). */
 mode_t mlops_umask(void);
 

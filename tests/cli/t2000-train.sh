@@ -127,15 +127,18 @@ test_expect_success 'an interrupted command is recorded as interrupted' '
 	grep -q "\"status\":\"interrupted\"" r
 '
 
-test_expect_success 'gc removes what killed runs left in .mlops/tmp, and nothing a run uses' '
-	mkdir .mlops/tmp/run-dead01 && echo "999999 $(hostname)" >.mlops/tmp/run-dead01/owner &&
-	mkdir .mlops/tmp/run-bare01 && touch -d "2 minutes ago" .mlops/tmp/run-bare01 &&
-	mkdir .mlops/tmp/run-new001 &&
-	mkdir .mlops/tmp/run-live01 && echo "$$ $(hostname)" >.mlops/tmp/run-live01/owner &&
+test_expect_success 'gc removes what killed commands left in .mlops/tmp, and nothing in use' '
+	h=$(hostname | tr -c "A-Za-z0-9.\n-" "_") && t=.mlops/tmp &&
+	mkdir -p $t/run-$h-999999999-dead01/output/sub && echo x >$t/run-$h-999999999-dead01/output/sub/f &&
+	mkdir $t/import-$h-999999999-dead02 $t/baseline-$h-999999999-dead03 \
+		$t/monitor-$h-999999999-dead04 &&
+	mkdir $t/run-$h-$$-live01 $t/run-other.host-999999999-away01 $t/run-abcdef &&
 	mlops -q gc &&
-	! test -e .mlops/tmp/run-dead01 && ! test -e .mlops/tmp/run-bare01 &&
-	test -d .mlops/tmp/run-new001 && test -d .mlops/tmp/run-live01 &&
-	rm -rf .mlops/tmp/run-new001 .mlops/tmp/run-live01
+	! test -e $t/run-$h-999999999-dead01 && ! test -e $t/import-$h-999999999-dead02 &&
+	! test -e $t/baseline-$h-999999999-dead03 && ! test -e $t/monitor-$h-999999999-dead04 &&
+	test -d $t/run-$h-$$-live01 && test -d $t/run-other.host-999999999-away01 &&
+	test -d $t/run-abcdef &&
+	rm -rf $t/run-$h-$$-live01 $t/run-other.host-999999999-away01 $t/run-abcdef
 '
 
 test_expect_success 'SIGKILL during a run leaves a working repository and no run' '

@@ -196,7 +196,7 @@ static void test_script_hostile(void **state)
 	free(script);
 	free(envs[0]);
 	free(envs[1]);
-	mlops_run_remove_tree(top);
+	mlops_remove_tree(top);
 	free(top);
 	free(dir);
 }
@@ -239,7 +239,7 @@ static void test_script_status(void **state)
 	mlops_error_clear();
 	free(p);
 	free(l);
-	mlops_run_remove_tree(top);
+	mlops_remove_tree(top);
 	free(top);
 	free(dir);
 }
@@ -273,7 +273,7 @@ static void test_script_interrupted(void **state)
 	free(p);
 	free(startp);
 	free(script);
-	mlops_run_remove_tree(top);
+	mlops_remove_tree(top);
 	free(top);
 	free(dir);
 }
