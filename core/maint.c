@@ -325,8 +325,6 @@ done:
 	return err;
 }
 
-/* A remote pack without its index younger than this may be a push's in flight. */
-#define REMOTE_ORPHAN_PACK_AGE 3600
 
 /*
  * Whether the grace period protects a remote key written at mtime: a
@@ -381,13 +379,9 @@ static int gc_remote(struct mlops_gc_result *res, struct mlops_repo *repo,
 			needed = mlops_reach_has(walk, &idx->entries[i].id);
 		if (needed)
 			continue;
-		/*
-		 * A pack without its index is also what a push shows between its
-		 * two puts (a pack of large objects takes seconds): only one an
-		 * hour old is taken for an interrupted push's, whatever the grace.
-		 */
-		long long grace = !p->has_index && res->grace < REMOTE_ORPHAN_PACK_AGE ?
-				  REMOTE_ORPHAN_PACK_AGE : res->grace;
+		/* A pack without its index may be a push's in flight (pack.h). */
+		long long grace = !p->has_index && res->grace < MLOPS_PACK_ORPHAN_AGE ?
+				  MLOPS_PACK_ORPHAN_AGE : res->grace;
 		if (too_recent(p->mtime, (long long)time(NULL) - grace, grace)) {
 			res->recent++;
 			continue;

@@ -1908,16 +1908,9 @@ static int orphan_pack(DIR *d, const char *name)
 	return fstatat(dirfd(d), idx, &st, 0) < 0 && errno == ENOENT;
 }
 
-/*
- * A pack without its index is also what another process's sync shows
- * between its two renames: only one older than this is taken for a crash's
- * leftover, whatever grace period gc was given (even "now").
- */
-#define ODB_ORPHAN_PACK_AGE 3600
-
 int mlops_odb_clean_tmp(struct mlops_odb *odb, long max_age)
 {
-	return clean_dir(odb->tmpdir, max_age, NULL) +
-	       clean_dir(odb->packdir, max_age > ODB_ORPHAN_PACK_AGE ? max_age : ODB_ORPHAN_PACK_AGE,
-			 orphan_pack);
+	/* A pack without its index may be another process's sync (pack.h). */
+	long pack_age = max_age > MLOPS_PACK_ORPHAN_AGE ? max_age : MLOPS_PACK_ORPHAN_AGE;
+	return clean_dir(odb->tmpdir, max_age, NULL) + clean_dir(odb->packdir, pack_age, orphan_pack);
 }

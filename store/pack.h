@@ -48,6 +48,15 @@
 #define MLOPS_PACK_IDX_HDR (8 + 32 + 8 + 8)
 #define MLOPS_PACK_IDX_ENTRY 56
 
+/*
+ * A pack file without its index is what a writer shows between putting
+ * the two (a local sync between its renames, a push between its puts: a
+ * pack of large objects takes seconds): only one older than this, in
+ * seconds, is taken for a crash's leftover, whatever grace period gc was
+ * given (even "now").
+ */
+#define MLOPS_PACK_ORPHAN_AGE 3600
+
 struct mlops_pack_entry {
 	mlops_oid id;
 	uint64_t offset, length;
