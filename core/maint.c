@@ -218,7 +218,9 @@ static void remote_close(struct remote_session *s)
 	mlops_remote_free(s->r);
 }
 
-static int remote_open(struct remote_session *s, struct mlops_repo *repo, const char *name, int jobs)
+/* Open a session on the remote; with learn set, list what it holds. */
+static int remote_open(struct remote_session *s, struct mlops_repo *repo, const char *name, int jobs,
+		       int learn)
 {
 	char *state = NULL;
 	int err;
@@ -230,7 +232,7 @@ static int remote_open(struct remote_session *s, struct mlops_repo *repo, const 
 	struct mlops_xfer_options xo = { .jobs = jobs };
 	err = mlops_xfer_open(&s->x, s->r, repo->odb, state, repo->tmpdir, &xo);
 	free(state);
-	if (err == 0)
+	if (err == 0 && learn)
 		err = mlops_xfer_learn_all(s->x);
 	return err;
 }
@@ -342,8 +344,16 @@ static int gc_remote(struct mlops_gc_result *res, struct mlops_repo *repo,
 	struct mlops_reach *walk = NULL;
 	const char **keys = NULL;
 	size_t nkeys = 0;
-	int err;
-	if ((err = remote_open(&s, repo, opts->remote, opts->jobs)) < 0)
+	int err, begun = 0;
+	if ((err = remote_open(&s, repo, opts->remote, opts->jobs, 0)) < 0)
+		goto done;
+	/* Said on the remote before a ref is read or a key listed: pushes wait (remote.h). */
+	if (!opts->dry_run) {
+		if ((err = mlops_xfer_gc_begin(s.x)) < 0)
+			goto done;
+		begun = 1;
+	}
+	if ((err = mlops_xfer_learn_all(s.x)) < 0)
 		goto done;
 	if ((err = mlops_reach_new(&walk, gc_fault, NULL)) < 0 ||
 	    (err = add_remote_refs(walk, s.x, NULL)) < 0 ||
@@ -396,6 +406,21 @@ static int gc_remote(struct mlops_gc_result *res, struct mlops_repo *repo,
 	if (err == 0 && !opts->dry_run && nkeys)
 		err = mlops_xfer_delete(s.x, keys, nkeys);
 done:
+	if (begun) {
+		/* Also after a failure: pushes wait while the marker says a gc runs. */
+		char *why = err < 0 ? strdup(mlops_error_message()) : NULL;
+		int end = mlops_xfer_gc_end(s.x);
+		if (err == 0)
+			err = end;
+		else if (end < 0)
+			mlops_warning_add("remote '%s' may still say a gc runs (pushes from other hosts "
+					  "wait for it until the next gc, or an hour): %s",
+					  s.r->url, mlops_error_message());
+		if (why) {
+			mlops_error_set(err, "%s", why);
+			free(why);
+		}
+	}
 	free(keys);
 	mlops_reach_free(walk);
 	remote_close(&s);
@@ -483,7 +508,7 @@ static int fsck_remote(struct mlops_fsck_result *res, struct mlops_repo *repo, c
 	struct remote_session s;
 	mlops_oid *ids = NULL;
 	int err;
-	if ((err = remote_open(&s, repo, name, jobs)) < 0)
+	if ((err = remote_open(&s, repo, name, jobs, 1)) < 0)
 		goto done;
 	const struct mlops_remote_object *objs;
 	size_t nobjs, npacks;

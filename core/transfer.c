@@ -27,10 +27,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define LOCK_TIMEOUT_MS 10000
 #define CAS_TRIES 100
 #define PUSH_ROUNDS 3   /* pushes again after a gc of the remote ran meanwhile */
+#define GC_WAIT_DEFAULT 60 /* seconds a push waits for a gc of the remote to end */
+#define GC_POLL_MS 200
 
 void mlops_transfer_result_free(struct mlops_transfer_result *res)
 {
@@ -421,6 +424,58 @@ static int push_ref(struct mlops_transfer_result *res, struct session *s, struct
 			       p->name, r->url);
 }
 
+static void add_stats(struct mlops_xfer_stats *to, const struct mlops_xfer_stats *st)
+{
+	to->objects += st->objects;
+	to->bytes += st->bytes;
+	to->packs += st->packs;
+	to->checks += st->checks;
+	to->listings += st->listings;
+}
+
+/*
+ * Bring the push to where its refs may be written: no gc of the remote
+ * runs (one that does is waited for, up to wait seconds), and none ran
+ * since the session last learnt what the remote holds, or the objects are
+ * pushed again (a gc may have deleted some the push skipped as present).
+ */
+static int push_settle(struct session *s, const struct mlops_oid_list *ids,
+		       struct mlops_transfer_result *res, long long wait)
+{
+	long long waited_ms = 0;
+	int changed = 0;
+	for (int round = 0;;) {
+		char who[400];
+		int c = mlops_xfer_refresh(s->x);
+		if (c < 0)
+			return c;
+		changed |= c;
+		if (mlops_xfer_collecting(s->x, who, sizeof(who))) {
+			if (waited_ms >= wait * 1000)
+				return mlops_error_set(MLOPS_EREMOTE, "remote '%s' is being collected by "
+						       "gc (%s); waited %llds: push again when it "
+						       "ends (one killed there is cleared by the "
+						       "next gc --remote)", s->remote->url, who, wait);
+			struct timespec ts = { 0, GC_POLL_MS * 1000000L };
+			nanosleep(&ts, NULL);
+			waited_ms += GC_POLL_MS;
+			continue;
+		}
+		if (!changed)
+			return 0;
+		if (round++ == PUSH_ROUNDS)
+			return mlops_error_set(MLOPS_EREMOTE, "remote '%s' is being collected (its gc "
+					       "runs again and again): push again later",
+					       s->remote->url);
+		struct mlops_xfer_stats again;
+		int err = mlops_xfer_push(s->x, ids->ids, ids->n, &again);
+		if (err < 0)
+			return err;
+		add_stats(&res->stats, &again);
+		changed = 0;
+	}
+}
+
 int mlops_push(struct mlops_transfer_result **out, struct mlops_repo *repo,
 	       const struct mlops_transfer_opts *opts)
 {
@@ -457,36 +512,32 @@ int mlops_push(struct mlops_transfer_result **out, struct mlops_repo *repo,
 	if ((err = mlops_xfer_push(s.x, ids.ids, ids.n, &res->stats)) < 0)
 		goto done;
 	/*
-	 * A gc of the remote that ran meanwhile may have deleted objects this
-	 * push skipped as present: it changes the remote's epoch, and then
-	 * the push learns again and sends what went.
+	 * A gc of the remote says so in its marker before it reads a ref
+	 * (store/remote.h): the push waits for it to end, and sends again what
+	 * it may have deleted, before its refs go...
 	 */
-	for (int round = 0;; round++) {
-		struct mlops_xfer_stats again;
-		int changed = mlops_xfer_refresh(s.x);
-		if (changed <= 0) {
-			err = changed;
-			break;
-		}
-		if (round == PUSH_ROUNDS) {
-			err = mlops_error_set(MLOPS_EREMOTE, "remote '%s' is being collected (its gc runs "
-					      "again and again); no ref was pushed: push again later",
-					      s.remote->url);
-			break;
-		}
-		if ((err = mlops_xfer_push(s.x, ids.ids, ids.n, &again)) < 0)
-			break;
-		res->stats.objects += again.objects;
-		res->stats.bytes += again.bytes;
-		res->stats.packs += again.packs;
-		res->stats.checks += again.checks;
-		res->stats.listings += again.listings;
-	}
-	if (err < 0)
+	char *key = mlops_strdupf("remote.%s.gcWait", s.name);
+	long long wait = GC_WAIT_DEFAULT;
+	if (!key)
+		err = mlops_error_set(MLOPS_ERROR, "out of memory");
+	else
+		err = mlops_config_get_int(&wait, repo, key, GC_WAIT_DEFAULT);
+	free(key);
+	if (err < 0 || (err = push_settle(&s, &ids, res, wait)) < 0) {
+		if (err != MLOPS_ERROR)
+			mlops_error_wrap(err, "no ref was pushed");
 		goto done;
+	}
 	/* Refs last: everything they name is on the remote now. */
 	for (size_t i = 0; i < npairs && err == 0; i++)
 		err = push_ref(res, &s, repo, &pairs[i], opts->force);
+	/*
+	 * ...and a gc that began between the last look and the refs may not
+	 * have seen them: once it ends, what it deleted is sent again.
+	 */
+	if (err == 0 && (err = push_settle(&s, &ids, res, wait)) < 0)
+		mlops_error_wrap(err, "the refs were pushed while a gc of the remote began, and "
+				 "objects they need may have gone from it: push again");
 done:
 	session_close(&s);
 	refpairs_free(pairs, npairs);

@@ -36,6 +36,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -614,6 +615,11 @@ struct mlops_xfer {
 	void (*progress)(void *, uint64_t, uint64_t);
 	void *payload;
 	char epoch[65];       /* "" when the remote has no marker */
+	/* The marker's "gc": a gc of the remote that began and has not ended. */
+	int collecting;
+	char gc_host[256];
+	long gc_pid;
+	long long gc_started;
 	struct mlops_oidmap *known;  /* ids the remote is known to hold */
 	int known_fd;
 	int packs_loaded;
@@ -634,6 +640,7 @@ static int read_marker(struct mlops_xfer *x)
 	void *data = NULL;
 	size_t len;
 	x->epoch[0] = '\0';
+	x->collecting = 0;
 	int err = x->r->get(x->r, MARKER_KEY, &data, &len, 1 << 16);
 	if (err == MLOPS_ENOTFOUND) {
 		mlops_error_clear();
@@ -659,20 +666,54 @@ static int read_marker(struct mlops_xfer *x)
 		return err;
 	}
 	snprintf(x->epoch, sizeof(x->epoch), "%s", e->valuestring);
+	const cJSON *gc = cJSON_GetObjectItemCaseSensitive(o, "gc");
+	if (cJSON_IsObject(gc)) {
+		const cJSON *h = cJSON_GetObjectItemCaseSensitive(gc, "host");
+		const cJSON *pid = cJSON_GetObjectItemCaseSensitive(gc, "pid");
+		const cJSON *t = cJSON_GetObjectItemCaseSensitive(gc, "started");
+		x->collecting = 1;
+		snprintf(x->gc_host, sizeof(x->gc_host), "%s", cJSON_IsString(h) ? h->valuestring : "?");
+		x->gc_pid = cJSON_IsNumber(pid) ? (long)pid->valuedouble : 0;
+		x->gc_started = cJSON_IsNumber(t) ? (long long)t->valuedouble : 0;
+	}
 	cJSON_Delete(o);
 	return 0;
 }
 
-static int write_marker(struct mlops_xfer *x)
+/* A new epoch; with collecting set, the marker says who collects since when. */
+static int write_marker(struct mlops_xfer *x, int collecting)
 {
 	unsigned char rnd[16];
-	char text[128];
+	char host[256] = "";
 	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
 		return mlops_error_sys(errno, "unable to get random bytes");
 	for (int i = 0; i < 16; i++)
 		snprintf(x->epoch + 2 * i, 3, "%02x", rnd[i]);
-	snprintf(text, sizeof(text), "{\"epoch\":\"%s\",\"format\":%d}\n", x->epoch, REMOTE_FORMAT);
-	return x->r->put(x->r, MARKER_KEY, text, strlen(text));
+	cJSON *o = cJSON_CreateObject(), *gc = NULL;
+	if (o && collecting && (gc = cJSON_AddObjectToObject(o, "gc"))) {
+		if (gethostname(host, sizeof(host) - 1) < 0)
+			snprintf(host, sizeof(host), "unknown");
+		cJSON_AddStringToObject(gc, "host", host);
+		cJSON_AddNumberToObject(gc, "pid", (double)getpid());
+		cJSON_AddNumberToObject(gc, "started", (double)time(NULL));
+	}
+	if (o) {
+		cJSON_AddStringToObject(o, "epoch", x->epoch);
+		cJSON_AddNumberToObject(o, "format", REMOTE_FORMAT);
+	}
+	char *text = o ? cJSON_PrintUnformatted(o) : NULL;
+	cJSON_Delete(o);
+	size_t len = text ? strlen(text) : 0;
+	char *line = text && (!collecting || gc) ? realloc(text, len + 2) : NULL;
+	if (!line) {
+		free(text);
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	}
+	memcpy(line + len, "\n", 2);
+	int err = x->r->put(x->r, MARKER_KEY, line, len + 1);
+	free(line);
+	x->collecting = 0;
+	return err;
 }
 
 /* Open (and load or reset) the known file for the current epoch. */
@@ -815,7 +856,7 @@ int mlops_xfer_init_remote(struct mlops_xfer *x)
 {
 	if (x->epoch[0])
 		return 0;
-	int err = write_marker(x);
+	int err = write_marker(x, 0);
 	if (err == 0)
 		err = open_known(x);
 	return err;
@@ -2194,14 +2235,8 @@ int mlops_xfer_verify_pack(struct mlops_xfer *x, size_t k, mlops_xfer_object_cb 
 int mlops_xfer_delete(struct mlops_xfer *x, const char *const *keys, size_t n)
 {
 	int err = 0;
-	if (!n)
-		return 0;
-	if ((err = write_marker(x)) < 0)
-		return err;
 	for (size_t i = 0; i < n && err == 0; i++)
 		err = x->r->remove(x->r, keys[i]);
-	if (err == 0 && (err = write_marker(x)) == 0)
-		err = open_known(x);
 	return err;
 }
 
@@ -2226,6 +2261,41 @@ int mlops_xfer_refresh(struct mlops_xfer *x)
 	if (!strcmp(was, x->epoch))
 		return 0;
 	return (err = forget(x)) < 0 ? err : 1;
+}
+
+int mlops_xfer_gc_begin(struct mlops_xfer *x)
+{
+	int err = write_marker(x, 1);
+	return err < 0 ? err : forget(x);
+}
+
+int mlops_xfer_gc_end(struct mlops_xfer *x)
+{
+	int err = write_marker(x, 0);
+	return err < 0 ? err : open_known(x);
+}
+
+int mlops_xfer_collecting(struct mlops_xfer *x, char *who, size_t len)
+{
+	char host[256] = "";
+	if (!x->collecting)
+		return 0;
+	if (gethostname(host, sizeof(host) - 1) < 0)
+		host[0] = '\0';
+	/* A killed gc's marker: its process is gone, or it began too long ago. */
+	if ((!strcmp(host, x->gc_host) && x->gc_pid > 0 && kill((pid_t)x->gc_pid, 0) < 0 &&
+	     errno == ESRCH) ||
+	    (long long)time(NULL) - x->gc_started > MLOPS_XFER_GC_STALE)
+		return 0;
+	if (who) {
+		char when[32] = "?";
+		time_t t = (time_t)x->gc_started;
+		struct tm tm;
+		if (gmtime_r(&t, &tm))
+			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		snprintf(who, len, "process %ld on %s, since %s", x->gc_pid, x->gc_host, when);
+	}
+	return 1;
 }
 
 int mlops_remote_known(unsigned char *present, struct mlops_repo *repo, const char *name,

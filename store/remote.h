@@ -12,7 +12,9 @@
  * Layout of a remote (the same keys for every backend):
  *   MLOPS_REMOTE            {"format":2,"epoch":"<hex>"}; the epoch changes
  *                           when objects are deleted (gc), which voids what
- *                           clones remember about the remote; a format
+ *                           clones remember about the remote, and a gc
+ *                           that runs adds "gc":{"host","pid","started"}
+ *                           (pushes wait, mlops_xfer_gc_begin); a format
  *                           above 2 is refused (format 2 added packs named
  *                           by their index; 1 is read as 2)
  *   objects/ab/<62 hex>[.zst|.zz]   loose objects, stored as in a local store
@@ -300,8 +302,8 @@ int mlops_xfer_init_remote(struct mlops_xfer *x);
 
 /*
  * Read the remote's marker again (one request): 1 when its epoch changed
- * since the session read it, which a gc of the remote does before and
- * after it deletes anything.  What the session knew about the remote is
+ * since the session read it, which a gc of the remote does when it begins
+ * and when it ends.  What the session knew about the remote is
  * then forgotten, so that a push made again learns what is there now and
  * sends what went (objects a push skipped as present may have been
  * deleted).  0 when nothing changed.
@@ -349,10 +351,29 @@ int mlops_xfer_verify_pack(struct mlops_xfer *x, size_t pack, mlops_xfer_object_
 			   void *payload);
 
 /*
- * Delete keys from the remote, with a new epoch written before (so that a
- * push running meanwhile notices, see mlops_xfer_refresh) and after (so
- * that clones forget what they learnt in between).
+ * A gc of the remote: mlops_xfer_gc_begin writes a new epoch into the
+ * marker with the gc's host, process and start ("gc"), before the gc reads
+ * a ref; mlops_xfer_gc_end writes a new epoch without it once the gc has
+ * deleted what it deletes (also after a failure).  A push learns of both
+ * through mlops_xfer_refresh and waits while mlops_xfer_collecting says a
+ * gc runs, so that it writes no ref a gc may not have seen while that gc
+ * deletes (core/transfer.c).  Both forget what the session learnt.
  */
+int mlops_xfer_gc_begin(struct mlops_xfer *x);
+int mlops_xfer_gc_end(struct mlops_xfer *x);
+
+/* A gc marker older than this (seconds) is a killed gc's, whoever wrote it. */
+#define MLOPS_XFER_GC_STALE 3600
+
+/*
+ * 1 when the marker, as last read, says a gc of the remote runs; who (when
+ * not NULL) then describes it ("process P on HOST, since TIME").  0 when
+ * none does, or the gc that wrote it was killed: its process on this host
+ * is gone, or it began over MLOPS_XFER_GC_STALE seconds ago.
+ */
+int mlops_xfer_collecting(struct mlops_xfer *x, char *who, size_t len);
+
+/* Delete keys from the remote (between mlops_xfer_gc_begin and _end). */
 int mlops_xfer_delete(struct mlops_xfer *x, const char *const *keys, size_t n);
 
 #endif

@@ -135,6 +135,66 @@ test_expect_success 'a gc of the remote during a push: the push sends again what
 	cmp co/e/shared ../race/e/shared
 '
 
+# gc_marker PID HOST STARTED: the remote marker of a gc running there (a new epoch).
+gc_marker() {
+	printf '{"epoch":"%s","format":2,"gc":{"host":"%s","pid":%s,"started":%s}}\n' \
+		"$(head -c 16 /dev/urandom | od -An -tx1 | tr -d " \n")" "$2" "$1" "$3"
+}
+plain_marker() {
+	printf '{"epoch":"%s","format":2}\n' "$(head -c 16 /dev/urandom | od -An -tx1 | tr -d " \n")"
+}
+
+test_expect_success 'gc --remote says on the remote that it runs, and clears it; --dry-run writes nothing' '
+	cd race && M="$TRASH/remote2/MLOPS_REMOTE" && cp "$M" m.before &&
+	mlops -q gc --remote origin --dry-run --grace now && cmp "$M" m.before &&
+	mlops -q gc --remote origin --grace now && ! cmp -s "$M" m.before &&
+	! grep -q "\"gc\"" "$M" && grep -q "\"format\":2" "$M"
+'
+
+test_expect_success 'a push waits while a gc of the remote runs, then fails saying which; no ref goes' '
+	sleep 60 & gcpid=$!
+	cd race && M="$TRASH/remote2/MLOPS_REMOTE" && cp "$M" m.saved &&
+	gc_marker $gcpid "$(hostname)" $(date +%s) >"$M" &&
+	mkdir w && echo w >w/f && mlops -q dataset add w &&
+	git config -f .mlops/config remote.origin.gcWait 1 &&
+	test_expect_code 10 mlops push 2>err &&
+	grep -q "no ref was pushed: remote .* is being collected by gc (process $gcpid on $(hostname), since " err &&
+	grep -q "push again when it ends" err &&
+	! test -e "$TRASH/remote2/refs/datasets/w" &&
+	kill $gcpid && cp m.saved "$M"
+'
+
+test_expect_success 'a gc marker from a killed gc, or an hour old, does not stop a push' '
+	sh -c "exit 0" & dead=$!
+	wait $dead
+	cd race && M="$TRASH/remote2/MLOPS_REMOTE" &&
+	gc_marker $dead "$(hostname)" $(date +%s) >"$M" &&
+	mlops -q push && test -f "$TRASH/remote2/refs/datasets/w/v1" &&
+	echo w2 >w/f && mlops -q dataset add w &&
+	gc_marker 1 elsewhere.example $(( $(date +%s) - 3601 )) >"$M" &&
+	mlops -q push && test -f "$TRASH/remote2/refs/datasets/w/v2" &&
+	echo w3 >w/f && mlops -q dataset add w &&
+	gc_marker 1 elsewhere.example $(date +%s) >"$M" &&
+	test_expect_code 10 mlops push 2>err && grep -q "process 1 on elsewhere.example" err &&
+	plain_marker >"$M" && mlops -q push && test -f "$TRASH/remote2/refs/datasets/w/v3" &&
+	mlops fsck --remote origin
+'
+
+test_expect_success 'a push that waited for a gc sends again what the gc deleted' '
+	sleep 60 & gcpid=$!
+	cd race && M="$TRASH/remote2/MLOPS_REMOTE" &&
+	git config -f .mlops/config remote.origin.gcWait 20 &&
+	mkdir x && head -c 100000 /dev/urandom >x/big && mlops -q dataset add x && mlops -q push &&
+	big=$(sha256sum x/big | cut -c1-64) &&
+	obj="$TRASH/remote2/objects/$(echo $big | cut -c1-2)/$(echo $big | cut -c3-)" && test -f "$obj" &&
+	mkdir y && cp x/big y/big && mlops -q dataset add y &&
+	gc_marker $gcpid "$(hostname)" $(date +%s) >"$M" &&
+	{ mlops -q push >push.out 2>&1 & pushpid=$!; } &&
+	sleep 1 && rm "$obj" && plain_marker >"$M" && kill $gcpid &&
+	wait $pushpid && test -f "$obj" && test -f "$TRASH/remote2/refs/datasets/y/v1" &&
+	mlops fsck --remote origin
+'
+
 test_expect_success 'gc -h outside a repository' '
 	cd / && mlops gc -h >"$TRASH/out" && grep -q "usage: mlops gc" "$TRASH/out"
 '
