@@ -113,7 +113,10 @@ cli-san: $(BIN) man
 		MLOPS_SANITIZE=1 MLOPS_BIN=$(abspath $(BIN)) MLOPS_MANDIR=$(abspath $(BUILD)/man) \
 		prove -j2 tests/cli/t*.sh
 
-valgrind: $(BIN) man
+VALGRIND = valgrind -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=126
+
+valgrind: $(BIN) man $(UNIT_BINS)
+	$(Q)set -e; for t in $(UNIT_BINS); do echo "# valgrind $$t"; $(VALGRIND) $$t; done
 	$(Q)MLOPS_VALGRIND=1 MLOPS_BIN=$(abspath $(BIN)) MLOPS_MANDIR=$(abspath $(BUILD)/man) \
 		prove tests/cli/t*.sh
 

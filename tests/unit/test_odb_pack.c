@@ -16,6 +16,7 @@
 
 #include <dirent.h>
 #include <pthread.h>
+#include <stdatomic.h>
 
 static struct mlops_odb *odb_of(void **state)
 {
@@ -383,9 +384,16 @@ static void test_orphan_pack_cleaned(void **state)
 	assert_int_equal(access(pack, F_OK), 0); /* it has its index */
 }
 
+struct syncer {
+	struct mlops_odb *odb;
+	atomic_int stop;
+	atomic_int syncs;
+};
+
 struct writer {
 	struct mlops_odb *odb;
 	int first;
+	struct syncer *pace; /* when set: halfway, wait for two of its syncs */
 	mlops_oid ids[250];
 };
 
@@ -394,6 +402,11 @@ static void *write_thread(void *arg)
 	struct writer *w = arg;
 	char buf[4096];
 	for (int i = 0; i < 250; i++) {
+		/* However the threads are scheduled (valgrind runs one at a time),
+		 * syncs happen while objects are written. */
+		for (int ms = 0; w->pace && i == 125 && atomic_load(&w->pace->syncs) < 2 && ms < 20000;
+		     ms++)
+			nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
 		size_t len = object_text(buf, sizeof(buf), w->first + i);
 		if (mlops_odb_write(&w->ids[i], w->odb, buf, len, NULL) < 0)
 			return (void *)1;
@@ -405,7 +418,7 @@ static void test_threads_fill_one_pack(void **state)
 {
 	struct fixture *fx = fx_of(state);
 	struct mlops_odb *odb = odb_of(state);
-	struct writer w[4];
+	struct writer w[4] = { 0 };
 	pthread_t t[4];
 	char buf[4096], dir[PATH_MAX];
 	mlops_odb_set_pack_after(odb, 0);
@@ -435,19 +448,13 @@ static void test_threads_fill_one_pack(void **state)
 	mlops_odb_free(other);
 }
 
-struct syncer {
-	struct mlops_odb *odb;
-	volatile int stop;
-	int syncs;
-};
-
 static void *sync_thread(void *arg)
 {
 	struct syncer *s = arg;
-	while (!s->stop) {
+	while (!atomic_load(&s->stop)) {
 		if (mlops_odb_sync(s->odb) < 0)
 			return (void *)1;
-		s->syncs++;
+		atomic_fetch_add(&s->syncs, 1);
 	}
 	return NULL;
 }
@@ -457,15 +464,16 @@ static void test_sync_while_writing(void **state)
 {
 	struct fixture *fx = fx_of(state);
 	struct mlops_odb *odb = odb_of(state);
-	struct writer w[3];
+	struct writer w[3] = { 0 };
 	pthread_t t[3], st;
-	struct syncer sy = { odb, 0, 0 };
+	struct syncer sy = { .odb = odb };
 	char buf[4096];
 	mlops_odb_set_pack_after(odb, 0);
 	assert_int_equal(pthread_create(&st, NULL, sync_thread, &sy), 0);
 	for (int k = 0; k < 3; k++) {
 		w[k].odb = odb;
 		w[k].first = k * 250;
+		w[k].pace = &sy;
 		assert_int_equal(pthread_create(&t[k], NULL, write_thread, &w[k]), 0);
 	}
 	for (int k = 0; k < 3; k++) {
@@ -473,12 +481,12 @@ static void test_sync_while_writing(void **state)
 		assert_int_equal(pthread_join(t[k], &rc), 0);
 		assert_null(rc);
 	}
-	sy.stop = 1;
+	atomic_store(&sy.stop, 1);
 	void *rc;
 	assert_int_equal(pthread_join(st, &rc), 0);
 	assert_null(rc);
 	assert_int_equal(mlops_odb_sync(odb), 0);
-	assert_true(sy.syncs > 1);
+	assert_true(atomic_load(&sy.syncs) > 1);
 	/* Read back by this handle (from the packs it installed) and by another. */
 	struct mlops_odb *other = other_handle(fx);
 	for (int k = 0; k < 3; k++)
