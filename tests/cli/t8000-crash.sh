@@ -1,6 +1,6 @@
 #!/bin/sh
 # Reliability: kill -9 at many points during dataset add, train, register
-# (and promote), push, fetch, gc and import; concurrent adds, registrations and
+# (and promote), push, fetch, gc (local and of a remote) and import; concurrent adds, registrations and
 # promotions; a full disk mid-add.  Objects past the eighth of a batch go
 # into packs, so the kills land in pack writes and rewrites too.  Short versions for CI (20 kill points
 # here); MLOPS_STRESS=N multiplies the counts (make stress: 200).
@@ -248,6 +248,39 @@ test_expect_success 'kill -9 during gc: nothing needed is deleted' '
 	while read -r tag; do
 		case $tag in *@v*) mlops -q register show "$tag" >/dev/null || return 1 ;; esac
 	done <saved.reg
+'
+
+test_expect_success 'kill -9 during gc --remote: nothing needed goes, and no push waits for it' '
+	git config -f .mlops/config remote.origin.gcWait 5 &&
+	remote_garbage() {
+		rm -rf g && mkdir g && i=0 &&
+		while [ $i -lt 100 ]; do echo "remote garbage $1 $i" >g/f$i; i=$((i + 1)); done &&
+		{ seq 1 100000; echo "$1"; } >g/big &&
+		mlops -q dataset add g --name rg && mlops -q push &&
+		v=$(mlops --json dataset show rg | json_num version) &&
+		mlops -q dataset rm rg@v$v >/dev/null && git checkout -q mlops.lock &&
+		rm "$R/refs/datasets/rg/v$v"
+	} &&
+	remote_garbage probe &&
+	dur=$(time_us "$MLOPS_BIN" -q gc --remote origin --grace now) &&
+	say "one gc --remote takes ${dur} us" &&
+	kills=$((3 * stress)) && k=0 &&
+	while [ $k -lt $kills ]; do
+		remote_garbage $k || return 1
+		crash_run $k $dur 97 "$MLOPS_BIN" -q gc --remote origin --grace now
+		after_kill mlops fsck --remote origin &&
+		make_version "after-rgc$k" && mlops -q dataset add data --name pushed &&
+		mlops -q push 2>err.push || { cat err.push >&2; return 1; }
+		k=$((k + 1))
+	done &&
+	mlops -q gc --remote origin --grace now && ! grep -q "\"gc\"" "$R/MLOPS_REMOTE" &&
+	mlops fsck --remote origin &&
+	rm -rf clone && mkdir clone && (cd clone && git init -q && mlops -q init &&
+		mlops -q remote add origin "$R" --default && mlops -q fetch) &&
+	while read -r v sum; do
+		rm -rf out && mlops -C clone -q dataset checkout pushed@v$v --to ../out &&
+		test "$(checksum out/data)" = "$sum" || { echo "pushed@v$v differs" >&2; return 1; }
+	done <saved.push
 '
 
 test_expect_success 'kill -9 during import: imported versions are whole, a retry completes' '
