@@ -1,9 +1,10 @@
 #!/bin/sh
 # Reliability: kill -9 at many points during dataset add, train, register
-# (and promote), push, fetch, gc (local and of a remote) and import; concurrent adds, registrations and
-# promotions; a full disk mid-add.  Objects past the eighth of a batch go
-# into packs, so the kills land in pack writes and rewrites too.  Short versions for CI (20 kill points
-# here); MLOPS_STRESS=N multiplies the counts (make stress: 200).
+# (and promote), push, fetch, gc (local and of a remote) and import;
+# concurrent adds, registrations and promotions; a full disk mid-add.
+# Objects past the eighth of a batch go into packs, so the kills land in
+# pack writes and rewrites too.  Short versions for CI (25 kill points
+# here); MLOPS_STRESS=N multiplies the counts (make stress: 250).
 . "$(dirname "$0")/lib.sh"
 
 stress=${MLOPS_STRESS:-1}
