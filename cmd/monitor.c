@@ -20,7 +20,7 @@
 #include "core/monitor.h"
 #include "core/rev.h"
 #include "core/run.h"
-#include "core/train_internal.h"
+#include "core/child.h"
 #include "store/fsutil.h"
 #include "store/repo.h"
 

@@ -18,6 +18,7 @@
  *     reaped, reading goes on until both pipes close or stay silent for a
  *     moment (a background grandchild may hold them open).
  */
+#include "child.h"
 #include "train_internal.h"
 #include "store/error.h"
 #include "store/fsutil.h"

@@ -1,6 +1,7 @@
 /*
  * train_internal.h - the parts of training runs that run.c composes and no
- * other module needs: running a child process (train_child.c), reading the
+ * other module needs: running a child process (train_child.c, declared in
+ * child.h, which monitor's on-drift command uses too), reading the
  * state of the code in git (train_code.c) and the built-in trainers over
  * a materialised dataset (train_builtin.c), and submitting runs to Slurm
  * (train_slurm.c).
@@ -10,6 +11,7 @@
 
 #include <stddef.h>
 
+#include "child.h"
 #include "store/oid.h"
 
 struct mlops_repo;
@@ -17,30 +19,7 @@ struct mlops_builtin_spec;
 struct mlops_slurm_opts;
 struct cJSON;
 
-/* ---- train_child.c ---------------------------------------------------- */
-
-struct mlops_child_result {
-	int exit_status;   /* the exit code, or 128 + signal number */
-	int signal;        /* the signal that ended the child, or 0 */
-	int interrupted;   /* SIGINT, SIGTERM or SIGHUP arrived while it ran */
-	long peak_rss_kb;  /* the child's peak resident set size */
-};
-
-/*
- * Run argv with execvp semantics (posix_spawnp) in the environment envp,
- * with stdin inherited and stdout and stderr captured: every byte goes to
- * log_fd and, when not -1, to out_fd (stdout) or err_fd (stderr), as it
- * arrives.  While it runs SIGINT, SIGTERM and SIGHUP are caught and passed
- * on to every running child (except a terminal's own signals, which reach
- * the child directly), and SIGPIPE is ignored.  Thread safe: several
- * children may run at once.  MLOPS_ENOTFOUND when argv[0] cannot be
- * executed; the child's own failure is in *out, not an error.
- */
-int mlops_child_run(struct mlops_child_result *out, const char *const *argv,
-		    char *const *envp, int out_fd, int err_fd, int log_fd);
-
-/* How many interrupting signals this process has received so far. */
-int mlops_child_interrupts(void);
+/* ---- train_child.c: child.h ------------------------------------------ */
 
 /* ---- train_code.c ----------------------------------------------------- */
 
