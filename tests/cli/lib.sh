@@ -110,6 +110,15 @@ test_have_cmd() {
 	command -v "$1" >/dev/null 2>&1
 }
 
+# flip_byte FILE OFFSET: replace the byte at OFFSET by its complement, a
+# change whatever the byte was (writing a fixed byte leaves one in 256
+# random bytes as they were).
+flip_byte() {
+	_b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d " \n") && test -n "$_b" &&
+	printf "$(printf "\\%03o" $((255 - _b)))" |
+		dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}
+
 # Where a remote's packs hold object ID: "PACKFILE OFFSET LENGTH" (pack.h:
 # a 56-byte index header, then 56-byte entries: id, offset and length as
 # 64-bit little endian).  A pack's id is in its index, or zero when the pack

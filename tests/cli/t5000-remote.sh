@@ -180,7 +180,7 @@ test_expect_success 'a corrupted object on the remote is detected at pull, and n
 	# In a pack of large objects, or alone when no other fitted beside it.
 	if [ -n "$e" ]; then set -- $e; else set -- "$R/objects/$(echo $id | cut -c1-2)/$(echo $id | cut -c3-)" 0; fi &&
 	test -f "$1" &&
-	chmod u+w "$1" && printf "Z" | dd of="$1" bs=1 seek=$(($2 + 1000)) conv=notrunc status=none &&
+	chmod u+w "$1" && flip_byte "$1" $(($2 + 1000)) &&
 	git clone -q a d && cd d && mlops -q init && { mlops -q remote add origin "$R" 2>/dev/null; true; } &&
 	test_expect_code 7 mlops pull 2>err &&
 	grep -q "$id" err && grep -q corrupt err &&
@@ -190,7 +190,7 @@ test_expect_success 'a corrupted object on the remote is detected at pull, and n
 
 test_expect_success 'a damaged pack is detected at fetch' '
 	pack=$(ls "$R"/packs/*.pack | head -1) &&
-	chmod u+w "$pack" && printf "Z" | dd of="$pack" bs=1 seek=20 conv=notrunc status=none &&
+	chmod u+w "$pack" && flip_byte "$pack" 20 &&
 	mkdir fresh && cd fresh && git init -q && mlops -q init && mlops -q remote add origin "$R" &&
 	test_expect_code 7 mlops fetch 2>err && grep -q "pack .* is corrupt" err
 '

@@ -135,13 +135,18 @@ test_expect_success 'a gc of the remote during a push: the push sends again what
 	cmp co/e/shared ../race/e/shared
 '
 
-# gc_marker PID HOST STARTED: the remote marker of a gc running there (a new epoch).
-gc_marker() {
-	printf '{"epoch":"%s","format":2,"gc":{"host":"%s","pid":%s,"started":%s}}\n' \
-		"$(head -c 16 /dev/urandom | od -An -tx1 | tr -d " \n")" "$2" "$1" "$3"
-}
-plain_marker() {
-	printf '{"epoch":"%s","format":2}\n' "$(head -c 16 /dev/urandom | od -An -tx1 | tr -d " \n")"
+# set_marker FILE [PID HOST STARTED]: write a new epoch into the remote
+# marker FILE, saying that a gc runs there when PID, HOST and STARTED are
+# given; renamed into place, as mlops writes it, so that a push never
+# reads it half-written.
+set_marker() {
+	_e=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d " \n")
+	if [ $# -gt 1 ]; then
+		printf '{"epoch":"%s","format":2,"gc":{"host":"%s","pid":%s,"started":%s}}\n' \
+			"$_e" "$3" "$2" "$4" >"$1.new"
+	else
+		printf '{"epoch":"%s","format":2}\n' "$_e" >"$1.new"
+	fi && mv "$1.new" "$1"
 }
 
 test_expect_success 'gc --remote says on the remote that it runs, and clears it; --dry-run writes nothing' '
@@ -154,7 +159,7 @@ test_expect_success 'gc --remote says on the remote that it runs, and clears it;
 test_expect_success 'a push waits while a gc of the remote runs, then fails saying which; no ref goes' '
 	sleep 60 & gcpid=$!
 	cd race && M="$TRASH/remote2/MLOPS_REMOTE" && cp "$M" m.saved &&
-	gc_marker $gcpid "$(hostname)" $(date +%s) >"$M" &&
+	set_marker "$M" $gcpid "$(hostname)" $(date +%s) &&
 	mkdir w && echo w >w/f && mlops -q dataset add w &&
 	git config -f .mlops/config remote.origin.gcWait 1 &&
 	test_expect_code 10 mlops push 2>err &&
@@ -168,15 +173,15 @@ test_expect_success 'a gc marker from a killed gc, or an hour old, does not stop
 	sh -c "exit 0" & dead=$!
 	wait $dead
 	cd race && M="$TRASH/remote2/MLOPS_REMOTE" &&
-	gc_marker $dead "$(hostname)" $(date +%s) >"$M" &&
+	set_marker "$M" $dead "$(hostname)" $(date +%s) &&
 	mlops -q push && test -f "$TRASH/remote2/refs/datasets/w/v1" &&
 	echo w2 >w/f && mlops -q dataset add w &&
-	gc_marker 1 elsewhere.example $(( $(date +%s) - 3601 )) >"$M" &&
+	set_marker "$M" 1 elsewhere.example $(( $(date +%s) - 3601 )) &&
 	mlops -q push && test -f "$TRASH/remote2/refs/datasets/w/v2" &&
 	echo w3 >w/f && mlops -q dataset add w &&
-	gc_marker 1 elsewhere.example $(date +%s) >"$M" &&
+	set_marker "$M" 1 elsewhere.example $(date +%s) &&
 	test_expect_code 10 mlops push 2>err && grep -q "process 1 on elsewhere.example" err &&
-	plain_marker >"$M" && mlops -q push && test -f "$TRASH/remote2/refs/datasets/w/v3" &&
+	set_marker "$M" && mlops -q push && test -f "$TRASH/remote2/refs/datasets/w/v3" &&
 	mlops fsck --remote origin
 '
 
@@ -188,10 +193,10 @@ test_expect_success 'a push that waited for a gc sends again what the gc deleted
 	big=$(sha256sum x/big | cut -c1-64) &&
 	obj="$TRASH/remote2/objects/$(echo $big | cut -c1-2)/$(echo $big | cut -c3-)" && test -f "$obj" &&
 	mkdir y && cp x/big y/big && mlops -q dataset add y &&
-	gc_marker $gcpid "$(hostname)" $(date +%s) >"$M" &&
+	set_marker "$M" $gcpid "$(hostname)" $(date +%s) &&
 	{ mlops -q push >push.out 2>&1 & pushpid=$!; } &&
-	sleep 1 && rm "$obj" && plain_marker >"$M" && kill $gcpid &&
-	wait $pushpid && test -f "$obj" && test -f "$TRASH/remote2/refs/datasets/y/v1" &&
+	sleep 1 && rm "$obj" && set_marker "$M" && kill $gcpid &&
+	{ wait $pushpid || { cat push.out >&2; false; }; } && test -f "$obj" && test -f "$TRASH/remote2/refs/datasets/y/v1" &&
 	mlops fsck --remote origin
 '
 

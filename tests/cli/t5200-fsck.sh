@@ -38,7 +38,7 @@ test_expect_success 'fsck --remote checks objects and packs on a remote' '
 	mlops -q remote add origin "$R" && mlops -q push &&
 	mlops fsck --remote origin >out && grep -q "0 faults" out &&
 	pack=$(ls "$R"/packs/*.pack | head -1) && chmod u+w "$pack" &&
-	printf "Q" | dd of="$pack" bs=1 seek=12 conv=notrunc status=none &&
+	flip_byte "$pack" 12 &&
 	test_expect_code 1 mlops fsck --remote origin >out 2>&1 && grep -q "pack .* is corrupt" out
 '
 

@@ -36,7 +36,7 @@ test_expect_success 'a truncated object: fsck names it, checkout writes nothing'
 test_expect_success 'a bit flipped in a raw chunk (same size): checkout refuses it' '
 	f=$(ls -S .mlops/objects/*/* | head -n 1) &&
 	id=$(echo "$f" | sed "s|.mlops/objects/\(..\)/\([0-9a-f]*\).*|\1\2|") &&
-	damage $f && printf "Z" | dd of=$f bs=1 seek=1000 conv=notrunc status=none &&
+	damage $f && flip_byte $f 1000 &&
 	cmp -s $f saved; test $? = 1 &&
 	test_expect_code 7 mlops dataset checkout d --to outf 2>err &&
 	grep -q "object $id is corrupt" err && ! test -e outf/d/big &&

@@ -64,7 +64,7 @@ test_expect_success 'a bit flipped in a pack: fsck names the object, checkout re
 
 test_expect_success 'a damaged pack index is a fault named by the pack' '
 	idx=$(ls .mlops/objects/pack/*.idx | head -n 1) && cp "$idx" saved.idx &&
-	chmod u+w "$idx" && printf "Z" | dd of="$idx" bs=1 seek=70 conv=notrunc status=none &&
+	chmod u+w "$idx" && flip_byte "$idx" 70 &&
 	test_expect_code 1 mlops fsck >out 2>&1 &&
 	grep -q "^corrupt $(basename "$idx" .idx)" out &&
 	cp saved.idx "$idx" && mlops fsck

@@ -76,7 +76,7 @@ test_expect_success 'a damaged object in a pack: the pull names it and links not
 	id=$(sha256sum a/d2/one.bin | cut -c1-64) && e=$(remote_pack_entry "$R" $id) &&
 	set -- $e && test -f "$1" && pack=$1 &&
 	cp "$pack" saved.pack &&
-	chmod u+w "$pack" && printf "Z" | dd of="$pack" bs=1 seek=$(($2 + 5000)) conv=notrunc status=none &&
+	chmod u+w "$pack" && flip_byte "$pack" $(($2 + 5000)) &&
 	git clone -q a e && cd e && mlops -q init && { mlops -q remote add origin "$R" 2>/dev/null; true; } &&
 	test_expect_code 7 mlops pull 2>err && grep -q "$id" err && grep -q corrupt err &&
 	! test -e .mlops/refs/datasets/d2 &&
