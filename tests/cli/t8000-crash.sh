@@ -52,6 +52,17 @@ after_kill() {
 	"$@" >/dev/null 2>out.next || { cat out.next >&2; return 1; }
 }
 
+# Every version in saved.push ("VERSION CHECKSUM" lines) checks out of a
+# fresh clone fetched from the remote byte-identical.
+check_pushed() {
+	rm -rf clone && mkdir clone && (cd clone && git init -q && mlops -q init &&
+		mlops -q remote add origin "$R" --default && mlops -q fetch) &&
+	while read -r v sum; do
+		rm -rf out && mlops -C clone -q dataset checkout pushed@v$v --to ../out &&
+		test "$(checksum out/data)" = "$sum" || { echo "pushed@v$v differs" >&2; return 1; }
+	done <saved.push
+}
+
 json_num() { sed -n "s/.*\"$1\":[[:space:]]*\([0-9][0-9]*\).*/\1/p" | head -n 1; }
 json_str() { sed -n "s/.*\"$1\":[[:space:]]*\"\([^\"]*\)\".*/\1/p" | head -n 1; }
 
@@ -185,12 +196,7 @@ test_expect_success 'kill -9 during push: pushed versions reach the remote whole
 		mlops -q push && echo "$v $sum" >>saved.push || return 1
 		k=$((k + 1))
 	done &&
-	rm -rf clone && mkdir clone && (cd clone && git init -q && mlops -q init &&
-		mlops -q remote add origin "$R" --default && mlops -q fetch) &&
-	while read -r v sum; do
-		rm -rf out && mlops -C clone -q dataset checkout pushed@v$v --to ../out &&
-		test "$(checksum out/data)" = "$sum" || { echo "pushed@v$v differs" >&2; return 1; }
-	done <saved.push
+	check_pushed
 '
 
 test_expect_success 'a remote ref lock left by a killed push is taken over' '
@@ -276,12 +282,7 @@ test_expect_success 'kill -9 during gc --remote: nothing needed goes, and no pus
 	done &&
 	mlops -q gc --remote origin --grace now && ! grep -q "\"gc\"" "$R/MLOPS_REMOTE" &&
 	mlops fsck --remote origin &&
-	rm -rf clone && mkdir clone && (cd clone && git init -q && mlops -q init &&
-		mlops -q remote add origin "$R" --default && mlops -q fetch) &&
-	while read -r v sum; do
-		rm -rf out && mlops -C clone -q dataset checkout pushed@v$v --to ../out &&
-		test "$(checksum out/data)" = "$sum" || { echo "pushed@v$v differs" >&2; return 1; }
-	done <saved.push
+	check_pushed
 '
 
 test_expect_success 'kill -9 during import: imported versions are whole, a retry completes' '
