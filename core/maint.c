@@ -327,7 +327,6 @@ done:
 	return err;
 }
 
-
 /*
  * Whether the grace period protects a remote key written at mtime: a
  * backend that cannot tell (0) protects it unless the grace is nil.

@@ -160,12 +160,6 @@ static double now_mono(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void host_name(char *buf, size_t len)
-{
-	if (gethostname(buf, len - 1) < 0)
-		snprintf(buf, len, "unknown");
-	buf[len - 1] = '\0';
-}
 
 static void user_name(char *buf, size_t len)
 {
@@ -298,7 +292,7 @@ static int ctx_prepare(struct run_ctx *c, struct mlops_repo *repo, const struct 
 	int err = 0;
 	memset(c, 0, sizeof(*c));
 	c->repo = repo;
-	host_name(c->host, sizeof(c->host));
+	mlops_host_name(c->host, sizeof(c->host));
 	user_name(c->user, sizeof(c->user));
 
 	if (spec->builtin) {

@@ -524,8 +524,7 @@ int mlops_push(struct mlops_transfer_result **out, struct mlops_repo *repo,
 		err = mlops_config_get_int(&wait, repo, key, GC_WAIT_DEFAULT);
 	free(key);
 	if (err < 0 || (err = push_settle(&s, &ids, res, wait)) < 0) {
-		if (err != MLOPS_ERROR)
-			mlops_error_wrap(err, "no ref was pushed");
+		mlops_error_wrap(err, "no ref was pushed");
 		goto done;
 	}
 	/* Refs last: everything they name is on the remote now. */
@@ -536,8 +535,8 @@ int mlops_push(struct mlops_transfer_result **out, struct mlops_repo *repo,
 	 * have seen them: once it ends, what it deleted is sent again.
 	 */
 	if (err == 0 && (err = push_settle(&s, &ids, res, wait)) < 0)
-		mlops_error_wrap(err, "the refs were pushed while a gc of the remote began, and "
-				 "objects they need may have gone from it: push again");
+		mlops_error_wrap(err, "the refs were pushed, but a gc of the remote may have "
+				 "begun meanwhile and deleted objects they need: push again");
 done:
 	session_close(&s);
 	refpairs_free(pairs, npairs);

@@ -396,11 +396,16 @@ fail:
 
 /* ---- working directories --------------------------------------------- */
 
-static void host_tag(char *buf, size_t len)
+void mlops_host_name(char *buf, size_t len)
 {
 	if (gethostname(buf, len - 1) < 0 || !*buf)
 		snprintf(buf, len, "unknown");
 	buf[len - 1] = '\0';
+}
+
+static void host_tag(char *buf, size_t len)
+{
+	mlops_host_name(buf, len);
 	for (char *p = buf; *p; p++)
 		if (!isalnum((unsigned char)*p) && *p != '.' && *p != '-')
 			*p = '_';

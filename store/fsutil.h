@@ -85,6 +85,9 @@ void mlops_tempfile_forget(const char *path);
  */
 void mlops_tempfile_cleanup(void);
 
+/* This host's name ("unknown" when it has none), NUL-terminated in buf. */
+void mlops_host_name(char *buf, size_t len);
+
 /*
  * Working directories in a shared tmp/ directory: "<prefix>-<host>-<pid>-
  * XXXXXX" (prefix: letters and digits; host: this host's name, characters

@@ -691,8 +691,7 @@ static int write_marker(struct mlops_xfer *x, int collecting)
 		snprintf(x->epoch + 2 * i, 3, "%02x", rnd[i]);
 	cJSON *o = cJSON_CreateObject(), *gc = NULL;
 	if (o && collecting && (gc = cJSON_AddObjectToObject(o, "gc"))) {
-		if (gethostname(host, sizeof(host) - 1) < 0)
-			snprintf(host, sizeof(host), "unknown");
+		mlops_host_name(host, sizeof(host));
 		cJSON_AddStringToObject(gc, "host", host);
 		cJSON_AddNumberToObject(gc, "pid", (double)getpid());
 		cJSON_AddNumberToObject(gc, "started", (double)time(NULL));
@@ -701,17 +700,12 @@ static int write_marker(struct mlops_xfer *x, int collecting)
 		cJSON_AddStringToObject(o, "epoch", x->epoch);
 		cJSON_AddNumberToObject(o, "format", REMOTE_FORMAT);
 	}
-	char *text = o ? cJSON_PrintUnformatted(o) : NULL;
+	char *text = o && (!collecting || gc) ? cJSON_PrintUnformatted(o) : NULL;
 	cJSON_Delete(o);
-	size_t len = text ? strlen(text) : 0;
-	char *line = text && (!collecting || gc) ? realloc(text, len + 2) : NULL;
-	if (!line) {
-		free(text);
+	if (!text)
 		return mlops_error_set(MLOPS_ERROR, "out of memory");
-	}
-	memcpy(line + len, "\n", 2);
-	int err = x->r->put(x->r, MARKER_KEY, line, len + 1);
-	free(line);
+	int err = x->r->put(x->r, MARKER_KEY, text, strlen(text));
+	free(text);
 	x->collecting = 0;
 	return err;
 }
@@ -2277,11 +2271,10 @@ int mlops_xfer_gc_end(struct mlops_xfer *x)
 
 int mlops_xfer_collecting(struct mlops_xfer *x, char *who, size_t len)
 {
-	char host[256] = "";
+	char host[256];
 	if (!x->collecting)
 		return 0;
-	if (gethostname(host, sizeof(host) - 1) < 0)
-		host[0] = '\0';
+	mlops_host_name(host, sizeof(host));
 	/* A killed gc's marker: its process is gone, or it began too long ago. */
 	if ((!strcmp(host, x->gc_host) && x->gc_pid > 0 && kill((pid_t)x->gc_pid, 0) < 0 &&
 	     errno == ESRCH) ||
