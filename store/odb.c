@@ -57,6 +57,7 @@ struct lpack {
 	uint64_t size;
 	struct mlops_pack_index *idx;
 	int freshened;     /* its time was set by this handle */
+	int sealed;        /* unchanged since its objects were verified (pack_sealed) */
 	int gone;          /* rewritten or removed by mlops_odb_repack */
 };
 
@@ -338,6 +339,64 @@ static void pack_fault(struct mlops_odb *odb, const mlops_oid *name, const char 
 		odb->nfaults++;
 }
 
+/*
+ * A sealed pack: the index's mtime is the pack file's ctime plus one
+ * nanosecond, set when every object in the pack had just been verified
+ * (hashed by the writer, or on arrival from a remote).  Any change to the
+ * pack file since (a write, a chmod, a link, a new time) moves its ctime,
+ * which nothing can set back: the seal breaks, and its objects are
+ * verified again on every read.  The nanosecond keeps an index written in
+ * the same clock tick as its pack (or on a file system that keeps whole
+ * seconds) from looking sealed: no clock gives two files times 1 ns apart.
+ * An unchanged pack's objects are copied out without a second hash
+ * (mlops_odb_copy_to_fd); mlops_odb_verify (fsck) always hashes.
+ */
+static struct timespec seal_time(const struct stat *pack)
+{
+	struct timespec t = pack->st_ctim;
+	if (++t.tv_nsec == 1000000000L) {
+		t.tv_sec++;
+		t.tv_nsec = 0;
+	}
+	return t;
+}
+
+static int pack_sealed(const struct stat *pack, const struct stat *idx)
+{
+	struct timespec t = seal_time(pack);
+	return t.tv_sec == idx->st_mtim.tv_sec && t.tv_nsec == idx->st_mtim.tv_nsec;
+}
+
+/*
+ * Seal the pack <name> (its index in place): 1 when sealed, 0 when not
+ * (an index this user may not give a time to: its objects stay verified
+ * on every read).  The time is metadata, not synced: a crash that loses it
+ * only unseals the pack.
+ */
+static int seal_pack(struct mlops_odb *odb, const mlops_oid *name)
+{
+	char pack[PATH_MAX], idx[PATH_MAX];
+	struct stat st;
+	pack_path(pack, sizeof(pack), odb, name, "pack");
+	pack_path(idx, sizeof(idx), odb, name, "idx");
+	if (stat(pack, &st) < 0)
+		return 0;
+	const struct timespec ts[2] = { { .tv_sec = 0, .tv_nsec = UTIME_OMIT }, seal_time(&st) };
+	return utimensat(AT_FDCWD, idx, ts, 0) == 0;
+}
+
+/* 1 when the pack <name> is sealed now. */
+static int pack_is_sealed(struct mlops_odb *odb, const mlops_oid *name)
+{
+	char path[PATH_MAX];
+	struct stat ps, is;
+	pack_path(path, sizeof(path), odb, name, "pack");
+	if (stat(path, &ps) < 0)
+		return 0;
+	pack_path(path, sizeof(path), odb, name, "idx");
+	return stat(path, &is) == 0 && pack_sealed(&ps, &is);
+}
+
 /* With the lock held: load the pack whose index is <name>.idx. */
 static void load_pack(struct mlops_odb *odb, const mlops_oid *name)
 {
@@ -345,8 +404,8 @@ static void load_pack(struct mlops_odb *odb, const mlops_oid *name)
 	char *data = NULL;
 	size_t len;
 	struct lpack *p = calloc(1, sizeof(*p));
-	struct stat st;
-	int err;
+	struct stat st, ist;
+	int err, have_ist;
 	mlops_oid_fmt(hex, name);
 	if (!p) {
 		pack_fault(odb, name, "out of memory");
@@ -355,6 +414,8 @@ static void load_pack(struct mlops_odb *odb, const mlops_oid *name)
 	p->fd = -1;
 	p->name = *name;
 	pack_path(path, sizeof(path), odb, name, "idx");
+	/* Its time before its bytes: a pack sealed later is only verified. */
+	have_ist = stat(path, &ist) == 0;
 	if ((err = mlops_read_file(&data, &len, path)) < 0 ||
 	    (err = mlops_pack_index_parse(&p->idx, data, len, name)) < 0)
 		goto fail;
@@ -368,6 +429,7 @@ static void load_pack(struct mlops_odb *odb, const mlops_oid *name)
 		goto fail;
 	}
 	p->size = (uint64_t)st.st_size;
+	p->sealed = have_ist && pack_sealed(&st, &ist);
 	if (p->size != p->idx->pack_size) {
 		err = mlops_error_set(MLOPS_ECORRUPT, "pack %s is corrupt: %llu bytes, its index says %llu",
 				      hex, (unsigned long long)p->size,
@@ -569,8 +631,12 @@ int mlops_odb_freshen(struct mlops_odb *odb, const mlops_oid *id)
 		int done = w.pack->freshened;
 		w.pack->freshened = 1;
 		pthread_mutex_unlock(&odb->lock);
-		if (!done)
-			(void)touch(w.pack->path);
+		/* A new time moves the pack's ctime: a sealed pack is sealed again. */
+		if (!done) {
+			int sealed = pack_is_sealed(odb, &w.pack->name);
+			if (touch(w.pack->path) && sealed)
+				(void)seal_pack(odb, &w.pack->name);
+		}
 	}
 	return 1;
 }
@@ -993,6 +1059,8 @@ int mlops_odb_adopt_pack(struct mlops_odb *odb, const char *src,
 	pack_path(path, sizeof(path), odb, &name, "idx");
 	if ((err = mlops_write_file_atomic(path, bytes, blen, odb->tmpdir, odb->fsync)) < 0)
 		goto done;
+	/* Every object in it was verified by the caller. */
+	(void)seal_pack(odb, &name);
 	pthread_mutex_lock(&odb->lock);
 	load_pack(odb, &name);
 	/* Loaded, or recorded as a fault: then its objects are not stored. */
@@ -1109,6 +1177,8 @@ static int install_wpack(struct mlops_odb *odb, struct lpack *p, const char *idx
 	pack_path(path, sizeof(path), odb, &p->name, "idx");
 	if (rename(idx_tmp, path) < 0)
 		return mlops_error_sys(errno, "unable to move pack index into '%s'", path);
+	/* Its objects were hashed on their way in. */
+	p->sealed = seal_pack(odb, &p->name);
 	mlops_tempfile_forget(odb->wtmp);
 	free(odb->wtmp);
 	odb->wtmp = NULL;
@@ -1603,12 +1673,13 @@ int mlops_odb_copy_to_fd_locked(struct mlops_odb *odb, const mlops_oid *id, int 
 				       (unsigned long long)expected_size);
 	/*
 	 * Verified before anything is written: a damaged object (same size,
-	 * different bytes) is refused, never copied out.  A raw object this
-	 * handle wrote was hashed on its way in (by the writer, or on arrival
-	 * from a remote) moments ago: not hashed twice.
+	 * different bytes) is refused, never copied out.  Not hashed twice:
+	 * an object in a sealed pack (verified, and the file unchanged since)
+	 * or a raw object this handle wrote (hashed on its way in, by the
+	 * writer or on arrival from a remote, moments ago).
 	 */
-	int check = 1;
-	if (w.codec == MLOPS_CODEC_NONE) {
+	int check = !(w.pack && w.pack->sealed);
+	if (check && w.codec == MLOPS_CODEC_NONE) {
 		pthread_mutex_lock(&odb->lock);
 		check = !(odb->written && mlops_oidmap_get(odb->written, id));
 		pthread_mutex_unlock(&odb->lock);
@@ -1750,6 +1821,8 @@ static int rewrite_pack(struct mlops_odb *odb, struct lpack *p, size_t keep)
 		err = mlops_error_sys(errno, "unable to read pack '%s'", p->path);
 		goto done;
 	}
+	/* The bytes are copied, not verified: the new pack is sealed only if the old one is. */
+	int sealed = pack_is_sealed(odb, &p->name);
 	if ((err = mlops_tempfile(&pfd, &ptmp, odb->tmpdir, "pack-")) < 0)
 		goto done;
 	if (fchmod(pfd, 0444 & ~mlops_umask()) < 0 ||
@@ -1792,6 +1865,7 @@ static int rewrite_pack(struct mlops_odb *odb, struct lpack *p, size_t keep)
 	}
 	if (odb->fsync && (err = mlops_fsync_dir(odb->packdir)) < 0)
 		goto done;
+	np->sealed = sealed && seal_pack(odb, &name);
 	np->fd = pfd;
 	pfd = -1;
 	np->name = name;

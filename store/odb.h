@@ -210,12 +210,16 @@ void mlops_odb_view_release(struct mlops_odb_view *v);
 
 /*
  * Copy an object's content into fd at `offset` (pwrite positions).  The
- * content is verified before anything is written: a raw object is mapped,
- * hashed and written from the mapping; a compressed one is read, decoded
- * and verified.  MLOPS_ECORRUPT (nothing written) when the size or the
- * hash disagrees with the id.  A raw object this handle wrote (hashed on
- * its way in: by the writer, or on arrival from a remote, moments before)
- * is copied without a second hash; its size is still checked.
+ * content is verified before anything is written: it is read (decoded
+ * when compressed) and hashed.  MLOPS_ECORRUPT (nothing written) when the
+ * size or the hash disagrees with the id.  Two kinds of object are copied
+ * without a second hash, their sizes still checked: those of a sealed
+ * pack, whose objects were all verified when it was written or fetched
+ * and whose file has not changed since (its ctime is the time recorded in
+ * its index's mtime: a write, chmod, link or new time breaks the seal),
+ * and raw objects this handle wrote (hashed on their way in, moments
+ * before).  Damage that leaves a file's times alone (the disk's) is found
+ * by mlops_odb_verify, which always hashes.
  */
 int mlops_odb_copy_to_fd(struct mlops_odb *odb, const mlops_oid *id, int fd,
 			 uint64_t offset, uint64_t expected_size);

@@ -31,7 +31,10 @@
  * parallel, and is never hashed whole (that would read every byte a second
  * time), so its index holds 32 zero bytes for the pack id, and both files
  * are named by the index's id: objects/pack/<I>.pack and <I>.idx.  Every
- * object read from it is still verified by its own id.
+ * object read from it is still verified by its own id, except by a
+ * checkout from a sealed pack (odb.c: the index's mtime is the pack file's
+ * ctime plus 1 ns, set once every object in it was verified; any change to
+ * the pack file breaks it).
  */
 #ifndef MLOPS_PACK_H
 #define MLOPS_PACK_H

@@ -2,7 +2,8 @@
  * test_odb_pack.c - the local store's packs: objects written after
  * pack_after go into one pack per batch; they read back (pending, after
  * the sync, from another handle), are listed once, keep their stored
- * form, are verified (a flipped bit in a pack names the object), a
+ * form, are verified (a flipped bit in a pack names the object; a
+ * checkout trusts a sealed pack only while its file is unchanged), a
  * damaged index is reported, removal rewrites the pack, a pack without
  * its index is cleaned, and threads fill one pack together.
  */
@@ -202,9 +203,22 @@ static void test_pack_written_later_is_found(void **state)
 	}
 }
 
+static int same_time(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
+}
+
+/*
+ * Flip a bit as a user or a program would, through the file system: the
+ * file's ctime moves.  (A kernel with coarse timestamps, before Linux
+ * 6.13, gives a change in the same clock tick as the last one the same
+ * time: then it is changed again, a tick later, as any later change is.)
+ */
 static void flip_bit(const char *path, off_t off, int bit)
 {
 	unsigned char c;
+	struct stat before, after;
+	assert_int_equal(stat(path, &before), 0);
 	assert_int_equal(chmod(path, 0644), 0);
 	int fd = open(path, O_RDWR | O_CLOEXEC);
 	assert_true(fd >= 0);
@@ -212,6 +226,75 @@ static void flip_bit(const char *path, off_t off, int bit)
 	c ^= (unsigned char)(1u << bit);
 	assert_int_equal(pwrite(fd, &c, 1, off), 1);
 	close(fd);
+	for (;;) {
+		assert_int_equal(stat(path, &after), 0);
+		if (!same_time(&before.st_ctim, &after.st_ctim))
+			break;
+		usleep(2000);
+		assert_int_equal(chmod(path, 0644), 0);
+	}
+}
+
+/* The offset of the middle of an object's stored bytes in pack (unique in it). */
+static off_t middle_of(struct mlops_odb *odb, const char *pack, const mlops_oid *id)
+{
+	struct mlops_odb_view v;
+	char *all = NULL;
+	size_t alen;
+	assert_int_equal(mlops_odb_view_stored(&v, odb, id), 0);
+	assert_int_equal(mlops_read_file(&all, &alen, pack), 0);
+	char *at = memmem(all, alen, v.data, v.len);
+	assert_non_null(at);
+	off_t off = (off_t)(at - all) + (off_t)v.len / 2;
+	mlops_odb_view_release(&v);
+	free(all);
+	return off;
+}
+
+/* A pack's seal (odb.c): its index's mtime is the pack file's ctime + 1 ns. */
+static struct timespec seal_time(const char *pack)
+{
+	struct stat p;
+	assert_int_equal(stat(pack, &p), 0);
+	struct timespec t = p.st_ctim;
+	if (++t.tv_nsec == 1000000000L) {
+		t.tv_sec++;
+		t.tv_nsec = 0;
+	}
+	return t;
+}
+
+static int sealed(const char *pack, const char *idx)
+{
+	struct stat i;
+	struct timespec t = seal_time(pack);
+	assert_int_equal(stat(idx, &i), 0);
+	return same_time(&t, &i.st_mtim);
+}
+
+/* Seal a pack as mlops does once it has verified every object in it. */
+static void seal(const char *pack, const char *idx)
+{
+	const struct timespec ts[2] = { { .tv_sec = 0, .tv_nsec = UTIME_OMIT }, seal_time(pack) };
+	assert_int_equal(utimensat(AT_FDCWD, idx, ts, 0), 0);
+}
+
+/* Copy object i out through a new handle (another process, in effect): its status. */
+static int copy_out(struct fixture *fx, const mlops_oid *id, int i)
+{
+	char buf[4096], out[PATH_MAX];
+	struct mlops_odb *other = other_handle(fx);
+	int fd = open(fx_path(out, sizeof(out), fx->work, "out"),
+		      O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	assert_true(fd >= 0);
+	size_t len = object_text(buf, sizeof(buf), i);
+	int err = mlops_odb_copy_to_fd(other, id, fd, 0, len);
+	struct stat st;
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_int_equal(st.st_size, err == 0 ? (off_t)len : 0); /* all or nothing */
+	close(fd);
+	mlops_odb_free(other);
+	return err;
 }
 
 static void test_pack_damage_names_the_object(void **state)
@@ -227,19 +310,8 @@ static void test_pack_damage_names_the_object(void **state)
 	only_pack(fx, pack, sizeof(pack), "pack");
 	for (int i = 6; i < 8; i++) {
 		struct mlops_odb_info info;
-		struct mlops_odb_view v;
-		assert_int_equal(mlops_odb_view_stored(&v, odb, &ids[i]), 0);
 		assert_int_equal(mlops_odb_info(&info, odb, &ids[i]), 0);
-		/* Find its offset: its stored bytes are unique in the pack. */
-		char *all = NULL;
-		size_t alen;
-		assert_int_equal(mlops_read_file(&all, &alen, pack), 0);
-		char *at = memmem(all, alen, v.data, v.len);
-		assert_non_null(at);
-		off_t off = (off_t)(at - all) + (off_t)v.len / 2;
-		mlops_odb_view_release(&v);
-		flip_bit(pack, off, 2);
-		free(all);
+		flip_bit(pack, middle_of(odb, pack, &ids[i]), 2);
 	}
 	struct mlops_odb *other = other_handle(fx);
 	for (int i = 0; i < N; i++) {
@@ -263,6 +335,90 @@ static void test_pack_damage_names_the_object(void **state)
 		}
 	}
 	mlops_odb_free(other);
+}
+
+/*
+ * A pack is sealed when written, and stays sealed while its file is
+ * unchanged: its objects are copied out without a second hash (the point:
+ * a checkout does not hash again what the add hashed).  A write to the
+ * file breaks the seal, and the damage is refused; only what leaves a
+ * file's times alone (the disk's own) gets past the copy, and fsck's
+ * verify finds it.  A new time (freshening, for gc's grace) keeps the seal
+ * of a sealed pack and does not seal a broken one; a repack seals the new
+ * pack only when the old one was sealed.
+ */
+static void test_sealed_pack_is_trusted_while_unchanged(void **state)
+{
+	struct fixture *fx = fx_of(state);
+	struct mlops_odb *odb = odb_of(state);
+	mlops_oid ids[N];
+	char pack[PATH_MAX], idx[PATH_MAX], buf[4096];
+	mlops_odb_set_pack_after(odb, 0);
+	write_n(odb, ids, N);
+	assert_int_equal(mlops_odb_sync(odb), 0);
+	only_pack(fx, pack, sizeof(pack), "pack");
+	only_pack(fx, idx, sizeof(idx), "idx");
+	assert_true(sealed(pack, idx));
+	for (int i = 0; i < N; i++)
+		assert_int_equal(copy_out(fx, &ids[i], i), 0);
+
+	/* Damaged through the file system: the seal is broken, the copy refused. */
+	off_t off = middle_of(odb, pack, &ids[7]);
+	flip_bit(pack, off, 5);
+	assert_false(sealed(pack, idx));
+	assert_int_equal(copy_out(fx, &ids[7], 7), MLOPS_ECORRUPT);
+	assert_int_equal(copy_out(fx, &ids[8], 8), 0);
+
+	/* Freshening a broken pack does not seal it. */
+	struct mlops_odb *other = other_handle(fx);
+	assert_int_equal(mlops_odb_freshen(other, &ids[3]), 1);
+	mlops_odb_free(other);
+	assert_false(sealed(pack, idx));
+	assert_int_equal(copy_out(fx, &ids[7], 7), MLOPS_ECORRUPT);
+
+	/* Damage the seal cannot see (here: sealed again by hand) is copied; verify finds it. */
+	seal(pack, idx);
+	assert_int_equal(copy_out(fx, &ids[7], 7), 0);
+	other = other_handle(fx);
+	assert_int_equal(mlops_odb_verify(other, &ids[7]), MLOPS_ECORRUPT);
+	assert_int_equal(mlops_odb_verify(other, &ids[8]), 0);
+	mlops_odb_free(other);
+	flip_bit(pack, off, 5); /* whole again, the seal broken */
+	assert_false(sealed(pack, idx));
+
+	/* A repack of an unsealed pack leaves the new one unsealed... */
+	assert_int_equal(mlops_odb_remove(odb, &ids[0]), 0);
+	assert_int_equal(mlops_odb_repack(odb), 0);
+	only_pack(fx, pack, sizeof(pack), "pack");
+	only_pack(fx, idx, sizeof(idx), "idx");
+	assert_false(sealed(pack, idx));
+	for (int i = 1; i < N; i++)
+		assert_int_equal(copy_out(fx, &ids[i], i), 0);
+	/* ...and of a sealed one seals it. */
+	seal(pack, idx);
+	assert_int_equal(mlops_odb_remove(odb, &ids[1]), 0);
+	assert_int_equal(mlops_odb_repack(odb), 0);
+	only_pack(fx, pack, sizeof(pack), "pack");
+	only_pack(fx, idx, sizeof(idx), "idx");
+	assert_true(sealed(pack, idx));
+
+	/* Freshening a sealed pack gives it a new time and keeps the seal. */
+	fx_age(pack, 7200);
+	seal(pack, idx); /* the new time broke it, as any would */
+	other = other_handle(fx);
+	assert_int_equal(mlops_odb_freshen(other, &ids[2]), 1);
+	mlops_odb_free(other);
+	struct stat st;
+	assert_int_equal(stat(pack, &st), 0);
+	assert_true(st.st_mtime > time(NULL) - 600);
+	assert_true(sealed(pack, idx));
+	for (int i = 2; i < N; i++) {
+		size_t len = object_text(buf, sizeof(buf), i);
+		assert_int_equal(copy_out(fx, &ids[i], i), 0);
+		other = other_handle(fx);
+		expect_read(other, &ids[i], buf, len);
+		mlops_odb_free(other);
+	}
 }
 
 struct faults {
@@ -547,6 +703,10 @@ static void test_adopt_pack_links_or_copies(void **state)
 	assert_int_equal(stat(got, &b), 0);
 	assert_true(a.st_ino == b.st_ino);
 	assert_true(b.st_mtime > time(NULL) - 600);
+	/* Its objects were verified by the caller: sealed (see test_sealed_pack_...). */
+	char gidx[PATH_MAX];
+	fx_fmt(gidx, "%s/linked/objects/pack/%s.idx", fx->repo->dir, hex);
+	assert_true(sealed(got, gidx));
 	for (int i = 0; i < N; i++) {
 		size_t len = object_text(buf, sizeof(buf), i);
 		expect_read(linked, &ids[i], buf, len);
@@ -566,6 +726,8 @@ static void test_adopt_pack_links_or_copies(void **state)
 	assert_true(a.st_ino != b.st_ino);
 	assert_int_equal(b.st_mode & 0222, 0);
 	assert_int_equal(fx_same_file(pack, got), 1);
+	fx_fmt(gidx, "%s/copied/objects/pack/%s.idx", fx->repo->dir, hex);
+	assert_true(sealed(got, gidx));
 	mlops_odb_free(copied);
 	fx_fmt(got, "%s/copied/objects", fx->repo->dir);
 	char tmp[PATH_MAX];
@@ -621,6 +783,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pack_roundtrip, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_pack_written_later_is_found, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_pack_damage_names_the_object, fx_setup,
+						fx_teardown),
+		cmocka_unit_test_setup_teardown(test_sealed_pack_is_trusted_while_unchanged, fx_setup,
 						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_index_is_reported, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_remove_rewrites_the_pack, fx_setup, fx_teardown),
