@@ -52,6 +52,40 @@ record_skip() {
 # record_ref W OP TOOL WALL STORED NOTE
 record_ref() { row ref "$1" "$2" "$3" "$4" "$5" "$(tsv_clean "$6")"; }
 
+# --- memory the host has backed -----------------------------------------------
+
+# On a virtual machine that reports free memory to its host (virtio-balloon
+# free page reporting: /sys/module/page_reporting), memory that has been
+# free a moment is handed back, and the next write into the page cache pays
+# for each page again, inside the copy: here 2 GiB written into a new file
+# took 0.44 s right after 2 GiB of files were deleted and 2.8-4.0 s when
+# nothing had been freed since (2.6-3.8 s of it system time).  Which step
+# gets memory still backed then depends on what ran before it: a pull right
+# after its push ran 3.0-6.0 s, the same pull right after a deletion 1.2 s.
+# So before each timed step, a file of the step's size (at most 4 GiB, at
+# most a quarter of the available memory) is written and deleted, and every
+# step of every tool starts with the same memory at hand, as on a machine
+# of its own.  BENCH_PRIME=0 turns this off; it is off where there is no
+# page reporting.
+prime_wanted() {
+	case ${BENCH_PRIME:-auto} in
+	0 | no | off) return 1 ;;
+	auto) [ -d /sys/module/page_reporting ] ;;
+	*) return 0 ;;
+	esac
+}
+
+# prime BYTES: write and delete a file of (about) BYTES, as said above.
+prime() {
+	local mb=$((($1 + 1048575) / 1048576)) avail
+	avail=$(awk '/^MemAvailable/ { print int($2 / 4096) }' /proc/meminfo)
+	[ "$mb" -gt 4096 ] && mb=4096
+	[ -n "$avail" ] && [ "$mb" -gt "$avail" ] && mb=$avail
+	[ "$mb" -gt 0 ] || return 0
+	dd if=/dev/zero of="$RUN/.prime" bs=1M count="$mb" status=none 2>/dev/null
+	rm -f "$RUN/.prime"
+}
+
 # bench_time W OP TOOL INBYTES CMD [ARGS...]
 #   Run CMD (in the current directory) once, timed; append a sample row.
 #   Returns CMD's exit status; $BENCH_LAST_OUT names the file holding its
@@ -62,6 +96,7 @@ bench_time() {
 	local n="$BASHPID-$((++BENCH_SEQ))"
 	local tf="$RUN/log/$n.time" out="$RUN/log/$n.out" err="$RUN/log/$n.err"
 	local t0 t1 rc
+	if prime_wanted && [ "${inbytes:-0}" -gt 0 ] 2>/dev/null; then prime "$inbytes"; fi
 	t0=$EPOCHREALTIME
 	/usr/bin/time -f '%e %M' -o "$tf" "$@" >"$out" 2>"$err" </dev/null
 	rc=$?

@@ -141,6 +141,7 @@ record_meta memory_kib "$(awk '/^MemTotal/ { print $2 }' /proc/meminfo)"
 record_meta kernel "$(uname -r)"
 record_meta filesystem "$(df -T "$WORK" | awk 'NR == 2 { print $2 }')"
 record_meta load "$(cut -d' ' -f1-3 /proc/loadavg)"
+record_meta prime "$(prime_wanted && echo "yes: free page reporting (see prime in bench/lib.sh)" || echo no)"
 vc_versions
 
 say "bench: mlops = $MLOPS_BIN ($(sed -n 's/^meta\tmlops_version\t//p' "$RESULTS_TSV"))"
