@@ -1564,11 +1564,11 @@ static struct mlops_deployment *deployment_new(struct mlops_repo *repo,
 					       const char *source, const char *previous)
 {
 	struct mlops_deployment *d = calloc(1, sizeof(*d));
-	char host[256] = "";
+	char host[256];
 
 	if (!d)
 		return NULL;
-	gethostname(host, sizeof(host) - 1);
+	mlops_host_name(host, sizeof(host));
 	d->time = (long long)time(NULL);
 	d->user = mlops_repo_author(repo);
 	d->host = strdup(host);

@@ -29,6 +29,8 @@
 
 #define LOCK_TIMEOUT_MS 10000
 #define DEFAULT_GRACE (24LL * 3600)
+/* A temporary file this old (or older than the grace, if shorter) is a killed command's. */
+#define TMP_LEFTOVER_AGE 3600L
 
 int mlops_duration_parse(long long *out, const char *text)
 {
@@ -318,7 +320,8 @@ static int gc_local(struct mlops_gc_result *res, struct mlops_repo *repo,
 	if (!opts->dry_run && (err = mlops_odb_repack(repo->odb)) < 0)
 		goto done;
 	if (!opts->dry_run) {
-		res->tmp_cleaned = mlops_odb_clean_tmp(repo->odb, res->grace < 3600 ? res->grace : 3600);
+		long age = res->grace < TMP_LEFTOVER_AGE ? (long)res->grace : TMP_LEFTOVER_AGE;
+		res->tmp_cleaned = mlops_odb_clean_tmp(repo->odb, age);
 		res->tmp_cleaned += mlops_workdir_clean(repo->tmpdir);
 	}
 done:

@@ -72,8 +72,8 @@ static int read_holder(const char *path, long *pid, char *host, size_t hostsz)
 
 static int holder_alive(long pid, const char *host)
 {
-	char me[256] = "";
-	gethostname(me, sizeof(me) - 1);
+	char me[256];
+	mlops_host_name(me, sizeof(me));
 	if (*host && strcmp(host, me))
 		return 1; /* another host: assume alive */
 	if (pid <= 0)
@@ -191,8 +191,8 @@ int mlops_lock_acquire(struct mlops_lock **out, struct mlops_repo *repo, int tim
 	char *path = lock_path(repo);
 	if (!path)
 		return mlops_error_set(MLOPS_ERROR, "out of memory");
-	char me[256] = "";
-	gethostname(me, sizeof(me) - 1);
+	char me[256];
+	mlops_host_name(me, sizeof(me));
 	if (timeout_ms < 0) {
 		long long t;
 		if (mlops_config_get_int(&t, repo, "core.lockTimeout", 10000) < 0) {
