@@ -37,6 +37,17 @@ static void progress_cb(void *payload, uint64_t done, uint64_t total)
 	cmd_progress((const char *)payload, done, total, 0);
 }
 
+/* A wait the user should know of (a gc of the remote): one line, unless -q. */
+static void notice_cb(void *payload, const char *message)
+{
+	(void)payload;
+	if (g_opts.quiet)
+		return;
+	if (g_opts.progress)
+		fputs("\r\033[K", stderr);
+	fprintf(stderr, "%s\n", message);
+}
+
 static double now(void)
 {
 	struct timespec ts;
@@ -155,6 +166,7 @@ static int run(int argc, char **argv, enum op op, const char *const *usage)
 	to.nrevs = (size_t)(argc - optind);
 	const char *what = op == OP_PUSH ? "pushing" : "fetching";
 	to.progress = progress_cb;
+	to.notice = notice_cb;
 	to.payload = (void *)what;
 	struct mlops_transfer_result *res;
 	double t0 = now();

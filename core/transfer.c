@@ -196,6 +196,7 @@ struct session {
 	struct mlops_remote *remote;
 	struct mlops_xfer *x;
 	char *name;
+	const struct mlops_transfer_opts *opts;
 };
 
 static void session_close(struct session *s)
@@ -211,6 +212,7 @@ static int session_open(struct session *s, struct mlops_transfer_result *res,
 	char *state = NULL;
 	int err;
 	memset(s, 0, sizeof(*s));
+	s->opts = opts;
 	if (opts->remote) {
 		if (!(s->name = strdup(opts->remote)))
 			return mlops_error_set(MLOPS_ERROR, "out of memory");
@@ -456,6 +458,13 @@ static int push_settle(struct session *s, const struct mlops_oid_list *ids,
 						       "gc (%s); waited %llds: push again when it "
 						       "ends (one killed there is cleared by the "
 						       "next gc --remote)", s->remote->url, who, wait);
+			if (waited_ms == 0 && wait > 0 && s->opts && s->opts->notice) {
+				char msg[800];
+				snprintf(msg, sizeof(msg), "waiting for the gc of remote '%s' to end "
+					 "(%s), up to %llds (remote.%s.gcWait)",
+					 s->remote->url, who, wait, s->name);
+				s->opts->notice(s->opts->payload, msg);
+			}
 			struct timespec ts = { 0, GC_POLL_MS * 1000000L };
 			nanosleep(&ts, NULL);
 			waited_ms += GC_POLL_MS;

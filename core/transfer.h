@@ -48,6 +48,8 @@ struct mlops_transfer_opts {
 	int jobs;                    /* 0: the backend's choice */
 	int force;                   /* push/fetch: replace differing refs; pull: overwrite changes */
 	void (*progress)(void *payload, uint64_t done, uint64_t total);
+	/* Something the user waits for, said once when the wait begins (may be NULL). */
+	void (*notice)(void *payload, const char *message);
 	void *payload;
 };
 

@@ -163,8 +163,10 @@ test_expect_success 'a push waits while a gc of the remote runs, then fails sayi
 	mkdir w && echo w >w/f && mlops -q dataset add w &&
 	git config -f .mlops/config remote.origin.gcWait 1 &&
 	test_expect_code 10 mlops push 2>err &&
+	grep -q "^waiting for the gc of remote .* to end (process $gcpid on $(hostname), since .*), up to 1s (remote.origin.gcWait)$" err &&
 	grep -q "no ref was pushed: remote .* is being collected by gc (process $gcpid on $(hostname), since " err &&
 	grep -q "push again when it ends" err &&
+	test_expect_code 10 mlops -q push 2>err && ! grep -q "^waiting" err && grep -q "no ref was pushed" err &&
 	! test -e "$TRASH/remote2/refs/datasets/w" &&
 	kill $gcpid && cp m.saved "$M"
 '
