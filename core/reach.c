@@ -18,7 +18,7 @@
 #include "store/tree.h"
 
 #include <cjson/cJSON.h>
-#include <git2.h>
+#include "store/dl_git2.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

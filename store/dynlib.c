@@ -9,12 +9,14 @@
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* The three library headers, without the renaming macros. */
 #define MLOPS_DYNLIB_IMPL
 #include "dl_archive.h"
 #include "dl_curl.h"
+#include "dl_git2.h"
 #include "dl_mhd.h"
 
 static void load(struct mlops_dynlib *lib)
@@ -90,3 +92,17 @@ int mlops_dynlib_load(struct mlops_dynlib *lib)
 MLOPS_DYNLIB_DEFINE(archive, MLOPS_ARCHIVE_SYMBOLS, "libarchive.so.13", "libarchive13")
 MLOPS_DYNLIB_DEFINE(curl, MLOPS_CURL_SYMBOLS, "libcurl.so.4", "libcurl4")
 MLOPS_DYNLIB_DEFINE(mhd, MLOPS_MHD_SYMBOLS, "libmicrohttpd.so.12", "libmicrohttpd12")
+/* libgit2's soname changes with each minor release: the one built against. */
+MLOPS_DYNLIB_DEFINE(git2, MLOPS_GIT2_SYMBOLS, MLOPS_GIT2_SONAME, MLOPS_GIT2_PACKAGE)
+
+atomic_int mlops_git2_ready;
+
+const struct mlops_git2_api *mlops_git2_need(void)
+{
+	if (mlops_git2_load() < 0) {
+		fprintf(stderr, "mlops: %s\n", mlops_error_message());
+		exit(1);
+	}
+	atomic_store_explicit(&mlops_git2_ready, 1, memory_order_release);
+	return &mlops_git2;
+}

@@ -1,15 +1,17 @@
 /*
  * dynlib.h - libraries loaded on first use.
  *
- * libcurl (S3 remotes), libmicrohttpd (deploy serve) and libarchive
- * (bundles, archive deployments) bring 19 shared libraries with them;
- * mapping and relocating those at every start would cost each command
- * about 2.5 ms, more than `mlops --version` or `mlops status` need in
- * all.  So the binary does not link them: the few modules that use one
+ * libcurl (S3 remotes), libmicrohttpd (deploy serve), libarchive
+ * (bundles, archive deployments) and libgit2 bring some 30 shared
+ * libraries with them; mapping and relocating those at every start would
+ * cost each command about 3.5 ms, more than `mlops --version` or `mlops
+ * status` need in all (status: 3.5 ms with libgit2 linked, 1.7 ms
+ * without).  So the binary does not link them: the modules that use one
  * include its header below (store/dl_curl.h, store/dl_mhd.h,
- * store/dl_archive.h), which routes the library's function names through
- * a table filled by dlopen() on first use, and call its loader before
- * the first call.  The call sites read as ordinary library calls.
+ * store/dl_archive.h, store/dl_git2.h), which routes the library's
+ * function names through a table filled by dlopen() on first use, and
+ * call its loader before the first call (libgit2's names load it
+ * themselves).  The call sites read as ordinary library calls.
  *
  * This file holds the generic part: resolve a list of symbols from one
  * shared object, once per process.

@@ -50,8 +50,11 @@ void mlops_repo_free(struct mlops_repo *repo)
 	if (!repo)
 		return;
 	mlops_odb_free(repo->odb);
-	git_config_free(repo->config);
-	git_repository_free(repo->git);
+	/* Never opened (libgit2 not even loaded): nothing to free. */
+	if (repo->config)
+		git_config_free(repo->config);
+	if (repo->git)
+		git_repository_free(repo->git);
 	free(repo->workdir);
 	free(repo->dir);
 	free(repo->tmpdir);

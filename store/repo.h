@@ -23,7 +23,7 @@
 #ifndef MLOPS_REPO_H
 #define MLOPS_REPO_H
 
-#include <git2.h>
+#include "dl_git2.h"
 
 struct mlops_odb;
 

@@ -48,6 +48,19 @@ test_expect_success 'a full stdout is an error, not exit 0' '
 	grep -q "write failure on standard output" err
 '
 
+# libgit2, libcurl, libarchive and libmicrohttpd (and the 20-odd
+# libraries they bring) are loaded on first use, not at every start: the
+# dynamic loader says which files it maps (LD_DEBUG=files).
+test_expect_success 'status and --version never load libgit2; a git operation does' '
+	git init -q lazy && cd lazy && mlops -q init && echo a >a && mlops -q dataset add a &&
+	git add -A && git commit -qm a &&
+	LD_DEBUG=files "$MLOPS_BIN" status >out 2>ld && grep -q "matches mlops.lock" out &&
+	grep -q "file=libzstd" ld && ! grep -q "file=libgit2" ld && ! grep -q "file=libcurl" ld &&
+	LD_DEBUG=files "$MLOPS_BIN" --version >out 2>ld && ! grep -q "file=libgit2" ld &&
+	echo b >a && LD_DEBUG=files "$MLOPS_BIN" -q dataset add a -m b 2>ld &&
+	grep -q "file=libgit2" ld && mlops dataset log a >out && grep -q " b$" out
+'
+
 test_expect_success '-C runs in another directory' '
 	mkdir -p other && mlops -C other init >out &&
 	test -d other/.mlops

@@ -1,6 +1,7 @@
 /*
- * test_dynlib.c - libraries loaded on first use: the three real ones load
- * and their tables are complete; a missing library or symbol is an error
+ * test_dynlib.c - libraries loaded on first use: the four real ones load
+ * and their tables are complete (libgit2's also on the first call through
+ * its table, with no loader called); a missing library or symbol is an error
  * naming it and the package to install, the same on every call.
  */
 #include <setjmp.h>
@@ -14,6 +15,7 @@
 #define MLOPS_DYNLIB_IMPL
 #include "store/dl_archive.h"
 #include "store/dl_curl.h"
+#include "store/dl_git2.h"
 #include "store/dl_mhd.h"
 #include "store/dynlib.h"
 #include "store/error.h"
@@ -32,6 +34,15 @@ static void assert_filled(const void *table, size_t size)
 static void test_real_libraries(void **state)
 {
 	(void)state;
+	/* libgit2: the first use through its table loads it. */
+	assert_int_equal(atomic_load(&mlops_git2_ready), 0);
+	const char hex[] = "0123456789abcdef0123456789abcdef01234567";
+	char back[GIT_OID_HEXSZ + 1];
+	git_oid oid;
+	assert_int_equal(mlops_git2_api()->oid_fromstr(&oid, hex), 0);
+	assert_int_equal(atomic_load(&mlops_git2_ready), 1);
+	assert_string_equal(mlops_git2.oid_tostr(back, sizeof(back), &oid), hex);
+	assert_filled(&mlops_git2, sizeof(mlops_git2));
 	assert_int_equal(mlops_curl_load(), 0);
 	assert_filled(&mlops_curl, sizeof(mlops_curl));
 	assert_int_equal(mlops_mhd_load(), 0);
