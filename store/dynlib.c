@@ -1,7 +1,7 @@
 /*
  * dynlib.c - load a shared library on first use and resolve its symbols
  * into a table of function pointers (see dynlib.h), and the tables of
- * the three libraries mlops loads that way.
+ * the four libraries mlops loads that way.
  */
 #include "dynlib.h"
 #include "error.h"
@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The three library headers, without the renaming macros. */
+/* The four library headers, without the renaming macros. */
 #define MLOPS_DYNLIB_IMPL
 #include "dl_archive.h"
 #include "dl_curl.h"
