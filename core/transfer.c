@@ -24,9 +24,11 @@
 #include "store/repo.h"
 
 #include <cjson/cJSON.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #define LOCK_TIMEOUT_MS 10000
@@ -599,14 +601,26 @@ static int fetch_visit(void *ctx, const struct mlops_reach_item *items, size_t n
 	size_t *lmap = malloc((n ? n : 1) * sizeof(*lmap));
 	size_t *rmap = malloc((n ? n : 1) * sizeof(*rmap));
 	mlops_oid *rids = malloc((n ? n : 1) * sizeof(*rids));
+	unsigned char *here = malloc(n ? n : 1);
 	size_t nl = 0, nr = 0;
 	int err = 0;
-	if (!local || !lmap || !rmap || !rids) {
+	if (!local || !lmap || !rmap || !rids || !here) {
 		err = mlops_error_set(MLOPS_ERROR, "out of memory");
 		goto done;
 	}
+	/*
+	 * A pull's checkout may be waiting for these (mlops_odb_expect): it
+	 * learns first that they are on their way, so that it does not look
+	 * for them on disk, then which of them are here already.
+	 */
+	for (size_t i = 0; i < n; i++)
+		rids[i] = items[i].id;
+	if (n && (err = mlops_odb_expect_ids(fs->odb, rids, n)) < 0)
+		goto done;
+	if (n)
+		mlops_odb_freshen_many(fs->odb, rids, n, here);
 	for (size_t i = 0; i < n; i++) {
-		if (mlops_odb_freshen(fs->odb, &items[i].id)) {
+		if (here[i]) {
 			lmap[nl] = i;
 			local[nl++] = items[i];
 		} else {
@@ -614,6 +628,8 @@ static int fetch_visit(void *ctx, const struct mlops_reach_item *items, size_t n
 			rids[nr++] = items[i].id;
 		}
 	}
+	for (size_t i = 0; i < nl; i++)
+		mlops_odb_present(fs->odb, &local[i].id, 1);
 	struct map_ctx ml = { cb, walk, lmap, items };
 	if (nl && (err = fs->local.visit(fs->local.ctx, local, nl, map_local, &ml)) < 0)
 		goto done;
@@ -625,6 +641,7 @@ done:
 	free(lmap);
 	free(rmap);
 	free(rids);
+	free(here);
 	return err;
 }
 
@@ -820,7 +837,28 @@ static int add_recorded(struct mlops_oidmap *rec, struct mlops_repo *repo)
 	return err;
 }
 
-static int checkout_lock(struct mlops_transfer_result *res, struct mlops_repo *repo, int force)
+/*
+ * Which paths a checkout_lock takes.  A pull's early checkout takes only
+ * the paths that do not exist yet (so a failed fetch leaves every other
+ * path as it was), and removes one it could not finish; the checkout after
+ * the fetch takes the rest.
+ */
+struct lock_paths {
+	int early;     /* only absent paths; remove what could not be finished */
+	char **done;   /* paths the early checkout wrote: skipped after it */
+	size_t ndone;
+};
+
+static int path_done(const struct lock_paths *lp, const char *path)
+{
+	for (size_t i = 0; lp && i < lp->ndone; i++)
+		if (!strcmp(lp->done[i], path))
+			return 1;
+	return 0;
+}
+
+static int checkout_lock(struct mlops_transfer_result *res, struct mlops_repo *repo, int force,
+			 struct lock_paths *lp)
 {
 	struct mlops_lockfile *lf = NULL;
 	struct mlops_index *idx = NULL;
@@ -828,17 +866,20 @@ static int checkout_lock(struct mlops_transfer_result *res, struct mlops_repo *r
 	int err;
 	if ((err = mlops_lockfile_load(&lf, repo)) < 0)
 		return err;
+	int early = lp && lp->early;
 	if ((err = mlops_repo_index(&idx, repo)) < 0 || (err = mlops_oidmap_new(&recorded)) < 0 ||
-	    (err = add_recorded(recorded, repo)) < 0)
+	    (!early && (err = add_recorded(recorded, repo)) < 0))
 		goto done;
 	cJSON *paths = mlops_lockfile_section(lf, "paths"), *e;
-	/* Refuse first, before anything is written. */
+	/* Refuse first, before anything is written (an early checkout writes only absent paths). */
 	cJSON_ArrayForEach(e, paths) {
 		struct mlops_node want, cur;
 		if (mlops_node_from_json(&want, e) < 0) {
 			err = mlops_error_set(MLOPS_EINVALID, "mlops.lock: entry '%s' is malformed", e->string);
 			goto done;
 		}
+		if (early || path_done(lp, e->string))
+			continue;
 		char *abs = mlops_path_join(repo->workdir, e->string);
 		if (!abs) {
 			err = mlops_error_set(MLOPS_ERROR, "out of memory");
@@ -862,7 +903,10 @@ static int checkout_lock(struct mlops_transfer_result *res, struct mlops_repo *r
 	}
 	cJSON_ArrayForEach(e, paths) {
 		struct mlops_node want;
+		struct stat st;
 		mlops_node_from_json(&want, e);
+		if (path_done(lp, e->string))
+			continue;
 		char *abs = mlops_path_join(repo->workdir, e->string);
 		char *parent = abs ? strdup(abs) : NULL;
 		if (!abs || !parent) {
@@ -870,17 +914,40 @@ static int checkout_lock(struct mlops_transfer_result *res, struct mlops_repo *r
 			err = mlops_error_set(MLOPS_ERROR, "out of memory");
 			goto done;
 		}
+		if (early && lstat(abs, &st) == 0) {
+			free(abs);
+			free(parent);
+			continue;
+		}
 		*strrchr(parent, '/') = '\0';
 		err = mlops_mkdir_p(parent);
 		free(parent);
 		if (err == 0)
 			err = mlops_tree_checkout(repo->odb, idx, &want, abs, e->string, &res->checkout);
+		if (err < 0 && early) {
+			char msg[1024];
+			snprintf(msg, sizeof(msg), "%s", mlops_error_message());
+			(void)mlops_remove_tree(abs); /* it did not exist: nothing is lost */
+			mlops_error_set(err, "%s", msg);
+		}
+		if (err == 0 && early) {
+			char **d = realloc(lp->done, (lp->ndone + 1) * sizeof(*d));
+			if (d)
+				lp->done = d;
+			if (!d || !(d[lp->ndone] = strdup(e->string)))
+				err = mlops_error_set(MLOPS_ERROR, "out of memory");
+			else
+				lp->ndone++;
+		}
 		free(abs);
 		if (err < 0)
-			goto done;
+			break;
 		res->paths++;
 	}
-	err = mlops_index_save(idx);
+	/* What was written is in the stat cache, whatever failed after it. */
+	int e2 = mlops_index_save(idx);
+	if (err == 0)
+		err = e2;
 done:
 	mlops_oidmap_free(recorded);
 	mlops_index_free(idx);
@@ -888,20 +955,67 @@ done:
 	return err;
 }
 
+/* The checkout of a pull, run while its fetch brings the objects. */
+struct early_checkout {
+	struct mlops_transfer_result *res;
+	struct mlops_repo *repo;
+	int force;
+	struct lock_paths lp;
+	int err;
+	char msg[1024];
+};
+
+static void *early_checkout(void *arg)
+{
+	struct early_checkout *ec = arg;
+	ec->err = checkout_lock(ec->res, ec->repo, ec->force, &ec->lp);
+	if (ec->err < 0)
+		snprintf(ec->msg, sizeof(ec->msg), "%s", mlops_error_message());
+	return NULL;
+}
+
+/*
+ * Pull: the paths that do not exist yet (a fresh clone's) are checked out
+ * while the fetch runs, each file written as its objects arrive
+ * (mlops_odb_expect), so that the copying overlaps the fetch's
+ * verification instead of following it.  The other paths follow the
+ * fetch, as before: a failed fetch leaves them as they were, and a path
+ * the early checkout could not finish is removed again.  Local changes
+ * are looked for after the fetch, whose versions may record them.
+ */
 int mlops_pull(struct mlops_transfer_result **out, struct mlops_repo *repo,
 	       const struct mlops_transfer_opts *opts)
 {
 	struct mlops_transfer_result *res = calloc(1, sizeof(*res));
+	struct early_checkout ec = { .res = res, .repo = repo, .force = opts->force,
+				     .lp = { .early = 1 } };
 	struct session s;
+	pthread_t th;
+	int started = 0;
 	*out = NULL;
 	if (!res)
 		return mlops_error_set(MLOPS_ERROR, "out of memory");
 	int err = session_open(&s, res, repo, opts);
-	if (err == 0)
+	if (err == 0) {
+		mlops_odb_expect(repo->odb, 1);
+		started = pthread_create(&th, NULL, early_checkout, &ec) == 0;
+		if (!started)
+			mlops_odb_expect(repo->odb, 0);
 		err = do_fetch(res, &s, repo, opts, 1);
+		mlops_odb_expect(repo->odb, 0);
+		if (started)
+			pthread_join(th, NULL);
+	}
 	session_close(&s);
-	if (err == 0)
-		err = checkout_lock(res, repo, opts->force);
+	if (err == 0 && started && ec.err < 0)
+		err = mlops_error_set(ec.err, "%s", ec.msg);
+	if (err == 0) {
+		ec.lp.early = 0;
+		err = checkout_lock(res, repo, opts->force, &ec.lp);
+	}
+	for (size_t i = 0; i < ec.lp.ndone; i++)
+		free(ec.lp.done[i]);
+	free(ec.lp.done);
 	if (err < 0) {
 		mlops_transfer_result_free(res);
 		return err;

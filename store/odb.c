@@ -102,6 +102,12 @@ struct mlops_odb {
 	int configured;
 	int configure_err;
 	char configure_msg[1024];
+	/* Arrivals (mlops_odb_expect): objects a concurrent fetch installs. */
+	int expecting;
+	uint64_t arrivals;           /* installs so far: a reader waits for it to move */
+	pthread_cond_t arrival;      /* broadcast when it moves or expecting ends */
+	struct mlops_oidmap *expected; /* ids being fetched */
+	struct mlops_oidmap *arrived;  /* ids installed while expecting */
 };
 
 void mlops_odb_set_configure(struct mlops_odb *odb, int (*configure)(void *payload),
@@ -148,6 +154,7 @@ int mlops_odb_open(struct mlops_odb **out, const char *objects_dir, const char *
 	odb->packdir = mlops_path_join(objects_dir, "pack");
 	pthread_mutex_init(&odb->lock, NULL);
 	pthread_cond_init(&odb->wdone, NULL);
+	pthread_cond_init(&odb->arrival, NULL);
 	if (!odb->dir || !odb->tmpdir || !odb->packdir) {
 		mlops_odb_free(odb);
 		return mlops_error_set(MLOPS_ERROR, "out of memory");
@@ -217,8 +224,11 @@ void mlops_odb_free(struct mlops_odb *odb)
 	free(odb->packdir);
 	mlops_oidmap_free(odb->drop);
 	mlops_oidmap_free(odb->written);
+	mlops_oidmap_free(odb->expected);
+	mlops_oidmap_free(odb->arrived);
 	free(odb->dir);
 	free(odb->tmpdir);
+	pthread_cond_destroy(&odb->arrival);
 	pthread_cond_destroy(&odb->wdone);
 	pthread_mutex_destroy(&odb->lock);
 	free(odb);
@@ -565,14 +575,11 @@ static void where_packed(struct where *w, struct lpack *p, const struct mlops_pa
 	w->pending = 0;
 }
 
-/*
- * Find an object: 1 (with *w) or 0.  With `pending`, objects not yet
- * synced count too.
- */
-static int find_object(struct mlops_odb *odb, const mlops_oid *id, struct where *w, int pending)
+/* Found without a look at the disk: pending (with `pending`) or in a loaded pack. */
+static int find_indexed(struct mlops_odb *odb, const mlops_oid *id, struct where *w, int pending)
 {
 	struct mlops_pack_entry e;
-	struct lpack *p;
+	struct lpack *p = NULL;
 	pthread_mutex_lock(&odb->lock);
 	long i = pending ? pending_find(odb, id) : -1;
 	if (i >= 0) {
@@ -584,16 +591,22 @@ static int find_object(struct mlops_odb *odb, const mlops_oid *id, struct where 
 		w->fd = pe->tmp ? -1 : odb->wfd;
 		snprintf(w->path, sizeof(w->path), "%s", pe->tmp ? pe->tmp : "");
 		w->pending = 1;
-		pthread_mutex_unlock(&odb->lock);
-		return 1;
-	}
-	if ((p = packed_find(odb, id, &e))) {
+	} else if ((p = packed_find(odb, id, &e))) {
 		where_packed(w, p, &e);
-		pthread_mutex_unlock(&odb->lock);
-		return 1;
 	}
 	pthread_mutex_unlock(&odb->lock);
-	if (loose_find(odb, id, w))
+	return i >= 0 || p;
+}
+
+/*
+ * Find an object: 1 (with *w) or 0.  With `pending`, objects not yet
+ * synced count too.
+ */
+static int find_object(struct mlops_odb *odb, const mlops_oid *id, struct where *w, int pending)
+{
+	struct mlops_pack_entry e;
+	struct lpack *p;
+	if (find_indexed(odb, id, w, pending) || loose_find(odb, id, w))
 		return 1;
 	pthread_mutex_lock(&odb->lock);
 	if ((p = packed_find_again(odb, id, &e)))
@@ -608,6 +621,105 @@ int mlops_odb_exists(struct mlops_odb *odb, const mlops_oid *id)
 	return find_object(odb, id, &w, 1);
 }
 
+/* With the lock held: note an object installed while expecting arrivals. */
+static void arrived_locked(struct mlops_odb *odb, const mlops_oid *id)
+{
+	if (!odb->arrived && mlops_oidmap_new(&odb->arrived) < 0)
+		return; /* readers then look each object up on disk */
+	(void)mlops_oidmap_put(odb->arrived, id, NULL);
+}
+
+/* With the lock held: wake the readers waiting for arrivals. */
+static void arrivals_moved_locked(struct mlops_odb *odb)
+{
+	if (!odb->expecting)
+		return;
+	odb->arrivals++;
+	pthread_cond_broadcast(&odb->arrival);
+}
+
+void mlops_odb_expect(struct mlops_odb *odb, int on)
+{
+	pthread_mutex_lock(&odb->lock);
+	odb->expecting = on;
+	if (!on) {
+		odb->arrivals++;
+		pthread_cond_broadcast(&odb->arrival);
+		mlops_oidmap_free(odb->expected);
+		mlops_oidmap_free(odb->arrived);
+		odb->expected = odb->arrived = NULL;
+	}
+	pthread_mutex_unlock(&odb->lock);
+}
+
+int mlops_odb_expecting(struct mlops_odb *odb)
+{
+	pthread_mutex_lock(&odb->lock);
+	int on = odb->expecting;
+	pthread_mutex_unlock(&odb->lock);
+	return on;
+}
+
+int mlops_odb_expect_ids(struct mlops_odb *odb, const mlops_oid *ids, size_t n)
+{
+	int err = 0;
+	pthread_mutex_lock(&odb->lock);
+	if (odb->expecting && !odb->expected && mlops_oidmap_new(&odb->expected) < 0)
+		err = MLOPS_ERROR;
+	for (size_t i = 0; err == 0 && odb->expecting && i < n; i++)
+		if (mlops_oidmap_put(odb->expected, &ids[i], NULL) < 0)
+			err = MLOPS_ERROR;
+	pthread_mutex_unlock(&odb->lock);
+	return err < 0 ? mlops_error_set(err, "out of memory") : 0;
+}
+
+void mlops_odb_present(struct mlops_odb *odb, const mlops_oid *ids, size_t n)
+{
+	pthread_mutex_lock(&odb->lock);
+	for (size_t i = 0; odb->expecting && i < n; i++)
+		arrived_locked(odb, &ids[i]);
+	if (n)
+		arrivals_moved_locked(odb);
+	pthread_mutex_unlock(&odb->lock);
+}
+
+uint64_t mlops_odb_arrivals(struct mlops_odb *odb)
+{
+	pthread_mutex_lock(&odb->lock);
+	uint64_t n = odb->arrivals;
+	pthread_mutex_unlock(&odb->lock);
+	return n;
+}
+
+int mlops_odb_wait_arrival(struct mlops_odb *odb, uint64_t seen)
+{
+	pthread_mutex_lock(&odb->lock);
+	while (odb->expecting && odb->arrivals == seen)
+		pthread_cond_wait(&odb->arrival, &odb->lock);
+	int more = odb->expecting;
+	pthread_mutex_unlock(&odb->lock);
+	return more;
+}
+
+int mlops_odb_ready(struct mlops_odb *odb, const mlops_oid *id)
+{
+	struct where w;
+	pthread_mutex_lock(&odb->lock);
+	int known = odb->arrived && mlops_oidmap_get(odb->arrived, id) ? 1 :
+		    odb->expecting && odb->expected && mlops_oidmap_get(odb->expected, id) ? 0 : -1;
+	pthread_mutex_unlock(&odb->lock);
+	return known >= 0 ? known : find_object(odb, id, &w, 0);
+}
+
+void mlops_odb_await(struct mlops_odb *odb, const mlops_oid *id)
+{
+	for (;;) {
+		uint64_t seen = mlops_odb_arrivals(odb);
+		if (mlops_odb_ready(odb, id) || !mlops_odb_wait_arrival(odb, seen))
+			return;
+	}
+}
+
 /* Set a file's time to now: 1 when done or when it exists but may not be touched. */
 static int touch(const char *path)
 {
@@ -616,29 +728,114 @@ static int touch(const char *path)
 	return errno != ENOENT && access(path, F_OK) == 0;
 }
 
+/* Freshen an object found at w: 1, or 0 when it went meanwhile. */
+static int freshen_found(struct mlops_odb *odb, const mlops_oid *id, struct where *w)
+{
+	if (w->pending)
+		return 1;
+	if (!w->pack)
+		return touch(w->path) || find_object(odb, id, w, 0);
+	/* A pack's time counts for all its objects: set once per handle. */
+	pthread_mutex_lock(&odb->lock);
+	int done = w->pack->freshened;
+	w->pack->freshened = 1;
+	pthread_mutex_unlock(&odb->lock);
+	/* A new time moves the pack's ctime: a sealed pack is sealed again. */
+	if (!done) {
+		int sealed = pack_is_sealed(odb, &w->pack->name);
+		if (touch(w->pack->path) && sealed)
+			(void)seal_pack(odb, &w->pack->name);
+	}
+	return 1;
+}
+
 int mlops_odb_freshen(struct mlops_odb *odb, const mlops_oid *id)
 {
 	struct where w;
-	if (!find_object(odb, id, &w, 1))
-		return 0;
-	if (w.pending)
-		return 1;
-	if (!w.pack)
-		return touch(w.path) || find_object(odb, id, &w, 0);
-	{
-		/* A pack's time counts for all its objects: set once per handle. */
-		pthread_mutex_lock(&odb->lock);
-		int done = w.pack->freshened;
-		w.pack->freshened = 1;
-		pthread_mutex_unlock(&odb->lock);
-		/* A new time moves the pack's ctime: a sealed pack is sealed again. */
-		if (!done) {
-			int sealed = pack_is_sealed(odb, &w.pack->name);
-			if (touch(w.pack->path) && sealed)
-				(void)seal_pack(odb, &w.pack->name);
+	return find_object(odb, id, &w, 1) && freshen_found(odb, id, &w);
+}
+
+/* The ids of the loose objects in one fanout directory, sorted; NULL when it has none. */
+struct fanout_ids {
+	mlops_oid *ids;
+	size_t n;
+};
+
+static int cmp_oid(const void *a, const void *b)
+{
+	return mlops_oid_cmp(a, b);
+}
+
+static void fanout_read(struct fanout_ids *f, const char *dir, unsigned char fan)
+{
+	size_t cap = 0;
+	char hex[MLOPS_OID_HEXSZ + 1];
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	if (!d)
+		return;
+	snprintf(hex, sizeof(hex), "%02x", fan);
+	while ((de = readdir(d))) {
+		if (strlen(de->d_name) < MLOPS_OID_HEXSZ - 2)
+			continue;
+		memcpy(hex + 2, de->d_name, MLOPS_OID_HEXSZ - 2);
+		hex[MLOPS_OID_HEXSZ] = '\0';
+		if (f->n == cap) {
+			size_t nc = cap ? cap * 2 : 16;
+			mlops_oid *m = realloc(f->ids, nc * sizeof(*m));
+			if (!m)
+				break;
+			f->ids = m;
+			cap = nc;
 		}
+		if (mlops_oid_parse(&f->ids[f->n], hex) == 0)
+			f->n++;
 	}
-	return 1;
+	closedir(d);
+	mlops_error_clear();
+	if (f->n)
+		qsort(f->ids, f->n, sizeof(*f->ids), cmp_oid);
+}
+
+void mlops_odb_freshen_many(struct mlops_odb *odb, const mlops_oid *ids, size_t n,
+			    unsigned char *present)
+{
+	/* Below this many ids, four calls each cost less than reading directories. */
+	int list = n >= 4096;
+	unsigned char fanout[256] = { 0 }; /* 0 not looked at, 1 a directory, 2 none */
+	struct fanout_ids names[256];
+	char path[PATH_MAX];
+	struct stat st;
+	struct where w;
+	memset(names, 0, sizeof(names));
+	/* Packs another process wrote meanwhile: looked for once, not per id. */
+	pthread_mutex_lock(&odb->lock);
+	if (!odb->packs_scanned || stat(odb->packdir, &st) < 0 ||
+	    st.st_mtim.tv_sec != odb->packdir_time.tv_sec ||
+	    st.st_mtim.tv_nsec != odb->packdir_time.tv_nsec)
+		scan_packs(odb);
+	pthread_mutex_unlock(&odb->lock);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char f = ids[i].id[0];
+		present[i] = 0;
+		if (!find_indexed(odb, &ids[i], &w, 1)) {
+			if (!fanout[f]) {
+				snprintf(path, sizeof(path), "%s/%02x", odb->dir, f);
+				fanout[f] = stat(path, &st) == 0 ? 1 : 2;
+				if (fanout[f] == 1 && list)
+					fanout_read(&names[f], path, f);
+			}
+			if (fanout[f] == 2 ||
+			    (list && (!names[f].n ||
+				      !bsearch(&ids[i], names[f].ids, names[f].n, sizeof(mlops_oid),
+					       cmp_oid))) ||
+			    !loose_find(odb, &ids[i], &w))
+				continue;
+		}
+		present[i] = (unsigned char)freshen_found(odb, &ids[i], &w);
+	}
+	for (int f = 0; f < 256; f++)
+		free(names[f].ids);
 }
 
 /*
@@ -1064,8 +1261,12 @@ int mlops_odb_adopt_pack(struct mlops_odb *odb, const char *src,
 	pthread_mutex_lock(&odb->lock);
 	load_pack(odb, &name);
 	/* Loaded, or recorded as a fault: then its objects are not stored. */
-	if ((err = pack_fault_of(odb, &name)) == 0)
+	if ((err = pack_fault_of(odb, &name)) == 0) {
 		mark_written(odb, idx);
+		for (size_t i = 0; odb->expecting && i < idx->count; i++)
+			arrived_locked(odb, &idx->entries[i].id);
+		arrivals_moved_locked(odb);
+	}
 	pthread_mutex_unlock(&odb->lock);
 done:
 	free(bytes);
@@ -1240,6 +1441,9 @@ int mlops_odb_sync(struct mlops_odb *odb)
 	drop_wpack(odb); /* a pack with no object in it (all were duplicates) */
 	if (odb->fsync && (err = sync_fs_of(odb->dir)) < 0)
 		goto done;
+	for (size_t i = 0; odb->expecting && i < odb->npend; i++)
+		arrived_locked(odb, &odb->pend[i].id);
+	arrivals_moved_locked(odb);
 	odb->npend = 0;
 	odb->nwrites = 0;
 	odb->loose_bytes = 0;

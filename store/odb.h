@@ -104,6 +104,30 @@ int mlops_odb_packing(struct mlops_odb *odb);
 int mlops_odb_exists(struct mlops_odb *odb, const mlops_oid *id);
 
 /*
+ * Arrivals: reading what a fetch in another thread is still bringing (a
+ * pull checks files out while their objects arrive).  Between
+ * mlops_odb_expect(odb, 1) and mlops_odb_expect(odb, 0), each install (a
+ * pack adopted whole, a batch synced) moves the arrival count and records
+ * its ids; the fetch names what it is about to look for with
+ * mlops_odb_expect_ids, and those it finds stored with mlops_odb_present.  Readers never see an object before it is
+ * installed (synced): only then is it "ready".
+ *
+ * mlops_odb_ready: 1 when id can be read now; 0 when not, without a look
+ * at the disk for an id being fetched.  mlops_odb_wait_arrival: wait until
+ * the count moves past `seen` (1) or expecting ends (0).  mlops_odb_await:
+ * wait until id is ready or expecting ends (then read it, or fail, as
+ * usual).
+ */
+void mlops_odb_expect(struct mlops_odb *odb, int on);
+int mlops_odb_expecting(struct mlops_odb *odb);
+int mlops_odb_expect_ids(struct mlops_odb *odb, const mlops_oid *ids, size_t n);
+void mlops_odb_present(struct mlops_odb *odb, const mlops_oid *ids, size_t n);
+uint64_t mlops_odb_arrivals(struct mlops_odb *odb);
+int mlops_odb_wait_arrival(struct mlops_odb *odb, uint64_t seen);
+int mlops_odb_ready(struct mlops_odb *odb, const mlops_oid *id);
+void mlops_odb_await(struct mlops_odb *odb, const mlops_oid *id);
+
+/*
  * As mlops_odb_exists, and a stored object's modification time is set to
  * now: gc's grace period then counts from this use, so an add that finds
  * its objects already stored (a re-add of old data, not yet recorded by a
@@ -111,6 +135,16 @@ int mlops_odb_exists(struct mlops_odb *odb, const mlops_oid *id);
  * cannot be set (another user's file) still counts as present.
  */
 int mlops_odb_freshen(struct mlops_odb *odb, const mlops_oid *id);
+
+/*
+ * mlops_odb_freshen for n ids, present[i] set to its result, with one look
+ * at the disk for each directory of loose objects rather than four for
+ * each id: for a fetch's 50,000 ids, 256 calls instead of 250,000.  An
+ * object another process stores during the call may be reported absent
+ * (a fetch then brings it again).
+ */
+void mlops_odb_freshen_many(struct mlops_odb *odb, const mlops_oid *ids, size_t n,
+			    unsigned char *present);
 
 /*
  * Store `len` bytes; *out gets their id.  *stored (optional) gets the bytes

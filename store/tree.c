@@ -1227,6 +1227,7 @@ struct checkout {
 	struct mlops_checkout_stats *stats;
 	struct cjob *jobs;
 	size_t njobs, capjobs;
+	const size_t *order; /* the jobs the pieces cut (indexes into jobs[], ascending) */
 	struct piece *pieces;
 	size_t npieces;
 	uint64_t total_bytes;
@@ -1236,6 +1237,14 @@ struct checkout {
 	pthread_mutex_t err_lock;
 	int err;
 	char errmsg[1024];
+	/*
+	 * While the odb expects arrivals (a pull's fetch is running): files
+	 * whose objects are still to come are left for later rounds, taken
+	 * as their objects arrive, in any order.
+	 */
+	int wait;
+	size_t *deferred; /* job indexes, under err_lock */
+	size_t ndeferred, capdeferred;
 };
 
 static int remove_path(const char *abs, uint64_t *removed)
@@ -1295,12 +1304,12 @@ static int job_add(struct checkout *co, const char *abs, const char *key,
 	return 0;
 }
 
-/* Decide what to do with one file or link entry at abs. */
+/* Decide what to do with one file or link entry at abs (in a directory just made: `fresh`). */
 static int plan_file(struct checkout *co, const char *abs, const char *key,
-		     const struct mlops_node *node)
+		     const struct mlops_node *node, int fresh)
 {
 	struct stat st;
-	if (lstat(abs, &st) == 0) {
+	if (!fresh && lstat(abs, &st) == 0) {
 		struct mlops_index_entry e;
 		if (S_ISREG(st.st_mode) && node->kind != MLOPS_KIND_LINK && co->idx && key &&
 		    mlops_index_lookup(&e, co->idx, key, &st) && !mlops_oid_cmp(&e.id, &node->id) &&
@@ -1319,28 +1328,35 @@ static int plan_file(struct checkout *co, const char *abs, const char *key,
 }
 
 static int plan_tree(struct checkout *co, const char *abs, const char *key,
-		     const struct mlops_node *node)
+		     const struct mlops_node *node, int fresh)
 {
 	struct stat st;
 	int err;
-	if (lstat(abs, &st) == 0 && !S_ISDIR(st.st_mode)) {
+	if (!fresh && lstat(abs, &st) == 0 && !S_ISDIR(st.st_mode)) {
 		if (unlink(abs) < 0)
 			return mlops_error_sys(errno, "unable to remove '%s'", abs);
 	}
-	if (mkdir(abs, 0777) < 0 && errno != EEXIST)
+	/* A directory made here is empty: nothing in it to look at or remove. */
+	if (mkdir(abs, 0777) == 0)
+		fresh = 1;
+	else if (errno == EEXIST)
+		fresh = 0;
+	else
 		return mlops_error_sys(errno, "unable to create directory '%s'", abs);
 	struct tentry *e;
 	size_t n;
+	if (co->wait)
+		mlops_odb_await(co->odb, &node->id);
 	if ((err = tree_read(&e, &n, co->odb, &node->id)) < 0)
 		return err;
 	/* Remove what the tree does not have (both lists sorted by name). */
-	DIR *d = opendir(abs);
-	if (!d) {
+	DIR *d = fresh ? NULL : opendir(abs);
+	if (!fresh && !d) {
 		tentries_free(e, n);
 		return mlops_error_sys(errno, "unable to read directory '%s'", abs);
 	}
 	struct dirent *de;
-	while (err == 0 && (de = readdir(d))) {
+	while (err == 0 && d && (de = readdir(d))) {
 		const char *nm = de->d_name;
 		if (!strcmp(nm, ".") || !strcmp(nm, ".."))
 			continue;
@@ -1365,16 +1381,17 @@ static int plan_tree(struct checkout *co, const char *abs, const char *key,
 			free(p);
 		}
 	}
-	closedir(d);
+	if (d)
+		closedir(d);
 	for (size_t i = 0; i < n && err == 0; i++) {
 		char *p = mlops_path_join(abs, e[i].name);
 		char *k = key ? (*key ? mlops_path_join(key, e[i].name) : strdup(e[i].name)) : NULL;
 		if (!p || (key && !k))
 			err = mlops_error_set(MLOPS_ERROR, "out of memory");
 		else if (e[i].node.kind == MLOPS_KIND_TREE)
-			err = plan_tree(co, p, k, &e[i].node);
+			err = plan_tree(co, p, k, &e[i].node, fresh);
 		else
-			err = plan_file(co, p, k, &e[i].node);
+			err = plan_file(co, p, k, &e[i].node, fresh);
 		free(p);
 		free(k);
 	}
@@ -1393,6 +1410,8 @@ struct chunk_copy {
 	int fd;
 	const struct chunk_ref *c;
 	pthread_mutex_t write_lock; /* one write to fd at a time */
+	size_t *todo;               /* while waiting: chunks left, SIZE_MAX once copied */
+	int last;                   /* no more arrivals: copy (or fail) whatever is left */
 };
 
 static int chunk_copy_one(void *payload, size_t i)
@@ -1409,6 +1428,45 @@ static int chunk_copy_one(void *payload, size_t i)
 	return err;
 }
 
+/* A chunk of todo[], when its object is here (or when none will come). */
+static int chunk_copy_ready(void *payload, size_t i)
+{
+	struct chunk_copy *cc = payload;
+	size_t k = cc->todo[i];
+	const struct chunk_ref *c = &cc->c[k];
+	int hole = c->len == zero_len && !mlops_oid_cmp(&c->id, &zero_id);
+	if (!cc->last && !hole && !mlops_odb_ready(cc->co->odb, &c->id))
+		return 0;
+	cc->todo[i] = SIZE_MAX;
+	return chunk_copy_one(payload, k);
+}
+
+/* The chunks in rounds, each taking those that arrived since the last. */
+static int chunk_copy_arriving(struct chunk_copy *cc, size_t n, int threads)
+{
+	struct mlops_odb *odb = cc->co->odb;
+	int err = 0;
+	if (!(cc->todo = malloc((n ? n : 1) * sizeof(*cc->todo))))
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	for (size_t i = 0; i < n; i++)
+		cc->todo[i] = i;
+	while (n && err == 0) {
+		uint64_t seen = mlops_odb_arrivals(odb);
+		if ((err = parallel_for(n, threads, chunk_copy_ready, cc)) < 0 || cc->last)
+			break;
+		size_t left = 0;
+		for (size_t i = 0; i < n; i++)
+			if (cc->todo[i] != SIZE_MAX)
+				cc->todo[left++] = cc->todo[i];
+		if (left == n && !mlops_odb_wait_arrival(odb, seen))
+			cc->last = 1;
+		n = left;
+	}
+	free(cc->todo);
+	cc->todo = NULL;
+	return err;
+}
+
 static int write_file_content(struct checkout *co, int fd, const struct mlops_node *node)
 {
 	int err;
@@ -1416,15 +1474,42 @@ static int write_file_content(struct checkout *co, int fd, const struct mlops_no
 		return mlops_odb_copy_to_fd(co->odb, &node->id, fd, 0, node->size);
 	struct chunk_ref *c;
 	size_t n;
+	if (co->wait)
+		mlops_odb_await(co->odb, &node->id);
 	if ((err = chunks_read(&c, &n, co->odb, node)) < 0)
 		return err;
 	pthread_once(&zero_once, zero_init);
 	struct chunk_copy cc = { .co = co, .fd = fd, .c = c };
+	int threads = node->size >= BIG_FILE ? nworkers() : 1;
 	pthread_mutex_init(&cc.write_lock, NULL);
-	err = parallel_for(n, node->size >= BIG_FILE ? nworkers() : 1, chunk_copy_one, &cc);
+	err = co->wait ? chunk_copy_arriving(&cc, n, threads) :
+			 parallel_for(n, threads, chunk_copy_one, &cc);
 	pthread_mutex_destroy(&cc.write_lock);
 	free(c);
 	return err;
+}
+
+/*
+ * Open a new file for writing at tmp, a template ending in "XXXXXX": the
+ * X's become this process's id and a count (no random name to draw, and
+ * the mode is given at creation, not changed after it).  -1 with errno.
+ */
+static int open_temp(char *tmp, mode_t mode)
+{
+	static atomic_uint_fast64_t seq;
+	size_t len = strlen(tmp);
+	for (int tries = 0; tries < 100; tries++) {
+		char x[7];
+		uint64_t n = atomic_fetch_add(&seq, 1) ^ ((uint64_t)getpid() << 20);
+		for (int k = 0; k < 6; k++, n /= 36)
+			x[k] = "0123456789abcdefghijklmnopqrstuvwxyz"[n % 36];
+		memcpy(tmp + len - 6, x, 6);
+		int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+		if (fd >= 0 || errno != EEXIST)
+			return fd;
+	}
+	errno = EEXIST;
+	return -1;
 }
 
 static int checkout_one(struct checkout *co, struct cjob *j)
@@ -1447,6 +1532,8 @@ static int checkout_one(struct checkout *co, struct cjob *j)
 	if (j->node.kind == MLOPS_KIND_LINK) {
 		void *target;
 		size_t len;
+		if (co->wait)
+			mlops_odb_await(co->odb, &j->node.id);
 		if ((err = mlops_odb_read(&target, &len, co->odb, &j->node.id)) < 0)
 			goto done;
 		/* mkstemp-like unique name for the link */
@@ -1462,18 +1549,22 @@ static int checkout_one(struct checkout *co, struct cjob *j)
 		free(target);
 		goto done;
 	}
-	int fd = mkostemp(tmp, O_CLOEXEC);
+	/*
+	 * Created with its final mode (the umask applies, as to any new
+	 * file), and a chunked file at its full size (so that zero runs stay
+	 * holes): a blob's one write sets its size.
+	 */
+	int fd = open_temp(tmp, j->node.mode & 0111 ? 0777 : 0666);
 	if (fd < 0) {
 		err = mlops_error_sys(errno, "unable to create '%s'", tmp);
 		goto done;
 	}
 	mlops_tempfile_register(tmp);
-	if (j->node.size && ftruncate(fd, (off_t)j->node.size) < 0)
+	if (j->node.kind == MLOPS_KIND_CHUNKS && j->node.size &&
+	    ftruncate(fd, (off_t)j->node.size) < 0)
 		err = mlops_error_sys(errno, "unable to write '%s'", j->abs);
 	if (err == 0)
 		err = write_file_content(co, fd, &j->node);
-	if (err == 0 && fchmod(fd, (j->node.mode & 0111 ? 0777 : 0666) & ~mlops_umask()) < 0)
-		err = mlops_error_sys(errno, "unable to write '%s'", j->abs);
 	if (close(fd) < 0 && err == 0)
 		err = mlops_error_sys(errno, "unable to write '%s'", j->abs);
 	if (err == 0 && rename(tmp, j->abs) < 0)
@@ -1497,6 +1588,40 @@ done:
 	return err;
 }
 
+/* A file whose object is still to come: for a later round.  0, or out of memory. */
+static int defer_job(struct checkout *co, size_t i)
+{
+	int err = 0;
+	pthread_mutex_lock(&co->err_lock);
+	if (co->ndeferred == co->capdeferred) {
+		size_t nc = co->capdeferred ? co->capdeferred * 2 : 256;
+		size_t *d = realloc(co->deferred, nc * sizeof(*d));
+		if (d) {
+			co->deferred = d;
+			co->capdeferred = nc;
+		}
+	}
+	if (co->ndeferred < co->capdeferred)
+		co->deferred[co->ndeferred++] = i;
+	else
+		err = MLOPS_ERROR;
+	pthread_mutex_unlock(&co->err_lock);
+	return err < 0 ? mlops_error_set(err, "out of memory") : 0;
+}
+
+static int checkout_job(struct checkout *co, size_t i)
+{
+	struct cjob *j = &co->jobs[i];
+	int err = co->wait && j->node.kind != MLOPS_KIND_CHUNKS &&
+			  !mlops_odb_ready(co->odb, &j->node.id) ?
+			  defer_job(co, i) :
+			  checkout_one(co, j);
+	if (err == 0 && co->stats && co->stats->progress)
+		co->stats->progress(co->stats->payload, atomic_load(&co->done_bytes),
+				    co->total_bytes);
+	return err;
+}
+
 static void *checkout_worker(void *arg)
 {
 	struct checkout *co = arg;
@@ -1508,7 +1633,7 @@ static void *checkout_worker(void *arg)
 		for (size_t i = pc->first; i < pc->first + pc->count; i++) {
 			if (atomic_load(&co->failed))
 				return NULL;
-			int err = checkout_one(co, &co->jobs[i]);
+			int err = checkout_job(co, co->order ? co->order[i] : i);
 			if (err < 0) {
 				pthread_mutex_lock(&co->err_lock);
 				if (!co->err) {
@@ -1520,9 +1645,6 @@ static void *checkout_worker(void *arg)
 				atomic_store(&co->failed, 1);
 				return NULL;
 			}
-			if (co->stats && co->stats->progress)
-				co->stats->progress(co->stats->payload, atomic_load(&co->done_bytes),
-						    co->total_bytes);
 		}
 	}
 	return NULL;
@@ -1543,27 +1665,94 @@ static int cmp_piece(const void *a, const void *b)
 	return (x->dir > y->dir) - (x->dir < y->dir);
 }
 
-/* Cut the jobs (in plan order: a directory's files together) into pieces. */
-static int make_pieces(struct checkout *co)
+/*
+ * Cut n jobs (co->order[0..n), or the first n when there is no order; in
+ * plan order: a directory's files together) into pieces.
+ */
+static int make_pieces(struct checkout *co, size_t n)
 {
-	if (!(co->pieces = malloc((co->njobs ? co->njobs : 1) * sizeof(*co->pieces))))
+	free(co->pieces);
+	co->npieces = 0;
+	if (!(co->pieces = malloc((n ? n : 1) * sizeof(*co->pieces))))
 		return mlops_error_set(MLOPS_ERROR, "out of memory");
+#define JOB_AT(k) (&co->jobs[co->order ? co->order[k] : (k)])
 	size_t dir = 0, round = 0;
-	for (size_t i = 0; i < co->njobs;) {
-		size_t first = i, dl = dir_len(co->jobs[i].abs);
-		while (i < co->njobs && i - first < PIECE_JOBS && dir_len(co->jobs[i].abs) == dl &&
-		       !memcmp(co->jobs[i].abs, co->jobs[first].abs, dl))
+	for (size_t i = 0; i < n;) {
+		size_t first = i, dl = dir_len(JOB_AT(i)->abs);
+		while (i < n && i - first < PIECE_JOBS && dir_len(JOB_AT(i)->abs) == dl &&
+		       !memcmp(JOB_AT(i)->abs, JOB_AT(first)->abs, dl))
 			i++;
 		if (co->npieces && first &&
-		    (dir_len(co->jobs[first - 1].abs) != dl ||
-		     memcmp(co->jobs[first - 1].abs, co->jobs[first].abs, dl))) {
+		    (dir_len(JOB_AT(first - 1)->abs) != dl ||
+		     memcmp(JOB_AT(first - 1)->abs, JOB_AT(first)->abs, dl))) {
 			dir++;
 			round = 0;
 		}
 		co->pieces[co->npieces++] = (struct piece){ first, i - first, round++, dir };
 	}
+#undef JOB_AT
 	qsort(co->pieces, co->npieces, sizeof(*co->pieces), cmp_piece);
 	return 0;
+}
+
+/* The pieces on every core (this thread too); the first failure with its message. */
+static int run_pieces(struct checkout *co)
+{
+	int nw = co->npieces < 2 ? 1 : nworkers();
+	pthread_t th[MAX_WORKERS];
+	int started = 0;
+	atomic_store(&co->next, 0);
+	while (started < nw - 1 && pthread_create(&th[started], NULL, checkout_worker, co) == 0)
+		started++;
+	checkout_worker(co);
+	for (int i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	if (atomic_load(&co->failed))
+		return mlops_error_set(co->err, "%s", co->errmsg);
+	return 0;
+}
+
+static int cmp_size(const void *a, const void *b)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	return (x > y) - (x < y);
+}
+
+/*
+ * The deferred files, in rounds: each takes those whose objects arrived
+ * since the last, cut into pieces as the first pass was; when no more
+ * will arrive, the rest are tried (and fail as missing, unless they came
+ * with the last install).
+ */
+static int checkout_deferred(struct checkout *co)
+{
+	int err = 0;
+	size_t *ready = malloc((co->ndeferred ? co->ndeferred : 1) * sizeof(*ready));
+	if (!ready)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	while (co->ndeferred && err == 0) {
+		uint64_t seen = mlops_odb_arrivals(co->odb);
+		size_t nready = 0, left = 0;
+		for (size_t i = 0; i < co->ndeferred; i++) {
+			size_t k = co->deferred[i];
+			if (!co->wait || mlops_odb_ready(co->odb, &co->jobs[k].node.id))
+				ready[nready++] = k;
+			else
+				co->deferred[left++] = k;
+		}
+		co->ndeferred = left;
+		if (nready) {
+			qsort(ready, nready, sizeof(*ready), cmp_size);
+			co->order = ready;
+			if ((err = make_pieces(co, nready)) == 0)
+				err = run_pieces(co);
+			co->order = NULL;
+		} else if (!mlops_odb_wait_arrival(co->odb, seen)) {
+			co->wait = 0; /* the last round: no more deferring */
+		}
+	}
+	free(ready);
+	return err;
 }
 
 int mlops_tree_checkout(struct mlops_odb *odb, struct mlops_index *idx,
@@ -1576,27 +1765,18 @@ int mlops_tree_checkout(struct mlops_odb *odb, struct mlops_index *idx,
 	co.odb = odb;
 	co.idx = idx;
 	co.stats = stats;
+	co.wait = mlops_odb_expecting(odb);
 	pthread_mutex_init(&co.err_lock, NULL);
 	if (node->kind == MLOPS_KIND_TREE)
-		err = plan_tree(&co, abs_dest, key, node);
+		err = plan_tree(&co, abs_dest, key, node, 0);
 	else
-		err = plan_file(&co, abs_dest, key, node);
+		err = plan_file(&co, abs_dest, key, node, 0);
 	if (err == 0 && co.njobs)
-		err = make_pieces(&co);
-	if (err == 0 && co.njobs) {
-		int nw = co.njobs < 4 ? 1 : nworkers();
-		pthread_t th[MAX_WORKERS];
-		int started = 0;
-		for (; nw > 1 && started < nw; started++)
-			if (pthread_create(&th[started], NULL, checkout_worker, &co) != 0)
-				break;
-		if (!started)
-			checkout_worker(&co);
-		for (int i = 0; i < started; i++)
-			pthread_join(th[i], NULL);
-		if (atomic_load(&co.failed))
-			err = mlops_error_set(co.err, "%s", co.errmsg);
-	}
+		err = make_pieces(&co, co.njobs);
+	if (err == 0 && co.njobs)
+		err = run_pieces(&co);
+	if (err == 0 && co.ndeferred)
+		err = checkout_deferred(&co);
 	if (stats) {
 		stats->files_written += atomic_load(&co.written_files);
 		stats->bytes_written += atomic_load(&co.written_bytes);
@@ -1607,6 +1787,7 @@ int mlops_tree_checkout(struct mlops_odb *odb, struct mlops_index *idx,
 	}
 	free(co.jobs);
 	free(co.pieces);
+	free(co.deferred);
 	pthread_mutex_destroy(&co.err_lock);
 	return err;
 }

@@ -175,6 +175,25 @@ test_expect_success 'concurrent pushes from two clones lose no version' '
 	test_cmp local_ids remote_ids
 '
 
+test_expect_success 'a failed pull leaves a path it had as it was, and lands no new one' '
+	cd a && echo three >data/small/third.txt && mkdir extra && echo e >extra/e.txt &&
+	mlops -q dataset add data --name train -m third && mlops -q dataset add extra &&
+	git add -A && git commit -qm "data v3" &&
+	ls "$R"/packs >$TRASH/before && mlops -q push && ls "$R"/packs >$TRASH/after &&
+	mkdir -p $TRASH/away && for f in $(comm -13 $TRASH/before $TRASH/after); do
+		mv "$R/packs/$f" $TRASH/away/ || return 1
+	done &&
+	test "$(ls $TRASH/away | wc -l)" -ge 1 &&
+	cd ../b && git pull -q && (cd data && find . -type f -exec sha256sum {} + | sort) >$TRASH/had &&
+	test_must_fail mlops pull 2>err && grep -q "is missing" err &&
+	(cd data && find . -type f -exec sha256sum {} + | sort) >$TRASH/has &&
+	test_cmp $TRASH/had $TRASH/has && ! test -e extra &&
+	test -z "$(find . -name ".*.mlops-*")" &&
+	mv $TRASH/away/* "$R"/packs/ &&
+	mlops -q pull && test "$(cat data/small/third.txt)" = three && test "$(cat extra/e.txt)" = e &&
+	mlops status --exit-code
+'
+
 test_expect_success 'a corrupted object on the remote is detected at pull, and no ref is written' '
 	id=$(sha256sum a/data/img/solo.bin | cut -c1-64) && e=$(remote_pack_entry "$R" $id) &&
 	# In a pack of large objects, or alone when no other fitted beside it.
@@ -185,6 +204,7 @@ test_expect_success 'a corrupted object on the remote is detected at pull, and n
 	test_expect_code 7 mlops pull 2>err &&
 	grep -q "$id" err && grep -q corrupt err &&
 	! test -e .mlops/refs/datasets && ! ls .mlops/tmp | grep -q "^fetch-" &&
+	! test -e data && test -z "$(find . -name ".*.mlops-*")" &&
 	test_expect_code 1 mlops fsck --remote origin >out 2>&1 && grep -q "corrupt $id" out
 '
 

@@ -5,7 +5,9 @@
  * form, are verified (a flipped bit in a pack names the object; a
  * checkout trusts a sealed pack only while its file is unchanged), a
  * damaged index is reported, removal rewrites the pack, a pack without
- * its index is cleaned, and threads fill one pack together.
+ * its index is cleaned, and threads fill one pack together.  Readers wait
+ * for objects a fetch is bringing (arrivals), and many ids are looked up
+ * at once as one by one.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -777,6 +779,142 @@ static void test_pack_after_negative_never_packs(void **state)
 	assert_int_equal(fx_count_files(dir), N);
 }
 
+/* A reader waiting (mlops_odb_await) for one object, in a thread of its own. */
+struct awaiter {
+	struct mlops_odb *odb;
+	const mlops_oid *id;
+	atomic_int done;
+	int ready; /* mlops_odb_ready once the wait returned */
+};
+
+static void *await_one(void *arg)
+{
+	struct awaiter *a = arg;
+	mlops_odb_await(a->odb, a->id);
+	a->ready = mlops_odb_ready(a->odb, a->id);
+	atomic_store(&a->done, 1);
+	return NULL;
+}
+
+static void test_arrivals_wake_readers(void **state)
+{
+	struct fixture *fx = fx_of(state);
+	struct mlops_odb *odb = odb_of(state);
+	mlops_oid ids[N];
+	char buf[4096], pack[PATH_MAX], idxp[PATH_MAX];
+	/* A pack made by another store, to be adopted as a fetch would. */
+	struct mlops_odb *src = store_beside(fx, "src");
+	mlops_odb_set_pack_after(src, 0);
+	write_n(src, ids, N);
+	assert_int_equal(mlops_odb_sync(src), 0);
+	mlops_odb_free(src);
+	char *text = NULL, dir[PATH_MAX];
+	size_t tlen;
+	struct mlops_pack_index *idx = NULL;
+	fx_fmt(dir, "%s/src/objects/pack", fx->repo->dir);
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	assert_non_null(d);
+	pack[0] = idxp[0] = '\0';
+	while ((de = readdir(d))) {
+		if (strstr(de->d_name, ".pack"))
+			fx_fmt(pack, "%s/%s", dir, de->d_name);
+		else if (strstr(de->d_name, ".idx"))
+			fx_fmt(idxp, "%s/%s", dir, de->d_name);
+	}
+	closedir(d);
+	assert_true(pack[0] && idxp[0]);
+	assert_int_equal(mlops_read_file(&text, &tlen, idxp), 0);
+	assert_int_equal(mlops_pack_index_parse(&idx, text, tlen, NULL), 0);
+	free(text);
+
+	/* Not expecting: a reader does not wait, and nothing counts as arrived. */
+	assert_int_equal(mlops_odb_expecting(odb), 0);
+	assert_int_equal(mlops_odb_wait_arrival(odb, mlops_odb_arrivals(odb)), 0);
+	assert_int_equal(mlops_odb_ready(odb, &ids[0]), 0);
+
+	mlops_odb_expect(odb, 1);
+	assert_int_equal(mlops_odb_expecting(odb), 1);
+	assert_int_equal(mlops_odb_expect_ids(odb, ids, N), 0);
+	assert_int_equal(mlops_odb_ready(odb, &ids[N - 1]), 0);
+	struct awaiter a = { .odb = odb, .id = &ids[N - 1] };
+	atomic_init(&a.done, 0);
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, await_one, &a), 0);
+	/* Nothing arrives for a while: the reader is still waiting. */
+	usleep(50 * 1000);
+	assert_int_equal(atomic_load(&a.done), 0);
+	uint64_t seen = mlops_odb_arrivals(odb);
+	assert_int_equal(mlops_odb_adopt_pack(odb, pack, idx, 1), 0);
+	assert_true(mlops_odb_arrivals(odb) != seen);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_int_equal(atomic_load(&a.done), 1);
+	assert_int_equal(a.ready, 1);
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(mlops_odb_ready(odb, &ids[i]), 1);
+		size_t len = object_text(buf, sizeof(buf), i);
+		expect_read(odb, &ids[i], buf, len);
+	}
+
+	/* A written object is ready once synced, not while pending. */
+	mlops_oid w;
+	seen = mlops_odb_arrivals(odb);
+	assert_int_equal(mlops_odb_write(&w, odb, "written later\n", 14, NULL), 0);
+	assert_int_equal(mlops_odb_ready(odb, &w), 0);
+	assert_int_equal(mlops_odb_sync(odb), 0);
+	assert_true(mlops_odb_arrivals(odb) != seen);
+	assert_int_equal(mlops_odb_ready(odb, &w), 1);
+
+	/* An id that never comes: a waiter returns when expecting ends. */
+	mlops_oid never;
+	memset(&never, 0x5a, sizeof(never));
+	assert_int_equal(mlops_odb_expect_ids(odb, &never, 1), 0);
+	struct awaiter b = { .odb = odb, .id = &never };
+	atomic_init(&b.done, 0);
+	assert_int_equal(pthread_create(&th, NULL, await_one, &b), 0);
+	usleep(50 * 1000);
+	assert_int_equal(atomic_load(&b.done), 0);
+	mlops_odb_expect(odb, 0);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_int_equal(b.ready, 0);
+	/* Ended: what is stored is ready through a look on disk. */
+	assert_int_equal(mlops_odb_ready(odb, &ids[0]), 1);
+	assert_int_equal(mlops_odb_ready(odb, &w), 1);
+	mlops_pack_index_free(idx);
+}
+
+static void test_freshen_many_agrees_with_freshen(void **state)
+{
+	struct mlops_odb *odb = odb_of(state);
+	enum { STORED = 300, ASKED = 5000 };
+	mlops_oid *ids = calloc(ASKED, sizeof(*ids));
+	unsigned char *here = calloc(ASKED, 1);
+	assert_non_null(ids);
+	assert_non_null(here);
+	/* The first 256 of a batch are files of their own, the rest packed. */
+	write_n(odb, ids, STORED);
+	assert_int_equal(mlops_odb_sync(odb), 0);
+	for (int i = STORED; i < ASKED; i++) {
+		char text[64];
+		int n = snprintf(text, sizeof(text), "never stored %d", i);
+		mlops_hash_buf(&ids[i], text, (size_t)n);
+	}
+	/* Listing the directories (many ids), and looking at each (few). */
+	mlops_odb_freshen_many(odb, ids, ASKED, here);
+	for (int i = 0; i < ASKED; i++)
+		assert_int_equal(here[i], i < STORED);
+	mlops_odb_freshen_many(odb, ids + STORED - 5, 10, here);
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(here[i], i < 5);
+	/* Pending objects count, as for mlops_odb_freshen. */
+	mlops_oid p;
+	assert_int_equal(mlops_odb_write(&p, odb, "pending\n", 8, NULL), 0);
+	mlops_odb_freshen_many(odb, &p, 1, here);
+	assert_int_equal(here[0], 1);
+	free(ids);
+	free(here);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -792,6 +930,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_threads_fill_one_pack, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_sync_while_writing, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_adopt_pack_links_or_copies, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_arrivals_wake_readers, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_freshen_many_agrees_with_freshen, fx_setup,
+						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_pack_after_negative_never_packs, fx_setup,
 						fx_teardown),
 	};
