@@ -24,6 +24,7 @@
 #include "store/repo.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -845,16 +846,37 @@ static int add_recorded(struct mlops_oidmap *rec, struct mlops_repo *repo)
  */
 struct lock_paths {
 	int early;     /* only absent paths; remove what could not be finished */
+	char **absent; /* paths that did not exist when the pull began */
+	size_t nabsent;
 	char **done;   /* paths the early checkout wrote: skipped after it */
 	size_t ndone;
 };
 
-static int path_done(const struct lock_paths *lp, const char *path)
+static int in_list(char *const *list, size_t n, const char *path)
 {
-	for (size_t i = 0; lp && i < lp->ndone; i++)
-		if (!strcmp(lp->done[i], path))
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(list[i], path))
 			return 1;
 	return 0;
+}
+
+static int list_add(char ***list, size_t *n, const char *path)
+{
+	char **l = realloc(*list, (*n + 1) * sizeof(*l));
+	if (!l)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	*list = l;
+	if (!(l[*n] = strdup(path)))
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	(*n)++;
+	return 0;
+}
+
+static void list_free(char **list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(list[i]);
+	free(list);
 }
 
 static int checkout_lock(struct mlops_transfer_result *res, struct mlops_repo *repo, int force,
@@ -878,12 +900,25 @@ static int checkout_lock(struct mlops_transfer_result *res, struct mlops_repo *r
 			err = mlops_error_set(MLOPS_EINVALID, "mlops.lock: entry '%s' is malformed", e->string);
 			goto done;
 		}
-		if (early || path_done(lp, e->string))
+		if (lp && in_list(lp->done, lp->ndone, e->string))
 			continue;
 		char *abs = mlops_path_join(repo->workdir, e->string);
 		if (!abs) {
 			err = mlops_error_set(MLOPS_ERROR, "out of memory");
 			goto done;
+		}
+		/*
+		 * A path absent when the pull began holds only what the pull
+		 * wrote (a path of the lock inside another): nothing to refuse.
+		 */
+		if (early || (lp && in_list(lp->absent, lp->nabsent, e->string))) {
+			struct stat st;
+			if (early && lstat(abs, &st) < 0 && errno == ENOENT)
+				err = list_add(&lp->absent, &lp->nabsent, e->string);
+			free(abs);
+			if (err < 0)
+				goto done;
+			continue;
 		}
 		err = mlops_tree_scan(&cur, repo->odb, idx, abs, e->string, NULL);
 		free(abs);
@@ -905,7 +940,7 @@ static int checkout_lock(struct mlops_transfer_result *res, struct mlops_repo *r
 		struct mlops_node want;
 		struct stat st;
 		mlops_node_from_json(&want, e);
-		if (path_done(lp, e->string))
+		if (lp && in_list(lp->done, lp->ndone, e->string))
 			continue;
 		char *abs = mlops_path_join(repo->workdir, e->string);
 		char *parent = abs ? strdup(abs) : NULL;
@@ -914,7 +949,7 @@ static int checkout_lock(struct mlops_transfer_result *res, struct mlops_repo *r
 			err = mlops_error_set(MLOPS_ERROR, "out of memory");
 			goto done;
 		}
-		if (early && lstat(abs, &st) == 0) {
+		if (early && (!in_list(lp->absent, lp->nabsent, e->string) || lstat(abs, &st) == 0)) {
 			free(abs);
 			free(parent);
 			continue;
@@ -930,15 +965,8 @@ static int checkout_lock(struct mlops_transfer_result *res, struct mlops_repo *r
 			(void)mlops_remove_tree(abs); /* it did not exist: nothing is lost */
 			mlops_error_set(err, "%s", msg);
 		}
-		if (err == 0 && early) {
-			char **d = realloc(lp->done, (lp->ndone + 1) * sizeof(*d));
-			if (d)
-				lp->done = d;
-			if (!d || !(d[lp->ndone] = strdup(e->string)))
-				err = mlops_error_set(MLOPS_ERROR, "out of memory");
-			else
-				lp->ndone++;
-		}
+		if (err == 0 && early)
+			err = list_add(&lp->done, &lp->ndone, e->string);
 		free(abs);
 		if (err < 0)
 			break;
@@ -1013,9 +1041,8 @@ int mlops_pull(struct mlops_transfer_result **out, struct mlops_repo *repo,
 		ec.lp.early = 0;
 		err = checkout_lock(res, repo, opts->force, &ec.lp);
 	}
-	for (size_t i = 0; i < ec.lp.ndone; i++)
-		free(ec.lp.done[i]);
-	free(ec.lp.done);
+	list_free(ec.lp.done, ec.lp.ndone);
+	list_free(ec.lp.absent, ec.lp.nabsent);
 	if (err < 0) {
 		mlops_transfer_result_free(res);
 		return err;

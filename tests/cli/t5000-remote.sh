@@ -225,6 +225,16 @@ test_expect_success 'a remote of a newer format is refused before anything is wr
 	grep -q "\"format\":2" "$R/MLOPS_REMOTE"
 '
 
+test_expect_success 'a fresh clone pulls paths of the lock nested in one another' '
+	git init -q n && cd n && mlops -q init && mkdir -p nest/inner &&
+	echo 1 >nest/x && echo 2 >nest/inner/y && mlops -q dataset add nest/inner &&
+	echo 3 >nest/inner/y && mlops -q dataset add nest &&
+	mlops -q remote add origin "$TRASH/nremote" && mlops -q push &&
+	git add -A && git commit -qm nested && cd .. &&
+	git clone -q n n2 && cd n2 && mlops -q init &&
+	mlops pull >out && test "$(cat nest/x)" = 1 && test "$(cat nest/inner/y)" = 2
+'
+
 test_expect_success 'push with no remote configured says how to add one' '
 	mkdir lone && cd lone && git init -q && mlops -q init &&
 	test_expect_code 3 mlops push 2>err && grep -q "no remote" err && grep -q "remote add" err
