@@ -1207,6 +1207,7 @@ struct cjob {
 	char *abs;
 	char *key;
 	struct mlops_node node;
+	int direct; /* in a directory this checkout made: written under its own name */
 };
 
 /*
@@ -1291,6 +1292,7 @@ static int job_add(struct checkout *co, const char *abs, const char *key,
 		co->capjobs = nc;
 	}
 	struct cjob *j = &co->jobs[co->njobs];
+	j->direct = 0;
 	j->abs = strdup(abs);
 	j->key = key ? strdup(key) : NULL;
 	j->node = *node;
@@ -1324,7 +1326,10 @@ static int plan_file(struct checkout *co, const char *abs, const char *key,
 				return err;
 		}
 	}
-	return job_add(co, abs, key, node);
+	int err = job_add(co, abs, key, node);
+	if (err == 0)
+		co->jobs[co->njobs - 1].direct = fresh;
+	return err;
 }
 
 static int plan_tree(struct checkout *co, const char *abs, const char *key,
@@ -1552,14 +1557,21 @@ static int checkout_one(struct checkout *co, struct cjob *j)
 	/*
 	 * Created with its final mode (the umask applies, as to any new
 	 * file), and a chunked file at its full size (so that zero runs stay
-	 * holes): a blob's one write sets its size.
+	 * holes): a blob's one write sets its size.  In a directory this
+	 * checkout made, nobody can have known the file: it is written under
+	 * its own name, as git does, and removed if the write fails or the
+	 * process is stopped by a signal.  A rename per file was a third of
+	 * the checkout of 50,000 small files.
 	 */
-	int fd = open_temp(tmp, j->node.mode & 0111 ? 0777 : 0666);
+	mode_t mode = j->node.mode & 0111 ? 0777 : 0666;
+	const char *path = j->direct ? j->abs : tmp;
+	int fd = j->direct ? open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode) :
+			     open_temp(tmp, mode);
 	if (fd < 0) {
-		err = mlops_error_sys(errno, "unable to create '%s'", tmp);
+		err = mlops_error_sys(errno, "unable to create '%s'", path);
 		goto done;
 	}
-	mlops_tempfile_register(tmp);
+	mlops_tempfile_register(path);
 	if (j->node.kind == MLOPS_KIND_CHUNKS && j->node.size &&
 	    ftruncate(fd, (off_t)j->node.size) < 0)
 		err = mlops_error_sys(errno, "unable to write '%s'", j->abs);
@@ -1567,11 +1579,11 @@ static int checkout_one(struct checkout *co, struct cjob *j)
 		err = write_file_content(co, fd, &j->node);
 	if (close(fd) < 0 && err == 0)
 		err = mlops_error_sys(errno, "unable to write '%s'", j->abs);
-	if (err == 0 && rename(tmp, j->abs) < 0)
+	if (err == 0 && !j->direct && rename(tmp, j->abs) < 0)
 		err = mlops_error_sys(errno, "unable to write '%s'", j->abs);
 	if (err < 0)
-		unlink(tmp);
-	mlops_tempfile_forget(tmp);
+		unlink(path);
+	mlops_tempfile_forget(path);
 	if (err == 0 && co->idx && j->key) {
 		struct stat st;
 		if (lstat(j->abs, &st) == 0)

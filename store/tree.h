@@ -85,7 +85,8 @@ struct mlops_checkout_stats {
 
 /*
  * Materialise `node` at abs_dest: the file, link or directory it names,
- * written to temporary names and renamed into place.  For a tree, files
+ * written to temporary names and renamed into place (in a directory made
+ * here, under their own names: nobody knew them).  For a tree, files
  * the tree does not have are removed from abs_dest, and files whose stat
  * cache entry already matches are left alone.  `key` as for store.
  */

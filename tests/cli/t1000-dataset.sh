@@ -42,6 +42,16 @@ test_expect_success 'links are stored as links, never followed' '
 	test_cmp a b
 '
 
+test_expect_success 'checkout gives new files the umask, into new and existing directories' '
+	(umask 027 && mlops -q dataset checkout tree --to masked) &&
+	test "$(stat -c %a masked/tree/run.sh)" = 750 &&
+	test "$(stat -c %a masked/tree/a/b/c/deep.txt)" = 640 &&
+	chmod 644 masked/tree/run.sh && echo changed >masked/tree/run.sh &&
+	(umask 022 && mlops -q dataset checkout tree --to masked --force) &&
+	test "$(stat -c %a masked/tree/run.sh)" = 755 && cmp masked/tree/run.sh tree/run.sh &&
+	test -z "$(find masked -name ".*.mlops-*")"
+'
+
 test_expect_success 'checkout of an old version after three restores exact bytes' '
 	mkdir d && head -c 300000 /dev/urandom >d/big.bin && echo one >d/small &&
 	sha256sum d/big.bin d/small >v1.sum &&
