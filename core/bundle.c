@@ -100,11 +100,6 @@ static int resolve(char **ref, mlops_oid *id, struct mlops_repo *repo, const cha
 	return *ref ? 0 : mlops_error_set(MLOPS_ERROR, "out of memory");
 }
 
-static int cmp_oid(const void *a, const void *b)
-{
-	return mlops_oid_cmp(a, b);
-}
-
 static int write_entry(struct archive *a, const char *name, const void *data, size_t len)
 {
 	struct archive_entry *e = archive_entry_new();
@@ -151,7 +146,7 @@ int mlops_bundle_export(struct mlops_bundle_result **out, struct mlops_repo *rep
 	if ((err = mlops_reach_run(walk, &src)) < 0 ||
 	    (err = mlops_reach_foreach(walk, mlops_oid_list_add, &v)) < 0)
 		goto done;
-	qsort(v.ids, v.n, sizeof(*v.ids), cmp_oid);
+	qsort(v.ids, v.n, sizeof(*v.ids), mlops_oid_qcmp);
 	/* The manifest needs sizes: read each object once for them, once to write. */
 	if (!(sizes = calloc(v.n ? v.n : 1, sizeof(*sizes)))) {
 		err = mlops_error_set(MLOPS_ERROR, "out of memory");

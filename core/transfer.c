@@ -598,11 +598,13 @@ static int fetch_visit(void *ctx, const struct mlops_reach_item *items, size_t n
 		       mlops_reach_found_cb cb, void *walk)
 {
 	struct fetch_source *fs = ctx;
-	struct mlops_reach_item *local = malloc((n ? n : 1) * sizeof(*local));
-	size_t *lmap = malloc((n ? n : 1) * sizeof(*lmap));
-	size_t *rmap = malloc((n ? n : 1) * sizeof(*rmap));
-	mlops_oid *rids = malloc((n ? n : 1) * sizeof(*rids));
-	unsigned char *here = malloc(n ? n : 1);
+	if (!n)
+		return 0;
+	struct mlops_reach_item *local = malloc(n * sizeof(*local));
+	size_t *lmap = malloc(n * sizeof(*lmap));
+	size_t *rmap = malloc(n * sizeof(*rmap));
+	mlops_oid *rids = malloc(n * sizeof(*rids));
+	unsigned char *here = malloc(n);
 	size_t nl = 0, nr = 0;
 	int err = 0;
 	if (!local || !lmap || !rmap || !rids || !here) {
@@ -616,21 +618,23 @@ static int fetch_visit(void *ctx, const struct mlops_reach_item *items, size_t n
 	 */
 	for (size_t i = 0; i < n; i++)
 		rids[i] = items[i].id;
-	if (n && (err = mlops_odb_expect_ids(fs->odb, rids, n)) < 0)
+	if ((err = mlops_odb_expect_ids(fs->odb, rids, n)) < 0)
 		goto done;
-	if (n)
-		mlops_odb_freshen_many(fs->odb, rids, n, here);
-	for (size_t i = 0; i < n; i++) {
+	mlops_odb_freshen_many(fs->odb, rids, n, here);
+	/* The ids found here are told to a waiting checkout at once, in one call. */
+	for (size_t i = 0; i < n; i++)
 		if (here[i]) {
 			lmap[nl] = i;
-			local[nl++] = items[i];
-		} else {
+			local[nl] = items[i];
+			rids[nl++] = items[i].id;
+		}
+	if (nl)
+		mlops_odb_present(fs->odb, rids, nl);
+	for (size_t i = 0; i < n; i++)
+		if (!here[i]) {
 			rmap[nr] = i;
 			rids[nr++] = items[i].id;
 		}
-	}
-	for (size_t i = 0; i < nl; i++)
-		mlops_odb_present(fs->odb, &local[i].id, 1);
 	struct map_ctx ml = { cb, walk, lmap, items };
 	if (nl && (err = fs->local.visit(fs->local.ctx, local, nl, map_local, &ml)) < 0)
 		goto done;

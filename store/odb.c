@@ -761,11 +761,6 @@ struct fanout_ids {
 	size_t n;
 };
 
-static int cmp_oid(const void *a, const void *b)
-{
-	return mlops_oid_cmp(a, b);
-}
-
 static void fanout_read(struct fanout_ids *f, const char *dir, unsigned char fan)
 {
 	size_t cap = 0;
@@ -794,7 +789,7 @@ static void fanout_read(struct fanout_ids *f, const char *dir, unsigned char fan
 	closedir(d);
 	mlops_error_clear();
 	if (f->n)
-		qsort(f->ids, f->n, sizeof(*f->ids), cmp_oid);
+		qsort(f->ids, f->n, sizeof(*f->ids), mlops_oid_qcmp);
 }
 
 void mlops_odb_freshen_many(struct mlops_odb *odb, const mlops_oid *ids, size_t n,
@@ -828,7 +823,7 @@ void mlops_odb_freshen_many(struct mlops_odb *odb, const mlops_oid *ids, size_t 
 			if (fanout[f] == 2 ||
 			    (list && (!names[f].n ||
 				      !bsearch(&ids[i], names[f].ids, names[f].n, sizeof(mlops_oid),
-					       cmp_oid))) ||
+					       mlops_oid_qcmp))) ||
 			    !loose_find(odb, &ids[i], &w))
 				continue;
 		}

@@ -31,6 +31,12 @@ static inline int mlops_oid_cmp(const mlops_oid *a, const mlops_oid *b)
 	return memcmp(a->id, b->id, MLOPS_OID_RAWSZ);
 }
 
+/* mlops_oid_cmp for qsort and bsearch over arrays of mlops_oid. */
+static inline int mlops_oid_qcmp(const void *a, const void *b)
+{
+	return mlops_oid_cmp(a, b);
+}
+
 static inline int mlops_oid_is_zero(const mlops_oid *a)
 {
 	static const mlops_oid zero;

@@ -1890,11 +1890,6 @@ static int pack_data(struct mlops_xfer *x, size_t k, const unsigned char **data,
 	return 0;
 }
 
-static int cmp_oid(const void *a, const void *b)
-{
-	return mlops_oid_cmp(a, b);
-}
-
 static int fetch_job(struct pool *p, size_t j)
 {
 	struct mlops_xfer *x = p->x;
@@ -1951,7 +1946,7 @@ static int fetch_job(struct pool *p, size_t j)
 			return mlops_error_set(MLOPS_ERROR, "out of memory");
 		for (size_t i = 0; i < job->count; i++)
 			mine[i] = c->ids[c->order[job->first + i]];
-		qsort(mine, job->count, sizeof(*mine), cmp_oid);
+		qsort(mine, job->count, sizeof(*mine), mlops_oid_qcmp);
 		size_t k = 0;
 		for (size_t i = 0; i < rp->index->count && whole; i++) {
 			const mlops_oid *id = &rp->index->entries[i].id;
