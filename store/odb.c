@@ -1344,6 +1344,7 @@ static int finish_wpack(struct mlops_odb *odb, struct lpack **out, char **idx_tm
 	p->idx->pack_size = odb->wsize;
 	p->idx->entries = entries;
 	p->idx->count = n;
+	mlops_pack_index_fanout(p->idx);
 	entries = NULL;
 	*out = p;
 	p = NULL;
@@ -2073,6 +2074,7 @@ static int rewrite_pack(struct mlops_odb *odb, struct lpack *p, size_t keep)
 	np->idx->pack_size = size;
 	np->idx->entries = entries;
 	np->idx->count = n;
+	mlops_pack_index_fanout(np->idx);
 	entries = NULL;
 	err = packs_append(odb, np);
 	np = NULL;

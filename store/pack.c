@@ -152,6 +152,16 @@ void mlops_pack_index_free(struct mlops_pack_index *idx)
 	free(idx);
 }
 
+void mlops_pack_index_fanout(struct mlops_pack_index *idx)
+{
+	memset(idx->fanout, 0, sizeof(idx->fanout));
+	for (size_t i = 0; i < idx->count; i++)
+		idx->fanout[idx->entries[i].id.id[0]] = (uint32_t)(i + 1);
+	for (int b = 1; b < 256; b++)
+		if (idx->fanout[b] < idx->fanout[b - 1])
+			idx->fanout[b] = idx->fanout[b - 1];
+}
+
 int mlops_pack_index_parse(struct mlops_pack_index **out, const void *data, size_t len,
 			   const mlops_oid *expect)
 {
@@ -169,7 +179,7 @@ int mlops_pack_index_parse(struct mlops_pack_index **out, const void *data, size
 	if (len < MLOPS_PACK_IDX_HDR || memcmp(p, MLOPS_PACK_IDX_MAGIC, 8))
 		goto bad;
 	uint64_t count = get_le64(p + 48);
-	if (count > (len - MLOPS_PACK_IDX_HDR) / MLOPS_PACK_IDX_ENTRY ||
+	if (count > UINT32_MAX || count > (len - MLOPS_PACK_IDX_HDR) / MLOPS_PACK_IDX_ENTRY ||
 	    len != MLOPS_PACK_IDX_HDR + count * MLOPS_PACK_IDX_ENTRY)
 		goto bad;
 	if (!(idx = calloc(1, sizeof(*idx))) ||
@@ -193,6 +203,7 @@ int mlops_pack_index_parse(struct mlops_pack_index **out, const void *data, size
 		    (i && mlops_oid_cmp(&idx->entries[i - 1].id, &x->id) >= 0))
 			goto bad;
 	}
+	mlops_pack_index_fanout(idx);
 	*out = idx;
 	return 0;
 bad:
@@ -203,7 +214,8 @@ bad:
 const struct mlops_pack_entry *mlops_pack_index_find(const struct mlops_pack_index *idx,
 						     const mlops_oid *id)
 {
-	size_t lo = 0, hi = idx->count;
+	unsigned b = id->id[0];
+	size_t lo = b ? idx->fanout[b - 1] : 0, hi = idx->fanout[b];
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 		int c = mlops_oid_cmp(&idx->entries[mid].id, id);

@@ -72,6 +72,7 @@ struct mlops_pack_index {
 	uint64_t pack_size;
 	struct mlops_pack_entry *entries; /* sorted by id */
 	size_t count;
+	uint32_t fanout[256]; /* entries whose first id byte is <= b */
 };
 
 /*
@@ -82,6 +83,12 @@ struct mlops_pack_index {
  */
 int mlops_pack_index_parse(struct mlops_pack_index **out, const void *data, size_t len,
 			   const mlops_oid *expect);
+
+/*
+ * Fill idx->fanout from idx->entries (sorted, fewer than 2^32), for an
+ * index built in memory; parse does it itself.
+ */
+void mlops_pack_index_fanout(struct mlops_pack_index *idx);
 void mlops_pack_index_free(struct mlops_pack_index *idx);
 
 /* The entry for id, or NULL (binary search; borrowed). */

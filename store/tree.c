@@ -1577,6 +1577,14 @@ static int checkout_one(struct checkout *co, struct cjob *j)
 		err = mlops_error_sys(errno, "unable to write '%s'", j->abs);
 	if (err == 0)
 		err = write_file_content(co, fd, &j->node);
+	/*
+	 * A file written under its own name: the index entry's stat comes
+	 * from the descriptor, as git's checkout does (the write set the
+	 * times).  A rename changes the ctime: that file is looked at after.
+	 */
+	struct stat st;
+	int want_st = err == 0 && co->idx && j->key;
+	int have_st = want_st && j->direct && fstat(fd, &st) == 0;
 	if (close(fd) < 0 && err == 0)
 		err = mlops_error_sys(errno, "unable to write '%s'", j->abs);
 	if (err == 0 && !j->direct && rename(tmp, j->abs) < 0)
@@ -1584,11 +1592,10 @@ static int checkout_one(struct checkout *co, struct cjob *j)
 	if (err < 0)
 		unlink(path);
 	mlops_tempfile_forget(path);
-	if (err == 0 && co->idx && j->key) {
-		struct stat st;
-		if (lstat(j->abs, &st) == 0)
-			err = mlops_index_put(co->idx, j->key, &st, &j->node.id, (uint8_t)j->node.kind);
-	}
+	if (err == 0 && want_st && !have_st)
+		have_st = lstat(j->abs, &st) == 0;
+	if (err == 0 && have_st)
+		err = mlops_index_put(co->idx, j->key, &st, &j->node.id, (uint8_t)j->node.kind);
 done:
 	free(tmp);
 	if (err == 0) {

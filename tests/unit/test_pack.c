@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zstd.h>
@@ -91,6 +92,60 @@ static void test_pack_round_trip(void **state)
 	mlops_pack_writer_free(w);
 }
 
+/*
+ * Lookups go through a table by the first byte of the id: every stored id
+ * is found, at the edges of the table too (first bytes 00 and ff, and
+ * first bytes with no id), and an absent id that shares its first byte
+ * with stored ones is not.
+ */
+static void test_index_lookup_by_first_byte(void **state)
+{
+	enum { N = 3000 };
+	(void)state;
+	struct mlops_pack_writer *w;
+	assert_int_equal(mlops_pack_writer_new(&w), 0);
+	mlops_oid *ids = malloc(N * sizeof(*ids));
+	assert_non_null(ids);
+	for (int i = 0; i < N; i++) {
+		char text[32];
+		int n = snprintf(text, sizeof(text), "object %d", i);
+		mlops_hash_buf(&ids[i], text, (size_t)n);
+		/* Crowd a few first bytes, leave others empty. */
+		if (i % 7 == 0)
+			ids[i].id[0] = 0x00;
+		else if (i % 7 == 1)
+			ids[i].id[0] = 0xff;
+		else if (i % 7 == 2)
+			ids[i].id[0] = 0x80;
+		assert_int_equal(mlops_pack_writer_add(w, &ids[i], MLOPS_CODEC_NONE, text, (size_t)n), 0);
+	}
+	const void *pack, *idx;
+	size_t plen, ilen;
+	mlops_oid pid, iid;
+	assert_int_equal(mlops_pack_writer_finish(w, &pack, &plen, &pid, &idx, &ilen, &iid), 0);
+	struct mlops_pack_index *pi;
+	assert_int_equal(mlops_pack_index_parse(&pi, idx, ilen, &iid), 0);
+	assert_int_equal(pi->count, N);
+	for (int i = 0; i < N; i++) {
+		const struct mlops_pack_entry *e = mlops_pack_index_find(pi, &ids[i]);
+		assert_non_null(e);
+		assert_memory_equal(e->id.id, ids[i].id, 32);
+		mlops_oid other = ids[i];
+		other.id[31] ^= 0x01;
+		other.id[30] ^= 0x5a;
+		assert_null(mlops_pack_index_find(pi, &other));
+	}
+	mlops_oid none;
+	memset(&none, 0, sizeof(none));
+	none.id[0] = 0x40;
+	assert_null(mlops_pack_index_find(pi, &none));
+	memset(&none, 0xff, sizeof(none));
+	assert_null(mlops_pack_index_find(pi, &none));
+	mlops_pack_index_free(pi);
+	mlops_pack_writer_free(w);
+	free(ids);
+}
+
 static void test_decode_zstd_and_corrupt(void **state)
 {
 	char text[4096];
@@ -152,6 +207,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hash_known),
 		cmocka_unit_test(test_pack_round_trip),
+		cmocka_unit_test(test_index_lookup_by_first_byte),
 		cmocka_unit_test(test_decode_zstd_and_corrupt),
 		cmocka_unit_test(test_oidmap),
 	};
