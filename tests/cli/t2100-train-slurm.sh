@@ -176,7 +176,10 @@ test_expect_success 'a sweep submitted without --wait: pending points, then wait
 test_expect_success 'cancel: a running job is recorded as interrupted, a queued one dropped' '
 	mlops train --executor slurm -n long --cpus 2 -- sh -c "echo started; sleep 60" >out &&
 	mlops train --executor slurm -n queued --cpus 2 -- sleep 1 >out &&
-	i=0 && while ! mlops train list | grep -q "long .*running"; do
+	# Running, and its command begun (Slurm says RUNNING before the batch
+	# script has run a line: a cancel then is "before its command started").
+	i=0 && while ! mlops train list | grep -q "long .*running" ||
+		! grep -qs started .mlops/tmp/slurm/*/log; do
 		i=$((i + 1)) && test $i -lt 100 && sleep 0.2 || return 1; done &&
 	mlops train list >l && grep -q "queued .*queued .*Slurm job" l &&
 	mlops --json train list | tr -d " \t\n" >r &&
