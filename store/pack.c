@@ -229,6 +229,32 @@ const struct mlops_pack_entry *mlops_pack_index_find(const struct mlops_pack_ind
 	return NULL;
 }
 
+struct span {
+	uint64_t offset, length;
+};
+
+static int cmp_span(const void *a, const void *b)
+{
+	const struct span *x = a, *y = b;
+	return (x->offset > y->offset) - (x->offset < y->offset);
+}
+
+int mlops_pack_index_fills(const struct mlops_pack_index *idx)
+{
+	size_t n = idx->count, i = 0;
+	struct span *s = malloc((n ? n : 1) * sizeof(*s));
+	if (!s)
+		return 0;
+	for (size_t k = 0; k < n; k++)
+		s[k] = (struct span){ idx->entries[k].offset, idx->entries[k].length };
+	qsort(s, n, sizeof(*s), cmp_span);
+	uint64_t at = MLOPS_PACK_HDR;
+	for (; i < n && s[i].offset == at; i++)
+		at += s[i].length;
+	free(s);
+	return i == n && at == idx->pack_size;
+}
+
 /* ---- writer ------------------------------------------------------------ */
 
 struct mlops_pack_writer {

@@ -89,6 +89,14 @@ int mlops_pack_index_parse(struct mlops_pack_index **out, const void *data, size
  * index built in memory; parse does it itself.
  */
 void mlops_pack_index_fanout(struct mlops_pack_index *idx);
+
+/*
+ * 1 when the objects fill the pack exactly: from the magic to its end,
+ * each byte in one object and none left over (a pack whose objects are
+ * all verified then needs no hash of its own).  0 for gaps, overlaps, or
+ * when out of memory.
+ */
+int mlops_pack_index_fills(const struct mlops_pack_index *idx);
 void mlops_pack_index_free(struct mlops_pack_index *idx);
 
 /* The entry for id, or NULL (binary search; borrowed). */

@@ -590,6 +590,8 @@ struct rpack {
 	int bulk;            /* named by its index (pack id zero in it), not by its bytes */
 	char *path;          /* mapped: the remote's file (backend's path), else NULL */
 	int counted;         /* in the session's statistics */
+	int name_checked;    /* its bytes hashed to its name, this session */
+	int fills;           /* 0 not known yet, 1 its objects fill it (pack.h), 2 not */
 };
 
 /* Drop a pack's bytes: unmapped, or freed when downloaded. */
@@ -1842,16 +1844,39 @@ done:
 	return err;
 }
 
+static int pack_fault(struct mlops_xfer *x, struct rpack *p, const char *fault)
+{
+	char hex[MLOPS_OID_HEXSZ + 1];
+	rpack_release(p);
+	return mlops_error_set(MLOPS_ECORRUPT, "pack %s on remote '%s' is corrupt: %s",
+			       mlops_oid_fmt(hex, &p->pack_id), x->r->url, fault);
+}
+
 /*
- * Pack k's bytes, once per session: mapped when the backend has the file
- * here, else downloaded.  A pack named by its bytes has its hash checked;
- * one named by its index has only its size checked here, as each of its
- * objects is verified by its own id when read.  Caller owns nothing.
+ * 1 when pack k's bytes hash to its name, or it is named by its index;
+ * checked once a session (a mapping is made again each round).  The
+ * caller has its bytes (pack_data).
+ */
+static int pack_name_ok(struct mlops_xfer *x, size_t k)
+{
+	struct rpack *p = &x->packs[k];
+	if (p->bulk || p->name_checked)
+		return 1;
+	mlops_oid check;
+	mlops_hash_buf(&check, p->data, p->data_len);
+	p->name_checked = !mlops_oid_cmp(&check, &p->pack_id);
+	return p->name_checked;
+}
+
+/*
+ * Pack k's bytes: mapped when the backend has the file here, else
+ * downloaded (once a session).  Its size and magic are checked here, its
+ * name by pack_check_name when it is wanted: each object is verified by
+ * its own id when read.  Caller owns nothing.
  */
 static int pack_data(struct mlops_xfer *x, size_t k, const unsigned char **data, size_t *len)
 {
 	struct rpack *p = &x->packs[k];
-	char hex[MLOPS_OID_HEXSZ + 1];
 	if (!p->data) {
 		void *buf = NULL;
 		size_t blen = 0;
@@ -1863,22 +1888,10 @@ static int pack_data(struct mlops_xfer *x, size_t k, const unsigned char **data,
 			return err;
 		p->data = buf;
 		p->data_len = buf ? blen : 0;
-		const char *fault = NULL;
-		if (blen != p->index->pack_size) {
-			fault = "its size differs from its index";
-		} else if (!p->bulk) {
-			mlops_oid check;
-			mlops_hash_buf(&check, buf, blen);
-			if (mlops_oid_cmp(&check, &p->pack_id))
-				fault = "its content does not match its name";
-		}
-		if (!fault && (blen < MLOPS_PACK_HDR || memcmp(buf, MLOPS_PACK_MAGIC, MLOPS_PACK_HDR)))
-			fault = "it does not start as a pack";
-		if (fault) {
-			rpack_release(p);
-			return mlops_error_set(MLOPS_ECORRUPT, "pack %s on remote '%s' is corrupt: %s",
-					       mlops_oid_fmt(hex, &p->pack_id), x->r->url, fault);
-		}
+		if (blen != p->index->pack_size)
+			return pack_fault(x, p, "its size differs from its index");
+		if (blen < MLOPS_PACK_HDR || memcmp(buf, MLOPS_PACK_MAGIC, MLOPS_PACK_HDR))
+			return pack_fault(x, p, "it does not start as a pack");
 		if (!p->path) {
 			pthread_mutex_lock(&x->lock);
 			x->pack_cache_bytes += blen;
@@ -1901,37 +1914,22 @@ static int fetch_job(struct pool *p, size_t j)
 	const unsigned char *data;
 	size_t len;
 	char what[160], hex[MLOPS_OID_HEXSZ + 1];
-	int err = pack_data(x, k, &data, &len);
-	if (err == 0 && !x->packs[k].counted) {
-		x->packs[k].counted = 1; /* once a session, though mapped again each round */
+	struct rpack *rp = &x->packs[k];
+	int err = pack_data(x, k, &data, &len), whole = 0;
+	if (err == 0 && !rp->counted) {
+		rp->counted = 1; /* once a session, though mapped again each round */
 		pthread_mutex_lock(&x->lock);
 		c->st->packs++;
 		pthread_mutex_unlock(&x->lock);
 	}
-	if (err == MLOPS_ECORRUPT) {
-		/* Every object of a damaged pack is reported, with the pack's fault. */
-		char msg[1024];
-		snprintf(msg, sizeof(msg), "%s", mlops_error_message());
-		for (size_t i = 0; i < job->count; i++) {
-			mlops_error_set(MLOPS_ECORRUPT, "%s", msg);
-			if ((err = deliver(p, c->order[job->first + i], MLOPS_ECORRUPT, NULL, 0,
-					   MLOPS_CODEC_NONE, NULL, 0, NULL)) < 0)
-				return err;
-		}
-		return 0;
-	}
-	if (err < 0)
-		return err;
-	struct rpack *rp = &x->packs[k];
-	snprintf(what, sizeof(what), "pack %.12s of remote '%s'", mlops_oid_fmt(hex, &rp->pack_id),
-		 x->r->url);
 	/*
 	 * A pack wanted whole, in a file of this machine, goes into the store
 	 * whole (linked or copied by the kernel) once every object in it is
 	 * verified, instead of object by object: the local format is the
 	 * remote's (pack.h).
 	 */
-	int whole = c->store && rp->path && job->count <= rp->index->count;
+	if (err == 0)
+		whole = c->store && rp->path && job->count <= rp->index->count;
 	if (whole && job->count < rp->index->count) {
 		/*
 		 * Also when the rest of it is here already: a pack holds large
@@ -1958,6 +1956,35 @@ static int fetch_job(struct pool *p, size_t j)
 		}
 		free(mine);
 	}
+	/*
+	 * Each object read is verified by its own id, which is all that an
+	 * object stored by itself needs: the pack's own hash would read every
+	 * byte a second time.  A pack taken whole is checked against its name
+	 * when some of its bytes are in no object verified here (objects this
+	 * job does not take, bytes between objects); when it is not what its
+	 * name says, the job's objects are stored one by one (fsck --remote
+	 * reports the pack).
+	 */
+	if (whole && !rp->fills)
+		rp->fills = mlops_pack_index_fills(rp->index) ? 1 : 2;
+	if (whole && (job->count < rp->index->count || rp->fills != 1))
+		whole = pack_name_ok(x, k);
+	if (err == MLOPS_ECORRUPT) {
+		/* Every object of a damaged pack is reported, with the pack's fault. */
+		char msg[1024];
+		snprintf(msg, sizeof(msg), "%s", mlops_error_message());
+		for (size_t i = 0; i < job->count; i++) {
+			mlops_error_set(MLOPS_ECORRUPT, "%s", msg);
+			if ((err = deliver(p, c->order[job->first + i], MLOPS_ECORRUPT, NULL, 0,
+					   MLOPS_CODEC_NONE, NULL, 0, NULL)) < 0)
+				return err;
+		}
+		return 0;
+	}
+	if (err < 0)
+		return err;
+	snprintf(what, sizeof(what), "pack %.12s of remote '%s'", mlops_oid_fmt(hex, &rp->pack_id),
+		 x->r->url);
 	unsigned char *ok = whole ? calloc(job->count, 1) : NULL;
 	if (whole && !ok)
 		return mlops_error_set(MLOPS_ERROR, "out of memory");
@@ -2218,6 +2245,8 @@ int mlops_xfer_verify_pack(struct mlops_xfer *x, size_t k, mlops_xfer_object_cb 
 	const unsigned char *data;
 	size_t len;
 	int err = pack_data(x, k, &data, &len);
+	if (err == 0 && !pack_name_ok(x, k))
+		err = pack_fault(x, p, "its content does not match its name");
 	if (err == MLOPS_ECORRUPT)
 		return cb(payload, (size_t)-1, MLOPS_ECORRUPT, NULL, 0);
 	if (err < 0)

@@ -116,4 +116,74 @@ test_expect_success 'gc --remote takes a pack without its index for a push in fl
 	mlops fsck --remote origin
 '
 
+# Split the one pack of remote $1 in two: the files of folder $2 (their
+# ids are their SHA-256), with 16 bytes between the first two unless $3 is
+# "nogap", and the rest; print the first pack and where its gap is.
+split_pack() {
+	python3 - "$1" "$2" "${3:-gap}" <<-\EOF
+	import glob, hashlib, os, struct, sys
+	R, files = sys.argv[1], sys.argv[2]
+	blobs = {hashlib.sha256(open(f, "rb").read()).digest() for f in glob.glob(files + "/*")}
+	idxp = glob.glob(R + "/packs/*.idx")[0]
+	ib = open(idxp, "rb").read()
+	packp = R + "/packs/" + ib[8:40].hex() + ".pack"
+	pb = open(packp, "rb").read()
+	n = struct.unpack("<Q", ib[48:56])[0]
+	ents = [ib[56 + 56 * i:56 + 56 * (i + 1)] for i in range(n)]
+	def write(part, gap_after_first):
+	    out, at, gap = bytearray(pb[:8]), {}, 0
+	    for k, e in enumerate(part):
+	        off, ln = struct.unpack("<QQ", e[32:48])
+	        at[k] = len(out)
+	        out += pb[off:off + ln]
+	        if k == 0 and gap_after_first:
+	            gap = len(out)
+	            out += b"between objects!"
+	    pid = hashlib.sha256(out).digest()
+	    ix = ib[:8] + pid + struct.pack("<QQ", len(out), len(part)) + b"".join(
+	        e[:32] + struct.pack("<Q", at[k]) + e[40:] for k, e in enumerate(part))
+	    open(R + "/packs/" + pid.hex() + ".pack", "wb").write(out)
+	    open(R + "/packs/" + hashlib.sha256(ix).hexdigest() + ".idx", "wb").write(ix)
+	    return R + "/packs/" + pid.hex() + ".pack", gap
+	os.remove(idxp)
+	os.remove(packp)
+	write([e for e in ents if e[:32] not in blobs], False)
+	print(*write([e for e in ents if e[:32] in blobs], sys.argv[3] == "gap"))
+	EOF
+}
+
+test_expect_success 'a pack with bytes outside its objects is taken whole only when it matches its name' '
+	S=$TRASH/gapped && git init -q s && cd s && mlops -q init && mkdir f && i=0 &&
+	while [ $i -lt 20 ]; do echo "small $i" >f/$i; i=$((i + 1)); done &&
+	mlops -q dataset add f && git add -A && git commit -qm f &&
+	mlops -q remote add origin "$S" --default && mlops -q push &&
+	test $(ls "$S"/packs/*.pack | wc -l) = 1 && chmod -R u+w "$S/packs" &&
+	set -- $(split_pack "$S" f) && test -f "$1" && test $(ls "$S"/packs/*.pack | wc -l) = 2 &&
+	mlops fsck --remote origin >out && grep -q " 0 faults" out &&
+	cd .. && git clone -q s s1 && cd s1 && mlops -q init && mlops -q remote add origin "$S" &&
+	mlops -q pull && sums ../s/f >want && sums f >got && test_cmp want got &&
+	ls -i .mlops/objects/pack/*.pack | grep -q "^ *$(inode "$1") " &&
+	# Every object is intact; only the pack is not what its name says.
+	cd .. && flip_byte "$1" $(($2 + 3)) &&
+	git clone -q s s2 && cd s2 && mlops -q init && mlops -q remote add origin "$S" &&
+	mlops -q pull && sums ../s/f >want && sums f >got && test_cmp want got &&
+	! ls -i .mlops/objects/pack/*.pack 2>/dev/null | grep -q "^ *$(inode "$1") " &&
+	mlops fsck >out && grep -q " 0 faults" out &&
+	test_expect_code 1 mlops fsck --remote origin >out 2>&1 && grep -q "does not match its name" out
+'
+
+test_expect_success 'a pack taken whole for some of its objects is checked against its name' '
+	S=$TRASH/filled && cd s && mlops -q remote add second "$S" && mlops -q push second &&
+	chmod -R u+w "$S/packs" && set -- $(split_pack "$S" f nogap) && test -f "$1" &&
+	id=$(sha256sum f/0 | cut -c1-64) && set -- $(remote_pack_entry "$S" $id) &&
+	flip_byte "$1" $(($2 + 1)) &&
+	cd .. && git clone -q s s3 && cd s3 && mlops -q init && mlops -q remote add origin "$S" &&
+	# All but one of the files here already, the damaged one among them.
+	mkdir g && i=0 && while [ $i -lt 19 ]; do echo "small $i" >g/$i; i=$((i + 1)); done &&
+	mlops -q dataset add g --name g &&
+	mlops -q pull && sums ../s/f >want && sums f >got && test_cmp want got &&
+	! ls -i .mlops/objects/pack/*.pack 2>/dev/null | grep -q "^ *$(inode "$1") " &&
+	mlops fsck >out && grep -q " 0 faults" out
+'
+
 test_done

@@ -58,6 +58,8 @@ static void test_pack_round_trip(void **state)
 	assert_int_equal(pi->count, 4);
 	assert_memory_equal(pi->pack.id, pid.id, 32);
 	assert_int_equal(pi->pack_size, plen);
+	/* The duplicate's bytes are in no object of the index. */
+	assert_int_equal(mlops_pack_index_fills(pi), 0);
 	for (int i = 0; i < 4; i++) {
 		const struct mlops_pack_entry *e = mlops_pack_index_find(pi, &ids[i]);
 		assert_non_null(e);
@@ -126,6 +128,14 @@ static void test_index_lookup_by_first_byte(void **state)
 	struct mlops_pack_index *pi;
 	assert_int_equal(mlops_pack_index_parse(&pi, idx, ilen, &iid), 0);
 	assert_int_equal(pi->count, N);
+	/* No duplicate: the objects fill the pack; not when one is longer or shorter. */
+	assert_int_equal(mlops_pack_index_fills(pi), 1);
+	pi->entries[N / 2].length++;
+	assert_int_equal(mlops_pack_index_fills(pi), 0);
+	pi->entries[N / 2].length -= 2;
+	assert_int_equal(mlops_pack_index_fills(pi), 0);
+	pi->entries[N / 2].length++;
+	assert_int_equal(mlops_pack_index_fills(pi), 1);
 	for (int i = 0; i < N; i++) {
 		const struct mlops_pack_entry *e = mlops_pack_index_find(pi, &ids[i]);
 		assert_non_null(e);
