@@ -19,6 +19,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -282,6 +283,8 @@ void mlops_tempfile_register(const char *path)
 		if (!temp_used[i]) {
 			memcpy(temp_paths[i], path, strlen(path) + 1);
 			temp_owner[i] = getpid();
+			/* The path is whole before a handler (any thread) can see the slot used. */
+			atomic_thread_fence(memory_order_release);
 			temp_used[i] = 1;
 			break;
 		}

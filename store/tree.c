@@ -1495,9 +1495,28 @@ static int write_file_content(struct checkout *co, int fd, const struct mlops_no
 }
 
 /*
- * Open a new file for writing at tmp, a template ending in "XXXXXX": the
- * X's become this process's id and a count (no random name to draw, and
- * the mode is given at creation, not changed after it).  -1 with errno.
+ * Create path for writing, registered as a temporary file (fsutil.h)
+ * before it exists: a signal between the two would leave it otherwise.
+ * Only for a name nobody else uses (a new temporary name, or a file in a
+ * directory this checkout made).  -1 with errno, and not registered.
+ */
+static int create_registered(const char *path, mode_t mode)
+{
+	mlops_tempfile_register(path);
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	if (fd < 0) {
+		int e = errno;
+		mlops_tempfile_forget(path);
+		errno = e;
+	}
+	return fd;
+}
+
+/*
+ * Create a new file for writing at tmp, a template ending in "XXXXXX",
+ * registered (create_registered): the X's become this process's id and a
+ * count (no random name to draw, and the mode is given at creation, not
+ * changed after it).  -1 with errno.
  */
 static int open_temp(char *tmp, mode_t mode)
 {
@@ -1509,7 +1528,7 @@ static int open_temp(char *tmp, mode_t mode)
 		for (int k = 0; k < 6; k++, n /= 36)
 			x[k] = "0123456789abcdefghijklmnopqrstuvwxyz"[n % 36];
 		memcpy(tmp + len - 6, x, 6);
-		int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+		int fd = create_registered(tmp, mode);
 		if (fd >= 0 || errno != EEXIST)
 			return fd;
 	}
@@ -1565,13 +1584,11 @@ static int checkout_one(struct checkout *co, struct cjob *j)
 	 */
 	mode_t mode = j->node.mode & 0111 ? 0777 : 0666;
 	const char *path = j->direct ? j->abs : tmp;
-	int fd = j->direct ? open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode) :
-			     open_temp(tmp, mode);
+	int fd = j->direct ? create_registered(path, mode) : open_temp(tmp, mode);
 	if (fd < 0) {
 		err = mlops_error_sys(errno, "unable to create '%s'", path);
 		goto done;
 	}
-	mlops_tempfile_register(path);
 	if (j->node.kind == MLOPS_KIND_CHUNKS && j->node.size &&
 	    ftruncate(fd, (off_t)j->node.size) < 0)
 		err = mlops_error_sys(errno, "unable to write '%s'", j->abs);
