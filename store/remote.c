@@ -1871,7 +1871,7 @@ static int pack_name_ok(struct mlops_xfer *x, size_t k)
 /*
  * Pack k's bytes: mapped when the backend has the file here, else
  * downloaded (once a session).  Its size and magic are checked here, its
- * name by pack_check_name when it is wanted: each object is verified by
+ * name by pack_name_ok where that is wanted: each object is verified by
  * its own id when read.  Caller owns nothing.
  */
 static int pack_data(struct mlops_xfer *x, size_t k, const unsigned char **data, size_t *len)
