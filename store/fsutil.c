@@ -238,7 +238,7 @@ char *mlops_path_join(const char *a, const char *b)
 
 /* --- temporary file registry ------------------------------------------ */
 
-#define MAX_TEMPS 64
+#define MAX_TEMPS 256
 static char temp_paths[MAX_TEMPS][PATH_MAX];
 static volatile sig_atomic_t temp_used[MAX_TEMPS];
 static pid_t temp_owner[MAX_TEMPS];

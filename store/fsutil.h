@@ -68,8 +68,10 @@ ssize_t mlops_read_full(int fd, void *buf, size_t len);
 
 /*
  * Create a unique temporary file in dir ("<dir>/<prefix>XXXXXX"), opened
- * O_RDWR|O_CLOEXEC, registered for removal on exit or signal until
- * mlops_tempfile_forget().  *path_out is the caller's.
+ * O_RDWR|O_CLOEXEC.  Not registered: a caller whose file must not survive
+ * a signal registers it (mlops_tempfile_register); one left in the
+ * store's tmp/ goes at the next gc (mlops_odb_clean_tmp).  *path_out is
+ * the caller's.
  */
 int mlops_tempfile(int *fd_out, char **path_out, const char *dir, const char *prefix);
 
@@ -80,8 +82,9 @@ void mlops_tempfile_forget(const char *path);
 /*
  * Remove every path this process registered (called from atexit and
  * signals; paths inherited by a forked child are left to the parent).  The
- * table is small and fixed (a full table drops new paths): register only a
- * few short-lived files at a time, such as the lock.
+ * table is fixed (256 paths; a full table drops new ones): register only
+ * files that live for one step, such as the lock, a file being checked
+ * out, or a pack being fetched.
  */
 void mlops_tempfile_cleanup(void);
 

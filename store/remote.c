@@ -588,11 +588,23 @@ struct rpack {
 	void *data;          /* downloaded or mapped pack (this session), or NULL */
 	size_t data_len;
 	int bulk;            /* named by its index (pack id zero in it), not by its bytes */
-	char *path;          /* mapped: the remote's file (backend's path), else NULL */
+	char *path;          /* mapped: the remote's file (backend's path) or download, else NULL */
+	char *download;      /* the pack fetched into a file in tmpdir (get_file), this session */
 	int counted;         /* in the session's statistics */
 	int name_checked;    /* its bytes hashed to its name, this session */
 	int fills;           /* 0 not known yet, 1 its objects fill it (pack.h), 2 not */
 };
+
+/* Delete the file a pack was fetched into (one taken whole is linked into the store). */
+static void rpack_drop_download(struct rpack *p)
+{
+	if (!p->download)
+		return;
+	unlink(p->download);
+	mlops_tempfile_forget(p->download);
+	free(p->download);
+	p->download = NULL;
+}
 
 /* Drop a pack's bytes: unmapped, or freed when downloaded. */
 static void rpack_release(struct rpack *p)
@@ -815,10 +827,12 @@ fail:
 static void drop_learnt(struct mlops_xfer *x)
 {
 	for (size_t i = 0; i < x->npacks; i++) {
-		free(x->packs[i].info.idx_key);
-		free(x->packs[i].info.pack_key);
-		mlops_pack_index_free(x->packs[i].index);
-		rpack_release(&x->packs[i]);
+		struct rpack *p = &x->packs[i];
+		free(p->info.idx_key);
+		free(p->info.pack_key);
+		mlops_pack_index_free(p->index);
+		rpack_release(p);
+		rpack_drop_download(p);
 	}
 	x->npacks = 0;
 	x->packs_loaded = 0;
@@ -1811,11 +1825,56 @@ static int fetch_loose(struct pool *p, size_t index)
 	return err;
 }
 
-/* Map a pack the backend has as a file of this machine; 1 when it has none. */
+/*
+ * The pack fetched into a file of tmpdir through the backend's get_file,
+ * once a session: the bytes are written once and never held in memory,
+ * and the file can go into the store whole.  1 when the backend has no
+ * get_file.
+ */
+static int pack_download(struct rpack *p, struct mlops_xfer *x)
+{
+	char *tmp;
+	int fd, err;
+	uint64_t len = 0;
+	if (!x->r->get_file)
+		return 1;
+	if ((err = mlops_tempfile(&fd, &tmp, x->tmpdir, "fetch-pack-")) < 0)
+		return err;
+	mlops_tempfile_register(tmp);
+	/* Read-only like every pack: it may be linked into the store as it is. */
+	if (fchmod(fd, 0444 & ~mlops_umask()) < 0)
+		err = mlops_error_sys(errno, "unable to write '%s'", tmp);
+	if (err == 0)
+		err = x->r->get_file(x->r, p->info.pack_key, fd, &len, p->index->pack_size + 1);
+	if (close(fd) < 0 && err == 0)
+		err = mlops_error_sys(errno, "unable to write '%s'", tmp);
+	if (err < 0) {
+		unlink(tmp);
+		mlops_tempfile_forget(tmp);
+		free(tmp);
+		return err;
+	}
+	p->download = tmp;
+	pthread_mutex_lock(&x->lock);
+	x->pack_cache_bytes += len;
+	pthread_mutex_unlock(&x->lock);
+	return 0;
+}
+
+/*
+ * Map a pack the backend has as a file of this machine, or one this
+ * session downloaded; 1 when there is no such file.
+ */
 static int pack_map(struct rpack *p, struct mlops_xfer *x, void **buf, size_t *blen)
 {
 	char *path = NULL;
-	int err = x->r->path ? x->r->path(x->r, p->info.pack_key, &path) : 1;
+	int err = 0;
+	if (!p->download && !x->r->path && (err = pack_download(p, x)) < 0)
+		return err;
+	if (p->download)
+		err = (path = strdup(p->download)) ? 0 : mlops_error_set(MLOPS_ERROR, "out of memory");
+	else
+		err = x->r->path ? x->r->path(x->r, p->info.pack_key, &path) : 1;
 	if (err)
 		return err;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -1989,6 +2048,7 @@ static int fetch_job(struct pool *p, size_t j)
 	if (whole && !ok)
 		return mlops_error_set(MLOPS_ERROR, "out of memory");
 	size_t nok = 0;
+	int adopted = 0;
 	for (size_t i = 0; i < job->count && err == 0; i++) {
 		size_t index = c->order[job->first + i];
 		const struct mlops_pack_entry *e = mlops_pack_index_find(rp->index, &c->ids[index]);
@@ -2016,7 +2076,9 @@ static int fetch_job(struct pool *p, size_t j)
 	}
 	if (whole && err == 0) {
 		if (nok == job->count) {
-			err = mlops_odb_adopt_pack(x->odb, rp->path, rp->index, x->r->hardlinks);
+			err = mlops_odb_adopt_pack(x->odb, rp->path, rp->index,
+						   rp->download ? 1 : x->r->hardlinks);
+			adopted = err == 0;
 		} else {
 			/* Some are damaged (reported): the others are stored one by one. */
 			for (size_t i = 0; i < job->count && err == 0; i++) {
@@ -2033,6 +2095,9 @@ static int fetch_job(struct pool *p, size_t j)
 	/* A mapping costs nothing to make again: not kept between rounds. */
 	if (rp->path)
 		rpack_release(rp);
+	/* Every object of a pack taken whole is stored: its download is not needed again. */
+	if (adopted)
+		rpack_drop_download(rp);
 	return err;
 }
 
@@ -2122,10 +2187,12 @@ int mlops_xfer_fetch(struct mlops_xfer *x, const mlops_oid *ids, size_t n, int s
 		if (err == 0)
 			err = e2;
 	}
-	/* Keep downloaded packs for the next round unless they grow too big. */
+	/* Keep downloaded packs (in memory or files) for the next round unless they grow too big. */
 	if (x->pack_cache_bytes > PACK_CACHE_MAX) {
-		for (size_t k = 0; k < x->npacks; k++)
+		for (size_t k = 0; k < x->npacks; k++) {
 			rpack_release(&x->packs[k]);
+			rpack_drop_download(&x->packs[k]);
+		}
 		x->pack_cache_bytes = 0;
 	}
 done:
@@ -2267,6 +2334,7 @@ int mlops_xfer_verify_pack(struct mlops_xfer *x, size_t k, mlops_xfer_object_cb 
 		err = 0;
 	}
 	rpack_release(p);
+	rpack_drop_download(p);
 	return err;
 }
 

@@ -106,8 +106,8 @@ struct mlops_remote {
 		   size_t max_size);
 	/*
 	 * Optional (NULL: get is used): copy key's bytes into fd (a new empty
-	 * file) without reading them into memory (copy_file_range); *len gets
-	 * their count.  Errors as get.
+	 * file) without holding them in memory (copy_file_range from a
+	 * directory, streamed from S3); *len gets their count.  Errors as get.
 	 */
 	int (*get_file)(struct mlops_remote *r, const char *key, int fd, uint64_t *len,
 			uint64_t max_size);

@@ -125,6 +125,19 @@ static int s3_get(struct mlops_remote *r, const char *key, void **out, size_t *l
 	return err;
 }
 
+static int s3_get_file(struct mlops_remote *r, const char *key, int fd, uint64_t *len,
+		       uint64_t max_size)
+{
+	struct s3_remote *s = (struct s3_remote *)r;
+	struct mlops_s3 *c;
+	int err = lend(&c, s);
+	if (err < 0)
+		return err;
+	err = mlops_s3_get_fd(len, c, key, fd, max_size);
+	give_back(s, c);
+	return err;
+}
+
 struct list_ctx {
 	mlops_remote_list_cb cb;
 	void *payload;
@@ -315,6 +328,7 @@ int mlops_remote_s3_open(struct mlops_remote **out, const char *url,
 	s->base.put = s3_put;
 	s->base.put_file = s3_put_file;
 	s->base.get = s3_get;
+	s->base.get_file = s3_get_file;
 	s->base.list = s3_list;
 	s->base.remove = s3_remove;
 	s->base.sync = NULL;

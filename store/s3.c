@@ -121,6 +121,7 @@ struct req {
 	int sink_kind;
 	size_t mem_cap;
 	int sink_fd;
+	uint64_t fd_cap;              /* SINK_FD: at most this many bytes (0: no limit) */
 	int check_error_body;         /* a 200 may carry <Error> (CompleteMultipartUpload) */
 	/* One attempt. */
 	CURL *easy;
@@ -466,6 +467,16 @@ static void req_cleanup(struct req *r)
 	memset(r, 0, sizeof(*r));
 }
 
+/* The most body bytes the request takes (SINK_NONE: no limit). */
+static uint64_t req_cap(const struct req *r)
+{
+	if (r->sink_kind == SINK_MEM)
+		return r->mem_cap;
+	if (r->sink_kind == SINK_FD && r->fd_cap)
+		return r->fd_cap;
+	return UINT64_MAX;
+}
+
 static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
 {
 	struct req *r = ud;
@@ -491,8 +502,8 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
 		memcpy(tmp, v, vlen);
 		tmp[vlen] = '\0';
 		r->content_length = strtoll(tmp, NULL, 10);
-		if (r->sink_kind == SINK_MEM && r->status >= 200 && r->status < 300 &&
-				r->content_length > 0 && (uint64_t)r->content_length > r->mem_cap) {
+		if (r->status >= 200 && r->status < 300 && r->content_length > 0 &&
+		    (uint64_t)r->content_length > req_cap(r)) {
 			r->too_big = 1;
 			return 0;
 		}
@@ -536,6 +547,10 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
 		}
 	} else if (r->sink_kind == SINK_FD) {
 		size_t done = 0;
+		if (r->written + n > req_cap(r)) {
+			r->too_big = 1;
+			return 0;
+		}
 		while (done < n) {
 			ssize_t w = write(r->sink_fd, p + done, n - done);
 			if (w < 0 && errno == EINTR)
@@ -798,8 +813,8 @@ static int req_result(struct mlops_s3 *s3, struct req *r, CURLcode cc, int *retr
 
 	*retry = 0;
 	if (r->too_big)
-		return mlops_error_set(MLOPS_EINVALID, "unable to %s '%s%s': response larger than %zu bytes",
-			r->what, s3->display, key, r->mem_cap);
+		return mlops_error_set(MLOPS_EINVALID, "unable to %s '%s%s': response larger than %llu bytes",
+			r->what, s3->display, key, (unsigned long long)req_cap(r));
 	if (r->write_errno)
 		return mlops_error_sys(r->write_errno, "unable to %s '%s%s': write failed", r->what, s3->display, key);
 	if (r->read_errno)
@@ -1070,9 +1085,11 @@ cleanup:
 	return error;
 }
 
-int mlops_s3_get_fd(uint64_t *out_size, struct mlops_s3 *s3, const char *key, int fd)
+int mlops_s3_get_fd(uint64_t *out_size, struct mlops_s3 *s3, const char *key, int fd,
+		    uint64_t max_size)
 {
-	struct req r = { .what = "get", .method = "GET", .key = key, .sink_kind = SINK_FD, .sink_fd = fd };
+	struct req r = { .what = "get", .method = "GET", .key = key, .sink_kind = SINK_FD, .sink_fd = fd,
+		.fd_cap = max_size };
 	int error;
 
 	if (out_size)

@@ -123,9 +123,11 @@ int mlops_s3_get(void **out, size_t *out_len, struct mlops_s3 *s3, const char *k
  * = the bytes written.  A retry after a partial transfer rewinds and
  * truncates a seekable fd; on a pipe only a transfer that wrote nothing is
  * retried.  The fd is not closed.  MLOPS_ENOTFOUND when missing, MLOPS_EIO
- * when writing fails.
+ * when writing fails, MLOPS_EINVALID when the object has more than
+ * max_size bytes (0: no limit).
  */
-int mlops_s3_get_fd(uint64_t *out_size, struct mlops_s3 *s3, const char *key, int fd);
+int mlops_s3_get_fd(uint64_t *out_size, struct mlops_s3 *s3, const char *key, int fd,
+		    uint64_t max_size);
 
 /* HEAD key: *out gets size and ETag.  MLOPS_ENOTFOUND when missing. */
 int mlops_s3_head(struct mlops_s3_stat *out, struct mlops_s3 *s3, const char *key);

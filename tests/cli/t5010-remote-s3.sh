@@ -18,6 +18,15 @@ py=${MLOPS_MOTO_PYTHON:-python3}
 "$py" -c "import boto3; boto3.client('s3', endpoint_url='$EP', region_name='us-east-1').create_bucket(Bucket='mlops')" ||
 	{ stop_s3; test_skip "unable to create a bucket at $EP"; test_done; }
 
+# The sizes of the packs under prefix $1, one a line, sorted.
+pack_sizes() {
+	"$py" -c "import boto3, sys
+s3 = boto3.client('s3', endpoint_url='$EP', region_name='us-east-1')
+for p in s3.get_paginator('list_objects_v2').paginate(Bucket='mlops', Prefix=sys.argv[1]):
+    for o in p.get('Contents', []):
+        if o['Key'].endswith('.pack'): print(o['Size'])" "$1" | sort -n
+}
+
 keys() {
 	"$py" -c "import boto3, sys
 s3 = boto3.client('s3', endpoint_url='$EP', region_name='us-east-1')
@@ -42,6 +51,13 @@ test_expect_success 'clone and pull from S3: identical bytes' '
 	git clone -q a b && cd b && mlops -q init && mlops -q pull &&
 	(cd ../a/d && sha256sum * | sort) >../want && (cd d && sha256sum * | sort) >../got &&
 	test_cmp ../want ../got
+'
+
+test_expect_success 'the pull stored the packs it wanted whole, as they were on S3' '
+	cd b && pack_sizes team/store/packs/ >../remote-packs && test -s ../remote-packs &&
+	stat -c %s .mlops/objects/pack/*.pack | sort -n >../local-packs &&
+	test_cmp ../remote-packs ../local-packs &&
+	test -z "$(ls .mlops/tmp | grep "^fetch-")" && mlops fsck >out && grep -q " 0 faults" out
 '
 
 test_expect_success 'a second push sends nothing' '

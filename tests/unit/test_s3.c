@@ -262,7 +262,7 @@ static void test_odd_keys_and_get_fd(void **state)
 
 	fd = mkstemp(path);
 	assert_true(fd >= 0);
-	assert_int_equal(mlops_s3_get_fd(&got, s3, keys[1], fd), 0);
+	assert_int_equal(mlops_s3_get_fd(&got, s3, keys[1], fd, 0), 0);
 	close(fd);
 	assert_int_equal(got, 69999);
 	back = read_all(path, &len);
@@ -380,7 +380,7 @@ static void test_multipart(void **state)
 
 	fd = mkstemp(dst);
 	assert_true(fd >= 0);
-	assert_int_equal(mlops_s3_get_fd(NULL, s3, "big.bin", fd), 0);
+	assert_int_equal(mlops_s3_get_fd(NULL, s3, "big.bin", fd, 0), 0);
 	close(fd);
 	back = read_all(dst, &len);
 	assert_int_equal(len, size);
@@ -934,6 +934,16 @@ static void test_caps_and_bad_replies(void **state)
 	assert_int_equal(mlops_s3_get(&data, &len, s3, "k", 1000), MLOPS_EINVALID);
 	assert_null(data);
 	assert_int_equal(f.requests, 1);
+	/* The same into a file: nothing written. */
+	char path[] = "/tmp/mlops-s3-cap-XXXXXX";
+	int fd = mkstemp(path);
+	uint64_t got = 1;
+	assert_true(fd >= 0);
+	assert_int_equal(mlops_s3_get_fd(&got, s3, "k", fd, 1000), MLOPS_EINVALID);
+	assert_non_null(strstr(mlops_error_message(), "larger than 1000 bytes"));
+	assert_int_equal(got, 0);
+	assert_int_equal(lseek(fd, 0, SEEK_END), 0);
+	assert_int_equal(f.requests, 2);
 	mlops_s3_free(s3);
 	fake_stop(&f);
 
@@ -946,6 +956,16 @@ static void test_caps_and_bad_replies(void **state)
 	assert_int_equal(len, 1024);
 	assert_memory_equal((char *)data + 1017, "0000007", 7);
 	free(data);
+	/* Into a file: stopped at the cap as the body arrives; taken whole below it. */
+	assert_int_equal(mlops_s3_get_fd(&got, s3, "k", fd, 1000), MLOPS_EINVALID);
+	assert_true(lseek(fd, 0, SEEK_END) <= 1000);
+	assert_int_equal(ftruncate(fd, 0), 0);
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	assert_int_equal(mlops_s3_get_fd(&got, s3, "k", fd, 1024), 0);
+	assert_int_equal(got, 1024);
+	assert_int_equal(lseek(fd, 0, SEEK_END), 1024);
+	close(fd);
+	unlink(path);
 	mlops_s3_free(s3);
 	fake_stop(&f);
 
