@@ -580,11 +580,18 @@ int mlops_fsck(struct mlops_fsck_result **out, struct mlops_repo *repo, const ch
 				err = rc;
 		}
 		mlops_strlist_free(names, n);
-		if (err < 0 || (err = mlops_reach_add_repo_roots(walk, repo,
-								 MLOPS_REACH_ROOT_WORKTREE, NULL)) < 0)
-			goto done;
+		/*
+		 * What the refs name first, all of it required; then what only
+		 * the work tree's mlops.lock names, which a clone may not have
+		 * fetched yet, or only in part (a pull stopped midway): absent,
+		 * it is no fault; damaged, it is.
+		 */
 		struct mlops_reach_source src;
 		mlops_reach_local_source(&src, repo->odb);
+		mlops_reach_inherit_required(walk, 1);
+		if (err < 0 || (err = mlops_reach_run(walk, &src)) < 0 ||
+		    (err = mlops_reach_add_repo_roots(walk, repo, MLOPS_REACH_ROOT_WORKTREE, NULL)) < 0)
+			goto done;
 		err = mlops_reach_run(walk, &src);
 	}
 	if (err == 0)

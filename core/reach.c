@@ -38,6 +38,7 @@ struct mlops_reach {
 	void *payload;
 	size_t present, faults;
 	int err;          /* first fatal error inside a callback */
+	int inherit;      /* a record's children are required only when it was */
 	/* The level being visited. */
 	const struct mlops_reach_item *level;
 };
@@ -56,6 +57,11 @@ int mlops_reach_new(struct mlops_reach **out, mlops_reach_fault_cb fault_cb, voi
 	r->payload = payload;
 	*out = r;
 	return 0;
+}
+
+void mlops_reach_inherit_required(struct mlops_reach *r, int on)
+{
+	r->inherit = on;
 }
 
 void mlops_reach_free(struct mlops_reach *r)
@@ -311,6 +317,8 @@ static int found(void *walk, size_t index, int status, const void *data, size_t 
 	r->present++;
 	if (!data || !(it->flags & MLOPS_REACH_INSPECT))
 		return 0;
+	/* Read now: adding the children may move the map's values. */
+	int optional = r->inherit && !(*v & MLOPS_REACH_STRICT);
 	struct mlops_reach_item *kids;
 	size_t nkids;
 	err = mlops_reach_children(&kids, &nkids, data, len, (it->flags & MLOPS_REACH_RECORD) != 0);
@@ -322,7 +330,9 @@ static int found(void *walk, size_t index, int status, const void *data, size_t 
 	if (err < 0)
 		return err;
 	for (size_t i = 0; i < nkids && err == 0; i++)
-		err = mlops_reach_add(r, &kids[i].id, kids[i].flags);
+		err = mlops_reach_add(r, &kids[i].id,
+				      optional ? kids[i].flags & ~(unsigned)MLOPS_REACH_STRICT :
+						 kids[i].flags);
 	free(kids);
 	return err;
 }

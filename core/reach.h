@@ -68,6 +68,16 @@ struct mlops_reach;
 int mlops_reach_new(struct mlops_reach **out, mlops_reach_fault_cb fault_cb, void *payload);
 void mlops_reach_free(struct mlops_reach *r);
 
+/*
+ * With `on`, what a record names is required only when the record was: an
+ * object reached only from optional roots (a clone's mlops.lock) may be
+ * absent, with all it names.  Add the required roots and run the walk
+ * before adding optional ones, so that nothing required is first reached
+ * as optional.  Off by default: every record's children are required
+ * (gc must not delete what a record it cannot read fully names).
+ */
+void mlops_reach_inherit_required(struct mlops_reach *r, int on);
+
 /* Add one root. */
 int mlops_reach_add(struct mlops_reach *r, const mlops_oid *id, unsigned flags);
 
