@@ -31,6 +31,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define LOCK_TIMEOUT_MS 10000
 #define CAS_TRIES 100
@@ -883,6 +884,88 @@ static void list_free(char **list, size_t n)
 	free(list);
 }
 
+/*
+ * .mlops/pull-new: the paths a pull's early checkout is creating, a JSON
+ * array written (and synced) before it creates any, removed when the pull
+ * ends.  A pull killed meanwhile leaves them half made; the next pull
+ * removes them, as they hold only what the killed one wrote, and makes
+ * them again, instead of refusing them as changes no version records.
+ */
+static char *pull_new_path(const struct mlops_repo *repo)
+{
+	return mlops_path_join(repo->dir, "pull-new");
+}
+
+static int pull_new_write(struct mlops_repo *repo, char *const *paths, size_t n)
+{
+	char *file = pull_new_path(repo), *text = NULL;
+	cJSON *a = cJSON_CreateArray();
+	int err = 0;
+	for (size_t i = 0; a && i < n; i++)
+		if (!cJSON_AddItemToArray(a, cJSON_CreateString(paths[i])))
+			break;
+	if (!file || !a || cJSON_GetArraySize(a) != (int)n || !(text = cJSON_PrintUnformatted(a)))
+		err = mlops_error_set(MLOPS_ERROR, "out of memory");
+	else
+		err = mlops_write_file_atomic(file, text, strlen(text), repo->tmpdir, 1);
+	cJSON_free(text);
+	cJSON_Delete(a);
+	free(file);
+	return err;
+}
+
+static void pull_new_remove(struct mlops_repo *repo)
+{
+	char *file = pull_new_path(repo);
+	if (file)
+		unlink(file);
+	free(file);
+}
+
+/*
+ * Remove the paths a killed pull was creating (.mlops/pull-new), then the
+ * file: only valid tracked paths, never through a link.  A file that
+ * cannot be read is left alone (the pull then refuses those paths as
+ * changes, as it would without it).
+ */
+static int pull_new_recover(struct mlops_repo *repo)
+{
+	char *file = pull_new_path(repo), *text = NULL;
+	size_t len;
+	int err = 0;
+	if (!file)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	if (mlops_read_file(&text, &len, file) < 0) {
+		mlops_error_clear();
+		free(file);
+		return 0;
+	}
+	cJSON *a = cJSON_ParseWithLength(text, len);
+	const cJSON *e;
+	cJSON_ArrayForEach(e, a) {
+		if (!cJSON_IsString(e) || !mlops_tracked_path_valid(e->valuestring) ||
+		    mlops_path_check_parents(repo->workdir, e->valuestring) < 0) {
+			mlops_error_clear();
+			continue;
+		}
+		char *abs = mlops_path_join(repo->workdir, e->valuestring);
+		if (!abs)
+			err = mlops_error_set(MLOPS_ERROR, "out of memory");
+		else if (mlops_remove_tree(abs) < 0 && errno != ENOENT)
+			err = mlops_error_sys(errno, "unable to remove '%s', which a stopped pull "
+					      "was making", abs);
+		free(abs);
+		if (err < 0)
+			break;
+	}
+	cJSON_Delete(a);
+	free(text);
+	if (err == 0)
+		unlink(file);
+	free(file);
+	return err;
+}
+
 static int checkout_lock(struct mlops_transfer_result *res, struct mlops_repo *repo, int force,
 			 struct lock_paths *lp)
 {
@@ -940,6 +1023,8 @@ static int checkout_lock(struct mlops_transfer_result *res, struct mlops_repo *r
 			goto done;
 		}
 	}
+	if (early && lp->nabsent && (err = pull_new_write(repo, lp->absent, lp->nabsent)) < 0)
+		goto done;
 	cJSON_ArrayForEach(e, paths) {
 		struct mlops_node want;
 		struct stat st;
@@ -1027,7 +1112,9 @@ int mlops_pull(struct mlops_transfer_result **out, struct mlops_repo *repo,
 	*out = NULL;
 	if (!res)
 		return mlops_error_set(MLOPS_ERROR, "out of memory");
-	int err = session_open(&s, res, repo, opts);
+	int err = pull_new_recover(repo);
+	if (err == 0)
+		err = session_open(&s, res, repo, opts);
 	if (err == 0) {
 		mlops_odb_expect(repo->odb, 1);
 		started = pthread_create(&th, NULL, early_checkout, &ec) == 0;
@@ -1045,6 +1132,9 @@ int mlops_pull(struct mlops_transfer_result **out, struct mlops_repo *repo,
 		ec.lp.early = 0;
 		err = checkout_lock(res, repo, opts->force, &ec.lp);
 	}
+	/* Every path the early checkout began is whole, or removed again. */
+	if (started)
+		pull_new_remove(repo);
 	list_free(ec.lp.done, ec.lp.ndone);
 	list_free(ec.lp.absent, ec.lp.nabsent);
 	if (err < 0) {

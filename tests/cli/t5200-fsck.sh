@@ -57,13 +57,18 @@ test_expect_success 'a pull stopped midway leaves fsck clean; the next one compl
 	head -c 3000000 /dev/urandom >d/big && mlops -q dataset add d &&
 	git add -A && git commit -qm d && S=$TRASH/partial &&
 	mlops -q remote add origin "$S" --default && mlops -q push &&
-	set -- $(bulk_packs "$S") && test -f "$1" && mkdir ../held && mv "$1" "$2" ../held/ &&
+	# Hold back the large objects (the chunks): in packs of their own, or
+	# alone, as the chunk sizes fall; the records stay.
+	mkdir ../held && for f in $(bulk_packs "$S"); do mv "$f" ../held/ || return 1; done &&
+	if [ -d "$S/objects" ]; then mv "$S/objects" ../held/; fi && test -n "$(ls ../held)" &&
 	cd .. && git clone -q src part && cd part && mlops -q init && mlops -q remote add origin "$S" &&
 	test_expect_code 3 mlops pull 2>err && grep -q "is missing" err && ! test -e .mlops/refs/datasets &&
 	# The record and its tree arrived, the chunks did not: not a fault.
 	mlops --json fsck >j && grep -q "\"reachable\":[[:space:]]*[1-9]" j &&
 	mlops fsck >out && grep -q " 0 faults" out &&
-	mv ../held/* "$S/packs/" && mlops -q pull && cmp d/big ../src/d/big &&
+	if [ -d ../held/objects ]; then mv ../held/objects "$S/"; fi &&
+	for f in ../held/*; do [ ! -f "$f" ] || mv "$f" "$S/packs/" || return 1; done &&
+	mlops -q pull && cmp d/big ../src/d/big &&
 	mlops fsck >out && grep -q " 0 faults" out
 '
 

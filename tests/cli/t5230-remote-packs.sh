@@ -186,4 +186,18 @@ test_expect_success 'a pack taken whole for some of its objects is checked again
 	mlops fsck >out && grep -q " 0 faults" out
 '
 
+test_expect_success 'a path a killed pull was making is made again by the next pull' '
+	git clone -q a k && cd k && mlops -q init && { mlops -q remote add origin "$R" 2>/dev/null; true; } &&
+	# What a pull killed while it checked out d1 leaves (.mlops/pull-new names d1).
+	mkdir d1 && echo half >d1/x.bin && printf "[\"d1\"]" >.mlops/pull-new &&
+	mlops -q pull && sums ../a/d1 >want && sums d1 >got && test_cmp want got &&
+	! test -e .mlops/pull-new && mlops status --exit-code &&
+	# Without that record, the same folder holds changes no version has: refused.
+	cd .. && git clone -q a k2 && cd k2 && mlops -q init &&
+	{ mlops -q remote add origin "$R" 2>/dev/null; true; } &&
+	mkdir d1 && echo half >d1/x.bin &&
+	test_must_fail mlops pull 2>err && grep -q "not recorded in any version" err &&
+	test "$(cat d1/x.bin)" = half
+'
+
 test_done

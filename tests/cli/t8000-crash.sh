@@ -1,6 +1,6 @@
 #!/bin/sh
 # Reliability: kill -9 at many points during dataset add, train, register
-# (and promote), push, fetch, gc (local and of a remote) and import;
+# (and promote), push, fetch, pull, gc (local and of a remote) and import;
 # concurrent adds, registrations and promotions; a full disk mid-add.
 # Objects past the eighth of a batch go into packs, so the kills land in
 # pack writes and rewrites too.  Short versions for CI (25 kill points
@@ -14,7 +14,7 @@ git init -q && mlops -q init &&
 git config -f .mlops/config core.packAfter 8 &&
 printf '%s\n' '/*.tgz' '/out*' '/err*' '/saved*' '/data/' '/c[0-9]*/' '/src/' '/g/' '/c/' \
 	'/m[0-9]*' '/mo' '/rc.*' '/add.*' '/reg.*' '/prom.*' '/done*' '/worker.sh' '/log.json' '/j' \
-	'/show' '/tags' '/hist' '/clone/' '/f/' '/small/' '/full.err' '/tmpcount' >>.git/info/exclude &&
+	'/show' '/tags' '/hist' '/clone/' '/f/' '/small/' '/full.err' '/tmpcount' '/pc/' >>.git/info/exclude &&
 git add -A && git commit -q -m init
 
 # Content of version K: a few files, one large enough to be chunked.
@@ -380,6 +380,25 @@ test_expect_success 'a full disk mid-add gives a clear error and leaves nothing 
 	test "$(mlops -C small --json dataset log d | grep -c "\"version\"")" = 1; rc3=$?
 	umount small
 	test $rc = 0 && test $rc2 = 0 && test $rc3 = 0 && test "$(cat tmpcount)" = 0
+'
+
+test_expect_success 'kill -9 during a pull into a clone: fsck stays clean, the next pull completes' '
+	make_version pull-probe && mlops -q dataset add data --name pulled && mlops -q push &&
+	git add mlops.lock && git commit -q -m pull-probe && sum=$(checksum data) &&
+	fresh_clone() {
+		rm -rf pc && git clone -q . pc &&
+		(cd pc && mlops -q init && mlops -q remote add origin "$R" --default)
+	} &&
+	fresh_clone && dur=$(time_us "$MLOPS_BIN" -C pc -q pull) && say "one pull takes ${dur} us" &&
+	test "$(checksum pc/data)" = "$sum" &&
+	kills=$((3 * stress)) && k=0 &&
+	while [ $k -lt $kills ]; do
+		fresh_clone || return 1
+		crash_run $k $dur 37 "$MLOPS_BIN" -C pc -q pull
+		(cd pc && after_kill mlops -q pull && test "$(checksum data)" = "$sum" &&
+			! test -e .mlops/pull-new) || return 1
+		k=$((k + 1))
+	done
 '
 
 test_done
