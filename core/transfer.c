@@ -899,12 +899,9 @@ static char *pull_new_path(const struct mlops_repo *repo)
 static int pull_new_write(struct mlops_repo *repo, char *const *paths, size_t n)
 {
 	char *file = pull_new_path(repo), *text = NULL;
-	cJSON *a = cJSON_CreateArray();
+	cJSON *a = cJSON_CreateStringArray((const char *const *)paths, (int)n);
 	int err = 0;
-	for (size_t i = 0; a && i < n; i++)
-		if (!cJSON_AddItemToArray(a, cJSON_CreateString(paths[i])))
-			break;
-	if (!file || !a || cJSON_GetArraySize(a) != (int)n || !(text = cJSON_PrintUnformatted(a)))
+	if (!file || !a || !(text = cJSON_PrintUnformatted(a)))
 		err = mlops_error_set(MLOPS_ERROR, "out of memory");
 	else
 		err = mlops_write_file_atomic(file, text, strlen(text), repo->tmpdir, 1);
