@@ -590,21 +590,11 @@ struct rpack {
 	int bulk;            /* named by its index (pack id zero in it), not by its bytes */
 	char *path;          /* mapped: the remote's file (backend's path) or download, else NULL */
 	char *download;      /* the pack fetched into a file in tmpdir (get_file), this session */
+	uint64_t download_len; /* its bytes, counted in the session's pack_cache_bytes */
 	int counted;         /* in the session's statistics */
 	int name_checked;    /* its bytes hashed to its name, this session */
 	int fills;           /* 0 not known yet, 1 its objects fill it (pack.h), 2 not */
 };
-
-/* Delete the file a pack was fetched into (one taken whole is linked into the store). */
-static void rpack_drop_download(struct rpack *p)
-{
-	if (!p->download)
-		return;
-	unlink(p->download);
-	mlops_tempfile_forget(p->download);
-	free(p->download);
-	p->download = NULL;
-}
 
 /* Drop a pack's bytes: unmapped, or freed when downloaded. */
 static void rpack_release(struct rpack *p)
@@ -648,6 +638,25 @@ struct mlops_xfer {
 	long delay_ms;        /* MLOPS_TEST_TRANSFER_DELAY_MS: slow each job (tests) */
 	pthread_mutex_t lock;
 };
+
+/*
+ * Delete the file a pack was fetched into (one taken whole is linked into
+ * the store), and stop counting it against the session's cache.
+ */
+static void rpack_drop_download(struct mlops_xfer *x, struct rpack *p)
+{
+	if (!p->download)
+		return;
+	pthread_mutex_lock(&x->lock);
+	x->pack_cache_bytes -= p->download_len < x->pack_cache_bytes ? p->download_len
+								      : x->pack_cache_bytes;
+	pthread_mutex_unlock(&x->lock);
+	p->download_len = 0;
+	unlink(p->download);
+	mlops_tempfile_forget(p->download);
+	free(p->download);
+	p->download = NULL;
+}
 
 static int read_marker(struct mlops_xfer *x)
 {
@@ -832,7 +841,7 @@ static void drop_learnt(struct mlops_xfer *x)
 		free(p->info.pack_key);
 		mlops_pack_index_free(p->index);
 		rpack_release(p);
-		rpack_drop_download(p);
+		rpack_drop_download(x, p);
 	}
 	x->npacks = 0;
 	x->packs_loaded = 0;
@@ -1855,6 +1864,7 @@ static int pack_download(struct rpack *p, struct mlops_xfer *x)
 		return err;
 	}
 	p->download = tmp;
+	p->download_len = len;
 	pthread_mutex_lock(&x->lock);
 	x->pack_cache_bytes += len;
 	pthread_mutex_unlock(&x->lock);
@@ -2097,7 +2107,7 @@ static int fetch_job(struct pool *p, size_t j)
 		rpack_release(rp);
 	/* Every object of a pack taken whole is stored: its download is not needed again. */
 	if (adopted)
-		rpack_drop_download(rp);
+		rpack_drop_download(x, rp);
 	return err;
 }
 
@@ -2191,7 +2201,7 @@ int mlops_xfer_fetch(struct mlops_xfer *x, const mlops_oid *ids, size_t n, int s
 	if (x->pack_cache_bytes > PACK_CACHE_MAX) {
 		for (size_t k = 0; k < x->npacks; k++) {
 			rpack_release(&x->packs[k]);
-			rpack_drop_download(&x->packs[k]);
+			rpack_drop_download(x, &x->packs[k]);
 		}
 		x->pack_cache_bytes = 0;
 	}
@@ -2334,7 +2344,7 @@ int mlops_xfer_verify_pack(struct mlops_xfer *x, size_t k, mlops_xfer_object_cb 
 		err = 0;
 	}
 	rpack_release(p);
-	rpack_drop_download(p);
+	rpack_drop_download(x, p);
 	return err;
 }
 
