@@ -410,7 +410,7 @@ static int dataset_rm(int argc, char **argv)
 	if (rc >= 0)
 		return rc;
 	argv += optind - 1;
-	struct mlops_dataset_version *v;
+	struct mlops_dataset_version *v = NULL;
 	int err = mlops_dataset_resolve(&v, g_repo, argv[1]);
 	if (err == 0)
 		err = mlops_dataset_rm(g_repo, v);

@@ -246,6 +246,7 @@ int mlops_dataset_resolve(struct mlops_dataset_version **out, struct mlops_repo 
 	struct mlops_rev rev;
 	long *vers = NULL;
 	size_t n = 0;
+	*out = NULL;
 	int err = mlops_rev_parse(&rev, text);
 	if (err < 0)
 		return err;

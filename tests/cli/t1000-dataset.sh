@@ -189,6 +189,12 @@ test_expect_success 'rm unregisters a version' '
 	mlops dataset show dd >out && grep -q "dd@v2" out
 '
 
+test_expect_success 'rm of a version that is not there is "not found", twice over' '
+	test_expect_code 3 mlops dataset rm dd@v3 2>err && grep -q "^mlops: .*v3" err &&
+	test_expect_code 3 mlops dataset rm dd@v9 2>err && grep -q "^mlops: " err &&
+	test_expect_code 3 mlops dataset rm nosuch 2>err && grep -q "nosuch.*not found" err
+'
+
 test_expect_success 'a single file, default name from its base name' '
 	printf "x\n" >single.csv && mlops dataset add single.csv >out &&
 	grep -q "^single@v1" out
