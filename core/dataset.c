@@ -329,16 +329,48 @@ static int path_key(char **out, struct mlops_repo *repo, const char *path)
 			return mlops_error_set(MLOPS_EUSAGE, "'%s' is too long", path);
 	}
 	size_t wl = strlen(repo->workdir);
+	if (!strcmp(abs, repo->workdir))
+		return mlops_error_set(MLOPS_EUSAGE,
+				       "'%s' is the whole work tree: name the files or folders in it",
+				       path);
 	if (strncmp(abs, repo->workdir, wl) || abs[wl] != '/' || !abs[wl + 1])
 		return mlops_error_set(MLOPS_EUSAGE, "'%s' is outside the work tree '%s'", path,
 				       repo->workdir);
 	const char *rel = abs + wl + 1;
+	/* A .gitignore line cannot hold a line break: git would track the data. */
+	if (strpbrk(rel, "\n\r"))
+		return mlops_error_set(MLOPS_EUSAGE,
+				       "'%s' has a line break in its name, which .gitignore cannot "
+				       "name: rename it, or track the folder that holds it",
+				       path);
 	if (!strcmp(rel, ".git") || !strncmp(rel, ".git/", 5) || !strcmp(rel, ".mlops") ||
 	    !strncmp(rel, ".mlops/", 7) || !strcmp(rel, "mlops.lock"))
 		return mlops_error_set(MLOPS_EUSAGE, "'%s' belongs to git or mlops and cannot be tracked",
 				       path);
 	*out = strdup(rel);
 	return *out ? 0 : mlops_error_set(MLOPS_ERROR, "out of memory");
+}
+
+/*
+ * The .gitignore line that names exactly the work-tree path key: anchored
+ * with '/', its pattern characters and trailing spaces escaped.
+ */
+static char *gitignore_line(const char *key)
+{
+	size_t n = strlen(key), end = n;
+	while (end > 0 && key[end - 1] == ' ')
+		end--;
+	char *line = malloc(2 * n + 2), *o = line;
+	if (!line)
+		return NULL;
+	*o++ = '/';
+	for (size_t i = 0; i < n; i++) {
+		if (strchr("\\*?[", key[i]) || i >= end)
+			*o++ = '\\';
+		*o++ = key[i];
+	}
+	*o = '\0';
+	return line;
 }
 
 static int gitignore_add(struct mlops_repo *repo, const char *key)
@@ -348,7 +380,12 @@ static int gitignore_add(struct mlops_repo *repo, const char *key)
 	int err;
 	if (!path)
 		return mlops_error_set(MLOPS_ERROR, "out of memory");
-	char *line = mlops_strdupf("/%s", key);
+	if (strpbrk(key, "\n\r")) {
+		free(path);
+		return mlops_error_set(MLOPS_EINVALID, "'%s': a line break cannot be named in .gitignore",
+				       key);
+	}
+	char *line = gitignore_line(key);
 	if (!line) {
 		free(path);
 		return mlops_error_set(MLOPS_ERROR, "out of memory");

@@ -203,7 +203,21 @@ test_expect_success 'a single file, default name from its base name' '
 test_expect_success 'paths outside the work tree or in .git are refused' '
 	test_expect_code 2 mlops dataset add /etc/hostname 2>err && grep -q "outside the work tree" err &&
 	test_expect_code 2 mlops dataset add .git 2>err &&
-	test_expect_code 3 mlops dataset add no/such/file 2>err
+	test_expect_code 3 mlops dataset add no/such/file 2>err &&
+	test_expect_code 2 mlops dataset add . 2>err && grep -q "whole work tree" err
+'
+
+test_expect_success 'names with pattern characters are ignored by git exactly; line breaks refused' '
+	for f in "g[1].csv" "g?x" "g*r" "g\\s" "gtrail " "#g" "!g"; do
+		echo 1 >"$f" && mlops -q dataset add "$f" --name "gi$(printf %s "$f" | od -An -tx1 | tr -d " \n")" || return 1
+	done &&
+	echo 1 >"g1.csv" && echo 1 >"gax" && echo 1 >"gzzr" && echo 1 >"gtrail" &&
+	git status --porcelain --untracked-files=all >st &&
+	! grep "g\[1\]\|g?x\|g\*r\|g\\\\s\|gtrail \|#g\|!g" st &&
+	grep -q "g1.csv" st && grep -q "gax" st && grep -q "gzzr" st && grep -q "gtrail\$" st &&
+	nl=$(printf "gnl\n*") && echo 1 >"$nl" &&
+	test_expect_code 2 mlops dataset add "$nl" --name gnl 2>err && grep -q "line break" err &&
+	! grep -q "^\*" .gitignore && rm -f "$nl" g1.csv gax gzzr gtrail
 '
 
 test_expect_success 'every subcommand answers -h outside a repository' '
