@@ -97,14 +97,23 @@ int cmd_die(int exit_code, const char *fmt, ...)
  */
 int cmd_usage(const char *const *usage, int to_stdout);
 
-/*
- * Parse options with getopt_long; a short-option string is built from
- * `opts`.  Returns the option, -1 at the end, or prints the usage and
- * returns '?' on an unknown option.  Resets getopt on the first call for
- * argv (optind = 0 before the first call is the caller's duty: use
- * cmd_getopt_reset()).
- */
+/* Start parsing a new argv with getopt_long (optind = 0). */
 void cmd_getopt_reset(void);
+
+/*
+ * getopt_long for commands (every cmd/ file calls it through the macro
+ * below).  The global long options --json, --no-color, --quiet and
+ * --verbose are also accepted among a command's own options, and set
+ * g_opts; an option getopt refuses is reported as one line
+ * "mlops: CMD: unrecognized option '--x'" (CMD is g_cmd_name) and '?' is
+ * returned, for the command to print its usage.
+ */
+int cmd_getopt_long(int argc, char *const argv[], const char *optstring,
+		    const struct option *longopts, int *longindex);
+#define getopt_long cmd_getopt_long
+
+/* The command being run, for messages: "status", "dataset show". */
+extern char g_cmd_name[96];
 
 /*
  * Dispatch argv[1] among `subs` (argv[0] is the parent command name).  With

@@ -10,7 +10,10 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 int cmd_help(int argc, char **argv)
@@ -48,6 +51,35 @@ int cmd_help(int argc, char **argv)
 				execlp("man", "man", "-l", path, (char *)NULL);
 		}
 	}
-	execlp("man", "man", page, (char *)NULL);
-	return cmd_die(MLOPS_EXIT_NOTFOUND, "unable to run man for '%s'; see man/%s.1.scd", page, page);
+	/* From the manual path: man's own status when it has no such page is 16. */
+	pid_t pid = fork();
+	if (pid < 0)
+		return cmd_die(MLOPS_EXIT_IO, "unable to run man: %s", strerror(errno));
+	if (pid == 0) {
+		execlp("man", "man", page, (char *)NULL);
+		_exit(127);
+	}
+	/* The pager has the terminal: its Ctrl-C is not ours. */
+	struct sigaction ign = { .sa_handler = SIG_IGN }, old_int, old_quit;
+	sigemptyset(&ign.sa_mask);
+	sigaction(SIGINT, &ign, &old_int);
+	sigaction(SIGQUIT, &ign, &old_quit);
+	int wst = 0;
+	while (waitpid(pid, &wst, 0) < 0 && errno == EINTR)
+		;
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGQUIT, &old_quit, NULL);
+	if (WIFEXITED(wst) && WEXITSTATUS(wst) == 0)
+		return 0;
+	if (WIFEXITED(wst) && WEXITSTATUS(wst) == 127)
+		return cmd_die(MLOPS_EXIT_NOTFOUND, "unable to run man(1) for '%s'; the page's source is "
+				"man/%s.1.scd", page, page);
+	if (WIFEXITED(wst) && WEXITSTATUS(wst) == 16) {
+		fprintf(stderr, "mlops: no manual page '%s' is installed\n", page);
+		fprintf(stderr, "hint: 'make install' installs the pages; MLOPS_MANDIR names a folder "
+				"of built ones; 'mlops %s -h' prints the usage\n",
+			argc == 2 ? argv[1] : "COMMAND");
+		return MLOPS_EXIT_NOTFOUND;
+	}
+	return WIFEXITED(wst) ? MLOPS_EXIT_FAILURE : 128 + WTERMSIG(wst);
 }

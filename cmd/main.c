@@ -59,14 +59,14 @@ const struct cmd_entry cmd_table[] = {
 const size_t cmd_table_len = sizeof(cmd_table) / sizeof(cmd_table[0]);
 
 static const char *const main_usage[] = {
-	"mlops [-C DIR] [--json] [-q] [-v] [--no-color] COMMAND [ARGS...]",
-	"mlops --version | -h | --help | help COMMAND",
+	"[-C DIR] [--json] [-q] [-v] [--no-color] COMMAND [ARGS...]",
+	"--version | -h | --help | help COMMAND",
 	NULL,
 };
 
 static void print_overview(FILE *f)
 {
-	fprintf(f, "usage: %s\n       %s\n\ncommands:\n", main_usage[0], main_usage[1]);
+	fprintf(f, "usage: mlops %s\n       mlops %s\n\ncommands:\n", main_usage[0], main_usage[1]);
 	for (size_t i = 0; i < cmd_table_len; i++) {
 		if (cmd_table[i].flags & CMD_HIDDEN)
 			continue;
@@ -208,6 +208,7 @@ int main(int argc, char **argv)
 				return status;
 		}
 	}
+	snprintf(g_cmd_name, sizeof(g_cmd_name), "%s", c->name);
 	int status = c->fn(argc - i, argv + i);
 	mlops_repo_free(g_repo);
 	g_repo = NULL;

@@ -42,10 +42,73 @@ int cmd_usage(const char *const *usage, int to_stdout)
 	return to_stdout ? 0 : MLOPS_EXIT_USAGE;
 }
 
+char g_cmd_name[96] = "mlops";
+
 void cmd_getopt_reset(void)
 {
 	optind = 0;
 	opterr = 1;
+}
+
+/* Values of the global options in a command's option table (not a char). */
+enum { GOPT_JSON = 0x1000, GOPT_NO_COLOR, GOPT_QUIET, GOPT_VERBOSE };
+
+static const struct option global_longopts[] = {
+	{ "json", no_argument, NULL, GOPT_JSON },
+	{ "no-color", no_argument, NULL, GOPT_NO_COLOR },
+	{ "quiet", no_argument, NULL, GOPT_QUIET },
+	{ "verbose", no_argument, NULL, GOPT_VERBOSE },
+};
+
+#undef getopt_long
+int cmd_getopt_long(int argc, char *const argv[], const char *optstring,
+		    const struct option *longopts, int *longindex)
+{
+	/* The command's options, then the global ones it does not have itself. */
+	enum { MAXOPTS = 96 };
+	struct option all[MAXOPTS + 5];
+	size_t n = 0;
+	for (; longopts && longopts[n].name && n < MAXOPTS; n++)
+		all[n] = longopts[n];
+	size_t own = n;
+	for (size_t g = 0; g < sizeof(global_longopts) / sizeof(global_longopts[0]); g++) {
+		size_t k = 0;
+		while (k < own && strcmp(all[k].name, global_longopts[g].name))
+			k++;
+		if (k == own)
+			all[n++] = global_longopts[g];
+	}
+	all[n] = (struct option){ NULL, 0, NULL, 0 };
+	for (;;) {
+		/* getopt names the program by argv[0]: "mlops: CMD" makes its
+		 * message the usual one line.  argv is main()'s, so writable. */
+		char **args = (char **)argv, *arg0 = argc > 0 ? args[0] : NULL;
+		char prog[sizeof(g_cmd_name) + 8];
+		snprintf(prog, sizeof(prog), "mlops: %s", g_cmd_name);
+		if (arg0)
+			args[0] = prog;
+		int c = getopt_long(argc, argv, optstring, all, longindex);
+		if (arg0)
+			args[0] = arg0;
+		switch (c) {
+		case GOPT_JSON:
+			g_opts.json = 1;
+			g_opts.progress = 0;
+			continue;
+		case GOPT_NO_COLOR:
+			g_opts.color = 0;
+			continue;
+		case GOPT_QUIET:
+			g_opts.quiet = 1;
+			g_opts.progress = 0;
+			continue;
+		case GOPT_VERBOSE:
+			g_opts.verbose++;
+			continue;
+		default:
+			return c;
+		}
+	}
 }
 
 int cmd_dispatch(int argc, char **argv, const struct subcmd *subs,
@@ -70,6 +133,7 @@ int cmd_dispatch(int argc, char **argv, const struct subcmd *subs,
 	for (size_t i = 0; i < nsubs; i++) {
 		if (strcmp(argv[1], subs[i].name))
 			continue;
+		snprintf(g_cmd_name, sizeof(g_cmd_name), "%s %s", argv[0], subs[i].name);
 		if (g_defer_repo && !(subs[i].flags & SUB_NO_REPO)) {
 			int is_help = 0;
 			for (int k = 2; k < argc && strcmp(argv[k], "--"); k++)

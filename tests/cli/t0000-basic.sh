@@ -30,7 +30,36 @@ test_expect_success 'unknown command suggests the closest' '
 
 test_expect_success 'unknown global option is a usage error' '
 	test_expect_code 2 mlops --frobnicate status 2>err &&
-	grep -q "unknown option" err
+	grep -q "unknown option" err &&
+	grep -q "^usage: mlops \[-C DIR\]" err && ! grep -q "mlops mlops" err
+'
+
+test_expect_success 'a command refuses an unknown option in one line naming the command' '
+	git init -q opts && cd opts && mlops -q init &&
+	test_expect_code 2 mlops status --frobnicate 2>err &&
+	head -n 1 err >first && grep -q "^mlops: status: unrecognized option .--frobnicate.$" first &&
+	grep -q "^usage: mlops status" err &&
+	test_expect_code 2 mlops dataset show -t 2>err &&
+	grep -q "^mlops: dataset show: invalid option -- .t.$" err &&
+	test_expect_code 2 mlops dataset add --name 2>err &&
+	grep -q "^mlops: dataset add: option .--name. requires an argument$" err
+'
+
+test_expect_success 'global long options also work after the command' '
+	git init -q late && cd late && mlops -q init && echo a >a && mlops -q dataset add a &&
+	mlops dataset list --json >out && grep -q "\"name\":.*\"a\"" out &&
+	mlops status --json >out && grep -q "\"paths\"" out &&
+	mlops dataset add a --quiet >out && test ! -s out &&
+	mlops train list --json >out && grep -q "^\[" out &&
+	mlops dataset list --no-color >out && grep -q "^a " out
+'
+
+test_expect_success 'help for a page that is not installed is "not found" (3) with a hint' '
+	test_have_cmd man || return 0
+	mkdir nopages && cp "$MLOPS_BIN" nopages/mlops &&
+	if MANPATH=/nonexistent man -w mlops-dataset >/dev/null 2>&1; then return 0; fi
+	(unset MLOPS_MANDIR; MANPATH=/nonexistent test_expect_code 3 nopages/mlops help dataset 2>err) &&
+	grep -q "^mlops: no manual page .mlops-dataset. is installed" err && grep -q "^hint: " err
 '
 
 test_expect_success 'commands outside a repository give the hint' '
