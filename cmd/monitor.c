@@ -507,6 +507,14 @@ static int monitor_check(int argc, char **argv)
 	} else {
 		in.log_path = a.log;
 	}
+	if (a.retrain) {
+		/* whatever retraining would refuse is refused before the check */
+		struct mlops_retrain_opts ro = {
+			.model = a.rev, .dataset = data_rev, .promote = a.promote,
+		};
+		if ((err = mlops_monitor_retrain_check(g_repo, &ro)) < 0)
+			goto fail;
+	}
 	if ((err = mlops_monitor_check(&res, base, model, &in, &a.opts)) < 0)
 		goto fail;
 	status = res->drift || res->degraded ? MLOPS_EXIT_CHECK : 0;

@@ -269,6 +269,16 @@ struct mlops_retrain_result {
 void mlops_retrain_result_free(struct mlops_retrain_result *r);
 
 /*
+ * Check, before anything is done, what mlops_monitor_retrain would refuse:
+ * MLOPS_ECONFLICT from within a retraining (MLOPS_RETRAINING set),
+ * MLOPS_EUSAGE for a stage to promote to that is not a valid or allowed
+ * stage, or a dataset the version's run did not train on,
+ * MLOPS_ENOTFOUND for a version not registered from a run.  A check that
+ * may retrain calls this first, so that a refusal leaves nothing recorded.
+ */
+int mlops_monitor_retrain_check(struct mlops_repo *repo, const struct mlops_retrain_opts *opts);
+
+/*
  * Run the training run of the model version `opts->model` again (same
  * command, params and built-in spec; execvp, never a shell) on the newest
  * version of its dataset (or opts->dataset), register the result as a new

@@ -263,6 +263,113 @@ static int set_note(struct mlops_retrain_result *r, char *note)
 	return note ? 0 : oom();
 }
 
+/*
+ * The version `rev` names, its name and its run record: *rec, *ver, *name,
+ * *runid and *run are the caller's.  MLOPS_ENOTFOUND when the version was
+ * not registered from a run.
+ */
+static int load_version_run(cJSON **rec, char **ver, char **name, mlops_oid *runid, cJSON **run,
+			    struct mlops_repo *repo, const char *rev)
+{
+	mlops_oid rid;
+	int err;
+	*rec = *run = NULL;
+	*ver = *name = NULL;
+	if ((err = mlops_model_resolve(rec, &rid, ver, repo, rev)) < 0)
+		return err;
+	if (!(*name = strdup(mlops_json_str(*rec, "name") ? mlops_json_str(*rec, "name") : "")))
+		return oom();
+	if (mlops_json_get_oid(runid, *rec, "run") < 0)
+		return mlops_error_set(MLOPS_ENOTFOUND, "%s@%s was not registered from a run: "
+				       "there is nothing to run again", *name, *ver);
+	return mlops_json_load(run, repo->odb, runid);
+}
+
+/*
+ * The dataset revisions to train on: each dataset input of the run by
+ * name (its newest version), or `dataset` in place of the one of its name
+ * (or of the only input).  *list and *bufs (nds entries, the strings in
+ * bufs) are the caller's.  MLOPS_EUSAGE when `dataset` names none of the
+ * run's datasets.
+ */
+static int dataset_inputs(const char ***list, char ***bufs, size_t *nds, const cJSON *run,
+			  const char *dataset, const char *name, const char *ver)
+{
+	struct mlops_rev want;
+	int err, replaced = 0;
+	*list = NULL;
+	*bufs = NULL;
+	*nds = 0;
+	if (dataset && (err = mlops_rev_parse(&want, dataset)) < 0)
+		return err;
+	const cJSON *ins = cJSON_GetObjectItemCaseSensitive(run, "inputs"), *in;
+	size_t nin = (size_t)cJSON_GetArraySize(ins);
+	*list = calloc(nin ? nin : 1, sizeof(char *));
+	*bufs = calloc(nin ? nin : 1, sizeof(char *));
+	if (!*list || !*bufs)
+		return oom();
+	cJSON_ArrayForEach(in, ins) {
+		const char *type = mlops_json_str(in, "type"), *dn = mlops_json_str(in, "name");
+		char *d;
+		if (!type || strcmp(type, "dataset") || !dn)
+			continue;
+		if (dataset && (!strcmp(want.name, dn) || nin == 1)) {
+			d = strdup(dataset);
+			replaced = 1;
+		} else {
+			d = strdup(dn);
+		}
+		if (!d)
+			return oom();
+		(*bufs)[*nds] = d;
+		(*list)[(*nds)++] = d;
+	}
+	if (dataset && !replaced)
+		return mlops_error_set(MLOPS_EUSAGE, "the run of %s@%s did not train on a dataset "
+				       "named '%s'", name, ver, want.name);
+	return 0;
+}
+
+static void strs_free(char **bufs, size_t n)
+{
+	for (size_t i = 0; bufs && i < n; i++)
+		free(bufs[i]);
+	free(bufs);
+}
+
+static int refuse_nested(void)
+{
+	const char *env = getenv("MLOPS_RETRAINING");
+	if (env && *env)
+		return mlops_error_set(MLOPS_ECONFLICT, "refusing to retrain from within a retraining "
+				       "(MLOPS_RETRAINING is set)");
+	return 0;
+}
+
+int mlops_monitor_retrain_check(struct mlops_repo *repo, const struct mlops_retrain_opts *o)
+{
+	cJSON *rec = NULL, *run = NULL;
+	const char **list = NULL;
+	char **bufs = NULL, *ver = NULL, *name = NULL;
+	size_t nds = 0;
+	mlops_oid runid;
+	int err;
+
+	if ((err = refuse_nested()) < 0)
+		return err;
+	if (o->promote && (err = mlops_registry_stage_check(repo, o->promote)) < 0)
+		return err;
+	if ((err = load_version_run(&rec, &ver, &name, &runid, &run, repo, o->model)) == 0)
+		err = dataset_inputs(&list, &bufs, &nds, run, o->dataset, name, ver);
+	strs_free(bufs, nds);
+	free(list);
+	free(ver);
+	free(name);
+	cJSON_Delete(rec);
+	cJSON_Delete(run);
+	return err;
+}
+
 int mlops_monitor_retrain(struct mlops_retrain_result **out, struct mlops_repo *repo,
 			  const struct mlops_retrain_opts *o)
 {
@@ -276,30 +383,17 @@ int mlops_monitor_retrain(struct mlops_retrain_result **out, struct mlops_repo *
 	const char **argv = NULL, **datasets = NULL;
 	char **dsbuf = NULL;
 	size_t nargs = 0, nds = 0;
-	mlops_oid rid, runid;
+	mlops_oid runid;
 	char *ver = NULL, runrev[72], hex[MLOPS_OID_HEXSZ + 1], chex[MLOPS_OID_HEXSZ + 1];
 	char *msg = NULL, *tag = NULL, *pver = NULL;
-	const char *env = getenv("MLOPS_RETRAINING");
-	int err, replaced = 0;
+	int err;
 
 	*out = NULL;
-	if (env && *env)
-		return mlops_error_set(MLOPS_ECONFLICT, "refusing to retrain from within a retraining "
-				       "(MLOPS_RETRAINING is set)");
+	if ((err = refuse_nested()) < 0)
+		return err;
 	if (!(res = calloc(1, sizeof(*res))))
 		return oom();
-	if ((err = mlops_model_resolve(&rec, &rid, &ver, repo, o->model)) < 0)
-		goto done;
-	if (!(res->name = strdup(mlops_json_str(rec, "name") ? mlops_json_str(rec, "name") : ""))) {
-		err = oom();
-		goto done;
-	}
-	if (mlops_json_get_oid(&runid, rec, "run") < 0) {
-		err = mlops_error_set(MLOPS_ENOTFOUND, "%s@%s was not registered from a run: "
-				      "there is nothing to run again", res->name, ver);
-		goto done;
-	}
-	if ((err = mlops_json_load(&run, repo->odb, &runid)) < 0)
+	if ((err = load_version_run(&rec, &ver, &res->name, &runid, &run, repo, o->model)) < 0)
 		goto done;
 
 	/* the same command, params and trainer */
@@ -339,39 +433,8 @@ int mlops_monitor_retrain(struct mlops_retrain_result **out, struct mlops_repo *
 	spec.params = cJSON_GetObjectItemCaseSensitive(run, "params");
 
 	/* the newest version of each dataset, or the one named */
-	struct mlops_rev want;
-	if (o->dataset && (err = mlops_rev_parse(&want, o->dataset)) < 0)
+	if ((err = dataset_inputs(&datasets, &dsbuf, &nds, run, o->dataset, res->name, ver)) < 0)
 		goto done;
-	const cJSON *ins = cJSON_GetObjectItemCaseSensitive(run, "inputs"), *in;
-	size_t nin = (size_t)cJSON_GetArraySize(ins);
-	datasets = calloc(nin ? nin : 1, sizeof(char *));
-	dsbuf = calloc(nin ? nin : 1, sizeof(char *));
-	if (!datasets || !dsbuf) {
-		err = oom();
-		goto done;
-	}
-	cJSON_ArrayForEach(in, ins) {
-		const char *type = mlops_json_str(in, "type"), *dn = mlops_json_str(in, "name");
-		if (!type || strcmp(type, "dataset") || !dn)
-			continue;
-		if (o->dataset && (!strcmp(want.name, dn) || nin == 1)) {
-			dsbuf[nds] = strdup(o->dataset);
-			replaced = 1;
-		} else {
-			dsbuf[nds] = strdup(dn);
-		}
-		if (!dsbuf[nds]) {
-			err = oom();
-			goto done;
-		}
-		datasets[nds] = dsbuf[nds];
-		nds++;
-	}
-	if (o->dataset && !replaced) {
-		err = mlops_error_set(MLOPS_EUSAGE, "the run of %s@%s did not train on a dataset "
-				      "named '%s'", res->name, ver, want.name);
-		goto done;
-	}
 	spec.datasets = datasets;
 	spec.ndatasets = nds;
 	if (o->check)
@@ -469,9 +532,7 @@ done:
 	mlops_gate_failure_free(gate);
 	cJSON_Delete(rec);
 	cJSON_Delete(run);
-	for (size_t i = 0; dsbuf && i < nds; i++)
-		free(dsbuf[i]);
-	free(dsbuf);
+	strs_free(dsbuf, nds);
 	free(datasets);
 	free(argv);
 	free(ver);

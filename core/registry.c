@@ -1580,6 +1580,14 @@ static int stage_allowed(struct mlops_repo *repo, const char *stage)
 	return 0;
 }
 
+int mlops_registry_stage_check(struct mlops_repo *repo, const char *stage)
+{
+	int err;
+	if ((err = name_check(stage, "stage")) < 0)
+		return err;
+	return stage_allowed(repo, stage);
+}
+
 void mlops_gate_failure_free(struct mlops_gate_failure *f)
 {
 	if (!f)
@@ -1743,7 +1751,7 @@ int mlops_model_promote(char **tag, char **version, struct mlops_gate_failure **
 		*failure = NULL;
 	if ((err = model_rev_parse(&mr, rev)) < 0)
 		return err;
-	if ((err = name_check(stage, "stage")) < 0 || (err = stage_allowed(repo, stage)) < 0)
+	if ((err = mlops_registry_stage_check(repo, stage)) < 0)
 		return err;
 	if ((err = mlops_lock_acquire(&lock, repo, LOCK_TIMEOUT_MS)) < 0)
 		return err;

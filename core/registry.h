@@ -232,6 +232,12 @@ int mlops_model_resolve_version(char **version, char **tag, struct mlops_repo *r
 /* The stages allowed ([registry] stages; default dev staging prod). */
 int mlops_registry_stages(char ***out, size_t *n, struct mlops_repo *repo);
 
+/*
+ * 0 when `stage` is a valid stage name (GTO's rule) and one of the stages
+ * allowed; MLOPS_EUSAGE with a message saying which rule it breaks.
+ */
+int mlops_registry_stage_check(struct mlops_repo *repo, const char *stage);
+
 /* A gate that failed a promotion. */
 struct mlops_gate_failure {
 	char *metric;

@@ -285,10 +285,26 @@ test_expect_success 'retrain: no new data registers nothing; --promote only thro
 	test_expect_code 2 mlops monitor check --baseline data/train.csv --data "$FIX/same.csv" --retrain
 '
 
-test_expect_success 'retrain runs once: not from within a retraining' '
+test_expect_success 'retrain runs once: not from within a retraining, refused before the check' '
+	checks=$(ls .mlops/refs/monitor/churn | wc -l) &&
 	(export MLOPS_RETRAINING=1 &&
-	 test_expect_code 9 mlops monitor check churn@v0.0.1 --data "$FIX/shifted.csv" --retrain 2>err) &&
-	grep -q "within a retraining" err
+	 test_expect_code 9 mlops monitor check churn@v0.0.1 --data "$FIX/shifted.csv" --retrain >out 2>err) &&
+	grep -q "within a retraining" err &&
+	! grep -q "^verdict" out &&
+	test $(ls .mlops/refs/monitor/churn | wc -l) = $checks
+'
+
+test_expect_success 'retrain: a bad --promote stage is refused before anything is done' '
+	sed "\$d" "$FIX/shifted.csv" >data/train.csv && mlops -q dataset add data/train.csv --name churn-data &&
+	tags=$(git tag -l | wc -l) && checks=$(ls .mlops/refs/monitor/churn | wc -l) &&
+	test_expect_code 2 mlops monitor check churn@v0.0.1 --data churn-data --retrain \
+		--promote "bad stage!" >out 2>err &&
+	grep -q "not a valid stage name" err && ! grep -q "^verdict" out &&
+	test_expect_code 2 mlops monitor check churn@v0.0.1 --data churn-data --retrain \
+		--promote nosuchstage 2>err &&
+	grep -q "is not a stage" err &&
+	test $(git tag -l | wc -l) = $tags &&
+	test $(ls .mlops/refs/monitor/churn | wc -l) = $checks
 '
 
 test_done
