@@ -978,8 +978,11 @@ static int feed_log(struct check *ck)
 	ssize_t len;
 	int err = 0, label_seen = 0;
 
-	if (!f)
-		return mlops_error_sys(errno, "unable to open '%s'", path);
+	if (!f) {
+		int e = errno;
+		return mlops_error_set(e == ENOENT ? MLOPS_ENOTFOUND : MLOPS_EIO,
+				       "unable to open '%s': %s", path, strerror(e));
+	}
 	if (!ck->model && ck->q.on)
 		ck->q.on = 0;
 	while ((len = getline(&line, &cap, f)) > 0) {

@@ -238,6 +238,13 @@ test_expect_success 'serve log: drift in what the server saw, --since, a bad log
 	test_expect_code 2 mlops monitor check churn --data "$FIX/same.csv" --since 1d
 '
 
+test_expect_success 'a missing --log or --data file is not found (3)' '
+	test_expect_code 3 mlops monitor check churn --log nosuch.jsonl 2>err &&
+	grep -q "unable to open .nosuch.jsonl.: No such file" err &&
+	test_expect_code 3 mlops monitor check churn --data nosuch.csv &&
+	test_expect_code 3 mlops monitor check churn --data ./nosuch.csv
+'
+
 test_expect_success '--on-drift runs a command with the check in the environment' '
 	test_expect_code 1 mlops monitor check churn --data "$FIX/shifted.csv" \
 		-- sh -c "cp \"\$MLOPS_CHECK_JSON\" got.json; echo \$MLOPS_CHECK_VERDICT \$MLOPS_CHECK_ID >got.env" >out &&
