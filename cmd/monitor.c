@@ -161,21 +161,15 @@ static void print_report(const cJSON *r, const char *model, const char *ref)
 
 static int parse_threshold(double *out, const char *name, const char *text)
 {
-	char *end;
-	errno = 0;
-	double v = strtod(text, &end);
-	if (end == text || *end || errno) {
-		fprintf(stderr, "mlops: monitor check: --%s needs a number, not '%s'\n", name, text);
-		return MLOPS_EXIT_USAGE;
-	}
 	char key[32];
 	snprintf(key, sizeof(key), "%s", name);
 	for (char *p = key; *p; p++)
 		if (*p == '-')
 			*p = '_';
-	if (mlops_monitor_threshold_check(key, v) < 0)
+	if (mlops_monitor_threshold_parse(out, key, text) < 0) {
+		mlops_error_wrap(MLOPS_EUSAGE, "monitor check: --%s", name);
 		return cmd_fail(MLOPS_EUSAGE, NULL);
-	*out = v;
+	}
 	return -1;
 }
 
@@ -418,15 +412,19 @@ static int monitor_check(int argc, char **argv)
 	if (a.on_drift && a.cmd_argv)
 		return usage_error("give the on-drift command once: --on-drift CMD or -- CMD ARGS");
 
+	/* the options first: a configured value they override is not read */
 	mlops_monitor_thresholds_init(&a.opts.th);
-	if ((err = mlops_monitor_thresholds_load(&a.opts.th, g_repo)) < 0)
-		return cmd_fail(err, NULL);
 	double *th[7] = { &a.opts.th.psi, &a.opts.th.ks_pvalue, &a.opts.th.wasserstein,
 			  &a.opts.th.jensenshannon, &a.opts.th.chi2_pvalue, &a.opts.th.share,
 			  &a.opts.th.quality_drop };
+	unsigned given = 0;
 	for (int k = 0; k < 7; k++)
-		if (a.th_set[k])
+		if (a.th_set[k]) {
 			*th[k] = a.th[k];
+			given |= 1u << k;
+		}
+	if ((err = mlops_monitor_thresholds_load(&a.opts.th, g_repo, given)) < 0)
+		return cmd_fail(err, NULL);
 	if (a.stattest && (err = mlops_monitor_test_parse(&a.opts.test, a.stattest)) < 0)
 		return cmd_fail(err, NULL);
 	memset(&in, 0, sizeof(in));

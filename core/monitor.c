@@ -78,7 +78,20 @@ int mlops_monitor_threshold_check(const char *name, double v)
 	return 0;
 }
 
-int mlops_monitor_thresholds_load(struct mlops_monitor_thresholds *t, struct mlops_repo *repo)
+int mlops_monitor_threshold_parse(double *out, const char *name, const char *text)
+{
+	double v;
+	int err;
+	if (!mon_parse_number(text, strlen(text), &v))
+		return mlops_error_set(MLOPS_EINVALID, "'%s' is not a decimal number", text);
+	if ((err = mlops_monitor_threshold_check(name, v)) < 0)
+		return err;
+	*out = v;
+	return 0;
+}
+
+int mlops_monitor_thresholds_load(struct mlops_monitor_thresholds *t, struct mlops_repo *repo,
+				  unsigned given)
 {
 	/* git-config names allow letters, digits and '-', not '_' */
 	struct {
@@ -92,12 +105,20 @@ int mlops_monitor_thresholds_load(struct mlops_monitor_thresholds *t, struct mlo
 		{ "quality_drop", "quality-drop", &t->quality_drop },
 	};
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-		char key[64];
+		char key[64], *text = NULL;
 		int err;
+		if (given & (1u << i))
+			continue;
 		snprintf(key, sizeof(key), "monitor.%s", keys[i].key);
-		if ((err = mlops_config_get_double(keys[i].v, repo, key, *keys[i].v)) < 0)
-			return err;
-		if ((err = mlops_monitor_threshold_check(keys[i].name, *keys[i].v)) < 0)
+		err = mlops_config_get_string(&text, repo, key);
+		if (err == MLOPS_ENOTFOUND) {
+			mlops_error_clear();
+			continue;
+		}
+		if (err == 0)
+			err = mlops_monitor_threshold_parse(keys[i].v, keys[i].name, text);
+		free(text);
+		if (err < 0)
 			return mlops_error_wrap(err, "configuration '%s'", key);
 	}
 	return 0;

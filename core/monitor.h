@@ -81,13 +81,24 @@ void mlops_monitor_thresholds_init(struct mlops_monitor_thresholds *t);
 /*
  * Override t with the [monitor] keys of the configuration: psi,
  * ks-pvalue, wasserstein, jensenshannon, chi2-pvalue, share, quality-drop
- * (git-config names cannot hold '_'; the report's JSON says ks_pvalue...).  MLOPS_EINVALID for a value that is not a number or out
- * of range (p-values and share in (0, 1], distances >= 0).
+ * (git-config names cannot hold '_'; the report's JSON says ks_pvalue...).
+ * `given` has bit i set (1u << i, i in the order of the struct's fields)
+ * for a threshold the caller has already set from an option: that key is
+ * neither read nor checked, so an option overrides a bad configured value.
+ * MLOPS_EINVALID for a value that is not a decimal number or out of range
+ * (p-values and share in (0, 1], distances >= 0).
  */
-int mlops_monitor_thresholds_load(struct mlops_monitor_thresholds *t, struct mlops_repo *repo);
+int mlops_monitor_thresholds_load(struct mlops_monitor_thresholds *t, struct mlops_repo *repo,
+				  unsigned given);
 
 /* Check one threshold by its config name; MLOPS_EINVALID when out of range. */
 int mlops_monitor_threshold_check(const char *name, double value);
+
+/*
+ * Parse a threshold's text (a decimal number: no hex, inf or nan) and
+ * check its range, by its config name; MLOPS_EINVALID otherwise.
+ */
+int mlops_monitor_threshold_parse(double *out, const char *name, const char *text);
 
 /* ---- baseline ------------------------------------------------------- */
 

@@ -97,6 +97,24 @@ test_expect_success 'thresholds come from config, and flags override them' '
 '
 git config -f .mlops/config --remove-section monitor 2>/dev/null
 
+test_expect_success 'an option overrides a bad configured threshold; numbers are decimal' '
+	git config -f .mlops/config monitor.share 0 &&
+	test_expect_code 4 mlops monitor check churn --data "$FIX/same.csv" 2>err &&
+	grep -q "monitor.share" err &&
+	mlops monitor check churn --data "$FIX/same.csv" --share 0.5 >out &&
+	grep -q "dataset drift at 0.50" out &&
+	git config -f .mlops/config monitor.share 0x1 &&
+	test_expect_code 4 mlops monitor check churn --data "$FIX/same.csv" 2>err &&
+	grep -q "monitor.share.*not a decimal number" err &&
+	git config -f .mlops/config --remove-section monitor &&
+	test_expect_code 2 mlops monitor check churn --data "$FIX/same.csv" --psi 0x10 2>err &&
+	grep -q "^mlops: monitor check: --psi: .0x10. is not a decimal number$" err &&
+	test_expect_code 2 mlops monitor check churn --data "$FIX/same.csv" --psi inf &&
+	test_expect_code 2 mlops monitor check churn --data "$FIX/same.csv" --share 1.5 2>err &&
+	grep -q "out of range" err
+'
+git config -f .mlops/config --remove-section monitor 2>/dev/null
+
 test_expect_success 'share: the fraction of drifted columns that makes dataset drift' '
 	mlops --json monitor check churn --data "$FIX/variance.csv" --share 0.3 >j;
 	grep -q "\"dataset_drift\":[[:space:]]*true" j &&
