@@ -182,12 +182,19 @@ int mlops_monitor_time_parse(double *out, const char *text, double now)
 		return 0;
 	}
 	if (*s >= '0' && *s <= '9') {
-		errno = 0;
-		double v = strtod(s, &end);
+		/* a duration: decimal digits [. digits] and a unit */
+		size_t n = strspn(s, "0123456789");
+		if (s[n] == '.' && s[n + 1] >= '0' && s[n + 1] <= '9')
+			n += 1 + strspn(s + n + 1, "0123456789");
+		end = (char *)s + n;
 		double unit = !strcmp(end, "s") ? 1 : !strcmp(end, "m") ? 60 : !strcmp(end, "h") ? 3600 :
 			      !strcmp(end, "d") ? 86400 : 0;
-		if (unit && end != s && !errno && v >= 0) {
-			*out = now - v * unit;
+		if (unit) {
+			double v = strtod(s, NULL) * unit;
+			if (!isfinite(v) || v > now)
+				return mlops_error_set(MLOPS_EUSAGE, "invalid time '%s': the duration "
+						       "reaches back before 1970", text);
+			*out = now - v;
 			return 0;
 		}
 	}
@@ -1664,8 +1671,8 @@ int mlops_monitor_check(struct mlops_monitor_result **out, const struct mlops_ba
 		for (size_t i = 0; i < ck.versions.n; i++)
 			cJSON_AddNumberToObject(vs, mon_strmap_key(&ck.versions, i),
 						(double)ck.versions.count[i]);
-		if (in->has_since)
-			cJSON_AddNumberToObject(src, "since", in->since);
+		cJSON_AddItemToObject(src, "since", in->has_since ? cJSON_CreateNumber(in->since)
+								  : cJSON_CreateNull());
 		cJSON_AddItemToObject(src, "first_time", ck.has_times ? cJSON_CreateNumber(ck.first_time)
 								    : cJSON_CreateNull());
 		cJSON_AddItemToObject(src, "last_time", ck.has_times ? cJSON_CreateNumber(ck.last_time)

@@ -256,6 +256,17 @@ test_expect_success 'serve log: drift in what the server saw, --since, a bad log
 	test_expect_code 2 mlops monitor check churn --data "$FIX/same.csv" --since 1d
 '
 
+test_expect_success '--since: out-of-range and non-decimal durations are refused; source.since' '
+	test_expect_code 2 mlops monitor check churn --log shifted.log --since 99999999999999999999d 2>err &&
+	grep -q "before 1970" err &&
+	test_expect_code 2 mlops monitor check churn --log shifted.log --since 0x10s &&
+	test_expect_code 2 mlops monitor check churn --log shifted.log --since 1e3s &&
+	mlops --json monitor check churn --log shifted.log --since 1.5h >j; test $? = 1 &&
+	tr -d " \t\n" <j | grep -q "\"since\":[0-9.]*," &&
+	mlops --json monitor check churn --log shifted.log >j; test $? = 1 &&
+	tr -d " \t\n" <j | grep -q "\"since\":null,"
+'
+
 test_expect_success 'a missing --log or --data file is not found (3)' '
 	test_expect_code 3 mlops monitor check churn --log nosuch.jsonl 2>err &&
 	grep -q "unable to open .nosuch.jsonl.: No such file" err &&
