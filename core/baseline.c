@@ -541,6 +541,15 @@ int mlops_baseline_compute(struct mlops_baseline **out, const char *csv_path,
 		err = mlops_error_set(MLOPS_EINVALID, "'%s' has no columns", csv_path);
 		goto done;
 	}
+	size_t first, dup;
+	if ((err = mon_names_unique(&first, &dup, b.names, b.ncols)) == 0) {
+		err = mlops_error_set(MLOPS_EINVALID, "'%s': column '%s' appears twice (columns %zu "
+				      "and %zu)", csv_path, b.names[dup], first + 1, dup + 1);
+		goto done;
+	}
+	if (err < 0)
+		goto done;
+	err = 0;
 	b.acc = calloc(b.ncols, sizeof(*b.acc));
 	b.fin = calloc(b.ncols, sizeof(*b.fin));
 	if (!b.acc || !b.fin) {

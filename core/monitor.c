@@ -700,6 +700,25 @@ static size_t thread_count(size_t ncols)
 	return (size_t)n;
 }
 
+/*
+ * MLOPS_EINVALID naming a column that appears twice among names (of the
+ * table at path, or of its line `lineno` when not 0); else 0.
+ */
+static int duplicate_column(const char *const *names, size_t n, const char *path, size_t lineno)
+{
+	size_t a, b;
+	int u = mon_names_unique(&a, &b, names, n);
+	if (u < 0)
+		return u;
+	if (u)
+		return 0;
+	if (lineno)
+		return mlops_error_set(MLOPS_EINVALID, "'%s' line %zu: column '%s' appears twice "
+				       "(columns %zu and %zu)", path, lineno, names[b], a + 1, b + 1);
+	return mlops_error_set(MLOPS_EINVALID, "'%s': column '%s' appears twice (columns %zu "
+			       "and %zu)", path, names[b], a + 1, b + 1);
+}
+
 static int feed_table(struct check *ck)
 {
 	struct mlops_csv *csv = NULL;
@@ -723,6 +742,8 @@ static int feed_table(struct check *ck)
 	if ((err = mlops_csv_open(&csv, path, NULL)) < 0)
 		return err;
 	names = mlops_csv_names(csv, &tc.ncols);
+	if ((err = duplicate_column(names, tc.ncols, path, 0)) < 0)
+		goto done;
 	if (!(tc.map = calloc(tc.ncols ? tc.ncols : 1, sizeof(long))))
 		goto oom;
 	for (size_t j = 0; j < tc.ncols; j++) {
@@ -930,6 +951,12 @@ static int log_line(struct check *ck, const cJSON *o, const char *path, size_t l
 					      path, lineno);
 			goto done;
 		}
+		for (const cJSON *d = cols->child; d != c; d = d->next)
+			if (!strcmp(d->valuestring, c->valuestring)) {
+				err = mlops_error_set(MLOPS_EINVALID, "'%s' line %zu: column '%s' "
+						      "appears twice", path, lineno, c->valuestring);
+				goto done;
+			}
 		mp[j] = column_index(ck, c->valuestring);
 		if (mp[j] >= 0)
 			ck->seen[mp[j]] = 1;

@@ -250,6 +250,30 @@ int mon_strmap_add(struct mon_strmap *m, const char *p, size_t len, uint64_t n)
 	return 0;
 }
 
+int mon_names_unique(size_t *first, size_t *dup, const char *const *names, size_t n)
+{
+	struct mon_strmap m;
+	int err;
+	if ((err = mon_strmap_init(&m, n)) < 0)
+		return err;
+	for (size_t j = 0; j < n; j++) {
+		size_t len = strlen(names[j]);
+		long i = mon_strmap_find(&m, names[j], len);
+		if (i >= 0) {
+			*first = (size_t)m.count[i];
+			*dup = j;
+			mon_strmap_free(&m);
+			return 0;
+		}
+		if ((err = mon_strmap_add(&m, names[j], len, j)) < 0) {
+			mon_strmap_free(&m);
+			return err;
+		}
+	}
+	mon_strmap_free(&m);
+	return 1;
+}
+
 /* ---- the accumulator --------------------------------------------------- */
 
 int mon_acc_init(struct mon_acc *a, size_t sample, uint64_t seed, size_t text_limit)

@@ -44,6 +44,13 @@ static inline const char *mon_strmap_key(const struct mon_strmap *m, size_t i)
 	return m->arena + m->off[i];
 }
 
+/*
+ * 1 when the n names are distinct; 0 when one repeats, with *first and
+ * *dup the indices of its first and second occurrences; MLOPS_ERROR when
+ * out of memory.
+ */
+int mon_names_unique(size_t *first, size_t *dup, const char *const *names, size_t n);
+
 /* ---- values ----------------------------------------------------------- */
 
 /*

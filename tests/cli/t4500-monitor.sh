@@ -81,6 +81,18 @@ test_expect_success 'a new column and a type change are reported' '
 	grep -q "^predictions: 1 rows could not be predicted" out
 '
 
+test_expect_success 'a table with a column name twice is invalid input (4)' '
+	sed "1s/x2/x1/" "$FIX/same.csv" >dup.csv &&
+	test_expect_code 4 mlops monitor check churn --data dup.csv >out 2>err &&
+	grep -q "^mlops: .dup.csv.: column .x1. appears twice (columns 1 and 2)$" err &&
+	! grep -q "^verdict" out &&
+	test_expect_code 4 mlops monitor check --baseline dup.csv --data "$FIX/same.csv" 2>err &&
+	grep -q "column .x1. appears twice" err &&
+	printf "{\"inputs\":{\"columns\":[\"x1\",\"x1\"],\"data\":[[1,2]]}}\n" >dup.log &&
+	test_expect_code 4 mlops monitor check churn --log dup.log 2>err &&
+	grep -q "dup.log. line 1: column .x1. appears twice" err
+'
+
 test_expect_success 'thresholds come from config, and flags override them' '
 	git config -f .mlops/config monitor.ks-pvalue 1e-300 &&
 	git config -f .mlops/config monitor.chi2-pvalue 1e-300 &&
