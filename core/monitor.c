@@ -1797,6 +1797,7 @@ int mlops_monitor_check(struct mlops_monitor_result **out, const struct mlops_ba
 	} else {
 		cJSON_AddNullToObject(rep, "predictions");
 		cJSON_AddStringToObject(rep, "predictions_note",
+					!ck.rows ? "no rows" :
 					ck.pred_note ? ck.pred_note :
 					!base->pred ? "the baseline has no predictions" :
 					in->log_path ? "the log has no predictions" :

@@ -73,6 +73,15 @@ test_expect_success 'a missing column is detected and named' '
 	grep -q "\"schema_drift\":[[:space:]]*true" j
 '
 
+test_expect_success 'an empty table has no rows (not a missing column)' '
+	: >empty.csv &&
+	mlops monitor check churn --data empty.csv >out 2>err &&
+	grep -q "^predictions not compared: no rows$" out &&
+	grep -q "^verdict: no_data$" out &&
+	grep -q "no rows to check in .empty.csv." err &&
+	! grep -q "missing column" out
+'
+
 test_expect_success 'a new column and a type change are reported' '
 	sed -e "1s/$/,extra/" -e "2,\$s/$/,1/" -e "5s/^[^,]*,[^,]*,/0.1,oops,/" "$FIX/same.csv" >typed.csv &&
 	test_expect_code 1 mlops monitor check churn --data typed.csv >out &&
