@@ -392,7 +392,7 @@ static int monitor_check(int argc, char **argv)
 	mlops_oid rid, cid;
 	char *name = NULL, *version = NULL, *note = NULL, *ref = NULL, *tmpdir = NULL;
 	char *table = NULL, *data_rev = NULL, *text = NULL, *html = NULL, *label = NULL;
-	char **split = NULL, chex[MLOPS_OID_HEXSZ + 1];
+	char **split = NULL, chex[MLOPS_OID_HEXSZ + 1], *html_tmp = NULL;
 	int rc, err = 0, status = 0, recorded = 0;
 
 	if ((rc = parse_check(&a, argc, argv)) >= 0)
@@ -517,6 +517,24 @@ static int monitor_check(int argc, char **argv)
 		goto fail;
 	status = res->drift || res->degraded ? MLOPS_EXIT_CHECK : 0;
 
+	if (a.html) {
+		/* the page is written beside its destination before the check is
+		   recorded, and put in place after: a page that cannot be written
+		   leaves no record, a record no page half made */
+		char title[300];
+		snprintf(title, sizeof(title), "Drift check%s%s", label ? " of " : "", label ? label : "");
+		if ((err = mlops_monitor_html(&html, res->report, title)) < 0)
+			goto fail;
+		char *dcopy = strdup(a.html);
+		if (!dcopy) {
+			err = mlops_error_set(MLOPS_ERROR, "out of memory");
+			goto fail;
+		}
+		err = mlops_write_file_prepare(&html_tmp, a.html, html, strlen(html), dirname(dcopy), 0);
+		free(dcopy);
+		if (err < 0)
+			goto fail;
+	}
 	if (a.rev) {
 		if ((err = mlops_monitor_record(&cid, &ref, g_repo, res->report, name, version, &rid,
 						(long long)time(NULL))) < 0)
@@ -528,18 +546,9 @@ static int monitor_check(int argc, char **argv)
 		cJSON_AddStringToObject(res->report, "model", name);
 		cJSON_AddStringToObject(res->report, "version", version);
 	}
-	if (a.html) {
-		char title[300];
-		snprintf(title, sizeof(title), "Drift check%s%s", label ? " of " : "", label ? label : "");
-		if ((err = mlops_monitor_html(&html, res->report, title)) < 0)
-			goto fail;
-		char *dcopy = strdup(a.html);
-		if (!dcopy) {
-			err = mlops_error_set(MLOPS_ERROR, "out of memory");
-			goto fail;
-		}
-		err = mlops_write_file_atomic(a.html, html, strlen(html), dirname(dcopy), 0);
-		free(dcopy);
+	if (html_tmp) {
+		err = mlops_write_file_finish(html_tmp, a.html, 0);
+		html_tmp = NULL;
 		if (err < 0)
 			goto fail;
 	}
@@ -596,6 +605,7 @@ fail_hint:
 	status = cmd_fail(err, "register the version from a built-in run, or check against a table "
 			  "with --baseline TABLE [--model MODEL.json]");
 done:
+	mlops_write_file_abort(html_tmp);
 	if (tmpdir) {
 		mlops_remove_tree(tmpdir);
 		free(tmpdir);

@@ -352,11 +352,15 @@ mode_t mlops_umask(void)
 	return process_umask;
 }
 
-int mlops_write_file_atomic(const char *path, const void *data, size_t len,
-			    const char *tmpdir, int sync)
+int mlops_write_file_prepare(char **tmp_out, const char *path, const void *data, size_t len,
+			     const char *tmpdir, int sync)
 {
+	struct stat st;
 	int fd, err = 0;
 	char *tmp = NULL;
+	*tmp_out = NULL;
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		return mlops_error_sys(EISDIR, "unable to write '%s'", path);
 	if ((err = mlops_tempfile(&fd, &tmp, tmpdir, "write-")) < 0)
 		return err;
 	mlops_tempfile_register(tmp);
@@ -370,9 +374,19 @@ int mlops_write_file_atomic(const char *path, const void *data, size_t len,
 		err = mlops_error_sys(errno, "unable to write '%s'", tmp);
 		goto fail;
 	}
+	*tmp_out = tmp;
+	return 0;
+fail:
+	mlops_write_file_abort(tmp);
+	return err;
+}
+
+int mlops_write_file_finish(char *tmp, const char *path, int sync)
+{
 	if (rename(tmp, path) < 0) {
-		err = mlops_error_sys(errno, "unable to rename '%s' to '%s'", tmp, path);
-		goto fail;
+		int err = mlops_error_sys(errno, "unable to rename '%s' to '%s'", tmp, path);
+		mlops_write_file_abort(tmp);
+		return err;
 	}
 	mlops_tempfile_forget(tmp);
 	free(tmp);
@@ -390,11 +404,23 @@ int mlops_write_file_atomic(const char *path, const void *data, size_t len,
 		return mlops_fsync_dir(dir);
 	}
 	return 0;
-fail:
+}
+
+void mlops_write_file_abort(char *tmp)
+{
+	if (!tmp)
+		return;
 	unlink(tmp);
 	mlops_tempfile_forget(tmp);
 	free(tmp);
-	return err;
+}
+
+int mlops_write_file_atomic(const char *path, const void *data, size_t len,
+			    const char *tmpdir, int sync)
+{
+	char *tmp;
+	int err = mlops_write_file_prepare(&tmp, path, data, len, tmpdir, sync);
+	return err < 0 ? err : mlops_write_file_finish(tmp, path, sync);
 }
 
 /* ---- working directories --------------------------------------------- */

@@ -29,6 +29,18 @@ int mlops_write_file_atomic(const char *path, const void *data, size_t len,
 			    const char *tmpdir, int sync);
 
 /*
+ * The same in two steps, for a caller that has more to do between them:
+ * prepare writes `data` to a new temporary file in tmpdir (*tmp, the
+ * caller's, registered for removal on an abnormal exit; refused with
+ * EISDIR when path is a directory), finish renames it over path and frees
+ * it, abort removes and frees it (NULL is fine).  Finish aborts on error.
+ */
+int mlops_write_file_prepare(char **tmp, const char *path, const void *data, size_t len,
+			     const char *tmpdir, int sync);
+int mlops_write_file_finish(char *tmp, const char *path, int sync);
+void mlops_write_file_abort(char *tmp);
+
+/*
  * 0 when none of the leading components of `rel` below `base` (the
  * directories base/a, base/a/b for rel "a/b/c") is a symbolic link, so
  * that writing base/rel cannot land outside base; components that do not

@@ -210,6 +210,20 @@ test_expect_success 'the HTML page is small, self-contained and has a chart per 
 	test $(wc -c <report.html) -lt 100000
 '
 
+test_expect_success 'an HTML page that cannot be written leaves no record and runs nothing' '
+	checks=$(ls .mlops/refs/monitor/churn | wc -l) && cp "$FIX/newcat.csv" html.csv &&
+	test_expect_code 6 mlops monitor check churn --data html.csv --html nodir/x.html \
+		--on-drift "touch got.hook-html" >out 2>err &&
+	grep -q "nodir" err &&
+	test $(ls .mlops/refs/monitor/churn | wc -l) = $checks &&
+	! test -e got.hook-html && ! grep -q "^verdict" out &&
+	mkdir -p adir &&
+	test_expect_code 6 mlops monitor check churn --data html.csv --html adir 2>err &&
+	grep -q "Is a directory" err &&
+	test $(ls .mlops/refs/monitor/churn | wc -l) = $checks &&
+	test -z "$(ls adir)" && ! ls write-* 2>/dev/null
+'
+
 test_expect_success 'the HTML page renders in a real browser' '
 	browser=$(command -v chromium || command -v chromium-browser || true)
 	if [ -z "$browser" ]; then say "chromium not installed: HTML not rendered"; return 0; fi
