@@ -537,7 +537,7 @@ static int monitor_check(int argc, char **argv)
 	}
 	if (a.rev) {
 		if ((err = mlops_monitor_record(&cid, &ref, g_repo, res->report, name, version, &rid,
-						(long long)time(NULL))) < 0)
+						numf(res->report, "time"))) < 0)
 			goto fail;
 		recorded = 1;
 		mlops_oid_fmt(chex, &cid);

@@ -165,6 +165,13 @@ enum mlops_monitor_test mlops_monitor_default_test(int numeric, uint64_t baselin
 
 /* ---- time --------------------------------------------------------------- */
 
+double mlops_monitor_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)(ts.tv_nsec / 1000) / 1e6;
+}
+
 int mlops_monitor_time_parse(double *out, const char *text, double now)
 {
 	struct tm tm;
@@ -1686,7 +1693,7 @@ int mlops_monitor_check(struct mlops_monitor_result **out, const struct mlops_ba
 		goto done;
 	if (!(rep = cJSON_CreateObject()))
 		goto oom;
-	cJSON_AddNumberToObject(rep, "time", (double)time(NULL));
+	cJSON_AddNumberToObject(rep, "time", mlops_monitor_now());
 	src = cJSON_AddObjectToObject(rep, "source");
 	cJSON_AddStringToObject(src, "kind", in->data_path ? "data" : "log");
 	cJSON_AddStringToObject(src, "path", in->name ? in->name :

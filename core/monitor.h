@@ -235,14 +235,18 @@ int mlops_monitor_html(char **out, const struct cJSON *report, const char *title
 /*
  * Record a check of model `name` version `version` (the version record
  * `model_record`, may be NULL): the report with "type":"monitor-check",
- * "model", "version", "model_record" and "time" added, stored as a
+ * "model", "version", "model_record" and "time" (`when`, epoch seconds
+ * with microseconds: mlops_monitor_now) added, stored as a
  * record, then under the repository lock the ref
  * monitor/<name>/<YYYYmmddTHHMMSSZ>-<8 hex of the id>.  *id gets the
  * record's id, *ref (the caller's, may be NULL) the ref's name.
  */
 int mlops_monitor_record(mlops_oid *id, char **ref, struct mlops_repo *repo,
 			 const struct cJSON *report, const char *name, const char *version,
-			 const mlops_oid *model_record, long long when);
+			 const mlops_oid *model_record, double when);
+
+/* Now, in epoch seconds to the microsecond (a check's "time"). */
+double mlops_monitor_now(void);
 
 /*
  * The recorded checks of model `name` (NULL: of every model), newest

@@ -10,6 +10,7 @@
 #include "core/monitor.h"
 
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -31,13 +32,13 @@ static int oom(void)
 
 int mlops_monitor_record(mlops_oid *id, char **ref, struct mlops_repo *repo,
 			 const struct cJSON *report, const char *name, const char *version,
-			 const mlops_oid *model_record, long long when)
+			 const mlops_oid *model_record, double when)
 {
 	cJSON *rec = NULL;
 	struct mlops_lock *lock = NULL;
 	char hex[MLOPS_OID_HEXSZ + 1], stamp[32], *refname = NULL;
 	struct tm tm;
-	time_t t = (time_t)when;
+	time_t t = (time_t)floor(when);
 	int err;
 
 	if (ref)
@@ -61,7 +62,7 @@ int mlops_monitor_record(mlops_oid *id, char **ref, struct mlops_repo *repo,
 	else
 		cJSON_AddNullToObject(rec, "model_record");
 	cJSON_DeleteItemFromObjectCaseSensitive(rec, "time");
-	cJSON_AddNumberToObject(rec, "time", (double)when);
+	cJSON_AddNumberToObject(rec, "time", when);
 	if ((err = mlops_json_store(id, repo->odb, rec, NULL)) < 0 ||
 	    (err = mlops_odb_sync(repo->odb)) < 0)
 		goto done;
@@ -153,6 +154,11 @@ done:
 	return err;
 }
 
+/*
+ * Newest first.  A check's time has microseconds, so checks made within
+ * one second keep their order; records from before that have whole
+ * seconds, and ties fall back to the ref's name.
+ */
 static int cmp_entry(const void *a, const void *b)
 {
 	const cJSON *x = *(const cJSON *const *)a, *y = *(const cJSON *const *)b;

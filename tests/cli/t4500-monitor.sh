@@ -201,6 +201,16 @@ test_expect_success 'monitor log lists earlier checks with their verdicts' '
 	test_expect_code 3 mlops monitor check nobody --data "$FIX/same.csv"
 '
 
+test_expect_success 'monitor log is newest first for checks within one second' '
+	for i in 1 2 3 4 5; do cp "$FIX/same.csv" order$i.csv || return 1; done &&
+	for i in 1 2 3 4 5; do mlops -q monitor check churn --data order$i.csv || return 1; done &&
+	mlops monitor log churn | head -5 | sed "s/.* //" >got &&
+	printf "order%s.csv\n" 5 4 3 2 1 >want &&
+	test_cmp want got &&
+	mlops --json monitor check churn --data order1.csv >j &&
+	grep -q "\"time\":[[:space:]]*[0-9]*\.[0-9]" j
+'
+
 test_expect_success 'the HTML page is small, self-contained and has a chart per column' '
 	test_expect_code 1 mlops monitor check churn --data "$FIX/newcat.csv" --html report.html >out &&
 	for c in x1 x2 c prediction; do
