@@ -639,8 +639,7 @@ static int monitor_log(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct mlops_rev rev;
-	const char *name = NULL;
+	const char *rev = NULL;
 	cJSON *arr, *e;
 	int c, err;
 	cmd_getopt_reset();
@@ -648,12 +647,9 @@ static int monitor_log(int argc, char **argv)
 		return cmd_usage(log_usage, c == 'h');
 	if (argc - optind > 1)
 		return cmd_usage(log_usage, 0);
-	if (optind < argc) {
-		if ((err = mlops_rev_parse(&rev, argv[optind])) < 0)
-			return cmd_fail(err, NULL);
-		name = rev.name;
-	}
-	if ((err = mlops_monitor_log(&arr, g_repo, name)) < 0)
+	if (optind < argc)
+		rev = argv[optind];
+	if ((err = mlops_monitor_log(&arr, g_repo, rev)) < 0)
 		return cmd_fail(err, NULL);
 	if (g_opts.json)
 		return cmd_print_json(arr);

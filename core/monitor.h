@@ -249,13 +249,17 @@ int mlops_monitor_record(mlops_oid *id, char **ref, struct mlops_repo *repo,
 double mlops_monitor_now(void);
 
 /*
- * The recorded checks of model `name` (NULL: of every model), newest
- * first: a JSON array of {"id","ref","model","version","time","verdict",
- * "drift","degraded","source","drifted_columns","tested_columns","share",
- * "dataset_drift","prediction_drift","schema_drift"}.  *out is the
- * caller's.  An unreadable record is an error.
+ * The recorded checks named by model revision `rev`, newest first: NULL
+ * for every model's, NAME for every version's of the model, NAME@VERSION
+ * or NAME#STAGE for those of the version it names now.  A JSON array of
+ * {"id","ref","model","version","time","verdict","drift","degraded",
+ * "source","drifted_columns","tested_columns","share","dataset_drift",
+ * "prediction_drift","schema_drift","quality_drop"}; *out is the
+ * caller's.  MLOPS_ENOTFOUND for a model (without checks) not in the
+ * registry, a version or stage holder that is not there; MLOPS_EUSAGE for
+ * a malformed revision.  An unreadable record is an error.
  */
-int mlops_monitor_log(struct cJSON **out, struct mlops_repo *repo, const char *name);
+int mlops_monitor_log(struct cJSON **out, struct mlops_repo *repo, const char *rev);
 
 /* ---- retraining -------------------------------------------------------- */
 

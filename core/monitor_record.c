@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/registry.h"
 #include "core/rev.h"
 #include "store/error.h"
 #include "store/fsutil.h"
@@ -168,23 +169,66 @@ static int cmp_entry(const void *a, const void *b)
 	return -strcmp(mlops_json_str(x, "ref"), mlops_json_str(y, "ref"));
 }
 
-int mlops_monitor_log(struct cJSON **out, struct mlops_repo *repo, const char *name)
+/* MLOPS_ENOTFOUND unless the registry has events of model `name`. */
+static int model_known(struct mlops_repo *repo, const char *name)
+{
+	struct mlops_registry *reg = NULL;
+	struct mlops_model_state *st = NULL;
+	int err = mlops_registry_load(&reg, repo, name);
+	if (err == 0)
+		err = mlops_model_state_get(&st, reg, name, -1);
+	mlops_model_state_free(st);
+	mlops_registry_free(reg);
+	if (err == MLOPS_ENOTFOUND)
+		return mlops_error_set(MLOPS_ENOTFOUND, "model '%s' not found", name);
+	return err;
+}
+
+/* Keep the entries of arr whose "version" is `version`. */
+static void keep_version(cJSON *arr, const char *version)
+{
+	cJSON *e = arr->child;
+	while (e) {
+		cJSON *next = e->next;
+		const char *v = mlops_json_str(e, "version");
+		if (!v || strcmp(v, version))
+			cJSON_Delete(cJSON_DetachItemViaPointer(arr, e));
+		e = next;
+	}
+}
+
+int mlops_monitor_log(struct cJSON **out, struct mlops_repo *repo, const char *rev)
 {
 	cJSON *arr = cJSON_CreateArray(), **items = NULL;
-	char **models = NULL;
+	char **models = NULL, *version = NULL;
+	char name[129];
 	size_t nmodels = 0;
 	int err = 0;
 
 	*out = NULL;
 	if (!arr)
 		return oom();
-	if (name) {
+	if (rev) {
+		size_t nl = strcspn(rev, "@#");
+		if (nl == 0 || nl >= sizeof(name)) {
+			err = mlops_error_set(MLOPS_EUSAGE, "'%s' is not a model revision", rev);
+			goto done;
+		}
+		memcpy(name, rev, nl);
+		name[nl] = 0;
 		if (!mlops_name_valid(name)) {
 			err = mlops_error_set(MLOPS_EUSAGE, "invalid model name '%s'", name);
 			goto done;
 		}
+		/* NAME@VERSION, NAME#STAGE: the checks of the version it names now */
+		if (rev[nl] && (err = mlops_model_resolve_version(&version, NULL, repo, rev, -1)) < 0)
+			goto done;
 		if ((err = add_model_checks(arr, repo, name)) < 0)
 			goto done;
+		if (!arr->child && !version && (err = model_known(repo, name)) < 0)
+			goto done;
+		if (version)
+			keep_version(arr, version);
 	} else {
 		if ((err = mlops_ref_list(&models, &nmodels, repo, "monitor")) < 0)
 			goto done;
@@ -214,6 +258,7 @@ int mlops_monitor_log(struct cJSON **out, struct mlops_repo *repo, const char *n
 	arr = NULL;
 done:
 	free(items);
+	free(version);
 	mlops_strlist_free(models, nmodels);
 	cJSON_Delete(arr);
 	return err;

@@ -388,4 +388,19 @@ test_expect_success 'retrain: a bad --promote stage is refused before anything i
 	test $(ls .mlops/refs/monitor/churn | wc -l) = $checks
 '
 
+test_expect_success 'monitor log REV: the checks of the version it names; unknown ones are not found' '
+	mlops -q monitor check churn@v0.0.2 --data "$FIX/same.csv"; test $? -le 1 &&
+	mlops monitor log churn@v0.0.2 >out &&
+	test $(wc -l <out) = 1 && grep -q " churn@v0.0.2 " out &&
+	mlops monitor log churn@v0.0.1 >out &&
+	test $(wc -l <out) -ge 10 && ! grep -q " churn@v0.0.2 " out &&
+	mlops monitor log churn >out &&
+	grep -q " churn@v0.0.2 " out && grep -q " churn@v0.0.1 " out &&
+	mlops monitor log "churn#prod" >out && test ! -s out &&
+	test_expect_code 3 mlops monitor log nobody 2>err && grep -q "nobody" err &&
+	test_expect_code 3 mlops monitor log churn@v9.9.9 &&
+	test_expect_code 3 mlops monitor log "churn#staging" &&
+	test_expect_code 2 mlops monitor log "bad name"
+'
+
 test_done
