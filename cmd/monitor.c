@@ -504,6 +504,7 @@ static int monitor_check(int argc, char **argv)
 		}
 	} else {
 		in.log_path = a.log;
+		in.model = name;
 	}
 	if (a.retrain) {
 		/* whatever retraining would refuse is refused before the check */

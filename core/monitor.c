@@ -929,6 +929,9 @@ static int log_line(struct check *ck, const cJSON *o, const char *path, size_t l
 	if (!cJSON_IsArray(cols) || !cJSON_IsArray(data))
 		return mlops_error_set(MLOPS_EINVALID, "'%s' line %zu: not a request record "
 				       "(no \"inputs\" with \"columns\" and \"data\")", path, lineno);
+	if (ck->in->model && model && strcmp(model, ck->in->model))
+		return mlops_error_set(MLOPS_EINVALID, "'%s' line %zu: a request to model '%s', not "
+				       "'%s'", path, lineno, model, ck->in->model);
 	if (ts) {
 		if (mlops_monitor_time_parse(&t, ts, 0) < 0)
 			return mlops_error_set(MLOPS_EINVALID, "'%s' line %zu: invalid time '%s'", path,

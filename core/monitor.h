@@ -179,6 +179,8 @@ struct mlops_monitor_input {
 	const char *data_path;   /* a table (CSV, TSV, JSON lines), or */
 	const char *log_path;    /* a request log of mlops deploy serve */
 	const char *name;        /* how to call the source in the report (NULL: path) */
+	const char *model;       /* the model checked: a log line naming another
+				    is refused (NULL: lines of any model) */
 	int has_since;
 	double since;            /* log lines at or after this time (epoch s) */
 	const char *target;      /* the label column, for quality; or NULL */
@@ -205,7 +207,8 @@ void mlops_monitor_result_free(struct mlops_monitor_result *r);
  * brings its own predictions.  *out is the caller's.  Errors: the
  * reader's (MLOPS_ENOTFOUND, MLOPS_EIO, MLOPS_EINVALID with the line),
  * MLOPS_EUSAGE without exactly one of data_path and log_path,
- * MLOPS_EINVALID for a log line that is not a request record.
+ * MLOPS_EINVALID for a log line that is not a request record or that
+ * names a model other than in->model.
  */
 int mlops_monitor_check(struct mlops_monitor_result **out, const struct mlops_baseline *base,
 			const struct mlops_model *model, const struct mlops_monitor_input *in,
