@@ -131,6 +131,9 @@ static void print_report(const cJSON *r, const char *model, const char *ref)
 		       strf(v, "current"));
 	cJSON_ArrayForEach(col, cols) {
 		const cJSON *u;
+		if (numf(item(col, "current"), "non_finite") > 0)
+			printf("non-finite values in %s: %.0f (infinities, left out of the tests)\n",
+			       strf(col, "name"), numf(item(col, "current"), "non_finite"));
 		if (numf(col, "unseen_count") > 0) {
 			printf("unseen categories in %s (%.0f values):", strf(col, "name"),
 			       numf(col, "unseen_count"));

@@ -370,6 +370,7 @@ static int init_column_acc(struct mon_acc *a, const struct mon_column *c, uint64
 	case MON_NUMERIC:
 		if ((err = mon_acc_init(a, MLOPS_MONITOR_CURRENT_SAMPLE, seed, NONNUM_EXAMPLES)) < 0)
 			return err;
+		a->nonfinite_ok = 1;
 		a->edges = c->edges;
 		a->nbins = c->nbins;
 		if (!(a->bins = calloc(c->nbins, sizeof(uint64_t))))
@@ -1515,9 +1516,11 @@ static int column_result(cJSON **out, const struct mon_column *bc, struct mon_ac
 	cJSON_AddStringToObject(o, "current_type", seen ? ctype : "missing");
 	cJSON_AddItemToObject(o, "baseline", summary_json(bc->count, bc->missing, bc->mean, bc->std,
 							  bc->min, bc->max, numeric));
-	cJSON_AddItemToObject(o, "current", summary_json(a->count, a->missing, mon_acc_mean(a),
-							 mon_acc_std(a), a->min, a->max,
-							 numeric));
+	cJSON *cur = summary_json(a->count, a->missing, mon_acc_mean(a), mon_acc_std(a),
+				  a->numbers ? a->min : NAN, a->numbers ? a->max : NAN, numeric);
+	if (numeric)
+		cJSON_AddNumberToObject(cur, "non_finite", (double)a->nonfinite);
+	cJSON_AddItemToObject(o, "current", cur);
 	if (!seen) {
 		cJSON_AddStringToObject(o, "status", "missing");
 		cJSON_AddBoolToObject(o, "drift", 1);

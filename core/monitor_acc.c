@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/drift.h"
 #include "store/error.h"
@@ -140,6 +141,19 @@ int mon_parse_number(const char *p, size_t len, double *out)
 		return 0;
 	*out = v;
 	return kind;
+}
+
+int mon_is_infinity(const char *p, size_t len)
+{
+	const char *s = p, *e = p + len;
+	while (s < e && is_blank(*s))
+		s++;
+	while (e > s && is_blank(e[-1]))
+		e--;
+	if (s < e && (*s == '+' || *s == '-'))
+		s++;
+	size_t n = (size_t)(e - s);
+	return (n == 3 && !strncasecmp(s, "inf", 3)) || (n == 8 && !strncasecmp(s, "infinity", 8));
 }
 
 const char *mon_number_text(char buf[32], double v)
@@ -372,6 +386,11 @@ int mon_acc_text(struct mon_acc *a, const char *p, size_t len)
 	if (a->parse && !a->cats && (k = mon_parse_number(p, len, &v))) {
 		acc_num(a, v, k == 1);
 		return a->text_all ? mon_strmap_add(&a->text, p, len, 1) : 0;
+	}
+	if (a->nonfinite_ok && !a->cats && mon_is_infinity(p, len)) {
+		a->count++;
+		a->nonfinite++;
+		return 0;
 	}
 	if (mon_is_missing(p, len)) {
 		a->missing++;

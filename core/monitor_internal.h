@@ -66,6 +66,12 @@ int mon_is_missing(const char *p, size_t len);
  */
 int mon_parse_number(const char *p, size_t len, double *out);
 
+/*
+ * 1 when the field is an infinity as NumPy and pandas read one: [blanks]
+ * [+-] inf or infinity in any case [blanks].
+ */
+int mon_is_infinity(const char *p, size_t len);
+
 /* The shortest text that reads back as v (%.15g .. %.17g) into buf. */
 const char *mon_number_text(char buf[32], double v);
 
@@ -75,8 +81,11 @@ struct mon_acc {
 	uint64_t count;        /* values that are not missing */
 	uint64_t missing;
 	uint64_t nonnum;       /* values that are not numbers (when parsing) */
-	uint64_t numbers;      /* values that are numbers */
+	uint64_t numbers;      /* values that are finite numbers */
+	uint64_t nonfinite;    /* infinities (when nonfinite_ok) */
 	int parse;             /* try numbers */
+	int nonfinite_ok;      /* an infinity is a number left out of the
+				  figures (counted in nonfinite), not text */
 	int all_int;           /* every number an integer literal */
 	int text_all;          /* count every value's text (baseline) */
 	int track_text;        /* count the text of values that are not numbers */

@@ -82,6 +82,16 @@ test_expect_success 'an empty table has no rows (not a missing column)' '
 	! grep -q "missing column" out
 '
 
+test_expect_success 'infinities in a numeric column are non-finite numbers, not a type change' '
+	sed -e "5s/^[^,]*,/inf,/" -e "6s/^[^,]*,/-Infinity,/" "$FIX/same.csv" >inf.csv &&
+	mlops monitor check churn --data inf.csv >out &&
+	grep -q "^non-finite values in x1: 2 " out &&
+	! grep -q "type change" out && grep -q "^verdict: ok$" out &&
+	mlops --json monitor check churn --data inf.csv >j &&
+	tr -d " \t\n" <j | grep -q "\"current\":{\"count\":300,\"missing\":0,[^}]*\"non_finite\":2}" &&
+	tr -d " \t\n" <j | grep -q "\"current_type\":\"float\""
+'
+
 test_expect_success 'a new column and a type change are reported' '
 	sed -e "1s/$/,extra/" -e "2,\$s/$/,1/" -e "5s/^[^,]*,[^,]*,/0.1,oops,/" "$FIX/same.csv" >typed.csv &&
 	test_expect_code 1 mlops monitor check churn --data typed.csv >out &&
