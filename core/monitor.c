@@ -1246,6 +1246,21 @@ static int cmp_fewpair(const void *a, const void *b)
 	return x[0] < y[0] ? -1 : x[0] > y[0];
 }
 
+/* The number of distinct values in two sorted arrays together. */
+static uint64_t distinct_union(const double *a, size_t na, const double *b, size_t nb)
+{
+	size_t i = 0, j = 0;
+	uint64_t n = 0;
+	double last = 0;
+	while (i < na || j < nb) {
+		double v = j >= nb || (i < na && a[i] <= b[j]) ? a[i++] : b[j++];
+		if (!n || v != last)
+			n++;
+		last = v;
+	}
+	return n;
+}
+
 /* A numeric column's figures and verdict into o. */
 static int numeric_result(cJSON *o, const struct mon_column *bc, struct mon_acc *a,
 			  const struct mlops_monitor_opts *opts, int *drift)
@@ -1257,8 +1272,8 @@ static int numeric_result(cJSON *o, const struct mon_column *bc, struct mon_acc 
 	struct verdict v;
 	cJSON *tests = cJSON_AddObjectToObject(o, "tests"), *t, *h;
 	int err = 0;
-	uint64_t n_values = 6; /* more than 5 unless counted */
-	int few = 0;
+	uint64_t n_values = 0;
+	int few = 0, n_exact = 0;
 
 	memset(&cf, 0, sizeof(cf));
 	const double *sv = mlops_reservoir_values(a->res, &ncur);
@@ -1311,6 +1326,7 @@ static int numeric_result(cJSON *o, const struct mon_column *bc, struct mon_acc 
 		}
 		qsort(vals, k, sizeof(vals[0]), cmp_fewpair);
 		n_values = k;
+		n_exact = 1;
 		if (k <= 5) {
 			double bv[2 * MLOPS_MONITOR_FEW], cv[2 * MLOPS_MONITOR_FEW];
 			cJSON *vs = cJSON_CreateArray();
@@ -1337,7 +1353,14 @@ static int numeric_result(cJSON *o, const struct mon_column *bc, struct mon_acc 
 			goto done;
 		cJSON_AddItemToObject(tests, "jensenshannon", num(js));
 	}
+	if (!n_exact) {
+		/* the distinct values of the two samples: every value's when
+		   each sample holds its whole column */
+		n_values = distinct_union(bc->sample, bc->nsample, cur, ncur);
+		n_exact = bc->nsample == bc->count && ncur == a->numbers;
+	}
 	cJSON_AddNumberToObject(o, "n_values", (double)n_values);
+	cJSON_AddBoolToObject(o, "n_values_exact", n_exact);
 	static const enum mlops_monitor_test allowed_many[] = {
 		MLOPS_TEST_KS, MLOPS_TEST_PSI, MLOPS_TEST_WASSERSTEIN, MLOPS_TEST_JENSENSHANNON,
 	};
@@ -1345,7 +1368,11 @@ static int numeric_result(cJSON *o, const struct mon_column *bc, struct mon_acc 
 		MLOPS_TEST_KS, MLOPS_TEST_PSI, MLOPS_TEST_WASSERSTEIN, MLOPS_TEST_JENSENSHANNON,
 		MLOPS_TEST_CHISQUARE, MLOPS_TEST_Z,
 	};
-	enum mlops_monitor_test dt = mlops_monitor_default_test(1, bc->count, n_values);
+	/* a column not compared value by value has more than 5 distinct
+	   values (the baseline or the current data has more than it lists):
+	   only sampling can count fewer */
+	enum mlops_monitor_test dt = mlops_monitor_default_test(1, bc->count,
+								few || n_values > 5 ? n_values : 6);
 	enum mlops_monitor_test tt = few ? pick(opts->test, dt, allowed_few, 6)
 					 : pick(opts->test, dt, allowed_many, 4);
 	if (tt == MLOPS_TEST_Z && cf.n_values > 2)
@@ -1427,6 +1454,7 @@ static int categorical_result(cJSON *o, const struct mon_column *bc, struct mon_
 	if ((err = category_figures(&cf, tests, b, c, k)) < 0)
 		goto done;
 	cJSON_AddNumberToObject(o, "n_values", (double)cf.n_values);
+	cJSON_AddBoolToObject(o, "n_values_exact", !a->text.overflow);
 	static const enum mlops_monitor_test allowed[] = {
 		MLOPS_TEST_CHISQUARE, MLOPS_TEST_Z, MLOPS_TEST_PSI, MLOPS_TEST_JENSENSHANNON,
 	};

@@ -174,6 +174,15 @@ test_expect_success '--json has every figure, agreeing with SciPy' '
 	awk "{ exit !((\$1 - 0.066666666666666666)^2 < 1e-18 && (\$2 - 0.33181322041592926)^2 < 1e-18) }" got
 '
 
+test_expect_success 'n_values counts the distinct values of baseline and current together' '
+	mlops --json monitor check churn --data "$FIX/same.csv" >j &&
+	tr -d " \t\n" <j >flat &&
+	# train.csv and same.csv share some values: 887 distinct x1, 894 x2
+	grep -q "\"name\":\"x1\".*\"n_values\":887,\"n_values_exact\":true" flat &&
+	grep -q "\"name\":\"x2\".*\"n_values\":894,\"n_values_exact\":true" flat &&
+	grep -q "\"name\":\"c\".*\"n_values\":3,\"n_values_exact\":true" flat
+'
+
 test_expect_success 'labels: quality recomputed on current data, and its drop' '
 	mlops monitor check churn --data "$FIX/same.csv" --target y >out &&
 	grep -q "^quality on labels .y. (300 rows):$" out &&
