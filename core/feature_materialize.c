@@ -934,12 +934,13 @@ static int pass2(struct mat *m)
 				for (size_t k = 0; k < t->nwindows && err == 0; k++) {
 					const struct ft_feature *f = m->w[k].f;
 					double x = 1;
-					if (f->column) {
-						int nr = ft_number(&x, m->in[f->input].ptr, m->in[f->input].len);
-						if (nr != 0)
-							continue; /* missing (text was refused in pass 1) */
-						if (f->kind == FT_WCOUNT)
-							x = 1;
+					const struct mlops_csv_field *iv = f->column ? &m->in[f->input] : NULL;
+					if (iv && f->kind == FT_WCOUNT) {
+						/* count of a column: its non-missing values, text too */
+						if (ft_is_missing(iv->ptr, iv->len))
+							continue;
+					} else if (iv && ft_number(&x, iv->ptr, iv->len) != 0) {
+						continue; /* missing (text was refused in pass 1) */
 					}
 					err = wstate_push(&m->w[k], g.time, x);
 				}

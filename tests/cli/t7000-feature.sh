@@ -328,6 +328,21 @@ test_expect_success 'get reads through a table of many pieces and an entity larg
 	test_cmp expect bo.csv
 '
 
+test_expect_success 'count of a text column counts its non-missing values' '
+	printf "id,ts,c\na,2024-05-01,foo\na,2024-05-02,\na,2024-05-03,bar\na,2024-05-04,NA\n" >cc.csv &&
+	mlops -q dataset add cc.csv &&
+	cat >cc.json <<-\EOF &&
+	{"name": "cc", "source": "cc", "entity": "id", "timestamp": "ts",
+	 "features": [{"name": "n", "column": "c", "transform": "count", "window": "7d"},
+	              {"name": "rows", "transform": "count", "window": "7d"}]}
+	EOF
+	mlops -q feature add cc.json && mlops -q feature materialize cc &&
+	mlops feature get cc a --at 2024-05-03 >out &&
+	grep -q "^n  *2$" out && grep -q "^rows  *3$" out &&
+	mlops feature get cc a >out &&
+	grep -q "^n  *2$" out && grep -q "^rows  *4$" out
+'
+
 test_expect_success 'feature -h works outside a repository' '
 	cd / && mlops feature -h >"$TRASH/h" && grep -q "usage: mlops feature add SPEC" "$TRASH/h" &&
 	mlops feature join -h >"$TRASH/h" && grep -q -- "--entities FILE" "$TRASH/h"
