@@ -54,8 +54,10 @@
  *                 time is in (t - window, t], t the row's own event time:
  *                 rows at the same time count, later rows never do.
  *                 count without "column" counts rows, with one it counts
- *                 non-missing values (numbers or text); sum and count of nothing are 0, mean,
- *                 min and max of nothing are missing.
+ *                 non-missing values (numbers or text); sum and count of
+ *                 nothing are 0, mean, min and max of nothing are missing.
+ *                 sum is the exact sum of the window rounded once (as
+ *                 math.fsum), mean that sum over the count.
  * Durations: an integer and a unit, ms, s, m, h, d or w ("90m", "7d").
  * Times: ISO 8601 dates ("2024-05-01", midnight UTC) and date-times
  * ("2024-05-01T12:30:00", "2024-05-01 12:30:00.250Z", "...+02:00"; no zone

@@ -13,7 +13,8 @@
  *     buffer plus one read buffer per run, whatever the row count.
  *   - Rows of one entity arrive together and in time order.  Each windowed
  *     feature keeps a ring of the (time, value) pairs inside its window
- *     with a running sum and monotonic queues for min and max; all rows of
+ *     with an exact sum (a superaccumulator: values leave the window
+ *     without cancellation) and monotonic queues for min and max; all rows of
  *     one (entity, time) are added before any of them is written, so rows
  *     at the same time see each other and no row sees a later one.
  *   - Each output row is evaluated with ft_eval() (the serving path), then
@@ -411,10 +412,94 @@ static void ring_pop_front(struct ring *r)
 	r->n--;
 }
 
+/*
+ * An exact sum of doubles (a "superaccumulator"): every finite double is an
+ * integer multiple of 2^-1074 below 2^1024, so the sum is kept as a 2,144-bit
+ * integer in 32-bit digits held in int64 slots (signed, carries deferred).
+ * Adding or removing a value touches three slots and loses nothing, so a
+ * sliding window can take values out again without the cancellation of a
+ * running floating-point sum (1e20, 1.5, 2.25 and then 1e20 removed leaves
+ * 3.75, not 2.25); the value is the exact sum rounded once to nearest.
+ */
+#define XS_SLOTS 67
+
+struct xsum {
+	int64_t s[XS_SLOTS];
+	uint32_t ops; /* adds since the carries were last propagated */
+};
+
+static void xsum_carry(int64_t *s)
+{
+	for (size_t i = 0; i + 1 < XS_SLOTS; i++) {
+		int64_t lo = s[i] & 0xffffffff;
+		s[i + 1] += (s[i] - lo) / 4294967296LL;
+		s[i] = lo;
+	}
+}
+
+static void xsum_add(struct xsum *x, double v, int sign)
+{
+	uint64_t bits;
+	memcpy(&bits, &v, sizeof(bits));
+	unsigned e = (unsigned)(bits >> 52) & 0x7ff;
+	uint64_t m = bits & ((1ULL << 52) - 1);
+	if (bits >> 63)
+		sign = -sign;
+	if (e)
+		m |= 1ULL << 52;
+	else
+		e = 1; /* subnormal */
+	if (!m)
+		return;
+	unsigned p = e - 1, idx = p / 32, sh = p % 32; /* v = m * 2^(p - 1074) */
+	uint64_t rest = m >> (32 - sh);
+	x->s[idx] += sign * (int64_t)(uint32_t)(m << sh);
+	x->s[idx + 1] += sign * (int64_t)(rest & 0xffffffff);
+	x->s[idx + 2] += sign * (int64_t)(rest >> 32);
+	if (++x->ops >= (1u << 30)) {
+		xsum_carry(x->s);
+		x->ops = 0;
+	}
+}
+
+/* The sum rounded to the nearest double (ties to even). */
+static double xsum_value(const struct xsum *x)
+{
+	int64_t s[XS_SLOTS];
+	int neg = 0;
+	memcpy(s, x->s, sizeof(s));
+	xsum_carry(s);
+	if (s[XS_SLOTS - 1] < 0) {
+		neg = 1;
+		for (size_t i = 0; i < XS_SLOTS; i++)
+			s[i] = -s[i];
+		xsum_carry(s);
+	}
+	long i = XS_SLOTS - 1;
+	while (i >= 0 && s[i] == 0)
+		i--;
+	if (i < 0)
+		return 0.0;
+	uint64_t top = (uint64_t)s[i], mid = i >= 1 ? (uint64_t)s[i - 1] : 0, low = i >= 2 ? (uint64_t)s[i - 2] : 0;
+	int lz = 0;
+	while (!(top & (1ULL << (31 - lz))))
+		lz++;
+	/* 64 bits from the top one down; what is left below only makes it sticky. */
+	uint64_t m = top << (32 + lz) | mid << lz | (lz ? low >> (32 - lz) : 0);
+	int sticky = lz < 32 && (low & ((1ULL << (32 - lz)) - 1)) != 0;
+	for (long k = i - 3; k >= 0 && !sticky; k--)
+		sticky = s[k] != 0;
+	if (sticky)
+		m |= 1;
+	long pos = 32 * i + 31 - lz; /* bit 63 of m, in units of 2^-1074 */
+	double d = ldexp((double)m, (int)(pos - 63 - 1074));
+	return neg ? -d : d;
+}
+
 struct wstate {
 	const struct ft_feature *f;
 	struct ring all, mono;
-	long double sum;
+	struct xsum sum;
 	uint64_t seq;
 };
 
@@ -422,7 +507,7 @@ static void wstate_reset(struct wstate *w)
 {
 	w->all.n = w->all.head = 0;
 	w->mono.n = w->mono.head = 0;
-	w->sum = 0;
+	memset(&w->sum, 0, sizeof(w->sum));
 }
 
 static int wstate_push(struct wstate *w, int64_t t, double v)
@@ -431,7 +516,8 @@ static int wstate_push(struct wstate *w, int64_t t, double v)
 	int err = ring_push(&w->all, x);
 	if (err < 0)
 		return err;
-	w->sum += v;
+	if (w->f->kind == FT_WSUM || w->f->kind == FT_WMEAN)
+		xsum_add(&w->sum, v, 1);
 	if (w->f->kind == FT_WMIN || w->f->kind == FT_WMAX) {
 		while (w->mono.n && (w->f->kind == FT_WMIN ? ring_back(&w->mono)->v >= v :
 							       ring_back(&w->mono)->v <= v))
@@ -445,13 +531,14 @@ static void wstate_evict(struct wstate *w, int64_t cut)
 {
 	while (w->all.n && ring_front(&w->all)->t <= cut) {
 		struct wentry *x = ring_front(&w->all);
-		w->sum -= x->v;
+		if (w->f->kind == FT_WSUM || w->f->kind == FT_WMEAN)
+			xsum_add(&w->sum, x->v, -1);
 		if (w->mono.n && ring_front(&w->mono)->seq == x->seq)
 			ring_pop_front(&w->mono);
 		ring_pop_front(&w->all);
 	}
 	if (!w->all.n)
-		w->sum = 0;
+		memset(&w->sum, 0, sizeof(w->sum));
 }
 
 static double wstate_value(struct wstate *w)
@@ -460,9 +547,9 @@ static double wstate_value(struct wstate *w)
 	case FT_WCOUNT:
 		return (double)w->all.n;
 	case FT_WSUM:
-		return w->all.n ? (double)w->sum : 0.0;
+		return w->all.n ? xsum_value(&w->sum) : 0.0;
 	case FT_WMEAN:
-		return w->all.n ? (double)(w->sum / (long double)w->all.n) : NAN;
+		return w->all.n ? xsum_value(&w->sum) / (double)w->all.n : NAN;
 	default:
 		return w->mono.n ? ring_front(&w->mono)->v : NAN;
 	}

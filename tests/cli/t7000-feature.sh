@@ -343,6 +343,73 @@ test_expect_success 'count of a text column counts its non-missing values' '
 	grep -q "^n  *2$" out && grep -q "^rows  *4$" out
 '
 
+# Values leave a window exactly (pandas rolling("1h") gives the same).
+test_expect_success 'sliding sum and mean lose nothing to cancellation' '
+	cat >adv.csv <<-\EOF &&
+	id,ts,v
+	a,2024-05-01T00:00:00,1e20
+	a,2024-05-01T00:00:01,1.5
+	a,2024-05-01T01:00:00,2.25
+	a,2024-05-01T01:00:01,-3.75
+	a,2024-05-01T02:00:01,1e-30
+	EOF
+	mlops -q dataset add adv.csv &&
+	cat >adv.json <<-\EOF &&
+	{"name": "adv", "source": "adv", "entity": "id", "timestamp": "ts",
+	 "features": [{"name": "s", "column": "v", "transform": "sum", "window": "1h"},
+	              {"name": "m", "column": "v", "transform": "mean", "window": "1h"}]}
+	EOF
+	mlops -q feature add adv.json && mlops -q feature materialize adv &&
+	printf "id,ts\na,2024-05-01T00:00:01\na,2024-05-01T01:00:00\na,2024-05-01T01:00:01\na,2024-05-01T02:00:01\n" >adve.csv &&
+	mlops -q feature join adv --entities adve.csv --out advo.csv &&
+	cat >expect <<-\EOF &&
+	id,ts,s,m
+	a,2024-05-01T00:00:01,1e+20,5e+19
+	a,2024-05-01T01:00:00,3.75,1.875
+	a,2024-05-01T01:00:01,-1.5,-0.75
+	a,2024-05-01T02:00:01,1e-30,1e-30
+	EOF
+	test_cmp expect advo.csv
+'
+
+test_expect_success 'property: sliding sums equal an exactly rounded sum of the window' '
+	test -x /usr/bin/python3 || return 0
+	/usr/bin/python3 - <<-\EOF &&
+	import random
+	random.seed(11)
+	t = 0
+	with open("xs.csv", "w") as f:
+	    f.write("k,t,v\n")
+	    for i in range(3000):
+	        t += random.randint(0, 3)
+	        v = random.choice([-1, 1]) * random.choice([1e300, 1e20, 1e16, 1.0, 1e-3, 1e-20, 1e-310]) * random.random()
+	        f.write("%s,%d,%r\n" % (random.choice("ab"), t, v))
+	EOF
+	mlops -q dataset add xs.csv &&
+	cat >xs.json <<-\EOF &&
+	{"name": "xs", "source": "xs", "entity": "k", "timestamp": "t",
+	 "features": [{"name": "v", "column": "v", "transform": "identity"},
+	              {"name": "s", "column": "v", "transform": "sum", "window": "10s"},
+	              {"name": "m", "column": "v", "transform": "mean", "window": "10s"}]}
+	EOF
+	mlops -q feature add xs.json && mlops -q feature materialize xs &&
+	{ echo k,t; tail -n +2 xs.csv | cut -d, -f1,2 | sort -u; } >xse.csv &&
+	mlops -q feature join xs --entities xse.csv --out xso.csv &&
+	/usr/bin/python3 - <<-\EOF
+	import csv, math, sys
+	rows = [(r["k"], int(r["t"]), float(r["v"])) for r in csv.DictReader(open("xs.csv"))]
+	bad = 0
+	for r in csv.DictReader(open("xso.csv")):
+	    k, t = r["k"], int(r["t"])
+	    w = [v for (kk, tt, v) in rows if kk == k and t - 10 < tt <= t]
+	    s = math.fsum(w)
+	    if float(r["s"]) != s or float(r["m"]) != s / len(w):
+	        bad += 1
+	        print(k, t, r["s"], repr(s), file=sys.stderr)
+	sys.exit(1 if bad else 0)
+	EOF
+'
+
 test_expect_success 'feature -h works outside a repository' '
 	cd / && mlops feature -h >"$TRASH/h" && grep -q "usage: mlops feature add SPEC" "$TRASH/h" &&
 	mlops feature join -h >"$TRASH/h" && grep -q -- "--entities FILE" "$TRASH/h"
