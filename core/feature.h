@@ -23,7 +23,8 @@
  *      {"name": "tx_7d", "transform": "count", "window": "7d"}]}
  *
  * "source" is a dataset revision (NAME, NAME@vN); "file" picks the file of
- * a dataset with several.  "entity" is a column or a list of columns;
+ * a dataset with several.  "entity" is a column or a list of columns (a
+ * source row with a missing entity is refused, naming the line);
  * "created" (optional) breaks ties between rows of the same entity and
  * event time; "ttl" (optional) is how old a value may be in a join.
  *
@@ -294,8 +295,8 @@ int mlops_feature_get(struct mlops_feature_row **out, struct mlops_repo *repo,
  * lines with the entity columns of every set and a time column), append
  * the output columns of each feature set as of that row's time: the newest
  * row of that entity with event time <= the row's time (ties: the newest
- * created time, then the last in source order), empty when there is none
- * or it is older than the set's TTL.  Output columns keep their names;
+ * created time, then the last in source order), empty when there is none,
+ * it is older than the set's TTL, or the row's entity is missing.  Output columns keep their names;
  * a name that is already taken becomes "SET.name".  The output CSV is
  * written atomically to out_path, and a manifest (inputs with their record
  * ids, the entities file's SHA-256, the output's SHA-256, rows) is stored

@@ -845,6 +845,14 @@ static int pass1(struct mat *m)
 	while ((r = mlops_csv_next(m->src->csv, &f, &n)) == 1) {
 		for (size_t i = 0; i < t->ninputs; i++)
 			m->in[i] = f[m->in_idx[i]];
+		for (size_t i = 0; i < t->nentity && err == 0; i++)
+			if (ft_is_missing(m->in[i].ptr, m->in[i].len))
+				err = mlops_error_set(MLOPS_EINVALID, "'%s' line %zu: column '%s': the entity is missing "
+						      "('%.*s')", m->pick.path, mlops_csv_line(m->src->csv),
+						      t->entity[i], (int)(m->in[i].len > 40 ? 40 : m->in[i].len),
+						      m->in[i].ptr);
+		if (err < 0)
+			break;
 		int64_t ts, cr = INT64_MIN;
 		if ((err = mlops_feature_parse_time(&ts, f[m->ts_idx].ptr, f[m->ts_idx].len)) < 0) {
 			err = mlops_error_wrap(err, "'%s' line %zu: column '%s'", m->pick.path,

@@ -718,15 +718,19 @@ int mlops_feature_join(cJSON **manifest, struct mlops_repo *repo, const struct m
 			goto done;
 		for (size_t i = 0; i < opts->nrevs; i++) {
 			struct jset *s = &sets[i];
-			for (size_t k = 0; k < s->nkey; k++)
+			int missing = 0;
+			for (size_t k = 0; k < s->nkey; k++) {
 				kf[k] = f[s->ecol[k]];
+				missing |= ft_is_missing(kf[k].ptr, kf[k].len);
+			}
 			long kl = ft_key_join(&key, &kcap, kf, s->nkey);
 			if (kl < 0) {
 				err = mlops_error_set(MLOPS_ERROR, "out of memory");
 				goto done;
 			}
 			const struct jrow *hit = NULL;
-			struct ft_map_slot *slot = ft_map_get(&s->ents, key, (size_t)kl);
+			/* A missing key is no entity: it matches nothing. */
+			struct ft_map_slot *slot = missing ? NULL : ft_map_get(&s->ents, key, (size_t)kl);
 			if (slot) {
 				size_t lo = s->ent_start[slot->value], hi = s->ent_start[slot->value + 1];
 				while (lo < hi) { /* first row with time > at */

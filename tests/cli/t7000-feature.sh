@@ -410,6 +410,30 @@ test_expect_success 'property: sliding sums equal an exactly rounded sum of the 
 	EOF
 '
 
+test_expect_success 'a missing entity is an error naming the line; in a join it matches nothing' '
+	printf "id,ts,v\na,2024-05-01,1\n,2024-05-02,2\n" >me.csv &&
+	mlops -q dataset add me.csv &&
+	cat >me.json <<-\EOF &&
+	{"name": "me", "source": "me", "entity": "id", "timestamp": "ts",
+	 "features": [{"name": "v", "column": "v", "transform": "identity"}]}
+	EOF
+	mlops -q feature add me.json &&
+	test_expect_code 4 mlops feature materialize me 2>err &&
+	grep -q "line 3: column .id.: the entity is missing" err &&
+	printf "id,ts,v\na,2024-05-01,1\nNA,2024-05-02,2\n" >me.csv &&
+	mlops -q dataset add me.csv &&
+	test_expect_code 4 mlops feature materialize me 2>err &&
+	grep -q "line 3: column .id.: the entity is missing" err &&
+	test_expect_code 3 mlops feature show me@v1 &&
+	printf "id,ts,v\na,2024-05-01,1\nb,2024-05-02,2\n" >me.csv &&
+	mlops -q dataset add me.csv && mlops -q feature materialize me &&
+	printf "id,ts\na,2024-05-03\n,2024-05-03\nnull,2024-05-03\nb,2024-05-03\n" >mee.csv &&
+	mlops -q feature join me --entities mee.csv --out meo.csv &&
+	printf "id,ts,v\na,2024-05-03,1\n,2024-05-03,\nnull,2024-05-03,\nb,2024-05-03,2\n" >expect &&
+	test_cmp expect meo.csv &&
+	test_expect_code 3 mlops feature get me ""
+'
+
 test_expect_success 'feature -h works outside a repository' '
 	cd / && mlops feature -h >"$TRASH/h" && grep -q "usage: mlops feature add SPEC" "$TRASH/h" &&
 	mlops feature join -h >"$TRASH/h" && grep -q -- "--entities FILE" "$TRASH/h"
