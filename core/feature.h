@@ -296,9 +296,10 @@ int mlops_feature_get(struct mlops_feature_row **out, struct mlops_repo *repo,
  * the output columns of each feature set as of that row's time: the newest
  * row of that entity with event time <= the row's time (ties: the newest
  * created time, then the last in source order), empty when there is none,
- * it is older than the set's TTL, or the row's entity is missing.  Output columns keep their names;
- * a name that is already taken becomes "SET.name".  The output CSV is
- * written atomically to out_path, and a manifest (inputs with their record
+ * it is older than the set's TTL, or the row's entity is missing.  Output
+ * columns keep their names; a name that is already taken becomes
+ * "SET.name" (then "SET.name.2" ...).  The output CSV is written
+ * atomically to out_path, and a manifest (inputs with their record
  * ids, the entities file's SHA-256, the output's SHA-256, rows) is stored
  * as a record {"type":"feature-join",...} and written beside the output as
  * out_path + ".manifest.json".  *manifest (with "id") is the caller's.

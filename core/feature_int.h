@@ -34,6 +34,9 @@ enum ft_kind {
 	FT_WMAX,
 };
 
+/* The one-hot value of the column for unseen values ("NAME=__other__"). */
+#define FT_OTHER "__other__"
+
 enum ft_fill { FT_FILL_MEAN, FT_FILL_MEDIAN, FT_FILL_CONSTANT };
 
 struct ft_feature {

@@ -588,6 +588,31 @@ done:
 	return err;
 }
 
+static int column_taken(const cJSON *cols, const char *name)
+{
+	const cJSON *x;
+	cJSON_ArrayForEach(x, cols)
+		if (cJSON_IsString(x) && !strcmp(x->valuestring, name))
+			return 1;
+	return 0;
+}
+
+/*
+ * The output name of feature column `col` of set `set`: the column's own
+ * name, or when the output has it already "SET.col", then "SET.col.2",
+ * "SET.col.3" ... (the same set joined twice, or a file with that column).
+ */
+static int unique_column(char **out, const cJSON *cols, const char *set, const char *col)
+{
+	char *n = column_taken(cols, col) ? mlops_strdupf("%s.%s", set, col) : strdup(col);
+	for (unsigned k = 2; n && column_taken(cols, n); k++) {
+		free(n);
+		n = mlops_strdupf("%s.%s.%u", set, col, k);
+	}
+	*out = n;
+	return n ? 0 : mlops_error_set(MLOPS_ERROR, "out of memory");
+}
+
 int mlops_feature_join(cJSON **manifest, struct mlops_repo *repo, const struct mlops_feature_join_opts *opts)
 {
 	struct jset *sets = calloc(opts->nrevs ? opts->nrevs : 1, sizeof(*sets));
@@ -657,18 +682,11 @@ int mlops_feature_join(cJSON **manifest, struct mlops_repo *repo, const struct m
 		const cJSON *cols = cJSON_GetObjectItemCaseSensitive(s->record, "columns");
 		for (size_t c = s->first_output; c < s->ncols; c++) {
 			const char *cn = cJSON_GetStringValue(cJSON_GetArrayItem(cols, (int)c));
-			int taken = 0;
-			const cJSON *x;
-			cJSON_ArrayForEach(x, outcols)
-				if (!strcmp(x->valuestring, cn ? cn : ""))
-					taken = 1;
-			if (taken) {
-				char *nn = mlops_strdupf("%s.%s", s->name, cn ? cn : "");
-				cJSON_AddItemToArray(outcols, cJSON_CreateString(nn ? nn : ""));
-				free(nn);
-			} else {
-				cJSON_AddItemToArray(outcols, cJSON_CreateString(cn ? cn : ""));
-			}
+			char *nn = NULL;
+			if ((err = unique_column(&nn, outcols, s->name, cn ? cn : "")) < 0)
+				goto done;
+			cJSON_AddItemToArray(outcols, cJSON_CreateString(nn));
+			free(nn);
 		}
 	}
 	if (!(kf = calloc(maxkey, sizeof(*kf)))) {

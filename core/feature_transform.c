@@ -735,6 +735,8 @@ static int set_vocab(struct ft_feature *f, char **vals, size_t n, const char *wh
 	return 0;
 }
 
+static int vocab_find(const struct ft_feature *f, const char *p, size_t len);
+
 static int check_keys(const cJSON *o, const char *const *allowed, const char *where)
 {
 	const cJSON *c;
@@ -916,6 +918,9 @@ static int parse_feature(struct mlops_feature_transform *t, struct ft_feature *f
 			f->vocab_given = !fitted;
 			if ((err = set_vocab(f, vals, n, where)) < 0)
 				return err;
+			if (f->other && vocab_find(f, FT_OTHER, strlen(FT_OTHER)) >= 0)
+				return mlops_error_set(MLOPS_EINVALID, "%s.vocabulary: '" FT_OTHER "' is the column of "
+						       "unseen values with \"unseen\": \"other\"", where);
 		}
 		break;
 	}
@@ -1052,6 +1057,21 @@ int ft_parse(struct mlops_feature_transform **out, const cJSON *spec, int fitted
 			goto fail;
 		}
 	}
+	/* Each is a column of the table: one name cannot be two of them. */
+	for (size_t i = 0; i < t->nentity; i++) {
+		if (!strcmp(t->entity[i], t->timestamp)) {
+			err = mlops_error_set(MLOPS_EINVALID, "timestamp: '%s' is also the entity column", t->timestamp);
+			goto fail;
+		}
+		if (t->created && !strcmp(t->entity[i], t->created)) {
+			err = mlops_error_set(MLOPS_EINVALID, "created: '%s' is also the entity column", t->created);
+			goto fail;
+		}
+	}
+	if (t->created && !strcmp(t->created, t->timestamp)) {
+		err = mlops_error_set(MLOPS_EINVALID, "created: '%s' is also the timestamp column", t->created);
+		goto fail;
+	}
 	if (fitted) {
 		t->ttl_ms = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(spec, "ttl_ms"));
 		if (t->ttl_ms < 0 || isnan(cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(spec, "ttl_ms"))))
@@ -1128,7 +1148,7 @@ int ft_layout(struct mlops_feature_transform *t)
 			else if (k < f->nvocab)
 				s = (asprintf(&s, "%s=%s", f->name, f->vocab[k]) < 0) ? NULL : s;
 			else
-				s = (asprintf(&s, "%s=__other__", f->name) < 0) ? NULL : s;
+				s = (asprintf(&s, "%s=" FT_OTHER, f->name) < 0) ? NULL : s;
 			if (!s)
 				return mlops_error_set(MLOPS_ERROR, "out of memory");
 			t->outputs[f->out + k] = s;
@@ -1381,6 +1401,35 @@ static int cmp_count_desc(const void *x, const void *y)
 	return cmp_bytes(a->key, a->len, b->key, b->len);
 }
 
+/*
+ * The table's columns must be distinct: a fitted one-hot vocabulary may
+ * hold "__other__" (or a value that makes a column named like an entity or
+ * time column).
+ */
+static int check_columns(const struct mlops_feature_transform *t)
+{
+	for (size_t i = 0; i < t->nf; i++) {
+		const struct ft_feature *f = &t->f[i];
+		for (size_t k = f->out; k < f->out + f->nout; k++) {
+			const char *c = t->outputs[k];
+			int dup = !strcmp(c, t->timestamp) || (t->created && !strcmp(c, t->created));
+			for (size_t e = 0; e < t->nentity && !dup; e++)
+				dup = !strcmp(c, t->entity[e]);
+			for (size_t j = 0; j < k && !dup; j++)
+				dup = !strcmp(c, t->outputs[j]);
+			if (dup && f->kind == FT_ONEHOT && f->other && k == f->out + f->nvocab)
+				return mlops_error_set(MLOPS_EINVALID, "features[%zu] ('%s'): the source has the value '"
+						       FT_OTHER "', which is the column of unseen values with \"unseen\": "
+						       "\"other\" (give a \"vocabulary\" or use \"unseen\": \"zeros\")",
+						       i, f->name);
+			if (dup)
+				return mlops_error_set(MLOPS_EINVALID, "features[%zu] ('%s'): column '%s' would appear "
+						       "twice in the table", i, f->name, c);
+		}
+	}
+	return 0;
+}
+
 int ft_fit_end(struct ft_fit *fit, struct mlops_feature_transform *t)
 {
 	for (size_t i = 0; i < t->nf; i++) {
@@ -1464,7 +1513,8 @@ int ft_fit_end(struct ft_fit *fit, struct mlops_feature_transform *t)
 		}
 		f->fitted = 1;
 	}
-	return ft_layout(t);
+	int err = ft_layout(t);
+	return err < 0 ? err : check_columns(t);
 }
 
 /* ---- evaluation ------------------------------------------------------------ */

@@ -434,6 +434,33 @@ test_expect_success 'a missing entity is an error naming the line; in a join it 
 	test_expect_code 3 mlops feature get me ""
 '
 
+test_expect_success 'no output has a column twice' '
+	printf "user,time,v,w.v\ne,2024-03-05,x,y\n" >dup.csv &&
+	mlops -q feature join w --entities dup.csv --out dupo.csv &&
+	head -1 dupo.csv >out && echo "user,time,v,w.v,w.v.2,n7,s7,m7,lo7,hi7" >expect &&
+	test_cmp expect out &&
+	mlops -q feature join w w w --entities ents.csv --out dupo.csv &&
+	head -1 dupo.csv | grep -q ",v,n7,s7,m7,lo7,hi7,w.v,w.n7,.*,w.hi7,w.v.2,w.n7.2,.*,w.hi7.2$" &&
+	printf "id,ts,c\na,2024-01-01,__other__\na,2024-01-02,x\n" >oth.csv &&
+	mlops -q dataset add oth.csv &&
+	cat >oth.json <<-\EOF &&
+	{"name": "oth", "source": "oth", "entity": "id", "timestamp": "ts",
+	 "features": [{"name": "c", "column": "c", "transform": "one-hot", "unseen": "other"}]}
+	EOF
+	mlops -q feature add oth.json &&
+	test_expect_code 4 mlops feature materialize oth 2>err &&
+	grep -q "features\[0\] (.c.): the source has the value .__other__." err &&
+	sed "s/\"unseen\": \"other\"/\"unseen\": \"other\", \"vocabulary\": [\"x\", \"__other__\"]/" oth.json >oth2.json &&
+	test_expect_code 4 mlops feature add oth2.json 2>err &&
+	grep -q "vocabulary: .__other__. is the column of unseen values" err &&
+	sed "s/\"unseen\": \"other\"/\"unseen\": \"zeros\"/" oth.json >oth3.json &&
+	mlops -q feature add oth3.json && mlops -q feature materialize oth &&
+	mlops feature get oth a >out && grep -q "^c=__other__  *0$" out &&
+	sed "s/\"entity\": \"id\"/\"entity\": \"ts\"/" oth3.json >oth4.json &&
+	test_expect_code 4 mlops feature add oth4.json 2>err &&
+	grep -q "timestamp: .ts. is also the entity column" err
+'
+
 test_expect_success 'feature -h works outside a repository' '
 	cd / && mlops feature -h >"$TRASH/h" && grep -q "usage: mlops feature add SPEC" "$TRASH/h" &&
 	mlops feature join -h >"$TRASH/h" && grep -q -- "--entities FILE" "$TRASH/h"
