@@ -5,7 +5,9 @@
 #include "builtins.h"
 
 #include <cjson/cJSON.h>
+#include <float.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -417,6 +419,68 @@ static int feature_show(int argc, char **argv)
 
 /* ---- get ------------------------------------------------------------------- */
 
+/*
+ * 1 when get prints text as a JSON number: it is written as JSON writes a
+ * number (-?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?) and the double it
+ * reads as keeps its value: at most 15 significant digits in the range of
+ * normal doubles, or exactly the shortest text that reads back as that
+ * double (how the table writes computed values: 0.30000000000000004).
+ * The number is then printed as the table has it, so no digit is lost to
+ * a printer's precision; anything else (007, 0x1F, 12345678901234567890)
+ * is a string as written.
+ */
+static int json_number(const char *text)
+{
+	const char *p = text;
+	int sig = 0, lead = 1, zeros = 0;
+	if (*p == '-')
+		p++;
+	if (!(*p >= '0' && *p <= '9') || (p[0] == '0' && p[1] >= '0' && p[1] <= '9'))
+		return 0;
+	for (int frac = 0;; p++) {
+		if (*p == '.' && !frac) {
+			frac = 1;
+			if (!(p[1] >= '0' && p[1] <= '9'))
+				return 0;
+			continue;
+		}
+		if (!(*p >= '0' && *p <= '9'))
+			break;
+		if (*p == '0' && lead)
+			continue;
+		lead = 0;
+		if (*p == '0') {
+			zeros++;
+		} else {
+			sig += zeros + 1;
+			zeros = 0;
+		}
+	}
+	if (*p == 'e' || *p == 'E') {
+		p++;
+		if (*p == '+' || *p == '-')
+			p++;
+		if (!(*p >= '0' && *p <= '9'))
+			return 0;
+		while (*p >= '0' && *p <= '9')
+			p++;
+	}
+	if (*p)
+		return 0;
+	double d = strtod(text, NULL);
+	if (!isfinite(d))
+		return 0;
+	if (sig <= 15 && (d == 0 || fabs(d) >= DBL_MIN))
+		return 1;
+	char buf[40];
+	for (int prec = 1; prec <= 17; prec++) {
+		snprintf(buf, sizeof(buf), "%.*g", prec, d);
+		if (strtod(buf, NULL) == d)
+			break;
+	}
+	return !strcmp(buf, text);
+}
+
 static const char *const get_usage[] = { "feature get NAME KEY... [--at TIME] [--json]", NULL };
 
 static int feature_get(int argc, char **argv)
@@ -475,12 +539,10 @@ static int feature_get(int argc, char **argv)
 		cJSON *vals = cJSON_AddObjectToObject(o, "values");
 		for (size_t i = row->first_output; i < row->ncolumns; i++) {
 			const char *v = row->values[i];
-			char *end;
-			double d = *v ? strtod(v, &end) : 0;
 			if (!row->found || !*v)
 				cJSON_AddNullToObject(vals, row->columns[i]);
-			else if (!*end && isfinite(d))
-				cJSON_AddNumberToObject(vals, row->columns[i], d);
+			else if (json_number(v))
+				cJSON_AddRawToObject(vals, row->columns[i], v);
 			else
 				cJSON_AddStringToObject(vals, row->columns[i], v);
 		}

@@ -461,6 +461,36 @@ test_expect_success 'no output has a column twice' '
 	grep -q "timestamp: .ts. is also the entity column" err
 '
 
+test_expect_success 'get --json: numbers read back the same, identifiers stay as written' '
+	cat >js.csv <<-\EOF &&
+	id,ts,x,y
+	a,2024-01-01,007,0.1
+	a,2024-01-02,0x1F,0.2
+	b,2024-01-01,12345678901234567890,1
+	c,2024-01-01,0.30000000000000004,1
+	d,2024-01-01,1.50,1
+	EOF
+	mlops -q dataset add js.csv &&
+	cat >js.json <<-\EOF &&
+	{"name": "js", "source": "js", "entity": "id", "timestamp": "ts",
+	 "features": [{"name": "x", "column": "x", "transform": "identity"},
+	              {"name": "s", "column": "y", "transform": "sum", "window": "7d"}]}
+	EOF
+	mlops -q feature add js.json && mlops -q feature materialize js &&
+	mlops --json feature get js a --at 2024-01-01 >out &&
+	grep -q "\"x\":[[:space:]]*\"007\"" out &&
+	mlops --json feature get js a >out &&
+	grep -q "\"x\":[[:space:]]*\"0x1F\"" out &&
+	grep -q "\"s\":[[:space:]]*0.30000000000000004$" out &&
+	mlops feature get js a >out && grep -q "^s  *0.30000000000000004$" out &&
+	mlops --json feature get js b >out &&
+	grep -q "\"x\":[[:space:]]*\"12345678901234567890\"" out &&
+	mlops --json feature get js c >out &&
+	grep -q "\"x\":[[:space:]]*0.30000000000000004," out &&
+	mlops --json feature get js d >out &&
+	grep -q "\"x\":[[:space:]]*1.50," out
+'
+
 test_expect_success 'feature -h works outside a repository' '
 	cd / && mlops feature -h >"$TRASH/h" && grep -q "usage: mlops feature add SPEC" "$TRASH/h" &&
 	mlops feature join -h >"$TRASH/h" && grep -q -- "--entities FILE" "$TRASH/h"
