@@ -31,7 +31,8 @@
  * Transforms (v is the value; missing values are the empty field and NA,
  * N/A, NaN, null, None, <NA>, #N/A in any case; a missing input gives a
  * missing output unless said otherwise; a value that is not a number in a
- * numeric transform is an error naming the line):
+ * numeric transform is an error naming the line, as is a number too large
+ * for a double such as 1e400):
  *   identity      the value as written (text passes through)
  *   standardize   (v - mean) / std, population std fitted on the source;
  *                 std 0 counts as 1 (scikit-learn's StandardScaler)

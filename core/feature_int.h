@@ -120,7 +120,7 @@ int ft_eval(struct ft_val *out, const struct mlops_feature_transform *t,
 /* 1 when the field is a missing value. */
 int ft_is_missing(const char *p, size_t len);
 
-/* Parse a number: 0 ok, 1 missing, -1 not a number. */
+/* Parse a number: 0 ok, 1 missing, -1 not a number, -2 too large for a double. */
 int ft_number(double *out, const char *p, size_t len);
 
 /* Shortest text that reads back as v ("" for NaN and infinities); length. */

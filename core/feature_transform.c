@@ -276,6 +276,8 @@ int ft_number(double *out, const char *p, size_t len)
 	double v = strtod(buf, &end);
 	if (end != buf + len || end == buf)
 		return -1;
+	if (isinf(v))
+		return -2; /* beyond the largest double (1e400) */
 	*out = v;
 	return 0;
 }
@@ -1318,10 +1320,12 @@ int ft_fit_new(struct ft_fit **out, const struct mlops_feature_transform *t)
 	return 0;
 }
 
-static int not_number(const struct ft_feature *f, const struct mlops_csv_field *v)
+/* The error of ft_number()'s result r < 0. */
+static int not_number(const struct ft_feature *f, const struct mlops_csv_field *v, int r)
 {
-	return mlops_error_set(MLOPS_EINVALID, "column '%s': '%.*s' is not a number", f->column,
-			       (int)(v->len > 40 ? 40 : v->len), v->ptr);
+	return mlops_error_set(MLOPS_EINVALID, "column '%s': '%.*s' is %s", f->column,
+			       (int)(v->len > 40 ? 40 : v->len), v->ptr,
+			       r == -2 ? "out of the range of a double" : "not a number");
 }
 
 int ft_fit_row(struct ft_fit *fit, const struct mlops_csv_field *in)
@@ -1338,7 +1342,7 @@ int ft_fit_row(struct ft_fit *fit, const struct mlops_csv_field *in)
 		case FT_BUCKETIZE:
 			r = ft_number(&v, in[f->input].ptr, in[f->input].len);
 			if (r < 0)
-				return not_number(f, &in[f->input]);
+				return not_number(f, &in[f->input], r);
 			if (r)
 				break;
 			c->n++;
@@ -1355,7 +1359,7 @@ int ft_fit_row(struct ft_fit *fit, const struct mlops_csv_field *in)
 				break;
 			r = ft_number(&v, in[f->input].ptr, in[f->input].len);
 			if (r < 0)
-				return not_number(f, &in[f->input]);
+				return not_number(f, &in[f->input], r);
 			if (r)
 				break;
 			c->n++;
@@ -1383,7 +1387,7 @@ int ft_fit_row(struct ft_fit *fit, const struct mlops_csv_field *in)
 		case FT_WMAX:
 			r = ft_number(&v, in[f->input].ptr, in[f->input].len);
 			if (r < 0)
-				return not_number(f, &in[f->input]);
+				return not_number(f, &in[f->input], r);
 			break;
 		default:
 			break;
@@ -1551,7 +1555,7 @@ int ft_eval(struct ft_val *out, const struct mlops_feature_transform *t,
 		    !is_window(f->kind)) {
 			r = ft_number(&x, v->ptr, v->len);
 			if (r < 0)
-				return not_number(f, v);
+				return not_number(f, v, r);
 			if (r)
 				continue; /* missing in, missing out */
 		}

@@ -245,6 +245,22 @@ test_expect_success 'text in a numeric column is an error naming the line' '
 	test_expect_code 3 mlops feature show bad@v1
 '
 
+test_expect_success 'a number beyond the range of a double is an error naming the line' '
+	printf "user,time,v\nq,2024-01-01,1\nq,2024-01-02,-1e400\n" >ovf.csv &&
+	mlops -q dataset add ovf.csv &&
+	sed "s/\"source\": \"badsrc\"/\"source\": \"ovf\"/; s/\"name\": \"bad\"/\"name\": \"ovf\"/" bs.json >ovf.json &&
+	mlops -q feature add ovf.json &&
+	test_expect_code 4 mlops feature materialize ovf 2>err &&
+	grep -q "line 3: column .v.: .-1e400. is out of the range of a double" err &&
+	cat >ovf2.json <<-\EOF &&
+	{"name": "ovf2", "source": "ovf", "entity": "user", "timestamp": "time",
+	 "features": [{"name": "z", "column": "v", "transform": "standardize"}]}
+	EOF
+	mlops -q feature add ovf2.json &&
+	test_expect_code 4 mlops feature materialize ovf2 2>err &&
+	grep -q "line 3: column .v.: .-1e400. is out of the range of a double" err
+'
+
 test_expect_success 'sorting in spilled runs gives the same table' '
 	sed "s/\"name\": \"w\"/\"name\": \"w2\"/" w.json >w2.json &&
 	mlops -q feature add w2.json &&
