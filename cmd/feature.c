@@ -506,10 +506,8 @@ static int feature_get(int argc, char **argv)
 		return cmd_usage(get_usage, 0);
 	int64_t at = 0;
 	int err;
-	if (at_text && (err = mlops_feature_parse_time(&at, at_text, strlen(at_text))) < 0) {
-		mlops_error_wrap(err, "--at");
-		return cmd_fail(MLOPS_EUSAGE, NULL);
-	}
+	if (at_text && (err = mlops_feature_parse_time(&at, at_text, strlen(at_text))) < 0)
+		return cmd_fail(mlops_error_wrap(err, "--at"), NULL);
 	cJSON *rec;
 	mlops_oid id;
 	if ((err = mlops_feature_resolve(&rec, &id, g_repo, argv[optind])) < 0)

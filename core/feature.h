@@ -63,7 +63,8 @@
  * Durations: an integer and a unit, ms, s, m, h, d or w ("90m", "7d").
  * Times: ISO 8601 dates ("2024-05-01", midnight UTC) and date-times
  * ("2024-05-01T12:30:00", "2024-05-01 12:30:00.250Z", "...+02:00"; no zone
- * means UTC), or seconds since 1970 ("1714566600", "1714566600.25").
+ * means UTC), or seconds since 1970 ("1714566600", "1714566600.25",
+ * "-86400").
  * Kept with millisecond precision; written as "2024-05-01T12:30:00Z"
  * (".250" added when there are milliseconds).
  *
