@@ -484,6 +484,34 @@ int mlops_feature_spec_resolve(cJSON **record, mlops_oid *id, struct mlops_repo 
 
 /* ---- add ------------------------------------------------------------------ */
 
+/*
+ * Refuse an object that has a key twice (JSON parsers disagree on which
+ * one counts), anywhere in v; where is the path so far ("features[1]").
+ */
+static int no_duplicate_keys(const cJSON *v, char *where, size_t cap)
+{
+	size_t len = strlen(where), i = 0;
+	const cJSON *c;
+	int err;
+	cJSON_ArrayForEach(c, v) {
+		if (cJSON_IsObject(v)) {
+			for (const cJSON *d = v->child; d != c; d = d->next)
+				if (!strcmp(d->string, c->string))
+					return len ? mlops_error_set(MLOPS_EINVALID, "%s: key '%s' is given twice", where,
+								     c->string) :
+						     mlops_error_set(MLOPS_EINVALID, "key '%s' is given twice", c->string);
+			snprintf(where + len, cap - len, "%s%s", len ? "." : "", c->string);
+		} else {
+			snprintf(where + len, cap - len, "[%zu]", i);
+		}
+		i++;
+		if ((cJSON_IsObject(c) || cJSON_IsArray(c)) && (err = no_duplicate_keys(c, where, cap)) < 0)
+			return err;
+		where[len] = '\0';
+	}
+	return 0;
+}
+
 static int read_spec(cJSON **out, const char *path)
 {
 	char *text = NULL;
@@ -494,15 +522,29 @@ static int read_spec(cJSON **out, const char *path)
 		return err;
 	const char *end = NULL;
 	cJSON *j = cJSON_ParseWithLengthOpts(text, len, &end, 0);
-	if (!j) {
+	const char *rest = end;
+	while (j && rest && rest < text + len && (*rest == ' ' || *rest == '\t' || *rest == '\n' || *rest == '\r'))
+		rest++;
+	if (!j || (rest && rest < text + len)) {
 		size_t line = 1;
-		for (const char *p = text; end && p < end && p < text + len; p++)
+		const char *at = j ? rest : end;
+		for (const char *p = text; at && p < at && p < text + len; p++)
 			line += *p == '\n';
-		err = mlops_error_set(MLOPS_EINVALID, "'%s' line %zu: not valid JSON", path, line);
+		err = mlops_error_set(MLOPS_EINVALID, j ? "'%s' line %zu: unexpected text after the JSON object" :
+						     "'%s' line %zu: not valid JSON", path, line);
+		cJSON_Delete(j);
+		j = NULL;
 	} else if (!cJSON_IsObject(j)) {
 		cJSON_Delete(j);
 		j = NULL;
 		err = mlops_error_set(MLOPS_EINVALID, "'%s': expected a JSON object", path);
+	} else {
+		char where[256] = "";
+		if ((err = no_duplicate_keys(j, where, sizeof(where))) < 0) {
+			err = mlops_error_wrap(err, "'%s'", path);
+			cJSON_Delete(j);
+			j = NULL;
+		}
 	}
 	free(text);
 	*out = j;
@@ -512,10 +554,12 @@ static int read_spec(cJSON **out, const char *path)
 int ft_check_source(struct mlops_repo *repo, const struct mlops_feature_transform *t, const cJSON *spec,
 		    const char *source_rev, struct ft_source_pick *pick)
 {
-	const char *src = source_rev ? source_rev : mlops_json_str(spec, "source");
+	const char *src = source_rev;
 	const cJSON *file = cJSON_GetObjectItemCaseSensitive(spec, "file");
 	struct ft_source *s = NULL;
 	int err;
+	if (!src && (err = ft_spec_str(&src, spec, "source", NULL)) < 0)
+		return err;
 	if (!src)
 		return mlops_error_set(MLOPS_EINVALID, "source: missing (a dataset name such as transactions)");
 	if (file && !cJSON_IsString(file))
@@ -557,7 +601,11 @@ int mlops_feature_add(cJSON **record, mlops_oid *id, long *version, int *created
 	*created = 0;
 	if ((err = read_spec(&spec, spec_path)) < 0)
 		return err;
-	const char *name = mlops_json_str(spec, "name");
+	const char *name;
+	if ((err = ft_spec_str(&name, spec, "name", NULL)) < 0) {
+		err = mlops_error_wrap(err, "'%s'", spec_path);
+		goto done;
+	}
 	if (!name) {
 		err = mlops_error_set(MLOPS_EINVALID, "'%s': name: missing (the feature set's name)", spec_path);
 		goto done;

@@ -96,6 +96,12 @@ struct ft_val {
  */
 int ft_parse(struct mlops_feature_transform **out, const cJSON *spec, int fitted);
 
+/*
+ * The string field key of object o into *out (borrowed; NULL when absent).
+ * MLOPS_EINVALID "WHERE.key: must be a string" when it is something else.
+ */
+int ft_spec_str(const char **out, const cJSON *o, const char *key, const char *where);
+
 /* Lay out the output columns (after every parameter is known). */
 int ft_layout(struct mlops_feature_transform *t);
 

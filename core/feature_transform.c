@@ -755,6 +755,19 @@ static int check_keys(const cJSON *o, const char *const *allowed, const char *wh
 	return 0;
 }
 
+int ft_spec_str(const char **out, const cJSON *o, const char *key, const char *where)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	*out = NULL;
+	if (!v)
+		return 0;
+	if (!cJSON_IsString(v))
+		return where ? mlops_error_set(MLOPS_EINVALID, "%s.%s: must be a string", where, key) :
+			       mlops_error_set(MLOPS_EINVALID, "%s: must be a string", key);
+	*out = v->valuestring;
+	return 0;
+}
+
 static int parse_feature(struct mlops_feature_transform *t, struct ft_feature *f, const cJSON *o,
 			 size_t idx, int fitted)
 {
@@ -763,15 +776,17 @@ static int parse_feature(struct mlops_feature_transform *t, struct ft_feature *f
 	snprintf(where, sizeof(where), "features[%zu]", idx);
 	if (!cJSON_IsObject(o))
 		return mlops_error_set(MLOPS_EINVALID, "%s: expected an object", where);
-	const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "name"));
-	const char *col = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "column"));
-	const char *tr = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "transform"));
+	const char *name, *col, *tr;
+	if ((err = ft_spec_str(&name, o, "name", where)) < 0)
+		return err;
 	if (!name)
 		return mlops_error_set(MLOPS_EINVALID, "%s.name: missing (a string)", where);
 	if (!feature_name_valid(name))
 		return mlops_error_set(MLOPS_EINVALID,
 				       "%s.name: '%s' is not a valid feature name ([A-Za-z0-9._-]+)", where, name);
 	snprintf(where, sizeof(where), "features[%zu] ('%.40s')", idx, name);
+	if ((err = ft_spec_str(&col, o, "column", where)) < 0 || (err = ft_spec_str(&tr, o, "transform", where)) < 0)
+		return err;
 	if (!(f->name = strdup(name)))
 		return mlops_error_set(MLOPS_ERROR, "out of memory");
 	if (!tr)
@@ -878,9 +893,10 @@ static int parse_feature(struct mlops_feature_transform *t, struct ft_feature *f
 	}
 	case FT_ONEHOT: {
 		allowed = k_onehot;
-		const char *unseen = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "unseen"));
-		const cJSON *u = cJSON_GetObjectItemCaseSensitive(o, "unseen");
-		if (u && (!unseen || (strcmp(unseen, "zeros") && strcmp(unseen, "other"))))
+		const char *unseen;
+		if ((err = ft_spec_str(&unseen, o, "unseen", where)) < 0)
+			return err;
+		if (unseen && strcmp(unseen, "zeros") && strcmp(unseen, "other"))
 			return mlops_error_set(MLOPS_EINVALID, "%s.unseen: expected \"zeros\" or \"other\"", where);
 		f->other = unseen && !strcmp(unseen, "other");
 		double mc = 100;
@@ -928,8 +944,10 @@ static int parse_feature(struct mlops_feature_transform *t, struct ft_feature *f
 	}
 	case FT_FILL: {
 		allowed = k_fill;
-		const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "strategy"));
+		const char *s;
 		const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "value");
+		if ((err = ft_spec_str(&s, o, "strategy", where)) < 0)
+			return err;
 		if (!s)
 			return mlops_error_set(MLOPS_EINVALID, "%s.strategy: missing (mean, median or constant)",
 					       where);
@@ -966,7 +984,9 @@ static int parse_feature(struct mlops_feature_transform *t, struct ft_feature *f
 	}
 	default: {
 		allowed = k_window;
-		const char *w = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "window"));
+		const char *w;
+		if ((err = ft_spec_str(&w, o, "window", where)) < 0)
+			return err;
 		if (!w)
 			return mlops_error_set(MLOPS_EINVALID, "%s.window: missing (a duration such as 7d)", where);
 		if (mlops_feature_parse_duration(&f->window_ms, w) < 0)
@@ -1039,7 +1059,9 @@ int ft_parse(struct mlops_feature_transform **out, const cJSON *spec, int fitted
 		if ((err = add_input(t, t->entity[i], &idx)) < 0)
 			goto fail;
 	}
-	const char *ts = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(spec, "timestamp"));
+	const char *ts;
+	if ((err = ft_spec_str(&ts, spec, "timestamp", NULL)) < 0)
+		goto fail;
 	if (!ts || !*ts) {
 		err = mlops_error_set(MLOPS_EINVALID, "timestamp: missing (the event-time column)");
 		goto fail;
@@ -1081,9 +1103,13 @@ int ft_parse(struct mlops_feature_transform **out, const cJSON *spec, int fitted
 	} else {
 		const cJSON *ttl = cJSON_GetObjectItemCaseSensitive(spec, "ttl");
 		if (ttl && !cJSON_IsNull(ttl)) {
-			if (!cJSON_IsString(ttl) || mlops_feature_parse_duration(&t->ttl_ms, ttl->valuestring) < 0) {
+			if (!cJSON_IsString(ttl)) {
+				err = mlops_error_set(MLOPS_EINVALID, "ttl: must be a string (a duration such as 30d)");
+				goto fail;
+			}
+			if (mlops_feature_parse_duration(&t->ttl_ms, ttl->valuestring) < 0) {
 				err = mlops_error_set(MLOPS_EINVALID, "ttl: '%s' is not a duration (e.g. 30m, 12h, 7d)",
-						      cJSON_IsString(ttl) ? ttl->valuestring : "?");
+						      ttl->valuestring);
 				goto fail;
 			}
 		}

@@ -239,6 +239,32 @@ test_expect_success 'invalid specs: errors name the field and change nothing' '
 	mlops feature log w >log && test $(grep -c "^spec v" log) = 1
 '
 
+test_expect_success 'specs: trailing text, a key given twice and a wrong type are refused' '
+	{ cat w.json; echo "}"; } >bad8.json &&
+	test_expect_code 4 mlops feature add bad8.json 2>err &&
+	grep -q "bad8.json. line 1[0-9]: unexpected text after the JSON object" err &&
+	sed "s/\"ttl\": \"10d\"/\"ttl\": \"10d\", \"name\": \"w9\"/" w.json >bad9.json &&
+	test_expect_code 4 mlops feature add bad9.json 2>err &&
+	grep -q "bad9.json.: key .name. is given twice" err &&
+	sed "s/\"window\": \"7d\"}/\"window\": \"7d\", \"window\": \"1d\"}/" w.json >bad10.json &&
+	test_expect_code 4 mlops feature add bad10.json 2>err &&
+	grep -q "features\[1\]: key .window. is given twice" err &&
+	sed "s/\"name\": \"w\"/\"name\": 5/" w.json >bad11.json &&
+	test_expect_code 4 mlops feature add bad11.json 2>err &&
+	grep -q "name: must be a string" err &&
+	sed "s/\"name\": \"v\"/\"name\": [\"v\"]/" w.json >bad12.json &&
+	test_expect_code 4 mlops feature add bad12.json 2>err &&
+	grep -q "features\[0\].name: must be a string" err &&
+	sed "s/\"window\": \"7d\"}/\"window\": 7}/" w.json >bad13.json &&
+	test_expect_code 4 mlops feature add bad13.json 2>err &&
+	grep -q "features\[1\] (.n7.).window: must be a string" err &&
+	sed "s/\"source\": \"ev\"/\"source\": 1/" w.json >bad14.json &&
+	test_expect_code 4 mlops feature add bad14.json 2>err &&
+	grep -q "source: must be a string" err &&
+	{ cat w.json; printf "\n  \n"; } >ok15.json && mlops -q feature add ok15.json &&
+	mlops feature log w >log && test $(grep -c "^spec v" log) = 1
+'
+
 test_expect_success 'text in a numeric column is an error naming the line' '
 	printf "user,time,v\nq,2024-01-01,1\nq,2024-01-02,abc\n" >badsrc.csv &&
 	mlops -q dataset add badsrc.csv &&
