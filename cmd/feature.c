@@ -187,7 +187,9 @@ static int feature_list(int argc, char **argv)
 					cJSON_AddNumberToObject(o, "entities", mlops_json_num(rec, "entities", 0));
 					cJSON_AddNumberToObject(o, "time", mlops_json_num(rec, "time", 0));
 				} else {
-					cJSON_AddNullToObject(o, "version");
+					static const char *const none[] = { "version", "id", "rows", "entities", "time" };
+					for (size_t k = 0; k < sizeof(none) / sizeof(none[0]); k++)
+						cJSON_AddNullToObject(o, none[k]);
 				}
 				cJSON_AddItemToArray(arr, o);
 			} else if (rec) {
@@ -530,6 +532,8 @@ static int feature_get(int argc, char **argv)
 		cJSON_AddBoolToObject(o, "found", row->found);
 		if (at_text)
 			cJSON_AddStringToObject(o, "at", mlops_feature_format_time(tb, at));
+		else
+			cJSON_AddNullToObject(o, "at");
 		if (row->found)
 			cJSON_AddStringToObject(o, "time", mlops_feature_format_time(tb, row->time));
 		else

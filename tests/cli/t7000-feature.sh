@@ -537,6 +537,24 @@ test_expect_success 'get --json: numbers read back the same, identifiers stay as
 	grep -q "\"x\":[[:space:]]*1.50," out
 '
 
+test_expect_success 'JSON output has every documented field, null when there is no value' '
+	mlops --json feature get w e >out &&
+	grep -q "\"at\":[[:space:]]*null" out &&
+	sed "s/\"name\": \"oth\"/\"name\": \"nomat\"/" oth3.json >nomat.json &&
+	mlops -q feature add nomat.json &&
+	mlops --json feature list >out &&
+	grep -q "\"id\":[[:space:]]*null" out &&
+	! test -x /usr/bin/python3 || /usr/bin/python3 -c "
+import json, sys
+sets = {s[\"name\"]: s for s in json.load(open(\"out\"))}
+keys = {\"name\", \"spec_version\", \"version\", \"id\", \"rows\", \"entities\", \"time\"}
+assert all(set(s) == keys for s in sets.values()), sets
+n = sets[\"nomat\"]
+assert [n[k] for k in (\"version\", \"id\", \"rows\", \"entities\", \"time\")] == [None] * 5, n
+assert sets[\"w\"][\"rows\"] == 6
+"
+'
+
 test_expect_success 'feature -h works outside a repository' '
 	cd / && mlops feature -h >"$TRASH/h" && grep -q "usage: mlops feature add SPEC" "$TRASH/h" &&
 	mlops feature join -h >"$TRASH/h" && grep -q -- "--entities FILE" "$TRASH/h"
