@@ -5,6 +5,8 @@
 #include "builtins.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdint.h>
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
@@ -104,8 +106,17 @@ static int feature_materialize(int argc, char **argv)
 	if (argc - optind != 1)
 		return cmd_usage(materialize_usage, 0);
 	const char *mem = getenv("MLOPS_FEATURE_SORT_MEMORY");
-	if (mem && *mem)
-		mo.sort_memory = strtoull(mem, NULL, 10);
+	if (mem && *mem) {
+		char *end;
+		errno = 0;
+		unsigned long long v = strtoull(mem, &end, 10);
+		if (!(*mem >= '0' && *mem <= '9') || *end || errno || v == 0 || v > SIZE_MAX) {
+			mlops_error_set(MLOPS_EUSAGE, "MLOPS_FEATURE_SORT_MEMORY: '%s' is not a number of bytes "
+					"(digits, above 0)", mem);
+			return cmd_fail(MLOPS_EUSAGE, NULL);
+		}
+		mo.sort_memory = (size_t)v;
+	}
 	cJSON *rec;
 	mlops_oid id;
 	int created;

@@ -9,8 +9,10 @@
  *     fields) into a sort buffer.  When the buffer reaches sort_memory it
  *     is sorted and spilled to a run file in .mlops/tmp.
  *   - Pass 2 reads the records in (key, time, created, ordinal) order, from
- *     the buffer or by merging the runs with a heap, so memory is the sort
- *     buffer plus one read buffer per run, whatever the row count.
+ *     the buffer or by merging the runs with a heap.  A run's file is
+ *     closed once written; at most RUN_FANIN runs are merged at once (into
+ *     a new run, pass after pass, while there are more), so memory and
+ *     open files are bounded whatever the row count.
  *   - Rows of one entity arrive together and in time order.  Each windowed
  *     feature keeps a ring of the (time, value) pairs inside its window
  *     with an exact sum (a superaccumulator: values leave the window
@@ -46,6 +48,8 @@
 
 #define LOCK_TIMEOUT_MS 10000
 #define REC_HDR 32 /* u32 total, u32 keylen, i64 time, i64 created, u64 ordinal */
+#define RUN_FANIN 64          /* runs merged at once (open files) */
+#define RUN_BUF (256u << 10)  /* read buffer of a run being merged */
 
 /* ---- little-endian helpers ------------------------------------------------ */
 
@@ -201,8 +205,12 @@ static int sorter_spill(struct sorter *s)
 		bl += len;
 	}
 	free(buf);
-	if (lseek(r->fd, 0, SEEK_SET) < 0)
-		return mlops_error_sys(errno, "unable to read '%s'", r->path);
+	/* Closed until merged: a file descriptor per run would run out. */
+	if (close(r->fd) < 0) {
+		r->fd = -1;
+		return mlops_error_sys(errno, "unable to write '%s'", r->path);
+	}
+	r->fd = -1;
 	s->used = 0;
 	s->n = 0;
 	return 0;
@@ -305,6 +313,109 @@ static void heap_down(struct sorter *s, size_t i)
 	}
 }
 
+/* Open runs [first, first + n) and put those with a record on the heap. */
+static int runs_open(struct sorter *s, size_t first, size_t n)
+{
+	int err;
+	s->nheap = 0;
+	for (size_t i = first; i < first + n; i++) {
+		struct run *r = &s->runs[i];
+		if ((r->fd = open(r->path, O_RDONLY | O_CLOEXEC)) < 0)
+			return mlops_error_sys(errno, "unable to open '%s'", r->path);
+		r->cap = RUN_BUF;
+		r->start = r->end = 0;
+		r->eof = 0;
+		r->cur = NULL;
+		if (!(r->buf = malloc(r->cap)))
+			return mlops_error_set(MLOPS_ERROR, "out of memory");
+		if ((err = run_advance(r)) < 0)
+			return err;
+		if (r->cur)
+			s->heap[s->nheap++] = i;
+	}
+	for (size_t i = s->nheap / 2; i-- > 0;)
+		heap_down(s, i);
+	return 0;
+}
+
+static void run_remove(struct run *r)
+{
+	if (r->fd >= 0)
+		close(r->fd);
+	if (r->path) {
+		unlink(r->path);
+		mlops_tempfile_forget(r->path);
+		free(r->path);
+	}
+	free(r->buf);
+	memset(r, 0, sizeof(*r));
+	r->fd = -1;
+}
+
+/*
+ * Merge the first RUN_FANIN runs into one new run at the end, so that no
+ * more than RUN_FANIN files are open at once however many runs there are.
+ */
+static int merge_some(struct sorter *s)
+{
+	struct run out;
+	size_t bl = 0;
+	unsigned char *buf = malloc(1u << 20);
+	int err;
+	memset(&out, 0, sizeof(out));
+	out.fd = -1;
+	if (!buf)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	if ((err = mlops_tempfile(&out.fd, &out.path, s->tmpdir, "feature-run-")) < 0)
+		goto done;
+	mlops_tempfile_register(out.path);
+	if ((err = runs_open(s, 0, RUN_FANIN)) < 0)
+		goto done;
+	while (s->nheap) {
+		struct run *r = &s->runs[s->heap[0]];
+		size_t len = rd32(r->cur);
+		if (bl + len > (1u << 20) || len > (1u << 20)) {
+			if (mlops_write_all(out.fd, buf, bl) < 0) {
+				err = mlops_error_sys(errno, "unable to write '%s'", out.path);
+				goto done;
+			}
+			bl = 0;
+		}
+		if (len > (1u << 20)) {
+			if (mlops_write_all(out.fd, r->cur, len) < 0) {
+				err = mlops_error_sys(errno, "unable to write '%s'", out.path);
+				goto done;
+			}
+		} else {
+			memcpy(buf + bl, r->cur, len);
+			bl += len;
+		}
+		if ((err = run_advance(r)) < 0)
+			goto done;
+		if (!r->cur)
+			s->heap[0] = s->heap[--s->nheap];
+		heap_down(s, 0);
+	}
+	if (mlops_write_all(out.fd, buf, bl) < 0 || close(out.fd) < 0) {
+		err = mlops_error_sys(errno, "unable to write '%s'", out.path);
+		out.fd = -1;
+		goto done;
+	}
+	out.fd = -1;
+	for (size_t i = 0; i < RUN_FANIN; i++)
+		run_remove(&s->runs[i]);
+	memmove(s->runs, s->runs + RUN_FANIN, (s->nruns - RUN_FANIN) * sizeof(*s->runs));
+	s->nruns -= RUN_FANIN;
+	s->runs[s->nruns++] = out; /* there is room: RUN_FANIN >= 2 left */
+	memset(&out, 0, sizeof(out));
+	out.fd = -1;
+done:
+	free(buf);
+	run_remove(&out);
+	s->nheap = 0;
+	return err;
+}
+
 /* Sort what is buffered; with runs, spill it too and start the merge. */
 static int sorter_finish(struct sorter *s)
 {
@@ -319,21 +430,12 @@ static int sorter_finish(struct sorter *s)
 	free(s->arena);
 	s->arena = NULL;
 	s->cap = 0;
-	if (!(s->heap = malloc(s->nruns * sizeof(*s->heap))))
+	if (!(s->heap = malloc((s->nruns > RUN_FANIN ? RUN_FANIN : s->nruns) * sizeof(*s->heap))))
 		return mlops_error_set(MLOPS_ERROR, "out of memory");
-	for (size_t i = 0; i < s->nruns; i++) {
-		struct run *r = &s->runs[i];
-		r->cap = 1u << 20;
-		if (!(r->buf = malloc(r->cap)))
-			return mlops_error_set(MLOPS_ERROR, "out of memory");
-		if ((err = run_advance(r)) < 0)
+	while (s->nruns > RUN_FANIN)
+		if ((err = merge_some(s)) < 0)
 			return err;
-		if (r->cur)
-			s->heap[s->nheap++] = i;
-	}
-	for (size_t i = s->nheap / 2; i-- > 0;)
-		heap_down(s, i);
-	return 0;
+	return runs_open(s, 0, s->nruns);
 }
 
 /*

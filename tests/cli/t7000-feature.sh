@@ -300,6 +300,28 @@ test_expect_success 'sorting in spilled runs gives the same table' '
 	! ls .mlops/tmp | grep -q feature
 '
 
+test_expect_success 'thousands of spilled runs merge in passes with a few files open' '
+	awk "BEGIN { print \"k,t,v\"; for (i = 0; i < 3000; i++) printf \"e%d,%d,%d\\n\", (i * 7919) % 211, (i * 104729) % 5003, i % 97 }" >runs.csv &&
+	mlops -q dataset add runs.csv &&
+	for n in runs runs2; do
+		cat >$n.json <<-EOF || return 1
+		{"name": "$n", "source": "runs", "entity": "k", "timestamp": "t",
+		 "features": [{"name": "v", "column": "v", "transform": "identity"},
+		              {"name": "s", "column": "v", "transform": "sum", "window": "100s"}]}
+		EOF
+		mlops -q feature add $n.json || return 1
+	done &&
+	(ulimit -n 100 && MLOPS_FEATURE_SORT_MEMORY=1 mlops -q feature materialize runs) &&
+	mlops -q feature materialize runs2 &&
+	mlops --json feature show runs | grep -A3 "\"table\":" | grep "\"id\"" >t1 &&
+	mlops --json feature show runs2 | grep -A3 "\"table\":" | grep "\"id\"" >t2 &&
+	test_cmp t1 t2 &&
+	! ls .mlops/tmp | grep -q feature &&
+	(export MLOPS_FEATURE_SORT_MEMORY=abc && test_expect_code 2 mlops feature materialize runs) 2>err &&
+	grep -q "MLOPS_FEATURE_SORT_MEMORY: .abc. is not a number of bytes" err &&
+	(export MLOPS_FEATURE_SORT_MEMORY=0 && test_expect_code 2 mlops feature materialize runs)
+'
+
 test_expect_success 'property: the join equals a brute-force point-in-time join' '
 	test -x /usr/bin/python3 || return 0
 	/usr/bin/python3 - <<-\EOF &&
