@@ -3,6 +3,7 @@
  * dispatch, JSON output, human sizes and times, progress on stderr.
  */
 #include "cmd.h"
+#include "store/json.h"
 
 #include <cjson/cJSON.h>
 #include <stdarg.h>
@@ -155,7 +156,7 @@ int cmd_print_json(cJSON *value)
 {
 	if (!value)
 		return cmd_die(MLOPS_EXIT_FAILURE, "out of memory");
-	char *s = cJSON_Print(value);
+	char *s = mlops_json_print(value, 1);
 	cJSON_Delete(value);
 	if (!s)
 		return cmd_die(MLOPS_EXIT_FAILURE, "out of memory");

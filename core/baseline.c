@@ -651,7 +651,7 @@ int mlops_baseline_compute(struct mlops_baseline **out, const char *csv_path,
 		goto oom;
 	/* read back from its text, so that it is exactly what a load gives
 	   (cJSON prints some numbers within an ulp, not bit for bit) */
-	char *text = cJSON_PrintUnformatted(rec);
+	char *text = mlops_json_print(rec, 0);
 	res->json = text ? cJSON_Parse(text) : NULL;
 	free(text);
 	if (!res->json)

@@ -834,7 +834,7 @@ int mlops_feature_join(cJSON **manifest, struct mlops_repo *repo, const struct m
 	if ((err = mlops_json_store(&mid, repo->odb, man, NULL)) < 0 || (err = mlops_odb_sync(repo->odb)) < 0)
 		goto done;
 	cJSON_AddStringToObject(man, "id", mlops_oid_fmt(hex, &mid));
-	char *text = cJSON_Print(man), *mpath = mlops_strdupf("%s.manifest.json", opts->out);
+	char *text = mlops_json_print(man, 1), *mpath = mlops_strdupf("%s.manifest.json", opts->out);
 	char *full = text ? mlops_strdupf("%s\n", text) : NULL;
 	free(text);
 	if (!full || !mpath) {

@@ -5,6 +5,8 @@
 #include "error.h"
 #include "odb.h"
 
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,10 +42,58 @@ void mlops_json_sort(cJSON *value)
 	free(items);
 }
 
+/*
+ * cJSON prints a number with 15 significant digits when that text reads
+ * back within DBL_EPSILON of it, not only when it reads back exactly: the
+ * last bit of a value such as 0.1 + 0.2 was lost.  Such numbers become
+ * raw nodes holding the 17 digits cJSON prints for the others (so no
+ * other number's text changes) for the time of a print: undo turns them
+ * back.  0 on success, -1 when out of memory (what was done is undone by
+ * the caller's undo pass).
+ */
+static int exact_numbers(cJSON *v, int undo)
+{
+	for (; v; v = v->next) {
+		int type = v->type & 0xFF;
+		if (undo && type == cJSON_Raw && v->valuestring && (v->type & MLOPS_JSON_EXACT)) {
+			free(v->valuestring);
+			v->valuestring = NULL;
+			v->type = (v->type & ~0xFF & ~MLOPS_JSON_EXACT) | cJSON_Number;
+		} else if (!undo && type == cJSON_Number && isfinite(v->valuedouble) &&
+			   v->valuedouble != (double)v->valueint) {
+			char buf[32];
+			snprintf(buf, sizeof(buf), "%1.15g", v->valuedouble);
+			if (strtod(buf, NULL) != v->valuedouble) {
+				snprintf(buf, sizeof(buf), "%1.17g", v->valuedouble);
+				if (!(v->valuestring = strdup(buf)))
+					return -1;
+				v->type = (v->type & ~0xFF) | cJSON_Raw | MLOPS_JSON_EXACT;
+			}
+		}
+		if (v->child && exact_numbers(v->child, undo) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+char *mlops_json_print(cJSON *value, int formatted)
+{
+	if (!value)
+		return NULL;
+	cJSON *next = value->next;
+	value->next = NULL; /* the walk covers value and what it holds only */
+	char *text = NULL;
+	if (exact_numbers(value, 0) == 0)
+		text = formatted ? cJSON_Print(value) : cJSON_PrintUnformatted(value);
+	exact_numbers(value, 1);
+	value->next = next;
+	return text;
+}
+
 int mlops_json_canonical(char **out, cJSON *value)
 {
 	mlops_json_sort(value);
-	*out = cJSON_PrintUnformatted(value);
+	*out = mlops_json_print(value, 0);
 	if (!*out)
 		return mlops_error_set(MLOPS_ERROR, "out of memory");
 	return 0;

@@ -4,7 +4,7 @@
  * Every metadata record (trees, chunk lists, dataset versions, runs, model
  * versions...) is a cJSON object written in canonical form: object keys
  * sorted by their bytes at every depth, no white space, numbers as cJSON
- * prints them.  The same record therefore always has the same id.
+ * prints them except that every number reads back exactly (mlops_json_print).  The same record therefore always has the same id.
  */
 #ifndef MLOPS_JSON_H
 #define MLOPS_JSON_H
@@ -18,6 +18,17 @@ struct mlops_odb;
 
 /* Sort object keys recursively (in place). */
 void mlops_json_sort(cJSON *value);
+
+/*
+ * value as text, compact or (formatted) indented, every finite number
+ * exactly: cJSON alone prints some with 15 digits that read back as
+ * another double (0.30000000000000004 as 0.3); those get 17.  The caller
+ * frees; NULL when out of memory.
+ */
+char *mlops_json_print(cJSON *value, int formatted);
+
+/* A type bit of a number made a raw node while mlops_json_print runs. */
+#define MLOPS_JSON_EXACT (1 << 12)
 
 /* Canonical text of value (keys sorted in place first); *out caller frees. */
 int mlops_json_canonical(char **out, cJSON *value);
