@@ -311,7 +311,7 @@ test_expect_success 'serve log: drift in what the server saw, --since, a bad log
 	test_expect_code 1 mlops monitor check churn --log shifted.log >out &&
 	grep -q "^x1  *ks .* yes$" out &&
 	grep -q "^(predictions) prediction .* yes$" out &&
-	mlops monitor check churn --log shifted.log --since 1d >/dev/null; test $? = 1 &&
+	test_expect_code 1 mlops monitor check churn --log shifted.log --since 1d >/dev/null &&
 	mlops --json monitor check churn --log shifted.log --since "@4000000000" >j &&
 	grep -q "\"rows\":[[:space:]]*0" j && grep -q "\"verdict\":[[:space:]]*\"no_data\"" j &&
 	printf "{\"time\":\"2026-01-01T00:00:00Z\",\"inputs\":{\"columns\":[\"x1\"],\"data\":[[1]]}}\nnot json\n" >bad.log &&

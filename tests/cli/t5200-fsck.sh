@@ -16,7 +16,7 @@ test_expect_success 'a bit-flipped object: exit 1, named' '
 	chmod u+w $f && printf "A" | dd of=$f bs=1 seek=0 conv=notrunc status=none &&
 	test_expect_code 1 mlops fsck >out 2>err &&
 	grep -q "^corrupt $id" out && grep -q "1 fault" err &&
-	mlops --json fsck >j; test $? = 1 &&
+	test_expect_code 1 mlops --json fsck >j &&
 	grep -q "\"problem\":[[:space:]]*\"corrupt\"" j && grep -q "$id" j &&
 	printf "alpha\n" >fixed && chmod u+w $f && cp fixed $f && mlops fsck
 '

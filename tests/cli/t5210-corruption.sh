@@ -37,7 +37,7 @@ test_expect_success 'a bit flipped in a raw chunk (same size): checkout refuses 
 	f=$(ls -S .mlops/objects/*/* | head -n 1) &&
 	id=$(echo "$f" | sed "s|.mlops/objects/\(..\)/\([0-9a-f]*\).*|\1\2|") &&
 	damage $f && flip_byte $f 1000 &&
-	cmp -s $f saved; test $? = 1 &&
+	! cmp -s $f saved &&
 	test_expect_code 7 mlops dataset checkout d --to outf 2>err &&
 	grep -q "object $id is corrupt" err && ! test -e outf/d/big &&
 	restore $f && mlops dataset checkout d --to outg && cmp outg/d/big d/big
@@ -68,7 +68,7 @@ test_expect_success 'a damaged ref: fsck names it, commands say what is wrong' '
 	printf "not an id\n" >$ref &&
 	test_expect_code 1 mlops fsck >out 2>&1 && grep -q "datasets/d/v1" out &&
 	test_must_fail mlops dataset show d@v1 2>err && grep -q "datasets/d/v1" err &&
-	mlops --json fsck >j; test $? = 1 && grep -q "damaged-ref" j &&
+	test_expect_code 1 mlops --json fsck >j && grep -q "damaged-ref" j &&
 	find .mlops/objects -type f | sort >before &&
 	test_must_fail mlops gc 2>err && grep -q "datasets/d/v1" err &&
 	find .mlops/objects -type f | sort >after && cmp before after &&

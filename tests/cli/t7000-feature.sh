@@ -205,7 +205,7 @@ test_expect_success 'get: latest, --at, TTL, unknown entity' '
 	test_expect_code 3 mlops feature get w e --at 2024-02-01 2>err &&
 	test_expect_code 3 mlops feature get w zz 2>err && grep -q "not found" err &&
 	test_expect_code 4 mlops feature get w e --at yesterday 2>err && grep -q "^mlops: --at: .yesterday. is not a time" err &&
-	mlops --json feature get w e --at -1 >out 2>err; test $? = 3 &&
+	test_expect_code 3 mlops --json feature get w e --at -1 >out 2>err &&
 	grep -q "\"at\":[[:space:]]*\"1969-12-31T23:59:59Z\"" out &&
 	mlops --json feature get w e --at 1710979200.5 >out &&
 	grep -q "\"at\":[[:space:]]*\"2024-03-21T00:00:00.500Z\"" out
