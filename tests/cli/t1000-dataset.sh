@@ -169,8 +169,8 @@ test_expect_success 'quoted newlines are one row in a CSV diff' '
 
 test_expect_success 'status names recorded versions missing from the local store' '
 	git init -q ../clone-status && cp mlops.lock ../clone-status/ && cd ../clone-status && mlops -q init &&
-	mlops status >out 2>&1; grep -q "not in the local store (run .mlops pull.)" out &&
-	mlops --json status >j 2>&1; grep -q "\"stored\":[[:space:]]*false" j
+	mlops status >out 2>&1 && grep -q "not in the local store (run .mlops pull.)" out &&
+	mlops --json status >j 2>&1 && grep -q "\"stored\":[[:space:]]*false" j
 '
 
 test_expect_success 'status names versions not yet on the default remote' '

@@ -150,7 +150,7 @@ test_expect_success 'SIGKILL during a run leaves a working repository and no run
 	chmod +x slow.sh && rm -f slow.pid &&
 	{ "$MLOPS_BIN" train -n killed -- ./slow.sh >/dev/null 2>&1 & } &&
 	pid=$! && i=0 && while ! test -s slow.pid && test $i -lt 100; do sleep 0.1; i=$((i + 1)); done &&
-	kill -9 $pid && kill $(cat slow.pid) && wait $pid 2>/dev/null; true &&
+	kill -9 $pid && kill $(cat slow.pid) && { wait $pid 2>/dev/null; true; } &&
 	test_expect_code 3 mlops train show killed &&
 	ls .mlops/tmp | grep -q "^run-" &&
 	mlops train -n after -- true >/dev/null &&
