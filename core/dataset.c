@@ -16,6 +16,7 @@
 #include "store/index.h"
 #include "store/json.h"
 #include "store/odb.h"
+#include "store/oidmap.h"
 #include "store/refs.h"
 #include "store/repo.h"
 
@@ -845,5 +846,30 @@ done:
 	}
 	mlops_index_free(idx);
 	mlops_lockfile_free(lf);
+	return err;
+}
+
+int mlops_dataset_recorded_ids(struct mlops_oidmap *ids, struct mlops_repo *repo)
+{
+	char **names;
+	size_t n;
+	int err = mlops_ref_list_all(&names, &n, repo, "datasets");
+	if (err < 0)
+		return err;
+	for (size_t i = 0; i < n && err == 0; i++) {
+		mlops_oid id;
+		struct mlops_dataset_version *v;
+		char ref[600];
+		snprintf(ref, sizeof(ref), "datasets/%s", names[i]);
+		if (mlops_ref_read(&id, repo, ref) < 0 || mlops_dataset_load(&v, repo, &id) < 0) {
+			mlops_error_clear();
+			continue;
+		}
+		for (size_t k = 0; k < v->nentries && err == 0; k++)
+			if (mlops_oidmap_put(ids, &v->entries[k].node.id, NULL) < 0)
+				err = mlops_error_set(MLOPS_ERROR, "out of memory");
+		mlops_dataset_version_free(v);
+	}
+	mlops_strlist_free(names, n);
 	return err;
 }

@@ -65,6 +65,14 @@ int mlops_dataset_names(char ***out, size_t *n, struct mlops_repo *repo);
 /* Version numbers of a dataset, ascending; *out is the caller's. */
 int mlops_dataset_versions(long **out, size_t *n, struct mlops_repo *repo, const char *name);
 
+/*
+ * Put into `ids` the node id of every entry of every dataset version the
+ * refs name: the content a checkout may replace without losing anything
+ * (a version records it).  Versions that cannot be read are skipped.
+ */
+struct mlops_oidmap;
+int mlops_dataset_recorded_ids(struct mlops_oidmap *ids, struct mlops_repo *repo);
+
 /* Unregister a version (its bytes go at the next gc). */
 int mlops_dataset_rm(struct mlops_repo *repo, const struct mlops_dataset_version *v);
 

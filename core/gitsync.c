@@ -11,6 +11,7 @@
 #include "store/index.h"
 #include "store/json.h"
 #include "store/odb.h"
+#include "store/oidmap.h"
 #include "store/repo.h"
 #include "store/tree.h"
 
@@ -103,12 +104,37 @@ static int exists_cb(const mlops_oid *id, void *payload)
 	return mlops_odb_exists(odb, id) ? 0 : 1;
 }
 
+/*
+ * Whether content `cur` of `path` may be replaced or removed without losing
+ * anything: it is what `prev` tracks there, or what a dataset version
+ * records (as a pull decides).  The versions are read once, on first use,
+ * into *recorded.
+ */
+static int is_recorded(int *out, struct mlops_oidmap **recorded, struct mlops_repo *repo,
+		       const cJSON *prev, const char *path, const struct mlops_node *cur)
+{
+	struct mlops_node was;
+	int err;
+	*out = 1;
+	if (entry_node(&was, prev, path) && !mlops_oid_cmp(&was.id, &cur->id))
+		return 0;
+	if (!*recorded) {
+		if ((err = mlops_oidmap_new(recorded)) < 0)
+			return err;
+		if ((err = mlops_dataset_recorded_ids(*recorded, repo)) < 0)
+			return err;
+	}
+	*out = mlops_oidmap_get(*recorded, &cur->id) != NULL;
+	return 0;
+}
+
 int mlops_restore_lock(struct mlops_restore *out, struct mlops_repo *repo, cJSON *lock,
 		       cJSON *prev, int force, int write_lock)
 {
 	struct mlops_index *idx = NULL;
 	struct mlops_lockfile *wt = NULL;
-	int err;
+	struct mlops_oidmap *recorded = NULL;
+	int err, rec = 1;
 	memset(out, 0, sizeof(*out));
 	if (!prev) {
 		if ((err = mlops_lockfile_load(&wt, repo)) < 0)
@@ -120,7 +146,7 @@ int mlops_restore_lock(struct mlops_restore *out, struct mlops_repo *repo, cJSON
 	const cJSON *paths = cJSON_GetObjectItemCaseSensitive(lock, "paths");
 	const cJSON *e;
 	cJSON_ArrayForEach(e, paths) {
-		struct mlops_node want, cur, was;
+		struct mlops_node want, cur;
 		const char *path = e->string;
 		if (mlops_node_from_json(&want, e) < 0) {
 			err = mlops_error_set(MLOPS_EINVALID, "mlops.lock: entry '%s' is malformed", path);
@@ -143,9 +169,15 @@ int mlops_restore_lock(struct mlops_restore *out, struct mlops_repo *repo, cJSON
 			goto done;
 		}
 		enum mlops_restore_action action;
+		rec = 1;
+		if (have && mlops_oid_cmp(&cur.id, &want.id) && !force &&
+		    (err = is_recorded(&rec, &recorded, repo, prev, path, &cur)) < 0) {
+			free(abs);
+			goto done;
+		}
 		if (have && !mlops_oid_cmp(&cur.id, &want.id)) {
 			action = MLOPS_RESTORE_UNCHANGED;
-		} else if (have && !force && !(entry_node(&was, prev, path) && !mlops_oid_cmp(&was.id, &cur.id))) {
+		} else if (have && !rec) {
 			action = MLOPS_RESTORE_KEPT;
 		} else if (mlops_tree_walk_objects(repo->odb, &want, exists_cb, repo->odb) != 0) {
 			mlops_error_clear();
@@ -181,7 +213,13 @@ int mlops_restore_lock(struct mlops_restore *out, struct mlops_repo *repo, cJSON
 		}
 		if (mlops_path_check_parents(repo->workdir, path) == 0 &&
 		    mlops_tree_scan(&cur, repo->odb, idx, abs, path, NULL) == 0) {
-			if (!mlops_oid_cmp(&cur.id, &was.id) || force) {
+			rec = 1;
+			if (!force && mlops_oid_cmp(&cur.id, &was.id) &&
+			    (err = is_recorded(&rec, &recorded, repo, prev, path, &cur)) < 0) {
+				free(abs);
+				goto done;
+			}
+			if (rec) {
 				if (mlops_remove_tree(abs) < 0)
 					err = mlops_error_sys(errno, "unable to remove '%s'", abs);
 				else
@@ -214,6 +252,7 @@ int mlops_restore_lock(struct mlops_restore *out, struct mlops_repo *repo, cJSON
 		free(path);
 	}
 done:
+	mlops_oidmap_free(recorded);
 	mlops_index_free(idx);
 	mlops_lockfile_free(wt);
 	if (err < 0)

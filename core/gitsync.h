@@ -43,8 +43,10 @@ struct mlops_restore {
  * "paths" section is checked out from the store unless it already matches.
  * A path whose content differs from both `lock` and `prev` (the lock the
  * work tree was last in step with; NULL: the lock file in the work tree)
- * has unrecorded changes and is kept unless `force`.  Paths tracked in prev
- * but not in lock are removed when they still match prev.  Objects missing
+ * and that no dataset version records has unrecorded changes and is kept
+ * unless `force` (content a version records is in the store: replacing it
+ * loses nothing, as for a pull).  Paths tracked in prev but not in lock
+ * are removed when they still match prev or a version records them.  Objects missing
  * from the store are reported, not fatal.  With write_lock, mlops.lock in
  * the work tree is replaced by `lock`.
  */

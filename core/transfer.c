@@ -818,31 +818,6 @@ int mlops_fetch(struct mlops_transfer_result **out, struct mlops_repo *repo,
 
 /* ---- pull --------------------------------------------------------------- */
 
-static int add_recorded(struct mlops_oidmap *rec, struct mlops_repo *repo)
-{
-	char **names;
-	size_t n;
-	int err = mlops_ref_list_all(&names, &n, repo, "datasets");
-	if (err < 0)
-		return err;
-	for (size_t i = 0; i < n && err == 0; i++) {
-		mlops_oid id;
-		struct mlops_dataset_version *v;
-		char ref[600];
-		snprintf(ref, sizeof(ref), "datasets/%s", names[i]);
-		if (mlops_ref_read(&id, repo, ref) < 0 || mlops_dataset_load(&v, repo, &id) < 0) {
-			mlops_error_clear();
-			continue;
-		}
-		for (size_t k = 0; k < v->nentries && err == 0; k++)
-			if (mlops_oidmap_put(rec, &v->entries[k].node.id, NULL) < 0)
-				err = MLOPS_ERROR;
-		mlops_dataset_version_free(v);
-	}
-	mlops_strlist_free(names, n);
-	return err;
-}
-
 /*
  * Which paths a checkout_lock takes.  A pull's early checkout takes only
  * the paths that do not exist yet (so a failed fetch leaves every other
@@ -974,7 +949,7 @@ static int checkout_lock(struct mlops_transfer_result *res, struct mlops_repo *r
 		return err;
 	int early = lp && lp->early;
 	if ((err = mlops_repo_index(&idx, repo)) < 0 || (err = mlops_oidmap_new(&recorded)) < 0 ||
-	    (!early && (err = add_recorded(recorded, repo)) < 0))
+	    (!early && (err = mlops_dataset_recorded_ids(recorded, repo)) < 0))
 		goto done;
 	cJSON *paths = mlops_lockfile_section(lf, "paths"), *e;
 	/* Refuse first, before anything is written (an early checkout writes only absent paths). */

@@ -54,6 +54,16 @@ test_expect_success 'mlops checkout COMMIT restores the data of a commit, HEAD u
 	git diff --quiet mlops.lock
 '
 
+test_expect_success 'git checkout mlops.lock && mlops checkout returns from a commit: a version records the data' '
+	cd repo && git checkout -q main 2>/dev/null && mlops -q checkout --force &&
+	mlops checkout feature >/dev/null && test "$(cat data/a.txt)" = v2 &&
+	git checkout mlops.lock && mlops checkout >../out &&
+	test "$(cat data/a.txt)" = v1 && grep -q "1 restored, 0 removed, 0 kept" ../out &&
+	echo mine >data/a.txt && test_expect_code 9 mlops checkout >../out &&
+	grep -q "kept (unrecorded changes)" ../out && test "$(cat data/a.txt)" = mine &&
+	mlops -q checkout --force && test "$(cat data/a.txt)" = v1
+'
+
 test_expect_success 'git merge with changes to different entries merges cleanly' '
 	cd repo &&
 	git checkout -q -b other main 2>/dev/null &&
