@@ -369,9 +369,10 @@ int mlops_remote_remove(struct mlops_repo *repo, const char *name)
 		err = mlops_git_error(MLOPS_EIO, "unable to read '.mlops/config'");
 		goto done;
 	}
-	size_t plen = strlen("remote.") + strlen(name) + 1;
 	for (size_t i = 0; i < c.n; i++) {
-		if (strncmp(c.keys[i] + 7, name, strlen(name)) || c.keys[i][plen - 1] != '.')
+		/* remote.<subsection>.<variable>: the subsection is NAME exactly. */
+		const char *sub = c.keys[i] + 7, *dot = strrchr(sub, '.');
+		if (!dot || (size_t)(dot - sub) != strlen(name) || strncmp(sub, name, strlen(name)))
 			continue;
 		if (git_config_delete_entry(cfg, c.keys[i]) < 0) {
 			err = mlops_git_error(MLOPS_EIO, "unable to write '.mlops/config'");
@@ -383,6 +384,8 @@ int mlops_remote_remove(struct mlops_repo *repo, const char *name)
 			git_error_clear();
 	}
 	mlops_error_clear();
+	if ((err = mlops_config_drop_empty_section(repo, "remote", name)) < 0)
+		goto done;
 	if ((state = mlops_remote_state_dir(repo, name)))
 		rm_rf(state);
 done:

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -508,6 +509,114 @@ int mlops_config_delete(struct mlops_repo *repo, const char *key)
 		err = mlops_git_error(MLOPS_EIO, "unable to write '.mlops/config'");
 	}
 	git_config_free(local);
+	return err;
+}
+
+/* Whether line [p, end) is `[section "sub"]`, optionally followed by a comment. */
+static int is_section_header(const char *p, const char *end, const char *section, const char *sub)
+{
+	size_t sl = strlen(section), bl = strlen(sub), k = 0;
+	while (p < end && (*p == ' ' || *p == '\t'))
+		p++;
+	if (p == end || *p++ != '[')
+		return 0;
+	while (p < end && (*p == ' ' || *p == '\t'))
+		p++;
+	if ((size_t)(end - p) < sl || strncasecmp(p, section, sl))
+		return 0;
+	p += sl;
+	if (p == end || (*p != ' ' && *p != '\t'))
+		return 0;
+	while (p < end && (*p == ' ' || *p == '\t'))
+		p++;
+	if (p == end || *p++ != '"')
+		return 0;
+	while (p < end && *p != '"') {
+		if (*p == '\\' && p + 1 < end)
+			p++;
+		if (k >= bl || *p++ != sub[k++])
+			return 0;
+	}
+	if (k != bl || p == end || *p++ != '"' || p == end || *p++ != ']')
+		return 0;
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\r'))
+		p++;
+	return p == end || *p == '#' || *p == ';';
+}
+
+static int is_blank(const char *p, const char *end)
+{
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\r'))
+		p++;
+	return p == end;
+}
+
+static int is_header_or_var(const char *p, const char *end)
+{
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\r'))
+		p++;
+	return p < end && *p != '#' && *p != ';';
+}
+
+int mlops_config_drop_empty_section(struct mlops_repo *repo, const char *section, const char *sub)
+{
+	char *path = mlops_repo_path(repo, "config"), *text = NULL, *out = NULL;
+	size_t len, n = 0;
+	int err, changed = 0;
+	if (!path)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	if ((err = mlops_read_file(&text, &len, path)) < 0) {
+		if (err == MLOPS_ENOTFOUND) {
+			mlops_error_clear();
+			err = 0;
+		}
+		goto done;
+	}
+	if (!(out = malloc(len + 1))) {
+		err = mlops_error_set(MLOPS_ERROR, "out of memory");
+		goto done;
+	}
+	for (const char *p = text, *end = text + len; p < end;) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		const char *next = eol ? eol + 1 : end, *le = eol ? eol : end;
+		if (is_section_header(p, le, section, sub)) {
+			/* Empty: only blank lines and comments before the next header or the end. */
+			const char *q = next;
+			int empty = 1;
+			while (q < end) {
+				const char *qe = memchr(q, '\n', (size_t)(end - q));
+				const char *qn = qe ? qe + 1 : end;
+				if (is_header_or_var(q, qe ? qe : end)) {
+					const char *h = q;
+					while (*h == ' ' || *h == '\t')
+						h++;
+					empty = *h == '[';
+					break;
+				}
+				q = qn;
+			}
+			if (empty) {
+				changed = 1;
+				while (next < end) {
+					const char *ne = memchr(next, '\n', (size_t)(end - next));
+					if (!is_blank(next, ne ? ne : end))
+						break;
+					next = ne ? ne + 1 : end;
+				}
+				p = next;
+				continue;
+			}
+		}
+		memcpy(out + n, p, (size_t)(next - p));
+		n += (size_t)(next - p);
+		p = next;
+	}
+	if (changed)
+		err = mlops_write_file_atomic(path, out, n, repo->tmpdir, 1);
+done:
+	free(out);
+	free(text);
+	free(path);
 	return err;
 }
 

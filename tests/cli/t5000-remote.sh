@@ -26,6 +26,18 @@ test_expect_success 'remote add, list, remove' '
 	mlops remote remove backup && mlops remote list >out && ! grep -q backup out
 '
 
+test_expect_success 'remote remove takes that remote only, header and all' '
+	cd cfg &&
+	mlops -q remote add a ../ra && mlops -q remote add a.backup ../rb &&
+	mlops -q remote add a. ../rc && mlops -q remote add ab ../rd &&
+	mlops remote remove a &&
+	mlops remote list >out &&
+	grep -q "^a\.backup	" out && grep -q "^a\.	" out && grep -q "^ab	" out && ! grep -q "^a	" out &&
+	! grep -q "remote \"a\"" .mlops/config &&
+	mlops remote remove a. && mlops remote remove a.backup && mlops remote remove ab &&
+	! grep -q "remote \"a" .mlops/config && grep -q "remote \"origin\"" .mlops/config
+'
+
 test_expect_success 'remote add refuses bad names, bad URLs and taken names' '
 	cd cfg &&
 	test_expect_code 2 mlops remote add "bad name" /tmp/x 2>err && grep -q "not a valid remote name" err &&
