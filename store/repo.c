@@ -274,6 +274,20 @@ static int discover(struct mlops_repo *repo, const char *path, int create)
 	return repo->dir ? 0 : mlops_error_set(MLOPS_ERROR, "out of memory");
 }
 
+static int make_store(struct mlops_repo *repo, int *created);
+
+/* 1 when the store has its objects/, 0 when not (a fresh clone's .mlops/). */
+static int store_is_set_up(struct mlops_repo *repo)
+{
+	char *objects = mlops_repo_path(repo, "objects");
+	struct stat st;
+	if (!objects)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	int r = stat(objects, &st) == 0;
+	free(objects);
+	return r;
+}
+
 int mlops_repo_open(struct mlops_repo **out, const char *path)
 {
 	struct mlops_repo *repo = calloc(1, sizeof(*repo));
@@ -290,6 +304,17 @@ int mlops_repo_open(struct mlops_repo **out, const char *path)
 		goto fail;
 	}
 	if ((err = mlops_format_read(&repo->format, repo->dir)) < 0)
+		goto fail;
+	/*
+	 * A fresh git clone brings .mlops/ with its configuration only: the
+	 * first command finishes the store as mlops init would, so that a
+	 * clone can pull (or add, or push) at once.
+	 */
+	if ((err = store_is_set_up(repo)) == 0) {
+		int created = 0;
+		err = make_store(repo, &created);
+	}
+	if (err < 0)
 		goto fail;
 	if ((err = finish_open(repo)) < 0)
 		goto fail;
@@ -327,30 +352,21 @@ static int ensure_format(struct mlops_repo *repo, const char *tmpdir, int *creat
 	return err;
 }
 
-int mlops_repo_init(struct mlops_repo **out, const char *path, int *created)
+/*
+ * Create the parts of the store at repo->dir that are missing, as init
+ * does: tmp/, .gitignore, the format of a new store, objects/, refs/,
+ * logs/, config.  *created is set when anything was made.
+ */
+static int make_store(struct mlops_repo *repo, int *created)
 {
-	struct mlops_repo *repo = calloc(1, sizeof(*repo));
-	int err;
 	static const char *const subdirs[] = { "objects", "refs", "logs" };
-	char *tmp = NULL, *objects = NULL, *gi = NULL, *cf = NULL;
+	char *tmp = mlops_repo_path(repo, "tmp"), *objects = mlops_repo_path(repo, "objects");
+	char *gi = mlops_repo_path(repo, ".gitignore"), *cf = mlops_repo_path(repo, "config");
 	struct stat st;
-	*out = NULL;
-	*created = 0;
-	if (!repo)
-		return mlops_error_set(MLOPS_ERROR, "out of memory");
-	git_init_once();
-	if ((err = discover(repo, path, 1)) < 0)
-		goto fail;
-	/* An existing store newer than this build is left as it is. */
-	if ((err = mlops_format_read(&repo->format, repo->dir)) < 0)
-		goto fail;
-	tmp = mlops_repo_path(repo, "tmp");
-	objects = mlops_repo_path(repo, "objects");
-	gi = mlops_repo_path(repo, ".gitignore");
-	cf = mlops_repo_path(repo, "config");
+	int err;
 	if (!tmp || !objects || !gi || !cf) {
 		err = mlops_error_set(MLOPS_ERROR, "out of memory");
-		goto fail;
+		goto done;
 	}
 	if (stat(repo->dir, &st) < 0)
 		*created = 1;
@@ -367,35 +383,50 @@ int mlops_repo_init(struct mlops_repo **out, const char *path, int *created)
 	if ((err = mlops_mkdir_p(tmp)) < 0 ||
 	    (err = ensure_file(gi, gitignore_text, tmp, created)) < 0 ||
 	    (new_store && (err = ensure_format(repo, tmp, created)) < 0))
-		goto fail;
+		goto done;
 	for (size_t i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
 		char *p = mlops_repo_path(repo, subdirs[i]);
 		if (!p) {
 			err = mlops_error_set(MLOPS_ERROR, "out of memory");
-			goto fail;
+			goto done;
 		}
 		if (stat(p, &st) < 0)
 			*created = 1;
 		err = mlops_mkdir_p(p);
 		free(p);
 		if (err < 0)
-			goto fail;
+			goto done;
 	}
-	if ((err = ensure_file(cf, config_text, tmp, created)) < 0)
+	err = ensure_file(cf, config_text, tmp, created);
+done:
+	free(tmp);
+	free(objects);
+	free(gi);
+	free(cf);
+	return err;
+}
+
+int mlops_repo_init(struct mlops_repo **out, const char *path, int *created)
+{
+	struct mlops_repo *repo = calloc(1, sizeof(*repo));
+	int err;
+	*out = NULL;
+	*created = 0;
+	if (!repo)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	git_init_once();
+	if ((err = discover(repo, path, 1)) < 0)
+		goto fail;
+	/* An existing store newer than this build is left as it is. */
+	if ((err = mlops_format_read(&repo->format, repo->dir)) < 0)
+		goto fail;
+	if ((err = make_store(repo, created)) < 0)
 		goto fail;
 	if ((err = finish_open(repo)) < 0)
 		goto fail;
-	free(tmp);
-	free(objects);
-	free(gi);
-	free(cf);
 	*out = repo;
 	return 0;
 fail:
-	free(tmp);
-	free(objects);
-	free(gi);
-	free(cf);
 	mlops_repo_free(repo);
 	return err;
 }

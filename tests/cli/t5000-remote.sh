@@ -94,6 +94,16 @@ test_expect_success 'clone elsewhere: git clone, init, remote add, pull gives id
 	mlops status --exit-code && mlops fsck
 '
 
+test_expect_success 'a fresh clone pulls without mlops init: the first command finishes its store' '
+	git clone -q a noinit && cd noinit && test ! -d .mlops/objects &&
+	mlops pull >../out && grep -q "datasets/train/v1: new" ../out &&
+	test "$(cat .mlops/format)" = 1 && test -d .mlops/objects && test -d .mlops/tmp &&
+	test -z "$(git status --porcelain)" &&
+	mlops status --exit-code && mlops fsck &&
+	cd .. && git clone -q a noinit2 && cd noinit2 &&
+	mlops status >/dev/null && test -d .mlops/objects && mlops -q push && mlops -q pull
+'
+
 test_expect_success 'pull again changes nothing' '
 	cd b && mlops --json pull >$TRASH/j &&
 	test "$(jnum objects_received $TRASH/j)" = 0 &&
