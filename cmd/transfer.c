@@ -28,6 +28,7 @@ static const char *change_name(enum mlops_ref_change c)
 	case MLOPS_REF_RENUMBERED: return "renumbered";
 	case MLOPS_REF_UPDATED: return "updated";
 	case MLOPS_REF_REJECTED: return "rejected";
+	case MLOPS_REF_DAMAGED: return "damaged";
 	}
 	return "?";
 }
@@ -78,7 +79,10 @@ static int print_result(const struct mlops_transfer_result *res, enum op op, dou
 			cJSON *r = cJSON_CreateObject();
 			cJSON_AddStringToObject(r, "name", res->refs[i].name);
 			cJSON_AddStringToObject(r, "new_name", res->refs[i].new_name);
-			cJSON_AddStringToObject(r, "id", mlops_oid_fmt(hex, &res->refs[i].id));
+			if (res->refs[i].change == MLOPS_REF_DAMAGED)
+				cJSON_AddNullToObject(r, "id");
+			else
+				cJSON_AddStringToObject(r, "id", mlops_oid_fmt(hex, &res->refs[i].id));
 			cJSON_AddStringToObject(r, "status", change_name(res->refs[i].change));
 			cJSON_AddItemToArray(arr, r);
 		}

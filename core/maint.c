@@ -239,15 +239,24 @@ static int remote_open(struct remote_session *s, struct mlops_repo *repo, const 
 	return err;
 }
 
-static int add_remote_refs(struct mlops_reach *walk, struct mlops_xfer *x, size_t *count)
+struct mlops_fsck_result;
+static int add_ref_fault(struct mlops_fsck_result *res, const char *ref, const char *msg);
+
+/*
+ * The remote's refs as roots of walk.  With fsck, a damaged ref is a fault
+ * of its own, as locally; without (gc), it fails: what it named is unknown.
+ */
+static int add_remote_refs(struct mlops_reach *walk, struct mlops_xfer *x, size_t *count,
+			   struct mlops_fsck_result *fsck)
 {
 	struct mlops_remote_ref *refs;
 	size_t n;
-	int err = mlops_xfer_refs(&refs, &n, x, NULL);
+	int err = mlops_xfer_refs(&refs, &n, x, NULL, fsck != NULL);
 	if (err < 0)
 		return err;
 	for (size_t i = 0; i < n && err == 0; i++)
-		err = mlops_reach_add(walk, &refs[i].id,
+		err = refs[i].damage ? add_ref_fault(fsck, refs[i].name, refs[i].damage) :
+		      mlops_reach_add(walk, &refs[i].id,
 				      MLOPS_REACH_STRICT | MLOPS_REACH_INSPECT | MLOPS_REACH_RECORD);
 	if (count)
 		*count = n;
@@ -358,7 +367,7 @@ static int gc_remote(struct mlops_gc_result *res, struct mlops_repo *repo,
 	if ((err = mlops_xfer_learn_all(s.x)) < 0)
 		goto done;
 	if ((err = mlops_reach_new(&walk, gc_fault, NULL)) < 0 ||
-	    (err = add_remote_refs(walk, s.x, NULL)) < 0 ||
+	    (err = add_remote_refs(walk, s.x, NULL, NULL)) < 0 ||
 	    (err = mlops_reach_add_repo_roots(walk, repo, MLOPS_REACH_ROOT_ALL, &res->commits)) < 0)
 		goto done;
 	struct mlops_reach_source src = { remote_visit, s.x };
@@ -534,7 +543,7 @@ static int fsck_remote(struct mlops_fsck_result *res, struct mlops_repo *repo, c
 		res->objects += p->count;
 		err = mlops_xfer_verify_pack(s.x, k, fsck_pack_entry, &fp);
 	}
-	if (err < 0 || (err = add_remote_refs(walk, s.x, &res->refs)) < 0)
+	if (err < 0 || (err = add_remote_refs(walk, s.x, &res->refs, res)) < 0)
 		goto done;
 	struct mlops_reach_source src = { remote_visit, s.x };
 	err = mlops_reach_run(walk, &src);

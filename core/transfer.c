@@ -336,7 +336,7 @@ static int remote_series(long *max, char **same, struct mlops_xfer *x, const cha
 	*same = NULL;
 	if (!dir)
 		return mlops_error_set(MLOPS_ERROR, "out of memory");
-	int err = mlops_xfer_refs(&refs, &n, x, dir);
+	int err = mlops_xfer_refs(&refs, &n, x, dir, 0);
 	free(dir);
 	if (err < 0)
 		return err;
@@ -684,7 +684,7 @@ static int do_fetch(struct mlops_transfer_result *res, struct session *s, struct
 	unsigned char *action = NULL; /* per remote ref: 0 skip, 1 write, 2 renumber local first */
 	int err;
 
-	if ((err = mlops_xfer_refs(&refs, &nrefs, s->x, NULL)) < 0)
+	if ((err = mlops_xfer_refs(&refs, &nrefs, s->x, NULL, 1)) < 0)
 		return err;
 	if (!(action = calloc(nrefs ? nrefs : 1, 1))) {
 		err = mlops_error_set(MLOPS_ERROR, "out of memory");
@@ -700,6 +700,24 @@ static int do_fetch(struct mlops_transfer_result *res, struct session *s, struct
 		if (!wanted_ref(refs[i].name, opts))
 			continue;
 		matched++;
+		/*
+		 * A damaged ref names nothing that can be fetched: one asked
+		 * for fails the fetch; otherwise it is skipped, so that one bad
+		 * file on the remote does not stop every clone's pull.
+		 */
+		if (refs[i].damage) {
+			if (opts->nrevs) {
+				err = mlops_error_set(MLOPS_EREMOTE, "%s; 'mlops fsck --remote %s' reports it",
+						      refs[i].damage, s->name);
+				goto done;
+			}
+			mlops_warning_add("%s; skipped ('mlops fsck --remote %s' reports it)",
+					  refs[i].damage, s->name);
+			if ((err = add_update(res, refs[i].name, refs[i].name, &refs[i].id,
+					      MLOPS_REF_DAMAGED)) < 0)
+				goto done;
+			continue;
+		}
 		int rc = mlops_ref_read(&cur, repo, refs[i].name);
 		if (rc == 0 && !mlops_oid_cmp(&cur, &refs[i].id)) {
 			/* A local ref's closure is complete locally. */

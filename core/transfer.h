@@ -32,6 +32,7 @@ enum mlops_ref_change {
 	MLOPS_REF_RENUMBERED, /* sent or kept under the next free number */
 	MLOPS_REF_UPDATED,    /* replaced (--force) */
 	MLOPS_REF_REJECTED,   /* the other side holds another id; left alone */
+	MLOPS_REF_DAMAGED,    /* fetch: the remote's ref holds no id; skipped */
 };
 
 struct mlops_ref_update {

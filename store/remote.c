@@ -2223,8 +2223,10 @@ void mlops_remote_refs_free(struct mlops_remote_ref *refs, size_t n)
 {
 	if (!refs)
 		return;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		free(refs[i].name);
+		free(refs[i].damage);
+	}
 	free(refs);
 }
 
@@ -2267,7 +2269,7 @@ static int cmp_ref(const void *a, const void *b)
 }
 
 int mlops_xfer_refs(struct mlops_remote_ref **out, size_t *n, struct mlops_xfer *x,
-		    const char *prefix)
+		    const char *prefix, int keep_damaged)
 {
 	struct ref_listing rl = { 0 };
 	struct mlops_remote_ref *refs = NULL;
@@ -2291,6 +2293,19 @@ int mlops_xfer_refs(struct mlops_remote_ref **out, size_t *n, struct mlops_xfer 
 			mlops_error_clear();
 			err = 0;
 			continue;
+		}
+		if (err == MLOPS_ECORRUPT && keep_damaged) {
+			memset(&refs[k].id, 0, sizeof(refs[k].id));
+			if (!(refs[k].damage = strdup(mlops_error_message()))) {
+				err = mlops_error_set(MLOPS_ERROR, "out of memory");
+				goto done;
+			}
+			mlops_error_clear();
+			err = 0;
+		} else if (err == MLOPS_ECORRUPT) {
+			err = mlops_error_set(MLOPS_EREMOTE, "%s; 'mlops fsck --remote' reports it",
+					      mlops_error_message());
+			goto done;
 		}
 		if (err < 0)
 			goto done;

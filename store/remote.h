@@ -118,7 +118,10 @@ struct mlops_remote {
 	int (*remove)(struct mlops_remote *r, const char *key);
 	/* Make everything put so far durable (optional: NULL). */
 	int (*sync)(struct mlops_remote *r);
-	/* Read ref `name` (e.g. "datasets/train/v3"). */
+	/*
+	 * Read ref `name` (e.g. "datasets/train/v3").  MLOPS_ECORRUPT when it
+	 * holds no id (damaged).
+	 */
 	int (*ref_read)(struct mlops_remote *r, const char *name, mlops_oid *out);
 	/*
 	 * Set ref `name` to id only if it holds `expected` (a zero id: only if
@@ -285,13 +288,19 @@ int mlops_xfer_remote_has(struct mlops_xfer *x, const mlops_oid *id);
  */
 int mlops_xfer_learn_all(struct mlops_xfer *x);
 
-/* The remote's refs (names below refs/, sorted) with their ids. */
+/*
+ * The remote's refs (names below refs/, sorted) with their ids.  A ref
+ * that holds no id fails the listing (MLOPS_EREMOTE, naming it) unless
+ * `keep_damaged`: it is then listed with a zero id and `damage` saying
+ * what is wrong, for the caller to report or skip.
+ */
 struct mlops_remote_ref {
 	char *name;
 	mlops_oid id;
+	char *damage; /* NULL, or why the ref is damaged */
 };
 int mlops_xfer_refs(struct mlops_remote_ref **out, size_t *n, struct mlops_xfer *x,
-		    const char *prefix);
+		    const char *prefix, int keep_damaged);
 void mlops_remote_refs_free(struct mlops_remote_ref *refs, size_t n);
 
 /*

@@ -451,11 +451,11 @@ static int parse_ref(mlops_oid *out, const char *text, size_t len, const char *n
 {
 	char hex[MLOPS_OID_HEXSZ + 1];
 	if (len < MLOPS_OID_HEXSZ)
-		return mlops_error_set(MLOPS_EREMOTE, "remote ref '%s' is malformed", name);
+		return mlops_error_set(MLOPS_ECORRUPT, "remote ref '%s' is damaged: it holds no id", name);
 	memcpy(hex, text, MLOPS_OID_HEXSZ);
 	hex[MLOPS_OID_HEXSZ] = '\0';
 	if (mlops_oid_parse(out, hex) < 0)
-		return mlops_error_set(MLOPS_EREMOTE, "remote ref '%s' is malformed", name);
+		return mlops_error_set(MLOPS_ECORRUPT, "remote ref '%s' is damaged: it holds no id", name);
 	return 0;
 }
 
@@ -545,6 +545,8 @@ static int dir_ref_cas(struct mlops_remote *r, const char *name, const mlops_oid
 		mlops_error_clear();
 		err = 0;
 	}
+	if (err == MLOPS_ECORRUPT)
+		err = mlops_error_set(MLOPS_EREMOTE, "%s", mlops_error_message());
 	if (err < 0)
 		goto fail;
 	if (expected && (mlops_oid_is_zero(expected) ? exists :

@@ -200,13 +200,13 @@ static int read_ref(mlops_oid *out, char etag[80], struct mlops_s3 *c, const cha
 		char hex[MLOPS_OID_HEXSZ + 1];
 		if (len < MLOPS_OID_HEXSZ) {
 			free(data);
-			return mlops_error_set(MLOPS_EREMOTE, "remote ref '%s' is malformed", name);
+			return mlops_error_set(MLOPS_ECORRUPT, "remote ref '%s' is damaged: it holds no id", name);
 		}
 		memcpy(hex, data, MLOPS_OID_HEXSZ);
 		hex[MLOPS_OID_HEXSZ] = '\0';
 		free(data);
 		if (mlops_oid_parse(out, hex) < 0)
-			return mlops_error_set(MLOPS_EREMOTE, "remote ref '%s' is malformed", name);
+			return mlops_error_set(MLOPS_ECORRUPT, "remote ref '%s' is damaged: it holds no id", name);
 		if (etag)
 			snprintf(etag, 80, "%s", a.etag);
 		return 0;
@@ -249,6 +249,8 @@ static int s3_ref_cas(struct mlops_remote *r, const char *name, const mlops_oid 
 		mlops_error_clear();
 		err = 0;
 	}
+	if (err == MLOPS_ECORRUPT)
+		err = mlops_error_set(MLOPS_EREMOTE, "%s", mlops_error_message());
 	if (err < 0)
 		goto done;
 	if (expected && (mlops_oid_is_zero(expected) ? exists :

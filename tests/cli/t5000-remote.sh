@@ -237,6 +237,19 @@ test_expect_success 'a damaged pack is detected at fetch' '
 	test_expect_code 7 mlops fetch 2>err && grep -q "pack .* is corrupt" err
 '
 
+test_expect_success 'a damaged ref on the remote is skipped by fetch and pull, with a warning' '
+	git init -q dmg && cd dmg && mlops -q init && echo 1 >f && mlops -q dataset add f --name t &&
+	echo 2 >f && mlops -q dataset add f --name t &&
+	mlops -q remote add origin "$TRASH/dmg-remote" && git add -A && git commit -qm t && mlops -q push &&
+	echo garbage >"$TRASH/dmg-remote/refs/datasets/t/v1" &&
+	cd .. && git clone -q dmg dmg2 && cd dmg2 && mlops -q init &&
+	mlops pull >out 2>err && test "$(cat f)" = 2 &&
+	grep -q "warning: remote ref .datasets/t/v1. is damaged.*skipped.*fsck --remote origin" err &&
+	grep -q "datasets/t/v1: damaged" out && grep -q "datasets/t/v2: new" out &&
+	mlops --json fetch >j 2>/dev/null && grep -q "\"status\":[[:space:]]*\"damaged\"" j &&
+	test_expect_code 10 mlops fetch origin t@v1 2>err && grep -q "damaged" err
+'
+
 test_expect_success 'a remote of a newer format is refused before anything is written' '
 	N=$TRASH/newer && mkdir -p "$N" &&
 	printf "{\"epoch\":\"abc\",\"format\":3}\n" >"$N/MLOPS_REMOTE" &&

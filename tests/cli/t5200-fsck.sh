@@ -72,6 +72,18 @@ test_expect_success 'a pull stopped midway leaves fsck clean; the next one compl
 	mlops fsck >out && grep -q " 0 faults" out
 '
 
+test_expect_success 'a damaged ref on a remote is a damaged-ref fault, as locally; gc --remote refuses' '
+	git init -q dr && cd dr && mlops -q init && echo 1 >f && mlops -q dataset add f --name t &&
+	echo 2 >f && mlops -q dataset add f --name t &&
+	mlops -q remote add origin "$TRASH/dr-remote" && mlops -q push &&
+	echo garbage >"$TRASH/dr-remote/refs/datasets/t/v2" &&
+	test_expect_code 1 mlops fsck --remote origin >out 2>err &&
+	grep -q "^damaged-ref datasets/t/v2: " out && grep -q "1 fault" err &&
+	mlops --json fsck --remote origin >j; test $? = 1 &&
+	grep -q "\"problem\":[[:space:]]*\"damaged-ref\"" j &&
+	test_expect_code 10 mlops gc --remote origin 2>err && grep -q "datasets/t/v2.* damaged" err
+'
+
 test_expect_success 'fsck -h outside a repository' '
 	cd / && mlops fsck -h >"$TRASH/out" && grep -q "usage: mlops fsck" "$TRASH/out"
 '
