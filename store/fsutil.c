@@ -120,7 +120,7 @@ int mlops_pwrite_all(int fd, const void *buf, size_t len, uint64_t offset)
 	return 0;
 }
 
-int mlops_copy_fd(int out, int in, uint64_t size, const char *src, int clone)
+int mlops_copy_fd(int out, int in, uint64_t size, const char *src, const char *dst, int clone)
 {
 	if (clone && size && ioctl(out, FICLONE, in) == 0)
 		return 0;
@@ -138,7 +138,8 @@ int mlops_copy_fd(int out, int in, uint64_t size, const char *src, int clone)
 				n = -1;
 		}
 		if (n <= 0)
-			return mlops_error_sys(n < 0 ? errno : EIO, "unable to copy '%s'", src);
+			return dst ? mlops_error_sys(n < 0 ? errno : EIO, "unable to copy '%s' to '%s'", src, dst) :
+			       mlops_error_sys(n < 0 ? errno : EIO, "unable to copy '%s'", src);
 		left -= (uint64_t)n;
 	}
 	return 0;

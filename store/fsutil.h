@@ -69,11 +69,12 @@ int mlops_pwrite_all(int fd, const void *buf, size_t len, uint64_t offset);
 
 /*
  * Copy size bytes from in (at its offset) to out, in the kernel where it
- * can (copy_file_range), else through a buffer; src names in for the
- * message.  With `clone` set and out empty, a file system that shares
- * blocks (reflink) clones in's whole file instead.
+ * can (copy_file_range), else through a buffer; src and dst name in and
+ * out (may be NULL) for the message ("unable to copy 'src' to 'dst'", so
+ * that a full disk names the file being written).  With `clone` set and out empty, a
+ * file system that shares blocks (reflink) clones in's whole file instead.
  */
-int mlops_copy_fd(int out, int in, uint64_t size, const char *src, int clone);
+int mlops_copy_fd(int out, int in, uint64_t size, const char *src, const char *dst, int clone);
 
 /* Read up to len bytes, retrying EINTR, until EOF; returns bytes or -1. */
 ssize_t mlops_read_full(int fd, void *buf, size_t len);

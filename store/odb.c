@@ -1186,7 +1186,7 @@ static int place_pack(struct mlops_odb *odb, const char *src, const char *dst, i
 	if ((err = mlops_tempfile(&out, &tmp, odb->tmpdir, "pack-")) < 0)
 		goto done;
 	mlops_tempfile_register(tmp);
-	if ((err = mlops_copy_fd(out, in, (uint64_t)st.st_size, src, 1)) < 0)
+	if ((err = mlops_copy_fd(out, in, (uint64_t)st.st_size, src, tmp, 1)) < 0)
 		goto done;
 	if (fchmod(out, 0444 & ~mlops_umask()) < 0 || (odb->fsync && fsync(out) < 0)) {
 		err = mlops_error_sys(errno, "unable to write pack '%s'", tmp);

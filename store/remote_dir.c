@@ -167,7 +167,7 @@ static int one_part(void *payload, size_t i, struct mlops_remote_part *out)
 	return 0;
 }
 
-static int dir_put(struct mlops_remote *r, const char *key, const void *data, size_t len)
+static int dir_put_raw(struct mlops_remote *r, const char *key, const void *data, size_t len)
 {
 	struct dir_remote *d = (struct dir_remote *)r;
 	char path[PATH_MAX], *tmp = NULL;
@@ -193,8 +193,8 @@ static int dir_put(struct mlops_remote *r, const char *key, const void *data, si
 }
 
 /* Packs: content-named, written unnamed and linked; else joined and put. */
-static int dir_put_parts(struct mlops_remote *r, const char *key, size_t n,
-			 mlops_remote_part_cb part, void *payload)
+static int dir_put_parts_raw(struct mlops_remote *r, const char *key, size_t n,
+			     mlops_remote_part_cb part, void *payload)
 {
 	struct dir_remote *d = (struct dir_remote *)r;
 	char path[PATH_MAX];
@@ -227,7 +227,7 @@ static int dir_put_parts(struct mlops_remote *r, const char *key, size_t n,
 		len += pt.len;
 	}
 	if (err >= 0)
-		err = dir_put(r, key, buf ? buf : "", len);
+		err = dir_put_raw(r, key, buf ? buf : "", len);
 	free(buf);
 	return err;
 }
@@ -249,20 +249,20 @@ static int dir_path(struct mlops_remote *r, const char *key, char **out)
 	return 0;
 }
 
-/* Copy the file at src into fd. */
-static int copy_fd(int out, const char *src)
+/* Copy the file at src into fd, the file dst. */
+static int copy_fd(int out, const char *src, const char *dst)
 {
 	int in = open(src, O_RDONLY | O_CLOEXEC);
 	if (in < 0)
 		return mlops_error_sys(errno, "unable to open '%s'", src);
 	struct stat st;
 	int err = fstat(in, &st) < 0 ? mlops_error_sys(errno, "unable to stat '%s'", src) :
-		  mlops_copy_fd(out, in, (uint64_t)st.st_size, src, 0);
+		  mlops_copy_fd(out, in, (uint64_t)st.st_size, src, dst, 0);
 	close(in);
 	return err;
 }
 
-static int dir_put_file(struct mlops_remote *r, const char *key, const char *src)
+static int dir_put_file_raw(struct mlops_remote *r, const char *key, const char *src)
 {
 	struct dir_remote *d = (struct dir_remote *)r;
 	char path[PATH_MAX], *tmp = NULL;
@@ -280,7 +280,7 @@ static int dir_put_file(struct mlops_remote *r, const char *key, const char *src
 	if (fchmod(fd, 0444 & ~mlops_umask()) < 0)
 		err = mlops_error_sys(errno, "unable to write '%s'", tmp);
 	if (err == 0)
-		err = copy_fd(fd, src);
+		err = copy_fd(fd, src, tmp);
 	if (close(fd) < 0 && err == 0)
 		err = mlops_error_sys(errno, "unable to write '%s'", tmp);
 	if (err == 0 && rename(tmp, path) < 0) {
@@ -362,7 +362,7 @@ static int dir_get_file(struct mlops_remote *r, const char *key, int out, uint64
 	int fd, err;
 	if ((err = open_key(&fd, &st, path, d, key, max_size)) < 0)
 		return err;
-	if ((err = mlops_copy_fd(out, fd, (uint64_t)st.st_size, path, 0)) == 0)
+	if ((err = mlops_copy_fd(out, fd, (uint64_t)st.st_size, path, NULL, 0)) == 0)
 		*len = (uint64_t)st.st_size;
 	close(fd);
 	return err;
@@ -421,7 +421,7 @@ static int dir_list(struct mlops_remote *r, const char *prefix, mlops_remote_lis
 	return 0;
 }
 
-static int dir_remove(struct mlops_remote *r, const char *key)
+static int dir_remove_raw(struct mlops_remote *r, const char *key)
 {
 	struct dir_remote *d = (struct dir_remote *)r;
 	char path[PATH_MAX];
@@ -433,7 +433,7 @@ static int dir_remove(struct mlops_remote *r, const char *key)
 	return 0;
 }
 
-static int dir_sync(struct mlops_remote *r)
+static int dir_sync_raw(struct mlops_remote *r)
 {
 	struct dir_remote *d = (struct dir_remote *)r;
 	if (!d->fsync)
@@ -524,8 +524,8 @@ static int take_lock(int *fd_out, const char *lock)
 	}
 }
 
-static int dir_ref_cas(struct mlops_remote *r, const char *name, const mlops_oid *id,
-		       const mlops_oid *expected)
+static int dir_ref_cas_raw(struct mlops_remote *r, const char *name, const mlops_oid *id,
+			   const mlops_oid *expected)
 {
 	struct dir_remote *d = (struct dir_remote *)r;
 	char path[PATH_MAX], lock[PATH_MAX + 8], hex[MLOPS_OID_HEXSZ + 2];
@@ -586,6 +586,50 @@ fail:
 	unlink(lock);
 	mlops_tempfile_forget(lock);
 	return err;
+}
+
+/*
+ * What writes to the remote.  A failure to write there (a full or
+ * read-only file system, a permission) is the remote's (MLOPS_EREMOTE),
+ * named by its URL, not a local I/O error.
+ */
+static int remote_failure(struct mlops_remote *r, int err)
+{
+	if (err == MLOPS_EIO)
+		return mlops_error_wrap(MLOPS_EREMOTE, "unable to write to remote '%s'", r->url);
+	return err;
+}
+
+static int dir_put(struct mlops_remote *r, const char *key, const void *data, size_t len)
+{
+	return remote_failure(r, dir_put_raw(r, key, data, len));
+}
+
+static int dir_put_parts(struct mlops_remote *r, const char *key, size_t n,
+			 mlops_remote_part_cb part, void *payload)
+{
+	return remote_failure(r, dir_put_parts_raw(r, key, n, part, payload));
+}
+
+static int dir_put_file(struct mlops_remote *r, const char *key, const char *src)
+{
+	return remote_failure(r, dir_put_file_raw(r, key, src));
+}
+
+static int dir_remove(struct mlops_remote *r, const char *key)
+{
+	return remote_failure(r, dir_remove_raw(r, key));
+}
+
+static int dir_sync(struct mlops_remote *r)
+{
+	return remote_failure(r, dir_sync_raw(r));
+}
+
+static int dir_ref_cas(struct mlops_remote *r, const char *name, const mlops_oid *id,
+		       const mlops_oid *expected)
+{
+	return remote_failure(r, dir_ref_cas_raw(r, name, id, expected));
 }
 
 static void dir_free(struct mlops_remote *r)

@@ -250,6 +250,21 @@ test_expect_success 'a damaged ref on the remote is skipped by fetch and pull, w
 	test_expect_code 10 mlops fetch origin t@v1 2>err && grep -q "damaged" err
 '
 
+test_expect_success 'a full or read-only remote is the remote failing (exit 10), named' '
+	test "$(id -u)" = 0 && test_have_cmd mount || return 0
+	mkdir small && mount -t tmpfs -o size=1m tmpfs small 2>/dev/null || return 0
+	mkdir small/full small/ro &&
+	( git init -q tiny && cd tiny && mlops -q init && head -c 2000000 /dev/urandom >big &&
+	  mlops -q dataset add big && mlops -q remote add full ../small/full &&
+	  mlops -q remote add ro ../small/ro &&
+	  test_expect_code 10 mlops push full 2>../full.err ) ; rc=$?
+	mount -o remount,ro small && ( cd tiny && test_expect_code 10 mlops push ro 2>../ro.err ); rc2=$?
+	umount small
+	test $rc = 0 && test $rc2 = 0 &&
+	grep -q "unable to write to remote .*small/full.*to .*small/full/tmp/.*No space left on device" full.err &&
+	grep -q "unable to write to remote .*small/ro.*Read-only file system" ro.err
+'
+
 test_expect_success 'a remote of a newer format is refused before anything is written' '
 	N=$TRASH/newer && mkdir -p "$N" &&
 	printf "{\"epoch\":\"abc\",\"format\":3}\n" >"$N/MLOPS_REMOTE" &&

@@ -756,7 +756,7 @@ static void test_adopt_pack_links_or_copies(void **state)
 	idx->entries[0].length--; /* the index as it was */
 	int in = open(pack, O_RDONLY), out = open(cut, O_WRONLY | O_CREAT | O_TRUNC, 0444);
 	assert_true(in >= 0 && out >= 0);
-	assert_int_equal(mlops_copy_fd(out, in, (uint64_t)a.st_size - 10, pack, 0), 0);
+	assert_int_equal(mlops_copy_fd(out, in, (uint64_t)a.st_size - 10, pack, cut, 0), 0);
 	close(in);
 	close(out);
 	struct mlops_odb *shorter = store_beside(fx, "short");
