@@ -91,7 +91,61 @@ int mlops_remote_url_valid(const char *url)
 				url);
 		return 0;
 	}
+	/* file://PATH: an absolute path (file:///srv/data), never empty or relative. */
+	if (!strncmp(url, "file://", 7) && url[7] != '/') {
+		mlops_error_set(MLOPS_EUSAGE, "'%s': a file URL names an absolute path: file:///PATH", url);
+		return 0;
+	}
 	return 1;
+}
+
+/* The folder of a directory remote's URL (borrowed), or NULL for another scheme. */
+static const char *dir_url_path(const char *url)
+{
+	if (!strncmp(url, "file://", 7))
+		return url + 7;
+	return strstr(url, "://") ? NULL : url;
+}
+
+/*
+ * MLOPS_EUSAGE when folder `path` (absolute) is the repository's work tree
+ * or inside it (.mlops/ included): a push would write the remote's files
+ * among the tracked ones.  Symbolic links are followed as far as the path
+ * exists.
+ */
+static int check_outside_repo(struct mlops_repo *repo, const char *path)
+{
+	char buf[PATH_MAX], real[PATH_MAX], wd[PATH_MAX], full[2 * PATH_MAX];
+	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+		return mlops_error_set(MLOPS_EUSAGE, "'%s' is too long", path);
+	/* The nearest existing ancestor, resolved, then the rest as it is. */
+	size_t end = strlen(buf);
+	for (;;) {
+		char save = buf[end];
+		buf[end] = '\0';
+		int ok = end > 0 && realpath(buf, real) != NULL;
+		buf[end] = save;
+		if (ok)
+			break;
+		while (end > 0 && buf[end - 1] != '/')
+			end--;
+		if (end > 0)
+			end--; /* at the slash */
+		if (end == 0) {
+			snprintf(real, sizeof(real), "/");
+			break;
+		}
+	}
+	snprintf(full, sizeof(full), "%s%s", strcmp(real, "/") ? real : "", buf + end);
+	if (!full[0])
+		snprintf(full, sizeof(full), "/");
+	if (!realpath(repo->workdir, wd))
+		snprintf(wd, sizeof(wd), "%s", repo->workdir);
+	size_t wl = strlen(wd);
+	if (!strncmp(full, wd, wl) && (full[wl] == '\0' || full[wl] == '/' || !strcmp(wd, "/")))
+		return mlops_error_set(MLOPS_EUSAGE, "'%s' is in this repository's work tree "
+				       "('%s'); a remote must be a folder outside it", path, wd);
+	return 0;
 }
 
 int mlops_remote_open_url(struct mlops_remote **out, const char *url,
@@ -201,7 +255,12 @@ int mlops_remote_open(struct mlops_remote **out, struct mlops_repo *repo, const 
 		.endpoint = endpoint, .region = region, .profile = profile, .fsync = fsync_on,
 		.hardlinks = hardlinks,
 	};
-	err = mlops_remote_open_url(out, url, &opts);
+	const char *folder = dir_url_path(url);
+	if (!mlops_remote_url_valid(url) || (folder && folder[0] == '/' &&
+					     check_outside_repo(repo, folder) < 0))
+		err = MLOPS_EUSAGE;
+	else
+		err = mlops_remote_open_url(out, url, &opts);
 	if (err < 0)
 		mlops_error_wrap(err, "remote '%s'", name);
 done:
@@ -278,6 +337,11 @@ int mlops_remote_add(struct mlops_repo *repo, const char *name, const char *url,
 		return mlops_error_set(MLOPS_EUSAGE, "'%s': an S3 URL is s3://BUCKET[/PREFIX]", url);
 	if ((err = absolute_url(&abs, !strncmp(url, "file://", 7) ? url + 7 : url)) < 0)
 		return err;
+	int again = 0;
+	if (dir_url_path(abs) && (err = check_outside_repo(repo, abs)) < 0) {
+		free(abs);
+		return err;
+	}
 	if (mlops_remote_exists(repo, name)) {
 		/* The same settings again (a clone of a repository whose config has them) is fine. */
 		char *cur = NULL;
@@ -286,11 +350,24 @@ int mlops_remote_add(struct mlops_repo *repo, const char *name, const char *url,
 		err = cur && !strcmp(cur, abs) ? 0 :
 		      mlops_error_set(MLOPS_EEXISTS, "remote '%s' already exists (url %s)", name,
 				      cur ? cur : "?");
+		again = err == 0;
 		free(cur);
 		if (err < 0) {
 			free(abs);
 			return err;
 		}
+	}
+	/*
+	 * A new directory remote is made here when its parent exists, so that
+	 * push and fetch can refuse a folder that is missing (an unmounted
+	 * file system) instead of filling the local disk.  Added again (a
+	 * clone), it is in use elsewhere already: nothing is made.
+	 */
+	struct stat st;
+	if (!again && dir_url_path(abs) && stat(abs, &st) < 0 && errno == ENOENT &&
+	    mkdir(abs, 0777) < 0 && errno != ENOENT && errno != EEXIST) {
+		err = mlops_error_sys(errno, "unable to create the remote folder '%s'", abs);
+		goto done;
 	}
 	if ((err = local_config(&cfg, repo)) < 0)
 		goto done;

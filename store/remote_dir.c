@@ -663,8 +663,21 @@ int mlops_remote_dir_open(struct mlops_remote **out, const char *url,
 		dir_free(&d->base);
 		return mlops_error_set(MLOPS_ERROR, "out of memory");
 	}
+	/*
+	 * A folder that is not there is never made here: it may be a file
+	 * system that is not mounted (mlops remote add makes a new one).
+	 */
 	struct stat st;
-	if (stat(d->root, &st) == 0 && !S_ISDIR(st.st_mode)) {
+	if (stat(d->root, &st) < 0) {
+		int e = errno;
+		dir_free(&d->base);
+		if (e == ENOENT)
+			return mlops_error_set(MLOPS_EREMOTE, "'%s' does not exist: is it mounted? "
+					       "(a new remote's folder is made by 'mlops remote add', "
+					       "or by mkdir)", path);
+		return mlops_error_set(MLOPS_EREMOTE, "unable to open '%s': %s", path, strerror(e));
+	}
+	if (!S_ISDIR(st.st_mode)) {
 		dir_free(&d->base);
 		return mlops_error_set(MLOPS_EUSAGE, "remote '%s' is not a directory", url);
 	}

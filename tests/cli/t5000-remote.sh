@@ -47,6 +47,32 @@ test_expect_success 'remote add refuses bad names, bad URLs and taken names' '
 	test_expect_code 3 mlops remote remove nosuch 2>err
 '
 
+test_expect_success 'remote add refuses an empty or relative file URL, and a folder in the work tree' '
+	cd cfg &&
+	test_expect_code 2 mlops remote add g file:// 2>err && grep -q "file:///PATH" err &&
+	test_expect_code 2 mlops remote add g file://../dir 2>err && grep -q "file:///PATH" err &&
+	test_expect_code 2 mlops remote add g . 2>err && grep -q "in this repository.s work tree" err &&
+	test_expect_code 2 mlops remote add g ./store 2>err && grep -q "work tree" err &&
+	test_expect_code 2 mlops remote add g .mlops/store 2>err &&
+	test_expect_code 2 mlops remote add g "file://$TRASH/work/cfg/sub" 2>err &&
+	ln -s "$TRASH/work/cfg" ../cfg-link &&
+	test_expect_code 2 mlops remote add g ../cfg-link/store 2>err &&
+	! test -e store && ! test -e .mlops/store && ! mlops remote list | grep -q "^g	" &&
+	git config -f .mlops/config remote.inside.url "$TRASH/work/cfg/in" &&
+	test_expect_code 2 mlops push inside 2>err && grep -q "work tree" err && ! test -e in &&
+	git config -f .mlops/config --remove-section remote.inside
+'
+
+test_expect_success 'remote add makes a new folder; push and fetch refuse a missing one (not mounted?)' '
+	cd cfg && mlops -q remote add fresh ../fresh-store && test -d ../fresh-store &&
+	mlops -q remote add nas ../nas/store && ! test -e ../nas &&
+	test_expect_code 10 mlops push nas 2>err && grep -q "does not exist: is it mounted?" err &&
+	test_expect_code 10 mlops fetch nas 2>err && grep -q "does not exist" err &&
+	test_expect_code 10 mlops pull nas 2>err && ! test -e ../nas &&
+	mlops -q push fresh && test -f ../fresh-store/MLOPS_REMOTE &&
+	mlops -q remote remove fresh && mlops -q remote remove nas
+'
+
 test_expect_success 'no credentials are written to the config' '
 	cd cfg && ! grep -qi "secret\|access_key\|password" .mlops/config
 '
