@@ -52,8 +52,9 @@ static int print(const struct mlops_bundle_result *res, const char *verb, const 
 	       cmd_human_size(a, res->bytes));
 	for (size_t i = 0; i < res->nrefs; i++) {
 		if (strcmp(res->refs[i].name, res->refs[i].new_name))
-			printf("  %s -> %s (renumbered: the number was taken)\n", res->refs[i].name,
-			       res->refs[i].new_name);
+			printf("  %s -> %s (%s)\n", res->refs[i].name, res->refs[i].new_name,
+			       res->refs[i].existed ? "here already under that number" :
+			       "renumbered: the number was taken");
 		else
 			printf("  %s %.12s\n", res->refs[i].name, mlops_oid_fmt(hex, &res->refs[i].id));
 	}

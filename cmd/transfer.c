@@ -98,9 +98,10 @@ static int print_result(const struct mlops_transfer_result *res, enum op op, dou
 	for (size_t i = 0; i < res->nrefs; i++) {
 		const struct mlops_ref_update *u = &res->refs[i];
 		if (u->change == MLOPS_REF_RENUMBERED)
-			fprintf(stderr, "note: %s is %s %s: the number was taken by another version "
-				"(the content id %.12s is what identifies it)\n",
-				u->name, op == OP_PUSH ? "now" : "kept locally as", u->new_name,
+			fprintf(stderr, "note: %s is %s %s: %s (the content id %.12s is what identifies "
+				"it)\n", u->name, op == OP_PUSH ? "now" : "kept locally as", u->new_name,
+				op == OP_PUSH ? "the number was taken by another version" :
+				"version numbers follow the remote's",
 				mlops_oid_fmt((char[MLOPS_OID_HEXSZ + 1]){ 0 }, &u->id));
 		if (u->change == MLOPS_REF_REJECTED)
 			fprintf(stderr, "mlops: %s: rejected: the %s holds another version under this name\n",

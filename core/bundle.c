@@ -564,6 +564,7 @@ int mlops_bundle_import(struct mlops_bundle_result **out, struct mlops_repo *rep
 			mlops_error_clear();
 			if (!have)
 				err = mlops_ref_write(repo, to, &res->refs[i].id, &zero, "import");
+			res->refs[i].existed = have;
 			free(res->refs[i].new_name);
 			res->refs[i].new_name = to;
 		}

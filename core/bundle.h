@@ -25,6 +25,7 @@ struct mlops_bundle_ref {
 	char *name;       /* as in the bundle */
 	char *new_name;   /* as written (renumbered when the number was taken) */
 	mlops_oid id;
+	int existed;      /* import: the store had this version under new_name already */
 };
 
 struct mlops_bundle_result {

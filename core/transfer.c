@@ -119,6 +119,39 @@ static int local_max(long *out, struct mlops_repo *repo, const char *prefix)
 	return 0;
 }
 
+/*
+ * The local version of series `prefix` ("datasets/NAME") that holds id:
+ * *out is its ref name (the caller's), or NULL when none does.
+ */
+static int local_series_find(char **out, struct mlops_repo *repo, const char *prefix,
+			     const mlops_oid *id)
+{
+	char **names;
+	size_t n;
+	*out = NULL;
+	int err = mlops_ref_list(&names, &n, repo, prefix);
+	if (err < 0)
+		return err;
+	for (size_t i = 0; i < n && !*out && err == 0; i++) {
+		char *end;
+		mlops_oid cur;
+		if (names[i][0] != 'v' || (strtol(names[i] + 1, &end, 10), *end))
+			continue;
+		char *ref = mlops_strdupf("%s/%s", prefix, names[i]);
+		if (!ref) {
+			err = mlops_error_set(MLOPS_ERROR, "out of memory");
+			break;
+		}
+		if (mlops_ref_read(&cur, repo, ref) == 0 && !mlops_oid_cmp(&cur, id))
+			*out = ref;
+		else
+			free(ref);
+		mlops_error_clear();
+	}
+	mlops_strlist_free(names, n);
+	return err;
+}
+
 int mlops_series_free_name(char **out, struct mlops_repo *repo, const char *name,
 			   const mlops_oid *id)
 {
@@ -127,20 +160,27 @@ int mlops_series_free_name(char **out, struct mlops_repo *repo, const char *name
 	long num, max;
 	*out = NULL;
 	int err = mlops_ref_read(&cur, repo, name);
-	if (err == MLOPS_ENOTFOUND || (err == 0 && !mlops_oid_cmp(&cur, id)) ||
-	    !mlops_series_parse(name, &plen, &num)) {
+	if ((err == 0 && !mlops_oid_cmp(&cur, id)) || !mlops_series_parse(name, &plen, &num)) {
 		mlops_error_clear();
 		*out = strdup(name);
 		return *out ? 0 : mlops_error_set(MLOPS_ERROR, "out of memory");
 	}
-	if (err < 0)
+	if (err < 0 && err != MLOPS_ENOTFOUND)
 		return err;
+	int absent = err == MLOPS_ENOTFOUND;
+	mlops_error_clear();
 	char *prefix = strndup(name, plen);
 	if (!prefix)
 		return mlops_error_set(MLOPS_ERROR, "out of memory");
-	if ((err = local_max(&max, repo, prefix)) == 0 &&
-	    !(*out = mlops_strdupf("%s/v%ld", prefix, max + 1)))
-		err = mlops_error_set(MLOPS_ERROR, "out of memory");
+	/* The version is here under another number already: that one. */
+	if ((err = local_series_find(out, repo, prefix, id)) == 0 && !*out) {
+		if (absent)
+			*out = strdup(name);
+		else if ((err = local_max(&max, repo, prefix)) == 0)
+			*out = mlops_strdupf("%s/v%ld", prefix, max + 1);
+		if (err == 0 && !*out)
+			err = mlops_error_set(MLOPS_ERROR, "out of memory");
+	}
 	free(prefix);
 	return err;
 }
@@ -791,6 +831,37 @@ static int do_fetch(struct mlops_transfer_result *res, struct session *s, struct
 				err = add_update(res, refs[i].name, to, &cur, MLOPS_REF_RENUMBERED);
 			free(prefix);
 			free(to);
+			if (err < 0)
+				break;
+		}
+		/*
+		 * A version here under another number (imported, say): it takes
+		 * the remote's number, as a push follows the remote, rather than
+		 * being kept twice.
+		 */
+		size_t plen;
+		long num;
+		if (mlops_series_parse(refs[i].name, &plen, &num)) {
+			char *prefix = strndup(refs[i].name, plen), *other = NULL;
+			if (!prefix) {
+				err = mlops_error_set(MLOPS_ERROR, "out of memory");
+				break;
+			}
+			err = local_series_find(&other, repo, prefix, &refs[i].id);
+			free(prefix);
+			if (err == 0 && other && strcmp(other, refs[i].name) &&
+			    mlops_ref_read(&cur, repo, refs[i].name) == MLOPS_ENOTFOUND) {
+				mlops_error_clear();
+				if ((err = mlops_series_rename(repo, other, refs[i].name, &refs[i].id)) == 0)
+					err = add_update(res, other, refs[i].name, &refs[i].id,
+							 MLOPS_REF_RENUMBERED);
+				free(other);
+				if (err < 0)
+					break;
+				continue;
+			}
+			mlops_error_clear();
+			free(other);
 			if (err < 0)
 				break;
 		}

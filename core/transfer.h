@@ -94,9 +94,10 @@ int mlops_pull(struct mlops_transfer_result **out, struct mlops_repo *repo,
 	       const struct mlops_transfer_opts *opts);
 
 /*
- * Name a version under the next free number of its series when `name`
- * ("PREFIX/vN") is taken locally by another id: *out is the name to use
- * (the caller's).  Used by import as well.
+ * The name under which to keep version id of series "PREFIX/vN" (`name`):
+ * the local version that holds id already, whatever its number; else
+ * name when it is free; else the next free number.  *out is the caller's.
+ * Used by import.
  */
 int mlops_series_free_name(char **out, struct mlops_repo *repo, const char *name,
 			   const mlops_oid *id);

@@ -93,6 +93,23 @@ test_expect_success 'a version number taken by another version is renumbered' '
 	test "$(cat .mlops/refs/datasets/d/v2)" = "$(cat ../src/.mlops/refs/datasets/d/v1)"
 '
 
+test_expect_success 'importing a renumbered version again finds it: no second number' '
+	cd dst2 && mlops import ../d1.tar.gz >out && grep -q "datasets/d/v1 -> datasets/d/v2 (here already" out &&
+	! test -e .mlops/refs/datasets/d/v3 && test "$(ls .mlops/refs/datasets/d)" = "v1
+v2"
+'
+
+test_expect_success 'a fetch gives an imported version the remote number, not a second one' '
+	cd src && mlops -q remote add bundles "$TRASH/bundle-remote" && mlops -q push bundles d@v1 &&
+	cd ../dst2 && mlops -q remote add bundles "$TRASH/bundle-remote" &&
+	x=$(cat ../src/.mlops/refs/datasets/d/v1) && y=$(cat .mlops/refs/datasets/d/v1) &&
+	mlops fetch bundles >out 2>err &&
+	test "$(cat .mlops/refs/datasets/d/v1)" = "$x" &&
+	test "$(grep -l "$x" .mlops/refs/datasets/d/* | wc -l)" = 1 &&
+	test "$(grep -l "$y" .mlops/refs/datasets/d/* | wc -l)" = 1 &&
+	mlops -q fetch bundles && test "$(ls .mlops/refs/datasets/d | wc -l)" = 2
+'
+
 test_expect_success 'a training run exports with its inputs and outputs' '
 	cd src && git add -A && git commit -qm data &&
 	mlops -q train -n t -d d -- sh -c "echo weights >\$MLOPS_OUTPUT/model.bin" &&
