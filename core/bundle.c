@@ -12,6 +12,7 @@
  */
 #include "bundle.h"
 #include "dataset.h"
+#include "rev.h"
 #include "reach.h"
 #include "run.h"
 #include "transfer.h"
@@ -68,6 +69,108 @@ static int add_ref(struct mlops_bundle_result *res, const char *name, const mlop
 	}
 	res->nrefs++;
 	return 0;
+}
+
+/* ---- the refs a bundle carries ------------------------------------------- */
+
+/* Digits only, no leading zero: a version number. */
+static int is_number(const char *s, size_t n)
+{
+	if (!n || n > 18 || s[0] == '0')
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+	return 1;
+}
+
+/* "vX.Y.Z": a model version. */
+static int is_semver(const char *s)
+{
+	int parts = 0;
+	if (*s++ != 'v')
+		return 0;
+	for (;;) {
+		size_t n = strspn(s, "0123456789");
+		if (!n || (n > 1 && s[0] == '0') || n > 9)
+			return 0;
+		s += n;
+		parts++;
+		if (!*s)
+			return parts == 3;
+		if (*s++ != '.')
+			return 0;
+	}
+}
+
+/*
+ * Which kind of version ref `ref` is, with the record type it must name and
+ * the name it must carry (*name, *name_len): a dataset version
+ * datasets/NAME/vN, a feature set features/NAME/vN or its spec
+ * features/NAME/spec/vN, a model version models/NAME/vX.Y.Z, a run
+ * runs/ID (the record's own id).  NULL for anything else: a bundle carries
+ * versions only, never a ref such as "lock" or "runcache/...".
+ */
+static const char *bundle_ref_type(const char *ref, const char **name, size_t *name_len)
+{
+	static const struct { const char *prefix, *type; } kinds[] = {
+		{ "datasets/", "dataset" }, { "features/", "feature-set" },
+		{ "models/", "model" }, { "runs/", "run" },
+	};
+	char buf[256];
+	*name = NULL;
+	*name_len = 0;
+	if (!mlops_ref_name_valid(ref))
+		return NULL;
+	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		size_t pl = strlen(kinds[k].prefix);
+		if (strncmp(ref, kinds[k].prefix, pl))
+			continue;
+		const char *rest = ref + pl, *slash = strchr(rest, '/');
+		if (!strcmp(kinds[k].type, "run")) {
+			mlops_oid id;
+			return strlen(rest) == MLOPS_OID_HEXSZ && !strchr(rest, '/') &&
+			       strspn(rest, "0123456789abcdef") == MLOPS_OID_HEXSZ &&
+			       mlops_oid_parse(&id, rest) == 0 ? "run" : NULL;
+		}
+		if (!slash || (size_t)(slash - rest) >= sizeof(buf))
+			return NULL;
+		memcpy(buf, rest, (size_t)(slash - rest));
+		buf[slash - rest] = '\0';
+		if (!mlops_name_valid(buf))
+			return NULL;
+		*name = rest;
+		*name_len = (size_t)(slash - rest);
+		const char *ver = slash + 1, *type = kinds[k].type;
+		if (!strcmp(type, "feature-set") && !strncmp(ver, "spec/", 5)) {
+			ver += 5;
+			type = "feature-spec";
+		}
+		if (!strcmp(type, "model"))
+			return is_semver(ver) ? type : NULL;
+		return ver[0] == 'v' && is_number(ver + 1, strlen(ver + 1)) ? type : NULL;
+	}
+	return NULL;
+}
+
+/*
+ * MLOPS_EINVALID unless record `data` is what ref says: a record of its
+ * kind, carrying its name (a run: named by its own id, checked already).
+ */
+static int check_ref_record(const char *file, const char *ref, const void *data, size_t len)
+{
+	const char *name;
+	size_t nl;
+	const char *type = bundle_ref_type(ref, &name, &nl);
+	cJSON *rec = cJSON_ParseWithLength(data, len);
+	const char *rt = mlops_json_str(rec, "type"), *rn = mlops_json_str(rec, "name");
+	int ok = type && rt && !strcmp(rt, type) &&
+		 (!name || (rn && strlen(rn) == nl && !strncmp(rn, name, nl)));
+	cJSON_Delete(rec);
+	if (ok)
+		return 0;
+	return mlops_error_set(MLOPS_EINVALID, "'%s' is not a valid bundle: ref '%s' does not name "
+			       "a %s record of that name", file, ref, type ? type : "version");
 }
 
 /* ---- export ------------------------------------------------------------- */
@@ -137,6 +240,13 @@ int mlops_bundle_export(struct mlops_bundle_result **out, struct mlops_repo *rep
 		return mlops_error_set(MLOPS_ERROR, "out of memory");
 	if ((err = resolve(&ref, &id, repo, rev)) < 0 || (err = add_ref(res, ref, &id)) < 0)
 		goto done;
+	const char *kind_name;
+	size_t kind_len;
+	if (!bundle_ref_type(ref, &kind_name, &kind_len)) {
+		err = mlops_error_set(MLOPS_EUSAGE, "'%s' is not a version a bundle carries (a dataset, "
+				      "feature set, model version or run)", ref);
+		goto done;
+	}
 	if ((err = mlops_reach_new(&walk, NULL, NULL)) < 0 ||
 	    (err = mlops_reach_add(walk, &id, MLOPS_REACH_STRICT | MLOPS_REACH_INSPECT |
 					     MLOPS_REACH_RECORD)) < 0)
@@ -276,9 +386,21 @@ static int parse_manifest(struct manifest *m, struct mlops_bundle_result *res, c
 	}
 	cJSON_ArrayForEach(e, refs) {
 		mlops_oid id;
+		const char *name;
+		size_t nl;
+		char hex[MLOPS_OID_HEXSZ + 1];
 		if (!e->string || !mlops_ref_name_valid(e->string) || !cJSON_IsString(e) ||
 		    mlops_oid_parse(&id, e->valuestring) < 0)
 			return bad(file, "its manifest has a malformed ref");
+		const char *type = bundle_ref_type(e->string, &name, &nl);
+		if (!type)
+			return mlops_error_set(MLOPS_EINVALID, "'%s' is not a valid bundle: its ref '%s' "
+					       "is not a version (datasets/NAME/vN, features/NAME/vN, "
+					       "features/NAME/spec/vN, models/NAME/vX.Y.Z, runs/ID)",
+					       file, e->string);
+		if (!strcmp(type, "run") && strcmp(e->string + 5, mlops_oid_fmt(hex, &id)))
+			return mlops_error_set(MLOPS_EINVALID, "'%s' is not a valid bundle: ref '%s' "
+					       "names another run's record", file, e->string);
 		if ((err = add_ref(res, e->string, &id)) < 0)
 			return err;
 	}
@@ -546,6 +668,37 @@ int mlops_bundle_import(struct mlops_bundle_result **out, struct mlops_repo *rep
 		err = MLOPS_EINVALID;
 		goto done;
 	}
+	/*
+	 * Each ref names a record of its kind and name, and one that is not
+	 * numbered (a model version, a run) is free here or holds the same
+	 * record: checked before anything is written.
+	 */
+	for (size_t i = 0; i < res->nrefs && err == 0; i++) {
+		void *data = NULL;
+		size_t len = 0;
+		mlops_oid cur;
+		uint64_t *v = mlops_oidmap_get(m.objects, &res->refs[i].id);
+		err = v && (*v & SEEN) ? staged_read(&data, &len, &s, &res->refs[i].id) :
+		      mlops_odb_read(&data, &len, repo->odb, &res->refs[i].id);
+		if (err == 0)
+			err = check_ref_record(file, res->refs[i].name, data, len);
+		free(data);
+		size_t plen;
+		long num;
+		if (err == 0 && !mlops_series_parse(res->refs[i].name, &plen, &num) &&
+		    mlops_ref_read(&cur, repo, res->refs[i].name) == 0 &&
+		    mlops_oid_cmp(&cur, &res->refs[i].id)) {
+			char a[MLOPS_OID_HEXSZ + 1], b[MLOPS_OID_HEXSZ + 1];
+			err = mlops_error_set(MLOPS_ECONFLICT, "'%s' holds another version here (%.12s) "
+					      "than in '%s' (%.12s); nothing was imported",
+					      res->refs[i].name, mlops_oid_fmt(a, &cur), file,
+					      mlops_oid_fmt(b, &res->refs[i].id));
+		}
+		if (err == 0)
+			mlops_error_clear();
+	}
+	if (err < 0)
+		goto done;
 	/* Move into the store, then the refs. */
 	struct move_ctx mc = { &s, res, 0 };
 	if ((err = mlops_oidmap_foreach(m.objects, move_one, &mc)) < 0 ||

@@ -147,6 +147,23 @@ test_expect_success 'a bundle missing what its ref needs is refused' '
 	snapshot >after && test_cmp before after
 '
 
+test_expect_success 'a bundle ref that is not a well-formed version of its record is refused' '
+	cd src && mlops -q export d@v1 ../good.tar.gz && mkdir ../unpacked && tar -C ../unpacked -xzf ../good.tar.gz &&
+	id=$(cat .mlops/refs/datasets/d/v1) && cd ../victim && snapshot >before &&
+	for ref in lock datasets/evil/vABC datasets/evil/v1 datasets/d/v01 features/d/v1 runs/$id \
+		runs/0000000000000000000000000000000000000000000000000000000000000001; do
+		sed "s|\"datasets/d/v1\"|\"$ref\"|" ../unpacked/MANIFEST.json >../m.json &&
+		mkdir -p ../re && rm -rf ../re/* && cp ../m.json ../re/MANIFEST.json && cp -r ../unpacked/objects ../re/ &&
+		(cd ../re && tar -czf ../evil-ref.tar.gz MANIFEST.json objects/*) &&
+		{ test_expect_code 4 mlops import ../evil-ref.tar.gz 2>err || return 1; } &&
+		grep -q "not a valid bundle: .*ref .$ref" err || return 1
+	done &&
+	snapshot >after && test_cmp before after &&
+	cd ../src && k=$(ls .mlops/refs/runcache | head -1) && test -n "$k" &&
+	test_expect_code 2 mlops export runcache/$k x.tar.gz 2>err && grep -q "not a version" err &&
+	! test -e x.tar.gz
+'
+
 test_expect_success 'a file that is not an archive is refused' '
 	cd victim && echo "not a tar" >junk.tar.gz && test_expect_code 4 mlops import junk.tar.gz 2>err &&
 	test_expect_code 6 mlops import no-such-file.tar.gz 2>err
