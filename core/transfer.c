@@ -671,6 +671,7 @@ static int fetch_visit(void *ctx, const struct mlops_reach_item *items, size_t n
 		}
 	if (nl)
 		mlops_odb_present(fs->odb, rids, nl);
+	fs->st->present += nl; /* "already there", as a push counts it */
 	for (size_t i = 0; i < n; i++)
 		if (!here[i]) {
 			rmap[nr] = i;

@@ -134,6 +134,9 @@ test_expect_success 'pull again changes nothing' '
 	cd b && mlops --json pull >$TRASH/j &&
 	test "$(jnum objects_received $TRASH/j)" = 0 &&
 	test "$(jnum files_removed $TRASH/j)" = 0 &&
+	test "$(jnum objects_present $TRASH/j)" -gt 0 &&
+	test "$(jnum objects_present $TRASH/j)" = "$(jnum objects $TRASH/j)" &&
+	mlops pull >out && grep -q "objects: 0 received .*, [1-9][0-9]* already there" out &&
 	mlops status --exit-code
 '
 
@@ -287,7 +290,7 @@ test_expect_success 'a full or read-only remote is the remote failing (exit 10),
 	mount -o remount,ro small && ( cd tiny && test_expect_code 10 mlops push ro 2>../ro.err ); rc2=$?
 	umount small
 	test $rc = 0 && test $rc2 = 0 &&
-	grep -q "unable to write to remote .*small/full.*to .*small/full/tmp/.*No space left on device" full.err &&
+	grep -q "unable to write to remote .[^ ]*small/full.: .*small/full/.*No space left on device" full.err &&
 	grep -q "unable to write to remote .*small/ro.*Read-only file system" ro.err
 '
 
