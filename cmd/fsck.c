@@ -48,6 +48,8 @@ int cmd_fsck(int argc, char **argv)
 		cJSON *o = cJSON_CreateObject();
 		if (remote)
 			cJSON_AddStringToObject(o, "remote", remote);
+		else
+			cJSON_AddNullToObject(o, "remote");
 		cJSON_AddNumberToObject(o, "objects", (double)res->objects);
 		cJSON_AddNumberToObject(o, "packs", (double)res->packs);
 		cJSON_AddNumberToObject(o, "refs", (double)res->refs);

@@ -51,6 +51,8 @@ int cmd_gc(int argc, char **argv)
 		cJSON_AddBoolToObject(o, "dry_run", go.dry_run);
 		if (go.remote)
 			cJSON_AddStringToObject(o, "remote", go.remote);
+		else
+			cJSON_AddNullToObject(o, "remote");
 		cJSON_AddNumberToObject(o, "reachable", (double)res->reachable);
 		cJSON_AddNumberToObject(o, "commits", (double)res->commits);
 		cJSON_AddNumberToObject(o, "recent", (double)res->recent);
@@ -65,6 +67,8 @@ int cmd_gc(int argc, char **argv)
 			cJSON_AddNumberToObject(e, "size", (double)res->removed[i].size);
 			if (res->removed[i].key)
 				cJSON_AddStringToObject(e, "key", res->removed[i].key);
+			else
+				cJSON_AddNullToObject(e, "key");
 			cJSON_AddItemToArray(arr, e);
 		}
 		mlops_gc_result_free(res);

@@ -34,6 +34,12 @@ test_expect_success '--dry-run lists what would go, with bytes, and deletes noth
 	test_cmp before after
 '
 
+test_expect_success '--json of a local gc has every documented field: remote and key are null' '
+	mlops --json gc --dry-run --grace now >j &&
+	grep -q "\"remote\":[[:space:]]*null" j && grep -q "\"key\":[[:space:]]*null" j &&
+	grep -q "\"size\":[[:space:]]*10" j
+'
+
 test_expect_success 'the grace period protects recent objects' '
 	mlops --json gc >j &&
 	grep -q "\"removed_objects\":[[:space:]]*0" j &&

@@ -65,6 +65,7 @@ test_expect_success 'a pull stopped midway leaves fsck clean; the next one compl
 	test_expect_code 3 mlops pull 2>err && grep -q "is missing" err && ! test -e .mlops/refs/datasets &&
 	# The record and its tree arrived, the chunks did not: not a fault.
 	mlops --json fsck >j && grep -q "\"reachable\":[[:space:]]*[1-9]" j &&
+	grep -q "\"remote\":[[:space:]]*null" j &&
 	mlops fsck >out && grep -q " 0 faults" out &&
 	if [ -d ../held/objects ]; then mv ../held/objects "$S/"; fi &&
 	for f in ../held/*; do [ ! -f "$f" ] || mv "$f" "$S/packs/" || return 1; done &&

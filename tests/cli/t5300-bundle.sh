@@ -68,7 +68,9 @@ test_expect_success 'export REV FILE writes a gzip tar with a manifest first' '
 	cd src && mlops export d@v2 ../d2.tar.gz >out &&
 	grep -q "exported to ../d2.tar.gz" out && grep -q "datasets/d/v2" out &&
 	tar tzf ../d2.tar.gz >list && test "$(head -1 list)" = MANIFEST.json &&
-	! grep -v "^MANIFEST.json$" list | grep -qv "^objects/[0-9a-f]\{64\}$"
+	! grep -v "^MANIFEST.json$" list | grep -qv "^objects/[0-9a-f]\{64\}$" &&
+	mlops --json export d@v2 ../d2-again.tar.gz >j &&
+	grep -q "\"objects_added\":[[:space:]]*0" j && grep -q "\"new_name\":[[:space:]]*\"datasets/d/v2\"" j
 '
 
 test_expect_success 'import into another repository: same bytes, verified' '
