@@ -390,6 +390,57 @@ int mlops_lock_merge(char **out, size_t *conflicts, char **message, const char *
 				cJSON_AddItemToObject(ms, k->string, cJSON_Duplicate(pick, 1));
 		}
 		cJSON_Delete(keys);
+		/*
+		 * A path inside a file that the other side tracks merges to a
+		 * lock no work tree can hold (a file with paths in it): the
+		 * inner path is a conflict.  Paths inside a tracked folder are
+		 * fine.
+		 */
+		if (strcmp(sname, "paths"))
+			continue;
+		cJSON *in;
+		cJSON_ArrayForEach(in, ms) {
+			const cJSON *out2;
+			const char *file = NULL;
+			if (cJSON_IsString(in))
+				continue; /* a conflict already */
+			cJSON_ArrayForEach(out2, ms) {
+				size_t ol = strlen(out2->string);
+				const char *kind = mlops_json_str(out2, "kind");
+				if (out2 != in && kind && strcmp(kind, "tree") &&
+				    !strncmp(in->string, out2->string, ol) && in->string[ol] == '/') {
+					file = out2->string;
+					break;
+				}
+			}
+			if (!file)
+				continue;
+			const cJSON *eo = so ? cJSON_GetObjectItemCaseSensitive(so, in->string) : NULL;
+			const cJSON *et = st ? cJSON_GetObjectItemCaseSensitive(st, in->string) : NULL;
+			struct conflict *nc = realloc(cf, (ncf + 1) * sizeof(*nc));
+			if (!nc) {
+				err = mlops_error_set(MLOPS_ERROR, "out of memory");
+				goto done;
+			}
+			cf = nc;
+			cf[ncf].placeholder = mlops_strdupf("mlops-merge-conflict-%zu", ncf);
+			cf[ncf].ours = canon(eo);
+			cf[ncf].theirs = canon(et);
+			if (!*message)
+				*message = mlops_strdupf("'%s' is inside '%s', which is a file on the other side",
+							 in->string, file);
+			cJSON *ph = cf[ncf].placeholder ? cJSON_CreateString(cf[ncf].placeholder) : NULL;
+			char *key = strdup(in->string);
+			ncf++;
+			if (!ph || !key || !cJSON_ReplaceItemInObjectCaseSensitive(ms, key, ph)) {
+				cJSON_Delete(ph);
+				free(key);
+				err = mlops_error_set(MLOPS_ERROR, "out of memory");
+				goto done;
+			}
+			in = cJSON_GetObjectItemCaseSensitive(ms, key);
+			free(key);
+		}
 	}
 	if ((err = mlops_lockfile_render(&text, m)) < 0)
 		goto done;

@@ -56,6 +56,16 @@ int mlops_lockfile_parse(cJSON **out, const char *text, size_t len, const char *
 			cJSON_Delete(root);
 			return err;
 		}
+		/* A merge conflict's removed side, committed as it was written. */
+		const cJSON *ent;
+		cJSON_ArrayForEach(ent, sec)
+			if (cJSON_IsNull(ent)) {
+				int err = mlops_error_set(MLOPS_EINVALID, "'%s': entry '%s' is null (the removed "
+							  "side of a merge conflict?): delete its line, or "
+							  "give it a version", name, ent->string);
+				cJSON_Delete(root);
+				return err;
+			}
 	}
 	const cJSON *e, *paths = cJSON_GetObjectItemCaseSensitive(root, "paths");
 	cJSON_ArrayForEach(e, paths) {

@@ -100,6 +100,23 @@ test_expect_success 'merge-lock alone: one-sided changes and conflicts' '
 	echo "not json" >bad && test_expect_code 4 mlops merge-lock base bad theirs
 '
 
+test_expect_success 'merge-lock: a path added inside a file the other side added conflicts' '
+	printf "{\n  \"paths\": {\n  },\n  \"version\": 1\n}\n" >nbase &&
+	printf "{\n  \"paths\": {\n    \"d\": {\"id\":\"1\",\"kind\":\"file\"}\n  },\n  \"version\": 1\n}\n" >nours &&
+	printf "{\n  \"paths\": {\n    \"d/a/b\": {\"id\":\"2\",\"kind\":\"file\"}\n  },\n  \"version\": 1\n}\n" >ntheirs &&
+	test_expect_code 1 mlops merge-lock nbase nours ntheirs 2>err &&
+	grep -q "inside .d., which is a file" err && grep -q "<<<<<<<" nours &&
+	printf "{\n  \"paths\": {\n    \"d\": {\"id\":\"1\",\"kind\":\"tree\"}\n  },\n  \"version\": 1\n}\n" >tours &&
+	mlops merge-lock nbase tours ntheirs && grep -q "\"d/a/b\"" tours
+'
+
+test_expect_success 'a lock with a null entry (a conflict committed as written) is refused, clearly' '
+	mkdir nullock && cd nullock && git init -q && mlops -q init &&
+	printf "{\n  \"paths\": {\n    \"d/a\": null\n  },\n  \"version\": 1\n}\n" >mlops.lock &&
+	test_expect_code 4 mlops status 2>err && grep -q "entry .d/a. is null" err &&
+	test_expect_code 4 mlops checkout 2>err && grep -q "merge conflict" err
+'
+
 test_expect_success 'pre-commit refuses unrecorded data changes; --no-verify bypasses' '
 	cd repo && git checkout -q main 2>/dev/null && mlops -q checkout --force &&
 	echo dirty >data/a.txt && echo x >code.py && git add code.py &&
