@@ -184,9 +184,15 @@ static void test_init_clone(void **state)
 	static const char *const gone[] = { "objects", "refs", "logs", "tmp", "index", "format" };
 	for (size_t i = 0; i < sizeof(gone) / sizeof(gone[0]); i++)
 		fx_rm_rf(fx_path(path, sizeof(path), fx->repo->dir, gone[i]));
+	/* Opening it finishes the store as init would, format first. */
 	assert_int_equal(mlops_repo_open(&repo, fx->work), 0);
-	assert_int_equal(repo->format, 0);
+	assert_int_equal(repo->format, MLOPS_FORMAT_VERSION);
 	mlops_repo_free(repo);
+	assert_int_equal(stat(format_path(path, sizeof(path), fx), &st), 0);
+	assert_int_equal(stat(fx_path(path, sizeof(path), fx->repo->dir, "objects"), &st), 0);
+	/* And init, on what git clone brings. */
+	for (size_t i = 0; i < sizeof(gone) / sizeof(gone[0]); i++)
+		fx_rm_rf(fx_path(path, sizeof(path), fx->repo->dir, gone[i]));
 	int created = 0;
 	assert_int_equal(mlops_repo_init(&repo, fx->work, &created), 0);
 	assert_int_equal(created, 1);
