@@ -461,8 +461,6 @@ int mlops_remote_remove(struct mlops_repo *repo, const char *name)
 			git_error_clear();
 	}
 	mlops_error_clear();
-	if ((err = mlops_config_drop_empty_section(repo, "remote", name)) < 0)
-		goto done;
 	if ((state = mlops_remote_state_dir(repo, name)))
 		rm_rf(state);
 done:

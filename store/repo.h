@@ -91,14 +91,6 @@ int mlops_config_get_double(double *out, struct mlops_repo *repo, const char *ke
 int mlops_config_set_string(struct mlops_repo *repo, const char *key, const char *value);
 int mlops_config_delete(struct mlops_repo *repo, const char *key);
 
-/*
- * Remove the header `[section "sub"]` (subsection matched exactly, section
- * case-insensitively) from .mlops/config where no variable is left under
- * it, with the blank lines that follow it.  libgit2 deletes variables but
- * has no public call that removes a section, and leaves its header.
- */
-int mlops_config_drop_empty_section(struct mlops_repo *repo, const char *section, const char *sub);
-
 /* Set the error from libgit2's last error, prefixed with `what`. */
 int mlops_git_error(int code, const char *what);
 
