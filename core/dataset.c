@@ -680,23 +680,172 @@ static int lock_node(struct mlops_node *out, cJSON *paths, const char *path)
 	return mlops_node_from_json(out, e) == 0;
 }
 
+/*
+ * The absolute, resolved form of a --to directory that may not exist yet:
+ * its longest existing ancestor resolved by realpath, the rest appended
+ * with "." and ".." applied by hand.  MLOPS_EUSAGE for "", an error naming
+ * the path when an ancestor cannot be resolved.
+ */
+static int resolve_dest(char out[PATH_MAX], const char *dir)
+{
+	char buf[PATH_MAX], rest[PATH_MAX] = "";
+	size_t len = strlen(dir);
+	if (len == 0)
+		return mlops_error_set(MLOPS_EUSAGE, "--to needs a directory");
+	if (len >= sizeof(buf))
+		return mlops_error_set(MLOPS_EUSAGE, "'%s' is too long", dir);
+	memcpy(buf, dir, len + 1);
+	while (!realpath(*buf ? buf : ".", out)) {
+		if (errno != ENOENT)
+			return mlops_error_sys(errno, "unable to resolve '%s'", dir);
+		while (len > 1 && buf[len - 1] == '/')
+			buf[--len] = '\0';
+		char *slash = strrchr(buf, '/');
+		const char *base = slash ? slash + 1 : buf;
+		char tmp[PATH_MAX];
+		snprintf(tmp, sizeof(tmp), "%s%s%s", base, *rest ? "/" : "", rest);
+		memcpy(rest, tmp, sizeof(rest));
+		if (slash == buf)
+			buf[1] = '\0';
+		else if (slash)
+			*slash = '\0';
+		else
+			buf[0] = '\0';
+		len = strlen(buf);
+	}
+	for (char *c = strtok(rest, "/"); c; c = strtok(NULL, "/")) {
+		size_t ol = strlen(out);
+		if (!strcmp(c, "."))
+			continue;
+		if (!strcmp(c, "..")) {
+			char *slash = strrchr(out, '/');
+			if (slash && slash != out)
+				*slash = '\0';
+			else
+				out[1] = '\0';
+			continue;
+		}
+		if (ol + 1 + strlen(c) >= PATH_MAX)
+			return mlops_error_set(MLOPS_EUSAGE, "'%s' is too long", dir);
+		snprintf(out + ol, PATH_MAX - ol, "%s%s", strcmp(out, "/") ? "/" : "", c);
+	}
+	return 0;
+}
+
+/* 1 when path is dir or below it. */
+static int path_within(const char *path, const char *dir)
+{
+	size_t l = strlen(dir);
+	return !strncmp(path, dir, l) && (path[l] == '\0' || path[l] == '/');
+}
+
+/* 1 when two nodes of a file or link hold the same: content, kind, executable bit. */
+static int same_file(const struct mlops_node *a, const struct mlops_node *b)
+{
+	return !mlops_oid_cmp(&a->id, &b->id) &&
+	       (a->kind == MLOPS_KIND_LINK) == (b->kind == MLOPS_KIND_LINK) &&
+	       ((a->mode & 0111) != 0) == ((b->mode & 0111) != 0);
+}
+
+/*
+ * With --to: refuse (MLOPS_ECONFLICT naming the first) when what is at
+ * abs already differs from the entry: a file the version has with other
+ * content, kind or executable bit would be overwritten, a file it does
+ * not have would be removed.  Files the version has and the destination
+ * lacks are no conflict.  shown is the path for the message.  Returns 1
+ * when abs holds exactly the entry already (nothing to write), else 0.
+ */
+static int dest_conflict(struct mlops_repo *repo, const struct mlops_dataset_version *v,
+			 const struct mlops_dataset_entry *entry, const char *abs, const char *shown)
+{
+	struct mlops_node cur;
+	struct mlops_tree_list have = { 0 }, want = { 0 };
+	int err = mlops_tree_scan(&cur, repo->odb, NULL, abs, NULL, NULL);
+	if (err == MLOPS_ENOTFOUND) {
+		mlops_error_clear();
+		return 0;
+	}
+	if (err < 0)
+		return err;
+	if (same_file(&cur, &entry->node))
+		return 1;
+	if ((err = mlops_tree_list(&have, repo->odb, &cur, 0)) < 0 ||
+	    (err = mlops_tree_list(&want, repo->odb, &entry->node, 0)) < 0)
+		goto done;
+	for (size_t i = 0, k = 0; i < have.count; i++) {
+		const struct mlops_tree_file *h = &have.files[i];
+		int c = 1;
+		while (k < want.count && (c = strcmp(want.files[k].path, h->path)) < 0)
+			k++;
+		const struct mlops_tree_file *w = c == 0 ? &want.files[k] : NULL;
+		if (w && same_file(&w->node, &h->node))
+			continue;
+		err = mlops_error_set(MLOPS_ECONFLICT, "'%s%s%s' %s %s@v%ld; use --force to %s it",
+				      shown, *h->path ? "/" : "", h->path,
+				      w ? "differs from" : "is not in", v->name, v->version,
+				      w ? "overwrite" : "remove");
+		break;
+	}
+done:
+	mlops_tree_list_free(&have);
+	mlops_tree_list_free(&want);
+	return err;
+}
+
 int mlops_dataset_checkout(struct mlops_repo *repo, const struct mlops_dataset_version *v,
 			   const char *to_dir, int force, struct mlops_checkout_stats *stats)
 {
 	struct mlops_index *idx = NULL;
 	struct mlops_lockfile *lf = NULL;
 	char abs_to[PATH_MAX];
+	unsigned char *present = NULL; /* with --to: entries already there, unchanged */
 	int err;
 
 	if (to_dir) {
-		if ((err = mlops_mkdir_p(to_dir)) < 0)
+		char *dot_mlops = mlops_path_join(repo->workdir, ".mlops");
+		char *dot_git = mlops_path_join(repo->workdir, ".git");
+		err = dot_mlops && dot_git ? resolve_dest(abs_to, to_dir) :
+		      mlops_error_set(MLOPS_ERROR, "out of memory");
+		/* .mlops/tmp/ is where runs check their inputs out. */
+		if (err == 0 && ((path_within(abs_to, dot_mlops) && !path_within(abs_to, repo->tmpdir)) ||
+				 path_within(abs_to, dot_git)))
+			err = mlops_error_set(MLOPS_EUSAGE, "'%s' belongs to %s: check out somewhere else",
+					      to_dir, path_within(abs_to, dot_git) ? "git" : "mlops");
+		free(dot_mlops);
+		free(dot_git);
+		if (err < 0)
 			return err;
-		if (!realpath(to_dir, abs_to))
-			return mlops_error_sys(errno, "unable to resolve '%s'", to_dir);
+		/* The work tree itself: a plain checkout, with its guard and mlops.lock. */
+		if (!strcmp(abs_to, repo->workdir))
+			to_dir = NULL;
+		else if ((err = mlops_mkdir_p(abs_to)) < 0)
+			return err;
 	}
 	if ((err = mlops_repo_index(&idx, repo)) < 0)
 		return err;
 	if (!to_dir && (err = mlops_lockfile_load(&lf, repo)) < 0)
+		goto done;
+	if (!(present = calloc(v->nentries ? v->nentries : 1, 1))) {
+		err = mlops_error_set(MLOPS_ERROR, "out of memory");
+		goto done;
+	}
+
+	/* With --to: refuse to overwrite or remove what differs, before writing anything. */
+	for (size_t i = 0; to_dir && !force && i < v->nentries; i++) {
+		char *abs = mlops_path_join(abs_to, v->entries[i].path);
+		char *shown = mlops_path_join(to_dir, v->entries[i].path);
+		err = abs && shown ? mlops_path_check_parents(abs_to, v->entries[i].path) :
+		      mlops_error_set(MLOPS_ERROR, "out of memory");
+		if (err == 0)
+			err = dest_conflict(repo, v, &v->entries[i], abs, shown);
+		free(abs);
+		free(shown);
+		if (err < 0)
+			goto done;
+		present[i] = err == 1;
+		err = 0;
+	}
+	if (to_dir && !force && (err = mlops_odb_sync(repo->odb)) < 0)
 		goto done;
 
 	/* Refuse to overwrite unrecorded changes first, before writing anything. */
@@ -726,6 +875,11 @@ int mlops_dataset_checkout(struct mlops_repo *repo, const struct mlops_dataset_v
 		}
 	}
 	for (size_t i = 0; i < v->nentries; i++) {
+		if (present[i]) {
+			if (stats)
+				stats->files_unchanged += v->entries[i].node.files;
+			continue;
+		}
 		char *abs = to_dir ? mlops_path_join(abs_to, v->entries[i].path) :
 				     mlops_path_join(repo->workdir, v->entries[i].path);
 		if (!abs) {
@@ -760,6 +914,7 @@ int mlops_dataset_checkout(struct mlops_repo *repo, const struct mlops_dataset_v
 	if (err == 0)
 		err = mlops_index_save(idx);
 done:
+	free(present);
 	mlops_lockfile_free(lf);
 	mlops_index_free(idx);
 	return err;

@@ -80,7 +80,11 @@ int mlops_dataset_rm(struct mlops_repo *repo, const struct mlops_dataset_version
  * Materialise a version: into the work tree (to_dir NULL: each entry at its
  * path, then mlops.lock records it) or below to_dir.  Into the work tree,
  * a path whose content differs from both the lock's record and the target
- * is refused (MLOPS_ECONFLICT naming it) unless force.
+ * is refused (MLOPS_ECONFLICT naming it) unless force.  Below to_dir, a
+ * file that differs from the version, or that the version does not have,
+ * is refused likewise; to_dir "" or inside .mlops/ (but for its tmp/) or
+ * .git/ is MLOPS_EUSAGE, and to_dir naming the work tree is a checkout
+ * into the work tree.
  */
 int mlops_dataset_checkout(struct mlops_repo *repo, const struct mlops_dataset_version *v,
 			   const char *to_dir, int force, struct mlops_checkout_stats *stats);

@@ -266,4 +266,33 @@ test_expect_success 'a checkout stopped by a signal leaves no partial file' '
 	say "$stopped of 5 checkouts stopped while writing" && test $stopped -ge 1
 '
 
+test_expect_success 'checkout --to refuses to overwrite or remove what differs, unless --force' '
+	mkdir to && echo a >to/a && echo b >to/b && mlops -q dataset add to &&
+	mkdir -p dest/to && echo mine >dest/to/mine.txt &&
+	test_expect_code 9 mlops dataset checkout to --to dest 2>err &&
+	grep -q "dest/to/mine.txt. is not in to@v1" err && grep -q -- "--force" err &&
+	test -f dest/to/mine.txt && ! test -e dest/to/a &&
+	rm dest/to/mine.txt && echo other >dest/to/b &&
+	test_expect_code 9 mlops dataset checkout to --to dest 2>err &&
+	grep -q "dest/to/b. differs from to@v1" err && test "$(cat dest/to/b)" = other &&
+	echo b >dest/to/b && mlops -q dataset checkout to --to dest && test "$(cat dest/to/a)" = a &&
+	mlops dataset checkout to --to dest >out && grep -q "0 files written.*2 unchanged" out &&
+	chmod +x dest/to/a && test_expect_code 9 mlops dataset checkout to --to dest 2>err &&
+	echo mine >dest/to/mine.txt && mlops dataset checkout to --to dest --force >out &&
+	grep -q "1 removed" out && ! test -e dest/to/mine.txt && ! test -x dest/to/a
+'
+
+test_expect_success 'checkout --to the work tree is a plain checkout; .mlops, .git and "" are refused' '
+	echo precious >to/a &&
+	test_expect_code 9 mlops dataset checkout to --to . 2>err && grep -q "not recorded" err &&
+	test "$(cat to/a)" = precious &&
+	echo a2 >to/a && mlops -q dataset add to && mlops -q dataset checkout to@v1 --to "$PWD/" &&
+	test "$(cat to/a)" = a && grep -q "\"to\":.*\"version\":1" mlops.lock &&
+	test_expect_code 2 mlops dataset checkout to --to .mlops/x 2>err && grep -q "belongs to mlops" err &&
+	! test -e .mlops/x &&
+	test_expect_code 2 mlops dataset checkout to --to .git/../.git/y/z 2>err && grep -q "belongs to git" err &&
+	! test -e .git/y &&
+	test_expect_code 2 mlops dataset checkout to --to "" 2>err && grep -q "needs a directory" err
+'
+
 test_done
