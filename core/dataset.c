@@ -463,6 +463,54 @@ static cJSON *lock_entry(const char *name, long version, const struct mlops_node
 	return e;
 }
 
+/* 1 when work-tree paths a and b are the same, or one is inside the other. */
+static int paths_overlap(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), l = la < lb ? la : lb;
+	return !strncmp(a, b, l) && (la == lb || (la < lb ? b : a)[l] == '/');
+}
+
+/*
+ * Refuse (MLOPS_ECONFLICT) to track under dataset `name` a path that is,
+ * contains or lies inside a path mlops.lock tracks under another dataset:
+ * a path belongs to one dataset, or status and checkout could never agree.
+ */
+static int check_lock_overlap(struct mlops_repo *repo, const char *name,
+			      const struct mlops_dataset_entry *entries, size_t n)
+{
+	struct mlops_lockfile *lf;
+	int err = mlops_lockfile_load(&lf, repo);
+	if (err < 0)
+		return err;
+	const cJSON *e;
+	cJSON_ArrayForEach(e, mlops_lockfile_section(lf, "paths")) {
+		const char *ds = mlops_json_str(e, "dataset");
+		if (!ds || !strcmp(ds, name))
+			continue;
+		for (size_t i = 0; i < n && err == 0; i++) {
+			if (!paths_overlap(entries[i].path, e->string))
+				continue;
+			if (!strcmp(entries[i].path, e->string))
+				err = mlops_error_set(MLOPS_ECONFLICT,
+					"'%s' is tracked by dataset '%s': add it as '%s', or remove its "
+					"line from mlops.lock first", e->string, ds, ds);
+			else
+				err = mlops_error_set(MLOPS_ECONFLICT,
+					"'%s' overlaps '%s', tracked by dataset '%s': a path belongs "
+					"to one dataset", entries[i].path, e->string, ds);
+		}
+		if (err < 0)
+			break;
+	}
+	mlops_lockfile_free(lf);
+	return err;
+}
+
+/*
+ * Record v's paths in mlops.lock.  Entries of the same dataset that
+ * overlap them (an earlier version tracked a file inside a directory now
+ * added, or the reverse) are replaced.
+ */
 static int lock_record(struct mlops_repo *repo, const struct mlops_dataset_version *v)
 {
 	struct mlops_lockfile *lf;
@@ -470,6 +518,16 @@ static int lock_record(struct mlops_repo *repo, const struct mlops_dataset_versi
 	if (err < 0)
 		return err;
 	cJSON *paths = mlops_lockfile_section(lf, "paths");
+	for (cJSON *e = paths->child, *next; e; e = next) {
+		const char *ds = mlops_json_str(e, "dataset");
+		next = e->next;
+		for (size_t i = 0; ds && !strcmp(ds, v->name) && i < v->nentries; i++) {
+			if (paths_overlap(v->entries[i].path, e->string)) {
+				cJSON_Delete(cJSON_DetachItemViaPointer(paths, e));
+				break;
+			}
+		}
+	}
 	for (size_t i = 0; i < v->nentries && err == 0; i++) {
 		cJSON *e = lock_entry(v->name, v->version, &v->entries[i].node, &v->id);
 		if (!e) {
@@ -550,6 +608,8 @@ int mlops_dataset_add(struct mlops_dataset_version **out, int *created,
 				      name ? "" : "; give one with --name");
 		goto done;
 	}
+	if ((err = check_lock_overlap(repo, dname, entries, npaths)) < 0)
+		goto done;
 	if ((err = mlops_repo_index(&idx, repo)) < 0)
 		goto done;
 	for (size_t i = 0; i < npaths; i++) {
