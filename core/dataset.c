@@ -11,6 +11,7 @@
 #include "dataset.h"
 #include "lockfile.h"
 #include "rev.h"
+#include "transfer.h"
 #include "store/error.h"
 #include "store/fsutil.h"
 #include "store/index.h"
@@ -657,7 +658,15 @@ int mlops_dataset_add(struct mlops_dataset_version **out, int *created,
 		size += entries[i].node.size;
 		files += entries[i].node.files;
 	}
-	long number = nvers ? vers[nvers - 1] + 1 : 1;
+	/* Above every number ever used, removed versions' included. */
+	long number;
+	char series[200];
+	snprintf(series, sizeof(series), "datasets/%s", dname);
+	if ((err = mlops_series_max(&number, repo, series)) < 0)
+		goto done;
+	if (nvers && number < vers[nvers - 1])
+		number = vers[nvers - 1];
+	number++;
 	cJSON_AddStringToObject(rec, "type", "dataset");
 	cJSON_AddStringToObject(rec, "name", dname);
 	cJSON_AddNumberToObject(rec, "version", (double)number);

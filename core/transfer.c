@@ -98,24 +98,26 @@ int mlops_series_parse(const char *name, size_t *prefix_len, long *number)
 	return 1;
 }
 
-/* The highest number of the local series `prefix` (0 when none). */
-static int local_max(long *out, struct mlops_repo *repo, const char *prefix)
+int mlops_series_max(long *out, struct mlops_repo *repo, const char *prefix)
 {
-	char **names;
-	size_t n;
 	*out = 0;
-	int err = mlops_ref_list(&names, &n, repo, prefix);
-	if (err < 0)
-		return err;
-	for (size_t i = 0; i < n; i++) {
-		char *end;
-		if (names[i][0] != 'v')
-			continue;
-		long v = strtol(names[i] + 1, &end, 10);
-		if (!*end && v > *out)
-			*out = v;
+	for (int logs = 0; logs < 2; logs++) {
+		char **names;
+		size_t n;
+		int err = logs ? mlops_reflog_list(&names, &n, repo, prefix) :
+				 mlops_ref_list(&names, &n, repo, prefix);
+		if (err < 0)
+			return err;
+		for (size_t i = 0; i < n; i++) {
+			char *end;
+			if (names[i][0] != 'v' || names[i][1] < '1' || names[i][1] > '9')
+				continue;
+			long v = strtol(names[i] + 1, &end, 10);
+			if (!*end && v > *out)
+				*out = v;
+		}
+		mlops_strlist_free(names, n);
 	}
-	mlops_strlist_free(names, n);
 	return 0;
 }
 
@@ -169,6 +171,18 @@ int mlops_series_free_name(char **out, struct mlops_repo *repo, const char *name
 		return err;
 	int absent = err == MLOPS_ENOTFOUND;
 	mlops_error_clear();
+	if (absent) {
+		/* Removed here: the number stays free only for what it named. */
+		struct mlops_reflog_entry *log;
+		size_t nlog, held = 0;
+		if ((err = mlops_reflog_read(&log, &nlog, repo, name)) < 0)
+			return err;
+		for (size_t i = 0; i < nlog; i++)
+			held += !mlops_oid_cmp(&log[i].new_id, id);
+		if (nlog && !held)
+			absent = 0;
+		mlops_reflog_free(log, nlog);
+	}
 	char *prefix = strndup(name, plen);
 	if (!prefix)
 		return mlops_error_set(MLOPS_ERROR, "out of memory");
@@ -176,7 +190,7 @@ int mlops_series_free_name(char **out, struct mlops_repo *repo, const char *name
 	if ((err = local_series_find(out, repo, prefix, id)) == 0 && !*out) {
 		if (absent)
 			*out = strdup(name);
-		else if ((err = local_max(&max, repo, prefix)) == 0)
+		else if ((err = mlops_series_max(&max, repo, prefix)) == 0)
 			*out = mlops_strdupf("%s/v%ld", prefix, max + 1);
 		if (err == 0 && !*out)
 			err = mlops_error_set(MLOPS_ERROR, "out of memory");
@@ -428,7 +442,7 @@ static int push_ref(struct mlops_transfer_result *res, struct session *s, struct
 			if (!prefix)
 				return mlops_error_set(MLOPS_ERROR, "out of memory");
 			if ((err = remote_series(&rmax, &same, s->x, prefix, &p->id)) < 0 ||
-			    (err = local_max(&lmax, repo, prefix)) < 0) {
+			    (err = mlops_series_max(&lmax, repo, prefix)) < 0) {
 				free(prefix);
 				free(same);
 				return err;
@@ -823,7 +837,7 @@ static int do_fetch(struct mlops_transfer_result *res, struct session *s, struct
 				    !strncmp(refs[k].name, prefix, plen) && nn > rmax)
 					rmax = nn;
 			}
-			if ((err = local_max(&lmax, repo, prefix)) == 0 &&
+			if ((err = mlops_series_max(&lmax, repo, prefix)) == 0 &&
 			    mlops_ref_read(&cur, repo, refs[i].name) == 0 &&
 			    (to = mlops_strdupf("%s/v%ld", prefix, (rmax > lmax ? rmax : lmax) + 1)))
 				err = mlops_series_rename(repo, refs[i].name, to, &cur);

@@ -94,10 +94,18 @@ int mlops_pull(struct mlops_transfer_result **out, struct mlops_repo *repo,
 	       const struct mlops_transfer_opts *opts);
 
 /*
+ * The highest number of the local series `prefix` ("datasets/NAME") ever
+ * used: of its refs and of the logs its removed refs left (0 when none).
+ * A new version takes the next, so that a number never names two things.
+ */
+int mlops_series_max(long *out, struct mlops_repo *repo, const char *prefix);
+
+/*
  * The name under which to keep version id of series "PREFIX/vN" (`name`):
  * the local version that holds id already, whatever its number; else
- * name when it is free; else the next free number.  *out is the caller's.
- * Used by import.
+ * name when it is free (never used, or removed when it named id); else
+ * the next number above every one used (mlops_series_max).  *out is the
+ * caller's.  Used by import.
  */
 int mlops_series_free_name(char **out, struct mlops_repo *repo, const char *name,
 			   const mlops_oid *id);

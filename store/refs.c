@@ -453,10 +453,10 @@ static int list_dir(char ***out, size_t *n, size_t *cap, const char *abs, const 
 	return err;
 }
 
-static int ref_list_impl(char ***out, size_t *n, struct mlops_repo *repo, const char *dir,
-			 int recursive)
+static int ref_list_impl(char ***out, size_t *n, struct mlops_repo *repo, const char *top,
+			 const char *dir, int recursive)
 {
-	char *abs = ref_path(repo, "refs", dir);
+	char *abs = ref_path(repo, top, dir);
 	size_t cap = 0;
 	*out = NULL;
 	*n = 0;
@@ -477,12 +477,17 @@ static int ref_list_impl(char ***out, size_t *n, struct mlops_repo *repo, const 
 
 int mlops_ref_list(char ***out, size_t *n, struct mlops_repo *repo, const char *dir)
 {
-	return ref_list_impl(out, n, repo, dir, 0);
+	return ref_list_impl(out, n, repo, "refs", dir, 0);
 }
 
 int mlops_ref_list_all(char ***out, size_t *n, struct mlops_repo *repo, const char *dir)
 {
-	return ref_list_impl(out, n, repo, dir, 1);
+	return ref_list_impl(out, n, repo, "refs", dir, 1);
+}
+
+int mlops_reflog_list(char ***out, size_t *n, struct mlops_repo *repo, const char *dir)
+{
+	return ref_list_impl(out, n, repo, "logs", dir, 0);
 }
 
 int mlops_reflog_read(struct mlops_reflog_entry **out, size_t *n, struct mlops_repo *repo,

@@ -64,6 +64,12 @@ int mlops_ref_list(char ***out, size_t *n, struct mlops_repo *repo, const char *
 /* Every ref name below dir, recursively (for gc, fsck, push). */
 int mlops_ref_list_all(char ***out, size_t *n, struct mlops_repo *repo, const char *dir);
 
+/*
+ * The names of the logs directly below `dir`, as mlops_ref_list: every ref
+ * ever written there, deleted ones included (a log outlives its ref).
+ */
+int mlops_reflog_list(char ***out, size_t *n, struct mlops_repo *repo, const char *dir);
+
 void mlops_strlist_free(char **list, size_t n);
 
 /* One line of a ref's log. */

@@ -308,4 +308,15 @@ test_expect_success 'add refuses a path inside, containing or equal to one of an
 	mlops status >st && ! grep "modified: ov\|missing: ov" st
 '
 
+test_expect_success 'the number of a removed version is never used again, by add or import' '
+	echo 1 >num.txt && mlops -q dataset add num.txt && echo 2 >num.txt && mlops -q dataset add num.txt &&
+	mlops -q dataset rm num@v2 && echo 3 >num.txt && mlops dataset add num.txt >out &&
+	grep -q "^num@v3 " out && test_expect_code 3 mlops dataset show num@v2 &&
+	mlops -q dataset rm num@v3 && echo 4 >num.txt && mlops dataset add num.txt >out && grep -q "^num@v4 " out &&
+	git init -q numsrc && (cd numsrc && mlops -q init && echo 1 >num.txt && mlops -q dataset add num.txt &&
+		echo other >num.txt && mlops -q dataset add num.txt && mlops -q export num@v2 ../num2.bundle) &&
+	mlops import num2.bundle >out && grep -q "num/v2 -> datasets/num/v5" out &&
+	test_expect_code 3 mlops dataset show num@v2
+'
+
 test_done
