@@ -456,7 +456,7 @@ int mlops_dataset_diff(struct mlops_diff_file **out, size_t *n, struct mlops_rep
 		const struct flat *fa = c <= 0 ? &la.f[i] : NULL, *fb = c >= 0 ? &lb.f[j] : NULL;
 		i += c <= 0;
 		j += c >= 0;
-		if (fa && fb && !mlops_oid_cmp(&fa->node.id, &fb->node.id))
+		if (fa && fb && mlops_node_same(&fa->node, &fb->node))
 			continue;
 		struct mlops_diff_file *e = &d[cnt++];
 		e->path = strdup(fa ? fa->path : fb->path);

@@ -551,7 +551,7 @@ static int same_content(const struct mlops_dataset_version *v,
 		return 0;
 	for (size_t i = 0; i < n; i++)
 		if (strcmp(v->entries[i].path, e[i].path) ||
-		    mlops_oid_cmp(&v->entries[i].node.id, &e[i].node.id))
+		    !mlops_node_same(&v->entries[i].node, &e[i].node))
 			return 0;
 	return 1;
 }
@@ -808,14 +808,6 @@ static int path_within(const char *path, const char *dir)
 	return !strncmp(path, dir, l) && (path[l] == '\0' || path[l] == '/');
 }
 
-/* 1 when two nodes of a file or link hold the same: content, kind, executable bit. */
-static int same_file(const struct mlops_node *a, const struct mlops_node *b)
-{
-	return !mlops_oid_cmp(&a->id, &b->id) &&
-	       (a->kind == MLOPS_KIND_LINK) == (b->kind == MLOPS_KIND_LINK) &&
-	       ((a->mode & 0111) != 0) == ((b->mode & 0111) != 0);
-}
-
 /*
  * With --to: refuse (MLOPS_ECONFLICT naming the first) when what is at
  * abs already differs from the entry: a file the version has with other
@@ -836,7 +828,7 @@ static int dest_conflict(struct mlops_repo *repo, const struct mlops_dataset_ver
 	}
 	if (err < 0)
 		return err;
-	if (same_file(&cur, &entry->node))
+	if (mlops_node_same(&cur, &entry->node))
 		return 1;
 	if ((err = mlops_tree_list(&have, repo->odb, &cur, 0)) < 0 ||
 	    (err = mlops_tree_list(&want, repo->odb, &entry->node, 0)) < 0)
@@ -847,7 +839,7 @@ static int dest_conflict(struct mlops_repo *repo, const struct mlops_dataset_ver
 		while (k < want.count && (c = strcmp(want.files[k].path, h->path)) < 0)
 			k++;
 		const struct mlops_tree_file *w = c == 0 ? &want.files[k] : NULL;
-		if (w && same_file(&w->node, &h->node))
+		if (w && mlops_node_same(&w->node, &h->node))
 			continue;
 		err = mlops_error_set(MLOPS_ECONFLICT, "'%s%s%s' %s %s@v%ld; use --force to %s it",
 				      shown, *h->path ? "/" : "", h->path,
@@ -935,8 +927,8 @@ int mlops_dataset_checkout(struct mlops_repo *repo, const struct mlops_dataset_v
 		if (err < 0)
 			goto done;
 		int recorded = lock_node(&rec, mlops_lockfile_section(lf, "paths"), v->entries[i].path);
-		if (mlops_oid_cmp(&cur.id, &v->entries[i].node.id) &&
-		    (!recorded || mlops_oid_cmp(&cur.id, &rec.id))) {
+		if (!mlops_node_same(&cur, &v->entries[i].node) &&
+		    (!recorded || !mlops_node_same(&cur, &rec))) {
 			err = mlops_error_set(MLOPS_ECONFLICT,
 				"'%s' has changes that are not recorded in any version; "
 				"add them first, or use --force to discard them", v->entries[i].path);
@@ -1055,7 +1047,7 @@ int mlops_dataset_status(struct mlops_path_status **out, size_t *n, struct mlops
 		}
 		if (err < 0)
 			goto done;
-		p->state = mlops_oid_cmp(&p->current.id, &p->recorded.id) ? MLOPS_PATH_MODIFIED :
+		p->state = !mlops_node_same(&p->current, &p->recorded) ? MLOPS_PATH_MODIFIED :
 			   MLOPS_PATH_UNCHANGED;
 	}
 	if ((err = mlops_odb_sync(repo->odb)) < 0)

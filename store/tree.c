@@ -137,6 +137,13 @@ static uint32_t mode_parse(const char *s)
 	return 0;
 }
 
+int mlops_node_same(const struct mlops_node *a, const struct mlops_node *b)
+{
+	return !mlops_oid_cmp(&a->id, &b->id) &&
+	       (a->kind == MLOPS_KIND_LINK) == (b->kind == MLOPS_KIND_LINK) &&
+	       ((a->mode & 0111) != 0) == ((b->mode & 0111) != 0);
+}
+
 cJSON *mlops_node_to_json(const struct mlops_node *node)
 {
 	cJSON *o = cJSON_CreateObject();

@@ -123,6 +123,13 @@ typedef int (*mlops_object_cb)(const mlops_oid *id, void *payload);
 int mlops_tree_walk_objects(struct mlops_odb *odb, const struct mlops_node *node,
 			    mlops_object_cb cb, void *payload);
 
+/*
+ * 1 when two nodes hold the same: the same id, both links or neither, and
+ * the same executable bit (a file's id is its content alone; a tree's id
+ * covers the modes below it).
+ */
+int mlops_node_same(const struct mlops_node *a, const struct mlops_node *b);
+
 /* Node <-> JSON ({"id","kind","size","files","mode"}); used by records. */
 struct cJSON *mlops_node_to_json(const struct mlops_node *node);
 int mlops_node_from_json(struct mlops_node *out, const struct cJSON *json);

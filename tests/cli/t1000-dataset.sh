@@ -319,4 +319,16 @@ test_expect_success 'the number of a removed version is never used again, by add
 	test_expect_code 3 mlops dataset show num@v2
 '
 
+test_expect_success 'a change of the executable bit alone is a change of a single-file dataset' '
+	echo s >xbit.sh && mlops -q dataset add xbit.sh && chmod +x xbit.sh &&
+	mlops status >out && grep -q "modified: xbit.sh" out &&
+	mlops dataset diff xbit >out && grep -q "modified: xbit.sh" out &&
+	mlops dataset add xbit.sh >out && grep -q "^xbit@v2 " out &&
+	grep -q "\"xbit.sh\":.*\"mode\":\"100755\"" mlops.lock &&
+	mlops status >st && ! grep -q "modified: xbit" st &&
+	mlops -q dataset checkout xbit@v1 && ! test -x xbit.sh && mlops status >st && ! grep -q "modified: xbit" st &&
+	echo t >xbit.sh && chmod -x xbit.sh && mlops -q dataset add xbit.sh && chmod +x xbit.sh &&
+	test_expect_code 9 mlops dataset checkout xbit@v1 2>err && grep -q "not recorded" err
+'
+
 test_done
