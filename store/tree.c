@@ -1313,6 +1313,27 @@ static int job_add(struct checkout *co, const char *abs, const char *key,
 	return 0;
 }
 
+/*
+ * 1 when the link at abs points where the stored link node does (its
+ * target is read from the store: a link is never hashed on disk).
+ */
+static int link_matches(struct checkout *co, const char *abs, const struct mlops_node *node)
+{
+	char buf[PATH_MAX];
+	void *target;
+	size_t len;
+	ssize_t n = readlink(abs, buf, sizeof(buf));
+	if (n < 0 || (uint64_t)n != node->size || (co->wait && !mlops_odb_exists(co->odb, &node->id)))
+		return 0;
+	if (mlops_odb_read(&target, &len, co->odb, &node->id) < 0) {
+		mlops_error_clear();
+		return 0;
+	}
+	int same = len == (size_t)n && !memcmp(target, buf, len);
+	free(target);
+	return same;
+}
+
 /* Decide what to do with one file or link entry at abs (in a directory just made: `fresh`). */
 static int plan_file(struct checkout *co, const char *abs, const char *key,
 		     const struct mlops_node *node, int fresh)
@@ -1323,6 +1344,11 @@ static int plan_file(struct checkout *co, const char *abs, const char *key,
 		if (S_ISREG(st.st_mode) && node->kind != MLOPS_KIND_LINK && co->idx && key &&
 		    mlops_index_lookup(&e, co->idx, key, &st) && !mlops_oid_cmp(&e.id, &node->id) &&
 		    ((st.st_mode & 0111) != 0) == ((node->mode & 0111) != 0)) {
+			if (co->stats)
+				co->stats->files_unchanged++;
+			return 0;
+		}
+		if (S_ISLNK(st.st_mode) && node->kind == MLOPS_KIND_LINK && link_matches(co, abs, node)) {
 			if (co->stats)
 				co->stats->files_unchanged++;
 			return 0;

@@ -331,4 +331,13 @@ test_expect_success 'a change of the executable bit alone is a change of a singl
 	test_expect_code 9 mlops dataset checkout xbit@v1 2>err && grep -q "not recorded" err
 '
 
+test_expect_success 'checkout leaves unchanged links alone and rewrites changed ones' '
+	mkdir lnk && echo 1 >lnk/f && ln -s f lnk/l && ln -s lnk/f toplink &&
+	mlops -q dataset add lnk && mlops -q dataset add toplink && sleep 1 &&
+	mlops dataset checkout lnk >out && grep -q "0 files written.*2 unchanged" out &&
+	mlops dataset checkout toplink >out && grep -q "0 files written.*1 unchanged" out &&
+	ln -sf nowhere lnk/l && mlops dataset checkout --force lnk >out &&
+	grep -q "1 file written.*1 unchanged" out && test "$(readlink lnk/l)" = f
+'
+
 test_done
