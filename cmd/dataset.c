@@ -271,6 +271,28 @@ static int dataset_show(int argc, char **argv)
 
 static const char *const diff_usage[] = { "dataset diff REV [REV]", NULL };
 
+/* names (NULL-terminated) as a JSON array of strings under key, or null when NULL. */
+static void add_names(cJSON *o, const char *key, char **names)
+{
+	if (!names) {
+		cJSON_AddNullToObject(o, key);
+		return;
+	}
+	cJSON *arr = cJSON_AddArrayToObject(o, key);
+	for (size_t i = 0; arr && names[i]; i++)
+		cJSON_AddItemToArray(arr, cJSON_CreateString(names[i]));
+}
+
+/* ", columns added: a, b" when there are names; nothing otherwise. */
+static void print_names(const char *label, char **names)
+{
+	if (!names || !names[0])
+		return;
+	fputs(label, stdout);
+	for (size_t i = 0; names[i]; i++)
+		printf("%s%s", i ? ", " : "", names[i]);
+}
+
 static int dataset_diff(int argc, char **argv)
 {
 	int rc = simple_args(argc, argv, diff_usage, 1, 2);
@@ -300,14 +322,16 @@ static int dataset_diff(int argc, char **argv)
 			cJSON_AddStringToObject(o, "change", ch);
 			cJSON_AddNumberToObject(o, "old_size", (double)d[i].old_size);
 			cJSON_AddNumberToObject(o, "new_size", (double)d[i].new_size);
+			/* Always present: null when the rows were not compared. */
 			if (d[i].rows_added >= 0) {
 				cJSON_AddNumberToObject(o, "rows_added", (double)d[i].rows_added);
 				cJSON_AddNumberToObject(o, "rows_removed", (double)d[i].rows_removed);
+			} else {
+				cJSON_AddNullToObject(o, "rows_added");
+				cJSON_AddNullToObject(o, "rows_removed");
 			}
-			if (d[i].cols_added)
-				cJSON_AddStringToObject(o, "columns_added", d[i].cols_added);
-			if (d[i].cols_removed)
-				cJSON_AddStringToObject(o, "columns_removed", d[i].cols_removed);
+			add_names(o, "columns_added", d[i].cols_added);
+			add_names(o, "columns_removed", d[i].cols_removed);
 			cJSON_AddItemToArray(arr, o);
 		}
 		cmd_print_json(arr);
@@ -327,10 +351,8 @@ static int dataset_diff(int argc, char **argv)
 				       cmd_human_size(x, d[i].change == 'A' ? d[i].new_size : d[i].old_size));
 			if (d[i].rows_added >= 0)
 				printf(", rows +%lld -%lld", d[i].rows_added, d[i].rows_removed);
-			if (d[i].cols_added)
-				printf(", columns added: %s", d[i].cols_added);
-			if (d[i].cols_removed)
-				printf(", columns removed: %s", d[i].cols_removed);
+			print_names(", columns added: ", d[i].cols_added);
+			print_names(", columns removed: ", d[i].cols_removed);
 			putchar('\n');
 		}
 	}

@@ -9,6 +9,8 @@
  * a 64-bit hash; memory is 16 bytes per distinct row of the older side.
  */
 #include "dataset.h"
+#include "dataset_stats.h"
+#include "csv.h"
 #include "store/error.h"
 #include "store/fsutil.h"
 #include "store/index.h"
@@ -19,6 +21,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 struct flat {
@@ -142,27 +145,38 @@ struct rowscan {
 	int mode;           /* 0: fill the set, 1: match against it */
 	struct rowset *set;
 	long long added;
-	uint64_t h;         /* hash of the record so far */
-	int in_quotes;
-	int pending_cr;
-	int first;          /* the header record is being read */
-	char *header;
-	size_t hlen, hcap;
-	int failed;
+	char **cols;        /* the header's names, NULL-terminated */
 };
 
 #define HASH_INIT 0xcbf29ce484222325ULL
 #define HASH_STEP(h, c) (((h) ^ (unsigned char)(c)) * 0x100000001b3ULL)
 
-static int end_record(struct rowscan *r)
+static int scan_header(void *payload, const char *const *names, size_t n)
 {
-	if (r->first) {
-		r->first = 0;
-		r->h = HASH_INIT;
-		return 0;
+	struct rowscan *r = payload;
+	if (!(r->cols = calloc(n + 1, sizeof(*r->cols))))
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	for (size_t i = 0; i < n; i++)
+		if (!(r->cols[i] = strdup(names[i])))
+			return mlops_error_set(MLOPS_ERROR, "out of memory");
+	return 0;
+}
+
+/*
+ * One record, by the content of its fields (quotes removed, so "x" and x
+ * are one value), each field's length hashed before its bytes so that a
+ * delimiter inside a field cannot make two records alike.
+ */
+static int scan_row(void *payload, const struct mlops_csv_field *f, size_t n)
+{
+	struct rowscan *r = payload;
+	uint64_t key = HASH_INIT;
+	for (size_t i = 0; i < n; i++) {
+		for (size_t k = 0; k < sizeof(f[i].len); k++)
+			key = HASH_STEP(key, (unsigned char)(f[i].len >> (8 * k)));
+		for (size_t k = 0; k < f[i].len; k++)
+			key = HASH_STEP(key, f[i].ptr[k]);
 	}
-	uint64_t key = r->h;
-	r->h = HASH_INIT;
 	if (r->mode == 0) {
 		if ((r->set->used + 1) * 2 > r->set->cap && rowset_grow(r->set) < 0)
 			return MLOPS_ERROR;
@@ -183,140 +197,25 @@ static int end_record(struct rowscan *r)
 	return 0;
 }
 
-static int scan_bytes(const void *data, size_t len, void *payload)
+/* Read one side's table: from the work tree, or streamed from the store. */
+static int scan_side(const struct flat *f, struct mlops_repo *repo,
+		     const struct mlops_dataset_version *v, struct rowscan *r)
 {
-	struct rowscan *r = payload;
-	const unsigned char *p = data;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = p[i];
-		if (r->first && c != '\n') {
-			if (r->hlen + 2 > r->hcap) {
-				size_t nc = r->hcap ? r->hcap * 2 : 256;
-				if (nc > (1u << 20))
-					return mlops_error_set(MLOPS_EINVALID, "CSV header is too long");
-				char *nh = realloc(r->header, nc);
-				if (!nh)
-					return mlops_error_set(MLOPS_ERROR, "out of memory");
-				r->header = nh;
-				r->hcap = nc;
-			}
-			r->header[r->hlen++] = (char)c;
-			r->header[r->hlen] = '\0';
-		}
-		if (c == '"') {
-			r->in_quotes = !r->in_quotes;
-		} else if (c == '\n' && !r->in_quotes) {
-			r->pending_cr = 0;
-			if (end_record(r) < 0)
-				return MLOPS_ERROR;
-			continue;
-		}
-		if (r->pending_cr)
-			r->h = HASH_STEP(r->h, '\r');
-		r->pending_cr = (c == '\r');
-		if (!r->pending_cr)
-			r->h = HASH_STEP(r->h, c);
-	}
-	return 0;
-}
-
-static int scan_finish(struct rowscan *r)
-{
-	if (r->h != HASH_INIT || r->first)
-		return end_record(r);
-	return 0;
-}
-
-static int stream_side(const struct flat *f, struct mlops_repo *repo, struct rowscan *r)
-{
-	int err;
-	r->h = HASH_INIT;
-	r->first = 1;
-	r->in_quotes = 0;
-	r->pending_cr = 0;
-	if (f->abs) {
-		int fd = open(f->abs, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			return mlops_error_sys(errno, "unable to open '%s'", f->abs);
-		char *buf = malloc(1 << 20);
-		if (!buf) {
-			close(fd);
-			return mlops_error_set(MLOPS_ERROR, "out of memory");
-		}
-		ssize_t n;
-		err = 0;
-		while (err == 0 && (n = read(fd, buf, 1 << 20)) > 0)
-			err = scan_bytes(buf, (size_t)n, r);
-		if (n < 0 && err == 0)
-			err = mlops_error_sys(errno, "unable to read '%s'", f->abs);
-		free(buf);
-		close(fd);
-	} else {
-		err = mlops_tree_file_stream(repo->odb, &f->node, scan_bytes, r);
-	}
-	if (err == 0)
-		err = scan_finish(r);
+	struct mlops_table_reader rd = { scan_header, scan_row, r };
+	if (f->abs)
+		return mlops_table_read_file(f->abs, &rd);
+	char *name = mlops_strdupf("%s@v%ld:%s", v->name, v->version, f->path);
+	if (!name)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	int err = mlops_table_read_node(repo, &f->node, name, &rd);
+	free(name);
 	return err;
-}
-
-static char delimiter_of(const char *path)
-{
-	size_t l = strlen(path);
-	return l > 4 && !strcmp(path + l - 4, ".tsv") ? '\t' : ',';
 }
 
 static int is_csv(const char *path)
 {
 	size_t l = strlen(path);
-	return l > 4 && (!strcmp(path + l - 4, ".csv") || !strcmp(path + l - 4, ".tsv"));
-}
-
-/* Split a header line into column names (quotes removed); NULL-terminated. */
-static char **split_header(const char *h, char delim)
-{
-	size_t cap = 8, n = 0;
-	char **cols = calloc(cap + 1, sizeof(*cols));
-	if (!cols || !h)
-		return cols;
-	size_t len = strlen(h);
-	char *cur = malloc(len + 1);
-	size_t cl = 0;
-	int q = 0;
-	if (!cur) {
-		free(cols);
-		return NULL;
-	}
-	for (size_t i = 0; i <= len; i++) {
-		char c = h[i];
-		if (c == '"') {
-			if (q && h[i + 1] == '"') {
-				cur[cl++] = '"';
-				i++;
-			} else {
-				q = !q;
-			}
-			continue;
-		}
-		if ((c == delim && !q) || c == '\0' || (c == '\r' && !q && h[i + 1] == '\0')) {
-			cur[cl] = '\0';
-			if (n == cap) {
-				cap *= 2;
-				char **nc = realloc(cols, (cap + 1) * sizeof(*nc));
-				if (!nc)
-					break;
-				cols = nc;
-			}
-			cols[n++] = strdup(cur);
-			cols[n] = NULL;
-			cl = 0;
-			if (c == '\r')
-				break;
-			continue;
-		}
-		cur[cl++] = c;
-	}
-	free(cur);
-	return cols;
+	return l > 4 && (!strcasecmp(path + l - 4, ".csv") || !strcasecmp(path + l - 4, ".tsv"));
 }
 
 static void free_cols(char **c)
@@ -326,47 +225,50 @@ static void free_cols(char **c)
 	free(c);
 }
 
-/* Names in a that are not in b, comma-separated, or NULL. */
-static char *cols_minus(char **a, char **b)
+/* The names in a that are not in b, NULL-terminated (possibly empty), or NULL: out of memory. */
+static char **cols_minus(char **a, char **b)
 {
-	char *out = NULL;
-	for (size_t i = 0; a && a[i]; i++) {
+	size_t n = 0;
+	for (size_t i = 0; a && a[i]; i++)
+		n++;
+	char **out = calloc(n + 1, sizeof(*out));
+	size_t k = 0;
+	for (size_t i = 0; out && a && a[i]; i++) {
 		int found = 0;
-		for (size_t j = 0; b && b[j]; j++)
-			if (!strcmp(a[i], b[j]))
-				found = 1;
+		for (size_t j = 0; b && b[j] && !found; j++)
+			found = !strcmp(a[i], b[j]);
 		if (found)
 			continue;
-		char *n = mlops_strdupf("%s%s%s", out ? out : "", out ? "," : "", a[i]);
-		free(out);
-		out = n;
+		if (!(out[k++] = strdup(a[i]))) {
+			free_cols(out);
+			return NULL;
+		}
 	}
 	return out;
 }
 
 static int csv_diff(struct mlops_diff_file *d, struct mlops_repo *repo, const struct flat *a,
-		    const struct flat *b)
+		    const struct flat *b, const struct mlops_dataset_version *va,
+		    const struct mlops_dataset_version *vb)
 {
 	struct rowset set = { 0 };
 	struct rowscan ra = { .mode = 0, .set = &set }, rb = { .mode = 1, .set = &set };
-	int err = stream_side(a, repo, &ra);
+	int err = scan_side(a, repo, va, &ra);
 	if (err == 0)
-		err = stream_side(b, repo, &rb);
+		err = scan_side(b, repo, vb, &rb);
 	if (err == 0) {
 		long long removed = 0;
 		for (size_t i = 0; i < set.cap; i++)
 			removed += set.counts[i] ? set.counts[i] - 1 : 0;
 		d->rows_added = rb.added;
 		d->rows_removed = removed;
-		char delim = delimiter_of(a->path);
-		char **ca = split_header(ra.header, delim), **cb = split_header(rb.header, delim);
-		d->cols_added = cols_minus(cb, ca);
-		d->cols_removed = cols_minus(ca, cb);
-		free_cols(ca);
-		free_cols(cb);
+		d->cols_added = cols_minus(rb.cols, ra.cols);
+		d->cols_removed = cols_minus(ra.cols, rb.cols);
+		if (!d->cols_added || !d->cols_removed)
+			err = mlops_error_set(MLOPS_ERROR, "out of memory");
 	}
-	free(ra.header);
-	free(rb.header);
+	free_cols(ra.cols);
+	free_cols(rb.cols);
 	free(set.keys);
 	free(set.counts);
 	return err;
@@ -380,8 +282,8 @@ void mlops_diff_free(struct mlops_diff_file *d, size_t n)
 		return;
 	for (size_t i = 0; i < n; i++) {
 		free(d[i].path);
-		free(d[i].cols_added);
-		free(d[i].cols_removed);
+		free_cols(d[i].cols_added);
+		free_cols(d[i].cols_removed);
 	}
 	free(d);
 }
@@ -469,7 +371,7 @@ int mlops_dataset_diff(struct mlops_diff_file **out, size_t *n, struct mlops_rep
 		e->new_size = fb ? fb->node.size : 0;
 		e->rows_added = e->rows_removed = -1;
 		if (fa && fb && is_csv(fa->path) && fa->node.kind != MLOPS_KIND_LINK &&
-		    fb->node.kind != MLOPS_KIND_LINK && (err = csv_diff(e, repo, fa, fb)) < 0)
+		    fb->node.kind != MLOPS_KIND_LINK && (err = csv_diff(e, repo, fa, fb, a, b ? b : a)) < 0)
 			goto done;
 	}
 done:

@@ -111,13 +111,15 @@ struct mlops_diff_file {
 	char change;           /* 'A' added, 'D' removed, 'M' modified */
 	uint64_t old_size, new_size;
 	long long rows_added, rows_removed; /* CSV only, else -1 */
-	char *cols_added, *cols_removed;    /* CSV only: comma-separated, or NULL */
+	char **cols_added, **cols_removed;  /* CSV only: NULL-terminated names, else NULL */
 };
 
 /*
  * Diff two versions, or (b NULL) a version against the work tree.  Files
  * are listed by path; CSV files (.csv, .tsv) that changed also get rows
- * added and removed (a multiset of rows, by content) and columns.
+ * added and removed (a multiset of rows, by content) and columns, read as
+ * stats reads them (dataset_stats.h); a malformed one is MLOPS_EINVALID
+ * naming its line.
  */
 int mlops_dataset_diff(struct mlops_diff_file **out, size_t *n, struct mlops_repo *repo,
 		       const struct mlops_dataset_version *a, const struct mlops_dataset_version *b);

@@ -35,37 +35,58 @@ int mlops_is_table_path(const char *path)
 	return 0;
 }
 
-static int profile_fd(cJSON **out, int fd, const char *name)
+/* Read every record of the table on fd through rd. */
+static int read_fd(int fd, const char *name, const struct mlops_table_reader *rd)
 {
 	struct mlops_csv_options opts;
 	struct mlops_csv *csv = NULL;
-	struct mlops_colstats *st = NULL;
 	const struct mlops_csv_field *f;
 	const char *const *names;
 	size_t n, ncols;
 	int err;
 	memset(&opts, 0, sizeof(opts));
 	opts.name = name;
-	*out = NULL;
 	if ((err = mlops_csv_open_fd(&csv, fd, &opts)) < 0)
 		goto done;
 	names = mlops_csv_names(csv, &ncols);
-	if ((err = mlops_colstats_new(&st, names, ncols)) < 0)
+	if ((err = rd->header(rd->payload, names, ncols)) < 0)
 		goto done;
 	while ((err = mlops_csv_next(csv, &f, &n)) == 1)
-		if ((err = mlops_colstats_add_row(st, f, n)) < 0)
+		if ((err = rd->row(rd->payload, f, n)) < 0)
 			goto done;
-	if (err < 0 || (err = mlops_colstats_finish(st)) < 0)
+done:
+	mlops_csv_free(csv);
+	return err;
+}
+
+static int profile_header(void *payload, const char *const *names, size_t n)
+{
+	return mlops_colstats_new((struct mlops_colstats **)payload, names, n);
+}
+
+static int profile_row(void *payload, const struct mlops_csv_field *f, size_t n)
+{
+	return mlops_colstats_add_row(*(struct mlops_colstats **)payload, f, n);
+}
+
+/* Profile the table that read_table reads (from fd, or a stored node through a pipe). */
+static int profile(cJSON **out, int (*read_table)(void *arg, const struct mlops_table_reader *rd),
+		   void *arg)
+{
+	struct mlops_colstats *st = NULL;
+	struct mlops_table_reader rd = { profile_header, profile_row, &st };
+	int err;
+	*out = NULL;
+	if ((err = read_table(arg, &rd)) < 0 || (err = mlops_colstats_finish(st)) < 0)
 		goto done;
 	if (!(*out = mlops_colstats_to_json(st)))
 		err = mlops_error_set(MLOPS_ERROR, "out of memory");
 done:
 	mlops_colstats_free(st);
-	mlops_csv_free(csv);
 	return err;
 }
 
-int mlops_stats_file(cJSON **out, const char *path)
+int mlops_table_read_file(const char *path, const struct mlops_table_reader *rd)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
@@ -73,9 +94,19 @@ int mlops_stats_file(cJSON **out, const char *path)
 			return mlops_error_set(MLOPS_ENOTFOUND, "unable to open '%s': %s", path, strerror(errno));
 		return mlops_error_sys(errno, "unable to open '%s'", path);
 	}
-	int err = profile_fd(out, fd, path);
+	int err = read_fd(fd, path, rd);
 	close(fd);
 	return err;
+}
+
+static int read_file_cb(void *arg, const struct mlops_table_reader *rd)
+{
+	return mlops_table_read_file(arg, rd);
+}
+
+int mlops_stats_file(cJSON **out, const char *path)
+{
+	return profile(out, read_file_cb, (void *)path);
 }
 
 struct feeder {
@@ -109,8 +140,8 @@ static void *feed_thread(void *arg)
 	return NULL;
 }
 
-int mlops_stats_node(cJSON **out, struct mlops_repo *repo, const struct mlops_node *node,
-		     const char *name)
+int mlops_table_read_node(struct mlops_repo *repo, const struct mlops_node *node, const char *name,
+			  const struct mlops_table_reader *rd)
 {
 	int err;
 	/* Every object is read through the store, which verifies it. */
@@ -129,16 +160,32 @@ int mlops_stats_node(cJSON **out, struct mlops_repo *repo, const struct mlops_no
 		sigaction(SIGPIPE, &old, NULL);
 		return mlops_error_set(MLOPS_ERROR, "unable to start a thread");
 	}
-	err = profile_fd(out, p[0], name);
+	err = read_fd(p[0], name, rd);
 	close(p[0]);
 	pthread_join(th, NULL);
 	sigaction(SIGPIPE, &old, NULL);
-	if (f.err < 0) {
-		cJSON_Delete(*out);
-		*out = NULL;
+	if (f.err < 0)
 		return mlops_error_set(f.err, "%s", f.msg);
-	}
 	return err;
+}
+
+struct node_arg {
+	struct mlops_repo *repo;
+	const struct mlops_node *node;
+	const char *name;
+};
+
+static int read_node_cb(void *arg, const struct mlops_table_reader *rd)
+{
+	struct node_arg *a = arg;
+	return mlops_table_read_node(a->repo, a->node, a->name, rd);
+}
+
+int mlops_stats_node(cJSON **out, struct mlops_repo *repo, const struct mlops_node *node,
+		     const char *name)
+{
+	struct node_arg a = { repo, node, name };
+	return profile(out, read_node_cb, &a);
 }
 
 int mlops_stats_version(struct mlops_table_stats **out, size_t *n, struct mlops_repo *repo,

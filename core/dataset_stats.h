@@ -16,6 +16,29 @@ struct mlops_dataset_version;
 /* 1 when path names a table by its extension: .csv, .tsv, .jsonl, .ndjson. */
 int mlops_is_table_path(const char *path);
 
+struct mlops_csv_field;
+
+/*
+ * A table read record by record: header() gets the column names once
+ * (borrowed), then row() each record (fields borrowed until the next
+ * call).  A negative return from either stops the read and is returned.
+ */
+struct mlops_table_reader {
+	int (*header)(void *payload, const char *const *names, size_t n);
+	int (*row)(void *payload, const struct mlops_csv_field *fields, size_t n);
+	void *payload;
+};
+
+/*
+ * Read a CSV/TSV/JSON-lines table (csv.h: RFC 4180, a BOM skipped, the
+ * delimiter detected) from a file on disk, or from a stored file streamed
+ * and verified; name is the table's name in messages.  MLOPS_EINVALID,
+ * naming the line, for a malformed table.
+ */
+int mlops_table_read_file(const char *path, const struct mlops_table_reader *rd);
+int mlops_table_read_node(struct mlops_repo *repo, const struct mlops_node *node, const char *name,
+			  const struct mlops_table_reader *rd);
+
 /* Profile a CSV/TSV/JSON-lines file on disk. */
 int mlops_stats_file(cJSON **out, const char *path);
 

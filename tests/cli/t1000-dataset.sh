@@ -146,7 +146,8 @@ test_expect_success 'diff of CSVs with appended and deleted rows and a new colum
 	grep -q "added: csv/other.txt" out &&
 	printf "id,x,y\n1,a,0\n" >csv/t.csv &&
 	mlops --json dataset diff csv@v2 >j &&
-	grep -q "\"columns_added\":[[:space:]]*\"y\"" j
+	grep -q "\"columns_added\":[[:space:]]*\[\"y\"\]" j &&
+	grep -q "\"columns_removed\":[[:space:]]*\[\]" j
 '
 
 test_expect_success 'row counts of a large CSV diff match comm(1)' '
@@ -338,6 +339,29 @@ test_expect_success 'checkout leaves unchanged links alone and rewrites changed 
 	mlops dataset checkout toplink >out && grep -q "0 files written.*1 unchanged" out &&
 	ln -sf nowhere lnk/l && mlops dataset checkout --force lnk >out &&
 	grep -q "1 file written.*1 unchanged" out && test "$(readlink lnk/l)" = f
+'
+
+test_expect_success 'CSV diff reads tables as stats does: BOM, delimiter, malformed files' '
+	mkdir dcsv && printf "\357\273\277a;b\n1;2\n3;4\n" >dcsv/t.csv && mlops -q dataset add dcsv &&
+	printf "a;b;c\n1;2;x\n" >dcsv/t.csv && mlops -q dataset add dcsv &&
+	mlops --json dataset diff dcsv@v1 dcsv@v2 >j &&
+	grep -q "\"columns_added\":[[:space:]]*\[\"c\"\]" j &&
+	grep -q "\"columns_removed\":[[:space:]]*\[\]" j &&
+	grep -q "\"rows_removed\":[[:space:]]*2" j && grep -q "\"rows_added\":[[:space:]]*1" j &&
+	printf "a,\"b,c\"\n1,2\n" >dcsv/t.csv && mlops -q dataset add dcsv &&
+	mlops --json dataset diff dcsv@v2 dcsv@v3 >j &&
+	grep -q "\"columns_added\":[[:space:]]*\[\"b,c\"\]" j &&
+	printf "a,b\n1,\"2\n3,4\n" >dcsv/t.csv &&
+	test_expect_code 4 mlops dataset diff dcsv 2>err && grep -q "t.csv. line 2: " err &&
+	mlops -q dataset add dcsv && test_expect_code 4 mlops dataset diff dcsv@v3 dcsv@v4 2>err &&
+	grep -q "^mlops: .dcsv@v4:dcsv/t.csv. line 2: " err
+'
+
+test_expect_success 'diff --json: every field present, null where rows were not compared' '
+	echo more >dcsv/other.txt && printf "a,b\n1,2\n" >dcsv/t.csv &&
+	mlops --json dataset diff dcsv@v3 >j &&
+	test $(grep -c "\"rows_added\":" j) = 2 && test $(grep -c "\"columns_removed\":" j) = 2 &&
+	grep -q "\"rows_added\":[[:space:]]*null" j && grep -q "\"columns_added\":[[:space:]]*null" j
 '
 
 test_done
