@@ -97,13 +97,13 @@ static void print_table(const char *path, const cJSON *stats)
 			sparkline(hist);
 		const cJSON *top = cJSON_GetObjectItemCaseSensitive(col, "top"), *t;
 		if (cJSON_GetArraySize(top) > 0 && strcmp(type ? type : "", "float")) {
-			int k = 0;
+			int k = 0, lower = cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(col, "top_exact"));
 			printf("  top:");
 			cJSON_ArrayForEach(t, top) {
 				if (k++ == 5)
 					break;
 				const char *val = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(t, "value"));
-				printf(" %s (%.0f)", val ? val : "?",
+				printf(" %s (%s%.0f)", val ? val : "?", lower ? ">=" : "",
 				       cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(t, "count")));
 			}
 			putchar('\n');

@@ -1435,11 +1435,19 @@ static int finish_top(struct col *c)
 	char buf[KEY_STORED + 64];
 	char *w;
 
+	/*
+	 * Beyond exact counting a Misra-Gries count is a lower bound, short by
+	 * at most err = count / (k + 1): only counters above err are shown,
+	 * values that surely occur more than that often.  Every value that
+	 * occurs more than 2 * err times is among them; a counter at or below
+	 * err may be noise (a value seen once), unrelated to the real top.
+	 */
+	uint64_t err = c->mg ? c->count / (MLOPS_COLSTATS_MG + 1) : 0;
 	/* keep the best MLOPS_COLSTATS_TOP in order, by insertion */
 	for (size_t i = 0; i < t->cap; i++) {
 		const struct vent *v = &t->slots[i];
 		size_t j;
-		if (!v->count)
+		if (!v->count || (c->mg && v->count <= err))
 			continue;
 		if (n == MLOPS_COLSTATS_TOP && cmp_top(v, &all[n - 1], t->arena) >= 0)
 			continue;
@@ -1466,8 +1474,12 @@ static int finish_top(struct col *c)
 	}
 	o->ntop = ntop;
 	o->top_exact = !c->mg;
+	o->top_error = err;
 	o->distinct_exact = !c->mg;
 	o->distinct = c->mg ? (uint64_t)llround(hll_estimate(c->hll)) : t->used;
+	/* An estimate above the values there are is no estimate. */
+	if (o->distinct > c->count)
+		o->distinct = c->count;
 	return 0;
 }
 
@@ -1618,6 +1630,7 @@ static cJSON *column_json(const struct col *c)
 		ok &= ok && cJSON_AddNumberToObject(e, "count", (double)o->top[i].count) != NULL;
 	}
 	ok &= cJSON_AddBoolToObject(j, "top_exact", o->top_exact) != NULL;
+	ok &= cJSON_AddNumberToObject(j, "top_error", (double)o->top_error) != NULL;
 	if (!ok)
 		goto fail;
 	if (o->type == MLOPS_COL_EMPTY) {

@@ -13,7 +13,11 @@
  *     estimate with 2^14 registers (standard error 0.81%).
  *   - top values: exact counts in the same range; beyond, a Misra-Gries
  *     summary of MLOPS_COLSTATS_MG counters, whose counts are lower bounds
- *     that are short by at most count / (MLOPS_COLSTATS_MG + 1).
+ *     that are short by at most top_error = count / (MLOPS_COLSTATS_MG + 1):
+ *     only values counted above top_error are listed (each occurs more
+ *     than top_error times; every value occurring more than twice that is
+ *     listed), so there may be none.  The distinct estimate is at most
+ *     count.
  *   - mean and std: always over every value (std is the sample standard
  *     deviation, ddof = 1, as pandas computes it).
  *   - quantiles and histogram: exact while a column has at most
@@ -97,6 +101,7 @@ struct mlops_column_stats {
 	size_t ntop;      /* most frequent values, by count then value */
 	struct mlops_colstats_value top[MLOPS_COLSTATS_TOP];
 	int top_exact;
+	uint64_t top_error; /* not exact: each top count may be short by this much */
 	int datetime_has_time; /* datetimes: some value had a time of day */
 };
 

@@ -90,4 +90,19 @@ test_expect_success 'agrees with pandas describe() on the breast-cancer data' '
 	PY
 '
 
+test_expect_success 'beyond exact counting: distinct at most count, top values only the surely frequent' '
+	{ echo k; seq 1 300000 | sed "s/^/r/"; } >uniq.csv &&
+	mlops --json dataset stats uniq.csv >stats.json &&
+	test "$(num k distinct_exact)" = false && test "$(num k distinct)" -le 300000 &&
+	test "$(num k top_error)" = 1167 && grep -q "\"top\":[[:space:]]*\[\]" stats.json &&
+	awk "BEGIN { print \"k\"; for (i = 0; i < 100000; i++) print \"u\" i;
+		for (i = 0; i < 5000; i++) print \"hot\"; for (i = 0; i < 3000; i++) print \"warm\";
+		for (i = 0; i < 300; i++) print \"cool\" }" >hh.csv &&
+	mlops --json dataset stats hh.csv >stats.json &&
+	test "$(num k top_exact)" = false && test "$(num k top_error)" = 421 &&
+	tr -d " \t\n" <stats.json >flat &&
+	grep -q "\"top\":\[{\"value\":\"hot\",\"count\":5000},{\"value\":\"warm\",\"count\":3000}\]" flat &&
+	mlops dataset stats hh.csv >out && grep -q "top: hot (>=5000) warm (>=3000)$" out
+'
+
 test_done
