@@ -488,7 +488,8 @@ static int jsonl_parse(struct mlops_csv *c)
 			long i = header_index(c, &key, k);
 			if (i < 0)
 				return mlops_error_set(MLOPS_EINVALID,
-					"'%s' line %zu: unexpected key '%.*s'",
+					"'%s' line %zu: unexpected key '%.*s': the keys of the first "
+					"line name the columns (list it there, as null if need be)",
 					c->name, c->rec_line, (int)key.len, key.ptr);
 			c->fields[i] = val;
 		}

@@ -22,7 +22,11 @@
  * In JSON-lines mode each line holds one flat JSON object; the keys of the
  * first line name the columns, and each line becomes a record with one
  * field per column in that order: strings unescaped (in place), numbers,
- * true and false as written, null and absent keys as empty fields.
+ * true and false as written, null and absent keys as empty fields.  A key
+ * the first line lacks is malformed input (pandas would add a column with
+ * the earlier rows missing; here the columns are known from the header
+ * on, as every consumer of the reader, column profiles among them, sizes
+ * its structures by them, and reading twice would not stream).
  */
 #ifndef MLOPS_CSV_H
 #define MLOPS_CSV_H

@@ -105,4 +105,13 @@ test_expect_success 'beyond exact counting: distinct at most count, top values o
 	mlops dataset stats hh.csv >out && grep -q "top: hot (>=5000) warm (>=3000)$" out
 '
 
+test_expect_success 'JSON lines: the first line names the columns; a later new key says so' '
+	printf "{\"a\":1,\"c\":null}\n{\"a\":2}\n{\"a\":3,\"c\":4}\n" >ok.jsonl &&
+	mlops --json dataset stats ok.jsonl >stats.json &&
+	test "$(num c count)" = 1 && test "$(num c missing)" = 2 &&
+	printf "{\"a\":1}\n{\"a\":2}\n{\"a\":3,\"c\":4}\n" >new.jsonl &&
+	test_expect_code 4 mlops dataset stats new.jsonl 2>err &&
+	grep -q "line 3: unexpected key .c.: the keys of the first line name the columns" err
+'
+
 test_done
