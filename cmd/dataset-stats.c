@@ -8,6 +8,7 @@
 #include "builtins.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -137,7 +138,8 @@ int cmd_dataset_stats(int argc, char **argv)
 	size_t n = 0;
 	struct stat st;
 	int err;
-	if (stat(what, &st) == 0 && S_ISREG(st.st_mode)) {
+	int stat_errno = stat(what, &st) < 0 ? errno : 0;
+	if (!stat_errno && S_ISREG(st.st_mode)) {
 		tables = calloc(1, sizeof(*tables));
 		if (!tables || !(tables->path = strdup(what)))
 			return cmd_die(MLOPS_EXIT_FAILURE, "out of memory");
@@ -145,9 +147,23 @@ int cmd_dataset_stats(int argc, char **argv)
 		err = mlops_stats_file(&tables->stats, what);
 	} else {
 		struct mlops_dataset_version *v;
-		int status = cmd_need_repo();
-		if (status)
-			return status;
+		/*
+		 * Outside a repository a table's path that is not a file is a
+		 * missing file (stats FILE works anywhere), not a missing repository.
+		 */
+		if (!g_repo && (err = mlops_repo_open(&g_repo, ".")) < 0) {
+			if (err == MLOPS_ENOREPO && (strchr(what, '/') || mlops_is_table_path(what))) {
+				if (stat_errno == ENOENT)
+					err = mlops_error_set(MLOPS_ENOTFOUND, "unable to open '%s': %s", what,
+							      strerror(stat_errno));
+				else if (stat_errno)
+					err = mlops_error_sys(stat_errno, "unable to open '%s'", what);
+				else
+					err = mlops_error_set(MLOPS_EUSAGE, "'%s' is not a file", what);
+				return cmd_fail(err, NULL);
+			}
+			return cmd_fail(err, err == MLOPS_ENOREPO ? "run 'mlops init' to create one" : NULL);
+		}
 		err = mlops_dataset_resolve(&v, g_repo, what);
 		if (err == 0) {
 			err = mlops_stats_version(&tables, &n, g_repo, v, only);

@@ -114,4 +114,13 @@ test_expect_success 'JSON lines: the first line names the columns; a later new k
 	grep -q "line 3: unexpected key .c.: the keys of the first line name the columns" err
 '
 
+test_expect_success 'outside a repository a missing table file is "not found" (exit 3)' '
+	mkdir -p /tmp/mlops-stats-nf-$$ && cd /tmp/mlops-stats-nf-$$ &&
+	{ test_expect_code 3 mlops dataset stats nonexist.csv 2>err &&
+	  grep -q "^mlops: unable to open .nonexist.csv.: No such file" err &&
+	  test_expect_code 3 mlops dataset stats sub/x.tsv 2>err &&
+	  test_expect_code 8 mlops dataset stats train@v1 2>err; }; rc=$?
+	cd / && rm -rf /tmp/mlops-stats-nf-$$; return $rc
+'
+
 test_done
