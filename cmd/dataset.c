@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/dataset.h"
+#include "core/rev.h"
 #include "store/refs.h"
 #include "store/repo.h"
 
@@ -169,6 +170,11 @@ static int dataset_log(int argc, char **argv)
 	argv += optind - 1;
 	long *vers;
 	size_t n;
+	if (!mlops_name_valid(argv[1])) {
+		mlops_error_set(MLOPS_EUSAGE, "'%s' is not a dataset name: log takes a NAME, not a revision",
+				argv[1]);
+		return cmd_fail(MLOPS_EUSAGE, "'mlops dataset show REV' shows one version");
+	}
 	int err = mlops_dataset_versions(&vers, &n, g_repo, argv[1]);
 	if (err < 0)
 		return cmd_fail(err, NULL);

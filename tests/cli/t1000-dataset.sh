@@ -364,4 +364,9 @@ test_expect_success 'diff --json: every field present, null where rows were not 
 	grep -q "\"rows_added\":[[:space:]]*null" j && grep -q "\"columns_added\":[[:space:]]*null" j
 '
 
+test_expect_success 'log takes a NAME: a revision is a usage error' '
+	test_expect_code 2 mlops dataset log dd@v1 2>err && grep -q "log takes a NAME" err &&
+	test_expect_code 3 mlops dataset log nosuch 2>err && grep -q "not found" err
+'
+
 test_done
