@@ -7,6 +7,7 @@
 
 #include <cjson/cJSON.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/lockfile.h"
 #include "store/repo.h"
@@ -30,7 +31,12 @@ int cmd_init(int argc, char **argv)
 		return cmd_usage(usage, 0);
 	const char *dir = optind < argc ? argv[optind] : ".";
 	struct mlops_repo *repo;
+	struct stat st;
 	int created = 0, err;
+	if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
+		err = mlops_error_set(MLOPS_EUSAGE, "'%s' is not a directory", dir);
+		return cmd_fail(err, "name the directory of the work tree, or one in it");
+	}
 	if ((err = mlops_repo_init(&repo, dir, &created)) < 0)
 		return cmd_fail(err, NULL);
 	err = mlops_lockfile_init(repo, &created);

@@ -79,4 +79,10 @@ test_expect_success 'a bad config value is a clear error' '
 	git config -f .mlops/config core.compression zstd
 '
 
+test_expect_success 'init of a regular file says it is not a directory (exit 2)' '
+	echo x >afile &&
+	test_expect_code 2 mlops init afile 2>err && grep -q "^mlops: .afile. is not a directory" err &&
+	test "$(cat afile)" = x
+'
+
 test_done
