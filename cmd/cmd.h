@@ -140,4 +140,11 @@ void cmd_progress(const char *what, unsigned long long cur,
 /* Color helpers: return escape codes or "" when color is off. */
 const char *cmd_color(const char *which);
 
+/*
+ * Write a name (a path, a value) for people, as git quotes paths: one with
+ * a control character, '"' or '\\' between double quotes with C escapes
+ * ("a\\nb"), any other as it is (cmd/quote.c).
+ */
+void cmd_print_name(FILE *f, const char *s);
+
 #endif

@@ -64,7 +64,9 @@ static void sparkline(const cJSON *hist)
 static void print_table(const char *path, const cJSON *stats)
 {
 	const cJSON *cols = cJSON_GetObjectItemCaseSensitive(stats, "columns");
-	printf("%s%s%s: %.0f rows, %d columns\n", cmd_color("bold"), path, cmd_color("reset"),
+	fputs(cmd_color("bold"), stdout);
+	cmd_print_name(stdout, path);
+	printf("%s: %.0f rows, %d columns\n", cmd_color("reset"),
 	       cJSON_GetObjectItemCaseSensitive(stats, "rows") ?
 	       cJSON_GetObjectItemCaseSensitive(stats, "rows")->valuedouble : 0,
 	       cJSON_GetArraySize(cols));
@@ -77,14 +79,19 @@ static void print_table(const char *path, const cJSON *stats)
 		double distinct = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(col, "distinct"));
 		int exact = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(col, "distinct_exact"));
 		double total = count + missing;
-		printf("\n%s%s%s  %s\n", cmd_color("yellow"), name ? name : "?", cmd_color("reset"),
-		       type ? type : "?");
+		printf("\n%s", cmd_color("yellow"));
+		cmd_print_name(stdout, name ? name : "?");
+		printf("%s  %s\n", cmd_color("reset"), type ? type : "?");
 		printf("  count %.0f  missing %.0f (%.1f%%)  distinct %s%.0f\n", count, missing,
 		       total > 0 ? 100.0 * missing / total : 0.0, exact ? "" : "~", distinct);
 		if (cJSON_GetObjectItemCaseSensitive(col, "mean") &&
 		    !cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(col, "mean"))) {
 			print_num("mean", col, "mean");
 			print_num("std", col, "std");
+			/* A datetime's std is a duration: in seconds, as in the JSON. */
+			if (type && !strcmp(type, "datetime") &&
+			    cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(col, "std")))
+				fputs(" s", stdout);
 			putchar('\n');
 			print_num("min", col, "min");
 			print_num("p25", col, "p25");
@@ -104,7 +111,9 @@ static void print_table(const char *path, const cJSON *stats)
 				if (k++ == 5)
 					break;
 				const char *val = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(t, "value"));
-				printf(" %s (%s%.0f)", val ? val : "?", lower ? ">=" : "",
+				putchar(' ');
+				cmd_print_name(stdout, val ? val : "?");
+				printf(" (%s%.0f)", lower ? ">=" : "",
 				       cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(t, "count")));
 			}
 			putchar('\n');
@@ -215,7 +224,7 @@ int cmd_dataset_stats(int argc, char **argv)
 		}
 		return cmd_print_json(arr);
 	}
-	if (!g_opts.quiet && (!html || g_opts.verbose))
+	if (!html || g_opts.verbose)
 		for (size_t i = 0; i < n; i++) {
 			if (i)
 				putchar('\n');

@@ -11,6 +11,7 @@
 
 #include "core/dataset.h"
 #include "core/rev.h"
+#include "store/fsutil.h"
 #include "store/refs.h"
 #include "store/repo.h"
 
@@ -256,17 +257,22 @@ static int dataset_show(int argc, char **argv)
 	printf("paths:\n");
 	for (size_t i = 0; i < v->nentries; i++) {
 		const struct mlops_dataset_entry *e = &v->entries[i];
-		printf("  %-6s %.12s %10s  %s%s\n", mlops_kind_name(e->node.kind),
-		       mlops_oid_fmt(hex, &e->node.id), cmd_human_size(a, e->node.size), e->path,
-		       e->node.kind == MLOPS_KIND_TREE ? "/" : "");
+		printf("  %-6s %.12s %10s  ", mlops_kind_name(e->node.kind),
+		       mlops_oid_fmt(hex, &e->node.id), cmd_human_size(a, e->node.size));
+		cmd_print_name(stdout, e->path);
+		printf("%s\n", e->node.kind == MLOPS_KIND_TREE ? "/" : "");
 		if (!files || e->node.kind != MLOPS_KIND_TREE)
 			continue;
 		struct mlops_tree_list l;
 		if ((err = mlops_tree_list(&l, g_repo->odb, &e->node, 0)) < 0)
 			break;
-		for (size_t k = 0; k < l.count; k++)
-			printf("    %10llu  %s/%s\n", (unsigned long long)l.files[k].node.size, e->path,
-			       l.files[k].path);
+		for (size_t k = 0; k < l.count; k++) {
+			char *full = mlops_path_join(e->path, l.files[k].path);
+			printf("    %10llu  ", (unsigned long long)l.files[k].node.size);
+			cmd_print_name(stdout, full ? full : l.files[k].path);
+			putchar('\n');
+			free(full);
+		}
 		mlops_tree_list_free(&l);
 	}
 	mlops_dataset_version_free(v);

@@ -369,4 +369,12 @@ test_expect_success 'log takes a NAME: a revision is a usage error' '
 	test_expect_code 3 mlops dataset log nosuch 2>err && grep -q "not found" err
 '
 
+test_expect_success 'show --files quotes a file name holding a newline, as git does' '
+	mkdir nlname && echo 1 >"nlname/a
+b" && echo 2 >"nlname/q\"uote" && mlops -q dataset add nlname &&
+	mlops dataset show --files nlname >out &&
+	grep -q "^ *2  \"nlname/a\\\\nb\"$" out && grep -q "^ *2  \"nlname/q\\\\\"uote\"$" out &&
+	! grep -q "^b$" out
+'
+
 test_done

@@ -123,4 +123,11 @@ test_expect_success 'outside a repository a missing table file is "not found" (e
 	cd / && rm -rf /tmp/mlops-stats-nf-$$; return $rc
 '
 
+test_expect_success 'terminal view: quoted names, datetime std in seconds, shown under -q' '
+	printf "k,t\n\"x\ny\",2024-01-01\n\"x\ny\",2024-01-03\nz,2024-01-02\n" >nl.csv &&
+	mlops -q dataset stats nl.csv >out &&
+	grep -q "top: \"x\\\\ny\" (2) z (1)$" out && grep -q "std 86400 s$" out &&
+	test $(wc -l <out) -gt 5
+'
+
 test_done
