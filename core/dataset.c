@@ -472,9 +472,11 @@ static int paths_overlap(const char *a, const char *b)
 }
 
 /*
- * Refuse (MLOPS_ECONFLICT) to track under dataset `name` a path that is,
+ * Refuse (MLOPS_ECONFLICT) to track under dataset `name` a path that
  * contains or lies inside a path mlops.lock tracks under another dataset:
- * a path belongs to one dataset, or status and checkout could never agree.
+ * status and checkout could never agree on it.  The same path under
+ * another name is no conflict: its lock entry moves to the new dataset
+ * (the old one keeps its versions).
  */
 static int check_lock_overlap(struct mlops_repo *repo, const char *name,
 			      const struct mlops_dataset_entry *entries, size_t n)
@@ -489,16 +491,11 @@ static int check_lock_overlap(struct mlops_repo *repo, const char *name,
 		if (!ds || !strcmp(ds, name))
 			continue;
 		for (size_t i = 0; i < n && err == 0; i++) {
-			if (!paths_overlap(entries[i].path, e->string))
+			if (!paths_overlap(entries[i].path, e->string) || !strcmp(entries[i].path, e->string))
 				continue;
-			if (!strcmp(entries[i].path, e->string))
-				err = mlops_error_set(MLOPS_ECONFLICT,
-					"'%s' is tracked by dataset '%s': add it as '%s', or remove its "
-					"line from mlops.lock first", e->string, ds, ds);
-			else
-				err = mlops_error_set(MLOPS_ECONFLICT,
-					"'%s' overlaps '%s', tracked by dataset '%s': a path belongs "
-					"to one dataset", entries[i].path, e->string, ds);
+			err = mlops_error_set(MLOPS_ECONFLICT,
+				"'%s' overlaps '%s', tracked by dataset '%s': a path belongs "
+				"to one dataset", entries[i].path, e->string, ds);
 		}
 		if (err < 0)
 			break;
