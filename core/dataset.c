@@ -768,9 +768,14 @@ static int resolve_dest(char out[PATH_MAX], const char *dir)
 			buf[--len] = '\0';
 		char *slash = strrchr(buf, '/');
 		const char *base = slash ? slash + 1 : buf;
-		char tmp[PATH_MAX];
-		snprintf(tmp, sizeof(tmp), "%s%s%s", base, *rest ? "/" : "", rest);
-		memcpy(rest, tmp, sizeof(rest));
+		/* rest = base "/" rest: a suffix of dir, so it fits */
+		size_t bl = strlen(base), rl = strlen(rest), sep = rl ? 1 : 0;
+		if (bl + sep + rl >= sizeof(rest))
+			return mlops_error_set(MLOPS_EUSAGE, "'%s' is too long", dir);
+		memmove(rest + bl + sep, rest, rl + 1);
+		memcpy(rest, base, bl);
+		if (sep)
+			rest[bl] = '/';
 		if (slash == buf)
 			buf[1] = '\0';
 		else if (slash)
