@@ -227,6 +227,7 @@ struct run_ctx {
 	struct mlops_code_state code;
 	mlops_oid diff_id;
 	char *name;
+	char *cwd;          /* where the command runs, relative to the work tree */
 	char host[256], user[256];
 };
 
@@ -240,6 +241,29 @@ static void ctx_free(struct run_ctx *c)
 	free(c->inputs);
 	mlops_code_state_clear(&c->code);
 	free(c->name);
+	free(c->cwd);
+}
+
+char *mlops_run_cwd_rel(const struct mlops_repo *repo, const char *abs)
+{
+	char top[PATH_MAX];
+	const char *wd = realpath(repo->workdir, top) ? top : repo->workdir;
+	size_t wl = strlen(wd);
+	if (!strcmp(abs, wd))
+		return strdup(".");
+	if (!strncmp(abs, wd, wl) && abs[wl] == '/' && abs[wl + 1])
+		return strdup(abs + wl + 1);
+	return strdup(abs);
+}
+
+/* The current directory, relative to the work tree (*out, the caller's). */
+static int cwd_read(char **out, const struct mlops_repo *repo)
+{
+	char cwd[PATH_MAX];
+	if (!getcwd(cwd, sizeof(cwd)))
+		return mlops_error_sys(errno, "unable to read the current directory");
+	*out = mlops_run_cwd_rel(repo, cwd);
+	return *out ? 0 : oom();
 }
 
 /* The default run name: the script's or the program's base name. */
@@ -353,6 +377,8 @@ static int ctx_prepare(struct run_ctx *c, struct mlops_repo *repo, const struct 
 				goto fail;
 			}
 	}
+	if ((err = cwd_read(&c->cwd, repo)) < 0)
+		goto fail;
 	if ((err = mlops_code_state_read(&c->code, repo)) < 0)
 		goto fail;
 	if (c->code.dirty)
@@ -409,6 +435,7 @@ static int cache_key(mlops_oid *out, char **text, const struct run_ctx *c,
 	} else {
 		cJSON *code = cJSON_AddObjectToObject(k, "code");
 		cJSON_AddItemToObject(k, "command", command_json(spec));
+		cJSON_AddStringToObject(k, "cwd", c->cwd);
 		if (c->code.tree)
 			cJSON_AddStringToObject(code, "tree", c->code.tree);
 		else
@@ -1016,6 +1043,8 @@ static int run_one(struct mlops_run_result *res, struct run_ctx *c,
 	cJSON_AddStringToObject(rec, "run_id", run_id);
 	cJSON_AddStringToObject(rec, "name", c->name);
 	cJSON_AddItemToObject(rec, "command", command_json(spec));
+	if (!spec->builtin)
+		cJSON_AddStringToObject(rec, "cwd", c->cwd);
 	cJSON_AddItemToObject(rec, "params", params);
 	params = NULL;
 	cJSON *inputs = cJSON_AddArrayToObject(rec, "inputs");

@@ -6,6 +6,7 @@
  *
  *   {"type":"run", "run_id":"<32 hex: MLOPS_RUN_ID>", "name",
  *    "command":[argv...] ([] for built-in runs),
+ *    "cwd":"<dir relative to the work tree, . for its top>" (commands only),
  *    "params":{typed values}, "inputs":[{"type":"dataset","name",
  *    "version","record":"<dataset version record id>"}],
  *    "git_commit":"<hex>"|null, "git_dirty":bool,
@@ -25,7 +26,7 @@
  * Refs: runs/<record id> -> record id, one per run.  runcache/<cache key>
  * -> the record id of the newest succeeded run with that key.  The cache
  * key is the id of a canonical JSON document of what decides the result,
- * stored with the run: for a command {"type":"runkey","command","params",
+ * stored with the run: for a command {"type":"runkey","command","cwd","params",
  * "inputs":[dataset record ids],"code":{"tree","diff"}} (HEAD's git tree
  * or null, the dirty diff's blob id or null); for a built-in run
  * {"type":"runkey","builtin","params","inputs","engine":"mlops <version>"}.

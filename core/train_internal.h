@@ -73,6 +73,13 @@ int mlops_builtin_find_table(char **out, const char *data_path);
  */
 struct cJSON *mlops_run_read_metrics(const char *path, char **warning);
 
+/*
+ * The directory abs (absolute, resolved) as a run records it: relative to
+ * the work tree, "." for its top, or abs itself when outside.  NULL on no
+ * memory; the caller's.
+ */
+char *mlops_run_cwd_rel(const struct mlops_repo *repo, const char *abs);
+
 
 /* ---- train_slurm.c ---------------------------------------------------- */
 

@@ -835,6 +835,16 @@ static int ingest(struct mlops_run_result *res, struct mlops_repo *repo,
 		cJSON_DeleteItemFromObjectCaseSensitive(rec, drop[i]);
 	const char *status = interrupted ? "interrupted" : exit_status == 0 ? "succeeded" : "failed";
 	cJSON_AddStringToObject(rec, "type", "run");
+	const char *pcwd = mlops_json_str(p->record, "cwd");
+	if (pcwd) {
+		char *rel = mlops_run_cwd_rel(repo, pcwd);
+		if (!rel) {
+			err = oom();
+			goto done;
+		}
+		cJSON_AddStringToObject(rec, "cwd", rel);
+		free(rel);
+	}
 	cJSON_AddNumberToObject(rec, "start", round(start * 1000.0) / 1000.0);
 	cJSON_AddNumberToObject(rec, "duration", round((end - start) * 1000.0) / 1000.0);
 	cJSON_AddNumberToObject(rec, "exit_status", exit_status);

@@ -342,4 +342,20 @@ test_expect_success 'a feature set is an input: a command and a built-in trainer
 	test_expect_code 3 mlops train -f nofs -- true 2>err
 '
 
+# Fixes from the audit of mlops train.
+test_expect_success 'the cache key holds the directory the command runs in' '
+	mkdir -p exp/a exp/b &&
+	printf "#!/bin/sh\necho from-a\n" >exp/a/train.sh &&
+	printf "#!/bin/sh\necho from-b\n" >exp/b/train.sh &&
+	chmod +x exp/a/train.sh exp/b/train.sh &&
+	git add exp && git commit -q -m exp &&
+	(cd exp/a && mlops train -n cw -- ./train.sh >../../out) && grep -q from-a out &&
+	(cd exp/b && mlops train -n cw -- ./train.sh >../../out) && grep -q from-b out &&
+	! grep -q cached out &&
+	(cd exp/a && mlops train -n cw -- ./train.sh >../../out) && grep -q cached out &&
+	mlops --json train show cw | tr -d " \t\n" >r && grep -q "\"cwd\":\"exp/b\"" r &&
+	mlops train -n top -- true >/dev/null &&
+	mlops --json train show top | tr -d " \t\n" | grep -q "\"cwd\":\".\""
+'
+
 test_done
