@@ -708,13 +708,13 @@ static int train_run(int argc, char **argv)
 		rc = print_submitted(&res, 1);
 		goto done;
 	}
-	if (res->job_id) {
+	if (res->job_id)
 		wait_result(&res);
-		if (res->error) {
-			rc = cmd_die(res->exit_status ? res->exit_status : mlops_error_exit_code(res->error),
-				     "%s", res->error_message);
-			goto done;
-		}
+	if (res->error) {
+		/* Nothing recorded: a job that never started, a run interrupted before. */
+		rc = cmd_die(res->exit_status ? res->exit_status : mlops_error_exit_code(res->error),
+			     "%s", res->error_message ? res->error_message : "error");
+		goto done;
 	}
 	if (res->warning)
 		fprintf(stderr, "mlops: warning: %s\n", res->warning);

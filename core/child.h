@@ -9,6 +9,7 @@ struct mlops_child_result {
 	int exit_status;   /* the exit code, or 128 + signal number */
 	int signal;        /* the signal that ended the child, or 0 */
 	int interrupted;   /* SIGINT, SIGTERM or SIGHUP arrived while it ran */
+	int started;       /* 0: not started, a signal had arrived (see _since) */
 	long peak_rss_kb;  /* the child's peak resident set size */
 };
 
@@ -25,7 +26,33 @@ struct mlops_child_result {
 int mlops_child_run(struct mlops_child_result *out, const char *const *argv,
 		    char *const *envp, int out_fd, int err_fd, int log_fd);
 
+/*
+ * Like mlops_child_run, but a signal counted since `since` (a value of
+ * mlops_child_interrupts() taken while the handlers were installed) stops
+ * it before the child is spawned: then *out has started 0, interrupted 1
+ * and exit_status 128 + the last signal's number, and nothing ran.  The
+ * check and the spawn happen with the signals blocked, so a signal
+ * arrives either before (nothing runs) or after (it reaches the child).
+ * Runs after since are counted as interruptions of this child.
+ */
+int mlops_child_run_since(struct mlops_child_result *out, const char *const *argv,
+			  char *const *envp, int out_fd, int err_fd, int log_fd, int since);
+
 /* How many interrupting signals this process has received so far. */
 int mlops_child_interrupts(void);
+
+/* The number of the last interrupting signal received, or 0. */
+int mlops_child_last_signal(void);
+
+/*
+ * Catch SIGINT, SIGTERM and SIGHUP (counted, passed on to running
+ * children) and ignore SIGPIPE from now until the matching _leave, as
+ * while a child runs: a caller preparing a child (materialising its
+ * inputs) or recording it calls these around the whole, so that a signal
+ * then is counted instead of ending the process.  Nested calls are
+ * counted; thread safe.
+ */
+void mlops_child_signals_enter(void);
+void mlops_child_signals_leave(void);
 
 #endif

@@ -923,8 +923,12 @@ done:
 	return err;
 }
 
+/*
+ * Run one point: `since` is the signal count the caller took with the
+ * child's handlers installed (a sweep's start), or -1 for now.
+ */
 static int run_one(struct mlops_run_result *res, struct run_ctx *c,
-		   const struct mlops_run_spec *spec, const cJSON *params_in)
+		   const struct mlops_run_spec *spec, const cJSON *params_in, int since)
 {
 	struct run_dir d = { 0 };
 	char **input_paths = NULL, **env = NULL, run_id[33];
@@ -933,7 +937,7 @@ static int run_one(struct mlops_run_result *res, struct run_ctx *c,
 	mlops_oid key, log_id;
 	struct mlops_node out_node;
 	struct mlops_child_result cr = { 0 };
-	int err, have_outputs = 0, log_fd = -1;
+	int err, have_outputs = 0, log_fd = -1, entered = 0;
 	char hex[MLOPS_OID_HEXSZ + 1];
 
 	params = params_in ? cJSON_Duplicate(params_in, 1) : cJSON_CreateObject();
@@ -962,6 +966,18 @@ static int run_one(struct mlops_run_result *res, struct run_ctx *c,
 	if (spec->slurm) {
 		err = submit_one(res, c, spec, params, &key, key_text);
 		goto done;
+	}
+	if (!spec->builtin) {
+		/*
+		 * From here a signal is counted rather than fatal: one that
+		 * arrives while the inputs are copied stops the run before the
+		 * command starts, and one after it ended leaves the recording
+		 * whole.
+		 */
+		mlops_child_signals_enter();
+		entered = 1;
+		if (since < 0)
+			since = mlops_child_interrupts();
 	}
 	if ((err = new_run_id(run_id)) < 0 || (err = run_dir_make(&d, c)) < 0)
 		goto done;
@@ -1003,10 +1019,20 @@ static int run_one(struct mlops_run_result *res, struct run_ctx *c,
 	} else {
 		if ((err = build_env(&env, c, &d, run_id, input_paths)) < 0)
 			goto done;
-		err = mlops_child_run(&cr, (const char *const *)spec->argv, env, spec->out_fd,
-				      spec->err_fd, log_fd);
+		err = mlops_child_run_since(&cr, (const char *const *)spec->argv, env, spec->out_fd,
+					    spec->err_fd, log_fd, since);
 		if (err < 0)
 			goto done;
+		if (!cr.started) {
+			/* Interrupted before it started: nothing ran, nothing is recorded. */
+			res->error = MLOPS_ERROR;
+			res->exit_status = cr.exit_status;
+			res->error_message = strdup("interrupted before the command started; "
+						    "nothing was run or recorded");
+			if (!res->error_message)
+				err = oom();
+			goto done;
+		}
 		metrics = read_metrics(d.metrics, &res->warning);
 		if (!metrics) {
 			err = oom();
@@ -1094,6 +1120,8 @@ done:
 	cJSON_Delete(rec);
 	cJSON_Delete(metrics);
 	run_dir_free(&d, 1);
+	if (entered)
+		mlops_child_signals_leave();
 	return err;
 }
 
@@ -1115,7 +1143,7 @@ int mlops_run_exec(struct mlops_run_result **out, struct mlops_repo *repo,
 		ctx_free(&c);
 		return oom();
 	}
-	err = run_one(res, &c, spec, spec->params);
+	err = run_one(res, &c, spec, spec->params, -1);
 	ctx_free(&c);
 	if (err < 0) {
 		mlops_run_result_free(res);
@@ -1154,7 +1182,7 @@ static void sweep_point(struct sweep *s, size_t idx)
 			cJSON_DeleteItemFromObjectCaseSensitive(params, s->axes[a].key);
 			cJSON_AddItemToObject(params, s->axes[a].key, cJSON_Duplicate(v, 1));
 		}
-		err = run_one(res, s->ctx, s->base, params);
+		err = run_one(res, s->ctx, s->base, params, s->interrupts0);
 	}
 	cJSON_Delete(params);
 	if (err < 0) {
@@ -1171,8 +1199,10 @@ static void *sweep_worker(void *arg)
 		size_t i = atomic_fetch_add(&s->next, 1);
 		if (i >= s->npoints)
 			break;
-		if (mlops_child_interrupts() != s->interrupts0) {
+		if (s->interrupts0 >= 0 && mlops_child_interrupts() != s->interrupts0) {
+			int sig = mlops_child_last_signal();
 			s->results[i]->error = MLOPS_ERROR;
+			s->results[i]->exit_status = 128 + (sig ? sig : SIGINT);
 			s->results[i]->error_message = strdup("not run: the sweep was interrupted");
 			continue;
 		}
@@ -1207,7 +1237,6 @@ int mlops_run_sweep(struct mlops_run_result ***out, size_t *n, struct mlops_repo
 	s.axes = axes;
 	s.naxes = naxes;
 	s.npoints = npoints;
-	s.interrupts0 = mlops_child_interrupts();
 	atomic_init(&s.next, 0);
 	s.results = calloc(npoints, sizeof(*s.results));
 	if (!s.results) {
@@ -1220,6 +1249,11 @@ int mlops_run_sweep(struct mlops_run_result ***out, size_t *n, struct mlops_repo
 			ctx_free(&c);
 			return oom();
 		}
+	/* A signal between points (or while one is prepared) stops the rest. */
+	int signals = !base->builtin && !base->slurm;
+	if (signals)
+		mlops_child_signals_enter();
+	s.interrupts0 = signals ? mlops_child_interrupts() : -1;
 	if (jobs < 1 || base->slurm)
 		jobs = 1; /* submissions: one after another (config is read per point) */
 	if (jobs > npoints)
@@ -1235,6 +1269,8 @@ int mlops_run_sweep(struct mlops_run_result ***out, size_t *n, struct mlops_repo
 		sweep_worker(&s);
 	for (size_t i = 0; i < started; i++)
 		pthread_join(th[i], NULL);
+	if (signals)
+		mlops_child_signals_leave();
 	ctx_free(&c);
 	*out = s.results;
 	*n = npoints;

@@ -127,7 +127,10 @@ void mlops_run_result_free(struct mlops_run_result *r);
  * executed, MLOPS_EINVALID for bad built-in data, and store errors.
  * SIGINT, SIGTERM and SIGHUP received while the command runs are passed
  * to it (a terminal's Ctrl-C reaches it directly) and the run is recorded
- * as interrupted.  *out is the caller's.
+ * as interrupted.  One received while the inputs are materialised stops
+ * the run before the command starts: nothing is recorded, and *out has
+ * record NULL, error and error_message set and exit_status 128 + the
+ * signal's number.  *out is the caller's.
  */
 int mlops_run_exec(struct mlops_run_result **out, struct mlops_repo *repo,
 		   const struct mlops_run_spec *spec);

@@ -10,8 +10,9 @@
  *     si_code == SI_KERNEL and passes on only signals sent to mlops alone
  *     (kill, a CI runner's SIGTERM).  Either way the run counts as
  *     interrupted.  The handlers are installed while at least one child
- *     runs (a count under a mutex) and the previous ones restored after;
- *     the child starts with default dispositions and an empty mask.
+ *     runs, or a caller prepares or records one (mlops_child_signals_enter;
+ *     a count under a mutex), and the previous ones restored after; the
+ *     child starts with default dispositions and an empty mask.
  *   - The table of running children is read by the handler without a lock:
  *     slots are sig_atomic_t pids, written only under the mutex.
  *   - Relay: one poll() loop over the two pipes.  When the child has been
@@ -41,6 +42,7 @@
 
 static volatile sig_atomic_t children[MAX_CHILDREN];
 static volatile sig_atomic_t interrupts;
+static volatile sig_atomic_t last_signal;
 static pthread_mutex_t child_mutex = PTHREAD_MUTEX_INITIALIZER;
 static int running;
 static const int caught[] = { SIGINT, SIGTERM, SIGHUP };
@@ -51,6 +53,7 @@ static void on_signal(int sig, siginfo_t *info, void *uctx)
 {
 	(void)uctx;
 	int saved_errno = errno;
+	last_signal = sig;
 	interrupts++;
 	if (!info || info->si_code != SI_KERNEL)
 		for (int i = 0; i < MAX_CHILDREN; i++)
@@ -62,6 +65,11 @@ static void on_signal(int sig, siginfo_t *info, void *uctx)
 int mlops_child_interrupts(void)
 {
 	return (int)interrupts;
+}
+
+int mlops_child_last_signal(void)
+{
+	return (int)last_signal;
 }
 
 /* Install the handlers for the first running child. */
@@ -100,6 +108,16 @@ static void handlers_leave(void)
 		sigaction(SIGPIPE, &saved_pipe, NULL);
 	}
 	pthread_mutex_unlock(&child_mutex);
+}
+
+void mlops_child_signals_enter(void)
+{
+	handlers_enter();
+}
+
+void mlops_child_signals_leave(void)
+{
+	handlers_leave();
 }
 
 static int slot_take(pid_t pid)
@@ -166,6 +184,12 @@ static int program_exists(const char *name, const char *path_env)
 int mlops_child_run(struct mlops_child_result *out, const char *const *argv,
 		    char *const *envp, int out_fd, int err_fd, int log_fd)
 {
+	return mlops_child_run_since(out, argv, envp, out_fd, err_fd, log_fd, -1);
+}
+
+int mlops_child_run_since(struct mlops_child_result *out, const char *const *argv,
+			  char *const *envp, int out_fd, int err_fd, int log_fd, int since)
+{
 	int pout[2] = { -1, -1 }, perr[2] = { -1, -1 };
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
@@ -210,13 +234,20 @@ int mlops_child_run(struct mlops_child_result *out, const char *const *argv,
 
 	handlers_enter();
 	entered = 1;
-	int interrupts_before = mlops_child_interrupts();
+	int interrupts_before = since >= 0 ? since : mlops_child_interrupts();
 	/* Block the handled signals while the slot is not yet filled. */
 	sigset_t block, old;
 	sigemptyset(&block);
 	for (size_t i = 0; i < NCAUGHT; i++)
 		sigaddset(&block, caught[i]);
 	pthread_sigmask(SIG_BLOCK, &block, &old);
+	if (mlops_child_interrupts() != interrupts_before) {
+		/* Interrupted while the child was being prepared: do not start it. */
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		out->interrupted = 1;
+		out->exit_status = 128 + (mlops_child_last_signal() ? mlops_child_last_signal() : SIGINT);
+		goto done;
+	}
 	int rc = posix_spawnp(&pid, argv[0], &fa, &attr, (char *const *)argv, envp);
 	if (rc == 0)
 		slot = slot_take(pid);
@@ -227,6 +258,7 @@ int mlops_child_run(struct mlops_child_result *out, const char *const *argv,
 				      MLOPS_EIO, "unable to run '%s': %s", argv[0], strerror(rc));
 		goto done;
 	}
+	out->started = 1;
 	close(pout[1]);
 	close(perr[1]);
 	pout[1] = perr[1] = -1;

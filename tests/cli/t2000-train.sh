@@ -358,4 +358,23 @@ test_expect_success 'the cache key holds the directory the command runs in' '
 	mlops --json train show top | tr -d " \t\n" | grep -q "\"cwd\":\".\""
 '
 
+test_expect_success 'a signal while the inputs are copied stops the run before it starts' '
+	head -c 67108864 /dev/urandom >big.bin && mlops -q dataset add big.bin && rm big.bin &&
+	git add .gitignore mlops.lock && git commit -q -m big &&
+	for s in INT:130 TERM:143; do
+		sig=${s%:*} &&
+		{ "$MLOPS_BIN" train -n early -d big -- sleep 2 >/dev/null 2>err & } &&
+		pid=$! && i=0 &&
+		until ls -d .mlops/tmp/run-* >/dev/null 2>&1 || test $i -ge 20000; do i=$((i + 1)); done &&
+		kill -STOP $pid && kill -$sig $pid && kill -CONT $pid
+		wait $pid
+		rc=$?
+		echo "$sig: $rc" && cat err &&
+		test $rc = ${s#*:} &&
+		grep -q "interrupted before the command started" err &&
+		test_expect_code 3 mlops train show early 2>/dev/null &&
+		! ls .mlops/tmp | grep -q "^run-" || return 1
+	done
+'
+
 test_done
