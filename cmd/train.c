@@ -289,6 +289,34 @@ static int cmp_ranked(const void *a, const void *b)
 	return (x->idx > y->idx) - (x->idx < y->idx);
 }
 
+/* A point stopped by a signal: its command's, or one never started. */
+static int point_interrupted(const struct mlops_run_result *r)
+{
+	if (r->error)
+		return r->exit_status > 128;
+	const char *st = mlops_json_str(r->record, "status");
+	return st && !strcmp(st, "interrupted");
+}
+
+/*
+ * A sweep's exit status: that of the first interrupted point (grid order)
+ * when a signal stopped it, else that of the first point that failed.
+ */
+static int sweep_status(struct mlops_run_result **res, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (point_interrupted(res[i]))
+			return res[i]->exit_status ? res[i]->exit_status : 130;
+	for (size_t i = 0; i < n; i++) {
+		if (res[i]->error)
+			return res[i]->exit_status ? res[i]->exit_status :
+			       mlops_error_exit_code(res[i]->error);
+		if (res[i]->exit_status)
+			return res[i]->exit_status;
+	}
+	return 0;
+}
+
 static int print_sweep(struct mlops_run_result **res, size_t n, const struct axis_arg *axes,
 		       size_t naxes, const char *metric, int maximize)
 {
@@ -311,9 +339,7 @@ static int print_sweep(struct mlops_run_result **res, size_t n, const struct axi
 	cmp_ranked_max = maximize;
 	qsort(rk, n, sizeof(*rk), cmp_ranked);
 
-	for (size_t i = 0; i < n; i++)
-		if (res[i]->error || (res[i]->record && res[i]->exit_status && !status))
-			status = res[i]->error ? mlops_error_exit_code(res[i]->error) : res[i]->exit_status;
+	status = sweep_status(res, n);
 
 	if (g_opts.json) {
 		cJSON *o = cJSON_CreateObject(), *arr;

@@ -377,4 +377,18 @@ test_expect_success 'a signal while the inputs are copied stops the run before i
 	done
 '
 
+test_expect_success 'an interrupted sweep exits 128 + the signal, not 125' '
+	cat >stop.sh <<-\EOF &&
+	#!/bin/sh
+	a=$(tr -dc 0-9 <"$MLOPS_PARAMS")
+	test "$a" = 1 && kill -$SIG $PPID && exec sleep 5
+	exit 0
+	EOF
+	chmod +x stop.sh && git add stop.sh && git commit -q -m stop &&
+	SIG=INT test_expect_code 130 mlops train -n stop --sweep a=1,2,3 -- ./stop.sh >out &&
+	grep -q "not run: the sweep was interrupted" out &&
+	SIG=TERM test_expect_code 143 mlops train -n stop --sweep a=1,2,3 -- ./stop.sh >out &&
+	test $(grep -c "not run" out) = 2
+'
+
 test_done
