@@ -167,6 +167,17 @@ static cJSON *pending_json(const cJSON *record, const mlops_oid *id, const char 
 
 /* ---- running ---------------------------------------------------------- */
 
+/* A result's warnings, one "mlops: warning: " line each. */
+static void print_warnings(const char *w)
+{
+	while (w && *w) {
+		const char *nl = strchr(w, '\n');
+		int l = nl ? (int)(nl - w) : (int)strlen(w);
+		fprintf(stderr, "mlops: warning: %.*s\n", l, w);
+		w = nl ? nl + 1 : w + l;
+	}
+}
+
 struct str_list {
 	const char **v;
 	size_t n;
@@ -718,8 +729,7 @@ static int train_run(int argc, char **argv)
 			for (size_t i = 0; i < nresults; i++)
 				wait_result(&results[i]);
 		for (size_t i = 0; i < nresults; i++)
-			if (results[i]->warning)
-				fprintf(stderr, "mlops: warning: %s\n", results[i]->warning);
+			print_warnings(results[i]->warning);
 		rc = print_sweep(results, nresults, axes, naxes, metric, direction);
 		goto done;
 	}
@@ -742,8 +752,7 @@ static int train_run(int argc, char **argv)
 			     "%s", res->error_message ? res->error_message : "error");
 		goto done;
 	}
-	if (res->warning)
-		fprintf(stderr, "mlops: warning: %s\n", res->warning);
+	print_warnings(res->warning);
 	if (g_opts.json)
 		cmd_print_json(run_json(res->record, &res->id, res->cached, 1));
 	else if (!g_opts.quiet) {
@@ -1212,8 +1221,7 @@ static int print_ended(struct mlops_run_result **res, size_t n, const char *cons
 		const struct mlops_run_result *r = res[i];
 		if (!r)
 			continue;
-		if (r->warning)
-			fprintf(stderr, "warning: %s\n", r->warning);
+		print_warnings(r->warning);
 		if (r->error) {
 			if (arr) {
 				cJSON *e = cJSON_CreateObject();

@@ -41,6 +41,7 @@
 #include <strings.h>
 #include <sys/resource.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -176,6 +177,45 @@ static void user_name(char *buf, size_t len)
 static int oom(void)
 {
 	return mlops_error_set(MLOPS_ERROR, "out of memory");
+}
+
+#define WARNINGS_MAX 20
+
+/*
+ * Add a line to *warning (lines separated by '\n'); after WARNINGS_MAX
+ * lines only a count of the others is kept.  Out of memory loses the line.
+ */
+static void __attribute__((format(printf, 2, 3)))
+warning_add(char **warning, const char *fmt, ...)
+{
+	size_t lines = 0, len = *warning ? strlen(*warning) : 0;
+	for (const char *p = *warning; p && *p; p++)
+		lines += *p == '\n';
+	if (*warning)
+		lines++;
+	char line[1024];
+	va_list ap;
+	if (lines > WARNINGS_MAX) {
+		/* The last line counts the rest: "... and N more". */
+		char *last = strrchr(*warning, '\n');
+		unsigned long more = 0;
+		if (last && sscanf(last + 1, "... and %lu more", &more) == 1) {
+			*last = '\0';
+			len = strlen(*warning);
+		}
+		snprintf(line, sizeof(line), "... and %lu more", more + 1);
+	} else {
+		va_start(ap, fmt);
+		vsnprintf(line, sizeof(line), fmt, ap);
+		va_end(ap);
+	}
+	char *w = realloc(*warning, len + strlen(line) + 2);
+	if (!w)
+		return;
+	if (len)
+		w[len++] = '\n';
+	strcpy(w + len, line);
+	*warning = w;
 }
 
 /* ---- preparation ------------------------------------------------------ */
@@ -748,6 +788,80 @@ static int dir_is_empty(const char *path)
 	return empty;
 }
 
+/* What a directory entry that cannot be stored is, or NULL. */
+static const char *unstorable_kind(mode_t mode)
+{
+	return S_ISFIFO(mode) ? "a FIFO" : S_ISSOCK(mode) ? "a socket" :
+	       S_ISCHR(mode) || S_ISBLK(mode) ? "a device" : NULL;
+}
+
+/*
+ * Remove the entries below dir (path buffer of PATH_MAX, rel its part
+ * below the outputs) that are neither files, links nor directories,
+ * naming each in *warning.
+ */
+static void drop_unstorable(char *path, size_t rel, char **warning, int depth)
+{
+	DIR *d = opendir(path);
+	struct dirent *de;
+	size_t len = strlen(path);
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		struct stat st;
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (len + strlen(de->d_name) + 2 > PATH_MAX)
+			continue;
+		path[len] = '/';
+		strcpy(path + len + 1, de->d_name);
+		if (lstat(path, &st) == 0) {
+			const char *kind = unstorable_kind(st.st_mode);
+			if (kind) {
+				warning_add(warning, "outputs: '%s' is %s, not a file or directory; "
+					    "it was left out", path + rel, kind);
+				unlink(path);
+			} else if (S_ISDIR(st.st_mode) && depth < 256) {
+				drop_unstorable(path, rel, warning, depth + 1);
+			}
+		}
+		path[len] = '\0';
+	}
+	closedir(d);
+}
+
+int mlops_run_store_outputs(struct mlops_node *out, int *have, struct mlops_repo *repo,
+			    const char *dir, char **warning)
+{
+	struct stat st;
+	char path[PATH_MAX];
+	*have = 0;
+	if (lstat(dir, &st) < 0) {
+		if (errno == ENOENT) {
+			warning_add(warning, "outputs: the command removed the directory "
+				    "MLOPS_OUTPUT names; nothing was stored");
+			return 0;
+		}
+		return mlops_error_sys(errno, "unable to read '%s'", dir);
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		warning_add(warning, "outputs: the command replaced the directory MLOPS_OUTPUT "
+			    "names with %s; nothing was stored",
+			    S_ISLNK(st.st_mode) ? "a symbolic link" : "something else");
+		return 0;
+	}
+	if (strlen(dir) + 1 >= sizeof(path))
+		return mlops_error_set(MLOPS_EUSAGE, "'%s': the path is too long", dir);
+	strcpy(path, dir);
+	drop_unstorable(path, strlen(dir) + 1, warning, 0);
+	if (dir_is_empty(dir))
+		return 0;
+	int err = mlops_tree_store(out, repo->odb, NULL, dir, NULL, NULL);
+	if (err == 0)
+		*have = 1;
+	return err;
+}
+
 /* Store a whole file as one blob. */
 static int store_file_blob(mlops_oid *out, struct mlops_odb *odb, const char *path)
 {
@@ -1044,11 +1158,9 @@ static int run_one(struct mlops_run_result *res, struct run_ctx *c,
 	log_fd = -1;
 
 	/* Store: outputs, log, diff; then the record and its refs. */
-	if (!dir_is_empty(d.output)) {
-		if ((err = mlops_tree_store(&out_node, c->repo->odb, NULL, d.output, NULL, NULL)) < 0)
-			goto done;
-		have_outputs = 1;
-	}
+	if ((err = mlops_run_store_outputs(&out_node, &have_outputs, c->repo, d.output,
+					   &res->warning)) < 0)
+		goto done;
 	if ((err = store_file_blob(&log_id, c->repo->odb, d.log)) < 0)
 		goto done;
 	if ((err = mlops_odb_write_hashed(c->repo->odb, &key, key_text, strlen(key_text), NULL)) < 0)

@@ -17,6 +17,7 @@
 struct mlops_repo;
 struct mlops_builtin_spec;
 struct mlops_slurm_opts;
+struct mlops_node;
 struct cJSON;
 
 /* ---- train_child.c: child.h ------------------------------------------ */
@@ -72,6 +73,17 @@ int mlops_builtin_find_table(char **out, const char *data_path);
  * caller's).  NULL on no memory.
  */
 struct cJSON *mlops_run_read_metrics(const char *path, char **warning);
+
+/*
+ * Store the outputs a command left in dir (its MLOPS_OUTPUT) as a tree:
+ * *have is 1 and *out the tree when there was something to store.
+ * Entries that are not files, links or directories (FIFOs, sockets,
+ * devices) are removed from dir and named in *warning (lines added with
+ * '\n'; the caller's), as is a dir the command replaced by a link or a
+ * file (then nothing is stored).  Store errors otherwise.
+ */
+int mlops_run_store_outputs(struct mlops_node *out, int *have, struct mlops_repo *repo,
+			    const char *dir, char **warning);
 
 /*
  * The directory abs (absolute, resolved) as a run records it: relative to

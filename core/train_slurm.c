@@ -39,7 +39,6 @@
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -689,20 +688,6 @@ static int append_file(char **buf, size_t *len, const char *path, const char *se
 	return err;
 }
 
-static int dir_has_entries(const char *path)
-{
-	DIR *d = opendir(path);
-	struct dirent *de;
-	int any = 0;
-	if (!d)
-		return 0;
-	while (!any && (de = readdir(d)))
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-			any = 1;
-	closedir(d);
-	return any;
-}
-
 static int find_job_run(struct mlops_run_result *res, struct mlops_repo *repo, const char *job)
 {
 	return mlops_run_find_job(&res->record, &res->id, repo, job);
@@ -793,11 +778,9 @@ static int ingest(struct mlops_run_result *res, struct mlops_repo *repo,
 		err = oom();
 		goto done;
 	}
-	if (dir_has_entries(path)) {
-		if ((err = mlops_tree_store(&out_node, repo->odb, NULL, path, NULL, NULL)) < 0)
-			goto done;
-		have_outputs = 1;
-	}
+	if ((err = mlops_run_store_outputs(&out_node, &have_outputs, repo, path,
+					   &res->warning)) < 0)
+		goto done;
 	free(path);
 	if (!(path = mlops_path_join(dir, "log")) || !(log = calloc(1, 1))) {
 		err = oom();

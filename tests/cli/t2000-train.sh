@@ -391,4 +391,22 @@ test_expect_success 'an interrupted sweep exits 128 + the signal, not 125' '
 	test $(grep -c "not run" out) = 2
 '
 
+test_expect_success 'a FIFO or socket among the outputs is left out, the run kept' '
+	mlops train -n fifo -- sh -c "mkfifo \$MLOPS_OUTPUT/fifo; mkdir \$MLOPS_OUTPUT/d; mkfifo \$MLOPS_OUTPUT/d/p; echo x >\$MLOPS_OUTPUT/f; echo done" >out 2>err &&
+	grep -q "fifo: succeeded" out &&
+	grep -q "warning: outputs: .fifo. is a FIFO" err && grep -q "warning: outputs: .d/p. is a FIFO" err &&
+	mlops train show fifo >show && grep -q "B  f$" show && ! grep -q "B  .*fifo$" show &&
+	mlops train log fifo | grep -q done
+'
+
+test_expect_success 'MLOPS_OUTPUT replaced by a link is not stored; the run is kept' '
+	mkdir -p linked && echo secret >linked/s &&
+	mlops train -n outlink -- sh -c "rmdir \$MLOPS_OUTPUT && ln -s $PWD/linked \$MLOPS_OUTPUT" >out 2>err &&
+	grep -q "outlink: succeeded" out &&
+	grep -q "warning: outputs: .*replaced .* with a symbolic link" err &&
+	mlops --json train show outlink | tr -d " \t\n" >r && ! grep -q "\"outputs\"" r &&
+	mlops train -n outlink -o got -- sh -c "rmdir \$MLOPS_OUTPUT && ln -s $PWD/linked \$MLOPS_OUTPUT" >out &&
+	grep -q cached out && ! test -e got/s
+'
+
 test_done
