@@ -375,7 +375,7 @@ static char *gitignore_line(const char *key)
 	return line;
 }
 
-static int gitignore_add(struct mlops_repo *repo, const char *key)
+int mlops_gitignore_add(struct mlops_repo *repo, const char *key)
 {
 	char *path = mlops_path_join(repo->workdir, ".gitignore"), *text = NULL;
 	size_t len = 0;
@@ -700,7 +700,7 @@ done_index:
 	mlops_lock_release(lock);
 	lock = NULL;
 	for (size_t i = 0; i < npaths && err == 0; i++)
-		err = gitignore_add(repo, entries[i].path);
+		err = mlops_gitignore_add(repo, entries[i].path);
 	if (err == 0)
 		err = mlops_index_save(idx);
 	if (err < 0) {
@@ -972,7 +972,7 @@ int mlops_dataset_checkout(struct mlops_repo *repo, const struct mlops_dataset_v
 		err = lock_record(repo, v);
 		mlops_lock_release(lock);
 		for (size_t i = 0; i < v->nentries && err == 0; i++)
-			err = gitignore_add(repo, v->entries[i].path);
+			err = mlops_gitignore_add(repo, v->entries[i].path);
 	}
 	if (err == 0)
 		err = mlops_index_save(idx);

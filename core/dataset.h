@@ -129,6 +129,14 @@ void mlops_diff_free(struct mlops_diff_file *d, size_t n);
 struct cJSON *mlops_dataset_version_to_json(const struct mlops_dataset_version *v, int with_files,
 					    struct mlops_repo *repo);
 
+/*
+ * Add the line that names exactly the work-tree path key (anchored with
+ * '/', pattern characters and trailing spaces escaped) to the work tree's
+ * .gitignore, unless it is there already.  The caller holds the
+ * repository lock.  MLOPS_EINVALID for a key with a line break.
+ */
+int mlops_gitignore_add(struct mlops_repo *repo, const char *key);
+
 /* Open the repository's stat cache (caller frees with mlops_index_free). */
 struct mlops_index;
 int mlops_repo_index(struct mlops_index **out, struct mlops_repo *repo);

@@ -351,6 +351,134 @@ static char *default_name(const struct mlops_run_spec *spec)
 	return name;
 }
 
+/* Whether git tracks a file at or below the work-tree path rel. */
+static int git_tracks(int *out, git_repository *git, const char *rel)
+{
+	git_index *idx = NULL;
+	size_t pos;
+	*out = 0;
+	if (git_repository_index(&idx, git) < 0)
+		return mlops_git_error(MLOPS_ERROR, "unable to read git's index");
+	char *below = mlops_strdupf("%s/", rel);
+	if (!below) {
+		git_index_free(idx);
+		return oom();
+	}
+	*out = git_index_get_bypath(idx, rel, 0) != NULL ||
+	       git_index_find_prefix(&pos, idx, below) == 0;
+	free(below);
+	git_index_free(idx);
+	git_error_clear();
+	return 0;
+}
+
+/*
+ * Keep the outputs directory out of the code state: when abs (resolved)
+ * is below the work tree's top, outside .git and .mlops, not ignored by
+ * git and holding no file git tracks, its path is added to .gitignore.
+ */
+static int out_dir_ignore(struct mlops_repo *repo, const char *abs)
+{
+	char *rel = mlops_run_cwd_rel(repo, abs);
+	int err = 0, ignored = 0, tracked = 0;
+	struct mlops_lock *lock = NULL;
+	git_repository *git;
+	if (!rel)
+		return oom();
+	if (rel[0] == '/' || !strcmp(rel, ".") || strpbrk(rel, "\n\r") ||
+	    !strcmp(rel, ".git") || !strncmp(rel, ".git/", 5) ||
+	    !strcmp(rel, ".mlops") || !strncmp(rel, ".mlops/", 7))
+		goto done;
+	if (!(git = mlops_repo_git(repo))) {
+		err = mlops_error_code() ? mlops_error_code() : MLOPS_ERROR;
+		goto done;
+	}
+	char *dir = mlops_strdupf("%s/", rel); /* a directory, existing or not */
+	if (!dir) {
+		err = oom();
+		goto done;
+	}
+	int rc = git_ignore_path_is_ignored(&ignored, git, dir);
+	free(dir);
+	if (rc < 0) {
+		err = mlops_git_error(MLOPS_ERROR, "unable to read the ignore rules");
+		goto done;
+	}
+	if (ignored || (err = git_tracks(&tracked, git, rel)) < 0 || tracked)
+		goto done;
+	if ((err = mlops_lock_acquire(&lock, repo, LOCK_TIMEOUT_MS)) < 0)
+		goto done;
+	err = mlops_gitignore_add(repo, rel);
+	mlops_lock_release(lock);
+done:
+	free(rel);
+	return err;
+}
+
+/*
+ * Check the outputs directory before anything runs: it, or the nearest of
+ * its parents that exists, must be a directory.  Then out_dir_ignore.
+ */
+static int out_dir_prepare(struct mlops_repo *repo, const char *out_dir)
+{
+	char head[PATH_MAX], real[PATH_MAX], abs[PATH_MAX];
+	struct stat st;
+	size_t len = strlen(out_dir);
+	const char *tail = "";
+	if (!len)
+		return mlops_error_set(MLOPS_EUSAGE, "the output directory is an empty name");
+	if (len >= sizeof(head))
+		return mlops_error_set(MLOPS_EUSAGE, "'%s': the path is too long", out_dir);
+	memcpy(head, out_dir, len + 1);
+	while (len > 1 && head[len - 1] == '/')
+		head[--len] = '\0';
+	while (stat(head, &st) < 0) {
+		if (errno != ENOENT && errno != ENOTDIR)
+			return mlops_error_sys(errno, "unable to read '%s'", head);
+		char *slash = strrchr(head, '/');
+		if (!slash) {
+			tail = out_dir;
+			strcpy(head, ".");
+		} else {
+			tail = out_dir + (slash - head) + 1;
+			if (slash == head)
+				slash[1] = '\0';
+			else
+				*slash = '\0';
+		}
+	}
+	if (!S_ISDIR(st.st_mode))
+		return mlops_error_set(MLOPS_EUSAGE, "the output directory '%s': '%s' is not a "
+				       "directory", out_dir, head);
+	if (!realpath(head, real))
+		return mlops_error_sys(errno, "unable to resolve '%s'", head);
+	/* abs: real plus the parts of tail that do not exist yet. */
+	size_t al = strlen(real);
+	memcpy(abs, real, al + 1);
+	while (*tail) {
+		size_t pl = strcspn(tail, "/");
+		if (pl == 2 && !strncmp(tail, "..", 2)) {
+			/* The parent of a directory made on the way, or of real. */
+			char *slash = strrchr(abs, '/');
+			if (slash == abs)
+				slash[1] = '\0';
+			else if (slash)
+				*slash = '\0';
+			al = strlen(abs);
+		} else if (pl && !(pl == 1 && *tail == '.')) {
+			if (al + pl + 2 > sizeof(abs))
+				return mlops_error_set(MLOPS_EUSAGE, "'%s': the path is too long", out_dir);
+			if (al > 1)
+				abs[al++] = '/';
+			memcpy(abs + al, tail, pl);
+			al += pl;
+			abs[al] = '\0';
+		}
+		tail += pl + (tail[pl] == '/');
+	}
+	return out_dir_ignore(repo, abs);
+}
+
 static int ctx_prepare(struct run_ctx *c, struct mlops_repo *repo, const struct mlops_run_spec *spec)
 {
 	int err = 0;
@@ -418,6 +546,8 @@ static int ctx_prepare(struct run_ctx *c, struct mlops_repo *repo, const struct 
 			}
 	}
 	if ((err = cwd_read(&c->cwd, repo)) < 0)
+		goto fail;
+	if (spec->out_dir && (err = out_dir_prepare(repo, spec->out_dir)) < 0)
 		goto fail;
 	if ((err = mlops_code_state_read(&c->code, repo)) < 0)
 		goto fail;

@@ -51,6 +51,8 @@
 	X(git_diff_tree_to_workdir_with_index, diff_tree_to_workdir_with_index) \
 	X(git_error_clear, error_clear) \
 	X(git_error_last, error_last) \
+	X(git_ignore_path_is_ignored, ignore_path_is_ignored) \
+	X(git_index_find_prefix, index_find_prefix) \
 	X(git_index_free, index_free) \
 	X(git_index_get_bypath, index_get_bypath) \
 	X(git_libgit2_init, libgit2_init) \
@@ -202,6 +204,10 @@ static inline const struct mlops_git2_api *mlops_git2_api(void)
 #define git_error_clear (mlops_git2_api()->error_clear)
 #undef git_error_last
 #define git_error_last (mlops_git2_api()->error_last)
+#undef git_ignore_path_is_ignored
+#define git_ignore_path_is_ignored (mlops_git2_api()->ignore_path_is_ignored)
+#undef git_index_find_prefix
+#define git_index_find_prefix (mlops_git2_api()->index_find_prefix)
 #undef git_index_free
 #define git_index_free (mlops_git2_api()->index_free)
 #undef git_index_get_bypath

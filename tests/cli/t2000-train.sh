@@ -405,8 +405,31 @@ test_expect_success 'MLOPS_OUTPUT replaced by a link is not stored; the run is k
 	grep -q "outlink: succeeded" out &&
 	grep -q "warning: outputs: .*replaced .* with a symbolic link" err &&
 	mlops --json train show outlink | tr -d " \t\n" >r && ! grep -q "\"outputs\"" r &&
-	mlops train -n outlink -o got -- sh -c "rmdir \$MLOPS_OUTPUT && ln -s $PWD/linked \$MLOPS_OUTPUT" >out &&
-	grep -q cached out && ! test -e got/s
+	mlops train -n outlink -o ../got -- sh -c "rmdir \$MLOPS_OUTPUT && ln -s $PWD/linked \$MLOPS_OUTPUT" >out &&
+	grep -q cached out && ! test -e ../got/s
+'
+
+test_expect_success '-o in the work tree is added to .gitignore: the next run is a cache hit' '
+	mkdir o5 && cd o5 && git init -q && mlops -q init && printf "/out\n/err\n" >.gitignore &&
+	git add -A && git commit -q -m init &&
+	mlops train -n m -o model/ -- sh -c "echo m >\$MLOPS_OUTPUT/m.bin" >out &&
+	grep -q "^/model$" .gitignore && test "$(cat model/m.bin)" = m &&
+	test "$(git status --porcelain)" = " M .gitignore" &&
+	mlops train -n m -o model/ -- sh -c "echo m >\$MLOPS_OUTPUT/m.bin" >out && grep -q cached out &&
+	git commit -q -am ignore &&
+	mlops train -n m -o model/ -- sh -c "echo m >\$MLOPS_OUTPUT/m.bin" >out && ! grep -q cached out &&
+	mlops --json train show m | tr -d " \t\n" | grep -q "\"git_dirty\":false" &&
+	mlops train -n m -o model/ -- sh -c "echo m >\$MLOPS_OUTPUT/m.bin" >out && grep -q cached out &&
+	mkdir kept && echo k >kept/k && git add kept && git commit -q -m kept &&
+	mlops train -n k -o kept -- true >out && ! grep -q "^/kept" .gitignore
+'
+
+test_expect_success '-o naming a file is refused before anything runs' '
+	echo x >afile && n=$(ls .mlops/refs/runs | wc -l) &&
+	test_expect_code 2 mlops train -n af -o afile -- sh -c "echo ran >ran" 2>err &&
+	grep -q "afile. is not a directory" err && ! test -e ran &&
+	test_expect_code 2 mlops train -n af -o afile/sub -- true 2>err &&
+	test "$(ls .mlops/refs/runs | wc -l)" = $n
 '
 
 test_done
