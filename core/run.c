@@ -717,15 +717,121 @@ int mlops_run_checkout_outputs(struct mlops_repo *repo, const cJSON *record, con
 	return err;
 }
 
-/* Read the metrics file a command wrote: numbers and objects of them. */
+/*
+ * Reading the metrics file a command wrote: an object of numbers and of
+ * objects of them.  Python's json.dump writes NaN, Infinity and -Infinity
+ * as bare words, which JSON lacks: they are rewritten, outside strings,
+ * as strings starting with NONFINITE (a byte JSON text cannot hold
+ * unescaped), so that the document parses and each such value is left
+ * out with a warning naming it.
+ */
+#define NONFINITE "\x01"
+
+static int word_at(const char *p, const char *end, const char *word)
+{
+	size_t l = strlen(word);
+	if ((size_t)(end - p) < l || memcmp(p, word, l))
+		return 0;
+	return p + l == end || !(isalnum((unsigned char)p[l]) || p[l] == '_');
+}
+
+/* The text with NaN, Infinity and -Infinity outside strings quoted. */
+static char *metrics_quote_nonfinite(const char *text, size_t len, size_t *outlen)
+{
+	static const char *const words[] = { "NaN", "Infinity", "-Infinity", NULL };
+	char *out = malloc(len * 4 + 1), *o = out;
+	const char *p = text, *end = text + len;
+	int in_string = 0;
+	if (!out)
+		return NULL;
+	while (p < end) {
+		if (in_string) {
+			if (*p == '\\' && p + 1 < end)
+				*o++ = *p++;
+			else if (*p == '"')
+				in_string = 0;
+			*o++ = *p++;
+			continue;
+		}
+		if (*p == '"') {
+			in_string = 1;
+			*o++ = *p++;
+			continue;
+		}
+		size_t w = 0;
+		for (; words[w]; w++)
+			if (word_at(p, end, words[w]))
+				break;
+		if (words[w] && (p == text || !isalnum((unsigned char)p[-1]))) {
+			o += sprintf(o, "\"\\u0001%s\"", words[w]);
+			p += strlen(words[w]);
+			continue;
+		}
+		*o++ = *p++;
+	}
+	*o = '\0';
+	*outlen = (size_t)(o - out);
+	return out;
+}
+
+struct metric_key {
+	const char *name;
+	size_t index;
+};
+
+static int cmp_metric_key(const void *a, const void *b)
+{
+	const struct metric_key *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+	return c ? c : (x->index > y->index) - (x->index < y->index);
+}
+
+/*
+ * Which members of `in` a later member of the same name overrides (skip[i]
+ * set), warning once per repeated name.  NULL on no memory.
+ */
+static unsigned char *metrics_overridden(const cJSON *in, size_t n, char **warning,
+					 const char *prefix)
+{
+	struct metric_key *keys = calloc(n ? n : 1, sizeof(*keys));
+	unsigned char *skip = calloc(n ? n : 1, 1);
+	const cJSON *m;
+	size_t k = 0;
+	if (!keys || !skip) {
+		free(keys);
+		free(skip);
+		return NULL;
+	}
+	cJSON_ArrayForEach(m, in) {
+		keys[k].name = m->string ? m->string : "";
+		keys[k].index = k;
+		k++;
+	}
+	qsort(keys, k, sizeof(*keys), cmp_metric_key);
+	for (size_t i = 0; i + 1 < k; i++)
+		if (!strcmp(keys[i].name, keys[i + 1].name)) {
+			skip[keys[i].index] = 1;
+			if (i == 0 || strcmp(keys[i - 1].name, keys[i].name))
+				warning_add(warning, "metrics: '%s%s' appears more than once; "
+					    "the last value was kept", prefix, keys[i].name);
+		}
+	free(keys);
+	return skip;
+}
+
+/* The numbers and objects of numbers of `in`; the rest left out, warned. */
 static cJSON *metrics_filter(const cJSON *in, char **warning, const char *prefix)
 {
 	cJSON *out = cJSON_CreateObject();
 	const cJSON *m;
-	if (!out)
+	size_t n = (size_t)cJSON_GetArraySize(in), i = 0;
+	unsigned char *skip = out ? metrics_overridden(in, n, warning, prefix) : NULL;
+	if (!skip) {
+		cJSON_Delete(out);
 		return NULL;
+	}
 	cJSON_ArrayForEach(m, in) {
-		if (!m->string)
+		if (!m->string || skip[i++])
 			continue;
 		if (cJSON_IsNumber(m) && isfinite(m->valuedouble)) {
 			cJSON_AddNumberToObject(out, m->string, m->valuedouble);
@@ -733,39 +839,135 @@ static cJSON *metrics_filter(const cJSON *in, char **warning, const char *prefix
 			char *p = mlops_strdupf("%s%s.", prefix, m->string);
 			cJSON *sub = p ? metrics_filter(m, warning, p) : NULL;
 			free(p);
-			if (sub)
+			if (!sub) {
+				free(skip);
+				cJSON_Delete(out);
+				return NULL;
+			}
+			if (sub->child)
 				cJSON_AddItemToObject(out, m->string, sub);
-		} else if (!*warning) {
-			*warning = mlops_strdupf("metrics: '%s%s' is not a number; it was left out",
-						 prefix, m->string);
+			else
+				cJSON_Delete(sub); /* nothing left in it */
+		} else if (cJSON_IsString(m) && !strncmp(m->valuestring, NONFINITE, 1)) {
+			warning_add(warning, "metrics: '%s%s' is %s, not a finite number; it was left out",
+				    prefix, m->string, m->valuestring + 1);
+		} else if (cJSON_IsNumber(m)) {
+			warning_add(warning, "metrics: '%s%s' is not a finite number; it was left out",
+				    prefix, m->string);
+		} else {
+			warning_add(warning, "metrics: '%s%s' is not a number; it was left out",
+				    prefix, m->string);
 		}
 	}
+	free(skip);
 	return out;
+}
+
+/*
+ * Read at most METRICS_MAX bytes of the metrics file into *text: a
+ * regular file only (opened without following a link or blocking on a
+ * FIFO the command left there).  1 when there is none, 0 when read, 2
+ * when it was ignored with a warning; errors only for no memory.
+ */
+static int metrics_load(char **text, size_t *len, const char *path, char **warning)
+{
+	struct stat st;
+	size_t cap, n = 0;
+	*text = NULL;
+	*len = 0;
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return 1;
+		if (errno == ELOOP)
+			warning_add(warning, "metrics: the command made MLOPS_METRICS a symbolic link; "
+				    "it was ignored");
+		else
+			warning_add(warning, "metrics: unable to open '%s': %s", path, strerror(errno));
+		return 2;
+	}
+	if (fstat(fd, &st) < 0) {
+		warning_add(warning, "metrics: unable to read '%s': %s", path, strerror(errno));
+		close(fd);
+		return 2;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		warning_add(warning, "metrics: the command made MLOPS_METRICS %s, not a file; "
+			    "it was ignored", S_ISFIFO(st.st_mode) ? "a FIFO" :
+			    S_ISDIR(st.st_mode) ? "a directory" : "something else");
+		close(fd);
+		return 2;
+	}
+	cap = st.st_size < METRICS_MAX ? (size_t)st.st_size + 1 : METRICS_MAX + 1;
+	if (!(*text = malloc(cap + 1))) {
+		close(fd);
+		return oom();
+	}
+	for (;;) {
+		ssize_t r = read(fd, *text + n, cap - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			warning_add(warning, "metrics: unable to read '%s': %s", path, strerror(errno));
+			break;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+		if (n == cap) {
+			if (cap > METRICS_MAX)
+				break;
+			size_t nc = cap * 2 < METRICS_MAX + 1 ? cap * 2 : METRICS_MAX + 1;
+			char *t = realloc(*text, nc + 1);
+			if (!t) {
+				close(fd);
+				free(*text);
+				*text = NULL;
+				return oom();
+			}
+			*text = t;
+			cap = nc;
+		}
+	}
+	close(fd);
+	if (n > METRICS_MAX) {
+		warning_add(warning, "metrics: the file MLOPS_METRICS names is larger than 16 MiB; "
+			    "it was ignored");
+		free(*text);
+		*text = NULL;
+		return 2;
+	}
+	(*text)[n] = '\0';
+	*len = n;
+	return 0;
 }
 
 static cJSON *read_metrics(const char *path, char **warning)
 {
-	char *text = NULL;
-	size_t len = 0;
-	struct stat st;
-	if (stat(path, &st) < 0)
+	char *text = NULL, *quoted;
+	size_t len = 0, qlen = 0;
+	int rc = metrics_load(&text, &len, path, warning);
+	if (rc < 0)
+		return NULL;
+	if (rc > 0)
 		return cJSON_CreateObject();
-	if (st.st_size > METRICS_MAX) {
-		*warning = mlops_strdupf("metrics: '%s' is larger than 16 MiB; it was ignored", path);
-		return cJSON_CreateObject();
-	}
-	if (mlops_read_file(&text, &len, path) < 0) {
-		*warning = mlops_strdupf("metrics: %s", mlops_error_message());
-		mlops_error_clear();
-		return cJSON_CreateObject();
-	}
-	const char *end = NULL;
-	cJSON *doc = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+	quoted = metrics_quote_nonfinite(text, len, &qlen);
 	free(text);
-	if (!cJSON_IsObject(doc)) {
+	if (!quoted)
+		return NULL;
+	const char *end = NULL;
+	cJSON *doc = cJSON_ParseWithLengthOpts(quoted, qlen, &end, 0);
+	int trailing = 0;
+	if (doc && end)
+		for (const char *p = end; p < quoted + qlen; p++)
+			if (!isspace((unsigned char)*p))
+				trailing = 1;
+	free(quoted);
+	if (!cJSON_IsObject(doc) || trailing) {
+		warning_add(warning, "metrics: the file MLOPS_METRICS names is not %s; it was ignored",
+			    !doc ? "valid JSON" : trailing ? "one JSON object (more text follows it)" :
+			    "a JSON object");
 		cJSON_Delete(doc);
-		*warning = strdup("metrics: the file MLOPS_METRICS names is not a JSON object; "
-				  "it was ignored");
 		return cJSON_CreateObject();
 	}
 	cJSON *m = metrics_filter(doc, warning, "");

@@ -69,8 +69,12 @@ int mlops_builtin_find_table(char **out, const char *data_path);
 
 /*
  * Read the metrics file a command wrote, as a local run does: numbers and
- * objects of them; anything else left out with *warning set (the
- * caller's).  NULL on no memory.
+ * objects of them; anything else (NaN, Infinity, strings...) left out and
+ * named in *warning, one line each ('\n' between them; the caller's).
+ * A name given twice keeps its last value; objects left empty are left
+ * out.  A file that is not one JSON object, not a regular file (a FIFO,
+ * a link: never followed or waited on) or larger than 16 MiB is ignored
+ * with a warning.  NULL on no memory.
  */
 struct cJSON *mlops_run_read_metrics(const char *path, char **warning);
 

@@ -432,4 +432,31 @@ test_expect_success '-o naming a file is refused before anything runs' '
 	test "$(ls .mlops/refs/runs | wc -l)" = $n
 '
 
+test_expect_success 'metrics: NaN and Infinity, each bad value, duplicates, trailing text' '
+	cat >nan.sh <<-\EOF &&
+	#!/bin/sh
+	printf "{\"a\": NaN, \"b\": 1, \"c\": -Infinity, \"e\": {\"f\": \"x\"}, \"b\": 2, \"g\": {\"h\": Infinity, \"i\": 3}}" >"$MLOPS_METRICS"
+	EOF
+	chmod +x nan.sh &&
+	mlops train -n nan -- ./nan.sh >out 2>err &&
+	grep -q "warning: metrics: .a. is NaN, not a finite number" err &&
+	grep -q "warning: metrics: .c. is -Infinity" err &&
+	grep -q "warning: metrics: .g.h. is Infinity" err &&
+	grep -q "warning: metrics: .e.f. is not a number" err &&
+	grep -q "warning: metrics: .b. appears more than once; the last value was kept" err &&
+	mlops --json train show nan | tr -d " \t\n" | grep -q "\"metrics\":{\"b\":2,\"g\":{\"i\":3}}" &&
+	mlops train -n trail -- sh -c "echo \"{\\\"a\\\": 1} x\" >\$MLOPS_METRICS" >out 2>err &&
+	grep -q "warning: metrics: .*not one JSON object" err &&
+	mlops --json train show trail | tr -d " \t\n" | grep -q "\"metrics\":{}"
+'
+
+test_expect_success 'metrics: a FIFO or a link in place of the file is not waited on or followed' '
+	timeout 20 "$MLOPS_BIN" train -n mfifo -- sh -c "rm -f \$MLOPS_METRICS; mkfifo \$MLOPS_METRICS" >out 2>err &&
+	grep -q "mfifo: succeeded" out && grep -q "warning: metrics: .* a FIFO" err &&
+	echo "{\"x\": 1}" >../outside.json &&
+	mlops train -n mlink -- sh -c "ln -s $PWD/../outside.json \$MLOPS_METRICS" >out 2>err &&
+	grep -q "warning: metrics: .* a symbolic link" err &&
+	mlops --json train show mlink | tr -d " \t\n" | grep -q "\"metrics\":{}"
+'
+
 test_done
