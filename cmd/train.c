@@ -8,6 +8,7 @@
 #include "builtins.h"
 
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -246,10 +247,46 @@ static int parse_sweep(struct axis_arg *a, const char *arg)
 		free(vals);
 		return cmd_die(MLOPS_EXIT_FAILURE, "out of memory");
 	}
-	char *save = NULL;
-	for (char *t = strtok_r(vals, ",", &save); t; t = strtok_r(NULL, ",", &save))
-		cJSON_AddItemToArray(a->values, mlops_run_param_value(t));
+	for (char *t = vals, *comma; t; t = comma ? comma + 1 : NULL) {
+		if ((comma = strchr(t, ',')))
+			*comma = '\0';
+		if (!*t) {
+			free(vals);
+			return cmd_die(MLOPS_EXIT_USAGE, "--sweep '%s': an empty value", arg);
+		}
+		cJSON *v = mlops_run_param_value(t), *e;
+		if (!v) {
+			free(vals);
+			return cmd_die(MLOPS_EXIT_FAILURE, "out of memory");
+		}
+		cJSON_ArrayForEach(e, a->values)
+			if (cJSON_Compare(e, v, 1)) {
+				cJSON_Delete(v);
+				int rc = cmd_die(MLOPS_EXIT_USAGE, "--sweep '%s': the value '%s' is "
+						 "given twice", arg, t);
+				free(vals);
+				return rc;
+			}
+		cJSON_AddItemToArray(a->values, v);
+	}
 	free(vals);
+	return 0;
+}
+
+/* Whether -p (or an earlier --sweep) already sets the key of a sweep. */
+static int sweep_key_check(const struct axis_arg *axes, size_t naxes, const struct str_list *pargs)
+{
+	for (size_t a = 0; a < naxes; a++) {
+		for (size_t b = 0; b < a; b++)
+			if (!strcmp(axes[a].key, axes[b].key))
+				return cmd_die(MLOPS_EXIT_USAGE, "--sweep '%s' is given twice: "
+					       "list all its values in one --sweep", axes[a].key);
+		size_t kl = strlen(axes[a].key);
+		for (size_t i = 0; i < pargs->n; i++)
+			if (!strncmp(pargs->v[i], axes[a].key, kl) && pargs->v[i][kl] == '=')
+				return cmd_die(MLOPS_EXIT_USAGE, "'%s' is both swept (--sweep) and set "
+					       "with -p", axes[a].key);
+	}
 	return 0;
 }
 
@@ -257,8 +294,13 @@ static int parse_sweep(struct axis_arg *a, const char *arg)
 static int metric_maximize(const char *name)
 {
 	static const char *const lower[] = { "loss", "error", "rmse", "mae", "mse", "mape", NULL };
-	for (size_t i = 0; lower[i]; i++)
-		if (strstr(name, lower[i]))
+	char low[256];
+	size_t i = 0;
+	for (; name[i] && i + 1 < sizeof(low); i++)
+		low[i] = (char)tolower((unsigned char)name[i]);
+	low[i] = '\0';
+	for (i = 0; lower[i]; i++)
+		if (strstr(low, lower[i]))
 			return 0;
 	return 1;
 }
@@ -349,6 +391,16 @@ static int print_sweep(struct mlops_run_result **res, size_t n, const struct axi
 	}
 	cmp_ranked_max = maximize;
 	qsort(rk, n, sizeof(*rk), cmp_ranked);
+	if (metric && n && !rk[0].has) {
+		int any = 0;
+		for (size_t i = 0; i < n && !any; i++)
+			any = !res[i]->error && res[i]->record &&
+			      !strcmp(mlops_json_str(res[i]->record, "status") ?
+				      mlops_json_str(res[i]->record, "status") : "", "succeeded");
+		if (any)
+			fprintf(stderr, "mlops: warning: no point has the metric '%s': the sweep is "
+				"not ranked\n", metric);
+	}
 
 	status = sweep_status(res, n);
 
@@ -554,7 +606,7 @@ static int train_run(int argc, char **argv)
 	struct axis_arg axes[16];
 	size_t naxes = 0, jobs = 1;
 	const char *params_file = NULL, *metric = NULL;
-	int c, rc = 0, direction = -1;
+	int c, rc = 0, direction = -1, have_max = 0, have_min = 0, jobs_given = 0;
 	cJSON *params = NULL;
 	struct mlops_run_result *res = NULL, **results = NULL;
 	size_t nresults = 0;
@@ -598,11 +650,12 @@ static int train_run(int argc, char **argv)
 			if (*end || j < 1 || j > 64)
 				rc = cmd_die(MLOPS_EXIT_USAGE, "-j '%s': expected 1 to 64", optarg);
 			jobs = (size_t)j;
+			jobs_given = 1;
 			break;
 		}
 		case OPT_METRIC: metric = optarg; break;
-		case OPT_MAX: direction = 1; break;
-		case OPT_MIN: direction = 0; break;
+		case OPT_MAX: direction = 1; have_max = 1; break;
+		case OPT_MIN: direction = 0; have_min = 1; break;
 		case OPT_JSON: g_opts.json = 1; break;
 		case OPT_EXECUTOR:
 			executor = optarg;
@@ -630,6 +683,20 @@ static int train_run(int argc, char **argv)
 		rc = cmd_usage(train_usage, 0);
 		goto done;
 	}
+	if (have_max && have_min) {
+		rc = cmd_die(MLOPS_EXIT_USAGE, "--maximize and --minimize exclude each other");
+		goto done;
+	}
+	if (!naxes && !(bspec.kind && !strcmp(bspec.kind, "auto"))) {
+		const char *opt = metric ? "--metric" : jobs_given ? "-j" : have_max ? "--maximize" :
+				  have_min ? "--minimize" : NULL;
+		if (opt) {
+			rc = cmd_die(MLOPS_EXIT_USAGE, "%s goes with --sweep (or --builtin auto)", opt);
+			goto done;
+		}
+	}
+	if ((rc = sweep_key_check(axes, naxes, &pargs)) != 0)
+		goto done;
 	if (!bspec.kind && bspec.target) {
 		rc = cmd_die(MLOPS_EXIT_USAGE, "--target goes with --builtin");
 		goto done;
@@ -697,6 +764,8 @@ static int train_run(int argc, char **argv)
 				rc = MLOPS_EXIT_FAILURE;
 				goto done;
 			}
+			if ((rc = sweep_key_check(axes, naxes, &pargs)) != 0)
+				goto done;
 		}
 		if (!metric) {
 			metric = linear ? "rmse" : "log_loss";

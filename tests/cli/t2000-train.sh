@@ -459,4 +459,34 @@ test_expect_success 'metrics: a FIFO or a link in place of the file is not waite
 	mlops --json train show mlink | tr -d " \t\n" | grep -q "\"metrics\":{}"
 '
 
+test_expect_success 'sweep options are checked: keys, values, directions, --metric and -j' '
+	n=$(ls .mlops/refs/runs | wc -l) &&
+	test_expect_code 2 mlops train --sweep a=1,2 --sweep a=3 -- ./sweep.sh 2>err &&
+	grep -q "given twice" err &&
+	test_expect_code 2 mlops train --sweep a=1,2 -p a=5 -- ./sweep.sh 2>err &&
+	grep -q "both swept" err &&
+	test_expect_code 2 mlops train --sweep a=1,,2 -- ./sweep.sh 2>err && grep -q "empty value" err &&
+	test_expect_code 2 mlops train --sweep a=1, -- ./sweep.sh 2>err &&
+	test_expect_code 2 mlops train --sweep a=7,7.0 -- ./sweep.sh 2>err && grep -q "given twice" err &&
+	test_expect_code 2 mlops train --sweep a=1 --maximize --minimize -- ./sweep.sh 2>err &&
+	test_expect_code 2 mlops train --metric score -- ./sweep.sh 2>err && grep -q "goes with --sweep" err &&
+	test_expect_code 2 mlops train -j 2 -- ./sweep.sh 2>err &&
+	test_expect_code 2 mlops train --minimize -- ./sweep.sh 2>err &&
+	test_expect_code 2 mlops train --builtin auto -d tiny --target y -p alpha=3 2>err &&
+	test "$(ls .mlops/refs/runs | wc -l)" = $n &&
+	mlops train -n sw --sweep a=1,3 --sweep b=x,y --metric nosuch -- ./sweep.sh >out 2>err &&
+	grep -q "warning: no point has the metric .nosuch." err
+'
+
+test_expect_success 'the default direction ignores case: ERROR is minimised' '
+	cat >err.sh <<-\EOF &&
+	#!/bin/sh
+	a=$(tr -dc 0-9 <"$MLOPS_PARAMS")
+	echo "{\"ERROR\": $a}" >"$MLOPS_METRICS"
+	EOF
+	chmod +x err.sh &&
+	mlops --json train -n errs --sweep a=1,2 --metric ERROR -- ./err.sh >j &&
+	tr -d " \t\n" <j | grep -q "\"direction\":\"minimize\""
+'
+
 test_done
