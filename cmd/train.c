@@ -1007,7 +1007,9 @@ static int train_show(int argc, char **argv)
 	if (b) {
 		printf("builtin:  %s, target '%s', valid_frac %s", mlops_json_str(b, "kind"),
 		       mlops_json_str(b, "target"), fmt_num(buf, mlops_json_num(b, "valid_frac", 0)));
-		printf(", seed %s\n", fmt_num(buf, mlops_json_num(b, "seed", 0)));
+		printf(", seed %s%s\n", fmt_num(buf, mlops_json_num(b, "seed", 0)),
+		       cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(b, "converged")) ?
+		       "; did not converge" : "");
 	} else {
 		printf("command: ");
 		cJSON_ArrayForEach(e, cmdv)

@@ -1383,7 +1383,7 @@ static int run_one(struct mlops_run_result *res, struct run_ctx *c,
 	mlops_oid key, log_id;
 	struct mlops_node out_node;
 	struct mlops_child_result cr = { 0 };
-	int err, have_outputs = 0, log_fd = -1, entered = 0;
+	int err, have_outputs = 0, log_fd = -1, entered = 0, converged = 1;
 	char hex[MLOPS_OID_HEXSZ + 1];
 
 	params = params_in ? cJSON_Duplicate(params_in, 1) : cJSON_CreateObject();
@@ -1451,10 +1451,17 @@ static int run_one(struct mlops_run_result *res, struct run_ctx *c,
 
 	double start = now_epoch(), t0 = now_mono();
 	if (spec->builtin) {
-		err = mlops_builtin_train(&metrics, &summary, spec->builtin, params, input_paths[0],
-					  d.output, spec->threads);
+		char data_name[300];
+		snprintf(data_name, sizeof(data_name), "%s@v%ld", input_name(&c->inputs[0]),
+			 input_version(&c->inputs[0]));
+		err = mlops_builtin_train(&metrics, &summary, &converged, spec->builtin, params,
+					  input_paths[0], data_name, d.output, spec->threads);
 		if (err < 0)
 			goto done;
+		if (!converged)
+			warning_add(&res->warning, "%s regression did not converge within max_iter "
+				    "iterations: its model may be poor (raise -p max_iter=N, or -p tol)",
+				    spec->builtin->kind);
 		if (mlops_write_all(log_fd, summary, strlen(summary)) < 0) {
 			err = mlops_error_sys(errno, "unable to write '%s'", d.log);
 			goto done;
@@ -1540,8 +1547,11 @@ static int run_one(struct mlops_run_result *res, struct run_ctx *c,
 	cJSON_AddStringToObject(rec, "host", c->host);
 	cJSON_AddStringToObject(rec, "user", c->user);
 	cJSON_AddStringToObject(rec, "cache_key", mlops_oid_fmt(hex, &key));
-	if (spec->builtin)
-		cJSON_AddItemToObject(rec, "builtin", builtin_json(spec->builtin));
+	if (spec->builtin) {
+		cJSON *b = builtin_json(spec->builtin);
+		cJSON_AddBoolToObject(b, "converged", converged);
+		cJSON_AddItemToObject(rec, "builtin", b);
+	}
 	cJSON_AddStringToObject(rec, "message", spec->message ? spec->message : "");
 
 	if ((err = record_run(&res->id, c, rec, &key, !strcmp(status, "succeeded"))) < 0)

@@ -16,7 +16,8 @@
  *    "peak_rss_kb":N, "outputs":{node: "id","kind","size","files","mode"}
  *    (absent when the command wrote nothing), "metrics":{...},
  *    "log":"<blob id>", "host", "user", "cache_key":"<64 hex>",
- *    "builtin":{"kind","target","valid_frac","seed"} (built-in runs only),
+ *    "builtin":{"kind","target","valid_frac","seed","converged"} (built-in
+ *    runs only; the key's document has no "converged"),
  *    "message"}
  *
  * Every 64-hex string in a record names a stored object (the outputs

@@ -287,8 +287,9 @@ static char *describe(const struct mlops_model *m, const char *table)
 	return s;
 }
 
-int mlops_builtin_train(cJSON **metrics, char **summary, const struct mlops_builtin_spec *spec,
-			const cJSON *params, const char *data_path, const char *out_dir,
+int mlops_builtin_train(cJSON **metrics, char **summary, int *converged,
+			const struct mlops_builtin_spec *spec, const cJSON *params,
+			const char *data_path, const char *data_name, const char *out_dir,
 			size_t threads)
 {
 	struct csv_source s;
@@ -301,6 +302,7 @@ int mlops_builtin_train(cJSON **metrics, char **summary, const struct mlops_buil
 
 	*metrics = NULL;
 	*summary = NULL;
+	*converged = 0;
 	mlops_train_opts_init(&opts);
 	opts.kind = !strcmp(spec->kind, "logistic") ? MLOPS_MODEL_LOGISTIC : MLOPS_MODEL_LINEAR;
 	opts.target = spec->target;
@@ -330,7 +332,7 @@ int mlops_builtin_train(cJSON **metrics, char **summary, const struct mlops_buil
 				free(inputs);
 				src_close(&s);
 				return mlops_error_set(MLOPS_EUSAGE, "parameter 'exclude': no column '%.*s' in '%s'",
-						       (int)l, p, s.path ? s.path : data_path);
+						       (int)l, p, data_name);
 			}
 			p += l + (comma ? 1 : 0);
 		}
@@ -362,6 +364,7 @@ int mlops_builtin_train(cJSON **metrics, char **summary, const struct mlops_buil
 			err = mlops_error_set(MLOPS_ERROR, "out of memory");
 		} else {
 			*metrics = m;
+			*converged = model->kind == MLOPS_MODEL_LINEAR || model->converged;
 		}
 	}
 	mlops_model_free(model);

@@ -49,12 +49,15 @@ void mlops_code_state_clear(struct mlops_code_state *cs);
  * JSON-lines file, or a directory holding exactly one), with the
  * hyper-parameters in params (alpha, C, max_iter, tol; unknown keys are
  * MLOPS_EUSAGE).  Writes model.json into out_dir; *metrics gets a new
- * object of the model's metrics and *summary (the caller's) a few lines
- * describing the training, for the run's log.
+ * object of the model's metrics, *summary (the caller's) a few lines
+ * describing the training, for the run's log, and *converged whether the
+ * solver converged (always for ridge regression; logistic regression may
+ * stop at max_iter).  data_name ("NAME@vN") names the input in errors.
  */
-int mlops_builtin_train(struct cJSON **metrics, char **summary,
+int mlops_builtin_train(struct cJSON **metrics, char **summary, int *converged,
 			const struct mlops_builtin_spec *spec, const struct cJSON *params,
-			const char *data_path, const char *out_dir, size_t threads);
+			const char *data_path, const char *data_name, const char *out_dir,
+			size_t threads);
 
 /*
  * The task for `--builtin auto` from the target column of the table at

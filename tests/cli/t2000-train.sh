@@ -260,7 +260,7 @@ test_expect_success 'builtin linear recovers known coefficients' '
 	near "$(echo $c | cut -d, -f2)" -1.4696938456699067 1e-9 &&
 	tr -d " \t\n" <lin/model.json | grep -q "\"intercepts\":\[5.2\]" &&
 	mlops --json train show tiny-linear | tr -d " \t\n" >r &&
-	grep -q "\"builtin\":{\"kind\":\"linear\",\"seed\":0,\"target\":\"y\",\"valid_frac\":0}" r &&
+	grep -q "\"builtin\":{\"converged\":true,\"kind\":\"linear\",\"seed\":0,\"target\":\"y\",\"valid_frac\":0}" r &&
 	grep -q "\"params\":{\"alpha\":0}" r && grep -q "\"command\":\[\]" r &&
 	grep -q "\"train_r2\":1" r
 '
@@ -487,6 +487,20 @@ test_expect_success 'the default direction ignores case: ERROR is minimised' '
 	chmod +x err.sh &&
 	mlops --json train -n errs --sweep a=1,2 --metric ERROR -- ./err.sh >j &&
 	tr -d " \t\n" <j | grep -q "\"direction\":\"minimize\""
+'
+
+test_expect_success 'a logistic regression that does not converge says so, and records it' '
+	mlops train -n noconv --builtin logistic -d cancer --target target -p max_iter=2 >out 2>err &&
+	grep -q "warning: logistic regression did not converge" err &&
+	mlops --json train show noconv | tr -d " \t\n" | grep -q "\"builtin\":{\"converged\":false" &&
+	mlops train show noconv | grep -q "did not converge" &&
+	mlops train -n conv --builtin logistic -d cancer --target target >out 2>err &&
+	! grep -q "converge" err
+'
+
+test_expect_success 'an exclude naming no column names the input, not a temporary path' '
+	test_expect_code 2 mlops train --builtin linear -d tiny --target y -p exclude=nosuch 2>err &&
+	grep -q "no column .nosuch. in .tiny@v1.$" err
 '
 
 test_done
