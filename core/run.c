@@ -90,23 +90,124 @@ void mlops_run_list_free(struct mlops_run_entry *runs, size_t n)
 
 /* ---- small helpers ---------------------------------------------------- */
 
+/*
+ * A decimal in normal form: its significant digits (no leading or trailing
+ * zeros; empty for zero) and the exponent e with value 0.DIGITS x 10^e.
+ * From a JSON number's text, or from "%.*e" output.  0 when the exponent
+ * is out of any double's range (the caller then has inf or 0 anyway).
+ */
+struct decimal {
+	int negative;
+	char digits[800];
+	long exp;
+};
+
+static int decimal_parse(struct decimal *d, const char *p)
+{
+	size_t n = 0;
+	long point = 0, e = 0;
+	int seen_nonzero = 0;
+	memset(d, 0, sizeof(*d));
+	if (*p == '-') {
+		d->negative = 1;
+		p++;
+	}
+	for (int frac = 0; isdigit((unsigned char)*p) || (*p == '.' && !frac); p++) {
+		if (*p == '.') {
+			frac = 1;
+			continue;
+		}
+		if (!frac)
+			point++;
+		if (*p == '0' && !seen_nonzero) {
+			point--; /* a leading zero */
+			continue;
+		}
+		seen_nonzero = 1;
+		if (n + 1 >= sizeof(d->digits))
+			return 0;
+		d->digits[n++] = *p;
+	}
+	while (n && d->digits[n - 1] == '0')
+		n--;
+	d->digits[n] = '\0';
+	if (*p == 'e' || *p == 'E') {
+		char *end;
+		errno = 0;
+		e = strtol(p + 1, &end, 10);
+		if (errno || e > 100000 || e < -100000)
+			return 0;
+	}
+	d->exp = n ? point + e : 0;
+	return 1;
+}
+
+/* Whether text is a JSON number (RFC 8259's grammar). */
+static int json_number_syntax(const char *p)
+{
+	if (*p == '-')
+		p++;
+	if (*p == '0')
+		p++;
+	else if (*p >= '1' && *p <= '9')
+		while (isdigit((unsigned char)*p))
+			p++;
+	else
+		return 0;
+	if (*p == '.') {
+		if (!isdigit((unsigned char)*++p))
+			return 0;
+		while (isdigit((unsigned char)*p))
+			p++;
+	}
+	if (*p == 'e' || *p == 'E') {
+		p++;
+		if (*p == '+' || *p == '-')
+			p++;
+		if (!isdigit((unsigned char)*p))
+			return 0;
+		while (isdigit((unsigned char)*p))
+			p++;
+	}
+	return *p == '\0';
+}
+
+/*
+ * Whether text, a JSON number, reads as a double whose shortest decimal
+ * form is the same number: nothing lost to rounding (0.1 and 1e3 are
+ * exact in this sense; 123456789012345678901 is not).  *out gets it.
+ */
+static int number_exact(double *out, const char *text)
+{
+	struct decimal want, got;
+	char buf[64];
+	double v = strtod(text, NULL);
+	if (!isfinite(v) || !decimal_parse(&want, text))
+		return 0;
+	if (v == 0)
+		return !want.negative && !*want.digits && (*out = 0, 1);
+	for (int prec = 1; prec <= 17; prec++) {
+		snprintf(buf, sizeof(buf), "%.*e", prec - 1, v);
+		if (strtod(buf, NULL) == v)
+			break;
+	}
+	if (!decimal_parse(&got, buf))
+		return 0;
+	if (want.negative != got.negative || want.exp != got.exp || strcmp(want.digits, got.digits))
+		return 0;
+	*out = v;
+	return 1;
+}
+
 cJSON *mlops_run_param_value(const char *text)
 {
+	double v;
 	if (!strcmp(text, "true"))
 		return cJSON_CreateTrue();
 	if (!strcmp(text, "false"))
 		return cJSON_CreateFalse();
-	if (!strcmp(text, "null"))
-		return cJSON_CreateNull();
-	if (*text && !isspace((unsigned char)*text)) {
-		char *end;
-		errno = 0;
-		double v = strtod(text, &end);
-		/* Decimal numbers only: no hex, inf or nan spelled as words. */
-		int plain = strspn(text, "+-0123456789.eE") == strlen(text);
-		if (!*end && plain && isfinite(v) && errno != ERANGE)
-			return cJSON_CreateNumber(v);
-	}
+	if (json_number_syntax(text) && number_exact(&v, text))
+		return cJSON_CreateNumber(v);
 	return cJSON_CreateString(text);
 }
 

@@ -195,9 +195,11 @@ int mlops_run_checkout_outputs(struct mlops_repo *repo, const struct cJSON *reco
 			       const char *dir);
 
 /*
- * Parse a parameter value the way -p KEY=VAL does: a JSON number (as
- * strtod reads it, finite), true, false or null become those JSON values,
- * anything else a string.  Returns NULL on no memory.
+ * Parse a parameter value the way -p KEY=VAL does: true and false become
+ * booleans; a JSON number (no leading zeros, no '+', no bare '.') that a
+ * double holds without loss (its shortest decimal form is the same
+ * number: 0.1, 1e3, but not 123456789012345678901) becomes that number;
+ * anything else, null included, a string.  Returns NULL on no memory.
  */
 struct cJSON *mlops_run_param_value(const char *text);
 

@@ -503,4 +503,13 @@ test_expect_success 'an exclude naming no column names the input, not a temporar
 	grep -q "no column .nosuch. in .tiny@v1.$" err
 '
 
+test_expect_success 'params: only exact JSON numbers are numbers; null is a string' '
+	mlops train -n ptype -p v=01 -p j=123456789012345678901 -p s=null -p h=0x10 -p d=.5 \
+		-p lr=0.10 -p e=-2.5e-3 -p t=true -- true >/dev/null &&
+	mlops --json train show ptype | tr -d " \t\n" >r &&
+	grep -q "\"v\":\"01\"" r && grep -q "\"j\":\"123456789012345678901\"" r &&
+	grep -q "\"s\":\"null\"" r && grep -q "\"h\":\"0x10\"" r && grep -q "\"d\":\".5\"" r &&
+	grep -q "\"lr\":0.1[,}]" r && grep -q "\"e\":-0.0025" r && grep -q "\"t\":true" r
+'
+
 test_done
