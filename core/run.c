@@ -407,35 +407,168 @@ static int cwd_read(char **out, const struct mlops_repo *repo)
 	return *out ? 0 : oom();
 }
 
-/* The default run name: the script's or the program's base name. */
+/* An interpreter: how its options name a script, code or a module. */
+struct interpreter {
+	const char *name;      /* base name, or a prefix when it ends with '*' */
+	const char *arg;       /* short options taking an argument */
+	const char *code;      /* short options whose argument is code (no script) */
+	const char *module;    /* short options naming a module (python -m) */
+	const char *const *long_arg;  /* long options taking an argument */
+	const char *const *long_code; /* long options taking code */
+	int plus;              /* options also start with '+' (sh +o NAME) */
+};
+
+static const char *const node_long_code[] = { "--eval", "--print", NULL };
+static const char *const node_long_arg[] = { "--require", NULL };
+static const char *const sh_long_arg[] = { "--rcfile", "--init-file", NULL };
+static const char *const uv_long_arg[] = {
+	"--with", "--with-requirements", "--with-editable", "--python", "--project",
+	"--directory", "--package", "--extra", "--group", "--env-file", "--index", NULL,
+};
+
+static const struct interpreter interpreters[] = {
+	{ "sh", "oO", "c", "", sh_long_arg, NULL, 1 },
+	{ "bash", "oO", "c", "", sh_long_arg, NULL, 1 },
+	{ "dash", "oO", "c", "", NULL, NULL, 1 },
+	{ "zsh", "oO", "c", "", NULL, NULL, 1 },
+	{ "ksh", "oO", "c", "", NULL, NULL, 1 },
+	{ "python*", "WXQ", "c", "m", NULL, NULL, 0 },
+	{ "pypy*", "WXQ", "c", "m", NULL, NULL, 0 },
+	{ "Rscript", "", "e", "", NULL, NULL, 0 },
+	{ "julia", "ptJLC", "eE", "", NULL, node_long_code, 0 },
+	{ "node", "r", "ep", "", node_long_arg, node_long_code, 0 },
+	{ "perl", "", "eE", "", NULL, NULL, 0 },
+	{ "ruby", "", "e", "", NULL, NULL, 0 },
+	{ "uv", "p", "", "", uv_long_arg, NULL, 0 },
+	{ NULL, NULL, NULL, NULL, NULL, NULL, 0 },
+};
+
+static const char *base_name(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	return slash ? slash + 1 : path;
+}
+
+static const struct interpreter *interpreter_find(const char *base)
+{
+	for (const struct interpreter *in = interpreters; in->name; in++) {
+		size_t l = strlen(in->name);
+		if (in->name[l - 1] == '*') {
+			/* python, python3, python3.12 */
+			if (!strncmp(base, in->name, l - 1) &&
+			    strspn(base + l - 1, "0123456789.") == strlen(base + l - 1))
+				return in;
+		} else if (!strcmp(base, in->name)) {
+			return in;
+		}
+	}
+	return NULL;
+}
+
+static int in_list(const char *const *list, const char *s)
+{
+	for (size_t i = 0; list && list[i]; i++)
+		if (!strcmp(list[i], s))
+			return 1;
+	return 0;
+}
+
+/*
+ * What names a run of argv: the script an interpreter runs (its path), a
+ * module (python -m pkg.mod: "mod"), the interpreter itself when it runs
+ * code given inline (sh -c, python -c) or nothing, and otherwise the
+ * program.  env and uv run are looked through.  Borrowed from argv, or
+ * *buf (of len bytes).
+ */
+static const char *name_source(const char *const *argv, char *buf, size_t len, int depth)
+{
+	const char *base = base_name(argv[0]);
+	size_t i = 1;
+	if (depth < 4 && !strcmp(base, "env")) {
+		static const char *const env_arg[] = { "-u", "-C", "-S", "--unset", "--chdir",
+						       "--split-string", NULL };
+		for (; argv[i]; i++) {
+			if (!strcmp(argv[i], "--")) {
+				i++;
+				break;
+			}
+			if (in_list(env_arg, argv[i]) && argv[i + 1])
+				i++;
+			else if (argv[i][0] != '-' && !strchr(argv[i], '='))
+				break;
+		}
+		return argv[i] ? name_source(argv + i, buf, len, depth + 1) : "env";
+	}
+	const struct interpreter *in = interpreter_find(base);
+	if (!in)
+		return argv[0];
+	if (!strcmp(in->name, "uv")) {
+		if (!argv[1] || strcmp(argv[1], "run"))
+			return base;
+		i = 2;
+	}
+	for (; argv[i]; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "--")) {
+			i++;
+			break;
+		}
+		if (a[0] == '-' && a[1] == '-') {
+			if (in_list(in->long_code, a))
+				return base;
+			if (in_list(in->long_arg, a) && argv[i + 1])
+				i++;
+			continue;
+		}
+		if ((a[0] == '-' || (a[0] == '+' && in->plus)) && a[1]) {
+			/* A cluster of short options; one taking an argument ends it. */
+			for (const char *o = a + 1; *o; o++) {
+				if (strchr(in->code, *o))
+					return base;
+				if (strchr(in->module, *o)) {
+					const char *mod = o[1] ? o + 1 : argv[i + 1];
+					if (!mod)
+						return base;
+					const char *dot = strrchr(mod, '.');
+					snprintf(buf, len, "%s", dot && dot[1] ? dot + 1 : mod);
+					return buf;
+				}
+				if (strchr(in->arg, *o)) {
+					if (!o[1] && argv[i + 1])
+						i++;
+					break;
+				}
+			}
+			continue;
+		}
+		break;
+	}
+	if (!argv[i])
+		return base;
+	if (depth < 4 && !strcmp(in->name, "uv") && interpreter_find(base_name(argv[i])))
+		return name_source(argv + i, buf, len, depth + 1);
+	return argv[i];
+}
+
+/*
+ * The default run name: the script's or the program's base name without
+ * its extension; for built-ins, the input's name and the kind.
+ */
 static char *default_name(const struct mlops_run_spec *spec)
 {
-	static const char *const interpreters[] = {
-		"sh", "bash", "dash", "zsh", "python", "python3", "Rscript", "julia", "node",
-		"perl", "ruby", "env", "uv", NULL,
-	};
+	char modbuf[256];
 	if (spec->builtin) {
-		if (spec->ndatasets) {
+		const char *rev = spec->ndatasets ? spec->datasets[0] :
+				  spec->nfeatures ? spec->features[0] : NULL;
+		if (rev) {
 			struct mlops_rev r;
-			if (mlops_rev_parse(&r, spec->datasets[0]) == 0)
+			if (mlops_rev_parse(&r, rev) == 0)
 				return mlops_strdupf("%s-%s", r.name, spec->builtin->kind);
 			mlops_error_clear();
 		}
 		return strdup(spec->builtin->kind);
 	}
-	const char *pick = spec->argv[0];
-	const char *base = strrchr(pick, '/') ? strrchr(pick, '/') + 1 : pick;
-	for (size_t i = 0; interpreters[i]; i++) {
-		if (strcmp(base, interpreters[i]))
-			continue;
-		for (size_t k = 1; spec->argv[k]; k++)
-			if (spec->argv[k][0] != '-') {
-				pick = spec->argv[k];
-				break;
-			}
-		break;
-	}
-	base = strrchr(pick, '/') ? strrchr(pick, '/') + 1 : pick;
+	const char *base = base_name(name_source(spec->argv, modbuf, sizeof(modbuf), 0));
 	char *name = strdup(*base ? base : "run");
 	if (!name)
 		return NULL;

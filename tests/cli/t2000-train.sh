@@ -512,4 +512,20 @@ test_expect_success 'params: only exact JSON numbers are numbers; null is a stri
 	grep -q "\"lr\":0.1[,}]" r && grep -q "\"e\":-0.0025" r && grep -q "\"t\":true" r
 '
 
+test_expect_success 'default names: the script an interpreter runs, else the interpreter' '
+	mlops train -- sh -c "echo one two three" >out && grep -q "^r-[0-9a-f]* sh: " out &&
+	mlops train -- sh -ec "exit 0" >out && grep -q "^r-[0-9a-f]* sh: " out &&
+	printf "exit 0\n" >ok.sh && git add ok.sh && git commit -q -m ok &&
+	mlops train -- /usr/bin/env -u X sh ./ok.sh >out && grep -q "^r-[0-9a-f]* ok: " out &&
+	mlops train -- bash -o errexit ok.sh >out && grep -q "^r-[0-9a-f]* ok: " out &&
+	if test_have_cmd python3; then
+		mlops train -- python3 -c "print(1)" >out && grep -q "^r-[0-9a-f]* python3: " out &&
+		mlops train -- python3 -W ignore -m json.tool --help >out 2>&1 &&
+		grep -q "^r-[0-9a-f]* tool: " out
+	fi &&
+	mlops -C fs train --builtin logistic -f fx --target y --valid-frac 0 -p exclude=id,t \
+		--force >out &&
+	grep -q "^r-[0-9a-f]* fx-logistic: " out
+'
+
 test_done
