@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/rev.h"
 #include "core/run.h"
 #include "store/fsutil.h"
 #include "store/json.h"
@@ -881,6 +882,8 @@ static int train_list(int argc, char **argv)
 	int rc = read_args(argc, argv, list_usage, 0, 0, &name, NULL, 1);
 	if (rc >= 0)
 		return rc;
+	if (name && !mlops_name_valid(name))
+		return cmd_die(MLOPS_EXIT_USAGE, "--name '%s': not a valid run name", name);
 	struct mlops_run_entry *runs;
 	struct mlops_pending *pend = NULL;
 	size_t n, np = 0, k = 0;
@@ -1182,8 +1185,6 @@ static int train_compare(int argc, char **argv)
 			if (i && strcmp(vals[i] ? vals[i] : "", vals[0] ? vals[0] : ""))
 				differs = 1;
 		}
-		if (!strcmp(keys.keys[k], "duration"))
-			differs = 0;
 		if (jo) {
 			cJSON *row = cJSON_CreateObject(), *va;
 			cJSON_AddStringToObject(row, "key", keys.keys[k]);

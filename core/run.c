@@ -749,6 +749,12 @@ static int ctx_prepare(struct run_ctx *c, struct mlops_repo *repo, const struct 
 				      spec->name ? "" : "; give one with -n NAME");
 		goto fail;
 	}
+	if (!strncmp(c->name, "r-", 2) || !strncmp(c->name, "p-", 2)) {
+		/* Those name runs and pending runs by id. */
+		err = mlops_error_set(MLOPS_EUSAGE, "'%s': a run name cannot start with 'r-' or "
+				      "'p-'%s", c->name, spec->name ? "" : "; give one with -n NAME");
+		goto fail;
+	}
 	c->inputs = calloc(spec->ndatasets + spec->nfeatures + 1, sizeof(*c->inputs));
 	if (!c->inputs) {
 		err = oom();
@@ -2036,6 +2042,9 @@ int mlops_run_resolve(cJSON **record, mlops_oid *id, struct mlops_repo *repo, co
 	*record = NULL;
 	if ((err = mlops_rev_parse(&r, rev)) < 0)
 		return err;
+	if (!strncmp(rev, "r-", 2) && r.kind != MLOPS_REV_RUN)
+		return mlops_error_set(MLOPS_EUSAGE, "'%s' is not a run id: r- and 4 to 64 hex digits",
+				       rev);
 	if (r.kind == MLOPS_REV_LATEST) {
 		struct mlops_run_entry *runs;
 		size_t n;

@@ -528,4 +528,17 @@ test_expect_success 'default names: the script an interpreter runs, else the int
 	grep -q "^r-[0-9a-f]* fx-logistic: " out
 '
 
+test_expect_success 'malformed run ids and names are usage errors' '
+	test_expect_code 2 mlops train show r-00e 2>err && grep -q "not a run id" err &&
+	test_expect_code 2 mlops train show r-zzzz 2>err &&
+	test_expect_code 2 mlops train list --name "bad name" 2>err &&
+	test_expect_code 2 mlops train -n r-abcd -- true 2>err && grep -q "cannot start with" err
+'
+
+test_expect_success 'compare marks a duration that differs' '
+	mlops train -n d1 -- sleep 0.05 >/dev/null && mlops train -n d2 -- sleep 0.3 >/dev/null &&
+	mlops train compare --json d1 d2 | tr -d " \t\n" >j &&
+	grep -q "{\"key\":\"duration\",\"values\":\[[0-9.]*,[0-9.]*\],\"differs\":true}" j
+'
+
 test_done
