@@ -9,7 +9,10 @@
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
+#include <fcntl.h>
 #include <math.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -564,6 +567,27 @@ static void wait_result(struct mlops_run_result **slot)
 	*slot = done;
 }
 
+/*
+ * Once runs are recorded, a reader that closed stdout early (mlops train
+ * ... | head -1) is no failure of the run: stdout then goes to /dev/null,
+ * so that the final flush succeeds and the run's status stands.  Only a
+ * pipe without readers is forgiven; other write errors are reported.
+ */
+static void forgive_closed_stdout(void)
+{
+	struct pollfd p = { STDOUT_FILENO, POLLOUT, 0 };
+	if (fflush(stdout) == 0 && !ferror(stdout))
+		return;
+	if (poll(&p, 1, 0) != 1 || !(p.revents & POLLERR))
+		return;
+	int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (dup2(fd, STDOUT_FILENO) >= 0)
+		clearerr(stdout);
+	close(fd);
+}
+
 static int train_run(int argc, char **argv)
 {
 	enum { OPT_PARAMS = 256, OPT_FORCE, OPT_BUILTIN, OPT_TARGET, OPT_VALID, OPT_SEED,
@@ -617,6 +641,8 @@ static int train_run(int argc, char **argv)
 	memset(&spec, 0, sizeof(spec));
 	memset(&sopts, 0, sizeof(sopts));
 	memset(axes, 0, sizeof(axes));
+	/* A closed stdout is an EPIPE to forgive, not a death (see above). */
+	signal(SIGPIPE, SIG_IGN);
 	cmd_getopt_reset();
 	while ((c = getopt_long(argc, argv, "+n:d:f:p:m:o:j:h", opts, NULL)) != -1) {
 		switch (c) {
@@ -832,6 +858,8 @@ static int train_run(int argc, char **argv)
 	}
 	rc = res->exit_status;
 done:
+	if (res || results)
+		forgive_closed_stdout();
 	mlops_run_result_free(res);
 	mlops_run_results_free(results, nresults);
 	for (size_t a = 0; a < naxes; a++) {

@@ -541,4 +541,12 @@ test_expect_success 'compare marks a duration that differs' '
 	grep -q "{\"key\":\"duration\",\"values\":\[[0-9.]*,[0-9.]*\],\"differs\":true}" j
 '
 
+test_expect_success 'a reader closing stdout early does not change the status of a recorded run' '
+	{ mlops train -n piped -- sh -c "seq 1 200000" ; echo $? >rc; } | head -n 1 >out &&
+	test "$(cat rc)" = 0 && test "$(cat out)" = 1 &&
+	mlops --json train show piped | tr -d " \t\n" | grep -q "\"status\":\"succeeded\"" &&
+	{ mlops train -n piped2 -- sh -c "seq 1 200000; exit 3" ; echo $? >rc; } | head -n 1 >out &&
+	test "$(cat rc)" = 3
+'
+
 test_done
