@@ -337,7 +337,7 @@ static void print_feature_params(const cJSON *f)
 	cJSON_ArrayForEach(c, f) {
 		if (!strcmp(c->string, "name") || !strcmp(c->string, "transform") || !strcmp(c->string, "column"))
 			continue;
-		char *v = cJSON_PrintUnformatted(c);
+		char *v = mlops_json_print(c, 0);
 		if (v && strlen(v) > 60)
 			strcpy(v + 56, "...");
 		printf(" %s=%s", c->string, v ? v : "?");
@@ -365,7 +365,7 @@ static int feature_show(int argc, char **argv)
 				cJSON_AddStringToObject(spec, "id", mlops_oid_fmt(hex, &id));
 				return cmd_print_json(spec);
 			}
-			char *text = cJSON_Print(cJSON_GetObjectItemCaseSensitive(spec, "spec"));
+			char *text = mlops_json_print(cJSON_GetObjectItemCaseSensitive(spec, "spec"), 1);
 			printf("feature set %s (spec v%.0f, not materialized)\nid:      %s\nauthor:  %s\ndate:    %s\n%s\n",
 			       short_id(spec, "name"), mlops_json_num(spec, "version", 0), mlops_oid_fmt(hex, &id),
 			       short_id(spec, "author"), cmd_human_time(t, (long long)mlops_json_num(spec, "time", 0)),

@@ -2,6 +2,7 @@
  * monitor.c - `mlops monitor`: check current data or a serve log against a
  * model's baseline (check), and list earlier checks (log).
  */
+#include "store/json.h"
 #include "cmd.h"
 #include "builtins.h"
 
@@ -195,7 +196,7 @@ static int checkout_dataset(char **tmpdir, char **table, char **rev_out, const c
 /* Write the report to a temporary file and run the on-drift command. */
 static int run_on_drift(char *const *argv, const cJSON *report, const char *check_id)
 {
-	char *path = NULL, *text = cJSON_Print(report);
+	char *path = NULL, *text = mlops_json_print(report, 1);
 	char *e_json = NULL, *e_id = NULL, *e_verdict = NULL;
 	char **env = NULL;
 	int fd = -1, rc = 0;

@@ -590,7 +590,7 @@ static int register_lineage(int argc, char **argv)
 		}
 		const cJSON *params = cJSON_GetObjectItemCaseSensitive(run, "params");
 		if (cJSON_GetArraySize(params) > 0) {
-			char *p = cJSON_PrintUnformatted(params);
+			char *p = mlops_json_print(params, 0);
 			printf("       params: %s\n", p ? p : "");
 			free(p);
 		}

@@ -83,7 +83,7 @@ static char *value_text(const cJSON *v)
 		return strdup(fmt_num(buf, v->valuedouble));
 	if (cJSON_IsString(v))
 		return strdup(v->valuestring);
-	return cJSON_PrintUnformatted(v);
+	return mlops_json_print(v, 0);
 }
 
 /* A nested member by dotted name ("val.acc"); borrowed, NULL when absent. */

@@ -148,7 +148,7 @@ static void sb_add(struct sbuf *b, const char *s)
 static void sb_key(struct sbuf *b, const char *key)
 {
 	cJSON *k = cJSON_CreateString(key);
-	char *s = k ? cJSON_PrintUnformatted(k) : NULL;
+	char *s = k ? mlops_json_print(k, 0) : NULL;
 	if (!s)
 		b->oom = 1;
 	else
@@ -166,7 +166,7 @@ int mlops_lockfile_render(char **out, cJSON *root)
 		sb_add(&b, "  ");
 		sb_key(&b, sec->string);
 		if (!cJSON_IsObject(sec)) {
-			char *s = cJSON_PrintUnformatted(sec);
+			char *s = mlops_json_print(sec, 0);
 			sb_add(&b, ": ");
 			if (s)
 				sb_add(&b, s);
@@ -178,7 +178,7 @@ int mlops_lockfile_render(char **out, cJSON *root)
 		} else {
 			sb_add(&b, ": {\n");
 			for (cJSON *e = sec->child; e; e = e->next) {
-				char *s = cJSON_PrintUnformatted(e);
+				char *s = mlops_json_print(e, 0);
 				sb_add(&b, "    ");
 				sb_key(&b, e->string);
 				sb_add(&b, ": ");

@@ -1529,7 +1529,7 @@ static int submit_one(struct mlops_run_result *res, struct run_ctx *c,
 	}
 	if ((err = materialise_inputs(input_paths, c, &d)) < 0)
 		goto done;
-	char *ptext = cJSON_Print(params);
+	char *ptext = mlops_json_print(params, 1);
 	if (!ptext) {
 		err = oom();
 		goto done;
@@ -1674,7 +1674,7 @@ static int run_one(struct mlops_run_result *res, struct run_ctx *c,
 	}
 	if ((err = materialise_inputs(input_paths, c, &d)) < 0)
 		goto done;
-	char *ptext = cJSON_Print(params);
+	char *ptext = mlops_json_print(params, 1);
 	if (!ptext) {
 		err = oom();
 		goto done;

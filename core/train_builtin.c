@@ -7,6 +7,7 @@
  * The row source copies each record's fields (pointer and length, no
  * bytes) into one array reused for every row; a rewind reopens the file.
  */
+#include "store/json.h"
 #include "run.h"
 #include "csv.h"
 #include "learn.h"
@@ -246,7 +247,7 @@ static int write_model(const struct mlops_model *model, const char *out_dir)
 	int err;
 	if ((err = mlops_model_to_json(&doc, model)) < 0)
 		return err;
-	text = cJSON_Print(doc);
+	text = mlops_json_print(doc, 1);
 	path = mlops_path_join(out_dir, "model.json");
 	if (!text || !path) {
 		err = mlops_error_set(MLOPS_ERROR, "out of memory");

@@ -980,7 +980,7 @@ static int pull_new_write(struct mlops_repo *repo, char *const *paths, size_t n)
 	char *file = pull_new_path(repo), *text = NULL;
 	cJSON *a = cJSON_CreateStringArray((const char *const *)paths, (int)n);
 	int err = 0;
-	if (!file || !a || !(text = cJSON_PrintUnformatted(a)))
+	if (!file || !a || !(text = mlops_json_print(a, 0)))
 		err = mlops_error_set(MLOPS_ERROR, "out of memory");
 	else
 		err = mlops_write_file_atomic(file, text, strlen(text), repo->tmpdir, 1);

@@ -76,8 +76,10 @@ static int exact_numbers(cJSON *v, int undo)
 	return 0;
 }
 
-char *mlops_json_print(cJSON *value, int formatted)
+char *mlops_json_print(const cJSON *cvalue, int formatted)
 {
+	/* Changed while printing and restored: see json.h. */
+	cJSON *value = (cJSON *)cvalue;
 	if (!value)
 		return NULL;
 	cJSON *next = value->next;

@@ -23,9 +23,11 @@ void mlops_json_sort(cJSON *value);
  * value as text, compact or (formatted) indented, every finite number
  * exactly: cJSON alone prints some with 15 digits that read back as
  * another double (0.30000000000000004 as 0.3); those get 17.  The caller
- * frees; NULL when out of memory.
+ * frees; NULL when out of memory.  Those numbers are raw nodes while it
+ * prints, restored before it returns: two threads must not print one
+ * tree at once.
  */
-char *mlops_json_print(cJSON *value, int formatted);
+char *mlops_json_print(const cJSON *value, int formatted);
 
 /* A type bit of a number made a raw node while mlops_json_print runs. */
 #define MLOPS_JSON_EXACT (1 << 12)
