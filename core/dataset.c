@@ -862,6 +862,7 @@ int mlops_dataset_checkout(struct mlops_repo *repo, const struct mlops_dataset_v
 	struct mlops_lockfile *lf = NULL;
 	char abs_to[PATH_MAX];
 	unsigned char *present = NULL; /* with --to: entries already there, unchanged */
+	struct mlops_oidmap *known = NULL; /* what versions record (read when needed) */
 	int err;
 
 	if (to_dir) {
@@ -929,8 +930,14 @@ int mlops_dataset_checkout(struct mlops_repo *repo, const struct mlops_dataset_v
 		if (err < 0)
 			goto done;
 		int recorded = lock_node(&rec, mlops_lockfile_section(lf, "paths"), v->entries[i].path);
-		if (!mlops_node_same(&cur, &v->entries[i].node) &&
-		    (!recorded || !mlops_node_same(&cur, &rec))) {
+		if (mlops_node_same(&cur, &v->entries[i].node) ||
+		    (recorded && mlops_node_same(&cur, &rec)))
+			continue;
+		/* Content another version records is not lost either (as a pull decides). */
+		if (!known && ((err = mlops_oidmap_new(&known)) < 0 ||
+			       (err = mlops_dataset_recorded_ids(known, repo)) < 0))
+			goto done;
+		if (!mlops_dataset_recorded(known, &cur)) {
 			err = mlops_error_set(MLOPS_ECONFLICT,
 				"'%s' has changes that are not recorded in any version; "
 				"add them first, or use --force to discard them", v->entries[i].path);
@@ -978,6 +985,7 @@ int mlops_dataset_checkout(struct mlops_repo *repo, const struct mlops_dataset_v
 		err = mlops_index_save(idx);
 done:
 	free(present);
+	mlops_oidmap_free(known);
 	mlops_lockfile_free(lf);
 	mlops_index_free(idx);
 	return err;
@@ -1067,6 +1075,12 @@ done:
 	return err;
 }
 
+/* One bit per way of holding content (mlops_node_same): a link, or a file with or without x. */
+static uint64_t recorded_kind(const struct mlops_node *node)
+{
+	return (uint64_t)1 << ((node->kind == MLOPS_KIND_LINK ? 2 : 0) | ((node->mode & 0111) != 0));
+}
+
 int mlops_dataset_recorded_ids(struct mlops_oidmap *ids, struct mlops_repo *repo)
 {
 	char **names;
@@ -1083,11 +1097,21 @@ int mlops_dataset_recorded_ids(struct mlops_oidmap *ids, struct mlops_repo *repo
 			mlops_error_clear();
 			continue;
 		}
-		for (size_t k = 0; k < v->nentries && err == 0; k++)
-			if (mlops_oidmap_put(ids, &v->entries[k].node.id, NULL) < 0)
+		for (size_t k = 0; k < v->nentries && err == 0; k++) {
+			uint64_t *kinds;
+			if (mlops_oidmap_put(ids, &v->entries[k].node.id, &kinds) < 0)
 				err = mlops_error_set(MLOPS_ERROR, "out of memory");
+			else
+				*kinds |= recorded_kind(&v->entries[k].node);
+		}
 		mlops_dataset_version_free(v);
 	}
 	mlops_strlist_free(names, n);
 	return err;
+}
+
+int mlops_dataset_recorded(const struct mlops_oidmap *ids, const struct mlops_node *node)
+{
+	const uint64_t *kinds = mlops_oidmap_get(ids, &node->id);
+	return kinds && (*kinds & recorded_kind(node));
 }

@@ -67,11 +67,15 @@ int mlops_dataset_versions(long **out, size_t *n, struct mlops_repo *repo, const
 
 /*
  * Put into `ids` the node id of every entry of every dataset version the
- * refs name: the content a checkout may replace without losing anything
- * (a version records it).  Versions that cannot be read are skipped.
+ * refs name (with how it is held: link, file, executable file): the
+ * content a checkout may replace without losing anything (a version
+ * records it).  Versions that cannot be read are skipped.
  */
 struct mlops_oidmap;
 int mlops_dataset_recorded_ids(struct mlops_oidmap *ids, struct mlops_repo *repo);
+
+/* 1 when `ids` (mlops_dataset_recorded_ids) has node as a version holds it, 0 when not. */
+int mlops_dataset_recorded(const struct mlops_oidmap *ids, const struct mlops_node *node);
 
 /* Unregister a version (its bytes go at the next gc). */
 int mlops_dataset_rm(struct mlops_repo *repo, const struct mlops_dataset_version *v);

@@ -124,7 +124,7 @@ static int is_recorded(int *out, struct mlops_oidmap **recorded, struct mlops_re
 		if ((err = mlops_dataset_recorded_ids(*recorded, repo)) < 0)
 			return err;
 	}
-	*out = mlops_oidmap_get(*recorded, &cur->id) != NULL;
+	*out = mlops_dataset_recorded(*recorded, cur);
 	return 0;
 }
 

@@ -1092,7 +1092,7 @@ static int checkout_lock(struct mlops_transfer_result *res, struct mlops_repo *r
 		}
 		if (err < 0)
 			goto done;
-		if (!force && mlops_oid_cmp(&cur.id, &want.id) && !mlops_oidmap_get(recorded, &cur.id)) {
+		if (!force && !mlops_node_same(&cur, &want) && !mlops_dataset_recorded(recorded, &cur)) {
 			err = mlops_error_set(MLOPS_ECONFLICT,
 				"'%s' has changes that are not recorded in any version; "
 				"add them first, or use --force to discard them", e->string);

@@ -378,4 +378,12 @@ b" && echo 2 >"nlname/q\"uote" && mlops -q dataset add nlname &&
 	! grep -q "^b$" out
 '
 
+test_expect_success 'checkout replaces content another version records; refuses what none does' '
+	mkdir rv && echo one >rv/f && mlops -q dataset add rv && echo two >rv/f && mlops -q dataset add rv &&
+	mlops -q dataset checkout rv@v1 && echo two >rv/f &&
+	mlops -q dataset checkout rv@v1 && test "$(cat rv/f)" = one &&
+	echo three >rv/f && test_expect_code 9 mlops dataset checkout rv@v2 2>err &&
+	grep -q "not recorded in any version" err && test "$(cat rv/f)" = three
+'
+
 test_done
