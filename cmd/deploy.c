@@ -78,7 +78,8 @@ static void print_deployment(const struct mlops_deployment *d, const char *what)
 	}
 	printf("%s %s %s '%s' (%s)", what, d->model, d->version, d->target, d->kind);
 	if (d->previous)
-		printf(", was %s", d->previous);
+		printf(", was %s%s%s", d->previous_model ? d->previous_model : "",
+		       d->previous_model ? " " : "", d->previous);
 	putchar('\n');
 	if (d->location)
 		printf("location: %s\n", d->location);
@@ -231,7 +232,8 @@ static int deploy_history(int argc, char **argv)
 		       cmd_color(d->ok ? "green" : "red"), d->ok ? "ok" : "failed", cmd_color("reset"),
 		       d->model ? d->model : "-", d->version ? d->version : "-");
 		if (d->previous)
-			printf(" (was %s)", d->previous);
+			printf(" (was %s%s%s)", d->previous_model ? d->previous_model : "",
+			       d->previous_model ? " " : "", d->previous);
 		printf("  by %s\n", d->user ? d->user : "unknown");
 		if (d->error)
 			printf("    %s\n", d->error);

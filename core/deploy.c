@@ -1185,6 +1185,9 @@ void mlops_deployment_free(struct mlops_deployment *d)
 	free(d->version);
 	free(d->source);
 	free(d->previous);
+	free(d->previous_model);
+	free(d->previous_release);
+	free(d->release);
 	free(d->location);
 	free(d->checksum);
 	free(d->error);
@@ -1218,6 +1221,9 @@ cJSON *mlops_deployment_to_json(const struct mlops_deployment *d)
 	add_str(o, "version", d->version);
 	add_str(o, "source", d->source);
 	add_str(o, "previous", d->previous);
+	add_str(o, "previous_model", d->previous_model);
+	add_str(o, "previous_release", d->previous_release);
+	add_str(o, "release", d->release);
 	add_str(o, "location", d->location);
 	add_str(o, "checksum", d->checksum);
 	cJSON_AddBoolToObject(o, "ok", d->ok);
@@ -1246,6 +1252,9 @@ static struct mlops_deployment *deployment_from_json(const cJSON *o)
 	d->version = dup_json_str(o, "version");
 	d->source = dup_json_str(o, "source");
 	d->previous = dup_json_str(o, "previous");
+	d->previous_model = dup_json_str(o, "previous_model");
+	d->previous_release = dup_json_str(o, "previous_release");
+	d->release = dup_json_str(o, "release");
 	d->location = dup_json_str(o, "location");
 	d->checksum = dup_json_str(o, "checksum");
 	d->error = dup_json_str(o, "error");
@@ -1397,10 +1406,118 @@ done:
 
 /* ---- deploying ---- */
 
-/* Point dir/current at releases/<version>: a new link renamed over the old. */
-static int switch_current(const char *dir, const char *version)
+/*
+ * The name of md's release folder: NAME-VERSION-ID, ID the first 12 hex
+ * digits of the SHA-256 of its MANIFEST (which lists the checksum of every
+ * file, record.json included).  Two models, or two contents under one
+ * version, never share a folder.  *manifest (when not NULL) receives the
+ * MANIFEST text; both are the caller's.
+ */
+static int release_name(char **out, char **manifest, const struct mlops_model_dir *md)
 {
-	char *target = mlops_strdupf("releases/%s", version);
+	char *record = NULL, *man = NULL, hex[MLOPS_OID_HEXSZ + 1];
+	mlops_oid id;
+	int err;
+
+	*out = NULL;
+	if (manifest)
+		*manifest = NULL;
+	if ((err = release_texts(&record, &man, md)) < 0)
+		return err;
+	mlops_hash_buf(&id, man, strlen(man));
+	mlops_oid_fmt(hex, &id);
+	*out = mlops_strdupf("%s-%s-%.12s", md->name, md->version, hex);
+	free(record);
+	if (!*out) {
+		free(man);
+		return oom();
+	}
+	if (manifest)
+		*manifest = man;
+	else
+		free(man);
+	return 0;
+}
+
+/*
+ * Check the release folder dir against its MANIFEST: every listed file
+ * has its checksum, no other file is there (record.json and MANIFEST
+ * apart), and, when want is not NULL, the MANIFEST is exactly want; when
+ * id is not NULL (12 hex digits), the MANIFEST's own SHA-256 begins with
+ * it.  MLOPS_ECORRUPT (naming what differs) when it does not match.
+ */
+static int release_verify(const char *dir, const char *want, const char *id)
+{
+	char *path = mlops_path_join(dir, MANIFEST), *text = NULL, hex[MLOPS_OID_HEXSZ + 1];
+	struct filelist l = { 0 };
+	size_t len, listed = 0;
+	int err;
+
+	if (!path)
+		return oom();
+	if ((err = mlops_read_file(&text, &len, path)) < 0) {
+		if (err == MLOPS_ENOTFOUND || err == MLOPS_EIO)
+			err = mlops_error_set(MLOPS_ECORRUPT, "release '%s' has no readable %s", dir,
+					      MANIFEST);
+		goto done;
+	}
+	if (want && (strlen(want) != len || memcmp(want, text, len))) {
+		err = mlops_error_set(MLOPS_ECORRUPT, "release '%s': its %s is not the model's", dir,
+				      MANIFEST);
+		goto done;
+	}
+	if (id) {
+		mlops_oid oid;
+		mlops_hash_buf(&oid, text, len);
+		if (strncmp(mlops_oid_fmt(hex, &oid), id, 12)) {
+			err = mlops_error_set(MLOPS_ECORRUPT, "release '%s': its %s was changed", dir,
+					      MANIFEST);
+			goto done;
+		}
+	}
+	if (memchr(text, '\0', len)) {
+		err = mlops_error_set(MLOPS_ECORRUPT, "release '%s': malformed %s", dir, MANIFEST);
+		goto done;
+	}
+	for (char *p = text, *nl; err == 0 && *p; p = nl + 1) {
+		if (!(nl = strchr(p, '\n'))) {
+			err = mlops_error_set(MLOPS_ECORRUPT, "release '%s': malformed %s", dir, MANIFEST);
+			break;
+		}
+		*nl = '\0';
+		char *rel = p + MLOPS_OID_HEXSZ + 2, *file;
+		if ((size_t)(nl - p) <= MLOPS_OID_HEXSZ + 2 || p[MLOPS_OID_HEXSZ] != ' ' ||
+		    p[MLOPS_OID_HEXSZ + 1] != ' ' || *rel == '/' || strstr(rel, "..")) {
+			err = mlops_error_set(MLOPS_ECORRUPT, "release '%s': malformed %s line '%s'",
+					      dir, MANIFEST, p);
+			break;
+		}
+		if (!(file = mlops_path_join(dir, rel))) {
+			err = oom();
+			break;
+		}
+		struct stat st;
+		if (lstat(file, &st) < 0 || !S_ISREG(st.st_mode) || file_sha256(hex, file) < 0 ||
+		    strncmp(hex, p, MLOPS_OID_HEXSZ))
+			err = mlops_error_set(MLOPS_ECORRUPT, "release '%s': '%s' does not match its "
+					      "%s", dir, rel, MANIFEST);
+		free(file);
+		listed += strcmp(rel, RECORD) != 0;
+	}
+	if (err == 0 && (scan_dir(&l, dir, "", 0) < 0 || l.n != listed))
+		err = mlops_error_set(MLOPS_ECORRUPT, "release '%s' holds files its %s does not list",
+				      dir, MANIFEST);
+done:
+	filelist_free(&l);
+	free(text);
+	free(path);
+	return err;
+}
+
+/* Point dir/current at releases/<release>: a new link renamed over the old. */
+static int switch_current(const char *dir, const char *release)
+{
+	char *target = mlops_strdupf("releases/%s", release);
 	char *tmp = mlops_strdupf("%s/.current.tmp-%ld", dir, (long)getpid());
 	char *cur = mlops_path_join(dir, "current");
 	int err = 0;
@@ -1427,8 +1544,8 @@ done:
 	return err;
 }
 
-/* 1 when dir/current points at releases/<version>. */
-static int current_is(const char *dir, const char *version)
+/* 1 when dir/current points at releases/<release>. */
+static int current_is(const char *dir, const char *release)
 {
 	char buf[PATH_MAX], want[PATH_MAX];
 	char *cur = mlops_path_join(dir, "current");
@@ -1438,36 +1555,104 @@ static int current_is(const char *dir, const char *version)
 	if (n < 0)
 		return 0;
 	buf[n] = '\0';
-	snprintf(want, sizeof(want), "releases/%s", version);
+	snprintf(want, sizeof(want), "releases/%s", release);
 	return !strcmp(buf, want);
 }
 
-/* Make sure releases/<version> under base holds md's release. */
-static int ensure_release(char **out, const char *base, const struct mlops_model_dir *md)
+/*
+ * Replace the damaged release folder dest with md's: written beside it,
+ * then exchanged with it in one rename (RENAME_EXCHANGE), so a reader of
+ * dest sees the old or the new folder; where the file system cannot
+ * exchange, the old one is moved aside first.
+ */
+static int release_replace(const struct mlops_model_dir *md, const char *dest)
 {
-	char *rel = mlops_strdupf("%s/releases", base);
-	char *dest = mlops_strdupf("%s/releases/%s", base, md->version);
+	char *tmp = mlops_strdupf("%s.new-%ld", dest, (long)getpid());
+	int err;
+
+	if (!tmp)
+		return oom();
+	remove_tree(tmp);
+	if ((err = mlops_release_write(md, tmp)) < 0)
+		goto done;
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dest, RENAME_EXCHANGE) < 0) {
+		if (errno != EINVAL && errno != ENOSYS) {
+			err = mlops_error_sys(errno, "unable to rename '%s' to '%s'", tmp, dest);
+		} else {
+			char *old = mlops_strdupf("%s.old-%ld", dest, (long)getpid());
+			if (!old) {
+				err = oom();
+			} else {
+				remove_tree(old);
+				if (rename(dest, old) < 0 || rename(tmp, dest) < 0)
+					err = mlops_error_sys(errno, "unable to replace '%s'", dest);
+				remove_tree(old);
+				free(old);
+			}
+		}
+	}
+	if (err == 0) {
+		char *parent = strdup(dest), *slash = parent ? strrchr(parent, '/') : NULL;
+		if (slash) {
+			*slash = '\0';
+			err = mlops_fsync_dir(parent);
+		}
+		free(parent);
+	}
+done:
+	remove_tree(tmp); /* the damaged folder, after the exchange */
+	free(tmp);
+	return err;
+}
+
+/*
+ * Make sure base/releases/<release> holds md's release: a folder that is
+ * there is used when it matches its MANIFEST and md's, and rebuilt when it
+ * does not (edited, incomplete).  *out receives its path and *name the
+ * folder's name (both the caller's).
+ */
+static int ensure_release(char **out, char **name, const char *base,
+			  const struct mlops_model_dir *md)
+{
+	char *rel = mlops_strdupf("%s/releases", base), *dest = NULL, *manifest = NULL;
 	struct stat st;
 	int err = 0;
 
 	*out = NULL;
-	if (!rel || !dest) {
+	*name = NULL;
+	if (!rel) {
+		err = oom();
+		goto done;
+	}
+	if ((err = release_name(name, &manifest, md)) < 0)
+		goto done;
+	if (!(dest = mlops_strdupf("%s/%s", rel, *name))) {
 		err = oom();
 		goto done;
 	}
 	if ((err = mlops_mkdir_p(rel)) < 0)
 		goto done;
-	if (stat(dest, &st) == 0 && S_ISDIR(st.st_mode))
-		goto done; /* deployed before: releases never change */
-	if (!strcmp(md->path, dest))
+	if (lstat(dest, &st) < 0) {
+		err = mlops_release_write(md, dest);
 		goto done;
-	err = mlops_release_write(md, dest);
+	}
+	err = release_verify(dest, manifest, NULL);
+	if (err != MLOPS_ECORRUPT)
+		goto done;
+	if (!strcmp(md->path, dest))
+		goto done; /* damaged, and the only copy there is */
+	mlops_error_clear();
+	err = release_replace(md, dest);
 done:
 	free(rel);
-	if (err < 0)
+	free(manifest);
+	if (err < 0) {
 		free(dest);
-	else
+		free(*name);
+		*name = NULL;
+	} else {
 		*out = dest;
+	}
 	return err;
 }
 
@@ -1518,7 +1703,7 @@ done:
 	return err;
 }
 
-/* Put md on target t (the lock is held); d->location and checksum are set. */
+/* Put md on target t (the lock is held); d->location, release and checksum are set. */
 static int put(struct mlops_deployment *d, struct mlops_repo *repo,
 	       const struct mlops_deploy_target *t, const struct mlops_model_dir *md)
 {
@@ -1527,14 +1712,14 @@ static int put(struct mlops_deployment *d, struct mlops_repo *repo,
 
 	switch (t->kind) {
 	case MLOPS_DEPLOY_DIR:
-		if ((err = ensure_release(&d->location, t->path, md)) == 0)
-			err = switch_current(t->path, md->version);
+		if ((err = ensure_release(&d->location, &d->release, t->path, md)) == 0)
+			err = switch_current(t->path, d->release);
 		break;
 	case MLOPS_DEPLOY_ARCHIVE: {
 		char hex[MLOPS_OID_HEXSZ + 1];
 		if (!(base = target_dir(repo, t->name, NULL)))
 			return oom();
-		if ((err = ensure_release(&staged, base, md)) < 0 ||
+		if ((err = ensure_release(&staged, &d->release, base, md)) < 0 ||
 		    (err = mlops_mkdir_p(t->path)) < 0)
 			break;
 		if (!(d->location = mlops_strdupf("%s/%s-%s.tar.gz", t->path, md->name, md->version))) {
@@ -1549,7 +1734,7 @@ static int put(struct mlops_deployment *d, struct mlops_repo *repo,
 	case MLOPS_DEPLOY_COMMAND:
 		if (!(base = target_dir(repo, t->name, NULL)))
 			return oom();
-		if ((err = ensure_release(&d->location, base, md)) == 0)
+		if ((err = ensure_release(&d->location, &d->release, base, md)) == 0)
 			err = run_command(repo, t, md, d->location);
 		break;
 	}
@@ -1558,29 +1743,43 @@ static int put(struct mlops_deployment *d, struct mlops_repo *repo,
 	return err;
 }
 
+static char *dup_or_null(const char *s, int *fail)
+{
+	char *r = s ? strdup(s) : NULL;
+	if (s && !r)
+		*fail = 1;
+	return r;
+}
+
+/* A new entry; previous is the target's live entry (NULL when none). */
 static struct mlops_deployment *deployment_new(struct mlops_repo *repo,
 					       const struct mlops_deploy_target *t,
 					       const char *action, const struct mlops_model_dir *md,
-					       const char *source, const char *previous)
+					       const char *source,
+					       const struct mlops_deployment *previous)
 {
 	struct mlops_deployment *d = calloc(1, sizeof(*d));
 	char host[256];
+	int fail = 0;
 
 	if (!d)
 		return NULL;
 	mlops_host_name(host, sizeof(host));
 	d->time = (long long)time(NULL);
 	d->user = mlops_repo_author(repo);
-	d->host = strdup(host);
-	d->target = strdup(t->name);
-	d->kind = strdup(mlops_deploy_kind_name(t->kind));
-	d->action = strdup(action);
-	d->model = md ? strdup(md->name) : NULL;
-	d->version = md ? strdup(md->version) : NULL;
-	d->source = source ? strdup(source) : NULL;
-	d->previous = previous ? strdup(previous) : NULL;
-	if (!d->host || !d->target || !d->kind || !d->action || (md && (!d->model || !d->version)) ||
-	    (source && !d->source) || (previous && !d->previous)) {
+	d->host = dup_or_null(host, &fail);
+	d->target = dup_or_null(t->name, &fail);
+	d->kind = dup_or_null(mlops_deploy_kind_name(t->kind), &fail);
+	d->action = dup_or_null(action, &fail);
+	d->model = dup_or_null(md ? md->name : NULL, &fail);
+	d->version = dup_or_null(md ? md->version : NULL, &fail);
+	d->source = dup_or_null(source, &fail);
+	if (previous) {
+		d->previous = dup_or_null(previous->version, &fail);
+		d->previous_model = dup_or_null(previous->model, &fail);
+		d->previous_release = dup_or_null(previous->release, &fail);
+	}
+	if (fail) {
 		mlops_deployment_free(d);
 		return NULL;
 	}
@@ -1608,19 +1807,113 @@ static int finish(struct mlops_deployment **out, struct mlops_repo *repo,
 	return 0;
 }
 
+/* 1 when target t has live's release in place, unchanged. */
+static int live_intact(struct mlops_repo *repo, const struct mlops_deploy_target *t,
+		       const struct mlops_deployment *live, const char *release,
+		       const char *manifest)
+{
+	char *base = NULL, *dir = NULL;
+	int ok = 0;
+
+	if (!live->release || strcmp(live->release, release))
+		return 0;
+	switch (t->kind) {
+	case MLOPS_DEPLOY_DIR:
+		base = strdup(t->path);
+		ok = current_is(t->path, release);
+		break;
+	case MLOPS_DEPLOY_ARCHIVE: {
+		char hex[MLOPS_OID_HEXSZ + 1];
+		ok = live->location && live->checksum && file_sha256(hex, live->location) == 0 &&
+		     !strcmp(hex, live->checksum);
+		base = target_dir(repo, t->name, NULL);
+		break;
+	}
+	case MLOPS_DEPLOY_COMMAND:
+		ok = 1;
+		base = target_dir(repo, t->name, NULL);
+		break;
+	}
+	dir = base ? mlops_strdupf("%s/releases/%s", base, release) : NULL;
+	ok = ok && dir && release_verify(dir, manifest, NULL) == 0;
+	mlops_error_clear();
+	free(base);
+	free(dir);
+	return ok;
+}
+
+/*
+ * Record a deployment refused before it could start (another one holds
+ * the target's lock).  The line is appended with one write to a file
+ * opened O_APPEND, which is all the holder does to the history too, so
+ * the two cannot mix; the live version is read from entries that are
+ * complete.  Returns err with its message kept.
+ */
+static int record_refusal(struct mlops_repo *repo, const struct mlops_deploy_target *t,
+			  const struct mlops_model_dir *md, const char *source, int err)
+{
+	struct mlops_deployment *live = NULL, *d;
+	char *msg = strdup(mlops_error_message());
+
+	if (!msg)
+		return oom();
+	if (mlops_deploy_live(&live, repo, t->name) < 0)
+		live = NULL;
+	if ((d = deployment_new(repo, t, "deploy", md, source, live))) {
+		d->error = msg;
+		msg = NULL;
+		history_append(repo, d);
+		mlops_error_set(err, "%s", d->error);
+		mlops_deployment_free(d);
+	} else {
+		mlops_error_set(err, "%s", msg);
+	}
+	free(msg);
+	mlops_deployment_free(live);
+	return err;
+}
+
+int mlops_deploy_record_failure(struct mlops_repo *repo, const struct mlops_deploy_target *t,
+				const char *source, int err)
+{
+	struct mlops_deployment *live = NULL, *d = NULL, *out = NULL;
+	char *msg = strdup(mlops_error_message());
+	int fd = -1, lerr;
+
+	if (!msg)
+		return oom();
+	if ((lerr = target_lock(&fd, repo, t->name)) < 0 && lerr != MLOPS_ELOCKED)
+		goto done; /* no history to write to */
+	if (mlops_deploy_live(&live, repo, t->name) < 0)
+		live = NULL;
+	if ((d = deployment_new(repo, t, "deploy", NULL, source, live))) {
+		mlops_error_set(err, "%s", msg);
+		finish(&out, repo, d, err);
+		d = NULL;
+	}
+done:
+	mlops_error_set(err, "%s", msg);
+	mlops_deployment_free(live);
+	free(msg);
+	if (fd >= 0)
+		close(fd);
+	return err;
+}
+
 int mlops_deploy(struct mlops_deployment **out, struct mlops_repo *repo,
 		 const struct mlops_deploy_target *t, const struct mlops_model_dir *md,
 		 const char *source)
 {
 	struct mlops_deployment *live = NULL, *d = NULL;
+	char *release = NULL, *manifest = NULL;
 	int fd = -1, err;
 
 	*out = NULL;
 	if ((err = target_lock(&fd, repo, t->name)) < 0)
-		return err;
+		return err == MLOPS_ELOCKED ? record_refusal(repo, t, md, source, err) : err;
 	if ((err = mlops_deploy_live(&live, repo, t->name)) < 0)
 		goto done;
-	d = deployment_new(repo, t, "deploy", md, source, live ? live->version : NULL);
+	d = deployment_new(repo, t, "deploy", md, source, live);
 	if (!d) {
 		err = oom();
 		goto done;
@@ -1649,18 +1942,36 @@ int mlops_deploy(struct mlops_deployment **out, struct mlops_repo *repo,
 			goto done;
 		}
 	}
-	if (live && live->model && live->version && !strcmp(live->model, md->name) &&
-	    !strcmp(live->version, md->version) &&
-	    (t->kind != MLOPS_DEPLOY_DIR || current_is(t->path, md->version)) &&
-	    (t->kind != MLOPS_DEPLOY_ARCHIVE || (live->location && access(live->location, F_OK) == 0))) {
+	if ((err = release_name(&release, &manifest, md)) < 0)
+		goto done;
+	if (live && live_intact(repo, t, live, release, manifest)) {
 		d->unchanged = 1;
 		d->ok = 1;
-		free(d->location);
-		d->location = live->location ? strdup(live->location) : NULL;
-		d->checksum = live->checksum ? strdup(live->checksum) : NULL;
+		if ((live->location && !(d->location = strdup(live->location))) ||
+		    (live->checksum && !(d->checksum = strdup(live->checksum))) ||
+		    !(d->release = strdup(release))) {
+			err = oom();
+			goto done;
+		}
 		*out = d;
 		d = NULL;
 		goto done;
+	}
+	if (live && live->release && !strcmp(live->release, release)) {
+		/* The live release repaired: what was live before it stays the way back. */
+		struct mlops_deployment *nd = deployment_new(repo, t, "deploy", md, source, NULL);
+		int fail = !nd;
+		if (nd) {
+			nd->previous = dup_or_null(live->previous, &fail);
+			nd->previous_model = dup_or_null(live->previous_model, &fail);
+			nd->previous_release = dup_or_null(live->previous_release, &fail);
+		}
+		mlops_deployment_free(d);
+		d = nd;
+		if (fail) {
+			err = oom();
+			goto done;
+		}
 	}
 	err = put(d, repo, t, md);
 	err = finish(out, repo, d, err);
@@ -1668,6 +1979,8 @@ int mlops_deploy(struct mlops_deployment **out, struct mlops_repo *repo,
 done:
 	mlops_deployment_free(d);
 	mlops_deployment_free(live);
+	free(release);
+	free(manifest);
 	if (fd >= 0)
 		close(fd);
 	return err;
@@ -1691,20 +2004,30 @@ int mlops_deploy_rollback(struct mlops_deployment **out, struct mlops_repo *repo
 				      t->name);
 		goto done;
 	}
+	/* Entries written before releases were named by content name only the version. */
+	const char *folder = live->previous_release ? live->previous_release : live->previous;
+	const char *id = NULL;
+	if (live->previous_release) {
+		size_t n = strlen(folder);
+		id = n > 12 ? folder + n - 12 : NULL;
+	}
 	base = t->kind == MLOPS_DEPLOY_DIR ? strdup(t->path) : target_dir(repo, t->name, NULL);
-	rel = base ? mlops_strdupf("%s/releases/%s", base, live->previous) : NULL;
+	rel = base ? mlops_strdupf("%s/releases/%s", base, folder) : NULL;
 	if (!rel) {
 		err = oom();
 		goto done;
 	}
 	if (access(rel, F_OK) < 0) {
-		err = mlops_error_set(MLOPS_ENOTFOUND, "the release of version '%s' is gone from '%s'",
+		err = mlops_error_set(MLOPS_ENOTFOUND, "the release of %s %s is gone from '%s'",
+				      live->previous_model ? live->previous_model : "version",
 				      live->previous, rel);
 		goto done;
 	}
+	if ((err = release_verify(rel, NULL, id)) < 0)
+		goto done;
 	if ((err = mlops_model_dir_open(&md, rel, NULL)) < 0)
 		goto done;
-	d = deployment_new(repo, t, "rollback", md, rel, live->version);
+	d = deployment_new(repo, t, "rollback", md, rel, live);
 	if (!d) {
 		err = oom();
 		goto done;

@@ -43,8 +43,8 @@
  *           predict = python3 predict.py (optional: the predictor command
  *                                        written into the release record)
  *
- *   dir      PATH/releases/<version>/ holds each release; PATH/current is
- *            a symbolic link to releases/<version>, replaced atomically (a
+ *   dir      PATH/releases/<release>/ holds each release; PATH/current is
+ *            a symbolic link to releases/<release>, replaced atomically (a
  *            new link renamed over the old).  Deploying the live version
  *            again changes nothing.
  *   archive  PATH/<name>-<version>.tar.gz, reproducible: entries in path
@@ -58,11 +58,24 @@
  * for the whole deployment, so two deployments to one target never mix),
  * `history` (one JSON object a line, appended and fsynced: success,
  * failure and refusal alike) and, for archive and command targets,
- * `releases/<version>/` (the staged releases that rollback deploys again).
+ * `releases/<release>/` (the staged releases that rollback deploys again).
+ *
+ * A release folder is named NAME-VERSION-ID, ID the first 12 hex digits
+ * of the SHA-256 of its MANIFEST, which lists the checksum of every file,
+ * record.json (name, version, predictor) included: two models, or two
+ * contents under one version, never share a folder, and the name checks
+ * the MANIFEST.  A folder that exists is used again only when it matches
+ * its MANIFEST (no file changed, missing or added) and the MANIFEST is
+ * the model's; otherwise it is rebuilt beside and exchanged with the
+ * damaged one (renameat2 RENAME_EXCHANGE).  Folders named releases/VERSION
+ * by earlier versions of mlops stay where they are: rollback to one
+ * checks it against its MANIFEST and deploys it as a new folder.
+ *
  * The live version of a target is the version of its last successful
- * entry; `previous` in an entry is the version that was live before it.
- * Rollback deploys the previous version of the last successful entry, so a
- * second rollback returns to where the first started (like `cd -`).
+ * entry; `previous`, `previous_model` and `previous_release` in an entry
+ * say what was live before it.  Rollback deploys that release of the last
+ * successful entry (checked against its MANIFEST first), so a second
+ * rollback returns to where the first started (like `cd -`).
  */
 #ifndef MLOPS_DEPLOY_H
 #define MLOPS_DEPLOY_H
@@ -191,9 +204,15 @@ struct mlops_deployment {
 	char *version;
 	char *source;      /* what was deployed: the path or revision given */
 	char *previous;    /* version live before; NULL when none */
+	char *previous_model;   /* the model of that version */
+	char *previous_release; /* and its release folder (see release) */
 	char *location;    /* dir: the release folder; archive: the file;
 			      command: the staged release */
 	char *checksum;    /* archive: SHA-256 of the file */
+	char *release;     /* the release folder's name below releases/:
+			      NAME-VERSION-ID; NULL in entries written
+			      before releases were named so (their folder
+			      is releases/VERSION) */
 	char *error;       /* failure message; NULL on success */
 	int ok;
 	int unchanged;     /* the version was live already: nothing done */
@@ -213,16 +232,28 @@ struct cJSON *mlops_deployment_to_json(const struct mlops_deployment *d);
  * registered version holding that stage; MLOPS_ELOCKED when another
  * deployment to t runs; MLOPS_ERROR when the command fails; MLOPS_EIO.
  * Deploying the live version again is success with unchanged = 1 and is
- * not recorded.
+ * not recorded (when its release is intact; a damaged one is rebuilt).
+ * A refusal because another deployment holds the lock is recorded too
+ * (appended with one write, which cannot mix with the holder's).
  */
 int mlops_deploy(struct mlops_deployment **out, struct mlops_repo *repo,
 		 const struct mlops_deploy_target *t, const struct mlops_model_dir *md,
 		 const char *source);
 
 /*
+ * Record a deployment to t of source that failed before it could start
+ * (the model could not be opened or resolved): an entry with ok false,
+ * no model and the current error message.  Returns err, with the message
+ * kept.
+ */
+int mlops_deploy_record_failure(struct mlops_repo *repo, const struct mlops_deploy_target *t,
+				const char *source, int err);
+
+/*
  * Return target t to the version that was live before its current one
  * (for dir targets by switching the `current` link only).  MLOPS_ENOTFOUND
- * when there is no earlier version or its release is gone.
+ * when there is no earlier version or its release is gone; MLOPS_ECORRUPT
+ * when its release does not match its MANIFEST.
  */
 int mlops_deploy_rollback(struct mlops_deployment **out, struct mlops_repo *repo,
 			  const struct mlops_deploy_target *t);

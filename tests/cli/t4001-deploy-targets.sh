@@ -29,7 +29,9 @@ EOS
 test_expect_success 'deploy to a dir target: release folder, MANIFEST, current link' '
 	mlops deploy m1 prod >out &&
 	v1=$(sed -n "s/^deployed m1 \([0-9a-f]*\) .*/\1/p" out) && test -n "$v1" &&
-	test "$(readlink releases/prod/current)" = "releases/$v1" &&
+	r1=$(readlink releases/prod/current) &&
+	case $r1 in releases/m1-$v1-[0-9a-f]*) ;; *) false ;; esac &&
+	test "${r1##*-}" = "$(sha256sum releases/prod/current/MANIFEST | cut -c1-12)" &&
 	(cd releases/prod/current && sha256sum -c MANIFEST) &&
 	grep -q "  model.json$" releases/prod/current/MANIFEST &&
 	grep -q "  record.json$" releases/prod/current/MANIFEST &&
@@ -46,11 +48,14 @@ test_expect_success 'deploying the live version again changes nothing' '
 
 test_expect_success 'a new version switches current; history records the previous one' '
 	v1=$(readlink releases/prod/current | sed "s,releases/,,") &&
-	mlops deploy m2 prod >out && grep -q "was $v1" out &&
+	v1v=${v1#m1-} && v1v=${v1v%-*} &&
+	mlops deploy m2 prod >out && grep -q "was m1 $v1v$" out &&
 	v2=$(readlink releases/prod/current | sed "s,releases/,,") && test "$v1" != "$v2" &&
 	test -d releases/prod/releases/$v1 &&
 	mlops --json deploy history prod >h &&
-	grep -q "\"previous\":[[:space:]]*\"$v1\"" h &&
+	grep -q "\"previous\":[[:space:]]*\"$v1v\"" h &&
+	grep -q "\"previous_model\":[[:space:]]*\"m1\"" h &&
+	grep -q "\"previous_release\":[[:space:]]*\"$v1\"" h &&
 	grep -q "\"user\":[[:space:]]*\"A U Thor <author@example.com>\"" h
 '
 
@@ -94,7 +99,7 @@ test_expect_success 'the same model makes a byte-identical archive again' '
 test_expect_success 'a command target runs with the model in its environment' '
 	mlops deploy m1 ship >out 2>err &&
 	grep -q "^args: --fast$" ship.log &&
-	grep -q "^ship m1 [0-9a-f]\{12\} .*/.mlops/deploy/ship/releases/[0-9a-f]\{12\}$" ship.log
+	grep -q "^ship m1 [0-9a-f]\{12\} .*/.mlops/deploy/ship/releases/m1-[0-9a-f]\{12\}-[0-9a-f]\{12\}$" ship.log
 '
 
 test_expect_success 'a failing command fails the deployment and is recorded' '
@@ -153,6 +158,55 @@ test_expect_success 'unknown and broken targets are clear errors' '
 test_expect_success 'a model folder with a link inside is refused' '
 	mkdir -p m3 && cp "$FIX/mixed.json" m3/model.json && ln -s /etc/passwd m3/pw &&
 	test_expect_code 4 mlops deploy m3 prod 2>err && grep -q "not a regular file" err
+'
+
+test_expect_success 'two models of one version get release folders of their own' '
+	cfg deploy.two.type dir && cfg deploy.two.path releases/two &&
+	cfg deploy.ship2.type command && cfg deploy.ship2.command "sh ship2.sh" &&
+	printf "%s\n" "cp \"\$MLOPS_MODEL_DIR/record.json\" \"ship2-\$MLOPS_MODEL_NAME.json\"" >ship2.sh &&
+	mkdir -p ra rb && cp "$FIX/mixed.json" ra/model.json && cp "$FIX/wine.json" rb/model.json &&
+	echo "{\"name\": \"churn\", \"version\": \"0.0.1\"}" >ra/record.json &&
+	echo "{\"name\": \"other\", \"version\": \"0.0.1\"}" >rb/record.json &&
+	mlops -q deploy ra two && mlops deploy rb two >out &&
+	grep -q "^deployed other 0.0.1 .two. (dir), was churn 0.0.1$" out &&
+	grep -q "\"name\":\"other\"" releases/two/current/record.json &&
+	cmp rb/model.json releases/two/current/model.json &&
+	test $(ls releases/two/releases | wc -l) = 2 &&
+	mlops -q deploy ra ship2 && mlops -q deploy rb ship2 &&
+	grep -q "\"name\":\"churn\"" ship2-churn.json &&
+	grep -q "\"name\":\"other\"" ship2-other.json &&
+	mlops deploy rollback two >out && grep -q "^rolled back to churn 0.0.1" out &&
+	cmp ra/model.json releases/two/current/model.json
+'
+
+test_expect_success 'a damaged release is rebuilt, not reused; rollback refuses one' '
+	echo "{}" >releases/two/current/model.json &&
+	mlops deploy ra two >out && grep -q "^deployed churn 0.0.1" out &&
+	cmp ra/model.json releases/two/current/model.json &&
+	(cd releases/two/current && sha256sum -c MANIFEST) &&
+	rm releases/two/current/MANIFEST &&
+	mlops -q deploy ra two && test -f releases/two/current/MANIFEST &&
+	rm releases/two/releases/other-*/MANIFEST &&
+	test_expect_code 7 mlops deploy rollback two 2>err &&
+	grep -q "has no readable MANIFEST" err &&
+	mlops -q deploy rb two && test -f releases/two/current/MANIFEST &&
+	cmp rb/model.json releases/two/current/model.json &&
+	for d in releases/two/releases/churn-*; do echo extra >"$d/extra"; done &&
+	test_expect_code 7 mlops deploy rollback two 2>err &&
+	grep -q "holds files its MANIFEST does not list" err
+'
+
+test_expect_success 'a target deployed in the old layout (releases/VERSION) rolls back' '
+	cfg deploy.old.type dir && cfg deploy.old.path releases/old &&
+	mkdir -p releases/old/releases .mlops/deploy/old &&
+	cp -r releases/two/releases/other-* releases/old/releases/0.0.1 &&
+	rm releases/old/releases/0.0.1/extra 2>/dev/null;
+	ln -s releases/0.0.1 releases/old/current &&
+	echo "{\"time\":1,\"target\":\"old\",\"type\":\"dir\",\"action\":\"deploy\",\"model\":\"other\",\"version\":\"0.0.1\",\"ok\":true}" >.mlops/deploy/old/history &&
+	mlops -q deploy ra old &&
+	mlops deploy rollback old >out && grep -q "^rolled back to other 0.0.1" out &&
+	case $(readlink releases/old/current) in releases/other-0.0.1-*) ;; *) false ;; esac &&
+	cmp rb/model.json releases/old/current/model.json
 '
 
 test_done
