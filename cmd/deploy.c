@@ -108,11 +108,12 @@ static int deploy_to(int argc, char **argv)
 		return cmd_fail(err, NULL);
 	}
 	err = mlops_deploy(&d, g_repo, t, md, argv[0]);
+	int deprecated = md->deprecated;
 	mlops_model_dir_free(md);
 	mlops_deploy_target_free(t);
 	if (err < 0)
-		return cmd_fail(err, err == MLOPS_ECONFLICT ? "deploy a version promoted to that "
-				"stage ('mlops register promote')" : NULL);
+		return cmd_fail(err, err == MLOPS_ECONFLICT && !deprecated ? "deploy a version "
+				"promoted to that stage ('mlops register promote')" : NULL);
 	print_deployment(d, "deployed");
 	mlops_deployment_free(d);
 	return 0;

@@ -511,8 +511,9 @@ static int register_history(int argc, char **argv)
 			continue;
 		}
 		char t[64];
+		int whole = e->action == MLOPS_REG_DEPRECATE || e->action == MLOPS_REG_CREATE;
 		printf("%s  %-10s %-10s", cmd_human_time(t, e->time), mlops_reg_action_name(e->action),
-		       e->version ? e->version : "?");
+		       e->version ? e->version : whole ? "(model)" : "?");
 		if (e->stage)
 			printf(" %-8s", e->stage);
 		printf("  by %s  (%s)\n", e->tagger, e->tag);

@@ -704,8 +704,15 @@ int mlops_model_dir_resolve(struct mlops_model_dir **out, struct mlops_repo *rep
 	err = registered_model_dir(&dir, repo, record, &id, version);
 	if (err == 0)
 		err = mlops_model_dir_open(out, dir, predict);
-	if (err == 0)
+	if (err == 0) {
 		(*out)->registered = 1;
+		err = mlops_model_version_deprecated(&(*out)->deprecated, repo,
+						     mlops_json_str(record, "name"), version);
+		if (err < 0) {
+			mlops_model_dir_free(*out);
+			*out = NULL;
+		}
+	}
 	free(dir);
 	free(version);
 	cJSON_Delete(record);
@@ -1916,6 +1923,14 @@ int mlops_deploy(struct mlops_deployment **out, struct mlops_repo *repo,
 	d = deployment_new(repo, t, "deploy", md, source, live);
 	if (!d) {
 		err = oom();
+		goto done;
+	}
+	if (md->deprecated) {
+		err = mlops_error_set(MLOPS_ECONFLICT, "%s@%s is deprecated%s: it is not deployed",
+				      md->name, md->version,
+				      md->deprecated > 1 ? " (the whole model is)" : "");
+		err = finish(out, repo, d, err);
+		d = NULL;
 		goto done;
 	}
 	if (t->stage) {

@@ -106,6 +106,8 @@ struct mlops_model_dir {
 	unsigned *modes;     /* 0755 for executable files, else 0644 */
 	int from_record;     /* name and version came from record.json */
 	int registered;      /* resolved from the model registry */
+	int deprecated;      /* a registered version that is deprecated: 1,
+				or of a deprecated model: 2 */
 };
 
 /*
@@ -228,8 +230,8 @@ struct cJSON *mlops_deployment_to_json(const struct mlops_deployment *d);
  * Deploy md to target t; source is what the user named (for the record).
  * On success *out describes the deployment (the caller's).  A failure is
  * returned with its message and recorded in the history as well.  Errors:
- * MLOPS_ECONFLICT when the target is stage-restricted and md is not a
- * registered version holding that stage; MLOPS_ELOCKED when another
+ * MLOPS_ECONFLICT when md is a deprecated version, or the target is
+ * stage-restricted and md is not a registered version holding that stage; MLOPS_ELOCKED when another
  * deployment to t runs; MLOPS_ERROR when the command fails; MLOPS_EIO.
  * Deploying the live version again is success with unchanged = 1 and is
  * not recorded (when its release is intact; a damaged one is rebuilt).

@@ -585,6 +585,8 @@ int mlops_model_state_get(struct mlops_model_state **out, const struct mlops_reg
 				v->deprecated = 1;
 		} else if (e->action == MLOPS_REG_DEPRECATE) {
 			st->deprecated = 1;
+		} else if (e->action == MLOPS_REG_CREATE) {
+			st->deprecated = 0;
 		} else if ((e->action == MLOPS_REG_ASSIGN || e->action == MLOPS_REG_UNASSIGN) &&
 			   e->version) {
 			struct pair *p = NULL;
@@ -607,6 +609,10 @@ int mlops_model_state_get(struct mlops_model_state **out, const struct mlops_reg
 		err = mlops_error_set(MLOPS_ENOTFOUND, "model '%s' not found", name);
 		goto done;
 	}
+	/* A deprecated model's versions are deprecated: none is the latest or holds a stage. */
+	if (st->deprecated)
+		for (size_t i = 0; i < st->nversions; i++)
+			st->versions[i].deprecated = 1;
 	/* The holder of each stage: the active pair assigned last, of a live version. */
 	st->stages = calloc(np ? np : 1, sizeof(*st->stages));
 	if (!st->stages)
@@ -831,6 +837,10 @@ static int pick_version(const struct mlops_model_version **out, struct mlops_rep
 			const char *text)
 {
 	*out = NULL;
+	if (st->deprecated && (mr->kind == MR_LATEST || mr->kind == MR_STAGE))
+		return mlops_error_set(MLOPS_ENOTFOUND, "model '%s' is deprecated: it has no latest "
+				       "version and no stages (name a version: %s@vX.Y.Z)",
+				       mr->name, mr->name);
 	if (mr->kind == MR_LATEST) {
 		*out = mlops_model_state_latest(st);
 		if (!*out)
@@ -921,6 +931,24 @@ int mlops_model_resolve_version(char **version, char **tag, struct mlops_repo *r
 	mlops_model_state_free(st);
 	mlops_registry_free(reg);
 	return err;
+}
+
+int mlops_model_version_deprecated(int *out, struct mlops_repo *repo, const char *name,
+				   const char *version)
+{
+	struct mlops_registry *reg = NULL;
+	struct mlops_model_state *st = NULL;
+	int err;
+
+	*out = 0;
+	if ((err = load_state(&reg, &st, repo, name, -1)) < 0)
+		return err;
+	for (size_t i = 0; i < st->nversions; i++)
+		if (!strcmp(st->versions[i].version, version))
+			*out = st->versions[i].deprecated ? 1 + st->deprecated : 0;
+	mlops_model_state_free(st);
+	mlops_registry_free(reg);
+	return 0;
 }
 
 static int load_record(cJSON **out, struct mlops_repo *repo, const mlops_oid *id,
@@ -1392,9 +1420,11 @@ int mlops_model_register(struct mlops_register_result **out, struct mlops_repo *
 		goto done;
 	if ((err = mlops_registry_load(&reg, repo, o->name)) < 0)
 		goto done;
-	const char *highest = NULL;
+	const char *highest = NULL, *deprecated = NULL;
 	for (size_t i = 0; i < reg->n; i++) {
 		const struct mlops_reg_event *e = &reg->events[i];
+		if (e->action == MLOPS_REG_DEPRECATE || e->action == MLOPS_REG_CREATE)
+			deprecated = e->action == MLOPS_REG_DEPRECATE ? e->tag : NULL;
 		if (e->action != MLOPS_REG_REGISTER)
 			continue;
 		if (!o->allow_same && e->has_artifact && !mlops_oid_cmp(&e->artifact, &res->artifact.id)) {
@@ -1411,6 +1441,12 @@ int mlops_model_register(struct mlops_register_result **out, struct mlops_repo *
 		}
 		if (!highest || mlops_semver_cmp(e->version, highest) > 0)
 			highest = e->version;
+	}
+	if (deprecated) {
+		err = mlops_error_set(MLOPS_ECONFLICT, "model '%s' is deprecated (tag %s) and takes no "
+				      "new version; deleting that tag makes it live again", o->name,
+				      deprecated);
+		goto done;
 	}
 	if (o->version)
 		snprintf(version, sizeof(version), "%s", o->version);
@@ -1760,8 +1796,8 @@ int mlops_model_promote(char **tag, char **version, struct mlops_gate_failure **
 	if ((err = pick_version(&v, repo, st, &mr, rev)) < 0)
 		goto done;
 	if (v->deprecated) {
-		err = mlops_error_set(MLOPS_ECONFLICT, "%s@%s is deprecated and cannot take a stage",
-				      mr.name, v->version);
+		err = mlops_error_set(MLOPS_ECONFLICT, "%s@%s is deprecated%s and cannot take a stage",
+				      mr.name, v->version, st->deprecated ? " (the whole model is)" : "");
 		goto done;
 	}
 	if (version && !(*version = strdup(v->version))) {

@@ -213,13 +213,21 @@ int mlops_model_register(struct mlops_register_result **out, struct mlops_repo *
 /*
  * Resolve a model revision: NAME (the latest version not deprecated),
  * NAME@vX.Y.Z, NAME@<record id prefix>, NAME#stage (the version holding
- * it now).  *record (cJSON_Delete) and *id get the version record, *version
+ * it now).  A deprecated model has no latest version and no stages: NAME
+ * and NAME#stage are MLOPS_ENOTFOUND for it; its versions are deprecated.  *record (cJSON_Delete) and *id get the version record, *version
  * (free) its version; any of them may be NULL when not wanted.
  * MLOPS_ENOTFOUND (no such model, version or holder; a record missing from
  * the store says to run mlops pull), MLOPS_EAMBIGUOUS, MLOPS_EUSAGE.
  */
 int mlops_model_resolve(struct cJSON **record, mlops_oid *id, char **version,
 			struct mlops_repo *repo, const char *rev);
+
+/*
+ * *out = 0 when version of model name is live, 1 when it is deprecated,
+ * 2 when the whole model is.  MLOPS_ENOTFOUND for an unknown model.
+ */
+int mlops_model_version_deprecated(int *out, struct mlops_repo *repo, const char *name,
+				   const char *version);
 
 /*
  * As mlops_model_resolve, for the state at time `at` (-1: now) and without

@@ -139,7 +139,7 @@ test_expect_success 'NAME#prod follows promotions and demotions' '
 test_expect_success 'every tag matches GTO'"'"'s tag_re and parses to the right action' '
 	git tag -l >tags &&
 	test $(wc -l <tags) = 19 &&
-	{ grep -E -v "$ERE_TAG" tags >bad; test ! -s bad; } &&
+	! grep -E -v "$ERE_TAG" tags &&
 	if have_python; then
 		/usr/bin/python3 gto_re.py <tags >parsed &&
 		! grep -q NOMATCH parsed &&
@@ -159,8 +159,39 @@ test_expect_success 'deprecate a version (GTO deregistration) and a whole model'
 	mlops -q register deprecate other &&
 	git rev-parse -q --verify "other@deprecated#2" >/dev/null &&
 	mlops --json register list >j && tr -d " \t\n" <j >r &&
-	grep -q "\"name\":\"other\",\"latest\":\"v0.0.2\",\"deprecated\":true" r &&
-	{ git tag -l | grep -E -v "$ERE_TAG" >bad; test ! -s bad; }
+	grep -q "\"name\":\"other\",\"latest\":null,\"deprecated\":true,\"stages\":{}" r &&
+	! git tag -l | grep -E -v "$ERE_TAG"
+'
+
+test_expect_success 'a deprecated model: no latest, no stages, no promotion, no deployment' '
+	mlops --json register show other@v0.0.1 >j && tr -d " \t\n" <j >r &&
+	grep -q "\"deprecated\":true,\"stages\":\[\]" r &&
+	mlops --json register lineage other@v0.0.2 >j && tr -d " \t\n" <j >r &&
+	grep -q "\"deprecated\":true" r &&
+	mlops register show other@v0.0.1 >out && grep -q "^model other@v0.0.1 (deprecated)$" out &&
+	test_expect_code 3 mlops register show other 2>err &&
+	grep -q "model .other. is deprecated" err &&
+	test_expect_code 3 mlops register show "other#prod" 2>err &&
+	grep -q "model .other. is deprecated" err &&
+	test_expect_code 9 mlops register promote other@v0.0.2 dev 2>err &&
+	grep -q "the whole model is" err &&
+	echo d >mdir/d && test_expect_code 9 mlops register other mdir 2>err &&
+	grep -q "model .other. is deprecated (tag other@deprecated#2)" err &&
+	git config -f .mlops/config deploy.dep.type dir &&
+	git config -f .mlops/config deploy.dep.path dep &&
+	cp "$TEST_ROOT/tests/fixtures/serve/mixed.json" dm1.json &&
+	cp "$TEST_ROOT/tests/fixtures/serve/wine.json" dm2.json &&
+	mlops -q register dm dm1.json && mlops -q register dm dm2.json &&
+	mlops -q register deprecate dm@v0.0.1 &&
+	test_expect_code 9 mlops deploy dm@v0.0.1 dep 2>err &&
+	grep -q "dm@v0.0.1 is deprecated: it is not deployed" err &&
+	mlops -q deploy dm@v0.0.2 dep && mlops -q register deprecate dm &&
+	test_expect_code 9 mlops deploy dm@v0.0.2 dep 2>err &&
+	grep -q "dm@v0.0.2 is deprecated (the whole model is)" err &&
+	test_expect_code 3 mlops deploy dm dep 2>err &&
+	mlops --json deploy history dep >h && test $(grep -c "\"ok\":[[:space:]]*false" h) = 2 &&
+	rm -r .mlops/deploy dep && git config -f .mlops/config --remove-section deploy.dep &&
+	mlops register history other >hist && grep -q " deprecate  (model) " hist
 '
 
 test_expect_success 'history: every registration and stage change, who and when' '
