@@ -1060,6 +1060,17 @@ static int table_from_mlflow(struct table *t, const cJSON *req, const struct ser
 
 	if (!cJSON_IsObject(req))
 		return table_fail(t, 400, "the request must be a JSON object");
+	static const char *const forms[] = { "dataframe_split", "dataframe_records", "instances",
+					     "inputs" };
+	const char *form = NULL;
+	for (size_t i = 0; i < sizeof(forms) / sizeof(*forms); i++) {
+		if (!cJSON_GetObjectItemCaseSensitive(req, forms[i]))
+			continue;
+		if (form)
+			return table_fail(t, 400, "the request holds both '%s' and '%s': send one",
+					  form, forms[i]);
+		form = forms[i];
+	}
 	if ((v = cJSON_GetObjectItemCaseSensitive(req, "dataframe_split"))) {
 		if (!cJSON_IsObject(v))
 			return table_fail(t, 400, "'dataframe_split' must be an object");
@@ -1793,6 +1804,67 @@ static void log_request(struct mlops_server *s, const struct served *m, const st
 	free(line);
 }
 
+/*
+ * Check a request body before it is parsed: UTF-8 (no overlong forms, no
+ * surrogates, nothing above U+10FFFF, no NUL byte), so that what is logged
+ * is valid JSON text, and, for JSON, no \u0000 escape in a string (cJSON
+ * would cut the string there: "r\u0000d" read as "r").  0, or -1 with
+ * *at the offending byte and *why the reason.
+ */
+static int body_check(const char *body, size_t len, int json, size_t *at, const char **why)
+{
+	const unsigned char *p = (const unsigned char *)body;
+	int in_string = 0;
+
+	for (size_t i = 0; i < len;) {
+		unsigned c = p[i];
+		size_t n;
+		unsigned cp, min;
+		if (c == 0) {
+			*at = i;
+			*why = "a NUL byte";
+			return -1;
+		}
+		if (c < 0x80) {
+			if (json && c == '"') {
+				in_string = !in_string;
+			} else if (json && in_string && c == '\\' && i + 1 < len) {
+				if (p[i + 1] == 'u' && i + 5 < len && !memcmp(p + i + 2, "0000", 4)) {
+					*at = i;
+					*why = "the escape \\u0000 (a NUL character)";
+					return -1;
+				}
+				i += 2;
+				continue;
+			}
+			i++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf)
+			n = 1, cp = c & 0x1f, min = 0x80;
+		else if (c >= 0xe0 && c <= 0xef)
+			n = 2, cp = c & 0x0f, min = 0x800;
+		else if (c >= 0xf0 && c <= 0xf4)
+			n = 3, cp = c & 0x07, min = 0x10000;
+		else
+			goto bad;
+		for (size_t k = 1; k <= n; k++) {
+			if (i + k >= len || (p[i + k] & 0xc0) != 0x80)
+				goto bad;
+			cp = (cp << 6) | (p[i + k] & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			goto bad;
+		i += n + 1;
+		continue;
+bad:
+		*at = i;
+		*why = "invalid UTF-8";
+		return -1;
+	}
+	return 0;
+}
+
 enum protocol { PROTO_MLFLOW, PROTO_V2 };
 
 static enum MHD_Result infer(struct mlops_server *s, struct MHD_Connection *c, struct request *rq,
@@ -1816,6 +1888,11 @@ static enum MHD_Result infer(struct mlops_server *s, struct MHD_Connection *c, s
 			return reply_error(s, c, rq, 415, "unsupported content type '%s': send "
 					   "application/json or text/csv", ctype);
 	}
+	size_t bad_at;
+	const char *why;
+	if (body_check(rq->body ? rq->body : "", rq->len, !csv, &bad_at, &why) < 0)
+		return reply_error(s, c, rq, 400, "malformed %s: %s at byte %zu",
+				   csv ? "CSV" : "JSON", why, bad_at);
 	if (csv) {
 		table_from_csv(&t, rq->body ? rq->body : "", rq->len);
 	} else {
@@ -1824,6 +1901,14 @@ static enum MHD_Result infer(struct mlops_server *s, struct MHD_Connection *c, s
 		if (!req) {
 			size_t at = end && rq->body && end >= rq->body ? (size_t)(end - rq->body) : 0;
 			ret = reply_error(s, c, rq, 400, "malformed JSON at byte %zu", at);
+			goto done;
+		}
+		size_t at = (size_t)(end - rq->body);
+		while (at < rq->len && strchr(" \t\r\n", rq->body[at]))
+			at++;
+		if (at < rq->len) {
+			ret = reply_error(s, c, rq, 400, "malformed JSON: data after the JSON value "
+					  "at byte %zu", at);
 			goto done;
 		}
 		if (proto == PROTO_V2)

@@ -81,6 +81,34 @@ test_expect_success 'bad requests get 4xx with an error object, and the server g
 	stop_server
 '
 
+test_expect_success 'invalid UTF-8, NUL, trailing data and two request forms get 400' '
+	start_server "$FIX/mixed.json" --log strict.log &&
+	printf "{\"instances\": [{\"x1\": 1, \"x2\": 1, \"const\": 0, \"color\": \"r\\\\u0000d\"}]}" >nul.json &&
+	post /invocations application/json nul.json >ans && test "$(cat status)" = 400 &&
+	grep -q "u0000" ans &&
+	printf "{\"instances\": [{\"x1\": 1, \"x2\": 1, \"const\": 0, \"color\": \"r\377d\"}]}" >utf.json &&
+	post /invocations application/json utf.json >ans && test "$(cat status)" = 400 &&
+	grep -q "invalid UTF-8 at byte 57" ans &&
+	printf "{\"inputs\":[{\"name\":\"color\",\"shape\":[1],\"datatype\":\"BYTES\",\"data\":[\"\300\257\"]}]}" >v2utf.json &&
+	post /v2/models/mixed/infer application/json v2utf.json >ans && test "$(cat status)" = 400 &&
+	grep -q "invalid UTF-8" ans &&
+	printf "x1,x2,const,color\n1,1,0,r\355\240\200\n" >utf.csv &&
+	post /invocations text/csv utf.csv >ans && test "$(cat status)" = 400 &&
+	grep -q "malformed CSV: invalid UTF-8" ans &&
+	printf "{\"instances\": [{\"x1\": 1, \"x2\": 1, \"const\": 0, \"color\": \"r\303\251d\"}]} \n" >ok.json &&
+	post /invocations application/json ok.json >ans && test "$(cat status)" = 200 &&
+	printf "{\"instances\": [{\"x1\": 1, \"x2\": 1, \"const\": 0, \"color\": \"red\"}]} trailing" >trail.json &&
+	post /invocations application/json trail.json >ans && test "$(cat status)" = 400 &&
+	grep -q "data after the JSON value at byte 64" ans &&
+	printf "{\"dataframe_split\": {\"columns\": [\"x1\",\"x2\",\"const\",\"color\"], \"data\": [[1,1,0,\"red\"]]}, \"dataframe_records\": [{\"x1\": 1}]}" >both.json &&
+	post /invocations application/json both.json >ans && test "$(cat status)" = 400 &&
+	grep -q "both .dataframe_split. and .dataframe_records." ans &&
+	stop_server &&
+	test $(wc -l <strict.log) = 1 &&
+	/usr/bin/python3 -c "import json,sys; [json.loads(l) for l in open(\"strict.log\", encoding=\"utf-8\")]" 2>/dev/null ||
+	{ ! test -x /usr/bin/python3 && test $(wc -l <strict.log) = 1; }
+'
+
 test_expect_success 'a slow client is cut off without blocking others' '
 	test_have_cmd bash || return 0
 	start_server "$FIX/mixed.json" --timeout 1 --workers 1 || return 1
