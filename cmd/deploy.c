@@ -104,6 +104,8 @@ static int deploy_to(int argc, char **argv)
 	if ((rc = need_repo()) || (rc = get_target(&t, argv[1])))
 		return rc;
 	if ((err = mlops_model_dir_resolve(&md, g_repo, argv[0], t->predict)) < 0) {
+		if (err != MLOPS_EUSAGE)
+			err = mlops_deploy_record_failure(g_repo, t, argv[0], err);
 		mlops_deploy_target_free(t);
 		return cmd_fail(err, NULL);
 	}
@@ -217,6 +219,17 @@ static int deploy_history(int argc, char **argv)
 		return rc;
 	if ((err = mlops_deploy_history(&h, &n, g_repo, argv[optind])) < 0)
 		return cmd_fail(err, NULL);
+	if (!n) {
+		/* No history: a configured target never used, or no target at all. */
+		struct mlops_deploy_target *t = NULL;
+		err = mlops_deploy_target_get(&t, g_repo, argv[optind]);
+		mlops_deploy_target_free(t);
+		if (err == MLOPS_ENOTFOUND) {
+			mlops_deployments_free(h, n);
+			return cmd_fail(err, "'mlops deploy list' shows the targets");
+		}
+		mlops_error_clear();
+	}
 	if (g_opts.json) {
 		cJSON *arr = cJSON_CreateArray();
 		for (size_t i = 0; i < n; i++)

@@ -189,7 +189,7 @@ test_expect_success 'a deprecated model: no latest, no stages, no promotion, no 
 	test_expect_code 9 mlops deploy dm@v0.0.2 dep 2>err &&
 	grep -q "dm@v0.0.2 is deprecated (the whole model is)" err &&
 	test_expect_code 3 mlops deploy dm dep 2>err &&
-	mlops --json deploy history dep >h && test $(grep -c "\"ok\":[[:space:]]*false" h) = 2 &&
+	mlops --json deploy history dep >h && test $(grep -c "\"ok\":[[:space:]]*false" h) = 3 &&
 	rm -r .mlops/deploy dep && git config -f .mlops/config --remove-section deploy.dep &&
 	mlops register history other >hist && grep -q " deprecate  (model) " hist
 '

@@ -209,4 +209,30 @@ test_expect_success 'a target deployed in the old layout (releases/VERSION) roll
 	cmp rb/model.json releases/old/current/model.json
 '
 
+test_expect_success 'failures before the target is touched and lock refusals are recorded' '
+	cfg deploy.rec.type dir && cfg deploy.rec.path releases/rec &&
+	mkdir -p junk && echo x >junk/x &&
+	test_expect_code 4 mlops deploy junk rec 2>err &&
+	test_expect_code 3 mlops deploy nomodel@v1.0.0 rec 2>err &&
+	mlops -q deploy m1 rec &&
+	if test_have_cmd flock; then
+		flock .mlops/deploy/rec/lock sh -c "\"$MLOPS_BIN\" deploy m2 rec 2>err; echo \$? >rc" &&
+		test "$(cat rc)" = 5 && grep -q "another deployment to .rec. is running" err
+	else
+		echo "another deployment to" >fake
+	fi &&
+	mlops --json deploy history rec >h && tr -d " \t\n" <h >r &&
+	grep -q "\"source\":\"junk\",\"previous\":null.*\"ok\":false,\"error\":\"[^\"]*holdsneithermodel.json" r &&
+	grep -q "\"source\":\"nomodel@v1.0.0\".*\"ok\":false" r &&
+	{ ! test_have_cmd flock || grep -q "\"model\":\"m2\".*\"previous_model\":\"m1\".*\"ok\":false,\"error\":\"anotherdeploymentto" r; } &&
+	mlops deploy history rec >out && grep -q "failed - -" out
+'
+
+test_expect_success 'history of an unknown target is not found (exit 3), of an unused one empty' '
+	test_expect_code 3 mlops deploy history nosuch 2>err && grep -q "no deploy target .nosuch." err &&
+	cfg deploy.unused.type dir && cfg deploy.unused.path releases/unused &&
+	mlops deploy history unused >out && grep -q "no deployments to .unused." out &&
+	mlops --json deploy history unused >j && test "$(tr -d " \n" <j)" = "[]"
+'
+
 test_done
