@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -2279,6 +2280,33 @@ static int resolve_host(struct sockaddr_storage *ss, socklen_t *sslen, const cha
 	return 0;
 }
 
+/*
+ * How many connections the server takes at once.  libmicrohttpd's default
+ * is FD_SETSIZE - 4 (1020), even with epoll: 1,100 idle clients sending
+ * half a request left the next one waiting in the listen queue.  The soft
+ * limit on open files is raised to the hard one, and all of it but a
+ * reserve (the predictors' pipes, the log, model files, one worker's
+ * spare) is for connections.
+ */
+static unsigned connection_limit(unsigned workers)
+{
+	struct rlimit rl;
+	rlim_t reserve = 64 + 4 * (rlim_t)workers;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return 1000;
+	if (rl.rlim_cur != RLIM_INFINITY && (rl.rlim_max == RLIM_INFINITY || rl.rlim_cur < rl.rlim_max)) {
+		struct rlimit want = rl;
+		want.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > (1u << 20) ?
+				(1u << 20) : rl.rlim_max;
+		if (want.rlim_cur > rl.rlim_cur && setrlimit(RLIMIT_NOFILE, &want) == 0)
+			rl.rlim_cur = want.rlim_cur;
+	}
+	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > (1u << 20))
+		rl.rlim_cur = 1u << 20;
+	return rl.rlim_cur > reserve + 16 ? (unsigned)(rl.rlim_cur - reserve) : 16;
+}
+
 int mlops_server_start(struct mlops_server **out, const char *path,
 		       const struct mlops_serve_opts *opts)
 {
@@ -2350,6 +2378,7 @@ int mlops_server_start(struct mlops_server **out, const char *path,
 				     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->opts.timeout,
 				     MHD_OPTION_NOTIFY_COMPLETED, completed, s,
 				     MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+				     MHD_OPTION_CONNECTION_LIMIT, connection_limit(s->opts.workers),
 				     /* last: with one worker there is no pool */
 				     s->opts.workers > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
 				     (unsigned)s->opts.workers,

@@ -123,6 +123,28 @@ test_expect_success 'a slow client is cut off without blocking others' '
 	stop_server
 '
 
+if test -x /usr/bin/python3 && test "$(ulimit -n)" != unlimited && test "$(ulimit -n)" -ge 2600; then
+test_expect_success '1,100 idle clients with half a request do not lock others out' '
+	cat >idle.py <<-\EOF &&
+	import socket, sys, time, urllib.request
+	port = int(sys.argv[1])
+	socks = []
+	for i in range(1100):
+	    s = socket.create_connection(("127.0.0.1", port))
+	    s.sendall(b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+	    socks.append(s)
+	time.sleep(0.2)
+	print(urllib.request.urlopen("http://127.0.0.1:%d/ping" % port, timeout=3).status)
+	EOF
+	start_server "$FIX/mixed.json" --workers 2 &&
+	/usr/bin/python3 idle.py $PORT >idle.out &&
+	test "$(cat idle.out)" = 200 &&
+	stop_server
+'
+else
+test_skip '1,100 idle clients (needs python3 and ulimit -n of 2600)'
+fi
+
 test_expect_success 'metrics count requests, statuses, rows and name the model' '
 	start_server "$FIX/breast.json" &&
 	post /invocations application/json "$FIX/req_breast_split.json" >/dev/null &&
