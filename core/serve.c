@@ -769,6 +769,7 @@ static struct served *model_get(struct mlops_server *s)
 
 struct request {
 	uint64_t start;
+	const char *allow;   /* the Allow header of a 405 answer */
 	int answered;
 	int too_large;
 	char *body;
@@ -805,6 +806,8 @@ static enum MHD_Result reply(struct mlops_server *s, struct MHD_Connection *c, s
 		return MHD_NO;
 	}
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+	if (rq->allow)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, rq->allow);
 	ret = MHD_queue_response(c, status, r);
 	MHD_destroy_response(r);
 	count(s, rq, status);
@@ -1881,13 +1884,15 @@ static enum MHD_Result infer(struct mlops_server *s, struct MHD_Connection *c, s
 
 	memset(&t, 0, sizeof(t));
 	memset(&a, 0, sizeof(a));
-	if (ctype && proto == PROTO_MLFLOW) {
+	/* No Content-Type is JSON, at both endpoints; CSV only for MLflow's. */
+	if (ctype) {
 		size_t n = strcspn(ctype, "; \t");
-		if (n == 8 && !strncasecmp(ctype, "text/csv", 8))
+		if (proto == PROTO_MLFLOW && n == 8 && !strncasecmp(ctype, "text/csv", 8))
 			csv = 1;
 		else if (!(n == 16 && !strncasecmp(ctype, "application/json", 16)))
 			return reply_error(s, c, rq, 415, "unsupported content type '%s': send "
-					   "application/json or text/csv", ctype);
+					   "application/json%s", ctype,
+					   proto == PROTO_MLFLOW ? " or text/csv" : "");
 	}
 	size_t bad_at;
 	const char *why;
@@ -2135,6 +2140,7 @@ static enum MHD_Result answer(struct mlops_server *s, struct MHD_Connection *c, 
 		ret = reply_error(s, c, rq, 404, "model not found: this server serves '%s' version '%s'",
 				  m->md->name, m->md->version);
 	} else if ((k == R_INFER || k == R_INVOCATIONS) ? !post : !get) {
+		rq->allow = k == R_INFER || k == R_INVOCATIONS ? "POST" : "GET, HEAD";
 		ret = reply_error(s, c, rq, 405, "method %s not allowed on '%s'", method, url);
 	} else {
 		switch (k) {
@@ -2165,6 +2171,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 		if (!(rq = malloc(sizeof(*rq))))
 			return MHD_NO;
 		rq->start = now_ns();
+		rq->allow = NULL;
 		rq->answered = rq->too_large = 0;
 		rq->body = NULL;
 		rq->len = rq->cap = 0;

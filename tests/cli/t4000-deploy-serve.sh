@@ -109,6 +109,28 @@ test_expect_success 'invalid UTF-8, NUL, trailing data and two request forms get
 	{ ! test -x /usr/bin/python3 && test $(wc -l <strict.log) = 1; }
 '
 
+test_expect_success '405 names the allowed methods; V2 checks the content type like MLflow' '
+	start_server "$FIX/mixed.json" &&
+	curl -s -D hdr -o body -X DELETE "$(url /invocations)" &&
+	grep -q "^HTTP/1.1 405" hdr && grep -qi "^Allow: POST" hdr &&
+	curl -s -D hdr -o body -X POST -d x "$(url /ping)" &&
+	grep -q "^HTTP/1.1 405" hdr && grep -qi "^Allow: GET, HEAD" hdr &&
+	curl -s -D hdr -o body "$(url /v2/models/mixed/infer)" &&
+	grep -qi "^Allow: POST" hdr &&
+	curl -s -D hdr -o body "$(url /ping)" && ! grep -qi "^Allow:" hdr &&
+	post /v2/models/mixed/infer text/csv "$FIX/rows_mixed.csv" >ans &&
+	test "$(cat status)" = 415 && grep -q "send application/json\"" ans &&
+	post /v2/models/mixed/infer application/x-www-form-urlencoded "$FIX/req_mixed_v2.json" >ans &&
+	test "$(cat status)" = 415 &&
+	post /v2/models/mixed/infer "application/json; charset=utf-8" "$FIX/req_mixed_v2.json" >ans &&
+	test "$(cat status)" = 200 &&
+	curl -s -o body -w "%{http_code}" -H "Content-Type:" --data-binary @"$FIX/req_mixed_v2.json" \
+		"$(url /v2/models/mixed/infer)" >st && test "$(cat st)" = 200 &&
+	curl -s -o body -w "%{http_code}" -H "Content-Type:" --data-binary @"$FIX/req_mixed_split.json" \
+		"$(url /invocations)" >st && test "$(cat st)" = 200 &&
+	stop_server
+'
+
 test_expect_success 'a slow client is cut off without blocking others' '
 	test_have_cmd bash || return 0
 	start_server "$FIX/mixed.json" --timeout 1 --workers 1 || return 1
