@@ -131,6 +131,42 @@ test_expect_success '405 names the allowed methods; V2 checks the content type l
 	stop_server
 '
 
+if test -x /usr/bin/python3; then
+test_expect_success 'requests that break HTTP get libmicrohttpd'"'"'s status; the server goes on' '
+	cat >raw.py <<-\EOF &&
+	import socket, sys
+	def ask(data):
+	    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+	    s.settimeout(5)
+	    out = b""
+	    try:
+	        s.sendall(data)
+	    except OSError:
+	        pass
+	    while True:
+	        try:
+	            b = s.recv(65536)
+	        except OSError:
+	            break
+	        if not b:
+	            break
+	        out += b
+	    return out.split(b"\r\n", 1)[0].decode()
+	print(ask(b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n{}"))
+	print(ask(b"GET /ping\r\n\r\n"))
+	print(ask(b"GET /ping HTTP/2.0\r\nHost: x\r\n\r\n"))
+	print(ask(b"GET /ping HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100000 + b"\r\n\r\n"))
+	EOF
+	start_server "$FIX/mixed.json" &&
+	/usr/bin/python3 raw.py $PORT >raw.out &&
+	printf "%s\n" "HTTP/1.1 400 Bad Request" "HTTP/1.1 400 Bad Request" \
+		"HTTP/1.1 505 HTTP Version Not Supported" "HTTP/1.1 431 Request Header Fields Too Large" >expect &&
+	test_cmp expect raw.out &&
+	curl -sf "$(url /ping)" >/dev/null &&
+	stop_server
+'
+fi
+
 test_expect_success 'a slow client is cut off without blocking others' '
 	test_have_cmd bash || return 0
 	start_server "$FIX/mixed.json" --timeout 1 --workers 1 || return 1
