@@ -1197,6 +1197,31 @@ static int tensor_shape(struct table *t, const cJSON *tensor, const char *name, 
 	return 0;
 }
 
+/*
+ * What a built-in model reads from the request column `name`: 1 a number,
+ * 0 text (a category), -1 not a column it reads (or a predictor model).
+ */
+static int column_numeric(const struct served *m, const char *name)
+{
+	if (!m->model)
+		return -1;
+	if (m->ft) {
+		for (size_t k = 0; k < m->ninput_names; k++)
+			if (!strcmp(m->input_names[k], name))
+				return m->input_numeric[k];
+		return -1;
+	}
+	for (size_t i = 0; i < m->model->design.ninputs; i++)
+		if (!strcmp(m->model->design.inputs[i].name, name))
+			return m->model->design.inputs[i].type == MLOPS_INPUT_NUMERIC;
+	return -1;
+}
+
+static int datatype_numeric(const char *dt)
+{
+	return strcmp(dt, "BYTES") && strcmp(dt, "BOOL");
+}
+
 /* KServe V2's inference request. */
 static int table_from_v2(struct table *t, const cJSON *req, const struct served *m)
 {
@@ -1253,11 +1278,21 @@ static int table_from_v2(struct table *t, const cJSON *req, const struct served 
 				return table_fail(t, 400, "input '%s' appears twice", name);
 		if (tensor_shape(t, tensor, name, shape, &ndim) < 0)
 			return -1;
-		if (shape[1] != 1 || shape[0] != first[0])
-			return table_fail(t, 400, "input '%s' has shape [%ld, %ld], expected [%ld] like "
-					  "the first input", name, shape[0], shape[1], first[0]);
+		if (shape[1] != 1 || shape[0] != first[0]) {
+			char sent[64];
+			if (ndim == 1)
+				snprintf(sent, sizeof(sent), "[%ld]", shape[0]);
+			else
+				snprintf(sent, sizeof(sent), "[%ld, %ld]", shape[0], shape[1]);
+			return table_fail(t, 400, "input '%s' has shape %s, expected [%ld] or [%ld, 1] "
+					  "like the first input", name, sent, first[0], first[0]);
+		}
 		if (!cJSON_IsString(dt))
 			return table_fail(t, 400, "input '%s' needs a 'datatype'", name);
+		int want = column_numeric(m, name);
+		if (want >= 0 && want != datatype_numeric(dt->valuestring))
+			return table_fail(t, 400, "input '%s' has datatype %s, the model takes %s",
+					  name, dt->valuestring, want ? "FP64" : "BYTES");
 		if (!cJSON_IsArray(data) || count_leaves(data, 0) != shape[0])
 			return table_fail(t, 400, "input '%s' has %ld values, its shape says %ld", name,
 					  cJSON_IsArray(data) ? count_leaves(data, 0) : 0, shape[0]);
@@ -1550,6 +1585,29 @@ done:
 	if (buf != stack.bytes)
 		free(buf);
 	return ret;
+}
+
+/*
+ * A JSON request to a built-in model: a column the model reads as a number
+ * must hold numbers (or null, missing); a string or a boolean there is an
+ * error naming the column, not text parsed as a number.
+ */
+static int check_json_types(struct answer *a, const struct served *m, const struct table *t)
+{
+	if (!m->model || t->cells || !t->items)
+		return 0;
+	for (size_t c = 0; c < t->ncols; c++) {
+		if (column_numeric(m, t->names[c]) != 1)
+			continue;
+		for (size_t r = 0; r < t->nrows; r++) {
+			const cJSON *v = t->items[r * t->ncols + c];
+			if (v && (cJSON_IsString(v) || cJSON_IsBool(v)))
+				return answer_fail(a, 400, "row %zu: column '%s' holds %s, expected a "
+						   "number", r + 1, t->names[c],
+						   cJSON_IsString(v) ? "a string" : "a boolean");
+		}
+	}
+	return 0;
 }
 
 static int predict_builtin(struct answer *a, const struct served *m, const struct table *t)
@@ -1926,7 +1984,8 @@ static enum MHD_Result infer(struct mlops_server *s, struct MHD_Connection *c, s
 		ret = reply_error(s, c, rq, (unsigned)t.status, "%s", t.error);
 		goto done;
 	}
-	if ((m->model ? predict_builtin(&a, m, &t) : predict_process(&a, m, &t)) < 0) {
+	if (check_json_types(&a, m, &t) < 0 ||
+	    (m->model ? predict_builtin(&a, m, &t) : predict_process(&a, m, &t)) < 0) {
 		ret = reply_error(s, c, rq, (unsigned)a.status, "%s", a.error);
 		goto done;
 	}

@@ -67,7 +67,7 @@ test_expect_success 'bad requests get 4xx with an error object, and the server g
 	grep -q "missing column .x2." ans &&
 	printf "{\"instances\": [{\"x1\": \"one\", \"x2\": 1, \"const\": 0, \"color\": \"red\"}]}" >bad3 &&
 	post /invocations application/json bad3 >ans && test "$(cat status)" = 400 &&
-	grep -q "not a number" ans &&
+	grep -q "column .x1. holds a string, expected a number" ans &&
 	printf "x1,x2\n1\n" >bad4.csv &&
 	post /invocations text/csv bad4.csv >ans && test "$(cat status)" = 400 &&
 	post /invocations application/xml bad4.csv >ans && test "$(cat status)" = 415 &&
@@ -166,6 +166,31 @@ test_expect_success 'requests that break HTTP get libmicrohttpd'"'"'s status; th
 	stop_server
 '
 fi
+
+test_expect_success 'values of the wrong type and datatypes the model does not take get 400' '
+	start_server "$FIX/mixed.json" --log types.log &&
+	printf "{\"dataframe_split\": {\"columns\": [\"x1\",\"x2\",\"const\",\"color\"], \"data\": [[\"1.5\",1,0,\"red\"]]}}" >t1.json &&
+	post /invocations application/json t1.json >ans && test "$(cat status)" = 400 &&
+	grep -q "row 1: column .x1. holds a string, expected a number" ans &&
+	printf "{\"instances\": [{\"x1\": 1, \"x2\": true, \"const\": 0, \"color\": \"red\"}]}" >t2.json &&
+	post /invocations application/json t2.json >ans && test "$(cat status)" = 400 &&
+	grep -q "column .x2. holds a boolean" ans &&
+	printf "{\"inputs\":[{\"name\":\"x1\",\"shape\":[1],\"datatype\":\"BYTES\",\"data\":[\"0.5\"]},{\"name\":\"x2\",\"shape\":[1],\"datatype\":\"FP64\",\"data\":[1]},{\"name\":\"const\",\"shape\":[1],\"datatype\":\"FP64\",\"data\":[0]},{\"name\":\"color\",\"shape\":[1],\"datatype\":\"BYTES\",\"data\":[\"red\"]}]}" >t3.json &&
+	post /v2/models/mixed/infer application/json t3.json >ans && test "$(cat status)" = 400 &&
+	grep -q "input .x1. has datatype BYTES, the model takes FP64" ans &&
+	sed "s/\"BYTES\",\"data\":\[\"red\"\]/\"FP64\",\"data\":[1]/; s/\"BYTES\",\"data\":\[\"0.5\"\]/\"FP64\",\"data\":[0.5]/" t3.json >t4.json &&
+	post /v2/models/mixed/infer application/json t4.json >ans && test "$(cat status)" = 400 &&
+	grep -q "input .color. has datatype FP64, the model takes BYTES" ans &&
+	printf "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,4],\"datatype\":\"BYTES\",\"data\":[\"1\",\"1\",\"0\",\"red\"]}]}" >t5.json &&
+	post /v2/models/mixed/infer application/json t5.json >ans && test "$(cat status)" = 400 &&
+	grep -q "column .x1. holds a string" ans &&
+	printf "{\"inputs\":[{\"name\":\"x1\",\"shape\":[2],\"datatype\":\"FP64\",\"data\":[1,2]},{\"name\":\"x2\",\"shape\":[1],\"datatype\":\"FP64\",\"data\":[1]}]}" >t6.json &&
+	post /v2/models/mixed/infer application/json t6.json >ans && test "$(cat status)" = 400 &&
+	grep -q "input .x2. has shape \[1\], expected \[2\] or \[2, 1\]" ans &&
+	printf "x1,x2,const,color\n1.5,1,0,red\n" >ok.csv &&
+	post /invocations text/csv ok.csv >ans && test "$(cat status)" = 200 &&
+	stop_server && test $(wc -l <types.log) = 1
+'
 
 test_expect_success 'a slow client is cut off without blocking others' '
 	test_have_cmd bash || return 0
