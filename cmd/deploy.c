@@ -449,8 +449,9 @@ static int deploy_serve(int argc, char **argv)
 		}
 	}
 	struct mlops_serve_stats st;
+	mlops_server_drain(srv, 10000); /* the summary counts what finishes meanwhile */
 	mlops_server_stats(&st, srv);
-	mlops_server_stop(srv, 10000);
+	mlops_server_stop(srv, 0);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 	if (!g_opts.quiet && !g_opts.json)
 		fprintf(stderr, "mlops: stopped: %llu requests (%llu errors), %llu rows predicted, "

@@ -729,6 +729,8 @@ static const double bucket_le[NBUCKETS] = {
 
 struct mlops_server {
 	struct MHD_Daemon *daemon;
+	int quiesced;                /* mlops_server_drain was called */
+	MHD_socket listen_fd;        /* returned by MHD_quiesce_daemon */
 	struct mlops_serve_opts opts;
 	char *path;
 	char *host;
@@ -2543,18 +2545,26 @@ void mlops_server_stats(struct mlops_serve_stats *out, const struct mlops_server
 	out->reloads = ld(&s->reloads);
 }
 
+void mlops_server_drain(struct mlops_server *s, unsigned drain_ms)
+{
+	if (!s || !s->daemon || s->quiesced)
+		return;
+	s->quiesced = 1;
+	s->listen_fd = MHD_quiesce_daemon(s->daemon);
+	uint64_t deadline = now_ns() + (uint64_t)drain_ms * 1000000u;
+	while (ld(&s->inflight) > 0 && now_ns() < deadline)
+		usleep(2000);
+}
+
 void mlops_server_stop(struct mlops_server *s, unsigned drain_ms)
 {
 	if (!s)
 		return;
 	if (s->daemon) {
-		MHD_socket fd = MHD_quiesce_daemon(s->daemon);
-		uint64_t deadline = now_ns() + (uint64_t)drain_ms * 1000000u;
-		while (ld(&s->inflight) > 0 && now_ns() < deadline)
-			usleep(2000);
+		mlops_server_drain(s, drain_ms);
 		MHD_stop_daemon(s->daemon);
-		if (fd != MHD_INVALID_SOCKET)
-			close(fd);
+		if (s->listen_fd != MHD_INVALID_SOCKET)
+			close(s->listen_fd);
 	}
 	if (s->log) {
 		fclose(s->log);

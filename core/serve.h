@@ -123,7 +123,14 @@ struct mlops_serve_stats {
 void mlops_server_stats(struct mlops_serve_stats *out, const struct mlops_server *server);
 
 /*
- * Stop accepting connections, wait up to drain_ms for requests in flight
+ * Stop accepting connections and wait up to drain_ms for requests in
+ * flight to be answered; the server stays to be read (mlops_server_stats
+ * then counts the requests that finished while draining) and stopped.
+ */
+void mlops_server_drain(struct mlops_server *server, unsigned drain_ms);
+
+/*
+ * Stop accepting connections (unless drained already), wait up to drain_ms for requests in flight
  * to be answered, stop, flush and close the log, end the predictor
  * processes and free the server.  NULL is accepted.
  */

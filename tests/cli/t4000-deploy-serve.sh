@@ -306,6 +306,17 @@ test_expect_success 'a shell predictor process answers through both protocols' '
 	! pgrep -f "sh predict.sh" -P $SERVER_PID >/dev/null
 '
 
+test_expect_success 'the summary at SIGTERM counts requests that finish while draining' '
+	mkdir -p slow && printf "%s\n" "while IFS= read -r line; do sleep 1; echo \"{\\\"predictions\\\": [1]}\"; done" >slow/predict.sh &&
+	echo "{\"name\": \"slow\", \"version\": \"1\", \"predict\": \"sh predict.sh\"}" >slow/record.json &&
+	start_server slow --workers 1 &&
+	printf "a\n1\n" >one.csv &&
+	{ curl -s -o drain.ans -w "%{http_code}" -H "Content-Type: text/csv" --data-binary @one.csv "$(url /invocations)" >drain.st & } &&
+	sleep 0.4 && stop_server && wait &&
+	test "$(cat drain.st)" = 200 &&
+	grep -q "^mlops: stopped: 1 requests (0 errors), 1 rows predicted" serve.err
+'
+
 if /usr/bin/python3 -c "import sklearn, pandas" 2>/dev/null; then
 test_expect_success 'the Python predictor answers what scikit-learn predicts' '
 	/usr/bin/python3 "$EX/python/train.py" "$TEST_ROOT/tests/fixtures/learn/breast_cancer.csv" target skl &&
