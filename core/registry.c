@@ -23,6 +23,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1681,8 +1682,8 @@ static int gate_check(const git_config_entry *entry, void *payload)
 	char *end;
 	errno = 0;
 	double thr = strtod(p, &end);
-	if (end == p || errno)
-		goto bad;
+	if (end == p || errno || !isfinite(thr))
+		goto bad; /* nan, inf: no figure passes or fails them meaningfully */
 	while (isspace((unsigned char)*end))
 		end++;
 	if (*end)

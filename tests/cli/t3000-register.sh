@@ -279,6 +279,12 @@ test_expect_success 'a gate refuses a promotion with the failing figure (exit 9)
 	test_expect_code 9 mlops register promote scored@v0.0.1 prod 2>err &&
 	git config -f .mlops/config --add stage.dev.require "auc >>= 1" &&
 	test_expect_code 4 mlops register promote scored@v0.0.2 dev &&
+	git config -f .mlops/config --unset-all stage.dev.require &&
+	git config -f .mlops/config --add stage.dev.require "auc >= nan" &&
+	test_expect_code 4 mlops register promote scored@v0.0.2 dev 2>err &&
+	grep -q "auc >= nan" err &&
+	git config -f .mlops/config --replace-all stage.dev.require "auc < -inf" &&
+	test_expect_code 4 mlops register promote scored@v0.0.2 dev 2>err &&
 	git config -f .mlops/config --remove-section stage.prod &&
 	git config -f .mlops/config --remove-section stage.dev
 '
