@@ -1871,7 +1871,10 @@ int mlops_model_demote(char **tag, char **version, char **now, struct mlops_repo
 		goto done;
 	const struct mlops_stage_holder *h = mlops_model_state_stage(st, stage);
 	if (!h) {
-		err = mlops_error_set(MLOPS_ENOTFOUND, "no version of '%s' holds stage '%s'", model, stage);
+		/* A stage not configured is a usage error, unless a version holds it still. */
+		if ((err = stage_allowed(repo, stage)) == 0)
+			err = mlops_error_set(MLOPS_ENOTFOUND, "no version of '%s' holds stage '%s'",
+					      model, stage);
 		goto done;
 	}
 	const struct mlops_reg_event *regv = NULL;

@@ -1670,6 +1670,8 @@ done:
 	return ret;
 }
 
+static cJSON *exact_number(double v);
+
 /* The table as {"columns": [...], "data": [[...]]}, values referenced or copied. */
 static cJSON *table_json(const struct table *t)
 {
@@ -1690,12 +1692,19 @@ static cJSON *table_json(const struct table *t)
 				double d;
 				const char *s = t->cells[at].ptr;
 				cJSON_AddItemToArray(row, !*s ? cJSON_CreateNull() :
-						     number_text(s, &d) ? cJSON_CreateNumber(d) :
+						     number_text(s, &d) ? exact_number(d) :
 						     cJSON_CreateStringReference(s));
 			} else {
+				/*
+				 * Numbers in text that reads back (cJSON's %.15g
+				 * wrote DBL_MAX as 1.79769313486232e+308, which
+				 * reads back as inf).
+				 */
 				const cJSON *v = t->items[at];
 				if (!v || cJSON_IsNull(v))
 					cJSON_AddItemToArray(row, cJSON_CreateNull());
+				else if (cJSON_IsNumber(v))
+					cJSON_AddItemToArray(row, exact_number(v->valuedouble));
 				else
 					cJSON_AddItemReferenceToArray(row, (cJSON *)v);
 			}

@@ -131,6 +131,8 @@ test_expect_success 'NAME#prod follows promotions and demotions' '
 	test_expect_code 3 mlops register show churn#prod 2>err &&
 	grep -q "no version of .churn. holds stage .prod." err &&
 	test_expect_code 3 mlops register demote churn prod &&
+	test_expect_code 2 mlops register demote churn qa 2>err &&
+	grep -q ".qa. is not a stage" err &&
 	mlops -q register promote churn@v1.0.0 prod &&
 	mlops register show churn#prod >out && grep -q "^model churn@v1.0.0$" out &&
 	mlops --json register list >j && grep -q "\"prod\":[[:space:]]*\"v1.0.0\"" j

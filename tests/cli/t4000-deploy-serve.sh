@@ -258,6 +258,16 @@ test_expect_success 'each prediction is logged as a JSON line' '
 	tail -1 requests.log | grep -q "\"protocol\":\"v2\""
 '
 
+test_expect_success 'the log writes numbers that read back: DBL_MAX is not inf' '
+	start_server "$FIX/mixed.json" --log max.log &&
+	printf "{\"instances\": [{\"x1\": 1.7976931348623157e308, \"x2\": 0.1, \"const\": 0, \"color\": \"red\"}]}" >max.json &&
+	post /invocations application/json max.json >/dev/null &&
+	printf "x1,x2,const,color\n1.7976931348623157e308,0.1,0,red\n" >max.csv &&
+	post /invocations text/csv max.csv >/dev/null &&
+	stop_server && test $(wc -l <max.log) = 2 &&
+	test $(grep -c "\"data\":\[\[1.7976931348623157e+308,0.1,0,\"red\"\]\]" max.log) = 2
+'
+
 test_expect_success 'SIGHUP reloads the model without stopping' '
 	mkdir -p hup && cp "$FIX/mixed.json" hup/model.json &&
 	start_server hup &&
