@@ -89,6 +89,12 @@ static int register_new(int argc, char **argv)
 	int err = mlops_model_register(&r, g_repo, &o);
 	if (err < 0)
 		return cmd_fail(err, NULL);
+	if (r->commit_version)
+		fprintf(stderr, "mlops: warning: %s@%s is on commit %.12s too: GTO cannot tell two "
+			"versions on one commit apart (it refuses the second and gives a stage tag "
+			"to the version of its commit); commit between registrations, or set "
+			"registry.oneVersionPerCommit to refuse\n", r->name, r->commit_version,
+			r->commit);
 	char a[MLOPS_OID_HEXSZ + 1], b[MLOPS_OID_HEXSZ + 1];
 	if (g_opts.json) {
 		cJSON *j = cJSON_CreateObject();

@@ -1185,6 +1185,7 @@ void mlops_register_result_free(struct mlops_register_result *r)
 	free(r->version);
 	free(r->tag);
 	free(r->baseline_note);
+	free(r->commit_version);
 	free(r);
 }
 
@@ -1448,6 +1449,31 @@ int mlops_model_register(struct mlops_register_result **out, struct mlops_repo *
 				      "new version; deleting that tag makes it live again", o->name,
 				      deprecated);
 		goto done;
+	}
+	/* GTO allows one version a commit: say so, or refuse when configured to. */
+	struct mlops_model_state *cst = NULL;
+	if (mlops_model_state_get(&cst, reg, o->name, -1) == 0) {
+		for (size_t i = 0; i < cst->nversions && !res->commit_version; i++)
+			if (!cst->versions[i].deprecated && !strcmp(cst->versions[i].reg->commit, commit) &&
+			    !(res->commit_version = strdup(cst->versions[i].version))) {
+				mlops_model_state_free(cst);
+				err = OOM();
+				goto done;
+			}
+		mlops_model_state_free(cst);
+	}
+	mlops_error_clear();
+	if (res->commit_version) {
+		int strict = 0;
+		if ((err = mlops_config_get_bool(&strict, repo, "registry.oneVersionPerCommit", 0)) < 0)
+			goto done;
+		if (strict) {
+			err = mlops_error_set(MLOPS_ECONFLICT, "%s@%s is registered on commit %.12s "
+					      "already, and registry.oneVersionPerCommit is set (GTO "
+					      "allows one version a commit): commit first", o->name,
+					      res->commit_version, commit);
+			goto done;
+		}
 	}
 	if (o->version)
 		snprintf(version, sizeof(version), "%s", o->version);

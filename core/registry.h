@@ -194,6 +194,9 @@ struct mlops_register_result {
 	int has_run, has_baseline;
 	mlops_oid run, baseline;
 	char *baseline_note;  /* why no baseline was made, or NULL */
+	char *commit_version; /* another live version of the model tagged on
+				 the same commit (GTO cannot tell the two
+				 apart), or NULL */
 };
 
 void mlops_register_result_free(struct mlops_register_result *r);
@@ -205,7 +208,12 @@ void mlops_register_result_free(struct mlops_register_result *r);
  * MLOPS_EUSAGE (bad name, version or bump), MLOPS_ENOTFOUND (path, run,
  * no commit to tag), MLOPS_EINVALID (a run that did not succeed or has no
  * outputs), MLOPS_ECONFLICT (the artifact equals version X: the message
- * names it; the version exists), MLOPS_ELOCKED, store and git errors.
+ * names it; the version exists; the model is deprecated; the commit holds
+ * another live version and registry.oneVersionPerCommit is true),
+ * MLOPS_ELOCKED, store and git errors.  Without that setting, a second
+ * version on one commit is registered and named in commit_version: GTO
+ * refuses it (VersionExistsForCommit) and attributes a stage tag to a
+ * version by the commit it points at, so it cannot tell them apart.
  */
 int mlops_model_register(struct mlops_register_result **out, struct mlops_repo *repo,
 			 const struct mlops_register_opts *opts);

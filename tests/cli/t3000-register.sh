@@ -92,11 +92,17 @@ test_expect_success 'an artifact equal to an existing version is refused, naming
 
 test_expect_success 'several versions on one commit, and a directory artifact' '
 	mkdir -p mdir/sub && echo a >mdir/a && echo b >mdir/sub/b &&
-	mlops -q register other mdir &&
-	echo c >mdir/c && mlops -q register other mdir &&
+	mlops -q register other mdir 2>err && ! grep -q warning err &&
+	echo c >mdir/c && mlops -q register other mdir 2>err &&
+	grep -q "^mlops: warning: other@v0.0.1 is on commit [0-9a-f]\{12\} too: GTO cannot tell" err &&
+	grep -q "commit between registrations" err &&
 	test "$(git rev-parse other@v0.0.1^{commit})" = "$(git rev-parse other@v0.0.2^{commit})" &&
 	mlops --json register show other@v0.0.2 >j &&
-	grep -q "\"kind\":[[:space:]]*\"tree\"" j && grep -q "\"files\":[[:space:]]*3" j
+	grep -q "\"kind\":[[:space:]]*\"tree\"" j && grep -q "\"files\":[[:space:]]*3" j &&
+	git config -f .mlops/config registry.oneVersionPerCommit true &&
+	echo e >mdir/e && test_expect_code 9 mlops register other mdir 2>err &&
+	grep -q "registry.oneVersionPerCommit" err && ! git rev-parse -q --verify other@v0.0.3 &&
+	git config -f .mlops/config --unset registry.oneVersionPerCommit && rm mdir/e
 '
 
 test_expect_success 'stage counters grow across stages as GTO counts them' '
