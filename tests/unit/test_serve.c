@@ -312,7 +312,9 @@ static void test_bad_requests(void **state)
 	       "missing column 'x2'");
 	expect(p, "POST", "/invocations", js,
 	       "{\"dataframe_records\": [{\"x1\": 1, \"x2\": \"abc\", \"const\": 0, \"color\": \"red\"}]}",
-	       400, "'abc' of column 'x2' is not a number");
+	       400, "row 1: column 'x2' holds a string, expected a number");
+	expect(p, "POST", "/invocations", "text/csv", "x1,x2,const,color\n1,abc,0,red\n", 400,
+	       "'abc' of column 'x2' is not a number");
 	expect(p, "POST", "/invocations", js,
 	       "{\"dataframe_records\": [{\"x1\": 1, \"x2\": 2, \"const\": 0, \"color\": {}}]}",
 	       400, "array or object");
@@ -356,7 +358,7 @@ static void test_bad_requests(void **state)
 	expect(p, "POST", "/invocations", js,
 	       "{\"instances\": [{\"x1\": 13.528, \"x2\": -2.039, \"const\": 0.1, \"color\": \"green\"}]}",
 	       200, "\"predictions\":[29.93155925660");
-	expect(p, "GET", "/metrics", NULL, NULL, 200, "mlops_requests_total{code=\"400\"} 15");
+	expect(p, "GET", "/metrics", NULL, NULL, 200, "mlops_requests_total{code=\"400\"} 16");
 	expect(p, "GET", "/metrics", NULL, NULL, 200, "mlops_requests_total{code=\"413\"} 1");
 	expect(p, "GET", "/metrics", NULL, NULL, 200, "mlops_rows_predicted_total 1\n");
 	expect(p, "GET", "/metrics", NULL, NULL, 200, "mlops_model_info{name=\"mixed\"");
