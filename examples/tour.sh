@@ -96,7 +96,9 @@ run mlops deploy cancer-model#prod prod
 ls "$work/srv/current/"
 
 step "13. serve it and ask for one prediction"
-mlops deploy serve cancer-model#prod --port 0 --log "$work/requests.jsonl" >"$work/serve.out" 2>&1 &
+# The binary itself in the background (not the shell function), so that
+# $! is the server and the kill below stops it.
+"$MLOPS_BIN" deploy serve cancer-model#prod --port 0 --log "$work/requests.jsonl" >"$work/serve.out" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
 i=0

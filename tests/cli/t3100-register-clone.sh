@@ -20,7 +20,7 @@ test_expect_success 'git clone sees the registry; mlops pull brings the artifact
 	test_must_fail mlops deploy serve clf#prod --port 0 2>err &&
 	mlops -q pull &&
 	mlops --json register show clf#prod >show && grep -q "v0.0.1" show || return 1
-	mlops -q deploy serve clf#prod --port 0 >serve.out 2>&1 &
+	(exec "$MLOPS_BIN" -q deploy serve clf#prod --port 0 >serve.out 2>&1) &
 	pid=$!
 	i=0; while ! grep -q serving serve.out 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
 	kill $pid 2>/dev/null; wait $pid 2>/dev/null

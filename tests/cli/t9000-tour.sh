@@ -8,4 +8,11 @@ test_expect_success 'examples/tour.sh succeeds' '
 	grep -q "The tour finished: every step succeeded." tour.out
 '
 
+# Its server must not outlive it: the tour's work folder is in its command line.
+test_expect_success 'the tour leaves no server running' '
+	work=$(sed -n "s|.*--log \(/[^ ]*\)/requests.jsonl.*|\1|p" tour.out | head -n 1)
+	test -z "$work" && work=$(grep -o "/[^ ]*mlops-tour\.[A-Za-z0-9]*" tour.out | head -n 1)
+	test -n "$work" && sleep 0.2 && ! pgrep -f "deploy serve .*$work" >/dev/null
+'
+
 test_done
