@@ -454,9 +454,11 @@ static int deploy_serve(int argc, char **argv)
 	mlops_server_stop(srv, 0);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 	if (!g_opts.quiet && !g_opts.json)
-		fprintf(stderr, "mlops: stopped: %llu requests (%llu errors), %llu rows predicted, "
-			"%llu reloads\n", (unsigned long long)st.requests, (unsigned long long)st.errors,
-			(unsigned long long)st.rows, (unsigned long long)st.reloads);
+		fprintf(stderr, "mlops: stopped: %llu request%s (%llu error%s), %llu row%s predicted, "
+			"%llu reload%s\n", (unsigned long long)st.requests, st.requests == 1 ? "" : "s",
+			(unsigned long long)st.errors, st.errors == 1 ? "" : "s",
+			(unsigned long long)st.rows, st.rows == 1 ? "" : "s",
+			(unsigned long long)st.reloads, st.reloads == 1 ? "" : "s");
 	return 0;
 }
 

@@ -150,8 +150,9 @@ static void print_report(const cJSON *r, const char *model, const char *ref)
 		cJSON_ArrayForEach(m, item(q, "metrics"))
 			printf("  %-10s training %-10.4g current %-10.4g change %+.4g\n", m->string,
 			       numf(m, "training"), numf(m, "current"), numf(m, "change"));
-		printf("  %s worse by %.1f%% (threshold %.1f%%): %s\n", strf(q, "headline"),
-		       100 * numf(q, "relative_drop"), 100 * numf(q, "threshold"),
+		double drop = numf(q, "relative_drop");
+		printf("  %s %s by %.1f%% (threshold %.1f%% worse): %s\n", strf(q, "headline"),
+		       drop < 0 ? "better" : "worse", 100 * fabs(drop), 100 * numf(q, "threshold"),
 		       cJSON_IsTrue(item(q, "degraded")) ? "degraded" : "within threshold");
 	}
 	const char *verdict = strf(r, "verdict");

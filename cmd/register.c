@@ -510,6 +510,15 @@ static int register_history(int argc, char **argv)
 		return cmd_fail(MLOPS_ENOTFOUND, "'mlops register list' shows the models");
 	}
 	cJSON *arr = g_opts.json ? cJSON_CreateArray() : NULL;
+	/* Columns as wide as their widest entry: a stage or a version never shifts the rest. */
+	int vw = 7, sw = 0;
+	for (size_t i = 0; i < reg->n; i++) {
+		const struct mlops_reg_event *e = &reg->events[i];
+		if (e->version && (int)strlen(e->version) > vw)
+			vw = (int)strlen(e->version);
+		if (e->stage && (int)strlen(e->stage) > sw)
+			sw = (int)strlen(e->stage);
+	}
 	for (size_t i = 0; i < reg->n; i++) {
 		const struct mlops_reg_event *e = &reg->events[i];
 		if (arr) {
@@ -518,10 +527,10 @@ static int register_history(int argc, char **argv)
 		}
 		char t[64];
 		int whole = e->action == MLOPS_REG_DEPRECATE || e->action == MLOPS_REG_CREATE;
-		printf("%s  %-10s %-10s", cmd_human_time(t, e->time), mlops_reg_action_name(e->action),
-		       e->version ? e->version : whole ? "(model)" : "?");
-		if (e->stage)
-			printf(" %-8s", e->stage);
+		printf("%s  %-10s %-*s", cmd_human_time(t, e->time), mlops_reg_action_name(e->action),
+		       vw, e->version ? e->version : whole ? "(model)" : "?");
+		if (sw)
+			printf(" %-*s", sw, e->stage ? e->stage : "");
 		printf("  by %s  (%s)\n", e->tagger, e->tag);
 	}
 	mlops_registry_free(reg);

@@ -567,12 +567,15 @@ int mlops_model_state_get(struct mlops_model_state **out, const struct mlops_reg
 	pairs = calloc(reg->n ? reg->n : 1, sizeof(*pairs));
 	if (!st->versions || !pairs)
 		goto oom;
+	size_t later = 0; /* the model's events after `at` */
 	for (size_t i = 0; i < reg->n; i++) {
 		const struct mlops_reg_event *e = &reg->events[i];
 		if (strcmp(e->model, name))
 			continue;
-		if (at >= 0 && e->time > at)
-			break;
+		if (at >= 0 && e->time > at) {
+			later++;
+			continue;
+		}
 		st->nevents++;
 		if (e->action == MLOPS_REG_REGISTER) {
 			if (!find_version(st, e->version)) {
@@ -607,7 +610,16 @@ int mlops_model_state_get(struct mlops_model_state **out, const struct mlops_reg
 		}
 	}
 	if (st->nevents == 0) {
-		err = mlops_error_set(MLOPS_ENOTFOUND, "model '%s' not found", name);
+		if (later) {
+			char when[64];
+			time_t t = (time_t)at;
+			struct tm tm;
+			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", gmtime_r(&t, &tm));
+			err = mlops_error_set(MLOPS_ENOTFOUND, "model '%s' was not registered yet at %s",
+					      name, when);
+		} else {
+			err = mlops_error_set(MLOPS_ENOTFOUND, "model '%s' not found", name);
+		}
 		goto done;
 	}
 	/* A deprecated model's versions are deprecated: none is the latest or holds a stage. */

@@ -231,6 +231,10 @@ test_expect_success '--at: which version held a stage at a past moment' '
 	test_expect_code 3 mlops register show timed#prod --at @1700000500 &&
 	test_expect_code 3 mlops register show timed#prod &&
 	mlops register show timed --at @1700000050 >out && grep -q "^model timed@v0.0.1$" out &&
+	test_expect_code 3 mlops register show timed#prod --at @1699999999 2>err &&
+	grep -q "^mlops: model .timed. was not registered yet at 2023-11-14 22:13:19 UTC$" err &&
+	mlops register history timed >hist && test $(wc -l <hist) = 6 &&
+	test $(awk "{ print index(\$0, \" by \") }" hist | sort -u | wc -l) = 1 &&
 	mlops register list --at 2023-11-14 >list && ! grep -q timed list &&
 	mlops register list --at @1700000250 >list && grep -q "^timed  *v0.0.2  *prod=v0.0.1" list &&
 	test_expect_code 2 mlops register list --at yesterday

@@ -324,7 +324,7 @@ test_expect_success 'the summary at SIGTERM counts requests that finish while dr
 	{ curl -s -o drain.ans -w "%{http_code}" -H "Content-Type: text/csv" --data-binary @one.csv "$(url /invocations)" >drain.st & } &&
 	sleep 0.4 && stop_server && wait &&
 	test "$(cat drain.st)" = 200 &&
-	grep -q "^mlops: stopped: 1 requests (0 errors), 1 rows predicted" serve.err
+	grep -q "^mlops: stopped: 1 request (0 errors), 1 row predicted" serve.err
 '
 
 if /usr/bin/python3 -c "import sklearn, pandas" 2>/dev/null; then
