@@ -305,6 +305,24 @@ struct conflict {
 	char *ours, *theirs; /* rendered entries, or NULL when removed */
 };
 
+/*
+ * Append a conflict between ours and theirs (either may be NULL: removed)
+ * to *cf; its placeholder is the value the merged lock holds meanwhile.
+ * NULL when out of memory.
+ */
+static const char *add_conflict(struct conflict **cf, size_t *ncf, const cJSON *ours,
+				const cJSON *theirs)
+{
+	struct conflict *nc = realloc(*cf, (*ncf + 1) * sizeof(*nc));
+	if (!nc)
+		return NULL;
+	*cf = nc;
+	nc[*ncf].placeholder = mlops_strdupf("mlops-merge-conflict-%zu", *ncf);
+	nc[*ncf].ours = canon(ours);
+	nc[*ncf].theirs = canon(theirs);
+	return nc[(*ncf)++].placeholder;
+}
+
 static void add_keys(cJSON *keys, const cJSON *obj)
 {
 	const cJSON *c;
@@ -365,16 +383,12 @@ int mlops_lock_merge(char **out, size_t *conflicts, char **message, const char *
 			else if (same(et, eb))
 				pick = eo;
 			else {
-				struct conflict *nc = realloc(cf, (ncf + 1) * sizeof(*nc));
-				if (!nc) {
+				const char *ph = add_conflict(&cf, &ncf, eo, et);
+				if (!ph) {
 					cJSON_Delete(keys);
 					err = mlops_error_set(MLOPS_ERROR, "out of memory");
 					goto done;
 				}
-				cf = nc;
-				cf[ncf].placeholder = mlops_strdupf("mlops-merge-conflict-%zu", ncf);
-				cf[ncf].ours = canon(eo);
-				cf[ncf].theirs = canon(et);
 				if (!*message) {
 					char x[200], y[200];
 					describe(x, sizeof(x), eo);
@@ -382,8 +396,7 @@ int mlops_lock_merge(char **out, size_t *conflicts, char **message, const char *
 					*message = mlops_strdupf("'%s' changed on both sides: %s (ours) and %s (theirs)",
 								 k->string, x, y);
 				}
-				cJSON_AddStringToObject(ms, k->string, cf[ncf].placeholder);
-				ncf++;
+				cJSON_AddStringToObject(ms, k->string, ph);
 				continue;
 			}
 			if (pick)
@@ -417,21 +430,12 @@ int mlops_lock_merge(char **out, size_t *conflicts, char **message, const char *
 				continue;
 			const cJSON *eo = so ? cJSON_GetObjectItemCaseSensitive(so, in->string) : NULL;
 			const cJSON *et = st ? cJSON_GetObjectItemCaseSensitive(st, in->string) : NULL;
-			struct conflict *nc = realloc(cf, (ncf + 1) * sizeof(*nc));
-			if (!nc) {
-				err = mlops_error_set(MLOPS_ERROR, "out of memory");
-				goto done;
-			}
-			cf = nc;
-			cf[ncf].placeholder = mlops_strdupf("mlops-merge-conflict-%zu", ncf);
-			cf[ncf].ours = canon(eo);
-			cf[ncf].theirs = canon(et);
+			const char *placeholder = add_conflict(&cf, &ncf, eo, et);
 			if (!*message)
 				*message = mlops_strdupf("'%s' is inside '%s', which is a file on the other side",
 							 in->string, file);
-			cJSON *ph = cf[ncf].placeholder ? cJSON_CreateString(cf[ncf].placeholder) : NULL;
+			cJSON *ph = placeholder ? cJSON_CreateString(placeholder) : NULL;
 			char *key = strdup(in->string);
-			ncf++;
 			if (!ph || !key || !cJSON_ReplaceItemInObjectCaseSensitive(ms, key, ph)) {
 				cJSON_Delete(ph);
 				free(key);
