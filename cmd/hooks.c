@@ -491,6 +491,11 @@ static int pre_commit(struct mlops_repo *repo)
 			err = mlops_error_set(MLOPS_ECONFLICT,
 				"tracked data '%s' changed but is not recorded; "
 				"run 'mlops dataset add %s' (or commit with --no-verify)", st[i].path, st[i].path);
+		/* Content another version records: the lock is what is committed. */
+		else if (st[i].state == MLOPS_PATH_OUTDATED)
+			fprintf(stderr, "mlops: warning: '%s' is out of date: mlops.lock says %s@v%ld; "
+				"run '%s'\n", st[i].path, st[i].dataset, st[i].version,
+				st[i].stored ? "mlops checkout" : "mlops pull");
 	}
 	mlops_path_status_free(st, n);
 	return err;

@@ -19,7 +19,8 @@ static const char *const status_usage[] = { "status [--exit-code]", NULL };
 
 static const char *state_name(enum mlops_path_state s)
 {
-	return s == MLOPS_PATH_MODIFIED ? "modified" : s == MLOPS_PATH_MISSING ? "missing" : "unchanged";
+	return s == MLOPS_PATH_MODIFIED ? "modified" : s == MLOPS_PATH_MISSING ? "missing" :
+	       s == MLOPS_PATH_OUTDATED ? "outdated" : "unchanged";
 }
 
 struct store_count {
@@ -34,6 +35,27 @@ static int count_object(const mlops_oid *id, enum mlops_codec codec, uint64_t si
 	c->objects++;
 	c->bytes += size;
 	return 0;
+}
+
+/*
+ * Paths holding a version other than the lock's (a git pull moved the lock
+ * on): a checkout brings them up to date and loses nothing.
+ */
+static void print_outdated(const struct mlops_path_status *st, size_t n)
+{
+	printf("tracked data out of date with mlops.lock (recorded in another version):\n"
+	       "  (use 'mlops checkout' to update it, 'mlops pull' when the version is not stored)\n");
+	for (size_t i = 0; i < n; i++) {
+		if (st[i].state != MLOPS_PATH_OUTDATED)
+			continue;
+		printf("  %sout of date:%s %s holds ", cmd_color("yellow"), cmd_color("reset"), st[i].path);
+		if (st[i].held_dataset)
+			printf("%s@v%ld", st[i].held_dataset, st[i].held_version);
+		else
+			printf("another recorded version");
+		printf(", mlops.lock says %s@v%ld (run '%s')\n", st[i].dataset, st[i].version,
+		       st[i].stored ? "mlops checkout" : "mlops pull");
+	}
 }
 
 int cmd_status(int argc, char **argv)
@@ -66,9 +88,10 @@ int cmd_status_usage(int argc, char **argv, const char *const *usage)
 	int err = mlops_dataset_status(&st, &n, g_repo);
 	if (err < 0)
 		return cmd_fail(err, NULL);
-	size_t changed = 0, unstored = 0;
+	size_t changed = 0, unrecorded = 0, unstored = 0;
 	for (size_t i = 0; i < n; i++) {
 		changed += st[i].state != MLOPS_PATH_UNCHANGED;
+		unrecorded += st[i].state == MLOPS_PATH_MODIFIED || st[i].state == MLOPS_PATH_MISSING;
 		unstored += !st[i].stored;
 	}
 
@@ -120,6 +143,11 @@ int cmd_status_usage(int argc, char **argv, const char *const *usage)
 			cJSON_AddStringToObject(e, "dataset", st[i].dataset);
 			cJSON_AddNumberToObject(e, "version", (double)st[i].version);
 			cJSON_AddBoolToObject(e, "stored", st[i].stored);
+			if (st[i].state == MLOPS_PATH_OUTDATED && st[i].held_dataset) {
+				cJSON *h = cJSON_AddObjectToObject(e, "holds");
+				cJSON_AddStringToObject(h, "dataset", st[i].held_dataset);
+				cJSON_AddNumberToObject(h, "version", (double)st[i].held_version);
+			}
 			if (remote && on_remote)
 				cJSON_AddBoolToObject(e, "pushed", on_remote[i]);
 			cJSON_AddItemToArray(arr, e);
@@ -154,16 +182,26 @@ int cmd_status_usage(int argc, char **argv, const char *const *usage)
 					printf("  unchanged: %s (%s@v%ld)\n", st[i].path, st[i].dataset, st[i].version);
 			printf("tracked data matches mlops.lock (%zu path%s)\n", n, n == 1 ? "" : "s");
 		} else {
-			printf("changes not recorded in a dataset version:\n"
-			       "  (use 'mlops dataset add PATH' to record them, "
-			       "'mlops dataset checkout REV' to discard them)\n");
-			for (size_t i = 0; i < n; i++) {
-				if (st[i].state == MLOPS_PATH_UNCHANGED && !g_opts.verbose)
-					continue;
-				const char *col = st[i].state == MLOPS_PATH_UNCHANGED ? "" : cmd_color("red");
-				printf("  %s%9s: %s%s (%s@v%ld)\n", col, state_name(st[i].state), st[i].path,
-				       *col ? cmd_color("reset") : "", st[i].dataset, st[i].version);
+			if (unrecorded) {
+				printf("changes not recorded in a dataset version:\n"
+				       "  (use 'mlops dataset add PATH' to record them, "
+				       "'mlops dataset checkout REV' to discard them)\n");
+				for (size_t i = 0; i < n; i++) {
+					if (st[i].state == MLOPS_PATH_OUTDATED ||
+					    (st[i].state == MLOPS_PATH_UNCHANGED && !g_opts.verbose))
+						continue;
+					const char *col = st[i].state == MLOPS_PATH_UNCHANGED ? "" : cmd_color("red");
+					printf("  %s%9s: %s%s (%s@v%ld)\n", col, state_name(st[i].state), st[i].path,
+					       *col ? cmd_color("reset") : "", st[i].dataset, st[i].version);
+				}
+			} else if (g_opts.verbose) {
+				for (size_t i = 0; i < n; i++)
+					if (st[i].state == MLOPS_PATH_UNCHANGED)
+						printf("  unchanged: %s (%s@v%ld)\n", st[i].path, st[i].dataset,
+						       st[i].version);
 			}
+			if (changed > unrecorded)
+				print_outdated(st, n);
 		}
 		if (unpushed) {
 			printf("recorded versions not yet on remote '%s' (run 'mlops push'):\n", remote);

@@ -1000,8 +1000,70 @@ void mlops_path_status_free(struct mlops_path_status *s, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		free(s[i].path);
 		free(s[i].dataset);
+		free(s[i].held_dataset);
 	}
 	free(s);
+}
+
+/*
+ * Name the version that holds p->current at p->path: the lock's dataset
+ * first, then the newest.  Versions that cannot be read are skipped.
+ */
+static int find_holder(struct mlops_path_status *p, struct mlops_repo *repo)
+{
+	char **names;
+	size_t n;
+	int err = mlops_ref_list_all(&names, &n, repo, "datasets"), best_same = 0;
+	if (err < 0)
+		return err;
+	for (size_t i = 0; i < n && err == 0; i++) {
+		mlops_oid id;
+		struct mlops_dataset_version *v;
+		char ref[600];
+		snprintf(ref, sizeof(ref), "datasets/%s", names[i]);
+		if (mlops_ref_read(&id, repo, ref) < 0 || mlops_dataset_load(&v, repo, &id) < 0) {
+			mlops_error_clear();
+			continue;
+		}
+		int same = !strcmp(v->name, p->dataset);
+		for (size_t k = 0; k < v->nentries; k++) {
+			if (strcmp(v->entries[k].path, p->path) ||
+			    !mlops_node_same(&v->entries[k].node, &p->current))
+				continue;
+			if (p->held_dataset && (best_same > same ||
+			    (best_same == same && p->held_version >= v->version)))
+				break;
+			free(p->held_dataset);
+			if (!(p->held_dataset = strdup(v->name)))
+				err = mlops_error_set(MLOPS_ERROR, "out of memory");
+			p->held_version = v->version;
+			best_same = same;
+			break;
+		}
+		mlops_dataset_version_free(v);
+	}
+	mlops_strlist_free(names, n);
+	return err;
+}
+
+/* Turn the modified paths whose content a version records into OUTDATED ones. */
+static int mark_outdated(struct mlops_path_status *s, size_t n, struct mlops_repo *repo)
+{
+	struct mlops_oidmap *ids = NULL;
+	int err = 0;
+	for (size_t i = 0; i < n && err == 0; i++) {
+		if (s[i].state != MLOPS_PATH_MODIFIED)
+			continue;
+		if (!ids && ((err = mlops_oidmap_new(&ids)) < 0 ||
+			     (err = mlops_dataset_recorded_ids(ids, repo)) < 0))
+			break;
+		if (!mlops_dataset_recorded(ids, &s[i].current))
+			continue;
+		s[i].state = MLOPS_PATH_OUTDATED;
+		err = find_holder(&s[i], repo);
+	}
+	mlops_oidmap_free(ids);
+	return err;
 }
 
 int mlops_dataset_status(struct mlops_path_status **out, size_t *n, struct mlops_repo *repo)
@@ -1060,6 +1122,8 @@ int mlops_dataset_status(struct mlops_path_status **out, size_t *n, struct mlops
 		p->state = !mlops_node_same(&p->current, &p->recorded) ? MLOPS_PATH_MODIFIED :
 			   MLOPS_PATH_UNCHANGED;
 	}
+	if ((err = mark_outdated(s, cnt, repo)) < 0)
+		goto done;
 	if ((err = mlops_odb_sync(repo->odb)) < 0)
 		goto done;
 	err = mlops_index_save(idx);

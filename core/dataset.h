@@ -93,8 +93,15 @@ int mlops_dataset_rm(struct mlops_repo *repo, const struct mlops_dataset_version
 int mlops_dataset_checkout(struct mlops_repo *repo, const struct mlops_dataset_version *v,
 			   const char *to_dir, int force, struct mlops_checkout_stats *stats);
 
-/* State of one tracked path against mlops.lock. */
-enum mlops_path_state { MLOPS_PATH_UNCHANGED, MLOPS_PATH_MODIFIED, MLOPS_PATH_MISSING };
+/*
+ * State of one tracked path against mlops.lock.  OUTDATED: the path differs
+ * from the lock's record but holds content another dataset version records
+ * (mlops_dataset_recorded), e.g. after a git pull moved mlops.lock on:
+ * nothing is lost by a checkout, and adding it would record old data anew.
+ */
+enum mlops_path_state {
+	MLOPS_PATH_UNCHANGED, MLOPS_PATH_MODIFIED, MLOPS_PATH_MISSING, MLOPS_PATH_OUTDATED
+};
 
 struct mlops_path_status {
 	char *path;
@@ -103,9 +110,19 @@ struct mlops_path_status {
 	enum mlops_path_state state;
 	struct mlops_node recorded, current;
 	int stored;     /* the recorded version's object is in the local store */
+	/*
+	 * OUTDATED only: the newest version holding the current content at
+	 * this path, preferring the lock's dataset (held_dataset NULL when no
+	 * version has it at this path).
+	 */
+	char *held_dataset;
+	long held_version;
 };
 
-/* Every path in mlops.lock with its state, sorted by path. */
+/*
+ * Every path in mlops.lock with its state, sorted by path.  Dataset
+ * versions are read only when some path is modified.
+ */
 int mlops_dataset_status(struct mlops_path_status **out, size_t *n, struct mlops_repo *repo);
 void mlops_path_status_free(struct mlops_path_status *s, size_t n);
 

@@ -126,6 +126,18 @@ test_expect_success 'pre-commit refuses unrecorded data changes; --no-verify byp
 	mlops -q checkout --force
 '
 
+test_expect_success 'data another version records is out of date, not modified; pre-commit lets the lock through' '
+	cd repo && git checkout -q main 2>/dev/null && mlops -q checkout --force &&
+	git checkout -q left -- mlops.lock &&
+	test_expect_code 1 mlops status --exit-code >../out &&
+	grep -q "out of date: data holds d@v[0-9]*, mlops.lock says d@v[0-9]* (run .mlops checkout.)" ../out &&
+	! grep -q "modified" ../out && ! grep -q "dataset add" ../out &&
+	mlops --json status >../out && grep -q "\"state\":[[:space:]]*\"outdated\"" ../out &&
+	grep -q "\"holds\":" ../out &&
+	git commit -q -m "older lock" 2>../err && grep -q "warning: .data. is out of date" ../err &&
+	git reset -q --hard HEAD~1 && mlops -q checkout --force && mlops status --exit-code
+'
+
 test_expect_success 'an existing hook keeps running, first, with its status' '
 	mkdir chain && cd chain && git init -q && mlops -q init &&
 	printf "#!/bin/sh\necho theirs-ran >>\"$PWD/ran\"\nexit 0\n" >.git/hooks/pre-commit &&
