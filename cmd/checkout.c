@@ -52,11 +52,28 @@ int cmd_print_restore(const struct mlops_restore *r, const char *what)
 		printf("%s: %s\n", r->items[i].path, action_name(r->items[i].action));
 	printf("%s: %zu restored, %zu removed, %zu kept, %zu missing\n", what, r->written, r->removed,
 	       r->kept, r->missing);
-	if (r->missing)
-		printf("hint: run 'mlops pull' to fetch the missing objects\n");
-	if (r->kept)
-		printf("hint: record kept changes with 'mlops dataset add', or discard them with --force\n");
 	return 0;
+}
+
+/* The failure of a restore that kept or missed paths: one line and a hint on stderr. */
+static int restore_failed(const struct mlops_restore *r)
+{
+	size_t n = r->kept + r->missing;
+	const char *s = n == 1 ? "" : "s";
+	fflush(stdout);
+	if (r->kept && r->missing)
+		cmd_die(0, "checkout: %zu paths not restored: %zu with unrecorded changes, "
+			"%zu not in the local store", n, r->kept, r->missing);
+	else if (r->kept)
+		cmd_die(0, "checkout: %zu path%s not restored: unrecorded changes kept", n, s);
+	else
+		cmd_die(0, "checkout: %zu path%s not restored: objects not in the local store", n, s);
+	if (r->kept)
+		fputs("hint: record kept changes with 'mlops dataset add', or discard them with --force\n",
+		      stderr);
+	if (r->missing)
+		fputs("hint: run 'mlops pull' to fetch the missing objects\n", stderr);
+	return MLOPS_EXIT_CONFLICT;
 }
 
 int cmd_checkout(int argc, char **argv)
@@ -95,7 +112,7 @@ int cmd_checkout(int argc, char **argv)
 	if (err < 0)
 		return cmd_fail(err, NULL);
 	cmd_print_restore(&r, rev ? rev : "mlops.lock");
-	int status = r.kept || r.missing ? MLOPS_EXIT_CONFLICT : 0;
+	int status = r.kept || r.missing ? restore_failed(&r) : 0;
 	mlops_restore_free(&r);
 	return status;
 }

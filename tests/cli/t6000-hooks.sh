@@ -59,8 +59,11 @@ test_expect_success 'git checkout mlops.lock && mlops checkout returns from a co
 	mlops checkout feature >/dev/null && test "$(cat data/a.txt)" = v2 &&
 	git checkout mlops.lock && mlops checkout >../out &&
 	test "$(cat data/a.txt)" = v1 && grep -q "1 restored, 0 removed, 0 kept" ../out &&
-	echo mine >data/a.txt && test_expect_code 9 mlops checkout >../out &&
+	echo mine >data/a.txt && test_expect_code 9 mlops checkout >../out 2>../err &&
 	grep -q "kept (unrecorded changes)" ../out && test "$(cat data/a.txt)" = mine &&
+	! grep -q "hint:" ../out && test "$(wc -l <../err)" = 2 &&
+	grep -q "^mlops: checkout: 1 path not restored: unrecorded changes kept$" ../err &&
+	grep -q "^hint: .*mlops dataset add" ../err &&
 	mlops -q checkout --force && test "$(cat data/a.txt)" = v1
 '
 
