@@ -429,8 +429,7 @@ static int stage_entry(struct archive *a, const char *stage, const mlops_oid *id
 	for (;;) {
 		la_ssize_t n = archive_read_data(a, buf, sizeof(buf));
 		if (n < 0) {
-			err = mlops_error_set(MLOPS_EINVALID, "'%s' is not a valid bundle: %s", file,
-					      archive_error_string(a));
+			err = bad(file, "it is damaged or truncated");
 			goto done;
 		}
 		if (n == 0)
@@ -571,9 +570,12 @@ int mlops_bundle_import(struct mlops_bundle_result **out, struct mlops_repo *rep
 		goto done;
 	}
 	if (archive_read_open_filename(a, file, 1 << 16) != ARCHIVE_OK) {
-		err = access(file, F_OK) < 0 ?
-		      mlops_error_sys(errno, "unable to open '%s'", file) :
-		      bad(file, archive_error_string(a));
+		/* libarchive's words ("Unrecognized archive format") are not ours. */
+		int e = access(file, R_OK) < 0 ? errno : 0;
+		err = e == ENOENT || e == ENOTDIR ?
+		      mlops_error_set(MLOPS_ENOTFOUND, "unable to open '%s': %s", file, strerror(e)) :
+		      e ? mlops_error_sys(e, "unable to open '%s'", file) :
+		      bad(file, "it is not a gzip-compressed tar archive (or is damaged)");
 		goto done;
 	}
 	struct archive_entry *e;
@@ -645,7 +647,7 @@ int mlops_bundle_import(struct mlops_bundle_result **out, struct mlops_repo *rep
 		res->bytes += size;
 	}
 	if (rc != ARCHIVE_EOF) {
-		err = bad(file, archive_error_string(a) ? archive_error_string(a) : "it is truncated");
+		err = bad(file, "it is damaged or truncated");
 		goto done;
 	}
 	if (first) {

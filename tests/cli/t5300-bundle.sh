@@ -168,7 +168,10 @@ test_expect_success 'a bundle ref that is not a well-formed version of its recor
 
 test_expect_success 'a file that is not an archive is refused' '
 	cd victim && echo "not a tar" >junk.tar.gz && test_expect_code 4 mlops import junk.tar.gz 2>err &&
-	test_expect_code 6 mlops import no-such-file.tar.gz 2>err
+	grep -q "^mlops: .junk.tar.gz. is not a valid bundle: it is not a gzip-compressed tar archive" err &&
+	! grep -q "Unrecognized" err &&
+	test_expect_code 3 mlops import no-such-file.tar.gz 2>err &&
+	grep -q "^mlops: unable to open .no-such-file.tar.gz.: No such file or directory$" err
 '
 
 test_expect_success 'export of an unknown revision is "not found"' '
