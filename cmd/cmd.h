@@ -61,6 +61,19 @@ enum {
  */
 int cmd_need_repo(void);
 
+/*
+ * Open the repository into g_repo for a command about to run (main() and
+ * cmd_dispatch()).  On failure return 1 with g_repo NULL and keep the error:
+ * the command runs, and its first getopt_long() that finds no more options
+ * prints the error and exits (cmd_repo_failed_exit), so that a bad option
+ * is a usage error (2) even outside a repository.  Every command that
+ * needs the repository therefore parses its options before touching g_repo.
+ */
+int cmd_open_repo_or_defer(void);
+
+/* With a deferred failure to open the repository: print it and exit. */
+void cmd_repo_failed_exit(void);
+
 /* Global options, set by main() before any command runs. */
 struct global_opts {
 	int json;

@@ -31,6 +31,39 @@ int cmd_need_repo(void)
 	return 0;
 }
 
+/*
+ * The repository a command needs could not be opened: its error waits until
+ * the command's options have parsed (cmd_repo_failed_exit), so that a usage
+ * error is exit 2 wherever it is run.
+ */
+static struct {
+	int pending, code;
+	char message[1024];
+} repo_failure;
+
+int cmd_open_repo_or_defer(void)
+{
+	if (g_repo)
+		return 0;
+	int err = mlops_repo_open(&g_repo, ".");
+	if (err == 0)
+		return 0;
+	repo_failure.pending = 1;
+	repo_failure.code = err;
+	snprintf(repo_failure.message, sizeof(repo_failure.message), "%s", mlops_error_message());
+	mlops_error_clear();
+	return 1;
+}
+
+void cmd_repo_failed_exit(void)
+{
+	if (!repo_failure.pending)
+		return;
+	mlops_error_set(repo_failure.code, "%s", repo_failure.message);
+	exit(cmd_fail(repo_failure.code,
+		      repo_failure.code == MLOPS_ENOREPO ? "run 'mlops init' to create one" : NULL));
+}
+
 /* Sorted by name. */
 const struct cmd_entry cmd_table[] = {
 	{ "__complete", cmd___complete, CMD_HIDDEN | CMD_LAZY_GIT, "print completion candidates" },
@@ -203,9 +236,7 @@ int main(int argc, char **argv)
 		if (c->flags & CMD_SUB_REPO) {
 			g_defer_repo = 1;
 		} else {
-			int status = cmd_need_repo();
-			if (status)
-				return status;
+			cmd_open_repo_or_defer();
 		}
 	}
 	snprintf(g_cmd_name, sizeof(g_cmd_name), "%s", c->name);

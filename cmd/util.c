@@ -106,6 +106,10 @@ int cmd_getopt_long(int argc, char *const argv[], const char *optstring,
 		case GOPT_VERBOSE:
 			g_opts.verbose++;
 			continue;
+		case -1:
+			/* The options are good: now the repository's failure, if any. */
+			cmd_repo_failed_exit();
+			return c;
 		default:
 			return c;
 		}
@@ -140,9 +144,8 @@ int cmd_dispatch(int argc, char **argv, const struct subcmd *subs,
 			for (int k = 2; k < argc && strcmp(argv[k], "--"); k++)
 				if (!strcmp(argv[k], "-h") || !strcmp(argv[k], "--help"))
 					is_help = 1;
-			int status = is_help ? 0 : cmd_need_repo();
-			if (status)
-				return status;
+			if (!is_help)
+				cmd_open_repo_or_defer();
 		}
 		return subs[i].fn(argc - 1, argv + 1);
 	}

@@ -71,6 +71,16 @@ test_expect_success 'commands outside a repository give the hint' '
 	done
 '
 
+test_expect_success 'a bad option is a usage error (2) outside a repository too' '
+	mkdir -p outside && cd outside &&
+	for c in status "dataset show" "dataset list" "train list" "remote add" gc; do
+		test_expect_code 2 mlops $c --bogus 2>err &&
+		grep -q "unrecognized option .--bogus." err &&
+		! grep -q "not in an mlops repository" err || return 1
+	done &&
+	test_expect_code 8 mlops dataset show x 2>err && grep -q "not in an mlops repository" err
+'
+
 test_expect_success 'a full stdout is an error, not exit 0' '
 	test -w /dev/full || return 0
 	test_must_fail mlops --version >/dev/full 2>err &&
@@ -92,7 +102,9 @@ test_expect_success 'status and --version never load libgit2; a git operation do
 
 test_expect_success '-C runs in another directory' '
 	mkdir -p other && mlops -C other init >out &&
-	test -d other/.mlops
+	test -d other/.mlops &&
+	test_expect_code 3 mlops -C no-such-dir status 2>err &&
+	grep -q "^mlops: cannot change to .no-such-dir.: No such file or directory$" err
 '
 
 test_done
