@@ -82,8 +82,10 @@
 	X(git_repository_index, repository_index) \
 	X(git_repository_init, repository_init) \
 	X(git_repository_open, repository_open) \
+	X(git_repository_open_ext, repository_open_ext) \
 	X(git_repository_path, repository_path) \
 	X(git_repository_refdb, repository_refdb) \
+	X(git_repository_set_workdir, repository_set_workdir) \
 	X(git_repository_workdir, repository_workdir) \
 	X(git_revparse_single, revparse_single) \
 	X(git_revwalk_free, revwalk_free) \
@@ -266,10 +268,14 @@ static inline const struct mlops_git2_api *mlops_git2_api(void)
 #define git_repository_init (mlops_git2_api()->repository_init)
 #undef git_repository_open
 #define git_repository_open (mlops_git2_api()->repository_open)
+#undef git_repository_open_ext
+#define git_repository_open_ext (mlops_git2_api()->repository_open_ext)
 #undef git_repository_path
 #define git_repository_path (mlops_git2_api()->repository_path)
 #undef git_repository_refdb
 #define git_repository_refdb (mlops_git2_api()->repository_refdb)
+#undef git_repository_set_workdir
+#define git_repository_set_workdir (mlops_git2_api()->repository_set_workdir)
 #undef git_repository_workdir
 #define git_repository_workdir (mlops_git2_api()->repository_workdir)
 #undef git_revparse_single

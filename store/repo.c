@@ -228,9 +228,63 @@ static int quick_discover(struct mlops_repo *repo, const char *abs)
 	}
 }
 
+/*
+ * With GIT_DIR set, git's environment names the repository: open it as git
+ * does (GIT_DIR, GIT_CEILING_DIRECTORIES, GIT_OBJECT_DIRECTORY... through
+ * libgit2's GIT_REPOSITORY_OPEN_FROM_ENV).  The work tree is GIT_WORK_TREE,
+ * else core.worktree, else, as git takes it, the current directory.
+ * Returns 0, or MLOPS_ENOREPO when GIT_DIR is not a git repository.
+ */
+static int open_git_env(struct mlops_repo *repo, const char *git_dir)
+{
+	/*
+	 * libgit2 (1.5) refuses GIT_WORK_TREE ("unimplemented") in this mode:
+	 * it is hidden for the call (the process has no other thread yet) and
+	 * applied after.
+	 */
+	const char *env_wt = getenv("GIT_WORK_TREE");
+	char *wt = env_wt ? strdup(env_wt) : NULL, cwd[PATH_MAX];
+	int err = 0;
+	if (env_wt && !wt)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	if (wt)
+		unsetenv("GIT_WORK_TREE");
+	int rc = git_repository_open_ext(&repo->git, NULL, GIT_REPOSITORY_OPEN_FROM_ENV, NULL);
+	if (wt)
+		setenv("GIT_WORK_TREE", wt, 1);
+	if (rc < 0) {
+		repo->git = NULL;
+		git_error_clear();
+		err = mlops_error_set(MLOPS_ENOTFOUND, "GIT_DIR is '%s', which is not a git repository",
+				      git_dir);
+		goto done;
+	}
+	const char *dir = wt;
+	if (!wt || !*wt) {
+		git_config *cfg = NULL;
+		git_buf buf = { 0 };
+		int has = git_repository_config_snapshot(&cfg, repo->git) == 0 &&
+			  git_config_get_string_buf(&buf, cfg, "core.worktree") == 0;
+		git_buf_dispose(&buf);
+		git_config_free(cfg);
+		git_error_clear();
+		if (has || !git_repository_workdir(repo->git))
+			goto done;
+		if (!getcwd(cwd, sizeof(cwd))) {
+			err = mlops_error_sys(errno, "unable to read the current directory");
+			goto done;
+		}
+		dir = cwd;
+	}
+	if (git_repository_set_workdir(repo->git, dir, 0) < 0)
+		err = mlops_git_error(MLOPS_ENOREPO, "GIT_WORK_TREE is not a work tree");
+done:
+	free(wt);
+	return err;
+}
+
 static int discover(struct mlops_repo *repo, const char *path, int create)
 {
-	git_buf found = { 0 };
 	char abs[PATH_MAX];
 	int quick;
 	if (!realpath(path, abs)) {
@@ -247,18 +301,32 @@ static int discover(struct mlops_repo *repo, const char *path, int create)
 	if (!create && (quick = quick_discover(repo, abs)) != 0)
 		return quick < 0 ? quick : 0;
 	git_init_once();
-	if (git_repository_discover(&found, abs, 0, NULL) < 0) {
-		git_error_clear();
-		if (!create)
-			return mlops_error_set(MLOPS_ENOREPO,
-					       "not in an mlops repository (or any parent up to /)");
-		if (git_repository_init(&repo->git, abs, 0) < 0)
-			return mlops_git_error(MLOPS_EIO, "unable to create a git repository");
+	const char *git_dir = getenv("GIT_DIR"), *ceiling = getenv("GIT_CEILING_DIRECTORIES");
+	const char *cross = getenv("GIT_DISCOVERY_ACROSS_FILESYSTEM");
+	int err;
+	if (git_dir && *git_dir) {
+		/* Never a repository of our own beside the one git's environment names. */
+		if ((err = open_git_env(repo, git_dir)) < 0)
+			return err;
 	} else {
-		int rc = git_repository_open(&repo->git, found.ptr);
-		git_buf_dispose(&found);
-		if (rc < 0)
+		unsigned flags = cross && (!strcasecmp(cross, "true") || !strcasecmp(cross, "yes") ||
+					   !strcmp(cross, "1")) ? GIT_REPOSITORY_OPEN_CROSS_FS : 0;
+		int rc = git_repository_open_ext(&repo->git, abs, flags, ceiling);
+		if (rc == GIT_ENOTFOUND) {
+			repo->git = NULL;
+			git_error_clear();
+			if (!create)
+				return mlops_error_set(MLOPS_ENOREPO,
+						       "not in an mlops repository (or any parent up to /)");
+			if (git_repository_init(&repo->git, abs, 0) < 0)
+				return mlops_git_error(MLOPS_EIO, "unable to create a git repository");
+		} else if (rc < 0) {
+			repo->git = NULL;
 			return mlops_git_error(MLOPS_ERROR, "unable to open the git repository");
+		}
+		const char *wt = getenv("GIT_WORK_TREE");
+		if (wt && *wt && git_repository_set_workdir(repo->git, wt, 0) < 0)
+			return mlops_git_error(MLOPS_ENOREPO, "GIT_WORK_TREE is not a work tree");
 	}
 	const char *wd = git_repository_workdir(repo->git);
 	if (!wd)

@@ -34,6 +34,23 @@ test_expect_success 'the store stays out of git, the config does not' '
 	! grep -q ".mlops/objects" st && ! grep -q ".mlops/tmp" st
 '
 
+test_expect_success 'GIT_DIR and GIT_WORK_TREE are honoured: no stray .git, the right repository' '
+	mkdir sep && git --git-dir=sepgit --work-tree=sep init -q &&
+	(cd sep && GIT_DIR=$PWD/../sepgit GIT_WORK_TREE=$PWD mlops -q init) &&
+	! test -e sep/.git && test -d sep/.mlops && test -f sep/mlops.lock &&
+	echo a >sep/a.txt &&
+	GIT_DIR=$PWD/sepgit GIT_WORK_TREE=$PWD/sep git add -A &&
+	GIT_DIR=$PWD/sepgit GIT_WORK_TREE=$PWD/sep git commit -q -m one &&
+	(cd sep && GIT_DIR=../sepgit mlops -q dataset add a.txt) &&
+	GIT_DIR=$PWD/sepgit GIT_WORK_TREE=$PWD/sep mlops status --exit-code >out &&
+	grep -q "matches mlops.lock (1 path)" out &&
+	head=$(git --git-dir=sepgit rev-parse HEAD) &&
+	GIT_DIR=$PWD/sepgit GIT_WORK_TREE=$PWD/sep mlops --json dataset show a >out &&
+	grep -q "\"git_head\":[[:space:]]*\"$head\"" out &&
+	test_expect_code 3 env GIT_DIR=$PWD/no-such-git "$MLOPS_BIN" status 2>err &&
+	grep -q "GIT_DIR is .*no-such-git., which is not a git repository" err
+'
+
 test_expect_success 'init DIR creates DIR' '
 	mlops init new/dir >out && test -d new/dir/.mlops && test -d new/dir/.git
 '
