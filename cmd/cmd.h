@@ -146,9 +146,17 @@ const char *cmd_human_size(char buf[32], unsigned long long bytes);
 /* Local time as "2026-11-27 12:05:09 +0000" from seconds since epoch. */
 const char *cmd_human_time(char buf[64], long long epoch);
 
-/* Progress line on stderr, only when g_opts.progress; done=1 ends it. */
+/*
+ * Progress line on stderr, only when g_opts.progress; done=1 ends it with
+ * ", done." and a newline.  A command ends a line it leaves unfinished with
+ * cmd_progress_end() before it prints anything else (cmd_fail and cmd_die
+ * do it, and main() after the command).
+ */
 void cmd_progress(const char *what, unsigned long long cur,
 		  unsigned long long total, int done);
+
+/* Erase an unfinished progress line (nothing when there is none). */
+void cmd_progress_end(void);
 
 /* Color helpers: return escape codes or "" when color is off. */
 const char *cmd_color(const char *which);

@@ -66,6 +66,7 @@ static int dataset_add(int argc, char **argv)
 				(size_t)(argc - optind), name, msg, &st);
 	if (g_opts.progress && st.hashed > (64u << 20))
 		cmd_progress("adding", st.bytes, st.bytes, 1);
+	cmd_progress_end();
 	if (err < 0)
 		return cmd_fail(err, NULL);
 	if (g_opts.json) {
@@ -407,6 +408,7 @@ static int dataset_checkout(int argc, char **argv)
 	err = mlops_dataset_checkout(g_repo, v, to, force, &st);
 	if (g_opts.progress && st.bytes_written > (64u << 20))
 		cmd_progress("checking out", st.bytes_written, st.bytes_written, 1);
+	cmd_progress_end();
 	if (err < 0) {
 		mlops_dataset_version_free(v);
 		return cmd_fail(err, NULL);

@@ -166,6 +166,7 @@ static void print_warning(const char *message, void *payload)
 
 static int finish_output(int status)
 {
+	cmd_progress_end();
 	mlops_warnings_flush(print_warning, NULL);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		int e = errno;

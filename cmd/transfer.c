@@ -44,8 +44,7 @@ static void notice_cb(void *payload, const char *message)
 	(void)payload;
 	if (g_opts.quiet)
 		return;
-	if (g_opts.progress)
-		fputs("\r\033[K", stderr);
+	cmd_progress_end();
 	fprintf(stderr, "%s\n", message);
 }
 
@@ -177,8 +176,7 @@ static int run(int argc, char **argv, enum op op, const char *const *usage)
 	double t0 = now();
 	int err = op == OP_PUSH ? mlops_push(&res, g_repo, &to) :
 		  op == OP_FETCH ? mlops_fetch(&res, g_repo, &to) : mlops_pull(&res, g_repo, &to);
-	if (g_opts.progress)
-		fputs("\r\033[K", stderr);
+	cmd_progress_end();
 	if (err < 0)
 		return cmd_fail(err, err == MLOPS_ENOTFOUND && !to.remote && strstr(mlops_error_message(), "remote") ?
 				"add one with 'mlops remote add NAME URL --default'" :

@@ -14,6 +14,7 @@
 int cmd_fail(int code, const char *hint)
 {
 	const char *msg = mlops_error_message();
+	cmd_progress_end();
 	fprintf(stderr, "mlops: %s\n", *msg ? msg : "unknown error");
 	if (hint)
 		fprintf(stderr, "hint: %s\n", hint);
@@ -23,6 +24,7 @@ int cmd_fail(int code, const char *hint)
 int cmd_die(int exit_code, const char *fmt, ...)
 {
 	va_list ap;
+	cmd_progress_end();
 	fputs("mlops: ", stderr);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
@@ -195,11 +197,23 @@ const char *cmd_human_time(char buf[64], long long epoch)
 	return buf;
 }
 
+/* A progress line is on the terminal, not ended by a newline. */
+static int progress_open;
+
+void cmd_progress_end(void)
+{
+	if (!progress_open)
+		return;
+	fputs("\r\033[K", stderr);
+	progress_open = 0;
+}
+
 void cmd_progress(const char *what, unsigned long long cur,
 		  unsigned long long total, int done)
 {
 	if (!g_opts.progress)
 		return;
+	progress_open = !done;
 	char a[32], b[32];
 	if (total)
 		fprintf(stderr, "\r%s: %3d%% (%s / %s)", what,

@@ -386,4 +386,16 @@ test_expect_success 'checkout replaces content another version records; refuses 
 	grep -q "not recorded in any version" err && test "$(cat rv/f)" = three
 '
 
+test_expect_success 'on a terminal the progress line is erased before the summary' '
+	test_have_cmd script || return 0
+	mkdir tty && cd tty && git init -q && mlops -q init &&
+	head -c 3000000 /dev/urandom >big.bin && mlops -q dataset add big.bin --name cancer &&
+	echo x >>big.bin && mlops -q dataset add big.bin --name cancer &&
+	script -qc "\"$MLOPS_BIN\" dataset checkout cancer@v1 --force" /dev/null >out &&
+	esc=$(printf "\033") && cr=$(printf "\r") &&
+	grep -q "$cr$esc\[Kcancer@v1 checked out" out && ! grep -q ")$esc\[K[[:alnum:]]" out &&
+	echo y >>big.bin && script -qc "\"$MLOPS_BIN\" dataset add big.bin --name cancer" /dev/null >out &&
+	grep -q "cancer@v3" out && ! grep -q ")$esc\[K[[:alnum:]]" out
+'
+
 test_done
