@@ -7,7 +7,9 @@
  *   mlops __complete values CMD [SUB]  values for CMD's arguments: dataset
  *                                      names and NAME@vN revisions, feature
  *                                      sets, models with their versions and
- *                                      NAME#stage, remotes, deploy targets
+ *                                      NAME#stage, runs, remotes, deploy targets
+ *   mlops __complete values CMD SUB OPT values for the option OPT (SUB may
+ *                                      be ""); nothing when they are files
  */
 #include "cmd.h"
 #include "builtins.h"
@@ -85,6 +87,19 @@ static void model_values(struct mlops_repo *repo)
 	mlops_strlist_free(models, n);
 }
 
+/* Runs as r-<8 hex>, the short form train list shows. */
+static void run_values(struct mlops_repo *repo)
+{
+	char **names;
+	size_t n;
+	if (mlops_ref_list(&names, &n, repo, "runs") < 0)
+		return;
+	for (size_t i = 0; i < n; i++)
+		if (strlen(names[i]) == MLOPS_OID_HEXSZ)
+			printf("r-%.8s\n", names[i]);
+	mlops_strlist_free(names, n);
+}
+
 static void remote_values(struct mlops_repo *repo)
 {
 	struct mlops_remote_info *info;
@@ -107,6 +122,43 @@ static void target_values(struct mlops_repo *repo)
 	mlops_deploy_targets_free(t, n);
 }
 
+static void feature_values(struct mlops_repo *repo)
+{
+	list_refs_dirs(repo, "features");
+}
+
+static void stage_values(struct mlops_repo *repo)
+{
+	char **stages;
+	size_t n;
+	if (mlops_registry_stages(&stages, &n, repo) < 0)
+		return;
+	for (size_t i = 0; i < n; i++)
+		printf("%s\n", stages[i]);
+	mlops_strlist_free(stages, n);
+}
+
+/* The values of an option that names something stored; files are the shell's. */
+static void option_values(struct mlops_repo *repo, const char *opt)
+{
+	static const struct {
+		const char *opt;
+		void (*list)(struct mlops_repo *repo);
+	} kinds[] = {
+		{ "-d", dataset_values }, { "--dataset", dataset_values },
+		{ "--source", dataset_values }, { "--data", dataset_values },
+		{ "-f", feature_values }, { "--features", feature_values },
+		{ "--run", run_values }, { "--remote", remote_values },
+		{ "--promote", stage_values },
+	};
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		if (strcmp(opt, kinds[i].opt))
+			continue;
+		kinds[i].list(repo);
+		return;
+	}
+}
+
 int cmd___complete(int argc, char **argv)
 {
 	if (argc < 2)
@@ -126,15 +178,21 @@ int cmd___complete(int argc, char **argv)
 				printf("%s\n", cmd_table[i].name);
 		return 0;
 	}
+	const char *opt = argc > 4 ? argv[4] : NULL;
 	struct mlops_repo *repo;
 	if (mlops_repo_open(&repo, ".") < 0)
 		return 0;
-	if (!strcmp(cmd, "dataset") && strcmp(sub, "add") && strcmp(sub, "list"))
+	if (opt)
+		option_values(repo, opt);
+	else if (!strcmp(cmd, "dataset") && strcmp(sub, "add") && strcmp(sub, "list"))
 		dataset_values(repo);
-	else if (!strcmp(cmd, "train") || !strcmp(cmd, "export"))
+	else if (!strcmp(cmd, "train") && (!strcmp(sub, "show") || !strcmp(sub, "compare") ||
+		 !strcmp(sub, "log") || !strcmp(sub, "wait") || !strcmp(sub, "cancel")))
+		run_values(repo);
+	else if (!strcmp(cmd, "export"))
 		dataset_values(repo);
 	else if (!strcmp(cmd, "feature"))
-		list_refs_dirs(repo, "features");
+		feature_values(repo);
 	else if (!strcmp(cmd, "register") || !strcmp(cmd, "monitor"))
 		model_values(repo);
 	else if (!strcmp(cmd, "deploy")) {

@@ -2,99 +2,263 @@
 _mlops_commands='checkout dataset deploy export feature fetch fsck gc help hooks import init merge-lock monitor pull push register remote status train version'
 _mlops_globals='-C --json -q --quiet -v --verbose --no-color --version -h --help'
 _mlops_subs_checkout=''
-_mlops_opts_checkout='--force --help'
+_mlops_main_checkout=1
+_mlops_opts_checkout='--force --help --json --no-color --quiet --verbose'
+_mlops_vopts_checkout=''
+_mlops_choices_checkout=''
 _mlops_subs_dataset='add checkout diff list log rm show stats status'
 _mlops_opts_dataset=''
-_mlops_opts_dataset_add='--help --name -m'
-_mlops_opts_dataset_checkout='--force --help --to'
-_mlops_opts_dataset_diff='--help'
-_mlops_opts_dataset_list='--help'
-_mlops_opts_dataset_log='--help'
-_mlops_opts_dataset_rm='--help'
-_mlops_opts_dataset_show='--files --help'
-_mlops_opts_dataset_stats='--help --html --path'
-_mlops_opts_dataset_status='--exit-code --help'
+_mlops_vopts_dataset=''
+_mlops_choices_dataset=''
+_mlops_opts_dataset_add='--help --json --name --no-color --quiet --verbose -m'
+_mlops_vopts_dataset_add='--name -m'
+_mlops_choices_dataset_add=''
+_mlops_opts_dataset_checkout='--force --help --json --no-color --quiet --to --verbose'
+_mlops_vopts_dataset_checkout='--to'
+_mlops_choices_dataset_checkout=''
+_mlops_opts_dataset_diff='--help --json --no-color --quiet --verbose'
+_mlops_vopts_dataset_diff=''
+_mlops_choices_dataset_diff=''
+_mlops_opts_dataset_list='--help --json --no-color --quiet --verbose'
+_mlops_vopts_dataset_list=''
+_mlops_choices_dataset_list=''
+_mlops_opts_dataset_log='--help --json --no-color --quiet --verbose'
+_mlops_vopts_dataset_log=''
+_mlops_choices_dataset_log=''
+_mlops_opts_dataset_rm='--help --json --no-color --quiet --verbose'
+_mlops_vopts_dataset_rm=''
+_mlops_choices_dataset_rm=''
+_mlops_opts_dataset_show='--files --help --json --no-color --quiet --verbose'
+_mlops_vopts_dataset_show=''
+_mlops_choices_dataset_show=''
+_mlops_opts_dataset_stats='--help --html --json --no-color --path --quiet --verbose'
+_mlops_vopts_dataset_stats='--html --path'
+_mlops_choices_dataset_stats=''
+_mlops_opts_dataset_status='--exit-code --help --json --no-color --quiet --verbose'
+_mlops_vopts_dataset_status=''
+_mlops_choices_dataset_status=''
 _mlops_subs_deploy='history list rollback serve'
-_mlops_opts_deploy='--help'
-_mlops_opts_deploy_history='--help'
-_mlops_opts_deploy_list='--help'
-_mlops_opts_deploy_rollback='--help'
-_mlops_opts_deploy_serve='--help --host --log --max-body --port --predict --predict-timeout --timeout --workers'
+_mlops_main_deploy=1
+_mlops_opts_deploy='--help --json --no-color --quiet --verbose'
+_mlops_vopts_deploy=''
+_mlops_choices_deploy=''
+_mlops_opts_deploy_history='--help --json --no-color --quiet --verbose'
+_mlops_vopts_deploy_history=''
+_mlops_choices_deploy_history=''
+_mlops_opts_deploy_list='--help --json --no-color --quiet --verbose'
+_mlops_vopts_deploy_list=''
+_mlops_choices_deploy_list=''
+_mlops_opts_deploy_rollback='--help --json --no-color --quiet --verbose'
+_mlops_vopts_deploy_rollback=''
+_mlops_choices_deploy_rollback=''
+_mlops_opts_deploy_serve='--help --host --json --log --max-body --no-color --port --predict --predict-timeout --quiet --timeout --verbose --workers'
+_mlops_vopts_deploy_serve='--host --log --max-body --port --predict --predict-timeout --timeout --workers'
+_mlops_choices_deploy_serve=''
 _mlops_subs_export=''
-_mlops_opts_export='--help'
+_mlops_main_export=1
+_mlops_opts_export='--help --json --no-color --quiet --verbose'
+_mlops_vopts_export=''
+_mlops_choices_export=''
 _mlops_subs_feature='add get join list log materialize show'
 _mlops_opts_feature=''
-_mlops_opts_feature_add='--help'
-_mlops_opts_feature_get='--at --help --json'
-_mlops_opts_feature_join='--entities --help --out --timestamp'
-_mlops_opts_feature_list='--help'
-_mlops_opts_feature_log='--help'
-_mlops_opts_feature_materialize='--help --source'
-_mlops_opts_feature_show='--help'
+_mlops_vopts_feature=''
+_mlops_choices_feature=''
+_mlops_opts_feature_add='--help --json --no-color --quiet --verbose'
+_mlops_vopts_feature_add=''
+_mlops_choices_feature_add=''
+_mlops_opts_feature_get='--at --help --json --no-color --quiet --verbose'
+_mlops_vopts_feature_get='--at'
+_mlops_choices_feature_get=''
+_mlops_opts_feature_join='--entities --help --json --no-color --out --quiet --timestamp --verbose'
+_mlops_vopts_feature_join='--entities --out --timestamp'
+_mlops_choices_feature_join=''
+_mlops_opts_feature_list='--help --json --no-color --quiet --verbose'
+_mlops_vopts_feature_list=''
+_mlops_choices_feature_list=''
+_mlops_opts_feature_log='--help --json --no-color --quiet --verbose'
+_mlops_vopts_feature_log=''
+_mlops_choices_feature_log=''
+_mlops_opts_feature_materialize='--help --json --no-color --quiet --source --verbose'
+_mlops_vopts_feature_materialize='--source'
+_mlops_choices_feature_materialize=''
+_mlops_opts_feature_show='--help --json --no-color --quiet --verbose'
+_mlops_vopts_feature_show=''
+_mlops_choices_feature_show=''
 _mlops_subs_fetch=''
-_mlops_opts_fetch='--force --help -j'
+_mlops_main_fetch=1
+_mlops_opts_fetch='--force --help --json --no-color --quiet --verbose -j'
+_mlops_vopts_fetch='-j'
+_mlops_choices_fetch=''
 _mlops_subs_fsck=''
-_mlops_opts_fsck='--help --remote -j'
+_mlops_main_fsck=1
+_mlops_opts_fsck='--help --json --no-color --quiet --remote --verbose -j'
+_mlops_vopts_fsck='--remote -j'
+_mlops_choices_fsck=''
 _mlops_subs_gc=''
-_mlops_opts_gc='--dry-run --grace --help --remote'
+_mlops_main_gc=1
+_mlops_opts_gc='--dry-run --grace --help --json --no-color --quiet --remote --verbose'
+_mlops_vopts_gc='--grace --remote'
+_mlops_choices_gc=''
 _mlops_subs_help=''
-_mlops_opts_help='--help'
+_mlops_main_help=1
+_mlops_opts_help='--help --json --no-color --quiet --verbose'
+_mlops_vopts_help=''
+_mlops_choices_help=''
 _mlops_subs_hooks='install run uninstall'
 _mlops_opts_hooks=''
-_mlops_opts_hooks_install='--force --help --hook --pre-commit-framework'
-_mlops_opts_hooks_run='--help'
-_mlops_opts_hooks_uninstall='--help'
+_mlops_vopts_hooks=''
+_mlops_choices_hooks=''
+_mlops_opts_hooks_install='--force --help --hook --json --no-color --pre-commit-framework --quiet --verbose'
+_mlops_vopts_hooks_install='--hook'
+_mlops_choices_hooks_install=''
+_mlops_opts_hooks_run='--help --json --no-color --quiet --verbose'
+_mlops_vopts_hooks_run=''
+_mlops_choices_hooks_run=''
+_mlops_opts_hooks_uninstall='--help --json --no-color --quiet --verbose'
+_mlops_vopts_hooks_uninstall=''
+_mlops_choices_hooks_uninstall=''
 _mlops_subs_import=''
-_mlops_opts_import='--help'
+_mlops_main_import=1
+_mlops_opts_import='--help --json --no-color --quiet --verbose'
+_mlops_vopts_import=''
+_mlops_choices_import=''
 _mlops_subs_init=''
-_mlops_opts_init='--help'
+_mlops_main_init=1
+_mlops_opts_init='--help --json --no-color --quiet --verbose'
+_mlops_vopts_init=''
+_mlops_choices_init=''
 _mlops_subs_merge_lock=''
-_mlops_opts_merge_lock='--help'
+_mlops_main_merge_lock=1
+_mlops_opts_merge_lock='--help --json --no-color --quiet --verbose'
+_mlops_vopts_merge_lock=''
+_mlops_choices_merge_lock=''
 _mlops_subs_monitor='check log'
 _mlops_opts_monitor=''
-_mlops_opts_monitor_check='--baseline --data --help --log --model'
-_mlops_opts_monitor_log='--help'
+_mlops_vopts_monitor=''
+_mlops_choices_monitor=''
+_mlops_opts_monitor_check='--baseline --chi2-pvalue --data --help --html --jensenshannon --json --ks-pvalue --log --model --no-color --on-drift --promote --psi --quality-drop --quiet --retrain --share --since --stattest --target --verbose --wasserstein'
+_mlops_vopts_monitor_check='--baseline --chi2-pvalue --data --html --jensenshannon --ks-pvalue --log --model --on-drift --promote --psi --quality-drop --share --since --stattest --target --wasserstein'
+_mlops_choices_monitor_check=''
+_mlops_opts_monitor_log='--help --json --no-color --quiet --verbose'
+_mlops_vopts_monitor_log=''
+_mlops_choices_monitor_log=''
 _mlops_subs_pull=''
-_mlops_opts_pull='--force --help -j'
+_mlops_main_pull=1
+_mlops_opts_pull='--force --help --json --no-color --quiet --verbose -j'
+_mlops_vopts_pull='-j'
+_mlops_choices_pull=''
 _mlops_subs_push=''
-_mlops_opts_push='--force --help -j'
+_mlops_main_push=1
+_mlops_opts_push='--force --help --json --no-color --quiet --verbose -j'
+_mlops_vopts_push='-j'
+_mlops_choices_push=''
 _mlops_subs_register='demote deprecate history impact lineage list promote show'
-_mlops_opts_register='--allow-same --bump --help --run --version -m'
-_mlops_opts_register_demote='--help -m'
-_mlops_opts_register_deprecate='--help -m'
-_mlops_opts_register_history='--help'
-_mlops_opts_register_impact='--help'
-_mlops_opts_register_lineage='--dot --help'
-_mlops_opts_register_list='--at --help'
-_mlops_opts_register_promote='--help -m'
-_mlops_opts_register_show='--at --help'
+_mlops_main_register=1
+_mlops_opts_register='--allow-same --bump --help --json --no-color --quiet --run --verbose --version -m'
+_mlops_vopts_register='--bump --run --version -m'
+_mlops_choices_register='--bump=major,minor,patch'
+_mlops_opts_register_demote='--help --json --no-color --quiet --verbose -m'
+_mlops_vopts_register_demote='-m'
+_mlops_choices_register_demote=''
+_mlops_opts_register_deprecate='--help --json --no-color --quiet --verbose -m'
+_mlops_vopts_register_deprecate='-m'
+_mlops_choices_register_deprecate=''
+_mlops_opts_register_history='--help --json --no-color --quiet --verbose'
+_mlops_vopts_register_history=''
+_mlops_choices_register_history=''
+_mlops_opts_register_impact='--help --json --no-color --quiet --verbose'
+_mlops_vopts_register_impact=''
+_mlops_choices_register_impact=''
+_mlops_opts_register_lineage='--dot --help --json --no-color --quiet --verbose'
+_mlops_vopts_register_lineage=''
+_mlops_choices_register_lineage=''
+_mlops_opts_register_list='--at --help --json --no-color --quiet --verbose'
+_mlops_vopts_register_list='--at'
+_mlops_choices_register_list=''
+_mlops_opts_register_promote='--help --json --no-color --quiet --verbose -m'
+_mlops_vopts_register_promote='-m'
+_mlops_choices_register_promote=''
+_mlops_opts_register_show='--at --help --json --no-color --quiet --verbose'
+_mlops_vopts_register_show='--at'
+_mlops_choices_register_show=''
 _mlops_subs_remote='add list remove'
 _mlops_opts_remote=''
-_mlops_opts_remote_add='--default --endpoint --help --profile --region'
-_mlops_opts_remote_list='--help'
-_mlops_opts_remote_remove='--help'
+_mlops_vopts_remote=''
+_mlops_choices_remote=''
+_mlops_opts_remote_add='--default --endpoint --help --json --no-color --profile --quiet --region --verbose'
+_mlops_vopts_remote_add='--endpoint --profile --region'
+_mlops_choices_remote_add=''
+_mlops_opts_remote_list='--help --json --no-color --quiet --verbose'
+_mlops_vopts_remote_list=''
+_mlops_choices_remote_list=''
+_mlops_opts_remote_remove='--help --json --no-color --quiet --verbose'
+_mlops_vopts_remote_remove=''
+_mlops_choices_remote_remove=''
 _mlops_subs_status=''
-_mlops_opts_status='--exit-code --help'
+_mlops_main_status=1
+_mlops_opts_status='--exit-code --help --json --no-color --quiet --verbose'
+_mlops_vopts_status=''
+_mlops_choices_status=''
 _mlops_subs_train='cancel compare list log show wait'
-_mlops_opts_train='--builtin --cpus --executor --force --gpus --help --json --maximize --mem --metric --minimize --params --partition --seed --sweep --target --time --valid-frac --wait -d -f -j -m -n -o -p'
-_mlops_opts_train_cancel='--help --json'
-_mlops_opts_train_compare='--help --json'
-_mlops_opts_train_list='--help --json --name'
-_mlops_opts_train_log='--help'
-_mlops_opts_train_show='--diff --help --json'
-_mlops_opts_train_wait='--help --json --timeout'
+_mlops_main_train=1
+_mlops_opts_train='--builtin --cpus --executor --force --gpus --help --json --maximize --mem --metric --minimize --no-color --params --partition --quiet --seed --sweep --target --time --valid-frac --verbose --wait -d -f -j -m -n -o -p'
+_mlops_vopts_train='--builtin --cpus --executor --gpus --mem --metric --params --partition --seed --sweep --target --time --valid-frac -d -f -j -m -n -o -p'
+_mlops_choices_train='--builtin=linear,logistic,auto --executor=local,slurm'
+_mlops_opts_train_cancel='--help --json --no-color --quiet --verbose'
+_mlops_vopts_train_cancel=''
+_mlops_choices_train_cancel=''
+_mlops_opts_train_compare='--help --json --no-color --quiet --verbose'
+_mlops_vopts_train_compare=''
+_mlops_choices_train_compare=''
+_mlops_opts_train_list='--help --json --name --no-color --quiet --verbose'
+_mlops_vopts_train_list='--name'
+_mlops_choices_train_list=''
+_mlops_opts_train_log='--help --json --no-color --quiet --verbose'
+_mlops_vopts_train_log=''
+_mlops_choices_train_log=''
+_mlops_opts_train_show='--diff --help --json --no-color --quiet --verbose'
+_mlops_vopts_train_show=''
+_mlops_choices_train_show=''
+_mlops_opts_train_wait='--help --json --no-color --quiet --timeout --verbose'
+_mlops_vopts_train_wait='--timeout'
+_mlops_choices_train_wait=''
 _mlops_subs_version=''
-_mlops_opts_version='--help'
+_mlops_main_version=1
+_mlops_opts_version='--help --json --no-color --quiet --verbose'
+_mlops_vopts_version=''
+_mlops_choices_version=''
 _mlops() {
-	local cur=${COMP_WORDS[COMP_CWORD]} i=1 cmd= sub=
+	local cur=${COMP_WORDS[COMP_CWORD]} i=1 w cmd= sub= key= subs= vopts= valopt= dashdash= npos=0
 	while [ $i -lt $COMP_CWORD ]; do
-		case ${COMP_WORDS[i]} in
-		-C) i=$((i + 2)); continue ;;
-		-*) ;;
-		*) if [ -z "$cmd" ]; then cmd=${COMP_WORDS[i]}; elif [ -z "$sub" ]; then sub=${COMP_WORDS[i]}; fi ;;
-		esac
+		w=${COMP_WORDS[i]}
+		if [ -z "$cmd" ]; then
+			case $w in
+			-C) [ $((i + 1)) -eq $COMP_CWORD ] && valopt=-C; i=$((i + 1)) ;;
+			-*) ;;
+			*) cmd=$w; key=${cmd//[^a-z0-9]/_}; eval "subs=\${_mlops_subs_$key:-} vopts=\${_mlops_vopts_$key:-}" ;;
+			esac
+		elif [ -n "$dashdash" ]; then
+			npos=$((npos + 1))
+		else
+			case $w in
+			--) dashdash=1 ;;
+			-*=*) ;;
+			-*) case " $vopts " in *" $w "*) [ $((i + 1)) -eq $COMP_CWORD ] && valopt=$w; i=$((i + 1)) ;; esac ;;
+			*)
+				if [ -z "$sub" ] && [ $npos -eq 0 ] && [[ " $subs " == *" $w "* ]]; then
+					sub=$w; key=${key}_${sub//[^a-z0-9]/_}; eval "vopts=\${_mlops_vopts_$key:-}"
+				else
+					npos=$((npos + 1))
+				fi ;;
+			esac
+		fi
 		i=$((i + 1))
 	done
+	COMPREPLY=()
+	if [ "$valopt" = -C ]; then
+		COMPREPLY=($(compgen -d -- "$cur"))
+		return
+	fi
 	if [ -z "$cmd" ]; then
 		case $cur in
 		-*) COMPREPLY=($(compgen -W "$_mlops_globals" -- "$cur")) ;;
@@ -102,25 +266,27 @@ _mlops() {
 		esac
 		return
 	fi
-	local v=${cmd//[^a-z0-9]/_} subs opts
-	eval "subs=\${_mlops_subs_$v:-}"
-	if [ -n "$subs" ] && [ -z "$sub" ]; then
-		COMPREPLY=($(compgen -W "$subs" -- "$cur"))
+	local words= c ch opts
+	if [ -n "$valopt" ]; then
+		eval "ch=\${_mlops_choices_$key:-}"
+		for c in $ch; do
+			[ "${c%%=*}" = "$valopt" ] && words=${c#*=} && words=${words//,/ }
+		done
+		[ -z "$words" ] && words=$(mlops __complete values "$cmd" "$sub" "$valopt" 2>/dev/null)
+		[ -n "$words" ] && COMPREPLY=($(compgen -W "$words" -- "$cur"))
 		return
 	fi
-	if [ -n "$sub" ] && [ -n "$subs" ]; then
-		eval "opts=\${_mlops_opts_${v}_${sub//[^a-z0-9]/_}:-}"
-	else
-		eval "opts=\${_mlops_opts_$v:-}"
-	fi
+	[ -n "$dashdash" ] && return
+	eval "opts=\${_mlops_opts_$key:-}"
 	case $cur in
-	-*) COMPREPLY=($(compgen -W "$opts" -- "$cur")) ;;
-	*)
-		local words
-		words=$(mlops __complete values "$cmd" "$sub" 2>/dev/null)
-		COMPREPLY=($(compgen -W "$words" -- "$cur"))
-		[ ${#COMPREPLY[@]} -eq 0 ] && COMPREPLY=($(compgen -f -- "$cur"))
-		;;
+	-*) COMPREPLY=($(compgen -W "$opts" -- "$cur")); return ;;
 	esac
+	if [ -n "$subs" ] && [ -z "$sub" ] && [ $npos -eq 0 ]; then
+		words=$subs
+		eval "[ -n \"\${_mlops_main_$key:-}\" ]" && words="$words $(mlops __complete values "$cmd" "" 2>/dev/null)"
+	else
+		words=$(mlops __complete values "$cmd" "$sub" 2>/dev/null)
+	fi
+	COMPREPLY=($(compgen -W "$words" -- "$cur"))
 }
 complete -o default -F _mlops mlops

@@ -78,6 +78,37 @@ test_expect_success 'dynamic values: remotes, deploy targets, models and their s
 	mlops __complete values register promote >v && grep -qx clf v
 '
 
+test_expect_success 'completion skips option values, knows subcommands, offers runs, remotes, choices' '
+	test_have_cmd bash || return 0
+	cd repo && printf "x,y\n1,0\n2,1\n3,0\n4,1\n5,0\n6,1\n7,0\n8,1\n" >cancer.csv &&
+	mlops -q dataset add cancer.csv && mlops -q train --builtin logistic -d cancer --target y &&
+	run=$(mlops train list | sed -n "s/^\(r-[0-9a-f]*\) .*/\1/p" | head -1) && test -n "$run" &&
+	cat >c.bash <<-\EOS &&
+	mlops() { "$MLOPS_BIN" "$@"; }
+	. "$TEST_ROOT/completions/mlops.bash"
+	comp() { COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMPREPLY=(); _mlops; echo "${COMPREPLY[*]}"; }
+	comp mlops train -d c
+	comp mlops train --builtin logistic -d cancer --ta
+	comp mlops train --builtin l
+	comp mlops register cancer --r
+	comp mlops train show r-
+	comp mlops gc --remote o
+	comp mlops fsck --remote o
+	comp mlops dataset list --js
+	comp mlops monitor check --wass
+	EOS
+	MLOPS_BIN=$MLOPS_BIN TEST_ROOT=$TEST_ROOT bash c.bash >out &&
+	sed -n 1p out | grep -qx "cancer cancer@v1" &&
+	sed -n 2p out | grep -qx -- --target &&
+	sed -n 3p out | grep -qx "linear logistic" &&
+	sed -n 4p out | grep -qx -- --run &&
+	sed -n 5p out | grep -qx "$run" &&
+	sed -n 6p out | grep -qx origin &&
+	sed -n 7p out | grep -qx origin &&
+	sed -n 8p out | grep -qx -- --json &&
+	sed -n 9p out | grep -qx -- --wasserstein
+'
+
 test_expect_success 'zsh and fish completions parse' '
 	if test_have_cmd zsh; then zsh -n "$TEST_ROOT/completions/_mlops" || return 1; fi
 	if test_have_cmd fish; then fish -n "$TEST_ROOT/completions/mlops.fish" || return 1; fi
