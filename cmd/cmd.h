@@ -68,8 +68,10 @@ int cmd_need_repo(void);
  * prints the error and exits (cmd_repo_failed_exit), so that a bad option
  * is a usage error (2) even outside a repository.  Every command that
  * needs the repository therefore parses its options before touching g_repo.
+ * With with_config, the configuration is read too, and a failure to parse
+ * it is kept the same way (exit 4).
  */
-int cmd_open_repo_or_defer(void);
+int cmd_open_repo_or_defer(int with_config);
 
 /* With a deferred failure to open the repository: print it and exit. */
 void cmd_repo_failed_exit(void);

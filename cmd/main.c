@@ -37,19 +37,31 @@ int cmd_need_repo(void)
  * error is exit 2 wherever it is run.
  */
 static struct {
-	int pending, code;
+	int pending, code, hint;
 	char message[1024];
 } repo_failure;
 
-int cmd_open_repo_or_defer(void)
+int cmd_open_repo_or_defer(int with_config)
 {
-	if (g_repo)
-		return 0;
-	int err = mlops_repo_open(&g_repo, ".");
+	int err = 0;
+	if (!g_repo)
+		err = mlops_repo_open(&g_repo, ".");
+	/*
+	 * A configuration that does not parse fails every command that reads
+	 * it, in the same words (exit 4): the commands that start libgit2
+	 * read it here, before anything else.  The others (status, dataset,
+	 * hooks...) read it when they need it, and many never do.
+	 */
+	if (err == 0 && with_config && !mlops_repo_config(g_repo)) {
+		err = MLOPS_EINVALID;
+		mlops_repo_free(g_repo);
+		g_repo = NULL;
+	}
 	if (err == 0)
 		return 0;
 	repo_failure.pending = 1;
 	repo_failure.code = err;
+	repo_failure.hint = err == MLOPS_ENOREPO;
 	snprintf(repo_failure.message, sizeof(repo_failure.message), "%s", mlops_error_message());
 	mlops_error_clear();
 	return 1;
@@ -60,8 +72,7 @@ void cmd_repo_failed_exit(void)
 	if (!repo_failure.pending)
 		return;
 	mlops_error_set(repo_failure.code, "%s", repo_failure.message);
-	exit(cmd_fail(repo_failure.code,
-		      repo_failure.code == MLOPS_ENOREPO ? "run 'mlops init' to create one" : NULL));
+	exit(cmd_fail(repo_failure.code, repo_failure.hint ? "run 'mlops init' to create one" : NULL));
 }
 
 /* Sorted by name. */
@@ -237,7 +248,7 @@ int main(int argc, char **argv)
 		if (c->flags & CMD_SUB_REPO) {
 			g_defer_repo = 1;
 		} else {
-			cmd_open_repo_or_defer();
+			cmd_open_repo_or_defer(!(c->flags & CMD_LAZY_GIT));
 		}
 	}
 	snprintf(g_cmd_name, sizeof(g_cmd_name), "%s", c->name);

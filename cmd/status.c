@@ -98,14 +98,23 @@ int cmd_status_usage(int argc, char **argv, const char *const *usage)
 	/*
 	 * Versions not yet on the default remote, as this clone last saw it
 	 * (no request is made).  The configuration, and with it libgit2, is
-	 * read only when .mlops/config mentions a remote at all.
+	 * read only when .mlops/config mentions a remote at all (so a status
+	 * without remotes does not notice a malformed configuration).
 	 */
 	char *remote = NULL;
 	unsigned char *on_remote = NULL;
 	size_t unpushed = 0;
 	char *cfg_path = mlops_repo_path(g_repo, "config"), *cfg_text = NULL;
-	if (n && cfg_path && mlops_read_file(&cfg_text, NULL, cfg_path) == 0 &&
-	    strstr(cfg_text, "[remote") && mlops_remote_default(&remote, g_repo) == 0) {
+	int read_remote = n && cfg_path && mlops_read_file(&cfg_text, NULL, cfg_path) == 0 &&
+			  strstr(cfg_text, "[remote");
+	if (read_remote && !mlops_repo_config(g_repo)) {
+		/* It reads the configuration: a malformed one fails it as any command. */
+		free(cfg_text);
+		free(cfg_path);
+		mlops_path_status_free(st, n);
+		return cmd_fail(MLOPS_EINVALID, NULL);
+	}
+	if (read_remote && mlops_remote_default(&remote, g_repo) == 0) {
 		mlops_oid *ids = calloc(n, sizeof(*ids));
 		on_remote = calloc(n, 1);
 		if (ids && on_remote) {

@@ -147,7 +147,7 @@ int cmd_dispatch(int argc, char **argv, const struct subcmd *subs,
 				if (!strcmp(argv[k], "-h") || !strcmp(argv[k], "--help"))
 					is_help = 1;
 			if (!is_help)
-				cmd_open_repo_or_defer();
+				cmd_open_repo_or_defer(0);
 		}
 		return subs[i].fn(argc - 1, argv + 1);
 	}

@@ -274,7 +274,10 @@ done:
 
 static int local_config(git_config **out, struct mlops_repo *repo)
 {
-	if (git_config_open_level(out, mlops_repo_config(repo), GIT_CONFIG_LEVEL_LOCAL) < 0)
+	git_config *cfg = mlops_repo_config(repo);
+	if (!cfg)
+		return MLOPS_EINVALID;
+	if (git_config_open_level(out, cfg, GIT_CONFIG_LEVEL_LOCAL) < 0)
 		return mlops_git_error(MLOPS_EIO, "unable to open '.mlops/config'");
 	return 0;
 }
@@ -499,7 +502,12 @@ int mlops_remote_list(struct mlops_remote_info **out, size_t *n, struct mlops_re
 	int err = 0;
 	*out = NULL;
 	*n = 0;
-	if (git_config_foreach(mlops_repo_config(repo), collect_key, &c) < 0) {
+	git_config *cfg = mlops_repo_config(repo);
+	if (!cfg) {
+		err = MLOPS_EINVALID;
+		goto done;
+	}
+	if (git_config_foreach(cfg, collect_key, &c) < 0) {
 		err = mlops_git_error(MLOPS_EIO, "unable to read the configuration");
 		goto done;
 	}

@@ -67,6 +67,55 @@ char *mlops_repo_path(const struct mlops_repo *repo, const char *rel)
 	return mlops_path_join(repo->dir, rel);
 }
 
+/*
+ * A configuration file that does not parse: "unable to read 'FILE': why
+ * (line N)", from libgit2's "failed to parse config file: why (in PATH:N)".
+ */
+static int config_read_error(const char *shown)
+{
+	const git_error *e = git_error_last();
+	char why[512];
+	snprintf(why, sizeof(why), "%s", e && e->message ? e->message : "unknown error");
+	git_error_clear();
+	static const char prefix[] = "failed to parse config file: ";
+	char *text = why, *in = strstr(why, " (in "), *colon;
+	long line = 0;
+	if (!strncmp(text, prefix, sizeof(prefix) - 1))
+		text += sizeof(prefix) - 1;
+	if (in && (colon = strrchr(in, ':')) && (line = strtol(colon + 1, NULL, 10)) > 0)
+		*in = '\0';
+	if (line > 0)
+		return mlops_error_set(MLOPS_EINVALID, "unable to read '%s': %s (line %ld)", shown, text, line);
+	return mlops_error_set(MLOPS_EINVALID, "unable to read '%s': %s", shown, text);
+}
+
+/* The file a configuration level is read from, for messages. */
+static const char *level_file(git_config_level_t level)
+{
+	const char *env = getenv("MLOPS_CONFIG");
+	if (level == GIT_CONFIG_LEVEL_GLOBAL)
+		return "~/.config/mlops/config";
+	if (level == GIT_CONFIG_LEVEL_APP)
+		return env && *env ? env : "$MLOPS_CONFIG";
+	return ".mlops/config";
+}
+
+/* A value that is not what `key` takes: name the key, the value and its file. */
+static int config_value_error(git_config *cfg, const char *key, const char *expected)
+{
+	git_config_entry *e = NULL;
+	int err;
+	git_error_clear();
+	if (git_config_get_entry(&e, cfg, key) == 0 && e)
+		err = mlops_error_set(MLOPS_EINVALID, "invalid configuration in '%s': %s is '%s'; expected %s",
+				      level_file(e->level), key, e->value ? e->value : "", expected);
+	else
+		err = mlops_error_set(MLOPS_EINVALID, "invalid configuration: %s; expected %s", key, expected);
+	git_config_entry_free(e);
+	git_error_clear();
+	return err;
+}
+
 static int open_config(struct mlops_repo *repo)
 {
 	git_config *cfg = NULL;
@@ -86,16 +135,16 @@ static int open_config(struct mlops_repo *repo)
 	struct stat st;
 	if (user && stat(user, &st) == 0 &&
 	    git_config_add_file_ondisk(cfg, user, GIT_CONFIG_LEVEL_GLOBAL, NULL, 0) < 0) {
-		err = mlops_git_error(MLOPS_EINVALID, user);
+		err = config_read_error(user);
 		goto done;
 	}
 	if (git_config_add_file_ondisk(cfg, local, GIT_CONFIG_LEVEL_LOCAL, NULL, 0) < 0) {
-		err = mlops_git_error(MLOPS_EINVALID, "unable to read '.mlops/config'");
+		err = config_read_error(".mlops/config");
 		goto done;
 	}
 	const char *env = getenv("MLOPS_CONFIG");
 	if (env && *env && git_config_add_file_ondisk(cfg, env, GIT_CONFIG_LEVEL_APP, NULL, 0) < 0) {
-		err = mlops_git_error(MLOPS_EINVALID, env);
+		err = config_read_error(env);
 		goto done;
 	}
 	repo->config = cfg;
@@ -531,7 +580,7 @@ int mlops_config_get_int(long long *out, struct mlops_repo *repo, const char *ke
 		return 0;
 	}
 	if (rc < 0)
-		return mlops_git_error(MLOPS_EINVALID, "invalid configuration value");
+		return config_value_error(cfg, key, "an integer");
 	*out = v;
 	return 0;
 }
@@ -548,7 +597,7 @@ int mlops_config_get_bool(int *out, struct mlops_repo *repo, const char *key, in
 		return 0;
 	}
 	if (rc < 0)
-		return mlops_git_error(MLOPS_EINVALID, "invalid configuration value");
+		return config_value_error(cfg, key, "true or false");
 	return 0;
 }
 

@@ -96,6 +96,26 @@ test_expect_success 'a bad config value is a clear error' '
 	git config -f .mlops/config core.compression zstd
 '
 
+test_expect_success 'a value that is not an integer names the key, the value and the file' '
+	cd fresh && git config -f .mlops/config core.lockTimeout abc &&
+	echo changed-again >d/f &&
+	test_expect_code 4 mlops dataset add d 2>err &&
+	grep -q "^mlops: invalid configuration in .\.mlops/config.: core.lockTimeout is .abc.; expected an integer$" err &&
+	git config -f .mlops/config --unset core.lockTimeout
+'
+
+test_expect_success 'a malformed config fails every command that reads it, naming the file and line' '
+	cd fresh && cp .mlops/config ../config.good &&
+	mlops -q remote add o "$PWD/../o-store" && echo "[core" >>.mlops/config &&
+	line=$(wc -l <.mlops/config) &&
+	for c in status "dataset add d" "remote list" "train list" gc "register list"; do
+		test_expect_code 4 mlops $c >/dev/null 2>err &&
+		grep -q "^mlops: unable to read .\.mlops/config.: missing .\]. in section header (line $line)$" err ||
+		{ echo "$c" >&2; cat err >&2; return 1; }
+	done &&
+	cp ../config.good .mlops/config
+'
+
 test_expect_success 'init of a regular file says it is not a directory (exit 2)' '
 	echo x >afile &&
 	test_expect_code 2 mlops init afile 2>err && grep -q "^mlops: .afile. is not a directory" err &&
