@@ -11,10 +11,26 @@
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+/* Wait for man showing a page: the pager has the terminal, its Ctrl-C is not ours. */
+static int page_status(pid_t pid)
+{
+	struct sigaction ign = { .sa_handler = SIG_IGN }, old_int, old_quit;
+	sigemptyset(&ign.sa_mask);
+	sigaction(SIGINT, &ign, &old_int);
+	sigaction(SIGQUIT, &ign, &old_quit);
+	int wst = 0;
+	while (waitpid(pid, &wst, 0) < 0 && errno == EINTR)
+		;
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGQUIT, &old_quit, NULL);
+	return wst;
+}
 
 int cmd_help(int argc, char **argv)
 {
@@ -51,24 +67,35 @@ int cmd_help(int argc, char **argv)
 				execlp("man", "man", "-l", path, (char *)NULL);
 		}
 	}
-	/* From the manual path: man's own status when it has no such page is 16. */
+	/*
+	 * From the manual path: man's own status when it has no such page is
+	 * 16.  'man -w' asks first, silenced, so that its "No manual entry"
+	 * does not come before our message.
+	 */
 	pid_t pid = fork();
 	if (pid < 0)
 		return cmd_die(MLOPS_EXIT_IO, "unable to run man: %s", strerror(errno));
 	if (pid == 0) {
-		execlp("man", "man", page, (char *)NULL);
+		int null = open("/dev/null", O_WRONLY);
+		if (null >= 0) {
+			dup2(null, STDOUT_FILENO);
+			dup2(null, STDERR_FILENO);
+		}
+		execlp("man", "man", "-w", page, (char *)NULL);
 		_exit(127);
 	}
-	/* The pager has the terminal: its Ctrl-C is not ours. */
-	struct sigaction ign = { .sa_handler = SIG_IGN }, old_int, old_quit;
-	sigemptyset(&ign.sa_mask);
-	sigaction(SIGINT, &ign, &old_int);
-	sigaction(SIGQUIT, &ign, &old_quit);
 	int wst = 0;
 	while (waitpid(pid, &wst, 0) < 0 && errno == EINTR)
 		;
-	sigaction(SIGINT, &old_int, NULL);
-	sigaction(SIGQUIT, &old_quit, NULL);
+	if (!WIFEXITED(wst) || (WEXITSTATUS(wst) != 16 && WEXITSTATUS(wst) != 127)) {
+		if ((pid = fork()) < 0)
+			return cmd_die(MLOPS_EXIT_IO, "unable to run man: %s", strerror(errno));
+		if (pid == 0) {
+			execlp("man", "man", page, (char *)NULL);
+			_exit(127);
+		}
+		wst = page_status(pid);
+	}
 	if (WIFEXITED(wst) && WEXITSTATUS(wst) == 0)
 		return 0;
 	if (WIFEXITED(wst) && WEXITSTATUS(wst) == 127)

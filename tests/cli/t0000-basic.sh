@@ -59,7 +59,8 @@ test_expect_success 'help for a page that is not installed is "not found" (3) wi
 	mkdir nopages && cp "$MLOPS_BIN" nopages/mlops &&
 	if MANPATH=/nonexistent man -w mlops-dataset >/dev/null 2>&1; then return 0; fi
 	(unset MLOPS_MANDIR; MANPATH=/nonexistent test_expect_code 3 nopages/mlops help dataset 2>err) &&
-	grep -q "^mlops: no manual page .mlops-dataset. is installed" err && grep -q "^hint: " err
+	grep -q "^mlops: no manual page .mlops-dataset. is installed" err && grep -q "^hint: " err &&
+	! grep -q "No manual entry" err && test "$(wc -l <err)" = 2
 '
 
 test_expect_success 'commands outside a repository give the hint' '
