@@ -391,12 +391,12 @@ int mlops_remote_add(struct mlops_repo *repo, const char *name, const char *url,
 		int rc = git_config_set_string(cfg, key, kv[i].value);
 		free(key);
 		if (rc < 0) {
-			err = mlops_git_error(MLOPS_EIO, "unable to write '.mlops/config'");
+			err = mlops_config_write_error();
 			goto done;
 		}
 	}
 	if (make_default && git_config_set_string(cfg, "core.remote", name) < 0)
-		err = mlops_git_error(MLOPS_EIO, "unable to write '.mlops/config'");
+		err = mlops_config_write_error();
 done:
 	git_config_free(cfg);
 	free(abs);
@@ -455,7 +455,7 @@ int mlops_remote_remove(struct mlops_repo *repo, const char *name)
 		if (!dot || (size_t)(dot - sub) != strlen(name) || strncmp(sub, name, strlen(name)))
 			continue;
 		if (git_config_delete_entry(cfg, c.keys[i]) < 0) {
-			err = mlops_git_error(MLOPS_EIO, "unable to write '.mlops/config'");
+			err = mlops_config_write_error();
 			goto done;
 		}
 	}

@@ -35,6 +35,22 @@ int mlops_git_error(int code, const char *what)
 	return mlops_error_set(code, "%s: %s", what, e && e->message ? e->message : "unknown error");
 }
 
+int mlops_config_write_error(void)
+{
+	const git_error *e = git_error_last();
+	const char *msg = e && e->message ? e->message : "unknown error", *why = strrchr(msg, ':');
+	int err;
+	if (why && why[1] == ' ' && why[2])
+		err = mlops_error_set(MLOPS_EIO, "unable to write '.mlops/config': %s", why + 2);
+	else if (strstr(msg, "config.lock"))
+		err = mlops_error_set(MLOPS_ELOCKED, "unable to write '.mlops/config': '.mlops/config.lock' "
+				      "exists (another process is changing it; remove it if none is)");
+	else
+		err = mlops_error_set(MLOPS_EIO, "unable to write '.mlops/config': %s", msg);
+	git_error_clear();
+	return err;
+}
+
 static void git_init_once(void)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -638,7 +654,7 @@ int mlops_config_set_string(struct mlops_repo *repo, const char *key, const char
 	if (err < 0)
 		return err;
 	if (git_config_set_string(local, key, value) < 0)
-		err = mlops_git_error(MLOPS_EIO, "unable to write '.mlops/config'");
+		err = mlops_config_write_error();
 	git_config_free(local);
 	return err;
 }
@@ -654,7 +670,7 @@ int mlops_config_delete(struct mlops_repo *repo, const char *key)
 		git_error_clear();
 		err = mlops_error_set(MLOPS_ENOTFOUND, "configuration '%s' is not set", key);
 	} else if (rc < 0) {
-		err = mlops_git_error(MLOPS_EIO, "unable to write '.mlops/config'");
+		err = mlops_config_write_error();
 	}
 	git_config_free(local);
 	return err;

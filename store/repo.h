@@ -94,6 +94,14 @@ int mlops_config_delete(struct mlops_repo *repo, const char *key);
 /* Set the error from libgit2's last error, prefixed with `what`. */
 int mlops_git_error(int code, const char *what);
 
+/*
+ * A failed write of .mlops/config through libgit2: MLOPS_EIO with "unable
+ * to write '.mlops/config': <reason>", the reason in the system's words
+ * (libgit2's "failed to create locked file '...config.lock': Permission
+ * denied" becomes "Permission denied").
+ */
+int mlops_config_write_error(void);
+
 /* The user's name and email from git config ("A U Thor <a@b>"); caller frees. */
 char *mlops_repo_author(struct mlops_repo *repo);
 

@@ -104,6 +104,13 @@ test_expect_success 'a value that is not an integer names the key, the value and
 	git config -f .mlops/config --unset core.lockTimeout
 '
 
+test_expect_success 'a config write that fails says so in our words' '
+	cd fresh && touch .mlops/config.lock &&
+	test_expect_code 5 mlops remote add w ../w-store 2>err &&
+	grep -q "^mlops: unable to write .\.mlops/config.: .\.mlops/config\.lock. exists" err &&
+	! grep -q "failed to lock" err && rm .mlops/config.lock
+'
+
 test_expect_success 'a malformed config fails every command that reads it, naming the file and line' '
 	cd fresh && cp .mlops/config ../config.good &&
 	mlops -q remote add o "$PWD/../o-store" && echo "[core" >>.mlops/config &&
