@@ -7,6 +7,7 @@
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "store/remote.h"
 #include "store/repo.h"
@@ -15,6 +16,31 @@ static const char *const add_usage[] = {
 	"remote add NAME URL [--default] [--endpoint URL] [--region REGION] [--profile NAME]",
 	NULL,
 };
+
+/*
+ * A directory remote whose folder remote add could not make (its parent is
+ * missing: a file system not mounted yet?) is kept, but push and fetch
+ * refuse it until the folder exists: say so now.
+ */
+static void warn_missing_folder(const char *name)
+{
+	struct mlops_remote_info *info;
+	size_t n;
+	struct stat st;
+	if (mlops_remote_list(&info, &n, g_repo) < 0) {
+		mlops_error_clear();
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(info[i].name, name) || info[i].url[0] != '/' || stat(info[i].url, &st) == 0)
+			continue;
+		fflush(stdout);
+		fprintf(stderr, "mlops: warning: '%s' does not exist and its parent is missing, so it was "
+			"not made; push and fetch refuse the remote until the folder exists (mount it, or "
+			"'mkdir -p' it)\n", info[i].url);
+	}
+	mlops_remote_info_free(info, n);
+}
 
 static int remote_add(int argc, char **argv)
 {
@@ -49,10 +75,11 @@ static int remote_add(int argc, char **argv)
 		cJSON *o = cJSON_CreateObject();
 		cJSON_AddStringToObject(o, "name", name);
 		cJSON_AddBoolToObject(o, "default", make_default);
-		return cmd_print_json(o);
-	}
-	if (!g_opts.quiet)
+		cmd_print_json(o);
+	} else if (!g_opts.quiet) {
 		printf("added remote '%s'%s\n", name, make_default ? " (default)" : "");
+	}
+	warn_missing_folder(name);
 	return 0;
 }
 

@@ -665,7 +665,8 @@ int mlops_remote_dir_open(struct mlops_remote **out, const char *url,
 	}
 	/*
 	 * A folder that is not there is never made here: it may be a file
-	 * system that is not mounted (mlops remote add makes a new one).
+	 * system that is not mounted (mlops remote add makes a new one when
+	 * its parent exists).
 	 */
 	struct stat st;
 	if (stat(d->root, &st) < 0) {
@@ -673,8 +674,8 @@ int mlops_remote_dir_open(struct mlops_remote **out, const char *url,
 		dir_free(&d->base);
 		if (e == ENOENT)
 			return mlops_error_set(MLOPS_EREMOTE, "'%s' does not exist: is it mounted? "
-					       "(a new remote's folder is made by 'mlops remote add', "
-					       "or by mkdir)", path);
+					       "(push and fetch never make a remote's folder: mount it, "
+					       "or make it with 'mkdir -p')", path);
 		return mlops_error_set(MLOPS_EREMOTE, "unable to open '%s': %s", path, strerror(e));
 	}
 	if (!S_ISDIR(st.st_mode)) {

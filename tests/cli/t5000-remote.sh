@@ -65,8 +65,11 @@ test_expect_success 'remote add refuses an empty or relative file URL, and a fol
 
 test_expect_success 'remote add makes a new folder; push and fetch refuse a missing one (not mounted?)' '
 	cd cfg && mlops -q remote add fresh ../fresh-store && test -d ../fresh-store &&
-	mlops -q remote add nas ../nas/store && ! test -e ../nas &&
+	mlops -q remote add nas ../nas/store 2>err && ! test -e ../nas &&
+	grep -q "^mlops: warning: .*/nas/store. does not exist and its parent is missing" err &&
+	grep -q "push and fetch refuse the remote until the folder exists" err &&
 	test_expect_code 10 mlops push nas 2>err && grep -q "does not exist: is it mounted?" err &&
+	grep -q "never make a remote.s folder" err && ! grep -q "made by .mlops remote add." err &&
 	test_expect_code 10 mlops fetch nas 2>err && grep -q "does not exist" err &&
 	test_expect_code 10 mlops pull nas 2>err && ! test -e ../nas &&
 	mlops -q push fresh && test -f ../fresh-store/MLOPS_REMOTE &&
