@@ -191,8 +191,9 @@ static int finish_output(int status)
 int main(int argc, char **argv)
 {
 	int i = 1;
-	const char *no_color = getenv("NO_COLOR");
-	g_opts.color = isatty(STDOUT_FILENO) && !(no_color && *no_color);
+	const char *no_color = getenv("NO_COLOR"), *term = getenv("TERM");
+	g_opts.color = isatty(STDOUT_FILENO) && !(no_color && *no_color) &&
+		       !(term && !strcmp(term, "dumb"));
 
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		const char *a = argv[i];

@@ -82,6 +82,16 @@ test_expect_success 'a bad option is a usage error (2) outside a repository too'
 	test_expect_code 8 mlops dataset show x 2>err && grep -q "not in an mlops repository" err
 '
 
+test_expect_success 'no colours on a terminal whose TERM is dumb' '
+	test_have_cmd script || return 0
+	git init -q colours && cd colours && mlops -q init && echo a >a && mlops -q dataset add a &&
+	echo b >a && esc=$(printf "\033") &&
+	script -qc "env -u NO_COLOR TERM=xterm \"$MLOPS_BIN\" status" /dev/null >out &&
+	grep -q "$esc" out &&
+	script -qc "env -u NO_COLOR TERM=dumb \"$MLOPS_BIN\" status" /dev/null >out &&
+	grep -q "modified" out && ! grep -q "$esc" out
+'
+
 test_expect_success 'a full stdout is an error, not exit 0' '
 	test -w /dev/full || return 0
 	test_must_fail mlops --version >/dev/full 2>err &&
