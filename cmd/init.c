@@ -51,9 +51,14 @@ int cmd_init(int argc, char **argv)
 		mlops_repo_free(repo);
 		return cmd_print_json(o);
 	}
-	if (!g_opts.quiet)
+	if (!g_opts.quiet) {
 		printf("%s mlops repository in %s/.mlops\n",
 		       created ? "Initialized empty" : "Reinitialized existing", repo->workdir);
+		/* The settings a clone needs (remotes) are in .mlops/config. */
+		if (created)
+			printf("hint: commit .mlops/config and .mlops/.gitignore with the lock: "
+			       "git add mlops.lock .gitignore .mlops\n");
+	}
 	mlops_repo_free(repo);
 	return 0;
 }

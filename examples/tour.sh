@@ -26,7 +26,7 @@ step "2. version the dataset (breast cancer, 569 rows)"
 mkdir -p data
 cp "$data/breast_cancer.csv" data/
 run mlops dataset add data/breast_cancer.csv --name cancer -m "original export"
-run git add mlops.lock .gitignore .mlops/config
+run git add mlops.lock .gitignore .mlops
 run git commit -q -m "track the cancer dataset"
 
 step "3. a second version: 20 rows dropped"

@@ -6,6 +6,7 @@ test_expect_success 'init in a fresh folder creates git and .mlops' '
 	mkdir fresh && cd fresh &&
 	mlops init >out &&
 	grep -q "Initialized empty mlops repository" out &&
+	grep -q "^hint: .*git add mlops.lock .gitignore .mlops$" out &&
 	test -d .git && test -d .mlops/objects && test -d .mlops/refs &&
 	test -d .mlops/logs && test -d .mlops/tmp &&
 	test -f .mlops/config && test -f mlops.lock &&
@@ -16,7 +17,7 @@ test_expect_success 'init twice changes nothing' '
 	cd fresh &&
 	find .mlops mlops.lock -type f | sort | xargs sha256sum >before &&
 	mlops init >out &&
-	grep -q "Reinitialized existing" out &&
+	grep -q "Reinitialized existing" out && ! grep -q "hint:" out &&
 	find .mlops mlops.lock -type f | sort | xargs sha256sum >after &&
 	test_cmp before after
 '
