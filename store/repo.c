@@ -294,6 +294,26 @@ static int quick_discover(struct mlops_repo *repo, const char *abs)
 }
 
 /*
+ * Make `dir` the work tree of repo->git.  libgit2 (1.5) leaks its path
+ * when the work tree is already that one: it is then left alone.
+ */
+static int set_workdir(git_repository *git, const char *dir)
+{
+	char abs[PATH_MAX];
+	const char *cur = git_repository_workdir(git);
+	if (cur && realpath(dir, abs)) {
+		size_t l = strlen(abs), lc = strlen(cur);
+		if (lc && cur[lc - 1] == '/')
+			lc--;
+		if (l == lc && !strncmp(abs, cur, l))
+			return 0;
+	}
+	if (git_repository_set_workdir(git, dir, 0) < 0)
+		return mlops_git_error(MLOPS_ENOREPO, "GIT_WORK_TREE is not a work tree");
+	return 0;
+}
+
+/*
  * With GIT_DIR set, git's environment names the repository: open it as git
  * does (GIT_DIR, GIT_CEILING_DIRECTORIES, GIT_OBJECT_DIRECTORY... through
  * libgit2's GIT_REPOSITORY_OPEN_FROM_ENV).  The work tree is GIT_WORK_TREE,
@@ -341,8 +361,7 @@ static int open_git_env(struct mlops_repo *repo, const char *git_dir)
 		}
 		dir = cwd;
 	}
-	if (git_repository_set_workdir(repo->git, dir, 0) < 0)
-		err = mlops_git_error(MLOPS_ENOREPO, "GIT_WORK_TREE is not a work tree");
+	err = set_workdir(repo->git, dir);
 done:
 	free(wt);
 	return err;
@@ -390,8 +409,8 @@ static int discover(struct mlops_repo *repo, const char *path, int create)
 			return mlops_git_error(MLOPS_ERROR, "unable to open the git repository");
 		}
 		const char *wt = getenv("GIT_WORK_TREE");
-		if (wt && *wt && git_repository_set_workdir(repo->git, wt, 0) < 0)
-			return mlops_git_error(MLOPS_ENOREPO, "GIT_WORK_TREE is not a work tree");
+		if (wt && *wt && (err = set_workdir(repo->git, wt)) < 0)
+			return err;
 	}
 	const char *wd = git_repository_workdir(repo->git);
 	if (!wd)
