@@ -1129,7 +1129,10 @@ int mlops_deploy_targets(struct mlops_deploy_target ***out, size_t *n, struct ml
 	*out = NULL;
 	*n = 0;
 	/* A plain iterator: libgit2's glob iterator leaks its regex matcher. */
-	if (git_config_iterator_new(&it, mlops_repo_config(repo)) < 0)
+	git_config *cfg = mlops_repo_config(repo);
+	if (!cfg)
+		return MLOPS_EINVALID; /* the message says why */
+	if (git_config_iterator_new(&it, cfg) < 0)
 		return mlops_git_error(MLOPS_ERROR, "unable to read the configuration");
 	while ((rc = git_config_next(&e, it)) == 0) {
 		const char *first = strchr(e->name, '.'), *last = strrchr(e->name, '.');

@@ -1767,7 +1767,10 @@ static int gates_check(struct mlops_gate_failure **fail, struct mlops_repo *repo
 	snprintf(key, sizeof(key), "stage.%s.require", stage);
 	g.metrics = record ? cJSON_GetObjectItemCaseSensitive(record, "metrics") : NULL;
 	g.stage = stage;
-	int rc = git_config_get_multivar_foreach(mlops_repo_config(repo), key, NULL, gate_check, &g);
+	git_config *cfg = mlops_repo_config(repo);
+	if (!cfg)
+		return MLOPS_EINVALID; /* the message says why */
+	int rc = git_config_get_multivar_foreach(cfg, key, NULL, gate_check, &g);
 	if (rc == GIT_ENOTFOUND) {
 		git_error_clear();
 		return 0;
@@ -1800,7 +1803,10 @@ static int has_gates(struct mlops_repo *repo, const char *stage)
 	char key[200];
 	git_config_entry *e = NULL;
 	snprintf(key, sizeof(key), "stage.%s.require", stage);
-	int rc = git_config_get_entry(&e, mlops_repo_config(repo), key);
+	git_config *cfg = mlops_repo_config(repo);
+	if (!cfg)
+		return 0; /* gates_check reports the configuration's fault */
+	int rc = git_config_get_entry(&e, cfg, key);
 	git_config_entry_free(e);
 	git_error_clear();
 	return rc == 0;
