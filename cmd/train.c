@@ -1194,12 +1194,32 @@ static int train_compare(int argc, char **argv)
 			cJSON_AddItemToArray(jr, cJSON_CreateString(sid));
 		}
 		jrows = cJSON_AddArrayToObject(jo, "rows");
-	} else {
-		printf("  %-28s", "");
+	}
+	/* Columns as wide as their widest value: nothing runs into its neighbour. */
+	int kw = 8, *cw = calloc(n, sizeof(*cw));
+	if (!cw) {
+		rc = cmd_die(MLOPS_EXIT_FAILURE, "out of memory");
+		cJSON_Delete(jo);
+		goto done;
+	}
+	for (size_t i = 0; i < n; i++)
+		cw[i] = 10;
+	for (size_t k = 0; !jo && k < keys.n; k++) {
+		if ((int)strlen(keys.keys[k]) > kw)
+			kw = (int)strlen(keys.keys[k]);
+		for (size_t i = 0; i < n; i++) {
+			char *v = cmp_value(recs[i], keys.keys[k]);
+			if (v && (int)strlen(v) > cw[i])
+				cw[i] = (int)strlen(v);
+			free(v);
+		}
+	}
+	if (!jo) {
+		printf("  %-*s", kw, "");
 		for (size_t i = 0; i < n; i++) {
 			char sid[16];
 			short_id(sid, &ids[i]);
-			printf("  %-14s", sid);
+			printf("  %-*s", cw[i], sid);
 		}
 		putchar('\n');
 	}
@@ -1236,15 +1256,17 @@ static int train_compare(int argc, char **argv)
 			cJSON_AddBoolToObject(row, "differs", differs);
 			cJSON_AddItemToArray(jrows, row);
 		} else {
-			printf("%s %s%-28s", differs ? "*" : " ", differs ? cmd_color("yellow") : "", keys.keys[k]);
+			printf("%s %s%-*s", differs ? "*" : " ", differs ? cmd_color("yellow") : "", kw,
+			       keys.keys[k]);
 			for (size_t i = 0; i < n; i++)
-				printf("  %-14s", vals[i] ? vals[i] : "?");
+				printf("  %-*s", i + 1 < n ? cw[i] : 0, vals[i] ? vals[i] : "?");
 			printf("%s\n", differs ? cmd_color("reset") : "");
 		}
 		for (size_t i = 0; i < n; i++)
 			free(vals[i]);
 		free(vals);
 	}
+	free(cw);
 	if (jo)
 		cmd_print_json(jo);
 done:

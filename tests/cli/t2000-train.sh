@@ -180,6 +180,18 @@ test_expect_success 'compare shows params and metrics side by side, differences 
 	test_expect_code 2 mlops train compare r-0000 2>err
 '
 
+test_expect_success 'compare: every column starts where its header does, however long a value is' '
+	mlops -q train -n wide -p note=short -- true &&
+	mlops -q train -n wide -p note=a-parameter-value-longer-than-any-column -- true &&
+	mlops -q train -n wide-and-a-run-name-longer-than-the-key-column -p note=x -- true &&
+	ids=$(mlops --json train list | sed -n "s/.*\"run\":[[:space:]]*\"\(r-[0-9a-f]*\)\".*/\1/p" | head -n 3) &&
+	mlops train compare $ids >cmp && grep -q "a-parameter-value-longer-than-any-column" cmp &&
+	for r in $(sed -n 1p cmp); do
+		col=$(sed -n 1p cmp | awk -v r=$r "{ print index(\$0, r) }") &&
+		awk -v c=$col "NR > 1 && substr(\$0, c - 2, 2) != \"  \" { bad = 1 } END { exit bad }" cmp || return 1
+	done
+'
+
 test_expect_success 'run revisions: r-<prefix>, names, errors' '
 	id=$(cat .mlops/refs/runs/* | head -n 1) &&
 	mlops train show r-$(echo $id | cut -c1-6) >out && grep -q "^run $id" out &&
