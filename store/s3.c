@@ -122,7 +122,9 @@ struct req {
 	size_t mem_cap;
 	int sink_fd;
 	uint64_t fd_cap;              /* SINK_FD: at most this many bytes (0: no limit) */
-	int check_error_body;         /* a 200 may carry <Error> (CompleteMultipartUpload) */
+	/* A 2xx must be one complete XML document; an <Error> one is retried.  Its
+	 * root is not checked: moto answers CompleteMultipartUploadResponse. */
+	int xml_reply;
 	/* One attempt. */
 	CURL *easy;
 	char *url;
@@ -772,31 +774,201 @@ cleanup:
 	return error;
 }
 
-/* The text of <tag>...</tag> in [p, end), or NULL. */
-static const char *xml_find(const char *p, const char *end, const char *tag, size_t *len)
+/*
+ * XML replies.  S3 answers in a small, regular subset of XML: a prolog,
+ * one root element, elements that hold either text or child elements,
+ * attributes only on the root (xmlns).  A reply is read only when the whole
+ * document parses: every element closed by its own end tag, nothing but
+ * white space (and comments) after the root.  A body cut short, by a proxy
+ * or a server that died mid-reply, therefore never reads as a shorter but
+ * complete answer.
+ */
+struct xml_el {
+	const char *name, *body;      /* body: between the start and the end tag */
+	size_t name_len, body_len;
+};
+
+#define XML_MAX_DEPTH 16
+
+static int xml_name_char(char c)
 {
-	char open[64], close[64];
-	const char *s, *e;
-	int on = snprintf(open, sizeof(open), "<%s>", tag);
-	int cn = snprintf(close, sizeof(close), "</%s>", tag);
-	if (!p || p >= end)
-		return NULL;
-	if (!(s = memmem(p, (size_t)(end - p), open, (size_t)on)))
-		return NULL;
-	s += on;
-	if (!(e = memmem(s, (size_t)(end - s), close, (size_t)cn)))
-		return NULL;
-	*len = (size_t)(e - s);
-	return s;
+	return isalnum((unsigned char)c) || c == '_' || c == ':' || c == '-' || c == '.';
 }
 
-/* The S3 error code of an error body ("NoSuchKey"), or "". */
+/* Skip white space, comments and processing instructions; NULL when one is unterminated. */
+static const char *xml_skip_misc(const char *p, const char *end)
+{
+	for (;;) {
+		while (p < end && isspace((unsigned char)*p))
+			p++;
+		if (end - p >= 4 && !memcmp(p, "<!--", 4)) {
+			const char *e = memmem(p + 4, (size_t)(end - p - 4), "-->", 3);
+			if (!e)
+				return NULL;
+			p = e + 3;
+		} else if (end - p >= 2 && !memcmp(p, "<?", 2)) {
+			const char *e = memmem(p + 2, (size_t)(end - p - 2), "?>", 2);
+			if (!e)
+				return NULL;
+			p = e + 2;
+		} else {
+			return p;
+		}
+	}
+}
+
+/*
+ * Parse the element that starts at p (at its '<') into *el; the end of the
+ * element, or NULL when it is malformed or not closed before end.
+ */
+static const char *xml_element(const char *p, const char *end, struct xml_el *el, int depth)
+{
+	const char *q;
+	char quote;
+
+	if (depth > XML_MAX_DEPTH || p >= end || *p != '<')
+		return NULL;
+	el->name = ++p;
+	while (p < end && xml_name_char(*p))
+		p++;
+	el->name_len = (size_t)(p - el->name);
+	if (!el->name_len || p >= end)
+		return NULL;
+	/* Attributes: name="value" pairs, read only to find the tag's end. */
+	while (p < end && *p != '>' && *p != '/') {
+		if (*p == '"' || *p == '\'') {
+			quote = *p++;
+			if (!(q = memchr(p, quote, (size_t)(end - p))))
+				return NULL;
+			p = q + 1;
+		} else if (*p == '<') {
+			return NULL;
+		} else {
+			p++;
+		}
+	}
+	if (p >= end)
+		return NULL;
+	if (*p == '/') {
+		if (end - p < 2 || p[1] != '>')
+			return NULL;
+		el->body = p;
+		el->body_len = 0;
+		return p + 2;
+	}
+	el->body = ++p;
+	for (;;) {
+		struct xml_el child;
+		if (!(q = memchr(p, '<', (size_t)(end - p))))
+			return NULL;
+		p = q;
+		if (end - p >= 2 && p[1] == '/') {
+			el->body_len = (size_t)(p - el->body);
+			p += 2;
+			if ((size_t)(end - p) < el->name_len || memcmp(p, el->name, el->name_len))
+				return NULL;
+			p += el->name_len;
+			while (p < end && isspace((unsigned char)*p))
+				p++;
+			if (p >= end || *p != '>')
+				return NULL;
+			return p + 1;
+		}
+		if (end - p >= 9 && !memcmp(p, "<![CDATA[", 9)) {
+			if (!(q = memmem(p + 9, (size_t)(end - p - 9), "]]>", 3)))
+				return NULL;
+			p = q + 3;
+			continue;
+		}
+		if ((end - p >= 4 && !memcmp(p, "<!--", 4)) || (end - p >= 2 && p[1] == '?')) {
+			if (!(p = xml_skip_misc(p, end)))
+				return NULL;
+			continue;
+		}
+		if (!(p = xml_element(p, end, &child, depth + 1)))
+			return NULL;
+	}
+}
+
+/* 1 when el is named name. */
+static int xml_is(const struct xml_el *el, const char *name)
+{
+	return el->name_len == strlen(name) && !memcmp(el->name, name, el->name_len);
+}
+
+/*
+ * The root element of the document [p, p + n) into *root: 0, or -1 when
+ * the document is not one complete element (a UTF-8 byte order mark, a
+ * prolog and comments around it are fine).
+ */
+static int xml_root(struct xml_el *root, const char *p, size_t n)
+{
+	const char *end = p + n;
+	if (!p)
+		return -1;
+	if (n >= 3 && !memcmp(p, "\xef\xbb\xbf", 3))
+		p += 3;
+	if (!(p = xml_skip_misc(p, end)) || !(p = xml_element(p, end, root, 0)) ||
+	    !(p = xml_skip_misc(p, end)))
+		return -1;
+	return p == end ? 0 : -1;
+}
+
+/*
+ * The next child element of parent after *cursor (NULL: the first) into
+ * *child: 1, 0 after the last, -1 when there is text between the children
+ * (parent holds text, not elements).
+ */
+static int xml_next_child(const char **cursor, const struct xml_el *parent, struct xml_el *child)
+{
+	const char *p = *cursor ? *cursor : parent->body, *end = parent->body + parent->body_len;
+	for (;;) {
+		if (!(p = xml_skip_misc(p, end)))
+			return -1;
+		if (p >= end)
+			return 0;
+		if (*p != '<')
+			return -1;
+		if (end - p >= 9 && !memcmp(p, "<![CDATA[", 9))
+			return -1;
+		if (!(p = xml_element(p, end, child, 1)))
+			return -1;
+		*cursor = p;
+		return 1;
+	}
+}
+
+/*
+ * The only child of parent named name, holding text: *out is its text
+ * (borrowed, undecoded).  1 when found, 0 when absent, -1 when there are
+ * several or it holds elements.
+ */
+static int xml_leaf(const struct xml_el *parent, const char *name, const char **out, size_t *len)
+{
+	const char *cur = NULL;
+	struct xml_el c;
+	int rc, found = 0;
+	while ((rc = xml_next_child(&cur, parent, &c)) > 0) {
+		if (!xml_is(&c, name))
+			continue;
+		if (found || memchr(c.body, '<', c.body_len))
+			return -1;
+		*out = c.body;
+		*len = c.body_len;
+		found = 1;
+	}
+	return rc < 0 ? -1 : found;
+}
+
+/* The S3 error code of an <Error> reply ("NoSuchKey"), or "" when the body is not one. */
 static void error_code(char *out, size_t outsz, const struct req *r)
 {
+	struct xml_el root;
+	const char *c;
 	size_t n = 0;
-	const char *c = r->resp.p ? xml_find(r->resp.p, r->resp.p + r->resp.len, "Code", &n) : NULL;
 	out[0] = '\0';
-	if (!c)
+	if (!r->resp.p || xml_root(&root, r->resp.p, r->resp.len) < 0 || !xml_is(&root, "Error") ||
+	    xml_leaf(&root, "Code", &c, &n) <= 0)
 		return;
 	if (n >= outsz)
 		n = outsz - 1;
@@ -828,7 +1000,13 @@ static int req_result(struct mlops_s3 *s3, struct req *r, CURLcode cc, int *retr
 			r->errbuf[0] ? r->errbuf : curl_easy_strerror(cc));
 	}
 	if (r->status >= 200 && r->status < 300) {
-		if (r->check_error_body && r->resp.p && memmem(r->resp.p, r->resp.len, "<Error>", 7)) {
+		struct xml_el root;
+		if (!r->xml_reply)
+			return 0;
+		if (xml_root(&root, r->resp.p, r->resp.len) < 0)
+			return mlops_error_set(MLOPS_EREMOTE, "unable to %s '%s%s': malformed reply "
+				"(not a complete XML document)", r->what, s3->display, key);
+		if (xml_is(&root, "Error")) {
 			error_code(code, sizeof(code), r);
 			*retry = 1;
 			return mlops_error_set(MLOPS_EREMOTE, "unable to %s '%s%s': %s", r->what, s3->display,
@@ -923,7 +1101,7 @@ int mlops_s3_create_bucket(struct mlops_s3 *s3)
 		r.body_len = body.len;
 	}
 	error = do_request(s3, &r);
-	if (error == MLOPS_ECONFLICT && r.resp.p && strstr(r.resp.p, "BucketAlreadyOwnedByYou")) {
+	if (error == MLOPS_ECONFLICT && !strcmp(r.s3code, "BucketAlreadyOwnedByYou")) {
 		mlops_error_clear();
 		error = 0;
 	}
@@ -1257,63 +1435,168 @@ static long long parse_iso8601(const char *s, size_t n)
 	return t < 0 ? -1 : (long long)t;
 }
 
-static int parse_list(struct mlops_s3_list *list, struct mlops_s3 *s3, const char *p, const char *end)
+/* One <Contents> of a listing into a new entry of list. */
+static int parse_contents(struct mlops_s3_list *list, size_t *cap, struct mlops_s3 *s3,
+		const struct xml_el *c, const char **why)
 {
-	size_t plen = strlen(s3->prefix), cap = 0, n;
-	const char *v, *c;
+	size_t plen = strlen(s3->prefix), kn, sn, en;
+	const char *v;
+	char *key, sizebuf[24], *se;
+	struct mlops_s3_entry *e;
+	int rc;
 
-	while ((c = xml_find(p, end, "Contents", &n))) {
-		const char *ce = c + n;
-		struct mlops_s3_entry *e;
-		char *key, sizebuf[24], *se;
-		size_t kn, sn, en;
-		if (!(v = xml_find(c, ce, "Key", &kn)))
-			goto bad;
-		if (!(key = xml_text(v, kn))) {
-			if (errno == EINVAL)
-				goto bad;
+	if ((rc = xml_leaf(c, "Key", &v, &kn)) <= 0 || kn == 0) {
+		*why = rc < 0 ? "a Contents element with a malformed Key" : "a Contents element without a Key";
+		return MLOPS_EREMOTE;
+	}
+	if (!(key = xml_text(v, kn))) {
+		if (errno != EINVAL)
+			return mlops_error_set(MLOPS_ERROR, "out of memory");
+		*why = "a Key that is not XML text";
+		return MLOPS_EREMOTE;
+	}
+	if (strncmp(key, s3->prefix, plen)) {
+		free(key);
+		*why = "a Key outside the prefix listed";
+		return MLOPS_EREMOTE;
+	}
+	memmove(key, key + plen, strlen(key + plen) + 1);
+	if (list->count == *cap) {
+		struct mlops_s3_entry *ne;
+		size_t ncap = *cap ? 2 * *cap : 64;
+		if (!(ne = realloc(list->entries, ncap * sizeof(*ne)))) {
+			free(key);
 			return mlops_error_set(MLOPS_ERROR, "out of memory");
 		}
-		if (strncmp(key, s3->prefix, plen)) {
-			free(key);
-			goto bad;
+		list->entries = ne;
+		*cap = ncap;
+	}
+	e = &list->entries[list->count++];
+	memset(e, 0, sizeof(*e));
+	e->key = key;
+	if (xml_leaf(c, "Size", &v, &sn) <= 0 || sn == 0 || sn >= sizeof(sizebuf)) {
+		*why = "a Contents element without a Size";
+		return MLOPS_EREMOTE;
+	}
+	memcpy(sizebuf, v, sn);
+	sizebuf[sn] = '\0';
+	errno = 0;
+	e->stat.size = strtoull(sizebuf, &se, 10);
+	if (*se || !isdigit((unsigned char)sizebuf[0]) || errno) {
+		*why = "a malformed Size";
+		return MLOPS_EREMOTE;
+	}
+	/* LastModified may be absent (mtime 0: unknown, which gc's grace keeps). */
+	if ((rc = xml_leaf(c, "LastModified", &v, &sn)) < 0 ||
+	    (rc > 0 && (e->stat.mtime = parse_iso8601(v, sn)) < 0)) {
+		*why = "a malformed LastModified";
+		return MLOPS_EREMOTE;
+	}
+	if ((rc = xml_leaf(c, "ETag", &v, &en)) < 0) {
+		*why = "a malformed ETag";
+		return MLOPS_EREMOTE;
+	}
+	if (rc > 0) {
+		char *etag = xml_text(v, en);
+		if (!etag && errno != EINVAL)
+			return mlops_error_set(MLOPS_ERROR, "out of memory");
+		if (!etag) {
+			*why = "a malformed ETag";
+			return MLOPS_EREMOTE;
 		}
-		memmove(key, key + plen, strlen(key + plen) + 1);
-		if (list->count == cap) {
-			struct mlops_s3_entry *ne;
-			cap = cap ? 2 * cap : 64;
-			if (!(ne = realloc(list->entries, cap * sizeof(*ne)))) {
-				free(key);
-				return mlops_error_set(MLOPS_ERROR, "out of memory");
+		snprintf(e->stat.etag, sizeof(e->stat.etag), "%s", etag);
+		free(etag);
+	}
+	return 0;
+}
+
+/*
+ * A ListObjectsV2 reply into list.  Strict, since gc deletes what a listing
+ * leaves out: the document must be one complete ListBucketResult, every
+ * Contents closed and holding a Key and a Size, IsTruncated present (S3
+ * always sends it) and true or false, a truncated page must carry
+ * NextContinuationToken, and KeyCount, when sent, must count the keys.
+ * Anything else is MLOPS_EREMOTE, never a shorter listing.
+ */
+static int parse_list(struct mlops_s3_list *list, struct mlops_s3 *s3, const char *p, size_t n)
+{
+	struct xml_el root, c;
+	const char *cur = NULL, *why = NULL, *v;
+	size_t cap = 0, vn;
+	long long key_count = -1;
+	int rc, truncated = -1, error = 0;
+
+	if (xml_root(&root, p, n) < 0) {
+		why = "not a complete XML document";
+		goto bad;
+	}
+	if (!xml_is(&root, "ListBucketResult")) {
+		why = "not a ListBucketResult";
+		goto bad;
+	}
+	while ((rc = xml_next_child(&cur, &root, &c)) > 0) {
+		if (xml_is(&c, "Contents")) {
+			if ((error = parse_contents(list, &cap, s3, &c, &why)) < 0) {
+				if (why)
+					goto bad;
+				return error;
 			}
-			list->entries = ne;
-		}
-		e = &list->entries[list->count++];
-		memset(e, 0, sizeof(*e));
-		e->key = key;
-		if ((v = xml_find(c, ce, "Size", &sn))) {
-			if (sn == 0 || sn >= sizeof(sizebuf))
+		} else if (xml_is(&c, "IsTruncated")) {
+			if (truncated >= 0) {
+				why = "IsTruncated twice";
 				goto bad;
-			memcpy(sizebuf, v, sn);
-			sizebuf[sn] = '\0';
-			e->stat.size = strtoull(sizebuf, &se, 10);
-			if (*se || !isdigit((unsigned char)sizebuf[0]))
+			}
+			if (c.body_len == 4 && !memcmp(c.body, "true", 4))
+				truncated = 1;
+			else if (c.body_len == 5 && !memcmp(c.body, "false", 5))
+				truncated = 0;
+			else {
+				why = "IsTruncated is neither true nor false";
 				goto bad;
+			}
+		} else if (xml_is(&c, "KeyCount")) {
+			char num[24], *e;
+			if (key_count >= 0 || c.body_len == 0 || c.body_len >= sizeof(num)) {
+				why = "a malformed KeyCount";
+				goto bad;
+			}
+			memcpy(num, c.body, c.body_len);
+			num[c.body_len] = '\0';
+			key_count = strtoll(num, &e, 10);
+			if (*e || !isdigit((unsigned char)num[0])) {
+				why = "a malformed KeyCount";
+				goto bad;
+			}
 		}
-		if ((v = xml_find(c, ce, "LastModified", &sn)) &&
-		    (e->stat.mtime = parse_iso8601(v, sn)) < 0)
+	}
+	if (rc < 0) {
+		why = "text among its elements";
+		goto bad;
+	}
+	if (truncated < 0) {
+		why = "no IsTruncated";
+		goto bad;
+	}
+	if (key_count >= 0 && (unsigned long long)key_count != list->count) {
+		why = "KeyCount does not match the keys listed";
+		goto bad;
+	}
+	if (truncated) {
+		if ((rc = xml_leaf(&root, "NextContinuationToken", &v, &vn)) <= 0 || vn == 0) {
+			why = rc < 0 ? "a malformed NextContinuationToken" :
+				"truncated without a continuation token";
 			goto bad;
-		if ((v = xml_find(c, ce, "ETag", &en))) {
-			char *etag = xml_text(v, en);
-			if (etag)
-				snprintf(e->stat.etag, sizeof(e->stat.etag), "%s", etag);
-			free(etag);
 		}
-		p = ce;
+		if (!(list->next_token = xml_text(v, vn))) {
+			if (errno != EINVAL)
+				return mlops_error_set(MLOPS_ERROR, "out of memory");
+			why = "a malformed NextContinuationToken";
+			goto bad;
+		}
 	}
 	return 0;
 bad:
-	return mlops_error_set(MLOPS_EINVALID, "malformed listing of '%s'", s3->display);
+	return mlops_error_set(MLOPS_EREMOTE, "malformed listing from '%s': %s", s3->display, why);
 }
 
 int mlops_s3_list_page(struct mlops_s3_list **out, struct mlops_s3 *s3,
@@ -1322,8 +1605,6 @@ int mlops_s3_list_page(struct mlops_s3_list **out, struct mlops_s3 *s3,
 	struct req r = { .what = "list", .method = "GET", .sink_kind = SINK_MEM, .mem_cap = LIST_BODY_CAP };
 	struct mlops_s3_list *list = NULL;
 	char *full = NULL, maxbuf[16];
-	const char *v, *end;
-	size_t n;
 	int error;
 
 	*out = NULL;
@@ -1344,25 +1625,8 @@ int mlops_s3_list_page(struct mlops_s3_list **out, struct mlops_s3 *s3,
 	}
 	if ((error = do_request(s3, &r)) < 0)
 		goto cleanup;
-	if (!r.resp.p || !strstr(r.resp.p, "<ListBucketResult")) {
-		error = mlops_error_set(MLOPS_EINVALID, "malformed listing of '%s'", s3->display);
+	if ((error = parse_list(list, s3, r.resp.p, r.resp.len)) < 0)
 		goto cleanup;
-	}
-	end = r.resp.p + r.resp.len;
-	if ((error = parse_list(list, s3, r.resp.p, end)) < 0)
-		goto cleanup;
-	if ((v = xml_find(r.resp.p, end, "IsTruncated", &n)) && n == 4 && !memcmp(v, "true", 4)) {
-		if (!(v = xml_find(r.resp.p, end, "NextContinuationToken", &n)) || n == 0) {
-			error = mlops_error_set(MLOPS_EINVALID, "malformed listing of '%s': truncated without a "
-				"continuation token", s3->display);
-			goto cleanup;
-		}
-		if (!(list->next_token = xml_text(v, n))) {
-			error = mlops_error_set(errno == EINVAL ? MLOPS_EINVALID : MLOPS_ERROR,
-				"malformed listing of '%s'", s3->display);
-			goto cleanup;
-		}
-	}
 	*out = list;
 	list = NULL;
 
@@ -1400,7 +1664,9 @@ int mlops_s3_list_foreach(struct mlops_s3 *s3, const char *prefix, int max_keys,
 int mlops_s3_multipart_begin(char **out_upload_id, struct mlops_s3 *s3, const char *key)
 {
 	struct req r = { .what = "start multipart upload of", .method = "POST", .key = key,
-		.sink_kind = SINK_MEM, .mem_cap = MULTIPART_BODY_CAP };
+		.sink_kind = SINK_MEM, .mem_cap = MULTIPART_BODY_CAP,
+		.xml_reply = 1 };
+	struct xml_el root;
 	const char *v;
 	size_t n;
 	int error;
@@ -1411,10 +1677,13 @@ int mlops_s3_multipart_begin(char **out_upload_id, struct mlops_s3 *s3, const ch
 	r.query[r.nquery++] = (struct mlops_sigv4_param){ "uploads", "" };
 	if ((error = do_request(s3, &r)) < 0)
 		goto cleanup;
-	if (!r.resp.p || !(v = xml_find(r.resp.p, r.resp.p + r.resp.len, "UploadId", &n)) || !n ||
-			!(*out_upload_id = xml_text(v, n)))
-		error = mlops_error_set(MLOPS_EINVALID, "unable to start multipart upload of '%s%s': "
-			"no upload id in the reply", s3->display, key);
+	/* req_result checked that the reply is one complete document. */
+	errno = 0;
+	if (xml_root(&root, r.resp.p, r.resp.len) < 0 || xml_leaf(&root, "UploadId", &v, &n) <= 0 ||
+	    !n || !(*out_upload_id = xml_text(v, n)))
+		error = mlops_error_set(errno == ENOMEM ? MLOPS_ERROR : MLOPS_EREMOTE,
+			"unable to start multipart upload of '%s%s': no upload id in the reply",
+			s3->display, key);
 
 cleanup:
 	req_cleanup(&r);
@@ -1484,7 +1753,8 @@ int mlops_s3_multipart_complete(struct mlops_s3 *s3, const char *key, const char
 		char *const *etags, int nparts)
 {
 	struct req r = { .what = "complete multipart upload of", .method = "POST", .key = key,
-		.sink_kind = SINK_MEM, .mem_cap = MULTIPART_BODY_CAP, .check_error_body = 1 };
+		.sink_kind = SINK_MEM, .mem_cap = MULTIPART_BODY_CAP,
+		.xml_reply = 1 };
 	struct buf body = { .limit = SIZE_MAX };
 	char num[16];
 	int error, rc;

@@ -14,8 +14,9 @@
  *
  * Failures: MLOPS_ENOTFOUND for a missing object (or bucket), MLOPS_ECONFLICT
  * for a failed precondition, MLOPS_EREMOTE for network and server errors
- * (after retries), MLOPS_EINVALID when a response exceeds its size cap or is
- * malformed, MLOPS_EUSAGE for bad configuration or missing credentials,
+ * (after retries) and for a reply that is malformed (XML replies are read
+ * only when they are one complete document), MLOPS_EINVALID when a response
+ * exceeds its size cap, MLOPS_EUSAGE for bad configuration or missing credentials,
  * MLOPS_EIO for local file errors.  Requests that fail with a 5xx status,
  * 429, or a network error are retried with exponential backoff (100 ms
  * doubling, at most 5 s apart, max_retries times).  Error messages name the
@@ -152,7 +153,11 @@ struct mlops_s3_list {
  * (relative to the client's prefix; NULL for all), from continuation token
  * `token` (NULL for the first page), at most max_keys (0: the server's
  * default, 1000).  *out is the caller's, freed with mlops_s3_list_free().
- * MLOPS_EINVALID when the response is larger than 16 MiB or malformed.
+ * MLOPS_EINVALID when the response is larger than 16 MiB; MLOPS_EREMOTE
+ * ("malformed listing from ...") unless the reply is one complete
+ * ListBucketResult with IsTruncated, every Contents closed with a Key and a
+ * Size, a NextContinuationToken on a truncated page and a KeyCount (when
+ * sent) that counts the keys: a listing is never shorter than the server's.
  */
 int mlops_s3_list_page(struct mlops_s3_list **out, struct mlops_s3 *s3,
 		const char *prefix, const char *token, int max_keys);
@@ -162,7 +167,8 @@ void mlops_s3_list_free(struct mlops_s3_list *list);
 /*
  * Call cb for every key under prefix, page after page (max_keys a page, 0
  * for the server's default).  The entry is borrowed for the call.  A
- * non-zero return from cb stops the walk and is returned.
+ * non-zero return from cb stops the walk and is returned; so does a page
+ * that fails, after cb has seen the pages before it.
  */
 int mlops_s3_list_foreach(struct mlops_s3 *s3, const char *prefix, int max_keys,
 		int (*cb)(const struct mlops_s3_entry *entry, void *payload), void *payload);

@@ -971,21 +971,21 @@ static void test_caps_and_bad_replies(void **state)
 
 	fake_start(&f, badlist, 1);
 	s3 = fake_client(&f, 3);
-	assert_int_equal(mlops_s3_list_page(&list, s3, NULL, NULL, 0), MLOPS_EINVALID);
+	assert_int_equal(mlops_s3_list_page(&list, s3, NULL, NULL, 0), MLOPS_EREMOTE);
 	assert_null(list);
 	mlops_s3_free(s3);
 	fake_stop(&f);
 
 	fake_start(&f, baddate, 1);
 	s3 = fake_client(&f, 3);
-	assert_int_equal(mlops_s3_list_page(&list, s3, NULL, NULL, 0), MLOPS_EINVALID);
+	assert_int_equal(mlops_s3_list_page(&list, s3, NULL, NULL, 0), MLOPS_EREMOTE);
 	assert_null(list);
 	mlops_s3_free(s3);
 	fake_stop(&f);
 
 	fake_start(&f, truncated, 1);
 	s3 = fake_client(&f, 3);
-	assert_int_equal(mlops_s3_list_page(&list, s3, NULL, NULL, 0), MLOPS_EINVALID);
+	assert_int_equal(mlops_s3_list_page(&list, s3, NULL, NULL, 0), MLOPS_EREMOTE);
 	assert_non_null(strstr(mlops_error_message(), "continuation token"));
 	mlops_s3_free(s3);
 	fake_stop(&f);
@@ -1002,6 +1002,152 @@ static void test_caps_and_bad_replies(void **state)
 	assert_string_equal(list->entries[0].stat.etag, "\"e\"");
 	assert_string_equal(list->next_token, "t/+=");
 	mlops_s3_list_free(list);
+	mlops_s3_free(s3);
+	fake_stop(&f);
+}
+
+/*
+ * A listing decides what gc deletes: a reply that is not one complete
+ * ListBucketResult (cut short, an element left open, no IsTruncated, a
+ * truncated page without a token) is a remote failure, never a shorter
+ * listing, and is not retried into one.
+ */
+static void test_strict_listing(void **state)
+{
+#define LIST_OK(body) { "HTTP/1.1 200 OK", body }
+	static const struct reply broken[] = {
+		/* Cut after the first key: no closing tags at all. */
+		LIST_OK("<?xml version=\"1.0\"?><ListBucketResult><IsTruncated>false</IsTruncated>"
+			"<Contents><Key>a</Key><Size>1</Size></Contents><Contents><Key>b</Key>"),
+		/* Every Contents closed, the root not. */
+		LIST_OK("<ListBucketResult><IsTruncated>false</IsTruncated>"
+			"<Contents><Key>a</Key><Size>1</Size></Contents>"),
+		/* Empty, as a dying server or a proxy may send it. */
+		LIST_OK(""),
+		LIST_OK("<ListBucketResult><IsTruncated>false</IsTruncated>"),
+		/* Complete, but IsTruncated missing (S3 always sends it). */
+		LIST_OK("<ListBucketResult><Contents><Key>a</Key><Size>1</Size></Contents></ListBucketResult>"),
+		LIST_OK("<ListBucketResult><IsTruncated>maybe</IsTruncated></ListBucketResult>"),
+		/* A Contents without a Key, or with two. */
+		LIST_OK("<ListBucketResult><IsTruncated>false</IsTruncated><Contents><Size>1</Size></Contents>"
+			"</ListBucketResult>"),
+		LIST_OK("<ListBucketResult><IsTruncated>false</IsTruncated><Contents><Key>a</Key><Key>b</Key>"
+			"<Size>1</Size></Contents></ListBucketResult>"),
+		/* A Contents left open inside a closed root. */
+		LIST_OK("<ListBucketResult><IsTruncated>false</IsTruncated><Contents><Key>a</Key><Size>1</Size>"
+			"</ListBucketResult>"),
+		/* KeyCount says two, one is listed. */
+		LIST_OK("<ListBucketResult><KeyCount>2</KeyCount><IsTruncated>false</IsTruncated>"
+			"<Contents><Key>a</Key><Size>1</Size></Contents></ListBucketResult>"),
+		/* Something after the document, or another document altogether. */
+		LIST_OK("<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult><Contents>"),
+		LIST_OK("<Error><Code>InternalError</Code></Error>"),
+		/* Truncated without a token. */
+		LIST_OK("<ListBucketResult><IsTruncated>true</IsTruncated><Contents><Key>a</Key><Size>1</Size>"
+			"</Contents></ListBucketResult>"),
+	};
+	static const struct reply pages[] = {
+		LIST_OK("<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+			"<Name>fake</Name><KeyCount>1</KeyCount><IsTruncated>true</IsTruncated>"
+			"<Contents><Key>a</Key><Size>1</Size></Contents>"
+			"<NextContinuationToken>t1</NextContinuationToken></ListBucketResult>"),
+		LIST_OK("<ListBucketResult><IsTruncated>false</IsTruncated><Contents><Key>b</Key><Size>1</Size>"
+			"</Contents>"),
+	};
+	static const struct reply empty_ok[] = {
+		LIST_OK("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListBucketResult xmlns=\"x\">"
+			"<Name>fake</Name><Prefix></Prefix><KeyCount>0</KeyCount><MaxKeys>1000</MaxKeys>"
+			"<IsTruncated>false</IsTruncated></ListBucketResult>\n"),
+	};
+	size_t nbroken = sizeof(broken) / sizeof(broken[0]);
+	struct mlops_s3_list *list = NULL;
+	struct collect c = { .n = 0 };
+	struct fake f;
+	struct mlops_s3 *s3;
+	(void)state;
+
+	fake_start(&f, broken, (int)nbroken);
+	s3 = fake_client(&f, 3);
+	for (size_t i = 0; i < nbroken; i++) {
+		int rc = mlops_s3_list_page(&list, s3, NULL, NULL, 0);
+		if (rc != MLOPS_EREMOTE)
+			fail_msg("reply %zu: %d (%s)", i, rc, mlops_error_message());
+		assert_null(list);
+		assert_non_null(strstr(mlops_error_message(), "malformed listing from 's3://fake/'"));
+	}
+	assert_int_equal(f.requests, (int)nbroken);
+	mlops_s3_free(s3);
+	fake_stop(&f);
+
+	/* A walk whose second page is cut short fails as a whole. */
+	fake_start(&f, pages, 2);
+	s3 = fake_client(&f, 3);
+	assert_int_equal(mlops_s3_list_foreach(s3, NULL, 0, collect_cb, &c), MLOPS_EREMOTE);
+	assert_int_equal(c.n, 1);
+	assert_int_equal(f.requests, 2);
+	mlops_s3_free(s3);
+	fake_stop(&f);
+
+	/* An empty bucket, as AWS sends it, is fine. */
+	fake_start(&f, empty_ok, 1);
+	s3 = fake_client(&f, 3);
+	assert_int_equal(mlops_s3_list_page(&list, s3, NULL, NULL, 0), 0);
+	assert_int_equal(list->count, 0);
+	assert_null(list->next_token);
+	mlops_s3_list_free(list);
+	mlops_s3_free(s3);
+	fake_stop(&f);
+#undef LIST_OK
+}
+
+/* Multipart replies are read only when complete too. */
+static void test_strict_multipart_replies(void **state)
+{
+	static const struct reply begin_cut[] = { { "HTTP/1.1 200 OK",
+		"<InitiateMultipartUploadResult><Bucket>fake</Bucket><Key>k</Key><UploadId>abc</UploadId>" } };
+	static const struct reply begin_ok[] = { { "HTTP/1.1 200 OK",
+		"<?xml version=\"1.0\"?><InitiateMultipartUploadResult xmlns=\"x\"><Bucket>fake</Bucket>"
+		"<Key>k</Key><UploadId>a&amp;b</UploadId></InitiateMultipartUploadResult>" } };
+	static const struct reply complete_cut[] = { { "HTTP/1.1 200 OK",
+		"<CompleteMultipartUploadResult><Location>x</Location>" } };
+	static const struct reply complete_err[] = {
+		{ "HTTP/1.1 200 OK", "<Error><Code>InternalError</Code><Message>x</Message></Error>" },
+		{ "HTTP/1.1 200 OK", "<CompleteMultipartUploadResult><ETag>\"e-1\"</ETag>"
+			"</CompleteMultipartUploadResult>" },
+	};
+	char *etags[1] = { "\"e\"" }, *upload = NULL;
+	struct fake f;
+	struct mlops_s3 *s3;
+	(void)state;
+
+	fake_start(&f, begin_cut, 1);
+	s3 = fake_client(&f, 3);
+	assert_int_equal(mlops_s3_multipart_begin(&upload, s3, "k"), MLOPS_EREMOTE);
+	assert_null(upload);
+	assert_non_null(strstr(mlops_error_message(), "malformed reply"));
+	mlops_s3_free(s3);
+	fake_stop(&f);
+
+	fake_start(&f, begin_ok, 1);
+	s3 = fake_client(&f, 3);
+	assert_int_equal(mlops_s3_multipart_begin(&upload, s3, "k"), 0);
+	assert_string_equal(upload, "a&b");
+	free(upload);
+	mlops_s3_free(s3);
+	fake_stop(&f);
+
+	fake_start(&f, complete_cut, 1);
+	s3 = fake_client(&f, 3);
+	assert_int_equal(mlops_s3_multipart_complete(s3, "k", "u", etags, 1), MLOPS_EREMOTE);
+	assert_non_null(strstr(mlops_error_message(), "malformed reply"));
+	mlops_s3_free(s3);
+	fake_stop(&f);
+
+	/* An <Error> in a 200 is retried, as AWS asks. */
+	fake_start(&f, complete_err, 2);
+	s3 = fake_client(&f, 3);
+	assert_int_equal(mlops_s3_multipart_complete(s3, "k", "u", etags, 1), 0);
+	assert_int_equal(f.requests, 2);
 	mlops_s3_free(s3);
 	fake_stop(&f);
 }
@@ -1029,6 +1175,8 @@ int main(void)
 		cmocka_unit_test(test_open_errors_and_credentials),
 		cmocka_unit_test(test_retries),
 		cmocka_unit_test(test_caps_and_bad_replies),
+		cmocka_unit_test(test_strict_listing),
+		cmocka_unit_test(test_strict_multipart_replies),
 		cmocka_unit_test(test_unreachable),
 		cmocka_unit_test(test_put_get_head_delete),
 		cmocka_unit_test(test_odd_keys_and_get_fd),
