@@ -23,6 +23,7 @@
  *     callbacks run under it.
  */
 #include "remote.h"
+#include "s3.h"
 #include "error.h"
 #include "fsutil.h"
 #include "oidmap.h"
@@ -80,10 +81,23 @@ static const struct mlops_remote_scheme *scheme_of(const char *url)
 	return NULL;
 }
 
+/* 1 when url has a user (and perhaps a password) before its host: "s3://key:secret@bucket". */
+static int url_has_userinfo(const char *url)
+{
+	const char *sep = strstr(url, "://");
+	return sep && memchr(sep + 3, '@', strcspn(sep + 3, "/?#")) != NULL;
+}
+
 int mlops_remote_url_valid(const char *url)
 {
 	if (!url || !*url) {
 		mlops_error_set(MLOPS_EUSAGE, "a remote URL must not be empty");
+		return 0;
+	}
+	/* Before any message shows the URL: user:password@ in it is never printed. */
+	if (url_has_userinfo(url)) {
+		mlops_error_set(MLOPS_EUSAGE, "the remote URL holds credentials (user:password@): put "
+				"them in the environment or ~/.aws/credentials");
 		return 0;
 	}
 	if (!scheme_of(url)) {
@@ -336,8 +350,10 @@ int mlops_remote_add(struct mlops_repo *repo, const char *name, const char *url,
 				       "'%s' is not a valid remote name ([A-Za-z0-9][A-Za-z0-9._-]*)", name);
 	if (!mlops_remote_url_valid(url))
 		return MLOPS_EUSAGE;
-	if (!strncmp(url, "s3://", 5) && (!url[5] || url[5] == '/'))
-		return mlops_error_set(MLOPS_EUSAGE, "'%s': an S3 URL is s3://BUCKET[/PREFIX]", url);
+	if (!strncmp(url, "s3://", 5) && (err = mlops_remote_s3_check(url, opts)) < 0)
+		return err;
+	if (opts && opts->endpoint && (err = mlops_s3_endpoint_check(opts->endpoint)) < 0)
+		return err;
 	if ((err = absolute_url(&abs, !strncmp(url, "file://", 7) ? url + 7 : url)) < 0)
 		return err;
 	int again = 0;
@@ -350,7 +366,10 @@ int mlops_remote_add(struct mlops_repo *repo, const char *name, const char *url,
 		char *cur = NULL;
 		get_opt(&cur, repo, name, "url");
 		mlops_error_clear();
+		/* A URL edited in by hand may hold a password: not shown then. */
 		err = cur && !strcmp(cur, abs) ? 0 :
+		      cur && url_has_userinfo(cur) ?
+		      mlops_error_set(MLOPS_EEXISTS, "remote '%s' already exists", name) :
 		      mlops_error_set(MLOPS_EEXISTS, "remote '%s' already exists (url %s)", name,
 				      cur ? cur : "?");
 		again = err == 0;

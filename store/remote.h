@@ -153,6 +153,13 @@ int mlops_remote_dir_open(struct mlops_remote **out, const char *url,
 			  const struct mlops_remote_options *opts);
 int mlops_remote_s3_open(struct mlops_remote **out, const char *url,
 			 const struct mlops_remote_options *opts);
+/*
+ * Check an S3 remote's settings without opening it: the URL (no
+ * credentials in it, a valid bucket name, a prefix without empty, "." or
+ * ".." segments) and the endpoint (http or https, no path, query or
+ * credentials).  0, or MLOPS_EUSAGE with a message that shows no password.
+ */
+int mlops_remote_s3_check(const char *url, const struct mlops_remote_options *opts);
 
 /*
  * Open the backend for url: "s3://bucket/prefix", "file:///path" or a

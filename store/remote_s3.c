@@ -295,26 +295,95 @@ static char *dup_opt(const char *s)
 	return s && *s ? strdup(s) : NULL;
 }
 
-int mlops_remote_s3_open(struct mlops_remote **out, const char *url,
-			 const struct mlops_remote_options *opts)
+/*
+ * Split "s3://BUCKET[/PREFIX]" into *bucket and *prefix ("" or "a/b/"),
+ * both the caller's, checking both: MLOPS_EUSAGE for credentials in the
+ * URL (never shown), an invalid bucket name, or a prefix with an empty,
+ * "." or ".." segment (a URL library would squash those: the request
+ * would go elsewhere than the signed path says).  One final '/' is fine.
+ */
+static int split_url(char **bucket, char **prefix, const char *url)
 {
-	*out = NULL;
+	*bucket = *prefix = NULL;
 	if (strncmp(url, "s3://", 5))
 		return mlops_error_set(MLOPS_EUSAGE, "'%s' is not an s3:// URL", url);
 	const char *b = url + 5, *slash = strchr(b, '/');
 	size_t blen = slash ? (size_t)(slash - b) : strlen(b);
+	if (memchr(b, '@', blen))
+		return mlops_error_set(MLOPS_EUSAGE, "the s3 URL holds credentials (user:password@): put "
+				       "them in the environment or ~/.aws/credentials");
 	if (blen == 0)
 		return mlops_error_set(MLOPS_EUSAGE, "'%s': an S3 URL is s3://BUCKET[/PREFIX]", url);
-	struct s3_remote *s = calloc(1, sizeof(*s));
-	if (!s)
+	char *bk = strndup(b, blen);
+	if (!bk)
 		return mlops_error_set(MLOPS_ERROR, "out of memory");
-	pthread_mutex_init(&s->lock, NULL);
-	s->bucket = strndup(b, blen);
+	if (!mlops_s3_bucket_valid(bk)) {
+		int err = mlops_error_set(MLOPS_EUSAGE, "'%s': invalid s3 bucket name '%s'%s", url, bk,
+					  MLOPS_S3_BUCKET_RULES);
+		free(bk);
+		return err;
+	}
 	const char *p = slash ? slash + 1 : "";
 	size_t plen = strlen(p);
-	while (plen && p[plen - 1] == '/')
+	if (plen && p[plen - 1] == '/')
 		plen--;
-	s->prefix = plen ? mlops_strdupf("%.*s/", (int)plen, p) : strdup("");
+	for (size_t i = 0; (plen || *p == '/') && i <= plen;) {
+		size_t seg = strcspn(p + i, "/");
+		if (seg > plen - i)
+			seg = plen - i;
+		if (seg == 0 || (seg == 1 && p[i] == '.') || (seg == 2 && p[i] == '.' && p[i + 1] == '.')) {
+			free(bk);
+			return mlops_error_set(MLOPS_EUSAGE, "'%s': the prefix must not have empty ('//'), "
+					       "'.' or '..' segments", url);
+		}
+		i += seg + 1;
+	}
+	for (size_t i = 0; i < plen; i++)
+		if ((unsigned char)p[i] < ' ' || p[i] == 0x7f) {
+			free(bk);
+			return mlops_error_set(MLOPS_EUSAGE, "'%s': the prefix holds a control character",
+					       url);
+		}
+	*prefix = plen ? mlops_strdupf("%.*s/", (int)plen, p) : strdup("");
+	if (!*prefix) {
+		free(bk);
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	}
+	*bucket = bk;
+	return 0;
+}
+
+int mlops_remote_s3_check(const char *url, const struct mlops_remote_options *opts)
+{
+	char *bucket, *prefix;
+	int err = split_url(&bucket, &prefix, url);
+	if (err < 0)
+		return err;
+	free(bucket);
+	free(prefix);
+	if (opts && opts->endpoint && *opts->endpoint &&
+	    (err = mlops_s3_endpoint_check(opts->endpoint)) < 0)
+		return err;
+	return 0;
+}
+
+int mlops_remote_s3_open(struct mlops_remote **out, const char *url,
+			 const struct mlops_remote_options *opts)
+{
+	char *bucket, *prefix;
+	*out = NULL;
+	int err = mlops_remote_s3_check(url, opts);
+	if (err < 0 || (err = split_url(&bucket, &prefix, url)) < 0)
+		return err;
+	struct s3_remote *s = calloc(1, sizeof(*s));
+	if (!s) {
+		free(bucket);
+		free(prefix);
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	}
+	pthread_mutex_init(&s->lock, NULL);
+	s->bucket = bucket;
+	s->prefix = prefix;
 	s->endpoint = dup_opt(opts ? opts->endpoint : NULL);
 	s->region = dup_opt(opts ? opts->region : NULL);
 	s->profile = dup_opt(opts ? opts->profile : NULL);
@@ -339,8 +408,7 @@ int mlops_remote_s3_open(struct mlops_remote **out, const char *url,
 	s->base.free = s3_free;
 	/* Check the settings (and that credentials exist) now, not mid-push. */
 	struct mlops_s3 *c;
-	int err = lend(&c, s);
-	if (err < 0) {
+	if ((err = lend(&c, s)) < 0) {
 		s3_free(&s->base);
 		return err;
 	}

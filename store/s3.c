@@ -289,6 +289,33 @@ static int load_credentials(struct mlops_s3 *s3, const struct mlops_s3_config *c
 	return 0;
 }
 
+int mlops_s3_endpoint_check(const char *endpoint)
+{
+	const char *sep = strstr(endpoint, "://"), *hostport = sep ? sep + 3 : endpoint, *port;
+	size_t hp_len = strcspn(hostport, "/?#");
+
+	/* Before anything that shows the endpoint: a password is never printed. */
+	if (memchr(hostport, '@', hp_len))
+		return mlops_error_set(MLOPS_EUSAGE, "s3 endpoint holds credentials (user:password@): put them "
+			"in the environment or ~/.aws/credentials");
+	if (strncmp(endpoint, "http://", 7) && strncmp(endpoint, "https://", 8))
+		return mlops_error_set(MLOPS_EUSAGE, "s3 endpoint '%s' is not an http:// or https:// URL", endpoint);
+	/* host or host:port (digits); an IPv6 address in brackets; a final '/' at most. */
+	port = hostport[0] == '[' ? memchr(hostport, ']', hp_len) : hostport;
+	if (port)
+		port = memchr(port, ':', hp_len - (size_t)(port - hostport));
+	if (hp_len == 0 || hostport[0] == ':' || (port && (port + 1 == hostport + hp_len ||
+	    strspn(port + 1, "0123456789") != (size_t)(hostport + hp_len - port - 1))) ||
+	    (hostport[hp_len] && strcmp(hostport + hp_len, "/")))
+		return mlops_error_set(MLOPS_EUSAGE, "s3 endpoint '%s' must be scheme://host[:port], "
+			"with no path or query", endpoint);
+	for (size_t i = 0; i < hp_len; i++)
+		if ((unsigned char)hostport[i] <= ' ' || hostport[i] == 0x7f)
+			return mlops_error_set(MLOPS_EUSAGE, "s3 endpoint '%s' must be scheme://host[:port], "
+				"with no path or query", endpoint);
+	return 0;
+}
+
 /* Split "scheme://host[:port][/]" and build the URL base and Host header. */
 static int parse_endpoint(struct mlops_s3 *s3, const char *endpoint, int virtual_host)
 {
@@ -296,21 +323,13 @@ static int parse_endpoint(struct mlops_s3 *s3, const char *endpoint, int virtual
 	size_t scheme_len, hp_len;
 	char *buf;
 	size_t cap;
+	int error;
 
-	if (!strncmp(endpoint, "http://", 7))
-		scheme_len = 7;
-	else if (!strncmp(endpoint, "https://", 8))
-		scheme_len = 8;
-	else
-		return mlops_error_set(MLOPS_EUSAGE, "s3 endpoint '%s' is not an http:// or https:// URL", endpoint);
+	if ((error = mlops_s3_endpoint_check(endpoint)) < 0)
+		return error;
+	scheme_len = endpoint[4] == 's' ? 8 : 7;
 	hostport = endpoint + scheme_len;
 	hp_len = strcspn(hostport, "/?#");
-	if (memchr(hostport, '@', hp_len))
-		return mlops_error_set(MLOPS_EUSAGE, "s3 endpoint must not carry a user or password; "
-			"give credentials through the environment or ~/.aws/credentials");
-	if (hp_len == 0 || strspn(hostport + hp_len, "/") != strlen(hostport + hp_len))
-		return mlops_error_set(MLOPS_EUSAGE, "s3 endpoint '%s' must be scheme://host[:port] "
-			"with no path", endpoint);
 	cap = scheme_len + hp_len + strlen(s3->bucket) + 2;
 	if (!(s3->url_base = malloc(cap)) || !(s3->host = malloc(cap)))
 		return mlops_error_set(MLOPS_ERROR, "out of memory");
@@ -330,15 +349,20 @@ static int parse_endpoint(struct mlops_s3 *s3, const char *endpoint, int virtual
 	return 0;
 }
 
-static int valid_bucket(const char *b)
+int mlops_s3_bucket_valid(const char *b)
 {
-	size_t n = strlen(b);
-	if (n < 3 || n > 63)
+	size_t n = strlen(b), dots = 0, digits = 0;
+	if (n < 3 || n > 63 || !isalnum((unsigned char)b[0]) || !isalnum((unsigned char)b[n - 1]) ||
+	    strstr(b, ".."))
 		return 0;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		if (!islower((unsigned char)b[i]) && !isdigit((unsigned char)b[i]) && b[i] != '-' && b[i] != '.')
 			return 0;
-	return 1;
+		dots += b[i] == '.';
+		digits += isdigit((unsigned char)b[i]) != 0;
+	}
+	/* Not an IP address: four numbers. */
+	return !(dots == 3 && digits + dots == n);
 }
 
 int mlops_s3_open(struct mlops_s3 **out, const struct mlops_s3_config *cfg)
@@ -354,8 +378,12 @@ int mlops_s3_open(struct mlops_s3 **out, const struct mlops_s3_config *cfg)
 	pthread_once(&curl_once, curl_init);
 	if (curl_init_result != CURLE_OK)
 		return mlops_error_set(MLOPS_ERROR, "unable to start curl: %s", curl_easy_strerror(curl_init_result));
-	if (!cfg->bucket || !valid_bucket(cfg->bucket))
-		return mlops_error_set(MLOPS_EUSAGE, "invalid s3 bucket name '%s'", cfg->bucket ? cfg->bucket : "");
+	if (!cfg->bucket || !mlops_s3_bucket_valid(cfg->bucket)) {
+		/* Not shown when it may hold a password ("key:secret@bucket"). */
+		int show = cfg->bucket && !strpbrk(cfg->bucket, ":@");
+		return mlops_error_set(MLOPS_EUSAGE, "invalid s3 bucket name%s%s%s%s", show ? " '" : "",
+			show ? cfg->bucket : "", show ? "'" : "", MLOPS_S3_BUCKET_RULES);
+	}
 	if (!(s3 = calloc(1, sizeof(*s3))))
 		return mlops_error_set(MLOPS_ERROR, "out of memory");
 	region = cfg->region;

@@ -62,6 +62,20 @@ struct mlops_s3_stat {
 	long long mtime;           /* listings: LastModified, seconds since the epoch (0: absent) */
 };
 
+/* What a bucket name must be, for messages (begins with ": "). */
+#define MLOPS_S3_BUCKET_RULES ": 3 to 63 lower-case letters, digits, '.' and '-', starting and " \
+	"ending with a letter or digit, no '..', not an IP address"
+
+/* 1 when name is a valid S3 bucket name (MLOPS_S3_BUCKET_RULES), else 0. */
+int mlops_s3_bucket_valid(const char *name);
+
+/*
+ * 0 when endpoint is "http://host[:port]" or "https://..." (a final '/'
+ * allowed), else MLOPS_EUSAGE with a message: another scheme, a path, a
+ * query, or a user or password in it (the message never shows them).
+ */
+int mlops_s3_endpoint_check(const char *endpoint);
+
 /*
  * Open a client.  *out is the caller's, freed with mlops_s3_free().  The
  * configuration strings are copied.  Nothing is sent over the network.

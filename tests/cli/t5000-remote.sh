@@ -47,6 +47,44 @@ test_expect_success 'remote add refuses bad names, bad URLs and taken names' '
 	test_expect_code 3 mlops remote remove nosuch 2>err
 '
 
+test_expect_success 'remote add refuses credentials in an S3 URL or endpoint, never showing them' '
+	cd cfg &&
+	test_expect_code 2 mlops remote add k s3://AKID:SECRET9@bkt/px 2>err &&
+	grep -q "holds credentials (user:password@): put them in the environment or ~/.aws/credentials" err &&
+	test_expect_code 2 mlops remote add k s3://bkt/px --endpoint http://user:SECRET9@127.0.0.1:40002 2>err &&
+	grep -q "holds credentials" err &&
+	test_expect_code 2 mlops remote add k /tmp/k --endpoint https://u:SECRET9@127.0.0.1 2>err &&
+	test_expect_code 2 mlops remote add k s3x://u:SECRET9@host/x 2>err &&
+	! grep -q SECRET9 err .mlops/config && ! mlops remote list | grep -q "^k	" &&
+	git config -f .mlops/config remote.hand.url s3://AKID:SECRET9@bkt/px &&
+	test_expect_code 2 mlops push hand 2>err && grep -q "holds credentials" err &&
+	test_expect_code 9 mlops remote add hand s3://bkt/other 2>err && grep -q "already exists" err &&
+	git config -f .mlops/config remote.hand.url s3://bkt/px &&
+	git config -f .mlops/config remote.hand.endpoint http://u:SECRET9@127.0.0.1:9 &&
+	test_expect_code 2 mlops fetch hand 2>err && grep -q "holds credentials" err &&
+	! grep -q SECRET9 err && git config -f .mlops/config --remove-section remote.hand
+'
+
+test_expect_success 'remote add checks S3 bucket names, endpoints and prefixes' '
+	cd cfg &&
+	for b in ab Bad_Bucket -bkt bkt- a..b 192.168.1.1 bkt_x $(printf "%064d" 0); do
+		test_expect_code 2 mlops remote add k s3://$b/x 2>err &&
+		grep -q "invalid s3 bucket name" err || return 1
+	done &&
+	for e in ftp://127.0.0.1 http://127.0.0.1:9/path "http://127.0.0.1:9?x=1" http://127.0.0.1:x http:// 127.0.0.1:9; do
+		test_expect_code 2 mlops remote add k s3://bkt/x --endpoint "$e" 2>err &&
+		grep -q "s3 endpoint" err || return 1
+	done &&
+	for u in s3://bkt/../up s3://bkt2/a/../../up s3://bkt/a//b s3://bkt//a s3://bkt/./a s3://bkt/a/. s3://bkt/a// s3://bkt//; do
+		test_expect_code 2 mlops remote add k "$u" 2>err &&
+		grep -q "must not have empty (.//.), .\.. or .\.\.. segments" err || return 1
+	done &&
+	! mlops remote list | grep -q "^k	" &&
+	mlops -q remote add k1 s3://my.bucket-1/a/b/ --endpoint http://127.0.0.1:9000/ &&
+	mlops -q remote add k2 s3://abc --endpoint "https://[::1]:9000" &&
+	mlops remote remove k1 >/dev/null && mlops remote remove k2 >/dev/null
+'
+
 test_expect_success 'remote add refuses an empty or relative file URL, and a folder in the work tree' '
 	cd cfg &&
 	test_expect_code 2 mlops remote add g file:// 2>err && grep -q "file:///PATH" err &&
