@@ -761,6 +761,8 @@ static int req_setup(struct mlops_s3 *s3, CURL *easy, struct req *r)
 	}
 
 	curl_easy_setopt(easy, CURLOPT_URL, r->url);
+	/* Send the path that was signed: curl would squash "." and ".." segments. */
+	curl_easy_setopt(easy, CURLOPT_PATH_AS_IS, 1L);
 	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, r->headers);
 	curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, r->errbuf);

@@ -779,6 +779,7 @@ struct fake {
 	const struct reply *replies;
 	int nreplies;
 	int requests;
+	char head[4096];           /* the last request's line and headers */
 	pthread_t thread;
 };
 
@@ -808,6 +809,7 @@ static void *fake_main(void *arg)
 			have += (size_t)r;
 		}
 		rep = &f->replies[f->requests < f->nreplies ? f->requests : f->nreplies - 1];
+		snprintf(f->head, sizeof(f->head), "%.*s", (int)(hdr_end - buf), buf);
 		f->requests++;
 		if (!strcmp(rep->head, "HANGUP"))
 			goto next;
@@ -1152,6 +1154,22 @@ static void test_strict_multipart_replies(void **state)
 	fake_stop(&f);
 }
 
+/* The path sent is the path signed: curl must not squash "." and ".." segments. */
+static void test_path_as_is(void **state)
+{
+	static const struct reply ok[] = { OK_PUT };
+	struct fake f;
+	struct mlops_s3 *s3;
+	(void)state;
+
+	fake_start(&f, ok, 1);
+	s3 = fake_client(&f, 0);
+	assert_int_equal(mlops_s3_put(s3, "a/../b/./c", "v", 1), 0);
+	assert_int_equal(strncmp(f.head, "PUT /fake/a/../b/./c HTTP/1.1\r\n", 31), 0);
+	mlops_s3_free(s3);
+	fake_stop(&f);
+}
+
 static void test_unreachable(void **state)
 {
 	struct fake f;
@@ -1177,6 +1195,7 @@ int main(void)
 		cmocka_unit_test(test_caps_and_bad_replies),
 		cmocka_unit_test(test_strict_listing),
 		cmocka_unit_test(test_strict_multipart_replies),
+		cmocka_unit_test(test_path_as_is),
 		cmocka_unit_test(test_unreachable),
 		cmocka_unit_test(test_put_get_head_delete),
 		cmocka_unit_test(test_odd_keys_and_get_fd),
