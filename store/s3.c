@@ -277,14 +277,14 @@ static int load_credentials(struct mlops_s3 *s3, const struct mlops_s3_config *c
 	if (!file || !*file) {
 		home = getenv("HOME");
 		if (!home || !*home)
-			return mlops_error_set(MLOPS_EUSAGE, "no s3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY");
+			return mlops_error_set(MLOPS_EREMOTE, "no s3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY");
 		snprintf(path, sizeof(path), "%s/.aws/credentials", home);
 		file = path;
 	}
 	if ((r = load_credentials_file(s3, file, profile)) < 0)
 		return r;
 	if (r > 0)
-		return mlops_error_set(MLOPS_EUSAGE, "no s3 credentials: set AWS_ACCESS_KEY_ID and "
+		return mlops_error_set(MLOPS_EREMOTE, "no s3 credentials: set AWS_ACCESS_KEY_ID and "
 			"AWS_SECRET_ACCESS_KEY, or profile '%s' in '%s'", profile, file);
 	return 0;
 }
@@ -1047,8 +1047,12 @@ static int req_result(struct mlops_s3 *s3, struct req *r, CURLcode cc, int *retr
 	error_code(code, sizeof(code), r);
 	snprintf(r->s3code, sizeof(r->s3code), "%s", code);
 	if (r->status == 404) {
+		/* A missing bucket is the remote's failure, never a missing key. */
 		if (!strcmp(code, "NoSuchBucket"))
-			return mlops_error_set(MLOPS_ENOTFOUND, "bucket '%s' not found", s3->bucket);
+			return mlops_error_set(MLOPS_EREMOTE, "bucket '%s' not found", s3->bucket);
+		if (!r->key)
+			return mlops_error_set(MLOPS_EREMOTE, "unable to %s '%s': HTTP 404%s%s", r->what,
+				s3->display, code[0] ? " " : "", code);
 		if (!strcmp(code, "NoSuchUpload"))
 			return mlops_error_set(MLOPS_ENOTFOUND, "unable to %s '%s%s': no such multipart upload",
 				r->what, s3->display, key);
@@ -1059,8 +1063,9 @@ static int req_result(struct mlops_s3 *s3, struct req *r, CURLcode cc, int *retr
 			code[0] ? code : "precondition failed");
 	if (r->status >= 500 || r->status == 429 || !strcmp(code, "RequestTimeout"))
 		*retry = 1;
-	return mlops_error_set(MLOPS_EREMOTE, "unable to %s '%s%s': HTTP %ld%s%s", r->what, s3->display,
-		key, r->status, code[0] ? " " : "", code);
+	return mlops_error_set(MLOPS_EREMOTE, "unable to %s '%s%s': HTTP %ld%s%s%s", r->what, s3->display,
+		key, r->status, code[0] ? " " : "", code, r->status == 401 || r->status == 403 ?
+		" (are the credentials and the region right?)" : "");
 }
 
 /* Milliseconds to wait before retry number attempt + 1: 100 ms doubling, jittered. */

@@ -12,11 +12,13 @@
  * key "objects/ab/cd" names "team/store/objects/ab/cd" in the bucket, and
  * listings return keys with the prefix removed.
  *
- * Failures: MLOPS_ENOTFOUND for a missing object (or bucket), MLOPS_ECONFLICT
- * for a failed precondition, MLOPS_EREMOTE for network and server errors
- * (after retries) and for a reply that is malformed (XML replies are read
- * only when they are one complete document), MLOPS_EINVALID when a response
- * exceeds its size cap, MLOPS_EUSAGE for bad configuration or missing credentials,
+ * Failures: MLOPS_ENOTFOUND for a missing object, MLOPS_ECONFLICT for a
+ * failed precondition, MLOPS_EREMOTE for network and server errors (after
+ * retries), a missing bucket (NoSuchBucket, or a 404 to a listing: never
+ * read as a missing key; a HEAD's reply cannot tell), missing credentials
+ * and a malformed reply (XML replies are read only when they are one
+ * complete document), MLOPS_EINVALID when a response exceeds its size cap,
+ * MLOPS_EUSAGE for bad configuration,
  * MLOPS_EIO for local file errors.  Requests that fail with a 5xx status,
  * 429, or a network error are retried with exponential backoff (100 ms
  * doubling, at most 5 s apart, max_retries times).  Error messages name the
@@ -79,9 +81,9 @@ int mlops_s3_endpoint_check(const char *endpoint);
 /*
  * Open a client.  *out is the caller's, freed with mlops_s3_free().  The
  * configuration strings are copied.  Nothing is sent over the network.
- * Errors: MLOPS_EUSAGE for a missing bucket, a malformed endpoint or
- * missing credentials; MLOPS_ERROR when out of memory or curl fails to
- * start.
+ * Errors: MLOPS_EUSAGE for a missing or invalid bucket name or a malformed
+ * endpoint; MLOPS_EREMOTE for missing credentials; MLOPS_ERROR when out of
+ * memory or curl fails to start.
  */
 int mlops_s3_open(struct mlops_s3 **out, const struct mlops_s3_config *cfg);
 

@@ -100,8 +100,16 @@ test_expect_success 'gc of the S3 remote keeps recent keys (LastModified) for th
 
 test_expect_success 'a missing bucket is a clear remote error' '
 	cd a && mlops -q remote add nobucket s3://no-such-bucket-here --endpoint "$EP" &&
-	test_must_fail mlops push nobucket 2>err && grep -q "no-such-bucket-here" err &&
+	test_expect_code 10 mlops push nobucket 2>err && grep -q "bucket .no-such-bucket-here. not found" err &&
+	test_expect_code 10 mlops fetch nobucket 2>err && grep -q "no-such-bucket-here" err &&
+	test_expect_code 10 mlops gc --remote nobucket 2>err && grep -q "no-such-bucket-here" err &&
+	test_expect_code 10 mlops fsck --remote nobucket 2>err && grep -q "no-such-bucket-here" err &&
 	! grep -q testing err
+'
+test_expect_success 'missing credentials are the remote failure, with what to set' '
+	cd a && (unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY &&
+		AWS_SHARED_CREDENTIALS_FILE=$TRASH/none HOME=$TRASH/nohome test_expect_code 10 mlops push 2>../err) &&
+	grep -q "no s3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY" ../err
 '
 
 cd "$TRASH" && stop_s3

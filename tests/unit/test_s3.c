@@ -561,9 +561,9 @@ static void test_missing_bucket_and_secrets(void **state)
 	(void)state;
 	NEED_ENDPOINT();
 	assert_int_equal(mlops_s3_open(&s3, &cfg), 0);
-	assert_int_equal(mlops_s3_get(&data, &len, s3, "k", 10), MLOPS_ENOTFOUND);
+	assert_int_equal(mlops_s3_get(&data, &len, s3, "k", 10), MLOPS_EREMOTE);
 	assert_string_equal(mlops_error_message(), "bucket 'no-such-bucket-mlops' not found");
-	assert_int_equal(mlops_s3_put(s3, "k", "v", 1), MLOPS_ENOTFOUND);
+	assert_int_equal(mlops_s3_put(s3, "k", "v", 1), MLOPS_EREMOTE);
 	assert_null(strstr(mlops_error_message(), "SECRETXYZ"));
 	assert_null(strstr(mlops_error_message(), "TOKENXYZ"));
 	mlops_s3_free(s3);
@@ -732,7 +732,7 @@ static void test_open_errors_and_credentials(void **state)
 	assert_non_null(mkdtemp(home));
 	snprintf(file, sizeof(file), "%s/credentials", home);
 	setenv("AWS_SHARED_CREDENTIALS_FILE", file, 1);
-	assert_int_equal(mlops_s3_open(&s3, &cfg), MLOPS_EUSAGE);
+	assert_int_equal(mlops_s3_open(&s3, &cfg), MLOPS_EREMOTE);
 	assert_non_null(strstr(mlops_error_message(), "no s3 credentials"));
 
 	/* A credentials file with two profiles. */
@@ -747,7 +747,7 @@ static void test_open_errors_and_credentials(void **state)
 	assert_int_equal(mlops_s3_open(&s3, &cfg), 0);
 	mlops_s3_free(s3);
 	cfg.profile = "nope";
-	assert_int_equal(mlops_s3_open(&s3, &cfg), MLOPS_EUSAGE);
+	assert_int_equal(mlops_s3_open(&s3, &cfg), MLOPS_EREMOTE);
 	assert_non_null(strstr(mlops_error_message(), "profile 'nope'"));
 	assert_null(strstr(mlops_error_message(), "S1"));
 
@@ -1170,6 +1170,51 @@ static void test_path_as_is(void **state)
 	fake_stop(&f);
 }
 
+/*
+ * A missing bucket is the remote's failure, never a missing key: a delete
+ * must not read it as "gone", a get not as "not there yet" (a HEAD's reply
+ * has no body to tell them apart).  So is a 404 to a listing.
+ */
+static void test_missing_bucket_is_remote_failure(void **state)
+{
+	static const struct reply nobucket[] = { { "HTTP/1.1 404 Not Found",
+		"<?xml version=\"1.0\"?><Error><Code>NoSuchBucket</Code><BucketName>fake</BucketName></Error>" } };
+	static const struct reply notfound[] = { { "HTTP/1.1 404 Not Found", "<html>no</html>" } };
+	struct mlops_s3_item items[2] = { { .op = MLOPS_S3_OP_DELETE, .key = "a" },
+		{ .op = MLOPS_S3_OP_DELETE, .key = "b" } };
+	struct mlops_s3_list *list = NULL;
+	struct mlops_s3_stat st;
+	struct fake f;
+	struct mlops_s3 *s3;
+	void *data = NULL;
+	size_t len;
+	(void)state;
+
+	fake_start(&f, nobucket, 1);
+	s3 = fake_client(&f, 2);
+	assert_int_equal(mlops_s3_get(&data, &len, s3, "k", 10), MLOPS_EREMOTE);
+	assert_string_equal(mlops_error_message(), "bucket 'fake' not found");
+	assert_int_equal(mlops_s3_delete(s3, "k"), MLOPS_EREMOTE);
+	assert_int_equal(mlops_s3_list_page(&list, s3, NULL, NULL, 0), MLOPS_EREMOTE);
+	assert_int_equal(mlops_s3_batch(s3, items, 2, 2), MLOPS_EREMOTE);
+	assert_int_equal(items[0].status, MLOPS_EREMOTE);
+	assert_int_equal(items[1].status, MLOPS_EREMOTE);
+	/* Not retried: it will not appear. */
+	assert_int_equal(f.requests, 5);
+	mlops_s3_free(s3);
+	fake_stop(&f);
+
+	/* A 404 without an S3 code: a missing key for a key, the remote's failure for a listing. */
+	fake_start(&f, notfound, 1);
+	s3 = fake_client(&f, 2);
+	assert_int_equal(mlops_s3_head(&st, s3, "k"), MLOPS_ENOTFOUND);
+	assert_int_equal(mlops_s3_list_page(&list, s3, NULL, NULL, 0), MLOPS_EREMOTE);
+	assert_null(list);
+	assert_non_null(strstr(mlops_error_message(), "HTTP 404"));
+	mlops_s3_free(s3);
+	fake_stop(&f);
+}
+
 static void test_unreachable(void **state)
 {
 	struct fake f;
@@ -1196,6 +1241,7 @@ int main(void)
 		cmocka_unit_test(test_strict_listing),
 		cmocka_unit_test(test_strict_multipart_replies),
 		cmocka_unit_test(test_path_as_is),
+		cmocka_unit_test(test_missing_bucket_is_remote_failure),
 		cmocka_unit_test(test_unreachable),
 		cmocka_unit_test(test_put_get_head_delete),
 		cmocka_unit_test(test_odd_keys_and_get_fd),
