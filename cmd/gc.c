@@ -16,6 +16,17 @@ static const char *const gc_usage[] = {
 	NULL,
 };
 
+/*
+ * A warning while the remote is being talked to (a request that timed out
+ * and is retried) is printed at once, on a line of its own: a stalled
+ * endpoint otherwise looks like a hang.  Called under the warnings' lock.
+ */
+static void live_warning(const char *message, void *payload)
+{
+	(void)payload;
+	fprintf(stderr, "%smlops: warning: %s\n", g_opts.progress ? "\r\033[K" : "", message);
+}
+
 int cmd_gc(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -43,6 +54,8 @@ int cmd_gc(int argc, char **argv)
 	if (optind != argc)
 		return cmd_usage(gc_usage, 0);
 	struct mlops_gc_result *res;
+	if (go.remote)
+		mlops_warnings_live(live_warning, NULL);
 	if ((err = mlops_gc(&res, g_repo, &go)) < 0)
 		return cmd_fail(err, NULL);
 	char hex[MLOPS_OID_HEXSZ + 1], a[32];

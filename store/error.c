@@ -110,6 +110,8 @@ int mlops_error_exit_code(int code)
 static pthread_mutex_t warn_lock = PTHREAD_MUTEX_INITIALIZER;
 static char *warnings[16];
 static size_t nwarnings;
+static void (*live_cb)(const char *message, void *payload);
+static void *live_payload;
 
 void mlops_warning_add(const char *fmt, ...)
 {
@@ -119,7 +121,9 @@ void mlops_warning_add(const char *fmt, ...)
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
 	pthread_mutex_lock(&warn_lock);
-	if (nwarnings < sizeof(warnings) / sizeof(warnings[0])) {
+	if (live_cb) {
+		live_cb(buf, live_payload);
+	} else if (nwarnings < sizeof(warnings) / sizeof(warnings[0])) {
 		char *s = strdup(buf);
 		if (s)
 			warnings[nwarnings++] = s;
@@ -136,5 +140,19 @@ void mlops_warnings_flush(void (*cb)(const char *message, void *payload), void *
 		free(warnings[i]);
 	}
 	nwarnings = 0;
+	pthread_mutex_unlock(&warn_lock);
+}
+
+void mlops_warnings_live(void (*cb)(const char *message, void *payload), void *payload)
+{
+	pthread_mutex_lock(&warn_lock);
+	live_cb = cb;
+	live_payload = payload;
+	for (size_t i = 0; cb && i < nwarnings; i++) {
+		cb(warnings[i], payload);
+		free(warnings[i]);
+	}
+	if (cb)
+		nwarnings = 0;
 	pthread_mutex_unlock(&warn_lock);
 }

@@ -84,6 +84,15 @@ void mlops_warning_add(const char *fmt, ...) __attribute__((format(printf, 1, 2)
 /* Call cb for each warning added so far, then forget them. */
 void mlops_warnings_flush(void (*cb)(const char *message, void *payload), void *payload);
 
+/*
+ * From now on hand each warning to cb as it is added (those kept so far
+ * first), instead of keeping it for mlops_warnings_flush: for commands
+ * whose warnings matter while they run (a remote that stalls).  cb is
+ * called under the warnings' lock, so calls from worker threads never
+ * overlap; it must not add a warning.  NULL goes back to keeping them.
+ */
+void mlops_warnings_live(void (*cb)(const char *message, void *payload), void *payload);
+
 /* Map a status code to the documented exit status. */
 int mlops_error_exit_code(int code);
 

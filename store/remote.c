@@ -227,6 +227,23 @@ static int get_bool_opt(int *out, struct mlops_repo *repo, const char *name, con
 	return err;
 }
 
+/* remote.NAME.timeout: whole seconds, 1 to 3600; 0 when unset (the backend's default). */
+static int get_timeout_opt(int *out, struct mlops_repo *repo, const char *name)
+{
+	char *key = config_key(name, "timeout");
+	long long v = -1;
+	*out = 0;
+	if (!key)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	int err = mlops_config_get_int(&v, repo, key, -1);
+	if (!err && v != -1 && (v < 1 || v > 3600))
+		err = mlops_error_set(MLOPS_EINVALID, "%s is %lld: give whole seconds, 1 to 3600", key, v);
+	else if (!err && v > 0)
+		*out = (int)v;
+	free(key);
+	return err;
+}
+
 int mlops_remote_exists(struct mlops_repo *repo, const char *name)
 {
 	char *url = NULL;
@@ -241,7 +258,7 @@ int mlops_remote_exists(struct mlops_repo *repo, const char *name)
 int mlops_remote_open(struct mlops_remote **out, struct mlops_repo *repo, const char *name)
 {
 	char *dname = NULL, *url = NULL, *endpoint = NULL, *region = NULL, *profile = NULL;
-	int err, fsync_on = 1, hardlinks = 1;
+	int err, fsync_on = 1, hardlinks = 1, timeout = 0;
 	*out = NULL;
 	if (!name) {
 		if ((err = mlops_remote_default(&dname, repo)) < 0)
@@ -263,11 +280,12 @@ int mlops_remote_open(struct mlops_remote **out, struct mlops_repo *repo, const 
 	}
 	if ((err = mlops_config_get_bool(&fsync_on, repo, "core.fsync", 1)) < 0 ||
 	    (err = get_bool_opt(&fsync_on, repo, name, "fsync", fsync_on)) < 0 ||
-	    (err = get_bool_opt(&hardlinks, repo, name, "hardlinks", 1)) < 0)
+	    (err = get_bool_opt(&hardlinks, repo, name, "hardlinks", 1)) < 0 ||
+	    (err = get_timeout_opt(&timeout, repo, name)) < 0)
 		goto done;
 	struct mlops_remote_options opts = {
 		.endpoint = endpoint, .region = region, .profile = profile, .fsync = fsync_on,
-		.hardlinks = hardlinks,
+		.hardlinks = hardlinks, .timeout = timeout,
 	};
 	const char *folder = dir_url_path(url);
 	if (!mlops_remote_url_valid(url) || (folder && folder[0] == '/' &&

@@ -139,6 +139,8 @@ struct mlops_remote_options {
 	const char *profile;  /* S3: credentials profile */
 	int fsync;            /* directory: fsync what is written (default 1) */
 	int hardlinks;        /* directory: fetched packs are linked when they can be (default 1) */
+	int timeout;          /* S3: seconds to connect, and without a byte, before an
+	                       * attempt is given up (0: 10 to connect, 30 without a byte) */
 };
 
 /* One entry of the URL scheme table. */

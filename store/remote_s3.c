@@ -26,10 +26,18 @@
 struct s3_remote {
 	struct mlops_remote base;
 	char *bucket, *prefix, *endpoint, *region, *profile;
+	int timeout;
 	pthread_mutex_t lock;
 	struct mlops_s3 *idle[POOL_MAX];
 	size_t nidle;
 };
+
+/* A request is retried after a timeout: say so while it happens (error.h). */
+static void warn_retry(const char *message, void *payload)
+{
+	(void)payload;
+	mlops_warning_add("%s", message);
+}
 
 static int lend(struct mlops_s3 **out, struct s3_remote *s)
 {
@@ -43,6 +51,8 @@ static int lend(struct mlops_s3 **out, struct s3_remote *s)
 	struct mlops_s3_config cfg = {
 		.endpoint = s->endpoint, .region = s->region, .bucket = s->bucket,
 		.prefix = s->prefix, .profile = s->profile,
+		.connect_timeout_ms = s->timeout * 1000L, .low_speed_time_s = s->timeout,
+		.on_retry = warn_retry,
 	};
 	int err = mlops_s3_open(out, &cfg);
 	if (err < 0)
@@ -387,6 +397,7 @@ int mlops_remote_s3_open(struct mlops_remote **out, const char *url,
 	s->endpoint = dup_opt(opts ? opts->endpoint : NULL);
 	s->region = dup_opt(opts ? opts->region : NULL);
 	s->profile = dup_opt(opts ? opts->profile : NULL);
+	s->timeout = opts && opts->timeout > 0 ? opts->timeout : 0;
 	s->base.url = strdup(url);
 	if (!s->bucket || !s->prefix || !s->base.url) {
 		s3_free(&s->base);

@@ -59,6 +59,8 @@ struct mlops_s3 {
 	char *access_key, *secret_key, *session_token;
 	int max_retries;
 	long connect_timeout_ms, low_speed_time_s;
+	void (*on_retry)(const char *message, void *payload);
+	void *on_retry_payload;
 	size_t part_size;
 	uint64_t threshold;
 	int sign_payload;
@@ -421,7 +423,9 @@ int mlops_s3_open(struct mlops_s3 **out, const struct mlops_s3_config *cfg)
 	}
 	s3->max_retries = cfg->max_retries == 0 ? 4 : cfg->max_retries < 0 ? 0 : cfg->max_retries;
 	s3->connect_timeout_ms = cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : 10000;
-	s3->low_speed_time_s = cfg->low_speed_time_s > 0 ? cfg->low_speed_time_s : 60;
+	s3->low_speed_time_s = cfg->low_speed_time_s > 0 ? cfg->low_speed_time_s : 30;
+	s3->on_retry = cfg->on_retry;
+	s3->on_retry_payload = cfg->on_retry_payload;
 	s3->part_size = cfg->part_size ? cfg->part_size : 8u << 20;
 	if (s3->part_size < MIN_PART_SIZE)
 		s3->part_size = MIN_PART_SIZE;
@@ -1068,6 +1072,23 @@ static int req_result(struct mlops_s3 *s3, struct req *r, CURLcode cc, int *retr
 		" (are the credentials and the region right?)" : "");
 }
 
+/*
+ * Tell the on_retry callback that attempt `attempt` (0 for the first) of r
+ * timed out and another follows: a stalled endpoint otherwise looks like a
+ * hang.  Other retries (503 Slow Down, a dropped connection) are quick and
+ * not reported.
+ */
+static void note_retry(struct mlops_s3 *s3, const struct req *r, CURLcode cc, int attempt)
+{
+	char msg[1024];
+	if (!s3->on_retry || (cc != CURLE_OPERATION_TIMEDOUT && strcmp(r->s3code, "RequestTimeout")))
+		return;
+	snprintf(msg, sizeof(msg), "%s '%s%s' timed out%s; retrying (%d of %d)", r->what, s3->display,
+		r->key ? r->key : "", cc == CURLE_OPERATION_TIMEDOUT ? "" : " on the server",
+		attempt + 2, s3->max_retries + 1);
+	s3->on_retry(msg, s3->on_retry_payload);
+}
+
 /* Milliseconds to wait before retry number attempt + 1: 100 ms doubling, jittered. */
 static long backoff_ms(struct mlops_s3 *s3, int attempt)
 {
@@ -1100,6 +1121,7 @@ static int do_request(struct mlops_s3 *s3, struct req *r)
 		error = req_result(s3, r, cc, &retry);
 		if (!error || !retry || attempt >= s3->max_retries || rewind_sink(r) < 0)
 			return error;
+		note_retry(s3, r, cc, attempt);
 		struct timespec ts;
 		long ms = backoff_ms(s3, attempt);
 		ts.tv_sec = ms / 1000;
@@ -2039,6 +2061,7 @@ int mlops_s3_batch(struct mlops_s3 *s3, struct mlops_s3_item *items, size_t n, i
 			it = &items[s->item];
 			rc = req_result(s3, &s->r, msg->data.result, &retry);
 			if (rc < 0 && retry && attempts[s->item] < s3->max_retries) {
+				note_retry(s3, &s->r, msg->data.result, attempts[s->item]);
 				waits[nwait].item = s->item;
 				waits[nwait].attempt = attempts[s->item];
 				waits[nwait].ready_ms = now_ms() + backoff_ms(s3, attempts[s->item]);

@@ -51,7 +51,17 @@ struct mlops_s3_config {
 	const char *profile;
 	int max_retries;           /* 0: 4; negative: none */
 	long connect_timeout_ms;   /* 0: 10 s */
-	long low_speed_time_s;     /* abort a transfer slower than 1 byte/s this long; 0: 60 */
+	/* Abort an attempt that receives and sends nothing for this long (a
+	 * stalled server that accepted the connection); 0: 30. */
+	long low_speed_time_s;
+	/*
+	 * Called (when set) before a request is retried after a timeout, with
+	 * a one-line message ("get 's3://b/k' timed out after 30 s; retrying (2
+	 * of 5)").  It may be called from any thread that uses a client, and
+	 * must not call back into this client.
+	 */
+	void (*on_retry)(const char *message, void *payload);
+	void *on_retry_payload;
 	size_t part_size;          /* multipart part size; 0: 8 MiB; at least 5 MiB */
 	uint64_t multipart_threshold; /* put_file uses multipart from this size; 0: 64 MiB */
 	int sign_payload;          /* hash file bodies too (reads them twice); memory bodies always are */

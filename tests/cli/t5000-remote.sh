@@ -359,6 +359,43 @@ $inner|" mlops.lock >lock.new && mv lock.new mlops.lock && grep -q "\"nest/inner
 	mlops pull >out && test "$(cat nest/x)" = 1 && test "$(cat nest/inner/y)" = 2
 '
 
+# An S3 endpoint that accepts connections and never answers.
+start_stalled() {
+	python3 -c 'import socket, sys, time
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(64)
+print(s.getsockname()[1], flush=True)
+held = []
+while True:
+    c, _ = s.accept()
+    held.append(c)' >"$TRASH/stall-port" 2>/dev/null &
+	stall_pid=$!
+	i=0
+	while [ ! -s "$TRASH/stall-port" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+	test -s "$TRASH/stall-port"
+}
+
+if test_have_cmd python3 && test_have_cmd timeout; then
+test_expect_success 'a stalled S3 endpoint: bounded by remote.NAME.timeout, each retry reported as it happens' '
+	cd cfg && start_stalled && port=$(cat "$TRASH/stall-port") &&
+	mlops -q remote add stalled s3://bkt/x --endpoint http://127.0.0.1:$port &&
+	git config -f .mlops/config remote.stalled.timeout 1 &&
+	test_expect_code 10 env AWS_ACCESS_KEY_ID=k AWS_SECRET_ACCESS_KEY=s timeout 60 "$MLOPS_BIN" push stalled 2>err;
+	rc=$?; kill $stall_pid; test $rc = 0 &&
+	grep -q "^mlops: warning: get .s3://bkt/x/MLOPS_REMOTE. timed out; retrying (2 of 5)$" err &&
+	grep -q "retrying (5 of 5)" err && test $(grep -c "warning:" err) = 4 &&
+	tail -1 err | grep -q "^mlops: .*MLOPS_REMOTE" &&
+	git config -f .mlops/config remote.stalled.timeout 0 &&
+	test_expect_code 4 mlops push stalled 2>err && grep -q "remote.stalled.timeout is 0" err &&
+	git config -f .mlops/config remote.stalled.timeout soon &&
+	test_expect_code 4 mlops push stalled 2>err &&
+	mlops remote remove stalled >/dev/null
+'
+else
+	test_skip "python3 or timeout missing: the stalled endpoint is untested"
+fi
+
 test_expect_success 'push with no remote configured says how to add one' '
 	mkdir lone && cd lone && git init -q && mlops -q init &&
 	test_expect_code 3 mlops push 2>err && grep -q "no remote" err && grep -q "remote add" err

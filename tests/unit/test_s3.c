@@ -767,7 +767,8 @@ static void test_open_errors_and_credentials(void **state)
  * replies[i] (the last one repeats).  A reply is the status line and
  * headers; "\r\n\r\n" and the body follow, with a Content-Length computed
  * here unless the head sets its own framing.  "HANGUP" closes the
- * connection without answering.
+ * connection without answering; "STALL" keeps it open without answering
+ * (until the next connection, or the end).
  */
 struct reply {
 	const char *head;
@@ -780,6 +781,7 @@ struct fake {
 	int nreplies;
 	int requests;
 	char head[4096];           /* the last request's line and headers */
+	int stalled;               /* the connection a STALL keeps open, or -1 */
 	pthread_t thread;
 };
 
@@ -792,6 +794,9 @@ static void *fake_main(void *arg)
 		char *hdr_end, *cl, out[8192];
 		const struct reply *rep;
 		int c = accept(f->fd, NULL, NULL);
+		if (f->stalled >= 0)
+			close(f->stalled);
+		f->stalled = -1;
 		if (c < 0)
 			return NULL;
 		while (!(hdr_end = memmem(buf, have, "\r\n\r\n", 4))) {
@@ -813,6 +818,10 @@ static void *fake_main(void *arg)
 		f->requests++;
 		if (!strcmp(rep->head, "HANGUP"))
 			goto next;
+		if (!strcmp(rep->head, "STALL")) {
+			f->stalled = c;
+			continue;
+		}
 		if (strstr(rep->head, "Content-Length") || strstr(rep->head, "Transfer-Encoding"))
 			snprintf(out, sizeof(out), "%s\r\n\r\n%s", rep->head, rep->body);
 		else
@@ -839,6 +848,7 @@ static void fake_start(struct fake *f, const struct reply *replies, int n)
 	f->replies = replies;
 	f->nreplies = n;
 	f->requests = 0;
+	f->stalled = -1;
 	assert_int_equal(pthread_create(&f->thread, NULL, fake_main, f), 0);
 }
 
@@ -1215,6 +1225,57 @@ static void test_missing_bucket_is_remote_failure(void **state)
 	fake_stop(&f);
 }
 
+struct retry_notes {
+	int n;
+	char last[256];
+};
+
+static void on_retry(const char *message, void *payload)
+{
+	struct retry_notes *notes = payload;
+	notes->n++;
+	snprintf(notes->last, sizeof(notes->last), "%s", message);
+}
+
+/*
+ * A server that accepts the connection and never answers: each attempt
+ * ends after low_speed_time_s, and each retry after a timeout is reported
+ * through on_retry (a single request and a batch alike).
+ */
+static void test_stalled_server(void **state)
+{
+	static const struct reply stall[] = { { "STALL", "" } };
+	struct retry_notes notes = { 0 };
+	struct mlops_s3_item item = { .op = MLOPS_S3_OP_HEAD, .key = "b" };
+	struct mlops_s3_stat st;
+	struct fake f;
+	struct mlops_s3 *s3 = NULL;
+	char ep[64];
+	double t0;
+	(void)state;
+
+	fake_start(&f, stall, 1);
+	snprintf(ep, sizeof(ep), "http://127.0.0.1:%d", f.port);
+	struct mlops_s3_config cfg = { .endpoint = ep, .bucket = "fake", .access_key = "AKID",
+		.secret_key = "SECRETXYZ123", .max_retries = 2, .low_speed_time_s = 1,
+		.on_retry = on_retry, .on_retry_payload = &notes };
+	assert_int_equal(mlops_s3_open(&s3, &cfg), 0);
+	t0 = seconds();
+	assert_int_equal(mlops_s3_head(&st, s3, "k"), MLOPS_EREMOTE);
+	assert_true(seconds() - t0 < 10);
+	assert_int_equal(f.requests, 3);
+	assert_int_equal(notes.n, 2);
+	assert_string_equal(notes.last, "head 's3://fake/k' timed out; retrying (3 of 3)");
+	assert_null(strstr(notes.last, "SECRET"));
+
+	notes.n = 0;
+	assert_int_equal(mlops_s3_batch(s3, &item, 1, 1), MLOPS_EREMOTE);
+	assert_int_equal(notes.n, 2);
+	assert_string_equal(notes.last, "head 's3://fake/b' timed out; retrying (3 of 3)");
+	mlops_s3_free(s3);
+	fake_stop(&f);
+}
+
 static void test_unreachable(void **state)
 {
 	struct fake f;
@@ -1242,6 +1303,7 @@ int main(void)
 		cmocka_unit_test(test_strict_multipart_replies),
 		cmocka_unit_test(test_path_as_is),
 		cmocka_unit_test(test_missing_bucket_is_remote_failure),
+		cmocka_unit_test(test_stalled_server),
 		cmocka_unit_test(test_unreachable),
 		cmocka_unit_test(test_put_get_head_delete),
 		cmocka_unit_test(test_odd_keys_and_get_fd),
