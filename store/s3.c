@@ -250,12 +250,19 @@ cleanup:
 	return error;
 }
 
+/*
+ * The credentials, first found of: the configuration's keys; the file's
+ * profile when the configuration names one (an explicit profile wins over
+ * the environment, as in the AWS CLI and boto3); AWS_ACCESS_KEY_ID with
+ * AWS_SECRET_ACCESS_KEY (one without the other is an error naming the
+ * missing one); the file's profile $AWS_PROFILE, else "default".
+ */
 static int load_credentials(struct mlops_s3 *s3, const struct mlops_s3_config *cfg)
 {
 	const char *ak = getenv("AWS_ACCESS_KEY_ID"), *sk = getenv("AWS_SECRET_ACCESS_KEY");
 	const char *profile, *file, *home;
 	char path[4096];
-	int r;
+	int r, explicit = cfg->profile && *cfg->profile;
 
 	if (cfg->access_key) {
 		if (!cfg->secret_key)
@@ -265,14 +272,22 @@ static int load_credentials(struct mlops_s3 *s3, const struct mlops_s3_config *c
 		s3->session_token = xstrdup(cfg->session_token);
 		return 0;
 	}
-	if (ak && *ak && sk && *sk) {
+	if (ak && !*ak)
+		ak = NULL;
+	if (sk && !*sk)
+		sk = NULL;
+	if (!explicit && (ak || sk)) {
 		const char *tok = getenv("AWS_SESSION_TOKEN");
+		if (!ak || !sk)
+			return mlops_error_set(MLOPS_EREMOTE, "incomplete s3 credentials: %s is set but %s is not",
+				ak ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
+				ak ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
 		s3->access_key = strdup(ak);
 		s3->secret_key = strdup(sk);
 		s3->session_token = tok && *tok ? strdup(tok) : NULL;
 		return 0;
 	}
-	profile = cfg->profile ? cfg->profile : getenv("AWS_PROFILE");
+	profile = explicit ? cfg->profile : getenv("AWS_PROFILE");
 	if (!profile || !*profile)
 		profile = "default";
 	file = getenv("AWS_SHARED_CREDENTIALS_FILE");
@@ -285,6 +300,9 @@ static int load_credentials(struct mlops_s3 *s3, const struct mlops_s3_config *c
 	}
 	if ((r = load_credentials_file(s3, file, profile)) < 0)
 		return r;
+	if (r > 0 && explicit)
+		return mlops_error_set(MLOPS_EREMOTE, "no s3 credentials: the remote's profile '%s' is not in "
+			"'%s' (or lacks aws_access_key_id or aws_secret_access_key)", profile, file);
 	if (r > 0)
 		return mlops_error_set(MLOPS_EREMOTE, "no s3 credentials: set AWS_ACCESS_KEY_ID and "
 			"AWS_SECRET_ACCESS_KEY, or profile '%s' in '%s'", profile, file);

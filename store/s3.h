@@ -40,11 +40,12 @@ struct mlops_s3_config {
 	const char *bucket;        /* required */
 	const char *prefix;        /* NULL or "" for none; a '/' is not added */
 	int virtual_host;          /* 1: bucket.host/key; 0 (default): host/bucket/key */
-	/* Credentials; when access_key is NULL they come from the environment
-	 * (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN), else
-	 * from the shared credentials file ($AWS_SHARED_CREDENTIALS_FILE or
-	 * ~/.aws/credentials), profile `profile`, else $AWS_PROFILE, else
-	 * "default". */
+	/* Credentials; when access_key is NULL: with `profile` set, that
+	 * profile of the shared credentials file ($AWS_SHARED_CREDENTIALS_FILE
+	 * or ~/.aws/credentials), whatever the environment holds; else the
+	 * environment (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, both or an
+	 * error; AWS_SESSION_TOKEN); else the file's profile $AWS_PROFILE,
+	 * else "default". */
 	const char *access_key;
 	const char *secret_key;
 	const char *session_token; /* optional */

@@ -359,6 +359,13 @@ $inner|" mlops.lock >lock.new && mv lock.new mlops.lock && grep -q "\"nest/inner
 	mlops pull >out && test "$(cat nest/x)" = 1 && test "$(cat nest/inner/y)" = 2
 '
 
+test_expect_success 'half of the S3 key pair in the environment is an error naming the other' '
+	cd cfg && mlops -q remote add half s3://bkt/x --endpoint http://127.0.0.1:9 &&
+	(unset AWS_SECRET_ACCESS_KEY; AWS_ACCESS_KEY_ID=AKIDHALF test_expect_code 10 mlops fetch half 2>err) &&
+	grep -q "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not" err &&
+	mlops remote remove half >/dev/null
+'
+
 # An S3 endpoint that accepts connections and never answers.
 start_stalled() {
 	python3 -c 'import socket, sys, time

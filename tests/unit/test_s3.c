@@ -1276,6 +1276,88 @@ static void test_stalled_server(void **state)
 	fake_stop(&f);
 }
 
+/*
+ * Which credentials sign: a remote's explicit profile wins over the
+ * environment's keys (as in the AWS CLI and boto3); the environment's keys
+ * over $AWS_PROFILE; one of the two key variables without the other is an
+ * error naming the missing one.
+ */
+static void test_credential_precedence(void **state)
+{
+	static const struct reply ok[] = { OK_PUT };
+	char home[] = "/tmp/mlops-s3-prec-XXXXXX", file[128], ep[64];
+	char *old_ak = getenv("AWS_ACCESS_KEY_ID") ? strdup(getenv("AWS_ACCESS_KEY_ID")) : NULL;
+	char *old_sk = getenv("AWS_SECRET_ACCESS_KEY") ? strdup(getenv("AWS_SECRET_ACCESS_KEY")) : NULL;
+	struct mlops_s3_config cfg = { .endpoint = ep, .bucket = "fake" };
+	struct mlops_s3 *s3 = NULL;
+	struct fake f;
+	FILE *fp;
+	(void)state;
+
+	assert_non_null(mkdtemp(home));
+	snprintf(file, sizeof(file), "%s/credentials", home);
+	fp = fopen(file, "w");
+	assert_non_null(fp);
+	fprintf(fp, "[default]\naws_access_key_id = AKIDDEFAULT\naws_secret_access_key = S1\n"
+		"[ci]\naws_access_key_id = AKIDCI\naws_secret_access_key = S2\n");
+	fclose(fp);
+	setenv("AWS_SHARED_CREDENTIALS_FILE", file, 1);
+	unsetenv("AWS_PROFILE");
+	fake_start(&f, ok, 1);
+	snprintf(ep, sizeof(ep), "http://127.0.0.1:%d", f.port);
+
+	/* The remote's profile, though the environment has keys. */
+	setenv("AWS_ACCESS_KEY_ID", "AKIDENV", 1);
+	setenv("AWS_SECRET_ACCESS_KEY", "SENV", 1);
+	cfg.profile = "ci";
+	assert_int_equal(mlops_s3_open(&s3, &cfg), 0);
+	assert_int_equal(mlops_s3_put(s3, "k", "v", 1), 0);
+	assert_non_null(strstr(f.head, "Credential=AKIDCI/"));
+	mlops_s3_free(s3);
+
+	/* No profile: the environment's keys, not the file's default. */
+	cfg.profile = NULL;
+	setenv("AWS_PROFILE", "ci", 1);
+	assert_int_equal(mlops_s3_open(&s3, &cfg), 0);
+	assert_int_equal(mlops_s3_put(s3, "k", "v", 1), 0);
+	assert_non_null(strstr(f.head, "Credential=AKIDENV/"));
+	mlops_s3_free(s3);
+	unsetenv("AWS_PROFILE");
+
+	/* Half of the pair: an error that names the missing variable. */
+	unsetenv("AWS_SECRET_ACCESS_KEY");
+	assert_int_equal(mlops_s3_open(&s3, &cfg), MLOPS_EREMOTE);
+	assert_string_equal(mlops_error_message(),
+		"incomplete s3 credentials: AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not");
+	unsetenv("AWS_ACCESS_KEY_ID");
+	setenv("AWS_SECRET_ACCESS_KEY", "SENV", 1);
+	assert_int_equal(mlops_s3_open(&s3, &cfg), MLOPS_EREMOTE);
+	assert_non_null(strstr(mlops_error_message(), "AWS_ACCESS_KEY_ID is not"));
+	assert_null(strstr(mlops_error_message(), "SENV"));
+	/* An explicit profile does not look at them. */
+	cfg.profile = "ci";
+	assert_int_equal(mlops_s3_open(&s3, &cfg), 0);
+	mlops_s3_free(s3);
+	cfg.profile = "nope";
+	assert_int_equal(mlops_s3_open(&s3, &cfg), MLOPS_EREMOTE);
+	assert_non_null(strstr(mlops_error_message(), "profile 'nope' is not in"));
+
+	fake_stop(&f);
+	unlink(file);
+	rmdir(home);
+	unsetenv("AWS_SHARED_CREDENTIALS_FILE");
+	if (old_ak)
+		setenv("AWS_ACCESS_KEY_ID", old_ak, 1);
+	else
+		unsetenv("AWS_ACCESS_KEY_ID");
+	if (old_sk)
+		setenv("AWS_SECRET_ACCESS_KEY", old_sk, 1);
+	else
+		unsetenv("AWS_SECRET_ACCESS_KEY");
+	free(old_ak);
+	free(old_sk);
+}
+
 static void test_unreachable(void **state)
 {
 	struct fake f;
@@ -1304,6 +1386,7 @@ int main(void)
 		cmocka_unit_test(test_path_as_is),
 		cmocka_unit_test(test_missing_bucket_is_remote_failure),
 		cmocka_unit_test(test_stalled_server),
+		cmocka_unit_test(test_credential_precedence),
 		cmocka_unit_test(test_unreachable),
 		cmocka_unit_test(test_put_get_head_delete),
 		cmocka_unit_test(test_odd_keys_and_get_fd),
