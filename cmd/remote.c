@@ -13,7 +13,7 @@
 #include "store/repo.h"
 
 static const char *const add_usage[] = {
-	"remote add NAME URL [--default] [--endpoint URL] [--region REGION] [--profile NAME]",
+	"remote add NAME URL [--default] [--endpoint URL] [--region REGION] [--profile NAME] [--addressing path|virtual]",
 	NULL,
 };
 
@@ -49,6 +49,7 @@ static int remote_add(int argc, char **argv)
 		{ "endpoint", required_argument, NULL, 'e' },
 		{ "region", required_argument, NULL, 'r' },
 		{ "profile", required_argument, NULL, 'p' },
+		{ "addressing", required_argument, NULL, 'a' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -61,6 +62,7 @@ static int remote_add(int argc, char **argv)
 		case 'e': ro.endpoint = optarg; break;
 		case 'r': ro.region = optarg; break;
 		case 'p': ro.profile = optarg; break;
+		case 'a': ro.addressing = optarg; break;
 		case 'h': return cmd_usage(add_usage, 1);
 		default: return cmd_usage(add_usage, 0);
 		}
@@ -143,7 +145,7 @@ static int remote_remove(int argc, char **argv)
 int cmd_remote(int argc, char **argv)
 {
 	static const struct subcmd subs[] = {
-		{ "add", remote_add, "add NAME URL [--default] [--endpoint URL] [--region REGION] [--profile NAME]", 0 },
+		{ "add", remote_add, "add NAME URL [--default] [--endpoint URL] [--region REGION] [--profile NAME] [--addressing path|virtual]", 0 },
 		{ "list", remote_list, "list", 0 },
 		{ "remove", remote_remove, "remove NAME", 0 },
 	};

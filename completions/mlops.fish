@@ -216,6 +216,7 @@ complete -c mlops -n '__fish_seen_subcommand_from register; and not __fish_seen_
 complete -c mlops -n '__fish_seen_subcommand_from register; and not __fish_seen_subcommand_from demote deprecate history impact lineage list promote show' -a "(mlops __complete values register '' 2>/dev/null)"
 complete -c mlops -n __fish_use_subcommand -a remote
 complete -c mlops -n '__fish_seen_subcommand_from remote; and not __fish_seen_subcommand_from add list remove' -a add
+complete -c mlops -n '__fish_seen_subcommand_from remote; and __fish_seen_subcommand_from add' -l addressing -r -f -a "path virtual"
 complete -c mlops -n '__fish_seen_subcommand_from remote; and __fish_seen_subcommand_from add' -l default
 complete -c mlops -n '__fish_seen_subcommand_from remote; and __fish_seen_subcommand_from add' -l endpoint -r -F -a "(mlops __complete values remote 'add' --endpoint 2>/dev/null)"
 complete -c mlops -n '__fish_seen_subcommand_from remote; and __fish_seen_subcommand_from add' -l help

@@ -258,6 +258,7 @@ int mlops_remote_exists(struct mlops_repo *repo, const char *name)
 int mlops_remote_open(struct mlops_remote **out, struct mlops_repo *repo, const char *name)
 {
 	char *dname = NULL, *url = NULL, *endpoint = NULL, *region = NULL, *profile = NULL;
+	char *addressing = NULL;
 	int err, fsync_on = 1, hardlinks = 1, timeout = 0;
 	*out = NULL;
 	if (!name) {
@@ -272,7 +273,8 @@ int mlops_remote_open(struct mlops_remote **out, struct mlops_repo *repo, const 
 	if ((err = get_opt(&url, repo, name, "url")) < 0 ||
 	    (err = get_opt(&endpoint, repo, name, "endpoint")) < 0 ||
 	    (err = get_opt(&region, repo, name, "region")) < 0 ||
-	    (err = get_opt(&profile, repo, name, "profile")) < 0)
+	    (err = get_opt(&profile, repo, name, "profile")) < 0 ||
+	    (err = get_opt(&addressing, repo, name, "addressing")) < 0)
 		goto done;
 	if (!url) {
 		err = mlops_error_set(MLOPS_ENOTFOUND, "no remote named '%s'", name);
@@ -285,7 +287,7 @@ int mlops_remote_open(struct mlops_remote **out, struct mlops_repo *repo, const 
 		goto done;
 	struct mlops_remote_options opts = {
 		.endpoint = endpoint, .region = region, .profile = profile, .fsync = fsync_on,
-		.hardlinks = hardlinks, .timeout = timeout,
+		.hardlinks = hardlinks, .timeout = timeout, .addressing = addressing,
 	};
 	const char *folder = dir_url_path(url);
 	if (!mlops_remote_url_valid(url) || (folder && folder[0] == '/' &&
@@ -301,6 +303,7 @@ done:
 	free(endpoint);
 	free(region);
 	free(profile);
+	free(addressing);
 	return err;
 }
 
@@ -416,6 +419,7 @@ int mlops_remote_add(struct mlops_repo *repo, const char *name, const char *url,
 		{ "endpoint", opts ? opts->endpoint : NULL },
 		{ "region", opts ? opts->region : NULL },
 		{ "profile", opts ? opts->profile : NULL },
+		{ "addressing", opts ? opts->addressing : NULL },
 	};
 	for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++) {
 		if (!kv[i].value)

@@ -137,6 +137,10 @@ struct mlops_remote_options {
 	const char *endpoint; /* S3: http(s)://host:port */
 	const char *region;   /* S3 */
 	const char *profile;  /* S3: credentials profile */
+	/* S3: "path" (endpoint/bucket/key) or "virtual" (bucket.endpoint/key); NULL:
+	 * virtual on AWS (no endpoint; path for a bucket name with a '.'),
+	 * path on an endpoint (MinIO, Ceph, moto expect it) */
+	const char *addressing;
 	int fsync;            /* directory: fsync what is written (default 1) */
 	int hardlinks;        /* directory: fetched packs are linked when they can be (default 1) */
 	int timeout;          /* S3: seconds to connect, and without a byte, before an
@@ -158,8 +162,8 @@ int mlops_remote_s3_open(struct mlops_remote **out, const char *url,
 /*
  * Check an S3 remote's settings without opening it: the URL (no
  * credentials in it, a valid bucket name, a prefix without empty, "." or
- * ".." segments) and the endpoint (http or https, no path, query or
- * credentials).  0, or MLOPS_EUSAGE with a message that shows no password.
+ * ".." segments), the endpoint (http or https, no path, query or
+ * credentials) and the addressing ("path" or "virtual").  0, or MLOPS_EUSAGE with a message that shows no password.
  */
 int mlops_remote_s3_check(const char *url, const struct mlops_remote_options *opts);
 

@@ -26,7 +26,7 @@
 struct s3_remote {
 	struct mlops_remote base;
 	char *bucket, *prefix, *endpoint, *region, *profile;
-	int timeout;
+	int timeout, virtual_host;
 	pthread_mutex_t lock;
 	struct mlops_s3 *idle[POOL_MAX];
 	size_t nidle;
@@ -52,6 +52,7 @@ static int lend(struct mlops_s3 **out, struct s3_remote *s)
 		.endpoint = s->endpoint, .region = s->region, .bucket = s->bucket,
 		.prefix = s->prefix, .profile = s->profile,
 		.connect_timeout_ms = s->timeout * 1000L, .low_speed_time_s = s->timeout,
+		.virtual_host = s->virtual_host,
 		.on_retry = warn_retry,
 	};
 	int err = mlops_s3_open(out, &cfg);
@@ -374,6 +375,10 @@ int mlops_remote_s3_check(const char *url, const struct mlops_remote_options *op
 	if (opts && opts->endpoint && *opts->endpoint &&
 	    (err = mlops_s3_endpoint_check(opts->endpoint)) < 0)
 		return err;
+	if (opts && opts->addressing && strcmp(opts->addressing, "path") &&
+	    strcmp(opts->addressing, "virtual"))
+		return mlops_error_set(MLOPS_EUSAGE, "s3 addressing '%s' is neither 'path' nor 'virtual'",
+				       opts->addressing);
 	return 0;
 }
 
@@ -398,6 +403,16 @@ int mlops_remote_s3_open(struct mlops_remote **out, const char *url,
 	s->region = dup_opt(opts ? opts->region : NULL);
 	s->profile = dup_opt(opts ? opts->profile : NULL);
 	s->timeout = opts && opts->timeout > 0 ? opts->timeout : 0;
+	/*
+	 * AWS itself: virtual-host style (path style is deprecated there), but
+	 * path style for a bucket name with a '.', which breaks the TLS
+	 * certificate's *.s3 wildcard.  An endpoint (MinIO, Ceph, moto): path
+	 * style, which needs no DNS name per bucket.
+	 */
+	if (opts && opts->addressing)
+		s->virtual_host = !strcmp(opts->addressing, "virtual");
+	else
+		s->virtual_host = !s->endpoint && !strchr(s->bucket, '.');
 	s->base.url = strdup(url);
 	if (!s->bucket || !s->prefix || !s->base.url) {
 		s3_free(&s->base);

@@ -82,7 +82,12 @@ test_expect_success 'remote add checks S3 bucket names, endpoints and prefixes' 
 	! mlops remote list | grep -q "^k	" &&
 	mlops -q remote add k1 s3://my.bucket-1/a/b/ --endpoint http://127.0.0.1:9000/ &&
 	mlops -q remote add k2 s3://abc --endpoint "https://[::1]:9000" &&
-	mlops remote remove k1 >/dev/null && mlops remote remove k2 >/dev/null
+	mlops remote remove k1 >/dev/null && mlops remote remove k2 >/dev/null &&
+	test_expect_code 2 mlops remote add k3 s3://abc --addressing dns 2>err &&
+	grep -q "neither .path. nor .virtual." err &&
+	mlops -q remote add k3 s3://abc --endpoint http://127.0.0.1:9 --addressing virtual &&
+	test "$(git config -f .mlops/config remote.k3.addressing)" = virtual &&
+	mlops remote remove k3 >/dev/null
 '
 
 test_expect_success 'remote add refuses an empty or relative file URL, and a folder in the work tree' '

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "store/error.h"
+#include "store/remote.h"
 #include "store/s3.h"
 
 static char endpoint[256];
@@ -1358,6 +1359,53 @@ static void test_credential_precedence(void **state)
 	free(old_sk);
 }
 
+/*
+ * A remote's addressing reaches the requests: path style (the default with
+ * an endpoint) names the bucket in the path, virtual-host style in the
+ * Host header.  bucket.localhost is the loopback address inside curl.
+ */
+static void test_remote_addressing(void **state)
+{
+	static const struct reply ok[] = { OK_PUT };
+	struct mlops_remote_options opts = { .fsync = 1 };
+	struct mlops_remote *r = NULL;
+	char ep[64], want[128];
+	struct fake f;
+	(void)state;
+
+	setenv("AWS_ACCESS_KEY_ID", "testing", 0);
+	setenv("AWS_SECRET_ACCESS_KEY", "testing", 0);
+	fake_start(&f, ok, 1);
+	snprintf(ep, sizeof(ep), "http://127.0.0.1:%d", f.port);
+	opts.endpoint = ep;
+	assert_int_equal(mlops_remote_open_url(&r, "s3://fake/px", &opts), 0);
+	assert_int_equal(r->put(r, "k", "v", 1), 0);
+	assert_int_equal(strncmp(f.head, "PUT /fake/px/k HTTP/1.1\r\n", 25), 0);
+	snprintf(want, sizeof(want), "\r\nHost: 127.0.0.1:%d\r\n", f.port);
+	assert_non_null(strstr(f.head, want));
+	mlops_remote_free(r);
+
+	snprintf(ep, sizeof(ep), "http://localhost:%d", f.port);
+	opts.addressing = "virtual";
+	assert_int_equal(mlops_remote_open_url(&r, "s3://fake/px", &opts), 0);
+	assert_int_equal(r->put(r, "k", "v", 1), 0);
+	assert_int_equal(strncmp(f.head, "PUT /px/k HTTP/1.1\r\n", 20), 0);
+	snprintf(want, sizeof(want), "\r\nHost: fake.localhost:%d\r\n", f.port);
+	assert_non_null(strstr(f.head, want));
+	mlops_remote_free(r);
+
+	opts.addressing = "path";
+	assert_int_equal(mlops_remote_open_url(&r, "s3://fake/px", &opts), 0);
+	assert_int_equal(r->put(r, "k", "v", 1), 0);
+	assert_int_equal(strncmp(f.head, "PUT /fake/px/k HTTP/1.1\r\n", 25), 0);
+	mlops_remote_free(r);
+
+	opts.addressing = "dns";
+	assert_int_equal(mlops_remote_open_url(&r, "s3://fake/px", &opts), MLOPS_EUSAGE);
+	assert_null(r);
+	fake_stop(&f);
+}
+
 static void test_unreachable(void **state)
 {
 	struct fake f;
@@ -1387,6 +1435,7 @@ int main(void)
 		cmocka_unit_test(test_missing_bucket_is_remote_failure),
 		cmocka_unit_test(test_stalled_server),
 		cmocka_unit_test(test_credential_precedence),
+		cmocka_unit_test(test_remote_addressing),
 		cmocka_unit_test(test_unreachable),
 		cmocka_unit_test(test_put_get_head_delete),
 		cmocka_unit_test(test_odd_keys_and_get_fd),
