@@ -56,12 +56,87 @@ void cmd_getopt_reset(void)
 /* Values of the global options in a command's option table (not a char). */
 enum { GOPT_JSON = 0x1000, GOPT_NO_COLOR, GOPT_QUIET, GOPT_VERBOSE };
 
+/*
+ * The global options among a command's own are taken only as typed in
+ * full: an abbreviation stays the command's (--ver for --version, not
+ * ambiguous with --verbose).  An exact one in argv is renamed to a form
+ * nobody types, which alone the table below knows.
+ */
+#define GOPT_MARK "\001"
 static const struct option global_longopts[] = {
-	{ "json", no_argument, NULL, GOPT_JSON },
-	{ "no-color", no_argument, NULL, GOPT_NO_COLOR },
-	{ "quiet", no_argument, NULL, GOPT_QUIET },
-	{ "verbose", no_argument, NULL, GOPT_VERBOSE },
+	{ GOPT_MARK "json", no_argument, NULL, GOPT_JSON },
+	{ GOPT_MARK "no-color", no_argument, NULL, GOPT_NO_COLOR },
+	{ GOPT_MARK "quiet", no_argument, NULL, GOPT_QUIET },
+	{ GOPT_MARK "verbose", no_argument, NULL, GOPT_VERBOSE },
 };
+static const char *const global_marked[] = {
+	"--" GOPT_MARK "json", "--" GOPT_MARK "no-color", "--" GOPT_MARK "quiet", "--" GOPT_MARK "verbose",
+};
+
+/* Whether long option `arg` (after "--", up to '=') of the table takes the next word. */
+static int long_takes_next(const char *arg, const struct option *longopts)
+{
+	size_t len = strcspn(arg, "=");
+	const struct option *found = NULL;
+	int matches = 0;
+	for (const struct option *o = longopts; o && o->name; o++) {
+		if (strncmp(o->name, arg, len))
+			continue;
+		if (strlen(o->name) == len) {
+			found = o;
+			matches = 1;
+			break;
+		}
+		found = o;
+		matches++;
+	}
+	return matches == 1 && found->has_arg == required_argument && !arg[len];
+}
+
+/*
+ * Rename the global options typed in full among argv's options: not an
+ * option's value, not after "--", not after the first operand when the
+ * command stops there ('+').
+ */
+static void mark_globals(int argc, char *const argv[], const char *optstring,
+			 const struct option *longopts)
+{
+	char **args = (char **)argv;
+	int stop_at_operand = optstring[0] == '+';
+	for (int i = 1; i < argc; i++) {
+		const char *a = args[i];
+		if (!strcmp(a, "--"))
+			return;
+		if (a[0] != '-' || !a[1]) {
+			if (stop_at_operand)
+				return;
+			continue;
+		}
+		if (a[1] == '-') {
+			size_t g;
+			for (g = 0; g < sizeof(global_marked) / sizeof(global_marked[0]); g++)
+				if (!strcmp(a + 2, global_marked[g] + 3))
+					break;
+			int own = 0;
+			for (const struct option *o = longopts; o && o->name; o++)
+				own |= !strcmp(o->name, a + 2);
+			if (g < sizeof(global_marked) / sizeof(global_marked[0]) && !own)
+				args[i] = (char *)global_marked[g];
+			else if (long_takes_next(a + 2, longopts))
+				i++;
+			continue;
+		}
+		/* A cluster of short options: the one taking a value takes the rest, or the next word. */
+		for (const char *c = a + 1; *c; c++) {
+			const char *spec = strchr(optstring, *c);
+			if (spec && *c != ':' && spec[1] == ':' && spec[2] != ':') {
+				if (!c[1])
+					i++;
+				break;
+			}
+		}
+	}
+}
 
 #undef getopt_long
 int cmd_getopt_long(int argc, char *const argv[], const char *optstring,
@@ -76,12 +151,13 @@ int cmd_getopt_long(int argc, char *const argv[], const char *optstring,
 	size_t own = n;
 	for (size_t g = 0; g < sizeof(global_longopts) / sizeof(global_longopts[0]); g++) {
 		size_t k = 0;
-		while (k < own && strcmp(all[k].name, global_longopts[g].name))
+		while (k < own && strcmp(all[k].name, global_longopts[g].name + 1))
 			k++;
 		if (k == own)
 			all[n++] = global_longopts[g];
 	}
 	all[n] = (struct option){ NULL, 0, NULL, 0 };
+	mark_globals(argc, argv, optstring, longopts);
 	for (;;) {
 		/* getopt names the program by argv[0]: "mlops: CMD" makes its
 		 * message the usual one line.  argv is main()'s, so writable. */

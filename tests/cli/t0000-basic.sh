@@ -54,6 +54,15 @@ test_expect_success 'global long options also work after the command' '
 	mlops dataset list --no-color >out && grep -q "^a " out
 '
 
+test_expect_success 'a global option is taken only in full: abbreviations and values stay the command'"'"'s' '
+	cd late && echo b >a &&
+	mlops dataset add a -m --json >out && ! grep -q "^{" out && grep -q "^a@v2 " out &&
+	mlops dataset log a >out && grep -q "^    --json$" out &&
+	mlops fsck --j 1 >out && grep -q "0 faults" out &&
+	git add -A >/dev/null && git commit -qm a && mlops -q register mm a --ver v1.2.3 && mlops register list >out && grep -q "^mm  *v1.2.3" out &&
+	mlops -q train -n after -- sh -c "echo --json" && mlops train log after >out && grep -q "^--json$" out
+'
+
 test_expect_success 'help for a page that is not installed is "not found" (3) with a hint' '
 	test_have_cmd man || return 0
 	mkdir nopages && cp "$MLOPS_BIN" nopages/mlops &&
