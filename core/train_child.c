@@ -48,6 +48,8 @@ static int running;
 static const int caught[] = { SIGINT, SIGTERM, SIGHUP };
 #define NCAUGHT (sizeof(caught) / sizeof(caught[0]))
 static struct sigaction saved[NCAUGHT], saved_pipe;
+/* Signals ignored when mlops started (nohup, a shell's background job): left ignored, for the child too. */
+static int ignored[NCAUGHT];
 
 static void on_signal(int sig, siginfo_t *info, void *uctx)
 {
@@ -88,8 +90,12 @@ static void handlers_enter(void)
 		sa.sa_sigaction = on_signal;
 		sa.sa_flags = SA_SIGINFO;
 		sigemptyset(&sa.sa_mask);
-		for (size_t i = 0; i < NCAUGHT; i++)
-			sigaction(caught[i], &sa, &saved[i]);
+		for (size_t i = 0; i < NCAUGHT; i++) {
+			sigaction(caught[i], NULL, &saved[i]);
+			ignored[i] = saved[i].sa_handler == SIG_IGN;
+			if (!ignored[i])
+				sigaction(caught[i], &sa, NULL);
+		}
 		struct sigaction ign;
 		memset(&ign, 0, sizeof(ign));
 		ign.sa_handler = SIG_IGN;
@@ -224,8 +230,6 @@ int mlops_child_run_since(struct mlops_child_result *out, const char *const *arg
 	sigset_t none, dflt;
 	sigemptyset(&none);
 	sigemptyset(&dflt);
-	for (size_t i = 0; i < NCAUGHT; i++)
-		sigaddset(&dflt, caught[i]);
 	sigaddset(&dflt, SIGPIPE);
 	sigaddset(&dflt, SIGQUIT);
 	posix_spawnattr_setsigmask(&attr, &none);
@@ -234,6 +238,11 @@ int mlops_child_run_since(struct mlops_child_result *out, const char *const *arg
 
 	handlers_enter();
 	entered = 1;
+	/* The child gets the default of what mlops catches, and keeps what was ignored. */
+	for (size_t i = 0; i < NCAUGHT; i++)
+		if (!ignored[i])
+			sigaddset(&dflt, caught[i]);
+	posix_spawnattr_setsigdefault(&attr, &dflt);
 	int interrupts_before = since >= 0 ? since : mlops_child_interrupts();
 	/* Block the handled signals while the slot is not yet filled. */
 	sigset_t block, old;

@@ -375,7 +375,8 @@ test_expect_success 'a signal while the inputs are copied stops the run before i
 	git add .gitignore mlops.lock && git commit -q -m big &&
 	for s in INT:130 TERM:143; do
 		sig=${s%:*} &&
-		{ "$MLOPS_BIN" train -n early -d big -- sleep 2 >/dev/null 2>err & } &&
+		# A background job of sh ignores SIGINT, which mlops respects: give it the default.
+		{ env --default-signal=INT,TERM "$MLOPS_BIN" train -n early -d big -- sleep 2 >/dev/null 2>err & } &&
 		pid=$! && i=0 &&
 		until ls -d .mlops/tmp/run-* >/dev/null 2>&1 || test $i -ge 20000; do i=$((i + 1)); done &&
 		kill -STOP $pid && kill -$sig $pid && kill -CONT $pid
@@ -387,6 +388,13 @@ test_expect_success 'a signal while the inputs are copied stops the run before i
 		test_expect_code 3 mlops train show early 2>/dev/null &&
 		! ls .mlops/tmp | grep -q "^run-" || return 1
 	done
+'
+
+test_expect_success 'a signal ignored when train starts (nohup) stays ignored, by the command too' '
+	( trap "" HUP INT; exec "$MLOPS_BIN" train -n nohup -- sh -c "sleep 1; echo done" >out 2>&1 ) &
+	pid=$! && sleep 0.3 && kill -HUP $pid && kill -INT $pid &&
+	wait $pid && grep -q "succeeded" out &&
+	mlops train log nohup >log && grep -q "^done$" log
 '
 
 test_expect_success 'an interrupted sweep exits 128 + the signal, not 125' '
