@@ -462,7 +462,8 @@ int mlops_repo_open(struct mlops_repo **out, const char *path)
 	 * first command finishes the store as mlops init would, so that a
 	 * clone can pull (or add, or push) at once.
 	 */
-	if ((err = store_is_set_up(repo)) == 0) {
+	/* Not where it cannot be written (a read-only mount): reading needs no more. */
+	if ((err = store_is_set_up(repo)) == 0 && access(repo->dir, W_OK) == 0) {
 		int created = 0;
 		err = make_store(repo, &created);
 	}

@@ -176,6 +176,17 @@ test_expect_success 'a fresh clone pulls without mlops init: the first command f
 	mlops status >/dev/null && test -d .mlops/objects && mlops -q push && mlops -q pull
 '
 
+test_expect_success 'a fresh clone on a read-only mount is read, not set up' '
+	test "$(id -u)" = 0 && test_have_cmd mount || return 0
+	git clone -q a roclone && mkdir romnt &&
+	mount --bind roclone romnt 2>/dev/null || return 0
+	mount -o remount,ro,bind romnt 2>/dev/null || { umount romnt; return 0; }
+	( cd romnt && mlops status >../ro-status.out 2>&1 && mlops dataset list >../ro-list.out 2>&1 &&
+	  test ! -d .mlops/objects ); rc=$?
+	umount romnt
+	cat ro-status.out ro-list.out && test $rc = 0 && grep -q "missing: data (train@v1)" ro-status.out
+'
+
 test_expect_success 'pull again changes nothing' '
 	cd b && mlops --json pull >$TRASH/j &&
 	test "$(jnum objects_received $TRASH/j)" = 0 &&
