@@ -870,11 +870,17 @@ int mlops_dataset_checkout(struct mlops_repo *repo, const struct mlops_dataset_v
 		char *dot_git = mlops_path_join(repo->workdir, ".git");
 		err = dot_mlops && dot_git ? resolve_dest(abs_to, to_dir) :
 		      mlops_error_set(MLOPS_ERROR, "out of memory");
+		/* git's folder: .git, or the one GIT_DIR names (anywhere). */
+		char git_dir[PATH_MAX];
+		const char *env = getenv("GIT_DIR");
+		int in_git = err == 0 && (path_within(abs_to, dot_git) ||
+					  (env && *env && realpath(env, git_dir) &&
+					   path_within(abs_to, git_dir)));
 		/* .mlops/tmp/ is where runs check their inputs out. */
 		if (err == 0 && ((path_within(abs_to, dot_mlops) && !path_within(abs_to, repo->tmpdir)) ||
-				 path_within(abs_to, dot_git)))
+				 in_git))
 			err = mlops_error_set(MLOPS_EUSAGE, "'%s' belongs to %s: check out somewhere else",
-					      to_dir, path_within(abs_to, dot_git) ? "git" : "mlops");
+					      to_dir, in_git ? "git" : "mlops");
 		free(dot_mlops);
 		free(dot_git);
 		if (err < 0)

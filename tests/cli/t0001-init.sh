@@ -49,7 +49,9 @@ test_expect_success 'GIT_DIR and GIT_WORK_TREE are honoured: no stray .git, the 
 	GIT_DIR=$PWD/sepgit GIT_WORK_TREE=$PWD/sep mlops --json dataset show a >out &&
 	grep -q "\"git_head\":[[:space:]]*\"$head\"" out &&
 	test_expect_code 3 env GIT_DIR=$PWD/no-such-git "$MLOPS_BIN" status 2>err &&
-	grep -q "GIT_DIR is .*no-such-git., which is not a git repository" err
+	grep -q "GIT_DIR is .*no-such-git., which is not a git repository" err &&
+	(cd sep && GIT_DIR=$PWD/../sepgit GIT_WORK_TREE=$PWD test_expect_code 2 mlops dataset checkout a \
+		--to ../sepgit/objects 2>../err) && grep -q "belongs to git" err && ! test -e sepgit/objects/a.txt
 '
 
 test_expect_success 'init DIR creates DIR' '
