@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "store/fsutil.h"
 #include "store/remote.h"
 #include "store/repo.h"
 
@@ -100,6 +101,21 @@ static int simple(int argc, char **argv, const char *const *usage, int nargs)
 	return argc - optind != nargs ? cmd_usage(usage, 0) : -1;
 }
 
+/*
+ * url as shown: credentials a hand-edited configuration may hold in it
+ * (scheme://user:secret@host...) are replaced by "***".  The caller frees.
+ */
+static char *shown_url(const char *url)
+{
+	const char *scheme = strstr(url, "://");
+	const char *host = scheme ? scheme + 3 : NULL;
+	const char *at = host ? strchr(host, '@') : NULL;
+	const char *slash = host ? strchr(host, '/') : NULL;
+	if (!at || (slash && slash < at))
+		return strdup(url);
+	return mlops_strdupf("%.*s***%s", (int)(host - url), url, at);
+}
+
 static int remote_list(int argc, char **argv)
 {
 	int rc = simple(argc, argv, list_usage, 0);
@@ -112,16 +128,17 @@ static int remote_list(int argc, char **argv)
 		return cmd_fail(err, NULL);
 	cJSON *arr = g_opts.json ? cJSON_CreateArray() : NULL;
 	for (size_t i = 0; i < n; i++) {
+		char *url = shown_url(info[i].url ? info[i].url : "");
 		if (arr) {
 			cJSON *o = cJSON_CreateObject();
 			cJSON_AddStringToObject(o, "name", info[i].name);
-			cJSON_AddStringToObject(o, "url", info[i].url ? info[i].url : "");
+			cJSON_AddStringToObject(o, "url", url ? url : "");
 			cJSON_AddBoolToObject(o, "default", info[i].is_default);
 			cJSON_AddItemToArray(arr, o);
 		} else {
-			printf("%s\t%s%s\n", info[i].name, info[i].url ? info[i].url : "",
-			       info[i].is_default ? " (default)" : "");
+			printf("%s\t%s%s\n", info[i].name, url ? url : "", info[i].is_default ? " (default)" : "");
 		}
+		free(url);
 	}
 	mlops_remote_info_free(info, n);
 	return arr ? cmd_print_json(arr) : 0;
