@@ -1853,14 +1853,15 @@ static int live_intact(struct mlops_repo *repo, const struct mlops_deploy_target
 }
 
 /*
- * Record a deployment refused before it could start (another one holds
- * the target's lock).  The line is appended with one write to a file
+ * Record a deployment or rollback (action) refused before it could start
+ * (another one holds the target's lock).  The line is appended with one write to a file
  * opened O_APPEND, which is all the holder does to the history too, so
  * the two cannot mix; the live version is read from entries that are
  * complete.  Returns err with its message kept.
  */
 static int record_refusal(struct mlops_repo *repo, const struct mlops_deploy_target *t,
-			  const struct mlops_model_dir *md, const char *source, int err)
+			  const char *action, const struct mlops_model_dir *md,
+			  const char *source, int err)
 {
 	struct mlops_deployment *live = NULL, *d;
 	char *msg = strdup(mlops_error_message());
@@ -1869,7 +1870,7 @@ static int record_refusal(struct mlops_repo *repo, const struct mlops_deploy_tar
 		return oom();
 	if (mlops_deploy_live(&live, repo, t->name) < 0)
 		live = NULL;
-	if ((d = deployment_new(repo, t, "deploy", md, source, live))) {
+	if ((d = deployment_new(repo, t, action, md, source, live))) {
 		d->error = msg;
 		msg = NULL;
 		history_append(repo, d);
@@ -1920,7 +1921,8 @@ int mlops_deploy(struct mlops_deployment **out, struct mlops_repo *repo,
 
 	*out = NULL;
 	if ((err = target_lock(&fd, repo, t->name)) < 0)
-		return err == MLOPS_ELOCKED ? record_refusal(repo, t, md, source, err) : err;
+		return err == MLOPS_ELOCKED ? record_refusal(repo, t, "deploy", md, source, err)
+					    : err;
 	if ((err = mlops_deploy_live(&live, repo, t->name)) < 0)
 		goto done;
 	d = deployment_new(repo, t, "deploy", md, source, live);
@@ -2014,7 +2016,8 @@ int mlops_deploy_rollback(struct mlops_deployment **out, struct mlops_repo *repo
 
 	*out = NULL;
 	if ((err = target_lock(&fd, repo, t->name)) < 0)
-		return err;
+		return err == MLOPS_ELOCKED ? record_refusal(repo, t, "rollback", NULL, NULL, err)
+					    : err;
 	if ((err = mlops_deploy_live(&live, repo, t->name)) < 0)
 		goto done;
 	if (!live || !live->previous) {

@@ -228,6 +228,17 @@ test_expect_success 'failures before the target is touched and lock refusals are
 	mlops deploy history rec >out && grep -q "failed - -" out
 '
 
+test_expect_success 'a rollback refused for a held lock is recorded' '
+	if test_have_cmd flock; then
+		mlops -q deploy m2 rec &&
+		flock .mlops/deploy/rec/lock sh -c "\"$MLOPS_BIN\" deploy rollback rec 2>err; echo \$? >rc" &&
+		test "$(cat rc)" = 5 && grep -q "another deployment to .rec. is running" err &&
+		mlops --json deploy history rec >h && tr -d " \t\n" <h >r &&
+		grep -q "\"action\":\"rollback\",\"model\":null.*\"previous_model\":\"m2\".*\"ok\":false,\"error\":\"anotherdeploymentto" r &&
+		mlops deploy rollback rec >out && grep -q "^rolled back to m1" out
+	fi
+'
+
 test_expect_success 'history of an unknown target is not found (exit 3), of an unused one empty' '
 	test_expect_code 3 mlops deploy history nosuch 2>err && grep -q "no deploy target .nosuch." err &&
 	cfg deploy.unused.type dir && cfg deploy.unused.path releases/unused &&
