@@ -1573,7 +1573,8 @@ static int current_is(const char *dir, const char *release)
  * Replace the damaged release folder dest with md's: written beside it,
  * then exchanged with it in one rename (RENAME_EXCHANGE), so a reader of
  * dest sees the old or the new folder; where the file system cannot
- * exchange, the old one is moved aside first.
+ * exchange, the old one is moved aside first, moved back when the new one
+ * cannot be renamed into its place, and removed only after it was.
  */
 static int release_replace(const struct mlops_model_dir *md, const char *dest)
 {
@@ -1585,7 +1586,17 @@ static int release_replace(const struct mlops_model_dir *md, const char *dest)
 	remove_tree(tmp);
 	if ((err = mlops_release_write(md, tmp)) < 0)
 		goto done;
-	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dest, RENAME_EXCHANGE) < 0) {
+	/* Tests simulate a file system without RENAME_EXCHANGE ("fail": and a
+	 * second rename that fails). */
+	const char *sim = getenv("MLOPS_TEST_NO_RENAME_EXCHANGE");
+	int rc;
+	if (sim && *sim) {
+		errno = EINVAL;
+		rc = -1;
+	} else {
+		rc = renameat2(AT_FDCWD, tmp, AT_FDCWD, dest, RENAME_EXCHANGE);
+	}
+	if (rc < 0) {
 		if (errno != EINVAL && errno != ENOSYS) {
 			err = mlops_error_sys(errno, "unable to rename '%s' to '%s'", tmp, dest);
 		} else {
@@ -1594,9 +1605,27 @@ static int release_replace(const struct mlops_model_dir *md, const char *dest)
 				err = oom();
 			} else {
 				remove_tree(old);
-				if (rename(dest, old) < 0 || rename(tmp, dest) < 0)
-					err = mlops_error_sys(errno, "unable to replace '%s'", dest);
-				remove_tree(old);
+				if ((rc = rename(dest, old)) < 0) {
+					err = mlops_error_sys(errno, "unable to rename '%s' to '%s'", dest, old);
+				} else {
+					if (sim && !strcmp(sim, "fail")) {
+						errno = EIO;
+						rc = -1;
+					} else {
+						rc = rename(tmp, dest);
+					}
+					if (rc < 0) {
+						/* Put the old folder back: dest is never left missing. */
+						int e = errno;
+						err = rename(old, dest) < 0
+							? mlops_error_sys(e, "unable to rename '%s' to '%s' (the "
+									  "old folder is '%s')", tmp, dest, old)
+							: mlops_error_sys(e, "unable to rename '%s' to '%s'",
+									  tmp, dest);
+					} else {
+						remove_tree(old); /* only once the new one is in place */
+					}
+				}
 				free(old);
 			}
 		}

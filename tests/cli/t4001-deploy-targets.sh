@@ -196,6 +196,18 @@ test_expect_success 'a damaged release is rebuilt, not reused; rollback refuses 
 	grep -q "holds files its MANIFEST does not list" err
 '
 
+test_expect_success 'without RENAME_EXCHANGE a failed swap puts the damaged release back' '
+	cfg deploy.swap.type dir && cfg deploy.swap.path releases/swap &&
+	mlops -q deploy m1 swap && echo "{}" >releases/swap/current/model.json &&
+	test_must_fail env MLOPS_TEST_NO_RENAME_EXCHANGE=fail "$MLOPS_BIN" deploy m1 swap 2>err &&
+	grep -q "^mlops: unable to rename .*\.new-[0-9]*. to " err &&
+	test "$(cat releases/swap/current/model.json)" = "{}" &&
+	test $(ls releases/swap/releases | wc -l) = 1 &&
+	MLOPS_TEST_NO_RENAME_EXCHANGE=1 mlops -q deploy m1 swap &&
+	cmp m1/model.json releases/swap/current/model.json &&
+	test $(ls releases/swap/releases | wc -l) = 1
+'
+
 test_expect_success 'a target deployed in the old layout (releases/VERSION) rolls back' '
 	cfg deploy.old.type dir && cfg deploy.old.path releases/old &&
 	mkdir -p releases/old/releases .mlops/deploy/old &&
