@@ -188,10 +188,12 @@ static void filelist_free(struct filelist *l)
 
 /*
  * Collect the regular files below dir (relative names under prefix).
- * Hidden entries and __pycache__ are skipped; links and special files are
- * refused.  At the top, record.json and MANIFEST are left out.
+ * Hidden entries and __pycache__ are skipped (strict: only __pycache__
+ * folders, which Python writes where a predictor runs); links and special
+ * files are refused.  At the top, record.json and MANIFEST are left out.
  */
-static int scan_dir(struct filelist *l, const char *dir, const char *prefix, int depth)
+static int scan_dir(struct filelist *l, const char *dir, const char *prefix, int depth,
+		    int strict)
 {
 	DIR *d;
 	struct dirent *e;
@@ -204,7 +206,9 @@ static int scan_dir(struct filelist *l, const char *dir, const char *prefix, int
 	while (err == 0 && (e = readdir(d))) {
 		struct stat st;
 		char *src, *rel;
-		if (e->d_name[0] == '.' || !strcmp(e->d_name, "__pycache__"))
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		if (!strict && (e->d_name[0] == '.' || !strcmp(e->d_name, "__pycache__")))
 			continue;
 		if (!*prefix && (!strcmp(e->d_name, RECORD) || !strcmp(e->d_name, MANIFEST)))
 			continue;
@@ -214,8 +218,10 @@ static int scan_dir(struct filelist *l, const char *dir, const char *prefix, int
 			err = oom();
 		else if (lstat(src, &st) < 0)
 			err = mlops_error_sys(errno, "unable to stat '%s'", src);
+		else if (S_ISDIR(st.st_mode) && strict && !strcmp(e->d_name, "__pycache__"))
+			;
 		else if (S_ISDIR(st.st_mode))
-			err = scan_dir(l, src, rel, depth + 1);
+			err = scan_dir(l, src, rel, depth + 1, strict);
 		else if (S_ISREG(st.st_mode))
 			err = filelist_add(l, rel, src, (st.st_mode & 0111) ? 0755 : 0644);
 		else
@@ -411,7 +417,7 @@ static int open_dir(struct mlops_model_dir *md, const char *path, cJSON **record
 		return mlops_error_sys(errno, "unable to resolve '%s'", path);
 	if ((err = read_record(record, md->path)) < 0)
 		return err;
-	if ((err = scan_dir(&l, md->path, "", 0)) < 0 || (err = filelist_sort(&l)) < 0) {
+	if ((err = scan_dir(&l, md->path, "", 0, 0)) < 0 || (err = filelist_sort(&l)) < 0) {
 		filelist_free(&l);
 		return err;
 	}
@@ -736,7 +742,22 @@ static char *record_text(const struct mlops_model_dir *md)
 		cJSON_AddStringToObject(o, "model", md->model_rel);
 	if (md->predict)
 		cJSON_AddStringToObject(o, "predict", md->predict);
-	if (mlops_json_canonical(&text, o) < 0)
+	/* The files with an executable bit, when there are any (so the record,
+	 * and the release's ID, of a model without one is what it was). */
+	cJSON *exec = NULL;
+	int fail = 0;
+	for (size_t i = 0; !fail && i < md->nfiles; i++) {
+		if (!(md->modes[i] & 0111))
+			continue;
+		if (!exec && !(exec = cJSON_AddArrayToObject(o, "executable")))
+			fail = 1;
+		cJSON *f = fail ? NULL : cJSON_CreateString(md->files[i]);
+		if (!f || !cJSON_AddItemToArray(exec, f)) {
+			cJSON_Delete(f);
+			fail = 1;
+		}
+	}
+	if (fail || mlops_json_canonical(&text, o) < 0)
 		text = NULL;
 	cJSON_Delete(o);
 	if (text) {
@@ -1449,18 +1470,34 @@ static int release_name(char **out, char **manifest, const struct mlops_model_di
 	return 0;
 }
 
+/* 1 when the release record's "executable" list names rel. */
+static int record_lists_exec(const cJSON *exec, const char *rel)
+{
+	const cJSON *f;
+
+	cJSON_ArrayForEach(f, exec)
+		if (cJSON_IsString(f) && !strcmp(f->valuestring, rel))
+			return 1;
+	return 0;
+}
+
 /*
  * Check the release folder dir against its MANIFEST: every listed file
  * has its checksum, no other file is there (record.json and MANIFEST
- * apart), and, when want is not NULL, the MANIFEST is exactly want; when
- * id is not NULL (12 hex digits), the MANIFEST's own SHA-256 begins with
- * it.  MLOPS_ECORRUPT (naming what differs) when it does not match.
+ * apart; hidden ones included, only __pycache__ folders are left out),
+ * a file has an executable bit exactly when record.json's "executable"
+ * lists it (records without the list: no file has one), and, when want is
+ * not NULL, the MANIFEST is exactly want; when id is not NULL (12 hex
+ * digits), the MANIFEST's own SHA-256 begins with it.  MLOPS_ECORRUPT
+ * (naming what differs) when it does not match.
  */
 static int release_verify(const char *dir, const char *want, const char *id)
 {
 	char *path = mlops_path_join(dir, MANIFEST), *text = NULL, hex[MLOPS_OID_HEXSZ + 1];
+	char **listed = NULL;
 	struct filelist l = { 0 };
-	size_t len, listed = 0;
+	cJSON *rec = NULL;
+	size_t len, nlisted = 0;
 	int err;
 
 	if (!path)
@@ -1489,6 +1526,13 @@ static int release_verify(const char *dir, const char *want, const char *id)
 		err = mlops_error_set(MLOPS_ECORRUPT, "release '%s': malformed %s", dir, MANIFEST);
 		goto done;
 	}
+	size_t lines = 0;
+	for (const char *q = text; (q = strchr(q, '\n')); q++)
+		lines++;
+	if (!(listed = malloc((lines + 1) * sizeof(char *)))) {
+		err = oom();
+		goto done;
+	}
 	for (char *p = text, *nl; err == 0 && *p; p = nl + 1) {
 		if (!(nl = strchr(p, '\n'))) {
 			err = mlops_error_set(MLOPS_ECORRUPT, "release '%s': malformed %s", dir, MANIFEST);
@@ -1512,12 +1556,42 @@ static int release_verify(const char *dir, const char *want, const char *id)
 			err = mlops_error_set(MLOPS_ECORRUPT, "release '%s': '%s' does not match its "
 					      "%s", dir, rel, MANIFEST);
 		free(file);
-		listed += strcmp(rel, RECORD) != 0;
+		if (strcmp(rel, RECORD))
+			listed[nlisted++] = rel;
 	}
-	if (err == 0 && (scan_dir(&l, dir, "", 0) < 0 || l.n != listed))
-		err = mlops_error_set(MLOPS_ECORRUPT, "release '%s' holds files its %s does not list",
-				      dir, MANIFEST);
+	if (err < 0)
+		goto done;
+	qsort(listed, nlisted, sizeof(char *), str_cmp);
+	if (read_record(&rec, dir) < 0) {
+		err = mlops_error_set(MLOPS_ECORRUPT, "release '%s': invalid %s", dir, RECORD);
+		goto done;
+	}
+	const cJSON *exec = cJSON_GetObjectItemCaseSensitive(rec, "executable");
+	if (exec && !cJSON_IsArray(exec)) {
+		err = mlops_error_set(MLOPS_ECORRUPT, "release '%s': invalid %s", dir, RECORD);
+		goto done;
+	}
+	if ((err = scan_dir(&l, dir, "", 0, 1)) < 0) {
+		if (err != MLOPS_ERROR) /* out of memory */
+			err = mlops_error_set(MLOPS_ECORRUPT, "release '%s' holds files its %s does "
+					      "not list", dir, MANIFEST);
+		goto done;
+	}
+	for (size_t i = 0; err == 0 && i < l.n; i++) {
+		int x = (l.mode[i] & 0111) != 0;
+		if (!bsearch(&l.rel[i], listed, nlisted, sizeof(char *), str_cmp))
+			err = mlops_error_set(MLOPS_ECORRUPT, "release '%s' holds '%s', a file its %s "
+					      "does not list", dir, l.rel[i], MANIFEST);
+		else if (x != record_lists_exec(exec, l.rel[i]))
+			err = mlops_error_set(MLOPS_ECORRUPT, "release '%s': '%s' %s, unlike the "
+					      "model's file", dir, l.rel[i],
+					      x ? "has an executable bit" : "lost its executable bit");
+	}
+	if (err == 0 && l.n != nlisted)
+		err = mlops_error_set(MLOPS_ECORRUPT, "release '%s': malformed %s", dir, MANIFEST);
 done:
+	cJSON_Delete(rec);
+	free(listed);
 	filelist_free(&l);
 	free(text);
 	free(path);

@@ -193,7 +193,37 @@ test_expect_success 'a damaged release is rebuilt, not reused; rollback refuses 
 	cmp rb/model.json releases/two/current/model.json &&
 	for d in releases/two/releases/churn-*; do echo extra >"$d/extra"; done &&
 	test_expect_code 7 mlops deploy rollback two 2>err &&
-	grep -q "holds files its MANIFEST does not list" err
+	grep -q "holds .extra., a file its MANIFEST does not list" err
+'
+
+test_expect_success 'a release with a file added, hidden or not, or a changed executable bit is damaged' '
+	cfg deploy.strict.type dir && cfg deploy.strict.path releases/strict &&
+	mkdir -p mx && cp "$FIX/mixed.json" mx/model.json &&
+	printf "#!/bin/sh\n" >mx/run.sh && chmod +x mx/run.sh &&
+	echo "{\"name\": \"mx\", \"version\": \"1.0.0\"}" >mx/record.json &&
+	mlops -q deploy m1 strict && mlops -q deploy mx strict &&
+	tr -d " \n" <releases/strict/current/record.json | grep -q "\"executable\":\[\"run.sh\"\]" &&
+	! grep -q executable releases/strict/releases/m1-*/record.json &&
+	(cd releases/strict/current && sha256sum -c MANIFEST) &&
+	test -x releases/strict/current/run.sh &&
+	r1=$(echo releases/strict/releases/m1-*) && echo x >"$r1/.hidden" &&
+	test_expect_code 7 mlops deploy rollback strict 2>err &&
+	grep -q "holds .\.hidden., a file its MANIFEST does not list" err &&
+	rm "$r1/.hidden" && chmod +x "$r1/model.json" &&
+	test_expect_code 7 mlops deploy rollback strict 2>err &&
+	grep -q "^mlops: release .*: .model.json. has an executable bit, unlike the model.s file$" err &&
+	chmod -x "$r1/model.json" &&
+	mlops deploy rollback strict >out && grep -q "^rolled back to m1" out &&
+	chmod -x releases/strict/releases/mx-*/run.sh &&
+	test_expect_code 7 mlops deploy rollback strict 2>err &&
+	grep -q ".run.sh. lost its executable bit" err &&
+	chmod +x releases/strict/releases/mx-*/run.sh &&
+	mlops deploy rollback strict >out && grep -q "^rolled back to mx 1.0.0" out &&
+	mkdir releases/strict/current/__pycache__ && echo x >releases/strict/current/__pycache__/m.pyc &&
+	mlops --json deploy mx strict >j && tr -d " \t\n" <j | grep -q "\"unchanged\":true" &&
+	echo x >releases/strict/current/.hidden &&
+	mlops --json deploy mx strict >j && tr -d " \t\n" <j | grep -q "\"unchanged\":false" &&
+	test ! -e releases/strict/current/.hidden && test -x releases/strict/current/run.sh
 '
 
 test_expect_success 'without RENAME_EXCHANGE a failed swap puts the damaged release back' '
