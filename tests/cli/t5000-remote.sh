@@ -123,6 +123,13 @@ test_expect_success 'no credentials are written to the config' '
 	cd cfg && ! grep -qi "secret\|access_key\|password" .mlops/config
 '
 
+test_expect_success 'remote list never shows credentials a hand-edited URL holds' '
+	cd cfg && git config -f .mlops/config remote.handmade.url "s3://AKID:Hidden99@bkt/px" &&
+	mlops remote list >out && mlops --json remote list >j &&
+	git config -f .mlops/config --remove-section remote.handmade &&
+	grep -q "^handmade	s3://\*\*\*@bkt/px" out && ! grep -q Hidden99 out j
+'
+
 test_expect_success 'set up a repository with data' '
 	git init -q a && cd a && mlops -q init &&
 	mkdir -p data/small data/img && i=0 &&
