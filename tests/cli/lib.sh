@@ -52,11 +52,15 @@ test_expect_success() {
 	_desc=$1
 	_body=$2
 	_out="$TRASH/.out.$test_count"
+	# A failure's output goes to stderr too, which prove shows even when
+	# it is not verbose (a CI log keeps it).
 	if (cd "$TRASH/work" && eval "$_body") >"$_out" 2>&1; then
 		echo "ok $test_count - $_desc"
 	else
 		echo "not ok $test_count - $_desc"
 		sed 's/^/#   /' "$_out"
+		{ echo "# $TEST_NAME: not ok $test_count - $_desc (its last 40 lines):"
+		  tail -n 40 "$_out" | sed 's/^/#   /'; } >&2
 		test_failed=$((test_failed + 1))
 	fi
 }

@@ -187,9 +187,9 @@ test_expect_success 'cancel: a running job is recorded as interrupted, a queued 
 	grep -q "\"state\":\"PENDING\",\"status\":\"queued\"" r &&
 	test_expect_code 1 mlops train wait --timeout 0.5 long 2>err &&
 	grep -q "has not ended after" err &&
-	mlops train cancel queued >out && grep -q "before its command started" out &&
-	mlops train cancel long >out && grep -q "long: interrupted" out &&
-	mlops --json train show long | tr -d " \t\n" >r &&
+	mlops train cancel queued >out && cat out && grep -q "before its command started" out &&
+	mlops train cancel long >out && cat out && grep -q "long: interrupted" out &&
+	mlops --json train show long | tr -d " \t\n" >r && cat r && echo &&
 	grep -q "\"status\":\"interrupted\"" r && grep -q "\"state\":\"CANCELLED\"" r &&
 	mlops train log long | grep -q started &&
 	test_must_fail mlops train show queued &&
