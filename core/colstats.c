@@ -34,6 +34,9 @@
  * other; worker w owns the columns i with i % nworkers == w.  Within a
  * column, CHUNK values are classified and hashed (prefetching their table
  * slots) before the table updates, so that memory latency overlaps.
+ * A column added midway (a JSON-lines key first seen there) changes the
+ * batch layout, so the rows gathered before it are profiled first; the
+ * new column starts with every earlier row counted as missing.
  *
  * Nothing is allocated per row once the structures have reached their
  * bounds; memory per column is at most about 3 MiB of table, ARENA_MAX of
@@ -113,6 +116,7 @@ struct batch {
 	size_t len, cap;
 	uint32_t *off, *flen; /* rows x ncols */
 	size_t rows, cap_rows;
+	size_t cap_fields;    /* entries allocated in off and flen */
 };
 
 struct mlops_colstats {
@@ -909,6 +913,23 @@ number:
 		__builtin_prefetch(&c->hll[p->hash >> (64 - HLL_P)]);
 }
 
+/* Column i, named `name` (copied): its value table started. */
+static int col_init(struct col *c, const char *name, size_t i)
+{
+	c->name = strdup(name ? name : "");
+	if (!c->name)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	c->rng = 0x6d6c6f7073ULL + i; /* fixed seed: same input, same sample */
+	return vtab_init(&c->tab, 256, 4096);
+}
+
+/* Rows in a batch of ncols columns: about BATCH_FIELDS fields, 16 rows at least. */
+static size_t batch_rows(size_t ncols)
+{
+	size_t rows = ncols ? BATCH_FIELDS / ncols : BATCH_FIELDS;
+	return rows < 16 ? 16 : rows;
+}
+
 int mlops_colstats_new(struct mlops_colstats **out, const char *const *names,
 		       size_t ncols)
 {
@@ -925,26 +946,17 @@ int mlops_colstats_new(struct mlops_colstats **out, const char *const *names,
 		goto cleanup;
 	}
 	st->ncols = ncols;
-	for (size_t i = 0; i < ncols; i++) {
-		struct col *c = &st->cols[i];
-		c->name = strdup(names[i] ? names[i] : "");
-		if (!c->name) {
-			error = mlops_error_set(MLOPS_ERROR, "out of memory");
+	for (size_t i = 0; i < ncols; i++)
+		if ((error = col_init(&st->cols[i], names[i], i)) < 0)
 			goto cleanup;
-		}
-		c->rng = 0x6d6c6f7073ULL + i; /* fixed seed: same input, same sample */
-		if ((error = vtab_init(&c->tab, 256, 4096)) < 0)
-			goto cleanup;
-	}
 	for (int k = 0; k < 2; k++) {
 		struct batch *b = &st->b[k];
-		b->cap_rows = ncols ? BATCH_FIELDS / ncols : BATCH_FIELDS;
-		if (b->cap_rows < 16)
-			b->cap_rows = 16;
+		b->cap_rows = batch_rows(ncols);
+		b->cap_fields = b->cap_rows * (ncols ? ncols : 1);
 		b->cap = BATCH_BYTES;
 		b->bytes = malloc(b->cap);
-		b->off = malloc(b->cap_rows * (ncols ? ncols : 1) * sizeof(*b->off));
-		b->flen = malloc(b->cap_rows * (ncols ? ncols : 1) * sizeof(*b->flen));
+		b->off = malloc(b->cap_fields * sizeof(*b->off));
+		b->flen = malloc(b->cap_fields * sizeof(*b->flen));
 		if (!b->bytes || !b->off || !b->flen) {
 			error = mlops_error_set(MLOPS_ERROR, "out of memory");
 			goto cleanup;
@@ -1204,6 +1216,67 @@ int mlops_colstats_add_row(struct mlops_colstats *st,
 	b->len = base + total;
 	b->rows++;
 	st->rows++;
+	return 0;
+}
+
+int mlops_colstats_add_columns(struct mlops_colstats *st, const char *const *names, size_t n)
+{
+	size_t ncols = st->ncols + n, rows = batch_rows(ncols);
+	struct col *cols;
+	int error;
+
+	if (st->finished)
+		return mlops_error_set(MLOPS_EUSAGE, "profile already finished");
+	if (n == 0)
+		return 0;
+	/*
+	 * The batches lay their rows out by the number of columns: profile the
+	 * rows gathered so far first.  Without workers running that is done
+	 * here, so that a small table still starts none.
+	 */
+	if (st->nworkers) {
+		if ((error = flush_batch(st)) < 0 || (error = wait_workers(st)) < 0)
+			return error;
+	} else {
+		struct batch *b = &st->b[st->cur];
+		error = process_columns(st, b, 0, 1);
+		b->rows = 0;
+		b->len = 0;
+		if (error < 0)
+			return error;
+	}
+	/* Both batches are idle now; either may have held rows already profiled. */
+	for (int k = 0; k < 2; k++) {
+		struct batch *b = &st->b[k];
+		size_t fields = rows * ncols;
+		if (fields > b->cap_fields) {
+			uint32_t *off = malloc(fields * sizeof(*off)), *flen = malloc(fields * sizeof(*flen));
+			if (!off || !flen) {
+				free(off);
+				free(flen);
+				return mlops_error_set(MLOPS_ERROR, "out of memory");
+			}
+			free(b->off);
+			free(b->flen);
+			b->off = off;
+			b->flen = flen;
+			b->cap_fields = fields;
+		}
+		/* fewer rows fit, whatever the number of columns reached below */
+		b->cap_rows = rows;
+	}
+	cols = realloc(st->cols, ncols * sizeof(*cols));
+	if (!cols)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	st->cols = cols;
+	memset(cols + st->ncols, 0, n * sizeof(*cols));
+	for (size_t i = 0; i < n; i++) {
+		struct col *c = &st->cols[st->ncols];
+		st->ncols++; /* counted before its init, so that free() releases a partial one */
+		if ((error = col_init(c, names[i], st->ncols - 1)) < 0)
+			return error;
+		c->missing = st->rows;
+	}
 	return 0;
 }
 
@@ -1728,20 +1801,29 @@ int mlops_colstats_from_file(cJSON **out, const char *path)
 {
 	struct mlops_csv *csv = NULL;
 	struct mlops_colstats *st = NULL;
+	struct mlops_csv_options opts = { .new_keys = 1 };
 	const struct mlops_csv_field *f;
 	const char *const *names;
 	size_t n, ncols;
 	int error;
 
 	*out = NULL;
-	if ((error = mlops_csv_open(&csv, path, NULL)) < 0)
+	if ((error = mlops_csv_open(&csv, path, &opts)) < 0)
 		goto cleanup;
 	names = mlops_csv_names(csv, &ncols);
 	if ((error = mlops_colstats_new(&st, names, ncols)) < 0)
 		goto cleanup;
-	while ((error = mlops_csv_next(csv, &f, &n)) == 1)
+	while ((error = mlops_csv_next(csv, &f, &n)) == 1) {
+		size_t have = mlops_colstats_ncols(st);
+		if (n > have) {
+			/* a JSON-lines key no earlier line had: a column from here on */
+			names = mlops_csv_names(csv, &ncols);
+			if ((error = mlops_colstats_add_columns(st, names + have, ncols - have)) < 0)
+				goto cleanup;
+		}
 		if ((error = mlops_colstats_add_row(st, f, n)) < 0)
 			goto cleanup;
+	}
 	if (error < 0)
 		goto cleanup;
 	if ((error = mlops_colstats_finish(st)) < 0)

@@ -125,6 +125,16 @@ int mlops_colstats_add_row(struct mlops_colstats *st,
 			   const struct mlops_csv_field *fields, size_t n);
 
 /*
+ * Add `n` columns named `names` (copied) after the others, for a table
+ * whose columns appear as it is read (a JSON-lines key that earlier lines
+ * lacked): every row added before counts as missing in them, and rows
+ * from now on have the new number of fields.  Rows gathered but not yet
+ * profiled are profiled first.  Fails with MLOPS_EUSAGE after finish,
+ * MLOPS_ERROR for lack of memory (the profile is then of no further use).
+ */
+int mlops_colstats_add_columns(struct mlops_colstats *st, const char *const *names, size_t n);
+
+/*
  * How many threads profile the columns: 0 (the default) one per processor
  * (at most 8, at most one per column), 1 none but the caller's.  Rows are
  * gathered in batches; each column is profiled by one thread, in row
@@ -167,8 +177,9 @@ void mlops_colstats_free(struct mlops_colstats *st);
 
 /*
  * Profile a whole CSV, TSV or JSON-lines file (format and delimiter
- * detected) and return its JSON as mlops_colstats_to_json does, the
- * caller's.  Fails as mlops_csv_open() and mlops_csv_next() do.
+ * detected; a JSON-lines key that earlier lines lacked adds a column, as
+ * with mlops_colstats_add_columns) and return its JSON as
+ * mlops_colstats_to_json does, the caller's.  Fails as mlops_csv_open() and mlops_csv_next() do.
  */
 int mlops_colstats_from_file(struct cJSON **out, const char *path);
 

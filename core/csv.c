@@ -46,6 +46,7 @@ struct mlops_csv {
 	unsigned char delim;
 	int jsonl;
 	int ragged;
+	int new_keys;
 	unsigned char cls[256]; /* nonzero: byte ends an unquoted run */
 
 	struct mlops_csv_field *fields;
@@ -53,8 +54,10 @@ struct mlops_csv {
 
 	struct mlops_csv_field *header;
 	const char **names;
-	char *header_buf;
+	char *header_buf;   /* the first line's names; later ones (new_keys) are each malloc'd */
 	size_t nheader;
+	size_t nheader_buf; /* names in header_buf */
+	size_t header_cap;
 
 	size_t line;     /* line of the next unconsumed byte */
 	size_t rec_line; /* line of the last record returned */
@@ -383,6 +386,37 @@ static int jsonl_error(struct mlops_csv *c, const char *what)
 			       c->rec_line, what);
 }
 
+/*
+ * A column for `key`, a key no earlier line had (new_keys), after the
+ * others.  The name is copied on its own, so that the names handed out
+ * before stay where they are.
+ */
+static int add_header_key(struct mlops_csv *c, const struct mlops_csv_field *key)
+{
+	char *name;
+	if (c->nheader == c->header_cap) {
+		size_t cap = c->header_cap ? 2 * c->header_cap : 16;
+		struct mlops_csv_field *h = realloc(c->header, cap * sizeof(*h));
+		if (!h)
+			return mlops_error_set(MLOPS_ERROR, "out of memory");
+		c->header = h;
+		const char **nm = realloc(c->names, cap * sizeof(*nm));
+		if (!nm)
+			return mlops_error_set(MLOPS_ERROR, "out of memory");
+		c->names = nm;
+		c->header_cap = cap;
+	}
+	if (!(name = malloc(key->len + 1)))
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	memcpy(name, key->ptr, key->len);
+	name[key->len] = '\0';
+	c->header[c->nheader].ptr = name;
+	c->header[c->nheader].len = key->len;
+	c->names[c->nheader] = name;
+	c->nheader++;
+	return 0;
+}
+
 /* The column of `key`; `hint` is tried first.  -1 when absent. */
 static long header_index(const struct mlops_csv *c, const struct mlops_csv_field *key,
 			 size_t hint)
@@ -408,7 +442,7 @@ static int jsonl_parse(struct mlops_csv *c)
 	unsigned char *p = c->buf + c->pos, *e = c->buf + c->len, *nlp;
 	struct mlops_csv_field key, val;
 	int first = c->header == NULL;
-	size_t k = 0, nkeys = 0;
+	size_t hint = 0, nkeys = 0;
 	int err;
 
 	if (p == e)
@@ -485,16 +519,23 @@ static int jsonl_parse(struct mlops_csv *c)
 			c->fields[2 * nkeys] = key;
 			c->fields[2 * nkeys + 1] = val;
 		} else {
-			long i = header_index(c, &key, k);
-			if (i < 0)
+			long i = header_index(c, &key, hint);
+			if (i < 0 && !c->new_keys)
 				return mlops_error_set(MLOPS_EINVALID,
 					"'%s' line %zu: unexpected key '%.*s': the keys of the first "
 					"line name the columns (list it there, as null if need be)",
 					c->name, c->rec_line, (int)key.len, key.ptr);
+			if (i < 0) {
+				if ((err = add_header_key(c, &key)) < 0 ||
+				    (err = grow_fields(c, c->nheader)) < 0)
+					return err;
+				i = (long)c->nheader - 1;
+			}
 			c->fields[i] = val;
+			/* lines that leave keys out still find the next one first */
+			hint = (size_t)i + 1;
 		}
 		nkeys++;
-		k++;
 		p = skip_ws(p, e);
 		if (p < e && *p == ',') {
 			p = skip_ws(p + 1, e);
@@ -569,6 +610,8 @@ static int set_header(struct mlops_csv *c, const struct mlops_csv_field *f, size
 		w += f[i].len + 1;
 	}
 	c->nheader = n;
+	c->nheader_buf = n;
+	c->header_cap = n ? n : 1;
 	return 0;
 }
 
@@ -613,6 +656,7 @@ static int start(struct mlops_csv *c, const char *path,
 	if (c->max_record < c->cap)
 		c->max_record = c->cap;
 	c->ragged = o->ragged;
+	c->new_keys = o->new_keys;
 	c->line = 1;
 	c->buf = malloc(c->cap + 1);
 	if (!c->buf)
@@ -807,6 +851,8 @@ void mlops_csv_free(struct mlops_csv *csv)
 	free(csv->name);
 	free(csv->buf);
 	free(csv->fields);
+	for (size_t i = csv->nheader_buf; csv->names && i < csv->nheader; i++)
+		free((char *)csv->names[i]);
 	free(csv->header);
 	free(csv->names);
 	free(csv->header_buf);

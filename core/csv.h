@@ -23,10 +23,10 @@
  * first line name the columns, and each line becomes a record with one
  * field per column in that order: strings unescaped (in place), numbers,
  * true and false as written, null and absent keys as empty fields.  A key
- * the first line lacks is malformed input (pandas would add a column with
- * the earlier rows missing; here the columns are known from the header
- * on, as every consumer of the reader, column profiles among them, sizes
- * its structures by them, and reading twice would not stream).
+ * the first line lacks is malformed input, unless the reader is told
+ * (new_keys) that its consumer can take columns that appear midway: then
+ * it adds a column at the end, as pandas does, and the records from there
+ * on have one more field.
  */
 #ifndef MLOPS_CSV_H
 #define MLOPS_CSV_H
@@ -55,6 +55,13 @@ struct mlops_csv_options {
 	size_t buffer_size;    /* initial buffer; 0: 1 MiB */
 	size_t max_record;     /* longest record in bytes; 0: 256 MiB */
 	const char *name;      /* the input's name in messages; 0: the path */
+	/*
+	 * JSON lines: a key no earlier line had adds a column after the others
+	 * (in the order keys are first seen; the earlier records lacked it)
+	 * instead of failing.  The record that brings it has more fields than
+	 * the one before; mlops_csv_names() then gives the longer list.
+	 */
+	int new_keys;
 };
 
 struct mlops_csv;
@@ -80,6 +87,9 @@ int mlops_csv_open_fd(struct mlops_csv **out, int fd,
 /*
  * The column names: *fields gets `*n` fields owned by the reader, valid
  * until mlops_csv_free(); each name is also NUL-terminated.  Returns 0.
+ * With new_keys, the arrays of this and mlops_csv_names() are valid only
+ * until the next call on the reader (a new column may move them); the
+ * names in them stay valid until mlops_csv_free().
  */
 int mlops_csv_header(struct mlops_csv *csv,
 		     const struct mlops_csv_field **fields, size_t *n);

@@ -201,7 +201,7 @@ static int scan_row(void *payload, const struct mlops_csv_field *f, size_t n)
 static int scan_side(const struct flat *f, struct mlops_repo *repo,
 		     const struct mlops_dataset_version *v, struct rowscan *r)
 {
-	struct mlops_table_reader rd = { scan_header, scan_row, r };
+	struct mlops_table_reader rd = { scan_header, scan_row, r, NULL };
 	if (f->abs)
 		return mlops_table_read_file(f->abs, &rd);
 	char *name = mlops_strdupf("%s@v%ld:%s", v->name, v->version, f->path);

@@ -46,14 +46,22 @@ static int read_fd(int fd, const char *name, const struct mlops_table_reader *rd
 	int err;
 	memset(&opts, 0, sizeof(opts));
 	opts.name = name;
+	opts.new_keys = rd->columns != NULL;
 	if ((err = mlops_csv_open_fd(&csv, fd, &opts)) < 0)
 		goto done;
 	names = mlops_csv_names(csv, &ncols);
 	if ((err = rd->header(rd->payload, names, ncols)) < 0)
 		goto done;
-	while ((err = mlops_csv_next(csv, &f, &n)) == 1)
+	while ((err = mlops_csv_next(csv, &f, &n)) == 1) {
+		if (n > ncols) {
+			size_t had = ncols;
+			names = mlops_csv_names(csv, &ncols);
+			if ((err = rd->columns(rd->payload, names + had, ncols - had)) < 0)
+				goto done;
+		}
 		if ((err = rd->row(rd->payload, f, n)) < 0)
 			goto done;
+	}
 done:
 	mlops_csv_free(csv);
 	return err;
@@ -69,12 +77,17 @@ static int profile_row(void *payload, const struct mlops_csv_field *f, size_t n)
 	return mlops_colstats_add_row(*(struct mlops_colstats **)payload, f, n);
 }
 
+static int profile_columns(void *payload, const char *const *names, size_t n)
+{
+	return mlops_colstats_add_columns(*(struct mlops_colstats **)payload, names, n);
+}
+
 /* Profile the table that read_table reads (from fd, or a stored node through a pipe). */
 static int profile(cJSON **out, int (*read_table)(void *arg, const struct mlops_table_reader *rd),
 		   void *arg)
 {
 	struct mlops_colstats *st = NULL;
-	struct mlops_table_reader rd = { profile_header, profile_row, &st };
+	struct mlops_table_reader rd = { profile_header, profile_row, &st, profile_columns };
 	int err;
 	*out = NULL;
 	if ((err = read_table(arg, &rd)) < 0 || (err = mlops_colstats_finish(st)) < 0)

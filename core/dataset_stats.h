@@ -21,12 +21,17 @@ struct mlops_csv_field;
 /*
  * A table read record by record: header() gets the column names once
  * (borrowed), then row() each record (fields borrowed until the next
- * call).  A negative return from either stops the read and is returned.
+ * call).  A negative return from any stops the read and is returned.
+ * columns() is optional: given, a JSON-lines key that no earlier line had
+ * is a new column after the others (as pandas reads it) rather than an
+ * error, announced by columns() with its name (borrowed) before the row
+ * that brings it; the rows before lacked it.
  */
 struct mlops_table_reader {
 	int (*header)(void *payload, const char *const *names, size_t n);
 	int (*row)(void *payload, const struct mlops_csv_field *fields, size_t n);
 	void *payload;
+	int (*columns)(void *payload, const char *const *names, size_t n);
 };
 
 /*

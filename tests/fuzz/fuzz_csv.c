@@ -4,11 +4,12 @@
  *
  * The first byte of the input chooses the options (delimiter, header,
  * ragged records, format, a tiny buffer so that refills happen at every
- * place, a small record limit); the rest is the file, handed to the reader
+ * place, a small record limit, JSON-lines keys that add columns); the rest is the file, handed to the reader
  * through a memory file descriptor.  Every field of every record is read
  * byte by byte, so that a field pointing outside the buffer is caught, and
  * the reader's promises are checked: a record has as many fields as the
- * header unless ragged, line numbers never go back, an error is sticky.
+ * header unless ragged (with new keys, the header as it grows), line
+ * numbers never go back, an error is sticky.
  */
 #include <sys/mman.h>
 
@@ -66,6 +67,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	o.buffer_size = buffers[(sel >> 6) & 3];
 	o.max_record = (sel & 0x40) ? 256 : 0;
 	o.name = "fuzz.csv";
+	o.new_keys = (sel & 7) >= 5; /* the delimiters' unused values */
 
 	if ((fd = csv_write_memfd(data, size)) < 0)
 		return 0;
@@ -87,6 +89,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char d = mlops_csv_delim(csv);
 	FUZZ_CHECK(d == ',' || d == '\t' || d == ';' || d == '|');
 	while ((r = mlops_csv_next(csv, &f, &n)) == 1) {
+		if (o.new_keys && n > ncols && !o.ragged) {
+			/* a new key: the names grow with it */
+			size_t nn;
+			const char *const *names2 = mlops_csv_names(csv, &nn);
+			FUZZ_CHECK(nn == n);
+			for (size_t i = ncols; i < nn; i++)
+				sink += (unsigned)strlen(names2[i]);
+			ncols = nn;
+		}
 		if (!o.ragged)
 			FUZZ_CHECK(n == ncols);
 		size_t l = mlops_csv_line(csv);

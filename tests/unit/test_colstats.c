@@ -351,6 +351,88 @@ static void test_threads_same_result(void **state)
 		free(text[k]);
 }
 
+/*
+ * Columns a, b, c, d over 200,000 rows, where b is empty before row 100
+ * and c and d before row 150,000.  With `late`, b, c and d are added
+ * only where they start (JSON lines' keys first seen midway), else they
+ * are there from the start with empty fields.
+ */
+static char *late_columns_json(int threads, int late)
+{
+	const char *const names[] = { "a", "b", "c", "d" };
+	struct mlops_colstats *st;
+	char v[4][32];
+	cJSON *j;
+	char *text;
+	size_t ncols = late ? 1 : 4;
+
+	assert_int_equal(mlops_colstats_new(&st, names, ncols), 0);
+	assert_int_equal(mlops_colstats_set_threads(st, threads), 0);
+	for (uint64_t i = 0; i < 200000; i++) {
+		struct mlops_csv_field f[4];
+		if (late && i == 100) {
+			assert_int_equal(mlops_colstats_add_columns(st, names + 1, 1), 0);
+			ncols = 2;
+		}
+		if (late && i == 150000) {
+			assert_int_equal(mlops_colstats_add_columns(st, names + 2, 2), 0);
+			ncols = 4;
+		}
+		f[0].len = (size_t)snprintf(v[0], sizeof(v[0]), "%llu", (unsigned long long)((i * 7919) % 200000));
+		f[1].len = i >= 100 && i % 2 ? (size_t)snprintf(v[1], sizeof(v[1]), "k%llu", (unsigned long long)(i % 5)) : 0;
+		f[2].len = i >= 150000 ? (size_t)snprintf(v[2], sizeof(v[2]), "%.1f", (double)(i % 1000) / 4) : 0;
+		f[3].len = i >= 150000 && i % 3 ? (size_t)snprintf(v[3], sizeof(v[3]), "true") : 0;
+		for (int k = 0; k < 4; k++)
+			f[k].ptr = v[k];
+		assert_int_equal(mlops_colstats_add_row(st, f, ncols), 0);
+	}
+	assert_int_equal(mlops_colstats_finish(st), 0);
+	assert_int_equal(mlops_colstats_add_columns(st, names, 1), MLOPS_EUSAGE);
+	assert_int_equal(mlops_colstats_ncols(st), 4);
+	assert_int_equal(mlops_colstats_column(st, 1)->missing, 100 + 99950);
+	assert_int_equal(mlops_colstats_column(st, 2)->count, 50000);
+	assert_int_equal(mlops_colstats_column(st, 2)->missing, 150000);
+	near(mlops_colstats_column(st, 2)->mean, 124.875, 1e-12, "c mean");
+	assert_int_equal(mlops_colstats_column(st, 3)->type, MLOPS_COL_BOOLEAN);
+	j = mlops_colstats_to_json(st);
+	text = cJSON_PrintUnformatted(j);
+	cJSON_Delete(j);
+	mlops_colstats_free(st);
+	return text;
+}
+
+static void test_add_columns(void **state)
+{
+	char *want = late_columns_json(1, 0);
+	(void)state;
+	for (int threads = 1; threads <= 3; threads++) {
+		char *got = late_columns_json(threads, 1);
+		assert_string_equal(got, want);
+		free(got);
+	}
+	free(want);
+}
+
+/* A table that starts with no column ("{}" first) and gets them later. */
+static void test_add_columns_from_none(void **state)
+{
+	const char *const names[] = { "x" };
+	struct mlops_colstats *st;
+	struct mlops_csv_field f = { "2", 1 };
+	(void)state;
+	assert_int_equal(mlops_colstats_new(&st, NULL, 0), 0);
+	assert_int_equal(mlops_colstats_add_row(st, NULL, 0), 0);
+	assert_int_equal(mlops_colstats_add_columns(st, names, 0), 0);
+	assert_int_equal(mlops_colstats_add_columns(st, names, 1), 0);
+	assert_int_equal(mlops_colstats_add_row(st, NULL, 0), MLOPS_EINVALID);
+	assert_int_equal(mlops_colstats_add_row(st, &f, 1), 0);
+	assert_int_equal(mlops_colstats_finish(st), 0);
+	assert_int_equal(mlops_colstats_rows(st), 2);
+	assert_int_equal(mlops_colstats_column(st, 0)->count, 1);
+	assert_int_equal(mlops_colstats_column(st, 0)->missing, 1);
+	mlops_colstats_free(st);
+}
+
 static void add_column(struct mlops_colstats *st, const char *const *values, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -563,6 +645,8 @@ int main(void)
 		cmocka_unit_test(test_against_pandas),
 		cmocka_unit_test(test_estimates),
 		cmocka_unit_test(test_threads_same_result),
+		cmocka_unit_test(test_add_columns),
+		cmocka_unit_test(test_add_columns_from_none),
 		cmocka_unit_test(test_missing_and_types),
 		cmocka_unit_test(test_add_row_errors),
 		cmocka_unit_test(test_from_file_errors),

@@ -366,6 +366,49 @@ static void test_jsonl(void **state)
 	check_fail("{\"a\":\"\\x\"}\n", MLOPS_EINVALID, "'data.csv' line 1: malformed string", ".jsonl");
 }
 
+/* new_keys: a key first seen midway is a column after the others. */
+static void test_jsonl_new_keys(void **state)
+{
+	static const char lines[] =
+		"{\"a\":1}\n"
+		"{\"b\":\"x\",\"a\":2}\n"
+		"{}\n"
+		"{\"c\":3,\"b\":\"y\",\"c\":4}\n"
+		"{\"a\":5,\"d\":null}\n";
+	struct mlops_csv_options o = { .new_keys = 1 };
+	struct mlops_csv *csv;
+	const struct mlops_csv_field *f;
+	const char *const *names, *first;
+	size_t n, nn;
+	char *path;
+	(void)state;
+
+	check(lines, sizeof(lines) - 1, "a\n1\n2|x\n|\n|y|4\n5|||\n", &o, 0);
+
+	/* the names grow; those handed out before stay valid */
+	path = temp_file(lines, sizeof(lines) - 1, ".jsonl");
+	o.buffer_size = 8;
+	assert_int_equal(mlops_csv_open(&csv, path, &o), 0);
+	names = mlops_csv_names(csv, &nn);
+	assert_int_equal(nn, 1);
+	first = names[0];
+	while (mlops_csv_next(csv, &f, &n) == 1)
+		;
+	names = mlops_csv_names(csv, &nn);
+	assert_int_equal(nn, 4);
+	assert_ptr_equal(names[0], first);
+	assert_string_equal(names[0], "a");
+	assert_string_equal(names[1], "b");
+	assert_string_equal(names[2], "c");
+	assert_string_equal(names[3], "d");
+	mlops_csv_header(csv, &f, &n);
+	assert_int_equal(n, 4);
+	assert_int_equal(f[3].len, 1);
+	mlops_csv_free(csv);
+	unlink(path);
+	free(path);
+}
+
 static void test_write_field(void **state)
 {
 	char *buf = NULL;
@@ -452,6 +495,7 @@ int main(void)
 		cmocka_unit_test(test_record_limit),
 		cmocka_unit_test(test_pipe),
 		cmocka_unit_test(test_jsonl),
+		cmocka_unit_test(test_jsonl_new_keys),
 		cmocka_unit_test(test_write_field),
 		cmocka_unit_test(test_round_trip),
 	};
