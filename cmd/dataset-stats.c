@@ -2,7 +2,8 @@
  * dataset-stats.c - `mlops dataset stats REV|FILE`: exploratory analysis of
  * a table: per column type, count, missing, distinct, mean, std, min,
  * quantiles, max, top values and a histogram drawn in the terminal; --json
- * for the numbers; --html for one self-contained page with SVG plots.
+ * for the numbers; --html for one self-contained page with SVG plots, of
+ * every table profiled (a version's tables each under its path).
  */
 #include "cmd.h"
 #include "builtins.h"
@@ -143,6 +144,7 @@ int cmd_dataset_stats(int argc, char **argv)
 	if (argc - optind != 1)
 		return cmd_usage(usage, 0);
 	const char *what = argv[optind];
+	char *version = NULL; /* NAME@vN of a profiled version, for the page's title */
 	struct mlops_table_stats *tables = NULL;
 	size_t n = 0;
 	struct stat st;
@@ -176,6 +178,8 @@ int cmd_dataset_stats(int argc, char **argv)
 		err = mlops_dataset_resolve(&v, g_repo, what);
 		if (err == 0) {
 			err = mlops_stats_version(&tables, &n, g_repo, v, only);
+			if (err == 0 && !(version = mlops_strdupf("%s@v%ld", v->name, v->version)))
+				err = mlops_error_set(MLOPS_ERROR, "out of memory");
 			mlops_dataset_version_free(v);
 		}
 	}
@@ -184,14 +188,28 @@ int cmd_dataset_stats(int argc, char **argv)
 		return cmd_fail(err, NULL);
 	}
 	if (html) {
-		cJSON *page = n == 1 ? tables[0].stats : NULL;
 		char *text = NULL, title[512];
-		snprintf(title, sizeof(title), "%s — mlops dataset stats", n == 1 ? tables[0].path : what);
-		if (!page) {
-			/* Several tables: one page per table is the report's unit; use the first. */
-			page = tables[0].stats;
+		/*
+		 * Several tables (a version's) go into the one page, each under its
+		 * path: --html names one file, and a version is looked at as a whole.
+		 */
+		snprintf(title, sizeof(title), "%s — mlops dataset stats",
+			 n == 1 ? tables[0].path : version ? version : what);
+		if (n == 1) {
+			err = mlops_stats_html(&text, tables[0].stats, title);
+		} else {
+			struct mlops_stats_html_table *t = calloc(n, sizeof(*t));
+			if (!t) {
+				err = mlops_error_set(MLOPS_ERROR, "out of memory");
+			} else {
+				for (size_t i = 0; i < n; i++) {
+					t[i].path = tables[i].path;
+					t[i].stats = tables[i].stats;
+				}
+				err = mlops_stats_html_tables(&text, t, n, title);
+				free(t);
+			}
 		}
-		err = mlops_stats_html(&text, page, title);
 		if (err == 0) {
 			char *dir = mlops_strdupf("%s", html), *slash = dir ? strrchr(dir, '/') : NULL;
 			if (slash)
@@ -202,12 +220,17 @@ int cmd_dataset_stats(int argc, char **argv)
 		free(text);
 		if (err < 0) {
 			mlops_table_stats_free(tables, n);
+			free(version);
 			return cmd_fail(err, NULL);
 		}
-		if (!g_opts.quiet && !g_opts.json)
-			fprintf(stderr, "wrote %s%s\n", html,
-				n > 1 ? " (the first table; pick one with --path)" : "");
+		if (!g_opts.quiet && !g_opts.json) {
+			if (n > 1)
+				fprintf(stderr, "wrote %s (%zu tables)\n", html, n);
+			else
+				fprintf(stderr, "wrote %s\n", html);
+		}
 	}
+	free(version);
 	if (g_opts.json) {
 		cJSON *arr = cJSON_CreateArray();
 		for (size_t i = 0; i < n; i++) {

@@ -1,5 +1,5 @@
 /*
- * statshtml.c - render a table profile (colstats JSON) as one HTML page
+ * statshtml.c - render table profiles (colstats JSON) as one HTML page
  * with inline CSS and SVG bar charts (statshtml.h).
  *
  * The page is written to a memory stream.  Text from the data goes
@@ -28,6 +28,9 @@ static const char style[] =
 	"body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;"
 	"margin:2em auto;max-width:1100px;padding:0 1em;color:#1f2328;background:#fff}"
 	"h1{font-size:1.6em;margin-bottom:.2em}h2{font-size:1.2em;margin:0 0 .4em}"
+	"h3{font-size:1.05em;margin:0 0 .4em}"
+	"h2.table{font-size:1.35em;margin:2em 0 .2em;padding-top:.6em;border-top:2px solid #d1d9e0}"
+	".toc{padding-left:1.2em}.toc a{font-weight:600}"
 	".meta{color:#59636e}"
 	"table{border-collapse:collapse;margin:1em 0;font-variant-numeric:tabular-nums}"
 	"th,td{padding:.3em .7em;border-bottom:1px solid #d1d9e0;text-align:right;"
@@ -239,16 +242,17 @@ static void top_table(FILE *f, const cJSON *top)
 	fputs("</tbody></table>\n", f);
 }
 
-static void column_section(FILE *f, const cJSON *col)
+/* A column's section; its heading is <h2>, or <h3> under a table's <h2>. */
+static void column_section(FILE *f, const cJSON *col, int level)
 {
 	const cJSON *hist = cJSON_GetObjectItemCaseSensitive(col, "histogram");
 	const cJSON *top_exact = cJSON_GetObjectItemCaseSensitive(col, "top_exact");
 	const cJSON *q_exact = cJSON_GetObjectItemCaseSensitive(col, "quantiles_exact");
-	fputs("<section><h2>", f);
+	fprintf(f, "<section><h%d>", level);
 	esc(f, str_field(col, "name", ""));
 	fputs("<span class=\"type\">", f);
 	esc(f, str_field(col, "type", ""));
-	fputs("</span></h2>\n<p class=\"meta\">", f);
+	fprintf(f, "</span></h%d>\n<p class=\"meta\">", level);
 	number(f, num_field(col, "count"));
 	fputs(" values, ", f);
 	number(f, num_field(col, "missing"));
@@ -264,17 +268,41 @@ static void column_section(FILE *f, const cJSON *col)
 	fputs("</div></section>\n", f);
 }
 
-int mlops_stats_html(char **out, const cJSON *stats_json, const char *title)
+/* "R rows, C columns" of a profile. */
+static void rows_columns(FILE *f, const cJSON *stats)
 {
-	const cJSON *cols = cJSON_GetObjectItemCaseSensitive(stats_json, "columns");
-	const cJSON *col;
+	number(f, num_field(stats, "rows"));
+	fprintf(f, " rows, %d columns",
+		cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(stats, "columns")));
+}
+
+/* A profile's statistics table and column sections. */
+static void profile_body(FILE *f, const cJSON *stats, int level)
+{
+	const cJSON *cols = cJSON_GetObjectItemCaseSensitive(stats, "columns"), *col;
+	summary_table(f, cols);
+	cJSON_ArrayForEach(col, cols)
+		column_section(f, col, level);
+}
+
+/*
+ * The page: one profile as it always was when `single`, else every table
+ * under its path.
+ */
+static int render(char **out, const struct mlops_stats_html_table *t, size_t n, int single,
+		  const char *title)
+{
 	char *buf = NULL;
 	size_t size = 0;
 	FILE *f;
 
 	*out = NULL;
-	if (!cJSON_IsArray(cols))
-		return mlops_error_set(MLOPS_EINVALID, "statistics have no 'columns' array");
+	for (size_t i = 0; i < n; i++)
+		if (!cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(t[i].stats, "columns")))
+			return single || !t[i].path ?
+				mlops_error_set(MLOPS_EINVALID, "statistics have no 'columns' array") :
+				mlops_error_set(MLOPS_EINVALID, "statistics of '%s' have no 'columns' array",
+						t[i].path);
 	if (!title)
 		title = "Dataset statistics";
 	f = open_memstream(&buf, &size);
@@ -288,11 +316,30 @@ int mlops_stats_html(char **out, const cJSON *stats_json, const char *title)
 	fprintf(f, "</title>\n<style>%s</style>\n</head><body>\n<h1>", style);
 	esc(f, title);
 	fputs("</h1>\n<p class=\"meta\">", f);
-	number(f, num_field(stats_json, "rows"));
-	fprintf(f, " rows, %d columns</p>\n", cJSON_GetArraySize(cols));
-	summary_table(f, cols);
-	cJSON_ArrayForEach(col, cols)
-		column_section(f, col);
+	if (single) {
+		rows_columns(f, t[0].stats);
+		fputs("</p>\n", f);
+		profile_body(f, t[0].stats, 2);
+	} else {
+		/* ids are numbered, not made from paths, so that any path is safe */
+		fprintf(f, "%zu table%s</p>\n<ul class=\"toc\">\n", n, n == 1 ? "" : "s");
+		for (size_t i = 0; i < n; i++) {
+			fprintf(f, "<li><a href=\"#table-%zu\">", i + 1);
+			esc(f, t[i].path ? t[i].path : "");
+			fputs("</a> &ndash; ", f);
+			rows_columns(f, t[i].stats);
+			fputs("</li>\n", f);
+		}
+		fputs("</ul>\n", f);
+		for (size_t i = 0; i < n; i++) {
+			fprintf(f, "<h2 class=\"table\" id=\"table-%zu\">", i + 1);
+			esc(f, t[i].path ? t[i].path : "");
+			fputs("</h2>\n<p class=\"meta\">", f);
+			rows_columns(f, t[i].stats);
+			fputs("</p>\n", f);
+			profile_body(f, t[i].stats, 3);
+		}
+	}
 	fputs("</body></html>\n", f);
 	if (ferror(f)) {
 		fclose(f);
@@ -305,4 +352,19 @@ int mlops_stats_html(char **out, const cJSON *stats_json, const char *title)
 	}
 	*out = buf;
 	return 0;
+}
+
+int mlops_stats_html(char **out, const cJSON *stats_json, const char *title)
+{
+	struct mlops_stats_html_table t = { NULL, stats_json };
+	return render(out, &t, 1, 1, title);
+}
+
+int mlops_stats_html_tables(char **out, const struct mlops_stats_html_table *tables, size_t n,
+			    const char *title)
+{
+	*out = NULL;
+	if (n == 0)
+		return mlops_error_set(MLOPS_EINVALID, "no table to report");
+	return render(out, tables, n, 0, title);
 }

@@ -3,7 +3,9 @@
  *
  * The page renders the JSON of mlops_colstats_to_json(): a table of the
  * statistics of every column, then per column an SVG bar chart of its
- * histogram and its most frequent values.  It needs nothing from the
+ * histogram and its most frequent values.  A page of several tables (a
+ * dataset version's) lists them with links first, then gives each a
+ * section of that kind headed by its path.  It needs nothing from the
  * network: CSS is inline, charts are inline SVG, there is no script, and
  * a Content-Security-Policy forbids loading anything.  Every string that
  * comes from the data (column names, values, the title) is escaped.
@@ -23,6 +25,22 @@ struct cJSON;
  * lack of memory.
  */
 int mlops_stats_html(char **out, const struct cJSON *stats_json, const char *title);
+
+/* One table of a page: its path and its profile, both borrowed. */
+struct mlops_stats_html_table {
+	const char *path;
+	const struct cJSON *stats;
+};
+
+/*
+ * Render `n` tables (n >= 1) as one page titled `title`: the list of
+ * tables (path, rows, columns, each linking to its section), then per
+ * table a section headed by its path with what mlops_stats_html() shows
+ * of it.  Fails as mlops_stats_html() does, MLOPS_EINVALID naming the
+ * path of a profile without "columns".
+ */
+int mlops_stats_html_tables(char **out, const struct mlops_stats_html_table *tables, size_t n,
+			    const char *title);
 
 /*
  * Write `s` to `f` with &, <, >, " and ' replaced by character references,

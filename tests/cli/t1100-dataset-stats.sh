@@ -55,6 +55,27 @@ test_expect_success '--html writes one self-contained page' '
 	grep -q "score" report.html
 '
 
+test_expect_success '--html of a version with several tables puts every table in the page, under its path' '
+	mkdir multi && cp small.csv multi/a.csv &&
+	printf "x\ty\n1\tq<r\n2\ts\n" >multi/b.tsv &&
+	printf "{\"k\":1,\"late\":null}\n{\"k\":2,\"late\":\"z\"}\n" >multi/c.jsonl &&
+	mlops -q dataset add multi &&
+	mlops dataset stats multi --html multi.html 2>err &&
+	grep -q "^wrote multi.html (3 tables)$" err &&
+	grep -q "<title>multi@v1 " multi.html &&
+	for p in a.csv b.tsv c.jsonl; do
+		grep -q "<h2 class=\"table\" id=\"table-[0-9]\">multi/$p</h2>" multi.html &&
+		grep -q "<li><a href=\"#table-[0-9]\">multi/$p</a>" multi.html || return 1
+	done &&
+	grep -q "<h3>score<span" multi.html && grep -q "<h3>y<span" multi.html &&
+	grep -q "<h3>late<span" multi.html && grep -q "q&lt;r" multi.html &&
+	test $(grep -c "<table><thead><tr><th>column</th>" multi.html) = 3 &&
+	! grep -q "http://\|https://\|<script" multi.html &&
+	mlops dataset stats multi --path multi/b.tsv --html one.html 2>err &&
+	grep -q "^wrote one.html$" err && ! grep -q "class=\"table\"" one.html &&
+	grep -q "<h2>y<span" one.html
+'
+
 test_expect_success 'a malformed CSV gets an error with its line number and changes nothing' '
 	printf "a,b\n1,2\n3,\"x\n" >bad.csv &&
 	ls -R .mlops >before &&

@@ -621,6 +621,46 @@ static void test_html(void **state)
 	cJSON_Delete(st);
 }
 
+/* Several tables in one page: each under its escaped path, in order. */
+static void test_html_tables(void **state)
+{
+	cJSON *a, *b, *bad = cJSON_CreateObject();
+	struct mlops_stats_html_table t[2];
+	char *html, *out = (void *)1;
+	const char *p1, *p2;
+	(void)state;
+	assert_int_equal(mlops_colstats_from_file(&a, FIXTURES "small.csv"), 0);
+	assert_int_equal(mlops_colstats_from_file(&b, FIXTURES "profile.csv"), 0);
+	t[0].path = "d/small.csv";
+	t[0].stats = a;
+	t[1].path = "d/<b>&.csv";
+	t[1].stats = b;
+	assert_int_equal(mlops_stats_html_tables(&html, t, 2, "d@v1"), 0);
+	assert_null(strstr(html, "<b>"));
+	assert_non_null(strstr(html, "<p class=\"meta\">2 tables</p>"));
+	assert_non_null(strstr(html, "<li><a href=\"#table-2\">d/&lt;b&gt;&amp;.csv</a>"));
+	p1 = strstr(html, "<h2 class=\"table\" id=\"table-1\">d/small.csv</h2>");
+	p2 = strstr(html, "<h2 class=\"table\" id=\"table-2\">d/&lt;b&gt;&amp;.csv</h2>");
+	assert_non_null(p1);
+	assert_non_null(p2);
+	assert_true(p1 < p2);
+	/* column headings sit under the table's */
+	assert_null(strstr(html, "<section><h2>"));
+	assert_non_null(strstr(p1, "<section><h3>"));
+	free(html);
+
+	t[1].stats = bad;
+	assert_int_equal(mlops_stats_html_tables(&out, t, 2, NULL), MLOPS_EINVALID);
+	assert_null(out);
+	assert_non_null(strstr(mlops_error_message(), "'d/<b>&.csv'"));
+	out = (void *)1;
+	assert_int_equal(mlops_stats_html_tables(&out, t, 0, NULL), MLOPS_EINVALID);
+	assert_null(out);
+	cJSON_Delete(a);
+	cJSON_Delete(b);
+	cJSON_Delete(bad);
+}
+
 static void test_html_escape_direct(void **state)
 {
 	char *buf = NULL;
@@ -651,6 +691,7 @@ int main(void)
 		cmocka_unit_test(test_add_row_errors),
 		cmocka_unit_test(test_from_file_errors),
 		cmocka_unit_test(test_html),
+		cmocka_unit_test(test_html_tables),
 		cmocka_unit_test(test_html_escape_direct),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
