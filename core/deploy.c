@@ -2126,7 +2126,7 @@ int mlops_deploy_rollback(struct mlops_deployment **out, struct mlops_repo *repo
 	if (!live || !live->previous) {
 		err = mlops_error_set(MLOPS_ENOTFOUND, "target '%s' has no earlier version to return to",
 				      t->name);
-		goto done;
+		goto refused;
 	}
 	/* Entries written before releases were named by content name only the version. */
 	const char *folder = live->previous_release ? live->previous_release : live->previous;
@@ -2145,12 +2145,11 @@ int mlops_deploy_rollback(struct mlops_deployment **out, struct mlops_repo *repo
 		err = mlops_error_set(MLOPS_ENOTFOUND, "the release of %s %s is gone from '%s'",
 				      live->previous_model ? live->previous_model : "version",
 				      live->previous, rel);
-		goto done;
+		goto refused;
 	}
-	if ((err = release_verify(rel, NULL, id)) < 0)
-		goto done;
-	if ((err = mlops_model_dir_open(&md, rel, NULL)) < 0)
-		goto done;
+	if ((err = release_verify(rel, NULL, id)) < 0 ||
+	    (err = mlops_model_dir_open(&md, rel, NULL)) < 0)
+		goto refused;
 	d = deployment_new(repo, t, "rollback", md, rel, live);
 	if (!d) {
 		err = oom();
@@ -2159,6 +2158,21 @@ int mlops_deploy_rollback(struct mlops_deployment **out, struct mlops_repo *repo
 	err = put(d, repo, t, md);
 	err = finish(out, repo, d, err);
 	d = NULL;
+	goto done;
+refused:
+	/* Recorded like a refused deployment: what it would have returned to
+	 * (nothing when there is no earlier version), and why not. */
+	if ((d = deployment_new(repo, t, "rollback", NULL, rel, live))) {
+		int fail = 0;
+		if (live && live->previous) {
+			d->model = dup_or_null(live->previous_model, &fail);
+			d->version = dup_or_null(live->previous, &fail);
+		}
+		if (!fail) {
+			err = finish(out, repo, d, err);
+			d = NULL;
+		}
+	}
 done:
 	mlops_deployment_free(d);
 	mlops_deployment_free(live);

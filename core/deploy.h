@@ -255,7 +255,10 @@ int mlops_deploy_record_failure(struct mlops_repo *repo, const struct mlops_depl
  * Return target t to the version that was live before its current one
  * (for dir targets by switching the `current` link only).  MLOPS_ENOTFOUND
  * when there is no earlier version or its release is gone; MLOPS_ECORRUPT
- * when its release does not match its MANIFEST.
+ * when its release does not match its MANIFEST.  Every refusal once the
+ * target's lock is taken is recorded in the history as a failed rollback
+ * (model and version: where it would have returned), as is one refused
+ * because another deployment holds the lock (model and version null).
  */
 int mlops_deploy_rollback(struct mlops_deployment **out, struct mlops_repo *repo,
 			  const struct mlops_deploy_target *t);

@@ -281,6 +281,29 @@ test_expect_success 'a rollback refused for a held lock is recorded' '
 	fi
 '
 
+test_expect_success 'a rollback refused for no earlier version, or a release gone or damaged, is recorded' '
+	cfg deploy.rr.type dir && cfg deploy.rr.path releases/rr &&
+	test_expect_code 3 mlops deploy rollback rr 2>err && grep -q "no earlier version" err &&
+	mlops --json deploy history rr >h && tr -d " \t\n" <h >r &&
+	grep -q "^\[{.*\"action\":\"rollback\",\"model\":null,\"version\":null,.*\"ok\":false,\"error\":\"target.rr.hasnoearlierversion" r &&
+	mlops -q deploy m1 rr && mlops -q deploy m2 rr &&
+	r1=$(echo releases/rr/releases/m1-*) && echo "{}" >"$r1/model.json" &&
+	test_expect_code 7 mlops deploy rollback rr 2>err && grep -q "does not match its MANIFEST" err &&
+	mv "$r1" releases/rr/gone &&
+	test_expect_code 3 mlops deploy rollback rr 2>err && grep -q "is gone from" err &&
+	mlops --json deploy history rr >h && tr -d " \t\n" <h >r &&
+	test $(grep -o "\"action\":\"rollback\"" r | wc -l) = 3 &&
+	grep -q "\"action\":\"rollback\",\"model\":\"m1\",.*\"previous_model\":\"m2\",.*\"ok\":false,\"error\":\"release[^\"]*model.json.doesnotmatchitsMANIFEST\"" r &&
+	grep -q "\"action\":\"rollback\",\"model\":\"m1\",.*\"previous_model\":\"m2\",.*\"ok\":false,\"error\":\"thereleaseofm1[^\"]*isgonefrom" r &&
+	mlops deploy history rr >out &&
+	test $(grep -c "rollback failed" out) = 3 &&
+	grep -q "rollback failed m1 .*(was m2 " out &&
+	grep -q "^    release .*model.json. does not match its MANIFEST$" out &&
+	grep -q "^    the release of m1 .* is gone from " out &&
+	mv releases/rr/gone "$r1" && cp m1/model.json "$r1/model.json" &&
+	mlops deploy rollback rr >out && grep -q "^rolled back to m1" out
+'
+
 test_expect_success 'history of an unknown target is not found (exit 3), of an unused one empty' '
 	test_expect_code 3 mlops deploy history nosuch 2>err && grep -q "no deploy target .nosuch." err &&
 	cfg deploy.unused.type dir && cfg deploy.unused.path releases/unused &&
