@@ -1481,22 +1481,221 @@ static int record_lists_exec(const cJSON *exec, const char *rel)
 	return 0;
 }
 
+static int hash_chunk(const void *data, size_t len, void *payload)
+{
+	mlops_hash_update(payload, data, len);
+	return 0;
+}
+
+/* 1 when the stored file node holds the content whose SHA-256 is hex. */
+static int node_content_is(struct mlops_repo *repo, const struct mlops_node *node,
+			   const char *hex)
+{
+	char have[MLOPS_OID_HEXSZ + 1];
+	mlops_oid id;
+
+	if (node->kind == MLOPS_KIND_BLOB)
+		return !strncmp(mlops_oid_fmt(have, &node->id), hex, MLOPS_OID_HEXSZ);
+	if (node->kind != MLOPS_KIND_CHUNKS)
+		return 0;
+	/* A chunk list's id is the list's: hash the content itself. */
+	struct mlops_hash *h = mlops_hash_new();
+	if (!h)
+		return 0;
+	int err = mlops_tree_file_stream(repo->odb, node, hash_chunk, h);
+	mlops_hash_final(&id, h);
+	mlops_hash_free(h);
+	return err == 0 && !strncmp(mlops_oid_fmt(have, &id), hex, MLOPS_OID_HEXSZ);
+}
+
+static int tree_file_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct mlops_tree_file *)a)->path,
+		      ((const struct mlops_tree_file *)b)->path);
+}
+
+/* Where a release came from, for checking a release record of older builds. */
+struct release_origin {
+	struct mlops_repo *repo;
+	const char *target;  /* whose history names the model it was made from */
+};
+
+/* A new array of the names among files[] whose modes[] have an executable bit. */
+static int exec_array(cJSON **out, char *const *files, const unsigned *modes, size_t n)
+{
+	if (!(*out = cJSON_CreateArray()))
+		return oom();
+	for (size_t i = 0; i < n; i++) {
+		if (!(modes[i] & 0111))
+			continue;
+		cJSON *s = cJSON_CreateString(files[i]);
+		if (!s || !cJSON_AddItemToArray(*out, s)) {
+			cJSON_Delete(s);
+			cJSON_Delete(*out);
+			*out = NULL;
+			return oom();
+		}
+	}
+	return 0;
+}
+
+/*
+ * From the registered version the record names (NAME@VERSION), whose
+ * artifact in the store keeps each file's mode: when every file of the
+ * release is the artifact's file of that path with the same content
+ * (features.json apart, which materialising a version writes without an
+ * executable bit).  *out stays NULL otherwise.
+ */
+static int registered_exec_list(cJSON **out, struct mlops_repo *repo, const cJSON *rec,
+				char *const *listed, size_t nlisted)
+{
+	const char *name = mlops_json_str(rec, "name"), *version = mlops_json_str(rec, "version");
+	struct mlops_tree_list files = { 0 };
+	struct mlops_node art;
+	cJSON *record = NULL;
+	char *rev = NULL, *found = NULL, **rel = NULL;
+	unsigned *modes = NULL;
+	int err = 0, same = 1;
+
+	if (!name || !version)
+		return 0;
+	if (!(rev = mlops_strdupf("%s@%s", name, version)))
+		return oom();
+	if (mlops_model_resolve(&record, NULL, &found, repo, rev) < 0 || strcmp(found, version) ||
+	    mlops_node_from_json(&art, cJSON_GetObjectItemCaseSensitive(record, "artifact")) < 0 ||
+	    (art.kind == MLOPS_KIND_TREE && mlops_tree_list(&files, repo->odb, &art, 0) < 0))
+		goto done;
+	if (art.kind != MLOPS_KIND_TREE) {
+		/* A file artifact: materialised under its own name or model.json. */
+		const char *fname = mlops_json_str(record, "artifact_name");
+		if (!(files.files = calloc(1, sizeof(*files.files))) ||
+		    !(files.files[0].path = strdup(fname && !strchr(fname, '/') && *fname != '.' ?
+						  fname : "model.json"))) {
+			err = oom();
+			goto done;
+		}
+		files.files[0].node = art;
+		files.count = 1;
+	}
+	if (!(rel = calloc(nlisted + 1, sizeof(*rel))) || !(modes = calloc(nlisted + 1, sizeof(*modes)))) {
+		err = oom();
+		goto done;
+	}
+	for (size_t i = 0; same && i < nlisted; i++) {
+		struct mlops_tree_file key = { .path = listed[i] };
+		const struct mlops_tree_file *f = files.count ?
+			bsearch(&key, files.files, files.count, sizeof(key), tree_file_cmp) : NULL;
+		rel[i] = listed[i];
+		if (f) {
+			same = node_content_is(repo, &f->node, listed[i] - MLOPS_OID_HEXSZ - 2);
+			modes[i] = f->node.mode;
+		} else {
+			same = !strcmp(listed[i], FEATURES);
+		}
+	}
+	if (same)
+		err = exec_array(out, rel, modes, nlisted);
+done:
+	mlops_tree_list_free(&files);
+	cJSON_Delete(record);
+	free(modes);
+	free(rel);
+	free(found);
+	free(rev);
+	return err;
+}
+
+/*
+ * From the model folder the release was deployed from, as the target's
+ * history names it (the source of a deployment that made the release
+ * folder, newest first; a relative one from the work tree), when it still
+ * holds exactly the release's files with the same content.  *out stays
+ * NULL otherwise.
+ */
+static int folder_exec_list(cJSON **out, const struct release_origin *o, const char *folder,
+			    char *const *listed, size_t nlisted)
+{
+	struct mlops_deployment **h = NULL;
+	size_t n = 0;
+	int err = 0;
+
+	if (mlops_deploy_history(&h, &n, o->repo, o->target) < 0)
+		return 0;
+	for (size_t i = n; err == 0 && !*out && i-- > 0;) {
+		const struct mlops_deployment *d = h[i];
+		struct mlops_model_dir *md = NULL;
+		struct stat st;
+		/* Entries of the releases/VERSION layout name no release. */
+		if (!d->ok || !d->action || strcmp(d->action, "deploy") || !d->source ||
+		    strcmp(d->release ? d->release : d->version ? d->version : "", folder))
+			continue;
+		char *path = d->source[0] == '/' ? strdup(d->source) :
+			     mlops_path_join(o->repo->workdir, d->source);
+		if (!path) {
+			err = oom();
+			break;
+		}
+		if (stat(path, &st) == 0 && mlops_model_dir_open(&md, path, NULL) == 0 &&
+		    md->nfiles == nlisted) {
+			size_t k = 0;
+			while (k < nlisted && !strcmp(md->files[k], listed[k]) &&
+			       !strncmp(md->digests[k], listed[k] - MLOPS_OID_HEXSZ - 2, MLOPS_OID_HEXSZ))
+				k++;
+			if (k == nlisted)
+				err = exec_array(out, md->files, md->modes, md->nfiles);
+		}
+		mlops_model_dir_free(md);
+		free(path);
+	}
+	mlops_deployments_free(h, n);
+	return err;
+}
+
+/*
+ * The executable files of the release in folder dir whose record rec has
+ * no "executable" list (builds before it wrote none, and none when no file
+ * is executable: the record alone cannot tell), as that list would be,
+ * from the model's own content: the registered version, else the model
+ * folder it was made from.  listed holds the release's nlisted file names
+ * (sorted), each in the MANIFEST's text after its SHA-256 and two spaces.
+ * *out = NULL when neither is found: nothing then says which files are
+ * executable.  Errors: out of memory only; what cannot be read is no
+ * answer.
+ */
+static int model_exec_list(cJSON **out, const struct release_origin *o, const char *dir,
+			   const cJSON *rec, char *const *listed, size_t nlisted)
+{
+	int err;
+
+	*out = NULL;
+	if ((err = registered_exec_list(out, o->repo, rec, listed, nlisted)) == 0 && !*out)
+		err = folder_exec_list(out, o, base_name(dir), listed, nlisted);
+	if (err == 0)
+		mlops_error_clear();
+	return err;
+}
+
 /*
  * Check the release folder dir against its MANIFEST: every listed file
  * has its checksum, no other file is there (record.json and MANIFEST
  * apart; hidden ones included, only __pycache__ folders are left out),
  * a file has an executable bit exactly when record.json's "executable"
- * lists it (records without the list: no file has one), and, when want is
- * not NULL, the MANIFEST is exactly want; when id is not NULL (12 hex
- * digits), the MANIFEST's own SHA-256 begins with it.  MLOPS_ECORRUPT
- * (naming what differs) when it does not match.
+ * lists it, and, when want is not NULL, the MANIFEST is exactly want;
+ * when id is not NULL (12 hex digits), the MANIFEST's own SHA-256 begins
+ * with it.  A record without the list means no file has an executable
+ * bit when want is given (want's record says so); otherwise, when origin
+ * is not NULL, the model's own content decides (model_exec_list: builds
+ * before the list wrote none either), and where none is found the bits
+ * are taken as they are, as those builds did.  MLOPS_ECORRUPT (naming
+ * what differs) when it does not match.
  */
-static int release_verify(const char *dir, const char *want, const char *id)
+static int release_verify(const char *dir, const char *want, const char *id,
+			  const struct release_origin *origin)
 {
 	char *path = mlops_path_join(dir, MANIFEST), *text = NULL, hex[MLOPS_OID_HEXSZ + 1];
 	char **listed = NULL;
 	struct filelist l = { 0 };
-	cJSON *rec = NULL;
+	cJSON *rec = NULL, *model_exec = NULL;
 	size_t len, nlisted = 0;
 	int err;
 
@@ -1567,9 +1766,16 @@ static int release_verify(const char *dir, const char *want, const char *id)
 		goto done;
 	}
 	const cJSON *exec = cJSON_GetObjectItemCaseSensitive(rec, "executable");
+	int check_exec = 1;
 	if (exec && !cJSON_IsArray(exec)) {
 		err = mlops_error_set(MLOPS_ECORRUPT, "release '%s': invalid %s", dir, RECORD);
 		goto done;
+	}
+	if (!exec && !want && origin) {
+		if ((err = model_exec_list(&model_exec, origin, dir, rec, listed, nlisted)) < 0)
+			goto done;
+		exec = model_exec;
+		check_exec = model_exec != NULL;
 	}
 	if ((err = scan_dir(&l, dir, "", 0, 1)) < 0) {
 		if (err != MLOPS_ERROR) /* out of memory */
@@ -1582,7 +1788,7 @@ static int release_verify(const char *dir, const char *want, const char *id)
 		if (!bsearch(&l.rel[i], listed, nlisted, sizeof(char *), str_cmp))
 			err = mlops_error_set(MLOPS_ECORRUPT, "release '%s' holds '%s', a file its %s "
 					      "does not list", dir, l.rel[i], MANIFEST);
-		else if (x != record_lists_exec(exec, l.rel[i]))
+		else if (check_exec && x != record_lists_exec(exec, l.rel[i]))
 			err = mlops_error_set(MLOPS_ECORRUPT, "release '%s': '%s' %s, unlike the "
 					      "model's file", dir, l.rel[i],
 					      x ? "has an executable bit" : "lost its executable bit");
@@ -1590,6 +1796,7 @@ static int release_verify(const char *dir, const char *want, const char *id)
 	if (err == 0 && l.n != nlisted)
 		err = mlops_error_set(MLOPS_ECORRUPT, "release '%s': malformed %s", dir, MANIFEST);
 done:
+	cJSON_Delete(model_exec);
 	cJSON_Delete(rec);
 	free(listed);
 	filelist_free(&l);
@@ -1749,7 +1956,7 @@ static int ensure_release(char **out, char **name, const char *base,
 		err = mlops_release_write(md, dest);
 		goto done;
 	}
-	err = release_verify(dest, manifest, NULL);
+	err = release_verify(dest, manifest, NULL, NULL);
 	if (err != MLOPS_ECORRUPT)
 		goto done;
 	if (!strcmp(md->path, dest))
@@ -1948,7 +2155,7 @@ static int live_intact(struct mlops_repo *repo, const struct mlops_deploy_target
 		break;
 	}
 	dir = base ? mlops_strdupf("%s/releases/%s", base, release) : NULL;
-	ok = ok && dir && release_verify(dir, manifest, NULL) == 0;
+	ok = ok && dir && release_verify(dir, manifest, NULL, NULL) == 0;
 	mlops_error_clear();
 	free(base);
 	free(dir);
@@ -2114,6 +2321,7 @@ int mlops_deploy_rollback(struct mlops_deployment **out, struct mlops_repo *repo
 {
 	struct mlops_deployment *live = NULL, *d = NULL;
 	struct mlops_model_dir *md = NULL;
+	struct release_origin origin = { repo, t->name };
 	char *rel = NULL, *base = NULL;
 	int fd = -1, err;
 
@@ -2147,7 +2355,7 @@ int mlops_deploy_rollback(struct mlops_deployment **out, struct mlops_repo *repo
 				      live->previous, rel);
 		goto refused;
 	}
-	if ((err = release_verify(rel, NULL, id)) < 0 ||
+	if ((err = release_verify(rel, NULL, id, &origin)) < 0 ||
 	    (err = mlops_model_dir_open(&md, rel, NULL)) < 0)
 		goto refused;
 	d = deployment_new(repo, t, "rollback", md, rel, live);

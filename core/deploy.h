@@ -75,7 +75,12 @@
  * entry; `previous`, `previous_model` and `previous_release` in an entry
  * say what was live before it.  Rollback deploys that release of the last
  * successful entry (checked against its MANIFEST first), so a second
- * rollback returns to where the first started (like `cd -`).
+ * rollback returns to where the first started (like `cd -`).  A release
+ * record without the list of executable files (written by builds before
+ * it, or of a model without any) is checked there against the model's
+ * own content: the registered version it names (the artifact's modes in
+ * the store), else the model folder the history says it was deployed
+ * from; with neither, the executable bits are taken as they are.
  */
 #ifndef MLOPS_DEPLOY_H
 #define MLOPS_DEPLOY_H

@@ -26,6 +26,20 @@ test -f "$MLOPS_MODEL_DIR/model.json" && test -f "$MLOPS_MODEL_DIR/MANIFEST" || 
 test ! -e fail
 EOS
 
+# strip_exec_list DIR TARGET: release DIR's record.json as builds before
+# its "executable" list wrote it (the list removed), with the MANIFEST, the
+# folder's name and TARGET's history made to match, as such a build left them.
+strip_exec_list() {
+	sed "s/\"executable\":\[[^]]*\],//" "$1/record.json" >"$1/record.tmp" &&
+	mv "$1/record.tmp" "$1/record.json" && ! grep -q executable "$1/record.json" &&
+	_sum=$(sha256sum "$1/record.json" | cut -d" " -f1) &&
+	sed "s/^[0-9a-f]*  record.json\$/$_sum  record.json/" "$1/MANIFEST" >"$1/MANIFEST.tmp" &&
+	mv "$1/MANIFEST.tmp" "$1/MANIFEST" &&
+	_new="${1%-*}-$(sha256sum "$1/MANIFEST" | cut -c1-12)" && mv "$1" "$_new" &&
+	sed "s/${1##*/}/${_new##*/}/g" ".mlops/deploy/$2/history" >history.tmp &&
+	mv history.tmp ".mlops/deploy/$2/history"
+}
+
 test_expect_success 'deploy to a dir target: release folder, MANIFEST, current link' '
 	mlops deploy m1 prod >out &&
 	v1=$(sed -n "s/^deployed m1 \([0-9a-f]*\) .*/\1/p" out) && test -n "$v1" &&
@@ -302,6 +316,42 @@ test_expect_success 'a rollback refused for no earlier version, or a release gon
 	grep -q "^    the release of m1 .* is gone from " out &&
 	mv releases/rr/gone "$r1" && cp m1/model.json "$r1/model.json" &&
 	mlops deploy rollback rr >out && grep -q "^rolled back to m1" out
+'
+
+test_expect_success 'a release recorded without its executable files is checked against the registered model' '
+	cfg deploy.up.type dir && cfg deploy.up.path releases/up &&
+	mkdir -p gx && cp "$FIX/mixed.json" gx/model.json && seq 1 600000 >gx/big.txt &&
+	printf "#!/bin/sh\n" >gx/run.sh && chmod +x gx/run.sh &&
+	mlops -q register gx gx &&
+	mlops -q deploy gx@v0.0.1 up && mlops -q deploy m1 up &&
+	strip_exec_list releases/up/releases/gx-* up &&
+	old=$(echo releases/up/releases/gx-*) && ! grep -q executable "$old/record.json" &&
+	chmod -x "$old/run.sh" &&
+	test_expect_code 7 mlops deploy rollback up 2>err &&
+	grep -q "^mlops: release .*: .run.sh. lost its executable bit, unlike the model.s file$" err &&
+	chmod +x "$old/run.sh" "$old/big.txt" &&
+	test_expect_code 7 mlops deploy rollback up 2>err &&
+	grep -q ".big.txt. has an executable bit" err &&
+	chmod -x "$old/big.txt" &&
+	mlops deploy rollback up >out && grep -q "^rolled back to gx v0.0.1" out &&
+	test -x releases/up/current/run.sh && test ! -x releases/up/current/big.txt &&
+	tr -d " \n" <releases/up/current/record.json | grep -q "\"executable\":\[\"run.sh\"\]" &&
+	(cd releases/up/current && sha256sum -c MANIFEST >/dev/null)
+'
+
+test_expect_success 'such a release of a model folder is checked against the folder, if it is still there' '
+	cfg deploy.up2.type dir && cfg deploy.up2.path releases/up2 &&
+	cp -r mx mxc && mlops -q deploy mxc up2 && mlops -q deploy m1 up2 &&
+	strip_exec_list releases/up2/releases/mx-* up2 &&
+	old=$(echo releases/up2/releases/mx-*) && chmod -x "$old/run.sh" &&
+	test_expect_code 7 mlops deploy rollback up2 2>err &&
+	grep -q ".run.sh. lost its executable bit" err &&
+	chmod +x "$old/run.sh" "$old/model.json" &&
+	test_expect_code 7 mlops deploy rollback up2 2>err &&
+	grep -q ".model.json. has an executable bit" err &&
+	chmod -x "$old/model.json" && rm -r mxc &&
+	mlops deploy rollback up2 >out && grep -q "^rolled back to mx 1.0.0" out &&
+	test -x releases/up2/current/run.sh && test ! -x releases/up2/current/model.json
 '
 
 test_expect_success 'history of an unknown target is not found (exit 3), of an unused one empty' '
