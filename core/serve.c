@@ -93,6 +93,11 @@ struct pool {
 	char *cwd;
 	unsigned timeout_ms;
 	atomic_ullong *restarts;   /* the server's counter */
+	/* The limit of open files the server started with: the server
+	 * raises its own (connection_limit), and its children get this one
+	 * back, the limit the predictor would have had run by itself. */
+	struct rlimit nofile;
+	int restore_nofile;
 };
 
 static int set_nonblock(int fd)
@@ -130,6 +135,8 @@ static int predictor_spawn(struct predictor *p, struct pool *pool)
 		sigaction(SIGPIPE, &dfl, NULL);
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
+		if (pool->restore_nofile)
+			setrlimit(RLIMIT_NOFILE, &pool->nofile);
 		if (dup2(in[0], 0) < 0 || dup2(out[1], 1) < 0 || chdir(pool->cwd) < 0)
 			_exit(126);
 		execvpe(pool->argv[0], pool->argv, pool->envp);
@@ -235,9 +242,12 @@ fail:
 	return NULL;
 }
 
-/* A pool of n predictors for md, all started now. */
+/*
+ * A pool of n predictors for md, all started now; nofile (NULL: unknown)
+ * is the limit of open files they start with.
+ */
 static int pool_new(struct pool **out, const struct mlops_model_dir *md, size_t n,
-		    unsigned timeout_ms, atomic_ullong *restarts)
+		    unsigned timeout_ms, atomic_ullong *restarts, const struct rlimit *nofile)
 {
 	struct pool *pool = calloc(1, sizeof(*pool));
 	int err = 0;
@@ -246,6 +256,10 @@ static int pool_new(struct pool **out, const struct mlops_model_dir *md, size_t 
 	if (!pool)
 		return mlops_error_set(MLOPS_ERROR, "out of memory");
 	pool->restarts = restarts;
+	if (nofile) {
+		pool->nofile = *nofile;
+		pool->restore_nofile = 1;
+	}
 	pool->timeout_ms = timeout_ms;
 	if ((err = mlops_argv_split(&pool->argv, md->predict)) < 0)
 		goto fail;
@@ -663,9 +677,9 @@ done:
 	return err;
 }
 
-/* Load the model that path names now. */
+/* Load the model that path names now (nofile: as for pool_new). */
 static int served_load(struct served **out, const char *path, const struct mlops_serve_opts *opts,
-		       atomic_ullong *restarts)
+		       atomic_ullong *restarts, const struct rlimit *nofile)
 {
 	struct served *m = calloc(1, sizeof(*m));
 	char *text = NULL;
@@ -703,7 +717,8 @@ static int served_load(struct served **out, const char *path, const struct mlops
 			if (!number_text(mod->classes[i], &m->class_values[i]))
 				m->classes_numeric = 0;
 	} else {
-		if ((err = pool_new(&m->pool, m->md, opts->workers, opts->predict_timeout, restarts)) < 0)
+		if ((err = pool_new(&m->pool, m->md, opts->workers, opts->predict_timeout, restarts,
+				    nofile)) < 0)
 			goto fail;
 	}
 	if (served_render(m) < 0) {
@@ -756,6 +771,9 @@ struct mlops_server {
 	atomic_ullong reload_failures;
 	atomic_ullong restarts;
 	atomic_ullong log_errors;
+
+	struct rlimit nofile;        /* the limit of open files before it was raised */
+	int nofile_known;
 };
 
 static struct served *model_get(struct mlops_server *s)
@@ -2363,7 +2381,8 @@ static int resolve_host(struct sockaddr_storage *ss, socklen_t *sslen, const cha
  * half a request left the next one waiting in the listen queue.  The soft
  * limit on open files is raised to the hard one, and all of it but a
  * reserve (the predictors' pipes, the log, model files, one worker's
- * spare) is for connections.
+ * spare) is for connections.  Predictors get the former limit back
+ * (predictor_spawn).
  */
 static unsigned connection_limit(unsigned workers)
 {
@@ -2432,7 +2451,9 @@ int mlops_server_start(struct mlops_server **out, const char *path,
 
 	if ((err = resolve_host(&ss, &sslen, s->host, s->opts.port)) < 0)
 		goto fail;
-	if ((err = served_load(&m, s->path, &s->opts, &s->restarts)) < 0)
+	s->nofile_known = getrlimit(RLIMIT_NOFILE, &s->nofile) == 0;
+	if ((err = served_load(&m, s->path, &s->opts, &s->restarts,
+			       s->nofile_known ? &s->nofile : NULL)) < 0)
 		goto fail;
 	s->model = m;
 	if (s->log_path) {
@@ -2492,7 +2513,8 @@ const char *mlops_server_model_version(const struct mlops_server *s)
 int mlops_server_reload(struct mlops_server *s, int *changed)
 {
 	struct served *m, *old;
-	int err = served_load(&m, s->path, &s->opts, &s->restarts);
+	int err = served_load(&m, s->path, &s->opts, &s->restarts,
+			      s->nofile_known ? &s->nofile : NULL);
 
 	if (changed)
 		*changed = 0;

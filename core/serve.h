@@ -49,7 +49,9 @@
  *    "predictions": [...], "latency_ms": 0.21}
  *
  * The server ignores SIGPIPE (a client or predictor closing its end must
- * not kill the process).
+ * not kill the process).  It raises its soft limit of open files to take
+ * many connections; predictor processes get back the limit it started with
+ * (restored between fork and exec), as they would have run without it.
  */
 #ifndef MLOPS_SERVE_H
 #define MLOPS_SERVE_H

@@ -316,6 +316,27 @@ test_expect_success 'a shell predictor process answers through both protocols' '
 	! pgrep -f "sh predict.sh" -P $SERVER_PID >/dev/null
 '
 
+# Under valgrind the server's limit of open files is valgrind's (it keeps
+# some descriptors above the one it shows the program), so only the count
+# of predictor starts is checked there.
+test_expect_success 'predictors, restarted or reloaded, keep the limit of open files the server had' '
+	ulimit -S -n 256 && test "$(ulimit -n)" = 256 &&
+	mkdir -p lim && printf "%s\n" "ulimit -n >>\"\$LIMITS_OUT\"" \
+		"IFS= read -r line && echo \"{\\\"predictions\\\": [1]}\"" >lim/predict.sh &&
+	echo "{\"name\": \"lim\", \"version\": \"1\", \"predict\": \"sh predict.sh\"}" >lim/record.json &&
+	LIMITS_OUT=$PWD/limits && export LIMITS_OUT && rm -f limits &&
+	start_server lim --workers 1 &&
+	printf "a\n1\n" >one.csv &&
+	post /invocations text/csv one.csv >/dev/null && test "$(cat status)" = 200 &&
+	post /invocations text/csv one.csv >/dev/null && test "$(cat status)" = 200 &&
+	kill -HUP $SERVER_PID &&
+	for i in $(seq 1 50); do grep -q reloaded serve.err && break; sleep 0.1; done &&
+	post /invocations text/csv one.csv >/dev/null && test "$(cat status)" = 200 &&
+	stop_server &&
+	cat limits && test $(wc -l <limits) -ge 3 &&
+	{ test "${MLOPS_VALGRIND:-}" = 1 || test "$(sort -u limits)" = 256; }
+'
+
 test_expect_success 'the summary at SIGTERM counts requests that finish while draining' '
 	mkdir -p slow && printf "%s\n" "while IFS= read -r line; do sleep 1; echo \"{\\\"predictions\\\": [1]}\"; done" >slow/predict.sh &&
 	echo "{\"name\": \"slow\", \"version\": \"1\", \"predict\": \"sh predict.sh\"}" >slow/record.json &&
