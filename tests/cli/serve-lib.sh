@@ -26,6 +26,19 @@ stop_server() {
 	kill -TERM $SERVER_PID && wait $SERVER_PID
 }
 
+# reload_server: SIGHUP, then wait (up to 20 s, however loaded the machine)
+# for the server to say on stderr that it reloaded or that the reload failed.
+reload_server() {
+	_n=$(grep -c "reload" serve.err 2>/dev/null)
+	kill -HUP $SERVER_PID || return 1
+	for _i in $(seq 1 200); do
+		test "$(grep -c "reload" serve.err 2>/dev/null)" -gt "${_n:-0}" && return 0
+		sleep 0.1
+	done
+	echo "reload_server: no reload reported" >&2
+	return 1
+}
+
 url() { echo "http://127.0.0.1:$PORT$1"; }
 
 # post PATH CONTENT-TYPE FILE: body to stdout, status to ./status

@@ -273,13 +273,13 @@ test_expect_success 'SIGHUP reloads the model without stopping' '
 	start_server hup &&
 	v1=$(sed -n "s/^serving hup \([0-9a-f]*\) .*/\1/p" serve.out) && test -n "$v1" &&
 	cp "$FIX/wine.json" hup/new.json && mv hup/new.json hup/model.json &&
-	kill -HUP $SERVER_PID && sleep 0.3 &&
+	reload_server &&
 	curl -sf "$(url /v2/models/hup)" >meta &&
 	! grep -q "$v1" meta &&
 	post /invocations application/json "$FIX/req_wine_split.json" >ans &&
 	predictions <ans >got && same_numbers got "$FIX/expected_wine.txt" &&
 	grep -q "reloaded" serve.err &&
-	printf "{" >hup/model.json && kill -HUP $SERVER_PID && sleep 0.3 &&
+	printf "{" >hup/model.json && reload_server &&
 	grep -q "reload failed, still serving" serve.err &&
 	post /invocations application/json "$FIX/req_wine_split.json" >/dev/null &&
 	test "$(cat status)" = 200 &&
@@ -329,8 +329,7 @@ test_expect_success 'predictors, restarted or reloaded, keep the limit of open f
 	printf "a\n1\n" >one.csv &&
 	post /invocations text/csv one.csv >/dev/null && test "$(cat status)" = 200 &&
 	post /invocations text/csv one.csv >/dev/null && test "$(cat status)" = 200 &&
-	kill -HUP $SERVER_PID &&
-	for i in $(seq 1 50); do grep -q reloaded serve.err && break; sleep 0.1; done &&
+	reload_server &&
 	post /invocations text/csv one.csv >/dev/null && test "$(cat status)" = 200 &&
 	stop_server &&
 	cat limits && test $(wc -l <limits) -ge 3 &&

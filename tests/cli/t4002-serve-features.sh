@@ -166,7 +166,7 @@ test_expect_success 'SIGHUP reloads the transforms with the model' '
 	rm -rf m && mkdir m && cp rel/current/* m/ && start_server m &&
 	before=$(one_row "40,FR,30,1") &&
 	sed "s/\"mean\":[-0-9.e+]*/\"mean\":0/" m/features.json >f && mv f m/features.json &&
-	kill -HUP $SERVER_PID && sleep 0.3 &&
+	reload_server &&
 	after=$(one_row "40,FR,30,1") && stop_server &&
 	test -n "$after" && test "$before" != "$after"
 '
