@@ -225,6 +225,30 @@ int mlops_dataset_versions(long **out, size_t *n, struct mlops_repo *repo, const
 	return 0;
 }
 
+int mlops_dataset_foreach_version(struct mlops_repo *repo, mlops_dataset_version_cb cb,
+				  void *payload)
+{
+	char **names;
+	size_t n;
+	int err = mlops_ref_list_all(&names, &n, repo, "datasets");
+	if (err < 0)
+		return err;
+	for (size_t i = 0; i < n && err == 0; i++) {
+		mlops_oid id;
+		struct mlops_dataset_version *v;
+		char ref[600];
+		snprintf(ref, sizeof(ref), "datasets/%s", names[i]);
+		if (mlops_ref_read(&id, repo, ref) < 0 || mlops_dataset_load(&v, repo, &id) < 0) {
+			mlops_error_clear();
+			continue;
+		}
+		err = cb(v, payload);
+		mlops_dataset_version_free(v);
+	}
+	mlops_strlist_free(names, n);
+	return err;
+}
+
 static int load_number(struct mlops_dataset_version **out, struct mlops_repo *repo,
 		       const char *name, long number)
 {
@@ -997,6 +1021,41 @@ done:
 	return err;
 }
 
+/* ---- recorded content ------------------------------------------------- */
+
+/* One bit per way of holding content (mlops_node_same): a link, or a file with or without x. */
+static uint64_t recorded_kind(const struct mlops_node *node)
+{
+	return (uint64_t)1 << ((node->kind == MLOPS_KIND_LINK ? 2 : 0) | ((node->mode & 0111) != 0));
+}
+
+static int add_recorded(struct mlops_oidmap *ids, const struct mlops_dataset_version *v)
+{
+	for (size_t k = 0; k < v->nentries; k++) {
+		uint64_t *kinds;
+		if (mlops_oidmap_put(ids, &v->entries[k].node.id, &kinds) < 0)
+			return mlops_error_set(MLOPS_ERROR, "out of memory");
+		*kinds |= recorded_kind(&v->entries[k].node);
+	}
+	return 0;
+}
+
+static int recorded_version(const struct mlops_dataset_version *v, void *payload)
+{
+	return add_recorded(payload, v);
+}
+
+int mlops_dataset_recorded_ids(struct mlops_oidmap *ids, struct mlops_repo *repo)
+{
+	return mlops_dataset_foreach_version(repo, recorded_version, ids);
+}
+
+int mlops_dataset_recorded(const struct mlops_oidmap *ids, const struct mlops_node *node)
+{
+	const uint64_t *kinds = mlops_oidmap_get(ids, &node->id);
+	return kinds && (*kinds & recorded_kind(node));
+}
+
 /* ---- status ----------------------------------------------------------- */
 
 void mlops_path_status_free(struct mlops_path_status *s, size_t n)
@@ -1012,63 +1071,104 @@ void mlops_path_status_free(struct mlops_path_status *s, size_t n)
 }
 
 /*
- * Name the version that holds p->current at p->path: the lock's dataset
- * first, then the newest.  Versions that cannot be read are skipped.
+ * The walk of mark_outdated: every version's ids go into `ids`, and each
+ * modified path (sorted by path, for a binary search) learns the version
+ * that holds its current content there.
  */
-static int find_holder(struct mlops_path_status *p, struct mlops_repo *repo)
-{
-	char **names;
+struct outdated_walk {
+	struct mlops_oidmap *ids;
+	struct mlops_path_status **modified;
 	size_t n;
-	int err = mlops_ref_list_all(&names, &n, repo, "datasets"), best_same = 0;
-	if (err < 0)
-		return err;
-	for (size_t i = 0; i < n && err == 0; i++) {
-		mlops_oid id;
-		struct mlops_dataset_version *v;
-		char ref[600];
-		snprintf(ref, sizeof(ref), "datasets/%s", names[i]);
-		if (mlops_ref_read(&id, repo, ref) < 0 || mlops_dataset_load(&v, repo, &id) < 0) {
-			mlops_error_clear();
-			continue;
-		}
-		int same = !strcmp(v->name, p->dataset);
-		for (size_t k = 0; k < v->nentries; k++) {
-			if (strcmp(v->entries[k].path, p->path) ||
-			    !mlops_node_same(&v->entries[k].node, &p->current))
-				continue;
-			if (p->held_dataset && (best_same > same ||
-			    (best_same == same && p->held_version >= v->version)))
-				break;
-			free(p->held_dataset);
-			if (!(p->held_dataset = strdup(v->name)))
-				err = mlops_error_set(MLOPS_ERROR, "out of memory");
-			p->held_version = v->version;
-			best_same = same;
-			break;
-		}
-		mlops_dataset_version_free(v);
+};
+
+static int cmp_status_path(const void *a, const void *b)
+{
+	return strcmp((*(struct mlops_path_status *const *)a)->path,
+		      (*(struct mlops_path_status *const *)b)->path);
+}
+
+/* The first modified path not before `path`. */
+static size_t modified_lower_bound(const struct outdated_walk *w, const char *path)
+{
+	size_t lo = 0, hi = w->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (strcmp(w->modified[mid]->path, path) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
-	mlops_strlist_free(names, n);
+	return lo;
+}
+
+/*
+ * v holds p->current at p->path: it becomes p's holder when there is none
+ * yet, when it is of the lock's dataset and the holder is not, or when it
+ * is newer and both or neither are; on a tie the first version walked stays.
+ */
+static int offer_holder(struct mlops_path_status *p, const struct mlops_dataset_version *v)
+{
+	int same = !strcmp(v->name, p->dataset);
+	if (p->held_dataset) {
+		int best_same = !strcmp(p->held_dataset, p->dataset);
+		if (best_same > same || (best_same == same && p->held_version >= v->version))
+			return 0;
+	}
+	char *name = strdup(v->name);
+	if (!name)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	free(p->held_dataset);
+	p->held_dataset = name;
+	p->held_version = v->version;
+	return 0;
+}
+
+static int outdated_version(const struct mlops_dataset_version *v, void *payload)
+{
+	struct outdated_walk *w = payload;
+	int err = add_recorded(w->ids, v);
+	for (size_t k = 0; k < v->nentries && err == 0; k++) {
+		const struct mlops_dataset_entry *e = &v->entries[k];
+		for (size_t i = modified_lower_bound(w, e->path);
+		     i < w->n && err == 0 && !strcmp(w->modified[i]->path, e->path); i++)
+			if (mlops_node_same(&e->node, &w->modified[i]->current))
+				err = offer_holder(w->modified[i], v);
+	}
 	return err;
 }
 
-/* Turn the modified paths whose content a version records into OUTDATED ones. */
+/*
+ * Turn the modified paths whose content a version records into OUTDATED
+ * ones, naming the version that holds it at that path (the lock's dataset
+ * first, then the newest).  The versions are read once, for all paths.
+ */
 static int mark_outdated(struct mlops_path_status *s, size_t n, struct mlops_repo *repo)
 {
-	struct mlops_oidmap *ids = NULL;
+	struct outdated_walk w = { NULL, NULL, 0 };
 	int err = 0;
-	for (size_t i = 0; i < n && err == 0; i++) {
-		if (s[i].state != MLOPS_PATH_MODIFIED)
-			continue;
-		if (!ids && ((err = mlops_oidmap_new(&ids)) < 0 ||
-			     (err = mlops_dataset_recorded_ids(ids, repo)) < 0))
-			break;
-		if (!mlops_dataset_recorded(ids, &s[i].current))
-			continue;
-		s[i].state = MLOPS_PATH_OUTDATED;
-		err = find_holder(&s[i], repo);
+	for (size_t i = 0; i < n; i++)
+		w.n += s[i].state == MLOPS_PATH_MODIFIED;
+	if (!w.n)
+		return 0;
+	if (!(w.modified = malloc(w.n * sizeof(*w.modified)))) {
+		err = mlops_error_set(MLOPS_ERROR, "out of memory");
+		goto done;
 	}
-	mlops_oidmap_free(ids);
+	w.n = 0;
+	for (size_t i = 0; i < n; i++)
+		if (s[i].state == MLOPS_PATH_MODIFIED)
+			w.modified[w.n++] = &s[i];
+	qsort(w.modified, w.n, sizeof(*w.modified), cmp_status_path);
+	if ((err = mlops_oidmap_new(&w.ids)) < 0 ||
+	    (err = mlops_dataset_foreach_version(repo, outdated_version, &w)) < 0)
+		goto done;
+	/* A holder's content is recorded, so a path that stays modified has none. */
+	for (size_t i = 0; i < w.n; i++)
+		if (mlops_dataset_recorded(w.ids, &w.modified[i]->current))
+			w.modified[i]->state = MLOPS_PATH_OUTDATED;
+done:
+	free(w.modified);
+	mlops_oidmap_free(w.ids);
 	return err;
 }
 
@@ -1143,45 +1243,4 @@ done:
 	mlops_index_free(idx);
 	mlops_lockfile_free(lf);
 	return err;
-}
-
-/* One bit per way of holding content (mlops_node_same): a link, or a file with or without x. */
-static uint64_t recorded_kind(const struct mlops_node *node)
-{
-	return (uint64_t)1 << ((node->kind == MLOPS_KIND_LINK ? 2 : 0) | ((node->mode & 0111) != 0));
-}
-
-int mlops_dataset_recorded_ids(struct mlops_oidmap *ids, struct mlops_repo *repo)
-{
-	char **names;
-	size_t n;
-	int err = mlops_ref_list_all(&names, &n, repo, "datasets");
-	if (err < 0)
-		return err;
-	for (size_t i = 0; i < n && err == 0; i++) {
-		mlops_oid id;
-		struct mlops_dataset_version *v;
-		char ref[600];
-		snprintf(ref, sizeof(ref), "datasets/%s", names[i]);
-		if (mlops_ref_read(&id, repo, ref) < 0 || mlops_dataset_load(&v, repo, &id) < 0) {
-			mlops_error_clear();
-			continue;
-		}
-		for (size_t k = 0; k < v->nentries && err == 0; k++) {
-			uint64_t *kinds;
-			if (mlops_oidmap_put(ids, &v->entries[k].node.id, &kinds) < 0)
-				err = mlops_error_set(MLOPS_ERROR, "out of memory");
-			else
-				*kinds |= recorded_kind(&v->entries[k].node);
-		}
-		mlops_dataset_version_free(v);
-	}
-	mlops_strlist_free(names, n);
-	return err;
-}
-
-int mlops_dataset_recorded(const struct mlops_oidmap *ids, const struct mlops_node *node)
-{
-	const uint64_t *kinds = mlops_oidmap_get(ids, &node->id);
-	return kinds && (*kinds & recorded_kind(node));
 }

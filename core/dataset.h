@@ -66,6 +66,17 @@ int mlops_dataset_names(char ***out, size_t *n, struct mlops_repo *repo);
 int mlops_dataset_versions(long **out, size_t *n, struct mlops_repo *repo, const char *name);
 
 /*
+ * Call cb with every dataset version the refs under datasets/ name, in the
+ * refs' order, each loaded once and borrowed for the call.  Versions that
+ * cannot be read are skipped.  A non-zero return from cb stops the walk
+ * and is returned (a negative one with its message); otherwise 0, or a
+ * negative code when the refs cannot be listed.
+ */
+typedef int (*mlops_dataset_version_cb)(const struct mlops_dataset_version *v, void *payload);
+int mlops_dataset_foreach_version(struct mlops_repo *repo, mlops_dataset_version_cb cb,
+				  void *payload);
+
+/*
  * Put into `ids` the node id of every entry of every dataset version the
  * refs name (with how it is held: link, file, executable file): the
  * content a checkout may replace without losing anything (a version
@@ -121,7 +132,7 @@ struct mlops_path_status {
 
 /*
  * Every path in mlops.lock with its state, sorted by path.  Dataset
- * versions are read only when some path is modified.
+ * versions are read only when some path is modified, and then once.
  */
 int mlops_dataset_status(struct mlops_path_status **out, size_t *n, struct mlops_repo *repo);
 void mlops_path_status_free(struct mlops_path_status *s, size_t n);
