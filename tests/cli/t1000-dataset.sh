@@ -386,6 +386,28 @@ test_expect_success 'checkout replaces content another version records; refuses 
 	grep -q "not recorded in any version" err && test "$(cat rv/f)" = three
 '
 
+test_expect_success 'status names the version that holds out-of-date data: its own dataset first, then the newest' '
+	mkdir held && cd held && git init -q && mlops -q init &&
+	for c in 3 4 5 1; do echo $c >x && mlops -q dataset add x --name b || return 1; done &&
+	echo 1 >x && echo 1 >y && mlops -q dataset add x y --name a &&
+	echo 2 >y && mlops -q dataset add x y --name a && echo 2 >x && mlops -q dataset add x y --name a &&
+	echo 9 >z && mlops -q dataset add z --name c &&
+	echo 1 >x && echo 1 >y && echo 3 >z && mlops status >out &&
+	grep -q "out of date: x holds a@v2, mlops.lock says a@v3" out &&
+	grep -q "out of date: y holds a@v1, mlops.lock says a@v3" out &&
+	grep -q "out of date: z holds another recorded version, mlops.lock says c@v1" out &&
+	mlops --json status >j && tr -d " \t\n" <j >jj &&
+	grep -q "\"path\":\"x\",[^}]*\"holds\":{\"dataset\":\"a\",\"version\":2}" jj &&
+	grep -q "\"path\":\"y\",[^}]*\"holds\":{\"dataset\":\"a\",\"version\":1}" jj &&
+	grep -q "\"path\":\"z\",[^}]*\"stored\":true}" jj &&
+	echo 5 >x && mlops status >out && grep -q "out of date: x holds b@v3," out &&
+	mlops -q dataset rm b@v3 && mlops status >out && grep -q "modified: x (a@v3)" out &&
+	echo 1 >x && mlops -q dataset rm a@v2 && mlops status >out &&
+	grep -q "out of date: x holds a@v1," out &&
+	mlops -q dataset rm a@v1 && mlops status >out && grep -q "out of date: x holds b@v4," out &&
+	grep -q "out of date: y holds another recorded version," out
+'
+
 test_expect_success 'on a terminal the progress line is erased before the summary' '
 	test_have_cmd script || return 0
 	mkdir tty && cd tty && git init -q && mlops -q init &&
