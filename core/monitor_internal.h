@@ -123,6 +123,43 @@ double mon_acc_std(const struct mon_acc *a);
 /* Bin index of v among nbins bins of edges (end bins take the outside). */
 size_t mon_bin_of(const double *edges, size_t nbins, double v);
 
+/* ---- is a quality drop significant (monitor_quality.c) ------------------ */
+
+/*
+ * One-sided test of a drop of the headline metric between its training
+ * (validation) value and its current value, each an estimate from its own
+ * rows.  drop > 0 is worse; se is the drop's standard error (unpooled),
+ * [ci_low, ci_high] its 95% interval (Wald), z the statistic and pvalue
+ * P(Z >= z) under "no drop".  Figures that cannot be had are NaN (too few
+ * rows, no spread); a NaN p-value is never significant.
+ */
+struct mon_quality_test {
+	const char *method;          /* "two-proportion z" or "normal" */
+	double n_training, n_current; /* rows behind each estimate */
+	double drop, se, se_training, se_current;
+	double z, pvalue;
+	double ci_level, ci_low, ci_high;
+};
+
+/* Survival function of the standard normal (scipy.stats.norm.sf). */
+double mon_norm_sf(double z);
+
+/*
+ * Accuracy p_tr on n_tr validation rows against p_cur on n_cur rows: the
+ * pooled two-proportion z-test.  n_tr = 0 takes p_tr as exact.
+ */
+void mon_quality_test_accuracy(struct mon_quality_test *t, double p_tr, double n_tr, double p_cur,
+			       double n_cur);
+
+/*
+ * RMSE rmse_tr on n_tr validation rows against rmse_cur on n_cur rows,
+ * cv = sd(e^2) / mean(e^2) of the current squared errors (ddof 1): a
+ * normal approximation with delta-method standard errors.  n_tr = 0 takes
+ * rmse_tr as exact.
+ */
+void mon_quality_test_rmse(struct mon_quality_test *t, double rmse_tr, double n_tr,
+			   double rmse_cur, double n_cur, double cv);
+
 /* ---- the baseline in memory (baseline.c) ------------------------------- */
 
 enum mon_kind { MON_EMPTY, MON_NUMERIC, MON_CATEGORICAL, MON_TEXT };

@@ -167,6 +167,57 @@ static void test_thresholds(void **state)
 	assert_int_equal(mlops_monitor_threshold_check("psi", 3), 0);
 }
 
+/*
+ * The test of a quality drop.  Expected values from SciPy:
+ * stats.chi2_contingency([[95, 25], [140, 60]], correction=False) (z^2 and
+ * twice the one-sided p-value), stats.norm.sf and stats.norm.ppf(0.975).
+ */
+static void test_quality_test(void **state)
+{
+	struct mon_quality_test t;
+	(void)state;
+	close_to(mon_norm_sf(-3), 0.9986501019683699, 1e-15, "sf(-3)");
+	close_to(mon_norm_sf(8.5) / 9.47953482220325e-18, 1, 1e-12, "sf(8.5)");
+	close_to(mon_norm_sf(30) / 4.906713927147908e-198, 1, 1e-12, "sf(30)");
+
+	/* 95 of 120 validation rows right, 140 of 200 current rows */
+	mon_quality_test_accuracy(&t, 95.0 / 120, 120, 140.0 / 200, 200);
+	close_to(t.drop, 95.0 / 120 - 0.7, 1e-15, "drop");
+	close_to(t.z * t.z, 3.2307050479766373, 1e-12, "z^2 = chi-squared");
+	close_to(t.z, 1.797416214452467, 1e-12, "z");
+	close_to(t.pvalue, 0.03613478425981673, 1e-12, "pvalue");
+	close_to(t.se, 0.04923841281252165, 1e-12, "se");
+	close_to(t.ci_low, -0.004838849101791304, 1e-12, "ci_low");
+	close_to(t.ci_high, 0.18817218243512465, 1e-12, "ci_high");
+	assert_true(t.ci_level == 0.95 && t.n_training == 120 && t.n_current == 200);
+	assert_string_equal(t.method, "two-proportion z");
+
+	/* no validation count: the training value is exact (one-sample test) */
+	mon_quality_test_accuracy(&t, 0.8, 0, 0.7, 200);
+	close_to(t.z, 3.5355339059327404, 1e-12, "one-sample z");
+	close_to(t.pvalue, 0.00020347600872247697, 1e-12, "one-sample pvalue");
+	close_to(t.se, 0.0324037034920393, 1e-12, "one-sample se");
+	assert_true(t.se_training == 0);
+
+	/* both perfect: no spread, no p-value; no rows: nothing */
+	mon_quality_test_accuracy(&t, 1, 120, 1, 300);
+	assert_true(t.drop == 0 && isnan(t.z) && isnan(t.pvalue));
+	mon_quality_test_accuracy(&t, 0.8, 120, NAN, 0);
+	assert_true(isnan(t.drop) && isnan(t.se) && isnan(t.pvalue));
+
+	/* rmse 1.9 on 120 rows, 2.1 on 300, cv 1.5 */
+	mon_quality_test_rmse(&t, 1.9, 120, 2.1, 300, 1.5);
+	assert_string_equal(t.method, "normal");
+	close_to(t.drop, 0.2, 1e-14, "rmse drop");
+	close_to(t.se, 0.15871554744258673, 1e-12, "rmse se");
+	close_to(t.z, 1.2601159950782226, 1e-12, "rmse z");
+	close_to(t.pvalue, 0.10381376048301233, 1e-12, "rmse pvalue");
+	mon_quality_test_rmse(&t, 1.9, 120, 2.1, 1, 1.5);
+	assert_true(isnan(t.pvalue));
+	mon_quality_test_rmse(&t, 1.9, 120, 2.1, 300, NAN);
+	assert_true(isnan(t.pvalue));
+}
+
 static void test_time_parse(void **state)
 {
 	double t;
@@ -496,6 +547,7 @@ int main(void)
 		cmocka_unit_test(test_strmap),
 		cmocka_unit_test(test_default_rule),
 		cmocka_unit_test(test_thresholds),
+		cmocka_unit_test(test_quality_test),
 		cmocka_unit_test(test_time_parse),
 		cmocka_unit_test(test_baseline_columns),
 		cmocka_unit_test(test_baseline_large),
