@@ -34,6 +34,7 @@ static const char *const monitor_usage[] = {
 	"[--ks-pvalue P]",
 	"      [--wasserstein X] [--jensenshannon X] [--chi2-pvalue P] [--share X] "
 	"[--quality-drop X]",
+	"      [--quality-pvalue P]",
 	"      [--retrain [--promote STAGE]] [--on-drift CMD | -- CMD [ARG...]]",
 	"monitor log [REV]",
 	NULL,
@@ -46,6 +47,7 @@ static const char *const check_usage[] = {
 	"[--ks-pvalue P]",
 	"      [--wasserstein X] [--jensenshannon X] [--chi2-pvalue P] [--share X] "
 	"[--quality-drop X]",
+	"      [--quality-pvalue P]",
 	"      [--retrain [--promote STAGE]] [--on-drift CMD | -- CMD [ARG...]]",
 	NULL,
 };
@@ -96,6 +98,51 @@ static void print_row(const cJSON *col, const char *label)
 	if (*status && strcmp(status, "ok"))
 		printf("  (%s)", status);
 	printf("\n");
+}
+
+/* A figure of the quality test, or "-" when it could not be had. */
+static void print_fig(const char *fmt, double v)
+{
+	if (isfinite(v))
+		printf(fmt, v);
+	else
+		printf("-");
+}
+
+/*
+ * The headline metric's drop and its test: the verdict, then the drop with
+ * its standard error, interval and p-value, so that a reader sees how much
+ * of it sampling noise explains.
+ */
+static void print_quality_drop(const cJSON *q)
+{
+	const cJSON *t = item(q, "test");
+	double drop = numf(q, "relative_drop"), p = numf(t, "pvalue");
+	int past = isfinite(drop) && drop > numf(q, "threshold");
+	printf("  %s %s by %.1f%% (threshold %.1f%% worse): ", strf(q, "headline"),
+	       drop < 0 ? "better" : "worse", 100 * fabs(drop), 100 * numf(q, "threshold"));
+	if (cJSON_IsTrue(item(q, "degraded")))
+		printf("degraded\n");
+	else if (!past)
+		printf("within threshold\n");
+	else if (isfinite(p))
+		printf("not significant (p = %.3g, not below %g)\n", p, numf(t, "significance"));
+	else
+		printf("not significant (too few rows to test)\n");
+	if (!cJSON_IsObject(t))
+		return;
+	printf("  drop ");
+	print_fig("%.4g", numf(t, "drop"));
+	printf(", standard error ");
+	print_fig("%.4g", numf(t, "standard_error"));
+	printf(", %.0f%% CI ", 100 * numf(t, "ci_level"));
+	print_fig("%.4g", numf(t, "ci_low"));
+	printf(" to ");
+	print_fig("%.4g", numf(t, "ci_high"));
+	printf(", one-sided p = ");
+	print_fig("%.3g", p);
+	printf(" (%s test; %.0f validation rows, %.0f current)\n", strf(t, "method"),
+	       numf(t, "training_rows"), numf(t, "current_rows"));
 }
 
 static void print_report(const cJSON *r, const char *model, const char *ref)
@@ -150,10 +197,7 @@ static void print_report(const cJSON *r, const char *model, const char *ref)
 		cJSON_ArrayForEach(m, item(q, "metrics"))
 			printf("  %-10s training %-10.4g current %-10.4g change %+.4g\n", m->string,
 			       numf(m, "training"), numf(m, "current"), numf(m, "change"));
-		double drop = numf(q, "relative_drop");
-		printf("  %s %s by %.1f%% (threshold %.1f%% worse): %s\n", strf(q, "headline"),
-		       drop < 0 ? "better" : "worse", 100 * fabs(drop), 100 * numf(q, "threshold"),
-		       cJSON_IsTrue(item(q, "degraded")) ? "degraded" : "within threshold");
+		print_quality_drop(q);
 	}
 	const char *verdict = strf(r, "verdict");
 	printf("verdict: %s%s%s\n", strcmp(verdict, "ok") ? cmd_color("red") : cmd_color("green"),
@@ -290,7 +334,7 @@ static cJSON *retrain_json(const struct mlops_retrain_result *rt)
 
 enum {
 	OPT_BASELINE = 256, OPT_MODEL, OPT_DATA, OPT_LOG, OPT_TARGET, OPT_SINCE, OPT_HTML,
-	OPT_STATTEST, OPT_PSI, OPT_KS, OPT_WASS, OPT_JS, OPT_CHI2, OPT_SHARE, OPT_QDROP,
+	OPT_STATTEST, OPT_PSI, OPT_KS, OPT_WASS, OPT_JS, OPT_CHI2, OPT_SHARE, OPT_QDROP, OPT_QPVALUE,
 	OPT_RETRAIN, OPT_PROMOTE, OPT_ON_DRIFT,
 };
 
@@ -300,8 +344,8 @@ struct check_args {
 	int retrain;
 	char **cmd_argv;   /* after -- */
 	struct mlops_monitor_opts opts;
-	double th[7];
-	int th_set[7];
+	double th[8];
+	int th_set[8];
 };
 
 static int parse_check(struct check_args *a, int argc, char **argv)
@@ -322,14 +366,16 @@ static int parse_check(struct check_args *a, int argc, char **argv)
 		{ "chi2-pvalue", required_argument, NULL, OPT_CHI2 },
 		{ "share", required_argument, NULL, OPT_SHARE },
 		{ "quality-drop", required_argument, NULL, OPT_QDROP },
+		{ "quality-pvalue", required_argument, NULL, OPT_QPVALUE },
 		{ "retrain", no_argument, NULL, OPT_RETRAIN },
 		{ "promote", required_argument, NULL, OPT_PROMOTE },
 		{ "on-drift", required_argument, NULL, OPT_ON_DRIFT },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static const char *const th_names[7] = {
+	static const char *const th_names[8] = {
 		"psi", "ks-pvalue", "wasserstein", "jensenshannon", "chi2-pvalue", "share", "quality-drop",
+		"quality-pvalue",
 	};
 	int c, rc;
 	memset(a, 0, sizeof(*a));
@@ -359,7 +405,7 @@ static int parse_check(struct check_args *a, int argc, char **argv)
 		case OPT_PROMOTE: a->promote = optarg; break;
 		case OPT_ON_DRIFT: a->on_drift = optarg; break;
 		case OPT_PSI: case OPT_KS: case OPT_WASS: case OPT_JS: case OPT_CHI2:
-		case OPT_SHARE: case OPT_QDROP: {
+		case OPT_SHARE: case OPT_QDROP: case OPT_QPVALUE: {
 			int k = c - OPT_PSI;
 			if ((rc = parse_threshold(&a->th[k], th_names[k], optarg)) >= 0)
 				return rc;
@@ -419,11 +465,11 @@ static int monitor_check(int argc, char **argv)
 
 	/* the options first: a configured value they override is not read */
 	mlops_monitor_thresholds_init(&a.opts.th);
-	double *th[7] = { &a.opts.th.psi, &a.opts.th.ks_pvalue, &a.opts.th.wasserstein,
+	double *th[8] = { &a.opts.th.psi, &a.opts.th.ks_pvalue, &a.opts.th.wasserstein,
 			  &a.opts.th.jensenshannon, &a.opts.th.chi2_pvalue, &a.opts.th.share,
-			  &a.opts.th.quality_drop };
+			  &a.opts.th.quality_drop, &a.opts.th.quality_pvalue };
 	unsigned given = 0;
-	for (int k = 0; k < 7; k++)
+	for (int k = 0; k < 8; k++)
 		if (a.th_set[k]) {
 			*th[k] = a.th[k];
 			given |= 1u << k;

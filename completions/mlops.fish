@@ -156,6 +156,7 @@ complete -c mlops -n '__fish_seen_subcommand_from monitor; and __fish_seen_subco
 complete -c mlops -n '__fish_seen_subcommand_from monitor; and __fish_seen_subcommand_from check' -l promote -r -F -a "(mlops __complete values monitor 'check' --promote 2>/dev/null)"
 complete -c mlops -n '__fish_seen_subcommand_from monitor; and __fish_seen_subcommand_from check' -l psi -r -F -a "(mlops __complete values monitor 'check' --psi 2>/dev/null)"
 complete -c mlops -n '__fish_seen_subcommand_from monitor; and __fish_seen_subcommand_from check' -l quality-drop -r -F -a "(mlops __complete values monitor 'check' --quality-drop 2>/dev/null)"
+complete -c mlops -n '__fish_seen_subcommand_from monitor; and __fish_seen_subcommand_from check' -l quality-pvalue -r -F -a "(mlops __complete values monitor 'check' --quality-pvalue 2>/dev/null)"
 complete -c mlops -n '__fish_seen_subcommand_from monitor; and __fish_seen_subcommand_from check' -l retrain
 complete -c mlops -n '__fish_seen_subcommand_from monitor; and __fish_seen_subcommand_from check' -l share -r -F -a "(mlops __complete values monitor 'check' --share 2>/dev/null)"
 complete -c mlops -n '__fish_seen_subcommand_from monitor; and __fish_seen_subcommand_from check' -l since -r -F -a "(mlops __complete values monitor 'check' --since 2>/dev/null)"

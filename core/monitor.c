@@ -66,12 +66,13 @@ void mlops_monitor_thresholds_init(struct mlops_monitor_thresholds *t)
 	t->chi2_pvalue = 0.05;
 	t->share = 0.5;
 	t->quality_drop = 0.05;
+	t->quality_pvalue = 0.05;
 }
 
 int mlops_monitor_threshold_check(const char *name, double v)
 {
 	int prob = !strcmp(name, "ks_pvalue") || !strcmp(name, "chi2_pvalue") ||
-		   !strcmp(name, "share");
+		   !strcmp(name, "share") || !strcmp(name, "quality_pvalue");
 	if (!isfinite(v) || (prob ? (v <= 0 || v > 1) : v < 0))
 		return mlops_error_set(MLOPS_EINVALID, "threshold %s = %g is out of range (%s)", name,
 				       v, prob ? "0 < value <= 1" : "value >= 0");
@@ -103,6 +104,7 @@ int mlops_monitor_thresholds_load(struct mlops_monitor_thresholds *t, struct mlo
 		{ "jensenshannon", "jensenshannon", &t->jensenshannon },
 		{ "chi2_pvalue", "chi2-pvalue", &t->chi2_pvalue }, { "share", "share", &t->share },
 		{ "quality_drop", "quality-drop", &t->quality_drop },
+		{ "quality_pvalue", "quality-pvalue", &t->quality_pvalue },
 	};
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		char key[64], *text = NULL;
@@ -254,8 +256,9 @@ struct quality {
 	int on, classify;
 	size_t k;
 	uint64_t n, skipped, unknown;
-	/* regression */
-	double sse, sae, yshift, ys1, ys2;
+	/* regression; e2mean and e2m2: the running mean and sum of squared
+	   deviations of the squared errors (Welford), for their spread */
+	double sse, sae, yshift, ys1, ys2, e2mean, e2m2;
 	int has_yshift;
 	/* classification */
 	uint64_t correct;
@@ -306,6 +309,9 @@ static int quality_add(struct quality *q, const struct mlops_model *m, const cha
 		q->ys1 += y - q->yshift;
 		q->ys2 += (y - q->yshift) * (y - q->yshift);
 		q->n++;
+		double d = e * e - q->e2mean;
+		q->e2mean += d / (double)q->n;
+		q->e2m2 += d * (e * e - q->e2mean);
 		return 0;
 	}
 	long y = class_index(m, lp, ll);
@@ -1672,14 +1678,43 @@ static cJSON *quality_json(struct quality *q, const struct mlops_model *m, const
 		cJSON_AddItemToObject(x, "change", num(cur[i] - tr));
 		cJSON_AddBoolToObject(x, "higher_is_better", defs[i].higher_better);
 	}
-	/* the headline metric decides */
+	/* the headline metric decides: a drop past the threshold that
+	   sampling noise does not explain (monitor_quality.c) */
 	double tr = mlops_model_metric(m, defs[0].name), worse = NAN;
+	double cv = NAN;
+	struct mon_quality_test t;
 	if (isfinite(tr) && isfinite(cur[0]) && tr != 0)
 		worse = (defs[0].higher_better ? tr - cur[0] : cur[0] - tr) / fabs(tr);
+	if (q->classify) {
+		mon_quality_test_accuracy(&t, tr, (double)m->nvalid, cur[0], n);
+	} else {
+		if (q->n >= 2 && q->e2mean > 0)
+			cv = sqrt(q->e2m2 / (n - 1)) / q->e2mean;
+		mon_quality_test_rmse(&t, tr, (double)m->nvalid, cur[0], n, cv);
+	}
+	int past = isfinite(worse) && worse > th->quality_drop;
+	int significant = isfinite(t.pvalue) && t.pvalue < th->quality_pvalue;
 	cJSON_AddStringToObject(o, "headline", defs[0].name);
 	cJSON_AddItemToObject(o, "relative_drop", num(worse));
 	cJSON_AddNumberToObject(o, "threshold", th->quality_drop);
-	*degraded = isfinite(worse) && worse > th->quality_drop;
+	cJSON *x = cJSON_AddObjectToObject(o, "test");
+	cJSON_AddStringToObject(x, "method", t.method);
+	cJSON_AddNumberToObject(x, "training_rows", t.n_training);
+	cJSON_AddNumberToObject(x, "current_rows", t.n_current);
+	if (!q->classify)
+		cJSON_AddItemToObject(x, "squared_error_cv", num(cv));
+	cJSON_AddItemToObject(x, "drop", num(t.drop));
+	cJSON_AddItemToObject(x, "standard_error", num(t.se));
+	cJSON_AddItemToObject(x, "training_standard_error", num(t.se_training));
+	cJSON_AddItemToObject(x, "current_standard_error", num(t.se_current));
+	cJSON_AddNumberToObject(x, "ci_level", t.ci_level);
+	cJSON_AddItemToObject(x, "ci_low", num(t.ci_low));
+	cJSON_AddItemToObject(x, "ci_high", num(t.ci_high));
+	cJSON_AddItemToObject(x, "z", num(t.z));
+	cJSON_AddItemToObject(x, "pvalue", num(t.pvalue));
+	cJSON_AddNumberToObject(x, "significance", th->quality_pvalue);
+	cJSON_AddBoolToObject(x, "significant", significant);
+	*degraded = past && significant;
 	cJSON_AddBoolToObject(o, "degraded", *degraded);
 	return o;
 }
@@ -1704,6 +1739,7 @@ static cJSON *thresholds_json(const struct mlops_monitor_thresholds *t)
 	cJSON_AddNumberToObject(o, "chi2_pvalue", t->chi2_pvalue);
 	cJSON_AddNumberToObject(o, "share", t->share);
 	cJSON_AddNumberToObject(o, "quality_drop", t->quality_drop);
+	cJSON_AddNumberToObject(o, "quality_pvalue", t->quality_pvalue);
 	return o;
 }
 

@@ -73,6 +73,8 @@ struct mlops_monitor_thresholds {
 	double quality_drop;  /* degraded when the headline metric is worse by
 				 more than this fraction of its training value
 				 (0.05) */
+	double quality_pvalue; /* ... and the one-sided test of the drop has
+				  a p-value below this (0.05) */
 };
 
 /* The defaults above. */
@@ -80,8 +82,8 @@ void mlops_monitor_thresholds_init(struct mlops_monitor_thresholds *t);
 
 /*
  * Override t with the [monitor] keys of the configuration: psi,
- * ks-pvalue, wasserstein, jensenshannon, chi2-pvalue, share, quality-drop
- * (git-config names cannot hold '_'; the report's JSON says ks_pvalue...).
+ * ks-pvalue, wasserstein, jensenshannon, chi2-pvalue, share, quality-drop,
+ * quality-pvalue (git-config names cannot hold '_'; the report's JSON says ks_pvalue...).
  * `given` has bit i set (1u << i, i in the order of the struct's fields)
  * for a threshold the caller has already set from an option: that key is
  * neither read nor checked, so an option overrides a bad configured value.

@@ -311,13 +311,60 @@ static void list_strings(FILE *f, const cJSON *arr)
 		fputs("none", f);
 }
 
+/* 1 when the headline metric's drop passed the threshold. */
+static int past_threshold(const cJSON *q)
+{
+	double drop = num_of(q, "relative_drop");
+	return isfinite(drop) && drop > num_of(q, "threshold");
+}
+
+/* The headline metric's drop with its standard error, interval and p-value. */
+static void quality_drop(FILE *f, const cJSON *q)
+{
+	const cJSON *t = cJSON_GetObjectItemCaseSensitive(q, "test");
+	double drop = num_of(q, "relative_drop");
+	fputs("<p class=\"quality-test\">", f);
+	esc(f, str_of(q, "headline"));
+	fprintf(f, " %s by ", drop < 0 ? "better" : "worse");
+	number(f, 100 * fabs(drop));
+	fputs("% (threshold ", f);
+	number(f, 100 * num_of(q, "threshold"));
+	fputs("% worse)", f);
+	if (cJSON_IsObject(t)) {
+		fputs(": drop ", f);
+		number(f, num_of(t, "drop"));
+		fputs(", standard error ", f);
+		number(f, num_of(t, "standard_error"));
+		fputs(", ", f);
+		number(f, 100 * num_of(t, "ci_level"));
+		fputs("% CI ", f);
+		number(f, num_of(t, "ci_low"));
+		fputs(" to ", f);
+		number(f, num_of(t, "ci_high"));
+		fputs("; one-sided p = ", f);
+		number(f, num_of(t, "pvalue"));
+		fputs(" (", f);
+		esc(f, str_of(t, "method"));
+		fputs(" test, ", f);
+		number(f, num_of(t, "training_rows"));
+		fputs(" validation rows, ", f);
+		number(f, num_of(t, "current_rows"));
+		fputs(" current; significant below ", f);
+		number(f, num_of(t, "significance"));
+		fputs(")", f);
+	}
+	fputs("</p>", f);
+}
+
 static void quality_table(FILE *f, const cJSON *q)
 {
 	const cJSON *ms = cJSON_GetObjectItemCaseSensitive(q, "metrics"), *m;
+	int degraded = is_true(q, "degraded");
 	fputs("<h2>Quality on labels '", f);
 	esc(f, str_of(q, "target"));
 	fputs("'", f);
-	badge(f, is_true(q, "degraded"), is_true(q, "degraded") ? "degraded" : "within threshold");
+	badge(f, degraded, degraded ? "degraded" : past_threshold(q) ? "not significant"
+								       : "within threshold");
 	fputs("</h2><table><thead><tr><th>metric</th><th>training</th><th>current</th><th>change"
 	      "</th></tr></thead><tbody>", f);
 	cJSON_ArrayForEach(m, ms) {
@@ -332,6 +379,7 @@ static void quality_table(FILE *f, const cJSON *q)
 		fputs("</td></tr>", f);
 	}
 	fputs("</tbody></table>", f);
+	quality_drop(f, q);
 }
 
 int mlops_monitor_html(char **out, const struct cJSON *report, const char *title)

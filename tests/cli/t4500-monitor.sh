@@ -21,7 +21,7 @@ cat_object() {
 }
 
 mlops -q init
-printf '%s\n' /out /err /j /r /*.html /*.json /got* /m /log* /requests* /serve.* /body /status >>.git/info/exclude
+printf '%s\n' /out /err /j /r /*.html /*.json /got* /m /log* /requests* /serve.* /body /status /*.py /mq /mr >>.git/info/exclude
 git add -A && git commit -q -m init
 mkdir data && cp "$FIX/train.csv" data/train.csv
 
@@ -195,6 +195,37 @@ test_expect_success 'labels: quality recomputed on current data, and its drop' '
 	grep -q "no label column .nope." err
 '
 
+test_expect_success 'labels: a drop that sampling noise explains is not degradation' '
+	{ head -n 1 "$FIX/same.csv" && tail -n 250 "$FIX/same.csv"; } >recent.csv &&
+	mlops monitor check churn --data recent.csv --target y --html q.html >out &&
+	grep -q "^  accuracy worse by 5.5% (threshold 5.0% worse): not significant (p = 0.178, not below 0.05)$" out &&
+	grep -q "^  drop 0.04367, standard error 0.04613, 95% CI -0.04676 to 0.1341, one-sided p = 0.178 (two-proportion z test; 120 validation rows, 250 current)$" out &&
+	grep -q "^verdict: ok$" out &&
+	grep -q "<span class=\"badge\">not significant</span>" q.html &&
+	grep -q "<p class=\"quality-test\">accuracy worse by .*one-sided p = 0.1779 (two-proportion z test, 120 validation rows, 250 current; significant below 0.05)</p>" q.html &&
+	test_expect_code 1 mlops monitor check churn --data recent.csv --target y --quality-pvalue 1 >out &&
+	grep -q "^  accuracy worse by 5.5% .*: degraded$" out &&
+	git config -f .mlops/config monitor.quality-pvalue 0.5 &&
+	test_expect_code 1 mlops --json monitor check churn --data recent.csv --target y >j &&
+	tr -d " \t\n" <j | grep -q "\"significance\":0.5,\"significant\":true},\"degraded\":true}" &&
+	git config -f .mlops/config monitor.quality-pvalue 0 &&
+	test_expect_code 4 mlops monitor check churn --data recent.csv --target y 2>err &&
+	grep -q "monitor.quality-pvalue" err &&
+	git config -f .mlops/config --remove-section monitor &&
+	test_expect_code 2 mlops monitor check churn --data recent.csv --target y --quality-pvalue 1.5
+'
+git config -f .mlops/config --remove-section monitor 2>/dev/null
+
+test_expect_success 'labels: 30% of the labels flipped is a significant degradation' '
+	awk -F, "BEGIN { OFS = \",\" } NR > 1 && NR % 10 ~ /^[258]\$/ { \$4 = 1 - \$4 } { print }" \
+		"$FIX/same.csv" >flip30.csv &&
+	test $(diff "$FIX/same.csv" flip30.csv | grep -c "^>") = 90 &&
+	test_expect_code 1 mlops monitor check churn --data flip30.csv --target y >out &&
+	grep -q "^  accuracy worse by 23.4% (threshold 5.0% worse): degraded$" out &&
+	grep -q "one-sided p = 0.000151 " out &&
+	grep -q "^verdict: degraded$" out
+'
+
 test_expect_success 'regression: numeric predictions, rmse recomputed on labels' '
 	mlops --json train --builtin linear -d churn-data@v1 --target x2 >j &&
 	mlops -q register reg --run "$(json_field run <j)" &&
@@ -205,6 +236,93 @@ test_expect_success 'regression: numeric predictions, rmse recomputed on labels'
 	test_expect_code 1 mlops monitor check reg --data "$FIX/variance.csv" --target x2 >out &&
 	grep -q "^  rmse worse by .*: degraded$" out &&
 	grep -q "^verdict: degraded$" out
+'
+
+# quality_check.py MODEL.json TABLE REPORT.json: the report's test of the
+# headline metric's drop, recomputed from the model's coefficients with SciPy.
+cat >quality_check.py <<'EOF'
+import csv, json, math, sys
+import numpy as np
+from scipy import stats
+
+model = json.load(open(sys.argv[1]))
+rows = list(csv.DictReader(open(sys.argv[2])))
+quality = json.load(open(sys.argv[3]))["quality"]
+t = quality["test"]
+
+
+def close(name, got, want, rel=1e-9):
+    if got is None or not abs(got - want) <= rel * abs(want) + 1e-300:
+        sys.exit("%s: got %r, want %r" % (name, got, want))
+
+
+def encode(r):
+    x = []
+    for inp in model["inputs"]:
+        v = r[inp["name"]]
+        if inp["type"] == "numeric":
+            x.append((float(v) - inp["mean"]) / inp["std"])
+        else:
+            x.extend(1.0 if v == c else 0.0 for c in inp["categories"])
+    return x
+
+
+score = np.array([encode(r) for r in rows]) @ np.array(model["coefficients"]).T
+score = score[:, 0] + model["intercepts"][0]
+target, n_tr, n_cur = model["target"], model["training"]["valid_rows"], len(rows)
+if model["task"] == "classification":
+    classes = model["classes"]
+    right = sum(classes[int(s > 0)] == r[target] for s, r in zip(score, rows))
+    p_tr, p_cur = model["metrics"]["accuracy"], right / n_cur
+    close("current accuracy", quality["metrics"]["accuracy"]["current"], p_cur)
+    r_tr = round(p_tr * n_tr)
+    chi2, p2, _, _ = stats.chi2_contingency([[r_tr, n_tr - r_tr], [right, n_cur - right]],
+                                            correction=False)
+    drop = p_tr - p_cur
+    z = math.copysign(math.sqrt(chi2), drop)
+    p = p2 / 2 if drop > 0 else 1 - p2 / 2
+    se = math.sqrt(p_tr * (1 - p_tr) / n_tr + p_cur * (1 - p_cur) / n_cur)
+else:
+    e2 = (np.array([float(r[target]) for r in rows]) - score) ** 2
+    rmse_tr, rmse_cur = model["metrics"]["rmse"], math.sqrt(e2.mean())
+    close("current rmse", quality["metrics"]["rmse"]["current"], rmse_cur)
+    cv = np.std(e2, ddof=1) / e2.mean()
+    close("squared_error_cv", t["squared_error_cv"], cv)
+    drop = rmse_cur - rmse_tr
+    se = math.hypot(cv * rmse_tr / (2 * math.sqrt(n_tr)), cv * rmse_cur / (2 * math.sqrt(n_cur)))
+    z = drop / se
+    p = stats.norm.sf(z)
+q975 = stats.norm.ppf(0.975)
+close("drop", t["drop"], drop)
+close("standard_error", t["standard_error"], se)
+close("z", t["z"], z)
+close("pvalue", t["pvalue"], p)
+close("ci_low", t["ci_low"], drop - q975 * se)
+close("ci_high", t["ci_high"], drop + q975 * se)
+if (t["training_rows"], t["current_rows"]) != (n_tr, n_cur):
+    sys.exit("rows: got %r" % ((t["training_rows"], t["current_rows"]),))
+want = quality["relative_drop"] > quality["threshold"] and p < t["significance"]
+if quality["degraded"] != want:
+    sys.exit("degraded: got %r, want %r" % (quality["degraded"], want))
+EOF
+
+test_expect_success 'labels: the test of the drop agrees with SciPy' '
+	if ! /usr/bin/python3 -c "import numpy, scipy" 2>/dev/null; then
+		say "NumPy or SciPy not installed: not cross-checked"; return 0
+	fi
+	mlops -q train --builtin logistic -d churn-data@v1 --target y -o mq &&
+	mlops -q train --builtin linear -d churn-data@v1 --target x2 -o mr &&
+	# EXIT:MODEL:TARGET:TABLE
+	for c in 0:mq:y:recent.csv 1:mq:y:flip30.csv 0:mq:y:"$FIX/same.csv" \
+		 1:mq:y:"$FIX/flipped.csv" 0:mr:x2:recent.csv 0:mr:x2:"$FIX/same.csv" \
+		 1:mr:x2:"$FIX/variance.csv" 1:mr:x2:"$FIX/shifted.csv"; do
+		IFS=: read code m y t <<-EOF
+		$c
+		EOF
+		test_expect_code $code mlops --json monitor check --baseline "$FIX/train.csv" \
+			--model $m/model.json --data "$t" --target $y >j &&
+		/usr/bin/python3 quality_check.py $m/model.json "$t" j || return 1
+	done
 '
 
 test_expect_success 'monitor log lists earlier checks with their verdicts' '

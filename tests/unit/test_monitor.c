@@ -160,7 +160,10 @@ static void test_thresholds(void **state)
 	mlops_monitor_thresholds_init(&t);
 	assert_true(t.psi == 0.2 && t.ks_pvalue == 0.05 && t.wasserstein == 0.1 &&
 		    t.jensenshannon == 0.1 && t.chi2_pvalue == 0.05 && t.share == 0.5 &&
-		    t.quality_drop == 0.05);
+		    t.quality_drop == 0.05 && t.quality_pvalue == 0.05);
+	assert_int_equal(mlops_monitor_threshold_check("quality_pvalue", 0), MLOPS_EINVALID);
+	assert_int_equal(mlops_monitor_threshold_check("quality_pvalue", 1.5), MLOPS_EINVALID);
+	assert_int_equal(mlops_monitor_threshold_check("quality_pvalue", 1), 0);
 	assert_int_equal(mlops_monitor_threshold_check("ks_pvalue", 0), MLOPS_EINVALID);
 	assert_int_equal(mlops_monitor_threshold_check("share", 1.5), MLOPS_EINVALID);
 	assert_int_equal(mlops_monitor_threshold_check("psi", -1), MLOPS_EINVALID);
