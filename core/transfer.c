@@ -932,6 +932,8 @@ struct lock_paths {
 	int early;     /* only absent paths; remove what could not be finished */
 	char **absent; /* paths that did not exist when the pull began */
 	size_t nabsent;
+	char **dirs;   /* folders above them that did not exist either, parents first */
+	size_t ndirs;
 	char **done;   /* paths the early checkout wrote: skipped after it */
 	size_t ndone;
 };
@@ -964,22 +966,35 @@ static void list_free(char **list, size_t n)
 }
 
 /*
- * .mlops/pull-new: the paths a pull's early checkout is creating, a JSON
+ * .mlops/pull-new: the paths a pull's early checkout is creating, and the
+ * folders it creates for them ("deep/", "deep/er/": a name ending in '/',
+ * which older versions skip as no tracked path, parents first), a JSON
  * array written (and synced) before it creates any, removed when the pull
  * ends.  A pull killed meanwhile leaves them half made; the next pull
- * removes them, as they hold only what the killed one wrote, and makes
- * them again, instead of refusing them as changes no version records.
+ * removes them, as they hold only what the killed one wrote, then those
+ * folders that are empty, and makes them again, instead of refusing them
+ * as changes no version records or keeping folders no pull made.
  */
 static char *pull_new_path(const struct mlops_repo *repo)
 {
 	return mlops_path_join(repo->dir, "pull-new");
 }
 
-static int pull_new_write(struct mlops_repo *repo, char *const *paths, size_t n)
+static int pull_new_write(struct mlops_repo *repo, const struct lock_paths *lp)
 {
 	char *file = pull_new_path(repo), *text = NULL;
-	cJSON *a = cJSON_CreateStringArray((const char *const *)paths, (int)n);
+	cJSON *a = cJSON_CreateStringArray((const char *const *)lp->absent, (int)lp->nabsent);
 	int err = 0;
+	for (size_t i = 0; a && i < lp->ndirs; i++) {
+		char *dir = mlops_strdupf("%s/", lp->dirs[i]);
+		cJSON *s = dir ? cJSON_CreateString(dir) : NULL;
+		free(dir);
+		if (!s || !cJSON_AddItemToArray(a, s)) {
+			cJSON_Delete(s);
+			cJSON_Delete(a);
+			a = NULL;
+		}
+	}
 	if (!file || !a || !(text = mlops_json_print(a, 0)))
 		err = mlops_error_set(MLOPS_ERROR, "out of memory");
 	else
@@ -999,7 +1014,41 @@ static void pull_new_remove(struct mlops_repo *repo)
 }
 
 /*
+ * Remove the folder rel of the work tree (a folder a pull made) when it
+ * is empty: a folder that holds anything, or is something else than a
+ * folder (rmdir follows no link), stays.  0, or -1 when it stays.
+ */
+static int remove_made_dir(struct mlops_repo *repo, const char *rel)
+{
+	if (!mlops_tracked_path_valid(rel) || mlops_path_check_parents(repo->workdir, rel) < 0) {
+		mlops_error_clear();
+		return -1;
+	}
+	char *abs = mlops_path_join(repo->workdir, rel);
+	int rc = abs && (rmdir(abs) == 0 || errno == ENOENT) ? 0 : -1;
+	free(abs);
+	return rc;
+}
+
+/*
+ * The folders lp->dirs holds above path rel, deepest first, while they
+ * are empty: what the early checkout made for a path it then removed.
+ */
+static void remove_made_parents(struct mlops_repo *repo, const struct lock_paths *lp,
+				const char *rel)
+{
+	char *dir = strdup(rel), *slash;
+	while (dir && (slash = strrchr(dir, '/'))) {
+		*slash = '\0';
+		if (!in_list(lp->dirs, lp->ndirs, dir) || remove_made_dir(repo, dir) < 0)
+			break;
+	}
+	free(dir);
+}
+
+/*
  * Remove the paths a killed pull was creating (.mlops/pull-new), then the
+ * folders it made for them while they are empty (deepest first), then the
  * file: only valid tracked paths, never through a link.  A file that
  * cannot be read is left alone (the pull then refuses those paths as
  * changes, as it would without it).
@@ -1018,7 +1067,17 @@ static int pull_new_recover(struct mlops_repo *repo)
 	}
 	cJSON *a = cJSON_ParseWithLength(text, len);
 	const cJSON *e;
+	char **dirs = NULL;
+	size_t ndirs = 0;
 	cJSON_ArrayForEach(e, a) {
+		size_t n = cJSON_IsString(e) ? strlen(e->valuestring) : 0;
+		if (n > 1 && e->valuestring[n - 1] == '/') {
+			/* A folder: once the paths in it are gone. */
+			e->valuestring[n - 1] = '\0';
+			if ((err = list_add(&dirs, &ndirs, e->valuestring)) < 0)
+				break;
+			continue;
+		}
 		if (!cJSON_IsString(e) || !mlops_tracked_path_valid(e->valuestring) ||
 		    mlops_path_check_parents(repo->workdir, e->valuestring) < 0) {
 			mlops_error_clear();
@@ -1034,11 +1093,40 @@ static int pull_new_recover(struct mlops_repo *repo)
 		if (err < 0)
 			break;
 	}
+	/* Recorded parents first: deepest first from the end. */
+	for (size_t i = ndirs; err == 0 && i > 0; i--)
+		(void)remove_made_dir(repo, dirs[i - 1]);
+	list_free(dirs, ndirs);
 	cJSON_Delete(a);
 	free(text);
 	if (err == 0)
 		unlink(file);
 	free(file);
+	return err;
+}
+
+/*
+ * Add to lp->dirs the folders above path rel (of the work tree) that do
+ * not exist, parents first: the early checkout makes them, and a failed
+ * or killed pull removes them again.
+ */
+static int add_missing_parents(struct lock_paths *lp, struct mlops_repo *repo, const char *rel)
+{
+	char *dir = strdup(rel), *abs = NULL;
+	int err = 0;
+	if (!dir)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	for (char *slash = strchr(dir, '/'); slash && err == 0; slash = strchr(slash + 1, '/')) {
+		struct stat st;
+		*slash = '\0';
+		if (!(abs = mlops_path_join(repo->workdir, dir)))
+			err = mlops_error_set(MLOPS_ERROR, "out of memory");
+		else if (lstat(abs, &st) < 0 && errno == ENOENT && !in_list(lp->dirs, lp->ndirs, dir))
+			err = list_add(&lp->dirs, &lp->ndirs, dir);
+		free(abs);
+		*slash = '/';
+	}
+	free(dir);
 	return err;
 }
 
@@ -1076,8 +1164,9 @@ static int checkout_lock(struct mlops_transfer_result *res, struct mlops_repo *r
 		 */
 		if (early || (lp && in_list(lp->absent, lp->nabsent, e->string))) {
 			struct stat st;
-			if (early && lstat(abs, &st) < 0 && errno == ENOENT)
-				err = list_add(&lp->absent, &lp->nabsent, e->string);
+			if (early && lstat(abs, &st) < 0 && errno == ENOENT &&
+			    (err = list_add(&lp->absent, &lp->nabsent, e->string)) == 0)
+				err = add_missing_parents(lp, repo, e->string);
 			free(abs);
 			if (err < 0)
 				goto done;
@@ -1099,7 +1188,7 @@ static int checkout_lock(struct mlops_transfer_result *res, struct mlops_repo *r
 			goto done;
 		}
 	}
-	if (early && lp->nabsent && (err = pull_new_write(repo, lp->absent, lp->nabsent)) < 0)
+	if (early && lp->nabsent && (err = pull_new_write(repo, lp)) < 0)
 		goto done;
 	cJSON_ArrayForEach(e, paths) {
 		struct mlops_node want;
@@ -1127,7 +1216,9 @@ static int checkout_lock(struct mlops_transfer_result *res, struct mlops_repo *r
 		if (err < 0 && early) {
 			char msg[1024];
 			snprintf(msg, sizeof(msg), "%s", mlops_error_message());
-			(void)mlops_remove_tree(abs); /* it did not exist: nothing is lost */
+			/* It did not exist, nor did the folders made for it: nothing is lost. */
+			(void)mlops_remove_tree(abs);
+			remove_made_parents(repo, lp, e->string);
 			mlops_error_set(err, "%s", msg);
 		}
 		if (err == 0 && early)
@@ -1213,6 +1304,7 @@ int mlops_pull(struct mlops_transfer_result **out, struct mlops_repo *repo,
 		pull_new_remove(repo);
 	list_free(ec.lp.done, ec.lp.ndone);
 	list_free(ec.lp.absent, ec.lp.nabsent);
+	list_free(ec.lp.dirs, ec.lp.ndirs);
 	if (err < 0) {
 		mlops_transfer_result_free(res);
 		return err;

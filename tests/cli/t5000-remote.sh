@@ -309,6 +309,39 @@ test_expect_success 'a failed pull leaves a path it had as it was, and lands no 
 	mlops status --exit-code
 '
 
+test_expect_success 'a failed pull removes the folders it made for new paths, and no other' '
+	cd a && mkdir -p deep/er/ds keep/sub/ds2 && head -c 100000 /dev/urandom >deep/er/ds/x.bin &&
+	echo y >deep/er/ds/y && head -c 100000 /dev/urandom >keep/sub/ds2/z.bin &&
+	mlops -q dataset add deep/er/ds && mlops -q dataset add keep/sub/ds2 &&
+	git add -A && git commit -qm nested &&
+	ls "$R"/packs >$TRASH/before && mlops -q push && ls "$R"/packs >$TRASH/after &&
+	mkdir -p $TRASH/away-nested && for f in $(comm -13 $TRASH/before $TRASH/after); do
+		mv "$R/packs/$f" $TRASH/away-nested/ || return 1
+	done &&
+	cd ../b && git pull -q && mkdir keep &&
+	test_must_fail mlops pull 2>err && grep -q "is missing" err &&
+	! test -e deep && test -d keep && test -z "$(ls -A keep)" && ! test -e .mlops/pull-new
+'
+
+test_expect_success 'the folders a killed pull made go when the next pull fails, and come back when one succeeds' '
+	cd b && mv $TRASH/away-nested/* "$R"/packs/ || return 1
+	# The fetch waits 5 s before its first transfer; the checkout makes the folders meanwhile.
+	(MLOPS_TEST_TRANSFER_DELAY_MS=5000 exec "$MLOPS_BIN" pull >/dev/null 2>&1) & pid=$!
+	n=0
+	while ! test -d deep/er/ds && [ $n -lt 200 ]; do sleep 0.05; n=$((n + 1)); done
+	kill -9 $pid; wait $pid
+	test -d deep/er/ds && test -e .mlops/pull-new &&
+	for f in $(comm -13 $TRASH/before $TRASH/after); do
+		mv "$R/packs/$f" $TRASH/away-nested/ || return 1
+	done &&
+	{ test_must_fail mlops pull 2>err && grep -q "is missing" err &&
+	  ! test -e deep && test -d keep && test -z "$(ls -A keep)" && ! test -e .mlops/pull-new; }
+	rc=$?
+	mv $TRASH/away-nested/* "$R"/packs/ && test $rc = 0 && mlops -q pull &&
+	cmp deep/er/ds/x.bin ../a/deep/er/ds/x.bin && cmp keep/sub/ds2/z.bin ../a/keep/sub/ds2/z.bin &&
+	mlops status --exit-code
+'
+
 test_expect_success 'a corrupted object on the remote is detected at pull, and no ref is written' '
 	id=$(sha256sum a/data/img/solo.bin | cut -c1-64) && e=$(remote_pack_entry "$R" $id) &&
 	# In a pack of large objects, or alone when no other fitted beside it.
