@@ -101,7 +101,7 @@ struct mlops_remote {
 	 * MLOPS_ENOTFOUND when there is no such key.
 	 */
 	int (*path)(struct mlops_remote *r, const char *key, char **out);
-	/* Read key whole into *out (caller frees); MLOPS_EINVALID above max_size. */
+	/* Read key whole into *out (caller frees); MLOPS_EREMOTE above max_size. */
 	int (*get)(struct mlops_remote *r, const char *key, void **out, size_t *len,
 		   size_t max_size);
 	/*

@@ -296,8 +296,9 @@ static int dir_put_file_raw(struct mlops_remote *r, const char *key, const char 
 
 /*
  * Open key's file for reading: *fd and *st on success (the caller closes
- * *fd); MLOPS_ENOTFOUND, MLOPS_EREMOTE for something else than a file,
- * MLOPS_EINVALID above max_size.  path receives the file's path.
+ * *fd); MLOPS_ENOTFOUND, MLOPS_EREMOTE for something else than a file or
+ * one above max_size (more than what mlops writes there: the remote's
+ * failure).  path receives the file's path.
  */
 static int open_key(int *fd, struct stat *st, char path[PATH_MAX], struct dir_remote *d,
 		    const char *key, uint64_t max_size)
@@ -316,7 +317,7 @@ static int open_key(int *fd, struct stat *st, char path[PATH_MAX], struct dir_re
 		err = mlops_error_set(MLOPS_EREMOTE, "'%s' on remote '%s' is not a file", key,
 				      d->base.url);
 	else if ((uint64_t)st->st_size > max_size)
-		err = mlops_error_set(MLOPS_EINVALID, "'%s' on remote '%s' is larger than %llu bytes",
+		err = mlops_error_set(MLOPS_EREMOTE, "'%s' on remote '%s' is larger than %llu bytes",
 				      key, d->base.url, (unsigned long long)max_size);
 	if (err < 0) {
 		close(*fd);

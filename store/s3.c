@@ -17,7 +17,8 @@
  * (mlops_s3_get's max_size, 16 MiB for listings, 1 MiB for multipart
  * replies); an error body is kept up to 16 KiB only to read its <Code>;
  * headers are read one line at a time into fixed fields.  A response over
- * its cap aborts the transfer with MLOPS_EINVALID.
+ * its cap aborts the transfer with MLOPS_EREMOTE: the remote sent more
+ * than any valid reply holds, which is its failure, not bad input.
  *
  * Secrets: the secret key only feeds the daily signing key; neither is
  * ever formatted into a message, and both are wiped on free.
@@ -1037,7 +1038,7 @@ static int req_result(struct mlops_s3 *s3, struct req *r, CURLcode cc, int *retr
 
 	*retry = 0;
 	if (r->too_big)
-		return mlops_error_set(MLOPS_EINVALID, "unable to %s '%s%s': response larger than %llu bytes",
+		return mlops_error_set(MLOPS_EREMOTE, "unable to %s '%s%s': response larger than %llu bytes",
 			r->what, s3->display, key, (unsigned long long)req_cap(r));
 	if (r->write_errno)
 		return mlops_error_sys(r->write_errno, "unable to %s '%s%s': write failed", r->what, s3->display, key);

@@ -15,9 +15,9 @@
  * Failures: MLOPS_ENOTFOUND for a missing object, MLOPS_ECONFLICT for a
  * failed precondition, MLOPS_EREMOTE for network and server errors (after
  * retries), a missing bucket (NoSuchBucket, or a 404 to a listing: never
- * read as a missing key; a HEAD's reply cannot tell), missing credentials
- * and a malformed reply (XML replies are read only when they are one
- * complete document), MLOPS_EINVALID when a response exceeds its size cap,
+ * read as a missing key; a HEAD's reply cannot tell), missing credentials,
+ * a malformed reply (XML replies are read only when they are one
+ * complete document) and a response over its size cap,
  * MLOPS_EUSAGE for bad configuration,
  * MLOPS_EIO for local file errors.  Requests that fail with a 5xx status,
  * 429, or a network error are retried with exponential backoff (100 ms
@@ -140,7 +140,7 @@ int mlops_s3_conditional_supported(int *out, struct mlops_s3 *s3);
 
 /*
  * Read key into a new buffer: *out (NUL-terminated for convenience; the
- * caller frees it) and *out_len.  MLOPS_EINVALID if the object is larger
+ * caller frees it) and *out_len.  MLOPS_EREMOTE if the object is larger
  * than max_size bytes (checked before it is read when the server sends
  * Content-Length).  MLOPS_ENOTFOUND when missing.
  */
@@ -151,7 +151,7 @@ int mlops_s3_get(void **out, size_t *out_len, struct mlops_s3 *s3, const char *k
  * = the bytes written.  A retry after a partial transfer rewinds and
  * truncates a seekable fd; on a pipe only a transfer that wrote nothing is
  * retried.  The fd is not closed.  MLOPS_ENOTFOUND when missing, MLOPS_EIO
- * when writing fails, MLOPS_EINVALID when the object has more than
+ * when writing fails, MLOPS_EREMOTE when the object has more than
  * max_size bytes (0: no limit).
  */
 int mlops_s3_get_fd(uint64_t *out_size, struct mlops_s3 *s3, const char *key, int fd,
@@ -180,11 +180,11 @@ struct mlops_s3_list {
  * (relative to the client's prefix; NULL for all), from continuation token
  * `token` (NULL for the first page), at most max_keys (0: the server's
  * default, 1000).  *out is the caller's, freed with mlops_s3_list_free().
- * MLOPS_EINVALID when the response is larger than 16 MiB; MLOPS_EREMOTE
- * ("malformed listing from ...") unless the reply is one complete
- * ListBucketResult with IsTruncated, every Contents closed with a Key and a
- * Size, a NextContinuationToken on a truncated page and a KeyCount (when
- * sent) that counts the keys: a listing is never shorter than the server's.
+ * MLOPS_EREMOTE when the response is larger than 16 MiB, and ("malformed
+ * listing from ...") unless the reply is one complete ListBucketResult
+ * with IsTruncated, every Contents closed with a Key and a Size, a
+ * NextContinuationToken on a truncated page and a KeyCount (when sent)
+ * that counts the keys: a listing is never shorter than the server's.
  */
 int mlops_s3_list_page(struct mlops_s3_list **out, struct mlops_s3 *s3,
 		const char *prefix, const char *token, int max_keys);

@@ -401,6 +401,15 @@ test_expect_success 'a remote of a newer format is refused before anything is wr
 	grep -q "\"format\":2" "$R/MLOPS_REMOTE"
 '
 
+test_expect_success 'a file on the remote larger than mlops reads is the remote failing (exit 10)' '
+	O=$TRASH/oversize && mkdir -p "$O" && head -c 70000 /dev/zero >"$O/MLOPS_REMOTE" &&
+	cd a && mlops -q remote add oversize "$O" &&
+	test_expect_code 10 mlops fetch oversize 2>err &&
+	grep -q "MLOPS_REMOTE. on remote .*oversize. is larger than 65536 bytes" err &&
+	test_expect_code 10 mlops push oversize 2>err && grep -q "larger than" err &&
+	mlops -q remote remove oversize
+'
+
 # add refuses nested paths now; a lock of an older mlops can still hold them.
 test_expect_success 'a fresh clone pulls paths of the lock nested in one another' '
 	git init -q n && cd n && mlops -q init && mkdir -p nest/inner &&

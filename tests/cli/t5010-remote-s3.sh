@@ -106,6 +106,15 @@ test_expect_success 'a missing bucket is a clear remote error' '
 	test_expect_code 10 mlops fsck --remote nobucket 2>err && grep -q "no-such-bucket-here" err &&
 	! grep -q testing err
 '
+test_expect_success 'a reply larger than mlops reads is the remote failing (exit 10)' '
+	cd a && "$py" -c "import boto3; boto3.client(\"s3\", endpoint_url=\"$EP\", region_name=\"us-east-1\").put_object(Bucket=\"mlops\", Key=\"big/MLOPS_REMOTE\", Body=b\" \" * 70000)" &&
+	mlops -q remote add oversize s3://mlops/big --endpoint "$EP" &&
+	test_expect_code 10 mlops fetch oversize 2>err &&
+	grep -q "s3://mlops/big/MLOPS_REMOTE.: response larger than 65536 bytes" err &&
+	test_expect_code 10 mlops push oversize 2>err && grep -q "larger than" err &&
+	mlops -q remote remove oversize
+'
+
 test_expect_success 'missing credentials are the remote failure, with what to set' '
 	cd a && (unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY &&
 		AWS_SHARED_CREDENTIALS_FILE=$TRASH/none HOME=$TRASH/nohome test_expect_code 10 mlops push 2>../err) &&

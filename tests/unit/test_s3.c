@@ -222,7 +222,7 @@ static void test_put_get_head_delete(void **state)
 	/* The ETag of a plain put is the MD5 of the bytes: md5("hello"). */
 	assert_string_equal(st.etag, "\"5d41402abc4b2a76b9719d911017c592\"");
 
-	assert_int_equal(mlops_s3_get(&data, &len, s3, "hello.txt", 3), MLOPS_EINVALID);
+	assert_int_equal(mlops_s3_get(&data, &len, s3, "hello.txt", 3), MLOPS_EREMOTE);
 	assert_null(data);
 	assert_non_null(strstr(mlops_error_message(), "larger than 3 bytes"));
 
@@ -918,6 +918,7 @@ static void test_retries(void **state)
 static void test_caps_and_bad_replies(void **state)
 {
 	static const struct reply huge[] = { { "HTTP/1.1 200 OK\r\nContent-Length: 10000000", "0123456789" } };
+	static const struct reply hugelist[] = { { "HTTP/1.1 200 OK\r\nContent-Length: 20000000", "<Li" } };
 	static const struct reply badlist[] = { { "HTTP/1.1 200 OK",
 		"<ListBucketResult><Contents><Key>a&bogus;</Key><Size>1</Size></Contents></ListBucketResult>" } };
 	static const struct reply baddate[] = { { "HTTP/1.1 200 OK",
@@ -938,13 +939,18 @@ static void test_caps_and_bad_replies(void **state)
 	struct fake f;
 	struct mlops_s3 *s3;
 	void *data = NULL;
+	char *upload = NULL;
 	size_t len;
 	(void)state;
 
-	/* Content-Length over the cap: refused before the body is read, not retried. */
+	/*
+	 * Content-Length over the cap: refused before the body is read, not
+	 * retried, and the remote's failure (exit 10), not bad input.
+	 */
 	fake_start(&f, huge, 1);
 	s3 = fake_client(&f, 3);
-	assert_int_equal(mlops_s3_get(&data, &len, s3, "k", 1000), MLOPS_EINVALID);
+	assert_int_equal(mlops_s3_get(&data, &len, s3, "k", 1000), MLOPS_EREMOTE);
+	assert_int_equal(mlops_error_exit_code(mlops_error_code()), MLOPS_EXIT_REMOTE);
 	assert_null(data);
 	assert_int_equal(f.requests, 1);
 	/* The same into a file: nothing written. */
@@ -952,7 +958,7 @@ static void test_caps_and_bad_replies(void **state)
 	int fd = mkstemp(path);
 	uint64_t got = 1;
 	assert_true(fd >= 0);
-	assert_int_equal(mlops_s3_get_fd(&got, s3, "k", fd, 1000), MLOPS_EINVALID);
+	assert_int_equal(mlops_s3_get_fd(&got, s3, "k", fd, 1000), MLOPS_EREMOTE);
 	assert_non_null(strstr(mlops_error_message(), "larger than 1000 bytes"));
 	assert_int_equal(got, 0);
 	assert_int_equal(lseek(fd, 0, SEEK_END), 0);
@@ -964,13 +970,13 @@ static void test_caps_and_bad_replies(void **state)
 	snprintf(chunk_body, sizeof(chunk_body), "400\r\n%01024d\r\n0\r\n\r\n", 7);
 	fake_start(&f, chunked, 1);
 	s3 = fake_client(&f, 3);
-	assert_int_equal(mlops_s3_get(&data, &len, s3, "k", 1000), MLOPS_EINVALID);
+	assert_int_equal(mlops_s3_get(&data, &len, s3, "k", 1000), MLOPS_EREMOTE);
 	assert_int_equal(mlops_s3_get(&data, &len, s3, "k", 1024), 0);
 	assert_int_equal(len, 1024);
 	assert_memory_equal((char *)data + 1017, "0000007", 7);
 	free(data);
 	/* Into a file: stopped at the cap as the body arrives; taken whole below it. */
-	assert_int_equal(mlops_s3_get_fd(&got, s3, "k", fd, 1000), MLOPS_EINVALID);
+	assert_int_equal(mlops_s3_get_fd(&got, s3, "k", fd, 1000), MLOPS_EREMOTE);
 	assert_true(lseek(fd, 0, SEEK_END) <= 1000);
 	assert_int_equal(ftruncate(fd, 0), 0);
 	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
@@ -979,6 +985,19 @@ static void test_caps_and_bad_replies(void **state)
 	assert_int_equal(lseek(fd, 0, SEEK_END), 1024);
 	close(fd);
 	unlink(path);
+	mlops_s3_free(s3);
+	fake_stop(&f);
+
+	/* A listing or a multipart reply over its cap: the remote's failure too. */
+	fake_start(&f, hugelist, 1);
+	s3 = fake_client(&f, 3);
+	assert_int_equal(mlops_s3_list_page(&list, s3, NULL, NULL, 0), MLOPS_EREMOTE);
+	assert_non_null(strstr(mlops_error_message(), "larger than 16777216 bytes"));
+	assert_null(list);
+	assert_int_equal(mlops_s3_multipart_begin(&upload, s3, "k"), MLOPS_EREMOTE);
+	assert_non_null(strstr(mlops_error_message(), "larger than 1048576 bytes"));
+	assert_null(upload);
+	assert_int_equal(f.requests, 2);
 	mlops_s3_free(s3);
 	fake_stop(&f);
 
