@@ -1786,7 +1786,7 @@ static int upload_part(char **out_etag, struct mlops_s3 *s3, struct req *r, cons
 	if ((error = do_request(s3, r)) < 0)
 		goto cleanup;
 	if (!r->etag[0])
-		error = mlops_error_set(MLOPS_EINVALID, "unable to upload part %d of '%s%s': no ETag in the reply",
+		error = mlops_error_set(MLOPS_EREMOTE, "unable to upload part %d of '%s%s': no ETag in the reply",
 			part_number, s3->display, key);
 	else if (!(*out_etag = strdup(r->etag)))
 		error = mlops_error_set(MLOPS_ERROR, "out of memory");

@@ -1142,6 +1142,7 @@ static void test_strict_multipart_replies(void **state)
 		"<Key>k</Key><UploadId>a&amp;b</UploadId></InitiateMultipartUploadResult>" } };
 	static const struct reply complete_cut[] = { { "HTTP/1.1 200 OK",
 		"<CompleteMultipartUploadResult><Location>x</Location>" } };
+	static const struct reply part_no_etag[] = { { "HTTP/1.1 200 OK", "" } };
 	static const struct reply complete_err[] = {
 		{ "HTTP/1.1 200 OK", "<Error><Code>InternalError</Code><Message>x</Message></Error>" },
 		{ "HTTP/1.1 200 OK", "<CompleteMultipartUploadResult><ETag>\"e-1\"</ETag>"
@@ -1180,6 +1181,16 @@ static void test_strict_multipart_replies(void **state)
 	s3 = fake_client(&f, 3);
 	assert_int_equal(mlops_s3_multipart_complete(s3, "k", "u", etags, 1), 0);
 	assert_int_equal(f.requests, 2);
+	mlops_s3_free(s3);
+	fake_stop(&f);
+
+	/* A part's reply without an ETag is the remote's failure (exit 10). */
+	fake_start(&f, part_no_etag, 1);
+	s3 = fake_client(&f, 3);
+	char *etag = NULL;
+	assert_int_equal(mlops_s3_multipart_part(&etag, s3, "k", "u", 1, "v", 1), MLOPS_EREMOTE);
+	assert_non_null(strstr(mlops_error_message(), "no ETag in the reply"));
+	assert_null(etag);
 	mlops_s3_free(s3);
 	fake_stop(&f);
 }
