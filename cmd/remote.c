@@ -55,9 +55,10 @@ static int remote_add(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct mlops_remote_options ro = { .fsync = 1, .hardlinks = 1 };
-	int c, make_default = 0;
+	const char *s3_option = NULL; /* the first S3 option given */
+	int c, li = 0, make_default = 0;
 	cmd_getopt_reset();
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", opts, &li)) != -1) {
 		switch (c) {
 		case 'd': make_default = 1; break;
 		case 'e': ro.endpoint = optarg; break;
@@ -67,10 +68,20 @@ static int remote_add(int argc, char **argv)
 		case 'h': return cmd_usage(add_usage, 1);
 		default: return cmd_usage(add_usage, 0);
 		}
+		if (!s3_option && (c == 'e' || c == 'r' || c == 'p' || c == 'a'))
+			s3_option = opts[li].name;
 	}
 	if (argc - optind != 2)
 		return cmd_usage(add_usage, 0);
 	const char *name = argv[optind], *url = argv[optind + 1];
+	/*
+	 * A directory remote would ignore them.  The URL is checked first: a
+	 * malformed one has its own message, which never shows credentials.
+	 */
+	if (s3_option && strncmp(url, "s3://", 5) && mlops_remote_url_valid(url))
+		return cmd_die(MLOPS_EXIT_USAGE, "--%s is an option of S3 remotes only, and '%s' is a "
+			       "directory", s3_option, url);
+	mlops_error_clear();
 	int err = mlops_remote_add(g_repo, name, url, &ro, make_default);
 	if (err < 0)
 		return cmd_fail(err, err == MLOPS_EEXISTS ? "'mlops remote remove NAME' removes it" : NULL);

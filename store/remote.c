@@ -255,10 +255,55 @@ int mlops_remote_exists(struct mlops_repo *repo, const char *name)
 	return url != NULL;
 }
 
+/* The settings only an S3 remote reads (remote.NAME.<what>). */
+static const char *const s3_settings[] = { "endpoint", "region", "profile", "addressing", "timeout" };
+
+/*
+ * Warn that directory remote `name` has S3 settings (a configuration
+ * edited by hand; remote add refuses them), which it ignores: once per
+ * remote and process, however often it is opened.  set[i] says whether
+ * s3_settings[i] is set.  Values are not shown: an endpoint may hold
+ * credentials.
+ */
+static void warn_s3_settings(const char *name, const int *set)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	static char warned[8][132];
+	static size_t nwarned;
+	char keys[1024] = "";
+	size_t n = sizeof(s3_settings) / sizeof(s3_settings[0]), count = 0, last = 0;
+	for (size_t i = 0; i < n; i++)
+		if (set[i]) {
+			count++;
+			last = i;
+		}
+	if (!count)
+		return;
+	pthread_mutex_lock(&lock);
+	for (size_t i = 0; i < nwarned; i++)
+		if (!strcmp(warned[i], name)) {
+			pthread_mutex_unlock(&lock);
+			return;
+		}
+	if (nwarned < sizeof(warned) / sizeof(warned[0]))
+		snprintf(warned[nwarned++], sizeof(warned[0]), "%s", name);
+	pthread_mutex_unlock(&lock);
+	for (size_t i = 0, k = 0; i < n; i++) {
+		if (!set[i])
+			continue;
+		size_t used = strlen(keys);
+		snprintf(keys + used, sizeof(keys) - used, "%sremote.%s.%s",
+			 k == 0 ? "" : i == last ? " and " : ", ", name, s3_settings[i]);
+		k++;
+	}
+	mlops_warning_add("remote '%s' is a directory: %s %s for S3 remotes only, and ignored",
+			  name, keys, count > 1 ? "are settings" : "is a setting");
+}
+
 int mlops_remote_open(struct mlops_remote **out, struct mlops_repo *repo, const char *name)
 {
 	char *dname = NULL, *url = NULL, *endpoint = NULL, *region = NULL, *profile = NULL;
-	char *addressing = NULL;
+	char *addressing = NULL, *timeout_set = NULL;
 	int err, fsync_on = 1, hardlinks = 1, timeout = 0;
 	*out = NULL;
 	if (!name) {
@@ -274,22 +319,34 @@ int mlops_remote_open(struct mlops_remote **out, struct mlops_repo *repo, const 
 	    (err = get_opt(&endpoint, repo, name, "endpoint")) < 0 ||
 	    (err = get_opt(&region, repo, name, "region")) < 0 ||
 	    (err = get_opt(&profile, repo, name, "profile")) < 0 ||
-	    (err = get_opt(&addressing, repo, name, "addressing")) < 0)
+	    (err = get_opt(&addressing, repo, name, "addressing")) < 0 ||
+	    (err = get_opt(&timeout_set, repo, name, "timeout")) < 0)
 		goto done;
 	if (!url) {
 		err = mlops_error_set(MLOPS_ENOTFOUND, "no remote named '%s'", name);
 		goto done;
 	}
+	const char *folder = mlops_remote_url_valid(url) ? dir_url_path(url) : NULL;
+	mlops_error_clear();
+	/* A directory remote ignores S3 settings, a malformed timeout too: said, not failed. */
+	if (folder) {
+		const int set[] = { !!endpoint, !!region, !!profile, !!addressing, !!timeout_set };
+		warn_s3_settings(name, set);
+	}
 	if ((err = mlops_config_get_bool(&fsync_on, repo, "core.fsync", 1)) < 0 ||
 	    (err = get_bool_opt(&fsync_on, repo, name, "fsync", fsync_on)) < 0 ||
 	    (err = get_bool_opt(&hardlinks, repo, name, "hardlinks", 1)) < 0 ||
-	    (err = get_timeout_opt(&timeout, repo, name)) < 0)
+	    (!folder && (err = get_timeout_opt(&timeout, repo, name)) < 0))
 		goto done;
 	struct mlops_remote_options opts = {
-		.endpoint = endpoint, .region = region, .profile = profile, .fsync = fsync_on,
-		.hardlinks = hardlinks, .timeout = timeout, .addressing = addressing,
+		.fsync = fsync_on, .hardlinks = hardlinks, .timeout = timeout,
 	};
-	const char *folder = dir_url_path(url);
+	if (!folder) {
+		opts.endpoint = endpoint;
+		opts.region = region;
+		opts.profile = profile;
+		opts.addressing = addressing;
+	}
 	if (!mlops_remote_url_valid(url) || (folder && folder[0] == '/' &&
 					     check_outside_repo(repo, folder) < 0))
 		err = MLOPS_EUSAGE;
@@ -304,6 +361,7 @@ done:
 	free(region);
 	free(profile);
 	free(addressing);
+	free(timeout_set);
 	return err;
 }
 
@@ -373,6 +431,13 @@ int mlops_remote_add(struct mlops_repo *repo, const char *name, const char *url,
 		return MLOPS_EUSAGE;
 	if (!strncmp(url, "s3://", 5) && (err = mlops_remote_s3_check(url, opts)) < 0)
 		return err;
+	/* A directory remote would ignore them: refused rather than kept unused. */
+	const char *s3_given[] = { opts ? opts->endpoint : NULL, opts ? opts->region : NULL,
+				   opts ? opts->profile : NULL, opts ? opts->addressing : NULL };
+	for (size_t i = 0; dir_url_path(url) && i < sizeof(s3_given) / sizeof(s3_given[0]); i++)
+		if (s3_given[i])
+			return mlops_error_set(MLOPS_EUSAGE, "%s is a setting for S3 remotes only, and "
+					       "'%s' is a directory", s3_settings[i], url);
 	if (opts && opts->endpoint && (err = mlops_s3_endpoint_check(opts->endpoint)) < 0)
 		return err;
 	if ((err = absolute_url(&abs, !strncmp(url, "file://", 7) ? url + 7 : url)) < 0)

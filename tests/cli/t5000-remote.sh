@@ -90,6 +90,20 @@ test_expect_success 'remote add checks S3 bucket names, endpoints and prefixes' 
 	mlops remote remove k3 >/dev/null
 '
 
+test_expect_success 'remote add refuses S3 options for a directory remote, naming the option' '
+	cd cfg &&
+	for o in "--endpoint http://127.0.0.1:9" "--region eu-west-1" "--profile p" "--addressing path"; do
+		test_expect_code 2 mlops remote add d3 ../d3 $o 2>err &&
+		grep -qx "mlops: ${o%% *} is an option of S3 remotes only, and .\.\./d3. is a directory" err ||
+		return 1
+	done &&
+	test_expect_code 2 mlops remote add d3 "file://$TRASH/d3" --default --profile p --region r 2>err &&
+	grep -q "^mlops: --profile is an option of S3 remotes only" err &&
+	test_expect_code 2 mlops remote add d3 ../d3 --endpoint http://u:SECRET9@127.0.0.1:9 2>err &&
+	! grep -q SECRET9 err && ! test -e ../d3 && ! mlops remote list | grep -q "^d3	" &&
+	! grep -q "d3" .mlops/config
+'
+
 test_expect_success 'remote add refuses an empty or relative file URL, and a folder in the work tree' '
 	cd cfg &&
 	test_expect_code 2 mlops remote add g file:// 2>err && grep -q "file:///PATH" err &&
@@ -408,6 +422,23 @@ test_expect_success 'a file on the remote larger than mlops reads is the remote 
 	grep -q "MLOPS_REMOTE. on remote .*oversize. is larger than 65536 bytes" err &&
 	test_expect_code 10 mlops push oversize 2>err && grep -q "larger than" err &&
 	mlops -q remote remove oversize
+'
+
+test_expect_success 'S3 settings of a directory remote in a hand-edited config: warned about once, ignored' '
+	cd a && mlops -q remote add plain "$TRASH/plain" &&
+	git config -f .mlops/config remote.plain.endpoint http://u:SECRET9@127.0.0.1:9 &&
+	git config -f .mlops/config remote.plain.region eu-west-1 &&
+	git config -f .mlops/config remote.plain.timeout soon &&
+	w="^mlops: warning: remote .plain. is a directory: remote\.plain\.endpoint, remote\.plain\.region and remote\.plain\.timeout are settings for S3 remotes only, and ignored$" &&
+	mlops push plain >out 2>err && test $(grep -c "$w" err) = 1 && test -f "$TRASH/plain/MLOPS_REMOTE" &&
+	mlops pull plain >out 2>err && test $(grep -c "$w" err) = 1 &&
+	mlops fsck --remote plain >out 2>err && test $(grep -c "$w" err) = 1 &&
+	mlops gc --remote plain --dry-run >out 2>err && test $(grep -c "$w" err) = 1 &&
+	git config -f .mlops/config --unset remote.plain.region &&
+	git config -f .mlops/config --unset remote.plain.timeout &&
+	mlops fetch plain >out 2>err &&
+	grep -q "remote\.plain\.endpoint is a setting for S3 remotes only, and ignored$" err &&
+	! grep -q SECRET9 err && mlops -q remote remove plain
 '
 
 # add refuses nested paths now; a lock of an older mlops can still hold them.
