@@ -164,15 +164,19 @@ static int deploy_list(int argc, char **argv)
 	if (!n && !g_opts.json && !g_opts.quiet)
 		printf("no deploy targets (add one with 'git config -f .mlops/config "
 		       "deploy.NAME.type dir')\n");
+	const char *problem = NULL;
 	for (size_t i = 0; i < n; i++) {
 		struct mlops_deployment *live = NULL;
 		const struct mlops_deploy_target *t = ts[i];
 		if ((err = mlops_deploy_live(&live, g_repo, t->name)) < 0)
 			break;
+		if (t->problem && !problem)
+			problem = t->problem;
 		if (arr) {
 			cJSON *o = cJSON_CreateObject();
 			cJSON_AddStringToObject(o, "name", t->name);
-			cJSON_AddStringToObject(o, "type", mlops_deploy_kind_name(t->kind));
+			cJSON_AddItemToObject(o, "type", t->problem ? cJSON_CreateNull() :
+					      cJSON_CreateString(mlops_deploy_kind_name(t->kind)));
 			cJSON_AddItemToObject(o, "path", t->path ? cJSON_CreateString(t->path) : cJSON_CreateNull());
 			cJSON_AddItemToObject(o, "command", t->command ? cJSON_CreateString(t->command) :
 					      cJSON_CreateNull());
@@ -180,11 +184,16 @@ static int deploy_list(int argc, char **argv)
 					      cJSON_CreateNull());
 			cJSON_AddItemToObject(o, "live", live ? mlops_deployment_to_json(live) :
 					      cJSON_CreateNull());
+			cJSON_AddItemToObject(o, "problem", t->problem ? cJSON_CreateString(t->problem) :
+					      cJSON_CreateNull());
 			cJSON_AddItemToArray(arr, o);
 		} else {
 			char tb[64];
-			printf("%-16s %-8s %s", t->name, mlops_deploy_kind_name(t->kind),
-			       t->path ? t->path : t->command);
+			if (t->problem)
+				printf("%-16s %-8s %s", t->name, "?", t->problem);
+			else
+				printf("%-16s %-8s %s", t->name, mlops_deploy_kind_name(t->kind),
+				       t->path ? t->path : t->command);
 			if (t->stage)
 				printf(" [stage %s]", t->stage);
 			if (live)
@@ -195,12 +204,18 @@ static int deploy_list(int argc, char **argv)
 		}
 		mlops_deployment_free(live);
 	}
-	mlops_deploy_targets_free(ts, n);
 	if (err < 0) {
+		mlops_deploy_targets_free(ts, n);
 		cJSON_Delete(arr);
 		return cmd_fail(err, NULL);
 	}
-	return arr ? cmd_print_json(arr) : 0;
+	rc = arr ? cmd_print_json(arr) : 0;
+	if (rc == 0 && problem) { /* listed, and still an error for scripts to see */
+		mlops_error_set(MLOPS_EINVALID, "%s", problem);
+		rc = cmd_fail(MLOPS_EINVALID, "the other targets are listed; fix this one in .mlops/config");
+	}
+	mlops_deploy_targets_free(ts, n);
+	return rc;
 }
 
 /* ---- history ---- */

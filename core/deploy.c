@@ -1035,6 +1035,7 @@ void mlops_deploy_target_free(struct mlops_deploy_target *t)
 	free(t->command);
 	free(t->stage);
 	free(t->predict);
+	free(t->problem);
 	free(t);
 }
 
@@ -1187,8 +1188,19 @@ int mlops_deploy_targets(struct mlops_deploy_target ***out, size_t *n, struct ml
 		qsort(names, count, sizeof(char *), str_cmp);
 	if (err == 0 && !(ts = calloc(count + 1, sizeof(*ts))))
 		err = oom();
-	for (size_t i = 0; err == 0 && i < count; i++)
+	for (size_t i = 0; err == 0 && i < count; i++) {
 		err = mlops_deploy_target_get(&ts[i], repo, names[i]);
+		if (err != MLOPS_EINVALID && err != MLOPS_EUSAGE)
+			continue;
+		/* One target's mistake does not hide the others. */
+		if (!(ts[i] = calloc(1, sizeof(*ts[i]))) || !(ts[i]->name = strdup(names[i])) ||
+		    !(ts[i]->problem = strdup(mlops_error_message()))) {
+			err = oom();
+			break;
+		}
+		mlops_error_clear();
+		err = 0;
+	}
 	for (size_t i = 0; i < count; i++)
 		free(names[i]);
 	free(names);

@@ -180,6 +180,12 @@ struct mlops_deploy_target {
 	char *command;  /* command; NULL otherwise */
 	char *stage;    /* NULL = any version */
 	char *predict;  /* NULL = the model's own */
+	/*
+	 * Set by mlops_deploy_targets only, for a target whose configuration
+	 * cannot be used: why (the message mlops_deploy_target_get gave); the
+	 * fields above but the name are then unset.
+	 */
+	char *problem;
 };
 
 /* "dir", "archive", "command". */
@@ -193,7 +199,12 @@ const char *mlops_deploy_kind_name(enum mlops_deploy_kind kind);
 int mlops_deploy_target_get(struct mlops_deploy_target **out, struct mlops_repo *repo,
 			    const char *name);
 
-/* Every configured target, sorted by name; free with mlops_deploy_targets_free. */
+/*
+ * Every configured target, sorted by name; free with
+ * mlops_deploy_targets_free.  A target whose configuration is wrong (no or
+ * an unknown type, no path or command, a bad name) is listed with its
+ * `problem` rather than failing the whole list.
+ */
 int mlops_deploy_targets(struct mlops_deploy_target ***out, size_t *n, struct mlops_repo *repo);
 
 void mlops_deploy_target_free(struct mlops_deploy_target *t);

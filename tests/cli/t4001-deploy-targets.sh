@@ -169,6 +169,19 @@ test_expect_success 'unknown and broken targets are clear errors' '
 	test_expect_code 8 sh -c "cd / && \"$MLOPS_BIN\" deploy list" 2>err
 '
 
+test_expect_success 'deploy list shows every target when one is misconfigured, and exits 4' '
+	test_expect_code 4 mlops deploy list >out 2>err &&
+	grep -q "^prod  *dir " out && grep -q "^ship  *command " out &&
+	grep -q "^nopath  *? .*needs deploy.nopath.path" out &&
+	grep -q "^odd  *? .*unknown type .ftp." out &&
+	grep -q "^mlops: deploy target .nopath. needs deploy.nopath.path" err &&
+	test_expect_code 4 mlops --json deploy list >j 2>err &&
+	tr -d " \n\t" <j >r &&
+	grep -q "{\"name\":\"nopath\",\"type\":null,.*\"problem\":\"deploytarget.nopath.needsdeploy.nopath.path\"}" r &&
+	grep -q "\"name\":\"prod\",\"type\":\"dir\",.*\"problem\":null" r &&
+	mlops __complete values deploy history >c && grep -qx nopath c && grep -qx prod c
+'
+
 test_expect_success 'a model folder with a link inside is refused' '
 	mkdir -p m3 && cp "$FIX/mixed.json" m3/model.json && ln -s /etc/passwd m3/pw &&
 	test_expect_code 4 mlops deploy m3 prod 2>err && grep -q "not a regular file" err
