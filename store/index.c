@@ -18,6 +18,7 @@
  * entry is trusted only when the file's mtime is RACY_NS older than seen_ns.
  */
 #include "index.h"
+#include "bigmem.h"
 #include "error.h"
 #include "fsutil.h"
 
@@ -83,13 +84,13 @@ static int reserve(struct mlops_index *idx, size_t want)
 	size_t n = idx->nslots ? idx->nslots : 1024;
 	while (n < want * 2)
 		n *= 2;
-	struct slot *s = calloc(n, sizeof(*s));
+	struct slot *s = mlops_bigmem_alloc(n * sizeof(*s));
 	if (!s)
 		return mlops_error_set(MLOPS_ERROR, "out of memory");
 	for (size_t i = 0; i < idx->nslots; i++)
 		if (idx->slots[i].used)
 			*find_slot(s, n, idx->slots[i].e.path, idx->slots[i].hash) = idx->slots[i];
-	free(idx->slots);
+	mlops_bigmem_free(idx->slots, idx->nslots * sizeof(*idx->slots));
 	idx->slots = s;
 	idx->nslots = n;
 	return 0;
@@ -181,7 +182,7 @@ damaged:
 	free(buf);
 	idx->arena = NULL;
 	idx->arena_len = 0;
-	free(idx->slots);
+	mlops_bigmem_free(idx->slots, idx->nslots * sizeof(*idx->slots));
 	idx->slots = NULL;
 	idx->nslots = idx->count = 0;
 	idx->dirty = 1;
@@ -240,6 +241,14 @@ int mlops_index_put(struct mlops_index *idx, const char *path, const struct stat
 	return err;
 }
 
+int mlops_index_reserve(struct mlops_index *idx, size_t more)
+{
+	pthread_rwlock_wrlock(&idx->lock);
+	int err = reserve(idx, idx->count + more);
+	pthread_rwlock_unlock(&idx->lock);
+	return err;
+}
+
 void mlops_index_remove_prefix(struct mlops_index *idx, const char *path)
 {
 	size_t len = strlen(path);
@@ -261,7 +270,7 @@ void mlops_index_remove_prefix(struct mlops_index *idx, const char *path)
 		if (insert(idx, &old[i].e, (char *)p, old[i].seen_ns) < 0)
 			free_path(idx, p);
 	}
-	free(old);
+	mlops_bigmem_free(old, n * sizeof(*old));
 	pthread_rwlock_unlock(&idx->lock);
 }
 
@@ -318,7 +327,7 @@ void mlops_index_free(struct mlops_index *idx)
 	for (size_t i = 0; i < idx->nslots; i++)
 		if (idx->slots[i].used)
 			free_path(idx, idx->slots[i].e.path);
-	free(idx->slots);
+	mlops_bigmem_free(idx->slots, idx->nslots * sizeof(*idx->slots));
 	free(idx->arena);
 	free(idx->path);
 	free(idx->tmpdir);

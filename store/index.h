@@ -42,6 +42,9 @@ int mlops_index_lookup(struct mlops_index_entry *out, struct mlops_index *idx,
 int mlops_index_put(struct mlops_index *idx, const char *path, const struct stat *st,
 		    const mlops_oid *id, uint8_t kind);
 
+/* Room for `more` entries besides those held, so that putting them moves nothing. */
+int mlops_index_reserve(struct mlops_index *idx, size_t more);
+
 /* Forget path, and every entry below it when it is a directory. */
 void mlops_index_remove_prefix(struct mlops_index *idx, const char *path);
 

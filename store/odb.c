@@ -666,6 +666,9 @@ int mlops_odb_expect_ids(struct mlops_odb *odb, const mlops_oid *ids, size_t n)
 	pthread_mutex_lock(&odb->lock);
 	if (odb->expecting && !odb->expected && mlops_oidmap_new(&odb->expected) < 0)
 		err = MLOPS_ERROR;
+	if (err == 0 && odb->expecting &&
+	    mlops_oidmap_reserve(odb->expected, mlops_oidmap_count(odb->expected) + n) < 0)
+		err = MLOPS_ERROR;
 	for (size_t i = 0; err == 0 && odb->expecting && i < n; i++)
 		if (mlops_oidmap_put(odb->expected, &ids[i], NULL) < 0)
 			err = MLOPS_ERROR;
@@ -1139,6 +1142,7 @@ static void mark_written(struct mlops_odb *odb, const struct mlops_pack_index *i
 {
 	if (!odb->written && mlops_oidmap_new(&odb->written) < 0)
 		return;
+	(void)mlops_oidmap_reserve(odb->written, mlops_oidmap_count(odb->written) + idx->count);
 	for (size_t i = 0; i < idx->count; i++)
 		(void)mlops_oidmap_put(odb->written, &idx->entries[i].id, NULL);
 }

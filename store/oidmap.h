@@ -3,7 +3,7 @@
  * that walks and transfers keep (visited objects, what a remote holds).
  *
  * Open addressing with linear probing on the id's first bytes (already
- * uniformly distributed: they are SHA-256 output).  Not thread-safe: the
+ * uniformly distributed: they are SHA-256 output), at most half full.  Not thread-safe: the
  * caller serialises access.
  */
 #ifndef MLOPS_OIDMAP_H
@@ -31,6 +31,9 @@ int mlops_oidmap_put(struct mlops_oidmap *m, const mlops_oid *id, uint64_t **val
 uint64_t *mlops_oidmap_get(const struct mlops_oidmap *m, const mlops_oid *id);
 
 size_t mlops_oidmap_count(const struct mlops_oidmap *m);
+
+/* Make room for n ids in all, so that adding them moves nothing.  MLOPS_ERROR when out of memory. */
+int mlops_oidmap_reserve(struct mlops_oidmap *m, size_t n);
 
 /* Call cb for every entry (in no particular order); a non-zero return stops. */
 int mlops_oidmap_foreach(const struct mlops_oidmap *m,

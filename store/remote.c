@@ -1229,9 +1229,19 @@ static int load_packs(struct mlops_xfer *x)
 			err = mlops_error_set(MLOPS_ERROR, "out of memory");
 			goto done;
 		}
-		if ((err = index_pack(x, x->npacks - 1)) < 0)
-			goto done;
 	}
+	/* Both maps sized once for every id of every index. */
+	size_t ids = 0;
+	for (size_t k = 0; k < x->npacks; k++)
+		ids += x->packs[k].index ? x->packs[k].index->count : 0;
+	if (mlops_oidmap_reserve(x->packed, mlops_oidmap_count(x->packed) + ids) < 0 ||
+	    mlops_oidmap_reserve(x->known, mlops_oidmap_count(x->known) + ids) < 0) {
+		err = mlops_error_set(MLOPS_ERROR, "out of memory");
+		goto done;
+	}
+	for (size_t k = 0; k < x->npacks; k++)
+		if (x->packs[k].index && (err = index_pack(x, k)) < 0)
+			goto done;
 	/* Pack files that no index names (an upload that never finished). */
 	for (size_t i = 0; i < pl.n; i++) {
 		if (pl.e[i].kind != 2)

@@ -212,6 +212,73 @@ static void test_oidmap(void **state)
 	mlops_oidmap_free(m);
 }
 
+static int count_entry(const mlops_oid *id, uint64_t *val, void *payload)
+{
+	(void)id;
+	uint64_t *sum = payload;
+	*sum += *val;
+	return 0;
+}
+
+/*
+ * Ids that collide on their first bytes (the probe's tag) still differ;
+ * a reserved map keeps values where they are; tables past the size that
+ * is mapped on its own (bigmem.h) behave as small ones, through growth.
+ */
+static void test_oidmap_reserve_and_large(void **state)
+{
+	struct mlops_oidmap *m;
+	mlops_oid a, b;
+	uint64_t *v, *va;
+	(void)state;
+	assert_int_equal(mlops_oidmap_new(&m), 0);
+	memset(&a, 0x11, sizeof(a));
+	b = a;
+	b.id[31] ^= 1;
+	assert_int_equal(mlops_oidmap_put(m, &a, &va), 1);
+	*va = 7;
+	assert_null(mlops_oidmap_get(m, &b));
+	assert_int_equal(mlops_oidmap_put(m, &b, &v), 1);
+	*v = 8;
+	assert_int_equal(mlops_oidmap_reserve(m, 1000), 0);
+	va = mlops_oidmap_get(m, &a);
+	assert_int_equal(mlops_oidmap_put(m, &a, NULL), 0);
+	for (uint32_t i = 0; i < 998; i++) {
+		mlops_oid id;
+		mlops_hash_buf(&id, &i, sizeof(i));
+		assert_int_equal(mlops_oidmap_put(m, &id, NULL), 1);
+	}
+	/* Nothing moved: the 1,000 fit in the reserved table. */
+	assert_ptr_equal(mlops_oidmap_get(m, &a), va);
+	assert_int_equal(*mlops_oidmap_get(m, &a), 7);
+	assert_int_equal(*mlops_oidmap_get(m, &b), 8);
+	mlops_oidmap_free(m);
+
+	/* 300,000 ids: tables of megabytes, grown one doubling at a time. */
+	const uint32_t n = 300000;
+	uint64_t want = 0, sum = 0;
+	assert_int_equal(mlops_oidmap_new(&m), 0);
+	for (uint32_t i = 0; i < n; i++) {
+		mlops_oid id;
+		mlops_hash_buf(&id, &i, sizeof(i));
+		assert_int_equal(mlops_oidmap_put(m, &id, &v), 1);
+		*v = i + 1;
+		want += i + 1;
+	}
+	assert_int_equal(mlops_oidmap_count(m), n);
+	assert_int_equal(mlops_oidmap_foreach(m, count_entry, &sum), 0);
+	assert_int_equal(sum, want);
+	for (uint32_t i = 0; i < n; i += 7) {
+		mlops_oid id;
+		mlops_hash_buf(&id, &i, sizeof(i));
+		assert_non_null(v = mlops_oidmap_get(m, &id));
+		assert_int_equal(*v, i + 1);
+		id.id[0] ^= 0x80;
+		assert_null(mlops_oidmap_get(m, &id));
+	}
+	mlops_oidmap_free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -220,6 +287,7 @@ int main(void)
 		cmocka_unit_test(test_index_lookup_by_first_byte),
 		cmocka_unit_test(test_decode_zstd_and_corrupt),
 		cmocka_unit_test(test_oidmap),
+		cmocka_unit_test(test_oidmap_reserve_and_large),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
