@@ -245,6 +245,16 @@ static volatile sig_atomic_t temp_used[MAX_TEMPS];
 static pid_t temp_owner[MAX_TEMPS];
 static pthread_mutex_t temp_mutex = PTHREAD_MUTEX_INITIALIZER;
 static int temp_handlers_installed;
+/*
+ * This process's id, asked once and again in a forked child: getpid() is a
+ * system call, and a checkout registers one name per file.
+ */
+static pid_t temp_pid;
+
+static void temp_forked(void)
+{
+	temp_pid = getpid();
+}
 
 static void temp_signal(int sig)
 {
@@ -261,6 +271,8 @@ static void install_handlers(void)
 	if (temp_handlers_installed)
 		return;
 	temp_handlers_installed = 1;
+	temp_pid = getpid();
+	pthread_atfork(NULL, NULL, temp_forked);
 	atexit(mlops_tempfile_cleanup);
 	int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE };
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
@@ -283,7 +295,7 @@ void mlops_tempfile_register(const char *path)
 	for (int i = 0; i < MAX_TEMPS; i++) {
 		if (!temp_used[i]) {
 			memcpy(temp_paths[i], path, strlen(path) + 1);
-			temp_owner[i] = getpid();
+			temp_owner[i] = temp_pid;
 			/* The path is whole before a handler (any thread) can see the slot used. */
 			atomic_thread_fence(memory_order_release);
 			temp_used[i] = 1;

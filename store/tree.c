@@ -1569,21 +1569,22 @@ static int open_temp(char *tmp, mode_t mode)
 	return -1;
 }
 
+/* A temporary name beside abs (caller frees), or NULL when out of memory. */
+static char *temp_beside(const char *abs)
+{
+	const char *slash = strrchr(abs, '/');
+	if (!slash)
+		return mlops_strdupf("./.%.40s.mlops-XXXXXX", abs);
+	int dl = (int)(slash - abs);
+	return mlops_strdupf("%.*s/.%.40s.mlops-XXXXXX", dl ? dl : 1, dl ? abs : "/", slash + 1);
+}
+
 static int checkout_one(struct checkout *co, struct cjob *j)
 {
 	int err = 0;
-	char *dir = strdup(j->abs);
-	if (!dir)
-		return mlops_error_set(MLOPS_ERROR, "out of memory");
-	char *slash = strrchr(dir, '/');
-	const char *base = slash ? slash + 1 : j->abs;
-	if (slash)
-		*slash = '\0';
-	else
-		strcpy(dir, ".");
-	char *tmp = mlops_strdupf("%s/.%.40s.mlops-XXXXXX", *dir ? dir : "/", base);
-	free(dir);
-	if (!tmp)
+	/* A file written under its own name needs no second name. */
+	char *tmp = NULL;
+	if ((j->node.kind == MLOPS_KIND_LINK || !j->direct) && !(tmp = temp_beside(j->abs)))
 		return mlops_error_set(MLOPS_ERROR, "out of memory");
 
 	if (j->node.kind == MLOPS_KIND_LINK) {
@@ -1840,6 +1841,9 @@ int mlops_tree_checkout(struct mlops_odb *odb, struct mlops_index *idx,
 		err = plan_tree(&co, abs_dest, key, node, 0);
 	else
 		err = plan_file(&co, abs_dest, key, node, 0);
+	/* One table for every entry to come, not one doubling after another. */
+	if (err == 0 && co.njobs && idx && key)
+		err = mlops_index_reserve(idx, co.njobs);
 	if (err == 0 && co.njobs)
 		err = make_pieces(&co, co.njobs);
 	if (err == 0 && co.njobs)
