@@ -190,9 +190,9 @@ static int run(int argc, char **argv, enum op op, const char *const *usage)
 		  op == OP_FETCH ? mlops_fetch(&res, g_repo, &to) : mlops_pull(&res, g_repo, &to);
 	cmd_progress_end();
 	if (err < 0)
-		return cmd_fail(err, err == MLOPS_ENOTFOUND && !to.remote && strstr(mlops_error_message(), "remote") ?
-				"add one with 'mlops remote add NAME URL --default'" :
-				err == MLOPS_ECONFLICT && op == OP_PULL ? NULL : NULL);
+		return cmd_fail(err, err == MLOPS_ENOTFOUND && !to.remote &&
+					     strstr(mlops_error_message(), "no remote") ?
+				"add one with 'mlops remote add NAME URL --default'" : NULL);
 	int status = print_result(res, op, now() - t0);
 	if (status == 0 && mlops_transfer_rejected(res)) {
 		fprintf(stderr, "hint: use --force to replace them\n");

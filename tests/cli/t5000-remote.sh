@@ -240,6 +240,13 @@ test_expect_success 'push REV sends only that version' '
 	test -f "$R/refs/datasets/other/v1"
 '
 
+test_expect_success 'a name the remote does not have is named, without the hint to add a remote' '
+	cd a &&
+	test_expect_code 3 mlops pull nosuch 2>$TRASH/err &&
+	grep -q "remote .origin. has nothing named nosuch" $TRASH/err &&
+	! grep -q "remote add" $TRASH/err
+'
+
 test_expect_success 'an interrupted push (kill -9) resumes and refs appear only at the end' '
 	cd a && mkdir heavy && i=0 &&
 	while [ $i -lt 40 ]; do head -c 100000 /dev/urandom >heavy/h$i; i=$((i + 1)); done &&
