@@ -255,23 +255,25 @@ int mlops_remote_exists(struct mlops_repo *repo, const char *name)
 	return url != NULL;
 }
 
-/* The settings only an S3 remote reads (remote.NAME.<what>). */
+/* The settings only an S3 remote reads (remote.NAME.<what>), and only a directory remote. */
 static const char *const s3_settings[] = { "endpoint", "region", "profile", "addressing", "timeout" };
+static const char *const dir_settings[] = { "fsync", "hardlinks" };
 
 /*
- * Warn that directory remote `name` has S3 settings (a configuration
- * edited by hand; remote add refuses them), which it ignores: once per
- * remote and process, however often it is opened.  set[i] says whether
- * s3_settings[i] is set.  Values are not shown: an endpoint may hold
- * credentials.
+ * Warn that remote `name` has settings of the other kind of remote (a
+ * configuration edited by hand; remote add refuses S3 options for a
+ * directory), which it ignores: once per remote and process, however
+ * often it is opened.  set[i] says whether keys[i] is set.  Values are
+ * not shown: an endpoint may hold credentials.
  */
-static void warn_s3_settings(const char *name, const int *set)
+static void warn_foreign_settings(const char *name, int folder, const char *const *keys_of,
+				  const int *set, size_t n)
 {
 	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 	static char warned[8][132];
 	static size_t nwarned;
 	char keys[1024] = "";
-	size_t n = sizeof(s3_settings) / sizeof(s3_settings[0]), count = 0, last = 0;
+	size_t count = 0, last = 0;
 	for (size_t i = 0; i < n; i++)
 		if (set[i]) {
 			count++;
@@ -293,17 +295,18 @@ static void warn_s3_settings(const char *name, const int *set)
 			continue;
 		size_t used = strlen(keys);
 		snprintf(keys + used, sizeof(keys) - used, "%sremote.%s.%s",
-			 k == 0 ? "" : i == last ? " and " : ", ", name, s3_settings[i]);
+			 k == 0 ? "" : i == last ? " and " : ", ", name, keys_of[i]);
 		k++;
 	}
-	mlops_warning_add("remote '%s' is a directory: %s %s for S3 remotes only, and ignored",
-			  name, keys, count > 1 ? "are settings" : "is a setting");
+	mlops_warning_add("remote '%s' is %s: %s %s for %s remotes only, and ignored", name,
+			  folder ? "a directory" : "on S3", keys,
+			  count > 1 ? "are settings" : "is a setting", folder ? "S3" : "directory");
 }
 
 int mlops_remote_open(struct mlops_remote **out, struct mlops_repo *repo, const char *name)
 {
 	char *dname = NULL, *url = NULL, *endpoint = NULL, *region = NULL, *profile = NULL;
-	char *addressing = NULL, *timeout_set = NULL;
+	char *addressing = NULL, *timeout_set = NULL, *fsync_set = NULL, *hardlinks_set = NULL;
 	int err, fsync_on = 1, hardlinks = 1, timeout = 0;
 	*out = NULL;
 	if (!name) {
@@ -320,7 +323,9 @@ int mlops_remote_open(struct mlops_remote **out, struct mlops_repo *repo, const 
 	    (err = get_opt(&region, repo, name, "region")) < 0 ||
 	    (err = get_opt(&profile, repo, name, "profile")) < 0 ||
 	    (err = get_opt(&addressing, repo, name, "addressing")) < 0 ||
-	    (err = get_opt(&timeout_set, repo, name, "timeout")) < 0)
+	    (err = get_opt(&timeout_set, repo, name, "timeout")) < 0 ||
+	    (err = get_opt(&fsync_set, repo, name, "fsync")) < 0 ||
+	    (err = get_opt(&hardlinks_set, repo, name, "hardlinks")) < 0)
 		goto done;
 	if (!url) {
 		err = mlops_error_set(MLOPS_ENOTFOUND, "no remote named '%s'", name);
@@ -328,11 +333,18 @@ int mlops_remote_open(struct mlops_remote **out, struct mlops_repo *repo, const 
 	}
 	const char *folder = mlops_remote_url_valid(url) ? dir_url_path(url) : NULL;
 	mlops_error_clear();
-	/* A directory remote ignores S3 settings, a malformed timeout too: said, not failed. */
+	/*
+	 * A directory remote ignores S3 settings, a malformed timeout too, and
+	 * an S3 remote the directory ones: said, not failed.
+	 */
 	if (folder) {
 		const int set[] = { !!endpoint, !!region, !!profile, !!addressing, !!timeout_set };
-		warn_s3_settings(name, set);
+		warn_foreign_settings(name, 1, s3_settings, set, sizeof(set) / sizeof(set[0]));
+	} else if (mlops_remote_url_valid(url)) {
+		const int set[] = { !!fsync_set, !!hardlinks_set };
+		warn_foreign_settings(name, 0, dir_settings, set, sizeof(set) / sizeof(set[0]));
 	}
+	mlops_error_clear();
 	if ((err = mlops_config_get_bool(&fsync_on, repo, "core.fsync", 1)) < 0 ||
 	    (err = get_bool_opt(&fsync_on, repo, name, "fsync", fsync_on)) < 0 ||
 	    (err = get_bool_opt(&hardlinks, repo, name, "hardlinks", 1)) < 0 ||
@@ -362,6 +374,8 @@ done:
 	free(profile);
 	free(addressing);
 	free(timeout_set);
+	free(fsync_set);
+	free(hardlinks_set);
 	return err;
 }
 

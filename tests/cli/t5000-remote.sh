@@ -448,6 +448,16 @@ test_expect_success 'S3 settings of a directory remote in a hand-edited config: 
 	! grep -q SECRET9 err && mlops -q remote remove plain
 '
 
+test_expect_success 'directory settings of an S3 remote in a hand-edited config: warned about, ignored' '
+	cd a && mlops -q remote add cloudy s3://bucket/p --endpoint http://127.0.0.1:9 --region us-east-1 &&
+	git config -f .mlops/config remote.cloudy.fsync false &&
+	git config -f .mlops/config remote.cloudy.hardlinks true &&
+	(export AWS_ACCESS_KEY_ID=k AWS_SECRET_ACCESS_KEY=s; test_expect_code 10 mlops push cloudy 2>$TRASH/err) &&
+	test $(grep -c "^mlops: warning: remote .cloudy. is on S3: remote\.cloudy\.fsync and remote\.cloudy\.hardlinks are settings for directory remotes only, and ignored$" $TRASH/err) = 1 &&
+	grep -q "127.0.0.1 port 9" $TRASH/err &&
+	mlops -q remote remove cloudy
+'
+
 # add refuses nested paths now; a lock of an older mlops can still hold them.
 test_expect_success 'a fresh clone pulls paths of the lock nested in one another' '
 	git init -q n && cd n && mlops -q init && mkdir -p nest/inner &&
