@@ -1287,27 +1287,25 @@ static int remove_path(const char *abs, uint64_t *removed)
 	return 0;
 }
 
-static int job_add(struct checkout *co, const char *abs, const char *key,
-		   const struct mlops_node *node)
+/* A file to write; abs and key (may be NULL) are taken, and freed on failure. */
+static int job_add(struct checkout *co, char *abs, char *key, const struct mlops_node *node)
 {
 	if (co->njobs == co->capjobs) {
 		size_t nc = co->capjobs ? co->capjobs * 2 : 256;
 		struct cjob *j = realloc(co->jobs, nc * sizeof(*j));
-		if (!j)
+		if (!j) {
+			free(abs);
+			free(key);
 			return mlops_error_set(MLOPS_ERROR, "out of memory");
+		}
 		co->jobs = j;
 		co->capjobs = nc;
 	}
 	struct cjob *j = &co->jobs[co->njobs];
 	j->direct = 0;
-	j->abs = strdup(abs);
-	j->key = key ? strdup(key) : NULL;
+	j->abs = abs;
+	j->key = key;
 	j->node = *node;
-	if (!j->abs || (key && !j->key)) {
-		free(j->abs);
-		free(j->key);
-		return mlops_error_set(MLOPS_ERROR, "out of memory");
-	}
 	co->njobs++;
 	co->total_bytes += node->size;
 	return 0;
@@ -1334,9 +1332,9 @@ static int link_matches(struct checkout *co, const char *abs, const struct mlops
 	return same;
 }
 
-/* Decide what to do with one file or link entry at abs (in a directory just made: `fresh`). */
-static int plan_file(struct checkout *co, const char *abs, const char *key,
-		     const struct mlops_node *node, int fresh)
+/* plan_file's look at abs: 1 when the file is to be written, 0 when it is there already, or an error. */
+static int plan_file_at(struct checkout *co, const char *abs, const char *key,
+			const struct mlops_node *node, int fresh)
 {
 	struct stat st;
 	if (!fresh && lstat(abs, &st) == 0) {
@@ -1359,7 +1357,24 @@ static int plan_file(struct checkout *co, const char *abs, const char *key,
 				return err;
 		}
 	}
-	int err = job_add(co, abs, key, node);
+	return 1;
+}
+
+/*
+ * Decide what to do with one file or link entry at abs (in a directory
+ * just made: `fresh`).  abs and key (may be NULL) are taken: a job keeps
+ * them, else they are freed.
+ */
+static int plan_file(struct checkout *co, char *abs, char *key,
+		     const struct mlops_node *node, int fresh)
+{
+	int err = plan_file_at(co, abs, key, node, fresh);
+	if (err <= 0) {
+		free(abs);
+		free(key);
+		return err;
+	}
+	err = job_add(co, abs, key, node);
 	if (err == 0)
 		co->jobs[co->njobs - 1].direct = fresh;
 	return err;
@@ -1424,12 +1439,14 @@ static int plan_tree(struct checkout *co, const char *abs, const char *key,
 	for (size_t i = 0; i < n && err == 0; i++) {
 		char *p = mlops_path_join(abs, e[i].name);
 		char *k = key ? (*key ? mlops_path_join(key, e[i].name) : strdup(e[i].name)) : NULL;
-		if (!p || (key && !k))
+		if (!p || (key && !k)) {
 			err = mlops_error_set(MLOPS_ERROR, "out of memory");
-		else if (e[i].node.kind == MLOPS_KIND_TREE)
-			err = plan_tree(co, p, k, &e[i].node, fresh);
-		else
+		} else if (e[i].node.kind != MLOPS_KIND_TREE) {
 			err = plan_file(co, p, k, &e[i].node, fresh);
+			continue; /* p and k are the job's, or freed */
+		} else {
+			err = plan_tree(co, p, k, &e[i].node, fresh);
+		}
 		free(p);
 		free(k);
 	}
@@ -1839,8 +1856,16 @@ int mlops_tree_checkout(struct mlops_odb *odb, struct mlops_index *idx,
 	pthread_mutex_init(&co.err_lock, NULL);
 	if (node->kind == MLOPS_KIND_TREE)
 		err = plan_tree(&co, abs_dest, key, node, 0);
-	else
-		err = plan_file(&co, abs_dest, key, node, 0);
+	else {
+		char *a = strdup(abs_dest), *k = key ? strdup(key) : NULL;
+		if (a && (!key || k)) {
+			err = plan_file(&co, a, k, node, 0);
+		} else {
+			free(a);
+			free(k);
+			err = mlops_error_set(MLOPS_ERROR, "out of memory");
+		}
+	}
 	/* One table for every entry to come, not one doubling after another. */
 	if (err == 0 && co.njobs && idx && key)
 		err = mlops_index_reserve(idx, co.njobs);
