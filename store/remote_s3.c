@@ -23,6 +23,15 @@
 
 #define POOL_MAX 64
 
+/*
+ * The part size of multipart uploads (S3 wants at least 5 MiB for all but
+ * the last): a pack of large objects (up to 64 MiB) goes up as parts of
+ * this size, gathered in one buffer per transfer, so a pack is never whole
+ * in memory; eight parts plus the begin and the complete are 10 requests
+ * where its 100-odd objects were 100-odd puts.
+ */
+#define PART_SIZE ((size_t)8 << 20)
+
 struct s3_remote {
 	struct mlops_remote base;
 	char *bucket, *prefix, *endpoint, *region, *profile;
@@ -54,6 +63,7 @@ static int lend(struct mlops_s3 **out, struct s3_remote *s)
 		.connect_timeout_ms = s->timeout * 1000L, .low_speed_time_s = s->timeout,
 		.virtual_host = s->virtual_host,
 		.on_retry = warn_retry,
+		.part_size = PART_SIZE,
 	};
 	int err = mlops_s3_open(out, &cfg);
 	if (err < 0)
@@ -120,6 +130,111 @@ static int s3_put_file(struct mlops_remote *r, const char *key, const char *path
 		return err;
 	err = mlops_s3_put_file(c, key, path);
 	give_back(s, c);
+	return err;
+}
+
+/* A multipart upload in progress: its parts' ETags, in order. */
+struct upload {
+	struct mlops_s3 *c;
+	const char *key;
+	char *id;
+	char **etags;
+	int nparts, cap;
+};
+
+/*
+ * A put the remote answers "not found" (an upload it no longer knows:
+ * aborted meanwhile, by hand or by a lifecycle rule) or with a conflict
+ * failed on the remote: MLOPS_EREMOTE, with the same message.
+ */
+static int put_failure(int err)
+{
+	if (err == MLOPS_ENOTFOUND || err == MLOPS_ECONFLICT)
+		return mlops_error_set(MLOPS_EREMOTE, "%s", mlops_error_message());
+	return err;
+}
+
+/* Upload buf as the next part, beginning the upload first if need be. */
+static int upload_next(struct upload *u, const void *buf, size_t len)
+{
+	int err;
+	if (!u->id && (err = mlops_s3_multipart_begin(&u->id, u->c, u->key)) < 0)
+		return put_failure(err);
+	if (u->nparts == u->cap) {
+		int ncap = u->cap ? 2 * u->cap : 16;
+		char **n = realloc(u->etags, (size_t)ncap * sizeof(*n));
+		if (!n)
+			return mlops_error_set(MLOPS_ERROR, "out of memory");
+		u->etags = n;
+		u->cap = ncap;
+	}
+	if ((err = mlops_s3_multipart_part(&u->etags[u->nparts], u->c, u->key, u->id, u->nparts + 1,
+					   buf, len)) < 0)
+		return put_failure(err);
+	u->nparts++;
+	return 0;
+}
+
+/*
+ * The parts go into a buffer of PART_SIZE; each full one is uploaded as a
+ * part of a multipart upload (begun with the first), and the rest as the
+ * last part.  A key that fits in one buffer is one plain put.  Either way
+ * readers see the whole key or nothing: a multipart upload appears only
+ * when it completes.  On any failure, the callback's included, the upload
+ * is aborted and the failure returned as it was: a part that still fails
+ * after the client's retries fails the whole key, which the next push
+ * sends again.
+ */
+static int s3_put_parts(struct mlops_remote *r, const char *key, size_t n,
+			mlops_remote_part_cb part, void *payload)
+{
+	struct s3_remote *s = (struct s3_remote *)r;
+	struct upload u = { .key = key };
+	char *buf = malloc(PART_SIZE);
+	size_t len = 0;
+	int err = 0;
+	if (!buf)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	if ((err = lend(&u.c, s)) < 0) {
+		free(buf);
+		return err;
+	}
+	for (size_t i = 0; i < n && err == 0; i++) {
+		struct mlops_remote_part pt;
+		if ((err = part(payload, i, &pt)) < 0)
+			break;
+		const unsigned char *p = pt.data;
+		size_t left = pt.len;
+		while (left && err == 0) {
+			/* A full buffer goes only when more follows: the last part is never empty. */
+			if (len == PART_SIZE) {
+				err = upload_next(&u, buf, len);
+				len = 0;
+				continue;
+			}
+			size_t take = PART_SIZE - len < left ? PART_SIZE - len : left;
+			memcpy(buf + len, p, take);
+			len += take;
+			p += take;
+			left -= take;
+		}
+	}
+	if (err == 0 && !u.id)
+		err = put_failure(mlops_s3_put(u.c, key, buf, len));
+	else if (err == 0 && (err = upload_next(&u, buf, len)) == 0)
+		err = put_failure(mlops_s3_multipart_complete(u.c, key, u.id, u.etags, u.nparts));
+	if (err < 0 && u.id) {
+		char saved[2048];
+		snprintf(saved, sizeof(saved), "%s", mlops_error_message());
+		mlops_s3_multipart_abort(u.c, key, u.id);
+		mlops_error_set(err, "%s", saved);
+	}
+	give_back(s, u.c);
+	for (int i = 0; i < u.nparts; i++)
+		free(u.etags[i]);
+	free(u.etags);
+	free(u.id);
+	free(buf);
 	return err;
 }
 
@@ -424,6 +539,7 @@ int mlops_remote_s3_open(struct mlops_remote **out, const char *url,
 	s->base.has_many = s3_has_many;
 	s->base.put = s3_put;
 	s->base.put_file = s3_put_file;
+	s->base.put_parts = s3_put_parts;
 	s->base.get = s3_get;
 	s->base.get_file = s3_get_file;
 	s->base.list = s3_list;

@@ -9,7 +9,10 @@ if [ -z "$port" ]; then
 	test_skip "moto could not be started ($(head -1 "$TRASH/s3err")); S3 remotes untested"
 	test_done
 fi
-stop_s3() { sh "$TEST_ROOT/tests/s3server.sh" stop "$S3DIR"; }
+stop_s3() {
+	[ -f "$S3DIR/proxy.pid" ] && kill "$(cat "$S3DIR/proxy.pid")" 2>/dev/null && rm -f "$S3DIR/proxy.pid"
+	sh "$TEST_ROOT/tests/s3server.sh" stop "$S3DIR"
+}
 trap stop_s3 EXIT
 EP=http://127.0.0.1:$port
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1
@@ -119,6 +122,151 @@ test_expect_success 'missing credentials are the remote failure, with what to se
 	cd a && (unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY &&
 		AWS_SHARED_CREDENTIALS_FILE=$TRASH/none HOME=$TRASH/nohome test_expect_code 10 mlops push 2>../err) &&
 	grep -q "no s3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY" ../err
+'
+
+# Size and ETag of each pack under prefix $1, one a line ("SIZE ETAG"); the
+# ETag of a multipart upload ends in -N, N its parts.
+pack_etags() {
+	"$py" -c "import boto3, sys
+s3 = boto3.client('s3', endpoint_url='$EP', region_name='us-east-1')
+for p in s3.get_paginator('list_objects_v2').paginate(Bucket='mlops', Prefix=sys.argv[1]):
+    for o in p.get('Contents', []):
+        if o['Key'].endswith('.pack'): print(o['Size'], o['ETag'].strip(chr(34)))" "$1"
+}
+
+# Multipart uploads under prefix $1 begun and neither completed nor aborted.
+open_uploads() {
+	"$py" -c "import boto3, sys
+s3 = boto3.client('s3', endpoint_url='$EP', region_name='us-east-1')
+for u in s3.list_multipart_uploads(Bucket='mlops', Prefix=sys.argv[1]).get('Uploads', []): print(u['Key'])" "$1"
+}
+
+# A field of a JSON object in file $1: json_field FILE NAME.
+json_field() {
+	"$py" -c "import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$1" "$2"
+}
+
+test_expect_success 'a large file goes to S3 in packs of multipart parts, not a key per chunk' '
+	cd a && mkdir L && "$py" -c "import random, sys
+sys.stdout.buffer.write(random.Random(5010).randbytes(40 << 20))" >L/big &&
+	mlops -q dataset add L &&
+	mlops -q remote add large s3://mlops/large --endpoint "$EP" &&
+	git add -A && git commit -qm L && mlops --json push large -j 1 >../j &&
+	test $(json_field ../j objects_sent) -gt 80 &&
+	test $(json_field ../j packs) -ge 4 && test $(json_field ../j packs) -le 8 &&
+	keys large/objects/ >k && test $(wc -l <k) -le 2 &&
+	pack_etags large/packs/ >p &&
+	test $(awk "\$1 > 8388608 && \$2 ~ /-2\$/" p | wc -l) -ge 4 &&
+	test -z "$(open_uploads large/)"
+'
+
+test_expect_success 'a clone pulls the packed large file from S3 byte-identical; fsck --remote is clean' '
+	git clone -q a l && cd l && mlops -q init && mlops --json pull large >../j &&
+	test $(json_field ../j packs) -ge 4 && cmp L/big ../a/L/big && mlops fsck >out && grep -q " 0 faults" out &&
+	mlops fsck --remote large >out && grep -q " 0 faults" out
+'
+
+# A proxy in front of moto that fails some uploads as $S3DIR/fail says:
+# "SKIP FAILS [part2|pack [STATUS]]" lets SKIP of them through, then fails
+# FAILS attempts, each a line in $S3DIR/failed; part2 (the default) means
+# part 2 of a multipart upload, pack any put of a part or a whole pack;
+# STATUS 500 (the default) is an InternalError, 404 a NoSuchUpload.
+cat >"$S3DIR/proxy.py" <<'EOF'
+import http.client, http.server, os, sys, threading, urllib.parse
+upstream, ctl, portfile = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+lock = threading.Lock()
+def inject(query, path):
+    with lock:
+        try:
+            f = open(ctl).read().split()
+        except OSError:
+            return False
+        skip, fails = int(f[0]), int(f[1])
+        kind, status = (f + ["part2", "500"])[2:4]
+        if (query.get("partNumber") != ["2"] if kind == "part2" else
+                "/packs/" not in path or not path.endswith(".pack")):
+            return False
+        if skip:
+            hit, skip = False, skip - 1
+        elif fails:
+            hit, fails = True, fails - 1
+        else:
+            return False
+        open(ctl, "w").write("%d %d %s %s\n" % (skip, fails, kind, status))
+        if hit:
+            open(ctl + "ed", "a").write(path + "\n")
+        return int(status) if hit else 0
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a):
+        pass
+    def relay(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(n) if n else None
+        u = urllib.parse.urlsplit(self.path)
+        status = self.command == "PUT" and inject(urllib.parse.parse_qs(u.query), u.path)
+        if status:
+            msg = b"<?xml version=\"1.0\"?><Error><Code>%s</Code></Error>" % (
+                b"NoSuchUpload" if status == 404 else b"InternalError")
+            self.send_response_only(status)
+            self.send_header("Content-Length", str(len(msg)))
+            self.end_headers()
+            self.wfile.write(msg)
+            return
+        c = http.client.HTTPConnection("127.0.0.1", upstream)
+        c.request(self.command, self.path, body=body, headers=dict(self.headers))
+        r = c.getresponse()
+        data = r.read()
+        self.send_response_only(r.status)
+        for k, v in r.getheaders():
+            if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+                self.send_header(k, v)
+        self.send_header("Content-Length", r.getheader("Content-Length", "0")
+                         if self.command == "HEAD" else str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+        c.close()
+    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = relay
+s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+open(portfile + ".tmp", "w").write("%d\n" % s.server_address[1])
+os.rename(portfile + ".tmp", portfile)
+s.serve_forever()
+EOF
+"$py" "$S3DIR/proxy.py" "$port" "$S3DIR/fail" "$S3DIR/proxy.port" </dev/null >/dev/null 2>"$S3DIR/proxy.log" &
+echo $! >"$S3DIR/proxy.pid"
+i=0 && while [ ! -f "$S3DIR/proxy.port" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+PROXY=http://127.0.0.1:$(cat "$S3DIR/proxy.port" 2>/dev/null)
+
+test_expect_success 'an upload the remote no longer knows fails the push as the remote failing (exit 10)' '
+	cd a && mlops -q remote add flaky s3://mlops/flaky --endpoint "$PROXY" &&
+	echo "0 1 part2 404" >"$S3DIR/fail" &&
+	test_expect_code 10 mlops push flaky -j 1 2>err &&
+	grep -q "unable to upload a part of .s3://mlops/flaky/packs/.*\.pack.: no such multipart upload" err &&
+	test $(wc -l <"$S3DIR/failed") = 1 &&
+	! keys flaky/packs/ | grep -q . && test -z "$(open_uploads flaky/)"
+'
+
+test_expect_success 'a part that fails after its retries aborts its upload and the push (exit 10); complete packs stay' '
+	cd a && rm "$S3DIR/failed" && echo "2 5" >"$S3DIR/fail" &&
+	test_expect_code 10 mlops push flaky -j 1 2>err &&
+	grep -q "unable to upload a part of .s3://mlops/flaky/packs/.*\.pack.: HTTP 500" err &&
+	test $(wc -l <"$S3DIR/failed") = 5 &&
+	pack_etags flaky/packs/ >p && test $(wc -l <p) = 2 &&
+	test $(awk "\$2 ~ /-2\$/" p | wc -l) = 2 &&
+	keys flaky/packs/ | grep "\.idx$" >idx && test $(wc -l <idx) = 2 &&
+	keys flaky/objects/ >k && ! test -s k &&
+	test -z "$(open_uploads flaky/)" && ! keys flaky/refs/ | grep -q .
+'
+
+test_expect_success 'the next push, through a pack put failing once, sends only the rest; fsck --remote is clean' '
+	cd a && keys flaky/packs/ >before &&
+	echo "0 1 pack" >"$S3DIR/fail" && mlops --json push flaky -j 1 >../j 2>err &&
+	test $(wc -l <"$S3DIR/failed") = 6 &&
+	test $(json_field ../j objects_present) -ge 30 &&
+	keys flaky/packs/ >after && test $(comm -23 before after | wc -l) = 0 &&
+	test -z "$(open_uploads flaky/)" &&
+	mlops fsck --remote flaky >out && grep -q " 0 faults" out
 '
 
 cd "$TRASH" && stop_s3

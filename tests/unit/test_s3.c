@@ -416,6 +416,112 @@ static void test_multipart(void **state)
 	mlops_s3_free(s3);
 }
 
+/* The parts of a key for the remote's put_parts: sizes[i] bytes of blob, back to back. */
+struct parts {
+	const unsigned char *blob;
+	const size_t *sizes;
+	size_t off;
+	size_t fail_at;            /* this part fails (SIZE_MAX: none) with fail_code */
+	int fail_code;
+	size_t calls;
+};
+
+static int next_part(void *payload, size_t i, struct mlops_remote_part *out)
+{
+	struct parts *p = payload;
+	assert_int_equal(i, p->calls);
+	p->calls++;
+	if (i == p->fail_at)
+		return mlops_error_set(p->fail_code, "object %zu changed in the store during the push", i);
+	*out = (struct mlops_remote_part){ p->blob + p->off, p->sizes[i] };
+	p->off += p->sizes[i];
+	return 0;
+}
+
+/*
+ * An S3 remote's put_parts: the parts are gathered into multipart parts of
+ * 8 MiB (one plain put when they fit in one); the callback's failure comes
+ * back as it was, and the key never appears.
+ */
+static void test_remote_put_parts(void **state)
+{
+	static const size_t mixed[] = { 3u << 20, 0, (5u << 20) + 1, 3u << 20, (7u << 20) - 1, 2u << 20 };
+	static const size_t one_part[] = { 3u << 20, 5u << 20 };
+	static const size_t two_parts[] = { 4u << 20, 4u << 20, 8u << 20 };
+	const size_t size = 20u << 20;
+	struct mlops_remote_options opts = { .fsync = 1 };
+	struct mlops_remote *r = NULL;
+	struct mlops_s3_stat st;
+	struct mlops_s3 *s3;
+	char url[128];
+	unsigned char *blob = malloc(size);
+	void *back = NULL;
+	size_t len;
+	(void)state;
+	NEED_ENDPOINT();
+	assert_non_null(blob);
+	fill(blob, size, 777);
+	snprintf(url, sizeof(url), "s3://%s/parts", bucket);
+	opts.endpoint = endpoint;
+	opts.region = "us-east-1";
+	assert_int_equal(mlops_remote_open_url(&r, url, &opts), 0);
+	assert_non_null(r->put_parts);
+	s3 = client("parts/");
+
+	/* 20 MiB in parts that straddle the 8 MiB boundaries: 8 + 8 + 4. */
+	struct parts p = { .blob = blob, .sizes = mixed, .fail_at = SIZE_MAX };
+	assert_int_equal(r->put_parts(r, "mixed", 6, next_part, &p), 0);
+	assert_int_equal(p.calls, 6);
+	assert_int_equal(mlops_s3_head(&st, s3, "mixed"), 0);
+	assert_int_equal(st.size, size);
+	assert_non_null(strstr(st.etag, "-3\""));
+	assert_int_equal(r->get(r, "mixed", &back, &len, size), 0);
+	assert_int_equal(len, size);
+	assert_memory_equal(back, blob, size);
+	free(back);
+
+	/* Exactly one part's worth: one plain put. */
+	p = (struct parts){ .blob = blob, .sizes = one_part, .fail_at = SIZE_MAX };
+	assert_int_equal(r->put_parts(r, "one", 2, next_part, &p), 0);
+	assert_int_equal(mlops_s3_head(&st, s3, "one"), 0);
+	assert_int_equal(st.size, 8u << 20);
+	assert_null(strchr(st.etag + 1, '-'));
+
+	/* Two full parts: the last is never empty. */
+	p = (struct parts){ .blob = blob, .sizes = two_parts, .fail_at = SIZE_MAX };
+	assert_int_equal(r->put_parts(r, "two", 3, next_part, &p), 0);
+	assert_int_equal(mlops_s3_head(&st, s3, "two"), 0);
+	assert_int_equal(st.size, 16u << 20);
+	assert_non_null(strstr(st.etag, "-2\""));
+
+	/* No parts: an empty key. */
+	assert_int_equal(r->put_parts(r, "empty", 0, next_part, &p), 0);
+	assert_int_equal(mlops_s3_head(&st, s3, "empty"), 0);
+	assert_int_equal(st.size, 0);
+
+	/*
+	 * A part that fails after the first 8 MiB went up aborts the upload,
+	 * and its error is the caller's own, not the remote's.
+	 */
+	p = (struct parts){ .blob = blob, .sizes = mixed, .fail_at = 3, .fail_code = MLOPS_ECORRUPT };
+	assert_int_equal(r->put_parts(r, "failed", 6, next_part, &p), MLOPS_ECORRUPT);
+	assert_string_equal(mlops_error_message(), "object 3 changed in the store during the push");
+	assert_int_equal(p.calls, 4);
+	assert_int_equal(mlops_s3_head(&st, s3, "failed"), MLOPS_ENOTFOUND);
+	p = (struct parts){ .blob = blob, .sizes = mixed, .fail_at = 0, .fail_code = MLOPS_ERROR };
+	assert_int_equal(r->put_parts(r, "failed", 6, next_part, &p), MLOPS_ERROR);
+	assert_string_equal(mlops_error_message(), "object 0 changed in the store during the push");
+	assert_int_equal(mlops_s3_head(&st, s3, "failed"), MLOPS_ENOTFOUND);
+
+	assert_int_equal(mlops_s3_delete(s3, "mixed"), 0);
+	assert_int_equal(mlops_s3_delete(s3, "one"), 0);
+	assert_int_equal(mlops_s3_delete(s3, "two"), 0);
+	assert_int_equal(mlops_s3_delete(s3, "empty"), 0);
+	mlops_s3_free(s3);
+	mlops_remote_free(r);
+	free(blob);
+}
+
 static void test_conditional_put(void **state)
 {
 	struct mlops_s3 *s3;
@@ -1471,6 +1577,7 @@ int main(void)
 		cmocka_unit_test(test_odd_keys_and_get_fd),
 		cmocka_unit_test(test_list_pagination),
 		cmocka_unit_test(test_multipart),
+		cmocka_unit_test(test_remote_put_parts),
 		cmocka_unit_test(test_conditional_put),
 		cmocka_unit_test(test_batch),
 		cmocka_unit_test(test_missing_bucket_and_secrets),
