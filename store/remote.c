@@ -1812,16 +1812,17 @@ int mlops_xfer_push(struct mlops_xfer *x, const mlops_oid *ids, size_t n,
 	/*
 	 * Large objects first, so that the long transfers start early: one
 	 * key each, or, where the backend can gather parts, in packs of up to
-	 * BULK_TARGET_MAX (a 2 GiB file's 4,000 chunks are then 64 files, not
-	 * 4,000).
+	 * BULK_TARGET_MAX or the backend's bulk_max (a 2 GiB file's 4,000
+	 * chunks are then 64 files on a directory, 260 on S3, not 4,000).
 	 */
 	if (x->r->put_parts) {
 		/* At least four packs a job, for progress and for what an interruption costs. */
 		uint64_t bulk = (total - small_bytes) / (4 * (uint64_t)x->jobs) + 1;
+		uint64_t most = x->r->bulk_max ? x->r->bulk_max : BULK_TARGET_MAX;
 		if (bulk < BULK_TARGET_MIN)
 			bulk = BULK_TARGET_MIN;
-		if (bulk > BULK_TARGET_MAX)
-			bulk = BULK_TARGET_MAX;
+		if (bulk > most)
+			bulk = most;
 		for (size_t i = nsmall; i < nobj;) {
 			uint64_t bytes = 0;
 			size_t start = i;

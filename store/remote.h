@@ -72,6 +72,7 @@ struct mlops_remote {
 	int jobs;            /* parallel transfers that suit the backend */
 	size_t list_page;    /* keys per listing request (for choosing listing vs checks) */
 	int hardlinks;       /* with path: a fetched pack may be linked, not copied */
+	uint64_t bulk_max;   /* with put_parts: bytes of objects a pack holds at most (0: 64 MiB) */
 
 	/* present[i] = 1 when keys[i] exists, else 0. */
 	int (*has_many)(struct mlops_remote *r, const char *const *keys, size_t n,

@@ -466,6 +466,8 @@ static void test_remote_put_parts(void **state)
 	opts.region = "us-east-1";
 	assert_int_equal(mlops_remote_open_url(&r, url, &opts), 0);
 	assert_non_null(r->put_parts);
+	/* A pack of large objects, with its header, fits one part: one PUT. */
+	assert_true(r->bulk_max > 0 && r->bulk_max + 4096 <= (8u << 20));
 	s3 = client("parts/");
 
 	/* 20 MiB in parts that straddle the 8 MiB boundaries: 8 + 8 + 4. */
