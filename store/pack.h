@@ -118,6 +118,8 @@ int mlops_pack_index_encode(unsigned char **out, size_t *out_len, mlops_oid *idx
  */
 struct mlops_pack_writer;
 int mlops_pack_writer_new(struct mlops_pack_writer **out);
+/* The same, with room for `bytes` of objects from the start. */
+int mlops_pack_writer_new_sized(struct mlops_pack_writer **out, size_t bytes);
 int mlops_pack_writer_add(struct mlops_pack_writer *w, const mlops_oid *id,
 			  enum mlops_codec codec, const void *stored, size_t len);
 /* Objects and pack bytes added so far. */

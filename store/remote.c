@@ -1675,7 +1675,10 @@ static int push_job(struct pool *p, size_t j)
 	mlops_oid *ids = malloc(job->count * sizeof(*ids));
 	if (!ids)
 		return mlops_error_set(MLOPS_ERROR, "out of memory");
-	if ((err = mlops_pack_writer_new(&w)) < 0)
+	size_t bytes = 0;
+	for (size_t i = 0; i < job->count; i++)
+		bytes += (size_t)c->objs[job->first + i].size;
+	if ((err = mlops_pack_writer_new_sized(&w, bytes)) < 0)
 		goto done;
 	for (size_t i = 0; i < job->count; i++) {
 		struct pobj *o = &c->objs[job->first + i];

@@ -212,6 +212,49 @@ static void test_oidmap(void **state)
 	mlops_oidmap_free(m);
 }
 
+/*
+ * A writer sized ahead, then grown past its size and past the size where
+ * its buffer is mapped on its own (bigmem.h): every object is where the
+ * index says, and the pack's name is its hash.
+ */
+static void test_pack_writer_sized_and_grown(void **state)
+{
+	struct mlops_pack_writer *w;
+	const size_t n = 300, len = 20000; /* 6 MB in all, 64 KiB reserved */
+	unsigned char *buf = malloc(len);
+	mlops_oid *ids = malloc(n * sizeof(*ids));
+	(void)state;
+	assert_non_null(buf);
+	assert_non_null(ids);
+	assert_int_equal(mlops_pack_writer_new_sized(&w, 60000), 0);
+	for (size_t i = 0; i < n; i++) {
+		memset(buf, (int)(i & 0xff), len);
+		memcpy(buf, &i, sizeof(i));
+		mlops_hash_buf(&ids[i], buf, len);
+		assert_int_equal(mlops_pack_writer_add(w, &ids[i], MLOPS_CODEC_NONE, buf, len), 0);
+	}
+	const void *pack, *idx;
+	size_t plen, ilen;
+	mlops_oid pid, iid, check;
+	assert_int_equal(mlops_pack_writer_finish(w, &pack, &plen, &pid, &idx, &ilen, &iid), 0);
+	assert_int_equal(plen, 8 + n * len);
+	mlops_hash_buf(&check, pack, plen);
+	assert_memory_equal(check.id, pid.id, 32);
+	struct mlops_pack_index *pi;
+	assert_int_equal(mlops_pack_index_parse(&pi, idx, ilen, &iid), 0);
+	assert_int_equal(pi->count, n);
+	for (size_t i = 0; i < n; i += 7) {
+		const struct mlops_pack_entry *e = mlops_pack_index_find(pi, &ids[i]);
+		assert_non_null(e);
+		mlops_hash_buf(&check, (const char *)pack + e->offset, e->length);
+		assert_memory_equal(check.id, ids[i].id, 32);
+	}
+	mlops_pack_index_free(pi);
+	mlops_pack_writer_free(w);
+	free(ids);
+	free(buf);
+}
+
 static int count_entry(const mlops_oid *id, uint64_t *val, void *payload)
 {
 	(void)id;
@@ -288,6 +331,7 @@ int main(void)
 		cmocka_unit_test(test_decode_zstd_and_corrupt),
 		cmocka_unit_test(test_oidmap),
 		cmocka_unit_test(test_oidmap_reserve_and_large),
+		cmocka_unit_test(test_pack_writer_sized_and_grown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
