@@ -1142,10 +1142,10 @@ static int checkout_lock(struct mlops_transfer_result *res, struct mlops_repo *r
 	int early = lp && lp->early;
 	cJSON *paths = mlops_lockfile_section(lf, "paths"), *e;
 	/*
-	 * The stat cache and the recorded versions are loaded for the first
-	 * path that needs them: after a pull whose early checkout wrote every
-	 * path, this pass has nothing to do, and loading a cache of 50,000
-	 * entries again took a tenth of the pull.
+	 * The stat cache and the recorded versions are loaded only when a
+	 * path is left to this pass: after a pull whose early checkout wrote
+	 * every path, there is none, and loading a cache of 50,000 entries
+	 * again took a tenth of the pull.
 	 */
 	size_t todo = 0;
 	cJSON_ArrayForEach(e, paths)
