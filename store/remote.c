@@ -331,7 +331,11 @@ int mlops_remote_open(struct mlops_remote **out, struct mlops_repo *repo, const 
 		err = mlops_error_set(MLOPS_ENOTFOUND, "no remote named '%s'", name);
 		goto done;
 	}
-	const char *folder = mlops_remote_url_valid(url) ? dir_url_path(url) : NULL;
+	if (!mlops_remote_url_valid(url)) {
+		err = mlops_error_wrap(MLOPS_EUSAGE, "remote '%s'", name);
+		goto done;
+	}
+	const char *folder = dir_url_path(url);
 	mlops_error_clear();
 	/*
 	 * A directory remote ignores S3 settings, a malformed timeout too, and
@@ -340,7 +344,7 @@ int mlops_remote_open(struct mlops_remote **out, struct mlops_repo *repo, const 
 	if (folder) {
 		const int set[] = { !!endpoint, !!region, !!profile, !!addressing, !!timeout_set };
 		warn_foreign_settings(name, 1, s3_settings, set, sizeof(set) / sizeof(set[0]));
-	} else if (mlops_remote_url_valid(url)) {
+	} else {
 		const int set[] = { !!fsync_set, !!hardlinks_set };
 		warn_foreign_settings(name, 0, dir_settings, set, sizeof(set) / sizeof(set[0]));
 	}
@@ -359,8 +363,7 @@ int mlops_remote_open(struct mlops_remote **out, struct mlops_repo *repo, const 
 		opts.profile = profile;
 		opts.addressing = addressing;
 	}
-	if (!mlops_remote_url_valid(url) || (folder && folder[0] == '/' &&
-					     check_outside_repo(repo, folder) < 0))
+	if (folder && folder[0] == '/' && check_outside_repo(repo, folder) < 0)
 		err = MLOPS_EUSAGE;
 	else
 		err = mlops_remote_open_url(out, url, &opts);
