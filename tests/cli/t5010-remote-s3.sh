@@ -168,25 +168,24 @@ test_expect_success 'a clone pulls the packed large file from S3 byte-identical;
 '
 
 # A proxy in front of moto that fails some uploads as $S3DIR/fail says:
-# "SKIP FAILS [part2|pack [STATUS]]" lets SKIP of them through, then fails
-# FAILS attempts, each a line in $S3DIR/failed; part2 (the default) means
-# part 2 of a multipart upload, pack any put of a part or a whole pack;
-# STATUS 500 (the default) is an InternalError, 404 a NoSuchUpload.
+# "SKIP FAILS pack [STATUS]" lets SKIP puts of a pack (whole, or a part
+# of one) through, then fails FAILS attempts, each a line in
+# $S3DIR/failed; STATUS 500 (the default) is an InternalError, 404 a
+# NoSuchUpload.
 cat >"$S3DIR/proxy.py" <<'EOF'
 import http.client, http.server, os, sys, threading, urllib.parse
 upstream, ctl, portfile = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 lock = threading.Lock()
-def inject(query, path):
+def inject(path):
     with lock:
         try:
             f = open(ctl).read().split()
         except OSError:
             return False
         skip, fails = int(f[0]), int(f[1])
-        kind = f[2] if len(f) > 2 else "part2"
+        kind = f[2] if len(f) > 2 else "pack"
         status = f[3] if len(f) > 3 else "500"
-        if (query.get("partNumber") != ["2"] if kind == "part2" else
-                "/packs/" not in path or not path.endswith(".pack")):
+        if "/packs/" not in path or not path.endswith(".pack"):
             return False
         if skip:
             hit, skip = False, skip - 1
@@ -206,7 +205,7 @@ class H(http.server.BaseHTTPRequestHandler):
         n = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(n) if n else None
         u = urllib.parse.urlsplit(self.path)
-        status = self.command == "PUT" and inject(urllib.parse.parse_qs(u.query), u.path)
+        status = self.command == "PUT" and inject(u.path)
         if status:
             msg = b"<?xml version=\"1.0\"?><Error><Code>%s</Code></Error>" % (
                 b"NoSuchUpload" if status == 404 else b"InternalError")
