@@ -24,24 +24,36 @@ char *mlops_oid_fmt(char out[MLOPS_OID_HEXSZ + 1], const mlops_oid *oid)
 	return out;
 }
 
+/*
+ * A hex digit's value plus one, 0 for any other byte: a table, because the
+ * digits of an id are random, and so are the branches of comparing ranges
+ * (mispredicted half the time: a tenth of a walk of 50,000 tree entries).
+ */
+static const unsigned char hexplus1[256] = {
+	['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5, ['5'] = 6, ['6'] = 7, ['7'] = 8,
+	['8'] = 9, ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15,
+	['f'] = 16, ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
+};
+
 static int hexval(int c)
 {
-	if (c >= '0' && c <= '9') return c - '0';
-	if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-	return -1;
+	return (int)hexplus1[(unsigned char)c] - 1;
 }
 
 int mlops_oid_parse(mlops_oid *out, const char *hex)
 {
 	if (!hex || strlen(hex) != MLOPS_OID_HEXSZ)
 		return mlops_error_set(MLOPS_EINVALID, "'%s' is not an object id", hex ? hex : "");
+	mlops_oid id;
+	int bad = 0;
 	for (size_t i = 0; i < MLOPS_OID_RAWSZ; i++) {
-		int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
-		if (hi < 0 || lo < 0)
-			return mlops_error_set(MLOPS_EINVALID, "'%s' is not an object id", hex);
-		out->id[i] = (unsigned char)(hi << 4 | lo);
+		unsigned hi = hexplus1[(unsigned char)hex[2 * i]], lo = hexplus1[(unsigned char)hex[2 * i + 1]];
+		bad |= !hi | !lo;
+		id.id[i] = (unsigned char)((hi - 1) << 4 | (lo - 1));
 	}
+	if (bad)
+		return mlops_error_set(MLOPS_EINVALID, "'%s' is not an object id", hex);
+	*out = id;
 	return 0;
 }
 
