@@ -29,6 +29,7 @@
 #define ST_FAULT (1u << 10)
 #define ST_DONE (ST_PRESENT | ST_ABSENT | ST_FAULT)
 #define SOFT_INSPECT_MAX (64ull << 20)
+#define REACH_HINT_MAX (1ull << 22) /* the most ids one record's hint reserves room for */
 
 struct mlops_reach {
 	struct mlops_oidmap *seen;
@@ -120,8 +121,9 @@ int mlops_reach_add(struct mlops_reach *r, const mlops_oid *id, unsigned flags)
 
 /* ---- extracting ids ----------------------------------------------------- */
 
+/* Where extract() puts ids; `below` is a tree's count of files, as its record says. */
 struct sink {
-	int (*emit)(void *ctx, const mlops_oid *id, unsigned flags);
+	int (*emit)(void *ctx, const mlops_oid *id, unsigned flags, uint64_t below);
 	void *ctx;
 };
 
@@ -140,7 +142,7 @@ static int extract(const cJSON *v, int strict, const struct sink *sk)
 	if (cJSON_IsString(v)) {
 		mlops_oid id;
 		if (v->valuestring && is_hex64(v->valuestring) && mlops_oid_parse(&id, v->valuestring) == 0)
-			return sk->emit(sk->ctx, &id, MLOPS_REACH_INSPECT);
+			return sk->emit(sk->ctx, &id, MLOPS_REACH_INSPECT, 0);
 		return 0;
 	}
 	if (cJSON_IsArray(v)) {
@@ -162,7 +164,7 @@ static int extract(const cJSON *v, int strict, const struct sink *sk)
 			mlops_oid id;
 			if (cJSON_IsString(h) && is_hex64(h->valuestring) &&
 			    mlops_oid_parse(&id, h->valuestring) == 0 &&
-			    (err = sk->emit(sk->ctx, &id, strict ? MLOPS_REACH_STRICT : 0)) < 0)
+			    (err = sk->emit(sk->ctx, &id, strict ? MLOPS_REACH_STRICT : 0, 0)) < 0)
 				return err;
 		}
 		return 0;
@@ -174,7 +176,8 @@ static int extract(const cJSON *v, int strict, const struct sink *sk)
 			unsigned flags = strict ? MLOPS_REACH_STRICT : 0;
 			if (n.kind == MLOPS_KIND_TREE || n.kind == MLOPS_KIND_CHUNKS)
 				flags |= MLOPS_REACH_INSPECT | MLOPS_REACH_RECORD;
-			if ((err = sk->emit(sk->ctx, &n.id, flags)) < 0)
+			if ((err = sk->emit(sk->ctx, &n.id, flags,
+					    n.kind == MLOPS_KIND_TREE ? n.files : 0)) < 0)
 				return err;
 			node = 1;
 		} else {
@@ -191,8 +194,9 @@ static int extract(const cJSON *v, int strict, const struct sink *sk)
 	return 0;
 }
 
-static int emit_root(void *ctx, const mlops_oid *id, unsigned flags)
+static int emit_root(void *ctx, const mlops_oid *id, unsigned flags, uint64_t below)
 {
+	(void)below;
 	return mlops_reach_add(ctx, id, flags);
 }
 
@@ -230,11 +234,13 @@ int mlops_reach_add_text(struct mlops_reach *r, const char *text, size_t len)
 struct item_list {
 	struct mlops_reach_item *items;
 	size_t n, cap;
+	uint64_t below; /* the files under the trees among them */
 };
 
-static int emit_list(void *ctx, const mlops_oid *id, unsigned flags)
+static int emit_list(void *ctx, const mlops_oid *id, unsigned flags, uint64_t below)
 {
 	struct item_list *l = ctx;
+	l->below += below < REACH_HINT_MAX - l->below ? below : REACH_HINT_MAX - l->below;
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 64;
 		struct mlops_reach_item *p = realloc(l->items, cap * sizeof(*p));
@@ -266,14 +272,16 @@ static int parse_record(cJSON **out, const void *data, size_t len, int record)
 	return 0;
 }
 
-int mlops_reach_children(struct mlops_reach_item **out, size_t *n, const void *data, size_t len,
-			 int record)
+int mlops_reach_children(struct mlops_reach_item **out, size_t *n, uint64_t *below,
+			 const void *data, size_t len, int record)
 {
 	struct item_list l = { 0 };
 	struct sink sk = { emit_list, &l };
 	cJSON *o;
 	*out = NULL;
 	*n = 0;
+	if (below)
+		*below = 0;
 	int err = parse_record(&o, data, len, record);
 	if (err < 0 || !o)
 		return err;
@@ -285,6 +293,8 @@ int mlops_reach_children(struct mlops_reach_item **out, size_t *n, const void *d
 	}
 	*out = l.items;
 	*n = l.n;
+	if (below)
+		*below = l.below;
 	return 0;
 }
 
@@ -321,7 +331,9 @@ static int found(void *walk, size_t index, int status, const void *data, size_t 
 	int optional = r->inherit && !(*v & MLOPS_REACH_STRICT);
 	struct mlops_reach_item *kids;
 	size_t nkids;
-	err = mlops_reach_children(&kids, &nkids, data, len, (it->flags & MLOPS_REACH_RECORD) != 0);
+	uint64_t below;
+	err = mlops_reach_children(&kids, &nkids, &below, data, len,
+				   (it->flags & MLOPS_REACH_RECORD) != 0);
 	if (err == MLOPS_ECORRUPT) {
 		mlops_error_set(MLOPS_ECORRUPT, "object %s is not a valid record", mlops_oid_fmt(hex, &it->id));
 		*v |= ST_FAULT;
@@ -329,6 +341,14 @@ static int found(void *walk, size_t index, int status, const void *data, size_t 
 	}
 	if (err < 0)
 		return err;
+	/*
+	 * A record that names a tree of 50,000 files is followed by 50,000
+	 * ids: the map is sized for them now rather than doubled on the way
+	 * (each doubling rehashes everything, into memory never touched
+	 * before).  Only a hint, and bounded: a failure to reserve is not one.
+	 */
+	if (below && mlops_oidmap_reserve(r->seen, mlops_oidmap_count(r->seen) + nkids + below) < 0)
+		mlops_error_clear();
 	for (size_t i = 0; i < nkids && err == 0; i++)
 		err = mlops_reach_add(r, &kids[i].id,
 				      optional ? kids[i].flags & ~(unsigned)MLOPS_REACH_STRICT :
