@@ -282,7 +282,8 @@ int mlops_index_save(struct mlops_index *idx)
 	for (size_t i = 0; i < idx->nslots; i++)
 		if (idx->slots[i].used)
 			cap += 2 + strlen(idx->slots[i].e.path) + 8 * 4 + 4 + 1 + 32;
-	char *buf = malloc(cap);
+	/* 5 MB for 50,000 entries, written once in order: huge pages (bigmem.h). */
+	char *buf = mlops_bigmem_alloc(cap);
 	if (!buf)
 		return mlops_error_set(MLOPS_ERROR, "out of memory");
 #define PUT(src) do { memcpy(buf + used, &(src), sizeof(src)); used += sizeof(src); } while (0)
@@ -314,7 +315,7 @@ int mlops_index_save(struct mlops_index *idx)
 	used += 32;
 #undef PUT
 	int err = mlops_write_file_atomic(idx->path, buf, used, idx->tmpdir, 0);
-	free(buf);
+	mlops_bigmem_free(buf, cap);
 	if (err == 0)
 		idx->dirty = 0;
 	return err;
