@@ -29,7 +29,6 @@
 #define ST_FAULT (1u << 10)
 #define ST_DONE (ST_PRESENT | ST_ABSENT | ST_FAULT)
 #define SOFT_INSPECT_MAX (64ull << 20)
-#define REACH_HINT_MAX (1ull << 22) /* the most ids one record's hint reserves room for */
 
 struct mlops_reach {
 	struct mlops_oidmap *seen;
@@ -240,7 +239,7 @@ struct item_list {
 static int emit_list(void *ctx, const mlops_oid *id, unsigned flags, uint64_t below)
 {
 	struct item_list *l = ctx;
-	l->below += below < REACH_HINT_MAX - l->below ? below : REACH_HINT_MAX - l->below;
+	l->below += below < MLOPS_REACH_HINT_MAX - l->below ? below : MLOPS_REACH_HINT_MAX - l->below;
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 64;
 		struct mlops_reach_item *p = realloc(l->items, cap * sizeof(*p));

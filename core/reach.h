@@ -129,8 +129,10 @@ size_t mlops_reach_faults(const struct mlops_reach *r);
  * that is not JSON, or (unless `record`) has no "type", has none.
  * MLOPS_ECORRUPT when `record` is set and it is not a JSON object.
  * *below (may be NULL): the files under the trees among them, as their
- * entries say (a hint, at most a few million).
+ * entries say: a hint, at most MLOPS_REACH_HINT_MAX (a record can claim
+ * any count).
  */
+#define MLOPS_REACH_HINT_MAX ((uint64_t)1 << 20)
 int mlops_reach_children(struct mlops_reach_item **out, size_t *n, uint64_t *below,
 			 const void *data, size_t len, int record);
 
