@@ -724,9 +724,53 @@ static void test_copy_trusts_only_its_own_writes(void **state)
 	free(path);
 }
 
+/* Ids parse from 64 hex digits of either case; anything else is refused, leaving out alone. */
+static void test_oid_parse(void **state)
+{
+	(void)state;
+	char hex[MLOPS_OID_HEXSZ + 1], bad[MLOPS_OID_HEXSZ + 2];
+	mlops_oid id, back;
+	for (size_t i = 0; i < MLOPS_OID_RAWSZ; i++)
+		id.id[i] = (unsigned char)(i * 37 + 5);
+	id.id[0] = 0x00;
+	id.id[1] = 0xff;
+	id.id[2] = 0x9a;
+	mlops_oid_fmt(hex, &id);
+	assert_int_equal(mlops_oid_parse(&back, hex), 0);
+	assert_memory_equal(back.id, id.id, MLOPS_OID_RAWSZ);
+	for (char *c = hex; *c; c++)
+		if (*c >= 'a' && *c <= 'f')
+			*c = (char)(*c - 'a' + 'A');
+	assert_int_equal(mlops_oid_parse(&back, hex), 0);
+	assert_memory_equal(back.id, id.id, MLOPS_OID_RAWSZ);
+	/* Each place, each kind of wrong byte: the digits' neighbours, and bytes above 127. */
+	const char wrong[] = { '/', ':', '@', 'G', '`', 'g', ' ', (char)0xb0, (char)0xe1 };
+	for (size_t pos = 0; pos < MLOPS_OID_HEXSZ; pos++) {
+		for (size_t w = 0; w < sizeof(wrong); w++) {
+			memcpy(bad, hex, sizeof(hex));
+			bad[pos] = wrong[w];
+			memset(back.id, 0x5a, sizeof(back.id));
+			assert_int_equal(mlops_oid_parse(&back, bad), MLOPS_EINVALID);
+			for (size_t i = 0; i < MLOPS_OID_RAWSZ; i++)
+				assert_int_equal(back.id[i], 0x5a);
+		}
+	}
+	mlops_error_clear();
+	memcpy(bad, hex, sizeof(hex));
+	bad[63] = '\0';
+	assert_int_equal(mlops_oid_parse(&back, bad), MLOPS_EINVALID);
+	memcpy(bad, hex, sizeof(hex));
+	bad[64] = '0';
+	bad[65] = '\0';
+	assert_int_equal(mlops_oid_parse(&back, bad), MLOPS_EINVALID);
+	assert_int_equal(mlops_oid_parse(&back, NULL), MLOPS_EINVALID);
+	mlops_error_clear();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_oid_parse),
 		cmocka_unit_test_setup_teardown(test_init_layout_and_reinit, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_known_ids, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_roundtrip_sizes, fx_setup, fx_teardown),
