@@ -4,8 +4,8 @@
 # local S3 endpoint (moto on 127.0.0.1, started here and stopped at the
 # end), then pulled into a fresh clone.  Peers: git-annex (directory
 # special remote, copy --to / get --from) and the copy floors (cp -r and
-# rsync -a of the data) for the directory remote; for S3 no peer can be
-# installed from Debian.
+# rsync -a of the data for the push, cp -r for the pull) for the directory
+# remote; for S3 no peer can be installed from Debian.
 W4_TITLE="push and pull"
 
 w4() {
@@ -137,6 +137,11 @@ w4_limits() {
 	local op="($data, dir)"
 	discard "$dst"
 	bench_time W4 "push $op" "cp (copy)" "$inbytes" cp -r "$src" "$dst"
+	discard "$dst"
+	settle
+	# A pull writes the data into a work tree: the same copy is its floor
+	# (50,000 files to create, where the push writes a few packs).
+	bench_time W4 "pull $op" "cp (copy)" "$inbytes" cp -r "$src" "$dst"
 	discard "$dst"
 	settle
 	if [ -d "$src" ]; then
