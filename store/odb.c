@@ -708,8 +708,9 @@ int mlops_odb_ready(struct mlops_odb *odb, const mlops_oid *id)
 {
 	struct where w;
 	pthread_mutex_lock(&odb->lock);
-	int known = odb->arrived && mlops_oidmap_get(odb->arrived, id) ? 1 :
-		    odb->expecting && odb->expected && mlops_oidmap_get(odb->expected, id) ? 0 : -1;
+	int known = !odb->expecting ? 1 :
+		    odb->arrived && mlops_oidmap_get(odb->arrived, id) ? 1 :
+		    odb->expected && mlops_oidmap_get(odb->expected, id) ? 0 : -1;
 	pthread_mutex_unlock(&odb->lock);
 	return known >= 0 ? known : find_object(odb, id, &w, 0);
 }

@@ -112,8 +112,10 @@ int mlops_odb_exists(struct mlops_odb *odb, const mlops_oid *id);
  * mlops_odb_expect_ids, and those it finds stored with mlops_odb_present.  Readers never see an object before it is
  * installed (synced): only then is it "ready".
  *
- * mlops_odb_ready: 1 when id can be read now; 0 when not, without a look
- * at the disk for an id being fetched.  mlops_odb_wait_arrival: wait until
+ * mlops_odb_ready: 1 when id can be read now, or when no fetch is under
+ * way (what a fetch brought is installed once it ends: reading succeeds or
+ * fails as usual, with no lookup first); 0 when not, without a look at the
+ * disk for an id being fetched.  mlops_odb_wait_arrival: wait until
  * the count moves past `seen` (1) or expecting ends (0).  mlops_odb_await:
  * wait until id is ready or expecting ends (then read it, or fail, as
  * usual).

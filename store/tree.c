@@ -1699,12 +1699,7 @@ static int defer_job(struct checkout *co, size_t i)
 static int checkout_job(struct checkout *co, size_t i)
 {
 	struct cjob *j = &co->jobs[i];
-	/*
-	 * Once the fetch has ended, whatever it brought is installed: the
-	 * file is written (or fails as missing) without a lookup first, which
-	 * was a search of every pack's index before the one in the copy.
-	 */
-	int err = co->wait && j->node.kind != MLOPS_KIND_CHUNKS && mlops_odb_expecting(co->odb) &&
+	int err = co->wait && j->node.kind != MLOPS_KIND_CHUNKS &&
 			  !mlops_odb_ready(co->odb, &j->node.id) ?
 			  defer_job(co, i) :
 			  checkout_one(co, j);
