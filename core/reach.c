@@ -126,21 +126,12 @@ struct sink {
 	void *ctx;
 };
 
-static int is_hex64(const char *s)
-{
-	size_t i = 0;
-	for (; s[i]; i++)
-		if (i >= 64 || !((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return 0;
-	return i == 64;
-}
-
 static int extract(const cJSON *v, int strict, const struct sink *sk)
 {
 	int err = 0;
 	if (cJSON_IsString(v)) {
 		mlops_oid id;
-		if (v->valuestring && is_hex64(v->valuestring) && mlops_oid_parse(&id, v->valuestring) == 0)
+		if (v->valuestring && mlops_oid_parse_printed(&id, v->valuestring))
 			return sk->emit(sk->ctx, &id, MLOPS_REACH_INSPECT, 0);
 		return 0;
 	}
@@ -161,8 +152,7 @@ static int extract(const cJSON *v, int strict, const struct sink *sk)
 		cJSON_ArrayForEach(c, chunks) {
 			const cJSON *h = cJSON_IsArray(c) ? cJSON_GetArrayItem(c, 0) : c;
 			mlops_oid id;
-			if (cJSON_IsString(h) && is_hex64(h->valuestring) &&
-			    mlops_oid_parse(&id, h->valuestring) == 0 &&
+			if (cJSON_IsString(h) && mlops_oid_parse_printed(&id, h->valuestring) &&
 			    (err = sk->emit(sk->ctx, &id, strict ? MLOPS_REACH_STRICT : 0, 0)) < 0)
 				return err;
 		}

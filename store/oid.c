@@ -35,10 +35,12 @@ static const unsigned char hexplus1[256] = {
 	['f'] = 16, ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
 };
 
-static int hexval(int c)
-{
-	return (int)hexplus1[(unsigned char)c] - 1;
-}
+/* The same for the lowercase digits alone, the form ids print in. */
+static const unsigned char lowerplus1[256] = {
+	['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5, ['5'] = 6, ['6'] = 7, ['7'] = 8,
+	['8'] = 9, ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15,
+	['f'] = 16,
+};
 
 int mlops_oid_parse(mlops_oid *out, const char *hex)
 {
@@ -57,11 +59,29 @@ int mlops_oid_parse(mlops_oid *out, const char *hex)
 	return 0;
 }
 
+int mlops_oid_parse_printed(mlops_oid *out, const char *s)
+{
+	mlops_oid id;
+	for (size_t i = 0; i < MLOPS_OID_RAWSZ; i++) {
+		unsigned hi = lowerplus1[(unsigned char)s[2 * i]];
+		if (!hi)
+			return 0; /* most strings scanned end here, at their first byte */
+		unsigned lo = lowerplus1[(unsigned char)s[2 * i + 1]];
+		if (!lo)
+			return 0;
+		id.id[i] = (unsigned char)((hi - 1) << 4 | (lo - 1));
+	}
+	if (s[MLOPS_OID_HEXSZ])
+		return 0;
+	*out = id;
+	return 1;
+}
+
 int mlops_oid_is_prefix(const char *s)
 {
 	size_t n = 0;
 	for (; s[n]; n++)
-		if (hexval(s[n]) < 0)
+		if (!hexplus1[(unsigned char)s[n]])
 			return 0;
 	return n >= 4 && n <= MLOPS_OID_HEXSZ;
 }

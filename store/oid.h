@@ -23,6 +23,13 @@ char *mlops_oid_fmt(char out[MLOPS_OID_HEXSZ + 1], const mlops_oid *oid);
 /* Parse exactly 64 hex digits (either case); MLOPS_EINVALID otherwise. */
 int mlops_oid_parse(mlops_oid *out, const char *hex);
 
+/*
+ * 1 with out set when s is exactly the 64 lowercase hex digits an id prints
+ * as; 0 otherwise, with out left alone and no error set: for scanning text
+ * where most strings are not ids.
+ */
+int mlops_oid_parse_printed(mlops_oid *out, const char *s);
+
 /* 1 when s is 4..64 hex digits (a usable prefix), else 0. */
 int mlops_oid_is_prefix(const char *s);
 

@@ -760,10 +760,7 @@ static int parse_object_key(mlops_oid *id, enum mlops_codec *codec, const char *
 	memcpy(hex, key + 8, 2);
 	memcpy(hex + 2, rest, 62);
 	hex[64] = '\0';
-	for (int i = 0; i < 64; i++)
-		if (!((hex[i] >= '0' && hex[i] <= '9') || (hex[i] >= 'a' && hex[i] <= 'f')))
-			return -1;
-	return mlops_oid_parse(id, hex) < 0 ? -1 : 0;
+	return mlops_oid_parse_printed(id, hex) ? 0 : -1;
 }
 
 /* "packs/<64 hex>.idx" or ".pack": 1 idx, 2 pack, 0 other. */
@@ -774,13 +771,8 @@ static int parse_pack_key(mlops_oid *id, const char *key)
 		return 0;
 	memcpy(hex, key + 6, 64);
 	hex[64] = '\0';
-	for (int i = 0; i < 64; i++)
-		if (!((hex[i] >= '0' && hex[i] <= '9') || (hex[i] >= 'a' && hex[i] <= 'f')))
-			return 0;
-	if (mlops_oid_parse(id, hex) < 0) {
-		mlops_error_clear();
+	if (!mlops_oid_parse_printed(id, hex))
 		return 0;
-	}
 	if (!strcmp(key + 70, ".idx"))
 		return 1;
 	if (!strcmp(key + 70, ".pack"))

@@ -767,10 +767,46 @@ static void test_oid_parse(void **state)
 	mlops_error_clear();
 }
 
+/* Ids as records print them: the 64 lowercase digits and nothing else. */
+static void test_oid_parse_printed(void **state)
+{
+	(void)state;
+	char hex[MLOPS_OID_HEXSZ + 1], bad[MLOPS_OID_HEXSZ + 2];
+	mlops_oid id, back;
+	for (size_t i = 0; i < MLOPS_OID_RAWSZ; i++)
+		id.id[i] = (unsigned char)(i * 53 + 11);
+	id.id[0] = 0xab;
+	id.id[31] = 0xf0;
+	mlops_oid_fmt(hex, &id);
+	mlops_error_clear();
+	assert_int_equal(mlops_oid_parse_printed(&back, hex), 1);
+	assert_memory_equal(back.id, id.id, MLOPS_OID_RAWSZ);
+	/* Each place: an uppercase digit, the digits' neighbours, a byte above 127, the end. */
+	const char wrong[] = { 'A', 'F', '/', ':', '`', 'g', ' ', (char)0xe1, '\0' };
+	for (size_t pos = 0; pos < MLOPS_OID_HEXSZ; pos++) {
+		for (size_t w = 0; w < sizeof(wrong); w++) {
+			memcpy(bad, hex, sizeof(hex));
+			bad[pos] = wrong[w];
+			memset(back.id, 0x5a, sizeof(back.id));
+			assert_int_equal(mlops_oid_parse_printed(&back, bad), 0);
+			for (size_t i = 0; i < MLOPS_OID_RAWSZ; i++)
+				assert_int_equal(back.id[i], 0x5a);
+		}
+	}
+	memcpy(bad, hex, sizeof(hex));
+	bad[64] = 'a';
+	bad[65] = '\0';
+	assert_int_equal(mlops_oid_parse_printed(&back, bad), 0);
+	assert_int_equal(mlops_oid_parse_printed(&back, ""), 0);
+	/* Refusing is not an error: scanning text meets far more strings than ids. */
+	assert_int_equal(mlops_error_code(), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_oid_parse),
+		cmocka_unit_test(test_oid_parse_printed),
 		cmocka_unit_test_setup_teardown(test_init_layout_and_reinit, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_known_ids, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_roundtrip_sizes, fx_setup, fx_teardown),
