@@ -112,6 +112,20 @@ static int s3_has_many(struct mlops_remote *r, const char *const *keys, size_t n
 	return err;
 }
 
+/*
+ * A put the remote answers "not found" (an upload it no longer knows:
+ * aborted meanwhile, by hand or by a lifecycle rule) or with a conflict (a
+ * conflicting operation in progress) failed on the remote: MLOPS_EREMOTE,
+ * with the same message.  Only ref updates, which are conditional, take a
+ * conflict as such.
+ */
+static int put_failure(int err)
+{
+	if (err == MLOPS_ENOTFOUND || err == MLOPS_ECONFLICT)
+		return mlops_error_set(MLOPS_EREMOTE, "%s", mlops_error_message());
+	return err;
+}
+
 static int s3_put(struct mlops_remote *r, const char *key, const void *data, size_t len)
 {
 	struct s3_remote *s = (struct s3_remote *)r;
@@ -119,7 +133,7 @@ static int s3_put(struct mlops_remote *r, const char *key, const void *data, siz
 	int err = lend(&c, s);
 	if (err < 0)
 		return err;
-	err = mlops_s3_put(c, key, data, len);
+	err = put_failure(mlops_s3_put(c, key, data, len));
 	give_back(s, c);
 	return err;
 }
@@ -131,7 +145,7 @@ static int s3_put_file(struct mlops_remote *r, const char *key, const char *path
 	int err = lend(&c, s);
 	if (err < 0)
 		return err;
-	err = mlops_s3_put_file(c, key, path);
+	err = put_failure(mlops_s3_put_file(c, key, path));
 	give_back(s, c);
 	return err;
 }
@@ -144,18 +158,6 @@ struct upload {
 	char **etags;
 	int nparts, cap;
 };
-
-/*
- * A put the remote answers "not found" (an upload it no longer knows:
- * aborted meanwhile, by hand or by a lifecycle rule) or with a conflict
- * failed on the remote: MLOPS_EREMOTE, with the same message.
- */
-static int put_failure(int err)
-{
-	if (err == MLOPS_ENOTFOUND || err == MLOPS_ECONFLICT)
-		return mlops_error_set(MLOPS_EREMOTE, "%s", mlops_error_message());
-	return err;
-}
 
 /* Upload buf as the next part, beginning the upload first if need be. */
 static int upload_next(struct upload *u, const void *buf, size_t len)

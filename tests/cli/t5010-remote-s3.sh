@@ -168,10 +168,10 @@ test_expect_success 'a clone pulls the packed large file from S3 byte-identical;
 '
 
 # A proxy in front of moto that fails some uploads as $S3DIR/fail says:
-# "SKIP FAILS pack [STATUS]" lets SKIP puts of a pack (whole, or a part
-# of one) through, then fails FAILS attempts, each a line in
-# $S3DIR/failed; STATUS 500 (the default) is an InternalError, 404 a
-# NoSuchUpload.
+# "SKIP FAILS KIND [STATUS]" lets SKIP puts of a pack (KIND pack: whole,
+# or a part of one) or of a pack's index (KIND idx) through, then fails
+# FAILS attempts, each a line in $S3DIR/failed; STATUS 500 (the default)
+# is an InternalError, 404 a NoSuchUpload, 409 an OperationAborted.
 cat >"$S3DIR/proxy.py" <<'EOF'
 import http.client, http.server, os, sys, threading, urllib.parse
 upstream, ctl, portfile = int(sys.argv[1]), sys.argv[2], sys.argv[3]
@@ -185,7 +185,7 @@ def inject(path):
         skip, fails = int(f[0]), int(f[1])
         kind = f[2] if len(f) > 2 else "pack"
         status = f[3] if len(f) > 3 else "500"
-        if "/packs/" not in path or not path.endswith(".pack"):
+        if "/packs/" not in path or not path.endswith("." + kind):
             return False
         if skip:
             hit, skip = False, skip - 1
@@ -207,8 +207,8 @@ class H(http.server.BaseHTTPRequestHandler):
         u = urllib.parse.urlsplit(self.path)
         status = self.command == "PUT" and inject(u.path)
         if status:
-            msg = b"<?xml version=\"1.0\"?><Error><Code>%s</Code></Error>" % (
-                b"NoSuchUpload" if status == 404 else b"InternalError")
+            code = {404: b"NoSuchUpload", 409: b"OperationAborted"}.get(status, b"InternalError")
+            msg = b"<?xml version=\"1.0\"?><Error><Code>%s</Code></Error>" % code
             self.send_response_only(status)
             self.send_header("Content-Length", str(len(msg)))
             self.end_headers()
@@ -266,6 +266,17 @@ test_expect_success 'the next push, through a pack put failing once, sends only 
 	test $(json_field ../j objects_present) -ge 30 &&
 	keys flaky/packs/ >after && test $(comm -23 before after | wc -l) = 0 &&
 	test -z "$(open_uploads flaky/)" &&
+	mlops fsck --remote flaky >out && grep -q " 0 faults" out
+'
+
+test_expect_success 'an index put the remote answers with a conflict fails the push as the remote failing (exit 10)' '
+	cd a && rm "$S3DIR/failed" && mkdir e && echo "one more" >e/f && mlops -q dataset add e &&
+	echo "0 1 idx 409" >"$S3DIR/fail" &&
+	test_expect_code 10 mlops push flaky -j 1 2>err &&
+	grep -q "s3://mlops/flaky/packs/.*\.idx.*OperationAborted" err &&
+	test $(wc -l <"$S3DIR/failed") = 1 &&
+	! keys flaky/refs/ | grep -q "datasets/e" &&
+	mlops -q push flaky -j 1 && keys flaky/refs/ | grep -q "datasets/e/v1" &&
 	mlops fsck --remote flaky >out && grep -q " 0 faults" out
 '
 
