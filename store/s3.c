@@ -1587,6 +1587,23 @@ static int parse_contents(struct mlops_s3_list *list, size_t *cap, struct mlops_
 }
 
 /*
+ * An IsTruncated element into *truncated (-1 before the first): NULL, or
+ * what is wrong with it (a second one, a value other than true or false).
+ */
+static const char *parse_truncated(int *truncated, const struct xml_el *c)
+{
+	if (*truncated >= 0)
+		return "IsTruncated twice";
+	if (c->body_len == 4 && !memcmp(c->body, "true", 4))
+		*truncated = 1;
+	else if (c->body_len == 5 && !memcmp(c->body, "false", 5))
+		*truncated = 0;
+	else
+		return "IsTruncated is neither true nor false";
+	return NULL;
+}
+
+/*
  * A ListObjectsV2 reply into list.  Strict, since gc deletes what a listing
  * leaves out: the document must be one complete ListBucketResult, every
  * Contents closed and holding a Key and a Size, IsTruncated present (S3
@@ -1618,18 +1635,8 @@ static int parse_list(struct mlops_s3_list *list, struct mlops_s3 *s3, const cha
 				return error;
 			}
 		} else if (xml_is(&c, "IsTruncated")) {
-			if (truncated >= 0) {
-				why = "IsTruncated twice";
+			if ((why = parse_truncated(&truncated, &c)))
 				goto bad;
-			}
-			if (c.body_len == 4 && !memcmp(c.body, "true", 4))
-				truncated = 1;
-			else if (c.body_len == 5 && !memcmp(c.body, "false", 5))
-				truncated = 0;
-			else {
-				why = "IsTruncated is neither true nor false";
-				goto bad;
-			}
 		} else if (xml_is(&c, "KeyCount")) {
 			char num[24], *e;
 			if (key_count >= 0 || c.body_len == 0 || c.body_len >= sizeof(num)) {
@@ -1876,6 +1883,226 @@ int mlops_s3_multipart_abort(struct mlops_s3 *s3, const char *key, const char *u
 		error = 0;
 	}
 	req_cleanup(&r);
+	return error;
+}
+
+/* ---- unfinished multipart uploads ---------------------------------- */
+
+void mlops_s3_uploads_free(struct mlops_s3_uploads *uploads)
+{
+	if (!uploads)
+		return;
+	for (size_t i = 0; i < uploads->count; i++) {
+		free(uploads->entries[i].key);
+		free(uploads->entries[i].upload_id);
+	}
+	free(uploads->entries);
+	free(uploads->next_key_marker);
+	free(uploads->next_upload_id_marker);
+	free(uploads);
+}
+
+/* One <Upload> of a listing of uploads into a new entry of u. */
+static int parse_upload(struct mlops_s3_uploads *u, size_t *cap, struct mlops_s3 *s3,
+		const struct xml_el *c, const char **why)
+{
+	size_t plen = strlen(s3->prefix), kn, in, tn;
+	const char *k, *i, *t;
+	char *key = NULL, *id = NULL;
+	long long initiated = 0;
+	int rc;
+
+	if ((rc = xml_leaf(c, "Key", &k, &kn)) <= 0 || kn == 0) {
+		*why = rc < 0 ? "an Upload with a malformed Key" : "an Upload without a Key";
+		return MLOPS_EREMOTE;
+	}
+	if ((rc = xml_leaf(c, "UploadId", &i, &in)) <= 0 || in == 0) {
+		*why = rc < 0 ? "an Upload with a malformed UploadId" : "an Upload without an UploadId";
+		return MLOPS_EREMOTE;
+	}
+	/* Initiated may be absent (0: unknown, which gc's grace keeps). */
+	if ((rc = xml_leaf(c, "Initiated", &t, &tn)) < 0 ||
+	    (rc > 0 && (initiated = parse_iso8601(t, tn)) < 0)) {
+		*why = "a malformed Initiated";
+		return MLOPS_EREMOTE;
+	}
+	if (!(key = xml_text(k, kn)) || !(id = xml_text(i, in))) {
+		int e = errno;
+		free(key);
+		if (e != EINVAL)
+			return mlops_error_set(MLOPS_ERROR, "out of memory");
+		*why = "a Key or an UploadId that is not XML text";
+		return MLOPS_EREMOTE;
+	}
+	if (strncmp(key, s3->prefix, plen)) {
+		free(key);
+		free(id);
+		*why = "an Upload outside the prefix listed";
+		return MLOPS_EREMOTE;
+	}
+	memmove(key, key + plen, strlen(key + plen) + 1);
+	if (u->count == *cap) {
+		size_t ncap = *cap ? 2 * *cap : 16;
+		struct mlops_s3_upload *ne = realloc(u->entries, ncap * sizeof(*ne));
+		if (!ne) {
+			free(key);
+			free(id);
+			return mlops_error_set(MLOPS_ERROR, "out of memory");
+		}
+		u->entries = ne;
+		*cap = ncap;
+	}
+	u->entries[u->count++] = (struct mlops_s3_upload){ key, id, initiated };
+	return 0;
+}
+
+/*
+ * The text of root's only child `name`, which must be there and not
+ * empty, into *out (the caller's): 0, MLOPS_EREMOTE with *why, or
+ * MLOPS_ERROR.
+ */
+static int required_text(char **out, const struct xml_el *root, const char *name,
+		const char *missing, const char *malformed, const char **why)
+{
+	const char *v;
+	size_t n;
+	int rc = xml_leaf(root, name, &v, &n);
+	if (rc <= 0 || n == 0) {
+		*why = rc < 0 ? malformed : missing;
+		return MLOPS_EREMOTE;
+	}
+	if (!(*out = xml_text(v, n))) {
+		if (errno != EINVAL)
+			return mlops_error_set(MLOPS_ERROR, "out of memory");
+		*why = malformed;
+		return MLOPS_EREMOTE;
+	}
+	return 0;
+}
+
+/*
+ * A ListMultipartUploads reply into u, as strict as parse_list: gc aborts
+ * what it lists, and an upload left out is billed on.  One complete
+ * ListMultipartUploadsResult, every Upload closed and holding a Key and an
+ * UploadId, IsTruncated present and true or false, and a truncated page
+ * carrying both NextKeyMarker and NextUploadIdMarker (a key's uploads may
+ * be split between pages, so the key alone would skip the rest of them).
+ */
+static int parse_uploads(struct mlops_s3_uploads *u, struct mlops_s3 *s3, const char *p, size_t n)
+{
+	struct xml_el root, c;
+	const char *cur = NULL, *why = NULL;
+	size_t cap = 0;
+	int rc, truncated = -1, error;
+
+	if (xml_root(&root, p, n) < 0) {
+		why = "not a complete XML document";
+		goto bad;
+	}
+	if (!xml_is(&root, "ListMultipartUploadsResult")) {
+		why = "not a ListMultipartUploadsResult";
+		goto bad;
+	}
+	while ((rc = xml_next_child(&cur, &root, &c)) > 0) {
+		if (xml_is(&c, "Upload")) {
+			if ((error = parse_upload(u, &cap, s3, &c, &why)) < 0) {
+				if (why)
+					goto bad;
+				return error;
+			}
+		} else if (xml_is(&c, "IsTruncated")) {
+			if ((why = parse_truncated(&truncated, &c)))
+				goto bad;
+		}
+	}
+	if (rc < 0) {
+		why = "text among its elements";
+		goto bad;
+	}
+	if (truncated < 0) {
+		why = "no IsTruncated";
+		goto bad;
+	}
+	if (truncated &&
+	    ((error = required_text(&u->next_key_marker, &root, "NextKeyMarker",
+			"truncated without a NextKeyMarker", "a malformed NextKeyMarker", &why)) < 0 ||
+	     (error = required_text(&u->next_upload_id_marker, &root, "NextUploadIdMarker",
+			"truncated without a NextUploadIdMarker", "a malformed NextUploadIdMarker",
+			&why)) < 0)) {
+		if (why)
+			goto bad;
+		return error;
+	}
+	return 0;
+bad:
+	return mlops_error_set(MLOPS_EREMOTE, "malformed listing of uploads from '%s': %s", s3->display,
+		why);
+}
+
+int mlops_s3_uploads_page(struct mlops_s3_uploads **out, struct mlops_s3 *s3, const char *prefix,
+		const char *key_marker, const char *upload_id_marker)
+{
+	struct req r = { .what = "list the uploads in", .method = "GET", .sink_kind = SINK_MEM,
+		.mem_cap = LIST_BODY_CAP };
+	struct mlops_s3_uploads *u = NULL;
+	char *full = NULL;
+	int error;
+
+	*out = NULL;
+	if (!(full = malloc(strlen(s3->prefix) + (prefix ? strlen(prefix) : 0) + 1)) ||
+			!(u = calloc(1, sizeof(*u)))) {
+		error = mlops_error_set(MLOPS_ERROR, "out of memory");
+		goto cleanup;
+	}
+	sprintf(full, "%s%s", s3->prefix, prefix ? prefix : "");
+	r.query[r.nquery++] = (struct mlops_sigv4_param){ "uploads", "" };
+	if (*full)
+		r.query[r.nquery++] = (struct mlops_sigv4_param){ "prefix", full };
+	if (key_marker)
+		r.query[r.nquery++] = (struct mlops_sigv4_param){ "key-marker", key_marker };
+	if (upload_id_marker)
+		r.query[r.nquery++] = (struct mlops_sigv4_param){ "upload-id-marker", upload_id_marker };
+	if ((error = do_request(s3, &r)) < 0)
+		goto cleanup;
+	if ((error = parse_uploads(u, s3, r.resp.p, r.resp.len)) < 0)
+		goto cleanup;
+	*out = u;
+	u = NULL;
+
+cleanup:
+	mlops_s3_uploads_free(u);
+	free(full);
+	req_cleanup(&r);
+	return error;
+}
+
+int mlops_s3_uploads_foreach(struct mlops_s3 *s3, const char *prefix,
+		int (*cb)(const struct mlops_s3_upload *upload, void *payload), void *payload)
+{
+	struct mlops_s3_uploads *page = NULL;
+	char *key_marker = NULL, *id_marker = NULL;
+	int error = 0;
+
+	do {
+		if ((error = mlops_s3_uploads_page(&page, s3, prefix, key_marker, id_marker)) < 0)
+			break;
+		/* A server that sends the same page again would be listed forever. */
+		if (key_marker && page->next_key_marker && !strcmp(key_marker, page->next_key_marker) &&
+				!strcmp(id_marker, page->next_upload_id_marker))
+			error = mlops_error_set(MLOPS_EREMOTE, "malformed listing of uploads from '%s': "
+				"a truncated page that does not move on", s3->display);
+		for (size_t i = 0; i < page->count && !error; i++)
+			error = cb(&page->entries[i], payload);
+		free(key_marker);
+		free(id_marker);
+		key_marker = page->next_key_marker;
+		id_marker = page->next_upload_id_marker;
+		page->next_key_marker = page->next_upload_id_marker = NULL;
+		mlops_s3_uploads_free(page);
+		page = NULL;
+	} while (!error && key_marker);
+	free(key_marker);
+	free(id_marker);
 	return error;
 }
 

@@ -217,6 +217,46 @@ int mlops_s3_multipart_complete(struct mlops_s3 *s3, const char *key, const char
 		char *const *etags, int nparts);
 int mlops_s3_multipart_abort(struct mlops_s3 *s3, const char *key, const char *upload_id);
 
+/* A multipart upload begun and neither completed nor aborted. */
+struct mlops_s3_upload {
+	char *key;                 /* relative to the client's prefix */
+	char *upload_id;
+	long long initiated;       /* seconds since the epoch (0: not sent) */
+};
+
+struct mlops_s3_uploads {
+	struct mlops_s3_upload *entries;
+	size_t count;
+	/* Where the next page starts; both NULL on the last page. */
+	char *next_key_marker, *next_upload_id_marker;
+};
+
+/*
+ * List one page (ListMultipartUploads, up to 1000) of the unfinished
+ * multipart uploads of keys that start with prefix (relative to the
+ * client's prefix; NULL for all), after key_marker and upload_id_marker
+ * (NULL for the first page).  *out is the caller's, freed with
+ * mlops_s3_uploads_free().  As strict as mlops_s3_list_page: MLOPS_EREMOTE
+ * ("malformed listing of uploads from ...") unless the reply is one
+ * complete ListMultipartUploadsResult with IsTruncated, every Upload
+ * closed with a Key inside the prefix and an UploadId, an Initiated (when
+ * sent) that is a time, and both next markers on a truncated page.
+ */
+int mlops_s3_uploads_page(struct mlops_s3_uploads **out, struct mlops_s3 *s3, const char *prefix,
+		const char *key_marker, const char *upload_id_marker);
+
+void mlops_s3_uploads_free(struct mlops_s3_uploads *uploads);
+
+/*
+ * Call cb for every unfinished upload under prefix, page after page; the
+ * entry is borrowed for the call, and cb may use the client (a page is
+ * read whole before its entries are passed on).  A non-zero return from
+ * cb stops the walk and is returned; so does a page that fails, or one
+ * whose markers do not move past the page before (MLOPS_EREMOTE).
+ */
+int mlops_s3_uploads_foreach(struct mlops_s3 *s3, const char *prefix,
+		int (*cb)(const struct mlops_s3_upload *upload, void *payload), void *payload);
+
 /* Parallel transfers: one item of a batch. */
 enum mlops_s3_op {
 	MLOPS_S3_OP_HEAD = 0,      /* stat the key; a missing key is status ENOTFOUND */

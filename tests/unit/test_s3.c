@@ -304,6 +304,21 @@ static int collect_cb(const struct mlops_s3_entry *e, void *payload)
 	return 0;
 }
 
+static int starts_with(const char *s, const char *prefix)
+{
+	return !strncmp(s, prefix, strlen(prefix));
+}
+
+/* Collects "KEY UPLOAD-ID" of each upload. */
+static int collect_upload(const struct mlops_s3_upload *u, void *payload)
+{
+	struct collect *c = payload;
+	if (c->n >= 16)
+		return -100;
+	snprintf(c->keys[c->n++], sizeof(c->keys[0]), "%s %s", u->key, u->upload_id);
+	return 0;
+}
+
 static void test_list_pagination(void **state)
 {
 	struct mlops_s3 *s3;
@@ -1544,6 +1559,134 @@ static void test_remote_addressing(void **state)
 	fake_stop(&f);
 }
 
+/*
+ * A listing of unfinished uploads decides what gc aborts: as with a
+ * listing of keys, a reply that is not one complete
+ * ListMultipartUploadsResult, an Upload without its Key or UploadId, or a
+ * truncated page without both markers to go on from is a remote failure,
+ * never a shorter list.
+ */
+static void test_strict_upload_listing(void **state)
+{
+#define UPLOADS_OK(body) { "HTTP/1.1 200 OK", body }
+#define UP(key, id) "<Upload><Key>" key "</Key><UploadId>" id "</UploadId></Upload>"
+	static const struct reply broken[] = {
+		/* Truncated without NextKeyMarker, or without NextUploadIdMarker. */
+		UPLOADS_OK("<ListMultipartUploadsResult><IsTruncated>true</IsTruncated>"
+			"<NextUploadIdMarker>u1</NextUploadIdMarker>" UP("a", "u1")
+			"</ListMultipartUploadsResult>"),
+		UPLOADS_OK("<ListMultipartUploadsResult><IsTruncated>true</IsTruncated>"
+			"<NextKeyMarker>a</NextKeyMarker>" UP("a", "u1") "</ListMultipartUploadsResult>"),
+		UPLOADS_OK("<ListMultipartUploadsResult><IsTruncated>true</IsTruncated>"
+			"<NextKeyMarker></NextKeyMarker><NextUploadIdMarker>u1</NextUploadIdMarker>"
+			UP("a", "u1") "</ListMultipartUploadsResult>"),
+		/* An Upload without a Key, without an UploadId, with an empty one, with two Keys. */
+		UPLOADS_OK("<ListMultipartUploadsResult><IsTruncated>false</IsTruncated>"
+			"<Upload><UploadId>u1</UploadId></Upload></ListMultipartUploadsResult>"),
+		UPLOADS_OK("<ListMultipartUploadsResult><IsTruncated>false</IsTruncated>"
+			"<Upload><Key>a</Key></Upload></ListMultipartUploadsResult>"),
+		UPLOADS_OK("<ListMultipartUploadsResult><IsTruncated>false</IsTruncated>"
+			"<Upload><Key>a</Key><UploadId/></Upload></ListMultipartUploadsResult>"),
+		UPLOADS_OK("<ListMultipartUploadsResult><IsTruncated>false</IsTruncated>"
+			"<Upload><Key>a</Key><Key>b</Key><UploadId>u1</UploadId></Upload>"
+			"</ListMultipartUploadsResult>"),
+		/* Initiated that is not a time. */
+		UPLOADS_OK("<ListMultipartUploadsResult><IsTruncated>false</IsTruncated>"
+			"<Upload><Key>a</Key><UploadId>u1</UploadId><Initiated>yesterday</Initiated></Upload>"
+			"</ListMultipartUploadsResult>"),
+		/* Cut short; complete but without IsTruncated; empty; another document. */
+		UPLOADS_OK("<ListMultipartUploadsResult><IsTruncated>false</IsTruncated>" UP("a", "u1")
+			"<Upload><Key>b</Key>"),
+		UPLOADS_OK("<ListMultipartUploadsResult>" UP("a", "u1") "</ListMultipartUploadsResult>"),
+		UPLOADS_OK(""),
+		UPLOADS_OK("<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>"),
+	};
+	static const struct reply good[] = {
+		UPLOADS_OK("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListMultipartUploadsResult "
+			"xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Bucket>fake</Bucket><KeyMarker/>"
+			"<UploadIdMarker/><NextKeyMarker>b&amp;c</NextKeyMarker>"
+			"<NextUploadIdMarker>u2</NextUploadIdMarker><MaxUploads>2</MaxUploads>"
+			"<IsTruncated>true</IsTruncated>"
+			"<Upload><Key>packs/a.pack</Key><UploadId>u1</UploadId><Initiator><ID>x</ID>"
+			"<DisplayName>y</DisplayName></Initiator><StorageClass>STANDARD</StorageClass>"
+			"<Initiated>2024-05-06T07:08:09.000Z</Initiated></Upload>"
+			"<Upload><Key>b&amp;c</Key><UploadId>u2</UploadId></Upload>"
+			"</ListMultipartUploadsResult>"),
+	};
+	static const struct reply pages[] = {
+		UPLOADS_OK("<ListMultipartUploadsResult><IsTruncated>true</IsTruncated>"
+			"<NextKeyMarker>a</NextKeyMarker><NextUploadIdMarker>u1</NextUploadIdMarker>"
+			UP("a", "u1") "</ListMultipartUploadsResult>"),
+		UPLOADS_OK("<ListMultipartUploadsResult><IsTruncated>false</IsTruncated>" UP("a", "u2")
+			UP("b", "u3") "</ListMultipartUploadsResult>"),
+	};
+	/* A server that sends the first page again: the walk stops, it does not loop. */
+	static const struct reply stuck[] = {
+		UPLOADS_OK("<ListMultipartUploadsResult><IsTruncated>true</IsTruncated>"
+			"<NextKeyMarker>a</NextKeyMarker><NextUploadIdMarker>u1</NextUploadIdMarker>"
+			UP("a", "u1") "</ListMultipartUploadsResult>"),
+	};
+	size_t nbroken = sizeof(broken) / sizeof(broken[0]);
+	struct mlops_s3_uploads *u = NULL;
+	struct collect c = { .n = 0 };
+	struct fake f;
+	struct mlops_s3 *s3;
+	(void)state;
+
+	fake_start(&f, broken, (int)nbroken);
+	s3 = fake_client(&f, 3);
+	for (size_t i = 0; i < nbroken; i++) {
+		int rc = mlops_s3_uploads_page(&u, s3, NULL, NULL, NULL);
+		if (rc != MLOPS_EREMOTE)
+			fail_msg("reply %zu: %d (%s)", i, rc, mlops_error_message());
+		assert_null(u);
+		assert_non_null(strstr(mlops_error_message(), "malformed listing of uploads from 's3://fake/'"));
+	}
+	assert_int_equal(f.requests, (int)nbroken);
+	mlops_s3_free(s3);
+	fake_stop(&f);
+
+	fake_start(&f, good, 1);
+	s3 = fake_client(&f, 3);
+	assert_int_equal(mlops_s3_uploads_page(&u, s3, "packs/", "k0", "u0"), 0);
+	assert_true(starts_with(f.head, "GET /fake?key-marker=k0&prefix=packs%2F&upload-id-marker=u0"
+		"&uploads= HTTP/1.1\r\n"));
+	assert_int_equal(u->count, 2);
+	assert_string_equal(u->entries[0].key, "packs/a.pack");
+	assert_string_equal(u->entries[0].upload_id, "u1");
+	assert_int_equal(u->entries[0].initiated, 1714979289);
+	assert_string_equal(u->entries[1].key, "b&c");
+	assert_string_equal(u->entries[1].upload_id, "u2");
+	assert_int_equal(u->entries[1].initiated, 0);
+	assert_string_equal(u->next_key_marker, "b&c");
+	assert_string_equal(u->next_upload_id_marker, "u2");
+	mlops_s3_uploads_free(u);
+	mlops_s3_free(s3);
+	fake_stop(&f);
+
+	fake_start(&f, pages, 2);
+	s3 = fake_client(&f, 3);
+	assert_int_equal(mlops_s3_uploads_foreach(s3, NULL, collect_upload, &c), 0);
+	assert_int_equal(c.n, 3);
+	assert_string_equal(c.keys[1], "a u2");
+	assert_string_equal(c.keys[2], "b u3");
+	assert_non_null(strstr(f.head, "?key-marker=a&upload-id-marker=u1&uploads= "));
+	mlops_s3_free(s3);
+	fake_stop(&f);
+
+	c.n = 0;
+	fake_start(&f, stuck, 1);
+	s3 = fake_client(&f, 3);
+	assert_int_equal(mlops_s3_uploads_foreach(s3, NULL, collect_upload, &c), MLOPS_EREMOTE);
+	assert_non_null(strstr(mlops_error_message(), "does not move on"));
+	assert_int_equal(c.n, 1);
+	assert_int_equal(f.requests, 2);
+	mlops_s3_free(s3);
+	fake_stop(&f);
+#undef UP
+#undef UPLOADS_OK
+}
+
 static void test_unreachable(void **state)
 {
 	struct fake f;
@@ -1569,6 +1712,7 @@ int main(void)
 		cmocka_unit_test(test_caps_and_bad_replies),
 		cmocka_unit_test(test_strict_listing),
 		cmocka_unit_test(test_strict_multipart_replies),
+		cmocka_unit_test(test_strict_upload_listing),
 		cmocka_unit_test(test_path_as_is),
 		cmocka_unit_test(test_missing_bucket_is_remote_failure),
 		cmocka_unit_test(test_stalled_server),
