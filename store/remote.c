@@ -2586,6 +2586,12 @@ int mlops_xfer_delete(struct mlops_xfer *x, const char *const *keys, size_t n)
 	return err;
 }
 
+int mlops_xfer_clean(struct mlops_xfer *x, long long age, int dry_run, size_t *count)
+{
+	*count = 0;
+	return x->r->clean ? x->r->clean(x->r, age, dry_run, count) : 0;
+}
+
 /* Forget what the session learnt about the remote (its epoch changed). */
 static int forget(struct mlops_xfer *x)
 {

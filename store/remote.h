@@ -120,6 +120,16 @@ struct mlops_remote {
 	/* Make everything put so far durable (optional: NULL). */
 	int (*sync)(struct mlops_remote *r);
 	/*
+	 * Optional (NULL: nothing to clean): remove what writers that began
+	 * over `age` seconds ago and never finished left on the remote (a
+	 * killed push's temporary files in a folder, its unfinished multipart
+	 * uploads on S3, which are stored and billed but seen by no reader);
+	 * with dry_run remove nothing.  *count gets how many there are (or
+	 * were removed).  A writer still running that old fails, and its key
+	 * is sent again by the next push.
+	 */
+	int (*clean)(struct mlops_remote *r, long long age, int dry_run, size_t *count);
+	/*
 	 * Read ref `name` (e.g. "datasets/train/v3").  MLOPS_ECORRUPT when it
 	 * holds no id (damaged).
 	 */
@@ -398,5 +408,12 @@ int mlops_xfer_collecting(struct mlops_xfer *x, char *who, size_t len);
 
 /* Delete keys from the remote (between mlops_xfer_gc_begin and _end). */
 int mlops_xfer_delete(struct mlops_xfer *x, const char *const *keys, size_t n);
+
+/*
+ * The backend's clean (see struct mlops_remote): remove (with dry_run,
+ * only count in *count) the leftovers of writers that began over age
+ * seconds ago.  0 with *count 0 for a backend that leaves none.
+ */
+int mlops_xfer_clean(struct mlops_xfer *x, long long age, int dry_run, size_t *count);
 
 #endif

@@ -4,8 +4,10 @@
  *
  * Keys are paths below the folder.  A put writes a temporary file in
  * <root>/tmp and renames it over the key, so readers see a whole file or
- * none; durability comes from one syncfs() in sync() (when fsync is on),
- * not one fsync per file.  A ref's compare-and-swap holds
+ * none; a put killed midway leaves its file there, which a gc of the
+ * remote removes (clean) once it is older than the grace period.
+ * Durability comes from one syncfs() in sync() (when fsync is on), not
+ * one fsync per file.  A ref's compare-and-swap holds
  * refs/<name>.lock (O_CREAT|O_EXCL) while it reads, compares and renames
  * the new value into place, which takes milliseconds.  A lock older than
  * 30 seconds, or one seen unchanged (same file, time and size) for
@@ -448,6 +450,52 @@ static int dir_sync_raw(struct mlops_remote *r)
 	return rc < 0 ? mlops_error_sys(e, "unable to sync '%s'", d->root) : 0;
 }
 
+/*
+ * Unlink the regular files in <root>/tmp last written over age seconds ago
+ * (with dry_run, count them only).  A put writes its bytes there under a
+ * name of its own and renames them over the key when they are complete;
+ * one that old was left by a push that was killed.  A folder that is not
+ * there (nothing was ever put the named way) holds nothing; links and
+ * anything else that is not a regular file are left alone, and no link
+ * is followed, tmp itself included.
+ */
+static int dir_clean_raw(struct mlops_remote *r, long long age, int dry_run, size_t *count)
+{
+	struct dir_remote *d = (struct dir_remote *)r;
+	long long cutoff = (long long)time(NULL) - age;
+	*count = 0;
+	int fd = open(d->tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT || errno == ENOTDIR || errno == ELOOP ? 0 :
+		       mlops_error_sys(errno, "unable to open '%s'", d->tmp);
+	DIR *dir = fdopendir(fd);
+	if (!dir) {
+		int e = errno;
+		close(fd);
+		return mlops_error_sys(e, "unable to read '%s'", d->tmp);
+	}
+	struct dirent *de;
+	int err = 0;
+	while (err == 0 && (errno = 0, de = readdir(dir))) {
+		struct stat st;
+		if (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(st.st_mode) || (long long)st.st_mtime > cutoff)
+			continue;
+		if (dry_run) {
+			(*count)++;
+		} else if (unlinkat(dirfd(dir), de->d_name, 0) == 0) {
+			(*count)++;
+		} else if (errno != ENOENT) {
+			/* ENOENT: its put renamed it into place meanwhile, or another gc took it. */
+			err = mlops_error_sys(errno, "unable to remove '%s/%s'", d->tmp, de->d_name);
+		}
+	}
+	if (err == 0 && errno)
+		err = mlops_error_sys(errno, "unable to read '%s'", d->tmp);
+	closedir(dir);
+	return err;
+}
+
 static int parse_ref(mlops_oid *out, const char *text, size_t len, const char *name)
 {
 	char hex[MLOPS_OID_HEXSZ + 1];
@@ -633,6 +681,11 @@ static int dir_ref_cas(struct mlops_remote *r, const char *name, const mlops_oid
 	return remote_failure(r, dir_ref_cas_raw(r, name, id, expected));
 }
 
+static int dir_clean(struct mlops_remote *r, long long age, int dry_run, size_t *count)
+{
+	return remote_failure(r, dir_clean_raw(r, age, dry_run, count));
+}
+
 static void dir_free(struct mlops_remote *r)
 {
 	struct dir_remote *d = (struct dir_remote *)r;
@@ -699,6 +752,7 @@ int mlops_remote_dir_open(struct mlops_remote **out, const char *url,
 	d->base.list = dir_list;
 	d->base.remove = dir_remove;
 	d->base.sync = dir_sync;
+	d->base.clean = dir_clean;
 	d->base.ref_read = dir_ref_read;
 	d->base.ref_cas = dir_ref_cas;
 	d->base.free = dir_free;

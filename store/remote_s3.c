@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define POOL_MAX 64
 
@@ -306,6 +307,48 @@ static int s3_remove(struct mlops_remote *r, const char *key)
 	return err;
 }
 
+struct clean_ctx {
+	struct mlops_s3 *c;
+	long long cutoff, age;
+	int dry_run;
+	size_t *count;
+};
+
+static int clean_upload(const struct mlops_s3_upload *u, void *payload)
+{
+	struct clean_ctx *x = payload;
+	/* An upload whose start the server did not say is kept, unless the grace is nil. */
+	if (u->initiated > x->cutoff || (u->initiated <= 0 && x->age > 0))
+		return 0;
+	/* No key of the remote is its prefix itself: not a push's. */
+	if (!*u->key)
+		return 0;
+	/* A 404 NoSuchUpload: completed or aborted meanwhile, which is done as well. */
+	int err = x->dry_run ? 0 : mlops_s3_multipart_abort(x->c, u->key, u->upload_id);
+	if (err == 0)
+		(*x->count)++;
+	return err;
+}
+
+/*
+ * Abort the multipart uploads under the remote's prefix that began over
+ * age seconds ago.  A push killed while it sent a key in parts (s3_put_parts,
+ * mlops_s3_put_file) leaves its upload unfinished: S3 stores and bills its
+ * parts until it is aborted, and no listing of keys shows it.
+ */
+static int s3_clean(struct mlops_remote *r, long long age, int dry_run, size_t *count)
+{
+	struct s3_remote *s = (struct s3_remote *)r;
+	struct clean_ctx x = { NULL, (long long)time(NULL) - age, age, dry_run, count };
+	*count = 0;
+	int err = lend(&x.c, s);
+	if (err < 0)
+		return err;
+	err = mlops_s3_uploads_foreach(x.c, NULL, clean_upload, &x);
+	give_back(s, x.c);
+	return err;
+}
+
 /* Read a ref with the ETag of exactly the bytes read. */
 static int read_ref(mlops_oid *out, char etag[80], struct mlops_s3 *c, const char *key,
 		    const char *name, const char *url)
@@ -552,6 +595,7 @@ int mlops_remote_s3_open(struct mlops_remote **out, const char *url,
 	s->base.list = s3_list;
 	s->base.remove = s3_remove;
 	s->base.sync = NULL;
+	s->base.clean = s3_clean;
 	s->base.ref_read = s3_ref_read;
 	s->base.ref_cas = s3_ref_cas;
 	s->base.free = s3_free;

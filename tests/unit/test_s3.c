@@ -1687,6 +1687,90 @@ static void test_strict_upload_listing(void **state)
 #undef UPLOADS_OK
 }
 
+/* Open the S3 backend on the fake server, prefix "px". */
+static struct mlops_remote *fake_remote(struct fake *f)
+{
+	struct mlops_remote_options opts = { .fsync = 1 };
+	struct mlops_remote *r = NULL;
+	char ep[64];
+	setenv("AWS_ACCESS_KEY_ID", "testing", 0);
+	setenv("AWS_SECRET_ACCESS_KEY", "testing", 0);
+	snprintf(ep, sizeof(ep), "http://127.0.0.1:%d", f->port);
+	opts.endpoint = ep;
+	assert_int_equal(mlops_remote_open_url(&r, "s3://fake/px", &opts), 0);
+	return r;
+}
+
+/*
+ * The backend's clean aborts the uploads under its prefix begun over the
+ * age ago, and counts them only in a dry run; one begun since, or whose
+ * start the server did not say, is kept (unless the age is nil); an abort
+ * answered NoSuchUpload (finished meanwhile) counts as done.
+ */
+static void test_remote_clean_uploads(void **state)
+{
+	static char listing[1024];
+	char now[32];
+	time_t t = time(NULL);
+	strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%S.000Z", gmtime(&t));
+	snprintf(listing, sizeof(listing), "<ListMultipartUploadsResult><IsTruncated>false</IsTruncated>"
+		"<Upload><Key>px/packs/old.pack</Key><UploadId>old-id</UploadId>"
+		"<Initiated>2020-01-02T03:04:05.000Z</Initiated></Upload>"
+		"<Upload><Key>px/packs/fresh.pack</Key><UploadId>fresh-id</UploadId>"
+		"<Initiated>%s</Initiated></Upload>"
+		"<Upload><Key>px/packs/when.pack</Key><UploadId>when-id</UploadId></Upload>"
+		"</ListMultipartUploadsResult>", now);
+	const struct reply list_only[] = { { "HTTP/1.1 200 OK", listing } };
+	const struct reply aborted[] = { { "HTTP/1.1 200 OK", listing }, { "HTTP/1.1 204 No Content", "" } };
+	const struct reply gone[] = { { "HTTP/1.1 200 OK", listing }, { "HTTP/1.1 404 Not Found",
+		"<Error><Code>NoSuchUpload</Code><Message>x</Message></Error>" } };
+	const struct reply refused[] = { { "HTTP/1.1 200 OK", listing }, { "HTTP/1.1 403 Forbidden",
+		"<Error><Code>AccessDenied</Code><Message>x</Message></Error>" } };
+	struct mlops_remote *r;
+	struct fake f;
+	size_t n;
+	(void)state;
+
+	fake_start(&f, list_only, 1);
+	r = fake_remote(&f);
+	assert_non_null(r->clean);
+	assert_int_equal(r->clean(r, 86400, 1, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(f.requests, 1);
+	assert_true(starts_with(f.head, "GET /fake?prefix=px%2F&uploads= HTTP/1.1\r\n"));
+	/* Nil age: all three, the one of unknown start included. */
+	assert_int_equal(r->clean(r, 0, 1, &n), 0);
+	assert_int_equal(n, 3);
+	mlops_remote_free(r);
+	fake_stop(&f);
+
+	fake_start(&f, aborted, 2);
+	r = fake_remote(&f);
+	assert_int_equal(r->clean(r, 86400, 0, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(f.requests, 2);
+	assert_true(starts_with(f.head, "DELETE /fake/px/packs/old.pack?uploadId=old-id HTTP/1.1\r\n"));
+	mlops_remote_free(r);
+	fake_stop(&f);
+
+	fake_start(&f, gone, 2);
+	r = fake_remote(&f);
+	assert_int_equal(r->clean(r, 86400, 0, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(f.requests, 2);
+	mlops_remote_free(r);
+	fake_stop(&f);
+
+	fake_start(&f, refused, 2);
+	r = fake_remote(&f);
+	assert_int_equal(r->clean(r, 86400, 0, &n), MLOPS_EREMOTE);
+	assert_non_null(strstr(mlops_error_message(), "'s3://fake/px/packs/old.pack'"));
+	assert_non_null(strstr(mlops_error_message(), "AccessDenied"));
+	assert_int_equal(n, 0);
+	mlops_remote_free(r);
+	fake_stop(&f);
+}
+
 static void test_unreachable(void **state)
 {
 	struct fake f;
@@ -1713,6 +1797,7 @@ int main(void)
 		cmocka_unit_test(test_strict_listing),
 		cmocka_unit_test(test_strict_multipart_replies),
 		cmocka_unit_test(test_strict_upload_listing),
+		cmocka_unit_test(test_remote_clean_uploads),
 		cmocka_unit_test(test_path_as_is),
 		cmocka_unit_test(test_missing_bucket_is_remote_failure),
 		cmocka_unit_test(test_stalled_server),
