@@ -22,6 +22,7 @@
 #include "store/repo.h"
 
 #include <ctype.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -416,6 +417,24 @@ static int gc_remote(struct mlops_gc_result *res, struct mlops_repo *repo,
 	}
 	if (err == 0 && !opts->dry_run && nkeys)
 		err = mlops_xfer_delete(s.x, keys, nkeys);
+	/*
+	 * What killed pushes left (unfinished uploads, temporary files), after
+	 * the deletions: those are what gc is for, and a remote that fails to
+	 * list or abort its uploads must not keep them from happening.  A
+	 * failure here still fails gc (the remote's failure); what was deleted
+	 * stays deleted, and the marker is ended below all the same.  The age
+	 * is the grace: a push still running that long, or any push with
+	 * --grace now, loses its upload and fails, and the next push sends it
+	 * again.
+	 */
+	if (err == 0) {
+		size_t cleaned = 0;
+		err = mlops_xfer_clean(s.x, res->grace, opts->dry_run, &cleaned);
+		res->tmp_cleaned = cleaned > INT_MAX ? INT_MAX : (int)cleaned;
+		if (err < 0 && nkeys && !opts->dry_run)
+			mlops_error_wrap(err, "removed %zu object%s, but not what interrupted pushes left",
+					 res->nremoved, res->nremoved == 1 ? "" : "s");
+	}
 done:
 	if (begun) {
 		/* Also after a failure: pushes wait while the marker says a gc runs. */

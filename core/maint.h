@@ -40,7 +40,13 @@ struct mlops_gc_result {
 	struct mlops_gc_item *removed; /* removed (or, with dry_run, to remove) */
 	size_t nremoved;
 	uint64_t removed_bytes;
-	int tmp_cleaned;         /* files (and staging folders of killed imports) removed from .mlops/tmp */
+	/*
+	 * Local: files (and staging folders of killed imports) removed from
+	 * .mlops/tmp.  Remote: what killed pushes left there (unfinished S3
+	 * multipart uploads, files in its tmp/) removed, or with dry_run to
+	 * remove.
+	 */
+	int tmp_cleaned;
 	long long grace;
 };
 

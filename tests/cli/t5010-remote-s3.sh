@@ -172,10 +172,32 @@ test_expect_success 'a clone pulls the packed large file from S3 byte-identical;
 # or a part of one) or of a pack's index (KIND idx) through, then fails
 # FAILS attempts, each a line in $S3DIR/failed; STATUS 500 (the default)
 # is an InternalError, 404 a NoSuchUpload, 409 an OperationAborted.
+# moto lists every multipart upload as begun on 2010-11-10; the proxy
+# lists those begun through it as begun when it saw them begin, as S3
+# does.
 cat >"$S3DIR/proxy.py" <<'EOF'
-import http.client, http.server, os, sys, threading, urllib.parse
+import http.client, http.server, os, re, sys, threading, time, urllib.parse
 upstream, ctl, portfile = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 lock = threading.Lock()
+begun = {}
+def initiated(method, query, data):
+    if "uploads" not in urllib.parse.parse_qs(query, keep_blank_values=True):
+        return data
+    if method == "POST":
+        m = re.search(rb"<UploadId>([^<]+)</UploadId>", data)
+        if m:
+            with lock:
+                begun[m.group(1)] = time.time()
+        return data
+    def fix(u):
+        m = re.search(rb"<UploadId>([^<]+)</UploadId>", u.group(0))
+        with lock:
+            t = begun.get(m.group(1)) if m else None
+        if t is None:
+            return u.group(0)
+        when = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(t)).encode()
+        return re.sub(rb"<Initiated>[^<]*</Initiated>", b"<Initiated>" + when + b"</Initiated>", u.group(0))
+    return re.sub(rb"<Upload>.*?</Upload>", fix, data, flags=re.S) if method == "GET" else data
 def inject(path):
     with lock:
         try:
@@ -217,7 +239,7 @@ class H(http.server.BaseHTTPRequestHandler):
         c = http.client.HTTPConnection("127.0.0.1", upstream)
         c.request(self.command, self.path, body=body, headers=dict(self.headers))
         r = c.getresponse()
-        data = r.read()
+        data = initiated(self.command, u.query, r.read())
         self.send_response_only(r.status)
         for k, v in r.getheaders():
             if k.lower() not in ("transfer-encoding", "connection", "content-length"):
@@ -278,6 +300,39 @@ test_expect_success 'an index put the remote answers with a conflict fails the p
 	! keys flaky/refs/ | grep -q "datasets/e" &&
 	mlops -q push flaky -j 1 && keys flaky/refs/ | grep -q "datasets/e/v1" &&
 	mlops fsck --remote flaky >out && grep -q " 0 faults" out
+'
+
+# Begin a multipart upload of key $1 through endpoint $2 and send it a
+# part, as a push killed midway leaves it.
+begin_upload() {
+	"$py" -c "import boto3, sys
+s3 = boto3.client('s3', endpoint_url=sys.argv[2], region_name='us-east-1')
+u = s3.create_multipart_upload(Bucket='mlops', Key=sys.argv[1])
+boto3.client('s3', endpoint_url='$EP', region_name='us-east-1').upload_part(
+    Bucket='mlops', Key=sys.argv[1], UploadId=u['UploadId'], PartNumber=1, Body=b'a killed push')" "$1" "$2"
+}
+
+test_expect_success 'gc --remote aborts the uploads killed pushes left unfinished under its prefix, only there' '
+	cd a && rm -f "$S3DIR/fail" &&
+	begin_upload flaky/packs/killed.pack "$EP" && begin_upload elsewhere/packs/other.pack "$EP" &&
+	mlops --json gc --remote flaky --grace now --dry-run >../j &&
+	test $(json_field ../j tmp_cleaned) = 1 &&
+	mlops gc --remote flaky --grace now --dry-run >out &&
+	grep -q "^would remove 1 leftover of interrupted pushes (unfinished uploads, temporary files)$" out &&
+	test "$(open_uploads flaky/)" = flaky/packs/killed.pack &&
+	mlops gc --remote flaky --grace now >out &&
+	grep -q "^removed 1 leftover of interrupted pushes (unfinished uploads, temporary files)$" out &&
+	test -z "$(open_uploads flaky/)" &&
+	test "$(open_uploads elsewhere/)" = elsewhere/packs/other.pack &&
+	mlops fsck --remote flaky >out && grep -q " 0 faults" out
+'
+
+test_expect_success 'an upload begun within the grace period (default 1 day) is kept' '
+	cd a && begin_upload flaky/packs/fresh.pack "$PROXY" && begin_upload flaky/packs/old.pack "$EP" &&
+	test $(open_uploads flaky/ | wc -l) = 2 &&
+	mlops --json gc --remote flaky >../j && test $(json_field ../j tmp_cleaned) = 1 &&
+	test "$(open_uploads flaky/)" = flaky/packs/fresh.pack &&
+	mlops -q gc --remote flaky --grace now >out && ! test -s out && test -z "$(open_uploads flaky/)"
 '
 
 cd "$TRASH" && stop_s3

@@ -208,6 +208,29 @@ test_expect_success 'a push that waited for a gc sends again what the gc deleted
 	mlops fsck --remote origin
 '
 
+test_expect_success 'gc --remote removes the files killed pushes left in the remote tmp/ once older than the grace' '
+	T=$R/tmp && mkdir -p "$T" && echo old >"$T/put-aaaaaa" && touch -d "2 days ago" "$T/put-aaaaaa" &&
+	echo new >"$T/put-bbbbbb" && echo keep >../keep && touch -d "2 days ago" ../keep &&
+	ln -s "$TRASH/keep" "$T/put-link" && touch -h -d "2 days ago" "$T/put-link" &&
+	mkdir "$T/put-dir" && touch -d "2 days ago" "$T/put-dir" &&
+	mlops gc --remote origin --dry-run >out &&
+	grep -q "^would remove 1 leftover of interrupted pushes (unfinished uploads, temporary files)$" out &&
+	test -f "$T/put-aaaaaa" &&
+	mlops --json gc --remote origin --dry-run >j && grep -q "\"tmp_cleaned\":[[:space:]]*1" j &&
+	mlops gc --remote origin >out &&
+	grep -q "^removed 1 leftover of interrupted pushes (unfinished uploads, temporary files)$" out &&
+	! test -e "$T/put-aaaaaa" && test -f "$T/put-bbbbbb" && test -L "$T/put-link" &&
+	test -f ../keep && test -d "$T/put-dir" &&
+	mlops --json gc --remote origin >j && grep -q "\"tmp_cleaned\":[[:space:]]*0" j &&
+	echo old >"$T/put-cccccc" && touch -d "2 days ago" "$T/put-cccccc" &&
+	mlops -q gc --remote origin >out && ! test -s out && ! test -e "$T/put-cccccc" &&
+	mlops gc --remote origin --grace now >out && grep -q "^removed 1 leftover" out &&
+	! test -e "$T/put-bbbbbb" && test -L "$T/put-link" && test -d "$T/put-dir" &&
+	mlops fsck --remote origin &&
+	rm -r "$T" && mlops --json gc --remote origin --grace now >j &&
+	grep -q "\"tmp_cleaned\":[[:space:]]*0" j
+'
+
 test_expect_success 'gc -h outside a repository' '
 	cd / && mlops gc -h >"$TRASH/out" && grep -q "usage: mlops gc" "$TRASH/out"
 '
