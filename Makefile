@@ -101,9 +101,13 @@ $(BUILD)/man/%: man/%.scd
 unit: $(UNIT_BINS)
 	$(Q)set -e; for t in $(UNIT_BINS); do echo "# $$t"; $$t; done
 
+# Two at a time, the largest scripts (which run longest) first, so that no
+# long one is left running alone at the end.
+CLI_TESTS = $(shell ls -S tests/cli/t*.sh)
+
 cli: $(BIN) man
 	$(Q)MLOPS_BIN=$(abspath $(BIN)) MLOPS_MANDIR=$(abspath $(BUILD)/man) \
-		prove -j2 --timer tests/cli/t*.sh
+		prove -j2 --timer $(CLI_TESTS)
 
 test: unit cli
 
@@ -115,14 +119,14 @@ sanitize:
 cli-san: $(BIN) man
 	$(Q)ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 		MLOPS_SANITIZE=1 MLOPS_BIN=$(abspath $(BIN)) MLOPS_MANDIR=$(abspath $(BUILD)/man) \
-		prove -j2 tests/cli/t*.sh
+		prove -j2 --timer $(CLI_TESTS)
 
 VALGRIND = valgrind -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=126
 
 valgrind: $(BIN) man $(UNIT_BINS)
 	$(Q)set -e; for t in $(UNIT_BINS); do echo "# valgrind $$t"; $(VALGRIND) $$t; done
 	$(Q)MLOPS_VALGRIND=1 MLOPS_BIN=$(abspath $(BIN)) MLOPS_MANDIR=$(abspath $(BUILD)/man) \
-		prove tests/cli/t*.sh
+		prove -j2 --timer $(CLI_TESTS)
 
 stress: $(BIN)
 	$(Q)MLOPS_STRESS=10 MLOPS_BIN=$(abspath $(BIN)) prove -v tests/cli/t8000-crash.sh
