@@ -1604,82 +1604,148 @@ static const char *parse_truncated(int *truncated, const struct xml_el *c)
 }
 
 /*
- * A ListObjectsV2 reply into list.  Strict, since gc deletes what a listing
- * leaves out: the document must be one complete ListBucketResult, every
- * Contents closed and holding a Key and a Size, IsTruncated present (S3
- * always sends it) and true or false, a truncated page must carry
- * NextContinuationToken, and KeyCount, when sent, must count the keys.
- * Anything else is MLOPS_EREMOTE, never a shorter listing.
+ * The text of root's only child `name`, which must be there and not
+ * empty, into *out (the caller's): 0, MLOPS_EREMOTE with *why, or
+ * MLOPS_ERROR.
+ */
+static int required_text(char **out, const struct xml_el *root, const char *name,
+		const char *missing, const char *malformed, const char **why)
+{
+	const char *v;
+	size_t n;
+	int rc = xml_leaf(root, name, &v, &n);
+	if (rc <= 0 || n == 0) {
+		*why = rc < 0 ? malformed : missing;
+		return MLOPS_EREMOTE;
+	}
+	if (!(*out = xml_text(v, n))) {
+		if (errno != EINVAL)
+			return mlops_error_set(MLOPS_ERROR, "out of memory");
+		*why = malformed;
+		return MLOPS_EREMOTE;
+	}
+	return 0;
+}
+
+/*
+ * What an entry (or another child) of a listing's root makes of it: 0,
+ * MLOPS_EREMOTE with *why, or another failure.
+ */
+typedef int (*listing_child_cb)(void *ctx, const struct xml_el *c, const char **why);
+
+/*
+ * The frame every S3 listing shares, as strictly as gc needs (it deletes
+ * or aborts by what a listing says, and an entry left out would be taken
+ * for one that is not there): one complete document whose root is
+ * root_name (not_root says otherwise), each child named entry_name handed
+ * to entry and any other to other (when not NULL), no text among them,
+ * and IsTruncated once, true or false.  0 with *root and *truncated set;
+ * MLOPS_EREMOTE with *why (the caller says whose listing); any other
+ * failure as it came, *why NULL.
+ */
+static int parse_listing(struct xml_el *root, int *truncated, const char *p, size_t n,
+		const char *root_name, const char *not_root, const char *entry_name,
+		listing_child_cb entry, listing_child_cb other, void *ctx, const char **why)
+{
+	struct xml_el c;
+	const char *cur = NULL;
+	int rc, error;
+
+	*truncated = -1;
+	*why = NULL;
+	if (xml_root(root, p, n) < 0) {
+		*why = "not a complete XML document";
+		return MLOPS_EREMOTE;
+	}
+	if (!xml_is(root, root_name)) {
+		*why = not_root;
+		return MLOPS_EREMOTE;
+	}
+	while ((rc = xml_next_child(&cur, root, &c)) > 0) {
+		if (xml_is(&c, entry_name))
+			error = entry(ctx, &c, why);
+		else if (xml_is(&c, "IsTruncated"))
+			error = (*why = parse_truncated(truncated, &c)) ? MLOPS_EREMOTE : 0;
+		else
+			error = other ? other(ctx, &c, why) : 0;
+		if (error < 0)
+			return error;
+	}
+	if (rc < 0) {
+		*why = "text among its elements";
+		return MLOPS_EREMOTE;
+	}
+	if (*truncated < 0) {
+		*why = "no IsTruncated";
+		return MLOPS_EREMOTE;
+	}
+	return 0;
+}
+
+struct list_parse {
+	struct mlops_s3_list *list;
+	size_t cap;
+	struct mlops_s3 *s3;
+	long long key_count;
+};
+
+static int list_contents(void *ctx, const struct xml_el *c, const char **why)
+{
+	struct list_parse *lp = ctx;
+	return parse_contents(lp->list, &lp->cap, lp->s3, c, why);
+}
+
+static int list_key_count(void *ctx, const struct xml_el *c, const char **why)
+{
+	struct list_parse *lp = ctx;
+	char num[24], *e;
+	if (!xml_is(c, "KeyCount"))
+		return 0;
+	if (lp->key_count >= 0 || c->body_len == 0 || c->body_len >= sizeof(num)) {
+		*why = "a malformed KeyCount";
+		return MLOPS_EREMOTE;
+	}
+	memcpy(num, c->body, c->body_len);
+	num[c->body_len] = '\0';
+	lp->key_count = strtoll(num, &e, 10);
+	if (*e || !isdigit((unsigned char)num[0])) {
+		*why = "a malformed KeyCount";
+		return MLOPS_EREMOTE;
+	}
+	return 0;
+}
+
+/*
+ * A ListObjectsV2 reply into list: the frame of parse_listing with
+ * Contents, each closed and holding a Key and a Size; a truncated page
+ * must carry NextContinuationToken, and KeyCount, when sent, must count
+ * the keys.  Anything else is MLOPS_EREMOTE, never a shorter listing.
  */
 static int parse_list(struct mlops_s3_list *list, struct mlops_s3 *s3, const char *p, size_t n)
 {
-	struct xml_el root, c;
-	const char *cur = NULL, *why = NULL, *v;
-	size_t cap = 0, vn;
-	long long key_count = -1;
-	int rc, truncated = -1, error = 0;
+	struct list_parse lp = { list, 0, s3, -1 };
+	struct xml_el root;
+	const char *why = NULL;
+	int truncated, error;
 
-	if (xml_root(&root, p, n) < 0) {
-		why = "not a complete XML document";
-		goto bad;
-	}
-	if (!xml_is(&root, "ListBucketResult")) {
-		why = "not a ListBucketResult";
-		goto bad;
-	}
-	while ((rc = xml_next_child(&cur, &root, &c)) > 0) {
-		if (xml_is(&c, "Contents")) {
-			if ((error = parse_contents(list, &cap, s3, &c, &why)) < 0) {
-				if (why)
-					goto bad;
-				return error;
-			}
-		} else if (xml_is(&c, "IsTruncated")) {
-			if ((why = parse_truncated(&truncated, &c)))
-				goto bad;
-		} else if (xml_is(&c, "KeyCount")) {
-			char num[24], *e;
-			if (key_count >= 0 || c.body_len == 0 || c.body_len >= sizeof(num)) {
-				why = "a malformed KeyCount";
-				goto bad;
-			}
-			memcpy(num, c.body, c.body_len);
-			num[c.body_len] = '\0';
-			key_count = strtoll(num, &e, 10);
-			if (*e || !isdigit((unsigned char)num[0])) {
-				why = "a malformed KeyCount";
-				goto bad;
-			}
-		}
-	}
-	if (rc < 0) {
-		why = "text among its elements";
-		goto bad;
-	}
-	if (truncated < 0) {
-		why = "no IsTruncated";
-		goto bad;
-	}
-	if (key_count >= 0 && (unsigned long long)key_count != list->count) {
+	if ((error = parse_listing(&root, &truncated, p, n, "ListBucketResult",
+			"not a ListBucketResult", "Contents",
+			list_contents, list_key_count, &lp, &why)) < 0)
+		goto done;
+	if (lp.key_count >= 0 && (unsigned long long)lp.key_count != list->count) {
 		why = "KeyCount does not match the keys listed";
-		goto bad;
+		error = MLOPS_EREMOTE;
+		goto done;
 	}
-	if (truncated) {
-		if ((rc = xml_leaf(&root, "NextContinuationToken", &v, &vn)) <= 0 || vn == 0) {
-			why = rc < 0 ? "a malformed NextContinuationToken" :
-				"truncated without a continuation token";
-			goto bad;
-		}
-		if (!(list->next_token = xml_text(v, vn))) {
-			if (errno != EINVAL)
-				return mlops_error_set(MLOPS_ERROR, "out of memory");
-			why = "a malformed NextContinuationToken";
-			goto bad;
-		}
-	}
-	return 0;
-bad:
-	return mlops_error_set(MLOPS_EREMOTE, "malformed listing from '%s': %s", s3->display, why);
+	if (truncated)
+		error = required_text(&list->next_token, &root, "NextContinuationToken",
+			"truncated without a continuation token",
+			"a malformed NextContinuationToken", &why);
+done:
+	if (error < 0 && why)
+		return mlops_error_set(MLOPS_EREMOTE, "malformed listing from '%s': %s",
+			s3->display, why);
+	return error;
 }
 
 int mlops_s3_list_page(struct mlops_s3_list **out, struct mlops_s3 *s3,
@@ -1956,87 +2022,46 @@ static int parse_upload(struct mlops_s3_uploads *u, size_t *cap, struct mlops_s3
 	return 0;
 }
 
-/*
- * The text of root's only child `name`, which must be there and not
- * empty, into *out (the caller's): 0, MLOPS_EREMOTE with *why, or
- * MLOPS_ERROR.
- */
-static int required_text(char **out, const struct xml_el *root, const char *name,
-		const char *missing, const char *malformed, const char **why)
+struct uploads_parse {
+	struct mlops_s3_uploads *u;
+	size_t cap;
+	struct mlops_s3 *s3;
+};
+
+static int uploads_upload(void *ctx, const struct xml_el *c, const char **why)
 {
-	const char *v;
-	size_t n;
-	int rc = xml_leaf(root, name, &v, &n);
-	if (rc <= 0 || n == 0) {
-		*why = rc < 0 ? malformed : missing;
-		return MLOPS_EREMOTE;
-	}
-	if (!(*out = xml_text(v, n))) {
-		if (errno != EINVAL)
-			return mlops_error_set(MLOPS_ERROR, "out of memory");
-		*why = malformed;
-		return MLOPS_EREMOTE;
-	}
-	return 0;
+	struct uploads_parse *up = ctx;
+	return parse_upload(up->u, &up->cap, up->s3, c, why);
 }
 
 /*
  * A ListMultipartUploads reply into u, as strict as parse_list: gc aborts
- * what it lists, and an upload left out is billed on.  One complete
- * ListMultipartUploadsResult, every Upload closed and holding a Key and an
- * UploadId, IsTruncated present and true or false, and a truncated page
- * carrying both NextKeyMarker and NextUploadIdMarker (a key's uploads may
- * be split between pages, so the key alone would skip the rest of them).
+ * what it lists, and an upload left out is billed on.  The frame of
+ * parse_listing with Upload, each closed and holding a Key and an
+ * UploadId, and a truncated page carrying both NextKeyMarker and
+ * NextUploadIdMarker (a key's uploads may be split between pages, so the
+ * key alone would skip the rest of them).
  */
 static int parse_uploads(struct mlops_s3_uploads *u, struct mlops_s3 *s3, const char *p, size_t n)
 {
-	struct xml_el root, c;
-	const char *cur = NULL, *why = NULL;
-	size_t cap = 0;
-	int rc, truncated = -1, error;
+	struct uploads_parse up = { u, 0, s3 };
+	struct xml_el root;
+	const char *why = NULL;
+	int truncated, error;
 
-	if (xml_root(&root, p, n) < 0) {
-		why = "not a complete XML document";
-		goto bad;
-	}
-	if (!xml_is(&root, "ListMultipartUploadsResult")) {
-		why = "not a ListMultipartUploadsResult";
-		goto bad;
-	}
-	while ((rc = xml_next_child(&cur, &root, &c)) > 0) {
-		if (xml_is(&c, "Upload")) {
-			if ((error = parse_upload(u, &cap, s3, &c, &why)) < 0) {
-				if (why)
-					goto bad;
-				return error;
-			}
-		} else if (xml_is(&c, "IsTruncated")) {
-			if ((why = parse_truncated(&truncated, &c)))
-				goto bad;
-		}
-	}
-	if (rc < 0) {
-		why = "text among its elements";
-		goto bad;
-	}
-	if (truncated < 0) {
-		why = "no IsTruncated";
-		goto bad;
-	}
-	if (truncated &&
-	    ((error = required_text(&u->next_key_marker, &root, "NextKeyMarker",
-			"truncated without a NextKeyMarker", "a malformed NextKeyMarker", &why)) < 0 ||
-	     (error = required_text(&u->next_upload_id_marker, &root, "NextUploadIdMarker",
-			"truncated without a NextUploadIdMarker", "a malformed NextUploadIdMarker",
-			&why)) < 0)) {
-		if (why)
-			goto bad;
-		return error;
-	}
-	return 0;
-bad:
-	return mlops_error_set(MLOPS_EREMOTE, "malformed listing of uploads from '%s': %s", s3->display,
-		why);
+	if ((error = parse_listing(&root, &truncated, p, n, "ListMultipartUploadsResult",
+			"not a ListMultipartUploadsResult", "Upload",
+			uploads_upload, NULL, &up, &why)) == 0 && truncated &&
+	    (error = required_text(&u->next_key_marker, &root, "NextKeyMarker",
+			"truncated without a NextKeyMarker", "a malformed NextKeyMarker",
+			&why)) == 0)
+		error = required_text(&u->next_upload_id_marker, &root, "NextUploadIdMarker",
+			"truncated without a NextUploadIdMarker",
+			"a malformed NextUploadIdMarker", &why);
+	if (error < 0 && why)
+		return mlops_error_set(MLOPS_EREMOTE, "malformed listing of uploads from '%s': %s",
+			s3->display, why);
+	return error;
 }
 
 int mlops_s3_uploads_page(struct mlops_s3_uploads **out, struct mlops_s3 *s3, const char *prefix,
