@@ -1748,17 +1748,32 @@ done:
 	return error;
 }
 
+int mlops_s3_list_parse(struct mlops_s3_list **out, struct mlops_s3 *s3, const char *body,
+		size_t len)
+{
+	struct mlops_s3_list *list;
+	int error;
+
+	*out = NULL;
+	if (!(list = calloc(1, sizeof(*list))))
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	if ((error = parse_list(list, s3, body, len)) < 0) {
+		mlops_s3_list_free(list);
+		return error;
+	}
+	*out = list;
+	return 0;
+}
+
 int mlops_s3_list_page(struct mlops_s3_list **out, struct mlops_s3 *s3,
 		const char *prefix, const char *token, int max_keys)
 {
 	struct req r = { .what = "list", .method = "GET", .sink_kind = SINK_MEM, .mem_cap = LIST_BODY_CAP };
-	struct mlops_s3_list *list = NULL;
 	char *full = NULL, maxbuf[16];
 	int error;
 
 	*out = NULL;
-	if (!(full = malloc(strlen(s3->prefix) + (prefix ? strlen(prefix) : 0) + 1)) ||
-			!(list = calloc(1, sizeof(*list)))) {
+	if (!(full = malloc(strlen(s3->prefix) + (prefix ? strlen(prefix) : 0) + 1))) {
 		error = mlops_error_set(MLOPS_ERROR, "out of memory");
 		goto cleanup;
 	}
@@ -1774,13 +1789,9 @@ int mlops_s3_list_page(struct mlops_s3_list **out, struct mlops_s3 *s3,
 	}
 	if ((error = do_request(s3, &r)) < 0)
 		goto cleanup;
-	if ((error = parse_list(list, s3, r.resp.p, r.resp.len)) < 0)
-		goto cleanup;
-	*out = list;
-	list = NULL;
+	error = mlops_s3_list_parse(out, s3, r.resp.p, r.resp.len);
 
 cleanup:
-	mlops_s3_list_free(list);
 	free(full);
 	req_cleanup(&r);
 	return error;
@@ -2064,18 +2075,33 @@ static int parse_uploads(struct mlops_s3_uploads *u, struct mlops_s3 *s3, const 
 	return error;
 }
 
+int mlops_s3_uploads_parse(struct mlops_s3_uploads **out, struct mlops_s3 *s3, const char *body,
+		size_t len)
+{
+	struct mlops_s3_uploads *u;
+	int error;
+
+	*out = NULL;
+	if (!(u = calloc(1, sizeof(*u))))
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	if ((error = parse_uploads(u, s3, body, len)) < 0) {
+		mlops_s3_uploads_free(u);
+		return error;
+	}
+	*out = u;
+	return 0;
+}
+
 int mlops_s3_uploads_page(struct mlops_s3_uploads **out, struct mlops_s3 *s3, const char *prefix,
 		const char *key_marker, const char *upload_id_marker)
 {
 	struct req r = { .what = "list the uploads in", .method = "GET", .sink_kind = SINK_MEM,
 		.mem_cap = LIST_BODY_CAP };
-	struct mlops_s3_uploads *u = NULL;
 	char *full = NULL;
 	int error;
 
 	*out = NULL;
-	if (!(full = malloc(strlen(s3->prefix) + (prefix ? strlen(prefix) : 0) + 1)) ||
-			!(u = calloc(1, sizeof(*u)))) {
+	if (!(full = malloc(strlen(s3->prefix) + (prefix ? strlen(prefix) : 0) + 1))) {
 		error = mlops_error_set(MLOPS_ERROR, "out of memory");
 		goto cleanup;
 	}
@@ -2089,13 +2115,9 @@ int mlops_s3_uploads_page(struct mlops_s3_uploads **out, struct mlops_s3 *s3, co
 		r.query[r.nquery++] = (struct mlops_sigv4_param){ "upload-id-marker", upload_id_marker };
 	if ((error = do_request(s3, &r)) < 0)
 		goto cleanup;
-	if ((error = parse_uploads(u, s3, r.resp.p, r.resp.len)) < 0)
-		goto cleanup;
-	*out = u;
-	u = NULL;
+	error = mlops_s3_uploads_parse(out, s3, r.resp.p, r.resp.len);
 
 cleanup:
-	mlops_s3_uploads_free(u);
 	free(full);
 	req_cleanup(&r);
 	return error;

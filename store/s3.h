@@ -189,6 +189,16 @@ struct mlops_s3_list {
 int mlops_s3_list_page(struct mlops_s3_list **out, struct mlops_s3 *s3,
 		const char *prefix, const char *token, int max_keys);
 
+/*
+ * Read body[0..len) (not NUL-terminated; NULL when len is 0) as
+ * mlops_s3_list_page reads the server's reply, with the same rules and
+ * errors ("malformed listing from ..."; MLOPS_ERROR when out of memory),
+ * keys made relative to s3's prefix.  Nothing is sent.  *out is the
+ * caller's, freed with mlops_s3_list_free(); NULL on failure.
+ */
+int mlops_s3_list_parse(struct mlops_s3_list **out, struct mlops_s3 *s3, const char *body,
+		size_t len);
+
 void mlops_s3_list_free(struct mlops_s3_list *list);
 
 /*
@@ -244,6 +254,15 @@ struct mlops_s3_uploads {
  */
 int mlops_s3_uploads_page(struct mlops_s3_uploads **out, struct mlops_s3 *s3, const char *prefix,
 		const char *key_marker, const char *upload_id_marker);
+
+/*
+ * Read body[0..len) as mlops_s3_uploads_page reads the server's reply,
+ * with the same rules and errors ("malformed listing of uploads from
+ * ..."; MLOPS_ERROR when out of memory).  Nothing is sent.  *out is the
+ * caller's, freed with mlops_s3_uploads_free(); NULL on failure.
+ */
+int mlops_s3_uploads_parse(struct mlops_s3_uploads **out, struct mlops_s3 *s3, const char *body,
+		size_t len);
 
 void mlops_s3_uploads_free(struct mlops_s3_uploads *uploads);
 
