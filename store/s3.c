@@ -952,12 +952,14 @@ static int xml_is(const struct xml_el *el, const char *name)
 /*
  * The root element of the document [p, p + n) into *root: 0, or -1 when
  * the document is not one complete element (a UTF-8 byte order mark, a
- * prolog and comments around it are fine).
+ * prolog and comments around it are fine) or holds a NUL byte, which XML
+ * never does: numbers and times are read as C strings, so "12\0junk"
+ * would pass for a Size of 12.
  */
 static int xml_root(struct xml_el *root, const char *p, size_t n)
 {
 	const char *end = p + n;
-	if (!p)
+	if (!p || memchr(p, '\0', n))
 		return -1;
 	if (n >= 3 && !memcmp(p, "\xef\xbb\xbf", 3))
 		p += 3;
