@@ -61,6 +61,10 @@
 #include "tests/fuzz/fuzz_columnar.c"
 #undef LLVMFuzzerTestOneInput
 
+#define LLVMFuzzerTestOneInput fuzz_s3xml_one
+#include "tests/fuzz/fuzz_s3xml.c"
+#undef LLVMFuzzerTestOneInput
+
 typedef int (*fuzz_fn)(const uint8_t *data, size_t size);
 
 static const char *corpus_root(void)
@@ -164,6 +168,12 @@ static void test_archive(void **state)
 	assert_true(replay("archive", fuzz_archive_one) > 0);
 }
 
+static void test_s3xml(void **state)
+{
+	(void)state;
+	assert_true(replay("s3xml", fuzz_s3xml_one) > 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -174,6 +184,7 @@ int main(void)
 		cmocka_unit_test(test_json_records),
 		cmocka_unit_test(test_serve),
 		cmocka_unit_test(test_archive),
+		cmocka_unit_test(test_s3xml),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
