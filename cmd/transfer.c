@@ -81,6 +81,8 @@ static int print_result(const struct mlops_transfer_result *res, enum op op, dou
 					(double)st->bytes);
 		cJSON_AddNumberToObject(o, "objects_present", (double)st->present);
 		cJSON_AddNumberToObject(o, "packs", (double)st->packs);
+		if (op == OP_PUSH)
+			cJSON_AddNumberToObject(o, "packs_linked", (double)st->linked);
 		cJSON_AddNumberToObject(o, "listings", (double)st->listings);
 		cJSON_AddNumberToObject(o, "checks", (double)st->checks);
 		cJSON_AddNumberToObject(o, "seconds", secs);
@@ -121,10 +123,13 @@ static int print_result(const struct mlops_transfer_result *res, enum op op, dou
 		return 0;
 	char a[32];
 	printf("%s %s (%s)\n", op == OP_PUSH ? "pushed to" : "fetched from", res->remote, res->url);
-	printf("objects: %llu %s (%s%s%llu pack%s), %llu already there, in %.2f s\n",
+	char linked[48] = "";
+	if (st->linked)
+		snprintf(linked, sizeof(linked), ", %llu linked", (unsigned long long)st->linked);
+	printf("objects: %llu %s (%s, %llu pack%s%s), %llu already there, in %.2f s\n",
 	       (unsigned long long)st->objects, op == OP_PUSH ? "sent" : "received",
-	       cmd_human_size(a, st->bytes), ", ", (unsigned long long)st->packs,
-	       st->packs == 1 ? "" : "s", (unsigned long long)st->present, secs);
+	       cmd_human_size(a, st->bytes), (unsigned long long)st->packs,
+	       st->packs == 1 ? "" : "s", linked, (unsigned long long)st->present, secs);
 	size_t same = 0;
 	for (size_t i = 0; i < res->nrefs; i++) {
 		const struct mlops_ref_update *u = &res->refs[i];

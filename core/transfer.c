@@ -489,6 +489,7 @@ static void add_stats(struct mlops_xfer_stats *to, const struct mlops_xfer_stats
 	to->objects += st->objects;
 	to->bytes += st->bytes;
 	to->packs += st->packs;
+	to->linked += st->linked;
 	to->checks += st->checks;
 	to->listings += st->listings;
 }

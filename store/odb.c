@@ -1631,10 +1631,31 @@ int mlops_odb_info(struct mlops_odb_info *info, struct mlops_odb *odb, const mlo
 	info->codec = w.codec;
 	info->stored_size = w.len;
 	info->packed = w.pack != NULL;
+	memset(&info->pack, 0, sizeof(info->pack));
+	info->pack_objects = 0;
+	if (w.pack) {
+		info->pack = w.pack->name;
+		info->pack_objects = w.pack->idx->count;
+	}
 	info->mtime = 0;
 	if (stat(w.pack ? w.pack->path : w.path, &st) == 0)
 		info->mtime = (int64_t)st.st_mtime;
 	return 0;
+}
+
+int mlops_odb_share_pack(struct mlops_odb *odb, const mlops_oid *name,
+			 int (*share)(void *payload, const char *pack_path, const char *idx_path),
+			 void *payload)
+{
+	char pack[PATH_MAX], idx[PATH_MAX];
+	if (!pack_is_sealed(odb, name))
+		return 1;
+	pack_path(pack, sizeof(pack), odb, name, "pack");
+	pack_path(idx, sizeof(idx), odb, name, "idx");
+	int rc = share(payload, pack, idx);
+	/* Sealed a moment ago, and a link changes no byte: sealed again. */
+	(void)seal_pack(odb, name);
+	return rc;
 }
 
 /* Read exactly len bytes at offset; a short file is a corrupt object. */

@@ -223,10 +223,26 @@ struct mlops_odb_info {
 	uint64_t stored_size; /* its bytes as stored */
 	int64_t mtime;        /* of its file, or of its pack */
 	int packed;
+	mlops_oid pack;       /* packed: the pack's name (its index's id) */
+	size_t pack_objects;  /* packed: how many objects the pack holds */
 };
 
 /* Describe a stored object (not a pending one).  MLOPS_ENOTFOUND when absent. */
 int mlops_odb_info(struct mlops_odb_info *info, struct mlops_odb *odb, const mlops_oid *id);
+
+/*
+ * Let share(payload, pack_path, idx_path) link the files of the local pack
+ * <name> somewhere else (a push to a directory remote on the same file
+ * system), without reading them, when the pack is sealed: every object in
+ * it was verified when it was written or fetched, and the file has not
+ * changed since (see mlops_odb_copy_to_fd).  A link moves the file's
+ * ctime, so the pack is sealed again after share returns.  Returns 1
+ * without calling share when the pack is not sealed (its objects must be
+ * read and verified), else what share returns.
+ */
+int mlops_odb_share_pack(struct mlops_odb *odb, const mlops_oid *name,
+			 int (*share)(void *payload, const char *pack_path, const char *idx_path),
+			 void *payload);
 
 
 /*

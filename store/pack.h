@@ -24,7 +24,8 @@
  * second time; its index is known from the objects' sizes before a byte
  * is read, and each object is verified by its own id whenever it is read.
  * Such a pack has the local format exactly, so a fetch can link it into
- * the store whole.
+ * the store whole, and a push can link a local pack into a directory
+ * remote whole (mlops_odb_share_pack).
  *
  * The local store (odb.h) uses the same two formats in objects/pack/, with
  * one difference: a local pack is written as its objects are stored, in

@@ -1444,6 +1444,9 @@ struct pobj {
 	enum mlops_codec codec;
 	uint64_t size;
 	char *path;
+	int packed;
+	mlops_oid pack;       /* packed: the local pack's name */
+	size_t pack_objects;  /* packed: how many objects that pack holds */
 };
 
 struct pjob {
@@ -1702,6 +1705,125 @@ done:
 	return err;
 }
 
+/* ---- push: whole local packs, linked ------------------------------------ */
+
+struct link_ctx {
+	struct pool *p;
+	const mlops_oid *name;
+	int cannot;           /* the remote cannot link: the bytes are sent */
+};
+
+/*
+ * mlops_odb_share_pack's callback: the sealed local pack's file becomes
+ * the remote's pack of the same name (the local format is a directory
+ * remote's, pack.h), then its index goes, so that an index always names
+ * a complete pack.
+ */
+static int link_pack(void *payload, const char *pack, const char *idx_path)
+{
+	struct link_ctx *l = payload;
+	struct mlops_xfer *x = l->p->x;
+	struct mlops_pack_index *idx = NULL;
+	mlops_oid *ids = NULL;
+	char *data = NULL, hex[MLOPS_OID_HEXSZ + 1], key[128];
+	size_t len = 0;
+	int err = mlops_read_file(&data, &len, idx_path);
+	if (err == 0)
+		err = mlops_pack_index_parse(&idx, data, len, l->name);
+	if (err == 0) {
+		snprintf(key, sizeof(key), "packs/%s.pack", mlops_oid_fmt(hex, l->name));
+		if ((err = x->r->put_link(x->r, key, pack)) == 1)
+			l->cannot = 1;
+	}
+	if (err == 0 && !(ids = malloc((idx->count ? idx->count : 1) * sizeof(*ids))))
+		err = mlops_error_set(MLOPS_ERROR, "out of memory");
+	if (err == 0) {
+		for (size_t i = 0; i < idx->count; i++)
+			ids[i] = idx->entries[i].id;
+		err = pack_sent(l->p, l->name, data, len, ids, idx->count, idx->pack_size);
+	}
+	free(ids);
+	mlops_pack_index_free(idx);
+	free(data);
+	return err;
+}
+
+struct pack_ref {
+	mlops_oid pack;
+	size_t i;
+};
+
+static int cmp_pack_ref(const void *a, const void *b)
+{
+	const struct pack_ref *x = a, *y = b;
+	int c = mlops_oid_cmp(&x->pack, &y->pack);
+	return c ? c : (x->i > y->i) - (x->i < y->i);
+}
+
+/*
+ * A sealed local pack every object of which goes to a remote that can
+ * link it (a folder on the same file system) is linked whole: no byte is
+ * read or written, where sending its objects would read, hash and write
+ * each.  Its objects were verified when the pack was written or fetched
+ * and the file has not changed since, the trust a checkout gives it.  The
+ * objects sent so are taken out of objs; the rest go the usual way.
+ */
+static int push_linked(struct pool *p, struct pobj *objs, size_t *nobj)
+{
+	struct mlops_xfer *x = p->x;
+	size_t n = *nobj, k = 0, m = 0;
+	int err = 0;
+	if (!x->r->put_link)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		k += objs[i].packed;
+	if (!k)
+		return 0;
+	struct pack_ref *refs = malloc(k * sizeof(*refs));
+	unsigned char *gone = calloc(n, 1);
+	if (!refs || !gone) {
+		free(refs);
+		free(gone);
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	}
+	k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (objs[i].packed)
+			refs[k++] = (struct pack_ref){ objs[i].pack, i };
+	qsort(refs, k, sizeof(*refs), cmp_pack_ref);
+	for (size_t a = 0, b; a < k; a = b) {
+		for (b = a + 1; b < k && !mlops_oid_cmp(&refs[b].pack, &refs[a].pack); b++)
+			;
+		if (b - a != objs[refs[a].i].pack_objects)
+			continue;
+		struct link_ctx l = { .p = p, .name = &refs[a].pack };
+		if ((err = mlops_odb_share_pack(x->odb, &refs[a].pack, link_pack, &l)) < 0)
+			break;
+		if (l.cannot) {
+			err = 0;
+			break;
+		}
+		if (err == 1) { /* not sealed: its objects are read and verified */
+			err = 0;
+			continue;
+		}
+		for (size_t j = a; j < b; j++)
+			gone[refs[j].i] = 1;
+		struct push_ctx *c = p->ctx;
+		c->st->linked++;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (gone[i])
+			free(objs[i].path);
+		else
+			objs[m++] = objs[i];
+	}
+	*nobj = m;
+	free(refs);
+	free(gone);
+	return err;
+}
+
 static int cmp_pobj_size(const void *a, const void *b)
 {
 	const struct pobj *x = a, *y = b;
@@ -1753,6 +1875,9 @@ int mlops_xfer_push(struct mlops_xfer *x, const mlops_oid *ids, size_t n,
 			goto done;
 		objs[i].codec = info.codec;
 		objs[i].size = info.stored_size;
+		objs[i].packed = info.packed;
+		objs[i].pack = info.pack;
+		objs[i].pack_objects = info.pack_objects;
 		if (!info.packed &&
 		    (err = mlops_odb_locate(&objs[i].path, &objs[i].codec, x->odb, &objs[i].id)) < 0)
 			goto done;
@@ -1787,6 +1912,12 @@ int mlops_xfer_push(struct mlops_xfer *x, const mlops_oid *ids, size_t n,
 		}
 		nobj = k;
 	}
+	struct push_ctx ctx = { .objs = objs, .st = st };
+	struct pool pool = { .x = x, .run = push_job, .ctx = &ctx };
+	for (size_t i = 0; i < nobj; i++)
+		pool.total_bytes += objs[i].size;
+	if ((err = push_linked(&pool, objs, &nobj)) < 0)
+		goto done;
 	/* Jobs: small objects in packs, each large one alone. */
 	qsort(objs, nobj, sizeof(*objs), cmp_pobj_size);
 	size_t nsmall = 0;
@@ -1843,12 +1974,11 @@ int mlops_xfer_push(struct mlops_xfer *x, const mlops_oid *ids, size_t n,
 		else
 			jobs[njobs++] = (struct pjob){ .first = start, .count = i - start, .pack = PACK_SMALL };
 	}
-	struct push_ctx ctx = { .objs = objs, .jobs = jobs, .st = st };
-	struct pool pool = { .x = x, .njobs = njobs, .run = push_job, .ctx = &ctx,
-			     .total_bytes = total };
+	ctx.jobs = jobs;
+	pool.njobs = njobs;
 	if ((err = pool_run(&pool)) < 0)
 		goto done;
-	if (njobs && x->r->sync && (err = x->r->sync(x->r)) < 0)
+	if ((njobs || st->packs) && x->r->sync && (err = x->r->sync(x->r)) < 0)
 		goto done;
 done:
 	for (size_t i = 0; i < nobj; i++)

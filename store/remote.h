@@ -85,6 +85,14 @@ struct mlops_remote {
 	 */
 	int (*put_file)(struct mlops_remote *r, const char *key, const char *path);
 	/*
+	 * Optional (NULL: never links): store the local store's file at path
+	 * (a pack or object: named by its content, never changed in place) as
+	 * key by hard-linking it, its time set to now as a new key's: 0, or 1
+	 * when this remote cannot (the `hardlinks` setting off, another file
+	 * system, links refused), and the caller sends the bytes instead.
+	 */
+	int (*put_link)(struct mlops_remote *r, const char *key, const char *path);
+	/*
 	 * Optional (NULL: large objects travel one key each): store as key,
 	 * atomically as put does, n parts back to back, without joining them
 	 * in memory: part(payload, i, &p) is called for i = 0..n-1, in order,
@@ -239,6 +247,7 @@ struct mlops_xfer_stats {
 	uint64_t bytes;     /* their stored bytes */
 	uint64_t present;   /* objects the other side already had */
 	uint64_t packs;     /* packs sent or received */
+	uint64_t linked;    /* push: of those, the store's own packs, linked whole */
 	uint64_t checks;    /* keys checked one by one */
 	uint64_t listings;  /* listings of objects/ */
 };

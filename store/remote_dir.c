@@ -297,6 +297,39 @@ static int dir_put_file_raw(struct mlops_remote *r, const char *key, const char 
 }
 
 /*
+ * Link src, a file of the local store, as key: a push to a folder on the
+ * same file system writes no byte (git's local clones share objects the
+ * same way).  The file's time is set to now first, so that the key
+ * appears with it and a gc of the remote counts its grace period from the
+ * push, not from when the file was written; only a file this user owns
+ * can be given a time, any other is copied.
+ */
+static int dir_put_link_raw(struct mlops_remote *r, const char *key, const char *src)
+{
+	struct dir_remote *d = (struct dir_remote *)r;
+	char path[PATH_MAX];
+	int err;
+	if (!d->base.hardlinks)
+		return 1;
+	if ((err = key_path(path, sizeof(path), d, key)) < 0)
+		return err;
+	if (utimensat(AT_FDCWD, src, NULL, 0) < 0)
+		return 1;
+	int rc = link(src, path), e = errno;
+	if (rc < 0 && e == ENOENT) {
+		if ((err = parent_dir(path)) < 0)
+			return err;
+		rc = link(src, path);
+		e = errno;
+	}
+	if (rc == 0 || e == EEXIST) /* there already: the same bytes, named by their content */
+		return 0;
+	if (e == EXDEV || e == EPERM || e == EMLINK || e == EOPNOTSUPP)
+		return 1;
+	return mlops_error_sys(e, "unable to write '%s'", path);
+}
+
+/*
  * Open key's file for reading: *fd and *st on success (the caller closes
  * *fd); MLOPS_ENOTFOUND, MLOPS_EREMOTE for something else than a file or
  * one above max_size (more than what mlops writes there: the remote's
@@ -665,6 +698,11 @@ static int dir_put_file(struct mlops_remote *r, const char *key, const char *src
 	return remote_failure(r, dir_put_file_raw(r, key, src));
 }
 
+static int dir_put_link(struct mlops_remote *r, const char *key, const char *src)
+{
+	return remote_failure(r, dir_put_link_raw(r, key, src));
+}
+
 static int dir_remove(struct mlops_remote *r, const char *key)
 {
 	return remote_failure(r, dir_remove_raw(r, key));
@@ -744,6 +782,7 @@ int mlops_remote_dir_open(struct mlops_remote **out, const char *url,
 	d->base.has_many = dir_has_many;
 	d->base.put = dir_put;
 	d->base.put_file = dir_put_file;
+	d->base.put_link = dir_put_link;
 	d->base.put_parts = dir_put_parts;
 	d->base.path = dir_path;
 	d->base.hardlinks = opts ? opts->hardlinks : 1;

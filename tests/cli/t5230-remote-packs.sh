@@ -17,6 +17,15 @@ bulk_packs() {
 	done
 }
 inode() { stat -c %i "$1"; }
+# Is the store's pack $1 sealed: its index's mtime the pack's ctime plus
+# 1 ns (store/odb.c)?
+sealed() {
+	_c=$(stat -c %.9Z "$1") && _m=$(stat -c %.9Y "${1%.pack}.idx") &&
+	test "$(echo "$_c" | awk -F. '{ s = $1; n = $2 + 1; if (n == 1000000000) { s++; n = 0 }
+		printf "%d.%09d", s, n }')" = "$_m"
+}
+# Does any pack of the store share its file with $1?
+shared() { ls -i .mlops/objects/pack/*.pack 2>/dev/null | grep -q "^ *$(inode "$1") "; }
 links() { stat -c %h "$1"; }
 sums() { (cd "$1" && find . -type f | sort | xargs sha256sum); }
 
@@ -198,6 +207,52 @@ test_expect_success 'a path a killed pull was making is made again by the next p
 	mkdir d1 && echo half >d1/x.bin &&
 	test_must_fail mlops pull 2>err && grep -q "not recorded in any version" err &&
 	test "$(cat d1/x.bin)" = half
+'
+
+test_expect_success 'push links the sealed packs of the store whole: no byte is written' '
+	L=$TRASH/linked && git init -q p && cd p && mlops -q init &&
+	git config -f .mlops/config core.packAfter 0 &&
+	mkdir d && head -c 3000000 /dev/urandom >d/big.bin && i=0 &&
+	while [ $i -lt 30 ]; do echo "small $i" >d/s$i; i=$((i + 1)); done &&
+	mlops -q dataset add d && git add -A && git commit -qm d &&
+	n=0 && for l in .mlops/objects/pack/*.pack; do sealed "$l" && n=$((n + 1)) || return 1; done &&
+	test $n -ge 1 && ! ls .mlops/objects/?? >/dev/null 2>&1 &&
+	mkdir "$L" && mlops -q remote add origin "$L" --default && start=$(date +%s) &&
+	mlops --json push >j && grep -q "\"packs_linked\":[^0-9]*$n," j &&
+	for l in .mlops/objects/pack/*.pack; do
+		r="$L/packs/$(basename "$l")" &&
+		test "$(inode "$r")" = "$(inode "$l")" && cmp "${r%.pack}.idx" "${l%.pack}.idx" &&
+		# Sealed again after the link moved its ctime; its time is now.
+		sealed "$l" && test $(stat -c %Y "$r") -ge $start || return 1
+	done &&
+	mlops fsck --remote origin >out && grep -q " 0 faults" out &&
+	mlops push >out && grep -q "^objects: 0 sent" out &&
+	cd .. && git clone -q p p1 && cd p1 && mlops -q init && mlops -q remote add origin "$L" &&
+	mlops -q pull && sums ../p/d >want && sums d >got && test_cmp want got
+'
+
+test_expect_success 'with remote.NAME.hardlinks false push copies them' '
+	C=$TRASH/copied && mkdir "$C" && cd p && mlops -q remote add copy "$C" &&
+	git config -f .mlops/config remote.copy.hardlinks false &&
+	mlops --json push copy >j && grep -q "\"packs_linked\":[^0-9]*0," j &&
+	n=0 && for r in "$C"/packs/*.pack; do ! shared "$r" && n=$((n + 1)) || return 1; done &&
+	test $n -ge 1 && mlops fsck --remote copy >out && grep -q " 0 faults" out &&
+	cd .. && git clone -q p p2 && cd p2 && mlops -q init && mlops -q remote add origin "$C" &&
+	mlops -q pull && sums ../p/d >want && sums d >got && test_cmp want got
+'
+
+test_expect_success 'a pack of the store changed since it was sealed is read and verified, not linked' '
+	D=$TRASH/damaged && mkdir "$D" lp && cd p && mlops -q remote add third "$D" &&
+	ln -s "$PWD/.mlops/objects/pack" ../lp/packs &&
+	id=$(sha256sum d/s7 | cut -c1-64) && set -- $(remote_pack_entry ../lp $id) && test -f "$1" &&
+	pack=$1 && cp "$pack" ../saved.pack && chmod u+w "$pack" && flip_byte "$pack" $(($2 + $3 - 1)) &&
+	test_expect_code 7 mlops push third 2>err && grep -q "$id" err && grep -q corrupt err &&
+	! test -e "$D/refs/datasets/d/v1" &&
+	for r in "$D"/packs/*.pack; do test ! -f "$r" || test "$(inode "$r")" != "$(inode "$pack")" || return 1; done &&
+	cp ../saved.pack "$pack" && ! sealed "$pack" &&
+	mlops --json push third >j && grep -q "\"packs_linked\":[^0-9]*0," j &&
+	for r in "$D"/packs/*.pack; do ! shared "$r" || return 1; done &&
+	mlops fsck --remote third >out && grep -q " 0 faults" out
 '
 
 test_done
