@@ -100,7 +100,7 @@ int cmd_gc(int argc, char **argv)
 		       res->nremoved == 1 ? "" : "s", cmd_human_size(a, res->removed_bytes),
 		       res->reachable, res->commits, res->commits == 1 ? "" : "s", res->recent);
 	if (!g_opts.quiet && go.remote && res->tmp_cleaned > 0)
-		printf("%s %d leftover%s of interrupted pushes (unfinished uploads, temporary files)\n",
+		printf("%s %zu leftover%s of interrupted pushes (unfinished uploads, temporary files)\n",
 		       go.dry_run ? "would remove" : "removed", res->tmp_cleaned,
 		       res->tmp_cleaned == 1 ? "" : "s");
 	mlops_gc_result_free(res);

@@ -331,22 +331,13 @@ static int gc_local(struct mlops_gc_result *res, struct mlops_repo *repo,
 		goto done;
 	if (!opts->dry_run) {
 		long age = res->grace < TMP_LEFTOVER_AGE ? (long)res->grace : TMP_LEFTOVER_AGE;
-		res->tmp_cleaned = mlops_odb_clean_tmp(repo->odb, age);
-		res->tmp_cleaned += mlops_workdir_clean(repo->tmpdir);
+		res->tmp_cleaned = (size_t)mlops_odb_clean_tmp(repo->odb, age);
+		res->tmp_cleaned += (size_t)mlops_workdir_clean(repo->tmpdir);
 	}
 done:
 	mlops_reach_free(walk);
 	mlops_lock_release(lock);
 	return err;
-}
-
-/*
- * Whether the grace period protects a remote key written at mtime: a
- * backend that cannot tell (0) protects it unless the grace is nil.
- */
-static int too_recent(long long mtime, long long cutoff, long long grace)
-{
-	return mtime > cutoff || (mtime <= 0 && grace > 0);
 }
 
 static int gc_remote(struct mlops_gc_result *res, struct mlops_repo *repo,
@@ -386,7 +377,7 @@ static int gc_remote(struct mlops_gc_result *res, struct mlops_repo *repo,
 	for (size_t i = 0; i < nobjs && err == 0; i++) {
 		if (mlops_reach_has(walk, &objs[i].id))
 			continue;
-		if (too_recent(objs[i].mtime, cutoff, res->grace)) {
+		if (mlops_remote_too_recent(objs[i].mtime, cutoff, res->grace)) {
 			res->recent++;
 			continue;
 		}
@@ -404,7 +395,7 @@ static int gc_remote(struct mlops_gc_result *res, struct mlops_repo *repo,
 		/* A pack without its index may be a push's in flight (pack.h). */
 		long long grace = !p->has_index && res->grace < MLOPS_PACK_ORPHAN_AGE ?
 				  MLOPS_PACK_ORPHAN_AGE : res->grace;
-		if (too_recent(p->mtime, (long long)time(NULL) - grace, grace)) {
+		if (mlops_remote_too_recent(p->mtime, (long long)time(NULL) - grace, grace)) {
 			res->recent++;
 			continue;
 		}
@@ -428,9 +419,7 @@ static int gc_remote(struct mlops_gc_result *res, struct mlops_repo *repo,
 	 * again.
 	 */
 	if (err == 0) {
-		size_t cleaned = 0;
-		err = mlops_xfer_clean(s.x, res->grace, opts->dry_run, &cleaned);
-		res->tmp_cleaned = cleaned > INT_MAX ? INT_MAX : (int)cleaned;
+		err = mlops_xfer_clean(s.x, res->grace, opts->dry_run, &res->tmp_cleaned);
 		if (err < 0 && nkeys && !opts->dry_run)
 			mlops_error_wrap(err, "removed %zu object%s, but not what interrupted pushes left",
 					 res->nremoved, res->nremoved == 1 ? "" : "s");

@@ -46,7 +46,7 @@ struct mlops_gc_result {
 	 * multipart uploads, files in its tmp/) removed, or with dry_run to
 	 * remove.
 	 */
-	int tmp_cleaned;
+	size_t tmp_cleaned;
 	long long grace;
 };
 

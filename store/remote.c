@@ -2722,6 +2722,11 @@ int mlops_xfer_clean(struct mlops_xfer *x, long long age, int dry_run, size_t *c
 	return x->r->clean ? x->r->clean(x->r, age, dry_run, count) : 0;
 }
 
+int mlops_remote_too_recent(long long mtime, long long cutoff, long long grace)
+{
+	return mtime > cutoff || (mtime <= 0 && grace > 0);
+}
+
 /* Forget what the session learnt about the remote (its epoch changed). */
 static int forget(struct mlops_xfer *x)
 {

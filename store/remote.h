@@ -425,4 +425,13 @@ int mlops_xfer_delete(struct mlops_xfer *x, const char *const *keys, size_t n);
  */
 int mlops_xfer_clean(struct mlops_xfer *x, long long age, int dry_run, size_t *count);
 
+/*
+ * The grace period's rule, for a gc of a remote and a backend's clean:
+ * whether a key (or upload) written at mtime is too recent to remove when
+ * the grace period is `grace` seconds, ending at cutoff (now - grace).  A
+ * time the backend could not tell (0) counts as recent unless the grace
+ * is nil.
+ */
+int mlops_remote_too_recent(long long mtime, long long cutoff, long long grace);
+
 #endif

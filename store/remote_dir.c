@@ -512,7 +512,7 @@ static int dir_clean_raw(struct mlops_remote *r, long long age, int dry_run, siz
 	while (err == 0 && (errno = 0, de = readdir(dir))) {
 		struct stat st;
 		if (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-		    !S_ISREG(st.st_mode) || (long long)st.st_mtime > cutoff)
+		    !S_ISREG(st.st_mode) || mlops_remote_too_recent((long long)st.st_mtime, cutoff, age))
 			continue;
 		if (dry_run) {
 			(*count)++;

@@ -318,7 +318,7 @@ static int clean_upload(const struct mlops_s3_upload *u, void *payload)
 {
 	struct clean_ctx *x = payload;
 	/* An upload whose start the server did not say is kept, unless the grace is nil. */
-	if (u->initiated > x->cutoff || (u->initiated <= 0 && x->age > 0))
+	if (mlops_remote_too_recent(u->initiated, x->cutoff, x->age))
 		return 0;
 	/* No key of the remote is its prefix itself: not a push's. */
 	if (!*u->key)
