@@ -423,6 +423,74 @@ static void test_sealed_pack_is_trusted_while_unchanged(void **state)
 	}
 }
 
+struct share {
+	int calls, rc;
+	char pack[PATH_MAX], idx[PATH_MAX], to[PATH_MAX];
+};
+
+static int share_cb(void *payload, const char *pack, const char *idx)
+{
+	struct share *sh = payload;
+	sh->calls++;
+	snprintf(sh->pack, sizeof(sh->pack), "%s", pack);
+	snprintf(sh->idx, sizeof(sh->idx), "%s", idx);
+	if (sh->rc == 0 && link(pack, sh->to) < 0)
+		return -1;
+	return sh->rc;
+}
+
+static void test_share_pack_only_sealed_and_sealed_again(void **state)
+{
+	struct fixture *fx = fx_of(state);
+	struct mlops_odb *odb = odb_of(state);
+	mlops_oid ids[N];
+	char pack[PATH_MAX], idx[PATH_MAX], hex[MLOPS_OID_HEXSZ + 1];
+	struct share sh = { 0 };
+	mlops_odb_set_pack_after(odb, 0);
+	write_n(odb, ids, N);
+	assert_int_equal(mlops_odb_sync(odb), 0);
+	only_pack(fx, pack, sizeof(pack), "pack");
+	only_pack(fx, idx, sizeof(idx), "idx");
+	assert_true(sealed(pack, idx));
+
+	/* Every object names its pack and how many the pack holds. */
+	struct mlops_odb_info info;
+	assert_int_equal(mlops_odb_info(&info, odb, &ids[3]), 0);
+	assert_int_equal(info.packed, 1);
+	assert_int_equal(info.pack_objects, N);
+	mlops_oid name = info.pack;
+	assert_non_null(strstr(pack, mlops_oid_fmt(hex, &name)));
+
+	/* A link moves the ctime: sealed again afterwards. */
+	fx_path(sh.to, sizeof(sh.to), fx->root, "shared.pack");
+	assert_int_equal(mlops_odb_share_pack(odb, &name, share_cb, &sh), 0);
+	assert_int_equal(sh.calls, 1);
+	assert_string_equal(sh.pack, pack);
+	assert_string_equal(sh.idx, idx);
+	struct stat a, b;
+	assert_int_equal(stat(pack, &a), 0);
+	assert_int_equal(stat(sh.to, &b), 0);
+	assert_int_equal(a.st_ino, b.st_ino);
+	assert_int_equal(a.st_nlink, 2);
+	assert_true(sealed(pack, idx));
+	for (int i = 0; i < N; i++)
+		assert_int_equal(copy_out(fx, &ids[i], i), 0);
+
+	/* What share returns is returned: 1 (the other side cannot link). */
+	sh.rc = 1;
+	assert_int_equal(mlops_odb_share_pack(odb, &name, share_cb, &sh), 1);
+	assert_int_equal(sh.calls, 2);
+	assert_true(sealed(pack, idx));
+
+	/* A pack changed since its seal is not handed out: its objects must be verified. */
+	fx_age(pack, 60);
+	assert_false(sealed(pack, idx));
+	sh.rc = 0;
+	assert_int_equal(mlops_odb_share_pack(odb, &name, share_cb, &sh), 1);
+	assert_int_equal(sh.calls, 2);
+	assert_false(sealed(pack, idx));
+}
+
 struct faults {
 	int n;
 	char msg[512];
@@ -933,6 +1001,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pack_damage_names_the_object, fx_setup,
 						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_sealed_pack_is_trusted_while_unchanged, fx_setup,
+						fx_teardown),
+		cmocka_unit_test_setup_teardown(test_share_pack_only_sealed_and_sealed_again, fx_setup,
 						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_index_is_reported, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_remove_rewrites_the_pack, fx_setup, fx_teardown),
