@@ -60,6 +60,7 @@
 #define REMOTE_FORMAT 2
 #define KNOWN_MAGIC "MLKNOWN1 "
 #define FETCH_SYNC_BYTES (256ull << 20)
+#define VERIFY_SPLIT_BYTES (128ull << 20)   /* packs from this size are verified by several threads */
 #define PACK_CACHE_MAX (1ull << 30)
 
 /* ---- the scheme table --------------------------------------------------- */
@@ -2317,6 +2318,85 @@ static int pack_data(struct mlops_xfer *x, size_t k, const unsigned char **data,
 	return 0;
 }
 
+/*
+ * A pack job's objects, each verified by its id and delivered: by several
+ * threads when the pack is large (a 2 GiB file that a push linked into
+ * the remote whole is one pack, whose hashing would otherwise take one
+ * core while the others wait).
+ */
+struct pack_verify {
+	struct pool *p;
+	const struct fjob *job;
+	struct rpack *rp;
+	const unsigned char *data;
+	const char *what;
+	unsigned char *ok;      /* when not NULL: ok[i] = 1 for each object verified */
+	atomic_size_t next, nok;
+	atomic_int failed;
+	int err;                /* the first failure, its message in msg */
+	char msg[1024];
+	pthread_mutex_t lock;
+};
+
+static void *pack_verify_run(void *arg)
+{
+	struct pack_verify *v = arg;
+	struct fetch_ctx *c = v->p->ctx;
+	size_t i;
+	while (!atomic_load(&v->failed) && (i = atomic_fetch_add(&v->next, 1)) < v->job->count) {
+		size_t index = c->order[v->job->first + i];
+		const struct mlops_pack_entry *e = mlops_pack_index_find(v->rp->index, &c->ids[index]);
+		void *content;
+		size_t clen;
+		int owned, err;
+		if (!e)
+			err = mlops_error_set(MLOPS_ERROR, "pack lookup failed");
+		else
+			err = mlops_object_decode(&content, &clen, &owned, &e->id, e->codec,
+						  v->data + e->offset, (size_t)e->length, 1, v->what);
+		if (err == MLOPS_ECORRUPT) {
+			err = deliver(v->p, index, MLOPS_ECORRUPT, NULL, 0, e->codec, NULL, e->length, NULL);
+		} else if (err == 0) {
+			if (v->ok) {
+				v->ok[i] = 1;
+				atomic_fetch_add(&v->nok, 1);
+			}
+			err = deliver(v->p, index, 0, content, clen, e->codec,
+				      v->ok ? NULL : v->data + e->offset, e->length, NULL);
+			if (owned)
+				free(content);
+		}
+		if (err < 0) {
+			pthread_mutex_lock(&v->lock);
+			if (!v->err) {
+				v->err = err;
+				snprintf(v->msg, sizeof(v->msg), "%s", mlops_error_message());
+			}
+			pthread_mutex_unlock(&v->lock);
+			atomic_store(&v->failed, 1);
+		}
+	}
+	return NULL;
+}
+
+static int pack_verify(struct pack_verify *v, size_t pack_len)
+{
+	struct mlops_xfer *x = v->p->x;
+	pthread_t tids[15];
+	size_t helpers = 0, started = 0;
+	if (pack_len >= VERIFY_SPLIT_BYTES && v->job->count > 1 && x->jobs > 1)
+		helpers = (size_t)x->jobs - 1 < 15 ? (size_t)x->jobs - 1 : 15;
+	pthread_mutex_init(&v->lock, NULL);
+	for (size_t i = 0; i < helpers; i++)
+		if (pthread_create(&tids[started], NULL, pack_verify_run, v) == 0)
+			started++;
+	pack_verify_run(v);
+	for (size_t i = 0; i < started; i++)
+		pthread_join(tids[i], NULL);
+	pthread_mutex_destroy(&v->lock);
+	return v->err ? mlops_error_set(v->err, "%s", v->msg) : 0;
+}
+
 static int fetch_job(struct pool *p, size_t j)
 {
 	struct mlops_xfer *x = p->x;
@@ -2402,33 +2482,10 @@ static int fetch_job(struct pool *p, size_t j)
 	unsigned char *ok = whole ? calloc(job->count, 1) : NULL;
 	if (whole && !ok)
 		return mlops_error_set(MLOPS_ERROR, "out of memory");
-	size_t nok = 0;
+	struct pack_verify v = { .p = p, .job = job, .rp = rp, .data = data, .what = what, .ok = ok };
+	err = pack_verify(&v, len);
+	size_t nok = atomic_load(&v.nok);
 	int adopted = 0;
-	for (size_t i = 0; i < job->count && err == 0; i++) {
-		size_t index = c->order[job->first + i];
-		const struct mlops_pack_entry *e = mlops_pack_index_find(rp->index, &c->ids[index]);
-		void *content;
-		size_t clen;
-		int owned;
-		if (!e) {
-			err = mlops_error_set(MLOPS_ERROR, "pack lookup failed");
-			break;
-		}
-		err = mlops_object_decode(&content, &clen, &owned, &e->id, e->codec, data + e->offset,
-					  (size_t)e->length, 1, what);
-		if (err == MLOPS_ECORRUPT) {
-			err = deliver(p, index, MLOPS_ECORRUPT, NULL, 0, e->codec, NULL, e->length, NULL);
-		} else if (err == 0) {
-			if (whole) {
-				ok[i] = 1;
-				nok++;
-			}
-			err = deliver(p, index, 0, content, clen, e->codec,
-				      whole ? NULL : data + e->offset, e->length, NULL);
-			if (owned)
-				free(content);
-		}
-	}
 	if (whole && err == 0) {
 		if (nok == job->count) {
 			err = mlops_odb_adopt_pack(x->odb, rp->path, rp->index,
