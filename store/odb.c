@@ -40,6 +40,8 @@
 /* Objects, or bytes, a batch writes to files of their own before it starts a pack. */
 #define ODB_PACK_AFTER 256
 #define ODB_PACK_AFTER_BYTES (32u << 20)
+/* A sync of up to this many files fsyncs each; of more, syncfs() the file system. */
+#define ODB_FSYNC_FILES 64
 
 struct pending {
 	mlops_oid id;
@@ -1405,18 +1407,47 @@ int mlops_odb_sync(struct mlops_odb *odb)
 	}
 	if (odb->wfd >= 0 && (err = finish_wpack(odb, &wp, &idx_tmp)) < 0)
 		goto done;
-	if (odb->fsync && (err = sync_fs_of(odb->tmpdir)) < 0)
+	/*
+	 * A few files are synced one by one, their folders after the renames;
+	 * a batch of many with one syncfs() of the file system before the
+	 * renames and one after.  syncfs also writes whatever else is waiting
+	 * on that file system: the files a pull is checking out at the same
+	 * time, other programs' files.  A fetch round of a few objects (a
+	 * version's record and a file's list of chunks before the chunks) took
+	 * 1.7 s that way, where each file's own fsync takes milliseconds.
+	 */
+	size_t nfiles = wp ? 2 : 0;
+	for (size_t i = 0; i < odb->npend; i++)
+		nfiles += odb->pend[i].tmp != NULL;
+	int by_file = nfiles <= ODB_FSYNC_FILES;
+	unsigned char renamed_in[256] = { 0 };
+	int made_dir = 0, installed = 0;
+	if (odb->fsync && by_file) {
+		for (size_t i = 0; i < odb->npend && err == 0; i++)
+			if (odb->pend[i].tmp)
+				err = mlops_fsync_path(odb->pend[i].tmp);
+		if (err == 0 && wp && fsync(odb->wfd) < 0)
+			err = mlops_error_sys(errno, "unable to sync pack '%s'", odb->wtmp);
+		if (err == 0 && wp)
+			err = mlops_fsync_path(idx_tmp);
+		if (err < 0)
+			goto done;
+	} else if (odb->fsync && (err = sync_fs_of(odb->tmpdir)) < 0) {
 		goto done;
+	}
 	for (size_t i = 0; i < odb->npend; i++) {
 		struct pending *p = &odb->pend[i];
 		if (!p->tmp)
 			continue;
 		object_path(path, sizeof(path), odb, &p->id, p->codec);
 		unsigned char fan = p->id.id[0];
+		renamed_in[fan] = 1;
 		if (!odb->fanout_made[fan]) {
 			char *slash = strrchr(path, '/');
 			*slash = '\0';
-			if (mkdir(path, 0777) < 0 && errno != EEXIST) {
+			if (mkdir(path, 0777) == 0)
+				made_dir = 1;
+			else if (errno != EEXIST) {
 				err = mlops_error_sys(errno, "unable to create directory '%s'", path);
 				goto done;
 			}
@@ -1431,6 +1462,7 @@ int mlops_odb_sync(struct mlops_odb *odb)
 		p->tmp = NULL;
 	}
 	if (wp) {
+		installed = 1;
 		if ((err = install_wpack(odb, wp, idx_tmp)) < 0)
 			goto done;
 		if ((err = packs_append(odb, wp)) < 0) {
@@ -1440,8 +1472,23 @@ int mlops_odb_sync(struct mlops_odb *odb)
 		wp = NULL;
 	}
 	drop_wpack(odb); /* a pack with no object in it (all were duplicates) */
-	if (odb->fsync && (err = sync_fs_of(odb->dir)) < 0)
+	if (odb->fsync && by_file) {
+		for (int fan = 0; fan < 256 && err == 0; fan++) {
+			if (!renamed_in[fan])
+				continue;
+			snprintf(path, sizeof(path), "%s/%02x", odb->dir, fan);
+			err = mlops_fsync_dir(path);
+		}
+		/* A new pack's folder; the objects folder when a folder was made in it. */
+		if (err == 0 && installed)
+			err = mlops_fsync_dir(odb->packdir);
+		if (err == 0 && (made_dir || installed))
+			err = mlops_fsync_dir(odb->dir);
+		if (err < 0)
+			goto done;
+	} else if (odb->fsync && (err = sync_fs_of(odb->dir)) < 0) {
 		goto done;
+	}
 	for (size_t i = 0; odb->expecting && i < odb->npend; i++)
 		arrived_locked(odb, &odb->pend[i].id);
 	arrivals_moved_locked(odb);

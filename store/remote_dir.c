@@ -6,8 +6,9 @@
  * <root>/tmp and renames it over the key, so readers see a whole file or
  * none; a put killed midway leaves its file there, which a gc of the
  * remote removes (clean) once it is older than the grace period.
- * Durability comes from one syncfs() in sync() (when fsync is on), not
- * one fsync per file.  A ref's compare-and-swap holds
+ * Durability comes from sync() (when fsync is on): an fsync of each file
+ * put since the last sync and of their folders when they are few, else one
+ * syncfs() of the file system, which also writes whatever else waits on it.  A ref's compare-and-swap holds
  * refs/<name>.lock (O_CREAT|O_EXCL) while it reads, compares and renames
  * the new value into place, which takes milliseconds.  A lock older than
  * 30 seconds, or one seen unchanged (same file, time and size) for
@@ -23,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,11 +38,18 @@
 #define LOCK_WAIT_MS 10000
 #define UNCHANGED_LOCK_MS 2000
 
+/* A sync of up to this many files put fsyncs each; of more, syncfs(). */
+#define DIR_FSYNC_FILES 64
+
 struct dir_remote {
 	struct mlops_remote base;
 	char *root;
 	char *tmp;
 	int fsync;
+	pthread_mutex_t lock;
+	char *written[DIR_FSYNC_FILES]; /* files put since the last sync */
+	size_t nwritten;
+	int overflow;                   /* more than that: syncfs() */
 };
 
 static int key_path(char *buf, size_t size, const struct dir_remote *d, const char *key)
@@ -469,18 +478,83 @@ static int dir_remove_raw(struct mlops_remote *r, const char *key)
 	return 0;
 }
 
+/*
+ * fsync path; a file gone meanwhile (a gc of the remote took it: the push
+ * learns so and sends it again) is not an error.
+ */
+static int sync_one(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : mlops_error_sys(errno, "unable to open '%s'", path);
+	int rc = fsync(fd), e = errno;
+	close(fd);
+	return rc < 0 && e != EINVAL ? mlops_error_sys(e, "unable to sync '%s'", path) : 0;
+}
+
+/*
+ * The few files put since the last sync: each file, then each folder from
+ * its own up to the root (a rename or link into it, a folder made in it),
+ * each once.
+ */
+static int sync_written(struct dir_remote *d)
+{
+	char *dirs[DIR_FSYNC_FILES * 4];
+	size_t ndirs = 0, rootlen = strlen(d->root);
+	int err = 0;
+	for (size_t i = 0; i < d->nwritten && err == 0; i++) {
+		if ((err = sync_one(d->written[i])) < 0)
+			break;
+		char dir[PATH_MAX];
+		snprintf(dir, sizeof(dir), "%s", d->written[i]);
+		for (char *slash; err == 0 && (slash = strrchr(dir, '/')) && (size_t)(slash - dir) >= rootlen;) {
+			*slash = '\0';
+			size_t k = 0;
+			while (k < ndirs && strcmp(dirs[k], dir))
+				k++;
+			if (k < ndirs)
+				continue;
+			if (ndirs == sizeof(dirs) / sizeof(*dirs) || !(dirs[ndirs] = strdup(dir))) {
+				err = mlops_error_set(MLOPS_ERROR, "out of memory");
+				break;
+			}
+			ndirs++;
+			err = sync_one(dir);
+		}
+	}
+	for (size_t k = 0; k < ndirs; k++)
+		free(dirs[k]);
+	return err;
+}
+
 static int dir_sync_raw(struct mlops_remote *r)
 {
 	struct dir_remote *d = (struct dir_remote *)r;
+	int err = 0;
 	if (!d->fsync)
 		return 0;
-	int fd = open(d->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return mlops_error_sys(errno, "unable to open '%s'", d->root);
-	int rc = syncfs(fd);
-	int e = errno;
-	close(fd);
-	return rc < 0 ? mlops_error_sys(e, "unable to sync '%s'", d->root) : 0;
+	pthread_mutex_lock(&d->lock);
+	if (!d->overflow) {
+		err = sync_written(d);
+	} else {
+		int fd = open(d->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0) {
+			err = mlops_error_sys(errno, "unable to open '%s'", d->root);
+		} else {
+			int rc = syncfs(fd), e = errno;
+			close(fd);
+			if (rc < 0)
+				err = mlops_error_sys(e, "unable to sync '%s'", d->root);
+		}
+	}
+	if (err == 0) {
+		for (size_t i = 0; i < d->nwritten; i++)
+			free(d->written[i]);
+		d->nwritten = 0;
+		d->overflow = 0;
+	}
+	pthread_mutex_unlock(&d->lock);
+	return err;
 }
 
 /*
@@ -682,25 +756,50 @@ static int remote_failure(struct mlops_remote *r, int err)
 	return err;
 }
 
+/* Remember a key put (err 0), for sync; returns err. */
+static int put_done(struct mlops_remote *r, const char *key, int err)
+{
+	struct dir_remote *d = (struct dir_remote *)r;
+	char path[PATH_MAX];
+	if (err != 0 || !d->fsync)
+		return remote_failure(r, err);
+	pthread_mutex_lock(&d->lock);
+	if (!d->overflow) {
+		char *copy = NULL;
+		if (d->nwritten < DIR_FSYNC_FILES && key_path(path, sizeof(path), d, key) == 0)
+			copy = strdup(path);
+		if (copy) {
+			d->written[d->nwritten++] = copy;
+		} else {
+			d->overflow = 1;
+			for (size_t i = 0; i < d->nwritten; i++)
+				free(d->written[i]);
+			d->nwritten = 0;
+		}
+	}
+	pthread_mutex_unlock(&d->lock);
+	return 0;
+}
+
 static int dir_put(struct mlops_remote *r, const char *key, const void *data, size_t len)
 {
-	return remote_failure(r, dir_put_raw(r, key, data, len));
+	return put_done(r, key, dir_put_raw(r, key, data, len));
 }
 
 static int dir_put_parts(struct mlops_remote *r, const char *key, size_t n,
 			 mlops_remote_part_cb part, void *payload)
 {
-	return remote_failure(r, dir_put_parts_raw(r, key, n, part, payload));
+	return put_done(r, key, dir_put_parts_raw(r, key, n, part, payload));
 }
 
 static int dir_put_file(struct mlops_remote *r, const char *key, const char *src)
 {
-	return remote_failure(r, dir_put_file_raw(r, key, src));
+	return put_done(r, key, dir_put_file_raw(r, key, src));
 }
 
 static int dir_put_link(struct mlops_remote *r, const char *key, const char *src)
 {
-	return remote_failure(r, dir_put_link_raw(r, key, src));
+	return put_done(r, key, dir_put_link_raw(r, key, src));
 }
 
 static int dir_remove(struct mlops_remote *r, const char *key)
@@ -732,6 +831,9 @@ static void dir_free(struct mlops_remote *r)
 	free(d->base.url);
 	free(d->root);
 	free(d->tmp);
+	for (size_t i = 0; i < d->nwritten; i++)
+		free(d->written[i]);
+	pthread_mutex_destroy(&d->lock);
 	free(d);
 }
 
@@ -745,6 +847,7 @@ int mlops_remote_dir_open(struct mlops_remote **out, const char *url,
 	struct dir_remote *d = calloc(1, sizeof(*d));
 	if (!d)
 		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	pthread_mutex_init(&d->lock, NULL);
 	d->root = strdup(path);
 	size_t l = d->root ? strlen(d->root) : 0;
 	while (l > 1 && d->root[l - 1] == '/')
