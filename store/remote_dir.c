@@ -8,9 +8,10 @@
  * remote removes (clean) once it is older than the grace period.
  * Durability comes from sync() (when fsync is on): an fsync of each file
  * put since the last sync and of their folders when they are few, else one
- * syncfs() of the file system, which also writes whatever else waits on it.  A ref's compare-and-swap holds
- * refs/<name>.lock (O_CREAT|O_EXCL) while it reads, compares and renames
- * the new value into place, which takes milliseconds.  A lock older than
+ * syncfs() of the file system, which also writes whatever else waits on
+ * it.  A ref's compare-and-swap holds refs/<name>.lock (O_CREAT|O_EXCL)
+ * while it reads, compares and renames the new value into place, which
+ * takes milliseconds.  A lock older than
  * 30 seconds, or one seen unchanged (same file, time and size) for
  * 2 seconds of waiting, was left by a killed process and is taken over
  * with a warning; the second rule needs no clock shared with the server.
@@ -514,11 +515,9 @@ static int sync_written(struct dir_remote *d)
 				k++;
 			if (k < ndirs)
 				continue;
-			if (ndirs == sizeof(dirs) / sizeof(*dirs) || !(dirs[ndirs] = strdup(dir))) {
-				err = mlops_error_set(MLOPS_ERROR, "out of memory");
-				break;
-			}
-			ndirs++;
+			/* Not remembered (no room, no memory): only synced twice. */
+			if (ndirs < sizeof(dirs) / sizeof(*dirs) && (dirs[ndirs] = strdup(dir)))
+				ndirs++;
 			err = sync_one(dir);
 		}
 	}
