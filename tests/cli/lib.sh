@@ -116,8 +116,14 @@ test_have_cmd() {
 
 # flip_byte FILE OFFSET: replace the byte at OFFSET by its complement, a
 # change whatever the byte was (writing a fixed byte leaves one in 256
-# random bytes as they were).
+# random bytes as they were).  Only this copy is damaged: a file with other
+# links (a fetch links a directory remote's packs into the store, a push the
+# store's packs into the remote) is copied first, so that the damage does
+# not reach the other repositories of a test by way of a shared inode.
 flip_byte() {
+	if [ "$(stat -c %h "$1")" -gt 1 ]; then
+		cp -p "$1" "$1.flip" && mv -f "$1.flip" "$1" || return 1
+	fi
 	_b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d " \n") && test -n "$_b" &&
 	printf "$(printf "\\%03o" $((255 - _b)))" |
 		dd of="$1" bs=1 seek="$2" conv=notrunc status=none
