@@ -218,6 +218,66 @@ int mlops_fsync_dir(const char *dir)
 	return mlops_fsync_path(dir);
 }
 
+int mlops_syncfs(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return mlops_error_sys(errno, "unable to open '%s'", dir);
+	int rc = syncfs(fd), e = errno;
+	close(fd);
+	return rc < 0 ? mlops_error_sys(e, "unable to sync '%s'", dir) : 0;
+}
+
+/* mlops_fsync_path, where a path removed meanwhile is fine. */
+static int fsync_if_there(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : mlops_error_sys(errno, "unable to open '%s'", path);
+	int rc = fsync(fd), e = errno;
+	close(fd);
+	return rc < 0 && e != EINVAL ? mlops_error_sys(e, "unable to sync '%s'", path) : 0;
+}
+
+int mlops_fsync_files_up_to(char *const *files, size_t n, const char *root)
+{
+	char **dirs = NULL;
+	size_t ndirs = 0, cap = 0, rootlen = strlen(root);
+	int err = 0;
+	while (rootlen > 1 && root[rootlen - 1] == '/')
+		rootlen--;
+	for (size_t i = 0; i < n && err == 0; i++) {
+		if ((err = fsync_if_there(files[i])) < 0)
+			break;
+		char dir[PATH_MAX];
+		snprintf(dir, sizeof(dir), "%s", files[i]);
+		for (char *slash; err == 0 && (slash = strrchr(dir, '/')) && (size_t)(slash - dir) >= rootlen;) {
+			*slash = '\0';
+			size_t k = 0;
+			while (k < ndirs && strcmp(dirs[k], dir))
+				k++;
+			if (k < ndirs)
+				continue;
+			if (ndirs == cap) {
+				size_t ncap = cap ? 2 * cap : 16;
+				char **grown = realloc(dirs, ncap * sizeof(*dirs));
+				if (grown) {
+					dirs = grown;
+					cap = ncap;
+				}
+			}
+			/* Not remembered (no memory): only synced twice. */
+			if (ndirs < cap && (dirs[ndirs] = strdup(dir)))
+				ndirs++;
+			err = fsync_if_there(dir);
+		}
+	}
+	for (size_t k = 0; k < ndirs; k++)
+		free(dirs[k]);
+	free(dirs);
+	return err;
+}
+
 char *mlops_strdupf(const char *fmt, ...)
 {
 	va_list ap;

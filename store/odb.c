@@ -40,8 +40,6 @@
 /* Objects, or bytes, a batch writes to files of their own before it starts a pack. */
 #define ODB_PACK_AFTER 256
 #define ODB_PACK_AFTER_BYTES (32u << 20)
-/* A sync of up to this many files fsyncs each; of more, syncfs() the file system. */
-#define ODB_FSYNC_FILES 64
 
 struct pending {
 	mlops_oid id;
@@ -1282,19 +1280,6 @@ int mlops_odb_write(mlops_oid *out, struct mlops_odb *odb, const void *data,
 	return mlops_odb_write_hashed(odb, out, data, len, stored);
 }
 
-static int sync_fs_of(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return mlops_error_sys(errno, "unable to open '%s'", dir);
-	int rc = syncfs(fd);
-	int e = errno;
-	close(fd);
-	if (rc < 0)
-		return mlops_error_sys(e, "unable to sync '%s'", dir);
-	return 0;
-}
-
 /*
  * With the lock held: the index of the pack being written, from its
  * pending entries, in a temporary file (*idx_tmp), and the pack as a
@@ -1410,16 +1395,12 @@ int mlops_odb_sync(struct mlops_odb *odb)
 	/*
 	 * A few files are synced one by one, their folders after the renames;
 	 * a batch of many with one syncfs() of the file system before the
-	 * renames and one after.  syncfs also writes whatever else is waiting
-	 * on that file system: the files a pull is checking out at the same
-	 * time, other programs' files.  A fetch round of a few objects (a
-	 * version's record and a file's list of chunks before the chunks) took
-	 * 1.7 s that way, where each file's own fsync takes milliseconds.
+	 * renames and one after (fsutil.h says why).
 	 */
 	size_t nfiles = wp ? 2 : 0;
 	for (size_t i = 0; i < odb->npend; i++)
 		nfiles += odb->pend[i].tmp != NULL;
-	int by_file = nfiles <= ODB_FSYNC_FILES;
+	int by_file = nfiles <= MLOPS_FSYNC_FILES;
 	unsigned char renamed_in[256] = { 0 };
 	int made_dir = 0, installed = 0;
 	if (odb->fsync && by_file) {
@@ -1432,7 +1413,7 @@ int mlops_odb_sync(struct mlops_odb *odb)
 			err = mlops_fsync_path(idx_tmp);
 		if (err < 0)
 			goto done;
-	} else if (odb->fsync && (err = sync_fs_of(odb->tmpdir)) < 0) {
+	} else if (odb->fsync && (err = mlops_syncfs(odb->tmpdir)) < 0) {
 		goto done;
 	}
 	for (size_t i = 0; i < odb->npend; i++) {
@@ -1486,7 +1467,7 @@ int mlops_odb_sync(struct mlops_odb *odb)
 			err = mlops_fsync_dir(odb->dir);
 		if (err < 0)
 			goto done;
-	} else if (odb->fsync && (err = sync_fs_of(odb->dir)) < 0) {
+	} else if (odb->fsync && (err = mlops_syncfs(odb->dir)) < 0) {
 		goto done;
 	}
 	for (size_t i = 0; odb->expecting && i < odb->npend; i++)

@@ -14,9 +14,11 @@
  * Write protocol (design notes):
  *   - mlops_odb_write*() writes the object to tmp/ and records it as
  *     pending; pending objects count as present for exists().
- *   - mlops_odb_sync() makes the batch durable: one syncfs() for all the
- *     pending files, then each is renamed into place, then one more
- *     syncfs() for the renames.  50,000 objects cost two syncs, not 50,000.
+ *   - mlops_odb_sync() makes the batch durable: the pending files are
+ *     synced, then each is renamed into place, then the renames are
+ *     synced.  Up to MLOPS_FSYNC_FILES files, each file and folder is
+ *     fsynced; more take one syncfs() before and one after (fsutil.h), so
+ *     50,000 objects cost two syncs, not 50,000.
  *   - Callers sync before writing the ref that names the new objects, so a
  *     crash never leaves a ref naming a missing object.  A crash before the
  *     sync leaves only files in tmp/, which mlops_odb_clean_tmp() removes.

@@ -39,16 +39,13 @@
 #define LOCK_WAIT_MS 10000
 #define UNCHANGED_LOCK_MS 2000
 
-/* A sync of up to this many files put fsyncs each; of more, syncfs(). */
-#define DIR_FSYNC_FILES 64
-
 struct dir_remote {
 	struct mlops_remote base;
 	char *root;
 	char *tmp;
 	int fsync;
 	pthread_mutex_t lock;
-	char *written[DIR_FSYNC_FILES]; /* files put since the last sync */
+	char *written[MLOPS_FSYNC_FILES]; /* files put since the last sync */
 	size_t nwritten;
 	int overflow;                   /* more than that: syncfs() */
 };
@@ -479,53 +476,6 @@ static int dir_remove_raw(struct mlops_remote *r, const char *key)
 	return 0;
 }
 
-/*
- * fsync path; a file gone meanwhile (a gc of the remote took it: the push
- * learns so and sends it again) is not an error.
- */
-static int sync_one(const char *path)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? 0 : mlops_error_sys(errno, "unable to open '%s'", path);
-	int rc = fsync(fd), e = errno;
-	close(fd);
-	return rc < 0 && e != EINVAL ? mlops_error_sys(e, "unable to sync '%s'", path) : 0;
-}
-
-/*
- * The few files put since the last sync: each file, then each folder from
- * its own up to the root (a rename or link into it, a folder made in it),
- * each once.
- */
-static int sync_written(struct dir_remote *d)
-{
-	char *dirs[DIR_FSYNC_FILES * 4];
-	size_t ndirs = 0, rootlen = strlen(d->root);
-	int err = 0;
-	for (size_t i = 0; i < d->nwritten && err == 0; i++) {
-		if ((err = sync_one(d->written[i])) < 0)
-			break;
-		char dir[PATH_MAX];
-		snprintf(dir, sizeof(dir), "%s", d->written[i]);
-		for (char *slash; err == 0 && (slash = strrchr(dir, '/')) && (size_t)(slash - dir) >= rootlen;) {
-			*slash = '\0';
-			size_t k = 0;
-			while (k < ndirs && strcmp(dirs[k], dir))
-				k++;
-			if (k < ndirs)
-				continue;
-			/* Not remembered (no room, no memory): only synced twice. */
-			if (ndirs < sizeof(dirs) / sizeof(*dirs) && (dirs[ndirs] = strdup(dir)))
-				ndirs++;
-			err = sync_one(dir);
-		}
-	}
-	for (size_t k = 0; k < ndirs; k++)
-		free(dirs[k]);
-	return err;
-}
-
 static int dir_sync_raw(struct mlops_remote *r)
 {
 	struct dir_remote *d = (struct dir_remote *)r;
@@ -533,19 +483,15 @@ static int dir_sync_raw(struct mlops_remote *r)
 	if (!d->fsync)
 		return 0;
 	pthread_mutex_lock(&d->lock);
-	if (!d->overflow) {
-		err = sync_written(d);
-	} else {
-		int fd = open(d->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (fd < 0) {
-			err = mlops_error_sys(errno, "unable to open '%s'", d->root);
-		} else {
-			int rc = syncfs(fd), e = errno;
-			close(fd);
-			if (rc < 0)
-				err = mlops_error_sys(e, "unable to sync '%s'", d->root);
-		}
-	}
+	/*
+	 * The files put since the last sync and their folders (a key that a
+	 * gc of the remote removed meanwhile is fine: the push learns so and
+	 * sends it again), or the file system when there were many.
+	 */
+	if (!d->overflow)
+		err = mlops_fsync_files_up_to(d->written, d->nwritten, d->root);
+	else
+		err = mlops_syncfs(d->root);
 	if (err == 0) {
 		for (size_t i = 0; i < d->nwritten; i++)
 			free(d->written[i]);
@@ -765,7 +711,7 @@ static int put_done(struct mlops_remote *r, const char *key, int err)
 	pthread_mutex_lock(&d->lock);
 	if (!d->overflow) {
 		char *copy = NULL;
-		if (d->nwritten < DIR_FSYNC_FILES && key_path(path, sizeof(path), d, key) == 0)
+		if (d->nwritten < MLOPS_FSYNC_FILES && key_path(path, sizeof(path), d, key) == 0)
 			copy = strdup(path);
 		if (copy) {
 			d->written[d->nwritten++] = copy;

@@ -3,7 +3,8 @@
  * their names, which ones mlops_workdir_clean takes for a killed process's
  * (dead process on this host) and which it leaves (live, this process's,
  * another host's, names that are not working directories), and
- * mlops_remove_tree on trees, files, links and missing paths.
+ * mlops_remove_tree on trees, files, links and missing paths, and
+ * mlops_fsync_files_up_to on files removed meanwhile and paths that fail.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -190,12 +191,36 @@ static void test_remove_tree(void **state)
 	assert_true(errno != 0);
 }
 
+static void test_fsync_files_up_to(void **state)
+{
+	struct fixture *fx = *state;
+	char root[PATH_MAX], a[PATH_MAX], b[PATH_MAX], gone[PATH_MAX], bad[PATH_MAX];
+	fx_path(root, sizeof(root), fx->scratch, "r");
+	fx_write_deep(fx_path(a, sizeof(a), root, "packs/x/a"), "a", 1);
+	fx_write_deep(fx_path(b, sizeof(b), root, "packs/b"), "b", 1);
+	fx_write_deep(fx_path(gone, sizeof(gone), root, "objects/ab/c"), "c", 1);
+	char *files[] = { a, b, gone };
+	assert_int_equal(mlops_fsync_files_up_to(files, 3, root), 0);
+	/* A file a gc took meanwhile, and its folder: not an error. */
+	assert_int_equal(unlink(gone), 0);
+	assert_int_equal(rmdir(fx_path(bad, sizeof(bad), root, "objects/ab")), 0);
+	assert_int_equal(mlops_fsync_files_up_to(files, 3, root), 0);
+	/* Any other failure is, naming the path. */
+	fx_path(bad, sizeof(bad), root, "packs/b/under-a-file");
+	files[1] = bad;
+	assert_true(mlops_fsync_files_up_to(files, 3, root) < 0);
+	assert_non_null(strstr(mlops_error_message(), "under-a-file"));
+	assert_non_null(strstr(mlops_error_message(), "Not a directory"));
+	assert_int_equal(mlops_fsync_files_up_to(files, 0, root), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_make_names, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_clean_dead_only, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_remove_tree, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_fsync_files_up_to, fx_setup, fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
