@@ -838,6 +838,7 @@ struct mlops_xfer {
 	size_t nobjects, capobjects;
 	uint64_t pack_cache_bytes;
 	long delay_ms;        /* MLOPS_TEST_TRANSFER_DELAY_MS: slow each job (tests) */
+	uint64_t verify_split; /* VERIFY_SPLIT_BYTES, or MLOPS_TEST_VERIFY_SPLIT_BYTES (tests) */
 	pthread_mutex_t lock;
 };
 
@@ -1014,6 +1015,8 @@ int mlops_xfer_open(struct mlops_xfer **out, struct mlops_remote *remote, struct
 	}
 	const char *delay = getenv("MLOPS_TEST_TRANSFER_DELAY_MS");
 	x->delay_ms = delay ? atol(delay) : 0;
+	const char *split = getenv("MLOPS_TEST_VERIFY_SPLIT_BYTES");
+	x->verify_split = split ? strtoull(split, NULL, 10) : VERIFY_SPLIT_BYTES;
 	x->state_dir = strdup(state_dir);
 	x->tmpdir = strdup(tmpdir);
 	if (!x->state_dir || !x->tmpdir) {
@@ -1372,6 +1375,8 @@ const struct mlops_pack_index *mlops_xfer_pack_index(struct mlops_xfer *x, size_
 struct pool {
 	struct mlops_xfer *x;
 	size_t njobs;
+	size_t threads;       /* at most this many (0: the transfer's -j) */
+	int inner;            /* one job's own pool: not slowed for tests (delay_ms) */
 	atomic_size_t next;
 	atomic_int failed;
 	int err;
@@ -1407,7 +1412,7 @@ static void *pool_worker(void *arg)
 		size_t j = atomic_fetch_add(&p->next, 1);
 		if (j >= p->njobs)
 			break;
-		if (p->x->delay_ms > 0) {
+		if (p->x->delay_ms > 0 && !p->inner) {
 			struct timespec ts = { p->x->delay_ms / 1000, (p->x->delay_ms % 1000) * 1000000L };
 			nanosleep(&ts, NULL);
 		}
@@ -1420,10 +1425,12 @@ static void *pool_worker(void *arg)
 
 static int pool_run(struct pool *p)
 {
-	size_t nthreads = (size_t)p->x->jobs;
+	size_t nthreads = p->threads ? p->threads : (size_t)p->x->jobs;
+	pthread_t tids[64];
 	if (nthreads > p->njobs)
 		nthreads = p->njobs;
-	pthread_t tids[64];
+	if (nthreads > sizeof(tids) / sizeof(*tids))
+		nthreads = sizeof(tids) / sizeof(*tids);
 	size_t started = 0;
 	for (size_t i = 1; i < nthreads; i++) {
 		if (pthread_create(&tids[started], NULL, pool_worker, p) != 0)
@@ -2319,82 +2326,54 @@ static int pack_data(struct mlops_xfer *x, size_t k, const unsigned char **data,
 }
 
 /*
- * A pack job's objects, each verified by its id and delivered: by several
- * threads when the pack is large (a 2 GiB file that a push linked into
- * the remote whole is one pack, whose hashing would otherwise take one
- * core while the others wait).
+ * A pack job's objects, each verified by its id and delivered: by a pool
+ * of their own when the pack is large (a 2 GiB file that a push linked
+ * into the remote whole is one pack, whose hashing would otherwise take
+ * one core while the others wait).
  */
 struct pack_verify {
-	struct pool *p;
+	struct pool *p;         /* the fetch's */
 	const struct fjob *job;
 	struct rpack *rp;
 	const unsigned char *data;
 	const char *what;
 	unsigned char *ok;      /* when not NULL: ok[i] = 1 for each object verified */
-	atomic_size_t next, nok;
-	atomic_int failed;
-	int err;                /* the first failure, its message in msg */
-	char msg[1024];
-	pthread_mutex_t lock;
+	atomic_size_t nok;
 };
 
-static void *pack_verify_run(void *arg)
+static int verify_one(struct pool *vp, size_t i)
 {
-	struct pack_verify *v = arg;
+	struct pack_verify *v = vp->ctx;
 	struct fetch_ctx *c = v->p->ctx;
-	size_t i;
-	while (!atomic_load(&v->failed) && (i = atomic_fetch_add(&v->next, 1)) < v->job->count) {
-		size_t index = c->order[v->job->first + i];
-		const struct mlops_pack_entry *e = mlops_pack_index_find(v->rp->index, &c->ids[index]);
-		void *content;
-		size_t clen;
-		int owned, err;
-		if (!e)
-			err = mlops_error_set(MLOPS_ERROR, "pack lookup failed");
-		else
-			err = mlops_object_decode(&content, &clen, &owned, &e->id, e->codec,
-						  v->data + e->offset, (size_t)e->length, 1, v->what);
-		if (err == MLOPS_ECORRUPT) {
-			err = deliver(v->p, index, MLOPS_ECORRUPT, NULL, 0, e->codec, NULL, e->length, NULL);
-		} else if (err == 0) {
-			if (v->ok) {
-				v->ok[i] = 1;
-				atomic_fetch_add(&v->nok, 1);
-			}
-			err = deliver(v->p, index, 0, content, clen, e->codec,
-				      v->ok ? NULL : v->data + e->offset, e->length, NULL);
-			if (owned)
-				free(content);
-		}
-		if (err < 0) {
-			pthread_mutex_lock(&v->lock);
-			if (!v->err) {
-				v->err = err;
-				snprintf(v->msg, sizeof(v->msg), "%s", mlops_error_message());
-			}
-			pthread_mutex_unlock(&v->lock);
-			atomic_store(&v->failed, 1);
-		}
+	size_t index = c->order[v->job->first + i];
+	const struct mlops_pack_entry *e = mlops_pack_index_find(v->rp->index, &c->ids[index]);
+	void *content;
+	size_t clen;
+	int owned, err;
+	if (!e)
+		return mlops_error_set(MLOPS_ERROR, "pack lookup failed");
+	err = mlops_object_decode(&content, &clen, &owned, &e->id, e->codec,
+				  v->data + e->offset, (size_t)e->length, 1, v->what);
+	if (err == MLOPS_ECORRUPT)
+		return deliver(v->p, index, MLOPS_ECORRUPT, NULL, 0, e->codec, NULL, e->length, NULL);
+	if (err < 0)
+		return err;
+	if (v->ok) {
+		v->ok[i] = 1;
+		atomic_fetch_add(&v->nok, 1);
 	}
-	return NULL;
+	err = deliver(v->p, index, 0, content, clen, e->codec, v->ok ? NULL : v->data + e->offset,
+		      e->length, NULL);
+	if (owned)
+		free(content);
+	return err;
 }
 
 static int pack_verify(struct pack_verify *v, size_t pack_len)
 {
-	struct mlops_xfer *x = v->p->x;
-	pthread_t tids[15];
-	size_t helpers = 0, started = 0;
-	if (pack_len >= VERIFY_SPLIT_BYTES && v->job->count > 1 && x->jobs > 1)
-		helpers = (size_t)x->jobs - 1 < 15 ? (size_t)x->jobs - 1 : 15;
-	pthread_mutex_init(&v->lock, NULL);
-	for (size_t i = 0; i < helpers; i++)
-		if (pthread_create(&tids[started], NULL, pack_verify_run, v) == 0)
-			started++;
-	pack_verify_run(v);
-	for (size_t i = 0; i < started; i++)
-		pthread_join(tids[i], NULL);
-	pthread_mutex_destroy(&v->lock);
-	return v->err ? mlops_error_set(v->err, "%s", v->msg) : 0;
+	struct pool vp = { .x = v->p->x, .njobs = v->job->count, .inner = 1, .run = verify_one, .ctx = v };
+	vp.threads = pack_len >= v->p->x->verify_split ? 0 : 1;
+	return pool_run(&vp);
 }
 
 static int fetch_job(struct pool *p, size_t j)

@@ -255,4 +255,16 @@ test_expect_success 'a pack of the store changed since it was sealed is read and
 	mlops fsck --remote third >out && grep -q " 0 faults" out
 '
 
+test_expect_success 'a large pack is verified by several threads: the same bytes, a damaged object named' '
+	L=$TRASH/linked && L2=$TRASH/linked-copy && cp -r "$L" "$L2" &&
+	git clone -q p vs1 && cd vs1 && mlops -q init && mlops -q remote add origin "$L" &&
+	MLOPS_TEST_VERIFY_SPLIT_BYTES=1 mlops -q pull -j 4 && sums ../p/d >want && sums d >got && test_cmp want got &&
+	id=$(sha256sum d/s7 | cut -c1-64) && set -- $(remote_pack_entry "$L2" $id) && test -f "$1" &&
+	test $(od -An -tu8 -j48 -N8 "${1%.pack}.idx" | tr -d " ") -gt 1 &&
+	chmod u+w "$1" && flip_byte "$1" $(($2 + $3 - 1)) &&
+	cd .. && git clone -q p vs2 && cd vs2 && mlops -q init && mlops -q remote add origin "$L2" &&
+	MLOPS_TEST_VERIFY_SPLIT_BYTES=1 test_expect_code 7 mlops pull -j 4 2>err &&
+	grep -q "$id" err && grep -q corrupt err && ! test -e .mlops/refs/datasets/d && ! test -e d/s7
+'
+
 test_done
