@@ -1922,8 +1922,10 @@ int mlops_xfer_push(struct mlops_xfer *x, const mlops_oid *ids, size_t n,
 	}
 	struct push_ctx ctx = { .objs = objs, .st = st };
 	struct pool pool = { .x = x, .run = push_job, .ctx = &ctx };
+	/* Before the links: progress counts the bytes a link sends too. */
 	for (size_t i = 0; i < nobj; i++)
 		pool.total_bytes += objs[i].size;
+	/* Before the planning: the objects linked leave objs, so no job takes them. */
 	if ((err = push_linked(&pool, objs, &nobj)) < 0)
 		goto done;
 	/* Jobs: small objects in packs, each large one alone. */
