@@ -1672,15 +1672,23 @@ int mlops_odb_info(struct mlops_odb_info *info, struct mlops_odb *odb, const mlo
 }
 
 int mlops_odb_share_pack(struct mlops_odb *odb, const mlops_oid *name,
-			 int (*share)(void *payload, const char *pack_path, const char *idx_path),
-			 void *payload)
+			 mlops_odb_share_cb share, void *payload)
 {
 	char pack[PATH_MAX], idx[PATH_MAX];
-	if (!pack_is_sealed(odb, name))
+	const struct mlops_pack_index *index = NULL;
+	/* Loaded packs stay until the handle is freed, with their index. */
+	pthread_mutex_lock(&odb->lock);
+	if (!odb->packs_scanned)
+		scan_packs(odb);
+	for (size_t i = 0; i < odb->npacks && !index; i++)
+		if (!odb->packs[i]->gone && !mlops_oid_cmp(&odb->packs[i]->name, name))
+			index = odb->packs[i]->idx;
+	pthread_mutex_unlock(&odb->lock);
+	if (!index || !pack_is_sealed(odb, name))
 		return 1;
 	pack_path(pack, sizeof(pack), odb, name, "pack");
 	pack_path(idx, sizeof(idx), odb, name, "idx");
-	int rc = share(payload, pack, idx);
+	int rc = share(payload, pack, idx, index);
 	/* Sealed a moment ago, and a link changes no byte: sealed again. */
 	(void)seal_pack(odb, name);
 	return rc;

@@ -233,18 +233,22 @@ struct mlops_odb_info {
 int mlops_odb_info(struct mlops_odb_info *info, struct mlops_odb *odb, const mlops_oid *id);
 
 /*
- * Let share(payload, pack_path, idx_path) link the files of the local pack
- * <name> somewhere else (a push to a directory remote on the same file
- * system), without reading them, when the pack is sealed: every object in
- * it was verified when it was written or fetched, and the file has not
- * changed since (see mlops_odb_copy_to_fd).  A link moves the file's
- * ctime, so the pack is sealed again after share returns.  Returns 1
- * without calling share when the pack is not sealed (its objects must be
- * read and verified), else what share returns.
+ * Let share(payload, pack_path, idx_path, index) link the files of the
+ * local pack <name> somewhere else (a push to a directory remote on the
+ * same file system), without reading them, when the pack is sealed: every
+ * object in it was verified when it was written or fetched, and the file
+ * has not changed since (see mlops_odb_copy_to_fd).  index is the pack's
+ * index as the store loaded and verified it (the handle's: not to be
+ * freed), so that share need not parse the file again.  A link moves the
+ * file's ctime, so the pack is sealed again after share returns.  Returns
+ * 1 without calling share when the pack is not sealed or not one of the
+ * store's (its objects must be read and verified), else what share
+ * returns.
  */
+typedef int (*mlops_odb_share_cb)(void *payload, const char *pack_path, const char *idx_path,
+				  const struct mlops_pack_index *index);
 int mlops_odb_share_pack(struct mlops_odb *odb, const mlops_oid *name,
-			 int (*share)(void *payload, const char *pack_path, const char *idx_path),
-			 void *payload);
+			 mlops_odb_share_cb share, void *payload);
 
 
 /*

@@ -425,13 +425,16 @@ static void test_sealed_pack_is_trusted_while_unchanged(void **state)
 
 struct share {
 	int calls, rc;
+	size_t count;       /* of the index handed over */
 	char pack[PATH_MAX], idx[PATH_MAX], to[PATH_MAX];
 };
 
-static int share_cb(void *payload, const char *pack, const char *idx)
+static int share_cb(void *payload, const char *pack, const char *idx,
+		    const struct mlops_pack_index *index)
 {
 	struct share *sh = payload;
 	sh->calls++;
+	sh->count = index->count;
 	snprintf(sh->pack, sizeof(sh->pack), "%s", pack);
 	snprintf(sh->idx, sizeof(sh->idx), "%s", idx);
 	if (sh->rc == 0 && link(pack, sh->to) < 0)
@@ -467,6 +470,7 @@ static void test_share_pack_only_sealed_and_sealed_again(void **state)
 	assert_int_equal(sh.calls, 1);
 	assert_string_equal(sh.pack, pack);
 	assert_string_equal(sh.idx, idx);
+	assert_int_equal(sh.count, N);
 	struct stat a, b;
 	assert_int_equal(stat(pack, &a), 0);
 	assert_int_equal(stat(sh.to, &b), 0);
