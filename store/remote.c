@@ -2257,8 +2257,13 @@ static int pack_map(struct rpack *p, struct mlops_xfer *x, void **buf, size_t *b
 	*buf = NULL;
 	if (*blen != p->index->pack_size)
 		goto done; /* reported by the caller */
-	/* Populated at once: the objects are read through from start to end. */
-	void *m = mmap(NULL, *blen, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
+	/*
+	 * Not populated: a job that reads a few of its objects (a version's
+	 * record and a file's list of chunks, in the 2 GiB pack of the
+	 * chunks) touches only their pages, and a large object's pages are
+	 * mapped when it is read and dropped after (advise_range).
+	 */
+	void *m = mmap(NULL, *blen, PROT_READ, MAP_SHARED, fd, 0);
 	if (m == MAP_FAILED) {
 		err = mlops_error_sys(errno, "unable to map '%s'", path);
 		goto done;
@@ -2333,6 +2338,26 @@ static int pack_data(struct mlops_xfer *x, size_t k, const unsigned char **data,
 }
 
 /*
+ * A large object's pages in a mapped pack: mapped in one call before it
+ * is read (MADV_POPULATE_READ; faults would take one for every 16
+ * pages), and out of this process after (MADV_DONTNEED, only pages no
+ * other object shares), so that its resident memory is the objects in
+ * flight, not the pack (2 GiB for a file's chunks).  The page cache keeps
+ * them; a later read maps them again.  Small objects are left to faults.
+ */
+static void advise_range(const unsigned char *map, uint64_t off, uint64_t len, int advice)
+{
+	const uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+	uint64_t start = off & ~(page - 1), end = (off + len + page - 1) & ~(page - 1);
+	if (advice == MADV_DONTNEED) { /* not the pages other objects share */
+		start = (off + page - 1) & ~(page - 1);
+		end = (off + len) & ~(page - 1);
+	}
+	if (len >= (256u << 10) && end > start)
+		(void)madvise((void *)(map + start), (size_t)(end - start), advice);
+}
+
+/*
  * A pack job's objects, each verified by its id and delivered: by a pool
  * of their own when the pack is large (a 2 GiB file that a push linked
  * into the remote whole is one pack, whose hashing would otherwise take
@@ -2359,6 +2384,8 @@ static int verify_one(struct pool *vp, size_t i)
 	int owned, err;
 	if (!e)
 		return mlops_error_set(MLOPS_ERROR, "pack lookup failed");
+	if (v->rp->path)
+		advise_range(v->data, e->offset, e->length, MADV_POPULATE_READ);
 	err = mlops_object_decode(&content, &clen, &owned, &e->id, e->codec,
 				  v->data + e->offset, (size_t)e->length, 1, v->what);
 	if (err == MLOPS_ECORRUPT)
@@ -2373,6 +2400,8 @@ static int verify_one(struct pool *vp, size_t i)
 		      e->length, NULL);
 	if (owned)
 		free(content);
+	if (v->rp->path)
+		advise_range(v->data, e->offset, e->length, MADV_DONTNEED);
 	return err;
 }
 
@@ -2738,10 +2767,14 @@ int mlops_xfer_verify_pack(struct mlops_xfer *x, size_t k, mlops_xfer_object_cb 
 		void *content;
 		size_t clen;
 		int owned;
+		if (p->path)
+			advise_range(data, e->offset, e->length, MADV_POPULATE_READ);
 		err = mlops_object_decode(&content, &clen, &owned, &e->id, e->codec, data + e->offset,
 					  (size_t)e->length, 1, what);
 		if (owned)
 			free(content);
+		if (p->path)
+			advise_range(data, e->offset, e->length, MADV_DONTNEED);
 		if (err < 0 && (err = cb(payload, i, err, NULL, 0)) < 0)
 			break;
 		err = 0;
