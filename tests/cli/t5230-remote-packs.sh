@@ -267,4 +267,26 @@ test_expect_success 'a large pack is verified by several threads: the same bytes
 	grep -q "$id" err && grep -q corrupt err && ! test -e .mlops/refs/datasets/d && ! test -e d/s7
 '
 
+# A link across file systems fails (EXDEV): the push writes the bytes.
+if [ "$(id -u)" = 0 ] && mkdir "$TRASH/other-fs" &&
+   mount -t tmpfs -o size=64m tmpfs "$TRASH/other-fs" 2>/dev/null; then
+test_expect_success 'a remote on another file system: the sealed packs are written, not linked' '
+	X=$TRASH/other-fs/r && S=$TRASH/same-fs && mkdir "$X" "$S" &&
+	git init -q xa && cd xa && mlops -q init && git config -f .mlops/config core.packAfter 0 &&
+	mkdir d && head -c 2000000 /dev/urandom >d/big.bin && echo small >d/s &&
+	mlops -q dataset add d && git add -A && git commit -qm d &&
+	n=0 && for l in .mlops/objects/pack/*.pack; do sealed "$l" && n=$((n + 1)) || return 1; done &&
+	test $n -ge 1 && mlops -q remote add other "$X" && mlops -q remote add same "$S" &&
+	mlops --json push other >j && grep -q "\"packs_linked\":[^0-9]*0," j &&
+	test $(ls "$X"/packs/*.pack | wc -l) -ge 1 &&
+	mlops fsck --remote other >out && grep -q " 0 faults" out &&
+	mlops --json push same >j && grep -q "\"packs_linked\":[^0-9]*$n," j &&
+	cd .. && git clone -q xa xb && cd xb && mlops -q init && mlops -q remote add origin "$X" &&
+	mlops -q pull && sums ../xa/d >want && sums d >got && test_cmp want got
+'
+umount "$TRASH/other-fs"
+else
+test_skip "a remote on another file system: mounting a tmpfs needs root"
+fi
+
 test_done
