@@ -199,18 +199,23 @@ int mlops_read_file(char **out, size_t *len, const char *path)
 	return 0;
 }
 
-int mlops_fsync_path(const char *path)
+/* fsync path; a path that is not there is success when missing_ok. */
+static int fsync_one(const char *path, int missing_ok)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (fd < 0) {
+		if (missing_ok && errno == ENOENT)
+			return 0;
 		return mlops_error_sys(errno, "unable to open '%s'", path);
-	if (fsync(fd) < 0 && errno != EINVAL) {
-		int e = errno;
-		close(fd);
-		return mlops_error_sys(e, "unable to sync '%s'", path);
 	}
+	int rc = fsync(fd), e = errno;
 	close(fd);
-	return 0;
+	return rc < 0 && e != EINVAL ? mlops_error_sys(e, "unable to sync '%s'", path) : 0;
+}
+
+int mlops_fsync_path(const char *path)
+{
+	return fsync_one(path, 0);
 }
 
 int mlops_fsync_dir(const char *dir)
@@ -228,17 +233,6 @@ int mlops_syncfs(const char *dir)
 	return rc < 0 ? mlops_error_sys(e, "unable to sync '%s'", dir) : 0;
 }
 
-/* mlops_fsync_path, where a path removed meanwhile is fine. */
-static int fsync_if_there(const char *path)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? 0 : mlops_error_sys(errno, "unable to open '%s'", path);
-	int rc = fsync(fd), e = errno;
-	close(fd);
-	return rc < 0 && e != EINVAL ? mlops_error_sys(e, "unable to sync '%s'", path) : 0;
-}
-
 int mlops_fsync_files_up_to(char *const *files, size_t n, const char *root)
 {
 	char **dirs = NULL;
@@ -247,7 +241,7 @@ int mlops_fsync_files_up_to(char *const *files, size_t n, const char *root)
 	while (rootlen > 1 && root[rootlen - 1] == '/')
 		rootlen--;
 	for (size_t i = 0; i < n && err == 0; i++) {
-		if ((err = fsync_if_there(files[i])) < 0)
+		if ((err = fsync_one(files[i], 1)) < 0)
 			break;
 		char dir[PATH_MAX];
 		snprintf(dir, sizeof(dir), "%s", files[i]);
@@ -269,7 +263,7 @@ int mlops_fsync_files_up_to(char *const *files, size_t n, const char *root)
 			/* Not remembered (no memory): only synced twice. */
 			if (ndirs < cap && (dirs[ndirs] = strdup(dir)))
 				ndirs++;
-			err = fsync_if_there(dir);
+			err = fsync_one(dir, 1);
 		}
 	}
 	for (size_t k = 0; k < ndirs; k++)
