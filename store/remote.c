@@ -2261,7 +2261,7 @@ static int pack_map(struct rpack *p, struct mlops_xfer *x, void **buf, size_t *b
 	 * Not populated: a job that reads a few of its objects (a version's
 	 * record and a file's list of chunks, in the 2 GiB pack of the
 	 * chunks) touches only their pages, and a large object's pages are
-	 * mapped when it is read and dropped after (advise_range).
+	 * mapped when it is read and dropped after (map_object_pages, drop_object_pages).
 	 */
 	void *m = mmap(NULL, *blen, PROT_READ, MAP_SHARED, fd, 0);
 	if (m == MAP_FAILED) {
@@ -2345,16 +2345,42 @@ static int pack_data(struct mlops_xfer *x, size_t k, const unsigned char **data,
  * flight, not the pack (2 GiB for a file's chunks).  The page cache keeps
  * them; a later read maps them again.  Small objects are left to faults.
  */
-static void advise_range(const unsigned char *map, uint64_t off, uint64_t len, int advice)
+#define ADVISE_MIN_BYTES (256u << 10)
+
+static uint64_t page_bytes;
+static pthread_once_t page_once = PTHREAD_ONCE_INIT;
+
+static void page_init(void)
 {
-	const uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+	long n = sysconf(_SC_PAGESIZE);
+	page_bytes = n > 0 ? (uint64_t)n : 4096;
+}
+
+static uint64_t page_size(void)
+{
+	pthread_once(&page_once, page_init);
+	return page_bytes;
+}
+
+/* Every page the object touches, the first and last partly its. */
+static void map_object_pages(const unsigned char *map, uint64_t off, uint64_t len)
+{
+	if (len < ADVISE_MIN_BYTES)
+		return;
+	const uint64_t page = page_size();
 	uint64_t start = off & ~(page - 1), end = (off + len + page - 1) & ~(page - 1);
-	if (advice == MADV_DONTNEED) { /* not the pages other objects share */
-		start = (off + page - 1) & ~(page - 1);
-		end = (off + len) & ~(page - 1);
-	}
-	if (len >= (256u << 10) && end > start)
-		(void)madvise((void *)(map + start), (size_t)(end - start), advice);
+	(void)madvise((void *)(map + start), (size_t)(end - start), MADV_POPULATE_READ);
+}
+
+/* Only the pages wholly the object's: its neighbours may be in flight. */
+static void drop_object_pages(const unsigned char *map, uint64_t off, uint64_t len)
+{
+	if (len < ADVISE_MIN_BYTES)
+		return;
+	const uint64_t page = page_size();
+	uint64_t start = (off + page - 1) & ~(page - 1), end = (off + len) & ~(page - 1);
+	if (end > start)
+		(void)madvise((void *)(map + start), (size_t)(end - start), MADV_DONTNEED);
 }
 
 /*
@@ -2385,7 +2411,7 @@ static int verify_one(struct pool *vp, size_t i)
 	if (!e)
 		return mlops_error_set(MLOPS_ERROR, "pack lookup failed");
 	if (v->rp->path)
-		advise_range(v->data, e->offset, e->length, MADV_POPULATE_READ);
+		map_object_pages(v->data, e->offset, e->length);
 	err = mlops_object_decode(&content, &clen, &owned, &e->id, e->codec,
 				  v->data + e->offset, (size_t)e->length, 1, v->what);
 	if (err == MLOPS_ECORRUPT)
@@ -2401,7 +2427,7 @@ static int verify_one(struct pool *vp, size_t i)
 	if (owned)
 		free(content);
 	if (v->rp->path)
-		advise_range(v->data, e->offset, e->length, MADV_DONTNEED);
+		drop_object_pages(v->data, e->offset, e->length);
 	return err;
 }
 
@@ -2768,13 +2794,13 @@ int mlops_xfer_verify_pack(struct mlops_xfer *x, size_t k, mlops_xfer_object_cb 
 		size_t clen;
 		int owned;
 		if (p->path)
-			advise_range(data, e->offset, e->length, MADV_POPULATE_READ);
+			map_object_pages(data, e->offset, e->length);
 		err = mlops_object_decode(&content, &clen, &owned, &e->id, e->codec, data + e->offset,
 					  (size_t)e->length, 1, what);
 		if (owned)
 			free(content);
 		if (p->path)
-			advise_range(data, e->offset, e->length, MADV_DONTNEED);
+			drop_object_pages(data, e->offset, e->length);
 		if (err < 0 && (err = cb(payload, i, err, NULL, 0)) < 0)
 			break;
 		err = 0;
