@@ -339,6 +339,18 @@ static void test_pack_damage_names_the_object(void **state)
 	mlops_odb_free(other);
 }
 
+/* N objects written as one pack, which is sealed; its pack and index paths (PATH_MAX each). */
+static void sealed_pack_fixture(struct fixture *fx, struct mlops_odb *odb, mlops_oid *ids, char *pack,
+				char *idx)
+{
+	mlops_odb_set_pack_after(odb, 0);
+	write_n(odb, ids, N);
+	assert_int_equal(mlops_odb_sync(odb), 0);
+	only_pack(fx, pack, PATH_MAX, "pack");
+	only_pack(fx, idx, PATH_MAX, "idx");
+	assert_true(sealed(pack, idx));
+}
+
 /*
  * A pack is sealed when written, and stays sealed while its file is
  * unchanged: its objects are copied out without a second hash (the point:
@@ -355,12 +367,7 @@ static void test_sealed_pack_is_trusted_while_unchanged(void **state)
 	struct mlops_odb *odb = odb_of(state);
 	mlops_oid ids[N];
 	char pack[PATH_MAX], idx[PATH_MAX], buf[4096];
-	mlops_odb_set_pack_after(odb, 0);
-	write_n(odb, ids, N);
-	assert_int_equal(mlops_odb_sync(odb), 0);
-	only_pack(fx, pack, sizeof(pack), "pack");
-	only_pack(fx, idx, sizeof(idx), "idx");
-	assert_true(sealed(pack, idx));
+	sealed_pack_fixture(fx, odb, ids, pack, idx);
 	for (int i = 0; i < N; i++)
 		assert_int_equal(copy_out(fx, &ids[i], i), 0);
 
@@ -449,12 +456,7 @@ static void test_share_pack_only_sealed_and_sealed_again(void **state)
 	mlops_oid ids[N];
 	char pack[PATH_MAX], idx[PATH_MAX], hex[MLOPS_OID_HEXSZ + 1];
 	struct share sh = { 0 };
-	mlops_odb_set_pack_after(odb, 0);
-	write_n(odb, ids, N);
-	assert_int_equal(mlops_odb_sync(odb), 0);
-	only_pack(fx, pack, sizeof(pack), "pack");
-	only_pack(fx, idx, sizeof(idx), "idx");
-	assert_true(sealed(pack, idx));
+	sealed_pack_fixture(fx, odb, ids, pack, idx);
 
 	/* Every object names its pack and how many the pack holds. */
 	struct mlops_odb_info info;
