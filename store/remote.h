@@ -98,7 +98,9 @@ struct mlops_remote {
 	 * in memory: part(payload, i, &p) is called for i = 0..n-1, in order,
 	 * just before part i is written, and p stays valid until the next
 	 * call or the return.  Used for packs of large objects, each read
-	 * (and verified) from the local store as it goes out.
+	 * (and verified) from the local store as it goes out.  A failure of
+	 * part comes back as it was, not as the remote's, and the key is not
+	 * stored.
 	 */
 	int (*put_parts)(struct mlops_remote *r, const char *key, size_t n,
 			 mlops_remote_part_cb part, void *payload);

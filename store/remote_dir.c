@@ -731,10 +731,28 @@ static int dir_put(struct mlops_remote *r, const char *key, const void *data, si
 	return put_done(r, key, dir_put_raw(r, key, data, len));
 }
 
+/* The caller's parts, and whether one of them failed (its error is not the remote's). */
+struct part_source {
+	mlops_remote_part_cb part;
+	void *payload;
+	int failed;
+};
+
+static int source_part(void *payload, size_t i, struct mlops_remote_part *out)
+{
+	struct part_source *src = payload;
+	int err = src->part(src->payload, i, out);
+	if (err < 0)
+		src->failed = 1;
+	return err;
+}
+
 static int dir_put_parts(struct mlops_remote *r, const char *key, size_t n,
 			 mlops_remote_part_cb part, void *payload)
 {
-	return put_done(r, key, dir_put_parts_raw(r, key, n, part, payload));
+	struct part_source src = { part, payload, 0 };
+	int err = dir_put_parts_raw(r, key, n, source_part, &src);
+	return src.failed ? err : put_done(r, key, err);
 }
 
 static int dir_put_file(struct mlops_remote *r, const char *key, const char *src)
