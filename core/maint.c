@@ -221,7 +221,7 @@ static void remote_close(struct remote_session *s)
 	mlops_remote_free(s->r);
 }
 
-/* Open a session on the remote; with learn set, list what it holds. */
+/* Open a session on an mlops remote (one with a marker); with learn set, list what it holds. */
 static int remote_open(struct remote_session *s, struct mlops_repo *repo, const char *name, int jobs,
 		       int learn)
 {
@@ -235,6 +235,8 @@ static int remote_open(struct remote_session *s, struct mlops_repo *repo, const 
 	struct mlops_xfer_options xo = { .jobs = jobs };
 	err = mlops_xfer_open(&s->x, s->r, repo->odb, state, repo->tmpdir, &xo);
 	free(state);
+	if (err == 0)
+		err = mlops_xfer_require_remote(s->x);
 	if (err == 0 && learn)
 		err = mlops_xfer_learn_all(s->x);
 	return err;

@@ -1086,6 +1086,15 @@ int mlops_xfer_init_remote(struct mlops_xfer *x)
 	return err;
 }
 
+int mlops_xfer_require_remote(struct mlops_xfer *x)
+{
+	if (x->epoch[0])
+		return 0;
+	return mlops_error_set(MLOPS_EREMOTE, "'%s' is not an mlops remote: it has no %s (nothing "
+			       "was pushed to it, or it is not the folder or bucket meant)", x->r->url,
+			       MARKER_KEY);
+}
+
 /* Record ids as held by the remote (caller holds x->lock). */
 static int remember(struct mlops_xfer *x, const mlops_oid *ids, size_t n, int persist)
 {

@@ -345,6 +345,14 @@ void mlops_remote_refs_free(struct mlops_remote_ref *refs, size_t n);
 int mlops_xfer_init_remote(struct mlops_xfer *x);
 
 /*
+ * 0 when the remote has a marker; else MLOPS_EREMOTE saying it is not an
+ * mlops remote.  For what reads the whole remote or deletes from it (gc,
+ * fsck): an empty folder, a mount point with nothing mounted or a
+ * mistyped URL is neither "clean" nor the place to delete from.
+ */
+int mlops_xfer_require_remote(struct mlops_xfer *x);
+
+/*
  * Read the remote's marker again (one request): 1 when its epoch changed
  * since the session read it, which a gc of the remote does when it begins
  * and when it ends.  What the session knew about the remote is

@@ -231,6 +231,20 @@ test_expect_success 'gc --remote removes the files killed pushes left in the rem
 	grep -q "\"tmp_cleaned\":[[:space:]]*0" j
 '
 
+test_expect_success 'gc and fsck --remote refuse a folder that is not an mlops remote, and delete nothing in it' '
+	U="$TRASH/not-a-remote" && mkdir -p "$U/tmp" && echo mine >"$U/tmp/put-dddddd" &&
+	touch -d "3 days ago" "$U/tmp/put-dddddd" &&
+	mlops -q remote add foreign "$U" &&
+	test_expect_code 10 mlops gc --remote foreign --grace now 2>err &&
+	grep -q "^mlops: .*not-a-remote. is not an mlops remote: it has no MLOPS_REMOTE" err &&
+	test_expect_code 10 mlops gc --remote foreign --dry-run 2>err &&
+	test_expect_code 10 mlops fsck --remote foreign 2>err &&
+	grep -q "is not an mlops remote" err &&
+	test_expect_code 10 mlops --json fsck --remote foreign >out 2>err && ! test -s out &&
+	test "$(cat "$U/tmp/put-dddddd")" = mine && ! test -e "$U/MLOPS_REMOTE" &&
+	mlops -q remote remove foreign
+'
+
 test_expect_success 'gc -h outside a repository' '
 	cd / && mlops gc -h >"$TRASH/out" && grep -q "usage: mlops gc" "$TRASH/out"
 '
