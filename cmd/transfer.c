@@ -40,6 +40,7 @@ static const char *change_name(enum mlops_ref_change c)
 	case MLOPS_REF_UPDATED: return "updated";
 	case MLOPS_REF_REJECTED: return "rejected";
 	case MLOPS_REF_DAMAGED: return "damaged";
+	case MLOPS_REF_DAMAGED_KEPT: return "damaged";
 	}
 	return "?";
 }
@@ -92,7 +93,7 @@ static int print_result(const struct mlops_transfer_result *res, enum op op, dou
 			cJSON_AddStringToObject(r, "name", res->refs[i].name);
 			cJSON_AddStringToObject(r, "new_name", res->refs[i].new_name);
 			if (res->refs[i].change == MLOPS_REF_DAMAGED)
-				cJSON_AddNullToObject(r, "id");
+				cJSON_AddNullToObject(r, "id"); /* the remote's, which it lacks */
 			else
 				cJSON_AddStringToObject(r, "id", mlops_oid_fmt(hex, &res->refs[i].id));
 			cJSON_AddStringToObject(r, "status", change_name(res->refs[i].change));
@@ -118,6 +119,9 @@ static int print_result(const struct mlops_transfer_result *res, enum op op, dou
 		if (u->change == MLOPS_REF_REJECTED)
 			fprintf(stderr, "mlops: %s: rejected: the %s holds another version under this name\n",
 				u->name, op == OP_PUSH ? "remote" : "repository");
+		if (u->change == MLOPS_REF_DAMAGED_KEPT)
+			fprintf(stderr, "mlops: %s: rejected: the remote's ref is damaged (it holds no id; "
+				"'mlops fsck --remote %s' reports it)\n", u->name, res->remote);
 	}
 	if (g_opts.quiet)
 		return 0;

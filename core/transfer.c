@@ -56,7 +56,8 @@ void mlops_transfer_result_free(struct mlops_transfer_result *res)
 int mlops_transfer_rejected(const struct mlops_transfer_result *res)
 {
 	for (size_t i = 0; i < res->nrefs; i++)
-		if (res->refs[i].change == MLOPS_REF_REJECTED)
+		if (res->refs[i].change == MLOPS_REF_REJECTED ||
+		    res->refs[i].change == MLOPS_REF_DAMAGED_KEPT)
 			return 1;
 	return 0;
 }
@@ -390,7 +391,8 @@ static int remote_series(long *max, char **same, struct mlops_xfer *x, const cha
 	*same = NULL;
 	if (!dir)
 		return mlops_error_set(MLOPS_ERROR, "out of memory");
-	int err = mlops_xfer_refs(&refs, &n, x, dir, 0);
+	/* A damaged ref still takes its number; it names no id to follow. */
+	int err = mlops_xfer_refs(&refs, &n, x, dir, 1);
 	free(dir);
 	if (err < 0)
 		return err;
@@ -402,7 +404,7 @@ static int remote_series(long *max, char **same, struct mlops_xfer *x, const cha
 			continue;
 		if (num > *max)
 			*max = num;
-		if (!mlops_oid_cmp(&refs[i].id, id) && !*same)
+		if (!refs[i].damage && !mlops_oid_cmp(&refs[i].id, id) && !*same)
 			*same = strdup(refs[i].name);
 	}
 	mlops_remote_refs_free(refs, n);
@@ -420,6 +422,24 @@ static int push_ref(struct mlops_transfer_result *res, struct session *s, struct
 	memset(&zero, 0, sizeof(zero));
 	for (int tries = 0; tries < CAS_TRIES; tries++) {
 		err = r->ref_read(r, p->name, &cur);
+		/*
+		 * A damaged ref (no id in it) names nothing this push could
+		 * follow or keep: left alone and reported, the other refs still
+		 * go (one bad file must not stop every clone's push), and
+		 * replaced with --force.
+		 */
+		if (err == MLOPS_ECORRUPT) {
+			mlops_error_clear();
+			if (!force)
+				return add_update(res, p->name, p->name, &p->id, MLOPS_REF_DAMAGED_KEPT);
+			err = r->ref_cas(r, p->name, &p->id, &mlops_remote_ref_damaged);
+			if (err == 0)
+				return add_update(res, p->name, p->name, &p->id, MLOPS_REF_UPDATED);
+			if (err != MLOPS_ECONFLICT)
+				return err;
+			mlops_error_clear();
+			continue;
+		}
 		if (err == 0 && !mlops_oid_cmp(&cur, &p->id))
 			return add_update(res, p->name, p->name, &p->id, MLOPS_REF_UPTODATE);
 		if (err == MLOPS_ENOTFOUND) {

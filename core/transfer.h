@@ -33,6 +33,7 @@ enum mlops_ref_change {
 	MLOPS_REF_UPDATED,    /* replaced (--force) */
 	MLOPS_REF_REJECTED,   /* the other side holds another id; left alone */
 	MLOPS_REF_DAMAGED,    /* fetch: the remote's ref holds no id; skipped */
+	MLOPS_REF_DAMAGED_KEPT, /* push: the remote's ref holds no id; left alone (--force replaces it) */
 };
 
 struct mlops_ref_update {
@@ -67,7 +68,7 @@ struct mlops_transfer_result {
 
 void mlops_transfer_result_free(struct mlops_transfer_result *res);
 
-/* 1 when any ref update was rejected. */
+/* 1 when any ref update was rejected (a push's damaged remote ref among them). */
 int mlops_transfer_rejected(const struct mlops_transfer_result *res);
 
 /*

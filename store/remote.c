@@ -65,6 +65,8 @@
 
 /* ---- the scheme table --------------------------------------------------- */
 
+const mlops_oid mlops_remote_ref_damaged;
+
 static const struct mlops_remote_scheme schemes[] = {
 	{ "file", mlops_remote_dir_open },
 	{ "s3", mlops_remote_s3_open },

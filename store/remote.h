@@ -146,12 +146,16 @@ struct mlops_remote {
 	int (*ref_read)(struct mlops_remote *r, const char *name, mlops_oid *out);
 	/*
 	 * Set ref `name` to id only if it holds `expected` (a zero id: only if
-	 * it does not exist); MLOPS_ECONFLICT otherwise.  A NULL id deletes.
+	 * it does not exist; &mlops_remote_ref_damaged: only if it is there
+	 * and holds no id); MLOPS_ECONFLICT otherwise.  A NULL id deletes.
 	 */
 	int (*ref_cas)(struct mlops_remote *r, const char *name, const mlops_oid *id,
 		       const mlops_oid *expected);
 	void (*free)(struct mlops_remote *r);
 };
+
+/* ref_cas's expected value for a ref that holds no id (compared by address). */
+extern const mlops_oid mlops_remote_ref_damaged;
 
 /* Settings of a remote beyond its URL (from .mlops/config). */
 struct mlops_remote_options {

@@ -371,6 +371,9 @@ static int read_ref(mlops_oid *out, char etag[80], struct mlops_s3 *c, const cha
 			free(data);
 			continue;
 		}
+		/* Also when damaged: a forced push replaces it only if it is still that key. */
+		if (etag)
+			snprintf(etag, 80, "%s", a.etag);
 		char hex[MLOPS_OID_HEXSZ + 1];
 		if (len < MLOPS_OID_HEXSZ) {
 			free(data);
@@ -381,8 +384,6 @@ static int read_ref(mlops_oid *out, char etag[80], struct mlops_s3 *c, const cha
 		free(data);
 		if (mlops_oid_parse(out, hex) < 0)
 			return mlops_error_set(MLOPS_ECORRUPT, "remote ref '%s' is damaged: it holds no id", name);
-		if (etag)
-			snprintf(etag, 80, "%s", a.etag);
 		return 0;
 	}
 	return mlops_error_set(MLOPS_ECONFLICT, "ref '%s' on remote '%s' keeps changing", name, url);
@@ -418,8 +419,8 @@ static int s3_ref_cas(struct mlops_remote *r, const char *name, const mlops_oid 
 	if (err < 0)
 		return err;
 	err = read_ref(&cur, etag, c, key, name, r->url);
-	int exists = err == 0;
-	if (err == MLOPS_ENOTFOUND) {
+	int damaged = err == MLOPS_ECORRUPT, exists = err == 0 || damaged;
+	if (err == MLOPS_ENOTFOUND || (damaged && expected == &mlops_remote_ref_damaged)) {
 		mlops_error_clear();
 		err = 0;
 	}
@@ -427,7 +428,8 @@ static int s3_ref_cas(struct mlops_remote *r, const char *name, const mlops_oid 
 		err = mlops_error_set(MLOPS_EREMOTE, "%s", mlops_error_message());
 	if (err < 0)
 		goto done;
-	if (expected && (mlops_oid_is_zero(expected) ? exists :
+	if (expected == &mlops_remote_ref_damaged ? !damaged :
+	    expected && (mlops_oid_is_zero(expected) ? exists :
 			 !exists || mlops_oid_cmp(&cur, expected))) {
 		err = mlops_error_set(MLOPS_ECONFLICT, "ref '%s' on remote '%s' changed meanwhile", name,
 				      r->url);

@@ -397,6 +397,22 @@ test_expect_success 'a damaged ref on the remote is skipped by fetch and pull, w
 	test_expect_code 10 mlops fetch origin t@v1 2>err && grep -q "damaged" err
 '
 
+test_expect_success 'a damaged ref on the remote is left alone by push (exit 9, the other refs go) and replaced with --force' '
+	cd dmg && test -f "$TRASH/dmg-remote/refs/datasets/t/v1" &&
+	echo 3 >f && mlops -q dataset add f --name t &&
+	test_expect_code 9 mlops push >out 2>err &&
+	grep -q "^mlops: datasets/t/v1: rejected: the remote.s ref is damaged (it holds no id; .mlops fsck --remote origin. reports it)$" err &&
+	grep -q "hint: use --force" err &&
+	grep -q "datasets/t/v1: damaged" out && grep -q "datasets/t/v3: new" out &&
+	test "$(cat "$TRASH/dmg-remote/refs/datasets/t/v1")" = garbage &&
+	test_expect_code 9 mlops --json push >j 2>/dev/null &&
+	grep -q "\"status\":[[:space:]]*\"damaged\"" j &&
+	test_expect_code 1 mlops fsck --remote origin >/dev/null 2>&1 &&
+	mlops push --force >out && grep -q "datasets/t/v1: updated" out &&
+	test "$(cat "$TRASH/dmg-remote/refs/datasets/t/v1")" = "$(cat .mlops/refs/datasets/t/v1)" &&
+	mlops push && mlops fsck --remote origin
+'
+
 test_expect_success 'a full or read-only remote is the remote failing (exit 10), named' '
 	test "$(id -u)" = 0 && test_have_cmd mount || return 0
 	mkdir small && mount -t tmpfs -o size=1m tmpfs small 2>/dev/null || return 0

@@ -78,6 +78,16 @@ test_expect_success 'two clones push versions of one dataset: both survive (cond
 	grep -q "renumbered\|now datasets/e/v2" e1 e2
 '
 
+test_expect_success 'a damaged ref on S3 is left alone by push (exit 9) and replaced with --force' '
+	cd a && ref=$(keys team/store/refs/datasets/ | head -1) && test -n "$ref" &&
+	name=${ref#team/store/refs/} &&
+	"$py" -c "import boto3; boto3.client(\"s3\", endpoint_url=\"$EP\", region_name=\"us-east-1\").put_object(Bucket=\"mlops\", Key=\"$ref\", Body=b\"garbage\")" &&
+	test_expect_code 9 mlops push >out 2>err &&
+	grep -q "^mlops: $name: rejected: the remote.s ref is damaged" err &&
+	mlops push --force >out && grep -q "$name: updated" out &&
+	mlops push && mlops fsck --remote origin >out && grep -q "0 faults" out
+'
+
 test_expect_success 'fsck and gc of the S3 remote' '
 	cd a && mlops fsck --remote origin >out && grep -q "0 faults" out &&
 	mlops gc --remote origin --dry-run --grace now >out && grep -q "would remove 0 objects" out
