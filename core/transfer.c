@@ -348,11 +348,14 @@ static int local_refs(struct refpair **out, size_t *n, struct mlops_repo *repo,
 	for (size_t i = 0; i < opts->nrevs && err == 0; i++) {
 		mlops_oid id;
 		const char *rev = opts->revs[i];
-		if (mlops_ref_name_valid(rev) && strchr(rev, '/') && mlops_ref_read(&id, repo, rev) == 0) {
-			err = push_pair(out, n, rev, &id);
+		/* A name with a '/' is a ref's (names of versions have none). */
+		if (mlops_ref_name_valid(rev) && strchr(rev, '/')) {
+			if ((err = mlops_ref_read(&id, repo, rev)) == MLOPS_ENOTFOUND)
+				err = mlops_error_set(MLOPS_ENOTFOUND, "ref '%s' not found", rev);
+			if (err == 0)
+				err = push_pair(out, n, rev, &id);
 			continue;
 		}
-		mlops_error_clear();
 		if (!strncmp(rev, "r-", 2)) {
 			cJSON *record = NULL;
 			char ref[80], hex[MLOPS_OID_HEXSZ + 1];

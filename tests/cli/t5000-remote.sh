@@ -240,6 +240,16 @@ test_expect_success 'push REV sends only that version' '
 	test -f "$R/refs/datasets/other/v1"
 '
 
+test_expect_success 'push of a ref or a version this repository lacks is not found (exit 3), and sends nothing' '
+	cd a && mlops -q push origin datasets/other/v1 &&
+	test_expect_code 3 mlops push origin datasets/nosuch/v1 2>$TRASH/err &&
+	grep -q "^mlops: ref .datasets/nosuch/v1. not found$" $TRASH/err &&
+	test_expect_code 3 mlops push origin datasets/other/v1 nosuch@v1 2>$TRASH/err &&
+	grep -q "nosuch" $TRASH/err &&
+	test_expect_code 3 mlops push origin models/nosuch/v0.1.0 2>$TRASH/err &&
+	! test -e "$R/refs/datasets/nosuch" && ! test -e "$R/refs/models/nosuch"
+'
+
 test_expect_success 'a name the remote does not have is named, without the hint to add a remote' '
 	cd a &&
 	test_expect_code 3 mlops pull nosuch 2>$TRASH/err &&
