@@ -16,6 +16,7 @@
 #include "store/error.h"
 #include "store/fsutil.h"
 #include "store/odb.h"
+#include "store/oidmap.h"
 #include "store/pack.h"
 #include "store/refs.h"
 #include "store/remote.h"
@@ -179,10 +180,17 @@ static int remote_found(void *payload, size_t index, int status, const void *dat
 	return m->cb(m->walk, m->map[index], status, data, len);
 }
 
+/* The walk's source on a remote: with missing set, the ids it lacks are put there. */
+struct remote_source {
+	struct mlops_xfer *x;
+	struct mlops_oidmap *missing;
+};
+
 static int remote_visit(void *ctx, const struct mlops_reach_item *items, size_t n,
 			mlops_reach_found_cb cb, void *walk)
 {
-	struct mlops_xfer *x = ctx;
+	struct remote_source *rs = ctx;
+	struct mlops_xfer *x = rs->x;
 	size_t *map = malloc((n ? n : 1) * sizeof(*map));
 	mlops_oid *ids = malloc((n ? n : 1) * sizeof(*ids));
 	size_t k = 0;
@@ -193,7 +201,9 @@ static int remote_visit(void *ctx, const struct mlops_reach_item *items, size_t 
 	}
 	for (size_t i = 0; i < n && err == 0; i++) {
 		if (!mlops_xfer_remote_has(x, &items[i].id))
-			err = cb(walk, i, MLOPS_ENOTFOUND, NULL, 0);
+			err = rs->missing && mlops_oidmap_put(rs->missing, &items[i].id, NULL) < 0 ?
+			      mlops_error_set(MLOPS_ERROR, "out of memory") :
+			      cb(walk, i, MLOPS_ENOTFOUND, NULL, 0);
 		else if (!(items[i].flags & MLOPS_REACH_INSPECT))
 			err = cb(walk, i, 0, NULL, 0);
 		else {
@@ -347,10 +357,13 @@ static int gc_remote(struct mlops_gc_result *res, struct mlops_repo *repo,
 {
 	struct remote_session s;
 	struct mlops_reach *walk = NULL;
+	struct mlops_oidmap *missing = NULL;
 	const char **keys = NULL;
 	size_t nkeys = 0;
 	int err, begun = 0;
 	if ((err = remote_open(&s, repo, opts->remote, opts->jobs, 0)) < 0)
+		goto done;
+	if ((err = mlops_oidmap_new(&missing)) < 0)
 		goto done;
 	/* Said on the remote before a ref is read or a key listed: pushes wait (remote.h). */
 	if (!opts->dry_run) {
@@ -360,17 +373,28 @@ static int gc_remote(struct mlops_gc_result *res, struct mlops_repo *repo,
 	}
 	if ((err = mlops_xfer_learn_all(s.x)) < 0)
 		goto done;
+	const struct mlops_remote_object *objs;
+	size_t nobjs, npacks;
+	mlops_xfer_inventory(&objs, &nobjs, &npacks, s.x);
+	/* What a damaged index names cannot be known, as a damaged ref's. */
+	for (size_t k = 0; k < npacks; k++) {
+		const struct mlops_remote_pack *p = mlops_xfer_pack(s.x, k);
+		if (p->damage) {
+			err = mlops_error_set(MLOPS_EREMOTE, "%s; gc deletes nothing while what it "
+					      "names cannot be known ('mlops fsck --remote %s' reports it)",
+					      p->damage, opts->remote);
+			goto done;
+		}
+	}
 	if ((err = mlops_reach_new(&walk, gc_fault, NULL)) < 0 ||
 	    (err = add_remote_refs(walk, s.x, NULL, NULL)) < 0 ||
 	    (err = mlops_reach_add_repo_roots(walk, repo, MLOPS_REACH_ROOT_ALL, &res->commits)) < 0)
 		goto done;
-	struct mlops_reach_source src = { remote_visit, s.x };
+	struct remote_source rs = { s.x, missing };
+	struct mlops_reach_source src = { remote_visit, &rs };
 	if ((err = mlops_reach_run(walk, &src)) < 0)
 		goto done;
 	res->reachable = mlops_reach_count(walk);
-	const struct mlops_remote_object *objs;
-	size_t nobjs, npacks;
-	mlops_xfer_inventory(&objs, &nobjs, &npacks, s.x);
 	long long cutoff = (long long)time(NULL) - res->grace;
 	if (!(keys = calloc(nobjs + 2 * npacks + 1, sizeof(*keys)))) {
 		err = mlops_error_set(MLOPS_ERROR, "out of memory");
@@ -389,13 +413,24 @@ static int gc_remote(struct mlops_gc_result *res, struct mlops_repo *repo,
 	for (size_t k = 0; k < npacks && err == 0; k++) {
 		const struct mlops_remote_pack *p = mlops_xfer_pack(s.x, k);
 		const struct mlops_pack_index *idx = mlops_xfer_pack_index(s.x, k);
-		int needed = 0;
-		for (size_t i = 0; idx && i < idx->count && !needed; i++)
-			needed = mlops_reach_has(walk, &idx->entries[i].id);
+		size_t needed = 0;
+		/*
+		 * An index whose pack file is gone: its objects are missing, and
+		 * it is kept while any is needed, so that the pack file, put
+		 * back, is named again.
+		 */
+		for (size_t i = 0; idx && i < idx->count; i++)
+			needed += p->has_data ? mlops_reach_has(walk, &idx->entries[i].id) :
+				  mlops_oidmap_get(missing, &idx->entries[i].id) != NULL;
+		if (needed && !p->has_data)
+			mlops_warning_add("remote '%s' has the index '%s' and not its pack file: %zu "
+					  "needed object%s missing, index kept ('mlops fsck --remote %s' "
+					  "lists them)", s.r->url, p->idx_key, needed,
+					  needed == 1 ? " is" : "s are", opts->remote);
 		if (needed)
 			continue;
 		/* A pack without its index may be a push's in flight (pack.h). */
-		long long grace = !p->has_index && res->grace < MLOPS_PACK_ORPHAN_AGE ?
+		long long grace = (!p->has_index || !p->has_data) && res->grace < MLOPS_PACK_ORPHAN_AGE ?
 				  MLOPS_PACK_ORPHAN_AGE : res->grace;
 		if (mlops_remote_too_recent(p->mtime, (long long)time(NULL) - grace, grace)) {
 			res->recent++;
@@ -403,10 +438,14 @@ static int gc_remote(struct mlops_gc_result *res, struct mlops_repo *repo,
 		}
 		if (p->idx_key)
 			keys[nkeys++] = p->idx_key; /* the index first: the pack is then unnamed */
-		keys[nkeys++] = p->pack_key;
+		if (p->has_data)
+			keys[nkeys++] = p->pack_key;
 		/* A pack is named by its bytes, or (large objects) by its index. */
-		err = add_removed(res, idx && !mlops_oid_is_zero(&idx->pack) ? &idx->pack : &p->idx_id,
-				  p->size, p->pack_key);
+		if (!p->has_data)
+			err = add_removed(res, &p->idx_id, 0, p->idx_key);
+		else
+			err = add_removed(res, idx && !mlops_oid_is_zero(&idx->pack) ? &idx->pack :
+					  &p->idx_id, p->size, p->pack_key);
 	}
 	if (err == 0 && !opts->dry_run && nkeys)
 		err = mlops_xfer_delete(s.x, keys, nkeys);
@@ -444,6 +483,7 @@ done:
 	}
 	free(keys);
 	mlops_reach_free(walk);
+	mlops_oidmap_free(missing);
 	remote_close(&s);
 	return err;
 }
@@ -547,15 +587,30 @@ static int fsck_remote(struct mlops_fsck_result *res, struct mlops_repo *repo, c
 	for (size_t k = 0; k < npacks && err == 0; k++) {
 		const struct mlops_remote_pack *p = mlops_xfer_pack(s.x, k);
 		struct fsck_remote fp = { res, NULL, mlops_xfer_pack_index(s.x, k), p->idx_id };
-		if (!p->has_index)
-			continue; /* an upload that never finished: gc removes it */
+		if (!p->has_index) {
+			/* Younger, it may be a push's between its two uploads (pack.h). */
+			if (mlops_remote_too_recent(p->mtime, (long long)time(NULL) - MLOPS_PACK_ORPHAN_AGE,
+						    MLOPS_PACK_ORPHAN_AGE))
+				continue;
+			mlops_error_set(MLOPS_ECORRUPT, "pack file '%s' on remote '%s' has no index: "
+					"its objects cannot be read ('mlops gc --remote' removes it)",
+					p->pack_key, s.r->url);
+			err = add_fault(res, &p->pack_id, MLOPS_ECORRUPT, mlops_error_message());
+			mlops_error_clear();
+			continue;
+		}
 		res->packs++;
+		if (p->damage) {
+			err = add_fault(res, &p->idx_id, MLOPS_ECORRUPT, p->damage);
+			continue;
+		}
 		res->objects += p->count;
 		err = mlops_xfer_verify_pack(s.x, k, fsck_pack_entry, &fp);
 	}
 	if (err < 0 || (err = add_remote_refs(walk, s.x, &res->refs, res)) < 0)
 		goto done;
-	struct mlops_reach_source src = { remote_visit, s.x };
+	struct remote_source rs = { s.x, NULL };
+	struct mlops_reach_source src = { remote_visit, &rs };
 	err = mlops_reach_run(walk, &src);
 done:
 	free(ids);

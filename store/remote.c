@@ -1046,6 +1046,7 @@ static void drop_learnt(struct mlops_xfer *x)
 		struct rpack *p = &x->packs[i];
 		free(p->info.idx_key);
 		free(p->info.pack_key);
+		free(p->info.damage);
 		mlops_pack_index_free(p->index);
 		rpack_release(p);
 		rpack_drop_download(x, p);
@@ -1228,27 +1229,56 @@ static int load_packs(struct mlops_xfer *x)
 	for (size_t i = 0; i < pl.n; i++) {
 		if (pl.e[i].kind != 1)
 			continue;
-		struct mlops_pack_index *idx;
-		if ((err = load_index(&idx, x, pl.e[i].key, &pl.e[i].id)) < 0)
+		struct mlops_pack_index *idx = NULL;
+		char *damage = NULL;
+		err = load_index(&idx, x, pl.e[i].key, &pl.e[i].id);
+		/*
+		 * A damaged index is listed, not fatal: fsck reports it, and gc
+		 * refuses to run since what it names cannot be known.
+		 */
+		if (err == MLOPS_ECORRUPT) {
+			if (!(damage = strdup(mlops_error_message()))) {
+				err = mlops_error_set(MLOPS_ERROR, "out of memory");
+				goto done;
+			}
+			mlops_error_clear();
+			err = 0;
+		}
+		if (err < 0)
 			goto done;
 		struct rpack *p = add_pack(x);
 		if (!p) {
 			mlops_pack_index_free(idx);
+			free(damage);
 			err = mlops_error_set(MLOPS_ERROR, "out of memory");
 			goto done;
+		}
+		p->info.idx_id = pl.e[i].id;
+		p->info.idx_key = pl.e[i].key;
+		pl.e[i].key = NULL;
+		p->info.has_index = 1;
+		p->info.mtime = pl.e[i].mtime;
+		if (damage) {
+			p->info.damage = damage;
+			continue;
 		}
 		char hex[MLOPS_OID_HEXSZ + 1];
 		p->index = idx;
 		/* A pack of large objects is named by its index (pack.h). */
 		p->bulk = mlops_oid_is_zero(&idx->pack);
 		p->pack_id = p->bulk ? pl.e[i].id : idx->pack;
-		p->info.idx_id = pl.e[i].id;
-		p->info.idx_key = pl.e[i].key;
-		pl.e[i].key = NULL;
+		p->info.pack_id = p->pack_id;
 		p->info.pack_key = mlops_strdupf("packs/%s.pack", mlops_oid_fmt(hex, &p->pack_id));
-		p->info.has_index = 1;
 		p->info.size = idx->pack_size;
-		p->info.mtime = pl.e[i].mtime;
+		p->info.count = idx->count;
+		/*
+		 * A pack file gone while its index stays (deleted by hand, lost):
+		 * its ids are not known, so that a fetch finds them missing and a
+		 * push sends them again.  A push uploads the pack before its index,
+		 * so this is no upload in flight.
+		 */
+		for (size_t j = 0; j < pl.n && !p->info.has_data; j++)
+			p->info.has_data = pl.e[j].kind == 2 && !mlops_oid_cmp(&pl.e[j].id, &p->pack_id);
 		if (!p->info.pack_key) {
 			err = mlops_error_set(MLOPS_ERROR, "out of memory");
 			goto done;
@@ -1264,7 +1294,7 @@ static int load_packs(struct mlops_xfer *x)
 		goto done;
 	}
 	for (size_t k = 0; k < x->npacks; k++)
-		if (x->packs[k].index && (err = index_pack(x, k)) < 0)
+		if (x->packs[k].index && x->packs[k].info.has_data && (err = index_pack(x, k)) < 0)
 			goto done;
 	/* Pack files that no index names (an upload that never finished). */
 	for (size_t i = 0; i < pl.n; i++) {
@@ -1281,10 +1311,12 @@ static int load_packs(struct mlops_xfer *x)
 			goto done;
 		}
 		p->pack_id = pl.e[i].id;
+		p->info.pack_id = pl.e[i].id;
 		p->info.pack_key = pl.e[i].key;
 		pl.e[i].key = NULL;
 		p->info.size = pl.e[i].size;
 		p->info.mtime = pl.e[i].mtime;
+		p->info.has_data = 1;
 	}
 	x->packs_loaded = 1;
 done:
@@ -1338,10 +1370,38 @@ static int list_objects(struct mlops_xfer *x, struct mlops_xfer_stats *st)
 	return 0;
 }
 
+static int put_known(const mlops_oid *id, uint64_t *val, void *payload)
+{
+	(void)val;
+	return mlops_oidmap_put(payload, id, NULL) < 0 ? MLOPS_ERROR : 0;
+}
+
 int mlops_xfer_learn_all(struct mlops_xfer *x)
 {
+	struct mlops_oidmap *exact = NULL;
 	int err = load_packs(x);
-	return err < 0 ? err : list_objects(x, NULL);
+	if (err < 0 || (err = list_objects(x, NULL)) < 0)
+		return err;
+	/*
+	 * What the remote holds is now what its listings show: the ids kept
+	 * from earlier sessions (state_dir/known) may name objects deleted
+	 * since by hand, or packs whose file is gone, which gc and fsck must
+	 * see as missing.
+	 */
+	if ((err = mlops_oidmap_new(&exact)) < 0)
+		return err;
+	if (mlops_oidmap_reserve(exact, mlops_oidmap_count(x->packed) +
+					mlops_oidmap_count(x->loose)) < 0 ||
+	    mlops_oidmap_foreach(x->packed, put_known, exact) != 0 ||
+	    mlops_oidmap_foreach(x->loose, put_known, exact) != 0) {
+		mlops_oidmap_free(exact);
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	}
+	pthread_mutex_lock(&x->lock);
+	mlops_oidmap_free(x->known);
+	x->known = exact;
+	pthread_mutex_unlock(&x->lock);
+	return 0;
 }
 
 int mlops_xfer_remote_has(struct mlops_xfer *x, const mlops_oid *id)
@@ -2790,6 +2850,37 @@ int mlops_xfer_verify_pack(struct mlops_xfer *x, size_t k, mlops_xfer_object_cb 
 	struct rpack *p = &x->packs[k];
 	const unsigned char *data;
 	size_t len;
+	/* The remote's index, not the copy cached here when it was first read. */
+	char *text = NULL;
+	size_t tlen;
+	struct mlops_pack_index *check = NULL;
+	int rc = x->r->get(x->r, p->info.idx_key, (void **)&text, &tlen, (size_t)1 << 30);
+	if (rc == 0) {
+		rc = mlops_pack_index_parse(&check, text, tlen, &p->info.idx_id);
+		mlops_pack_index_free(check);
+		free(text);
+		if (rc == MLOPS_ECORRUPT) {
+			mlops_error_wrap(rc, "remote '%s'", x->r->url);
+			return cb(payload, (size_t)-1, MLOPS_ECORRUPT, NULL, 0);
+		}
+	}
+	if (rc == MLOPS_ENOTFOUND)
+		mlops_error_clear(); /* deleted since the listing */
+	else if (rc < 0)
+		return rc;
+	if (!p->info.has_data) {
+		int err = 0;
+		for (size_t i = 0; i < p->index->count && err == 0; i++) {
+			if (mlops_xfer_remote_has(x, &p->index->entries[i].id))
+				continue; /* held elsewhere on the remote too */
+			mlops_error_set(MLOPS_ENOTFOUND, "object %s is missing: remote '%s' has the "
+					"index of pack %s and not its file '%s'",
+					mlops_oid_fmt(hex, &p->index->entries[i].id), x->r->url,
+					mlops_oid_fmt(what, &p->pack_id), p->info.pack_key);
+			err = cb(payload, i, MLOPS_ENOTFOUND, NULL, 0);
+		}
+		return err;
+	}
 	int err = pack_data(x, k, &data, &len);
 	if (err == 0 && !pack_name_ok(x, k))
 		err = pack_fault(x, p, "its content does not match its name");

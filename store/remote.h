@@ -378,10 +378,13 @@ struct mlops_remote_object {
 struct mlops_remote_pack {
 	char *idx_key, *pack_key;
 	mlops_oid idx_id;
+	mlops_oid pack_id;    /* the name of its pack file */
 	uint64_t size;
 	long long mtime;
 	size_t count;
 	int has_index;        /* 0: a pack file whose index never arrived */
+	int has_data;         /* 0: an index whose pack file the listing lacks (its ids are not known) */
+	char *damage;         /* NULL, or why its index cannot be read (no ids, no pack_key) */
 };
 
 /*
@@ -400,8 +403,9 @@ const struct mlops_pack_index *mlops_xfer_pack_index(struct mlops_xfer *x, size_
 /*
  * Download a pack and its index and check them: hashes, every entry
  * decodes to its id.  Faults are reported through cb (status ECORRUPT,
- * index = the entry, data NULL); the return is 0 unless the transfer
- * itself failed.
+ * index = the entry, data NULL); an index whose pack file is gone reports
+ * each entry the remote holds nowhere else as MLOPS_ENOTFOUND.  The
+ * return is 0 unless the transfer itself failed.
  */
 int mlops_xfer_verify_pack(struct mlops_xfer *x, size_t pack, mlops_xfer_object_cb cb,
 			   void *payload);

@@ -85,6 +85,57 @@ test_expect_success 'a damaged ref on a remote is a damaged-ref fault, as locall
 	test_expect_code 10 mlops gc --remote origin 2>err && grep -q "datasets/t/v2.* damaged" err
 '
 
+# A repository $1 pushed to remote $TRASH/$1-remote: one small version, one pack.
+pushed() {
+	git init -q "$1" && cd "$1" && mlops -q init && mkdir d && echo s >d/s &&
+	mlops -q dataset add d && mlops -q remote add origin "$TRASH/$1-remote" && mlops -q push
+}
+
+test_expect_success 'a remote pack whose file is gone: each object its index names is missing' '
+	pushed mp && P=$TRASH/mp-remote/packs && idx=$(ls "$P"/*.idx) && rm "$P"/*.pack &&
+	test_expect_code 1 mlops fsck --remote origin >out 2>err &&
+	test $(grep -c "^missing [0-9a-f]\{64\}: .* has the index of pack .* and not its file" out) = 3 &&
+	grep -q "3 faults" err &&
+	test_expect_code 1 mlops --json fsck --remote origin >j &&
+	test $(grep -c "\"problem\":[[:space:]]*\"missing\"" j) = 3
+'
+
+test_expect_success 'gc --remote keeps the index of a lost pack while its objects are needed' '
+	cd mp && P=$TRASH/mp-remote/packs && idx=$(ls "$P"/*.idx) &&
+	mlops gc --remote origin --dry-run >out 2>err && grep -q "^would remove 0 objects" out &&
+	grep -q "needed objects are missing, index kept" err &&
+	touch -d "2 hours ago" "$idx" &&
+	mlops gc --remote origin --grace now >out 2>err && test -f "$idx" && grep -q "index kept" err &&
+	rm -r "$TRASH/mp-remote/refs/datasets" && mlops -q dataset rm d@v1 && rm -f mlops.lock &&
+	mlops gc --remote origin --grace now -n >out 2>err &&
+	grep -q "^would remove packs/$(basename "$idx") 0$" out && ! grep -q "index kept" err &&
+	mlops gc --remote origin --grace now >out && grep -q "^removed 1 object" out &&
+	! test -e "$idx" && mlops fsck --remote origin
+'
+
+test_expect_success 'a remote pack file without its index is a fault once an hour old' '
+	pushed np && P=$TRASH/np-remote/packs && pack=$(ls "$P"/*.pack) && rm "$P"/*.idx &&
+	test_expect_code 1 mlops fsck --remote origin >out 2>&1 && ! grep -q "^corrupt" out &&
+	touch -d "2 hours ago" "$pack" &&
+	test_expect_code 1 mlops fsck --remote origin >out 2>err &&
+	grep -q "^corrupt $(basename "$pack" .pack): pack file .* has no index" out &&
+	test_expect_code 1 mlops --json fsck --remote origin >j &&
+	grep -q "\"problem\":[[:space:]]*\"corrupt\"" j
+'
+
+test_expect_success 'a damaged index on a remote is a fault; gc --remote refuses, deleting nothing' '
+	pushed di && P=$TRASH/di-remote/packs && idx=$(ls "$P"/*.idx) && pack=$(ls "$P"/*.pack) &&
+	chmod u+w "$idx" && echo junk >"$idx" &&
+	test_expect_code 1 mlops fsck --remote origin >out 2>err &&
+	grep -q "^corrupt $(basename "$idx" .idx): .*pack index .* is corrupt" out &&
+	test_expect_code 1 mlops --json fsck --remote origin >j &&
+	grep -q "\"problem\":[[:space:]]*\"corrupt\"" j &&
+	touch -d "2 hours ago" "$idx" "$pack" &&
+	test_expect_code 10 mlops gc --remote origin --grace now 2>err &&
+	grep -q "is corrupt.*gc deletes nothing.*mlops fsck --remote origin" err &&
+	test -f "$idx" && test -f "$pack"
+'
+
 test_expect_success 'fsck -h outside a repository' '
 	cd / && mlops fsck -h >"$TRASH/out" && grep -q "usage: mlops fsck" "$TRASH/out"
 '
