@@ -87,12 +87,16 @@ int cmd_gc(int argc, char **argv)
 		mlops_gc_result_free(res);
 		return cmd_print_json(o);
 	}
+	/* A key of its own is printed; an object in a pack is its id, then its pack's key. */
 	if (go.dry_run || g_opts.verbose)
-		for (size_t i = 0; i < res->nremoved; i++)
-			printf("%s %s %llu\n", go.dry_run ? "would remove" : "removed",
-			       res->removed[i].key ? res->removed[i].key :
-						     mlops_oid_fmt(hex, &res->removed[i].id),
-			       (unsigned long long)res->removed[i].size);
+		for (size_t i = 0; i < res->nremoved; i++) {
+			const char *key = res->removed[i].key;
+			mlops_oid_fmt(hex, &res->removed[i].id);
+			int own = !key || strncmp(key, "packs/", 6) || strstr(key, hex);
+			printf("%s %s %llu%s%s%s\n", go.dry_run ? "would remove" : "removed",
+			       key && own ? key : hex, (unsigned long long)res->removed[i].size,
+			       own ? "" : " (", own ? "" : key, own ? "" : ")");
+		}
 	if (!g_opts.quiet)
 		printf("%s %zu object%s (%s); kept %zu needed (locks of %zu commit%s read), "
 		       "%zu within the grace period\n",

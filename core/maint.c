@@ -440,12 +440,17 @@ static int gc_remote(struct mlops_gc_result *res, struct mlops_repo *repo,
 			keys[nkeys++] = p->idx_key; /* the index first: the pack is then unnamed */
 		if (p->has_data)
 			keys[nkeys++] = p->pack_key;
-		/* A pack is named by its bytes, or (large objects) by its index. */
-		if (!p->has_data)
+		/*
+		 * Each object of the pack is an entry (key: the pack's); a pack
+		 * without its index, or an index without its pack, is one, named
+		 * and keyed by the file that is there.
+		 */
+		if (!p->has_index)
+			err = add_removed(res, &p->pack_id, p->size, p->pack_key);
+		else if (!p->has_data)
 			err = add_removed(res, &p->idx_id, 0, p->idx_key);
-		else
-			err = add_removed(res, idx && !mlops_oid_is_zero(&idx->pack) ? &idx->pack :
-					  &p->idx_id, p->size, p->pack_key);
+		for (size_t i = 0; idx && p->has_data && i < idx->count && err == 0; i++)
+			err = add_removed(res, &idx->entries[i].id, idx->entries[i].length, p->pack_key);
 	}
 	if (err == 0 && !opts->dry_run && nkeys)
 		err = mlops_xfer_delete(s.x, keys, nkeys);

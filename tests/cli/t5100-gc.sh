@@ -110,7 +110,7 @@ test_expect_success 'gc --remote removes what nothing needs from a remote' '
 	big=$(sha256sum g/big | cut -c1-64) &&
 	test -f "$R/objects/$(echo $big | cut -c1-2)/$(echo $big | cut -c3-)" &&
 	mlops -q dataset rm g@v1 && git checkout -q mlops.lock && rm "$R/refs/datasets/g/v1" &&
-	mlops gc --remote origin --dry-run --grace now >out && grep -q "objects/.*$(echo $big | cut -c3-)" out &&
+	mlops gc --remote origin --dry-run --grace now >out && grep -q "^would remove objects/.*$(echo $big | cut -c3-) 100000$" out &&
 	test -f "$R/objects/$(echo $big | cut -c1-2)/$(echo $big | cut -c3-)" &&
 	mlops gc --remote origin --grace now >out &&
 	! test -f "$R/objects/$(echo $big | cut -c1-2)/$(echo $big | cut -c3-)" &&
@@ -243,6 +243,20 @@ test_expect_success 'gc and fsck --remote refuse a folder that is not an mlops r
 	test_expect_code 10 mlops --json fsck --remote foreign >out 2>err && ! test -s out &&
 	test "$(cat "$U/tmp/put-dddddd")" = mine && ! test -e "$U/MLOPS_REMOTE" &&
 	mlops -q remote remove foreign
+'
+
+test_expect_success 'gc --remote counts and lists each object of a pack it removes, keyed by the pack' '
+	git init -q cnt && cd cnt && mlops -q init && mlops -q remote add origin "$TRASH/cnt-remote" &&
+	mkdir t && for i in $(seq 50); do echo $i >t/f$i || return 1; done &&
+	mlops -q dataset add t && mlops -q push && pack=$(ls "$TRASH"/cnt-remote/packs/*.pack) &&
+	rm -r "$TRASH/cnt-remote/refs/datasets/t" && mlops -q dataset rm t@v1 && rm -f mlops.lock &&
+	mlops gc --remote origin --grace now --dry-run >out &&
+	grep -q "^would remove 52 objects" out &&
+	grep -q "^would remove $(idof "7\n") 2 (packs/$(basename "$pack"))$" out &&
+	mlops --json gc --remote origin --grace now >j &&
+	grep -q "\"removed_objects\":[[:space:]]*52" j &&
+	test $(grep -c "\"key\":[[:space:]]*\"packs/$(basename "$pack")\"" j) = 52 &&
+	grep -q "\"id\":[[:space:]]*\"$(idof "7\n")\"" j && ! test -e "$pack"
 '
 
 test_expect_success 'gc -h outside a repository' '
