@@ -1217,6 +1217,7 @@ fail:
 static int load_packs(struct mlops_xfer *x)
 {
 	struct pack_listing pl = { .x = x };
+	struct mlops_oidmap *files = NULL; /* the pack files listed */
 	int err = 0;
 	if (x->packs_loaded)
 		return 0;
@@ -1224,8 +1225,14 @@ static int load_packs(struct mlops_xfer *x)
 		x->packs_loaded = 1;
 		return 0;
 	}
-	if ((err = x->r->list(x->r, "packs/", pack_list_cb, &pl)) < 0)
+	if ((err = x->r->list(x->r, "packs/", pack_list_cb, &pl)) < 0 ||
+	    (err = mlops_oidmap_new(&files)) < 0)
 		goto done;
+	for (size_t i = 0; i < pl.n; i++)
+		if (pl.e[i].kind == 2 && mlops_oidmap_put(files, &pl.e[i].id, NULL) < 0) {
+			err = mlops_error_set(MLOPS_ERROR, "out of memory");
+			goto done;
+		}
 	for (size_t i = 0; i < pl.n; i++) {
 		if (pl.e[i].kind != 1)
 			continue;
@@ -1277,8 +1284,7 @@ static int load_packs(struct mlops_xfer *x)
 		 * push sends them again.  A push uploads the pack before its index,
 		 * so this is no upload in flight.
 		 */
-		for (size_t j = 0; j < pl.n && !p->info.has_data; j++)
-			p->info.has_data = pl.e[j].kind == 2 && !mlops_oid_cmp(&pl.e[j].id, &p->pack_id);
+		p->info.has_data = mlops_oidmap_get(files, &p->pack_id) != NULL;
 		if (!p->info.pack_key) {
 			err = mlops_error_set(MLOPS_ERROR, "out of memory");
 			goto done;
@@ -1323,6 +1329,7 @@ done:
 	for (size_t i = 0; i < pl.n; i++)
 		free(pl.e[i].key);
 	free(pl.e);
+	mlops_oidmap_free(files);
 	return err;
 }
 
