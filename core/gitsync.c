@@ -285,19 +285,50 @@ static int same(const cJSON *a, const cJSON *b)
 	return eq;
 }
 
-static void describe(char *buf, size_t size, const cJSON *e)
+/*
+ * Name one side of a conflicting entry as a user would write it: a path
+ * names its dataset version ("train@v3"), a feature set its materialised
+ * version ("uu@v2", or "uu spec v2" before any), under its key.  When both
+ * sides would read the same (versions numbered apart in two clones), the
+ * record's id prefix tells them apart, as the revision "NAME@3f2a9c1d".
+ */
+static void describe_as(char *buf, size_t size, const char *section, const char *key,
+			const cJSON *e, int by_id)
 {
 	if (!e) {
 		snprintf(buf, size, "removed");
 		return;
 	}
-	const char *ds = mlops_json_str(e, "dataset");
+	const char *name = !strcmp(section, "paths") ? mlops_json_str(e, "dataset") : key;
+	const char *record = mlops_json_str(e, "record"), *id = mlops_json_str(e, "id");
 	double v = mlops_json_num(e, "version", -1);
-	const char *id = mlops_json_str(e, "id");
-	if (ds && v >= 0)
-		snprintf(buf, size, "%s@v%.0f", ds, v);
+	double sv = mlops_json_num(e, "spec_version", -1);
+	const char *spec = mlops_json_str(e, "spec");
+	if (!cJSON_IsObject(e))
+		snprintf(buf, size, "%s", cJSON_IsNull(e) ? "null" : "not an entry");
+	else if (name && record && (by_id || v < 0))
+		snprintf(buf, size, "%s@%.12s", name, record);
+	else if (name && v >= 0)
+		snprintf(buf, size, "%s@v%.0f", name, v);
+	else if (name && spec && sv >= 0 && !by_id)
+		snprintf(buf, size, "%s spec v%.0f", name, sv);
+	else if (name && spec)
+		snprintf(buf, size, "%s spec %.12s", name, spec);
+	else if (id || record)
+		snprintf(buf, size, "%.12s", id ? id : record);
 	else
-		snprintf(buf, size, "%.12s", id ? id : "?");
+		snprintf(buf, size, "an entry without a version");
+}
+
+static void describe(char *x, char *y, size_t size, const char *section, const char *key,
+		     const cJSON *ours, const cJSON *theirs)
+{
+	describe_as(x, size, section, key, ours, 0);
+	describe_as(y, size, section, key, theirs, 0);
+	if (!strcmp(x, y)) {
+		describe_as(x, size, section, key, ours, 1);
+		describe_as(y, size, section, key, theirs, 1);
+	}
 }
 
 struct conflict {
@@ -391,8 +422,7 @@ int mlops_lock_merge(char **out, size_t *conflicts, char **message, const char *
 				}
 				if (!*message) {
 					char x[200], y[200];
-					describe(x, sizeof(x), eo);
-					describe(y, sizeof(y), et);
+					describe(x, y, sizeof(x), sname, k->string, eo, et);
 					*message = mlops_strdupf("'%s' changed on both sides: %s (ours) and %s (theirs)",
 								 k->string, x, y);
 				}

@@ -92,6 +92,40 @@ test_expect_success 'the same entry changed on both sides conflicts with markers
 	git merge --abort
 '
 
+test_expect_success 'a feature set changed on both sides: the message names both versions' '
+	mkdir fconf && cd fconf && git init -q && mlops -q init &&
+	printf "id,ts,x\na,2024-01-01,1\nb,2024-01-02,2\n" >u.csv && mlops -q dataset add u.csv --name u &&
+	printf "{\"name\": \"uu\", \"source\": \"u\", \"entity\": \"id\", \"timestamp\": \"ts\",\n \"features\": [{\"name\": \"x\", \"column\": \"x\", \"transform\": \"identity\"}]}\n" >u.json &&
+	mlops -q feature add u.json && mlops -q feature materialize uu &&
+	mlops -q hooks install && git add -A && git commit -q -m base &&
+	git checkout -q -b fa 2>/dev/null &&
+	printf "id,ts,x\na,2024-01-01,1\nb,2024-01-02,3\n" >u.csv && mlops -q dataset add u.csv --name u &&
+	mlops -q feature materialize uu && git commit -q -am fa &&
+	git checkout -q -b fb HEAD~1 2>/dev/null &&
+	sed "s/identity/standardize/" u.json >u2.json && mlops -q feature add u2.json &&
+	mlops -q feature materialize uu && git add -A && git commit -q -m fb &&
+	test_must_fail git merge --no-edit fa >../out 2>&1 &&
+	grep -q "changed on both sides: uu@v3 (ours) and uu@v2 (theirs)" ../out &&
+	git merge --abort
+'
+
+test_expect_success 'merge-lock names each kind of entry; equal version numbers by record id' '
+	r1=$(printf "1%.0s" $(seq 64)) && r2=$(printf "2%.0s" $(seq 64)) &&
+	printf "{\n  \"features\": {\n    \"f\": {\"spec\":\"$r1\",\"spec_version\":1}\n  },\n  \"paths\": {\n    \"p\": {\"dataset\":\"d\",\"id\":\"$r1\",\"record\":\"$r1\",\"version\":2}\n  },\n  \"version\": 1\n}\n" >kbase &&
+	sed "s/\"spec_version\":1/\"spec_version\":2/; s/\"spec\":\"1*\"/\"spec\":\"$r2\"/" kbase >kours &&
+	sed "s/\"spec_version\":1/\"spec_version\":3/; s/\"spec\":\"1*\"/\"spec\":\"$r2\"/" kbase >ktheirs &&
+	test_expect_code 1 mlops merge-lock kbase kours ktheirs 2>err &&
+	grep -q "^mlops: merge conflict in mlops.lock: .f. changed on both sides: f spec v2 (ours) and f spec v3 (theirs)$" err &&
+	sed "s/\"record\":\"1*\"/\"record\":\"$r2\"/; s/\"id\":\"1*\"/\"id\":\"$r2\"/" kbase >kours &&
+	sed "s/\"version\":2/\"version\":3/" kbase >ktheirs &&
+	test_expect_code 1 mlops merge-lock kbase kours ktheirs 2>err &&
+	grep -q "changed on both sides: d@v2 (ours) and d@v3 (theirs)$" err &&
+	sed "s/\"record\":\"1*\"/\"record\":\"$r2\"/" kbase >kours &&
+	sed "s/\"id\":\"1*\"/\"id\":\"$r2\"/" kbase >ktheirs &&
+	test_expect_code 1 mlops merge-lock kbase kours ktheirs 2>err &&
+	grep -q "changed on both sides: d@222222222222 (ours) and d@111111111111 (theirs)$" err
+'
+
 test_expect_success 'merge-lock alone: one-sided changes and conflicts' '
 	printf "{\n  \"paths\": {\n    \"a\": {\"id\":\"1\"},\n    \"b\": {\"id\":\"2\"}\n  },\n  \"version\": 1\n}\n" >base &&
 	sed "s/\"1\"/\"3\"/" base >ours && sed "s/\"2\"/\"4\"/" base >theirs &&
