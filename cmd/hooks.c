@@ -439,22 +439,54 @@ done:
 	return err;
 }
 
-static int collect_ids(const cJSON *v, struct mlops_odb *odb, char *missing, size_t size)
+/*
+ * The first object the lock names that is not in the store: a node's id
+ * (an object with a "kind"), and every other value that prints as an id
+ * (an entry's "record", a feature set's "spec", what later entries add);
+ * "dataset" holds a name, which may look like one.  1 with missing, field
+ * and entry set, else 0.
+ */
+struct lock_missing {
+	char id[MLOPS_OID_HEXSZ + 1];
+	const char *field, *entry;
+};
+
+static int lock_value_missing(struct lock_missing *m, const cJSON *v, const char *field,
+			      const char *entry, struct mlops_odb *odb)
 {
+	mlops_oid id;
 	const cJSON *c;
-	int n = 0;
+	if (cJSON_IsString(v) && strcmp(field, "dataset") &&
+	    mlops_oid_parse_printed(&id, v->valuestring) && !mlops_odb_exists(odb, &id)) {
+		mlops_oid_fmt(m->id, &id);
+		m->field = field;
+		m->entry = entry;
+		return 1;
+	}
 	if (cJSON_IsObject(v) && cJSON_GetObjectItemCaseSensitive(v, "kind")) {
 		struct mlops_node node;
 		if (mlops_node_from_json(&node, v) == 0 && !mlops_odb_exists(odb, &node.id)) {
-			if (!*missing)
-				mlops_oid_fmt(missing, &node.id);
+			mlops_oid_fmt(m->id, &node.id);
+			m->field = "id";
+			m->entry = entry;
 			return 1;
 		}
 		mlops_error_clear();
 	}
 	cJSON_ArrayForEach(c, v)
-		n += collect_ids(c, odb, missing, size);
-	return n;
+		if (lock_value_missing(m, c, c->string ? c->string : field, entry, odb))
+			return 1;
+	return 0;
+}
+
+static int lock_missing_object(struct lock_missing *m, const cJSON *lock, struct mlops_odb *odb)
+{
+	const cJSON *sec, *e;
+	cJSON_ArrayForEach(sec, lock)
+		cJSON_ArrayForEach(e, sec)
+			if (lock_value_missing(m, e, e->string, e->string, odb))
+				return 1;
+	return 0;
 }
 
 static int pre_commit(struct mlops_repo *repo)
@@ -469,10 +501,11 @@ static int pre_commit(struct mlops_repo *repo)
 			cJSON *lock = NULL;
 			err = mlops_lockfile_parse(&lock, git_blob_rawcontent(blob),
 						   (size_t)git_blob_rawsize(blob), "staged mlops.lock");
-			char missing[MLOPS_OID_HEXSZ + 1] = "";
-			if (err == 0 && collect_ids(lock, repo->odb, missing, sizeof(missing)))
+			struct lock_missing m;
+			if (err == 0 && lock_missing_object(&m, lock, repo->odb))
 				err = mlops_error_set(MLOPS_ECONFLICT,
-					"the staged mlops.lock names object %.12s, which is not in the store", missing);
+					"the staged mlops.lock names object %.12s ('%s' of '%s'), "
+					"which is not in the store", m.id, m.field, m.entry);
 			cJSON_Delete(lock);
 		}
 		git_blob_free(blob);

@@ -1204,7 +1204,11 @@ int mlops_dataset_status(struct mlops_path_status **out, size_t *n, struct mlops
 		p->path = strdup(e->string);
 		p->dataset = strdup(ds ? ds : "");
 		p->version = (long)mlops_json_u64(e, "version", 0);
-		p->stored = mlops_odb_exists(repo->odb, &p->recorded.id);
+		/* The version is its record as well as its data: both must be here. */
+		mlops_oid rec;
+		const char *rs = mlops_json_str(e, "record");
+		p->stored = mlops_odb_exists(repo->odb, &p->recorded.id) &&
+			    !(rs && mlops_oid_parse_printed(&rec, rs) && !mlops_odb_exists(repo->odb, &rec));
 		cnt++;
 		if (!p->path || !p->dataset) {
 			err = mlops_error_set(MLOPS_ERROR, "out of memory");

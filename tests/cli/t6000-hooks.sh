@@ -163,6 +163,30 @@ test_expect_success 'pre-commit refuses unrecorded data changes; --no-verify byp
 	mlops -q checkout --force
 '
 
+test_expect_success 'pre-commit refuses a lock whose record is not in the store; status lists the path' '
+	cd repo && git checkout -q main 2>/dev/null && mlops -q checkout --force &&
+	ab=$(printf "ab%.0s" $(seq 32)) &&
+	sed "s/\"record\":\"[0-9a-f]*\"/\"record\":\"$ab\"/" mlops.lock >../lock.new &&
+	cp ../lock.new mlops.lock && git add mlops.lock &&
+	test_must_fail git commit -q -m x 2>../err &&
+	grep -q "names object abababababab (.record. of .data.), which is not in the store" ../err &&
+	mlops status >../out &&
+	grep -q "recorded versions not in the local store" ../out && grep -q "^  data (d@v[0-9]*)$" ../out &&
+	mlops --json status >../out && grep -q "\"stored\":[[:space:]]*false" ../out &&
+	git reset -q --hard && mlops -q checkout --force && mlops status --exit-code >../out &&
+	! grep -q "not in the local store" ../out
+'
+
+test_expect_success 'pre-commit refuses a lock whose feature spec is not in the store' '
+	cd fconf && git checkout -q fb 2>/dev/null &&
+	cd=$(printf "cd%.0s" $(seq 32)) &&
+	sed "s/\"spec\":\"[0-9a-f]*\"/\"spec\":\"$cd\"/" mlops.lock >../lock.new &&
+	cp ../lock.new mlops.lock && git add mlops.lock &&
+	test_must_fail git commit -q -m x 2>../err &&
+	grep -q "names object cdcdcdcdcdcd (.spec. of .uu.), which is not in the store" ../err &&
+	git reset -q --hard
+'
+
 test_expect_success 'data another version records is out of date, not modified; pre-commit lets the lock through' '
 	cd repo && git checkout -q main 2>/dev/null && mlops -q checkout --force &&
 	git checkout -q left -- mlops.lock &&
