@@ -177,8 +177,13 @@ static int set_merge_driver(struct mlops_repo *repo, int install)
 			end++;
 		nt = mlops_strdupf("%.*s%s", (int)(at - text), text, end);
 	}
-	if (nt)
+	if (nt && !install && !*nt) {
+		/* Our line was all it held: it was made for it. */
+		if (unlink(path) < 0 && errno != ENOENT)
+			err = mlops_error_sys(errno, "unable to remove '%s'", path);
+	} else if (nt) {
 		err = mlops_write_file_atomic(path, nt, strlen(nt), repo->tmpdir, 0);
+	}
 	free(nt);
 	free(text);
 	free(path);
@@ -213,7 +218,8 @@ static const char precommit_yaml[] =
 	"        always_run: true\n"
 	"        stages: [post-checkout, post-merge, post-rewrite]\n";
 
-static int install_precommit_framework(struct mlops_repo *repo)
+/* *action: "wrote", "appended" or "unchanged" (static strings). */
+static int install_precommit_framework(struct mlops_repo *repo, const char **action)
 {
 	char *path = mlops_path_join(repo->workdir, ".pre-commit-config.yaml"), *text = NULL;
 	int err = 0;
@@ -221,8 +227,9 @@ static int install_precommit_framework(struct mlops_repo *repo)
 		return mlops_error_set(MLOPS_ERROR, "out of memory");
 	if (mlops_read_file(&text, NULL, path) < 0)
 		mlops_error_clear();
+	*action = "unchanged";
 	if (text && strstr(text, "mlops hooks run")) {
-		if (!g_opts.quiet)
+		if (!g_opts.quiet && !g_opts.json)
 			printf(".pre-commit-config.yaml already has the mlops hooks\n");
 	} else {
 		char *nt = text ? mlops_strdupf("%s%s%s", text,
@@ -232,7 +239,9 @@ static int install_precommit_framework(struct mlops_repo *repo)
 		err = nt ? mlops_write_file_atomic(path, nt, strlen(nt), repo->tmpdir, 0) :
 			   mlops_error_set(MLOPS_ERROR, "out of memory");
 		free(nt);
-		if (err == 0 && !g_opts.quiet)
+		if (err == 0)
+			*action = text ? "appended" : "wrote";
+		if (err == 0 && !g_opts.quiet && !g_opts.json)
 			printf("%s .pre-commit-config.yaml: mlops-recorded, mlops-push, mlops-restore\n"
 			       "hint: run 'pre-commit install --hook-type pre-commit --hook-type pre-push "
 			       "--hook-type post-checkout --hook-type post-merge --hook-type post-rewrite'\n",
@@ -244,6 +253,36 @@ static int install_precommit_framework(struct mlops_repo *repo)
 }
 
 /* ---- install / uninstall --------------------------------------------- */
+
+static int add_hook_json(cJSON *list, const char *name, const char *action)
+{
+	cJSON *h = cJSON_CreateObject();
+	if (!h || !cJSON_AddStringToObject(h, "name", name) ||
+	    !cJSON_AddStringToObject(h, "action", action)) {
+		cJSON_Delete(h);
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	}
+	cJSON_AddItemToArray(list, h);
+	return 0;
+}
+
+/*
+ * The end of install and uninstall: the error, or with --json the object
+ * {"dir", "hooks": [...], "merge_driver": set or not}.  Frees the rest.
+ */
+static int finish(int err, cJSON *json, char *dir, struct mlops_repo *repo, int merge_driver)
+{
+	if (err == 0 && json && (!cJSON_AddStringToObject(json, "dir", dir) ||
+				 !cJSON_AddBoolToObject(json, "merge_driver", merge_driver)))
+		err = mlops_error_set(MLOPS_ERROR, "out of memory");
+	free(dir);
+	mlops_repo_free(repo);
+	if (err < 0) {
+		cJSON_Delete(json);
+		return cmd_fail(err, NULL);
+	}
+	return json ? cmd_print_json(json) : 0;
+}
 
 static const char *const install_usage[] = {
 	"hooks install [--hook NAME]... [--force] [--pre-commit-framework]", NULL,
@@ -287,20 +326,35 @@ static int hooks_install(int argc, char **argv)
 	if (err < 0)
 		return cmd_fail(err, err == MLOPS_ENOREPO ? "run 'mlops init' to create one" : NULL);
 	if (framework) {
-		err = install_precommit_framework(repo);
+		const char *action = NULL;
+		err = install_precommit_framework(repo, &action);
 		if (err == 0)
 			err = set_merge_driver(repo, 1);
 		mlops_repo_free(repo);
-		return err < 0 ? cmd_fail(err, NULL) : 0;
+		if (err < 0)
+			return cmd_fail(err, NULL);
+		if (!g_opts.json)
+			return 0;
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "file", ".pre-commit-config.yaml");
+		cJSON_AddStringToObject(o, "action", action);
+		cJSON_AddBoolToObject(o, "merge_driver", 1);
+		return cmd_print_json(o);
 	}
 	char *dir = NULL;
+	cJSON *json = g_opts.json ? cJSON_CreateObject() : NULL;
+	cJSON *list = json ? cJSON_AddArrayToObject(json, "hooks") : NULL;
+	if (g_opts.json && !list) {
+		err = mlops_error_set(MLOPS_ERROR, "out of memory");
+		goto done;
+	}
 	if ((err = hooks_dir(&dir, repo)) < 0)
 		goto done;
 	for (size_t i = 0; i < nchosen && err == 0; i++) {
 		char *path = mlops_path_join(dir, chosen[i]);
 		char *chained = mlops_strdupf("%s/%s.mlops-chained", dir, chosen[i]);
 		char *script = hook_script(chosen[i]);
-		const char *what = "installed";
+		const char *what = "installed", *action = "installed";
 		struct stat st;
 		if (!path || !chained || !script) {
 			err = mlops_error_set(MLOPS_ERROR, "out of memory");
@@ -311,6 +365,7 @@ static int hooks_install(int argc, char **argv)
 					err = mlops_error_sys(errno, "unable to move '%s' aside", path);
 				free(backup);
 				what = "installed (the old hook is kept as .mlops-backup, not run)";
+				action = "replaced";
 			} else if (lstat(chained, &st) == 0) {
 				err = mlops_error_set(MLOPS_ECONFLICT,
 					"'%s' is not ours and '%s' exists already; use --force", path, chained);
@@ -318,10 +373,13 @@ static int hooks_install(int argc, char **argv)
 				err = mlops_error_sys(errno, "unable to move '%s' aside", path);
 			} else {
 				what = "installed (chained after the existing hook)";
+				action = "chained";
 			}
 		}
 		if (err == 0)
 			err = write_exec(path, script);
+		if (err == 0 && list)
+			err = add_hook_json(list, chosen[i], action);
 		if (err == 0 && !g_opts.quiet && !g_opts.json)
 			printf("%s: %s\n", chosen[i], what);
 		free(path);
@@ -333,9 +391,7 @@ static int hooks_install(int argc, char **argv)
 	if (err == 0 && !g_opts.quiet && !g_opts.json)
 		printf("merge driver for mlops.lock: set in .git/config and .gitattributes\n");
 done:
-	free(dir);
-	mlops_repo_free(repo);
-	return err < 0 ? cmd_fail(err, NULL) : 0;
+	return finish(err, json, dir, repo, 1);
 }
 
 static const char *const uninstall_usage[] = { "hooks uninstall", NULL };
@@ -357,35 +413,53 @@ static int hooks_uninstall(int argc, char **argv)
 	if (err < 0)
 		return cmd_fail(err, NULL);
 	char *dir = NULL;
+	cJSON *json = g_opts.json ? cJSON_CreateObject() : NULL;
+	cJSON *list = json ? cJSON_AddArrayToObject(json, "hooks") : NULL;
+	if (g_opts.json && !list) {
+		err = mlops_error_set(MLOPS_ERROR, "out of memory");
+		goto done;
+	}
 	if ((err = hooks_dir(&dir, repo)) < 0)
 		goto done;
 	for (size_t i = 0; all_hooks[i] && err == 0; i++) {
 		char *path = mlops_path_join(dir, all_hooks[i]);
 		char *chained = mlops_strdupf("%s/%s.mlops-chained", dir, all_hooks[i]);
+		char *backup = mlops_strdupf("%s/%s.mlops-backup", dir, all_hooks[i]);
+		const char *action = NULL;
 		struct stat st;
-		if (!path || !chained) {
+		if (!path || !chained || !backup) {
 			err = mlops_error_set(MLOPS_ERROR, "out of memory");
 		} else if (is_ours(path)) {
-			if (lstat(chained, &st) == 0) {
-				if (rename(chained, path) < 0)
+			/*
+			 * The hook ours replaced: the one --force set aside
+			 * (it was in place last), else the one ours chained.
+			 */
+			const char *previous = lstat(backup, &st) == 0 ? backup :
+					       lstat(chained, &st) == 0 ? chained : NULL;
+			if (previous) {
+				if (rename(previous, path) < 0)
 					err = mlops_error_sys(errno, "unable to restore '%s'", path);
-				else if (!g_opts.quiet)
-					printf("%s: removed, the previous hook restored\n", all_hooks[i]);
+				else
+					action = "restored";
 			} else if (unlink(path) < 0) {
 				err = mlops_error_sys(errno, "unable to remove '%s'", path);
-			} else if (!g_opts.quiet) {
-				printf("%s: removed\n", all_hooks[i]);
+			} else {
+				action = "removed";
 			}
 		}
+		if (err == 0 && action && list)
+			err = add_hook_json(list, all_hooks[i], action);
+		if (err == 0 && action && !g_opts.quiet && !g_opts.json)
+			printf("%s: %s\n", all_hooks[i], !strcmp(action, "restored") ?
+			       "removed, the previous hook restored" : "removed");
 		free(path);
 		free(chained);
+		free(backup);
 	}
 	if (err == 0)
 		err = set_merge_driver(repo, 0);
 done:
-	free(dir);
-	mlops_repo_free(repo);
-	return err < 0 ? cmd_fail(err, NULL) : 0;
+	return finish(err, json, dir, repo, 0);
 }
 
 /* ---- run -------------------------------------------------------------- */

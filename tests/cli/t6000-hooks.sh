@@ -218,6 +218,41 @@ test_expect_success 'uninstall restores their hook' '
 	! grep -q mlops-lock .gitattributes 2>/dev/null
 '
 
+test_expect_success 'uninstall after install --force puts their hook back and removes the .gitattributes it made' '
+	mkdir forced && cd forced && git init -q && mlops -q init &&
+	printf "#!/bin/sh\necho original\n" >.git/hooks/pre-commit && chmod +x .git/hooks/pre-commit &&
+	mlops hooks install --force >out && grep -q "^pre-commit: installed (the old hook is kept" out &&
+	test -f .git/hooks/pre-commit.mlops-backup && test -f .gitattributes &&
+	mlops hooks uninstall >out &&
+	grep -q "^pre-commit: removed, the previous hook restored$" out &&
+	grep -q "^echo original" .git/hooks/pre-commit && test -x .git/hooks/pre-commit &&
+	! test -e .git/hooks/pre-commit.mlops-backup && ! test -e .git/hooks/post-checkout &&
+	! test -e .gitattributes
+'
+
+test_expect_success 'uninstall keeps a .gitattributes that holds other lines' '
+	cd forced && echo "*.bin binary" >.gitattributes &&
+	mlops -q hooks install && grep -q "merge=mlops-lock" .gitattributes &&
+	mlops -q hooks uninstall && test "$(cat .gitattributes)" = "*.bin binary"
+'
+
+test_expect_success '--json hooks install and uninstall print JSON objects on stdout' '
+	cd forced &&
+	mlops --json hooks install --hook pre-commit --hook pre-push >out 2>err && ! test -s err &&
+	test "$(head -c1 out)" = "{" && test "$(tail -n1 out)" = "}" &&
+	tr -d "\n\t " <out >flat &&
+	grep -q "\"hooks\":\[{\"name\":\"pre-commit\",\"action\":\"chained\"},{\"name\":\"pre-push\",\"action\":\"installed\"}\]" flat &&
+	grep -q "\"dir\":\"[^\"]*/\.git/hooks\"" flat && grep -q "\"merge_driver\":true" flat &&
+	mlops --json hooks uninstall >out 2>err && ! test -s err &&
+	test "$(head -c1 out)" = "{" && tr -d "\n\t " <out >flat &&
+	grep -q "\"hooks\":\[{\"name\":\"pre-commit\",\"action\":\"restored\"},{\"name\":\"pre-push\",\"action\":\"removed\"}\]" flat &&
+	grep -q "\"merge_driver\":false" flat &&
+	mlops --json hooks install --pre-commit-framework >out && tr -d "\n\t " <out >flat &&
+	test "$(cat flat)" = "{\"file\":\".pre-commit-config.yaml\",\"action\":\"wrote\",\"merge_driver\":true}" &&
+	mlops --json hooks install --pre-commit-framework >out && tr -d "\n\t " <out >flat &&
+	grep -q "\"action\":\"unchanged\"" flat
+'
+
 test_expect_success 'hooks under core.hooksPath' '
 	mkdir hp && cd hp && git init -q && mlops -q init &&
 	git config core.hooksPath .githooks &&
