@@ -484,34 +484,6 @@ int mlops_feature_spec_resolve(cJSON **record, mlops_oid *id, struct mlops_repo 
 
 /* ---- add ------------------------------------------------------------------ */
 
-/*
- * Refuse an object that has a key twice (JSON parsers disagree on which
- * one counts), anywhere in v; where is the path so far ("features[1]").
- */
-static int no_duplicate_keys(const cJSON *v, char *where, size_t cap)
-{
-	size_t len = strlen(where), i = 0;
-	const cJSON *c;
-	int err;
-	cJSON_ArrayForEach(c, v) {
-		if (cJSON_IsObject(v)) {
-			for (const cJSON *d = v->child; d != c; d = d->next)
-				if (!strcmp(d->string, c->string))
-					return len ? mlops_error_set(MLOPS_EINVALID, "%s: key '%s' is given twice", where,
-								     c->string) :
-						     mlops_error_set(MLOPS_EINVALID, "key '%s' is given twice", c->string);
-			snprintf(where + len, cap - len, "%s%s", len ? "." : "", c->string);
-		} else {
-			snprintf(where + len, cap - len, "[%zu]", i);
-		}
-		i++;
-		if ((cJSON_IsObject(c) || cJSON_IsArray(c)) && (err = no_duplicate_keys(c, where, cap)) < 0)
-			return err;
-		where[len] = '\0';
-	}
-	return 0;
-}
-
 static int read_spec(cJSON **out, const char *path)
 {
 	char *text = NULL;
@@ -540,7 +512,7 @@ static int read_spec(cJSON **out, const char *path)
 		err = mlops_error_set(MLOPS_EINVALID, "'%s': expected a JSON object", path);
 	} else {
 		char where[256] = "";
-		if ((err = no_duplicate_keys(j, where, sizeof(where))) < 0) {
+		if ((err = mlops_json_unique_keys(j, where, sizeof(where))) < 0) {
 			err = mlops_error_wrap(err, "'%s'", path);
 			cJSON_Delete(j);
 			j = NULL;

@@ -165,3 +165,28 @@ int mlops_json_get_oid(mlops_oid *out, const cJSON *obj, const char *key)
 		return mlops_error_set(MLOPS_EINVALID, "record has no '%s'", key);
 	return mlops_oid_parse(out, s);
 }
+
+/* Quadratic in an object's keys: records have few keys an object. */
+int mlops_json_unique_keys(const cJSON *v, char *where, size_t cap)
+{
+	size_t len = strlen(where), i = 0;
+	const cJSON *c;
+	int err;
+	cJSON_ArrayForEach(c, v) {
+		if (cJSON_IsObject(v)) {
+			for (const cJSON *d = v->child; d != c; d = d->next)
+				if (!strcmp(d->string, c->string))
+					return len ? mlops_error_set(MLOPS_EINVALID, "%s: key '%s' is given twice", where,
+								     c->string) :
+						     mlops_error_set(MLOPS_EINVALID, "key '%s' is given twice", c->string);
+			snprintf(where + len, cap - len, "%s%s", len ? "." : "", c->string);
+		} else {
+			snprintf(where + len, cap - len, "[%zu]", i);
+		}
+		i++;
+		if ((cJSON_IsObject(c) || cJSON_IsArray(c)) && (err = mlops_json_unique_keys(c, where, cap)) < 0)
+			return err;
+		where[len] = '\0';
+	}
+	return 0;
+}

@@ -60,4 +60,11 @@ cJSON *mlops_json_add_oid(cJSON *obj, const char *key, const mlops_oid *id);
 /* Parse an oid member; MLOPS_EINVALID when missing or malformed. */
 int mlops_json_get_oid(mlops_oid *out, const cJSON *obj, const char *key);
 
+/*
+ * MLOPS_EINVALID when an object anywhere in v has a key twice (JSON
+ * parsers disagree on which one counts: cJSON takes the first, Python the
+ * last).  where (cap bytes, "" at the top) is the path so far
+ * ("features[1]"), named in the message.
+ */
+int mlops_json_unique_keys(const cJSON *v, char *where, size_t cap);
 #endif
