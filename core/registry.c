@@ -1589,6 +1589,52 @@ done:
 	return err;
 }
 
+int mlops_model_tag_record(char **tag, struct mlops_repo *repo, const cJSON *rec,
+			   const mlops_oid *record, int check)
+{
+	const char *name = mlops_json_str(rec, "name"), *version = mlops_json_str(rec, "version");
+	const char *type = mlops_json_str(rec, "type"), *gc = mlops_json_str(rec, "git_commit");
+	const char *message = mlops_json_str(rec, "message");
+	const cJSON *art = cJSON_GetObjectItemCaseSensitive(rec, "artifact");
+	struct mlops_node artifact;
+	mlops_oid run;
+	int has_run = mlops_json_get_oid(&run, rec, "run") == 0, v[3], err;
+	char commit[41], *keys = NULL, *sentence = NULL, *msg = NULL, *name_tag = NULL;
+
+	if (tag)
+		*tag = NULL;
+	mlops_error_clear();
+	if (!type || strcmp(type, "model") || !name || !version || !semver_plain(version, v) ||
+	    !cJSON_IsObject(art) || mlops_node_from_json(&artifact, art) < 0)
+		return mlops_error_set(MLOPS_EINVALID, "record %.12s is not a model version",
+				       mlops_oid_fmt((char[MLOPS_OID_HEXSZ + 1]){ 0 }, record));
+	if ((err = name_check(name, "model")) < 0)
+		return err;
+	if (commit_exists(repo, gc))
+		memcpy(commit, gc, 41);
+	else if ((err = head_commit(commit, repo)) < 0)
+		return err;
+	if (check)
+		return 0;
+	name_tag = mlops_strdupf("%s@%s", name, version);
+	sentence = mlops_strdupf("Registering artifact %s version %s", name, version);
+	keys = key_lines(version, &artifact.id, record, has_run ? &run : NULL);
+	msg = sentence && keys ? tag_message(sentence, message, keys) : NULL;
+	if (!name_tag || !msg)
+		err = OOM();
+	else
+		err = tag_create(repo, name_tag, commit, msg);
+	if (err == 0 && tag) {
+		*tag = name_tag;
+		name_tag = NULL;
+	}
+	free(name_tag);
+	free(sentence);
+	free(keys);
+	free(msg);
+	return err;
+}
+
 /* ---- stages and gates ---------------------------------------------------------- */
 
 int mlops_registry_stages(char ***out, size_t *n, struct mlops_repo *repo)

@@ -245,6 +245,20 @@ int mlops_model_version_deprecated(int *out, struct mlops_repo *repo, const char
 int mlops_model_resolve_version(char **version, char **tag, struct mlops_repo *repo,
 				const char *rev, long long at);
 
+/*
+ * Register the version record `rec` (id `record`, in the store already),
+ * as mlops import does for a model version it brings: the annotated tag
+ * NAME@VER, on the record's git_commit when this repository has that
+ * commit, else on HEAD.  The ref models/NAME/VER is the caller's, and so
+ * is the repository lock.  With check set, only checks that the tag can be
+ * made (a valid name and version, a commit to tag) and writes nothing.
+ * MLOPS_EINVALID for a record that is not a model version, MLOPS_ENOTFOUND
+ * when there is no commit, MLOPS_ECONFLICT when the tag exists.  *tag
+ * (free; may be NULL when not wanted) gets the tag's name.
+ */
+int mlops_model_tag_record(char **tag, struct mlops_repo *repo, const struct cJSON *rec,
+			   const mlops_oid *record, int check);
+
 /* The stages allowed ([registry] stages; default dev staging prod). */
 int mlops_registry_stages(char ***out, size_t *n, struct mlops_repo *repo);
 
