@@ -8,8 +8,10 @@
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/bundle.h"
+#include "store/json.h"
 
 static const char *const export_usage[] = { "export REV FILE", NULL };
 static const char *const import_usage[] = { "import FILE", NULL };
@@ -27,36 +29,57 @@ static int parse(int argc, char **argv, const char *const *usage, int nargs)
 	return argc - optind != nargs ? cmd_usage(usage, 0) : -1;
 }
 
-static int print(const struct mlops_bundle_result *res, const char *verb, const char *file)
+static cJSON *to_json(const struct mlops_bundle_result *res, const char *file)
 {
+	char hex[MLOPS_OID_HEXSZ + 1];
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "file", file);
+	cJSON_AddNumberToObject(o, "objects", (double)res->objects);
+	cJSON_AddNumberToObject(o, "objects_added", (double)res->added);
+	cJSON_AddNumberToObject(o, "bytes", (double)res->bytes);
+	cJSON *arr = cJSON_AddArrayToObject(o, "refs");
+	for (size_t i = 0; i < res->nrefs; i++) {
+		cJSON *r = cJSON_CreateObject();
+		cJSON_AddStringToObject(r, "name", res->refs[i].name);
+		cJSON_AddStringToObject(r, "new_name", res->refs[i].new_name);
+		cJSON_AddStringToObject(r, "id", mlops_oid_fmt(hex, &res->refs[i].id));
+		cJSON_AddItemToArray(arr, r);
+	}
+	return o;
+}
+
+/*
+ * The report goes to out: stderr when the bundle itself goes to stdout.
+ * The text names file "-" as the stream it is.
+ */
+static int print(FILE *out, const struct mlops_bundle_result *res, const char *verb, const char *file,
+		 const char *stream)
+{
+	const char *shown = strcmp(file, "-") ? file : stream;
 	char hex[MLOPS_OID_HEXSZ + 1], a[32];
+	if (g_opts.json && out == stdout)
+		return cmd_print_json(to_json(res, file));
 	if (g_opts.json) {
-		cJSON *o = cJSON_CreateObject();
-		cJSON_AddStringToObject(o, "file", file);
-		cJSON_AddNumberToObject(o, "objects", (double)res->objects);
-		cJSON_AddNumberToObject(o, "objects_added", (double)res->added);
-		cJSON_AddNumberToObject(o, "bytes", (double)res->bytes);
-		cJSON *arr = cJSON_AddArrayToObject(o, "refs");
-		for (size_t i = 0; i < res->nrefs; i++) {
-			cJSON *r = cJSON_CreateObject();
-			cJSON_AddStringToObject(r, "name", res->refs[i].name);
-			cJSON_AddStringToObject(r, "new_name", res->refs[i].new_name);
-			cJSON_AddStringToObject(r, "id", mlops_oid_fmt(hex, &res->refs[i].id));
-			cJSON_AddItemToArray(arr, r);
-		}
-		return cmd_print_json(o);
+		cJSON *o = to_json(res, file);
+		char *text = o ? mlops_json_print(o, 1) : NULL;
+		cJSON_Delete(o);
+		if (!text)
+			return cmd_die(MLOPS_EXIT_FAILURE, "out of memory");
+		fprintf(out, "%s\n", text);
+		free(text);
+		return 0;
 	}
 	if (g_opts.quiet)
 		return 0;
-	printf("%s %s: %zu object%s, %s\n", verb, file, res->objects, res->objects == 1 ? "" : "s",
-	       cmd_human_size(a, res->bytes));
+	fprintf(out, "%s %s: %zu object%s, %s\n", verb, shown, res->objects, res->objects == 1 ? "" : "s",
+		cmd_human_size(a, res->bytes));
 	for (size_t i = 0; i < res->nrefs; i++) {
 		if (strcmp(res->refs[i].name, res->refs[i].new_name))
-			printf("  %s -> %s (%s)\n", res->refs[i].name, res->refs[i].new_name,
-			       res->refs[i].existed ? "here already under that number" :
-			       "renumbered: the number was taken");
+			fprintf(out, "  %s -> %s (%s)\n", res->refs[i].name, res->refs[i].new_name,
+				res->refs[i].existed ? "here already under that number" :
+				"renumbered: the number was taken");
 		else
-			printf("  %s %.12s\n", res->refs[i].name, mlops_oid_fmt(hex, &res->refs[i].id));
+			fprintf(out, "  %s %.12s\n", res->refs[i].name, mlops_oid_fmt(hex, &res->refs[i].id));
 	}
 	return 0;
 }
@@ -67,10 +90,15 @@ int cmd_export(int argc, char **argv)
 	if (rc >= 0)
 		return rc;
 	struct mlops_bundle_result *res;
-	int err = mlops_bundle_export(&res, g_repo, argv[optind], argv[optind + 1]);
+	const char *file = argv[optind + 1];
+	int to_stdout = !strcmp(file, "-");
+	if (to_stdout && isatty(STDOUT_FILENO))
+		return cmd_die(MLOPS_EXIT_USAGE, "refusing to write a bundle to a terminal: "
+			       "redirect standard output or name a file");
+	int err = mlops_bundle_export(&res, g_repo, argv[optind], file);
 	if (err < 0)
 		return cmd_fail(err, NULL);
-	rc = print(res, "exported to", argv[optind + 1]);
+	rc = print(to_stdout ? stderr : stdout, res, "exported to", file, "standard output");
 	mlops_bundle_result_free(res);
 	return rc;
 }
@@ -84,7 +112,7 @@ int cmd_import(int argc, char **argv)
 	int err = mlops_bundle_import(&res, g_repo, argv[optind]);
 	if (err < 0)
 		return cmd_fail(err, "nothing was imported");
-	rc = print(res, "imported", argv[optind]);
+	rc = print(stdout, res, "imported", argv[optind], "standard input");
 	mlops_bundle_result_free(res);
 	return rc;
 }

@@ -12,6 +12,7 @@
  */
 #include "bundle.h"
 #include "dataset.h"
+#include "registry.h"
 #include "rev.h"
 #include "reach.h"
 #include "run.h"
@@ -175,11 +176,39 @@ static int check_ref_record(const char *file, const char *ref, const void *data,
 
 /* ---- export ------------------------------------------------------------- */
 
+/* A model revision (NAME@vX.Y.Z, NAME#stage, NAME) as the ref of its version. */
+static int resolve_model(char **ref, mlops_oid *id, struct mlops_repo *repo, const char *rev,
+			 const char *name)
+{
+	char *version = NULL;
+	int err = mlops_model_resolve(NULL, id, &version, repo, rev);
+	if (err < 0)
+		return err;
+	*ref = mlops_strdupf("models/%s/%s", name, version);
+	free(version);
+	return *ref ? 0 : mlops_error_set(MLOPS_ERROR, "out of memory");
+}
+
+/*
+ * The ref and id of the version `rev` names: a ref name, a run r-<prefix>,
+ * a model version (NAME@vX.Y.Z, NAME#stage) or a dataset revision; a bare
+ * NAME or NAME@<prefix> that names no dataset may name a model.
+ */
 static int resolve(char **ref, mlops_oid *id, struct mlops_repo *repo, const char *rev)
 {
-	if (mlops_ref_name_valid(rev) && strchr(rev, '/') && mlops_ref_read(id, repo, rev) == 0) {
-		*ref = strdup(rev);
-		return *ref ? 0 : mlops_error_set(MLOPS_ERROR, "out of memory");
+	if (mlops_ref_name_valid(rev) && strchr(rev, '/')) {
+		const char *name;
+		size_t nl;
+		int err = mlops_ref_read(id, repo, rev);
+		if (err == 0) {
+			*ref = strdup(rev);
+			return *ref ? 0 : mlops_error_set(MLOPS_ERROR, "out of memory");
+		}
+		if (err != MLOPS_ENOTFOUND)
+			return err;
+		if (bundle_ref_type(rev, &name, &nl))
+			return mlops_error_set(MLOPS_ENOTFOUND, "unknown revision '%s': no such version here",
+					       rev);
 	}
 	mlops_error_clear();
 	if (!strncmp(rev, "r-", 2)) {
@@ -193,8 +222,20 @@ static int resolve(char **ref, mlops_oid *id, struct mlops_repo *repo, const cha
 		*ref = mlops_strdupf("runs/%s", mlops_oid_fmt(hex, id));
 		return *ref ? 0 : mlops_error_set(MLOPS_ERROR, "out of memory");
 	}
+	struct mlops_rev r;
+	int parsed = mlops_rev_parse(&r, rev) == 0;
+	if (parsed && (r.kind == MLOPS_REV_SEMVER || r.kind == MLOPS_REV_STAGE))
+		return resolve_model(ref, id, repo, rev, r.name);
+	mlops_error_clear();
 	struct mlops_dataset_version *v;
 	int err = mlops_dataset_resolve(&v, repo, rev);
+	if (err == MLOPS_ENOTFOUND && parsed && (r.kind == MLOPS_REV_LATEST || r.kind == MLOPS_REV_PREFIX)) {
+		char saved[1024];
+		snprintf(saved, sizeof(saved), "%s", mlops_error_message());
+		if (resolve_model(ref, id, repo, rev, r.name) == 0)
+			return 0;
+		return mlops_error_set(err, "%s", saved);
+	}
 	if (err < 0)
 		return err;
 	*id = v->id;
@@ -238,6 +279,13 @@ int mlops_bundle_export(struct mlops_bundle_result **out, struct mlops_repo *rep
 	*out = NULL;
 	if (!res)
 		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	struct stat st;
+	int to_stdout = !strcmp(file, "-");
+	if (!to_stdout && stat(file, &st) == 0 && S_ISDIR(st.st_mode)) {
+		/* Said before the work, not as a failed rename after it. */
+		err = mlops_error_sys(EISDIR, "unable to write '%s'", file);
+		goto done;
+	}
 	if ((err = resolve(&ref, &id, repo, rev)) < 0 || (err = add_ref(res, ref, &id)) < 0)
 		goto done;
 	const char *kind_name;
@@ -285,17 +333,20 @@ int mlops_bundle_export(struct mlops_bundle_result **out, struct mlops_repo *rep
 	res->objects = v.n;
 	if ((err = mlops_json_canonical(&text, man)) < 0)
 		goto done;
-	if (!(tmp = mlops_strdupf("%s.tmp-%ld", file, (long)getpid()))) {
-		err = mlops_error_set(MLOPS_ERROR, "out of memory");
-		goto done;
+	if (!to_stdout) {
+		if (!(tmp = mlops_strdupf("%s.tmp-%ld", file, (long)getpid()))) {
+			err = mlops_error_set(MLOPS_ERROR, "out of memory");
+			goto done;
+		}
+		mlops_tempfile_register(tmp);
 	}
-	mlops_tempfile_register(tmp);
 	if ((err = mlops_archive_load()) < 0)
 		goto done;
 	a = archive_write_new();
 	if (!a || archive_write_add_filter_gzip(a) != ARCHIVE_OK ||
 	    archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
-	    archive_write_open_filename(a, tmp) != ARCHIVE_OK) {
+	    (to_stdout ? archive_write_open_fd(a, STDOUT_FILENO) :
+			 archive_write_open_filename(a, tmp)) != ARCHIVE_OK) {
 		err = mlops_error_set(MLOPS_EIO, "unable to create '%s': %s", file,
 				      a ? archive_error_string(a) : "out of memory");
 		goto done;
@@ -318,11 +369,12 @@ int mlops_bundle_export(struct mlops_bundle_result **out, struct mlops_repo *rep
 		err = mlops_error_set(MLOPS_EIO, "unable to write '%s': %s", file, archive_error_string(a));
 		goto done;
 	}
-	if (rename(tmp, file) < 0) {
+	if (tmp && rename(tmp, file) < 0) {
 		err = mlops_error_sys(errno, "unable to rename '%s' to '%s'", tmp, file);
 		goto done;
 	}
-	mlops_tempfile_forget(tmp);
+	if (tmp)
+		mlops_tempfile_forget(tmp);
 done:
 	if (a)
 		archive_write_free(a);
@@ -362,14 +414,26 @@ static int bad(const char *file, const char *what)
 static int parse_manifest(struct manifest *m, struct mlops_bundle_result *res, const char *text,
 			  size_t len, const char *file)
 {
-	cJSON *root = cJSON_ParseWithLength(text, len);
+	const char *end = NULL;
+	cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
 	const cJSON *refs = cJSON_GetObjectItemCaseSensitive(root, "refs");
 	const cJSON *objs = cJSON_GetObjectItemCaseSensitive(root, "objects");
 	const char *type = mlops_json_str(root, "type");
+	double format = mlops_json_num(root, "format", 0);
+	char where[256] = "";
 	int err;
 	m->root = root;
-	if (!cJSON_IsObject(root) || !type || strcmp(type, "bundle") ||
-	    mlops_json_num(root, "format", 0) != 1 || !cJSON_IsObject(refs) || !cJSON_IsArray(objs))
+	while (root && end && end < text + len && strchr(" \t\r\n", *end) && *end)
+		end++;
+	if (root && end && end < text + len)
+		return bad(file, "its manifest has text after the JSON object");
+	if (cJSON_IsObject(root) && (err = mlops_json_unique_keys(root, where, sizeof(where))) < 0)
+		return mlops_error_wrap(err, "'%s' is not a valid bundle: its manifest is malformed", file);
+	if (cJSON_IsObject(root) && type && !strcmp(type, "bundle") && format > 1)
+		return mlops_error_set(MLOPS_EINVALID, "'%s' was made by a newer mlops (bundle format %g, "
+				       "this one reads format 1): upgrade mlops to import it", file, format);
+	if (!cJSON_IsObject(root) || !type || strcmp(type, "bundle") || format != 1 ||
+	    !cJSON_IsObject(refs) || !cJSON_IsArray(objs))
 		return bad(file, "its manifest is malformed");
 	const cJSON *e;
 	cJSON_ArrayForEach(e, objs) {
@@ -517,6 +581,64 @@ static int staged_visit(void *ctx, const struct mlops_reach_item *items, size_t 
 	return err;
 }
 
+static int conflict(const char *file, const char *ref, const mlops_oid *here, const mlops_oid *there)
+{
+	char a[MLOPS_OID_HEXSZ + 1], b[MLOPS_OID_HEXSZ + 1];
+	return mlops_error_set(MLOPS_ECONFLICT, "'%s' holds another version here (%.12s) than in "
+			       "'%s' (%.12s)", ref, mlops_oid_fmt(a, here), file,
+			       mlops_oid_fmt(b, there));
+}
+
+/*
+ * A model version is registered by its git tag NAME@vX.Y.Z (registry.h):
+ * before anything is written, the tag must be possible (a GTO name, a
+ * commit to tag) and the version, when registered here, the same record.
+ */
+static int check_model(struct mlops_repo *repo, const char *file, const char *ref,
+		       const mlops_oid *id, const void *data, size_t len, mlops_oid *cur)
+{
+	cJSON *rec = cJSON_ParseWithLength(data, len);
+	char *rev = mlops_strdupf("%s@%s", mlops_json_str(rec, "name") ? mlops_json_str(rec, "name") : "",
+				  mlops_json_str(rec, "version") ? mlops_json_str(rec, "version") : "");
+	int err = rev ? mlops_model_tag_record(NULL, repo, rec, id, 1) :
+		  mlops_error_set(MLOPS_ERROR, "out of memory");
+	if (err == MLOPS_EUSAGE || err == MLOPS_EINVALID)
+		err = mlops_error_wrap(MLOPS_EINVALID, "'%s' is not a valid bundle: ref '%s'", file, ref);
+	else if (err == MLOPS_ENOTFOUND)
+		err = mlops_error_wrap(err, "unable to register '%s'", rev);
+	if (err == 0) {
+		err = mlops_model_resolve(NULL, cur, NULL, repo, rev);
+		if (err == 0 && mlops_oid_cmp(cur, id))
+			err = conflict(file, rev, cur, id);
+		else if (err == MLOPS_ENOTFOUND)
+			err = 0;
+	}
+	cJSON_Delete(rec);
+	free(rev);
+	return err;
+}
+
+/* Tag the model version of record id (*have: it was registered here already). */
+static int tag_model(struct mlops_repo *repo, const mlops_oid *id, int *have)
+{
+	cJSON *rec = NULL;
+	mlops_oid cur;
+	int err = mlops_json_load(&rec, repo->odb, id);
+	char *rev = err == 0 ? mlops_strdupf("%s@%s", mlops_json_str(rec, "name"),
+					     mlops_json_str(rec, "version")) : NULL;
+	if (err == 0 && !rev)
+		err = mlops_error_set(MLOPS_ERROR, "out of memory");
+	if (err == 0) {
+		*have = mlops_model_resolve(NULL, &cur, NULL, repo, rev) == 0 && !mlops_oid_cmp(&cur, id);
+		mlops_error_clear();
+		if (!*have)
+			err = mlops_model_tag_record(NULL, repo, rec, id, 0);
+	}
+	cJSON_Delete(rec);
+	free(rev);
+	return err;
+}
+
 struct move_ctx {
 	struct staged *s;
 	struct mlops_bundle_result *res;
@@ -569,9 +691,15 @@ int mlops_bundle_import(struct mlops_bundle_result **out, struct mlops_repo *rep
 		err = mlops_error_set(MLOPS_ERROR, "unable to set up libarchive");
 		goto done;
 	}
-	if (archive_read_open_filename(a, file, 1 << 16) != ARCHIVE_OK) {
+	struct stat st;
+	int from_stdin = !strcmp(file, "-");
+	if (!from_stdin && stat(file, &st) == 0 && S_ISDIR(st.st_mode)) {
+		err = mlops_error_sys(EISDIR, "unable to read '%s'", file);
+		goto done;
+	}
+	if (archive_read_open_filename(a, from_stdin ? NULL : file, 1 << 16) != ARCHIVE_OK) {
 		/* libarchive's words ("Unrecognized archive format") are not ours. */
-		int e = access(file, R_OK) < 0 ? errno : 0;
+		int e = !from_stdin && access(file, R_OK) < 0 ? errno : 0;
 		err = e == ENOENT || e == ENOTDIR ?
 		      mlops_error_set(MLOPS_ENOTFOUND, "unable to open '%s': %s", file, strerror(e)) :
 		      e ? mlops_error_sys(e, "unable to open '%s'", file) :
@@ -684,18 +812,15 @@ int mlops_bundle_import(struct mlops_bundle_result **out, struct mlops_repo *rep
 		      mlops_odb_read(&data, &len, repo->odb, &res->refs[i].id);
 		if (err == 0)
 			err = check_ref_record(file, res->refs[i].name, data, len);
+		if (err == 0 && !strncmp(res->refs[i].name, "models/", 7))
+			err = check_model(repo, file, res->refs[i].name, &res->refs[i].id, data, len, &cur);
 		free(data);
 		size_t plen;
 		long num;
 		if (err == 0 && !mlops_series_parse(res->refs[i].name, &plen, &num) &&
 		    mlops_ref_read(&cur, repo, res->refs[i].name) == 0 &&
-		    mlops_oid_cmp(&cur, &res->refs[i].id)) {
-			char a[MLOPS_OID_HEXSZ + 1], b[MLOPS_OID_HEXSZ + 1];
-			err = mlops_error_set(MLOPS_ECONFLICT, "'%s' holds another version here (%.12s) "
-					      "than in '%s' (%.12s); nothing was imported",
-					      res->refs[i].name, mlops_oid_fmt(a, &cur), file,
-					      mlops_oid_fmt(b, &res->refs[i].id));
-		}
+		    mlops_oid_cmp(&cur, &res->refs[i].id))
+			err = conflict(file, res->refs[i].name, &cur, &res->refs[i].id);
 		if (err == 0)
 			mlops_error_clear();
 	}
@@ -717,8 +842,18 @@ int mlops_bundle_import(struct mlops_bundle_result **out, struct mlops_repo *rep
 			int have = mlops_ref_read(&cur, repo, to) == 0 &&
 				   !mlops_oid_cmp(&cur, &res->refs[i].id);
 			mlops_error_clear();
+			int wrote = !have;
 			if (!have)
 				err = mlops_ref_write(repo, to, &res->refs[i].id, &zero, "import");
+			if (err == 0 && !strncmp(to, "models/", 7) &&
+			    (err = tag_model(repo, &res->refs[i].id, &have)) < 0 && wrote) {
+				/* No tag, no registration: the ref goes too, as register does. */
+				int code = mlops_error_code();
+				char saved[1024];
+				snprintf(saved, sizeof(saved), "%s", mlops_error_message());
+				mlops_ref_delete(repo, to, "import: undone");
+				mlops_error_set(code, "%s", saved);
+			}
 			res->refs[i].existed = have;
 			free(res->refs[i].new_name);
 			res->refs[i].new_name = to;

@@ -9,7 +9,8 @@
  * links or devices, no size that disagrees with the manifest, no content
  * that does not hash to its name; and it writes nothing until the whole
  * bundle has been read and checked (objects are staged in .mlops/tmp,
- * then moved into the store, then the refs written).
+ * then moved into the store, then the refs written and, for a model
+ * version, its registry tag created).
  */
 #ifndef MLOPS_BUNDLE_H
 #define MLOPS_BUNDLE_H
@@ -39,16 +40,26 @@ struct mlops_bundle_result {
 void mlops_bundle_result_free(struct mlops_bundle_result *res);
 
 /*
- * Export `rev` (a dataset revision, or a ref name such as
- * "datasets/train/v3") to file (written under a temporary name, then
- * renamed).  MLOPS_ENOTFOUND for an unknown revision or a missing object.
+ * Export `rev` (a dataset revision, a model revision NAME@vX.Y.Z or
+ * NAME#stage, a run r-<prefix>, or a ref name such as "datasets/train/v3")
+ * to file (written under a temporary name, then renamed; "-" is standard
+ * output, written as it goes).  MLOPS_ENOTFOUND for an unknown revision,
+ * a well-formed version ref that names none, or a missing object;
+ * MLOPS_EUSAGE for a ref that is not a version; MLOPS_EIO when file is a
+ * directory (said before anything is written).
  */
 int mlops_bundle_export(struct mlops_bundle_result **out, struct mlops_repo *repo,
 			const char *rev, const char *file);
 
 /*
- * Import a bundle.  MLOPS_EINVALID (nothing written) for a malformed or
- * unsafe archive, MLOPS_ECORRUPT when an object does not match its id.
+ * Import a bundle (file "-": standard input).  A model version is also
+ * registered: its git tag NAME@vX.Y.Z is created (registry.h).
+ * MLOPS_EINVALID (nothing written) for a malformed or unsafe archive, a
+ * manifest with text after it or a key twice, or one of a newer format;
+ * MLOPS_ECORRUPT when an object does not match its id; MLOPS_ECONFLICT
+ * when a model version or run is another record here; MLOPS_ENOTFOUND for
+ * a model version and no commit to tag; MLOPS_EIO when file is a
+ * directory or cannot be read.
  */
 int mlops_bundle_import(struct mlops_bundle_result **out, struct mlops_repo *repo,
 			const char *file);

@@ -178,6 +178,101 @@ test_expect_success 'export of an unknown revision is "not found"' '
 	cd src && test_expect_code 3 mlops export nosuch x.tar.gz && ! test -e x.tar.gz
 '
 
+test_expect_success 'set up a registered model' '
+	git init -q mreg && cd mreg && mlops -q init && git add -A && git commit -qm init &&
+	echo aaa >model.bin && mlops -q register mm model.bin
+'
+
+test_expect_success 'a model version exports by its ref or as NAME@vX.Y.Z, the same bundle' '
+	cd mreg && mlops export models/mm/v0.0.1 ../mm.tar.gz >out && grep -q "models/mm/v0.0.1" out &&
+	mlops -q export mm@v0.0.1 ../mm-rev.tar.gz &&
+	tar -xzOf ../mm.tar.gz >a && tar -xzOf ../mm-rev.tar.gz >b && test_cmp a b
+'
+
+test_expect_success 'an imported model version is registered: tag, list, show, deploy' '
+	git init -q mdst && cd mdst && mlops -q init && git add -A && git commit -qm init &&
+	mlops import ../mm.tar.gz >out && grep -q "models/mm/v0.0.1" out &&
+	test "$(git tag -l)" = mm@v0.0.1 &&
+	mlops --json register list >list && grep -q "\"v0.0.1\"" list &&
+	mlops register show mm@v0.0.1 >show &&
+	grep -q "$(cat ../mreg/.mlops/refs/models/mm/v0.0.1 | cut -c1-12)" show &&
+	git config -f .mlops/config deploy.dep.type dir && git config -f .mlops/config deploy.dep.path dep &&
+	mlops -q deploy mm@v0.0.1 dep && cmp dep/current/model.json ../mreg/model.bin &&
+	mlops import ../mm.tar.gz && test "$(git tag -l)" = mm@v0.0.1 && mlops fsck
+'
+
+test_expect_success 'a model version registered here as another record (by ref and tag, or by its tag alone) is refused (9)' '
+	git init -q mconf && cd mconf && mlops -q init && git add -A && git commit -qm init &&
+	echo bbb >model.bin && mlops -q register mm model.bin &&
+	snapshot >before && git tag -l >tags-before &&
+	test_expect_code 9 mlops import ../mm.tar.gz 2>err && grep -q "mm@v0.0.1" err &&
+	snapshot >after && test_cmp before after && git tag -l >tags-after && test_cmp tags-before tags-after &&
+	rm .mlops/refs/models/mm/v0.0.1 && snapshot >before &&
+	test_expect_code 9 mlops import ../mm.tar.gz 2>err && grep -q "mm@v0.0.1" err &&
+	snapshot >after && test_cmp before after
+'
+
+test_expect_success 'a model version into a repository without a commit is refused, nothing written' '
+	git init -q mnocommit && cd mnocommit && mlops -q init && snapshot >before &&
+	test_expect_code 3 mlops import ../mm.tar.gz 2>err && grep -q "no commit" err &&
+	snapshot >after && test_cmp before after && test -z "$(git tag -l)"
+'
+
+test_expect_success 'export of a well-formed ref that names no version is "not found" (3)' '
+	cd mreg && for rev in datasets/s/v9 features/nosuch/v1 models/mm/v0.1.0; do
+		{ test_expect_code 3 mlops export $rev x.tar.gz 2>err || return 1; } &&
+		grep -q "unknown revision .$rev." err && ! test -e x.tar.gz || return 1
+	done
+'
+
+# remanifest IN OUT SED: the bundle IN with its manifest edited by SED.
+remanifest() {
+	rm -rf "$TRASH/remani" && mkdir "$TRASH/remani" && tar -C "$TRASH/remani" -xzf "$1" &&
+	sed "$3" "$TRASH/remani/MANIFEST.json" >"$TRASH/remani/m" && mv "$TRASH/remani/m" "$TRASH/remani/MANIFEST.json" &&
+	(cd "$TRASH/remani" && tar -czf "$2" MANIFEST.json objects/*)
+}
+
+test_expect_success 'a manifest with text after the object or a key twice is refused (4)' '
+	cd victim && snapshot >before &&
+	remanifest "$TRASH/work/mm.tar.gz" "$TRASH/work/trailing.tar.gz" "s/\$/ junk/" &&
+	test_expect_code 4 mlops import ../trailing.tar.gz 2>err &&
+	grep -q "not a valid bundle: its manifest has text after" err &&
+	remanifest "$TRASH/work/mm.tar.gz" "$TRASH/work/twice.tar.gz" "s/^{/{\"refs\":{},/" &&
+	test_expect_code 4 mlops import ../twice.tar.gz 2>err &&
+	grep -q "not a valid bundle: its manifest is malformed: key .refs. is given twice" err &&
+	snapshot >after && test_cmp before after && test -z "$(git tag -l)"
+'
+
+test_expect_success 'a bundle of a newer format says to upgrade mlops' '
+	cd victim && snapshot >before &&
+	remanifest "$TRASH/work/mm.tar.gz" "$TRASH/work/newer.tar.gz" "s/\"format\":1/\"format\":99/" &&
+	test_expect_code 4 mlops import ../newer.tar.gz 2>err &&
+	grep -q "made by a newer mlops (bundle format 99.*upgrade mlops" err && ! grep -q malformed err &&
+	snapshot >after && test_cmp before after
+'
+
+test_expect_success 'export to - writes the bundle to standard output, import - reads it' '
+	cd mreg && mlops export mm@v0.0.1 - >../stdout.tar.gz 2>err &&
+	! test -e ./- && grep -q "exported to standard output" err &&
+	tar -xzOf ../mm.tar.gz MANIFEST.json >m1 && tar -xzOf ../stdout.tar.gz MANIFEST.json >m2 && test_cmp m1 m2 &&
+	mlops --json export mm@v0.0.1 - 2>j | tar -tzf - >list && grep -q MANIFEST.json list &&
+	grep -q "\"file\":[[:space:]]*\"-\"" j &&
+	git init -q ../mstdin && cd ../mstdin && mlops -q init && git add -A && git commit -qm init &&
+	mlops import - <../mm.tar.gz >out && grep -q "imported standard input" out &&
+	test "$(git tag -l)" = mm@v0.0.1
+'
+
+test_expect_success 'export onto a directory is refused before anything is written (6)' '
+	cd mreg && mkdir adir && test_expect_code 6 mlops export mm@v0.0.1 adir 2>err &&
+	grep -q "^mlops: unable to write .adir.: Is a directory$" err &&
+	test -z "$(ls adir)" && test -z "$(ls -d adir.tmp-* 2>/dev/null)"
+'
+
+test_expect_success 'import of a directory is "cannot be read" (6)' '
+	cd victim && mkdir -p adir && test_expect_code 6 mlops import adir 2>err &&
+	grep -q "^mlops: unable to read .adir.: Is a directory$" err
+'
+
 test_expect_success 'export and import answer -h outside a repository' '
 	cd / && mlops export -h >"$TRASH/o1" && mlops import -h >"$TRASH/o2" &&
 	grep -q "usage: mlops export" "$TRASH/o1" && grep -q "usage: mlops import" "$TRASH/o2"
