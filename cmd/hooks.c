@@ -603,6 +603,9 @@ static int pre_commit(struct mlops_repo *repo)
 			fprintf(stderr, "mlops: warning: '%s' is out of date: mlops.lock says %s@v%ld; "
 				"run '%s'\n", st[i].path, st[i].dataset, st[i].version,
 				st[i].stored ? "mlops checkout" : "mlops pull");
+		else if (st[i].state == MLOPS_PATH_INTERRUPTED)
+			fprintf(stderr, "mlops: warning: '%s' is half made by a pull that stopped; "
+				"run 'mlops pull'\n", st[i].path);
 	}
 	mlops_path_status_free(st, n);
 	return err;

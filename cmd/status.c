@@ -20,7 +20,8 @@ static const char *const status_usage[] = { "status [--exit-code]", NULL };
 static const char *state_name(enum mlops_path_state s)
 {
 	return s == MLOPS_PATH_MODIFIED ? "modified" : s == MLOPS_PATH_MISSING ? "missing" :
-	       s == MLOPS_PATH_OUTDATED ? "outdated" : "unchanged";
+	       s == MLOPS_PATH_OUTDATED ? "outdated" : s == MLOPS_PATH_INTERRUPTED ? "interrupted" :
+	       "unchanged";
 }
 
 struct store_count {
@@ -58,6 +59,17 @@ static void print_outdated(const struct mlops_path_status *st, size_t n)
 	}
 }
 
+/* Paths a stopped pull was making: half made, not changes to record. */
+static void print_interrupted(const struct mlops_path_status *st, size_t n)
+{
+	printf("tracked data half made by a pull that stopped (not changes to record):\n"
+	       "  (use 'mlops pull' to finish it, or 'mlops checkout' when its version is stored)\n");
+	for (size_t i = 0; i < n; i++)
+		if (st[i].state == MLOPS_PATH_INTERRUPTED)
+			printf("  %sinterrupted:%s %s (%s@v%ld)\n", cmd_color("yellow"), cmd_color("reset"),
+			       st[i].path, st[i].dataset, st[i].version);
+}
+
 int cmd_status(int argc, char **argv)
 {
 	return cmd_status_usage(argc, argv, status_usage);
@@ -88,10 +100,12 @@ int cmd_status_usage(int argc, char **argv, const char *const *usage)
 	int err = mlops_dataset_status(&st, &n, g_repo);
 	if (err < 0)
 		return cmd_fail(err, NULL);
-	size_t changed = 0, unrecorded = 0, unstored = 0;
+	size_t changed = 0, unrecorded = 0, unstored = 0, outdated = 0, interrupted = 0;
 	for (size_t i = 0; i < n; i++) {
 		changed += st[i].state != MLOPS_PATH_UNCHANGED;
 		unrecorded += st[i].state == MLOPS_PATH_MODIFIED || st[i].state == MLOPS_PATH_MISSING;
+		outdated += st[i].state == MLOPS_PATH_OUTDATED;
+		interrupted += st[i].state == MLOPS_PATH_INTERRUPTED;
 		unstored += !st[i].stored;
 	}
 
@@ -197,6 +211,7 @@ int cmd_status_usage(int argc, char **argv, const char *const *usage)
 				       "'mlops dataset checkout REV' to discard them)\n");
 				for (size_t i = 0; i < n; i++) {
 					if (st[i].state == MLOPS_PATH_OUTDATED ||
+					    st[i].state == MLOPS_PATH_INTERRUPTED ||
 					    (st[i].state == MLOPS_PATH_UNCHANGED && !g_opts.verbose))
 						continue;
 					const char *col = st[i].state == MLOPS_PATH_UNCHANGED ? "" : cmd_color("red");
@@ -209,8 +224,10 @@ int cmd_status_usage(int argc, char **argv, const char *const *usage)
 						printf("  unchanged: %s (%s@v%ld)\n", st[i].path, st[i].dataset,
 						       st[i].version);
 			}
-			if (changed > unrecorded)
+			if (outdated)
 				print_outdated(st, n);
+			if (interrupted)
+				print_interrupted(st, n);
 		}
 		if (unpushed) {
 			printf("recorded versions not yet on remote '%s' (run 'mlops push'):\n", remote);

@@ -10,6 +10,7 @@
  */
 #include "dataset.h"
 #include "lockfile.h"
+#include "pullnew.h"
 #include "rev.h"
 #include "transfer.h"
 #include "store/error.h"
@@ -583,6 +584,28 @@ static int cmp_entry(const void *a, const void *b)
 		      ((const struct mlops_dataset_entry *)b)->path);
 }
 
+/*
+ * Refuse to record a path a stopped pull was making, or one that holds
+ * such a path: its content is part of a recorded version, cut short, and
+ * recording it would make a new version of data nobody had.
+ */
+static int check_half_made(struct mlops_repo *repo, const struct mlops_dataset_entry *e, size_t n)
+{
+	struct mlops_half_made hm;
+	int err = mlops_half_made_load(&hm, repo);
+	for (size_t i = 0; err == 0 && i < n; i++) {
+		const char *p = mlops_half_made_path(&hm, e[i].path, 1);
+		size_t pl = p ? strlen(p) : 0, el = strlen(e[i].path);
+		if (p)
+			err = mlops_error_set(MLOPS_ECONFLICT, "'%s'%s%s%s is half made by a pull that "
+					      "stopped; run 'mlops pull' to finish it", e[i].path,
+					      pl == el ? "" : pl < el ? " is inside '" : " holds '",
+					      pl == el ? "" : p, pl == el ? "" : "', which");
+	}
+	mlops_half_made_free(&hm);
+	return err;
+}
+
 int mlops_dataset_add(struct mlops_dataset_version **out, int *created,
 		      struct mlops_repo *repo, const char *const *paths, size_t npaths,
 		      const char *name, const char *message, struct mlops_ingest_stats *stats)
@@ -630,7 +653,8 @@ int mlops_dataset_add(struct mlops_dataset_version **out, int *created,
 				      name ? "" : "; give one with --name");
 		goto done;
 	}
-	if ((err = check_lock_overlap(repo, dname, entries, npaths)) < 0)
+	if ((err = check_lock_overlap(repo, dname, entries, npaths)) < 0 ||
+	    (err = check_half_made(repo, entries, npaths)) < 0)
 		goto done;
 	if ((err = mlops_repo_index(&idx, repo)) < 0)
 		goto done;
@@ -1177,12 +1201,15 @@ int mlops_dataset_status(struct mlops_path_status **out, size_t *n, struct mlops
 	struct mlops_lockfile *lf = NULL;
 	struct mlops_index *idx = NULL;
 	struct mlops_path_status *s = NULL;
+	struct mlops_half_made hm;
 	size_t cnt = 0;
 	int err;
 	*out = NULL;
 	*n = 0;
-	if ((err = mlops_lockfile_load(&lf, repo)) < 0)
+	if ((err = mlops_half_made_load(&hm, repo)) < 0)
 		return err;
+	if ((err = mlops_lockfile_load(&lf, repo)) < 0)
+		goto done;
 	if ((err = mlops_repo_index(&idx, repo)) < 0)
 		goto done;
 	cJSON *paths = mlops_lockfile_section(lf, "paths");
@@ -1213,6 +1240,10 @@ int mlops_dataset_status(struct mlops_path_status **out, size_t *n, struct mlops
 		if (!p->path || !p->dataset) {
 			err = mlops_error_set(MLOPS_ERROR, "out of memory");
 			goto done;
+		}
+		if (mlops_half_made_path(&hm, p->path, 0)) {
+			p->state = MLOPS_PATH_INTERRUPTED;
+			continue;
 		}
 		char *abs = mlops_path_join(repo->workdir, p->path);
 		if (!abs) {
@@ -1246,5 +1277,6 @@ done:
 	}
 	mlops_index_free(idx);
 	mlops_lockfile_free(lf);
+	mlops_half_made_free(&hm);
 	return err;
 }

@@ -109,9 +109,12 @@ int mlops_dataset_checkout(struct mlops_repo *repo, const struct mlops_dataset_v
  * from the lock's record but holds content another dataset version records
  * (mlops_dataset_recorded), e.g. after a git pull moved mlops.lock on:
  * nothing is lost by a checkout, and adding it would record old data anew.
+ * INTERRUPTED: a pull was making the path when it stopped (core/pullnew.h):
+ * it is half made, not changed, and a pull or checkout makes it again.
  */
 enum mlops_path_state {
-	MLOPS_PATH_UNCHANGED, MLOPS_PATH_MODIFIED, MLOPS_PATH_MISSING, MLOPS_PATH_OUTDATED
+	MLOPS_PATH_UNCHANGED, MLOPS_PATH_MODIFIED, MLOPS_PATH_MISSING, MLOPS_PATH_OUTDATED,
+	MLOPS_PATH_INTERRUPTED
 };
 
 struct mlops_path_status {
@@ -132,7 +135,8 @@ struct mlops_path_status {
 
 /*
  * Every path in mlops.lock with its state, sorted by path.  Dataset
- * versions are read only when some path is modified, and then once.
+ * versions are read only when some path is modified, and then once.  A
+ * path a stopped pull was making is not read (it is INTERRUPTED).
  */
 int mlops_dataset_status(struct mlops_path_status **out, size_t *n, struct mlops_repo *repo);
 void mlops_path_status_free(struct mlops_path_status *s, size_t n);

@@ -6,6 +6,7 @@
 #include "gitsync.h"
 #include "dataset.h"
 #include "lockfile.h"
+#include "pullnew.h"
 #include "store/error.h"
 #include "store/fsutil.h"
 #include "store/index.h"
@@ -134,11 +135,14 @@ int mlops_restore_lock(struct mlops_restore *out, struct mlops_repo *repo, cJSON
 	struct mlops_index *idx = NULL;
 	struct mlops_lockfile *wt = NULL;
 	struct mlops_oidmap *recorded = NULL;
+	struct mlops_half_made hm;
 	int err, rec = 1;
 	memset(out, 0, sizeof(*out));
+	if ((err = mlops_half_made_load(&hm, repo)) < 0)
+		return err;
 	if (!prev) {
 		if ((err = mlops_lockfile_load(&wt, repo)) < 0)
-			return err;
+			goto done;
 		prev = wt->root;
 	}
 	if ((err = mlops_repo_index(&idx, repo)) < 0)
@@ -169,8 +173,14 @@ int mlops_restore_lock(struct mlops_restore *out, struct mlops_repo *repo, cJSON
 			goto done;
 		}
 		enum mlops_restore_action action;
+		/*
+		 * What a stopped pull was making is part of a recorded version,
+		 * cut short: nothing in it is kept, and it is removed before it
+		 * is made again, as the next pull would.
+		 */
+		int half = mlops_half_made_path(&hm, path, 0) != NULL;
 		rec = 1;
-		if (have && mlops_oid_cmp(&cur.id, &want.id) && !force &&
+		if (have && mlops_oid_cmp(&cur.id, &want.id) && !force && !half &&
 		    (err = is_recorded(&rec, &recorded, repo, prev, path, &cur)) < 0) {
 			free(abs);
 			goto done;
@@ -186,6 +196,11 @@ int mlops_restore_lock(struct mlops_restore *out, struct mlops_repo *repo, cJSON
 			/* A lock comes with the repository: never write through a link. */
 			action = MLOPS_RESTORE_WRITTEN;
 			err = mlops_path_check_parents(repo->workdir, path);
+			if (err == 0 && half && have) {
+				if (mlops_remove_tree(abs) < 0 && errno != ENOENT)
+					err = mlops_error_sys(errno, "unable to remove '%s'", abs);
+				mlops_index_remove_prefix(idx, path);
+			}
 			char *parent = err == 0 ? strdup(abs) : NULL;
 			if (parent) {
 				*strrchr(parent, '/') = '\0';
@@ -198,6 +213,8 @@ int mlops_restore_lock(struct mlops_restore *out, struct mlops_repo *repo, cJSON
 		free(abs);
 		if (err < 0 || (action != MLOPS_RESTORE_UNCHANGED && (err = add_item(out, path, action)) < 0))
 			goto done;
+		if (action == MLOPS_RESTORE_UNCHANGED || action == MLOPS_RESTORE_WRITTEN)
+			mlops_half_made_drop(&hm, path);
 	}
 	/* Paths the previous lock tracked that this one does not. */
 	const cJSON *old = cJSON_GetObjectItemCaseSensitive(prev, "paths");
@@ -215,6 +232,7 @@ int mlops_restore_lock(struct mlops_restore *out, struct mlops_repo *repo, cJSON
 		    mlops_tree_scan(&cur, repo->odb, idx, abs, path, NULL) == 0) {
 			rec = 1;
 			if (!force && mlops_oid_cmp(&cur.id, &was.id) &&
+			    !mlops_half_made_path(&hm, path, 0) &&
 			    (err = is_recorded(&rec, &recorded, repo, prev, path, &cur)) < 0) {
 				free(abs);
 				goto done;
@@ -225,6 +243,7 @@ int mlops_restore_lock(struct mlops_restore *out, struct mlops_repo *repo, cJSON
 				else
 					err = add_item(out, path, MLOPS_RESTORE_REMOVED);
 				mlops_index_remove_prefix(idx, path);
+				mlops_half_made_drop(&hm, path);
 			} else {
 				err = add_item(out, path, MLOPS_RESTORE_KEPT);
 			}
@@ -237,6 +256,9 @@ int mlops_restore_lock(struct mlops_restore *out, struct mlops_repo *repo, cJSON
 	if ((err = mlops_odb_sync(repo->odb)) < 0)
 		goto done;
 	if ((err = mlops_index_save(idx)) < 0)
+		goto done;
+	/* The paths made whole again, or removed, leave .mlops/pull-new. */
+	if ((err = mlops_half_made_save(repo, &hm)) < 0)
 		goto done;
 	if (write_lock) {
 		char *text;
@@ -255,6 +277,7 @@ done:
 	mlops_oidmap_free(recorded);
 	mlops_index_free(idx);
 	mlops_lockfile_free(wt);
+	mlops_half_made_free(&hm);
 	if (err < 0)
 		mlops_restore_free(out);
 	return err;

@@ -12,6 +12,7 @@
 #include "transfer.h"
 #include "dataset.h"
 #include "lockfile.h"
+#include "pullnew.h"
 #include "reach.h"
 #include "run.h"
 #include "store/error.h"
@@ -1001,7 +1002,7 @@ static void list_free(char **list, size_t n)
  */
 static char *pull_new_path(const struct mlops_repo *repo)
 {
-	return mlops_path_join(repo->dir, "pull-new");
+	return mlops_half_made_file(repo);
 }
 
 static int pull_new_write(struct mlops_repo *repo, const struct lock_paths *lp)

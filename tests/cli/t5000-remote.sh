@@ -558,4 +558,44 @@ test_expect_success 'every command answers -h outside a repository' '
 	done; rc=$?; cd / && rm -rf /tmp/mlops-no-repo-$$; return $rc
 '
 
+# A clone of hm whose pull of 'big' (60 files) was killed after the first
+# file: the fetch waits 1 s before each transfer (-j 1), so the pull is
+# some seconds from done when the first file appears.
+kill_pull_of_big() {
+	rm -rf hk && git clone -q hm hk && cd hk && mlops -q init &&
+	{ mlops -q remote add r "$TRASH/R2" --default 2>/dev/null; true; } || return 1
+	(MLOPS_TEST_TRANSFER_DELAY_MS=1000 exec "$MLOPS_BIN" pull -j 1 >/dev/null 2>&1) & pid=$!
+	n=0
+	while ! test -n "$(ls big 2>/dev/null)" && [ $n -lt 400 ]; do sleep 0.05; n=$((n + 1)); done
+	kill -9 $pid; wait $pid
+	grep -qx '\["big"\]' .mlops/pull-new && test $(count_files big) -lt 60
+}
+
+test_expect_success 'a path a killed pull was making is not a change: status says so, dataset add refuses it' '
+	mkdir hm && cd hm && git init -q && mlops -q init && mkdir big && i=0 &&
+	while [ $i -lt 60 ]; do head -c 500000 /dev/urandom >big/f$i; i=$((i + 1)); done &&
+	mlops -q dataset add big && mlops -q remote add r "$TRASH/R2" --default &&
+	git config -f .mlops/config remote.r.hardlinks false && mlops -q push &&
+	git add -A && git commit -qm big && cd .. &&
+	kill_pull_of_big &&
+	mlops status >out && grep -q "half made by a pull that stopped" out &&
+	grep -q "^  interrupted: big (big@v1)$" out && grep -q "mlops pull" out &&
+	! grep -q "modified\|dataset add" out &&
+	test_expect_code 1 mlops status --exit-code >/dev/null &&
+	mlops --json status >j && grep -q "\"state\":[[:space:]]*\"interrupted\"" j &&
+	test_expect_code 9 mlops dataset add big 2>err &&
+	grep -q "^mlops: .big. is half made by a pull that stopped; run .mlops pull. to finish it$" err &&
+	! test -e .mlops/refs/datasets/big/v2 &&
+	mlops -q pull && ! test -e .mlops/pull-new && diff -r big ../hm/big && mlops status --exit-code
+'
+
+test_expect_success 'checkout makes again what a killed pull was making once its objects are stored, else says to pull' '
+	kill_pull_of_big && ls big >had &&
+	test_expect_code 9 mlops checkout >out 2>err && grep -q "^big: missing" out &&
+	grep -q "run .mlops pull." err && ! grep -q "unrecorded" out err &&
+	test -e .mlops/pull-new && ls big >has && test_cmp had has &&
+	mlops -q fetch && mlops checkout >out && grep -q "^big: restored$" out &&
+	! test -e .mlops/pull-new && diff -r big ../hm/big && mlops status --exit-code
+'
+
 test_done

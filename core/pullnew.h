@@ -1,0 +1,60 @@
+/*
+ * pullnew.h - the paths a pull was making when it stopped.
+ *
+ * A pull's early checkout lists in .mlops/pull-new the tracked paths it is
+ * creating, and the folders it creates for them, before it creates any,
+ * and removes the file when it ends (core/transfer.c writes it).  A pull
+ * that is killed leaves the file and the paths half made: their content is
+ * part of a recorded version, not a change of the user's.  Status reports
+ * such a path as an interrupted pull, checkout makes it again, dataset add
+ * refuses to record it; the next pull removes and remakes them all.
+ */
+#ifndef MLOPS_PULLNEW_H
+#define MLOPS_PULLNEW_H
+
+#include <stddef.h>
+
+struct mlops_repo;
+
+struct mlops_half_made {
+	char **paths;  /* tracked paths, as mlops.lock names them */
+	size_t npaths;
+	char **dirs;   /* folders made for them, parents first, without the final '/' */
+	size_t ndirs;
+	size_t dropped; /* paths taken off since the load */
+};
+
+/* .mlops/pull-new (caller frees); NULL when out of memory. */
+char *mlops_half_made_file(const struct mlops_repo *repo);
+
+/*
+ * Read .mlops/pull-new into *out (free with mlops_half_made_free).  No
+ * file, or one that cannot be read or parsed, is an empty list: a pull
+ * ignores such a file too.  Entries that are not valid tracked paths are
+ * skipped.  Fails only when out of memory.
+ */
+int mlops_half_made_load(struct mlops_half_made *out, struct mlops_repo *repo);
+void mlops_half_made_free(struct mlops_half_made *hm);
+
+/*
+ * Whether tracked path `path` is half made by a stopped pull: the listed
+ * path that `path` is or lies inside, or with `holding` also one that lies
+ * inside `path` (so that recording `path` would record part of it); NULL
+ * when none.  Borrowed from hm.
+ */
+const char *mlops_half_made_path(const struct mlops_half_made *hm, const char *path, int holding);
+
+/*
+ * Take `path` off the list once it is whole again, or gone (in hm only; a
+ * path not listed is fine).
+ */
+void mlops_half_made_drop(struct mlops_half_made *hm, const char *path);
+
+/*
+ * After paths were dropped, write hm back to .mlops/pull-new (synced):
+ * the paths left and the folders above them; with no path left the file
+ * is removed.  Nothing is written when none was dropped.
+ */
+int mlops_half_made_save(struct mlops_repo *repo, const struct mlops_half_made *hm);
+
+#endif
