@@ -598,4 +598,21 @@ test_expect_success 'checkout makes again what a killed pull was making once its
 	! test -e .mlops/pull-new && diff -r big ../hm/big && mlops status --exit-code
 '
 
+test_expect_success 'checkout takes off .mlops/pull-new the paths it made again, and only those' '
+	cd hm && mkdir -p deep/small && echo small >deep/small/s.txt && mlops -q dataset add deep/small &&
+	mlops -q push && git add -A && git commit -qm small && cd .. &&
+	rm -rf hk2 && git clone -q hm hk2 && cd hk2 && mlops -q init &&
+	{ mlops -q remote add r "$TRASH/R2" --default 2>/dev/null; true; } &&
+	mlops -q fetch r small || return 1
+	# A pull killed while it made both: written here, as no kill can be
+	# timed to land while both are half made and one of them is stored.
+	mkdir -p big deep/small && echo half >big/f0 && echo half >deep/small/s.txt &&
+	printf "[\"big\",\"deep/small\",\"deep/\"]" >.mlops/pull-new &&
+	mlops status >out && grep -q "interrupted: big" out && grep -q "interrupted: deep/small" out &&
+	test_expect_code 9 mlops checkout >out 2>err && grep -q "^deep/small: restored$" out &&
+	grep -q "^big: missing" out && test "$(cat deep/small/s.txt)" = small &&
+	test "$(cat .mlops/pull-new)" = "[\"big\"]" && test "$(cat big/f0)" = half &&
+	mlops -q pull && ! test -e .mlops/pull-new && diff -r big ../hm/big && mlops status --exit-code
+'
+
 test_done
