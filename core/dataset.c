@@ -911,6 +911,7 @@ int mlops_dataset_checkout(struct mlops_repo *repo, const struct mlops_dataset_v
 	char abs_to[PATH_MAX];
 	unsigned char *present = NULL; /* with --to: entries already there, unchanged */
 	struct mlops_oidmap *known = NULL; /* what versions record (read when needed) */
+	struct mlops_half_made hm = { 0 };
 	int err;
 
 	if (to_dir) {
@@ -941,7 +942,8 @@ int mlops_dataset_checkout(struct mlops_repo *repo, const struct mlops_dataset_v
 	}
 	if ((err = mlops_repo_index(&idx, repo)) < 0)
 		return err;
-	if (!to_dir && (err = mlops_lockfile_load(&lf, repo)) < 0)
+	if (!to_dir && ((err = mlops_lockfile_load(&lf, repo)) < 0 ||
+			(err = mlops_half_made_load(&hm, repo)) < 0))
 		goto done;
 	if (!(present = calloc(v->nentries ? v->nentries : 1, 1))) {
 		err = mlops_error_set(MLOPS_ERROR, "out of memory");
@@ -969,6 +971,9 @@ int mlops_dataset_checkout(struct mlops_repo *repo, const struct mlops_dataset_v
 	/* Refuse to overwrite unrecorded changes first, before writing anything. */
 	for (size_t i = 0; !to_dir && !force && i < v->nentries; i++) {
 		struct mlops_node cur, rec;
+		/* What a stopped pull was making is a recorded version cut short. */
+		if (mlops_half_made_path(&hm, v->entries[i].path, 0))
+			continue;
 		char *abs = mlops_path_join(repo->workdir, v->entries[i].path);
 		if (!abs) {
 			err = mlops_error_set(MLOPS_ERROR, "out of memory");
@@ -1037,7 +1042,13 @@ int mlops_dataset_checkout(struct mlops_repo *repo, const struct mlops_dataset_v
 	}
 	if (err == 0)
 		err = mlops_index_save(idx);
+	/* Whole again: no longer the stopped pull's. */
+	for (size_t i = 0; !to_dir && i < v->nentries; i++)
+		mlops_half_made_drop(&hm, v->entries[i].path);
+	if (err == 0)
+		err = mlops_half_made_save(repo, &hm);
 done:
+	mlops_half_made_free(&hm);
 	free(present);
 	mlops_oidmap_free(known);
 	mlops_lockfile_free(lf);
