@@ -117,7 +117,7 @@ static int is_recorded(int *out, struct mlops_oidmap **recorded, struct mlops_re
 	struct mlops_node was;
 	int err;
 	*out = 1;
-	if (entry_node(&was, prev, path) && !mlops_oid_cmp(&was.id, &cur->id))
+	if (entry_node(&was, prev, path) && mlops_node_same(&was, cur))
 		return 0;
 	if (!*recorded) {
 		if ((err = mlops_oidmap_new(recorded)) < 0)
@@ -180,12 +180,14 @@ int mlops_restore_lock(struct mlops_restore *out, struct mlops_repo *repo, cJSON
 		 */
 		int half = mlops_half_made_path(&hm, path, 0) != NULL;
 		rec = 1;
-		if (have && mlops_oid_cmp(&cur.id, &want.id) && !force && !half &&
+		/* The executable bit is part of a version: content alone is not "as recorded". */
+		int same = have && mlops_node_same(&cur, &want);
+		if (have && !same && !force && !half &&
 		    (err = is_recorded(&rec, &recorded, repo, prev, path, &cur)) < 0) {
 			free(abs);
 			goto done;
 		}
-		if (have && !mlops_oid_cmp(&cur.id, &want.id)) {
+		if (same) {
 			action = MLOPS_RESTORE_UNCHANGED;
 		} else if (have && !rec) {
 			action = MLOPS_RESTORE_KEPT;
@@ -231,7 +233,7 @@ int mlops_restore_lock(struct mlops_restore *out, struct mlops_repo *repo, cJSON
 		if (mlops_path_check_parents(repo->workdir, path) == 0 &&
 		    mlops_tree_scan(&cur, repo->odb, idx, abs, path, NULL) == 0) {
 			rec = 1;
-			if (!force && mlops_oid_cmp(&cur.id, &was.id) &&
+			if (!force && !mlops_node_same(&cur, &was) &&
 			    !mlops_half_made_path(&hm, path, 0) &&
 			    (err = is_recorded(&rec, &recorded, repo, prev, path, &cur)) < 0) {
 				free(abs);

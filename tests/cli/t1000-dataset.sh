@@ -420,4 +420,13 @@ test_expect_success 'on a terminal the progress line is erased before the summar
 	grep -q "cancer@v3" out && ! grep -q ")$esc\[K[[:alnum:]]" out
 '
 
+test_expect_success 'mlops checkout restores the executable bit of a file tracked on its own' '
+	printf "#!/bin/sh\n" >xrun.sh && chmod +x xrun.sh && mlops -q dataset add xrun.sh &&
+	chmod -x xrun.sh && mlops status >st && grep -q "modified: xrun.sh (xrun@v1)" st &&
+	test_expect_code 9 mlops checkout >out 2>err && grep -q "^xrun.sh: kept" out &&
+	grep -q "unrecorded changes kept" err && ! test -x xrun.sh &&
+	mlops checkout --force >out && grep -q "^xrun.sh: restored" out && test -x xrun.sh &&
+	mlops status >st && ! grep -q "xrun.sh" st
+'
+
 test_done
