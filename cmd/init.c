@@ -6,10 +6,12 @@
 #include "builtins.h"
 
 #include <cjson/cJSON.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "core/lockfile.h"
+#include "store/fsutil.h"
 #include "store/repo.h"
 
 static const char *const usage[] = { "init [DIR]", NULL };
@@ -54,10 +56,19 @@ int cmd_init(int argc, char **argv)
 	if (!g_opts.quiet) {
 		printf("%s mlops repository in %s/.mlops\n",
 		       created ? "Initialized empty" : "Reinitialized existing", repo->workdir);
-		/* The settings a clone needs (remotes) are in .mlops/config. */
-		if (created)
+		/*
+		 * The settings a clone needs (remotes) are in .mlops/config.  The
+		 * top-level .gitignore appears with the first tracked path: git
+		 * refuses a pathspec that names no file, so it is named only when
+		 * there is one.
+		 */
+		if (created) {
+			char *ign = mlops_path_join(repo->workdir, ".gitignore");
 			printf("hint: commit .mlops/config and .mlops/.gitignore with the lock: "
-			       "git add mlops.lock .gitignore .mlops\n");
+			       "git add mlops.lock%s .mlops\n",
+			       ign && lstat(ign, &st) == 0 ? " .gitignore" : "");
+			free(ign);
+		}
 	}
 	mlops_repo_free(repo);
 	return 0;

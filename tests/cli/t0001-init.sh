@@ -6,11 +6,18 @@ test_expect_success 'init in a fresh folder creates git and .mlops' '
 	mkdir fresh && cd fresh &&
 	mlops init >out &&
 	grep -q "Initialized empty mlops repository" out &&
-	grep -q "^hint: .*git add mlops.lock .gitignore .mlops$" out &&
+	grep -q "^hint: .*git add mlops.lock .mlops$" out &&
+	git add mlops.lock .mlops &&
 	test -d .git && test -d .mlops/objects && test -d .mlops/refs &&
 	test -d .mlops/logs && test -d .mlops/tmp &&
 	test -f .mlops/config && test -f mlops.lock &&
 	git config -f .mlops/config core.compression >val && grep -q zstd val
+'
+
+test_expect_success 'the hint of init names a top-level .gitignore only when there is one, so that it runs' '
+	mkdir withignore && cd withignore && git init -q && echo "*.tmp" >.gitignore &&
+	mlops init >out && grep -q "^hint: .*git add mlops.lock .gitignore .mlops$" out &&
+	git add mlops.lock .gitignore .mlops
 '
 
 test_expect_success 'init twice changes nothing' '
