@@ -143,6 +143,8 @@ cJSON *mlops_dataset_version_to_json(const struct mlops_dataset_version *v, int 
 		cJSON_AddNullToObject(o, "git_head");
 	if (v->has_parent)
 		cJSON_AddStringToObject(o, "parent", mlops_oid_fmt(hex, &v->parent));
+	else
+		cJSON_AddNullToObject(o, "parent");
 	cJSON *arr = cJSON_AddArrayToObject(o, "entries");
 	for (size_t i = 0; i < v->nentries; i++) {
 		cJSON *e = mlops_node_to_json(&v->entries[i].node);

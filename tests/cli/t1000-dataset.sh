@@ -429,4 +429,16 @@ test_expect_success 'mlops checkout restores the executable bit of a file tracke
 	mlops status >st && ! grep -q "xrun.sh" st
 '
 
+test_expect_success 'every version object has a parent: null for a first version' '
+	echo 1 >par.txt && mlops -q dataset add par.txt &&
+	mlops --json dataset show par@v1 | tr -d " \t\n" >j && grep -q "\"parent\":null" j &&
+	id=$(sed "s/.*\"version\":1,\"id\":\"\([0-9a-f]*\)\".*/\1/" j) &&
+	mlops --json dataset list | tr -d " \t\n" >j &&
+	grep -q "\"name\":\"par\",[^]]*\"parent\":null" j &&
+	mlops --json dataset log par | tr -d " \t\n" >j && grep -q "\"parent\":null" j &&
+	echo 2 >par.txt && mlops -q dataset add par.txt &&
+	mlops --json dataset show par@v2 | tr -d " \t\n" >j && grep -q "\"parent\":\"$id\"" j &&
+	mlops --json dataset log par | tr -d " \t\n" >j && grep -q "\"parent\":\"$id\".*\"parent\":null" j
+'
+
 test_done
