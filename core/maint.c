@@ -23,6 +23,7 @@
 #include "store/repo.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,9 +42,11 @@ int mlops_duration_parse(long long *out, const char *text)
 		*out = 0;
 		return 0;
 	}
-	long long v = strtoll(text, &end, 10);
-	if (end == text || v < 0)
+	if (!isdigit((unsigned char)*text))
 		goto bad;
+	errno = 0;
+	long long v = strtoll(text, &end, 10);
+	int range = errno == ERANGE;
 	long long mul = 1;
 	if (*end) {
 		switch (tolower((unsigned char)*end)) {
@@ -57,6 +60,10 @@ int mlops_duration_parse(long long *out, const char *text)
 		if (end[1])
 			goto bad;
 	}
+	/* Clamped or wrapped, a grace would silently be another (or the default). */
+	if (range || v > LLONG_MAX / mul)
+		return mlops_error_set(MLOPS_EINVALID, "'%s' is too long a duration (at most %lld seconds)",
+				       text, LLONG_MAX);
 	*out = v * mul;
 	return 0;
 bad:

@@ -263,4 +263,16 @@ test_expect_success 'gc -h outside a repository' '
 	cd / && mlops gc -h >"$TRASH/out" && grep -q "usage: mlops gc" "$TRASH/out"
 '
 
+test_expect_success 'a --grace or gc.grace too long for a duration is refused, never clamped or the default' '
+	for g in 1000000000000000w 15250284452472w 106751991167301d 9223372036854775808 99999999999999999999s
+	do
+		test_expect_code 2 mlops --json gc --dry-run --grace $g >out 2>err &&
+		grep -q "'"'"'$g'"'"' is too long a duration" err && ! test -s out || return 1
+	done &&
+	mlops -q gc --dry-run --grace 9223372036854775807 && mlops -q gc --dry-run --grace 15250284452471w &&
+	test_expect_code 2 mlops gc --dry-run --grace -5 2>err && grep -q "not a duration" err &&
+	git config -f .mlops/config gc.grace 1000000000000000w && test_expect_code 4 mlops gc --dry-run 2>err &&
+	grep -q "gc.grace" err && git config -f .mlops/config --unset gc.grace
+'
+
 test_done
