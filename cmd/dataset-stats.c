@@ -122,6 +122,20 @@ static void print_table(const char *path, const cJSON *stats)
 	}
 }
 
+/*
+ * The error for FILE naming no regular file (stat failed with stat_errno, or
+ * found something else): a missing file is not found, as everywhere.
+ */
+static int not_a_table_file(const char *what, int stat_errno)
+{
+	if (stat_errno == ENOENT)
+		return mlops_error_set(MLOPS_ENOTFOUND, "unable to open '%s': %s", what,
+				       strerror(stat_errno));
+	if (stat_errno)
+		return mlops_error_sys(stat_errno, "unable to open '%s'", what);
+	return mlops_error_set(MLOPS_EUSAGE, "'%s' is not a file", what);
+}
+
 int cmd_dataset_stats(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -162,20 +176,18 @@ int cmd_dataset_stats(int argc, char **argv)
 		 * Outside a repository a table's path that is not a file is a
 		 * missing file (stats FILE works anywhere), not a missing repository.
 		 */
+		int path_like = strchr(what, '/') || mlops_is_table_path(what);
 		if (!g_repo && (err = mlops_repo_open(&g_repo, ".")) < 0) {
-			if (err == MLOPS_ENOREPO && (strchr(what, '/') || mlops_is_table_path(what))) {
-				if (stat_errno == ENOENT)
-					err = mlops_error_set(MLOPS_ENOTFOUND, "unable to open '%s': %s", what,
-							      strerror(stat_errno));
-				else if (stat_errno)
-					err = mlops_error_sys(stat_errno, "unable to open '%s'", what);
-				else
-					err = mlops_error_set(MLOPS_EUSAGE, "'%s' is not a file", what);
-				return cmd_fail(err, NULL);
-			}
+			if (err == MLOPS_ENOREPO && path_like)
+				return cmd_fail(not_a_table_file(what, stat_errno), NULL);
 			return cmd_fail(err, err == MLOPS_ENOREPO ? "run 'mlops init' to create one" : NULL);
 		}
 		err = mlops_dataset_resolve(&v, g_repo, what);
+		/* No version by that name: a path is reported as the file it names. */
+		if (path_like && (err == MLOPS_EUSAGE || err == MLOPS_ENOTFOUND)) {
+			mlops_error_clear();
+			err = not_a_table_file(what, stat_errno);
+		}
 		if (err == 0) {
 			err = mlops_stats_version(&tables, &n, g_repo, v, only);
 			if (err == 0 && !(version = mlops_strdupf("%s@v%ld", v->name, v->version)))

@@ -441,4 +441,18 @@ test_expect_success 'every version object has a parent: null for a first version
 	mlops --json dataset log par | tr -d " \t\n" >j && grep -q "\"parent\":\"$id\".*\"parent\":null" j
 '
 
+test_expect_success 'dataset stats of a path that is not there is not found in a repository too' '
+	mkdir -p statdir/sub &&
+	for a in statdir/nope.csv ./nope nope.tsv statdir/nope/
+	do
+		test_expect_code 3 mlops dataset stats $a 2>err &&
+		grep -q "unable to open '"'"'$a'"'"': No such file or directory" err || return 1
+	done &&
+	test_expect_code 2 mlops dataset stats statdir/sub/ 2>err && grep -q "is not a file" err &&
+	test_expect_code 2 mlops dataset stats ./statdir 2>err && grep -q "is not a file" err &&
+	test_expect_code 3 mlops dataset stats nosuchset 2>err && grep -q "dataset '"'"'nosuchset'"'"' not found" err &&
+	printf "a,b\n1,2\n" >statdir/t.csv && mlops -q dataset add statdir/t.csv --name t.csv &&
+	mlops dataset stats t.csv >out && grep -q "statdir/t.csv: 1 rows" out
+'
+
 test_done
