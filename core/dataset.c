@@ -536,7 +536,59 @@ static int check_lock_overlap(struct mlops_repo *repo, const char *name,
  * overlap them (an earlier version tracked a file inside a directory now
  * added, or the reverse) are replaced.
  */
-static int lock_record(struct mlops_repo *repo, const struct mlops_dataset_version *v)
+/*
+ * Remove the line mlops_gitignore_add wrote for key from .gitignore (a
+ * path no dataset tracks any more); other lines, and a missing file, are
+ * left as they are.
+ */
+static int gitignore_drop(struct mlops_repo *repo, const char *key)
+{
+	char *path = mlops_path_join(repo->workdir, ".gitignore"), *text = NULL;
+	char *line = gitignore_line(key);
+	size_t len = 0;
+	int err = path && line ? mlops_read_file(&text, &len, path) :
+				 mlops_error_set(MLOPS_ERROR, "out of memory");
+	if (err == MLOPS_ENOTFOUND) {
+		mlops_error_clear();
+		err = 0;
+	} else if (err == 0) {
+		size_t ll = strlen(line), o = 0;
+		for (size_t i = 0; i < len;) {
+			char *nl = memchr(text + i, '\n', len - i);
+			size_t l = nl ? (size_t)(nl - (text + i)) : len - i;
+			size_t next = i + l + (nl ? 1 : 0);
+			if (!(l == ll && !memcmp(text + i, line, ll))) {
+				memmove(text + o, text + i, next - i);
+				o += next - i;
+			}
+			i = next;
+		}
+		if (o != len)
+			err = mlops_write_file_atomic(path, text, o, repo->tmpdir, 1);
+	}
+	free(text);
+	free(line);
+	free(path);
+	return err;
+}
+
+static int gitignore_drop_all(struct mlops_repo *repo, const cJSON *dropped)
+{
+	const cJSON *k;
+	int err = 0;
+	cJSON_ArrayForEach(k, dropped)
+		if (err == 0 && cJSON_IsString(k))
+			err = gitignore_drop(repo, k->valuestring);
+	return err;
+}
+
+/*
+ * Record v's paths in mlops.lock, replacing the paths of its dataset that
+ * overlap them (the dataset narrowed or widened).  The keys replaced that
+ * v does not have are appended to *dropped (when not NULL), for .gitignore.
+ */
+static int lock_record(struct mlops_repo *repo, const struct mlops_dataset_version *v,
+		       cJSON *dropped)
 {
 	struct mlops_lockfile *lf;
 	int err = mlops_lockfile_load(&lf, repo);
@@ -548,6 +600,11 @@ static int lock_record(struct mlops_repo *repo, const struct mlops_dataset_versi
 		next = e->next;
 		for (size_t i = 0; ds && !strcmp(ds, v->name) && i < v->nentries; i++) {
 			if (paths_overlap(v->entries[i].path, e->string)) {
+				int kept = 0;
+				for (size_t k = 0; k < v->nentries; k++)
+					kept |= !strcmp(v->entries[k].path, e->string);
+				if (dropped && !kept)
+					cJSON_AddItemToArray(dropped, cJSON_CreateString(e->string));
 				cJSON_Delete(cJSON_DetachItemViaPointer(paths, e));
 				break;
 			}
@@ -619,12 +676,12 @@ int mlops_dataset_add(struct mlops_dataset_version **out, int *created,
 	char *dname = NULL, *author = NULL, *head = NULL;
 	long *vers = NULL;
 	size_t nvers = 0;
-	cJSON *rec = NULL;
+	cJSON *rec = NULL, *dropped = cJSON_CreateArray();
 	int err = 0;
 
 	*out = NULL;
 	*created = 0;
-	if (!entries)
+	if (!entries || !dropped)
 		return mlops_error_set(MLOPS_ERROR, "out of memory");
 	if (npaths == 0) {
 		err = mlops_error_set(MLOPS_EUSAGE, "nothing to add");
@@ -683,7 +740,7 @@ int mlops_dataset_add(struct mlops_dataset_version **out, int *created,
 	if (nvers && (err = load_number(&latest, repo, dname, vers[nvers - 1])) < 0)
 		goto done;
 	if (latest && same_content(latest, entries, npaths)) {
-		if ((err = lock_record(repo, latest)) < 0)
+		if ((err = lock_record(repo, latest, dropped)) < 0)
 			goto done;
 		*out = latest;
 		latest = NULL;
@@ -741,7 +798,7 @@ int mlops_dataset_add(struct mlops_dataset_version **out, int *created,
 		goto done;
 	if ((err = version_from_json(&v, rec, &rid)) < 0)
 		goto done;
-	if ((err = lock_record(repo, v)) < 0)
+	if ((err = lock_record(repo, v, dropped)) < 0)
 		goto done;
 	*created = 1;
 	*out = v;
@@ -751,6 +808,8 @@ done_index:
 	lock = NULL;
 	for (size_t i = 0; i < npaths && err == 0; i++)
 		err = mlops_gitignore_add(repo, entries[i].path);
+	if (err == 0)
+		err = gitignore_drop_all(repo, dropped);
 	if (err == 0)
 		err = mlops_index_save(idx);
 	if (err < 0) {
@@ -768,6 +827,7 @@ done:
 	free(author);
 	free(head);
 	cJSON_Delete(rec);
+	cJSON_Delete(dropped);
 	mlops_dataset_version_free(latest);
 	mlops_dataset_version_free(v);
 	return err;
@@ -1035,12 +1095,20 @@ int mlops_dataset_checkout(struct mlops_repo *repo, const struct mlops_dataset_v
 		mlops_lockfile_free(lf);
 		lf = NULL;
 		struct mlops_lock *lock;
-		if ((err = mlops_lock_acquire(&lock, repo, LOCK_TIMEOUT_MS)) < 0)
-			goto done;
-		err = lock_record(repo, v);
-		mlops_lock_release(lock);
+		cJSON *dropped = cJSON_CreateArray();
+		if (!dropped)
+			err = mlops_error_set(MLOPS_ERROR, "out of memory");
+		else if ((err = mlops_lock_acquire(&lock, repo, LOCK_TIMEOUT_MS)) == 0) {
+			err = lock_record(repo, v, dropped);
+			mlops_lock_release(lock);
+		}
 		for (size_t i = 0; i < v->nentries && err == 0; i++)
 			err = mlops_gitignore_add(repo, v->entries[i].path);
+		if (err == 0)
+			err = gitignore_drop_all(repo, dropped);
+		cJSON_Delete(dropped);
+		if (err < 0)
+			goto done;
 	}
 	if (err == 0)
 		err = mlops_index_save(idx);

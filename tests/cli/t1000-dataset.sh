@@ -455,4 +455,15 @@ test_expect_success 'dataset stats of a path that is not there is not found in a
 	mlops dataset stats t.csv >out && grep -q "statdir/t.csv: 1 rows" out
 '
 
+test_expect_success 'a dataset narrowed or widened leaves in .gitignore only the paths tracked now' '
+	mkdir -p nar/sub && echo 1 >nar/a && echo 2 >nar/sub/b &&
+	mlops -q dataset add nar/sub --name inner && grep -qx "/nar/sub" .gitignore &&
+	mlops -q dataset add nar --name inner && grep -qx "/nar" .gitignore &&
+	! grep -qx "/nar/sub" .gitignore &&
+	mlops -q dataset add nar/sub --name inner && grep -qx "/nar/sub" .gitignore &&
+	! grep -qx "/nar" .gitignore && grep -qx "/xrun.sh" .gitignore &&
+	git status --porcelain --untracked-files=all >st && grep -q "nar/a" st && ! grep -q "nar/sub" st &&
+	mlops -q dataset checkout inner@v2 && grep -qx "/nar" .gitignore && ! grep -qx "/nar/sub" .gitignore
+'
+
 test_done
