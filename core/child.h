@@ -17,9 +17,12 @@ struct mlops_child_result {
  * Run argv with execvp semantics (posix_spawnp) in the environment envp,
  * with stdin inherited and stdout and stderr captured: every byte goes to
  * log_fd and, when not -1, to out_fd (stdout) or err_fd (stderr), as it
- * arrives.  While it runs SIGINT, SIGTERM and SIGHUP are caught and passed
- * on to every running child (except a terminal's own signals, which reach
- * the child directly), and SIGPIPE is ignored.  Thread safe: several
+ * arrives.  Unless mlops is the foreground job of its terminal the child
+ * leads its own process group.  While it runs SIGINT, SIGTERM and SIGHUP
+ * are caught and passed on to every running child, or its whole group
+ * (except a terminal's own signals, which reach a child in mlops's group
+ * directly), and SIGPIPE is ignored; what is left of an interrupted
+ * child's group is killed once the child has ended.  Thread safe: several
  * children may run at once.  MLOPS_ENOTFOUND when argv[0] cannot be
  * executed; the child's own failure is in *out, not an error.
  */

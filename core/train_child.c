@@ -5,14 +5,21 @@
  * exit status and peak memory.
  *
  * Design notes:
- *   - Signals.  The child stays in mlops's process group, so a terminal's
- *     Ctrl-C reaches it directly; the handler tells those apart by
- *     si_code == SI_KERNEL and passes on only signals sent to mlops alone
- *     (kill, a CI runner's SIGTERM).  Either way the run counts as
- *     interrupted.  The handlers are installed while at least one child
- *     runs, or a caller prepares or records one (mlops_child_signals_enter;
- *     a count under a mutex), and the previous ones restored after; the
- *     child starts with default dispositions and an empty mask.
+ *   - Signals.  When mlops is the foreground job of its terminal, the
+ *     child stays in mlops's process group, so that it can read the
+ *     terminal and a Ctrl-C reaches it, and whatever it started, directly;
+ *     the handler tells those apart by si_code == SI_KERNEL and passes on
+ *     only signals sent to mlops alone.  Otherwise (no terminal: a CI
+ *     runner, docker stop, a service; or a background job) the child leads
+ *     its own process group and every signal goes to the whole group, so
+ *     that a SIGTERM to mlops alone also stops what the command started;
+ *     once the child is gone after a signal, or at a second signal, what
+ *     is left of the group is killed (after a grace in the first case).
+ *     Either way the run counts as interrupted.  The handlers are
+ *     installed while at least one child runs, or a caller prepares or
+ *     records one (mlops_child_signals_enter; a count under a mutex), and
+ *     the previous ones restored after; the child starts with default
+ *     dispositions and an empty mask.
  *   - The table of running children is read by the handler without a lock:
  *     slots are sig_atomic_t pids, written only under the mutex.
  *   - Relay: one poll() loop over the two pipes.  When the child has been
@@ -36,10 +43,12 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_CHILDREN 64
 
+/* A child's pid, or minus it when the child leads its own process group. */
 static volatile sig_atomic_t children[MAX_CHILDREN];
 static volatile sig_atomic_t interrupts;
 static volatile sig_atomic_t last_signal;
@@ -57,10 +66,14 @@ static void on_signal(int sig, siginfo_t *info, void *uctx)
 	int saved_errno = errno;
 	last_signal = sig;
 	interrupts++;
-	if (!info || info->si_code != SI_KERNEL)
-		for (int i = 0; i < MAX_CHILDREN; i++)
-			if (children[i] > 0)
-				kill((pid_t)children[i], sig);
+	int from_terminal = info && info->si_code == SI_KERNEL;
+	for (int i = 0; i < MAX_CHILDREN; i++) {
+		pid_t p = (pid_t)children[i];
+		if (p < 0)
+			kill(p, sig); /* the whole group, at every signal */
+		else if (p > 0 && !from_terminal)
+			kill(p, sig);
+	}
 	errno = saved_errno;
 }
 
@@ -138,6 +151,44 @@ static int slot_take(pid_t pid)
 		}
 	pthread_mutex_unlock(&child_mutex);
 	return slot;
+}
+
+/*
+ * Whether mlops runs in the foreground of a controlling terminal, where the
+ * terminal's signals reach its whole process group and only the
+ * foreground group may read the terminal.
+ */
+static int terminal_foreground(void)
+{
+	int fd = open("/dev/tty", O_RDONLY | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	pid_t fg = tcgetpgrp(fd);
+	close(fd);
+	return fg > 0 && fg == getpgrp();
+}
+
+/* Whether group pgid has a member left (a zombie no one reaped counts). */
+static int group_alive(pid_t pgid)
+{
+	return kill(-pgid, 0) == 0;
+}
+
+/*
+ * Kill what is left of the child's process group: SIGKILL at once, or after
+ * a grace of up to grace_ms for the group to end by itself (the signal
+ * that interrupted it has reached every member); a second signal since
+ * `since` ends the grace.
+ */
+static void group_kill(pid_t pgid, int grace_ms, int since)
+{
+	for (int waited = 0; waited < grace_ms && group_alive(pgid) &&
+	     mlops_child_interrupts() - since < 2; waited += 20) {
+		struct timespec ts = { 0, 20 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	if (group_alive(pgid))
+		kill(-pgid, SIGKILL);
 }
 
 static void slot_free(int slot)
@@ -234,7 +285,11 @@ int mlops_child_run_since(struct mlops_child_result *out, const char *const *arg
 	sigaddset(&dflt, SIGQUIT);
 	posix_spawnattr_setsigmask(&attr, &none);
 	posix_spawnattr_setsigdefault(&attr, &dflt);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	int own_group = !terminal_foreground();
+	if (own_group)
+		posix_spawnattr_setpgroup(&attr, 0);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+				 (own_group ? POSIX_SPAWN_SETPGROUP : 0));
 
 	handlers_enter();
 	entered = 1;
@@ -259,7 +314,7 @@ int mlops_child_run_since(struct mlops_child_result *out, const char *const *arg
 	}
 	int rc = posix_spawnp(&pid, argv[0], &fa, &attr, (char *const *)argv, envp);
 	if (rc == 0)
-		slot = slot_take(pid);
+		slot = slot_take(own_group ? -pid : pid);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0) {
 		pid = -1;
@@ -273,7 +328,7 @@ int mlops_child_run_since(struct mlops_child_result *out, const char *const *arg
 	pout[1] = perr[1] = -1;
 
 	struct pollfd pfd[2] = { { pout[0], POLLIN, 0 }, { perr[0], POLLIN, 0 } };
-	int open_fds = 2, reaped = 0, status = 0;
+	int open_fds = 2, reaped = 0, status = 0, group_killed = 0;
 	struct rusage ru;
 	memset(&ru, 0, sizeof(ru));
 	while (open_fds > 0) {
@@ -304,8 +359,17 @@ int mlops_child_run_since(struct mlops_child_result *out, const char *const *arg
 			if (w == pid)
 				reaped = 1;
 		}
+		if (own_group && !group_killed && mlops_child_interrupts() - interrupts_before >= 2) {
+			/* A second signal: the user insists, nothing of the command stays. */
+			kill(-pid, SIGKILL);
+			group_killed = 1;
+		}
 	}
 	while (!reaped) {
+		if (own_group && !group_killed && mlops_child_interrupts() - interrupts_before >= 2) {
+			kill(-pid, SIGKILL);
+			group_killed = 1;
+		}
 		pid_t w = wait4(pid, &status, 0, &ru);
 		if (w == pid)
 			reaped = 1;
@@ -324,6 +388,12 @@ int mlops_child_run_since(struct mlops_child_result *out, const char *const *arg
 		out->peak_rss_kb = ru.ru_maxrss;
 	}
 	out->interrupted = mlops_child_interrupts() != interrupts_before;
+	/*
+	 * An interrupted command leaves nothing running: what ignored or
+	 * outlived the signal is killed after a grace.
+	 */
+	if (own_group && out->interrupted)
+		group_kill(pid, group_killed ? 0 : 2000, interrupts_before);
 done:
 	slot_free(slot);
 	if (entered)

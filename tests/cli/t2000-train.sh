@@ -430,6 +430,48 @@ test_expect_success 'an interrupted sweep exits 128 + the signal, not 125' '
 	test $(grep -c "not run" out) = 2
 '
 
+# Whether a process runs (a zombie left to an init that does not reap is gone).
+running () {
+	kill -0 "$1" 2>/dev/null && ! grep -q "^[0-9]* ([^)]*) Z" /proc/"$1"/stat 2>/dev/null
+}
+
+# Start mlops train in the background with no controlling terminal (so the
+# command gets its own process group), wait for the pid file, send it $1.
+train_and_signal () {
+	sig=$1 && shift && rm -f gc.pid &&
+	{ setsid "$MLOPS_BIN" train "$@" >/dev/null 2>&1 & } &&
+	pid=$! && i=0 && while ! test -s gc.pid && test $i -lt 100; do sleep 0.1; i=$((i + 1)); done &&
+	test -s gc.pid && sleep 0.2 && kill -$sig $pid
+	wait $pid
+	echo $? >rc
+}
+
+# Wait up to 5 s for every pid in gc.pid to be gone.
+gone_soon () {
+	i=0 && while test $i -lt 50; do
+		alive= && for p in $(cat gc.pid); do if running $p; then alive=$p; fi; done &&
+		test -z "$alive" && return 0
+		sleep 0.1; i=$((i + 1))
+	done
+	echo "still running: $alive" && return 1
+}
+
+test_expect_success 'SIGTERM to mlops alone stops the whole command, grandchildren included' '
+	train_and_signal TERM -n orphan -- sh -c "sleep 30 & echo \$! >>gc.pid; wait" &&
+	test "$(cat rc)" = 143 && gone_soon &&
+	mlops --json train show orphan | tr -d " \t\n" >r && grep -q "\"status\":\"interrupted\"" r
+'
+
+test_expect_success 'a grandchild that ignores SIGTERM is killed after a grace' '
+	train_and_signal TERM -n stubborn -- sh -c "(trap \"\" TERM; exec sleep 30) & echo \$! >>gc.pid; wait" &&
+	test "$(cat rc)" = 143 && gone_soon
+'
+
+test_expect_success 'SIGHUP to a parallel sweep stops every point and its children' '
+	train_and_signal HUP -n orphans -j 2 --sweep a=1,2 -- sh -c "sleep 30 & echo \$! >>gc.pid; wait" &&
+	test "$(cat rc)" = 129 && sleep 0.3 && gone_soon
+'
+
 test_expect_success 'a FIFO or socket among the outputs is left out, the run kept' '
 	mlops train -n fifo -- sh -c "mkfifo \$MLOPS_OUTPUT/fifo; mkdir \$MLOPS_OUTPUT/d; mkfifo \$MLOPS_OUTPUT/d/p; echo x >\$MLOPS_OUTPUT/f; echo done" >out 2>err &&
 	grep -q "fifo: succeeded" out &&
