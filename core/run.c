@@ -184,8 +184,8 @@ static int number_exact(double *out, const char *text)
 	double v = strtod(text, NULL);
 	if (!isfinite(v) || !decimal_parse(&want, text))
 		return 0;
-	if (v == 0)
-		return !want.negative && !*want.digits && (*out = 0, 1);
+	if (v == 0) /* -0 too: JSON readers take it as 0, and so is it stored */
+		return !*want.digits && (*out = 0, 1);
 	for (int prec = 1; prec <= 17; prec++) {
 		snprintf(buf, sizeof(buf), "%.*e", prec - 1, v);
 		if (strtod(buf, NULL) == v)

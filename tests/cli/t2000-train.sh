@@ -593,6 +593,13 @@ test_expect_success 'params: only exact JSON numbers are numbers; null is a stri
 	grep -q "\"lr\":0.1[,}]" r && grep -q "\"e\":-0.0025" r && grep -q "\"t\":true" r
 '
 
+test_expect_success 'params: -0 and -0.0 are the number 0' '
+	mlops train -n pzero -p a=-0 -p b=-0.0 -p c=-0e5 -p d=-00 -- true >/dev/null &&
+	mlops --json train show pzero | tr -d " \t\n" >r &&
+	grep -q "\"a\":0[,}]" r && grep -q "\"b\":0[,}]" r && grep -q "\"c\":0[,}]" r &&
+	grep -q "\"d\":\"-00\"" r
+'
+
 test_expect_success 'default names: the script an interpreter runs, else the interpreter' '
 	mlops train -- sh -c "echo one two three" >out && grep -q "^r-[0-9a-f]* sh: " out &&
 	mlops train -- sh -ec "exit 0" >out && grep -q "^r-[0-9a-f]* sh: " out &&
