@@ -672,8 +672,7 @@ static int start(struct mlops_csv *c, const char *path,
 	while (!c->eof && c->len < 65536 && !memchr(c->buf, '\n', c->len))
 		if ((r = fill(c)) < 0)
 			return r;
-	if (c->len >= 3 && memcmp(c->buf, "\xef\xbb\xbf", 3) == 0)
-		c->pos = 3;
+	c->pos = mlops_csv_bom_len(c->buf, c->len);
 
 	if (o->format == MLOPS_CSV_FORMAT_JSONL)
 		c->jsonl = 1;
@@ -913,4 +912,9 @@ int mlops_csv_write_record(FILE *f, const struct mlops_csv_field *fields,
 	if (putc('\n', f) == EOF)
 		return mlops_error_sys(errno, "unable to write CSV");
 	return 0;
+}
+
+size_t mlops_csv_bom_len(const void *text, size_t len)
+{
+	return len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0 ? 3 : 0;
 }

@@ -117,6 +117,13 @@ char mlops_csv_delim(const struct mlops_csv *csv);
 void mlops_csv_free(struct mlops_csv *csv);
 
 /*
+ * The length of the UTF-8 byte order mark that text of len bytes starts
+ * with (3), or 0: spreadsheet exports start with one, and it is not part of
+ * the first column's name.
+ */
+size_t mlops_csv_bom_len(const void *text, size_t len);
+
+/*
  * Write one field to `f`, quoted when it holds `delim`, a quote, CR or LF
  * (quotes doubled).  Returns 0, or MLOPS_EIO when writing fails.
  */

@@ -12,6 +12,7 @@
  * and latency, and the log line is appended.
  */
 #include "core/serve.h"
+#include "core/csv.h"
 
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
@@ -1983,11 +1984,13 @@ static enum MHD_Result infer(struct mlops_server *s, struct MHD_Connection *c, s
 	}
 	size_t bad_at;
 	const char *why;
-	if (body_check(rq->body ? rq->body : "", rq->len, !csv, &bad_at, &why) < 0)
+	/* A CSV body may start with a byte order mark, as a file for monitor check may. */
+	size_t bom = csv && rq->body ? mlops_csv_bom_len(rq->body, rq->len) : 0;
+	if (body_check(rq->body ? rq->body + bom : "", rq->len - bom, !csv, &bad_at, &why) < 0)
 		return reply_error(s, c, rq, 400, "malformed %s: %s at byte %zu",
-				   csv ? "CSV" : "JSON", why, bad_at);
+				   csv ? "CSV" : "JSON", why, bad_at + bom);
 	if (csv) {
-		table_from_csv(&t, rq->body ? rq->body : "", rq->len);
+		table_from_csv(&t, rq->body ? rq->body + bom : "", rq->len - bom);
 	} else {
 		const char *end = NULL;
 		req = cJSON_ParseWithLengthOpts(rq->body ? rq->body : "", rq->len, &end, 0);

@@ -47,6 +47,17 @@ test_expect_success "both protocols answer the $m model's own predictions" '
 '
 done
 
+test_expect_success 'a CSV body may start with a UTF-8 byte order mark, as a spreadsheet writes' '
+	start_server "$FIX/mixed.json" &&
+	{ printf "\357\273\277" && cat "$FIX/rows_mixed.csv"; } >bom.csv &&
+	post /invocations text/csv bom.csv >ans && test "$(cat status)" = 200 &&
+	predictions <ans >got && same_numbers got "$FIX/expected_mixed.txt" &&
+	printf "\357\273\277x1,x2,const,color\n1,1,0,r\355\240\200\n" >bombad.csv &&
+	post /invocations text/csv bombad.csv >ans && test "$(cat status)" = 400 &&
+	grep -q "malformed CSV: invalid UTF-8 at byte 28" ans &&
+	stop_server
+'
+
 test_expect_success 'classification answers carry probabilities that sum to one' '
 	start_server "$FIX/wine.json" &&
 	post /v2/models/wine/infer application/json "$FIX/req_wine_v2.json" >ans &&
