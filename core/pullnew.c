@@ -58,6 +58,7 @@ int mlops_half_made_load(struct mlops_half_made *out, struct mlops_repo *repo)
 		free(file);
 		return 0;
 	}
+	out->found = 1;
 	cJSON *a = cJSON_ParseWithLength(text, len);
 	const cJSON *e;
 	cJSON_ArrayForEach(e, a) {

@@ -22,6 +22,7 @@ struct mlops_half_made {
 	char **dirs;   /* folders made for them, parents first, without the final '/' */
 	size_t ndirs;
 	size_t dropped; /* paths taken off since the load */
+	int found;      /* the file was there and read */
 };
 
 /* .mlops/pull-new (caller frees); NULL when out of memory. */

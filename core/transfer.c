@@ -1080,53 +1080,33 @@ static void remove_made_parents(struct mlops_repo *repo, const struct lock_paths
  */
 static int pull_new_recover(struct mlops_repo *repo)
 {
-	char *file = pull_new_path(repo), *text = NULL;
-	size_t len;
-	int err = 0;
-	if (!file)
-		return mlops_error_set(MLOPS_ERROR, "out of memory");
-	if (mlops_read_file(&text, &len, file) < 0) {
-		mlops_error_clear();
-		free(file);
-		return 0;
-	}
-	cJSON *a = cJSON_ParseWithLength(text, len);
-	const cJSON *e;
-	char **dirs = NULL;
-	size_t ndirs = 0;
-	cJSON_ArrayForEach(e, a) {
-		size_t n = cJSON_IsString(e) ? strlen(e->valuestring) : 0;
-		if (n > 1 && e->valuestring[n - 1] == '/') {
-			/* A folder: once the paths in it are gone. */
-			e->valuestring[n - 1] = '\0';
-			if ((err = list_add(&dirs, &ndirs, e->valuestring)) < 0)
-				break;
-			continue;
-		}
-		if (!cJSON_IsString(e) || !mlops_tracked_path_valid(e->valuestring) ||
-		    mlops_path_check_parents(repo->workdir, e->valuestring) < 0) {
+	struct mlops_half_made hm;
+	char *file = NULL;
+	int err = mlops_half_made_load(&hm, repo);
+	if (err < 0 || !hm.found)
+		return err;
+	for (size_t i = 0; i < hm.npaths && err == 0; i++) {
+		if (mlops_path_check_parents(repo->workdir, hm.paths[i]) < 0) {
 			mlops_error_clear();
 			continue;
 		}
-		char *abs = mlops_path_join(repo->workdir, e->valuestring);
+		char *abs = mlops_path_join(repo->workdir, hm.paths[i]);
 		if (!abs)
 			err = mlops_error_set(MLOPS_ERROR, "out of memory");
 		else if (mlops_remove_tree(abs) < 0 && errno != ENOENT)
 			err = mlops_error_sys(errno, "unable to remove '%s', which a stopped pull "
 					      "was making", abs);
 		free(abs);
-		if (err < 0)
-			break;
 	}
 	/* Recorded parents first: deepest first from the end. */
-	for (size_t i = ndirs; err == 0 && i > 0; i--)
-		(void)remove_made_dir(repo, dirs[i - 1]);
-	list_free(dirs, ndirs);
-	cJSON_Delete(a);
-	free(text);
+	for (size_t i = hm.ndirs; err == 0 && i > 0; i--)
+		(void)remove_made_dir(repo, hm.dirs[i - 1]);
+	if (err == 0 && !(file = pull_new_path(repo)))
+		err = mlops_error_set(MLOPS_ERROR, "out of memory");
 	if (err == 0)
 		unlink(file);
 	free(file);
+	mlops_half_made_free(&hm);
 	return err;
 }
 
