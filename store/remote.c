@@ -339,6 +339,21 @@ int mlops_remote_open(struct mlops_remote **out, struct mlops_repo *repo, const 
 		goto done;
 	}
 	const char *folder = dir_url_path(url);
+	/*
+	 * `remote add` stores a directory absolute; one written in by hand as
+	 * a relative path is taken from the work tree's top, so that every
+	 * command reaches the same folder from any subfolder.
+	 */
+	if (folder && folder[0] != '/') {
+		char *abs = mlops_path_join(repo->workdir, folder);
+		if (!abs) {
+			err = mlops_error_set(MLOPS_ERROR, "out of memory");
+			goto done;
+		}
+		free(url);
+		url = abs;
+		folder = url;
+	}
 	mlops_error_clear();
 	/*
 	 * A directory remote ignores S3 settings, a malformed timeout too, and

@@ -120,6 +120,18 @@ test_expect_success 'remote add refuses an empty or relative file URL, and a fol
 	git config -f .mlops/config --remove-section remote.inside
 '
 
+test_expect_success 'a relative folder written into the config by hand is taken from the work tree top' '
+	cd cfg && mkdir -p deep/er && mkdir ../handrel &&
+	git config -f .mlops/config remote.handrel.url ../handrel &&
+	(cd deep/er && mlops -q push handrel) &&
+	test -f ../handrel/MLOPS_REMOTE && ! test -e deep/handrel && ! test -e ../cfg/deep/handrel &&
+	git config -f .mlops/config remote.handin.url deep/store &&
+	(cd deep/er && test_expect_code 2 mlops push handin 2>../../err) &&
+	grep -q "work tree" err && ! test -e deep/store && ! test -e deep/er/deep &&
+	git config -f .mlops/config --remove-section remote.handrel &&
+	git config -f .mlops/config --remove-section remote.handin && rm -r deep
+'
+
 test_expect_success 'remote add makes a new folder; push and fetch refuse a missing one (not mounted?)' '
 	cd cfg && mlops -q remote add fresh ../fresh-store && test -d ../fresh-store &&
 	mlops -q remote add nas ../nas/store 2>err && ! test -e ../nas &&
