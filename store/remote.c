@@ -1398,6 +1398,57 @@ static int put_known(const mlops_oid *id, uint64_t *val, void *payload)
 	return mlops_oidmap_put(payload, id, NULL) < 0 ? MLOPS_ERROR : 0;
 }
 
+struct known_buf {
+	char *buf;
+	size_t len;
+};
+
+static int append_known(const mlops_oid *id, uint64_t *val, void *payload)
+{
+	struct known_buf *b = payload;
+	(void)val;
+	memcpy(b->buf + b->len, id->id, MLOPS_OID_RAWSZ);
+	b->len += MLOPS_OID_RAWSZ;
+	return 0;
+}
+
+/*
+ * Replace the known file with exactly x->known (what a full listing
+ * showed), so that objects lost from the remote since a push recorded
+ * them (deleted by hand, a pack file gone) are sent again by the next
+ * push.  Caller holds x->lock.
+ */
+static int rewrite_known(struct mlops_xfer *x)
+{
+	char header[128];
+	if (!x->epoch[0])
+		return 0;
+	snprintf(header, sizeof(header), "%s%s\n", KNOWN_MAGIC, x->epoch);
+	size_t hl = strlen(header), n = mlops_oidmap_count(x->known);
+	struct known_buf b = { malloc(hl + n * MLOPS_OID_RAWSZ), hl };
+	char *path = mlops_path_join(x->state_dir, "known");
+	int err = 0;
+	if (!b.buf || !path) {
+		err = mlops_error_set(MLOPS_ERROR, "out of memory");
+		goto done;
+	}
+	memcpy(b.buf, header, hl);
+	mlops_oidmap_foreach(x->known, append_known, &b);
+	if (x->known_fd >= 0) {
+		close(x->known_fd);
+		x->known_fd = -1;
+	}
+	if ((err = mlops_write_file_atomic(path, b.buf, b.len, x->tmpdir, 0)) < 0)
+		goto done;
+	x->known_fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+	if (x->known_fd < 0)
+		err = mlops_error_sys(errno, "unable to open '%s'", path);
+done:
+	free(b.buf);
+	free(path);
+	return err;
+}
+
 int mlops_xfer_learn_all(struct mlops_xfer *x)
 {
 	struct mlops_oidmap *exact = NULL;
@@ -1422,8 +1473,9 @@ int mlops_xfer_learn_all(struct mlops_xfer *x)
 	pthread_mutex_lock(&x->lock);
 	mlops_oidmap_free(x->known);
 	x->known = exact;
+	err = rewrite_known(x);
 	pthread_mutex_unlock(&x->lock);
-	return 0;
+	return err;
 }
 
 int mlops_xfer_remote_has(struct mlops_xfer *x, const mlops_oid *id)

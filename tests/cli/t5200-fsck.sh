@@ -100,6 +100,15 @@ test_expect_success 'a remote pack whose file is gone: each object its index nam
 	test $(grep -c "\"problem\":[[:space:]]*\"missing\"" j) = 3
 '
 
+test_expect_success 'objects lost from a remote by hand: once fsck saw them missing, push sends them again' '
+	pushed lost && P=$TRASH/lost-remote/packs && rm "$P"/* &&
+	mlops push >out && grep -q "0 sent" out &&
+	test_expect_code 1 mlops fsck --remote origin >out && grep -q "^missing " out &&
+	mlops push >out && grep -q "^objects: 3 sent" out &&
+	mlops fsck --remote origin >out && grep -q "0 faults" out &&
+	mlops push >out && grep -q "0 sent" out
+'
+
 test_expect_success 'gc --remote keeps the index of a lost pack while its objects are needed' '
 	cd mp && P=$TRASH/mp-remote/packs && idx=$(ls "$P"/*.idx) &&
 	mlops gc --remote origin --dry-run >out 2>err && grep -q "^would remove 0 objects" out &&
