@@ -67,6 +67,24 @@
 
 const mlops_oid mlops_remote_ref_damaged;
 
+int mlops_remote_cas_expect(int read_err, const mlops_oid *cur, const mlops_oid *expected,
+			    const char *name, const char *url)
+{
+	int exists = read_err == 0, damaged = read_err == MLOPS_ECORRUPT;
+	if (read_err == MLOPS_ENOTFOUND || (damaged && expected == &mlops_remote_ref_damaged))
+		mlops_error_clear();
+	else if (damaged)
+		return mlops_error_set(MLOPS_EREMOTE, "%s", mlops_error_message());
+	else if (read_err < 0)
+		return read_err;
+	if (expected == &mlops_remote_ref_damaged ? !damaged :
+	    expected && (mlops_oid_is_zero(expected) ? exists :
+			 !exists || mlops_oid_cmp(cur, expected)))
+		return mlops_error_set(MLOPS_ECONFLICT, "ref '%s' on remote '%s' changed meanwhile",
+				       name, url);
+	return 0;
+}
+
 static const struct mlops_remote_scheme schemes[] = {
 	{ "file", mlops_remote_dir_open },
 	{ "s3", mlops_remote_s3_open },

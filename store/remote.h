@@ -157,6 +157,17 @@ struct mlops_remote {
 /* ref_cas's expected value for a ref that holds no id (compared by address). */
 extern const mlops_oid mlops_remote_ref_damaged;
 
+/*
+ * For a backend's ref_cas, under its lock: whether ref `name`, read with
+ * status `read_err` (0 with its id in *cur, MLOPS_ENOTFOUND, MLOPS_ECORRUPT
+ * when it holds no id, or another failure, returned as it is) is in the
+ * state `expected` says.  0 when it is (the read's message cleared);
+ * MLOPS_ECONFLICT when it changed; MLOPS_EREMOTE for a damaged ref that
+ * was not expected damaged.
+ */
+int mlops_remote_cas_expect(int read_err, const mlops_oid *cur, const mlops_oid *expected,
+			    const char *name, const char *url);
+
 /* Settings of a remote beyond its URL (from .mlops/config). */
 struct mlops_remote_options {
 	const char *endpoint; /* S3: http(s)://host:port */

@@ -641,22 +641,8 @@ static int dir_ref_cas_raw(struct mlops_remote *r, const char *name, const mlops
 	mlops_tempfile_register(lock);
 	mlops_oid cur;
 	err = dir_ref_read(r, name, &cur);
-	int exists = err == 0, damaged = err == MLOPS_ECORRUPT;
-	if (err == MLOPS_ENOTFOUND || (damaged && expected == &mlops_remote_ref_damaged)) {
-		mlops_error_clear();
-		err = 0;
-	}
-	if (err == MLOPS_ECORRUPT)
-		err = mlops_error_set(MLOPS_EREMOTE, "%s", mlops_error_message());
-	if (err < 0)
+	if ((err = mlops_remote_cas_expect(err, &cur, expected, name, r->url)) < 0)
 		goto fail;
-	if (expected == &mlops_remote_ref_damaged ? !damaged :
-	    expected && (mlops_oid_is_zero(expected) ? exists :
-			 !exists || mlops_oid_cmp(&cur, expected))) {
-		err = mlops_error_set(MLOPS_ECONFLICT, "ref '%s' on remote '%s' changed meanwhile", name,
-				      r->url);
-		goto fail;
-	}
 	if (!id) {
 		if (unlink(path) < 0 && errno != ENOENT)
 			err = mlops_error_sys(errno, "unable to remove '%s'", path);

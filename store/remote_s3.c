@@ -419,22 +419,10 @@ static int s3_ref_cas(struct mlops_remote *r, const char *name, const mlops_oid 
 	if (err < 0)
 		return err;
 	err = read_ref(&cur, etag, c, key, name, r->url);
-	int damaged = err == MLOPS_ECORRUPT, exists = err == 0 || damaged;
-	if (err == MLOPS_ENOTFOUND || (damaged && expected == &mlops_remote_ref_damaged)) {
-		mlops_error_clear();
-		err = 0;
-	}
-	if (err == MLOPS_ECORRUPT)
-		err = mlops_error_set(MLOPS_EREMOTE, "%s", mlops_error_message());
-	if (err < 0)
+	/* A damaged ref has an ETag too: the put replaces that object. */
+	int exists = err == 0 || err == MLOPS_ECORRUPT;
+	if ((err = mlops_remote_cas_expect(err, &cur, expected, name, r->url)) < 0)
 		goto done;
-	if (expected == &mlops_remote_ref_damaged ? !damaged :
-	    expected && (mlops_oid_is_zero(expected) ? exists :
-			 !exists || mlops_oid_cmp(&cur, expected))) {
-		err = mlops_error_set(MLOPS_ECONFLICT, "ref '%s' on remote '%s' changed meanwhile", name,
-				      r->url);
-		goto done;
-	}
 	if (!id) {
 		err = mlops_s3_delete(c, key);
 		goto done;
