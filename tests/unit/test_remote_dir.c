@@ -13,25 +13,7 @@
 
 #include <dirent.h>
 
-#include "store/remote.h"
-
-struct parts {
-	const char *const *text;
-	size_t fail_at; /* this part fails (SIZE_MAX: none) with fail_code */
-	int fail_code;
-	size_t calls;
-};
-
-static int next_part(void *payload, size_t i, struct mlops_remote_part *out)
-{
-	struct parts *p = payload;
-	assert_int_equal(i, p->calls);
-	p->calls++;
-	if (i == p->fail_at)
-		return mlops_error_set(p->fail_code, "unable to read object %zu: Input/output error", i);
-	*out = (struct mlops_remote_part){ p->text[i], strlen(p->text[i]) };
-	return 0;
-}
+#include "remote_parts.h"
 
 /* Files anywhere under dir, folders not counted. */
 static size_t count_files(const char *dir)
@@ -56,7 +38,8 @@ static size_t count_files(const char *dir)
 
 static void test_put_parts(void **state)
 {
-	static const char *const text[] = { "alpha ", "", "beta ", "gamma" };
+	static const unsigned char text[] = "alpha beta gamma";
+	static const size_t sizes[] = { 6, 0, 5, 5 };
 	struct fixture *fx = *state;
 	struct mlops_remote_options opts = { .fsync = 1, .hardlinks = 1 };
 	struct mlops_remote *r = NULL;
@@ -69,7 +52,7 @@ static void test_put_parts(void **state)
 		fail_msg("%s", mlops_error_message());
 	assert_non_null(r->put_parts);
 
-	struct parts p = { .text = text, .fail_at = SIZE_MAX };
+	struct parts p = { .blob = text, .sizes = sizes, .fail_at = SIZE_MAX };
 	assert_int_equal(r->put_parts(r, "packs/whole.pack", 4, next_part, &p), 0);
 	assert_int_equal(p.calls, 4);
 	assert_int_equal(r->get(r, "packs/whole.pack", &back, &len, 1 << 20), 0);
@@ -80,7 +63,7 @@ static void test_put_parts(void **state)
 	size_t before = count_files(url);
 
 	/* A local read that fails: its own error and message, nothing stored. */
-	p = (struct parts){ .text = text, .fail_at = 2, .fail_code = MLOPS_EIO };
+	p = (struct parts){ .blob = text, .sizes = sizes, .fail_at = 2, .fail_code = MLOPS_EIO };
 	assert_int_equal(r->put_parts(r, "packs/failed.pack", 4, next_part, &p), MLOPS_EIO);
 	assert_string_equal(mlops_error_message(), "unable to read object 2: Input/output error");
 	assert_int_equal(p.calls, 3);
@@ -88,7 +71,7 @@ static void test_put_parts(void **state)
 	assert_int_equal(access(path, F_OK), -1);
 	assert_int_equal(count_files(url), before);
 
-	p = (struct parts){ .text = text, .fail_at = 0, .fail_code = MLOPS_ECORRUPT };
+	p = (struct parts){ .blob = text, .sizes = sizes, .fail_at = 0, .fail_code = MLOPS_ECORRUPT };
 	assert_int_equal(r->put_parts(r, "packs/failed.pack", 4, next_part, &p), MLOPS_ECORRUPT);
 	assert_int_equal(access(path, F_OK), -1);
 	assert_int_equal(count_files(url), before);
