@@ -336,9 +336,12 @@ static int hooks_install(int argc, char **argv)
 		if (!g_opts.json)
 			return 0;
 		cJSON *o = cJSON_CreateObject();
-		cJSON_AddStringToObject(o, "file", ".pre-commit-config.yaml");
-		cJSON_AddStringToObject(o, "action", action);
-		cJSON_AddBoolToObject(o, "merge_driver", 1);
+		if (!cJSON_AddStringToObject(o, "file", ".pre-commit-config.yaml") ||
+		    !cJSON_AddStringToObject(o, "action", action) ||
+		    !cJSON_AddBoolToObject(o, "merge_driver", 1)) {
+			cJSON_Delete(o);
+			o = NULL; /* cmd_print_json says out of memory */
+		}
 		return cmd_print_json(o);
 	}
 	char *dir = NULL;
