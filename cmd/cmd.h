@@ -117,9 +117,10 @@ void cmd_getopt_reset(void);
 
 /*
  * getopt_long for commands (every cmd/ file calls it through the macro
- * below).  The global long options --json, --no-color, --quiet and
- * --verbose are also accepted among a command's own options, and set
- * g_opts; an option getopt refuses is reported as one line
+ * below).  The global options --json, --no-color, --quiet and --verbose,
+ * and -q and -v (alone or in a cluster such as -qm MSG) where the command
+ * has no such letter of its own, are also accepted among a command's own
+ * options, and set g_opts; an option getopt refuses is reported as one line
  * "mlops: CMD: unrecognized option '--x'" (CMD is g_cmd_name) and '?' is
  * returned, for the command to print its usage.
  */

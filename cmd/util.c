@@ -157,6 +157,10 @@ int cmd_getopt_long(int argc, char *const argv[], const char *optstring,
 			all[n++] = global_longopts[g];
 	}
 	all[n] = (struct option){ NULL, 0, NULL, 0 };
+	/* -q and -v too, unless the command has the letter itself. */
+	int short_q = !strchr(optstring, 'q'), short_v = !strchr(optstring, 'v');
+	char shorts[128];
+	snprintf(shorts, sizeof(shorts), "%s%s%s", optstring, short_q ? "q" : "", short_v ? "v" : "");
 	mark_globals(argc, argv, optstring, longopts);
 	for (;;) {
 		/* getopt names the program by argv[0]: "mlops: CMD" makes its
@@ -166,9 +170,11 @@ int cmd_getopt_long(int argc, char *const argv[], const char *optstring,
 		snprintf(prog, sizeof(prog), "mlops: %s", g_cmd_name);
 		if (arg0)
 			args[0] = prog;
-		int c = getopt_long(argc, argv, optstring, all, longindex);
+		int c = getopt_long(argc, argv, shorts, all, longindex);
 		if (arg0)
 			args[0] = arg0;
+		if ((c == 'q' && short_q) || (c == 'v' && short_v))
+			c = c == 'q' ? GOPT_QUIET : GOPT_VERBOSE;
 		switch (c) {
 		case GOPT_JSON:
 			g_opts.json = 1;

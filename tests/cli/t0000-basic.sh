@@ -54,6 +54,20 @@ test_expect_success 'global long options also work after the command' '
 	mlops dataset list --no-color >out && grep -q "^a " out
 '
 
+test_expect_success 'global short options -q and -v also work after the command, alone or in a cluster' '
+	git init -q shortq && cd shortq && mlops -q init && echo a >a && mlops -q dataset add a &&
+	echo b >a && mlops dataset add a -q >out && test ! -s out &&
+	echo c >a && mlops dataset add -qm c a >out && test ! -s out &&
+	mlops dataset log a >out && grep -q "^    c$" out &&
+	echo d >a && mlops dataset add a -m -q >out && grep -q "^a@v4 " out &&
+	mlops dataset log a >out && grep -q "^    -q$" out &&
+	mlops status -q >out && test ! -s out &&
+	mlops status -v >out && grep -q "^store: " out &&
+	mlops status -qv >out && test ! -s out &&
+	mlops checkout -fq >out && test ! -s out &&
+	test_expect_code 2 mlops status -x 2>err && grep -q "^mlops: status: invalid option -- .x.$" err
+'
+
 test_expect_success 'a global option is taken only in full: abbreviations and values stay the command'"'"'s' '
 	cd late && echo b >a &&
 	mlops dataset add a -m --json >out && ! grep -q "^{" out && grep -q "^a@v2 " out &&
