@@ -26,7 +26,7 @@ static int parse(int argc, char **argv, const char *const *usage, int nargs)
 	cmd_getopt_reset();
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1)
 		return cmd_usage(usage, c == 'h');
-	return argc - optind != nargs ? cmd_usage(usage, 0) : -1;
+	return cmd_check_args(argc, argv, nargs, nargs, usage);
 }
 
 static cJSON *to_json(const struct mlops_bundle_result *res, const char *file)

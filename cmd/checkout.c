@@ -91,8 +91,8 @@ int cmd_checkout(int argc, char **argv)
 		else
 			return cmd_usage(usage, c == 'h');
 	}
-	if (argc - optind > 1)
-		return cmd_usage(usage, 0);
+	if ((c = cmd_check_args(argc, argv, 0, 1, usage)) >= 0)
+		return c;
 	const char *rev = optind < argc ? argv[optind] : NULL;
 	cJSON *lock = NULL;
 	struct mlops_lockfile *lf = NULL;

@@ -4,7 +4,9 @@
  *
  * Adding a command (the checklist):
  *   1. cmd/<name>.c with `int cmd_<name>(int argc, char **argv)` and its
- *      usage lines; subcommands dispatch through cmd_dispatch().
+ *      usage lines; subcommands dispatch through cmd_dispatch(); after the
+ *      options, cmd_check_args() counts the operands (or cmd_usage_error()
+ *      says what else is wrong), so every usage error names its cause.
  *   2. An entry in the table in cmd/main.c (name, handler, flags, summary).
  *   3. man/mlops-<name>.1.scd, listing every option the usage lists.
  *   4. The command, subcommands and options in completions/ (all three).
@@ -112,6 +114,23 @@ int cmd_die(int exit_code, const char *fmt, ...)
  */
 int cmd_usage(const char *const *usage, int to_stdout);
 
+/*
+ * A usage error: print "mlops: CMD: fmt..." (CMD is g_cmd_name), then the
+ * usage lines, and return 2.
+ */
+int cmd_usage_error(const char *const *usage, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/*
+ * Check the count of operands left after the options, argv[optind..argc):
+ * from min to max (max < 0: any number).  Return -1 when it is right, for
+ * the command to go on.  Else print the usage error and return 2: one too
+ * many is "unexpected argument 'X'", one too few "missing NAME", NAME being
+ * the first operand missing from the usage's first line ("remote add NAME
+ * URL [--default]" with one operand: "missing URL").
+ */
+int cmd_check_args(int argc, char **argv, int min, int max, const char *const *usage);
+
 /* Start parsing a new argv with getopt_long (optind = 0). */
 void cmd_getopt_reset(void);
 
@@ -133,8 +152,9 @@ extern char g_cmd_name[96];
 
 /*
  * Dispatch argv[1] among `subs` (argv[0] is the parent command name).  With
- * no subcommand, run `dflt` if non-NULL, else print the usage.  Unknown
- * subcommands get "unknown subcommand" and the usage; -h prints the usage.
+ * no subcommand, run `dflt` if non-NULL, else "missing subcommand" and the
+ * usage.  Unknown subcommands get "unknown subcommand" and the usage; -h
+ * prints the usage.
  */
 int cmd_dispatch(int argc, char **argv, const struct subcmd *subs,
 		 size_t nsubs, int (*dflt)(int, char **));

@@ -155,8 +155,8 @@ int cmd_dataset_stats(int argc, char **argv)
 		else
 			return cmd_usage(usage, c == 'h');
 	}
-	if (argc - optind != 1)
-		return cmd_usage(usage, 0);
+	if ((c = cmd_check_args(argc, argv, 1, 1, usage)) >= 0)
+		return c;
 	const char *what = argv[optind];
 	char *version = NULL; /* NAME@vN of a profiled version, for the page's title */
 	struct mlops_table_stats *tables = NULL;

@@ -55,10 +55,8 @@ static int dataset_add(int argc, char **argv)
 		default: return cmd_usage(add_usage, 0);
 		}
 	}
-	if (optind >= argc) {
-		fprintf(stderr, "mlops: dataset add: nothing to add: name the files or directories to record\n");
-		return cmd_usage(add_usage, 0);
-	}
+	if (optind >= argc)
+		return cmd_usage_error(add_usage, "nothing to add: name the files or directories to record");
 	struct mlops_dataset_version *v;
 	struct mlops_ingest_stats st = { .progress = progress_cb, .payload = "adding" };
 	int created, err;
@@ -109,8 +107,7 @@ static int simple_args(int argc, char **argv, const char *const *usage, int min,
 	cmd_getopt_reset();
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1)
 		return cmd_usage(usage, c == 'h');
-	int n = argc - optind;
-	return n < min || n > max ? cmd_usage(usage, 0) : -1;
+	return cmd_check_args(argc, argv, min, max, usage);
 }
 
 static int dataset_list(int argc, char **argv)
@@ -234,8 +231,8 @@ static int dataset_show(int argc, char **argv)
 		else
 			return cmd_usage(show_usage, c == 'h');
 	}
-	if (argc - optind != 1)
-		return cmd_usage(show_usage, 0);
+	if ((c = cmd_check_args(argc, argv, 1, 1, show_usage)) >= 0)
+		return c;
 	struct mlops_dataset_version *v;
 	int err = mlops_dataset_resolve(&v, g_repo, argv[optind]);
 	if (err < 0)
@@ -398,8 +395,8 @@ static int dataset_checkout(int argc, char **argv)
 		else
 			return cmd_usage(checkout_usage, c == 'h');
 	}
-	if (argc - optind != 1)
-		return cmd_usage(checkout_usage, 0);
+	if ((c = cmd_check_args(argc, argv, 1, 1, checkout_usage)) >= 0)
+		return c;
 	struct mlops_dataset_version *v;
 	int err = mlops_dataset_resolve(&v, g_repo, argv[optind]);
 	if (err < 0)

@@ -49,7 +49,7 @@ static int simple_args(int argc, char **argv, const char *const *usage, int n)
 	cmd_getopt_reset();
 	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1)
 		return cmd_usage(usage, c == 'h');
-	return argc - optind != n ? cmd_usage(usage, 0) : -1;
+	return cmd_check_args(argc, argv, n, n, usage);
 }
 
 static int get_target(struct mlops_deploy_target **t, const char *name)
@@ -391,8 +391,8 @@ static int deploy_serve(int argc, char **argv)
 		default: return cmd_usage(serve_usage, 0);
 		}
 	}
-	if (argc - optind != 1)
-		return cmd_usage(serve_usage, 0);
+	if ((c = cmd_check_args(argc, argv, 1, 1, serve_usage)) >= 0)
+		return c;
 	if ((rc = serve_path(&path, argv[optind])))
 		return rc;
 	if (!path)
@@ -489,11 +489,13 @@ static const struct subcmd subs[] = {
 int cmd_deploy(int argc, char **argv)
 {
 	if (argc < 2)
-		return cmd_usage(deploy_usage, 0);
+		return cmd_usage_error(deploy_usage, "missing REV");
 	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))
 		return cmd_usage(deploy_usage, 1);
 	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
-		if (!strcmp(argv[1], subs[i].name))
+		if (!strcmp(argv[1], subs[i].name)) {
+			snprintf(g_cmd_name, sizeof(g_cmd_name), "deploy %s", subs[i].name);
 			return subs[i].fn(argc - 1, argv + 1);
+		}
 	return deploy_to(argc, argv);
 }

@@ -47,8 +47,8 @@ int cmd_fsck(int argc, char **argv)
 		default: return cmd_usage(fsck_usage, 0);
 		}
 	}
-	if (optind != argc)
-		return cmd_usage(fsck_usage, 0);
+	if ((c = cmd_check_args(argc, argv, 0, 0, fsck_usage)) >= 0)
+		return c;
 	struct mlops_fsck_result *res;
 	if (remote)
 		mlops_warnings_live(live_warning, NULL);

@@ -51,8 +51,8 @@ int cmd_gc(int argc, char **argv)
 		default: return cmd_usage(gc_usage, 0);
 		}
 	}
-	if (optind != argc)
-		return cmd_usage(gc_usage, 0);
+	if ((c = cmd_check_args(argc, argv, 0, 0, gc_usage)) >= 0)
+		return c;
 	struct mlops_gc_result *res;
 	if (go.remote)
 		mlops_warnings_live(live_warning, NULL);

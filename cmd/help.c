@@ -36,7 +36,7 @@ int cmd_help(int argc, char **argv)
 {
 	static const char *const usage[] = { "help [COMMAND]", NULL };
 	if (argc > 2)
-		return cmd_usage(usage, 0);
+		return cmd_usage_error(usage, "unexpected argument '%s'", argv[2]);
 	if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")))
 		return cmd_usage(usage, 1);
 	char page[160];

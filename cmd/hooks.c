@@ -315,8 +315,8 @@ static int hooks_install(int argc, char **argv)
 		default: return cmd_usage(install_usage, c == 'h');
 		}
 	}
-	if (optind < argc)
-		return cmd_usage(install_usage, 0);
+	if ((c = cmd_check_args(argc, argv, 0, 0, install_usage)) >= 0)
+		return c;
 	if (!nchosen)
 		for (; all_hooks[nchosen]; nchosen++)
 			chosen[nchosen] = all_hooks[nchosen];
@@ -409,8 +409,8 @@ static int hooks_uninstall(int argc, char **argv)
 	cmd_getopt_reset();
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1)
 		return cmd_usage(uninstall_usage, c == 'h');
-	if (optind < argc)
-		return cmd_usage(uninstall_usage, 0);
+	if ((c = cmd_check_args(argc, argv, 0, 0, uninstall_usage)) >= 0)
+		return c;
 	struct mlops_repo *repo;
 	int err = mlops_repo_open(&repo, ".");
 	if (err < 0)
@@ -640,7 +640,7 @@ static const char *const run_usage[] = { "hooks run NAME [ARGS...]", NULL };
 static int hooks_run(int argc, char **argv)
 {
 	if (argc < 2)
-		return cmd_usage(run_usage, 0);
+		return cmd_usage_error(run_usage, "missing NAME");
 	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))
 		return cmd_usage(run_usage, 1);
 	const char *hook = argv[1];

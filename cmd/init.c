@@ -29,8 +29,8 @@ int cmd_init(int argc, char **argv)
 			return cmd_usage(usage, 1);
 		return cmd_usage(usage, 0);
 	}
-	if (argc - optind > 1)
-		return cmd_usage(usage, 0);
+	if ((c = cmd_check_args(argc, argv, 0, 1, usage)) >= 0)
+		return c;
 	const char *dir = optind < argc ? argv[optind] : ".";
 	struct mlops_repo *repo;
 	struct stat st;

@@ -25,8 +25,8 @@ int cmd_merge_lock(int argc, char **argv)
 	cmd_getopt_reset();
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1)
 		return cmd_usage(usage, c == 'h');
-	if (argc - optind != 3)
-		return cmd_usage(usage, 0);
+	if ((c = cmd_check_args(argc, argv, 3, 3, usage)) >= 0)
+		return c;
 	char *text[3] = { NULL, NULL, NULL }, *out = NULL, *msg = NULL;
 	size_t conflicts = 0;
 	int err = 0;

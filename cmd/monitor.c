@@ -383,10 +383,8 @@ static int parse_check(struct check_args *a, int argc, char **argv)
 	for (int i = 1; i < argc; i++)
 		if (!strcmp(argv[i], "--")) {
 			a->cmd_argv = argv + i + 1;
-			if (!a->cmd_argv[0]) {
-				fprintf(stderr, "mlops: monitor check: no command after --\n");
-				return cmd_usage(check_usage, 0);
-			}
+			if (!a->cmd_argv[0])
+				return cmd_usage_error(check_usage, "no command after --");
 			argc = i;
 			break;
 		}
@@ -418,17 +416,14 @@ static int parse_check(struct check_args *a, int argc, char **argv)
 	}
 	if (optind < argc)
 		a->rev = argv[optind++];
-	if (optind < argc) {
-		fprintf(stderr, "mlops: monitor check: unexpected argument '%s'\n", argv[optind]);
-		return cmd_usage(check_usage, 0);
-	}
+	if (optind < argc)
+		return cmd_usage_error(check_usage, "unexpected argument '%s'", argv[optind]);
 	return -1;
 }
 
 static int usage_error(const char *msg)
 {
-	fprintf(stderr, "mlops: monitor check: %s\n", msg);
-	return cmd_usage(check_usage, 0);
+	return cmd_usage_error(check_usage, "%s", msg);
 }
 
 static int monitor_check(int argc, char **argv)
@@ -697,8 +692,8 @@ static int monitor_log(int argc, char **argv)
 	cmd_getopt_reset();
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1)
 		return cmd_usage(log_usage, c == 'h');
-	if (argc - optind > 1)
-		return cmd_usage(log_usage, 0);
+	if ((c = cmd_check_args(argc, argv, 0, 1, log_usage)) >= 0)
+		return c;
 	if (optind < argc)
 		rev = argv[optind];
 	if ((err = mlops_monitor_log(&arr, g_repo, rev)) < 0)
@@ -727,7 +722,9 @@ static const struct subcmd subs[] = {
 
 int cmd_monitor(int argc, char **argv)
 {
-	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))
-		return cmd_usage(monitor_usage, argc >= 2);
+	if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")))
+		return cmd_usage(monitor_usage, 1);
+	if (argc < 2)
+		return cmd_usage_error(monitor_usage, "missing subcommand");
 	return cmd_dispatch(argc, argv, subs, sizeof(subs) / sizeof(subs[0]), NULL);
 }

@@ -79,10 +79,8 @@ static int register_new(int argc, char **argv)
 		}
 	}
 	int npos = argc - optind;
-	if (npos < 1 || npos > 2 || (npos == 2) == (o.run != NULL)) {
-		fprintf(stderr, "mlops: register: give a NAME and either --run RUN or a PATH\n");
-		return cmd_usage(usage_of(""), 0);
-	}
+	if (npos < 1 || npos > 2 || (npos == 2) == (o.run != NULL))
+		return cmd_usage_error(usage_of(""), npos ? "give a NAME and either --run RUN or a PATH" : "missing NAME");
 	o.name = argv[optind];
 	o.path = npos == 2 ? argv[optind + 1] : NULL;
 	struct mlops_register_result *r;
@@ -147,7 +145,7 @@ static int msg_args(int argc, char **argv, const char *sub, int npos, const char
 		else
 			return cmd_usage(usage_of(sub), c == 'h');
 	}
-	return argc - optind != npos ? cmd_usage(usage_of(sub), 0) : -1;
+	return cmd_check_args(argc, argv, npos, npos, usage_of(sub));
 }
 
 static int register_promote(int argc, char **argv)
@@ -275,7 +273,7 @@ static int at_args(int argc, char **argv, const char *sub, int npos, long long *
 			return cmd_usage(usage_of(sub), c == 'h');
 		}
 	}
-	return argc - optind != npos ? cmd_usage(usage_of(sub), 0) : -1;
+	return cmd_check_args(argc, argv, npos, npos, usage_of(sub));
 }
 
 static cJSON *state_to_json(const struct mlops_model_state *st)
@@ -491,7 +489,7 @@ static int plain_args(int argc, char **argv, const char *sub, int npos)
 	cmd_getopt_reset();
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1)
 		return cmd_usage(usage_of(sub), c == 'h');
-	return argc - optind != npos ? cmd_usage(usage_of(sub), 0) : -1;
+	return cmd_check_args(argc, argv, npos, npos, usage_of(sub));
 }
 
 static int register_history(int argc, char **argv)
@@ -566,8 +564,8 @@ static int register_lineage(int argc, char **argv)
 		else
 			return cmd_usage(usage_of("lineage"), c == 'h');
 	}
-	if (argc - optind != 1)
-		return cmd_usage(usage_of("lineage"), 0);
+	if ((c = cmd_check_args(argc, argv, 1, 1, usage_of("lineage"))) >= 0)
+		return c;
 	cJSON *l;
 	int err = mlops_model_lineage(&l, g_repo, argv[optind]);
 	if (err < 0)
@@ -669,11 +667,13 @@ static const struct subcmd subs[] = {
 int cmd_register(int argc, char **argv)
 {
 	if (argc < 2)
-		return cmd_usage(register_usage, 0);
+		return cmd_usage_error(register_usage, "missing NAME");
 	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))
 		return cmd_usage(register_usage, 1);
 	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
-		if (!strcmp(argv[1], subs[i].name))
+		if (!strcmp(argv[1], subs[i].name)) {
+			snprintf(g_cmd_name, sizeof(g_cmd_name), "register %s", subs[i].name);
 			return subs[i].fn(argc - 1, argv + 1);
+		}
 	return register_new(argc, argv);
 }

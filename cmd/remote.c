@@ -71,8 +71,8 @@ static int remote_add(int argc, char **argv)
 		if (!s3_option && (c == 'e' || c == 'r' || c == 'p' || c == 'a'))
 			s3_option = opts[li].name;
 	}
-	if (argc - optind != 2)
-		return cmd_usage(add_usage, 0);
+	if ((c = cmd_check_args(argc, argv, 2, 2, add_usage)) >= 0)
+		return c;
 	const char *name = argv[optind], *url = argv[optind + 1];
 	/*
 	 * A directory remote would ignore them.  The URL is checked first: a
@@ -109,7 +109,7 @@ static int simple(int argc, char **argv, const char *const *usage, int nargs)
 	cmd_getopt_reset();
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1)
 		return cmd_usage(usage, c == 'h');
-	return argc - optind != nargs ? cmd_usage(usage, 0) : -1;
+	return cmd_check_args(argc, argv, nargs, nargs, usage);
 }
 
 /*

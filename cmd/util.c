@@ -47,6 +47,60 @@ int cmd_usage(const char *const *usage, int to_stdout)
 
 char g_cmd_name[96] = "mlops";
 
+int cmd_usage_error(const char *const *usage, const char *fmt, ...)
+{
+	va_list ap;
+	cmd_progress_end();
+	fprintf(stderr, "mlops: %s: ", g_cmd_name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return cmd_usage(usage, 0);
+}
+
+/*
+ * The operand number n (from 0) that a usage line requires, into buf:
+ * the words in upper case outside brackets and parentheses, not the value
+ * of an option, up to a '[' or "..." ("NAME[@VER]..." is NAME).  NULL
+ * when the line names fewer.
+ */
+static const char *usage_operand(char *buf, size_t size, const char *line, int n)
+{
+	int depth = 0, after_option = 0;
+	const char *p = line;
+	while (*p) {
+		size_t len = strcspn(p, " ");
+		if (len) {
+			int operand = depth == 0 && !after_option && p[0] >= 'A' && p[0] <= 'Z';
+			after_option = depth == 0 && p[0] == '-';
+			for (size_t k = 0; k < len; k++)
+				depth += (p[k] == '[' || p[k] == '(') - (p[k] == ']' || p[k] == ')');
+			if (operand && n-- == 0) {
+				size_t end = strcspn(p, " [.");
+				snprintf(buf, size, "%.*s", (int)(end < len ? end : len), p);
+				return buf;
+			}
+		}
+		p += len;
+		p += strspn(p, " ");
+	}
+	return NULL;
+}
+
+int cmd_check_args(int argc, char **argv, int min, int max, const char *const *usage)
+{
+	int n = argc - optind;
+	if (max >= 0 && n > max)
+		return cmd_usage_error(usage, "unexpected argument '%s'", argv[optind + max]);
+	if (n < min) {
+		char buf[64];
+		const char *what = usage[0] ? usage_operand(buf, sizeof(buf), usage[0], n) : NULL;
+		return cmd_usage_error(usage, "missing %s", what ? what : "an argument");
+	}
+	return -1;
+}
+
 void cmd_getopt_reset(void)
 {
 	optind = 0;
@@ -215,7 +269,7 @@ int cmd_dispatch(int argc, char **argv, const struct subcmd *subs,
 	if (argc < 2) {
 		if (dflt)
 			return dflt(argc, argv);
-		return cmd_usage(usage, 0);
+		return cmd_usage_error(usage, "missing subcommand");
 	}
 	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))
 		return cmd_usage(usage, 1);
@@ -235,8 +289,7 @@ int cmd_dispatch(int argc, char **argv, const struct subcmd *subs,
 	}
 	if (dflt && argv[1][0] == '-')
 		return dflt(argc, argv);
-	fprintf(stderr, "mlops: %s: unknown subcommand '%s'\n", argv[0], argv[1]);
-	return cmd_usage(usage, 0);
+	return cmd_usage_error(usage, "unknown subcommand '%s'", argv[1]);
 }
 
 int cmd_print_json(cJSON *value)

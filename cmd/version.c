@@ -13,7 +13,7 @@ int cmd_version(int argc, char **argv)
 	if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")))
 		return cmd_usage(usage, 1);
 	if (argc > 1 && strcmp(argv[0], "--version"))
-		return cmd_usage(usage, 0);
+		return cmd_usage_error(usage, "unexpected argument '%s'", argv[1]);
 	if (g_opts.json) {
 		cJSON *o = cJSON_CreateObject();
 		cJSON_AddStringToObject(o, "version", MLOPS_VERSION);

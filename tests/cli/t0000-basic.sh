@@ -45,6 +45,43 @@ test_expect_success 'a command refuses an unknown option in one line naming the 
 	grep -q "^mlops: dataset add: option .--name. requires an argument$" err
 '
 
+test_expect_success 'an argument too many or too few is named in one line before the usage' '
+	git init -q nargs && cd nargs && mlops -q init &&
+	test_expect_code 2 mlops dataset list extra 2>err &&
+	head -n 1 err >first && grep -q "^mlops: dataset list: unexpected argument .extra.$" first &&
+	sed -n 2p err | grep -q "^usage: mlops dataset list$" &&
+	test_expect_code 2 mlops remote add a b c 2>err &&
+	head -n 1 err >first && grep -q "^mlops: remote add: unexpected argument .c.$" first &&
+	grep -q "^usage: mlops remote add NAME URL" err &&
+	test_expect_code 2 mlops remote add a 2>err &&
+	head -n 1 err >first && grep -q "^mlops: remote add: missing URL$" first &&
+	for args in "dataset show:REV" "dataset diff:REV" "dataset stats:REV|FILE" "dataset log:NAME" \
+		"register promote m:STAGE" "register deprecate:NAME" "register impact:DATASET@REV" \
+		"deploy rollback:TARGET" "deploy x:TARGET" "deploy serve:REV|PATH" "hooks run:NAME" \
+		"export x:FILE" "import:FILE" "merge-lock a b:THEIRS" "register lineage:REV" \
+		"register:NAME" "remote remove:NAME" "deploy:REV"; do
+		cmd=${args%%:*} what=${args#*:} &&
+		test_expect_code 2 mlops $cmd 2>err &&
+		head -n 1 err | sed -n "s/^mlops: [a-z -]*: missing //p" >first && test "$(cat first)" = "$what" &&
+		grep -q "^usage: mlops " err || { echo "$cmd" >&2; cat err >&2; return 1; }
+	done &&
+	for args in "dataset list" "dataset show a" "dataset rm a" "dataset diff a b" "dataset log a" \
+		"dataset checkout a" "dataset stats a" "checkout a" "init a" "gc" "fsck" "help a" \
+		"version" "merge-lock a b c" "register history a" "register list" "register show a" \
+		"register lineage a" "register promote a b" "deploy list" "deploy rollback a" \
+		"remote list" "remote remove a" "export a b" "import a" "monitor log a" \
+		"hooks uninstall" "hooks install"; do
+		test_expect_code 2 mlops $args extra 2>err &&
+		head -n 1 err >first && grep -q "^mlops: .*: unexpected argument .extra.$" first &&
+		grep -q "^usage: mlops " err || { echo "$args" >&2; cat err >&2; return 1; }
+	done &&
+	for c in dataset hooks monitor; do
+		test_expect_code 2 mlops $c 2>err &&
+		head -n 1 err >first && grep -q "^mlops: $c: missing subcommand$" first &&
+		grep -q "^usage: mlops $c " err || { echo "$c" >&2; cat err >&2; return 1; }
+	done
+'
+
 test_expect_success 'global long options also work after the command' '
 	git init -q late && cd late && mlops -q init && echo a >a && mlops -q dataset add a &&
 	mlops dataset list --json >out && grep -q "\"name\":.*\"a\"" out &&
