@@ -171,7 +171,9 @@ const char *cmd_human_time(char buf[64], long long epoch);
 
 /*
  * Progress line on stderr, only when g_opts.progress; done=1 ends it with
- * ", done." and a newline.  A command ends a line it leaves unfinished with
+ * ", done." and a newline.  Redrawn at most 10 times a second, and always
+ * for a new line and the final state (cur == total, or done); safe to call
+ * from several threads.  A command ends a line it leaves unfinished with
  * cmd_progress_end() before it prints anything else (cmd_fail and cmd_die
  * do it, and main() after the command).
  */

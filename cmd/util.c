@@ -6,6 +6,7 @@
 #include "store/json.h"
 
 #include <cjson/cJSON.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -332,15 +333,38 @@ const char *cmd_human_time(char buf[64], long long epoch)
 	return buf;
 }
 
-/* A progress line is on the terminal, not ended by a newline. */
-static int progress_open;
+/*
+ * The progress line on the terminal: whether one is open (not ended by a
+ * newline), what it shows and when it was drawn.  It is redrawn at most
+ * every PROGRESS_INTERVAL_NS (git's progress.c redraws once a second and
+ * at each new percent): a fetch or checkout reports once an object, and
+ * 50,000 objects were 50,000 redraws.  A new line, the final state (cur
+ * reaching total, or done) and the end are always drawn; a state no newer
+ * than the one shown never is.  Checkout's workers report from several
+ * threads at once, hence the lock.
+ */
+#define PROGRESS_INTERVAL_NS 100000000ull
+static struct {
+	pthread_mutex_t lock;
+	int open;
+	const char *what;
+	unsigned long long cur, total, drawn_ns;
+} progress = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static unsigned long long monotonic_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec;
+}
 
 void cmd_progress_end(void)
 {
-	if (!progress_open)
-		return;
-	fputs("\r\033[K", stderr);
-	progress_open = 0;
+	pthread_mutex_lock(&progress.lock);
+	if (progress.open)
+		fputs("\r\033[K", stderr);
+	progress.open = 0;
+	pthread_mutex_unlock(&progress.lock);
 }
 
 void cmd_progress(const char *what, unsigned long long cur,
@@ -348,15 +372,28 @@ void cmd_progress(const char *what, unsigned long long cur,
 {
 	if (!g_opts.progress)
 		return;
-	progress_open = !done;
+	pthread_mutex_lock(&progress.lock);
+	unsigned long long now = monotonic_ns();
+	int same_line = progress.open && !strcmp(progress.what, what) && progress.total == total;
+	int final = done || (total && cur >= total);
+	if (same_line && !done &&
+	    (cur <= progress.cur || (!final && now - progress.drawn_ns < PROGRESS_INTERVAL_NS)))
+		goto unlock;
 	char a[32], b[32];
 	if (total)
 		fprintf(stderr, "\r%s: %3d%% (%s / %s)", what,
-			(int)(total ? cur * 100 / total : 100),
+			(int)(cur >= total ? 100 : cur * 100 / total),
 			cmd_human_size(a, cur), cmd_human_size(b, total));
 	else
 		fprintf(stderr, "\r%s: %s", what, cmd_human_size(a, cur));
 	fputs(done ? ", done.\n" : "\033[K", stderr);
+	progress.open = !done;
+	progress.what = what;
+	progress.cur = cur;
+	progress.total = total;
+	progress.drawn_ns = now;
+unlock:
+	pthread_mutex_unlock(&progress.lock);
 }
 
 const char *cmd_color(const char *which)

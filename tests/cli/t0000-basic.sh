@@ -152,6 +152,18 @@ test_expect_success 'no colours on a terminal whose TERM is dumb' '
 	grep -q "modified" out && ! grep -q "$esc" out
 '
 
+test_expect_success 'on a terminal progress is redrawn some 10 times a second, not once an object, and ends at 100%' '
+	test_have_cmd script || return 0
+	git init -q redraw && cd redraw && mlops -q init && mkdir d &&
+	seq 1 3000 | while read i; do echo $i >d/f$i; done &&
+	mlops -q dataset add d && rm -rf d &&
+	t0=$(date +%s) && script -qc "\"$MLOPS_BIN\" dataset checkout d@v1" /dev/null >out && t1=$(date +%s) &&
+	test -f d/f3000 && tr "\r" "\n" <out | grep "^checking out: " >lines &&
+	n=$(wc -l <lines) && echo "$n redraws in $((t1 - t0)) s" &&
+	test "$n" -ge 2 && test "$n" -le $(((t1 - t0 + 1) * 10 + 5)) &&
+	tail -n 1 lines | grep -q "^checking out: 100% "
+'
+
 test_expect_success 'a full stdout is an error, not exit 0' '
 	test -w /dev/full || return 0
 	test_must_fail mlops --version >/dev/full 2>err &&
