@@ -183,6 +183,14 @@ void cmd_progress(const char *what, unsigned long long cur,
 /* Erase an unfinished progress line (nothing when there is none). */
 void cmd_progress_end(void);
 
+/*
+ * For mlops_warnings_live: a warning while a remote is being talked to (a
+ * request that timed out and is retried) printed at once, on a line of its
+ * own, the progress line erased first: a stalled endpoint otherwise looks
+ * like a hang.  Called under the warnings' lock.
+ */
+void cmd_live_warning(const char *message, void *payload);
+
 /* Color helpers: return escape codes or "" when color is off. */
 const char *cmd_color(const char *which);
 

@@ -13,16 +13,6 @@
 
 static const char *const fsck_usage[] = { "fsck [--remote NAME] [-j N]", NULL };
 
-/*
- * A warning while the remote is being talked to (a request that timed out
- * and is retried) is printed at once, on a line of its own: a stalled
- * endpoint otherwise looks like a hang.  Called under the warnings' lock.
- */
-static void live_warning(const char *message, void *payload)
-{
-	(void)payload;
-	fprintf(stderr, "%smlops: warning: %s\n", g_opts.progress ? "\r\033[K" : "", message);
-}
 
 int cmd_fsck(int argc, char **argv)
 {
@@ -51,7 +41,7 @@ int cmd_fsck(int argc, char **argv)
 		return c;
 	struct mlops_fsck_result *res;
 	if (remote)
-		mlops_warnings_live(live_warning, NULL);
+		mlops_warnings_live(cmd_live_warning, NULL);
 	int err = mlops_fsck(&res, g_repo, remote, jobs);
 	if (err < 0)
 		return cmd_fail(err, NULL);

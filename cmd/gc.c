@@ -16,16 +16,6 @@ static const char *const gc_usage[] = {
 	NULL,
 };
 
-/*
- * A warning while the remote is being talked to (a request that timed out
- * and is retried) is printed at once, on a line of its own: a stalled
- * endpoint otherwise looks like a hang.  Called under the warnings' lock.
- */
-static void live_warning(const char *message, void *payload)
-{
-	(void)payload;
-	fprintf(stderr, "%smlops: warning: %s\n", g_opts.progress ? "\r\033[K" : "", message);
-}
 
 int cmd_gc(int argc, char **argv)
 {
@@ -55,7 +45,7 @@ int cmd_gc(int argc, char **argv)
 		return c;
 	struct mlops_gc_result *res;
 	if (go.remote)
-		mlops_warnings_live(live_warning, NULL);
+		mlops_warnings_live(cmd_live_warning, NULL);
 	if ((err = mlops_gc(&res, g_repo, &go)) < 0)
 		return cmd_fail(err, NULL);
 	char hex[MLOPS_OID_HEXSZ + 1], a[32];

@@ -20,16 +20,6 @@ static const char *const push_usage[] = { "push [REMOTE] [REV...] [-j N] [--forc
 static const char *const fetch_usage[] = { "fetch [REMOTE] [REV...] [-j N] [--force]", NULL };
 static const char *const pull_usage[] = { "pull [REMOTE] [REV...] [-j N] [--force]", NULL };
 
-/*
- * A warning while the remote is being talked to (a request that timed out
- * and is retried) is printed at once, on a line of its own: a stalled
- * endpoint otherwise looks like a hang.  Called under the warnings' lock.
- */
-static void live_warning(const char *message, void *payload)
-{
-	(void)payload;
-	fprintf(stderr, "%smlops: warning: %s\n", g_opts.progress ? "\r\033[K" : "", message);
-}
 
 static const char *change_name(enum mlops_ref_change c)
 {
@@ -189,7 +179,7 @@ static int run(int argc, char **argv, enum op op, const char *const *usage)
 	to.revs = (const char *const *)argv + optind;
 	to.nrevs = (size_t)(argc - optind);
 	const char *what = op == OP_PUSH ? "pushing" : "fetching";
-	mlops_warnings_live(live_warning, NULL);
+	mlops_warnings_live(cmd_live_warning, NULL);
 	to.progress = progress_cb;
 	to.notice = notice_cb;
 	to.payload = (void *)what;

@@ -367,6 +367,13 @@ void cmd_progress_end(void)
 	pthread_mutex_unlock(&progress.lock);
 }
 
+void cmd_live_warning(const char *message, void *payload)
+{
+	(void)payload;
+	cmd_progress_end();
+	fprintf(stderr, "mlops: warning: %s\n", message);
+}
+
 void cmd_progress(const char *what, unsigned long long cur,
 		  unsigned long long total, int done)
 {
