@@ -10,10 +10,19 @@
 int cmd_version(int argc, char **argv)
 {
 	static const char *const usage[] = { "version", NULL };
-	if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")))
-		return cmd_usage(usage, 1);
-	if (argc > 1 && strcmp(argv[0], "--version"))
-		return cmd_usage_error(usage, "unexpected argument '%s'", argv[1]);
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+	/* `mlops --version` is called with that one argument, and takes no other. */
+	if (!strcmp(argv[0], "--version"))
+		argc = 1;
+	cmd_getopt_reset();
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1)
+		return cmd_usage(usage, c == 'h');
+	if ((c = cmd_check_args(argc, argv, 0, 0, usage)) >= 0)
+		return c;
 	if (g_opts.json) {
 		cJSON *o = cJSON_CreateObject();
 		cJSON_AddStringToObject(o, "version", MLOPS_VERSION);

@@ -9,7 +9,9 @@ test_expect_success '--version prints the version' '
 
 test_expect_success '--json --version is JSON' '
 	mlops --json --version >out &&
-	grep -q "\"version\"" out
+	grep -q "\"version\"" out &&
+	mlops version --json >out && grep -q "\"version\"" out &&
+	test_expect_code 2 mlops version --bogus 2>err && grep -q "^mlops: version: unrecognized option" err
 '
 
 test_expect_success '--help lists the commands' '
