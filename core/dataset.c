@@ -677,12 +677,15 @@ int mlops_dataset_add(struct mlops_dataset_version **out, int *created,
 	long *vers = NULL;
 	size_t nvers = 0;
 	cJSON *rec = NULL, *dropped = cJSON_CreateArray();
-	int err = 0;
+	int err = 0, ignored = 0;
 
 	*out = NULL;
 	*created = 0;
-	if (!entries || !dropped)
+	if (!entries || !dropped) {
+		free(entries);
+		cJSON_Delete(dropped);
 		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	}
 	if (npaths == 0) {
 		err = mlops_error_set(MLOPS_EUSAGE, "nothing to add");
 		goto done;
@@ -740,7 +743,10 @@ int mlops_dataset_add(struct mlops_dataset_version **out, int *created,
 	if (nvers && (err = load_number(&latest, repo, dname, vers[nvers - 1])) < 0)
 		goto done;
 	if (latest && same_content(latest, entries, npaths)) {
-		if ((err = lock_record(repo, latest, dropped)) < 0)
+		for (size_t i = 0; i < npaths && err == 0; i++)
+			err = mlops_gitignore_add(repo, entries[i].path);
+		ignored = 1;
+		if (err < 0 || (err = lock_record(repo, latest, dropped)) < 0)
 			goto done;
 		*out = latest;
 		latest = NULL;
@@ -798,7 +804,14 @@ int mlops_dataset_add(struct mlops_dataset_version **out, int *created,
 		goto done;
 	if ((err = version_from_json(&v, rec, &rid)) < 0)
 		goto done;
-	if ((err = lock_record(repo, v, dropped)) < 0)
+	/*
+	 * .gitignore names the paths before the lock file does: stopped
+	 * between the two, git could otherwise be handed the data itself.
+	 */
+	for (size_t i = 0; i < npaths && err == 0; i++)
+		err = mlops_gitignore_add(repo, entries[i].path);
+	ignored = 1;
+	if (err < 0 || (err = lock_record(repo, v, dropped)) < 0)
 		goto done;
 	*created = 1;
 	*out = v;
@@ -806,7 +819,7 @@ int mlops_dataset_add(struct mlops_dataset_version **out, int *created,
 done_index:
 	mlops_lock_release(lock);
 	lock = NULL;
-	for (size_t i = 0; i < npaths && err == 0; i++)
+	for (size_t i = 0; i < npaths && err == 0 && !ignored; i++)
 		err = mlops_gitignore_add(repo, entries[i].path);
 	if (err == 0)
 		err = gitignore_drop_all(repo, dropped);
@@ -1098,12 +1111,12 @@ int mlops_dataset_checkout(struct mlops_repo *repo, const struct mlops_dataset_v
 		cJSON *dropped = cJSON_CreateArray();
 		if (!dropped)
 			err = mlops_error_set(MLOPS_ERROR, "out of memory");
-		else if ((err = mlops_lock_acquire(&lock, repo, LOCK_TIMEOUT_MS)) == 0) {
+		for (size_t i = 0; i < v->nentries && err == 0; i++)
+			err = mlops_gitignore_add(repo, v->entries[i].path);
+		if (err == 0 && (err = mlops_lock_acquire(&lock, repo, LOCK_TIMEOUT_MS)) == 0) {
 			err = lock_record(repo, v, dropped);
 			mlops_lock_release(lock);
 		}
-		for (size_t i = 0; i < v->nentries && err == 0; i++)
-			err = mlops_gitignore_add(repo, v->entries[i].path);
 		if (err == 0)
 			err = gitignore_drop_all(repo, dropped);
 		cJSON_Delete(dropped);

@@ -98,6 +98,21 @@ test_expect_success 'every version listed after the crashes checks out' '
 	git add mlops.lock && git commit -q -m data
 '
 
+test_expect_success 'kill -9 during the first add of a path: the lock names no path .gitignore lacks' '
+	mkdir gprobe && seq 1 100000 >gprobe/f && dur=$(time_us "$MLOPS_BIN" -q dataset add gprobe) &&
+	kills=$((8 * stress)) && k=0 &&
+	while [ $k -lt $kills ]; do
+		mkdir gk$k && seq $k 100000 >gk$k/f &&
+		crash_run $k $dur 23 "$MLOPS_BIN" -q dataset add gk$k
+		for p in $(sed -n "s/^    \"\(gk[0-9]*\)\": {.*/\1/p" mlops.lock); do
+			grep -qx "/$p" .gitignore || { echo "$p tracked, not in .gitignore" >&2; return 1; }
+		done
+		k=$((k + 1))
+	done &&
+	say "$(grep -c "^    \"gk" mlops.lock) of $kills first adds completed" &&
+	mlops fsck && rm -rf gprobe gk*
+'
+
 test_expect_success 'a lock file naming no process is taken over' '
 	mkdir -p c && echo 1 >c/f && : >.mlops/lock && touch -d "1 minute ago" .mlops/lock &&
 	mlops -q dataset add c --name lockt 2>err && grep -q "stale repository lock that named no process" err &&
