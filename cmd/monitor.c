@@ -438,7 +438,7 @@ static int monitor_check(int argc, char **argv)
 	mlops_oid rid, cid;
 	char *name = NULL, *version = NULL, *note = NULL, *ref = NULL, *tmpdir = NULL;
 	char *table = NULL, *data_rev = NULL, *text = NULL, *html = NULL, *label = NULL;
-	char **split = NULL, chex[MLOPS_OID_HEXSZ + 1], *html_tmp = NULL;
+	char **split = NULL, chex[MLOPS_OID_HEXSZ + 1], *html_tmp = NULL, *featured = NULL;
 	int rc, err = 0, status = 0, recorded = 0;
 
 	if ((rc = parse_check(&a, argc, argv)) >= 0)
@@ -552,6 +552,16 @@ static int monitor_check(int argc, char **argv)
 		in.log_path = a.log;
 		in.model = name;
 	}
+	/* a model trained on a feature set: raw columns become its feature columns */
+	if (record && (err = mlops_monitor_feature_data(&featured, g_repo, record, model,
+							in.data_path ? in.data_path : in.log_path,
+							!in.data_path)) < 0)
+		goto fail;
+	if (featured) {
+		if (!in.name)
+			in.name = in.data_path ? in.data_path : in.log_path;
+		*(in.data_path ? &in.data_path : &in.log_path) = featured;
+	}
 	if (a.retrain) {
 		/* whatever retraining would refuse is refused before the check */
 		struct mlops_retrain_opts ro = {
@@ -653,6 +663,11 @@ fail_hint:
 			  "with --baseline TABLE [--model MODEL.json]");
 done:
 	mlops_write_file_abort(html_tmp);
+	if (featured) {
+		unlink(featured);
+		mlops_tempfile_forget(featured);
+		free(featured);
+	}
 	if (tmpdir) {
 		mlops_remove_tree(tmpdir);
 		free(tmpdir);

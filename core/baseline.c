@@ -31,8 +31,10 @@
 
 #include "core/csv.h"
 #include "core/drift.h"
+#include "core/feature.h"
 #include "core/learn.h"
 #include "store/error.h"
+#include "store/fsutil.h"
 #include "store/json.h"
 #include "store/odb.h"
 #include "store/repo.h"
@@ -248,8 +250,12 @@ struct colfin {
 
 struct build {
 	struct mlops_csv *csv;
-	size_t ncols;
-	const char *const *names;
+	size_t ncols;             /* the columns profiled */
+	const char *const *names; /* their names */
+	size_t nfields;           /* the table's columns */
+	const char *const *all;   /* their names */
+	size_t *col;              /* the table column of each column profiled; NULL: the same */
+	const char **sel;         /* the names of those (with col) */
 	struct mon_acc *acc;
 	struct colfin *fin;
 	const struct mlops_model *model;
@@ -277,9 +283,11 @@ static int feed(struct build *b, const char *path)
 	int rc, err;
 	uint64_t r = 0;
 	while ((rc = mlops_csv_next(b->csv, &f, &n)) == 1) {
-		for (size_t j = 0; j < b->ncols; j++)
-			if ((err = mon_acc_text(&b->acc[j], f[j].ptr, f[j].len)) < 0)
+		for (size_t j = 0; j < b->ncols; j++) {
+			const struct mlops_csv_field *c = &f[b->col ? b->col[j] : j];
+			if ((err = mon_acc_text(&b->acc[j], c->ptr, c->len)) < 0)
 				return err;
+		}
 		if (b->model && (b->pass == 1 || b->pred_fin.pass2)) {
 			struct mlops_prediction p;
 			struct mon_acc *dst[2];
@@ -506,9 +514,13 @@ static int reopen(struct build *b, const char *path)
 	b->csv = NULL;
 	if ((err = mlops_csv_open(&b->csv, path, NULL)) < 0)
 		return err;
-	b->names = mlops_csv_names(b->csv, &n);
-	if (n != b->ncols)
+	b->all = mlops_csv_names(b->csv, &n);
+	if (n != b->nfields)
 		return mlops_error_set(MLOPS_EINVALID, "'%s' changed while it was read", path);
+	if (!b->col)
+		b->names = b->all;
+	for (size_t j = 0; b->col && j < b->ncols; j++)
+		b->sel[j] = b->all[b->col[j]];
 	return 0;
 }
 
@@ -523,6 +535,13 @@ static void attach_sample(struct mon_column *c, struct colfin *fin)
 int mlops_baseline_compute(struct mlops_baseline **out, const char *csv_path,
 			   const struct mlops_model *model, const struct cJSON *dataset)
 {
+	return mlops_baseline_compute_columns(out, csv_path, model, dataset, NULL, 0);
+}
+
+int mlops_baseline_compute_columns(struct mlops_baseline **out, const char *csv_path,
+				   const struct mlops_model *model, const struct cJSON *dataset,
+				   const char *const *keep, size_t nkeep)
+{
 	struct build b;
 	struct mlops_baseline *res = NULL;
 	cJSON *rec = NULL, *cols;
@@ -536,20 +555,44 @@ int mlops_baseline_compute(struct mlops_baseline **out, const char *csv_path,
 	b.pass = 1;
 	if ((err = mlops_csv_open(&b.csv, csv_path, NULL)) < 0)
 		goto done;
-	b.names = mlops_csv_names(b.csv, &b.ncols);
-	if (b.ncols == 0) {
+	b.all = b.names = mlops_csv_names(b.csv, &b.nfields);
+	b.ncols = b.nfields;
+	if (b.nfields == 0) {
 		err = mlops_error_set(MLOPS_EINVALID, "'%s' has no columns", csv_path);
 		goto done;
 	}
 	size_t first, dup;
-	if ((err = mon_names_unique(&first, &dup, b.names, b.ncols)) == 0) {
+	if ((err = mon_names_unique(&first, &dup, b.all, b.nfields)) == 0) {
 		err = mlops_error_set(MLOPS_EINVALID, "'%s': column '%s' appears twice (columns %zu "
-				      "and %zu)", csv_path, b.names[dup], first + 1, dup + 1);
+				      "and %zu)", csv_path, b.all[dup], first + 1, dup + 1);
 		goto done;
 	}
 	if (err < 0)
 		goto done;
 	err = 0;
+	if (keep) {
+		/* the columns named, in the table's order */
+		b.col = calloc(b.nfields, sizeof(*b.col));
+		b.sel = calloc(b.nfields, sizeof(*b.sel));
+		if (!b.col || !b.sel) {
+			err = oom();
+			goto done;
+		}
+		b.ncols = 0;
+		for (size_t j = 0; j < b.nfields; j++)
+			for (size_t k = 0; k < nkeep; k++)
+				if (keep[k] && !strcmp(keep[k], b.all[j])) {
+					b.col[b.ncols] = j;
+					b.sel[b.ncols++] = b.all[j];
+					break;
+				}
+		b.names = b.sel;
+		if (b.ncols == 0) {
+			err = mlops_error_set(MLOPS_EINVALID, "'%s' has none of the columns to profile",
+					      csv_path);
+			goto done;
+		}
+	}
 	b.acc = calloc(b.ncols, sizeof(*b.acc));
 	b.fin = calloc(b.ncols, sizeof(*b.fin));
 	if (!b.acc || !b.fin) {
@@ -567,7 +610,7 @@ int mlops_baseline_compute(struct mlops_baseline **out, const char *csv_path,
 			err = oom();
 			goto done;
 		}
-		if ((err = mlops_design_bind(b.pos, &model->design, b.names, b.ncols)) < 0) {
+		if ((err = mlops_design_bind(b.pos, &model->design, b.all, b.nfields)) < 0) {
 			err = mlops_error_wrap(err, "'%s'", csv_path);
 			goto done;
 		}
@@ -684,6 +727,8 @@ done:
 	free(b.pos);
 	free(b.cells);
 	free(b.valid);
+	free(b.col);
+	free(b.sel);
 	mlops_csv_free(b.csv);
 	return err;
 }
@@ -738,6 +783,114 @@ int mlops_baseline_build(mlops_oid *out, struct mlops_repo *repo, const char *cs
 		return err;
 	err = mlops_baseline_store(out, repo, b);
 	mlops_baseline_free(b);
+	return err;
+}
+
+/* ---- a model trained on a feature set ------------------------------------ */
+
+int mlops_baseline_feature_set(struct mlops_baseline **out, struct mlops_repo *repo,
+			       const struct cJSON *input, const struct mlops_model *model)
+{
+	cJSON *rec = NULL, *ds = NULL;
+	char *tmp = NULL, *table = NULL;
+	const char **keep = NULL;
+	size_t nkeep = 0;
+	const char *name = mlops_json_str(input, "name");
+	mlops_oid fid;
+	int err;
+
+	*out = NULL;
+	if ((err = mlops_json_get_oid(&fid, input, "record")) < 0 ||
+	    (err = mlops_json_load(&rec, repo->odb, &fid)) < 0) {
+		err = mlops_error_wrap(err, "the feature set '%s' the model was trained on",
+				       name ? name : "?");
+		goto done;
+	}
+	const char *type = mlops_json_str(rec, "type"), *fname = mlops_json_str(rec, "name");
+	if (!type || strcmp(type, "feature-set") || !fname) {
+		err = mlops_error_set(MLOPS_ECORRUPT, "the feature set '%s' the model was trained on: "
+				      "not a feature set record", name ? name : "?");
+		goto done;
+	}
+	/* the table as the trainer read it: <name>.csv */
+	if ((err = mlops_workdir_make(&tmp, repo->tmpdir, "baseline")) < 0)
+		goto done;
+	if (!(table = mlops_strdupf("%s/%s.csv", tmp, fname)))
+		goto oom;
+	if ((err = mlops_feature_table_checkout(repo, rec, table)) < 0)
+		goto done;
+	if (model) {
+		/* the feature columns the model read, and its target */
+		if (!(keep = calloc(model->design.ninputs + 1, sizeof(*keep))))
+			goto oom;
+		for (size_t i = 0; i < model->design.ninputs; i++)
+			keep[nkeep++] = model->design.inputs[i].name;
+		keep[nkeep++] = model->target;
+	}
+	if (!(ds = cJSON_CreateObject()))
+		goto oom;
+	cJSON_AddStringToObject(ds, "type", "feature-set");
+	cJSON_AddStringToObject(ds, "name", fname);
+	cJSON_AddNumberToObject(ds, "version", mlops_json_num(rec, "version", 0));
+	mlops_json_add_oid(ds, "record", &fid);
+	cJSON_AddItemToObject(ds, "path", cJSON_CreateString(table + strlen(tmp) + 1));
+	err = mlops_baseline_compute_columns(out, table, model, ds, keep, nkeep);
+	goto done;
+oom:
+	err = oom();
+done:
+	if (tmp)
+		mlops_remove_tree(tmp);
+	cJSON_Delete(rec);
+	cJSON_Delete(ds);
+	free(keep);
+	free(table);
+	free(tmp);
+	return err;
+}
+
+int mlops_monitor_feature_data(char **out_path, struct mlops_repo *repo, const struct cJSON *record,
+			       const struct mlops_model *model, const char *path, int log)
+{
+	const cJSON *in, *fin = NULL;
+	struct mlops_feature_transform *t = NULL;
+	const char **want = NULL;
+	cJSON *rec = NULL;
+	size_t nfs = 0;
+	mlops_oid fid;
+	int err;
+
+	*out_path = NULL;
+	cJSON_ArrayForEach(in, cJSON_GetObjectItemCaseSensitive(record, "inputs")) {
+		const char *type = mlops_json_str(in, "type");
+		if (type && !strcmp(type, "feature-set")) {
+			fin = in;
+			nfs++;
+		}
+	}
+	/* as deploy: the transforms of the one feature set the model was trained on */
+	if (nfs != 1 || !model)
+		return 0;
+	const char *name = mlops_json_str(fin, "name");
+	if ((err = mlops_json_get_oid(&fid, fin, "record")) < 0 ||
+	    (err = mlops_json_load(&rec, repo->odb, &fid)) < 0 ||
+	    (err = mlops_feature_transform_load(&t, rec)) < 0) {
+		err = mlops_error_wrap(err, "the feature set '%s' the model was trained on",
+				       name ? name : "?");
+		goto done;
+	}
+	if (!(want = calloc(model->design.ninputs + 1, sizeof(*want)))) {
+		err = oom();
+		goto done;
+	}
+	for (size_t i = 0; i < model->design.ninputs; i++)
+		want[i] = model->design.inputs[i].name;
+	err = mlops_feature_transform_file(out_path, t, want, model->design.ninputs, path, log,
+					   repo->tmpdir);
+done:
+	mlops_feature_transform_free(t);
+	cJSON_Delete(rec);
+	free(want);
 	return err;
 }
 

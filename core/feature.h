@@ -189,6 +189,26 @@ int mlops_feature_transform_apply_fields(struct mlops_csv_field *out, void *work
 					 const struct mlops_csv_field *in);
 
 /*
+ * Current data for a drift check of a model trained on a feature set, as
+ * its feature table holds it.  path is a table (CSV, TSV or JSON lines;
+ * log 0) or a request log of `mlops deploy serve` (JSON lines whose
+ * "inputs" are {"columns","data"}; log 1).  A table, or a log record, that
+ * lacks one of the `want` columns (the model's inputs) and has raw columns
+ * the transforms compute a wanted column from has every row applied
+ * (mlops_feature_transform_apply_fields): the outputs computed from the
+ * raw columns present, the windowed outputs it sends, then its other
+ * columns (the raw columns read left out).  The result is written to a
+ * new file in tmpdir, *out_path (registered as a temporary file: the
+ * caller removes it and forgets it); a log keeps one line for each line,
+ * other lines as they were.  *out_path NULL when nothing needed it.
+ * MLOPS_EINVALID (naming the file and line) for a value a transform
+ * refuses; the reader's errors.
+ */
+int mlops_feature_transform_file(char **out_path, const struct mlops_feature_transform *t,
+				 const char *const *want, size_t nwant, const char *path, int log,
+				 const char *tmpdir);
+
+/*
  * The input that output i is computed from (its index among the inputs),
  * or -1 when it has none (a count of rows).
  */

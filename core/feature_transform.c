@@ -1,20 +1,26 @@
 /*
  * feature_transform.c - the fitted transform set of a feature set: spec and
  * params parsing with field-naming errors, fitting in one streaming pass,
- * row evaluation (the one code path of materialise, train and serve),
+ * row evaluation (the one code path of materialise, train and serve, and of
+ * the raw current data of a drift check, turned into feature columns),
  * times and durations, and the small helpers the feature module shares
  * (string map, number parsing and formatting, CSV fields in memory).
  */
 #include "feature_int.h"
 #include "colstats.h"
+#include "csv.h"
 #include "store/error.h"
+#include "store/fsutil.h"
 
+#include <cjson/cJSON.h>
 #include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 /* ---- times and durations ---------------------------------------------- */
 
@@ -1777,4 +1783,382 @@ const char *mlops_feature_transform_output_kind(const struct mlops_feature_trans
 {
 	const struct ft_feature *f = output_feature(t, i);
 	return f ? kind_name(f->kind) : NULL;
+}
+
+/* ---- raw current data for a drift check ----------------------------------- */
+
+/* How the columns of one header become the columns of the feature table. */
+struct rawmap {
+	long *tpos;          /* the column of each transform input, or -1 */
+	size_t ncols;        /* columns written */
+	long *src;           /* each: a column passed through (>= 0) or output -1 - src */
+	const char **name;   /* each: its name (borrowed) */
+};
+
+static void rawmap_free(struct rawmap *m)
+{
+	free(m->tpos);
+	free(m->src);
+	free(m->name);
+	memset(m, 0, sizeof(*m));
+}
+
+static long find_name(const char *const *names, size_t n, const char *name)
+{
+	for (size_t c = 0; c < n; c++)
+		if (names[c] && !strcmp(names[c], name))
+			return (long)c;
+	return -1;
+}
+
+/*
+ * Map a header of n names: m->ncols 0 when it needs nothing (it has every
+ * wanted column, or none of the raw columns a wanted output is computed
+ * from) or it names a column twice.  Otherwise the columns to write: each output computed from a raw
+ * column present, each windowed output the header has (its value as sent),
+ * then the header's other columns (the raw columns read by those outputs
+ * left out).
+ */
+static int rawmap_make(struct rawmap *m, const struct mlops_feature_transform *t, const char *const *want,
+		       size_t nwant, const char *const *names, size_t n)
+{
+	size_t nin = t->ninputs, nout = t->noutputs;
+	int missing = 0, raw = 0;
+	unsigned char *used = NULL;
+	memset(m, 0, sizeof(*m));
+	for (size_t w = 0; w < nwant && !missing; w++)
+		missing = want[w] && find_name(names, n, want[w]) < 0;
+	if (!missing)
+		return 0;
+	/* a column named twice is left for the check to report */
+	for (size_t c = 1; c < n; c++)
+		if (find_name(names, c, names[c]) >= 0)
+			return 0;
+	m->tpos = calloc(nin + 1, sizeof(*m->tpos));
+	m->src = calloc(nout + n + 1, sizeof(*m->src));
+	m->name = calloc(nout + n + 1, sizeof(*m->name));
+	used = calloc(n + 1, 1);
+	if (!m->tpos || !m->src || !m->name || !used) {
+		free(used);
+		rawmap_free(m);
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	}
+	for (size_t i = 0; i < nin; i++)
+		m->tpos[i] = find_name(names, n, t->inputs[i]);
+	for (size_t j = 0; j < nout; j++) {
+		long in = mlops_feature_transform_output_input(t, j);
+		if (mlops_feature_transform_is_window(t, j) || in < 0 || m->tpos[in] < 0)
+			continue;
+		for (size_t w = 0; w < nwant; w++)
+			raw |= want[w] && !strcmp(want[w], t->outputs[j]);
+	}
+	if (!raw) {
+		free(used);
+		rawmap_free(m);
+		return 0;
+	}
+	for (size_t j = 0; j < nout; j++) {
+		long in = mlops_feature_transform_output_input(t, j), c;
+		if (mlops_feature_transform_is_window(t, j)) {
+			if ((c = find_name(names, n, t->outputs[j])) < 0)
+				continue;
+			m->src[m->ncols] = c;
+			used[c] = 1;
+		} else if (in >= 0 && m->tpos[in] >= 0) {
+			m->src[m->ncols] = -1 - (long)j;
+			used[m->tpos[in]] = 1;
+		} else {
+			continue;
+		}
+		m->name[m->ncols++] = t->outputs[j];
+	}
+	for (size_t c = 0; c < n; c++) {
+		if (used[c] || find_name(m->name, m->ncols, names[c]) >= 0)
+			continue;
+		m->src[m->ncols] = (long)c;
+		m->name[m->ncols++] = names[c];
+	}
+	free(used);
+	return 0;
+}
+
+/* A JSON value as the text of a table's field; -1 for an array or object. */
+static int json_field(struct mlops_csv_field *f, char buf[40], const cJSON *v)
+{
+	f->ptr = "";
+	f->len = 0;
+	if (!v || cJSON_IsNull(v))
+		return 0;
+	if (cJSON_IsNumber(v)) {
+		f->len = ft_format_num(buf, v->valuedouble);
+		f->ptr = buf;
+	} else if (cJSON_IsString(v)) {
+		f->ptr = v->valuestring;
+		f->len = strlen(v->valuestring);
+	} else if (cJSON_IsBool(v)) {
+		f->ptr = cJSON_IsTrue(v) ? "true" : "false";
+		f->len = strlen(f->ptr);
+	} else {
+		return -1;
+	}
+	return 0;
+}
+
+/* A string item of len bytes at p (not NUL-terminated); NULL out of memory. */
+static cJSON *text_item(const char *p, size_t len)
+{
+	char *z = malloc(len + 1);
+	cJSON *v = NULL;
+	if (z) {
+		memcpy(z, p, len);
+		z[len] = '\0';
+		v = cJSON_CreateString(z);
+		free(z);
+	}
+	return v;
+}
+
+struct rawbuf {
+	void *work;
+	struct mlops_csv_field *in, *out, *rec;
+	char (*num)[40];
+};
+
+static void rawbuf_free(struct rawbuf *b)
+{
+	free(b->work);
+	free(b->in);
+	free(b->out);
+	free(b->rec);
+	free(b->num);
+}
+
+static int rawbuf_init(struct rawbuf *b, const struct mlops_feature_transform *t, size_t ncols)
+{
+	memset(b, 0, sizeof(*b));
+	b->work = malloc(mlops_feature_transform_work_size(t));
+	b->in = calloc(t->ninputs + 1, sizeof(*b->in));
+	b->out = calloc(t->noutputs + 1, sizeof(*b->out));
+	b->rec = calloc(ncols + 1, sizeof(*b->rec));
+	b->num = calloc(t->ninputs + 1, sizeof(*b->num));
+	if (!b->work || !b->in || !b->out || !b->rec || !b->num) {
+		rawbuf_free(b);
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	}
+	return 0;
+}
+
+static int table_through(FILE *out, const struct mlops_feature_transform *t, const char *const *want,
+			 size_t nwant, const char *path, int *changed)
+{
+	struct mlops_csv *csv = NULL;
+	struct rawmap m;
+	struct rawbuf b;
+	const struct mlops_csv_field *f;
+	size_t n;
+	int rc, err;
+	memset(&b, 0, sizeof(b));
+	memset(&m, 0, sizeof(m));
+	if ((err = mlops_csv_open(&csv, path, NULL)) < 0)
+		return err;
+	const char *const *names = mlops_csv_names(csv, &n);
+	if ((err = rawmap_make(&m, t, want, nwant, names, n)) < 0 || m.ncols == 0)
+		goto done;
+	if ((err = rawbuf_init(&b, t, m.ncols)) < 0)
+		goto done;
+	for (size_t k = 0; k < m.ncols; k++) {
+		b.rec[k].ptr = m.name[k];
+		b.rec[k].len = strlen(m.name[k]);
+	}
+	if ((err = mlops_csv_write_record(out, b.rec, m.ncols, ',')) < 0)
+		goto done;
+	while ((rc = mlops_csv_next(csv, &f, &n)) == 1) {
+		for (size_t i = 0; i < t->ninputs; i++) {
+			b.in[i].ptr = m.tpos[i] >= 0 ? f[m.tpos[i]].ptr : "";
+			b.in[i].len = m.tpos[i] >= 0 ? f[m.tpos[i]].len : 0;
+		}
+		if ((err = mlops_feature_transform_apply_fields(b.out, b.work, t, b.in)) < 0) {
+			err = mlops_error_wrap(err, "'%s' line %zu", path, mlops_csv_line(csv));
+			goto done;
+		}
+		for (size_t k = 0; k < m.ncols; k++)
+			b.rec[k] = m.src[k] >= 0 ? f[m.src[k]] : b.out[-1 - m.src[k]];
+		if ((err = mlops_csv_write_record(out, b.rec, m.ncols, ',')) < 0)
+			goto done;
+	}
+	err = rc < 0 ? rc : 0;
+	*changed = err == 0;
+done:
+	rawbuf_free(&b);
+	rawmap_free(&m);
+	mlops_csv_free(csv);
+	return err;
+}
+
+/*
+ * One request record of a log: its "inputs" through the transforms when
+ * they are raw; *o_out NULL when the line stays as it is (not a record the
+ * monitor would take: it reports that itself).
+ */
+static int log_record_through(cJSON **o_out, const struct mlops_feature_transform *t, const char *const *want,
+			      size_t nwant, cJSON *o, const char *path, size_t lineno)
+{
+	cJSON *inputs = cJSON_GetObjectItemCaseSensitive(o, "inputs");
+	const cJSON *cols = cJSON_GetObjectItemCaseSensitive(inputs, "columns");
+	const cJSON *data = cJSON_GetObjectItemCaseSensitive(inputs, "data"), *c, *row;
+	const char **names = NULL;
+	const cJSON **vals = NULL;
+	cJSON *ni = NULL, *ncols, *ndata;
+	struct rawmap m;
+	struct rawbuf b;
+	size_t n = 0, r = 0;
+	int err = 0;
+	*o_out = NULL;
+	memset(&m, 0, sizeof(m));
+	memset(&b, 0, sizeof(b));
+	if (!cJSON_IsArray(cols) || !cJSON_IsArray(data))
+		return 0;
+	size_t nc = (size_t)cJSON_GetArraySize(cols);
+	if (!(names = calloc(nc + 1, sizeof(*names))) || !(vals = calloc(nc + 1, sizeof(*vals))))
+		goto oom;
+	cJSON_ArrayForEach(c, cols) {
+		if (!cJSON_IsString(c))
+			goto done;
+		names[n++] = c->valuestring;
+	}
+	cJSON_ArrayForEach(row, data)
+		if (!cJSON_IsArray(row) || (size_t)cJSON_GetArraySize(row) != nc)
+			goto done;
+	if ((err = rawmap_make(&m, t, want, nwant, names, n)) < 0 || m.ncols == 0)
+		goto done;
+	if ((err = rawbuf_init(&b, t, m.ncols)) < 0)
+		goto done;
+	if (!(ni = cJSON_CreateObject()) || !(ncols = cJSON_AddArrayToObject(ni, "columns")) ||
+	    !(ndata = cJSON_AddArrayToObject(ni, "data")))
+		goto oom;
+	for (size_t k = 0; k < m.ncols; k++)
+		cJSON_AddItemToArray(ncols, cJSON_CreateString(m.name[k]));
+	cJSON_ArrayForEach(row, data) {
+		size_t j = 0;
+		cJSON *nr = cJSON_CreateArray();
+		if (!nr)
+			goto oom;
+		cJSON_AddItemToArray(ndata, nr);
+		r++;
+		cJSON_ArrayForEach(c, row)
+			vals[j++] = c;
+		for (size_t i = 0; i < t->ninputs; i++) {
+			const cJSON *v = m.tpos[i] >= 0 ? vals[m.tpos[i]] : NULL;
+			if (json_field(&b.in[i], b.num[i], v) < 0) {
+				err = mlops_error_set(MLOPS_EINVALID, "'%s' line %zu: row %zu: column '%s' holds "
+						      "an array or object", path, lineno, r, t->inputs[i]);
+				goto done;
+			}
+		}
+		if ((err = mlops_feature_transform_apply_fields(b.out, b.work, t, b.in)) < 0) {
+			err = mlops_error_wrap(err, "'%s' line %zu: row %zu", path, lineno, r);
+			goto done;
+		}
+		for (size_t k = 0; k < m.ncols; k++) {
+			cJSON *v;
+			if (m.src[k] >= 0)
+				v = cJSON_Duplicate(vals[m.src[k]], 1);
+			else if (b.out[-1 - m.src[k]].len == 0)
+				v = cJSON_CreateNull();
+			else
+				v = text_item(b.out[-1 - m.src[k]].ptr, b.out[-1 - m.src[k]].len);
+			if (!v)
+				goto oom;
+			cJSON_AddItemToArray(nr, v);
+		}
+	}
+	cJSON_ReplaceItemInObjectCaseSensitive(o, "inputs", ni);
+	ni = NULL;
+	*o_out = o;
+	goto done;
+oom:
+	err = mlops_error_set(MLOPS_ERROR, "out of memory");
+done:
+	cJSON_Delete(ni);
+	rawbuf_free(&b);
+	rawmap_free(&m);
+	free(names);
+	free(vals);
+	return err;
+}
+
+static int log_through(FILE *out, const struct mlops_feature_transform *t, const char *const *want,
+		       size_t nwant, const char *path, int *changed)
+{
+	FILE *f = fopen(path, "r");
+	char *line = NULL, *text = NULL;
+	size_t cap = 0, lineno = 0;
+	ssize_t len;
+	int err = 0;
+	if (!f) {
+		int e = errno;
+		return mlops_error_set(e == ENOENT ? MLOPS_ENOTFOUND : MLOPS_EIO, "unable to open '%s': %s",
+				       path, strerror(e));
+	}
+	while ((len = getline(&line, &cap, f)) > 0) {
+		cJSON *o = cJSON_ParseWithLength(line, (size_t)len), *no = NULL;
+		lineno++;
+		if (cJSON_IsObject(o) && (err = log_record_through(&no, t, want, nwant, o, path, lineno)) < 0) {
+			cJSON_Delete(o);
+			goto done;
+		}
+		if (no && !(text = cJSON_PrintUnformatted(no))) {
+			cJSON_Delete(o);
+			err = mlops_error_set(MLOPS_ERROR, "out of memory");
+			goto done;
+		}
+		cJSON_Delete(o);
+		/* one line for each line: the monitor's messages name the same lines */
+		if (text ? fputs(text, out) < 0 || (line[len - 1] == '\n' && putc('\n', out) == EOF) :
+			   fwrite(line, 1, (size_t)len, out) != (size_t)len) {
+			err = mlops_error_sys(errno, "unable to write the transformed log");
+			goto done;
+		}
+		*changed |= text != NULL;
+		free(text);
+		text = NULL;
+	}
+	if (ferror(f))
+		err = mlops_error_sys(errno, "unable to read '%s'", path);
+done:
+	free(text);
+	free(line);
+	fclose(f);
+	return err;
+}
+
+int mlops_feature_transform_file(char **out_path, const struct mlops_feature_transform *t,
+				 const char *const *want, size_t nwant, const char *path, int log,
+				 const char *tmpdir)
+{
+	char *tmp = NULL;
+	FILE *out = NULL;
+	int fd = -1, changed = 0, err;
+	*out_path = NULL;
+	if ((err = mlops_tempfile(&fd, &tmp, tmpdir, log ? "monitor-log-" : "monitor-data-")) < 0)
+		return err;
+	mlops_tempfile_register(tmp);
+	if (!(out = fdopen(fd, "w"))) {
+		err = mlops_error_sys(errno, "unable to write '%s'", tmp);
+		close(fd);
+		goto done;
+	}
+	err = log ? log_through(out, t, want, nwant, path, &changed) :
+		    table_through(out, t, want, nwant, path, &changed);
+	if (fclose(out) != 0 && err == 0)
+		err = mlops_error_sys(errno, "unable to write '%s'", tmp);
+done:
+	if (err < 0 || !changed) {
+		unlink(tmp);
+		mlops_tempfile_forget(tmp);
+		free(tmp);
+		return err;
+	}
+	*out_path = tmp;
+	return 0;
 }

@@ -1043,8 +1043,9 @@ done:
 
 static int feed_log(struct check *ck)
 {
-	const char *path = ck->in->log_path;
-	FILE *f = fopen(path, "r");
+	/* messages name the log as given (the one read may be its transformed copy) */
+	const char *file = ck->in->log_path, *path = ck->in->name ? ck->in->name : file;
+	FILE *f = fopen(file, "r");
 	char *line = NULL;
 	size_t cap = 0, lineno = 0;
 	ssize_t len;

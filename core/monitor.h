@@ -119,6 +119,40 @@ int mlops_baseline_compute(struct mlops_baseline **out, const char *csv_path,
 			   const struct mlops_model *model, const struct cJSON *dataset);
 
 /*
+ * The same, profiling only the columns named in keep (nkeep names, in the
+ * table's order; names the table lacks are left out).  keep NULL: every
+ * column.  MLOPS_EINVALID when the table has none of them.
+ */
+int mlops_baseline_compute_columns(struct mlops_baseline **out, const char *csv_path,
+				   const struct mlops_model *model, const struct cJSON *dataset,
+				   const char *const *keep, size_t nkeep);
+
+/*
+ * The baseline of a built-in model trained on a feature set: `input` is
+ * the run's input {"type":"feature-set","name","version","record"}.  The
+ * set's table is checked out as the trainer read it (NAME.csv) and
+ * profiled on the feature columns the model takes and its target (every
+ * column without a model), with the model's predictions on its
+ * validation rows; "dataset" of the record is {"type":"feature-set",
+ * "name","version","record","path"}.  Nothing is stored.
+ */
+int mlops_baseline_feature_set(struct mlops_baseline **out, struct mlops_repo *repo,
+			       const struct cJSON *input, const struct mlops_model *model);
+
+/*
+ * Current data for checking a version trained on a feature set (`record`,
+ * the version's record, has one feature-set input; `model` its built-in
+ * model): a table (log 0) or a request log of `mlops deploy serve` (log 1)
+ * that carries the raw columns a server is sent rather than the feature
+ * columns the model takes is turned into those, with the set's fitted
+ * parameters (mlops_feature_transform_file): *out_path is the new file
+ * (the caller unlinks it and forgets it, mlops_tempfile_forget), NULL when
+ * the data is checked as it is.
+ */
+int mlops_monitor_feature_data(char **out_path, struct mlops_repo *repo, const struct cJSON *record,
+			       const struct mlops_model *model, const char *path, int log);
+
+/*
  * Compute the baseline as above and store it (samples as blobs, then the
  * record); *out gets the record's id.  The objects are left pending: the
  * caller syncs the store before naming the id in a ref or a record that a
@@ -180,7 +214,8 @@ enum mlops_monitor_test mlops_monitor_default_test(int numeric, uint64_t baselin
 struct mlops_monitor_input {
 	const char *data_path;   /* a table (CSV, TSV, JSON lines), or */
 	const char *log_path;    /* a request log of mlops deploy serve */
-	const char *name;        /* how to call the source in the report (NULL: path) */
+	const char *name;        /* how to call the source in the report, and a
+				    log in messages (NULL: path) */
 	const char *model;       /* the model checked: a log line naming another
 				    is refused (NULL: lines of any model) */
 	int has_since;

@@ -116,7 +116,7 @@ int mlops_monitor_artifact_model(struct mlops_model **model, char **note,
 	return 0;
 }
 
-/* A baseline computed from the first dataset the version's run used. */
+/* A baseline computed from the first dataset or feature set the version's run used. */
 static int baseline_from_run(struct mlops_baseline **base, char **note, struct mlops_repo *repo,
 			     const cJSON *record, const struct mlops_model *model)
 {
@@ -131,13 +131,22 @@ static int baseline_from_run(struct mlops_baseline **base, char **note, struct m
 	*base = NULL;
 	cJSON_ArrayForEach(in, cJSON_GetObjectItemCaseSensitive(record, "inputs")) {
 		const char *type = mlops_json_str(in, "type");
-		if (type && !strcmp(type, "dataset") && mlops_json_get_oid(&did, in, "record") == 0)
+		if (type && (!strcmp(type, "dataset") || !strcmp(type, "feature-set")) &&
+		    mlops_json_get_oid(&did, in, "record") == 0)
 			break;
 	}
 	if (!in) {
 		mlops_error_clear();
 		*note = strdup("no monitoring baseline: the version has no training dataset; "
 			       "use --baseline FILE");
+		return *note ? 0 : oom();
+	}
+	if (!strcmp(mlops_json_str(in, "type"), "feature-set")) {
+		if ((err = mlops_baseline_feature_set(base, repo, in, model)) < 0)
+			return err;
+		*note = mlops_strdupf("baseline computed from feature set %s@v%.0f (the version has "
+				      "none stored)", mlops_json_str(in, "name") ? mlops_json_str(in, "name") : "?",
+				      mlops_json_num(in, "version", 0));
 		return *note ? 0 : oom();
 	}
 	if ((err = mlops_dataset_load(&v, repo, &did)) < 0)

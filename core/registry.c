@@ -1291,8 +1291,9 @@ static char *tag_message(const char *sentence, const char *message, const char *
 
 /*
  * The monitoring baseline of a built-in run (core/monitor.h): the table
- * its first dataset holds, profiled with bins, categories and a sample,
- * and the predictions of its model (the artifact's model.json) on its
+ * its first dataset holds, or the table of the feature set it trained on
+ * (the model's columns of it), profiled with bins, categories and a
+ * sample, and the predictions of its model (the artifact's model.json) on its
  * validation rows.  Other runs get none (*made = 0, and *note says why):
  * their data is whatever their command made of it.
  */
@@ -1301,6 +1302,7 @@ static int make_baseline(int *made, mlops_oid *id, char **note, struct mlops_rep
 {
 	struct mlops_dataset_version *v = NULL;
 	struct mlops_model *model = NULL;
+	struct mlops_baseline *fb = NULL;
 	cJSON *ds = NULL, *art = NULL;
 	char *tmp = NULL, *table = NULL, *mnote = NULL;
 	const char *rel;
@@ -1318,12 +1320,24 @@ static int make_baseline(int *made, mlops_oid *id, char **note, struct mlops_rep
 	}
 	cJSON_ArrayForEach(in, cJSON_GetObjectItemCaseSensitive(run, "inputs")) {
 		const char *type = mlops_json_str(in, "type");
-		if (type && !strcmp(type, "dataset") && mlops_json_get_oid(&did, in, "record") == 0)
+		if (type && (!strcmp(type, "dataset") || !strcmp(type, "feature-set")) &&
+		    mlops_json_get_oid(&did, in, "record") == 0)
 			break;
 	}
 	if (!in) {
-		*note = strdup("no monitoring baseline: the run has no dataset input");
+		*note = strdup("no monitoring baseline: the run has no dataset or feature set input");
 		return *note ? 0 : OOM();
+	}
+	if (!strcmp(mlops_json_str(in, "type"), "feature-set")) {
+		/* the feature columns of the set's table the model was trained on */
+		if (!(art = mlops_node_to_json(artifact)))
+			goto oom;
+		if ((err = mlops_monitor_artifact_model(&model, &mnote, repo, art)) < 0 ||
+		    (err = mlops_baseline_feature_set(&fb, repo, in, model)) < 0 ||
+		    (err = mlops_baseline_store(id, repo, fb)) < 0)
+			goto done;
+		*made = 1;
+		goto done;
 	}
 	if ((err = mlops_dataset_load(&v, repo, &did)) < 0)
 		return err;
@@ -1350,6 +1364,7 @@ done:
 		mlops_remove_tree(tmp);
 	mlops_dataset_version_free(v);
 	mlops_model_free(model);
+	mlops_baseline_free(fb);
 	cJSON_Delete(ds);
 	cJSON_Delete(art);
 	free(tmp);

@@ -550,4 +550,85 @@ test_expect_success 'monitor log REV: the checks of the version it names; unknow
 	test_expect_code 2 mlops monitor log "bad name"
 '
 
+# A built-in model trained on a feature set: the baseline is the feature
+# columns of the set's table it was trained on; served behind the set's
+# transforms, it logs the raw columns of the requests, which the check
+# turns into those feature columns with the parameters of training.
+mkdir fsm
+awk 'BEGIN {
+	print "cust,t,amount,country,age,y";
+	split("FR US DE", cc, " ");
+	for (i = 1; i <= 200; i++) {
+		a = (i * 37) % 100 + 0.25 * (i % 4); c = cc[i % 3 + 1];
+		age = (i % 7 == 0) ? "" : 20 + (i * 13) % 50;
+		y = 0.05 * a + (c == "FR" ? 2 : 0) - 0.05 * (age == "" ? 40 : age) + ((i * 7) % 5) / 10;
+		printf "c%d,2024-01-%02d,%s,%s,%s,%s\n", i % 10, 1 + i % 28, a, c, age, y
+	}
+}' >fsm/src.csv
+cat >fsm/cust.json <<'EOS'
+{"name": "cust", "source": "src", "entity": "cust", "timestamp": "t",
+ "features": [
+  {"name": "amount_z", "column": "amount", "transform": "standardize"},
+  {"name": "country", "column": "country", "transform": "one-hot"},
+  {"name": "age", "column": "age", "transform": "fill-missing", "strategy": "median"},
+  {"name": "n_7d", "transform": "count", "window": "7d"},
+  {"name": "y", "column": "y", "transform": "identity"}]}
+EOS
+
+test_expect_success 'feature set: train -f, register, deploy: the version has a baseline of its feature columns' '
+	cd fsm && git init -q && mlops -q init &&
+	printf "%s\n" /out /j /*.log /serve.* /body /status /*.csv /rel >>.git/info/exclude &&
+	git add -A && git commit -qm init &&
+	mlops -q dataset add src.csv --name src &&
+	mlops -q feature add cust.json && mlops -q feature materialize cust &&
+	mlops --json train --builtin linear -f cust --target y -p exclude=cust,t >j &&
+	run=$(json_field run <j) && git add -A && git commit -qm data &&
+	mlops register cust-model --run "$run" 2>err &&
+	! grep -q "no monitoring baseline" err &&
+	mlops --json register show cust-model >j &&
+	base=$(json_field baseline <j) && test -n "$base" &&
+	cat_object "$base" >b &&
+	grep -q "\"dataset\":{\"name\":\"cust\",\"path\":\"cust.csv\",\"record\":\"[0-9a-f]*\",\"type\":\"feature-set\",\"version\":1}" b &&
+	for c in amount_z country=DE country=FR country=US age n_7d y; do
+		grep -q "\"name\":\"$c\"" b || return 1
+	done &&
+	! grep -q "\"name\":\"cust\",\"type\"" b && ! grep -q "\"name\":\"t\"" b &&
+	git config -f .mlops/config deploy.prod.type dir &&
+	git config -f .mlops/config deploy.prod.path rel &&
+	mlops -q deploy cust-model prod && test -f rel/current/features.json
+'
+
+test_expect_success 'feature set: monitor the deployment: the same requests pass, drifted ones are reported' '
+	cd fsm &&
+	cut -d, -f1,2 src.csv >ents.csv &&
+	mlops -q feature join cust --entities ents.csv --out joined.csv &&
+	cut -d, -f3,4,5 src.csv >a.csv && cut -d, -f8 joined.csv >n.csv &&
+	paste -d, a.csv n.csv >raw.csv && head -n 1 raw.csv | grep -q "^amount,country,age,n_7d$" &&
+	awk -F, "NR == 1 { print; next } { printf \"%s,%s,%s,%s\\n\", \$1 + 80, (\$2 == \"DE\" ? \"FR\" : \$2), \$3, \$4 }" \
+		raw.csv >drift.csv &&
+	start_server rel --log same.log &&
+	post /invocations text/csv raw.csv >/dev/null && test "$(cat status)" = 200 && stop_server &&
+	start_server rel --log drifted.log &&
+	post /invocations text/csv drift.csv >/dev/null && test "$(cat status)" = 200 && stop_server &&
+	grep -q "\"columns\":\[\"amount\",\"country\",\"age\",\"n_7d\"\]" same.log &&
+	mlops monitor check cust-model --log same.log >out &&
+	grep -q " log same.log: 200 rows against a baseline of 200 rows" out &&
+	grep -q "^amount_z  *ks  *1.0000 .* no$" out && grep -q "^country=DE  *z .* no$" out &&
+	grep -q "^(predictions) prediction .* no$" out &&
+	! grep -q "^missing column" out && ! grep -q "^new column" out &&
+	grep -q "^verdict: ok$" out &&
+	test_expect_code 1 mlops monitor check cust-model --log drifted.log >out &&
+	grep -q "^amount_z  *ks .* yes$" out && grep -q "^country=DE  *z .* yes$" out &&
+	grep -q "^age  *ks .* no$" out &&
+	grep -q "^(predictions) prediction .* yes$" out &&
+	! grep -q "^missing column" out && grep -q "^verdict: drift$" out &&
+	mlops monitor check cust-model --data joined.csv >out && grep -q "^verdict: ok$" out &&
+	mlops monitor check cust-model --data raw.csv >out && grep -q "^verdict: ok$" out &&
+	test_expect_code 1 mlops monitor check cust-model --data drift.csv >out &&
+	grep -q "^amount_z  *ks .* yes$" out &&
+	printf "amount,country,age,n_7d\n1,FR,30,1\nabc,FR,30,1\n" >bad.csv &&
+	test_expect_code 4 mlops monitor check cust-model --data bad.csv 2>err &&
+	grep -q "bad.csv. line 3: column .amount.: .abc. is not a number" err
+'
+
 test_done
