@@ -1306,6 +1306,14 @@ int mlops_dataset_status(struct mlops_path_status **out, size_t *n, struct mlops
 		goto done;
 	if ((err = mlops_repo_index(&idx, repo)) < 0)
 		goto done;
+	/*
+	 * The stat cache and the tree objects a scan stores serve later
+	 * commands: a store this process cannot write (a read-only mount,
+	 * another user's) is only read, as git status leaves its index alone
+	 * when it cannot take the index's lock.
+	 */
+	int readonly = !mlops_index_writable(idx);
+	mlops_odb_set_scan_only(repo->odb, readonly);
 	cJSON *paths = mlops_lockfile_section(lf, "paths");
 	size_t total = (size_t)cJSON_GetArraySize(paths);
 	s = calloc(total ? total : 1, sizeof(*s));
@@ -1357,12 +1365,13 @@ int mlops_dataset_status(struct mlops_path_status **out, size_t *n, struct mlops
 		p->state = !mlops_node_same(&p->current, &p->recorded) ? MLOPS_PATH_MODIFIED :
 			   MLOPS_PATH_UNCHANGED;
 	}
-	if ((err = mark_outdated(s, cnt, repo)) < 0)
+	if ((err = mark_outdated(s, cnt, repo)) < 0 || readonly)
 		goto done;
 	if ((err = mlops_odb_sync(repo->odb)) < 0)
 		goto done;
 	err = mlops_index_save(idx);
 done:
+	mlops_odb_set_scan_only(repo->odb, 0);
 	if (err < 0) {
 		mlops_path_status_free(s, cnt);
 	} else {

@@ -22,11 +22,13 @@
 #include "error.h"
 #include "fsutil.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define MAGIC "MLOPSIX1"
 #define RACY_NS 20000000LL
@@ -319,6 +321,23 @@ int mlops_index_save(struct mlops_index *idx)
 	if (err == 0)
 		idx->dirty = 0;
 	return err;
+}
+
+/* 0 when dir cannot be written to: read-only, or not this user's to write. */
+static int dir_writable(const char *dir)
+{
+	return access(dir, W_OK) == 0 || (errno != EROFS && errno != EACCES && errno != EPERM);
+}
+
+int mlops_index_writable(const struct mlops_index *idx)
+{
+	char *dir = strdup(idx->path), *slash = dir ? strrchr(dir, '/') : NULL;
+	if (slash)
+		*slash = '\0';
+	/* Out of memory, or a name without a folder: the save itself will tell. */
+	int ok = !slash || slash == dir || (dir_writable(dir) && dir_writable(idx->tmpdir));
+	free(dir);
+	return ok;
 }
 
 void mlops_index_free(struct mlops_index *idx)

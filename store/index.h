@@ -51,6 +51,14 @@ void mlops_index_remove_prefix(struct mlops_index *idx, const char *path);
 /* Write the index back atomically when it changed. */
 int mlops_index_save(struct mlops_index *idx);
 
+/*
+ * 0 when this process cannot write the index: its folder, or the folder of
+ * its temporary file, is on a read-only file system or not writable for
+ * this user (a store only read, e.g. another user's or a read-only mount);
+ * else 1.  The cache is an optimisation: a reader then skips saving it.
+ */
+int mlops_index_writable(const struct mlops_index *idx);
+
 void mlops_index_free(struct mlops_index *idx);
 
 #endif

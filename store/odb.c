@@ -102,6 +102,7 @@ struct mlops_odb {
 	int configured;
 	int configure_err;
 	char configure_msg[1024];
+	int scan_only;          /* mlops_odb_set_scan_only: writes store nothing */
 	/* Arrivals (mlops_odb_expect): objects a concurrent fetch installs. */
 	int expecting;
 	uint64_t arrivals;           /* installs so far: a reader waits for it to move */
@@ -246,6 +247,11 @@ void mlops_odb_set_fsync(struct mlops_odb *odb, int enabled)
 {
 	odb->fsync = enabled;
 	odb->configured = 1;
+}
+
+void mlops_odb_set_scan_only(struct mlops_odb *odb, int on)
+{
+	odb->scan_only = on;
 }
 
 void mlops_odb_set_pack_after(struct mlops_odb *odb, long count)
@@ -1051,7 +1057,7 @@ int mlops_odb_write_hashed(struct mlops_odb *odb, const mlops_oid *id,
 
 	if (stored)
 		*stored = 0;
-	if (mlops_odb_freshen(odb, id))
+	if (odb->scan_only || mlops_odb_freshen(odb, id))
 		return 0;
 	if ((err = ensure_configured(odb)) < 0)
 		return err;

@@ -88,6 +88,14 @@ void mlops_odb_set_fsync(struct mlops_odb *odb, int enabled);
 void mlops_odb_set_pack_after(struct mlops_odb *odb, long count);
 
 /*
+ * Scan only (on: a status on a store it cannot write): a write of an
+ * object not stored yet keeps the id its caller hashed and writes nothing,
+ * nor does it freshen one that is there.  Reading such an id fails as not
+ * found; a scan's result is then not listed.
+ */
+void mlops_odb_set_scan_only(struct mlops_odb *odb, int on);
+
+/*
  * A function the odb calls once, before its first write, to set the codec
  * and fsync (so read-only work never pays for reading the configuration).
  * An error it returns fails that write.

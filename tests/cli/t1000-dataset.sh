@@ -466,4 +466,37 @@ test_expect_success 'a dataset narrowed or widened leaves in .gitignore only the
 	mlops -q dataset checkout inner@v2 && grep -qx "/nar" .gitignore && ! grep -qx "/nar/sub" .gitignore
 '
 
+# ro_store CMD...: CMD with the store .mlops read-only: for root, whom file
+# modes do not stop, in a mount namespace of its own where .mlops is a
+# read-only bind mount; for another user, with .mlops not writable.
+ro_store() {
+	if [ "$(id -u)" = 0 ]; then
+		unshare -m sh -c 'mount --bind .mlops .mlops && mount -o remount,ro,bind .mlops &&
+			exec "$@"' sh "$@"
+	else
+		chmod -R a-w .mlops && { "$@"; _rc=$?; chmod -R u+w .mlops; return $_rc; }
+	fi
+}
+
+test_expect_success 'status on a store it cannot write: the right answer, the store left as it was' '
+	git init -q ro && cd ro && mlops -q init && mkdir -p d/sub && echo 1 >d/a && echo 2 >d/sub/b &&
+	mlops -q dataset add d && echo 3 >t.csv && mlops -q dataset add t.csv &&
+	if ! ro_store sh -c "! touch .mlops/probe" 2>/dev/null; then
+		say "no read-only store can be made here"; return 0
+	fi
+	sleep 0.1 && touch d/a t.csv && cp .mlops/index ../index.before &&
+	find .mlops/objects -type f | sort >../objects.before &&
+	ro_store "$MLOPS_BIN" status --exit-code >out && grep -q "matches mlops.lock (2 paths)" out &&
+	echo 9 >d/sub/b &&
+	test_expect_code 1 ro_store "$MLOPS_BIN" status --exit-code >out &&
+	grep -q "^   modified: d (d@v1)$" out && ! grep -q t.csv out &&
+	ro_store "$MLOPS_BIN" --json status >j && grep -q "\"state\":[[:space:]]*\"modified\"" j &&
+	ro_store "$MLOPS_BIN" dataset list >out && grep -q "^d " out && grep -q "^t " out &&
+	ro_store "$MLOPS_BIN" dataset show d >/dev/null && ro_store "$MLOPS_BIN" dataset log d >/dev/null &&
+	ro_store "$MLOPS_BIN" fsck >/dev/null &&
+	cmp .mlops/index ../index.before && find .mlops/objects -type f | sort >../objects.after &&
+	test_cmp ../objects.before ../objects.after && ! test -e .mlops/probe &&
+	test_expect_code 1 mlops status --exit-code >/dev/null && ! cmp -s .mlops/index ../index.before
+'
+
 test_done
