@@ -652,15 +652,8 @@ static int check_half_made(struct mlops_repo *repo, const struct mlops_dataset_e
 {
 	struct mlops_half_made hm;
 	int err = mlops_half_made_load(&hm, repo);
-	for (size_t i = 0; err == 0 && i < n; i++) {
-		const char *p = mlops_half_made_path(&hm, e[i].path, 1);
-		size_t pl = p ? strlen(p) : 0, el = strlen(e[i].path);
-		if (p)
-			err = mlops_error_set(MLOPS_ECONFLICT, "'%s'%s%s%s is half made by a pull that "
-					      "stopped; run 'mlops pull' to finish it", e[i].path,
-					      pl == el ? "" : pl < el ? " is inside '" : " holds '",
-					      pl == el ? "" : p, pl == el ? "" : "', which");
-	}
+	for (size_t i = 0; err == 0 && i < n; i++)
+		err = mlops_half_made_refuse(&hm, e[i].path);
 	mlops_half_made_free(&hm);
 	return err;
 }

@@ -115,15 +115,26 @@ void mlops_half_made_drop(struct mlops_half_made *hm, const char *path)
 	}
 }
 
-int mlops_half_made_save(struct mlops_repo *repo, const struct mlops_half_made *hm)
+int mlops_half_made_refuse(const struct mlops_half_made *hm, const char *path)
 {
-	if (!hm->dropped)
+	const char *p = mlops_half_made_path(hm, path, 1);
+	if (!p)
 		return 0;
+	size_t pl = strlen(p), el = strlen(path);
+	return mlops_error_set(MLOPS_ECONFLICT, "'%s'%s%s%s is half made by a pull that stopped; "
+			       "run 'mlops pull' to finish it", path,
+			       pl == el ? "" : pl < el ? " is inside '" : " holds '",
+			       pl == el ? "" : p, pl == el ? "" : "', which");
+}
+
+int mlops_half_made_write(struct mlops_repo *repo, const char *const *paths, size_t npaths,
+			  const char *const *dirs, size_t ndirs)
+{
 	char *file = mlops_half_made_file(repo), *text = NULL;
 	int err = 0;
 	if (!file)
 		return mlops_error_set(MLOPS_ERROR, "out of memory");
-	if (hm->npaths == 0) {
+	if (npaths == 0) {
 		if (unlink(file) < 0 && errno != ENOENT)
 			err = mlops_error_sys(errno, "unable to remove '%s'", file);
 		else
@@ -131,24 +142,12 @@ int mlops_half_made_save(struct mlops_repo *repo, const struct mlops_half_made *
 		free(file);
 		return err;
 	}
-	cJSON *a = cJSON_CreateArray();
-	for (size_t i = 0; a && i < hm->npaths; i++) {
-		cJSON *s = cJSON_CreateString(hm->paths[i]);
-		if (!s || !cJSON_AddItemToArray(a, s)) {
-			cJSON_Delete(s);
-			cJSON_Delete(a);
-			a = NULL;
-		}
-	}
-	/* The folders above a path left, parents first, as the pull writes them. */
-	for (size_t i = 0; a && i < hm->ndirs; i++) {
-		int above = 0;
-		for (size_t k = 0; k < hm->npaths && !above; k++)
-			above = within(hm->paths[k], hm->dirs[i]);
-		char *dir = above ? mlops_strdupf("%s/", hm->dirs[i]) : NULL;
+	cJSON *a = cJSON_CreateStringArray(paths, (int)npaths);
+	for (size_t i = 0; a && i < ndirs; i++) {
+		char *dir = mlops_strdupf("%s/", dirs[i]);
 		cJSON *s = dir ? cJSON_CreateString(dir) : NULL;
 		free(dir);
-		if (above && (!s || !cJSON_AddItemToArray(a, s))) {
+		if (!s || !cJSON_AddItemToArray(a, s)) {
 			cJSON_Delete(s);
 			cJSON_Delete(a);
 			a = NULL;
@@ -161,5 +160,26 @@ int mlops_half_made_save(struct mlops_repo *repo, const struct mlops_half_made *
 	cJSON_free(text);
 	cJSON_Delete(a);
 	free(file);
+	return err;
+}
+
+int mlops_half_made_save(struct mlops_repo *repo, const struct mlops_half_made *hm)
+{
+	if (!hm->dropped)
+		return 0;
+	/* The folders above a path left, parents first, as the pull writes them. */
+	const char **dirs = malloc((hm->ndirs ? hm->ndirs : 1) * sizeof(*dirs));
+	size_t ndirs = 0;
+	if (!dirs)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	for (size_t i = 0; i < hm->ndirs; i++) {
+		int above = 0;
+		for (size_t k = 0; k < hm->npaths && !above; k++)
+			above = within(hm->paths[k], hm->dirs[i]);
+		if (above)
+			dirs[ndirs++] = hm->dirs[i];
+	}
+	int err = mlops_half_made_write(repo, (const char *const *)hm->paths, hm->npaths, dirs, ndirs);
+	free(dirs);
 	return err;
 }

@@ -3,7 +3,7 @@
  *
  * A pull's early checkout lists in .mlops/pull-new the tracked paths it is
  * creating, and the folders it creates for them, before it creates any,
- * and removes the file when it ends (core/transfer.c writes it).  A pull
+ * and removes the file when it ends (mlops_half_made_write).  A pull
  * that is killed leaves the file and the paths half made: their content is
  * part of a recorded version, not a change of the user's.  Status reports
  * such a path as an interrupted pull, checkout makes it again, dataset add
@@ -46,15 +46,31 @@ void mlops_half_made_free(struct mlops_half_made *hm);
 const char *mlops_half_made_path(const struct mlops_half_made *hm, const char *path, int holding);
 
 /*
+ * Refuse to record `path` when a stopped pull was making it, a path inside
+ * it or the path it lies inside (mlops_half_made_path with `holding`):
+ * MLOPS_ECONFLICT naming both; else 0.
+ */
+int mlops_half_made_refuse(const struct mlops_half_made *hm, const char *path);
+
+/*
  * Take `path` off the list once it is whole again, or gone (in hm only; a
  * path not listed is fine).
  */
 void mlops_half_made_drop(struct mlops_half_made *hm, const char *path);
 
 /*
- * After paths were dropped, write hm back to .mlops/pull-new (synced):
- * the paths left and the folders above them; with no path left the file
- * is removed.  Nothing is written when none was dropped.
+ * Write .mlops/pull-new (synced), the one writer of the file: a JSON array
+ * of the tracked paths, then of the folders made for them (parents first,
+ * each with a final '/', which older versions skip as no tracked path).
+ * With no path the file is removed instead.
+ */
+int mlops_half_made_write(struct mlops_repo *repo, const char *const *paths, size_t npaths,
+			  const char *const *dirs, size_t ndirs);
+
+/*
+ * After paths were dropped, write hm back to .mlops/pull-new
+ * (mlops_half_made_write): the paths left and the folders above them.
+ * Nothing is written when none was dropped.
  */
 int mlops_half_made_save(struct mlops_repo *repo, const struct mlops_half_made *hm);
 

@@ -992,47 +992,16 @@ static void list_free(char **list, size_t n)
 
 /*
  * .mlops/pull-new: the paths a pull's early checkout is creating, and the
- * folders it creates for them ("deep/", "deep/er/": a name ending in '/',
- * which older versions skip as no tracked path, parents first), a JSON
- * array written (and synced) before it creates any, removed when the pull
- * ends.  A pull killed meanwhile leaves them half made; the next pull
- * removes them, as they hold only what the killed one wrote, then those
- * folders that are empty, and makes them again, instead of refusing them
- * as changes no version records or keeping folders no pull made.
+ * folders it creates for them, written (mlops_half_made_write) before it
+ * creates any, removed when the pull ends.  A pull killed meanwhile leaves
+ * them half made; the next pull removes them, as they hold only what the
+ * killed one wrote, then those folders that are empty, and makes them
+ * again, instead of refusing them as changes no version records or
+ * keeping folders no pull made.
  */
-static char *pull_new_path(const struct mlops_repo *repo)
-{
-	return mlops_half_made_file(repo);
-}
-
-static int pull_new_write(struct mlops_repo *repo, const struct lock_paths *lp)
-{
-	char *file = pull_new_path(repo), *text = NULL;
-	cJSON *a = cJSON_CreateStringArray((const char *const *)lp->absent, (int)lp->nabsent);
-	int err = 0;
-	for (size_t i = 0; a && i < lp->ndirs; i++) {
-		char *dir = mlops_strdupf("%s/", lp->dirs[i]);
-		cJSON *s = dir ? cJSON_CreateString(dir) : NULL;
-		free(dir);
-		if (!s || !cJSON_AddItemToArray(a, s)) {
-			cJSON_Delete(s);
-			cJSON_Delete(a);
-			a = NULL;
-		}
-	}
-	if (!file || !a || !(text = mlops_json_print(a, 0)))
-		err = mlops_error_set(MLOPS_ERROR, "out of memory");
-	else
-		err = mlops_write_file_atomic(file, text, strlen(text), repo->tmpdir, 1);
-	cJSON_free(text);
-	cJSON_Delete(a);
-	free(file);
-	return err;
-}
-
 static void pull_new_remove(struct mlops_repo *repo)
 {
-	char *file = pull_new_path(repo);
+	char *file = mlops_half_made_file(repo);
 	if (file)
 		unlink(file);
 	free(file);
@@ -1101,7 +1070,7 @@ static int pull_new_recover(struct mlops_repo *repo)
 	/* Recorded parents first: deepest first from the end. */
 	for (size_t i = hm.ndirs; err == 0 && i > 0; i--)
 		(void)remove_made_dir(repo, hm.dirs[i - 1]);
-	if (err == 0 && !(file = pull_new_path(repo)))
+	if (err == 0 && !(file = mlops_half_made_file(repo)))
 		err = mlops_error_set(MLOPS_ERROR, "out of memory");
 	if (err == 0)
 		unlink(file);
@@ -1204,7 +1173,9 @@ static int checkout_lock(struct mlops_transfer_result *res, struct mlops_repo *r
 			goto done;
 		}
 	}
-	if (early && lp->nabsent && (err = pull_new_write(repo, lp)) < 0)
+	if (early && lp->nabsent &&
+	    (err = mlops_half_made_write(repo, (const char *const *)lp->absent, lp->nabsent,
+					 (const char *const *)lp->dirs, lp->ndirs)) < 0)
 		goto done;
 	cJSON_ArrayForEach(e, paths) {
 		struct mlops_node want;
