@@ -609,6 +609,9 @@ static int pre_commit(struct mlops_repo *repo)
 		else if (st[i].state == MLOPS_PATH_INTERRUPTED)
 			fprintf(stderr, "mlops: warning: '%s' is half made by a pull that stopped; "
 				"run 'mlops pull'\n", st[i].path);
+		else if (st[i].state == MLOPS_PATH_PULLING)
+			fprintf(stderr, "mlops: warning: '%s' is being made by a pull that is running\n",
+				st[i].path);
 	}
 	mlops_path_status_free(st, n);
 	return err;

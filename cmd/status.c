@@ -21,7 +21,7 @@ static const char *state_name(enum mlops_path_state s)
 {
 	return s == MLOPS_PATH_MODIFIED ? "modified" : s == MLOPS_PATH_MISSING ? "missing" :
 	       s == MLOPS_PATH_OUTDATED ? "outdated" : s == MLOPS_PATH_INTERRUPTED ? "interrupted" :
-	       "unchanged";
+	       s == MLOPS_PATH_PULLING ? "pulling" : "unchanged";
 }
 
 struct store_count {
@@ -70,6 +70,17 @@ static void print_interrupted(const struct mlops_path_status *st, size_t n)
 			       st[i].path, st[i].dataset, st[i].version);
 }
 
+/* Paths a running pull is making: under way, neither changes nor half made. */
+static void print_pulling(const struct mlops_path_status *st, size_t n)
+{
+	printf("tracked data being made by a pull that is running (not changes to record):\n"
+	       "  (wait for it to end)\n");
+	for (size_t i = 0; i < n; i++)
+		if (st[i].state == MLOPS_PATH_PULLING)
+			printf("  %spulling:%s %s (%s@v%ld)\n", cmd_color("yellow"), cmd_color("reset"),
+			       st[i].path, st[i].dataset, st[i].version);
+}
+
 int cmd_status(int argc, char **argv)
 {
 	return cmd_status_usage(argc, argv, status_usage);
@@ -100,12 +111,13 @@ int cmd_status_usage(int argc, char **argv, const char *const *usage)
 	int err = mlops_dataset_status(&st, &n, g_repo);
 	if (err < 0)
 		return cmd_fail(err, NULL);
-	size_t changed = 0, unrecorded = 0, unstored = 0, outdated = 0, interrupted = 0;
+	size_t changed = 0, unrecorded = 0, unstored = 0, outdated = 0, interrupted = 0, pulling = 0;
 	for (size_t i = 0; i < n; i++) {
 		changed += st[i].state != MLOPS_PATH_UNCHANGED;
 		unrecorded += st[i].state == MLOPS_PATH_MODIFIED || st[i].state == MLOPS_PATH_MISSING;
 		outdated += st[i].state == MLOPS_PATH_OUTDATED;
 		interrupted += st[i].state == MLOPS_PATH_INTERRUPTED;
+		pulling += st[i].state == MLOPS_PATH_PULLING;
 		unstored += !st[i].stored;
 	}
 
@@ -212,6 +224,7 @@ int cmd_status_usage(int argc, char **argv, const char *const *usage)
 				for (size_t i = 0; i < n; i++) {
 					if (st[i].state == MLOPS_PATH_OUTDATED ||
 					    st[i].state == MLOPS_PATH_INTERRUPTED ||
+					    st[i].state == MLOPS_PATH_PULLING ||
 					    (st[i].state == MLOPS_PATH_UNCHANGED && !g_opts.verbose))
 						continue;
 					const char *col = st[i].state == MLOPS_PATH_UNCHANGED ? "" : cmd_color("red");
@@ -228,6 +241,8 @@ int cmd_status_usage(int argc, char **argv, const char *const *usage)
 				print_outdated(st, n);
 			if (interrupted)
 				print_interrupted(st, n);
+			if (pulling)
+				print_pulling(st, n);
 		}
 		if (unpushed) {
 			printf("recorded versions not yet on remote '%s' (run 'mlops push'):\n", remote);

@@ -644,16 +644,17 @@ static int cmp_entry(const void *a, const void *b)
 }
 
 /*
- * Refuse to record a path a stopped pull was making, or one that holds
- * such a path: its content is part of a recorded version, cut short, and
- * recording it would make a new version of data nobody had.
+ * Refuse to record a path a pull is making or a stopped pull was making,
+ * or one that holds such a path: its content is part of a recorded
+ * version, cut short, and recording it would make a new version of data
+ * nobody had.
  */
 static int check_half_made(struct mlops_repo *repo, const struct mlops_dataset_entry *e, size_t n)
 {
 	struct mlops_half_made hm;
 	int err = mlops_half_made_load(&hm, repo);
 	for (size_t i = 0; err == 0 && i < n; i++)
-		err = mlops_half_made_refuse(&hm, e[i].path);
+		err = mlops_half_made_refuse(&hm, e[i].path, 1);
 	mlops_half_made_free(&hm);
 	return err;
 }
@@ -1013,6 +1014,10 @@ int mlops_dataset_checkout(struct mlops_repo *repo, const struct mlops_dataset_v
 	if (!to_dir && ((err = mlops_lockfile_load(&lf, repo)) < 0 ||
 			(err = mlops_half_made_load(&hm, repo)) < 0))
 		goto done;
+	/* What a running pull is making is its own to write. */
+	for (size_t i = 0; !to_dir && i < v->nentries; i++)
+		if ((err = mlops_half_made_refuse(&hm, v->entries[i].path, 0)) < 0)
+			goto done;
 	if (!(present = calloc(v->nentries ? v->nentries : 1, 1))) {
 		err = mlops_error_set(MLOPS_ERROR, "out of memory");
 		goto done;
@@ -1337,7 +1342,7 @@ int mlops_dataset_status(struct mlops_path_status **out, size_t *n, struct mlops
 			goto done;
 		}
 		if (mlops_half_made_path(&hm, p->path, 0)) {
-			p->state = MLOPS_PATH_INTERRUPTED;
+			p->state = hm.running ? MLOPS_PATH_PULLING : MLOPS_PATH_INTERRUPTED;
 			continue;
 		}
 		char *abs = mlops_path_join(repo->workdir, p->path);

@@ -111,10 +111,11 @@ int mlops_dataset_checkout(struct mlops_repo *repo, const struct mlops_dataset_v
  * nothing is lost by a checkout, and adding it would record old data anew.
  * INTERRUPTED: a pull was making the path when it stopped (core/pullnew.h):
  * it is half made, not changed, and a pull or checkout makes it again.
+ * PULLING: a pull that is running is making it now.
  */
 enum mlops_path_state {
 	MLOPS_PATH_UNCHANGED, MLOPS_PATH_MODIFIED, MLOPS_PATH_MISSING, MLOPS_PATH_OUTDATED,
-	MLOPS_PATH_INTERRUPTED
+	MLOPS_PATH_INTERRUPTED, MLOPS_PATH_PULLING
 };
 
 struct mlops_path_status {
@@ -136,7 +137,8 @@ struct mlops_path_status {
 /*
  * Every path in mlops.lock with its state, sorted by path.  Dataset
  * versions are read only when some path is modified, and then once.  A
- * path a stopped pull was making is not read (it is INTERRUPTED).
+ * path a pull is making, or a stopped pull was making, is not read (it
+ * is PULLING or INTERRUPTED).
  */
 int mlops_dataset_status(struct mlops_path_status **out, size_t *n, struct mlops_repo *repo);
 void mlops_path_status_free(struct mlops_path_status *s, size_t n);

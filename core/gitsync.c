@@ -148,7 +148,15 @@ int mlops_restore_lock(struct mlops_restore *out, struct mlops_repo *repo, cJSON
 	if ((err = mlops_repo_index(&idx, repo)) < 0)
 		goto done;
 	const cJSON *paths = cJSON_GetObjectItemCaseSensitive(lock, "paths");
+	const cJSON *old = cJSON_GetObjectItemCaseSensitive(prev, "paths");
 	const cJSON *e;
+	/* What a running pull is making is its own to write: refused before anything is. */
+	cJSON_ArrayForEach(e, paths)
+		if ((err = mlops_half_made_refuse(&hm, e->string, 0)) < 0)
+			goto done;
+	cJSON_ArrayForEach(e, old)
+		if ((err = mlops_half_made_refuse(&hm, e->string, 0)) < 0)
+			goto done;
 	cJSON_ArrayForEach(e, paths) {
 		struct mlops_node want, cur;
 		const char *path = e->string;
@@ -219,7 +227,6 @@ int mlops_restore_lock(struct mlops_restore *out, struct mlops_repo *repo, cJSON
 			mlops_half_made_drop(&hm, path);
 	}
 	/* Paths the previous lock tracked that this one does not. */
-	const cJSON *old = cJSON_GetObjectItemCaseSensitive(prev, "paths");
 	cJSON_ArrayForEach(e, old) {
 		struct mlops_node was, cur;
 		const char *path = e->string;

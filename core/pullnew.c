@@ -1,7 +1,8 @@
 /*
- * pullnew.c - reading and updating .mlops/pull-new, the paths a stopped
- * pull was making (see pullnew.h).  The file is a JSON array of tracked
- * paths and of the folders made for them, each of those ending in '/'.
+ * pullnew.c - writing, reading and updating .mlops/pull-new, the paths a
+ * pull is making or a stopped pull was making (see pullnew.h).  The file
+ * is a JSON array of tracked paths and of the folders made for them, each
+ * of those ending in '/'; a running pull holds an flock() on it.
  */
 #define _XOPEN_SOURCE 700
 #include "pullnew.h"
@@ -13,8 +14,11 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 char *mlops_half_made_file(const struct mlops_repo *repo)
@@ -45,20 +49,78 @@ static int push_copy(char ***list, size_t *n, const char *s, size_t len)
 	return 0;
 }
 
+/* The whole of fd (small), NUL-terminated; -1 on a read error or out of memory. */
+static int read_fd(char **out, size_t *len, int fd, const struct stat *st)
+{
+	size_t cap = (size_t)st->st_size + 1, used = 0;
+	char *buf = malloc(cap + 1);
+	for (;;) {
+		if (!buf)
+			return -1;
+		ssize_t n = read(fd, buf + used, cap - used);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			free(buf);
+			return -1;
+		}
+		if (n == 0)
+			break;
+		used += (size_t)n;
+		if (used == cap) {
+			char *b = realloc(buf, (cap *= 2) + 1);
+			if (!b)
+				free(buf);
+			buf = b;
+		}
+	}
+	buf[used] = '\0';
+	*out = buf;
+	*len = used;
+	return 0;
+}
+
+/*
+ * The text of .mlops/pull-new into *text (NULL when there is none or it
+ * cannot be read), and whether a running pull holds it.  A file removed
+ * or replaced between the open and the test of its lock is opened again:
+ * the pull that held it has ended.
+ */
+static void read_pull_new(char **text, size_t *len, int *running, const char *file)
+{
+	*text = NULL;
+	*running = 0;
+	for (int tries = 0; tries < 8; tries++) {
+		struct stat st;
+		int fd = open(file, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return;
+		int held = flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+		if (fstat(fd, &st) < 0 || st.st_nlink == 0) {
+			close(fd);
+			continue;
+		}
+		if (read_fd(text, len, fd, &st) == 0)
+			*running = held;
+		close(fd);
+		return;
+	}
+}
+
 int mlops_half_made_load(struct mlops_half_made *out, struct mlops_repo *repo)
 {
 	char *file = mlops_half_made_file(repo), *text = NULL;
 	size_t len;
-	int err = 0;
+	int err = 0, running;
 	memset(out, 0, sizeof(*out));
 	if (!file)
 		return mlops_error_set(MLOPS_ERROR, "out of memory");
-	if (mlops_read_file(&text, &len, file) < 0) {
-		mlops_error_clear();
-		free(file);
+	read_pull_new(&text, &len, &running, file);
+	free(file);
+	if (!text)
 		return 0;
-	}
 	out->found = 1;
+	out->running = running;
 	cJSON *a = cJSON_ParseWithLength(text, len);
 	const cJSON *e;
 	cJSON_ArrayForEach(e, a) {
@@ -81,7 +143,6 @@ int mlops_half_made_load(struct mlops_half_made *out, struct mlops_repo *repo)
 	}
 	cJSON_Delete(a);
 	free(text);
-	free(file);
 	if (err < 0)
 		mlops_half_made_free(out);
 	return err;
@@ -115,23 +176,53 @@ void mlops_half_made_drop(struct mlops_half_made *hm, const char *path)
 	}
 }
 
-int mlops_half_made_refuse(const struct mlops_half_made *hm, const char *path)
+int mlops_half_made_refuse(const struct mlops_half_made *hm, const char *path, int record)
 {
 	const char *p = mlops_half_made_path(hm, path, 1);
-	if (!p)
+	if (!p || (!hm->running && !record))
 		return 0;
 	size_t pl = strlen(p), el = strlen(path);
-	return mlops_error_set(MLOPS_ECONFLICT, "'%s'%s%s%s is half made by a pull that stopped; "
-			       "run 'mlops pull' to finish it", path,
-			       pl == el ? "" : pl < el ? " is inside '" : " holds '",
-			       pl == el ? "" : p, pl == el ? "" : "', which");
+	return mlops_error_set(hm->running ? MLOPS_ELOCKED : MLOPS_ECONFLICT, "'%s'%s%s%s is %s",
+			       path, pl == el ? "" : pl < el ? " is inside '" : " holds '",
+			       pl == el ? "" : p, pl == el ? "" : "', which",
+			       hm->running ? "being made by a pull that is running; wait for it to end" :
+			       "half made by a pull that stopped; run 'mlops pull' to finish it");
+}
+
+/*
+ * Write tmp, the text of the file, to its place, locked first when `hold`
+ * is given: readers never see it unlocked while the pull runs.  A file
+ * system without locks leaves it unlocked (*hold -1), as older versions
+ * wrote it.
+ */
+static int write_locked(const char *file, const char *text, const char *tmpdir, int *hold)
+{
+	char *tmp;
+	int fd = -1;
+	int err = mlops_write_file_prepare(&tmp, file, text, strlen(text), tmpdir, 1);
+	if (err < 0)
+		return err;
+	/* Opened for writing: NFS emulates flock with fcntl locks, whose write lock needs it. */
+	if (hold && (fd = open(tmp, O_RDWR | O_CLOEXEC)) >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		close(fd);
+		fd = -1;
+	}
+	if ((err = mlops_write_file_finish(tmp, file, 1)) < 0 && fd >= 0) {
+		close(fd);
+		fd = -1;
+	}
+	if (hold)
+		*hold = fd;
+	return err;
 }
 
 int mlops_half_made_write(struct mlops_repo *repo, const char *const *paths, size_t npaths,
-			  const char *const *dirs, size_t ndirs)
+			  const char *const *dirs, size_t ndirs, int *hold)
 {
 	char *file = mlops_half_made_file(repo), *text = NULL;
 	int err = 0;
+	if (hold)
+		*hold = -1;
 	if (!file)
 		return mlops_error_set(MLOPS_ERROR, "out of memory");
 	if (npaths == 0) {
@@ -156,16 +247,29 @@ int mlops_half_made_write(struct mlops_repo *repo, const char *const *paths, siz
 	if (!a || !(text = mlops_json_print(a, 0)))
 		err = mlops_error_set(MLOPS_ERROR, "out of memory");
 	else
-		err = mlops_write_file_atomic(file, text, strlen(text), repo->tmpdir, 1);
+		err = write_locked(file, text, repo->tmpdir, hold);
 	cJSON_free(text);
 	cJSON_Delete(a);
 	free(file);
 	return err;
 }
 
+void mlops_half_made_remove(struct mlops_repo *repo, int *hold)
+{
+	char *file = mlops_half_made_file(repo);
+	if (file)
+		unlink(file);
+	free(file);
+	if (hold && *hold >= 0) {
+		close(*hold);
+		*hold = -1;
+	}
+}
+
 int mlops_half_made_save(struct mlops_repo *repo, const struct mlops_half_made *hm)
 {
-	if (!hm->dropped)
+	/* A running pull's file is its own (and its lock with it). */
+	if (!hm->dropped || hm->running)
 		return 0;
 	/* The folders above a path left, parents first, as the pull writes them. */
 	const char **dirs = malloc((hm->ndirs ? hm->ndirs : 1) * sizeof(*dirs));
@@ -179,7 +283,8 @@ int mlops_half_made_save(struct mlops_repo *repo, const struct mlops_half_made *
 		if (above)
 			dirs[ndirs++] = hm->dirs[i];
 	}
-	int err = mlops_half_made_write(repo, (const char *const *)hm->paths, hm->npaths, dirs, ndirs);
+	int err = mlops_half_made_write(repo, (const char *const *)hm->paths, hm->npaths, dirs, ndirs,
+					 NULL);
 	free(dirs);
 	return err;
 }

@@ -1,13 +1,18 @@
 /*
- * pullnew.h - the paths a pull was making when it stopped.
+ * pullnew.h - the paths a pull is making, or was making when it stopped.
  *
  * A pull's early checkout lists in .mlops/pull-new the tracked paths it is
  * creating, and the folders it creates for them, before it creates any,
- * and removes the file when it ends (mlops_half_made_write).  A pull
- * that is killed leaves the file and the paths half made: their content is
- * part of a recorded version, not a change of the user's.  Status reports
- * such a path as an interrupted pull, checkout makes it again, dataset add
- * refuses to record it; the next pull removes and remakes them all.
+ * and removes the file when it ends (mlops_half_made_write/_remove).
+ * While it runs it holds an flock() on the file, which the kernel drops
+ * when the process ends, however it ends: a reader tells the paths of a
+ * running pull (being made now: status says so, checkout, dataset add and
+ * another pull leave them alone, MLOPS_ELOCKED) from those of a pull that
+ * was killed.  A killed pull leaves the file and the paths half made:
+ * their content is part of a recorded version, not a change of the
+ * user's.  Status reports such a path as an interrupted pull, checkout
+ * makes it again, dataset add refuses to record it; the next pull removes
+ * and remakes them all.
  */
 #ifndef MLOPS_PULLNEW_H
 #define MLOPS_PULLNEW_H
@@ -23,6 +28,7 @@ struct mlops_half_made {
 	size_t ndirs;
 	size_t dropped; /* paths taken off since the load */
 	int found;      /* the file was there and read */
+	int running;    /* a pull that is running holds it: the paths are being made */
 };
 
 /* .mlops/pull-new (caller frees); NULL when out of memory. */
@@ -46,11 +52,14 @@ void mlops_half_made_free(struct mlops_half_made *hm);
 const char *mlops_half_made_path(const struct mlops_half_made *hm, const char *path, int holding);
 
 /*
- * Refuse to record `path` when a stopped pull was making it, a path inside
- * it or the path it lies inside (mlops_half_made_path with `holding`):
- * MLOPS_ECONFLICT naming both; else 0.
+ * Refuse to touch `path` while a pull is making it, a path inside it or
+ * the path it lies inside (mlops_half_made_path with `holding`):
+ * MLOPS_ELOCKED when that pull is running; when it stopped, only with
+ * `record` (recording it would make a version of data cut short; a
+ * checkout makes it again) and MLOPS_ECONFLICT.  Else 0.  The message
+ * names both paths.
  */
-int mlops_half_made_refuse(const struct mlops_half_made *hm, const char *path);
+int mlops_half_made_refuse(const struct mlops_half_made *hm, const char *path, int record);
 
 /*
  * Take `path` off the list once it is whole again, or gone (in hm only; a
@@ -62,10 +71,19 @@ void mlops_half_made_drop(struct mlops_half_made *hm, const char *path);
  * Write .mlops/pull-new (synced), the one writer of the file: a JSON array
  * of the tracked paths, then of the folders made for them (parents first,
  * each with a final '/', which older versions skip as no tracked path).
- * With no path the file is removed instead.
+ * With no path the file is removed instead.  With `hold` (a running pull)
+ * the file is locked before it appears, and *hold gets the descriptor that
+ * holds the lock (-1 when the file system has no locks) until
+ * mlops_half_made_remove.
  */
 int mlops_half_made_write(struct mlops_repo *repo, const char *const *paths, size_t npaths,
-			  const char *const *dirs, size_t ndirs);
+			  const char *const *dirs, size_t ndirs, int *hold);
+
+/*
+ * Remove .mlops/pull-new, then release the lock *hold holds, if any (hold
+ * may be NULL): a reader never sees the file unlocked before it goes.
+ */
+void mlops_half_made_remove(struct mlops_repo *repo, int *hold);
 
 /*
  * After paths were dropped, write hm back to .mlops/pull-new

@@ -961,6 +961,7 @@ struct lock_paths {
 	size_t ndirs;
 	char **done;   /* paths the early checkout wrote: skipped after it */
 	size_t ndone;
+	int hold;      /* holds the lock on .mlops/pull-new while the pull runs; -1 none */
 };
 
 static int in_list(char *const *list, size_t n, const char *path)
@@ -993,20 +994,13 @@ static void list_free(char **list, size_t n)
 /*
  * .mlops/pull-new: the paths a pull's early checkout is creating, and the
  * folders it creates for them, written (mlops_half_made_write) before it
- * creates any, removed when the pull ends.  A pull killed meanwhile leaves
+ * creates any, removed when the pull ends, and locked until then: a
+ * running pull's paths are not another's to touch.  A pull killed meanwhile leaves
  * them half made; the next pull removes them, as they hold only what the
  * killed one wrote, then those folders that are empty, and makes them
  * again, instead of refusing them as changes no version records or
  * keeping folders no pull made.
  */
-static void pull_new_remove(struct mlops_repo *repo)
-{
-	char *file = mlops_half_made_file(repo);
-	if (file)
-		unlink(file);
-	free(file);
-}
-
 /*
  * Remove the folder rel of the work tree (a folder a pull made) when it
  * is empty: a folder that holds anything, or is something else than a
@@ -1045,15 +1039,19 @@ static void remove_made_parents(struct mlops_repo *repo, const struct lock_paths
  * folders it made for them while they are empty (deepest first), then the
  * file: only valid tracked paths, never through a link.  A file that
  * cannot be read is left alone (the pull then refuses those paths as
- * changes, as it would without it).
+ * changes, as it would without it).  Paths a running pull is making are
+ * refused (MLOPS_ELOCKED), not removed.
  */
 static int pull_new_recover(struct mlops_repo *repo)
 {
 	struct mlops_half_made hm;
-	char *file = NULL;
 	int err = mlops_half_made_load(&hm, repo);
 	if (err < 0 || !hm.found)
 		return err;
+	/* Another pull is making them now: under way, not half made, and not this pull's. */
+	if (hm.running)
+		err = hm.npaths ? mlops_half_made_refuse(&hm, hm.paths[0], 0) :
+		      mlops_error_set(MLOPS_ELOCKED, "a pull is running; wait for it to end");
 	for (size_t i = 0; i < hm.npaths && err == 0; i++) {
 		if (mlops_path_check_parents(repo->workdir, hm.paths[i]) < 0) {
 			mlops_error_clear();
@@ -1070,11 +1068,8 @@ static int pull_new_recover(struct mlops_repo *repo)
 	/* Recorded parents first: deepest first from the end. */
 	for (size_t i = hm.ndirs; err == 0 && i > 0; i--)
 		(void)remove_made_dir(repo, hm.dirs[i - 1]);
-	if (err == 0 && !(file = mlops_half_made_file(repo)))
-		err = mlops_error_set(MLOPS_ERROR, "out of memory");
 	if (err == 0)
-		unlink(file);
-	free(file);
+		mlops_half_made_remove(repo, NULL);
 	mlops_half_made_free(&hm);
 	return err;
 }
@@ -1175,7 +1170,7 @@ static int checkout_lock(struct mlops_transfer_result *res, struct mlops_repo *r
 	}
 	if (early && lp->nabsent &&
 	    (err = mlops_half_made_write(repo, (const char *const *)lp->absent, lp->nabsent,
-					 (const char *const *)lp->dirs, lp->ndirs)) < 0)
+					 (const char *const *)lp->dirs, lp->ndirs, &lp->hold)) < 0)
 		goto done;
 	cJSON_ArrayForEach(e, paths) {
 		struct mlops_node want;
@@ -1259,8 +1254,8 @@ int mlops_pull(struct mlops_transfer_result **out, struct mlops_repo *repo,
 {
 	struct mlops_transfer_result *res = calloc(1, sizeof(*res));
 	struct early_checkout ec = { .res = res, .repo = repo, .force = opts->force,
-				     .lp = { .early = 1 } };
-	struct session s;
+				     .lp = { .early = 1, .hold = -1 } };
+	struct session s = { 0 }; /* closed even when the recovery fails first */
 	pthread_t th;
 	int started = 0;
 	*out = NULL;
@@ -1288,7 +1283,7 @@ int mlops_pull(struct mlops_transfer_result **out, struct mlops_repo *repo,
 	}
 	/* Every path the early checkout began is whole, or removed again. */
 	if (started)
-		pull_new_remove(repo);
+		mlops_half_made_remove(repo, &ec.lp.hold);
 	list_free(ec.lp.done, ec.lp.ndone);
 	list_free(ec.lp.absent, ec.lp.nabsent);
 	list_free(ec.lp.dirs, ec.lp.ndirs);

@@ -633,4 +633,29 @@ test_expect_success 'dataset checkout overwrites what a killed pull was making, 
 	mlops -q checkout && ! test -e .mlops/pull-new && mlops status --exit-code
 '
 
+test_expect_success 'paths a running pull is making are pulling, not interrupted: checkout, dataset add and pull leave them alone (exit 5)' '
+	rm -rf hr && git clone -q hm hr && cd hr && mlops -q init &&
+	{ mlops -q remote add r "$TRASH/R2" --default 2>/dev/null; true; } || return 1
+	# Held mid-way with SIGSTOP once the first file of big is made.
+	(MLOPS_TEST_TRANSFER_DELAY_MS=300 exec "$MLOPS_BIN" pull -j 1 >../hr.out 2>&1) & pid=$!
+	n=0
+	while ! test -n "$(ls big 2>/dev/null)" && [ $n -lt 400 ]; do sleep 0.05; n=$((n + 1)); done
+	kill -STOP $pid
+	{ grep -q "\"big\"" .mlops/pull-new && ls big >had &&
+	  mlops status >out && grep -q "being made by a pull that is running" out &&
+	  grep -q "^  pulling: big (big@v1)$" out && ! grep -q "interrupted\|stopped\|modified" out &&
+	  test_expect_code 1 mlops status --exit-code >/dev/null &&
+	  mlops --json status >j && grep -q "\"state\":[[:space:]]*\"pulling\"" j &&
+	  test_expect_code 5 mlops checkout >out 2>err &&
+	  grep -q "^mlops: .big. is being made by a pull that is running; wait for it to end$" err &&
+	  test_expect_code 5 mlops dataset add big 2>err &&
+	  grep -q "^mlops: .big. is being made by a pull that is running; wait for it to end$" err &&
+	  test_expect_code 5 mlops pull 2>err && grep -q "being made by a pull that is running" err &&
+	  ls big >has && test_cmp had has && grep -q "\"big\"" .mlops/pull-new; }
+	rc=$?
+	kill -CONT $pid; wait $pid; prc=$?
+	cat ../hr.out && test $rc = 0 && test $prc = 0 &&
+	! test -e .mlops/pull-new && diff -r big ../hm/big && mlops status --exit-code
+'
+
 test_done
