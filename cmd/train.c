@@ -86,25 +86,6 @@ static char *value_text(const cJSON *v)
 	return mlops_json_print(v, 0);
 }
 
-/* A nested member by dotted name ("val.acc"); borrowed, NULL when absent. */
-static const cJSON *dotted(const cJSON *obj, const char *key)
-{
-	const cJSON *direct = cJSON_GetObjectItemCaseSensitive(obj, key);
-	if (direct)
-		return direct;
-	const char *dot = strchr(key, '.');
-	if (!dot)
-		return NULL;
-	char head[256];
-	size_t l = (size_t)(dot - key);
-	if (l >= sizeof(head))
-		return NULL;
-	memcpy(head, key, l);
-	head[l] = '\0';
-	const cJSON *sub = cJSON_GetObjectItemCaseSensitive(obj, head);
-	return cJSON_IsObject(sub) ? dotted(sub, dot + 1) : NULL;
-}
-
 struct metric_line {
 	char *text;
 	size_t len, cap, count, max;
@@ -386,12 +367,14 @@ static int print_sweep(struct mlops_run_result **res, size_t n, const struct axi
 		if (res[i]->error || !res[i]->record)
 			continue;
 		const char *st = mlops_json_str(res[i]->record, "status");
-		const cJSON *v = metric ? dotted(cJSON_GetObjectItemCaseSensitive(res[i]->record,
-								     "metrics"), metric) : NULL;
+		cJSON *flat = metric ? mlops_run_metrics_flat(cJSON_GetObjectItemCaseSensitive(
+							res[i]->record, "metrics")) : NULL;
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(flat, metric);
 		if (st && !strcmp(st, "succeeded") && cJSON_IsNumber(v) && !isnan(v->valuedouble)) {
 			rk[i].has = 1;
 			rk[i].value = v->valuedouble;
 		}
+		cJSON_Delete(flat);
 	}
 	cmp_ranked_max = maximize;
 	qsort(rk, n, sizeof(*rk), cmp_ranked);
@@ -1121,13 +1104,27 @@ static void cmp_metric_key(const char *key, double v, void *payload)
 	cmp_add_key(payload, buf);
 }
 
-static char *cmp_value(const cJSON *rec, const char *key)
+/*
+ * The member of a run that a row of compare shows (borrowed): a param, a
+ * metric of the run's flattened metrics, or a field; NULL when it has none
+ * or the row is made up (inputs, git_commit).
+ */
+static const cJSON *cmp_source(const cJSON *rec, const cJSON *flat, const char *key)
 {
 	if (!strncmp(key, "params.", 7))
-		return value_text(cJSON_GetObjectItemCaseSensitive(
-			cJSON_GetObjectItemCaseSensitive(rec, "params"), key + 7));
+		return cJSON_GetObjectItemCaseSensitive(
+			cJSON_GetObjectItemCaseSensitive(rec, "params"), key + 7);
 	if (!strncmp(key, "metrics.", 8))
-		return value_text(dotted(cJSON_GetObjectItemCaseSensitive(rec, "metrics"), key + 8));
+		return cJSON_GetObjectItemCaseSensitive(flat, key + 8);
+	if (!strcmp(key, "inputs") || !strcmp(key, "git_commit"))
+		return NULL;
+	return cJSON_GetObjectItemCaseSensitive(rec, key);
+}
+
+static char *cmp_value(const cJSON *rec, const cJSON *flat, const char *key)
+{
+	if (!strncmp(key, "params.", 7) || !strncmp(key, "metrics.", 8))
+		return value_text(cmp_source(rec, flat, key));
 	if (!strcmp(key, "inputs")) {
 		char buf[1024] = "";
 		const cJSON *e;
@@ -1143,7 +1140,7 @@ static char *cmp_value(const cJSON *rec, const char *key)
 		int dirty = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rec, "git_dirty"));
 		return mlops_strdupf("%.10s%s", c ? c : "-", dirty ? "+dirty" : "");
 	}
-	return value_text(cJSON_GetObjectItemCaseSensitive(rec, key));
+	return value_text(cmp_source(rec, flat, key));
 }
 
 static int train_compare(int argc, char **argv)
@@ -1153,12 +1150,13 @@ static int train_compare(int argc, char **argv)
 		return rc;
 	rc = 0;
 	size_t n = (size_t)(argc - optind);
-	cJSON **recs = calloc(n, sizeof(*recs));
+	cJSON **recs = calloc(n, sizeof(*recs)), **flat = calloc(n, sizeof(*flat));
 	mlops_oid *ids = calloc(n, sizeof(*ids));
 	struct cmp_keys keys = { 0 };
 	int err = 0;
-	if (!recs || !ids) {
+	if (!recs || !flat || !ids) {
 		free(recs);
+		free(flat);
 		free(ids);
 		return cmd_die(MLOPS_EXIT_FAILURE, "out of memory");
 	}
@@ -1168,6 +1166,13 @@ static int train_compare(int argc, char **argv)
 		rc = cmd_fail(err, NULL);
 		goto done;
 	}
+	/* Metrics by their flattened names, as show lists them. */
+	for (size_t i = 0; i < n; i++)
+		if (!(flat[i] = mlops_run_metrics_flat(cJSON_GetObjectItemCaseSensitive(recs[i],
+											  "metrics")))) {
+			rc = cmd_die(MLOPS_EXIT_FAILURE, "out of memory");
+			goto done;
+		}
 	static const char *const fixed[] = { "name", "status", "duration", "inputs", "git_commit", NULL };
 	for (size_t i = 0; fixed[i]; i++)
 		cmp_add_key(&keys, fixed[i]);
@@ -1182,9 +1187,11 @@ static int train_compare(int argc, char **argv)
 		}
 		cJSON_Delete(sorted);
 	}
-	for (size_t i = 0; i < n; i++)
-		mlops_run_metrics_foreach(cJSON_GetObjectItemCaseSensitive(recs[i], "metrics"),
-					  cmp_metric_key, &keys);
+	for (size_t i = 0; i < n; i++) {
+		const cJSON *m;
+		cJSON_ArrayForEach(m, flat[i])
+			cmp_metric_key(m->string, m->valuedouble, &keys);
+	}
 	cJSON *jo = g_opts.json ? cJSON_CreateObject() : NULL, *jrows = NULL;
 	if (jo) {
 		cJSON *jr = cJSON_AddArrayToObject(jo, "runs");
@@ -1208,7 +1215,7 @@ static int train_compare(int argc, char **argv)
 		if ((int)strlen(keys.keys[k]) > kw)
 			kw = (int)strlen(keys.keys[k]);
 		for (size_t i = 0; i < n; i++) {
-			char *v = cmp_value(recs[i], keys.keys[k]);
+			char *v = cmp_value(recs[i], flat[i], keys.keys[k]);
 			if (v && (int)strlen(v) > cw[i])
 				cw[i] = (int)strlen(v);
 			free(v);
@@ -1229,7 +1236,7 @@ static int train_compare(int argc, char **argv)
 		if (!vals)
 			break;
 		for (size_t i = 0; i < n; i++) {
-			vals[i] = cmp_value(recs[i], keys.keys[k]);
+			vals[i] = cmp_value(recs[i], flat[i], keys.keys[k]);
 			if (i && strcmp(vals[i] ? vals[i] : "", vals[0] ? vals[0] : ""))
 				differs = 1;
 		}
@@ -1238,17 +1245,7 @@ static int train_compare(int argc, char **argv)
 			cJSON_AddStringToObject(row, "key", keys.keys[k]);
 			va = cJSON_AddArrayToObject(row, "values");
 			for (size_t i = 0; i < n; i++) {
-				const cJSON *src;
-				if (!strncmp(keys.keys[k], "params.", 7))
-					src = cJSON_GetObjectItemCaseSensitive(
-						cJSON_GetObjectItemCaseSensitive(recs[i], "params"), keys.keys[k] + 7);
-				else if (!strncmp(keys.keys[k], "metrics.", 8))
-					src = dotted(cJSON_GetObjectItemCaseSensitive(recs[i], "metrics"),
-						     keys.keys[k] + 8);
-				else if (strcmp(keys.keys[k], "inputs") && strcmp(keys.keys[k], "git_commit"))
-					src = cJSON_GetObjectItemCaseSensitive(recs[i], keys.keys[k]);
-				else
-					src = NULL;
+				const cJSON *src = cmp_source(recs[i], flat[i], keys.keys[k]);
 				cJSON_AddItemToArray(va, src ? cJSON_Duplicate(src, 1) :
 						     vals[i] && strcmp(vals[i], "-") ? cJSON_CreateString(vals[i]) :
 						     cJSON_CreateNull());
@@ -1270,12 +1267,15 @@ static int train_compare(int argc, char **argv)
 	if (jo)
 		cmd_print_json(jo);
 done:
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		cJSON_Delete(recs[i]);
+		cJSON_Delete(flat[i]);
+	}
 	for (size_t k = 0; k < keys.n; k++)
 		free(keys.keys[k]);
 	free(keys.keys);
 	free(recs);
+	free(flat);
 	free(ids);
 	return rc;
 }

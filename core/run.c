@@ -211,43 +211,6 @@ cJSON *mlops_run_param_value(const char *text)
 	return cJSON_CreateString(text);
 }
 
-static void metrics_walk(const cJSON *o, char *prefix, size_t plen,
-			 void (*cb)(const char *, double, void *), void *payload)
-{
-	const cJSON *m;
-	cJSON_ArrayForEach(m, o) {
-		if (!m->string)
-			continue;
-		size_t kl = strlen(m->string);
-		if (plen + kl + 2 > 512)
-			continue;
-		size_t l = plen;
-		if (plen)
-			prefix[l++] = '.';
-		memcpy(prefix + l, m->string, kl + 1);
-		if (cJSON_IsNumber(m))
-			cb(prefix, m->valuedouble, payload);
-		else if (cJSON_IsObject(m))
-			metrics_walk(m, prefix, l + kl, cb, payload);
-		prefix[plen] = '\0';
-	}
-}
-
-void mlops_run_metrics_foreach(const cJSON *metrics,
-			       void (*cb)(const char *key, double value, void *payload),
-			       void *payload)
-{
-	char prefix[512] = "";
-	if (cJSON_IsObject(metrics)) {
-		cJSON *copy = cJSON_Duplicate(metrics, 1);
-		if (!copy)
-			return;
-		mlops_json_sort(copy);
-		metrics_walk(copy, prefix, 0, cb, payload);
-		cJSON_Delete(copy);
-	}
-}
-
 static double now_epoch(void)
 {
 	struct timespec ts;
@@ -1104,6 +1067,178 @@ static cJSON *metrics_filter(const cJSON *in, char **warning, const char *prefix
 }
 
 /*
+ * Metric names.  A nested object's members are metrics named with dots:
+ * {"val": {"loss": 0.5}} is the metric val.loss, the same name as
+ * {"val.loss": 0.5}.  Every reader (show, compare, a sweep's --metric)
+ * sees the flattened names, and a metrics file in which two values
+ * flatten to one name keeps the last, as for a name given twice.
+ */
+struct flat_metric {
+	char *name;     /* the dotted name */
+	cJSON *item;    /* the number, inside the walked document */
+	cJSON *parent;  /* the object holding it */
+	size_t order;   /* its place in a depth-first walk */
+};
+
+struct flat_list {
+	struct flat_metric *v;
+	size_t n, cap;
+};
+
+static void flat_list_free(struct flat_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i].name);
+	free(l->v);
+	l->v = NULL;
+	l->n = l->cap = 0;
+}
+
+/* Append the numbers of o, depth first in member order; MLOPS_ERROR on no memory. */
+static int flat_collect(struct flat_list *l, cJSON *o, const char *prefix)
+{
+	cJSON *m;
+	cJSON_ArrayForEach(m, o) {
+		if (!m->string || !(cJSON_IsNumber(m) || cJSON_IsObject(m)))
+			continue;
+		char *name = *prefix ? mlops_strdupf("%s.%s", prefix, m->string) : strdup(m->string);
+		if (!name)
+			return mlops_error_set(MLOPS_ERROR, "out of memory");
+		if (cJSON_IsObject(m)) {
+			int err = flat_collect(l, m, name);
+			free(name);
+			if (err < 0)
+				return err;
+			continue;
+		}
+		if (l->n == l->cap) {
+			size_t cap = l->cap ? 2 * l->cap : 16;
+			struct flat_metric *v = realloc(l->v, cap * sizeof(*v));
+			if (!v) {
+				free(name);
+				return mlops_error_set(MLOPS_ERROR, "out of memory");
+			}
+			l->v = v;
+			l->cap = cap;
+		}
+		l->v[l->n] = (struct flat_metric){ name, m, o, l->n };
+		l->n++;
+	}
+	return 0;
+}
+
+static int cmp_flat_name(const void *a, const void *b)
+{
+	const struct flat_metric *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+	return c ? c : (x->order > y->order) - (x->order < y->order);
+}
+
+static int cmp_flat_order(const void *a, const void *b)
+{
+	const struct flat_metric *x = a, *y = b;
+	return (x->order > y->order) - (x->order < y->order);
+}
+
+/*
+ * The metrics of o by flattened name, each name once: sorted by name, the
+ * entries of a name given twice but the last (keep_last) or the first
+ * dropped, then back in walk order.  With warning (recording a metrics
+ * file) each name given twice is warned about and the dropped values are
+ * removed from o; without, o is left as it is.
+ */
+static int flat_unique(struct flat_list *l, cJSON *o, int keep_last, char **warning)
+{
+	size_t k = 0;
+	int err = flat_collect(l, o, "");
+	if (err < 0)
+		return err;
+	if (l->n < 2)
+		return 0; /* nothing given twice, and no array to sort */
+	qsort(l->v, l->n, sizeof(*l->v), cmp_flat_name);
+	for (size_t i = 0; i < l->n; i++) {
+		size_t j = i;
+		while (j + 1 < l->n && !strcmp(l->v[j + 1].name, l->v[i].name))
+			j++;
+		if (j > i && warning)
+			warning_add(warning, "metrics: '%s' appears more than once (the members of "
+				    "a nested object are named with dots); the last value was kept",
+				    l->v[i].name);
+		size_t keep = keep_last ? j : i;
+		for (size_t d = i; d <= j; d++) {
+			if (d == keep) {
+				l->v[k++] = l->v[d];
+				continue;
+			}
+			if (warning) /* recording: the value leaves the document */
+				cJSON_Delete(cJSON_DetachItemViaPointer(l->v[d].parent, l->v[d].item));
+			free(l->v[d].name);
+		}
+		i = j;
+	}
+	l->n = k;
+	qsort(l->v, l->n, sizeof(*l->v), cmp_flat_order);
+	return 0;
+}
+
+/* Remove the objects below o that hold nothing any more. */
+static void prune_empty(cJSON *o)
+{
+	cJSON *m = o->child, *next;
+	for (; m; m = next) {
+		next = m->next;
+		if (!cJSON_IsObject(m))
+			continue;
+		prune_empty(m);
+		if (!m->child)
+			cJSON_Delete(cJSON_DetachItemViaPointer(o, m));
+	}
+}
+
+cJSON *mlops_run_metrics_flat(const cJSON *metrics)
+{
+	struct flat_list l = { 0 };
+	cJSON *copy = NULL, *out = cJSON_CreateObject();
+	int err = 0;
+	if (!out || (cJSON_IsObject(metrics) && !(copy = cJSON_Duplicate(metrics, 1)))) {
+		err = mlops_error_set(MLOPS_ERROR, "out of memory");
+		goto cleanup;
+	}
+	if (!copy)
+		goto cleanup; /* no metrics */
+	mlops_json_sort(copy);
+	/* A record holds a name once; one made before that was checked keeps its first. */
+	if ((err = flat_unique(&l, copy, 0, NULL)) < 0)
+		goto cleanup;
+	for (size_t i = 0; i < l.n; i++) {
+		cJSON *v = cJSON_CreateNumber(l.v[i].item->valuedouble);
+		if (!v) {
+			err = mlops_error_set(MLOPS_ERROR, "out of memory");
+			goto cleanup;
+		}
+		cJSON_AddItemToObject(out, l.v[i].name, v);
+	}
+cleanup:
+	flat_list_free(&l);
+	cJSON_Delete(copy);
+	if (err < 0) {
+		cJSON_Delete(out);
+		return NULL;
+	}
+	return out;
+}
+
+void mlops_run_metrics_foreach(const cJSON *metrics,
+			       void (*cb)(const char *key, double value, void *payload),
+			       void *payload)
+{
+	cJSON *flat = mlops_run_metrics_flat(metrics), *m;
+	cJSON_ArrayForEach(m, flat)
+		cb(m->string, m->valuedouble, payload);
+	cJSON_Delete(flat);
+}
+
+/*
  * Read at most METRICS_MAX bytes of the metrics file into *text: a
  * regular file only (opened without following a link or blocking on a
  * FIFO the command left there).  1 when there is none, 0 when read, 2
@@ -1212,6 +1347,14 @@ static cJSON *read_metrics(const char *path, char **warning)
 	}
 	cJSON *m = metrics_filter(doc, warning, "");
 	cJSON_Delete(doc);
+	struct flat_list l = { 0 };
+	if (m && flat_unique(&l, m, 1, warning) < 0) {
+		cJSON_Delete(m);
+		m = NULL;
+	}
+	flat_list_free(&l);
+	if (m)
+		prune_empty(m);
 	return m;
 }
 

@@ -224,7 +224,16 @@ int mlops_dataset_table_checkout(char **workdir, char **table, const char **rel,
 				 struct mlops_repo *repo, const struct mlops_dataset_version *v,
 				 const char *prefix);
 
-/* Flatten nested metrics: "a.b" -> number; cb is called in key order. */
+/*
+ * The metrics of a record by name: a nested object's members are named
+ * with dots ({"val":{"loss":0.5}} is val.loss), each name once (a record
+ * made before two values of one name were refused keeps the first in key
+ * order), in key order.  A new object of numbers, the caller's; NULL when
+ * memory runs out.
+ */
+struct cJSON *mlops_run_metrics_flat(const struct cJSON *metrics);
+
+/* Call cb for each metric of mlops_run_metrics_flat, in its order. */
 void mlops_run_metrics_foreach(const struct cJSON *metrics,
 			       void (*cb)(const char *key, double value, void *payload),
 			       void *payload);

@@ -74,8 +74,8 @@ int mlops_builtin_find_table(char **out, const char *data_path);
  * Read the metrics file a command wrote, as a local run does: numbers and
  * objects of them; anything else (NaN, Infinity, strings...) left out and
  * named in *warning, one line each ('\n' between them; the caller's).
- * A name given twice keeps its last value; objects left empty are left
- * out.  A file that is not one JSON object, not a regular file (a FIFO,
+ * A name given twice (also a dotted name and a nested one: {"a.b":1,
+ * "a":{"b":2}}) keeps its last value; objects left empty are left out.  A file that is not one JSON object, not a regular file (a FIFO,
  * a link: never followed or waited on) or larger than 16 MiB is ignored
  * with a warning.  NULL on no memory.
  */

@@ -531,6 +531,33 @@ test_expect_success 'metrics: NaN and Infinity, each bad value, duplicates, trai
 	mlops --json train show trail | tr -d " \t\n" | grep -q "\"metrics\":{}"
 '
 
+test_expect_success 'metrics: nested members are dotted names everywhere; one name twice keeps the last' '
+	cat >nest.sh <<-\EOF &&
+	#!/bin/sh
+	case $(tr -dc 0-9 <"$MLOPS_PARAMS") in
+	1) printf "{\"a\": {\"b\": 1}}" ;;
+	2) printf "{\"a\": 2}" ;;
+	3) printf "{\"a.b\": 1, \"a\": {\"b\": 2}, \"c\": {\"d\": 3}, \"c.d\": 4, \"e\": {\"f\": 5}}" ;;
+	esac >"$MLOPS_METRICS"
+	EOF
+	chmod +x nest.sh &&
+	mlops train -n nest1 -p n=1 -- ./nest.sh >out && mlops train -n nest2 -p n=2 -- ./nest.sh >out &&
+	mlops train compare nest1 nest2 >cmp && ! grep -q "{" cmp &&
+	grep -q "^\* metrics.a.b  *1  *- *$" cmp && grep -q "^\* metrics.a  *-  *2 *$" cmp &&
+	mlops train compare --json nest1 nest2 | tr -d " \t\n" >j &&
+	grep -q "{\"key\":\"metrics.a.b\",\"values\":\[1,null\],\"differs\":true}" j &&
+	grep -q "{\"key\":\"metrics.a\",\"values\":\[null,2\],\"differs\":true}" j &&
+	mlops train -n nest3 -p n=3 -- ./nest.sh >out 2>err &&
+	grep -q "warning: metrics: .a\.b. appears more than once" err &&
+	grep -q "warning: metrics: .c\.d. appears more than once" err &&
+	mlops --json train show nest3 | tr -d " \t\n" >j &&
+	grep -q "\"metrics\":{\"a\":{\"b\":2},\"c.d\":4,\"e\":{\"f\":5}}" j &&
+	mlops train show nest3 >show && test $(grep -c "^  a\.b " show) = 1 &&
+	grep -q "^  a\.b  *2$" show && grep -q "^  c\.d  *4$" show && grep -q "^  e\.f  *5$" show &&
+	mlops train compare nest1 nest3 >cmp && test $(grep -c "metrics\.a\.b " cmp) = 1 &&
+	grep -q "^\* metrics.a.b  *1  *2 *$" cmp
+'
+
 test_expect_success 'metrics: a FIFO or a link in place of the file is not waited on or followed' '
 	timeout 20 "$MLOPS_BIN" train -n mfifo -- sh -c "rm -f \$MLOPS_METRICS; mkfifo \$MLOPS_METRICS" >out 2>err &&
 	grep -q "mfifo: succeeded" out && grep -q "warning: metrics: .* a FIFO" err &&
