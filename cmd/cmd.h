@@ -196,9 +196,12 @@ const char *cmd_color(const char *which);
 
 /*
  * Write a name (a path, a value) for people, as git quotes paths: one with
- * a control character, '"' or '\\' between double quotes with C escapes
- * ("a\\nb"), any other as it is (cmd/quote.c).
+ * a control character (C0, DEL, C1 in UTF-8), '"' or '\\' between double
+ * quotes with C escapes ("a\\nb"), any other as it is (cmd/quote.c).
  */
 void cmd_print_name(FILE *f, const char *s);
+
+/* The text cmd_print_name writes for s, the caller's; NULL on no memory. */
+char *cmd_quote_name(const char *s);
 
 #endif

@@ -73,7 +73,11 @@ static const char *fmt_num(char buf[64], double v)
 	return buf;
 }
 
-/* A param or metric value as text (strings as they are). */
+/*
+ * A param or metric value as text for people: strings quoted as
+ * cmd_print_name quotes names (only when they hold a control character,
+ * '"' or '\\'), other values as JSON.  NULL on no memory.
+ */
 static char *value_text(const cJSON *v)
 {
 	char buf[64];
@@ -82,7 +86,7 @@ static char *value_text(const cJSON *v)
 	if (cJSON_IsNumber(v))
 		return strdup(fmt_num(buf, v->valuedouble));
 	if (cJSON_IsString(v))
-		return strdup(v->valuestring);
+		return cmd_quote_name(v->valuestring);
 	return mlops_json_print(v, 0);
 }
 
@@ -97,7 +101,10 @@ static void metric_append(const char *key, double value, void *payload)
 	char buf[64], item[600];
 	if (m->count++ >= m->max)
 		return;
-	int n = snprintf(item, sizeof(item), "%s%s=%s", m->len ? " " : "", key, fmt_num(buf, value));
+	char *q = cmd_quote_name(key);
+	int n = snprintf(item, sizeof(item), "%s%s=%s", m->len ? " " : "", q ? q : "?",
+			 fmt_num(buf, value));
+	free(q);
 	if (n < 0 || m->len + (size_t)n + 1 > m->cap)
 		return;
 	memcpy(m->text + m->len, item, (size_t)n + 1);
@@ -429,9 +436,15 @@ static int print_sweep(struct mlops_run_result **res, size_t n, const struct axi
 		return status;
 	}
 	printf("%-4s  %-10s  %-11s", "rank", "run", "status");
-	for (size_t a = 0; a < naxes; a++)
-		printf("  %-10s", axes[a].key);
-	printf("  %s\n", metric ? metric : "");
+	for (size_t a = 0; a < naxes; a++) {
+		char *q = cmd_quote_name(axes[a].key);
+		printf("  %-10s", q ? q : "?");
+		free(q);
+	}
+	putchar(' ');
+	putchar(' ');
+	cmd_print_name(stdout, metric ? metric : "");
+	putchar('\n');
 	for (size_t i = 0; i < n; i++) {
 		const struct mlops_run_result *r = res[rk[i].idx];
 		char rank[24] = "-", sid[16] = "-", val[64] = "-";
@@ -497,7 +510,9 @@ static int print_submitted(struct mlops_run_result **res, size_t n)
 		if (n > 1)
 			cJSON_ArrayForEach(p, params) {
 				char *t = value_text(p);
-				printf(" %s=%s", p->string, t ? t : "?");
+				putchar(' ');
+				cmd_print_name(stdout, p->string);
+				printf("=%s", t ? t : "?");
 				free(t);
 			}
 		putchar('\n');
@@ -964,8 +979,9 @@ static int train_list(int argc, char **argv)
 
 static void print_kv(const char *k, double v, void *payload)
 {
-	char buf[64];
-	printf("%s  %-24s %s\n", (const char *)payload, k, fmt_num(buf, v));
+	char buf[64], *q = cmd_quote_name(k);
+	printf("%s  %-24s %s\n", (const char *)payload, q ? q : "?", fmt_num(buf, v));
+	free(q);
 }
 
 static const char *const show_usage[] = { "train show RUN [--diff] [--json]", NULL };
@@ -1026,8 +1042,10 @@ static int train_show(int argc, char **argv)
 		       "; did not converge" : "");
 	} else {
 		printf("command: ");
-		cJSON_ArrayForEach(e, cmdv)
-			printf(" %s", cJSON_IsString(e) ? e->valuestring : "?");
+		cJSON_ArrayForEach(e, cmdv) {
+			putchar(' ');
+			cmd_print_name(stdout, cJSON_IsString(e) ? e->valuestring : "?");
+		}
 		putchar('\n');
 	}
 	printf("start:    %s\n", cmd_human_time(t, (long long)mlops_json_u64(rec, "start", 0)));
@@ -1046,9 +1064,10 @@ static int train_show(int argc, char **argv)
 		       mlops_json_str(e, "record") ? mlops_json_str(e, "record") : "");
 	printf("params:\n");
 	cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(rec, "params")) {
-		char *v = value_text(e);
-		printf("  %-24s %s\n", e->string, v ? v : "?");
+		char *v = value_text(e), *q = cmd_quote_name(e->string);
+		printf("  %-24s %s\n", q ? q : "?", v ? v : "?");
 		free(v);
+		free(q);
 	}
 	printf("metrics:\n");
 	mlops_run_metrics_foreach(cJSON_GetObjectItemCaseSensitive(rec, "metrics"), print_kv, "");
@@ -1212,8 +1231,10 @@ static int train_compare(int argc, char **argv)
 	for (size_t i = 0; i < n; i++)
 		cw[i] = 10;
 	for (size_t k = 0; !jo && k < keys.n; k++) {
-		if ((int)strlen(keys.keys[k]) > kw)
-			kw = (int)strlen(keys.keys[k]);
+		char *label = cmd_quote_name(keys.keys[k]);
+		if (label && (int)strlen(label) > kw)
+			kw = (int)strlen(label);
+		free(label);
 		for (size_t i = 0; i < n; i++) {
 			char *v = cmp_value(recs[i], flat[i], keys.keys[k]);
 			if (v && (int)strlen(v) > cw[i])
@@ -1253,8 +1274,10 @@ static int train_compare(int argc, char **argv)
 			cJSON_AddBoolToObject(row, "differs", differs);
 			cJSON_AddItemToArray(jrows, row);
 		} else {
+			char *label = cmd_quote_name(keys.keys[k]);
 			printf("%s %s%-*s", differs ? "*" : " ", differs ? cmd_color("yellow") : "", kw,
-			       keys.keys[k]);
+			       label ? label : "?");
+			free(label);
 			for (size_t i = 0; i < n; i++)
 				printf("  %-*s", i + 1 < n ? cw[i] : 0, vals[i] ? vals[i] : "?");
 			printf("%s\n", differs ? cmd_color("reset") : "");

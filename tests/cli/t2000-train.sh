@@ -558,6 +558,31 @@ test_expect_success 'metrics: nested members are dotted names everywhere; one na
 	grep -q "^\* metrics.a.b  *1  *2 *$" cmp
 '
 
+test_expect_success 'control characters in param and metric names and values are quoted in tables' '
+	cat >ctl.sh <<-\EOF &&
+	#!/bin/sh
+	printf "{\"m\\\\nn\": 1, \"\\\\u001b[31mred\": 3, \"del\\\\u007f\": 4, \"csi\\\\u009b\": 5}" >"$MLOPS_METRICS"
+	EOF
+	chmod +x ctl.sh &&
+	mlops train -n ctl -p "$(printf "k\tx=v\ny")" -- ./ctl.sh >out &&
+	mlops train -n ctl2 -p "$(printf "k\tx=1")" -- true >/dev/null &&
+	esc=$(printf "\033") && del=$(printf "\177") &&
+	! grep -q "$esc" out && grep -q "ctl: succeeded.*; \"\\\\033\[31mred\"=3 \"csi\\\\302\\\\233\"=5 \"del\\\\177\"=4 \"m\\\\nn\"=1$" out &&
+	mlops train show ctl >show && ! grep -q "$esc" show && ! grep -q "$del" show &&
+	grep -q "^  \"k\\\\tx\"  *\"v\\\\ny\"$" show && grep -q "^  \"m\\\\nn\"  *1$" show &&
+	grep -q "^  \"\\\\033\[31mred\"  *3$" show && grep -q "^  \"del\\\\177\"  *4$" show &&
+	grep -q "^  \"csi\\\\302\\\\233\"  *5$" show &&
+	mlops train list --name ctl >l && test $(wc -l <l) = 1 && ! grep -q "$esc" l &&
+	mlops train compare ctl2 ctl >cmp && ! grep -q "$esc" cmp &&
+	grep -q "^\* \"params.k\\\\tx\"  *1  *\"v\\\\ny\"$" cmp &&
+	grep -q "^\* \"metrics.m\\\\nn\"  *-  *1$" cmp &&
+	test $(wc -l <cmp) = 11 &&
+	mlops train compare --json ctl2 ctl | tr -d " \t\n" >j &&
+	grep -q "{\"key\":\"params.k\\\\tx\",\"values\":\[1,\"v\\\\ny\"\]" j &&
+	mlops train -n ctl3 --sweep "$(printf "s\tw")=1,2" -- true >sw &&
+	grep -q "^rank .* \"s\\\\tw\"  *$" sw && ! grep -q "$(printf "\t")" sw
+'
+
 test_expect_success 'metrics: a FIFO or a link in place of the file is not waited on or followed' '
 	timeout 20 "$MLOPS_BIN" train -n mfifo -- sh -c "rm -f \$MLOPS_METRICS; mkfifo \$MLOPS_METRICS" >out 2>err &&
 	grep -q "mfifo: succeeded" out && grep -q "warning: metrics: .* a FIFO" err &&
