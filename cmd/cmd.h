@@ -204,4 +204,14 @@ void cmd_print_name(FILE *f, const char *s);
 /* The text cmd_print_name writes for s, the caller's; NULL on no memory. */
 char *cmd_quote_name(const char *s);
 
+/*
+ * The columns a terminal gives the UTF-8 text s: one per code point, two
+ * for an East Asian wide character, none for a combining mark; a byte
+ * that is not UTF-8 counts one.  Pass a name as cmd_quote_name writes it.
+ */
+size_t cmd_text_width(const char *s);
+
+/* Write text, then spaces up to `width` columns (cmd_text_width). */
+void cmd_print_cell(FILE *f, const char *text, size_t width);
+
 #endif

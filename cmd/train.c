@@ -438,7 +438,8 @@ static int print_sweep(struct mlops_run_result **res, size_t n, const struct axi
 	printf("%-4s  %-10s  %-11s", "rank", "run", "status");
 	for (size_t a = 0; a < naxes; a++) {
 		char *q = cmd_quote_name(axes[a].key);
-		printf("  %-10s", q ? q : "?");
+		printf("  ");
+		cmd_print_cell(stdout, q ? q : "?", 10);
 		free(q);
 	}
 	putchar(' ');
@@ -463,7 +464,8 @@ static int print_sweep(struct mlops_run_result **res, size_t n, const struct axi
 		const cJSON *params = cJSON_GetObjectItemCaseSensitive(r->record, "params");
 		for (size_t a = 0; a < naxes; a++) {
 			char *t = value_text(cJSON_GetObjectItemCaseSensitive(params, axes[a].key));
-			printf("  %-10s", t ? t : "?");
+			printf("  ");
+			cmd_print_cell(stdout, t ? t : "?", 10);
 			free(t);
 		}
 		printf("  %s%s%s%s\n", i == 0 && rk[i].has ? cmd_color("bold") : "", val,
@@ -980,7 +982,9 @@ static int train_list(int argc, char **argv)
 static void print_kv(const char *k, double v, void *payload)
 {
 	char buf[64], *q = cmd_quote_name(k);
-	printf("%s  %-24s %s\n", (const char *)payload, q ? q : "?", fmt_num(buf, v));
+	printf("%s  ", (const char *)payload);
+	cmd_print_cell(stdout, q ? q : "?", 24);
+	printf(" %s\n", fmt_num(buf, v));
 	free(q);
 }
 
@@ -1065,7 +1069,9 @@ static int train_show(int argc, char **argv)
 	printf("params:\n");
 	cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(rec, "params")) {
 		char *v = value_text(e), *q = cmd_quote_name(e->string);
-		printf("  %-24s %s\n", q ? q : "?", v ? v : "?");
+		printf("  ");
+		cmd_print_cell(stdout, q ? q : "?", 24);
+		printf(" %s\n", v ? v : "?");
 		free(v);
 		free(q);
 	}
@@ -1221,8 +1227,11 @@ static int train_compare(int argc, char **argv)
 		}
 		jrows = cJSON_AddArrayToObject(jo, "rows");
 	}
-	/* Columns as wide as their widest value: nothing runs into its neighbour. */
-	int kw = 8, *cw = calloc(n, sizeof(*cw));
+	/*
+	 * Columns as wide as their widest value, in the columns a terminal
+	 * gives it (UTF-8, quoted): nothing runs into its neighbour.
+	 */
+	size_t kw = 8, *cw = calloc(n, sizeof(*cw));
 	if (!cw) {
 		rc = cmd_die(MLOPS_EXIT_FAILURE, "out of memory");
 		cJSON_Delete(jo);
@@ -1232,22 +1241,22 @@ static int train_compare(int argc, char **argv)
 		cw[i] = 10;
 	for (size_t k = 0; !jo && k < keys.n; k++) {
 		char *label = cmd_quote_name(keys.keys[k]);
-		if (label && (int)strlen(label) > kw)
-			kw = (int)strlen(label);
+		if (label && cmd_text_width(label) > kw)
+			kw = cmd_text_width(label);
 		free(label);
 		for (size_t i = 0; i < n; i++) {
 			char *v = cmp_value(recs[i], flat[i], keys.keys[k]);
-			if (v && (int)strlen(v) > cw[i])
-				cw[i] = (int)strlen(v);
+			if (v && cmd_text_width(v) > cw[i])
+				cw[i] = cmd_text_width(v);
 			free(v);
 		}
 	}
 	if (!jo) {
-		printf("  %-*s", kw, "");
+		printf("  %-*s", (int)kw, "");
 		for (size_t i = 0; i < n; i++) {
 			char sid[16];
 			short_id(sid, &ids[i]);
-			printf("  %-*s", cw[i], sid);
+			printf("  %-*s", (int)cw[i], sid);
 		}
 		putchar('\n');
 	}
@@ -1275,11 +1284,13 @@ static int train_compare(int argc, char **argv)
 			cJSON_AddItemToArray(jrows, row);
 		} else {
 			char *label = cmd_quote_name(keys.keys[k]);
-			printf("%s %s%-*s", differs ? "*" : " ", differs ? cmd_color("yellow") : "", kw,
-			       label ? label : "?");
+			printf("%s %s", differs ? "*" : " ", differs ? cmd_color("yellow") : "");
+			cmd_print_cell(stdout, label ? label : "?", kw);
 			free(label);
-			for (size_t i = 0; i < n; i++)
-				printf("  %-*s", i + 1 < n ? cw[i] : 0, vals[i] ? vals[i] : "?");
+			for (size_t i = 0; i < n; i++) {
+				printf("  ");
+				cmd_print_cell(stdout, vals[i] ? vals[i] : "?", i + 1 < n ? cw[i] : 0);
+			}
 			printf("%s\n", differs ? cmd_color("reset") : "");
 		}
 		for (size_t i = 0; i < n; i++)

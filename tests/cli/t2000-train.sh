@@ -583,6 +583,17 @@ test_expect_success 'control characters in param and metric names and values are
 	grep -q "^rank .* \"s\\\\tw\"  *$" sw && ! grep -q "$(printf "\t")" sw
 '
 
+test_expect_success 'tables pad UTF-8 names and values by the columns they take, not their bytes' '
+	mkdir utf && cd utf && git init -q && mlops -q init && git add -A && git commit -q -m init &&
+	mlops train -n utf1 -p "ñandú=日本語" -- true >/dev/null &&
+	mlops train -n utf2 -p "ñandú=x" -p "$(printf "k\tñ=1")" -- sh -c "echo {\\\"日本\\\":1} >\$MLOPS_METRICS" >/dev/null &&
+	mlops train compare utf1 utf2 >cmp &&
+	grep -qx "* params.ñandú   日本語      x" cmp && grep -qx "* metrics.日本   -           1" cmp && grep -qx "  status         succeeded   succeeded" cmp &&
+	grep -qx "* \"params.k\\\\tñ\"  -           1" cmp &&
+	mlops train show utf1 >show && grep -qx "  ñandú                    日本語" show &&
+	mlops train show utf2 >show && grep -qx "  日本                     1" show
+'
+
 test_expect_success 'metrics: a FIFO or a link in place of the file is not waited on or followed' '
 	timeout 20 "$MLOPS_BIN" train -n mfifo -- sh -c "rm -f \$MLOPS_METRICS; mkfifo \$MLOPS_METRICS" >out 2>err &&
 	grep -q "mfifo: succeeded" out && grep -q "warning: metrics: .* a FIFO" err &&
