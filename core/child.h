@@ -19,10 +19,12 @@ struct mlops_child_result {
  * log_fd and, when not -1, to out_fd (stdout) or err_fd (stderr), as it
  * arrives.  Unless mlops is the foreground job of its terminal the child
  * leads its own process group.  While it runs SIGINT, SIGTERM and SIGHUP
- * are caught and passed on to every running child, or its whole group
- * (except a terminal's own signals, which reach a child in mlops's group
- * directly), and SIGPIPE is ignored; what is left of an interrupted
- * child's group is killed once the child has ended.  Thread safe: several
+ * are caught and passed on to every running child's whole group, or, for
+ * a child in mlops's group, to the child and its descendants in that group
+ * (except a terminal's own signals, which reach those directly), and
+ * SIGPIPE is ignored; what is left of an interrupted child's group, or of
+ * the descendants a passed-on signal reached, is killed once the child has
+ * ended.  Thread safe: several
  * children may run at once.  MLOPS_ENOTFOUND when argv[0] cannot be
  * executed; the child's own failure is in *out, not an error.
  */

@@ -15,11 +15,31 @@
  *     that a SIGTERM to mlops alone also stops what the command started;
  *     once the child is gone after a signal, or at a second signal, what
  *     is left of the group is killed (after a grace in the first case).
- *     Either way the run counts as interrupted.  The handlers are
- *     installed while at least one child runs, or a caller prepares or
- *     records one (mlops_child_signals_enter; a count under a mutex), and
- *     the previous ones restored after; the child starts with default
- *     dispositions and an empty mask.
+ *     Either way the run counts as interrupted.
+ *   - A signal sent to mlops alone while the child is in mlops's group.
+ *     That group is not the command's alone (the shell script that ran
+ *     mlops, the other side of a pipe), so the signal cannot go to the
+ *     group; it goes to the command's process tree instead: the child and
+ *     its descendants in the same group, found by their parent in /proc
+ *     before anything is signalled (a shell that dies first leaves its
+ *     children to init, out of reach).  The handler only counts such a
+ *     signal; the relay loop (awake at least every 100 ms, unless a write
+ *     of the command's output blocks) walks the tree and signals it, keeps
+ *     adding what the tree starts while the child runs, and once the child
+ *     is gone kills what is left of it after the same grace, or at once at
+ *     a second such signal.  Pids are checked against their start time, so
+ *     a reused pid is never hit.  What the tree misses: a process that left
+ *     the group, or whose parent ended before the signal (a daemon, a child
+ *     of init); without /proc the signal reaches the child alone.
+ *     The terminal stays with mlops's group.  Giving the command a group of
+ *     its own and the terminal (tcsetpgrp, as a shell's job control does)
+ *     would let Ctrl-C reach the command only: mlops could not tell a run
+ *     that caught it and exited 0 from one that succeeded (and would cache
+ *     it), and would have to redo job control for Ctrl-Z, fg and bg.
+ *   - The handlers are installed while at least one child runs, or a
+ *     caller prepares or records one (mlops_child_signals_enter; a count
+ *     under a mutex), and the previous ones restored after; the child
+ *     starts with default dispositions and an empty mask.
  *   - The table of running children is read by the handler without a lock:
  *     slots are sig_atomic_t pids, written only under the mutex.
  *   - Relay: one poll() loop over the two pipes.  When the child has been
@@ -31,6 +51,7 @@
 #include "store/error.h"
 #include "store/fsutil.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -38,6 +59,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -52,6 +74,9 @@
 static volatile sig_atomic_t children[MAX_CHILDREN];
 static volatile sig_atomic_t interrupts;
 static volatile sig_atomic_t last_signal;
+/* Signals sent to mlops alone (not by its terminal), and the last of them. */
+static volatile sig_atomic_t forwarded;
+static volatile sig_atomic_t last_forwarded;
 static pthread_mutex_t child_mutex = PTHREAD_MUTEX_INITIALIZER;
 static int running;
 static const int caught[] = { SIGINT, SIGTERM, SIGHUP };
@@ -67,12 +92,14 @@ static void on_signal(int sig, siginfo_t *info, void *uctx)
 	last_signal = sig;
 	interrupts++;
 	int from_terminal = info && info->si_code == SI_KERNEL;
+	if (!from_terminal) {
+		last_forwarded = sig;
+		forwarded++; /* a child in mlops's group: its relay loop passes it on */
+	}
 	for (int i = 0; i < MAX_CHILDREN; i++) {
 		pid_t p = (pid_t)children[i];
 		if (p < 0)
 			kill(p, sig); /* the whole group, at every signal */
-		else if (p > 0 && !from_terminal)
-			kill(p, sig);
 	}
 	errno = saved_errno;
 }
@@ -191,6 +218,199 @@ static void group_kill(pid_t pgid, int grace_ms, int since)
 		kill(-pgid, SIGKILL);
 }
 
+/*
+ * The process tree of a child in mlops's group (see the design notes): the
+ * processes found below it, each with its start time so that a pid the
+ * system has since given to another process is told apart.
+ */
+struct proc_id {
+	pid_t pid;
+	unsigned long long start;
+};
+
+struct proc_tree {
+	struct proc_id *v;
+	size_t n, cap;
+	struct timespec grown; /* when /proc was last read (if looked): at most every 250 ms */
+	int looked;
+};
+
+struct proc_stat {
+	pid_t pid, ppid, pgrp;
+	char state;
+	unsigned long long start;
+};
+
+/* Read /proc/<pid>/stat; 0 when read, -1 when the process is gone (or no /proc). */
+static int proc_stat_read(struct proc_stat *st, pid_t pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	/*
+	 * "pid (comm) state ppid pgrp ... starttime(22nd) ...", where comm may
+	 * hold anything: the fields after the last ')', by number.
+	 */
+	char *p = strrchr(buf, ')');
+	long long f[20];
+	if (!p || p[1] != ' ' || !p[2])
+		return -1;
+	st->state = p[2];
+	p += 3;
+	for (int i = 1; i < 20; i++) {
+		char *end;
+		errno = 0;
+		f[i] = strtoll(p, &end, 10);
+		if (end == p || errno)
+			return -1;
+		p = end;
+	}
+	int ppid = (int)f[1], pgrp = (int)f[2];
+	st->start = (unsigned long long)f[19];
+	st->pid = pid;
+	st->ppid = (pid_t)ppid;
+	st->pgrp = (pid_t)pgrp;
+	return 0;
+}
+
+/* Whether p still runs as the process the tree took (a zombie has ended). */
+static int proc_running(const struct proc_id *p)
+{
+	struct proc_stat st;
+	return proc_stat_read(&st, p->pid) == 0 && st.start == p->start && st.state != 'Z';
+}
+
+static int tree_has(const struct proc_tree *t, pid_t pid)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (t->v[i].pid == pid)
+			return 1;
+	return 0;
+}
+
+/*
+ * Add to the tree the processes of group pgrp whose parent is root or a
+ * member, until nothing more is found; nothing when the last look was less
+ * than 250 ms ago, unless `force`.  Best effort: without /proc or memory the
+ * tree stays as it is.
+ */
+static void tree_grow(struct proc_tree *t, pid_t root, pid_t pgrp, int force)
+{
+	struct proc_stat *all = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *e;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (!force && t->looked && (now.tv_sec - t->grown.tv_sec) * 1000 +
+	    (now.tv_nsec - t->grown.tv_nsec) / 1000000 < 250)
+		return;
+	t->grown = now;
+	t->looked = 1;
+	DIR *d = opendir("/proc");
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		char *end;
+		long pid = strtol(e->d_name, &end, 10);
+		if (*end || pid <= 0)
+			continue;
+		if (n == cap) {
+			size_t nc = cap ? 2 * cap : 256;
+			struct proc_stat *na = realloc(all, nc * sizeof(*na));
+			if (!na)
+				break;
+			all = na;
+			cap = nc;
+		}
+		if (proc_stat_read(&all[n], (pid_t)pid) == 0 && all[n].pgrp == pgrp &&
+		    all[n].state != 'Z')
+			n++;
+	}
+	closedir(d);
+	for (int added = 1; added;) {
+		added = 0;
+		for (size_t i = 0; i < n; i++) {
+			if (all[i].pid == root || tree_has(t, all[i].pid) ||
+			    (all[i].ppid != root && !tree_has(t, all[i].ppid)))
+				continue;
+			if (t->n == t->cap) {
+				size_t nc = t->cap ? 2 * t->cap : 16;
+				struct proc_id *nv = realloc(t->v, nc * sizeof(*nv));
+				if (!nv)
+					goto done;
+				t->v = nv;
+				t->cap = nc;
+			}
+			t->v[t->n++] = (struct proc_id){ all[i].pid, all[i].start };
+			added = 1;
+		}
+	}
+done:
+	free(all);
+}
+
+/* Send sig to every member of the tree that still runs. */
+static void tree_signal(const struct proc_tree *t, int sig)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (proc_running(&t->v[i]))
+			kill(t->v[i].pid, sig);
+}
+
+static int tree_running(const struct proc_tree *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (proc_running(&t->v[i]))
+			return 1;
+	return 0;
+}
+
+/*
+ * Pass on to the child pid (not reaped yet unless `reaped`) and its tree
+ * the signals sent to mlops alone since *seen; `start` is the count when
+ * the child started.  From the second such signal on, SIGKILL.  After the
+ * first, the tree keeps growing with what the child starts.
+ */
+static void tree_forward(struct proc_tree *t, pid_t pid, int reaped, int *seen, int start)
+{
+	int f = (int)forwarded;
+	if (f == start)
+		return;
+	tree_grow(t, pid, getpgrp(), f != *seen);
+	if (f == *seen)
+		return;
+	*seen = f;
+	int sig = f - start >= 2 ? SIGKILL : (int)last_forwarded;
+	if (!reaped)
+		kill(pid, sig);
+	tree_signal(t, sig);
+}
+
+/*
+ * The child has ended after a signal sent to mlops alone: kill what is
+ * left of its tree, after a grace of up to 2 s for it to end by itself
+ * (none from the second such signal on, which may arrive meanwhile).
+ */
+static void tree_finish(struct proc_tree *t, pid_t pid, int start)
+{
+	for (int waited = 0; waited < 2000 && (int)forwarded - start < 2; waited += 20) {
+		tree_grow(t, pid, getpgrp(), 0);
+		if (!tree_running(t))
+			return;
+		struct timespec ts = { 0, 20 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	tree_grow(t, pid, getpgrp(), 1);
+	tree_signal(t, SIGKILL);
+}
+
 static void slot_free(int slot)
 {
 	if (slot < 0)
@@ -251,6 +471,8 @@ int mlops_child_run_since(struct mlops_child_result *out, const char *const *arg
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
 	int err = 0, fa_init = 0, attr_init = 0, slot = -1, entered = 0;
+	int fwd_start = 0, fwd_seen = 0;
+	struct proc_tree tree = { 0 };
 	pid_t pid = -1;
 	char buf[65536];
 
@@ -315,6 +537,7 @@ int mlops_child_run_since(struct mlops_child_result *out, const char *const *arg
 	int rc = posix_spawnp(&pid, argv[0], &fa, &attr, (char *const *)argv, envp);
 	if (rc == 0)
 		slot = slot_take(own_group ? -pid : pid);
+	fwd_start = fwd_seen = (int)forwarded;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0) {
 		pid = -1;
@@ -364,16 +587,24 @@ int mlops_child_run_since(struct mlops_child_result *out, const char *const *arg
 			kill(-pid, SIGKILL);
 			group_killed = 1;
 		}
+		if (!own_group)
+			tree_forward(&tree, pid, reaped, &fwd_seen, fwd_start);
 	}
 	while (!reaped) {
 		if (own_group && !group_killed && mlops_child_interrupts() - interrupts_before >= 2) {
 			kill(-pid, SIGKILL);
 			group_killed = 1;
 		}
-		pid_t w = wait4(pid, &status, 0, &ru);
-		if (w == pid)
+		if (!own_group)
+			tree_forward(&tree, pid, 0, &fwd_seen, fwd_start);
+		/* In mlops's group a signal is passed on from here: wait in steps. */
+		pid_t w = wait4(pid, &status, own_group ? 0 : WNOHANG, &ru);
+		if (w == pid) {
 			reaped = 1;
-		else if (w < 0 && errno != EINTR) {
+		} else if (w == 0) {
+			struct timespec ts = { 0, 50 * 1000 * 1000 };
+			nanosleep(&ts, NULL);
+		} else if (w < 0 && errno != EINTR) {
 			err = mlops_error_sys(errno, "unable to wait for '%s'", argv[0]);
 			break;
 		}
@@ -394,7 +625,12 @@ int mlops_child_run_since(struct mlops_child_result *out, const char *const *arg
 	 */
 	if (own_group && out->interrupted)
 		group_kill(pid, group_killed ? 0 : 2000, interrupts_before);
+	if (!own_group && reaped && (int)forwarded != fwd_start) {
+		tree_forward(&tree, pid, 1, &fwd_seen, fwd_start); /* one that came as it ended */
+		tree_finish(&tree, pid, fwd_start);
+	}
 done:
+	free(tree.v);
 	slot_free(slot);
 	if (entered)
 		handlers_leave();

@@ -472,6 +472,96 @@ test_expect_success 'SIGHUP to a parallel sweep stops every point and its childr
 	test "$(cat rc)" = 129 && sleep 0.3 && gone_soon
 '
 
+# At a terminal: a pty (python3) whose session runs tty.sh, which runs
+# mlops train in the foreground, so that the command stays in the group of
+# mlops.  pty-run.py sends SIGTERM to mlops alone (term) or types Ctrl-C
+# (intr) once the command has written gc.pid, and prints what the terminal
+# showed.  tty.sh reports what of the command is left once mlops has ended
+# and whether the terminal is still in the foreground group of the shell.
+cat >pty-run.py <<'EOF'
+import os, pty, select, signal, sys, time
+action, trigger, cmd = sys.argv[1], sys.argv[2], sys.argv[3:]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp(cmd[0], cmd)
+
+def mlops_pid():
+    for d in os.listdir("/proc"):
+        try:
+            s = open("/proc/%s/stat" % d).read()
+        except OSError:
+            continue
+        rest = s[s.rindex(")") + 2:].split()
+        if int(rest[1]) == pid and s[s.index("(") + 1:s.rindex(")")] == "mlops":
+            return int(d)
+    return None
+
+out, acted, status, deadline = b"", False, None, time.time() + 30
+while status is None and time.time() < deadline:
+    if select.select([fd], [], [], 0.05)[0]:
+        try:
+            out += os.read(fd, 4096)
+        except OSError:
+            pass
+    if not acted and os.path.exists(trigger) and os.path.getsize(trigger) > 0:
+        time.sleep(0.3)
+        if action == "term":
+            os.kill(mlops_pid(), signal.SIGTERM)
+        else:
+            os.write(fd, b"\x03")
+        acted = True
+    w, st = os.waitpid(pid, os.WNOHANG)
+    if w == pid:
+        status = st
+while select.select([fd], [], [], 0.1)[0]:
+    try:
+        data = os.read(fd, 4096)
+    except OSError:
+        break
+    if not data:
+        break
+    out += data
+sys.stdout.write(out.decode(errors="replace"))
+sys.exit(0 if status is not None else 124)
+EOF
+cat >tty.sh <<'EOF'
+#!/bin/sh
+trap : INT
+"$MLOPS_BIN" train "$@"
+echo "rc=$?"
+for p in $(cat gc.pid); do
+	if kill -0 $p 2>/dev/null && ! grep -q "^[0-9]* ([^)]*) Z" /proc/$p/stat; then echo "left: $p"; fi
+done
+test "$(cut -d" " -f8 /proc/$$/stat)" = "$(cut -d" " -f5 /proc/$$/stat)" && echo "terminal: ours"
+EOF
+cat >ttyfg.sh <<'EOF'
+#!/bin/sh
+# A command that is in the foreground group of its terminal writes its pid and waits.
+test "$(cut -d" " -f8 /proc/$$/stat)" = "$(cut -d" " -f5 /proc/$$/stat)" || exit 7
+echo $$ >>gc.pid
+exec sleep 30
+EOF
+chmod +x tty.sh ttyfg.sh
+
+if test_have_cmd python3 && test -r /proc/self/stat; then
+	test_expect_success 'at a terminal, SIGTERM to mlops alone stops the command and what it started' '
+		rm -f gc.pid &&
+		python3 pty-run.py term gc.pid sh ./tty.sh -n tty-term -- \
+			sh -c "sleep 30 & echo \$! >>gc.pid; (trap \"\" TERM; exec sleep 30) & echo \$! >>gc.pid; wait" >out &&
+		grep -q "^rc=143" out && ! grep -q "^left" out && grep -q "^terminal: ours" out &&
+		mlops --json train show tty-term | tr -d " \t\n" | grep -q "\"status\":\"interrupted\""
+	'
+	test_expect_success 'at a terminal, the command is in the foreground and Ctrl-C reaches it' '
+		rm -f gc.pid &&
+		python3 pty-run.py intr gc.pid sh ./tty.sh -n tty-int -- ./ttyfg.sh >out &&
+		grep -q "^rc=130" out && ! grep -q "^left" out && grep -q "^terminal: ours" out &&
+		mlops --json train show tty-int | tr -d " \t\n" | grep -q "\"status\":\"interrupted\""
+	'
+else
+	test_skip "at a terminal: no python3 or no /proc"
+	test_skip "at a terminal: no python3 or no /proc"
+fi
+
 test_expect_success 'a FIFO or socket among the outputs is left out, the run kept' '
 	mlops train -n fifo -- sh -c "mkfifo \$MLOPS_OUTPUT/fifo; mkdir \$MLOPS_OUTPUT/d; mkfifo \$MLOPS_OUTPUT/d/p; echo x >\$MLOPS_OUTPUT/f; echo done" >out 2>err &&
 	grep -q "fifo: succeeded" out &&
