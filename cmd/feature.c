@@ -32,8 +32,7 @@ static int simple_args(int argc, char **argv, const char *const *usage, int min,
 	cmd_getopt_reset();
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1)
 		return cmd_usage(usage, c == 'h');
-	int n = argc - optind;
-	return n < min || n > max ? cmd_usage(usage, 0) : -1;
+	return cmd_check_args(argc, argv, min, max, usage);
 }
 
 static const char *short_id(const cJSON *o, const char *key)
@@ -103,8 +102,8 @@ static int feature_materialize(int argc, char **argv)
 		else
 			return cmd_usage(materialize_usage, c == 'h');
 	}
-	if (argc - optind != 1)
-		return cmd_usage(materialize_usage, 0);
+	if ((c = cmd_check_args(argc, argv, 1, 1, materialize_usage)) >= 0)
+		return c;
 	const char *mem = getenv("MLOPS_FEATURE_SORT_MEMORY");
 	if (mem && *mem) {
 		char *end;
@@ -519,8 +518,8 @@ static int feature_get(int argc, char **argv)
 		else
 			return cmd_usage(get_usage, c == 'h');
 	}
-	if (argc - optind < 2)
-		return cmd_usage(get_usage, 0);
+	if ((c = cmd_check_args(argc, argv, 2, -1, get_usage)) >= 0)
+		return c;
 	int64_t at = 0;
 	int err;
 	if (at_text && (err = mlops_feature_parse_time(&at, at_text, strlen(at_text))) < 0)
@@ -612,11 +611,10 @@ static int feature_join(int argc, char **argv)
 		default: return cmd_usage(join_usage, 0);
 		}
 	}
-	if (argc - optind < 1 || !jo.entities || !jo.out) {
-		if (argc - optind >= 1)
-			fprintf(stderr, "mlops: feature join: --entities and --out are required\n");
-		return cmd_usage(join_usage, 0);
-	}
+	if ((c = cmd_check_args(argc, argv, 1, -1, join_usage)) >= 0)
+		return c;
+	if (!jo.entities || !jo.out)
+		return cmd_usage_error(join_usage, "--entities and --out are required");
 	jo.revs = (const char *const *)argv + optind;
 	jo.nrevs = (size_t)(argc - optind);
 	cJSON *man;

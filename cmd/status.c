@@ -103,8 +103,8 @@ int cmd_status_usage(int argc, char **argv, const char *const *usage)
 		else
 			return cmd_usage(usage, 0);
 	}
-	if (optind < argc)
-		return cmd_usage(usage, 0);
+	if ((c = cmd_check_args(argc, argv, 0, 0, usage)) >= 0)
+		return c;
 
 	struct mlops_path_status *st;
 	size_t n;

@@ -706,8 +706,7 @@ static int train_run(int argc, char **argv)
 		goto done;
 	}
 	if (!bspec.kind && optind >= argc) {
-		fprintf(stderr, "mlops: train: no command to run: give one after '--', or use --builtin\n");
-		rc = cmd_usage(train_usage, 0);
+		rc = cmd_usage_error(train_usage, "no command to run: give one after '--', or use --builtin");
 		goto done;
 	}
 	if (have_max && have_min) {
@@ -898,8 +897,7 @@ static int read_args(int argc, char **argv, const char *const *usage, int min, i
 		else
 			return cmd_usage(usage, c == 'h');
 	}
-	int n = argc - optind;
-	return n < min || (max >= 0 && n > max) ? cmd_usage(usage, 0) : -1;
+	return cmd_check_args(argc, argv, min, max, usage);
 }
 
 static const char *const list_usage[] = { "train list [--name NAME] [--json]", NULL };
@@ -1431,8 +1429,8 @@ static int wait_or_cancel(int argc, char **argv, int cancel)
 			return cmd_usage(usage, c == 'h');
 		}
 	}
-	if (optind >= argc)
-		return cmd_usage(usage, 0);
+	if ((c = cmd_check_args(argc, argv, 1, -1, usage)) >= 0)
+		return c;
 	size_t n = (size_t)(argc - optind);
 	struct mlops_run_result **res = calloc(n, sizeof(*res));
 	if (!res)
@@ -1492,7 +1490,9 @@ static const struct subcmd subs[] = {
 
 int cmd_train(int argc, char **argv)
 {
-	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))
-		return cmd_usage(train_usage, argc >= 2);
+	if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")))
+		return cmd_usage(train_usage, 1);
+	if (argc < 2)
+		return cmd_usage_error(train_usage, "no command to run: give one after '--', or use --builtin");
 	return cmd_dispatch(argc, argv, subs, sizeof(subs) / sizeof(subs[0]), train_run);
 }

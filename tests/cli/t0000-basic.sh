@@ -61,7 +61,9 @@ test_expect_success 'an argument too many or too few is named in one line before
 		"register promote m:STAGE" "register deprecate:NAME" "register impact:DATASET@REV" \
 		"deploy rollback:TARGET" "deploy x:TARGET" "deploy serve:REV|PATH" "hooks run:NAME" \
 		"export x:FILE" "import:FILE" "merge-lock a b:THEIRS" "register lineage:REV" \
-		"register:NAME" "remote remove:NAME" "deploy:REV"; do
+		"register:NAME" "remote remove:NAME" "deploy:REV" "feature get x:KEY" \
+		"feature materialize:NAME" "feature join:NAME" "feature show:REV" "train compare:RUN" \
+		"train show:RUN" "train wait:RUN" "train cancel:RUN" "train log:RUN"; do
 		cmd=${args%%:*} what=${args#*:} &&
 		test_expect_code 2 mlops $cmd 2>err &&
 		head -n 1 err | sed -n "s/^mlops: [a-z -]*: missing //p" >first && test "$(cat first)" = "$what" &&
@@ -72,7 +74,8 @@ test_expect_success 'an argument too many or too few is named in one line before
 		"version" "merge-lock a b c" "register history a" "register list" "register show a" \
 		"register lineage a" "register promote a b" "deploy list" "deploy rollback a" \
 		"remote list" "remote remove a" "export a b" "import a" "monitor log a" \
-		"hooks uninstall" "hooks install"; do
+		"hooks uninstall" "hooks install" "status" "feature list" "feature show a" \
+		"feature materialize a" "train list" "train show a" "train log a"; do
 		test_expect_code 2 mlops $args extra 2>err &&
 		head -n 1 err >first && grep -q "^mlops: .*: unexpected argument .extra.$" first &&
 		grep -q "^usage: mlops " err || { echo "$args" >&2; cat err >&2; return 1; }
