@@ -131,6 +131,16 @@ static int write_exec(const char *path, const char *text)
 	return err;
 }
 
+/* The line of text that is exactly `line` (borrowed), or NULL. */
+static char *find_line(char *text, const char *line)
+{
+	size_t len = strlen(line);
+	for (char *at = text; at && (at = strstr(at, line)); at++)
+		if ((at == text || at[-1] == '\n') && (at[len] == '\n' || at[len] == '\0'))
+			return at;
+	return NULL;
+}
+
 static int set_merge_driver(struct mlops_repo *repo, int install)
 {
 	git_config *cfg = NULL, *local = NULL;
@@ -157,34 +167,47 @@ static int set_merge_driver(struct mlops_repo *repo, int install)
 	}
 	if (err)
 		goto done;
-	/* .gitattributes: "mlops.lock merge=mlops-lock", once. */
+	/*
+	 * .gitattributes: mlops.lock through the driver, and .gitignore merged
+	 * as the union of both sides (datasets added on two branches each
+	 * append a line there: a conflict git would otherwise stop at), once.
+	 */
+	static const char *const lines[] = { "mlops.lock merge=mlops-lock", ".gitignore merge=union" };
 	char *path = mlops_path_join(repo->workdir, ".gitattributes"), *text = NULL;
-	const char *line = "mlops.lock merge=mlops-lock";
 	if (!path) {
 		err = mlops_error_set(MLOPS_ERROR, "out of memory");
 		goto done;
 	}
 	if (mlops_read_file(&text, NULL, path) < 0)
 		mlops_error_clear();
-	char *at = text ? strstr(text, line) : NULL;
-	char *nt = NULL;
-	if (install && !at)
-		nt = mlops_strdupf("%s%s%s\n", text ? text : "",
-				   text && *text && text[strlen(text) - 1] != '\n' ? "\n" : "", line);
-	else if (!install && at) {
-		char *end = at + strlen(line);
-		if (*end == '\n')
-			end++;
-		nt = mlops_strdupf("%.*s%s", (int)(at - text), text, end);
+	int changed = 0;
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]) && err == 0; i++) {
+		char *at = find_line(text, lines[i]), *nt = NULL;
+		if (install && !at)
+			nt = mlops_strdupf("%s%s%s\n", text ? text : "",
+					   text && *text && text[strlen(text) - 1] != '\n' ? "\n" : "",
+					   lines[i]);
+		else if (!install && at) {
+			char *end = at + strlen(lines[i]);
+			if (*end == '\n')
+				end++;
+			nt = mlops_strdupf("%.*s%s", (int)(at - text), text, end);
+		} else {
+			continue;
+		}
+		if (!nt)
+			err = mlops_error_set(MLOPS_ERROR, "out of memory");
+		free(text);
+		text = nt;
+		changed = 1;
 	}
-	if (nt && !install && !*nt) {
-		/* Our line was all it held: it was made for it. */
+	if (err == 0 && changed && !install && !*text) {
+		/* Our lines were all it held: it was made for them. */
 		if (unlink(path) < 0 && errno != ENOENT)
 			err = mlops_error_sys(errno, "unable to remove '%s'", path);
-	} else if (nt) {
-		err = mlops_write_file_atomic(path, nt, strlen(nt), repo->tmpdir, 0);
+	} else if (err == 0 && changed) {
+		err = mlops_write_file_atomic(path, text, strlen(text), repo->tmpdir, 0);
 	}
-	free(nt);
 	free(text);
 	free(path);
 done:
@@ -392,7 +415,8 @@ static int hooks_install(int argc, char **argv)
 	if (err == 0)
 		err = set_merge_driver(repo, 1);
 	if (err == 0 && !g_opts.quiet && !g_opts.json)
-		printf("merge driver for mlops.lock: set in .git/config and .gitattributes\n");
+		printf("merge driver for mlops.lock: set in .git/config and .gitattributes "
+		       "(.gitignore merged as a union)\n");
 done:
 	return finish(err, json, dir, repo, 1);
 }

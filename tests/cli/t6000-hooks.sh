@@ -236,6 +236,19 @@ test_expect_success 'uninstall keeps a .gitattributes that holds other lines' '
 	mlops -q hooks uninstall && test "$(cat .gitattributes)" = "*.bin binary"
 '
 
+test_expect_success 'datasets added on two branches merge without a .gitignore conflict' '
+	mkdir union && cd union && git init -q && mlops -q init && mlops -q hooks install &&
+	grep -qx ".gitignore merge=union" .gitattributes &&
+	git add -A && git commit -q -m init && git branch -M main &&
+	git checkout -q -b b && echo b >b.csv && mlops -q dataset add b.csv &&
+	git add -A && git commit -q -m b &&
+	git checkout -q main 2>/dev/null && echo a >a.csv && mlops -q dataset add a.csv &&
+	git add -A && git commit -q -m a &&
+	git merge -q --no-edit b 2>err && grep -qx /a.csv .gitignore && grep -qx /b.csv .gitignore &&
+	! grep -q "^<<<<<<<" .gitignore mlops.lock && mlops status --exit-code &&
+	mlops -q hooks uninstall && ! grep -q "merge=union" .gitattributes
+'
+
 test_expect_success '--json hooks install and uninstall print JSON objects on stdout' '
 	cd forced &&
 	mlops --json hooks install --hook pre-commit --hook pre-push >out 2>err && ! test -s err &&
