@@ -385,9 +385,20 @@ void mlops_tempfile_cleanup(void)
 	pthread_mutex_unlock(&temp_mutex);
 }
 
+/* This host's name as it goes into file names: [A-Za-z0-9.-], others '_'. */
+static void host_tag(char *buf, size_t len)
+{
+	mlops_host_name(buf, len);
+	for (char *p = buf; *p; p++)
+		if (!isalnum((unsigned char)*p) && *p != '.' && *p != '-')
+			*p = '_';
+}
+
 int mlops_tempfile(int *fd_out, char **path_out, const char *dir, const char *prefix)
 {
-	char *path = mlops_strdupf("%s/%sXXXXXX", dir, prefix);
+	char host[HOST_NAME_MAX + 1];
+	host_tag(host, sizeof(host));
+	char *path = mlops_strdupf("%s/%s%s-%ld-XXXXXX", dir, prefix, host, (long)getpid());
 	if (!path)
 		return mlops_error_set(MLOPS_ERROR, "out of memory");
 	int fd = mkostemp(path, O_CLOEXEC);
@@ -499,14 +510,6 @@ void mlops_host_name(char *buf, size_t len)
 	buf[len - 1] = '\0';
 }
 
-static void host_tag(char *buf, size_t len)
-{
-	mlops_host_name(buf, len);
-	for (char *p = buf; *p; p++)
-		if (!isalnum((unsigned char)*p) && *p != '.' && *p != '-')
-			*p = '_';
-}
-
 int mlops_workdir_make(char **out, const char *dir, const char *prefix)
 {
 	char host[HOST_NAME_MAX + 1];
@@ -524,26 +527,44 @@ int mlops_workdir_make(char **out, const char *dir, const char *prefix)
 }
 
 /*
- * The process a working directory's name gives, when the name is one and
- * was made on this host (host: host_tag's); else 0.  Parsed from the end,
- * since host names hold '-': "-<pid>-XXXXXX".
+ * The process the name of a temporary file or working directory gives,
+ * when it was made on this host (host: host_tag's); else 0.  Parsed from
+ * the end, since prefixes and host names hold '-': "-<host>-<pid>-XXXXXX".
  */
-static long workdir_pid(const char *name, const char *host)
+static long name_pid(const char *name, const char *host)
 {
 	size_t len = strlen(name), hl = strlen(host);
-	const char *dash = strchr(name, '-');
-	if (!dash || dash == name || len < 8 || name[len - 7] != '-')
+	if (len < 10 || name[len - 7] != '-')
 		return 0;
-	for (const char *p = name; p < dash; p++)
-		if (!isalnum((unsigned char)*p))
-			return 0;
 	const char *end = name + len - 7, *p = end;
-	while (p > dash && isdigit((unsigned char)p[-1]))
+	while (p > name && isdigit((unsigned char)p[-1]))
 		p--;
-	if (p == end || p[-1] != '-' || (size_t)(p - 1 - (dash + 1)) != hl ||
-	    memcmp(dash + 1, host, hl) || end - p > 9)
+	if (p == end || end - p > 9 || p == name || p[-1] != '-' || (size_t)(p - 1 - name) < hl + 1)
 		return 0;
+	const char *h = p - 1 - hl;
+	if (memcmp(h, host, hl) || h[-1] != '-' || h - 1 == name || !isalnum((unsigned char)*name))
+		return 0;
+	/* The prefix: letters, digits and dashes ("import", "fetch-pack-"). */
+	for (const char *c = name; c < h - 1; c++)
+		if (!isalnum((unsigned char)*c) && *c != '-')
+			return 0;
 	return strtol(p, NULL, 10);
+}
+
+/* Whether process pid (of this host) runs; another user's counts. */
+static int pid_alive(long pid)
+{
+	int saved = errno, alive = pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH;
+	errno = saved;
+	return alive;
+}
+
+int mlops_tempfile_live(const char *name)
+{
+	char host[HOST_NAME_MAX + 1];
+	host_tag(host, sizeof(host));
+	long pid = name_pid(name, host);
+	return pid > 0 && pid_alive(pid);
 }
 
 int mlops_workdir_clean(const char *dir)
@@ -554,8 +575,8 @@ int mlops_workdir_clean(const char *dir)
 	struct dirent *de;
 	int n = 0, saved = errno;
 	while (d && (de = readdir(d))) {
-		long pid = workdir_pid(de->d_name, host);
-		if (pid <= 0 || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+		long pid = name_pid(de->d_name, host);
+		if (pid <= 0 || pid_alive(pid))
 			continue;
 		char *path = mlops_path_join(dir, de->d_name);
 		if (path && mlops_remove_tree(path) == 0)

@@ -102,13 +102,20 @@ int mlops_copy_fd(int out, int in, uint64_t size, const char *src, const char *d
 ssize_t mlops_read_full(int fd, void *buf, size_t len);
 
 /*
- * Create a unique temporary file in dir ("<dir>/<prefix>XXXXXX"), opened
- * O_RDWR|O_CLOEXEC.  Not registered: a caller whose file must not survive
- * a signal registers it (mlops_tempfile_register); one left in the
- * store's tmp/ goes at the next gc (mlops_odb_clean_tmp).  *path_out is
- * the caller's.
+ * Create a unique temporary file in dir ("<dir>/<prefix><host>-<pid>-XXXXXX"),
+ * opened O_RDWR|O_CLOEXEC.  Not registered: a caller whose file must not
+ * survive a signal registers it (mlops_tempfile_register); one left in the
+ * store's tmp/ goes at the next gc (mlops_odb_clean_tmp) once its process
+ * is gone.  *path_out is the caller's.
  */
 int mlops_tempfile(int *fd_out, char **path_out, const char *dir, const char *prefix);
+
+/*
+ * 1 when file name `name` (no folder) is a temporary file or working
+ * directory (mlops_tempfile, mlops_workdir_make) of a process of this host
+ * that still runs, else 0.
+ */
+int mlops_tempfile_live(const char *name);
 
 /* Register / unregister a path that must not survive an abnormal exit. */
 void mlops_tempfile_register(const char *path);

@@ -2251,9 +2251,17 @@ static int orphan_pack(DIR *d, const char *name)
 	return fstatat(dirfd(d), idx, &st, 0) < 0 && errno == ENOENT;
 }
 
+/* A file in tmp/ whose process still runs is in use, whatever its age. */
+static int not_in_use(DIR *d, const char *name)
+{
+	(void)d;
+	return !mlops_tempfile_live(name);
+}
+
 int mlops_odb_clean_tmp(struct mlops_odb *odb, long max_age)
 {
 	/* A pack without its index may be another process's sync (pack.h). */
 	long pack_age = max_age > MLOPS_PACK_ORPHAN_AGE ? max_age : MLOPS_PACK_ORPHAN_AGE;
-	return clean_dir(odb->tmpdir, max_age, NULL) + clean_dir(odb->packdir, pack_age, orphan_pack);
+	return clean_dir(odb->tmpdir, max_age, not_in_use) +
+	       clean_dir(odb->packdir, pack_age, orphan_pack);
 }

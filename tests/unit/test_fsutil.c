@@ -161,6 +161,52 @@ static void test_clean_dead_only(void **state)
 	assert_int_equal(mlops_workdir_clean(fx_path(path, sizeof(path), fx->scratch, "none")), 0);
 }
 
+/*
+ * A temporary file names its host and process, so that gc keeps one whose
+ * process still runs, however old (a long add's pending objects), and takes
+ * a dead one's by its age.
+ */
+static void test_tempfile_live(void **state)
+{
+	struct fixture *fx = *state;
+	char host[256], want[PATH_MAX], name[PATH_MAX], path[PATH_MAX], *tmp = NULL;
+	int fd = -1;
+	host_tag(host, sizeof(host));
+	assert_int_equal(mlops_tempfile(&fd, &tmp, fx->scratch, "obj-"), 0);
+	close(fd);
+	fx_fmt(want, "%s/obj-%s-%ld-", fx->scratch, host, (long)getpid());
+	assert_int_equal(strncmp(tmp, want, strlen(want)), 0);
+	assert_int_equal(strlen(tmp), strlen(want) + 6);
+	assert_true(mlops_tempfile_live(strrchr(tmp, '/') + 1));
+	free(tmp);
+	fx_fmt(name, "fetch-pack-%s-1-abcdef", host); /* init: alive */
+	assert_true(mlops_tempfile_live(name));
+	fx_fmt(name, "obj-%s-999999999-abcdef", host);
+	assert_false(mlops_tempfile_live(name));
+	fx_fmt(name, "obj-x%s-1-abcdef", host);
+	assert_false(mlops_tempfile_live(name));
+	assert_false(mlops_tempfile_live("obj-abcdef"));
+	assert_false(mlops_tempfile_live("1-abcdef"));
+
+	/* The store's gc: with no grace at all, the live one stays. */
+	struct mlops_odb *odb = NULL;
+	char objects[PATH_MAX], tmpdir[PATH_MAX];
+	fx_path(objects, sizeof(objects), fx->scratch, "objects");
+	fx_path(tmpdir, sizeof(tmpdir), fx->scratch, "tmp");
+	assert_int_equal(mkdir(objects, 0777), 0);
+	assert_int_equal(mkdir(tmpdir, 0777), 0);
+	assert_int_equal(mlops_odb_open(&odb, objects, tmpdir), 0);
+	assert_int_equal(mlops_tempfile(&fd, &tmp, tmpdir, "obj-"), 0);
+	close(fd);
+	fx_fmt(name, "obj-%s-999999999-abcdef", host);
+	fx_write(fx_path(path, sizeof(path), tmpdir, name), "x", 1);
+	fx_write(fx_path(path, sizeof(path), tmpdir, "obj-abcdef"), "x", 1);
+	assert_int_equal(mlops_odb_clean_tmp(odb, 0), 2);
+	assert_int_equal(access(tmp, F_OK), 0);
+	free(tmp);
+	mlops_odb_free(odb);
+}
+
 static void test_remove_tree(void **state)
 {
 	struct fixture *fx = *state;
@@ -219,6 +265,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_make_names, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_clean_dead_only, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_tempfile_live, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_remove_tree, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_fsync_files_up_to, fx_setup, fx_teardown),
 	};
