@@ -179,9 +179,7 @@ static int feature_list(int argc, char **argv)
 			free(sv);
 			break;
 		}
-		char newest[200];
-		snprintf(newest, sizeof(newest), "%s@v%ld", names[i], vn ? vv[vn - 1] : 0);
-		if (vn && (err = mlops_feature_resolve(&rec, &id, g_repo, newest)) < 0) {
+		if (vn && (err = mlops_feature_resolve(&rec, &id, g_repo, names[i])) < 0) {
 			free(sv);
 			free(vv);
 			break;
@@ -356,11 +354,9 @@ static int feature_show(int argc, char **argv)
 	cJSON *rec = NULL;
 	mlops_oid id;
 	char hex[MLOPS_OID_HEXSZ + 1], t[64];
-	int err = mlops_feature_resolve(&rec, &id, g_repo, rev), pinned = 0;
-	long pv;
-	if (err == MLOPS_ENOTFOUND && !strchr(rev, '@') &&
-	    mlops_feature_lock_pin(&pinned, &id, &pv, g_repo, rev, 0) == 0 && !pinned) {
-		/* Not materialised yet: show the spec (the one mlops.lock names, or the newest). */
+	int err = mlops_feature_resolve(&rec, &id, g_repo, rev);
+	if (err == MLOPS_ENOTFOUND && !strchr(rev, '@')) {
+		/* Not materialised yet: show the newest spec. */
 		cJSON *spec;
 		mlops_error_clear();
 		if (mlops_feature_spec_resolve(&spec, &id, g_repo, rev) == 0) {

@@ -144,104 +144,6 @@ void ft_source_pick_free(struct ft_source_pick *p)
 	memset(p, 0, sizeof(*p));
 }
 
-/* ---- what mlops.lock pins ------------------------------------------------- */
-
-/*
- * The dataset version mlops.lock records for dataset `name`: the one its
- * tracked paths name (the newest of them, should a later version of the
- * dataset have tracked other paths).  *found 0 when the lock names none.
- */
-static int lock_dataset_pin(int *found, mlops_oid *record, long *version, struct mlops_repo *repo,
-			    const char *name)
-{
-	struct mlops_lockfile *lf;
-	int err = mlops_lockfile_load(&lf, repo);
-	*found = 0;
-	*version = 0;
-	if (err < 0)
-		return err;
-	const cJSON *e;
-	cJSON_ArrayForEach(e, mlops_lockfile_section(lf, "paths")) {
-		const char *ds = mlops_json_str(e, "dataset");
-		long v = (long)mlops_json_num(e, "version", 0);
-		mlops_oid id;
-		if (!ds || strcmp(ds, name))
-			continue;
-		if (mlops_json_get_oid(&id, e, "record") < 0) {
-			mlops_error_clear();
-			continue;
-		}
-		if (!*found || v > *version) {
-			*found = 1;
-			*record = id;
-			*version = v;
-		}
-	}
-	mlops_lockfile_free(lf);
-	return 0;
-}
-
-int mlops_feature_lock_pin(int *found, mlops_oid *id, long *version, struct mlops_repo *repo,
-			   const char *name, int spec)
-{
-	struct mlops_lockfile *lf;
-	int err = mlops_lockfile_load(&lf, repo);
-	*found = 0;
-	*version = 0;
-	if (err < 0)
-		return err;
-	const cJSON *e = cJSON_GetObjectItemCaseSensitive(mlops_lockfile_section(lf, "features"), name);
-	const char *key = spec ? "spec" : "record";
-	if (cJSON_IsObject(e) && cJSON_GetObjectItemCaseSensitive(e, key)) {
-		if (mlops_json_get_oid(id, e, key) == 0) {
-			*found = 1;
-			*version = (long)mlops_json_num(e, spec ? "spec_version" : "version", 0);
-		} else {
-			mlops_error_clear();
-		}
-	}
-	mlops_lockfile_free(lf);
-	return 0;
-}
-
-/*
- * A dataset revision as a feature set reads it: NAME alone is the version
- * mlops.lock pins (the one this commit uses), or the newest when the lock
- * names none; NAME@vN and NAME@<prefix> as mlops_dataset_resolve.
- */
-static int source_resolve(struct mlops_dataset_version **out, struct mlops_repo *repo, const char *rev)
-{
-	struct mlops_rev r;
-	mlops_oid record;
-	long version;
-	int found, err;
-	*out = NULL;
-	if (mlops_rev_parse(&r, rev) < 0 || r.kind != MLOPS_REV_LATEST) {
-		mlops_error_clear();
-		return mlops_dataset_resolve(out, repo, rev);
-	}
-	if ((err = lock_dataset_pin(&found, &record, &version, repo, r.name)) < 0)
-		return err;
-	if (!found)
-		return mlops_dataset_resolve(out, repo, rev);
-	err = mlops_dataset_load(out, repo, &record);
-	if (err == MLOPS_ENOTFOUND)
-		return mlops_error_set(MLOPS_ENOTFOUND, "dataset %s@v%ld, which mlops.lock names, is not in "
-				       "the store (mlops pull fetches it)", r.name, version);
-	if (err < 0)
-		return err;
-	if (strcmp((*out)->name, r.name)) {
-		char hex[MLOPS_OID_HEXSZ + 1];
-		err = mlops_error_set(MLOPS_ECORRUPT, "mlops.lock names %.12s as a version of dataset '%s', "
-				      "but it is one of '%s'", mlops_oid_fmt(hex, &record), r.name, (*out)->name);
-		mlops_dataset_version_free(*out);
-		*out = NULL;
-		return err;
-	}
-	(*out)->version = version;
-	return 0;
-}
-
 int ft_source_pick(struct ft_source_pick *out, struct mlops_repo *repo, const char *rev,
 		   const char *file)
 {
@@ -250,7 +152,7 @@ int ft_source_pick(struct ft_source_pick *out, struct mlops_repo *repo, const ch
 	size_t found = 0;
 	int err;
 	memset(out, 0, sizeof(*out));
-	if ((err = source_resolve(&v, repo, rev)) < 0)
+	if ((err = mlops_dataset_resolve(&v, repo, rev)) < 0)
 		return err;
 	for (size_t i = 0; i < v->nentries; i++) {
 		struct mlops_tree_list l;
@@ -507,30 +409,6 @@ static int resolve_in(cJSON **record, mlops_oid *id, struct mlops_repo *repo, co
 	if (rev.kind != MLOPS_REV_LATEST && rev.kind != MLOPS_REV_NUMBER && rev.kind != MLOPS_REV_PREFIX)
 		return mlops_error_set(MLOPS_EUSAGE, "'%s': a %s revision is NAME, NAME@vN or NAME@<id prefix>",
 				       text, what);
-	if (rev.kind == MLOPS_REV_LATEST) {
-		/* NAME alone: the version this commit uses, when mlops.lock names one. */
-		long pinned;
-		int found;
-		if ((err = mlops_feature_lock_pin(&found, id, &pinned, repo, rev.name, spec)) < 0)
-			return err;
-		if (found) {
-			err = load_typed(record, repo, id, type);
-			if (err == MLOPS_ENOTFOUND)
-				return mlops_error_set(MLOPS_ENOTFOUND, "feature set %s%sv%ld, which mlops.lock "
-						       "names, is not in the store (mlops pull fetches it)",
-						       rev.name, spec ? " spec " : "@", pinned);
-			if (err == 0 && strcmp(mlops_json_str(*record, "name") ? mlops_json_str(*record, "name") : "",
-					       rev.name)) {
-				char hex[MLOPS_OID_HEXSZ + 1];
-				cJSON_Delete(*record);
-				*record = NULL;
-				err = mlops_error_set(MLOPS_ECORRUPT, "mlops.lock names %.12s as a version of %s "
-						      "'%s', but it is not one", mlops_oid_fmt(hex, id), what,
-						      rev.name);
-			}
-			return err;
-		}
-	}
 	err = spec ? mlops_feature_spec_versions(&vers, &n, repo, rev.name) :
 		     mlops_feature_versions(&vers, &n, repo, rev.name);
 	if (err < 0)

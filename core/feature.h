@@ -222,9 +222,8 @@ const char *mlops_feature_transform_output_kind(const struct mlops_feature_trans
 /*
  * Validate the spec file at spec_path and record it as the next version of
  * its feature set (no new version when it equals the newest: *created 0).
- * Validation opens the source dataset's version (the one the spec names:
- * NAME alone is the version mlops.lock names, else the newest) and checks
- * every column against its header.  Errors name the
+ * Validation opens the source dataset's newest version (or the version the
+ * spec names) and checks every column against its header.  Errors name the
  * field: "features[2].window: '7x' is not a duration (e.g. 30m, 12h, 7d)";
  * MLOPS_EINVALID for a bad spec, MLOPS_ENOTFOUND for a missing dataset.
  * *record (the spec record) is the caller's; *version its number.
@@ -241,30 +240,16 @@ int mlops_feature_spec_versions(long **out, size_t *n, struct mlops_repo *repo,
 				const char *name);
 
 /*
- * Resolve a materialised version: NAME, NAME@vN or NAME@<id prefix>.
- * NAME alone is the version mlops.lock names for the set (the one this
- * commit uses), or the newest when the lock names none; a version the
- * lock names that is not in the store is MLOPS_ENOTFOUND.  *record is the
- * caller's (cJSON_Delete), *id its id.  MLOPS_ENOTFOUND, MLOPS_EAMBIGUOUS
- * (listing candidates), MLOPS_EUSAGE.
+ * Resolve a materialised version: NAME (newest), NAME@vN or NAME@<id
+ * prefix>.  *record is the caller's (cJSON_Delete), *id its id.
+ * MLOPS_ENOTFOUND, MLOPS_EAMBIGUOUS (listing candidates), MLOPS_EUSAGE.
  */
 int mlops_feature_resolve(struct cJSON **record, mlops_oid *id, struct mlops_repo *repo,
 			  const char *rev);
 
-/*
- * Resolve a spec version (NAME or NAME@vN, numbers of spec versions);
- * NAME alone is the spec mlops.lock names, or the newest.
- */
+/* Resolve a spec version (NAME or NAME@vN, numbers of spec versions). */
 int mlops_feature_spec_resolve(struct cJSON **record, mlops_oid *id, struct mlops_repo *repo,
 			       const char *rev);
-
-/*
- * What mlops.lock names for feature set `name`: its materialised record
- * (spec 0) or its spec (spec 1), with the version number.  *found 0 when
- * the lock has none.
- */
-int mlops_feature_lock_pin(int *found, mlops_oid *id, long *version, struct mlops_repo *repo,
-			   const char *name, int spec);
 
 /* ---- materialise ------------------------------------------------------ */
 
@@ -274,17 +259,14 @@ struct mlops_feature_materialize_opts {
 };
 
 /*
- * Materialise a spec of feature set `name` (NAME alone: the one mlops.lock
- * names, or the newest) on its source (a bare dataset NAME: the version
- * mlops.lock names, or the newest): fit the
+ * Materialise the newest spec of feature set `name` on its source: fit the
  * parameters (one pass over the source), sort the rows by entity and time
  * (spilling sorted runs to .mlops/tmp beyond sort_memory, then merging),
  * compute the windows, write the table, its statistics and its index, and
  * record a new version.  Memory grows with the entities and the window
- * contents, not with the rows.  When a version was made from the same spec
- * and source before, nothing is computed: that version (the newest such)
- * is returned (*created 0) and mlops.lock names it.  *record is the
- * caller's.
+ * contents, not with the rows.  When the newest version was made from the
+ * same spec and source, nothing is done and it is returned (*created 0).
+ * *record is the caller's.
  */
 int mlops_feature_materialize(struct cJSON **record, mlops_oid *id, int *created,
 			      struct mlops_repo *repo, const char *name,

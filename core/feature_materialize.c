@@ -1267,35 +1267,21 @@ static int same_inputs(const cJSON *rec, const mlops_oid *spec, const mlops_oid 
 	return !mlops_oid_cmp(&a, spec) && !mlops_oid_cmp(&b, source);
 }
 
-/*
- * The version of name made from this spec on this source (the newest such,
- * or NULL with no error when there is none) and the newest version number
- * (0 when there is none).
- */
-static int same_version(cJSON **out, mlops_oid *id, long *number, long *newest, struct mlops_repo *repo,
-			const char *name, const mlops_oid *spec, const mlops_oid *source)
+/* The newest version record of name, or NULL (no error) when none. */
+static int latest_version(cJSON **out, mlops_oid *id, long *number, struct mlops_repo *repo, const char *name)
 {
 	long *vers;
 	size_t n;
 	*out = NULL;
-	*number = *newest = 0;
+	*number = 0;
 	int err = mlops_feature_versions(&vers, &n, repo, name);
 	if (err < 0)
 		return err;
-	if (n)
-		*newest = vers[n - 1];
-	for (size_t i = n; i-- > 0 && err == 0 && !*out;) {
+	if (n) {
 		char rev[200];
-		cJSON *rec;
-		snprintf(rev, sizeof(rev), "%s@v%ld", name, vers[i]);
-		if ((err = mlops_feature_resolve(&rec, id, repo, rev)) < 0)
-			break;
-		if (same_inputs(rec, spec, source)) {
-			*out = rec;
-			*number = vers[i];
-		} else {
-			cJSON_Delete(rec);
-		}
+		*number = vers[n - 1];
+		snprintf(rev, sizeof(rev), "%s@v%ld", name, vers[n - 1]);
+		err = mlops_feature_resolve(out, id, repo, rev);
 	}
 	free(vers);
 	return err;
@@ -1308,7 +1294,7 @@ int mlops_feature_materialize(cJSON **record, mlops_oid *id, int *created, struc
 	cJSON *specrec = NULL, *latest = NULL, *rec = NULL, *columns = NULL, *idx = NULL;
 	struct mlops_lock *lock = NULL;
 	mlops_oid spec_id, latest_id;
-	long latest_no, newest_no;
+	long latest_no;
 	char *author = NULL;
 	int err;
 
@@ -1329,12 +1315,15 @@ int mlops_feature_materialize(cJSON **record, mlops_oid *id, int *created, struc
 		err = mlops_error_wrap(err, "feature set '%s'", fsname);
 		goto done;
 	}
-	/* Same definition on the same source: that version again. */
-	if ((err = same_version(&latest, &latest_id, &latest_no, &newest_no, repo, fsname, &spec_id,
-				&m.pick.id)) < 0)
+	/* Same definition on the same source: nothing to do. */
+	if ((err = latest_version(&latest, &latest_id, &latest_no, repo, fsname)) < 0)
 		goto done;
-	if (latest)
-		goto again;
+	if (latest && same_inputs(latest, &spec_id, &m.pick.id)) {
+		*record = latest;
+		*id = latest_id;
+		latest = NULL;
+		goto done;
+	}
 	const struct mlops_feature_transform *t = m.t;
 	if ((err = ft_source_open(&m.src, repo, &m.pick.node, m.pick.path)) < 0)
 		goto done;
@@ -1413,12 +1402,17 @@ int mlops_feature_materialize(cJSON **record, mlops_oid *id, int *created, struc
 	/* The record, under the lock. */
 	if ((err = mlops_lock_acquire(&lock, repo, LOCK_TIMEOUT_MS)) < 0)
 		goto done;
-	if ((err = same_version(&latest, &latest_id, &latest_no, &newest_no, repo, fsname, &spec_id,
-				&m.pick.id)) < 0)
+	cJSON_Delete(latest);
+	latest = NULL;
+	if ((err = latest_version(&latest, &latest_id, &latest_no, repo, fsname)) < 0)
 		goto done;
-	if (latest)
-		goto again;
-	long number = newest_no + 1;
+	if (latest && same_inputs(latest, &spec_id, &m.pick.id)) {
+		*record = latest;
+		*id = latest_id;
+		latest = NULL;
+		goto done;
+	}
+	long number = latest_no + 1;
 	author = mlops_repo_author(repo);
 	rec = cJSON_CreateObject();
 	cJSON *stats = mlops_colstats_to_json(m.stats), *params = ft_params_json(t);
@@ -1461,17 +1455,6 @@ int mlops_feature_materialize(cJSON **record, mlops_oid *id, int *created, struc
 	*record = rec;
 	rec = NULL;
 	*created = 1;
-	goto done;
-again:
-	/* mlops.lock names the version this commit uses: this one now. */
-	if (!lock && (err = mlops_lock_acquire(&lock, repo, LOCK_TIMEOUT_MS)) < 0)
-		goto done;
-	if ((err = ft_lock_record(repo, fsname, &spec_id, (long)mlops_json_num(specrec, "version", 0),
-				  &latest_id, latest_no)) < 0)
-		goto done;
-	*record = latest;
-	*id = latest_id;
-	latest = NULL;
 done:
 	mlops_lock_release(lock);
 	if (m.w) {
