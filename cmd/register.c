@@ -583,11 +583,24 @@ static int register_lineage(int argc, char **argv)
 	if (g_opts.json)
 		return cmd_print_json(l);
 	const cJSON *m = cJSON_GetObjectItemCaseSensitive(l, "model");
-	const cJSON *run = cJSON_GetObjectItemCaseSensitive(l, "run"), *it;
-	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(l, "datasets"))
-		print_input(it, "");
-	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(l, "features"))
-		print_input(it, "");
+	const cJSON *run = cJSON_GetObjectItemCaseSensitive(l, "run"), *it, *d;
+	const cJSON *datasets = cJSON_GetObjectItemCaseSensitive(l, "datasets");
+	cJSON_ArrayForEach(it, datasets)
+		if (!mlops_json_str(it, "feature_set"))
+			print_input(it, "");
+	/* A feature set after the dataset version it was made from. */
+	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(l, "features")) {
+		const char *rec = mlops_json_str(it, "record");
+		int from = 0;
+		cJSON_ArrayForEach(d, datasets) {
+			const char *fs = mlops_json_str(d, "feature_set");
+			if (fs && rec && !strcmp(fs, rec)) {
+				print_input(d, "");
+				from = 1;
+			}
+		}
+		print_input(it, from ? "  -> " : "");
+	}
 	if (cJSON_IsObject(run)) {
 		printf("  -> run r-%.12s %s", mlops_json_str(run, "id"),
 		       mlops_json_str(run, "name") ? mlops_json_str(run, "name") : "");
@@ -645,6 +658,14 @@ static int register_impact(int argc, char **argv)
 		       mlops_json_str(it, "id"));
 		if (mlops_json_str(it, "run"))
 			printf("  run r-%.12s", mlops_json_str(it, "run"));
+		const cJSON *fs = cJSON_GetObjectItemCaseSensitive(it, "feature_set");
+		if (cJSON_IsObject(fs)) {
+			const cJSON *ver = cJSON_GetObjectItemCaseSensitive(fs, "version");
+			printf("  through feature set %s", mlops_json_str(fs, "name") ?
+			       mlops_json_str(fs, "name") : "?");
+			if (cJSON_IsNumber(ver))
+				printf("@v%d", ver->valueint);
+		}
 		putchar('\n');
 	}
 	cJSON_Delete(arr);

@@ -2219,6 +2219,48 @@ static int add_deployments(cJSON *lineage, struct mlops_repo *repo, const char *
 	return 0;
 }
 
+/*
+ * The source dataset of a run's input `in` when it is a feature set, from
+ * the feature set's record: *out a new {"type":"dataset","name","version",
+ * "record","feature_set":"<the feature set's record id>"}.  *out is NULL
+ * when `in` is no feature set or its record is not in the store (a clone
+ * that has not pulled it) or names no source.  Errors only for no memory.
+ */
+static int feature_source(cJSON **out, struct mlops_repo *repo, const cJSON *in)
+{
+	const char *type = mlops_json_str(in, "type"), *src, *name;
+	cJSON *fs = NULL, *o = NULL;
+	mlops_oid id;
+	int err = 0;
+
+	*out = NULL;
+	if (!type || strcmp(type, "feature-set") || mlops_json_get_oid(&id, in, "record") < 0 ||
+	    mlops_json_load(&fs, repo->odb, &id) < 0) {
+		mlops_error_clear();
+		return 0;
+	}
+	type = mlops_json_str(fs, "type");
+	src = mlops_json_str(fs, "source");
+	name = mlops_json_str(fs, "source_name");
+	if (!type || strcmp(type, "feature-set") || !src || strlen(src) != MLOPS_OID_HEXSZ || !name)
+		goto done;
+	/* Keys in the order of the run's own inputs (canonical, sorted). */
+	if (!(o = cJSON_CreateObject()) ||
+	    !cJSON_AddStringToObject(o, "feature_set", mlops_json_str(in, "record")) ||
+	    !cJSON_AddStringToObject(o, "name", name) || !cJSON_AddStringToObject(o, "record", src) ||
+	    !cJSON_AddStringToObject(o, "type", "dataset") ||
+	    !cJSON_AddNumberToObject(o, "version", mlops_json_num(fs, "source_version", 0))) {
+		err = OOM();
+		goto done;
+	}
+	*out = o;
+	o = NULL;
+done:
+	cJSON_Delete(o);
+	cJSON_Delete(fs);
+	return err;
+}
+
 int mlops_model_lineage(cJSON **out, struct mlops_repo *repo, const char *rev)
 {
 	struct model_rev mr;
@@ -2291,6 +2333,14 @@ int mlops_model_lineage(cJSON **out, struct mlops_repo *repo, const char *rev)
 		const char *type = mlops_json_str(in, "type");
 		cJSON *c = cJSON_Duplicate(in, 1);
 		cJSON_AddItemToArray(type && !strcmp(type, "dataset") ? ds : fs, c);
+	}
+	/* The datasets behind the feature sets, after the run's own. */
+	cJSON_ArrayForEach(in, inputs) {
+		cJSON *src;
+		if ((err = feature_source(&src, repo, in)) < 0)
+			goto done;
+		if (src)
+			cJSON_AddItemToArray(ds, src);
 	}
 
 	/* Stages of this version, with their events. */
@@ -2434,7 +2484,9 @@ int mlops_lineage_dot(char **out, const cJSON *l)
 			sb_printf(&b, "@");
 			sb_dot_str(&b, vtxt);
 			sb_printf(&b, "\\n%.12s\"];\n\t\"in:%.64s\" -> \"", jstr(it, "record"), jstr(it, "record"));
-			if (have_run)
+			if (*jstr(it, "feature_set")) /* the source of a feature set */
+				sb_printf(&b, "in:%.64s", jstr(it, "feature_set"));
+			else if (have_run)
 				sb_printf(&b, "run:%.64s", jstr(run, "id"));
 			else
 				sb_dot_str(&b, model_node);
@@ -2510,14 +2562,21 @@ int mlops_model_impact(cJSON **out, struct mlops_repo *repo, const char *rev)
 				mlops_error_clear();
 				continue;
 			}
-			const cJSON *in;
+			const cJSON *in, *via = NULL;
 			int hit = 0;
 			cJSON_ArrayForEach(in, cJSON_GetObjectItemCaseSensitive(rec, "inputs")) {
 				const char *r = mlops_json_str(in, "record");
+				cJSON *src = NULL;
 				if (r && !strcmp(r, want))
 					hit = 1;
+				/* A feature set trained on: its source dataset version. */
+				if ((err = feature_source(&src, repo, in)) < 0)
+					break;
+				if (src && !strcmp(mlops_json_str(src, "record"), want) && !via)
+					via = in;
+				cJSON_Delete(src);
 			}
-			if (hit) {
+			if (err == 0 && (hit || via)) {
 				cJSON *o = cJSON_CreateObject();
 				cJSON_AddStringToObject(o, "name", models[i]);
 				cJSON_AddStringToObject(o, "version", vers[k]);
@@ -2528,9 +2587,22 @@ int mlops_model_impact(cJSON **out, struct mlops_repo *repo, const char *rev)
 				const char *run = mlops_json_str(rec, "run");
 				if (run)
 					cJSON_AddStringToObject(o, "run", run);
+				if (hit) {
+					cJSON_AddNullToObject(o, "feature_set");
+				} else {
+					cJSON *f = cJSON_AddObjectToObject(o, "feature_set");
+					static const char *const keys[] = { "name", "version", "record" };
+					for (size_t q = 0; q < sizeof(keys) / sizeof(keys[0]); q++) {
+						const cJSON *x = cJSON_GetObjectItemCaseSensitive(via, keys[q]);
+						if (x)
+							cJSON_AddItemToObject(f, keys[q], cJSON_Duplicate(x, 1));
+					}
+				}
 				cJSON_AddItemToArray(arr, o);
 			}
 			cJSON_Delete(rec);
+			if (err < 0)
+				break;
 		}
 		mlops_strlist_free(vers, nv);
 	}

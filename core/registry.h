@@ -315,9 +315,13 @@ struct cJSON *mlops_reg_event_to_json(const struct mlops_reg_event *e);
  *   {"model":{"name","version","id","tag","commit","artifact","author",
  *    "time"},"run":{"id","name","command","params","git_commit",
  *    "git_dirty","status","metrics"}|null,"datasets":[{"name","version",
- *    "record"}],"features":[{...}],"stages":[{"stage","active","events":
- *    [{"action","time","tagger","tag"}]}],"deployments":[{...}]}
- * "deployments" is present only when the repository records any.
+ *    "record","type"}],"features":[{...}],"stages":[{"stage","active",
+ *    "events":[{"action","time","tagger","tag"}]}],"deployments":[{...}]}
+ * "datasets" holds the run's dataset inputs, then the source dataset
+ * version of each feature set it trained on (from the feature set's
+ * record, when the store has it), with "feature_set" the feature set's
+ * record id.  "deployments" is present only when the repository records
+ * any.
  */
 int mlops_model_lineage(struct cJSON **out, struct mlops_repo *repo, const char *rev);
 
@@ -326,7 +330,10 @@ int mlops_lineage_dot(char **out, const struct cJSON *lineage);
 
 /*
  * The model versions trained on a dataset version (`rev` as dataset
- * revisions are written): [{"name","version","id","tag"}], sorted.
+ * revisions are written), directly or through a feature set made from
+ * it: [{"name","version","id","tag","run"?,"feature_set"}], sorted;
+ * "feature_set" is null for a direct input, else {"name","version",
+ * "record"} of the feature set version the run trained on.
  */
 int mlops_model_impact(struct cJSON **out, struct mlops_repo *repo, const char *rev);
 

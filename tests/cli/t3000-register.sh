@@ -352,6 +352,37 @@ test_expect_success 'a built-in run registers with the training data'"'"'s stati
 	mlops --json register show bc-model >j && grep -q "\"baseline\":[[:space:]]*\"$base\"" j
 '
 
+test_expect_success 'lineage and impact reach the dataset version behind a feature set' '
+	mkdir -p fx && printf "cid,t,amount,y\n" >fx/tx.csv &&
+	for i in 1 2 3 4 5 6 7 8 9 10 11 12 13; do
+		echo "$((i % 5)),2024-01-01T$((i + 10)):00:00Z,$((i * 7 % 50)),$((i % 2))" >>fx/tx.csv || return 1
+	done &&
+	mlops -q dataset add fx --name fx &&
+	echo "{\"name\":\"fxs\",\"source\":\"fx\",\"entity\":\"cid\",\"timestamp\":\"t\",\"features\":[{\"name\":\"a\",\"column\":\"amount\",\"transform\":\"standardize\"},{\"name\":\"y\",\"column\":\"y\",\"transform\":\"identity\"}]}" >fxs.json &&
+	mlops -q feature add fxs.json && mlops -q feature materialize fxs &&
+	dsid=$(mlops --json dataset show fx@v1 | json_field id) &&
+	fsid=$(cat .mlops/refs/features/fxs/v1) &&
+	run=$(mlops --json train --builtin logistic -f fxs --target y -p exclude=cid,t | json_field run) &&
+	mlops -q register fx-model --run "$run" &&
+	mlops register impact fx@v1 >out &&
+	grep -q "^fx-model@v0.0.1 .* through feature set fxs@v1$" out &&
+	mlops --json register impact fx@v1 >j && tr -d " \t\n" <j >r &&
+	grep -q "\"feature_set\":{\"name\":\"fxs\",\"version\":1,\"record\":\"$fsid\"}" r &&
+	mlops --json register impact churn-data@v1 | tr -d " \t\n" | grep -q "\"feature_set\":null" &&
+	mlops --json register lineage fx-model >j && tr -d " \t\n" <j >r &&
+	grep -q "\"datasets\":\[{\"feature_set\":\"$fsid\",\"name\":\"fx\",\"record\":\"$dsid\",\"type\":\"dataset\",\"version\":1}\]" r &&
+	mlops register lineage fx-model >out &&
+	sed -n 1,3p out >t &&
+	grep -q "^dataset fx@v1  $(echo $dsid | cut -c1-12)$" t &&
+	grep -q "^  -> feature-set fxs@v1  $(echo $fsid | cut -c1-12)$" t &&
+	grep -q "^  -> run r-" t &&
+	mlops register lineage fx-model --dot >dot &&
+	grep -q "\"in:$dsid\" -> \"in:$fsid\"" dot &&
+	grep -q "\"in:$fsid\" -> \"run:" dot &&
+	! grep -q "\"in:$dsid\" -> \"run:" dot &&
+	test_expect_code 3 mlops register impact fxs@v1
+'
+
 test_expect_success 'model revisions: NAME, NAME@v, NAME@<record prefix>, NAME#stage' '
 	rec=$(cat .mlops/refs/models/churn/v0.1.0) &&
 	mlops register show churn@$(echo $rec | cut -c1-10) >out && grep -q "^model churn@v0.1.0$" out &&
