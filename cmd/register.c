@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/registry.h"
+#include "core/run.h"
 #include "store/json.h"
 #include "store/refs.h"
 #include "store/repo.h"
@@ -356,15 +357,13 @@ static int register_list(int argc, char **argv)
 	return arr ? cmd_print_json(arr) : 0;
 }
 
-static void print_metrics(const cJSON *metrics, const char *prefix)
+/* One metric of a record, by its dotted name as train show names it. */
+static void print_metric(const char *name, double value, void *payload)
 {
-	const cJSON *m;
-	cJSON_ArrayForEach(m, metrics) {
-		if (cJSON_IsNumber(m))
-			printf("  %s%s%s = %.6g\n", prefix, *prefix ? "." : "", m->string, m->valuedouble);
-		else if (cJSON_IsObject(m))
-			print_metrics(m, m->string);
-	}
+	(void)payload;
+	printf("  ");
+	cmd_print_name(stdout, name);
+	printf(" = %.6g\n", value);
 }
 
 static int register_show(int argc, char **argv)
@@ -458,7 +457,7 @@ static int register_show(int argc, char **argv)
 			const cJSON *metrics = cJSON_GetObjectItemCaseSensitive(rec, "metrics");
 			if (cJSON_GetArraySize(metrics) > 0) {
 				printf("metrics:\n");
-				print_metrics(metrics, "");
+				mlops_run_metrics_foreach(metrics, print_metric, NULL);
 			}
 		} else {
 			printf("record:   - (%s)\n", whybuf);

@@ -383,6 +383,23 @@ test_expect_success 'lineage and impact reach the dataset version behind a featu
 	test_expect_code 3 mlops register impact fxs@v1
 '
 
+# Metrics nested three deep, and a name with a newline in it.
+cat >deep.sh <<'EOF'
+#!/bin/sh
+echo deep >"$MLOPS_OUTPUT/m.txt"
+printf '{"a": {"b": {"c": 0.5}}, "x\\ny": 2}' >"$MLOPS_METRICS"
+EOF
+chmod +x deep.sh
+
+test_expect_success 'show names a metric by its whole dotted name, quoted when it holds a control character' '
+	run=$(mlops --json train -n deep -- ./deep.sh | json_field run) && test -n "$run" &&
+	mlops -q register deep --run "$run" &&
+	mlops register show deep >out &&
+	grep -q "^  a.b.c = 0.5$" out &&
+	grep -q "^  \"x\\\\ny\" = 2$" out &&
+	test $(sed -n "/^metrics:/,\$p" out | wc -l) = 3
+'
+
 test_expect_success 'model revisions: NAME, NAME@v, NAME@<record prefix>, NAME#stage' '
 	rec=$(cat .mlops/refs/models/churn/v0.1.0) &&
 	mlops register show churn@$(echo $rec | cut -c1-10) >out && grep -q "^model churn@v0.1.0$" out &&
