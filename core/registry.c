@@ -1733,23 +1733,8 @@ void mlops_gate_failure_free(struct mlops_gate_failure *f)
 	free(f);
 }
 
-/* A metric by name, or by a dotted path through nested objects. */
-static const cJSON *metric_get(const cJSON *metrics, const char *name)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(metrics, name);
-	if (v)
-		return v;
-	char buf[256];
-	snprintf(buf, sizeof(buf), "%s", name);
-	const cJSON *cur = metrics;
-	for (char *save = NULL, *tok = strtok_r(buf, ".", &save); tok && cur;
-	     tok = strtok_r(NULL, ".", &save))
-		cur = cJSON_GetObjectItemCaseSensitive(cur, tok);
-	return cur == metrics ? NULL : cur;
-}
-
 struct gate_ctx {
-	const cJSON *metrics;
+	const cJSON *metrics; /* by dotted name (mlops_run_metrics_flat) */
 	const char *stage;
 	struct mlops_gate_failure *fail;
 	int err;
@@ -1787,7 +1772,7 @@ static int gate_check(const git_config_entry *entry, void *payload)
 		end++;
 	if (*end)
 		goto bad;
-	const cJSON *v = metric_get(g->metrics, metric);
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(g->metrics, metric);
 	int missing = !cJSON_IsNumber(v), pass = 0;
 	double x = missing ? 0 : v->valuedouble;
 	if (!missing) {
@@ -1825,25 +1810,36 @@ static int gates_check(struct mlops_gate_failure **fail, struct mlops_repo *repo
 {
 	char key[200];
 	struct gate_ctx g = { 0 };
+	cJSON *flat = NULL;
+	int err = 0;
 	snprintf(key, sizeof(key), "stage.%s.require", stage);
-	g.metrics = record ? cJSON_GetObjectItemCaseSensitive(record, "metrics") : NULL;
+	/* The metrics by the names train show and compare give them. */
+	if (!(flat = mlops_run_metrics_flat(record ? cJSON_GetObjectItemCaseSensitive(record, "metrics")
+						   : NULL)))
+		return MLOPS_ERROR; /* the message says why */
+	g.metrics = flat;
 	g.stage = stage;
 	git_config *cfg = mlops_repo_config(repo);
-	if (!cfg)
-		return MLOPS_EINVALID; /* the message says why */
+	if (!cfg) {
+		err = MLOPS_EINVALID; /* the message says why */
+		goto done;
+	}
 	int rc = git_config_get_multivar_foreach(cfg, key, NULL, gate_check, &g);
 	if (rc == GIT_ENOTFOUND) {
 		git_error_clear();
-		return 0;
+		goto done;
 	}
 	if (g.err < 0) {
-		mlops_gate_failure_free(g.fail);
-		return g.err;
+		err = g.err;
+		goto done;
 	}
-	if (rc < 0)
-		return mlops_git_error(MLOPS_EINVALID, key);
+	if (rc < 0) {
+		err = mlops_git_error(MLOPS_EINVALID, key);
+		goto done;
+	}
 	if (!g.fail)
-		return 0;
+		goto done;
+	err = MLOPS_ECONFLICT;
 	if (g.fail->missing)
 		mlops_error_set(MLOPS_ECONFLICT, "promotion of %s@%s to '%s' refused: it has no metric '%s' "
 				"(the gate requires %s %s %g)", model, version, stage, g.fail->metric,
@@ -1852,11 +1848,14 @@ static int gates_check(struct mlops_gate_failure **fail, struct mlops_repo *repo
 		mlops_error_set(MLOPS_ECONFLICT, "promotion of %s@%s to '%s' refused: %s = %g, the gate "
 				"requires %s %s %g", model, version, stage, g.fail->metric, g.fail->value,
 				g.fail->metric, g.fail->op, g.fail->threshold);
-	if (fail)
+	if (fail) {
 		*fail = g.fail;
-	else
-		mlops_gate_failure_free(g.fail);
-	return MLOPS_ECONFLICT;
+		g.fail = NULL;
+	}
+done:
+	mlops_gate_failure_free(g.fail);
+	cJSON_Delete(flat);
+	return err;
 }
 
 static int has_gates(struct mlops_repo *repo, const char *stage)

@@ -400,6 +400,19 @@ test_expect_success 'show names a metric by its whole dotted name, quoted when i
 	test $(sed -n "/^metrics:/,\$p" out | wc -l) = 3
 '
 
+test_expect_success 'a gate reads a metric by the dotted name the tables show, and no other' '
+	git config -f .mlops/config --add stage.dev.require "a.b.c >= 0.4" &&
+	mlops -q register promote deep@v0.0.1 dev &&
+	git config -f .mlops/config --replace-all stage.staging.require "a..b.c >= 0.4" &&
+	test_expect_code 9 mlops register promote deep@v0.0.1 staging 2>err &&
+	grep -q "it has no metric .a\.\.b\.c." err &&
+	git config -f .mlops/config --replace-all stage.staging.require ".b.c >= 0.4" &&
+	test_expect_code 9 mlops register promote deep@v0.0.1 staging 2>err &&
+	grep -q "it has no metric .\.b\.c." err &&
+	git config -f .mlops/config --remove-section stage.dev &&
+	git config -f .mlops/config --remove-section stage.staging
+'
+
 test_expect_success 'model revisions: NAME, NAME@v, NAME@<record prefix>, NAME#stage' '
 	rec=$(cat .mlops/refs/models/churn/v0.1.0) &&
 	mlops register show churn@$(echo $rec | cut -c1-10) >out && grep -q "^model churn@v0.1.0$" out &&
