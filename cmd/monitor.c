@@ -109,26 +109,55 @@ static void print_fig(const char *fmt, double v)
 		printf("-");
 }
 
+/* A metric's value in `width` columns (0: its own), or "-" when it could not be had. */
+static void print_metric_value(double v, int width, int sign)
+{
+	if (isfinite(v))
+		printf(sign ? "%+-*.4g" : "%-*.4g", width, v);
+	else
+		printf("%-*s", width, "-");
+}
+
+/* Why the headline metric has no relative drop to weigh. */
+static void print_not_compared(const cJSON *q)
+{
+	const cJSON *head = item(item(q, "metrics"), strf(q, "headline"));
+	printf("  %s not compared: ", strf(q, "headline"));
+	if (!isfinite(numf(head, "training")))
+		printf("the model has no training value (none measured on validation rows)\n");
+	else if (!isfinite(numf(head, "current")))
+		printf("no current value\n");
+	else
+		printf("its training value is 0, so a relative drop has no meaning\n");
+}
+
 /*
  * The headline metric's drop and its test: the verdict, then the drop with
  * its standard error, interval and p-value, so that a reader sees how much
- * of it sampling noise explains.
+ * of it sampling noise explains.  Without a relative drop, why, and the
+ * test only when it has a drop.
  */
 static void print_quality_drop(const cJSON *q)
 {
 	const cJSON *t = item(q, "test");
 	double drop = numf(q, "relative_drop"), p = numf(t, "pvalue");
 	int past = isfinite(drop) && drop > numf(q, "threshold");
-	printf("  %s %s by %.1f%% (threshold %.1f%% worse): ", strf(q, "headline"),
-	       drop < 0 ? "better" : "worse", 100 * fabs(drop), 100 * numf(q, "threshold"));
-	if (cJSON_IsTrue(item(q, "degraded")))
-		printf("degraded\n");
-	else if (!past)
-		printf("within threshold\n");
-	else if (isfinite(p))
-		printf("not significant (p = %.3g, not below %g)\n", p, numf(t, "significance"));
-	else
-		printf("not significant (too few rows to test)\n");
+	if (!isfinite(drop)) {
+		print_not_compared(q);
+		if (!isfinite(numf(t, "drop")))
+			return;
+	} else {
+		printf("  %s %s by %.1f%% (threshold %.1f%% worse): ", strf(q, "headline"),
+		       drop < 0 ? "better" : "worse", 100 * fabs(drop), 100 * numf(q, "threshold"));
+		if (cJSON_IsTrue(item(q, "degraded")))
+			printf("degraded\n");
+		else if (!past)
+			printf("within threshold\n");
+		else if (isfinite(p))
+			printf("not significant (p = %.3g, not below %g)\n", p, numf(t, "significance"));
+		else
+			printf("not significant (too few rows to test)\n");
+	}
 	if (!cJSON_IsObject(t))
 		return;
 	printf("  drop ");
@@ -194,9 +223,15 @@ static void print_report(const cJSON *r, const char *model, const char *ref)
 	if (cJSON_IsObject(q)) {
 		const cJSON *m;
 		printf("quality on labels '%s' (%.0f rows):\n", strf(q, "target"), numf(q, "rows"));
-		cJSON_ArrayForEach(m, item(q, "metrics"))
-			printf("  %-10s training %-10.4g current %-10.4g change %+.4g\n", m->string,
-			       numf(m, "training"), numf(m, "current"), numf(m, "change"));
+		cJSON_ArrayForEach(m, item(q, "metrics")) {
+			printf("  %-10s training ", m->string);
+			print_metric_value(numf(m, "training"), 10, 0);
+			printf(" current ");
+			print_metric_value(numf(m, "current"), 10, 0);
+			printf(" change ");
+			print_metric_value(numf(m, "change"), 0, 1);
+			printf("\n");
+		}
 		print_quality_drop(q);
 	}
 	const char *verdict = strf(r, "verdict");

@@ -318,18 +318,36 @@ static int past_threshold(const cJSON *q)
 	return isfinite(drop) && drop > num_of(q, "threshold");
 }
 
-/* The headline metric's drop with its standard error, interval and p-value. */
+/*
+ * The headline metric's drop with its standard error, interval and
+ * p-value; without a relative drop, why it was not compared (the test
+ * then only when it has a drop).
+ */
 static void quality_drop(FILE *f, const cJSON *q)
 {
 	const cJSON *t = cJSON_GetObjectItemCaseSensitive(q, "test");
+	const cJSON *head = cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(q, "metrics"), str_of(q, "headline"));
 	double drop = num_of(q, "relative_drop");
 	fputs("<p class=\"quality-test\">", f);
 	esc(f, str_of(q, "headline"));
-	fprintf(f, " %s by ", drop < 0 ? "better" : "worse");
-	number(f, 100 * fabs(drop));
-	fputs("% (threshold ", f);
-	number(f, 100 * num_of(q, "threshold"));
-	fputs("% worse)", f);
+	if (!isfinite(drop)) {
+		fputs(" not compared: ", f);
+		if (!isfinite(num_of(head, "training")))
+			fputs("the model has no training value (none measured on validation rows)", f);
+		else if (!isfinite(num_of(head, "current")))
+			fputs("no current value", f);
+		else
+			fputs("its training value is 0, so a relative drop has no meaning", f);
+		if (!isfinite(num_of(t, "drop")))
+			t = NULL;
+	} else {
+		fprintf(f, " %s by ", drop < 0 ? "better" : "worse");
+		number(f, 100 * fabs(drop));
+		fputs("% (threshold ", f);
+		number(f, 100 * num_of(q, "threshold"));
+		fputs("% worse)", f);
+	}
 	if (cJSON_IsObject(t)) {
 		fputs(": drop ", f);
 		number(f, num_of(t, "drop"));
@@ -364,7 +382,8 @@ static void quality_table(FILE *f, const cJSON *q)
 	esc(f, str_of(q, "target"));
 	fputs("'", f);
 	badge(f, degraded, degraded ? "degraded" : past_threshold(q) ? "not significant"
-								       : "within threshold");
+					 : !isfinite(num_of(q, "relative_drop")) ? "not compared"
+										   : "within threshold");
 	fputs("</h2><table><thead><tr><th>metric</th><th>training</th><th>current</th><th>change"
 	      "</th></tr></thead><tbody>", f);
 	cJSON_ArrayForEach(m, ms) {

@@ -226,6 +226,24 @@ test_expect_success 'labels: 30% of the labels flipped is a significant degradat
 	grep -q "^verdict: degraded$" out
 '
 
+test_expect_success 'labels: a model without validation rows has no training value to compare' '
+	mlops --json train --builtin logistic -d churn-data@v1 --target y --valid-frac 0 >j &&
+	run=$(json_field run <j) &&
+	mlops -q register novalid --run "$run" &&
+	mlops monitor check novalid --data "$FIX/same.csv" --target y --html nv.html >out &&
+	grep -q "^  accuracy  *training -  *current 0\.[0-9]*  *change -$" out &&
+	grep -q "^  accuracy not compared: the model has no training value (none measured on validation rows)$" out &&
+	! grep -q "nan" out && ! grep -q "worse by" out && ! grep -q "^  drop " out &&
+	grep -q "^verdict: ok$" out &&
+	grep -q "<span class=\"badge\">not compared</span>" nv.html &&
+	grep -q "<p class=\"quality-test\">accuracy not compared: the model has no training value" nv.html &&
+	! grep -q "worse by" nv.html &&
+	mlops --json monitor check novalid --data "$FIX/same.csv" --target y >j &&
+	tr -d " \t\n" <j >r &&
+	grep -q "\"accuracy\":{\"training\":null,\"current\":[0-9.]*,\"change\":null" r &&
+	grep -q "\"relative_drop\":null" r && grep -q "\"degraded\":false" r
+'
+
 test_expect_success 'regression: numeric predictions, rmse recomputed on labels' '
 	mlops --json train --builtin linear -d churn-data@v1 --target x2 >j &&
 	mlops -q register reg --run "$(json_field run <j)" &&
