@@ -294,8 +294,9 @@ double mlops_monitor_now(void);
  * or NAME#STAGE for those of the version it names now.  A JSON array of
  * {"id","ref","model","version","time","verdict","drift","degraded",
  * "source","drifted_columns","tested_columns","share","dataset_drift",
- * "prediction_drift","schema_drift","quality_drop"}; *out is the
- * caller's.  MLOPS_ENOTFOUND for a model (without checks) not in the
+ * "prediction_drift","schema_drift","quality_drop"}, every field in every
+ * entry ("quality_drop", the relative drop of the headline metric, null
+ * for a check without labels or that figure); *out is the caller's.  MLOPS_ENOTFOUND for a model (without checks) not in the
  * registry, a version or stage holder that is not there; MLOPS_EUSAGE for
  * a malformed revision.  An unreadable record is an error.
  */

@@ -107,10 +107,11 @@ static cJSON *summary(const cJSON *rec, const mlops_oid *id, const char *ref)
 		const cJSON *v = cJSON_GetObjectItemCaseSensitive(rec, copy[i]);
 		cJSON_AddItemToObject(o, copy[i], v ? cJSON_Duplicate(v, 1) : cJSON_CreateNull());
 	}
-	const cJSON *q = cJSON_GetObjectItemCaseSensitive(rec, "quality");
-	if (cJSON_IsObject(q))
-		cJSON_AddItemToObject(o, "quality_drop",
-				      cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(q, "relative_drop"), 1));
+	/* the headline metric's relative drop: null without labels, as without a figure */
+	const cJSON *drop = cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(rec, "quality"), "relative_drop");
+	cJSON_AddItemToObject(o, "quality_drop", cJSON_IsNumber(drop) ? cJSON_CreateNumber(drop->valuedouble)
+								       : cJSON_CreateNull());
 	return o;
 }
 

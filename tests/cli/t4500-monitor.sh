@@ -350,6 +350,9 @@ test_expect_success 'monitor log lists earlier checks with their verdicts' '
 	grep -q " drift  *[0-9]/3 columns" out &&
 	grep -q " ok .* data .*same.csv$" out &&
 	mlops --json monitor log >j && grep -q "\"verdict\":" j &&
+	test $(grep -c "\"quality_drop\":" j) = $(grep -c "\"verdict\":" j) &&
+	grep -q "\"quality_drop\":[[:space:]]*null" j &&
+	grep -q "\"quality_drop\":[[:space:]]*0\.[0-9]" j &&
 	ref=$(ls .mlops/refs/monitor/churn | head -1) &&
 	id=$(cat .mlops/refs/monitor/churn/$ref) &&
 	cat_object $id | grep -q "\"type\":\"monitor-check\"" &&
