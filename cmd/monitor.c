@@ -694,8 +694,13 @@ fail:
 	status = cmd_fail(err, NULL);
 	goto done;
 fail_hint:
-	status = cmd_fail(err, "register the version from a built-in run, or check against a table "
-			  "with --baseline TABLE [--model MODEL.json]");
+	/* a version from a run has its data, which --baseline can name; one from a path has none */
+	status = cmd_fail(err, mlops_json_str(record, "run") ?
+			  "check against the table it was trained on with --baseline TABLE "
+			  "[--model MODEL.json]" :
+			  "register the built-in run that made the model (mlops register NAME --run "
+			  "RUN) to have a baseline, or check against a table with --baseline TABLE "
+			  "[--model MODEL.json]");
 done:
 	mlops_write_file_abort(html_tmp);
 	if (featured) {

@@ -137,8 +137,10 @@ static int baseline_from_run(struct mlops_baseline **base, char **note, struct m
 	}
 	if (!in) {
 		mlops_error_clear();
-		*note = strdup("no monitoring baseline: the version has no training dataset; "
-			       "use --baseline FILE");
+		*note = strdup(mlops_json_str(record, "run") ?
+			       "no monitoring baseline: the version's run took no dataset or feature set" :
+			       "no monitoring baseline: the version was registered from a path, not from a "
+			       "run, so no table it was trained on is known");
 		return *note ? 0 : oom();
 	}
 	if (!strcmp(mlops_json_str(in, "type"), "feature-set")) {
@@ -154,8 +156,8 @@ static int baseline_from_run(struct mlops_baseline **base, char **note, struct m
 	err = mlops_dataset_table_checkout(&tmp, &table, &rel, repo, v, "baseline");
 	if (err == MLOPS_EINVALID) {
 		/* not one table (a command's inputs can be anything) */
-		*note = mlops_strdupf("no monitoring baseline: %s@v%ld is not one table (%s); "
-				      "use --baseline TABLE", v->name, v->version, mlops_error_message());
+		*note = mlops_strdupf("no monitoring baseline: %s@v%ld is not one table (%s)", v->name,
+				      v->version, mlops_error_message());
 		mlops_error_clear();
 		err = *note ? 0 : oom();
 		goto done;

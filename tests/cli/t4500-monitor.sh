@@ -415,6 +415,21 @@ test_expect_success 'ad-hoc: --baseline TABLE and --model MODEL.json' '
 	test_expect_code 2 mlops monitor check churn --model m/model.json --data a.csv
 '
 
+test_expect_success 'a version without a baseline is not found (3), with a hint that fits how it was registered' '
+	mlops -q register frompath m &&
+	test_expect_code 3 mlops monitor check frompath --data "$FIX/same.csv" 2>err &&
+	grep -q "^mlops: frompath@v0.0.1: no monitoring baseline: the version was registered from a path, not from a run" err &&
+	grep -q "^hint: register the built-in run that made the model (mlops register NAME --run RUN)" err &&
+	printf "#!/bin/sh\necho x >\"\$MLOPS_OUTPUT/o\"\n" >noin.sh && chmod +x noin.sh &&
+	run=$(mlops --json train -n noin -- ./noin.sh | json_field run) && test -n "$run" &&
+	mlops -q register noin --run "$run" 2>/dev/null &&
+	test_expect_code 3 mlops monitor check noin --data "$FIX/same.csv" 2>err &&
+	grep -q "no monitoring baseline: the version.s run took no dataset or feature set$" err &&
+	grep -q "^hint: check against the table it was trained on with --baseline TABLE" err &&
+	! grep -q "register" err &&
+	test $(ls .mlops/refs/monitor | grep -c "^frompath$\|^noin$") = 0
+'
+
 # requests FILE: the rows of a fixture table as MLflow dataframe_split bodies of 50 rows.
 requests() {
 	awk -F, -v out="$2" 'NR == 1 { next }
