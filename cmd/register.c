@@ -10,8 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/feature.h"
 #include "core/registry.h"
 #include "core/run.h"
+#include "store/fsutil.h"
 #include "store/json.h"
 #include "store/refs.h"
 #include "store/repo.h"
@@ -638,6 +640,31 @@ static int register_lineage(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * No such dataset version: when `rev` names a feature set version, the
+ * hint names the dataset version it was made from, which impact takes.
+ */
+static int impact_not_found(const char *rev)
+{
+	char *msg = strdup(mlops_error_message()), *hint = NULL;
+	cJSON *fs = NULL;
+	mlops_oid id;
+	int rc;
+	if (mlops_feature_resolve(&fs, &id, g_repo, rev) == 0 && mlops_json_str(fs, "source_name")) {
+		const char *src = mlops_json_str(fs, "source_name");
+		double v = mlops_json_num(fs, "source_version", 0);
+		hint = mlops_strdupf("%s is a feature set version, made from dataset %s@v%.0f: 'mlops "
+				     "register impact %s@v%.0f' lists the models trained on it or on "
+				     "feature sets made from it", rev, src, v, src, v);
+	}
+	mlops_error_set(MLOPS_ENOTFOUND, "%s", msg ? msg : "not found");
+	rc = cmd_fail(MLOPS_ENOTFOUND, hint);
+	cJSON_Delete(fs);
+	free(hint);
+	free(msg);
+	return rc;
+}
+
 static int register_impact(int argc, char **argv)
 {
 	int rc = plain_args(argc, argv, "impact", 1);
@@ -645,6 +672,8 @@ static int register_impact(int argc, char **argv)
 		return rc;
 	cJSON *arr;
 	int err = mlops_model_impact(&arr, g_repo, argv[optind]);
+	if (err == MLOPS_ENOTFOUND)
+		return impact_not_found(argv[optind]);
 	if (err < 0)
 		return cmd_fail(err, NULL);
 	if (g_opts.json)

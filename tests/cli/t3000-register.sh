@@ -380,7 +380,10 @@ test_expect_success 'lineage and impact reach the dataset version behind a featu
 	grep -q "\"in:$dsid\" -> \"in:$fsid\"" dot &&
 	grep -q "\"in:$fsid\" -> \"run:" dot &&
 	! grep -q "\"in:$dsid\" -> \"run:" dot &&
-	test_expect_code 3 mlops register impact fxs@v1
+	test_expect_code 3 mlops register impact fxs@v1 2>err &&
+	grep -q "^mlops: dataset .fxs. not found$" err &&
+	grep -q "^hint: fxs@v1 is a feature set version, made from dataset fx@v1: .mlops register impact fx@v1. lists" err &&
+	test_expect_code 3 mlops register impact nothing@v1 2>err && ! grep -q "^hint:" err
 '
 
 # Metrics nested three deep, and a name with a newline in it.
