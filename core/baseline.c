@@ -694,7 +694,7 @@ int mlops_baseline_compute_columns(struct mlops_baseline **out, const char *csv_
 		goto oom;
 	/* read back from its text, so that it is exactly what a load gives
 	   (cJSON prints some numbers within an ulp, not bit for bit) */
-	char *text = mlops_json_print(rec, 0);
+	char *text = mlops_json_print_exact(rec, 0);
 	res->json = text ? cJSON_Parse(text) : NULL;
 	free(text);
 	if (!res->json)

@@ -4,6 +4,7 @@
 #include "json.h"
 #include "error.h"
 #include "odb.h"
+#include "utf8.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -76,7 +77,82 @@ static int exact_numbers(cJSON *v, int undo)
 	return 0;
 }
 
-char *mlops_json_print(const cJSON *cvalue, int formatted)
+/* A string and where it was, while the print writes a text copy instead. */
+struct swap {
+	char **slot;
+	char *orig;
+};
+
+struct swaps {
+	struct swap *s;
+	size_t n, cap;
+};
+
+/* s with each byte that starts no UTF-8 sequence written as U+FFFD. */
+static char *text_copy(const char *s)
+{
+	char *t = malloc(3 * strlen(s) + 1), *o = t;
+	if (!t)
+		return NULL;
+	while (*s) {
+		size_t n = mlops_utf8_seq(s, NULL);
+		if (n) {
+			memcpy(o, s, n);
+			o += n;
+			s += n;
+		} else {
+			memcpy(o, "\xef\xbf\xbd", 3);
+			o += 3;
+			s++;
+		}
+	}
+	*o = '\0';
+	return t;
+}
+
+/* Point *slot at a text copy of itself when it is not UTF-8; -1 when out of memory. */
+static int swap_in(struct swaps *w, char **slot)
+{
+	if (!*slot || !mlops_utf8_invalid(*slot))
+		return 0;
+	if (w->n == w->cap) {
+		size_t cap = w->cap ? 2 * w->cap : 8;
+		struct swap *s = realloc(w->s, cap * sizeof(*s));
+		if (!s)
+			return -1;
+		w->s = s;
+		w->cap = cap;
+	}
+	char *t = text_copy(*slot);
+	if (!t)
+		return -1;
+	w->s[w->n++] = (struct swap){ slot, *slot };
+	*slot = t;
+	return 0;
+}
+
+/* Every key and string value of v and what follows it, swapped for text. */
+static int text_strings(cJSON *v, struct swaps *w)
+{
+	for (; v; v = v->next) {
+		if (swap_in(w, &v->string) < 0 ||
+		    ((v->type & 0xFF) == cJSON_String && swap_in(w, &v->valuestring) < 0) ||
+		    (v->child && text_strings(v->child, w) < 0))
+			return -1;
+	}
+	return 0;
+}
+
+static void swap_back(struct swaps *w)
+{
+	for (size_t i = w->n; i-- > 0;) {
+		free(*w->s[i].slot);
+		*w->s[i].slot = w->s[i].orig;
+	}
+	free(w->s);
+}
+
+static char *print(const cJSON *cvalue, int formatted, int text)
 {
 	/* Changed while printing and restored: see json.h. */
 	cJSON *value = (cJSON *)cvalue;
@@ -84,18 +160,30 @@ char *mlops_json_print(const cJSON *cvalue, int formatted)
 		return NULL;
 	cJSON *next = value->next;
 	value->next = NULL; /* the walk covers value and what it holds only */
-	char *text = NULL;
-	if (exact_numbers(value, 0) == 0)
-		text = formatted ? cJSON_Print(value) : cJSON_PrintUnformatted(value);
+	char *out = NULL;
+	struct swaps w = { NULL, 0, 0 };
+	if (exact_numbers(value, 0) == 0 && (!text || text_strings(value, &w) == 0))
+		out = formatted ? cJSON_Print(value) : cJSON_PrintUnformatted(value);
+	swap_back(&w);
 	exact_numbers(value, 1);
 	value->next = next;
-	return text;
+	return out;
+}
+
+char *mlops_json_print(const cJSON *value, int formatted)
+{
+	return print(value, formatted, 1);
+}
+
+char *mlops_json_print_exact(const cJSON *value, int formatted)
+{
+	return print(value, formatted, 0);
 }
 
 int mlops_json_canonical(char **out, cJSON *value)
 {
 	mlops_json_sort(value);
-	*out = mlops_json_print(value, 0);
+	*out = mlops_json_print_exact(value, 0);
 	if (!*out)
 		return mlops_error_set(MLOPS_ERROR, "out of memory");
 	return 0;

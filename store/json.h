@@ -4,7 +4,9 @@
  * Every metadata record (trees, chunk lists, dataset versions, runs, model
  * versions...) is a cJSON object written in canonical form: object keys
  * sorted by their bytes at every depth, no white space, numbers as cJSON
- * prints them except that every number reads back exactly (mlops_json_print).  The same record therefore always has the same id.
+ * prints them except that every number reads back exactly, strings with
+ * their bytes as they are (mlops_json_print_exact).  The same record
+ * therefore always has the same id.
  */
 #ifndef MLOPS_JSON_H
 #define MLOPS_JSON_H
@@ -22,17 +24,29 @@ void mlops_json_sort(cJSON *value);
 /*
  * value as text, compact or (formatted) indented, every finite number
  * exactly: cJSON alone prints some with 15 digits that read back as
- * another double (0.30000000000000004 as 0.3); those get 17.  The caller
- * frees; NULL when out of memory.  Those numbers are raw nodes while it
- * prints, restored before it returns: two threads must not print one
+ * another double (0.30000000000000004 as 0.3); those get 17.  The text is
+ * UTF-8 whatever the strings hold: a byte of a key or string that starts
+ * no well-formed UTF-8 sequence (a Latin-1 file name, a CSV value) is
+ * written as U+FFFD, so --json output, mlops.lock and the files given to
+ * programs are JSON that any reader takes.  The caller frees; NULL when
+ * out of memory.  Those numbers and strings are swapped in the tree while
+ * it prints, restored before it returns: two threads must not print one
  * tree at once.
  */
 char *mlops_json_print(const cJSON *value, int formatted);
 
+/*
+ * As mlops_json_print, but strings are written with their bytes as they
+ * are, UTF-8 or not: the records of the store (mlops_json_canonical),
+ * whose ids are of their bytes and whose file names must come back
+ * exactly.  cJSON reads such bytes back unchanged.
+ */
+char *mlops_json_print_exact(const cJSON *value, int formatted);
+
 /* A type bit of a number made a raw node while mlops_json_print runs. */
 #define MLOPS_JSON_EXACT (1 << 12)
 
-/* Canonical text of value (keys sorted in place first); *out caller frees. */
+/* Canonical text of value (keys sorted in place first, strings exact); *out caller frees. */
 int mlops_json_canonical(char **out, cJSON *value);
 
 /* Store value as a canonical record; *out gets its id. */

@@ -207,4 +207,14 @@ test_expect_success 'terminal view: quoted names, datetime std in seconds, shown
 	test $(wc -l <out) -gt 5
 '
 
+test_expect_success '--json is UTF-8 text: a name or value that is not UTF-8 has U+FFFD for each stray byte' '
+	printf "a,caf\351\nx\377\376,1\n\303\251t\303\251,2\n" >latin.csv &&
+	mlops --json dataset stats latin.csv >latin.json &&
+	iconv -f UTF-8 -t UTF-8 latin.json >/dev/null &&
+	r=$(printf "\357\277\275") && e=$(printf "\303\251") &&
+	grep -q "\"name\":[[:space:]]*\"caf$r\"" latin.json &&
+	grep -q "\"value\":[[:space:]]*\"x$r$r\"" latin.json &&
+	grep -q "\"value\":[[:space:]]*\"${e}t$e\"" latin.json
+'
+
 test_done
