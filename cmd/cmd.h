@@ -196,8 +196,9 @@ const char *cmd_color(const char *which);
 
 /*
  * Write a name (a path, a value) for people, as git quotes paths: one with
- * a control character (C0, DEL, C1 in UTF-8), '"' or '\\' between double
- * quotes with C escapes ("a\\nb"), any other as it is (cmd/quote.c).
+ * a control character (C0, DEL, C1 in UTF-8), '"', '\\' or a byte that is
+ * not UTF-8 between double quotes with C escapes ("a\\nb", such bytes in
+ * octal), any other as it is (cmd/quote.c).
  */
 void cmd_print_name(FILE *f, const char *s);
 

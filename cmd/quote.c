@@ -1,27 +1,33 @@
 /*
  * quote.c - names printed for people, quoted as git quotes paths: a name
  * holding a control character (C0, DEL, or a C1 control written in
- * UTF-8), a double quote or a backslash is written between double quotes
- * with C escapes ("a\nb"), so that one name is one line of output and
- * reaches the terminal as text; any other name (UTF-8 included) is
- * written as it is.
+ * UTF-8), a double quote, a backslash or a byte that is not UTF-8 is
+ * written between double quotes with C escapes ("a\nb", "r\351sum\351"),
+ * so that one name is one line of output and reaches the terminal as
+ * UTF-8 text; any other name (UTF-8 included) is written as it is.
  */
 #include "cmd.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-/* Whether p starts a C1 control in UTF-8 (U+0080..U+009F: C2 80..C2 9F). */
-static int c1_at(const unsigned char *p)
+static size_t utf8_decode(unsigned long *c, const unsigned char *p);
+
+/* Whether code point c is written escaped: a control, a quote, a backslash. */
+static int escaped(unsigned long c)
 {
-	return p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f;
+	return c < 0x20 || c == 0x7f || (c >= 0x80 && c <= 0x9f) || c == '"' || c == '\\';
 }
 
 static int needs_quotes(const char *s)
 {
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-		if (*p < 0x20 || *p == 0x7f || *p == '"' || *p == '\\' || c1_at(p))
+	for (const unsigned char *p = (const unsigned char *)s; *p;) {
+		unsigned long c;
+		size_t n = utf8_decode(&c, p);
+		if (!n || escaped(c))
 			return 1;
+		p += n;
+	}
 	return 0;
 }
 
@@ -32,9 +38,11 @@ void cmd_print_name(FILE *f, const char *s)
 		return;
 	}
 	putc('"', f);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+	for (const unsigned char *p = (const unsigned char *)s; *p;) {
+		unsigned long c;
+		size_t n = utf8_decode(&c, p);
 		const char *esc = NULL;
-		switch (*p) {
+		switch (n == 1 ? c : 0) {
 		case '\n': esc = "\\n"; break;
 		case '\t': esc = "\\t"; break;
 		case '\r': esc = "\\r"; break;
@@ -43,14 +51,14 @@ void cmd_print_name(FILE *f, const char *s)
 		}
 		if (esc) {
 			fputs(esc, f);
-		} else if (c1_at(p)) {
-			fprintf(f, "\\%03o\\%03o", p[0], p[1]);
-			p++;
-		} else if (*p < 0x20 || *p == 0x7f) {
-			fprintf(f, "\\%03o", *p);
+		} else if (!n || escaped(c)) {
+			/* A control or a byte that is not UTF-8: its bytes in octal. */
+			for (size_t i = 0; i < (n ? n : 1); i++)
+				fprintf(f, "\\%03o", p[i]);
 		} else {
-			putc(*p, f);
+			fwrite(p, 1, n, f);
 		}
+		p += n ? n : 1;
 	}
 	putc('"', f);
 }

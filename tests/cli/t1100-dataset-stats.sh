@@ -217,4 +217,11 @@ test_expect_success '--json is UTF-8 text: a name or value that is not UTF-8 has
 	grep -q "\"value\":[[:space:]]*\"${e}t$e\"" latin.json
 '
 
+test_expect_success 'terminal view: a name or value that is not UTF-8 is quoted, its stray bytes in octal' '
+	mlops dataset stats latin.csv >out &&
+	grep -q "^\"caf\\\\351\"  integer$" out &&
+	grep -q "top: \"x\\\\377\\\\376\" (1) $(printf "\303\251t\303\251") (1)$" out &&
+	iconv -f UTF-8 -t UTF-8 out >/dev/null
+'
+
 test_done
