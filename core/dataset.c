@@ -21,6 +21,7 @@
 #include "store/oidmap.h"
 #include "store/refs.h"
 #include "store/repo.h"
+#include "store/utf8.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -372,6 +373,15 @@ static int path_key(char **out, struct mlops_repo *repo, const char *path)
 				       "'%s' has a line break in its name, which .gitignore cannot "
 				       "name: rename it, or track the folder that holds it",
 				       path);
+	/* mlops.lock is JSON, UTF-8 text: it could not name the path exactly. */
+	if (mlops_utf8_invalid(rel)) {
+		char *q = mlops_quote_name(rel);
+		int err = mlops_error_set(MLOPS_EUSAGE, "%s has a name that is not UTF-8: rename it "
+					  "(mlops.lock and --json output hold paths as UTF-8 text)",
+					  q ? q : rel);
+		free(q);
+		return err;
+	}
 	if (!strcmp(rel, ".git") || !strncmp(rel, ".git/", 5) || !strcmp(rel, ".mlops") ||
 	    !strncmp(rel, ".mlops/", 7) || !strcmp(rel, "mlops.lock"))
 		return mlops_error_set(MLOPS_EUSAGE, "'%s' belongs to git or mlops and cannot be tracked",
@@ -671,6 +681,7 @@ int mlops_dataset_add(struct mlops_dataset_version **out, int *created,
 	long *vers = NULL;
 	size_t nvers = 0;
 	cJSON *rec = NULL, *dropped = cJSON_CreateArray();
+	struct mlops_ingest_stats own_stats = { 0 };
 	int err = 0, ignored = 0;
 
 	*out = NULL;
@@ -714,6 +725,10 @@ int mlops_dataset_add(struct mlops_dataset_version **out, int *created,
 		goto done;
 	if ((err = mlops_repo_index(&idx, repo)) < 0)
 		goto done;
+	if (!stats)
+		stats = &own_stats;
+	/* Names in a version are listed as JSON text: a file's too. */
+	stats->utf8_names = 1;
 	for (size_t i = 0; i < npaths; i++) {
 		char *abs = mlops_path_join(repo->workdir, entries[i].path);
 		if (!abs) {

@@ -19,6 +19,7 @@
 #include "index.h"
 #include "json.h"
 #include "odb.h"
+#include "utf8.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -399,6 +400,14 @@ static int walk_at(struct ingest *in, struct wnode *w, int top)
 			k->key = *w->key ? mlops_path_join(w->key, k->name) : strdup(k->name);
 		if (!k->abs || (w->key && !k->key)) {
 			err = mlops_error_set(MLOPS_ERROR, "out of memory");
+			break;
+		}
+		if (in->stats && in->stats->utf8_names && mlops_utf8_invalid(k->name)) {
+			char *q = mlops_quote_name(k->key ? k->key : k->abs);
+			err = mlops_error_set(MLOPS_EUSAGE, "%s has a name that is not UTF-8: rename it "
+					      "(mlops.lock and --json output hold paths as UTF-8 text)",
+					      q ? q : k->name);
+			free(q);
 			break;
 		}
 		/* Relative to the open directory: no walk of the whole path. */

@@ -49,7 +49,7 @@ typedef void (*mlops_progress_cb)(void *payload, uint64_t done, uint64_t total);
 
 /*
  * Ingest counts, added to (never reset) by each call, so one zeroed struct
- * totals several paths.
+ * totals several paths; and what the caller asks of the walk.
  */
 struct mlops_ingest_stats {
 	uint64_t files;        /* files and links stored */
@@ -59,6 +59,9 @@ struct mlops_ingest_stats {
 	uint64_t stored;       /* bytes written anew to the store (records too) */
 	mlops_progress_cb progress; /* optional, called from worker threads */
 	void *payload;
+	int utf8_names;        /* in: a name below the path that is not UTF-8 is
+				  refused (MLOPS_EUSAGE), naming it, before a
+				  byte is read */
 };
 
 /*

@@ -221,6 +221,27 @@ test_expect_success 'names with pattern characters are ignored by git exactly; l
 	! grep -q "^\*" .gitignore && rm -f "$nl" g1.csv gax gzzr gtrail
 '
 
+test_expect_success 'a name that is not UTF-8 is refused (exit 2), a path or a file in a folder; UTF-8 and tabs are not' '
+	git init -q u8 && cd u8 && mlops -q init &&
+	latin=$(printf "r\351sum\351.csv") && echo 1 >"$latin" &&
+	test_expect_code 2 mlops dataset add "$latin" --name resume 2>err &&
+	grep -qxF "mlops: \"r\\351sum\\351.csv\" has a name that is not UTF-8: rename it (mlops.lock and --json output hold paths as UTF-8 text)" err &&
+	! test -e .mlops/refs/datasets/resume && ! grep -q resume mlops.lock &&
+	mkdir -p d/sub && echo 1 >d/ok.csv && echo 2 >"d/sub/$(printf "caf\351.csv")" &&
+	test_expect_code 2 mlops dataset add d 2>err &&
+	grep -qF "mlops: \"d/sub/caf\\351.csv\" has a name that is not UTF-8" err &&
+	! test -e .mlops/refs/datasets/d && ! grep -q "\"d\"" mlops.lock &&
+	mkdir -p "$(printf "sub\351")" && echo 3 >"$(printf "sub\351")/f.csv" &&
+	(cd "$(printf "sub\351")" && test_expect_code 2 mlops dataset add f.csv 2>../err) &&
+	grep -qF "mlops: \"sub\\351/f.csv\" has a name" err &&
+	rm "d/sub/$(printf "caf\351.csv")" && echo 2 >"d/sub/$(printf "caf\303\251.csv")" &&
+	echo 4 >"$(printf "d/tab\there")" && echo 5 >"$(printf "\303\274n.csv")" && mlops -q dataset add d && mlops -q dataset add "$(printf "\303\274n.csv")" --name un &&
+	iconv -f UTF-8 -t UTF-8 mlops.lock >/dev/null &&
+	mlops --json dataset show d --files >j && iconv -f UTF-8 -t UTF-8 j >/dev/null &&
+	grep -q "\"path\":[[:space:]]*\"sub/caf$(printf "\303\251").csv\"" j &&
+	grep -q "\"path\":[[:space:]]*\"tab\\\\there\"" j
+'
+
 test_expect_success 'every subcommand answers -h outside a repository' '
 	mkdir -p /tmp/mlops-no-repo-$$ && cd /tmp/mlops-no-repo-$$ &&
 	for s in add list log show diff checkout rm status; do
