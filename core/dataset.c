@@ -460,6 +460,7 @@ int mlops_gitignore_add(struct mlops_repo *repo, const char *key)
 	return err;
 }
 
+/* The first path's base name without its extension, as it is (caller frees). */
 static char *default_name(const char *key)
 {
 	const char *base = strrchr(key, '/');
@@ -470,11 +471,35 @@ static char *default_name(const char *key)
 	char *dot = strrchr(name, '.');
 	if (dot && dot != name)
 		*dot = '\0';
-	for (char *p = name; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-		      *p == '.' || *p == '_' || *p == '-'))
-			*p = '_';
 	return name;
+}
+
+/*
+ * MLOPS_EUSAGE for a dataset name that is not valid: one given with
+ * --name (key NULL), or the default taken from the path key as the user
+ * gave it (named with that path, and how to give another: a default is
+ * never changed into a valid name the user did not type).
+ */
+static int invalid_name(const char *name, const char *key)
+{
+	static const char rule[] = "(ASCII letters, digits, '.', '_', '-'; starting with a letter "
+				   "or digit; no '..'; at most 128)";
+	char *qn = mlops_quote_name(name), *qk = key ? mlops_quote_name(key) : NULL;
+	int err;
+	if (!qn || (key && !qk))
+		err = mlops_error_set(MLOPS_ERROR, "out of memory");
+	else if (!key)
+		err = mlops_error_set(MLOPS_EUSAGE, "%s is not a valid dataset name %s", qn, rule);
+	else if (!strcmp(name, key))
+		err = mlops_error_set(MLOPS_EUSAGE, "%s is not a valid dataset name %s: give one with --name",
+				      qn, rule);
+	else
+		err = mlops_error_set(MLOPS_EUSAGE,
+				      "%s (from %s) is not a valid dataset name %s: give one with --name", qn,
+				      qk, rule);
+	free(qn);
+	free(qk);
+	return err;
 }
 
 static char *git_head(struct mlops_repo *repo)
@@ -716,8 +741,7 @@ int mlops_dataset_add(struct mlops_dataset_version **out, int *created,
 		goto done;
 	}
 	if (!mlops_name_valid(dname)) {
-		err = mlops_error_set(MLOPS_EUSAGE, "'%s' is not a valid dataset name%s", dname,
-				      name ? "" : "; give one with --name");
+		err = invalid_name(dname, name ? NULL : paths[0]);
 		goto done;
 	}
 	if ((err = check_lock_overlap(repo, dname, entries, npaths)) < 0 ||

@@ -242,6 +242,21 @@ test_expect_success 'a name that is not UTF-8 is refused (exit 2), a path or a f
 	grep -q "\"path\":[[:space:]]*\"tab\\\\there\"" j
 '
 
+test_expect_success 'a default name that is not valid is refused, named with its path, never changed into another' '
+	git init -q dn && cd dn && mlops -q init &&
+	echo 1 >"$(printf "\303\274n\303\257.csv")" && echo 2 >"my data.csv" &&
+	test_expect_code 2 mlops dataset add "$(printf "\303\274n\303\257.csv")" 2>err &&
+	q=$(printf "\047") && u=$(printf "\303\274n\303\257") &&
+	grep -qxF "mlops: $q$u$q (from $q$u.csv$q) is not a valid dataset name (ASCII letters, digits, $q.$q, ${q}_$q, $q-$q; starting with a letter or digit; no $q..$q; at most 128): give one with --name" err &&
+	mkdir sub && (cd sub && test_expect_code 2 mlops dataset add "../my data.csv" 2>../err) &&
+	grep -qF "$(printf "\047my data\047 (from \047../my data.csv\047) is not a valid dataset name")" err &&
+	! ls .mlops/refs/datasets 2>/dev/null | grep -q . &&
+	test_expect_code 2 mlops dataset add "my data.csv" --name "my data" 2>err &&
+	grep -qF "$(printf "\047my data\047 is not a valid dataset name (ASCII")" err && ! grep -q "with --name" err &&
+	mlops -q dataset add "my data.csv" --name my-data && mlops dataset list >out &&
+	grep -q "^my-data " out && ! grep -q my_data out
+'
+
 test_expect_success 'every subcommand answers -h outside a repository' '
 	mkdir -p /tmp/mlops-no-repo-$$ && cd /tmp/mlops-no-repo-$$ &&
 	for s in add list log show diff checkout rm status; do
