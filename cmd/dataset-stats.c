@@ -236,10 +236,11 @@ int cmd_dataset_stats(int argc, char **argv)
 			return cmd_fail(err, NULL);
 		}
 		if (!g_opts.quiet && !g_opts.json) {
+			fputs("wrote ", stderr);
+			cmd_print_name(stderr, html);
 			if (n > 1)
-				fprintf(stderr, "wrote %s (%zu tables)\n", html, n);
-			else
-				fprintf(stderr, "wrote %s\n", html);
+				fprintf(stderr, " (%zu tables)", n);
+			fputc('\n', stderr);
 		}
 	}
 	free(version);

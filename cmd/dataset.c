@@ -293,14 +293,16 @@ static void add_names(cJSON *o, const char *key, char **names)
 		cJSON_AddItemToArray(arr, cJSON_CreateString(names[i]));
 }
 
-/* ", columns added: a, b" when there are names; nothing otherwise. */
+/* ", columns added: a, b" when there are names (quoted as paths are); nothing otherwise. */
 static void print_names(const char *label, char **names)
 {
 	if (!names || !names[0])
 		return;
 	fputs(label, stdout);
-	for (size_t i = 0; names[i]; i++)
-		printf("%s%s", i ? ", " : "", names[i]);
+	for (size_t i = 0; names[i]; i++) {
+		fputs(i ? ", " : "", stdout);
+		cmd_print_name(stdout, names[i]);
+	}
 }
 
 static int dataset_diff(int argc, char **argv)
@@ -352,13 +354,13 @@ static int dataset_diff(int argc, char **argv)
 		for (size_t i = 0; i < n; i++) {
 			const char *col = d[i].change == 'A' ? cmd_color("green") :
 					  d[i].change == 'D' ? cmd_color("red") : cmd_color("yellow");
+			printf("%s%s:%s ", col, d[i].change == 'M' ? "modified" : d[i].change == 'A' ? "added" : "removed",
+			       cmd_color("reset"));
+			cmd_print_name(stdout, d[i].path);
 			if (d[i].change == 'M')
-				printf("%smodified:%s %s (%s -> %s)", col, cmd_color("reset"), d[i].path,
-				       cmd_human_size(x, d[i].old_size), cmd_human_size(y, d[i].new_size));
+				printf(" (%s -> %s)", cmd_human_size(x, d[i].old_size), cmd_human_size(y, d[i].new_size));
 			else
-				printf("%s%s:%s %s (%s)", col, d[i].change == 'A' ? "added" : "removed",
-				       cmd_color("reset"), d[i].path,
-				       cmd_human_size(x, d[i].change == 'A' ? d[i].new_size : d[i].old_size));
+				printf(" (%s)", cmd_human_size(x, d[i].change == 'A' ? d[i].new_size : d[i].old_size));
 			if (d[i].rows_added >= 0)
 				printf(", rows +%lld -%lld", d[i].rows_added, d[i].rows_removed);
 			print_names(", columns added: ", d[i].cols_added);
@@ -423,8 +425,10 @@ static int dataset_checkout(int argc, char **argv)
 	}
 	if (!g_opts.quiet) {
 		char a[32];
-		printf("%s@v%ld checked out%s%s: %llu file%s written (%s), %llu removed, %llu unchanged\n",
-		       v->name, v->version, to ? " to " : "", to ? to : "",
+		printf("%s@v%ld checked out%s", v->name, v->version, to ? " to " : "");
+		if (to)
+			cmd_print_name(stdout, to);
+		printf(": %llu file%s written (%s), %llu removed, %llu unchanged\n",
 		       (unsigned long long)st.files_written, st.files_written == 1 ? "" : "s",
 		       cmd_human_size(a, st.bytes_written), (unsigned long long)st.files_removed,
 		       (unsigned long long)st.files_unchanged);

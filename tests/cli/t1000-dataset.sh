@@ -414,6 +414,18 @@ b" && echo 2 >"nlname/q\"uote" && mlops -q dataset add nlname &&
 	! grep -q "^b$" out
 '
 
+test_expect_success 'diff and checkout --to quote a path or column name holding a control character' '
+	printf "a,b\n1,2\n" >nlname/t.csv && mlops -q dataset add nlname &&
+	echo 3 >"nlname/a
+b" && printf "a,\"x\ty\",b\n1,3,2\n" >nlname/t.csv &&
+	mlops dataset diff nlname >out &&
+	grep -q "^modified: \"nlname/a\\\\nb\" (2 B -> 2 B)$" out &&
+	grep -q "^modified: nlname/t.csv (8 B -> 16 B), rows +1 -1, columns added: \"x\\\\ty\"$" out &&
+	test $(wc -l <out) = 2 &&
+	mlops dataset checkout nlname --to "$(printf "o\tut")" >out &&
+	grep -q "^nlname@v2 checked out to \"o\\\\tut\": 3 files written" out
+'
+
 test_expect_success 'checkout replaces content another version records; refuses what none does' '
 	mkdir rv && echo one >rv/f && mlops -q dataset add rv && echo two >rv/f && mlops -q dataset add rv &&
 	mlops -q dataset checkout rv@v1 && echo two >rv/f &&
