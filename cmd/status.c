@@ -59,6 +59,17 @@ static void print_outdated(const struct mlops_path_status *st, size_t n)
 	}
 }
 
+/*
+ * A change to record or discard: a path modified, or missing while its
+ * version is in the local store.  Missing data whose version is not (a
+ * fresh clone or worktree, a merge that brought a dataset along) was never
+ * here: it is listed under the versions to pull alone.
+ */
+static int is_unrecorded(const struct mlops_path_status *p)
+{
+	return p->state == MLOPS_PATH_MODIFIED || (p->state == MLOPS_PATH_MISSING && p->stored);
+}
+
 /* Paths a stopped pull was making: half made, not changes to record. */
 static void print_interrupted(const struct mlops_path_status *st, size_t n)
 {
@@ -114,7 +125,7 @@ int cmd_status_usage(int argc, char **argv, const char *const *usage)
 	size_t changed = 0, unrecorded = 0, unstored = 0, outdated = 0, interrupted = 0, pulling = 0;
 	for (size_t i = 0; i < n; i++) {
 		changed += st[i].state != MLOPS_PATH_UNCHANGED;
-		unrecorded += st[i].state == MLOPS_PATH_MODIFIED || st[i].state == MLOPS_PATH_MISSING;
+		unrecorded += is_unrecorded(&st[i]);
 		outdated += st[i].state == MLOPS_PATH_OUTDATED;
 		interrupted += st[i].state == MLOPS_PATH_INTERRUPTED;
 		pulling += st[i].state == MLOPS_PATH_PULLING;
@@ -222,10 +233,8 @@ int cmd_status_usage(int argc, char **argv, const char *const *usage)
 				       "  (use 'mlops dataset add PATH' to record them, "
 				       "'mlops dataset checkout REV' to discard them)\n");
 				for (size_t i = 0; i < n; i++) {
-					if (st[i].state == MLOPS_PATH_OUTDATED ||
-					    st[i].state == MLOPS_PATH_INTERRUPTED ||
-					    st[i].state == MLOPS_PATH_PULLING ||
-					    (st[i].state == MLOPS_PATH_UNCHANGED && !g_opts.verbose))
+					if (!is_unrecorded(&st[i]) &&
+					    (st[i].state != MLOPS_PATH_UNCHANGED || !g_opts.verbose))
 						continue;
 					const char *col = st[i].state == MLOPS_PATH_UNCHANGED ? "" : cmd_color("red");
 					printf("  %s%9s: %s%s (%s@v%ld)\n", col, state_name(st[i].state), st[i].path,

@@ -174,6 +174,20 @@ test_expect_success 'status names recorded versions missing from the local store
 	mlops --json status >j 2>&1 && grep -q "\"stored\":[[:space:]]*false" j
 '
 
+test_expect_success 'data missing whose version is not stored either is only to pull, not a change to record' '
+	git init -q wtsrc && cd wtsrc && mlops -q init && echo 1 >w.csv && mkdir wd && echo 2 >wd/f &&
+	mlops -q dataset add w.csv && mlops -q dataset add wd && git add -A && git commit -q -m w &&
+	git worktree add -q ../wtnew && cd ../wtnew && mlops -q init &&
+	test_expect_code 1 mlops status --exit-code >out &&
+	! grep -q "changes not recorded\|missing:\|dataset add" out &&
+	grep -q "^recorded versions not in the local store (run .mlops pull.):$" out &&
+	grep -q "^  w.csv (w@v1)$" out && grep -q "^  wd (wd@v1)$" out &&
+	mlops --json status >j && grep -q "\"state\":[[:space:]]*\"missing\"" j &&
+	cd ../wtsrc && rm w.csv && mlops status >out &&
+	grep -q "^changes not recorded" out && grep -q "^ *missing: w.csv (w@v1)$" out &&
+	! grep -q "not in the local store" out
+'
+
 test_expect_success 'status names versions not yet on the default remote' '
 	mlops status >out && ! grep -q "not in the local store" out &&
 	mlops -q remote add st-origin "$PWD/../st-remote" --default &&

@@ -217,7 +217,7 @@ test_expect_success 'a fresh clone on a read-only mount is read, not set up' '
 	( cd romnt && mlops status >../ro-status.out 2>&1 && mlops dataset list >../ro-list.out 2>&1 &&
 	  test ! -d .mlops/objects ); rc=$?
 	umount romnt
-	cat ro-status.out ro-list.out && test $rc = 0 && grep -q "missing: data (train@v1)" ro-status.out
+	cat ro-status.out ro-list.out && test $rc = 0 && grep -q "^  data (train@v1)$" ro-status.out
 '
 
 test_expect_success 'pull again changes nothing' '
