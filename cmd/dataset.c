@@ -399,10 +399,11 @@ static int dataset_checkout(int argc, char **argv)
 	}
 	if ((c = cmd_check_args(argc, argv, 1, 1, checkout_usage)) >= 0)
 		return c;
+	/* Its messages name the command: "mlops: dataset checkout: 'd' has changes...". */
 	struct mlops_dataset_version *v;
 	int err = mlops_dataset_resolve(&v, g_repo, argv[optind]);
 	if (err < 0)
-		return cmd_fail(err, NULL);
+		return cmd_fail(mlops_error_wrap(err, "%s", g_cmd_name), NULL);
 	struct mlops_checkout_stats st = { .progress = progress_cb, .payload = "checking out" };
 	err = mlops_dataset_checkout(g_repo, v, to, force, &st);
 	if (g_opts.progress && st.bytes_written > (64u << 20))
@@ -410,7 +411,7 @@ static int dataset_checkout(int argc, char **argv)
 	cmd_progress_end();
 	if (err < 0) {
 		mlops_dataset_version_free(v);
-		return cmd_fail(err, NULL);
+		return cmd_fail(mlops_error_wrap(err, "%s", g_cmd_name), NULL);
 	}
 	if (g_opts.json) {
 		cJSON *o = cJSON_CreateObject();

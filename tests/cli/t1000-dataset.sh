@@ -81,9 +81,11 @@ test_expect_success 'status reports modified and missing paths' '
 	mv tree.away tree
 '
 
-test_expect_success 'checkout refuses to overwrite unrecorded changes' '
+test_expect_success 'checkout refuses to overwrite unrecorded changes, naming the command' '
 	test_expect_code 9 mlops dataset checkout dd@v2 2>err &&
-	grep -q "not recorded" err && grep -q -- "--force" err &&
+	grep -qx "mlops: dataset checkout: .d. has changes that are not recorded in any version; add them first, or use --force to discard them" err &&
+	test_expect_code 3 mlops dataset checkout nosuch 2>err &&
+	grep -qx "mlops: dataset checkout: dataset .nosuch. not found" err &&
 	grep -q changed d/small &&
 	mlops dataset checkout --force dd@v2 >/dev/null &&
 	test "$(cat d/small)" = two
