@@ -258,6 +258,17 @@ test_expect_success 'a name that is not UTF-8 is refused (exit 2), a path or a f
 	grep -q "\"path\":[[:space:]]*\"tab\\\\there\"" j
 '
 
+test_expect_success 'diff --json, show --json and mlops.lock are UTF-8 text: a Latin-1 column name or message has U+FFFD' '
+	git init -q l1 && cd l1 && mlops -q init && mkdir t && printf "a,b\n1,2\n" >t/x.csv &&
+	mlops -q dataset add t -m "$(printf "caf\351")" && printf "a,b,caf\351\n1,2,3\n" >t/x.csv &&
+	mlops --json dataset diff t >j && iconv -f UTF-8 -t UTF-8 j >/dev/null &&
+	grep -q "$(printf "\"caf\357\277\275\"")" j &&
+	mlops -q dataset add t && mlops --json dataset log t >j && iconv -f UTF-8 -t UTF-8 j >/dev/null &&
+	grep -q "$(printf "\"message\":[[:space:]]*\"caf\357\277\275\"")" j &&
+	mlops --json dataset diff t@v1 t@v2 >j && iconv -f UTF-8 -t UTF-8 j >/dev/null &&
+	iconv -f UTF-8 -t UTF-8 mlops.lock >/dev/null
+'
+
 test_expect_success 'a default name that is not valid is refused, named with its path, never changed into another' '
 	git init -q dn && cd dn && mlops -q init &&
 	echo 1 >"$(printf "\303\274n\303\257.csv")" && echo 2 >"my data.csv" &&
