@@ -588,6 +588,21 @@ static void forgive_closed_stdout(void)
 	close(fd);
 }
 
+/*
+ * Whether the last error is the command's own program failing to start
+ * ("unable to run 'PROG': ..."), not a dataset, feature set or other
+ * input that was not found, nor a Slurm program.
+ */
+static int exec_failed(const char *prog)
+{
+	static const char prefix[] = "unable to run '";
+	const char *m = mlops_error_message();
+	size_t n = strlen(prog);
+
+	return m && !strncmp(m, prefix, sizeof(prefix) - 1) &&
+	       !strncmp(m + sizeof(prefix) - 1, prog, n) && m[sizeof(prefix) - 1 + n] == '\'';
+}
+
 static int train_run(int argc, char **argv)
 {
 	enum { OPT_PARAMS = 256, OPT_FORCE, OPT_BUILTIN, OPT_TARGET, OPT_VALID, OPT_SEED,
@@ -831,7 +846,7 @@ static int train_run(int argc, char **argv)
 
 	int err = mlops_run_exec(&res, g_repo, &spec);
 	if (err < 0) {
-		rc = cmd_fail(err, err == MLOPS_ENOTFOUND && !bspec.kind && datasets.n == 0 ?
+		rc = cmd_fail(err, err == MLOPS_ENOTFOUND && spec.argv && exec_failed(spec.argv[0]) ?
 			      "the command runs with execvp; use 'sh -c ...' for a shell" : NULL);
 		goto done;
 	}

@@ -212,8 +212,13 @@ test_expect_success 'an ambiguous run prefix lists the candidates' '
 test_expect_success 'unknown inputs and commands are errors and record nothing' '
 	n=$(ls .mlops/refs/runs | wc -l) &&
 	test_expect_code 3 mlops train -d nosuch -- true 2>err && grep -q "dataset .nosuch. not found" err &&
+	! grep -q hint: err &&
 	test_expect_code 3 mlops train -f feats -- true 2>err && grep -q "feature set .feats. not found" err &&
+	! grep -q hint: err &&
 	test_expect_code 3 mlops train -- no-such-program-xyz 2>err && grep -q "unable to run" err &&
+	grep -q "^hint: the command runs with execvp" err &&
+	test_expect_code 3 mlops train -d my-data -- no-such-program-xyz 2>err &&
+	grep -q "unable to run" err && grep -q "^hint: the command runs with execvp" err &&
 	test_expect_code 2 mlops train 2>err && grep -q usage err &&
 	test_expect_code 2 mlops train -p novalue -- true 2>err &&
 	test "$(ls .mlops/refs/runs | wc -l)" = $n
