@@ -279,15 +279,16 @@ static const char *const serve_usage[] = {
 	NULL,
 };
 
+/* A whole number from min to max, or a usage error naming that range. */
 static int parse_uint(unsigned long long *out, const char *s, const char *what,
-		      unsigned long long max)
+		      unsigned long long min, unsigned long long max)
 {
 	char *end;
 	errno = 0;
 	unsigned long long v = strtoull(s, &end, 10);
-	if (!*s || *end || errno || s[0] == '-' || v > max) {
-		fprintf(stderr, "mlops: deploy serve: %s '%s': expected a whole number from 0 to %llu\n",
-			what, s, max);
+	if (!*s || *end || errno || s[0] == '-' || v < min || v > max) {
+		fprintf(stderr, "mlops: deploy serve: %s '%s': expected a whole number from %llu to %llu\n",
+			what, s, min, max);
 		return -1;
 	}
 	*out = v;
@@ -355,36 +356,28 @@ static int deploy_serve(int argc, char **argv)
 		case 'l': so.log_path = optarg; break;
 		case 'c': so.predict = optarg; break;
 		case 'p':
-			if (parse_uint(&v, optarg, "--port", 65535) < 0)
+			if (parse_uint(&v, optarg, "--port", 0, 65535) < 0)
 				return MLOPS_EXIT_USAGE;
 			so.port = (unsigned)v;
 			break;
 		case 'w':
-			if (parse_uint(&v, optarg, "--workers", 256) < 0)
+			if (parse_uint(&v, optarg, "--workers", 1, 256) < 0)
 				return MLOPS_EXIT_USAGE;
-			if (v == 0)
-				return cmd_die(MLOPS_EXIT_USAGE, "deploy serve: --workers must be at least 1");
 			so.workers = (unsigned)v;
 			break;
 		case 'B':
-			if (parse_uint(&v, optarg, "--max-body", 1ull << 40) < 0)
+			if (parse_uint(&v, optarg, "--max-body", 1, 1ull << 40) < 0)
 				return MLOPS_EXIT_USAGE;
-			if (v == 0)
-				return cmd_die(MLOPS_EXIT_USAGE, "deploy serve: --max-body must be at least 1");
 			so.max_body = (size_t)v;
 			break;
 		case 'T':
-			if (parse_uint(&v, optarg, "--timeout", 86400) < 0)
+			if (parse_uint(&v, optarg, "--timeout", 1, 86400) < 0)
 				return MLOPS_EXIT_USAGE;
-			if (v == 0)
-				return cmd_die(MLOPS_EXIT_USAGE, "deploy serve: --timeout must be at least 1");
 			so.timeout = (unsigned)v;
 			break;
 		case 'P':
-			if (parse_uint(&v, optarg, "--predict-timeout", 86400000) < 0)
+			if (parse_uint(&v, optarg, "--predict-timeout", 1, 86400000) < 0)
 				return MLOPS_EXIT_USAGE;
-			if (v == 0)
-				return cmd_die(MLOPS_EXIT_USAGE, "deploy serve: --predict-timeout must be at least 1");
 			so.predict_timeout = (unsigned)v;
 			break;
 		case 'h': return cmd_usage(serve_usage, 1);

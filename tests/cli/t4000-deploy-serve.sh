@@ -16,6 +16,17 @@ test_expect_success 'deploy -h and deploy serve -h work outside a repository' '
 	test_expect_code 2 mlops deploy 2>err && grep -q usage: err
 '
 
+test_expect_success 'a number option out of range names the range it takes' '
+	for o in "--workers 0:1 to 256" "--workers 257:1 to 256" \
+		"--max-body 0:1 to 1099511627776" "--max-body 1099511627777:1 to 1099511627776" \
+		"--timeout 0:1 to 86400" "--predict-timeout 0:1 to 86400000" \
+		"--port 65536:0 to 65535" "--workers -1:1 to 256"; do
+		test_expect_code 2 mlops deploy serve "$FIX/mixed.json" ${o%%:*} 2>err &&
+		grep -q "expected a whole number from ${o#*:}\$" err &&
+		test "$(wc -l <err)" = 1 || return 1
+	done
+'
+
 test_expect_success 'serve a model file: health, metadata, readiness' '
 	start_server "$FIX/mixed.json" &&
 	curl -sf "$(url /v2/health/live)" | grep -q "\"live\":true" &&
