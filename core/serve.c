@@ -1171,30 +1171,87 @@ static void fill_leaves(const cJSON *v, const cJSON **dst, size_t stride, size_t
 		fill_leaves(x, dst, stride, i);
 }
 
+/*
+ * KServe V2's datatypes and the values each holds.  An integer type takes
+ * whole numbers from lo to hi; the bounds of INT64 and UINT64 are compared
+ * as the doubles JSON numbers are read into, where 2^63 - 1 is 2^63, so a
+ * value that rounds to them is taken.  A floating-point type takes the
+ * numbers that do not round to infinity in it (below `over` in magnitude:
+ * its largest value and half a unit in the last place).
+ */
+enum dt_kind { DT_BYTES, DT_BOOL, DT_INT, DT_FLOAT };
+struct datatype {
+	const char *name;
+	enum dt_kind kind;
+	double lo, hi;            /* DT_INT: the range */
+	double over;              /* DT_FLOAT: the magnitude that rounds to infinity */
+	const char *lo_text, *hi_text;   /* the range as text; DT_FLOAT: the largest value */
+};
+
+static const struct datatype datatypes[] = {
+	{ "BYTES", DT_BYTES, 0, 0, 0, NULL, NULL },
+	{ "BOOL", DT_BOOL, 0, 0, 0, NULL, NULL },
+	{ "UINT8", DT_INT, 0, 255, 0, "0", "255" },
+	{ "UINT16", DT_INT, 0, 65535, 0, "0", "65535" },
+	{ "UINT32", DT_INT, 0, 4294967295.0, 0, "0", "4294967295" },
+	{ "UINT64", DT_INT, 0, 18446744073709551616.0, 0, "0", "18446744073709551615" },
+	{ "INT8", DT_INT, -128, 127, 0, "-128", "127" },
+	{ "INT16", DT_INT, -32768, 32767, 0, "-32768", "32767" },
+	{ "INT32", DT_INT, -2147483648.0, 2147483647.0, 0, "-2147483648", "2147483647" },
+	{ "INT64", DT_INT, -9223372036854775808.0, 9223372036854775808.0, 0,
+	  "-9223372036854775808", "9223372036854775807" },
+	/* largest (2 - 2^-10) * 2^15, rounding to infinity from (2 - 2^-11) * 2^15 */
+	{ "FP16", DT_FLOAT, 0, 0, 65520, NULL, "65504" },
+	/* largest (2 - 2^-23) * 2^127, to infinity from (2 - 2^-24) * 2^127 */
+	{ "FP32", DT_FLOAT, 0, 0, 0x1.ffffffp127, NULL, "3.4028234663852886e+38" },
+	/* largest (2 - 2^-7) * 2^127, to infinity from (2 - 2^-8) * 2^127 */
+	{ "BF16", DT_FLOAT, 0, 0, 0x1.ffp127, NULL, "3.3895313892515355e+38" },
+	{ "FP64", DT_FLOAT, 0, 0, 0, NULL, NULL },
+};
+
+/* The shortest of %.15g, %.16g and %.17g that reads back as v. */
+static const char *shortest_text(char buf[32], double v)
+{
+	for (int prec = 15; prec <= 17; prec++) {
+		snprintf(buf, 32, "%.*g", prec, v);
+		if (strtod(buf, NULL) == v)
+			break;
+	}
+	return buf;
+}
+
 /* Check that a tensor's values match its datatype. */
 static int check_datatype(struct table *t, const char *name, const char *dt,
 			  const cJSON *const *items, size_t n, size_t stride)
 {
-	int want_string = !strcmp(dt, "BYTES"), want_bool = !strcmp(dt, "BOOL");
-	static const char *const numeric[] = {
-		"UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64",
-		"FP16", "FP32", "FP64", "BF16",
-	};
-	int known = want_string || want_bool;
+	const struct datatype *d = NULL;
+	char num[32];
 
-	for (size_t i = 0; !known && i < sizeof(numeric) / sizeof(*numeric); i++)
-		known = !strcmp(dt, numeric[i]);
-	if (!known)
+	for (size_t i = 0; !d && i < sizeof(datatypes) / sizeof(*datatypes); i++)
+		if (!strcmp(dt, datatypes[i].name))
+			d = &datatypes[i];
+	if (!d)
 		return table_fail(t, 400, "input '%s' has unknown datatype '%s'", name, dt);
 	for (size_t i = 0; i < n; i++) {
 		const cJSON *v = items[i * stride];
-		int ok = cJSON_IsNull(v) || (want_string ? cJSON_IsString(v) :
-					     want_bool ? cJSON_IsBool(v) : cJSON_IsNumber(v));
+		int ok = cJSON_IsNull(v) || (d->kind == DT_BYTES ? cJSON_IsString(v) :
+					     d->kind == DT_BOOL ? cJSON_IsBool(v) : cJSON_IsNumber(v));
 		if (!ok)
 			return table_fail(t, 400, "input '%s' of datatype %s holds %s at position %zu",
 					  name, dt, cJSON_IsString(v) ? "a string" :
 					  cJSON_IsNumber(v) ? "a number" : cJSON_IsBool(v) ? "a boolean" :
 					  "an array or object", i);
+		if (!cJSON_IsNumber(v))
+			continue;
+		double x = v->valuedouble;
+		if (d->kind == DT_INT && !(x >= d->lo && x <= d->hi && x == floor(x)))
+			return table_fail(t, 400, "input '%s' of datatype %s holds %s at position %zu, "
+					  "not a whole number from %s to %s", name, dt,
+					  shortest_text(num, x), i, d->lo_text, d->hi_text);
+		if (d->kind == DT_FLOAT && d->over && !(fabs(x) < d->over))
+			return table_fail(t, 400, "input '%s' of datatype %s holds %s at position %zu, "
+					  "beyond its largest value %s", name, dt,
+					  shortest_text(num, x), i, d->hi_text);
 	}
 	return 0;
 }
@@ -1800,12 +1857,7 @@ static cJSON *exact_number(double v)
 
 	if (!isfinite(v))
 		return cJSON_CreateNull();
-	for (int prec = 15; prec <= 17; prec++) {
-		snprintf(buf, sizeof(buf), "%.*g", prec, v);
-		if (strtod(buf, NULL) == v)
-			break;
-	}
-	return cJSON_CreateRaw(buf);
+	return cJSON_CreateRaw(shortest_text(buf, v));
 }
 
 /* The predictions as a JSON array: values, or class labels. */

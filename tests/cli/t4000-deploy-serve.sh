@@ -214,6 +214,42 @@ test_expect_success 'values of the wrong type and datatypes the model does not t
 	stop_server && test $(wc -l <types.log) = 1
 '
 
+test_expect_success 'a V2 value its integer or floating-point datatype cannot hold gets 400' '
+	start_server "$FIX/mixed.json" &&
+	v2x1() {
+		printf "{\"inputs\":[{\"name\":\"x1\",\"shape\":[1],\"datatype\":\"%s\",\"data\":[%s]},{\"name\":\"x2\",\"shape\":[1],\"datatype\":\"FP64\",\"data\":[1]},{\"name\":\"const\",\"shape\":[1],\"datatype\":\"FP64\",\"data\":[0]},{\"name\":\"color\",\"shape\":[1],\"datatype\":\"BYTES\",\"data\":[\"red\"]}]}" "$1" "$2" >dt.json &&
+		post /v2/models/mixed/infer application/json dt.json
+	} &&
+	for c in UINT8:0 UINT8:255 UINT16:65535 UINT32:4294967295 UINT64:18446744073709551615 \
+		INT8:-128 INT8:127 INT16:-32768 INT32:2147483647 INT32:-2147483648 INT32:3.0 \
+		INT64:9223372036854775807 INT64:-9223372036854775808 INT8:null \
+		FP16:65504 FP16:-65519 FP32:3.4028235e38 BF16:3.38e38 FP64:1e300; do
+		v2x1 ${c%%:*} ${c#*:} >ans && test "$(cat status)" = 200 || { echo "$c: $(cat ans)"; return 1; }
+	done &&
+	for c in UINT8:-5:0 UINT8:256:0 UINT8:3.5:0 UINT16:65536:0 UINT32:4294967296:0 \
+		UINT32:-1:0 UINT64:-1:0 UINT64:1e+20:0 INT8:128:-128 INT8:-129:-128 \
+		INT16:32768:-32768 INT32:5.5:-2147483648 INT32:2147483648:-2147483648 \
+		INT64:0.5:-9223372036854775808 INT64:1e+19:-9223372036854775808; do
+		dt=${c%%:*} v=${c#*:} && v=${v%:*} &&
+		v2x1 $dt $v >ans && test "$(cat status)" = 400 &&
+		grep -q "input .x1. of datatype $dt holds $v at position 0, not a whole number from ${c##*:} to " ans ||
+		{ echo "$c: $(cat ans)"; return 1; }
+	done &&
+	v2x1 FP16 65520 >ans && test "$(cat status)" = 400 &&
+	grep -q "input .x1. of datatype FP16 holds 65520 at position 0, beyond its largest value 65504" ans &&
+	v2x1 FP32 -1e39 >ans && test "$(cat status)" = 400 &&
+	grep -q "datatype FP32 holds -1e+39 at position 0, beyond its largest value 3.40282346638528" ans &&
+	v2x1 BF16 3.4e38 >ans && test "$(cat status)" = 400 &&
+	grep -q "datatype BF16 holds 3.4e+38 at position 0, beyond" ans &&
+	printf "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,4],\"datatype\":\"UINT8\",\"data\":[5,3,1,300]}]}" >dt.json &&
+	post /v2/models/mixed/infer application/json dt.json >ans && test "$(cat status)" = 400 &&
+	grep -q "input .x. of datatype UINT8 holds 300 at position 3, not a whole number from 0 to 255" ans &&
+	printf "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,4],\"datatype\":\"INT32\",\"data\":[5.5,1,1,1]}]}" >dt.json &&
+	post /v2/models/mixed/infer application/json dt.json >ans && test "$(cat status)" = 400 &&
+	grep -q "input .x. of datatype INT32 holds 5.5 at position 0" ans &&
+	stop_server
+'
+
 test_expect_success 'a slow client is cut off without blocking others' '
 	test_have_cmd bash || return 0
 	start_server "$FIX/mixed.json" --timeout 1 --workers 1 || return 1

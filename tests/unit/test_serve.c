@@ -336,6 +336,18 @@ static void test_bad_requests(void **state)
 	       "{\"inputs\": [{\"name\": \"x1\", \"shape\": [1], \"datatype\": \"FP64\", \"data\": [\"a\"]}]}",
 	       400, "holds a string");
 	expect(p, "POST", "/v2/models/mixed/infer", js,
+	       "{\"inputs\": [{\"name\": \"x\", \"shape\": [1, 4], \"datatype\": \"UINT8\","
+	       " \"data\": [-5, 3.5, 1, 300]}]}",
+	       400, "input 'x' of datatype UINT8 holds -5 at position 0, not a whole number from 0 to 255");
+	expect(p, "POST", "/v2/models/mixed/infer", js,
+	       "{\"inputs\": [{\"name\": \"x\", \"shape\": [1, 4], \"datatype\": \"INT32\","
+	       " \"data\": [1, 1, 0.25, 1]}]}",
+	       400, "holds 0.25 at position 2, not a whole number from -2147483648 to 2147483647");
+	expect(p, "POST", "/v2/models/mixed/infer", js,
+	       "{\"inputs\": [{\"name\": \"x\", \"shape\": [1, 4], \"datatype\": \"FP16\","
+	       " \"data\": [1, 70000, 0, 1]}]}",
+	       400, "holds 70000 at position 1, beyond its largest value 65504");
+	expect(p, "POST", "/v2/models/mixed/infer", js,
 	       "{\"inputs\": [{\"name\": \"x1\", \"shape\": [1], \"datatype\": \"FP64\", \"data\": [1]}]}",
 	       400, "missing column 'x2'");
 	expect(p, "POST", "/v2/models/mixed/infer", js, "{\"inputs\": []}", 400, "non-empty");
@@ -358,7 +370,7 @@ static void test_bad_requests(void **state)
 	expect(p, "POST", "/invocations", js,
 	       "{\"instances\": [{\"x1\": 13.528, \"x2\": -2.039, \"const\": 0.1, \"color\": \"green\"}]}",
 	       200, "\"predictions\":[29.93155925660");
-	expect(p, "GET", "/metrics", NULL, NULL, 200, "mlops_requests_total{code=\"400\"} 16");
+	expect(p, "GET", "/metrics", NULL, NULL, 200, "mlops_requests_total{code=\"400\"} 19");
 	expect(p, "GET", "/metrics", NULL, NULL, 200, "mlops_requests_total{code=\"413\"} 1");
 	expect(p, "GET", "/metrics", NULL, NULL, 200, "mlops_rows_predicted_total 1\n");
 	expect(p, "GET", "/metrics", NULL, NULL, 200, "mlops_model_info{name=\"mixed\"");
