@@ -583,12 +583,12 @@ static int served_render(struct served *m)
 								      (int)mod->nclasses));
 		if (m->features)
 			cJSON_AddItemToObject(t, "features", cJSON_Duplicate(m->features, 1));
-	} else {
-		cJSON_AddItemToArray(outs, t = cJSON_CreateObject());
-		cJSON_AddStringToObject(t, "name", "predict");
-		cJSON_AddStringToObject(t, "datatype", "BYTES");
-		cJSON_AddItemToObject(t, "shape", cJSON_CreateIntArray((int[]){ -1 }, 1));
 	}
+	/*
+	 * A predictor model lists no inputs and no outputs: what it reads is
+	 * its own, and the datatype of its answer's `predict` (FP64 when every
+	 * prediction is a number, else BYTES) is known only from that answer.
+	 */
 	if (!(m->metadata = print_json(o, &m->metadata_len)))
 		return -1;
 	o = cJSON_CreateObject();

@@ -370,6 +370,9 @@ test_expect_success 'a shell predictor process answers through both protocols' '
 	printf "{\"inputs\":[{\"name\":\"a\",\"shape\":[2],\"datatype\":\"FP64\",\"data\":[1,2]},{\"name\":\"b\",\"shape\":[2],\"datatype\":\"FP64\",\"data\":[10,20]}]}" >v2.json &&
 	post /v2/models/row-sum/infer application/json v2.json >ans &&
 	grep -q "\"data\":\[11,22\]" ans &&
+	grep -q "\"name\":\"predict\",\"shape\":\[2\],\"datatype\":\"FP64\"" ans &&
+	curl -sf "$(url /v2/models/row-sum)" >meta &&
+	grep -q "\"inputs\":\[\],\"outputs\":\[\]" meta && ! grep -q "datatype" meta &&
 	stop_server &&
 	! pgrep -f "sh predict.sh" -P $SERVER_PID >/dev/null
 '
