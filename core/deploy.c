@@ -2206,11 +2206,33 @@ static int record_refusal(struct mlops_repo *repo, const struct mlops_deploy_tar
 	return err;
 }
 
+/*
+ * The model and version that source names when it is a revision the model
+ * registry resolves (as mlops_model_dir_resolve takes it: not a path), so
+ * that a failure after that is recorded with them; NULLs otherwise.
+ */
+static void resolved_version(char **model, char **version, struct mlops_repo *repo,
+			     const char *source)
+{
+	struct mlops_rev r;
+	struct stat st;
+
+	*model = *version = NULL;
+	if (!source || stat(source, &st) == 0 || strchr(source, '/') ||
+	    mlops_rev_parse(&r, source) < 0 ||
+	    mlops_model_resolve_version(version, NULL, repo, source, -1) < 0)
+		return;
+	if (!(*model = strdup(r.name))) {
+		free(*version);
+		*version = NULL;
+	}
+}
+
 int mlops_deploy_record_failure(struct mlops_repo *repo, const struct mlops_deploy_target *t,
 				const char *source, int err)
 {
 	struct mlops_deployment *live = NULL, *d = NULL, *out = NULL;
-	char *msg = strdup(mlops_error_message());
+	char *msg = strdup(mlops_error_message()), *model = NULL, *version = NULL;
 	int fd = -1, lerr;
 
 	if (!msg)
@@ -2219,7 +2241,11 @@ int mlops_deploy_record_failure(struct mlops_repo *repo, const struct mlops_depl
 		goto done; /* no history to write to */
 	if (mlops_deploy_live(&live, repo, t->name) < 0)
 		live = NULL;
+	resolved_version(&model, &version, repo, source);
 	if ((d = deployment_new(repo, t, "deploy", NULL, source, live))) {
+		d->model = model;
+		d->version = version;
+		model = version = NULL;
 		mlops_error_set(err, "%s", msg);
 		finish(&out, repo, d, err);
 		d = NULL;
@@ -2227,6 +2253,8 @@ int mlops_deploy_record_failure(struct mlops_repo *repo, const struct mlops_depl
 done:
 	mlops_error_set(err, "%s", msg);
 	mlops_deployment_free(live);
+	free(model);
+	free(version);
 	free(msg);
 	if (fd >= 0)
 		close(fd);

@@ -261,8 +261,9 @@ int mlops_deploy(struct mlops_deployment **out, struct mlops_repo *repo,
 /*
  * Record a deployment to t of source that failed before it could start
  * (the model could not be opened or resolved): an entry with ok false,
- * no model and the current error message.  Returns err, with the message
- * kept.
+ * the current error message, and the model and version when source is a
+ * revision the registry resolves (null otherwise).  Returns err, with the
+ * message kept.
  */
 int mlops_deploy_record_failure(struct mlops_repo *repo, const struct mlops_deploy_target *t,
 				const char *source, int err);

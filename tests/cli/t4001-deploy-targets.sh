@@ -187,6 +187,21 @@ test_expect_success 'a model folder with a link inside is refused' '
 	test_expect_code 4 mlops deploy m3 prod 2>err && grep -q "not a regular file" err
 '
 
+test_expect_success 'a registered version that cannot be opened is recorded with its model and version' '
+	mkdir -p lk && cp "$FIX/mixed.json" lk/model.json && ln -s model.json lk/alias.json &&
+	mlops -q register lk lk && rm -r lk &&
+	test_expect_code 4 mlops deploy lk@v0.0.1 prod 2>err && grep -q "not a regular file" err &&
+	mlops --json deploy history prod >h && tr -d " \n\t" <h >r &&
+	grep -q "\"model\":\"lk\",\"version\":\"v0.0.1\",\"source\":\"lk@v0.0.1\"" r &&
+	mlops deploy history prod >h && grep -q "deploy   failed lk v0.0.1 " h &&
+	test_expect_code 3 mlops deploy lk@v9.9.9 prod 2>err &&
+	mlops --json deploy history prod >h && tr -d " \n\t" <h >r &&
+	grep -q "\"model\":null,\"version\":null,\"source\":\"lk@v9.9.9\"" r &&
+	test_expect_code 3 mlops deploy no/such/folder prod 2>err &&
+	mlops --json deploy history prod >h && tr -d " \n\t" <h >r &&
+	grep -q "\"model\":null,\"version\":null,\"source\":\"no/such/folder\"" r
+'
+
 test_expect_success 'two models of one version get release folders of their own' '
 	cfg deploy.two.type dir && cfg deploy.two.path releases/two &&
 	cfg deploy.ship2.type command && cfg deploy.ship2.command "sh ship2.sh" &&
