@@ -2356,6 +2356,46 @@ done:
 	return err;
 }
 
+/*
+ * A rollback follows the rules a deployment does: it does not return to a
+ * deprecated version, nor, on a target with a stage, to a version that no
+ * longer holds it (the registry says what may run there).  md is the
+ * release returned to; a name the registry does not know is no registered
+ * version, so never deprecated.
+ */
+static int rollback_allowed(struct mlops_repo *repo, const struct mlops_deploy_target *t,
+			    const struct mlops_model_dir *md)
+{
+	char *holder = NULL, *rev = NULL;
+	int deprecated = 0, err;
+
+	err = mlops_model_version_deprecated(&deprecated, repo, md->name, md->version);
+	if (err == MLOPS_ENOTFOUND || err == MLOPS_EUSAGE) {
+		mlops_error_clear();
+		err = 0;
+	}
+	if (err < 0)
+		return err;
+	if (deprecated)
+		return mlops_error_set(MLOPS_ECONFLICT, "%s@%s is deprecated%s: target '%s' does "
+				       "not return to it", md->name, md->version,
+				       deprecated > 1 ? " (the whole model is)" : "", t->name);
+	if (!t->stage)
+		return 0;
+	if (!(rev = mlops_strdupf("%s#%s", md->name, t->stage)))
+		return oom();
+	if (mlops_model_resolve_version(&holder, NULL, repo, rev, -1) < 0 ||
+	    strcmp(holder, md->version))
+		err = mlops_error_set(MLOPS_ECONFLICT, "target '%s' takes only versions in stage "
+				      "'%s': %s@%s, which it would return to, does not hold it%s%s%s; "
+				      "promote that version to return to it", t->name, t->stage,
+				      md->name, md->version, holder ? " (" : "",
+				      holder ? holder : "", holder ? " does)" : "");
+	free(holder);
+	free(rev);
+	return err;
+}
+
 int mlops_deploy_rollback(struct mlops_deployment **out, struct mlops_repo *repo,
 			  const struct mlops_deploy_target *t)
 {
@@ -2396,7 +2436,8 @@ int mlops_deploy_rollback(struct mlops_deployment **out, struct mlops_repo *repo
 		goto refused;
 	}
 	if ((err = release_verify(rel, NULL, id, &origin)) < 0 ||
-	    (err = mlops_model_dir_open(&md, rel, NULL)) < 0)
+	    (err = mlops_model_dir_open(&md, rel, NULL)) < 0 ||
+	    (err = rollback_allowed(repo, t, md)) < 0)
 		goto refused;
 	d = deployment_new(repo, t, "rollback", md, rel, live);
 	if (!d) {

@@ -272,7 +272,9 @@ int mlops_deploy_record_failure(struct mlops_repo *repo, const struct mlops_depl
  * Return target t to the version that was live before its current one
  * (for dir targets by switching the `current` link only).  MLOPS_ENOTFOUND
  * when there is no earlier version or its release is gone; MLOPS_ECORRUPT
- * when its release does not match its MANIFEST.  Every refusal once the
+ * when its release does not match its MANIFEST; MLOPS_ECONFLICT when
+ * that version is deprecated or, on a target with a stage, does not hold
+ * it (a rollback goes only where a deployment could).  Every refusal once the
  * target's lock is taken is recorded in the history as a failed rollback
  * (model and version: where it would have returned), as is one refused
  * because another deployment holds the lock (model and version null).

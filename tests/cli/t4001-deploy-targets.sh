@@ -159,6 +159,26 @@ test_expect_success 'registered versions deploy by NAME@vX.Y.Z and NAME#stage; t
 	test_expect_code 2 mlops deploy "bad name!" prod 2>err
 '
 
+test_expect_success 'rollback returns only to a version the target takes: in its stage, not deprecated' '
+	mlops -q register promote gm@v0.0.2 production &&
+	mlops -q deploy "gm#production" gated &&
+	grep -q "\"version\":\"v0.0.2\"" releases/gated/current/record.json &&
+	test_expect_code 9 mlops deploy rollback gated 2>err &&
+	grep -q "^mlops: target .gated. takes only versions in stage .production.: gm@v0.0.1, which it would return to, does not hold it (v0.0.2 does); promote that version to return to it$" err &&
+	grep -q "\"version\":\"v0.0.2\"" releases/gated/current/record.json &&
+	mlops --json deploy history gated >h && tr -d " \n\t" <h >r &&
+	grep -q "\"action\":\"rollback\",\"model\":\"gm\",\"version\":\"v0.0.1\",.*\"ok\":false,\"error\":\"target.gated.takesonly" r &&
+	mlops -q register promote gm@v0.0.1 production &&
+	mlops deploy rollback gated >out && grep -q "^rolled back to gm v0.0.1 " out &&
+	cmp releases/gated/current/model.json m1/model.json &&
+	cfg deploy.back.type archive && cfg deploy.back.path bundles-back &&
+	mlops -q deploy gm@v0.0.2 back && mlops -q deploy gm@v0.0.1 back &&
+	mlops -q register deprecate gm@v0.0.2 &&
+	test_expect_code 9 mlops deploy rollback back 2>err &&
+	grep -q "^mlops: gm@v0.0.2 is deprecated: target .back. does not return to it$" err &&
+	mlops deploy list >l && grep -A1 "^back " l >r && grep -q "live: gm v0.0.1 since" r
+'
+
 test_expect_success 'unknown and broken targets are clear errors' '
 	test_expect_code 3 mlops deploy m1 nowhere 2>err && grep -q "no deploy target .nowhere." err &&
 	cfg deploy.odd.type ftp && cfg deploy.odd.path x &&
