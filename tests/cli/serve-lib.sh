@@ -12,6 +12,9 @@ start_server() {
 		(exec "$MLOPS_BIN" deploy serve --port 0 "$@" >serve.out 2>serve.err) &
 	fi
 	SERVER_PID=$!
+	# A case that fails half-way leaves its subshell without stop_server:
+	# the server is killed as the subshell exits, not left listening.
+	trap 'kill -KILL $SERVER_PID 2>/dev/null' EXIT
 	for _i in $(seq 1 200); do
 		grep -q "^serving" serve.out 2>/dev/null && break
 		kill -0 $SERVER_PID 2>/dev/null || break
