@@ -631,11 +631,12 @@ static int pre_commit(struct mlops_repo *repo)
 				"run '%s'\n", st[i].path, st[i].dataset, st[i].version,
 				st[i].stored ? "mlops checkout" : "mlops pull");
 		else if (st[i].state == MLOPS_PATH_INTERRUPTED)
-			fprintf(stderr, "mlops: warning: '%s' is half made by a pull that stopped; "
-				"run 'mlops pull'\n", st[i].path);
+			fprintf(stderr, "mlops: warning: '%s' is half made by a checkout or pull that "
+				"stopped; run '%s'\n", st[i].path,
+				st[i].stored ? "mlops checkout" : "mlops pull");
 		else if (st[i].state == MLOPS_PATH_PULLING)
-			fprintf(stderr, "mlops: warning: '%s' is being made by a pull that is running\n",
-				st[i].path);
+			fprintf(stderr, "mlops: warning: '%s' is being made by a checkout or pull that "
+				"is running\n", st[i].path);
 	}
 	mlops_path_status_free(st, n);
 	return err;

@@ -70,25 +70,25 @@ static int is_unrecorded(const struct mlops_path_status *p)
 	return p->state == MLOPS_PATH_MODIFIED || (p->state == MLOPS_PATH_MISSING && p->stored);
 }
 
-/* Paths a stopped pull was making: half made, not changes to record. */
+/* Paths a stopped pull or checkout was making: half made, not changes to record. */
 static void print_interrupted(const struct mlops_path_status *st, size_t n)
 {
-	printf("tracked data half made by a pull that stopped (not changes to record):\n"
-	       "  (use 'mlops pull' to finish it, or 'mlops checkout' when its version is stored)\n");
+	printf("tracked data half made by a checkout or pull that stopped (not changes to record):\n"
+	       "  (use 'mlops checkout' to make it again, 'mlops pull' when its version is not stored)\n");
 	for (size_t i = 0; i < n; i++)
 		if (st[i].state == MLOPS_PATH_INTERRUPTED)
 			printf("  %sinterrupted:%s %s (%s@v%ld)\n", cmd_color("yellow"), cmd_color("reset"),
 			       st[i].path, st[i].dataset, st[i].version);
 }
 
-/* Paths a running pull is making: under way, neither changes nor half made. */
+/* Paths a running pull or checkout is making: under way, neither changes nor half made. */
 static void print_pulling(const struct mlops_path_status *st, size_t n)
 {
-	printf("tracked data being made by a pull that is running (not changes to record):\n"
+	printf("tracked data being made by a checkout or pull that is running (not changes to record):\n"
 	       "  (wait for it to end)\n");
 	for (size_t i = 0; i < n; i++)
 		if (st[i].state == MLOPS_PATH_PULLING)
-			printf("  %spulling:%s %s (%s@v%ld)\n", cmd_color("yellow"), cmd_color("reset"),
+			printf("  %sin progress:%s %s (%s@v%ld)\n", cmd_color("yellow"), cmd_color("reset"),
 			       st[i].path, st[i].dataset, st[i].version);
 }
 

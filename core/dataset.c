@@ -1018,9 +1018,12 @@ int mlops_dataset_checkout(struct mlops_repo *repo, const struct mlops_dataset_v
 	struct mlops_lockfile *lf = NULL;
 	char abs_to[PATH_MAX];
 	unsigned char *present = NULL; /* with --to: entries already there, unchanged */
+	unsigned char *half = NULL; /* entries a stopped pull or checkout left half made */
 	struct mlops_oidmap *known = NULL; /* what versions record (read when needed) */
 	struct mlops_half_made hm = { 0 };
-	int err;
+	const char **making = NULL;
+	size_t written = 0; /* entries whole */
+	int err, hold = -1;
 
 	if (to_dir) {
 		char *dot_mlops = mlops_path_join(repo->workdir, ".mlops");
@@ -1046,10 +1049,10 @@ int mlops_dataset_checkout(struct mlops_repo *repo, const struct mlops_dataset_v
 		if (!strcmp(abs_to, repo->workdir))
 			to_dir = NULL;
 		else if ((err = mlops_mkdir_p(abs_to)) < 0)
-			return err;
+			goto done;
 	}
 	if ((err = mlops_repo_index(&idx, repo)) < 0)
-		return err;
+		goto done;
 	if (!to_dir && ((err = mlops_lockfile_load(&lf, repo)) < 0 ||
 			(err = mlops_half_made_load(&hm, repo)) < 0))
 		goto done;
@@ -1057,7 +1060,9 @@ int mlops_dataset_checkout(struct mlops_repo *repo, const struct mlops_dataset_v
 	for (size_t i = 0; !to_dir && i < v->nentries; i++)
 		if ((err = mlops_half_made_refuse(&hm, v->entries[i].path, 0)) < 0)
 			goto done;
-	if (!(present = calloc(v->nentries ? v->nentries : 1, 1))) {
+	if (!(present = calloc(v->nentries ? v->nentries : 1, 1)) ||
+	    !(half = calloc(v->nentries ? v->nentries : 1, 1)) ||
+	    !(making = calloc(v->nentries ? v->nentries : 1, sizeof(*making)))) {
 		err = mlops_error_set(MLOPS_ERROR, "out of memory");
 		goto done;
 	}
@@ -1115,7 +1120,22 @@ int mlops_dataset_checkout(struct mlops_repo *repo, const struct mlops_dataset_v
 			goto done;
 		}
 	}
-	for (size_t i = 0; i < v->nentries; i++) {
+	/*
+	 * In the work tree, every path is listed in .mlops/pull-new before
+	 * anything is written: one that a signal, a kill or a failure stops
+	 * is half made, not a change.  Then what a stopped pull or checkout
+	 * left of a path goes.
+	 */
+	for (size_t i = 0; !to_dir && i < v->nentries; i++) {
+		half[i] = mlops_half_made_path(&hm, v->entries[i].path, 0) != NULL;
+		making[i] = v->entries[i].path;
+	}
+	if (!to_dir && (err = mlops_half_made_begin(&hm, repo, making, v->nentries, &hold)) < 0)
+		goto done;
+	for (size_t i = 0; !to_dir && i < v->nentries; i++)
+		if (half[i] && (err = mlops_half_made_clear(repo, v->entries[i].path)) < 0)
+			goto done;
+	for (size_t i = 0; i < v->nentries; i++, written = i) {
 		if (present[i]) {
 			if (stats)
 				stats->files_unchanged += v->entries[i].node.files;
@@ -1162,13 +1182,18 @@ int mlops_dataset_checkout(struct mlops_repo *repo, const struct mlops_dataset_v
 	}
 	if (err == 0)
 		err = mlops_index_save(idx);
-	/* Whole again: no longer the stopped pull's. */
-	for (size_t i = 0; !to_dir && i < v->nentries; i++)
-		mlops_half_made_drop(&hm, v->entries[i].path);
-	if (err == 0)
-		err = mlops_half_made_save(repo, &hm);
 done:
+	/* Whole: no longer half made.  What a failure stopped stays listed. */
+	for (size_t i = 0; !to_dir && i < written; i++)
+		mlops_half_made_drop(&hm, v->entries[i].path);
+	if (!to_dir) {
+		int e2 = mlops_half_made_end(&hm, repo, &hold);
+		if (err == 0)
+			err = e2;
+	}
+	free(making);
 	mlops_half_made_free(&hm);
+	free(half);
 	free(present);
 	mlops_oidmap_free(known);
 	mlops_lockfile_free(lf);

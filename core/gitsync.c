@@ -129,6 +129,44 @@ static int is_recorded(int *out, struct mlops_oidmap **recorded, struct mlops_re
 	return 0;
 }
 
+/* What restoring decided for one path, before anything is written. */
+struct restore_step {
+	const char *path;
+	struct mlops_node want;
+	enum mlops_restore_action action;
+	int half; /* half made by a pull or checkout that stopped */
+};
+
+/*
+ * Write path (step s) from the store: first remove what a stopped pull or
+ * checkout left of it, then make the folders above it that are missing,
+ * then the path.  A lock comes with the repository: never write through a
+ * link.
+ */
+static int restore_write(struct mlops_repo *repo, struct mlops_index *idx,
+			 const struct restore_step *s)
+{
+	char *abs = mlops_path_join(repo->workdir, s->path), *parent = abs ? strdup(abs) : NULL;
+	int err = 0;
+	if (!parent) {
+		free(abs);
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	}
+	*strrchr(parent, '/') = '\0';
+	err = mlops_path_check_parents(repo->workdir, s->path);
+	if (err == 0 && s->half) {
+		err = mlops_half_made_clear(repo, s->path);
+		mlops_index_remove_prefix(idx, s->path);
+	}
+	if (err == 0)
+		err = mlops_mkdir_p(parent);
+	if (err == 0)
+		err = mlops_tree_checkout(repo->odb, idx, &s->want, abs, s->path, NULL);
+	free(parent);
+	free(abs);
+	return err;
+}
+
 int mlops_restore_lock(struct mlops_restore *out, struct mlops_repo *repo, cJSON *lock,
 		       cJSON *prev, int force, int write_lock)
 {
@@ -136,7 +174,10 @@ int mlops_restore_lock(struct mlops_restore *out, struct mlops_repo *repo, cJSON
 	struct mlops_lockfile *wt = NULL;
 	struct mlops_oidmap *recorded = NULL;
 	struct mlops_half_made hm;
-	int err, rec = 1;
+	struct restore_step *steps = NULL;
+	const char **making = NULL; /* the paths to write or remove */
+	size_t nsteps = 0, nmaking = 0;
+	int err, rec = 1, hold = -1;
 	memset(out, 0, sizeof(*out));
 	if ((err = mlops_half_made_load(&hm, repo)) < 0)
 		return err;
@@ -157,74 +198,62 @@ int mlops_restore_lock(struct mlops_restore *out, struct mlops_repo *repo, cJSON
 	cJSON_ArrayForEach(e, old)
 		if ((err = mlops_half_made_refuse(&hm, e->string, 0)) < 0)
 			goto done;
+	size_t total = (size_t)cJSON_GetArraySize(paths) + (size_t)cJSON_GetArraySize(old) + 1;
+	if (!(steps = calloc(total, sizeof(*steps))) || !(making = calloc(total, sizeof(*making)))) {
+		err = mlops_error_set(MLOPS_ERROR, "out of memory");
+		goto done;
+	}
+	/*
+	 * Every path is looked at first, and the paths to write or remove
+	 * are listed in .mlops/pull-new before any is touched: a checkout
+	 * that is stopped or fails leaves them half made, not changes.
+	 */
 	cJSON_ArrayForEach(e, paths) {
-		struct mlops_node want, cur;
-		const char *path = e->string;
-		if (mlops_node_from_json(&want, e) < 0) {
-			err = mlops_error_set(MLOPS_EINVALID, "mlops.lock: entry '%s' is malformed", path);
+		struct restore_step *s = &steps[nsteps++];
+		struct mlops_node cur;
+		s->path = e->string;
+		if (mlops_node_from_json(&s->want, e) < 0) {
+			err = mlops_error_set(MLOPS_EINVALID, "mlops.lock: entry '%s' is malformed", s->path);
 			goto done;
 		}
-		char *abs = mlops_path_join(repo->workdir, path);
+		char *abs = mlops_path_join(repo->workdir, s->path);
 		if (!abs) {
 			err = mlops_error_set(MLOPS_ERROR, "out of memory");
 			goto done;
 		}
 		int have = 1;
-		err = mlops_tree_scan(&cur, repo->odb, idx, abs, path, NULL);
+		err = mlops_tree_scan(&cur, repo->odb, idx, abs, s->path, NULL);
+		free(abs);
 		if (err == MLOPS_ENOTFOUND) {
 			mlops_error_clear();
 			have = 0;
 			err = 0;
 		}
-		if (err < 0) {
-			free(abs);
+		if (err < 0)
 			goto done;
-		}
-		enum mlops_restore_action action;
 		/*
-		 * What a stopped pull was making is part of a recorded version,
-		 * cut short: nothing in it is kept, and it is removed before it
-		 * is made again, as the next pull would.
+		 * What a stopped pull or checkout was making is part of a
+		 * recorded version, cut short: nothing in it is kept, and it is
+		 * removed before it is made again, as the next pull would.
 		 */
-		int half = mlops_half_made_path(&hm, path, 0) != NULL;
+		s->half = mlops_half_made_path(&hm, s->path, 0) != NULL;
 		rec = 1;
 		/* The executable bit is part of a version: content alone is not "as recorded". */
-		int same = have && mlops_node_same(&cur, &want);
-		if (have && !same && !force && !half &&
-		    (err = is_recorded(&rec, &recorded, repo, prev, path, &cur)) < 0) {
-			free(abs);
+		int same = have && mlops_node_same(&cur, &s->want);
+		if (have && !same && !force && !s->half &&
+		    (err = is_recorded(&rec, &recorded, repo, prev, s->path, &cur)) < 0)
 			goto done;
-		}
 		if (same) {
-			action = MLOPS_RESTORE_UNCHANGED;
+			s->action = MLOPS_RESTORE_UNCHANGED;
 		} else if (have && !rec) {
-			action = MLOPS_RESTORE_KEPT;
-		} else if (mlops_tree_walk_objects(repo->odb, &want, exists_cb, repo->odb) != 0) {
+			s->action = MLOPS_RESTORE_KEPT;
+		} else if (mlops_tree_walk_objects(repo->odb, &s->want, exists_cb, repo->odb) != 0) {
 			mlops_error_clear();
-			action = MLOPS_RESTORE_MISSING;
+			s->action = MLOPS_RESTORE_MISSING;
 		} else {
-			/* A lock comes with the repository: never write through a link. */
-			action = MLOPS_RESTORE_WRITTEN;
-			err = mlops_path_check_parents(repo->workdir, path);
-			if (err == 0 && half && have) {
-				if (mlops_remove_tree(abs) < 0 && errno != ENOENT)
-					err = mlops_error_sys(errno, "unable to remove '%s'", abs);
-				mlops_index_remove_prefix(idx, path);
-			}
-			char *parent = err == 0 ? strdup(abs) : NULL;
-			if (parent) {
-				*strrchr(parent, '/') = '\0';
-				err = mlops_mkdir_p(parent);
-				free(parent);
-			}
-			if (err == 0)
-				err = mlops_tree_checkout(repo->odb, idx, &want, abs, path, NULL);
+			s->action = MLOPS_RESTORE_WRITTEN;
+			making[nmaking++] = s->path;
 		}
-		free(abs);
-		if (err < 0 || (action != MLOPS_RESTORE_UNCHANGED && (err = add_item(out, path, action)) < 0))
-			goto done;
-		if (action == MLOPS_RESTORE_UNCHANGED || action == MLOPS_RESTORE_WRITTEN)
-			mlops_half_made_drop(&hm, path);
 	}
 	/* Paths the previous lock tracked that this one does not. */
 	cJSON_ArrayForEach(e, old) {
@@ -246,28 +275,39 @@ int mlops_restore_lock(struct mlops_restore *out, struct mlops_repo *repo, cJSON
 				free(abs);
 				goto done;
 			}
-			if (rec) {
-				if (mlops_remove_tree(abs) < 0)
-					err = mlops_error_sys(errno, "unable to remove '%s'", abs);
-				else
-					err = add_item(out, path, MLOPS_RESTORE_REMOVED);
-				mlops_index_remove_prefix(idx, path);
-				mlops_half_made_drop(&hm, path);
-			} else {
-				err = add_item(out, path, MLOPS_RESTORE_KEPT);
-			}
+			steps[nsteps].path = path;
+			steps[nsteps++].action = rec ? MLOPS_RESTORE_REMOVED : MLOPS_RESTORE_KEPT;
+			if (rec)
+				making[nmaking++] = path;
 		}
 		mlops_error_clear();
 		free(abs);
-		if (err < 0)
+	}
+	if ((err = mlops_half_made_begin(&hm, repo, making, nmaking, &hold)) < 0)
+		goto done;
+	for (size_t i = 0; i < nsteps; i++) {
+		const struct restore_step *s = &steps[i];
+		if (s->action == MLOPS_RESTORE_WRITTEN) {
+			err = restore_write(repo, idx, s);
+		} else if (s->action == MLOPS_RESTORE_REMOVED) {
+			char *abs = mlops_path_join(repo->workdir, s->path);
+			if (!abs)
+				err = mlops_error_set(MLOPS_ERROR, "out of memory");
+			else if (mlops_remove_tree(abs) < 0)
+				err = mlops_error_sys(errno, "unable to remove '%s'", abs);
+			free(abs);
+			mlops_index_remove_prefix(idx, s->path);
+		}
+		if (err < 0 || (s->action != MLOPS_RESTORE_UNCHANGED &&
+				(err = add_item(out, s->path, s->action)) < 0))
 			goto done;
+		/* Whole again, or removed: no longer half made. */
+		if (s->action != MLOPS_RESTORE_KEPT && s->action != MLOPS_RESTORE_MISSING)
+			mlops_half_made_drop(&hm, s->path);
 	}
 	if ((err = mlops_odb_sync(repo->odb)) < 0)
 		goto done;
 	if ((err = mlops_index_save(idx)) < 0)
-		goto done;
-	/* The paths made whole again, or removed, leave .mlops/pull-new. */
-	if ((err = mlops_half_made_save(repo, &hm)) < 0)
 		goto done;
 	if (write_lock) {
 		char *text;
@@ -282,7 +322,16 @@ int mlops_restore_lock(struct mlops_restore *out, struct mlops_repo *repo, cJSON
 		}
 		free(path);
 	}
-done:
+done:;
+	/*
+	 * The paths made whole again, or removed, leave .mlops/pull-new; those
+	 * a failure stopped stay, half made.
+	 */
+	int e2 = mlops_half_made_end(&hm, repo, &hold);
+	if (err == 0)
+		err = e2;
+	free(steps);
+	free(making);
 	mlops_oidmap_free(recorded);
 	mlops_index_free(idx);
 	mlops_lockfile_free(wt);

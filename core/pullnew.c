@@ -1,8 +1,9 @@
 /*
  * pullnew.c - writing, reading and updating .mlops/pull-new, the paths a
- * pull is making or a stopped pull was making (see pullnew.h).  The file
- * is a JSON array of tracked paths and of the folders made for them, each
- * of those ending in '/'; a running pull holds an flock() on it.
+ * pull or checkout is making or a stopped one was making (see pullnew.h).
+ * The file is a JSON array of tracked paths and of the folders made for
+ * them, each of those ending in '/'; a running pull or checkout holds an
+ * flock() on it.
  */
 #define _XOPEN_SOURCE 700
 #include "pullnew.h"
@@ -185,8 +186,10 @@ int mlops_half_made_refuse(const struct mlops_half_made *hm, const char *path, i
 	return mlops_error_set(hm->running ? MLOPS_ELOCKED : MLOPS_ECONFLICT, "'%s'%s%s%s is %s",
 			       path, pl == el ? "" : pl < el ? " is inside '" : " holds '",
 			       pl == el ? "" : p, pl == el ? "" : "', which",
-			       hm->running ? "being made by a pull that is running; wait for it to end" :
-			       "half made by a pull that stopped; run 'mlops pull' to finish it");
+			       hm->running ? "being made by a checkout or pull that is running; "
+			       "wait for it to end" :
+			       "half made by a checkout or pull that stopped; run 'mlops checkout' "
+			       "to make it again ('mlops pull' when its version is not stored)");
 }
 
 /*
@@ -286,5 +289,92 @@ int mlops_half_made_save(struct mlops_repo *repo, const struct mlops_half_made *
 	int err = mlops_half_made_write(repo, (const char *const *)hm->paths, hm->npaths, dirs, ndirs,
 					 NULL);
 	free(dirs);
+	return err;
+}
+
+/* Add to hm the folders above path rel of the work tree that do not exist, parents first. */
+static int add_missing_parents(struct mlops_half_made *hm, struct mlops_repo *repo, const char *rel)
+{
+	char *dir = strdup(rel), *abs = NULL;
+	int err = 0;
+	if (!dir)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	for (char *slash = strchr(dir, '/'); slash && err == 0; slash = strchr(slash + 1, '/')) {
+		struct stat st;
+		int listed = 0;
+		*slash = '\0';
+		for (size_t i = 0; i < hm->ndirs && !listed; i++)
+			listed = !strcmp(hm->dirs[i], dir);
+		if (!(abs = mlops_path_join(repo->workdir, dir)))
+			err = mlops_error_set(MLOPS_ERROR, "out of memory");
+		else if (!listed && lstat(abs, &st) < 0 && errno == ENOENT)
+			err = push_copy(&hm->dirs, &hm->ndirs, dir, strlen(dir));
+		free(abs);
+		*slash = '/';
+	}
+	free(dir);
+	return err;
+}
+
+int mlops_half_made_begin(struct mlops_half_made *hm, struct mlops_repo *repo,
+			  const char *const *paths, size_t npaths, int *hold)
+{
+	int err = 0;
+	*hold = -1;
+	if (npaths == 0)
+		return 0;
+	/* Its file, and the lock on it, are the running one's: two cannot share it. */
+	if (hm->running)
+		return mlops_error_set(MLOPS_ELOCKED, "a checkout or pull is running in this work tree; "
+				       "wait for it to end");
+	for (size_t i = 0; i < npaths && err == 0; i++) {
+		size_t k = 0;
+		while (k < hm->npaths && strcmp(hm->paths[k], paths[i]))
+			k++;
+		if (k == hm->npaths)
+			err = push_copy(&hm->paths, &hm->npaths, paths[i], strlen(paths[i]));
+		if (err == 0)
+			err = add_missing_parents(hm, repo, paths[i]);
+	}
+	if (err == 0)
+		err = mlops_half_made_write(repo, (const char *const *)hm->paths, hm->npaths,
+					    (const char *const *)hm->dirs, hm->ndirs, hold);
+	hm->mine = err == 0;
+	return err;
+}
+
+int mlops_half_made_end(struct mlops_half_made *hm, struct mlops_repo *repo, int *hold)
+{
+	if (!hm->mine)
+		return mlops_half_made_save(repo, hm);
+	int err = 0;
+	struct stat held, now;
+	char *file = mlops_half_made_file(repo);
+	if (!file)
+		err = mlops_error_set(MLOPS_ERROR, "out of memory");
+	/* Still this checkout's file (one that is replaced is another's): what is left, unlocked. */
+	else if (*hold < 0 || (fstat(*hold, &held) == 0 && stat(file, &now) == 0 &&
+			       held.st_dev == now.st_dev && held.st_ino == now.st_ino))
+		err = mlops_half_made_save(repo, hm);
+	free(file);
+	hm->mine = 0;
+	if (*hold >= 0) {
+		close(*hold);
+		*hold = -1;
+	}
+	return err;
+}
+
+int mlops_half_made_clear(struct mlops_repo *repo, const char *path)
+{
+	int err = mlops_path_check_parents(repo->workdir, path);
+	if (err < 0)
+		return err;
+	char *abs = mlops_path_join(repo->workdir, path);
+	if (!abs)
+		return mlops_error_set(MLOPS_ERROR, "out of memory");
+	if (mlops_remove_tree(abs) < 0 && errno != ENOENT)
+		err = mlops_error_sys(errno, "unable to remove '%s'", abs);
+	free(abs);
 	return err;
 }

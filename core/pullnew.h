@@ -1,18 +1,23 @@
 /*
- * pullnew.h - the paths a pull is making, or was making when it stopped.
+ * pullnew.h - the paths a pull or a checkout is making, or was making when
+ * it stopped.
  *
  * A pull's early checkout lists in .mlops/pull-new the tracked paths it is
  * creating, and the folders it creates for them, before it creates any,
  * and removes the file when it ends (mlops_half_made_write/_remove).
- * While it runs it holds an flock() on the file, which the kernel drops
- * when the process ends, however it ends: a reader tells the paths of a
- * running pull (being made now: status says so, checkout, dataset add and
- * another pull leave them alone, MLOPS_ELOCKED) from those of a pull that
- * was killed.  A killed pull leaves the file and the paths half made:
- * their content is part of a recorded version, not a change of the
- * user's.  Status reports such a path as an interrupted pull, checkout
- * makes it again, dataset add refuses to record it; the next pull removes
- * and remakes them all.
+ * `mlops checkout` and `mlops dataset checkout` list the paths they are
+ * about to create, replace or remove likewise (mlops_half_made_begin),
+ * and take them off once whole (mlops_half_made_end): a checkout that
+ * fails leaves the paths it did not finish listed.  While one runs it
+ * holds an flock() on the file, which the kernel drops when the process
+ * ends, however it ends: a reader tells the paths of a running pull or
+ * checkout (being made now: status says so, checkout, dataset add and
+ * another pull leave them alone, MLOPS_ELOCKED) from those of one that was
+ * killed or failed.  Those are half made: their content is part of a
+ * recorded version, or a mix of two, or a temporary file, not a change of
+ * the user's.  Status reports such a path as interrupted, checkout makes
+ * it again (mlops_half_made_clear first), dataset add refuses to record
+ * it; the next pull removes and remakes them all.
  */
 #ifndef MLOPS_PULLNEW_H
 #define MLOPS_PULLNEW_H
@@ -28,7 +33,8 @@ struct mlops_half_made {
 	size_t ndirs;
 	size_t dropped; /* paths taken off since the load */
 	int found;      /* the file was there and read */
-	int running;    /* a pull that is running holds it: the paths are being made */
+	int running;    /* a pull or checkout that is running holds it: the paths are being made */
+	int mine;       /* this process wrote it and holds it (mlops_half_made_begin) */
 };
 
 /* .mlops/pull-new (caller frees); NULL when out of memory. */
@@ -44,7 +50,7 @@ int mlops_half_made_load(struct mlops_half_made *out, struct mlops_repo *repo);
 void mlops_half_made_free(struct mlops_half_made *hm);
 
 /*
- * Whether tracked path `path` is half made by a stopped pull: the listed
+ * Whether tracked path `path` is half made by a stopped pull or checkout: the listed
  * path that `path` is or lies inside, or with `holding` also one that lies
  * inside `path` (so that recording `path` would record part of it); NULL
  * when none.  Borrowed from hm.
@@ -52,12 +58,12 @@ void mlops_half_made_free(struct mlops_half_made *hm);
 const char *mlops_half_made_path(const struct mlops_half_made *hm, const char *path, int holding);
 
 /*
- * Refuse to touch `path` while a pull is making it, a path inside it or
- * the path it lies inside (mlops_half_made_path with `holding`):
- * MLOPS_ELOCKED when that pull is running; when it stopped, only with
- * `record` (recording it would make a version of data cut short; a
- * checkout makes it again) and MLOPS_ECONFLICT.  Else 0.  The message
- * names both paths.
+ * Refuse to touch `path` while a pull or checkout is making it, a path
+ * inside it or the path it lies inside (mlops_half_made_path with
+ * `holding`): MLOPS_ELOCKED when that one is running; when it stopped,
+ * only with `record` (recording it would make a version of data cut
+ * short; a checkout makes it again) and MLOPS_ECONFLICT.  Else 0.  The
+ * message names both paths.
  */
 int mlops_half_made_refuse(const struct mlops_half_made *hm, const char *path, int record);
 
@@ -91,5 +97,31 @@ void mlops_half_made_remove(struct mlops_repo *repo, int *hold);
  * Nothing is written when none was dropped.
  */
 int mlops_half_made_save(struct mlops_repo *repo, const struct mlops_half_made *hm);
+
+/*
+ * A checkout's start, before it writes anything: add `paths` (tracked
+ * paths it is about to create, replace or remove) and the folders above
+ * them that do not exist to hm (as loaded; the paths a stopped pull or
+ * checkout left stay listed) and write .mlops/pull-new, locked: *hold
+ * holds the lock (-1 when the file system has none) until
+ * mlops_half_made_end.  MLOPS_ELOCKED when a pull or checkout that is
+ * running holds the file.  With no path nothing is written.
+ */
+int mlops_half_made_begin(struct mlops_half_made *hm, struct mlops_repo *repo,
+			  const char *const *paths, size_t npaths, int *hold);
+
+/*
+ * A checkout's end, whether it succeeded or failed: after what it made
+ * whole was dropped, write the paths left (unlocked; the file goes when
+ * none is), then release *hold.  A file another process replaced
+ * meanwhile is left alone.  Without a begin, mlops_half_made_save.
+ */
+int mlops_half_made_end(struct mlops_half_made *hm, struct mlops_repo *repo, int *hold);
+
+/*
+ * Remove half-made tracked path `path` of the work tree before it is made
+ * again (never through a link).
+ */
+int mlops_half_made_clear(struct mlops_repo *repo, const char *path);
 
 #endif

@@ -32,6 +32,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define BIG_FILE (64ull << 20)
@@ -1262,6 +1263,7 @@ struct checkout {
 	int wait;
 	size_t *deferred; /* job indexes, under err_lock */
 	size_t ndeferred, capdeferred;
+	long delay_ms; /* MLOPS_TEST_CHECKOUT_DELAY_MS: a pause in each file (tests) */
 };
 
 static int remove_path(const char *abs, uint64_t *removed)
@@ -1652,6 +1654,12 @@ static int checkout_one(struct checkout *co, struct cjob *j)
 	if (j->node.kind == MLOPS_KIND_CHUNKS && j->node.size &&
 	    ftruncate(fd, (off_t)j->node.size) < 0)
 		err = mlops_error_sys(errno, "unable to write '%s'", j->abs);
+	/* Tests stop a checkout here: a file made, its content not written yet. */
+	if (co->delay_ms > 0) {
+		struct timespec ts = { co->delay_ms / 1000, (co->delay_ms % 1000) * 1000000L };
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+	}
 	if (err == 0)
 		err = write_file_content(co, fd, &j->node);
 	/*
@@ -1862,6 +1870,8 @@ int mlops_tree_checkout(struct mlops_odb *odb, struct mlops_index *idx,
 	co.idx = idx;
 	co.stats = stats;
 	co.wait = mlops_odb_expecting(odb);
+	const char *delay = getenv("MLOPS_TEST_CHECKOUT_DELAY_MS");
+	co.delay_ms = delay ? strtol(delay, NULL, 10) : 0;
 	pthread_mutex_init(&co.err_lock, NULL);
 	if (node->kind == MLOPS_KIND_TREE)
 		err = plan_tree(&co, abs_dest, key, node, 0);

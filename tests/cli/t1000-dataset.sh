@@ -574,4 +574,69 @@ test_expect_success 'status on a store it cannot write: the right answer, the st
 	test_expect_code 1 mlops status --exit-code >/dev/null && ! cmp -s .mlops/index ../index.before
 '
 
+# stop_checkout SIG COND CMD...: run mlops CMD with a pause in each file it
+# writes, once the file is created (and sized) and before its content is
+# written (MLOPS_TEST_CHECKOUT_DELAY_MS), wait until the shell condition
+# COND holds (a file has appeared: the checkout is in that pause), run
+# the shell code in $while_running if any, then send SIG.  Returns 0 when
+# COND came true and $while_running succeeded.
+stop_checkout() {
+	_sig=$1 _cond=$2 && shift 2
+	(MLOPS_TEST_CHECKOUT_DELAY_MS=20000 exec "$MLOPS_BIN" "$@" >/dev/null 2>&1) & _pid=$!
+	_n=0
+	while ! eval "$_cond" && kill -0 $_pid 2>/dev/null && [ $_n -lt 400 ]; do
+		sleep 0.05; _n=$((_n + 1))
+	done
+	eval "$_cond" && eval "${while_running:-:}"; _rc=$?
+	kill -$_sig $_pid 2>/dev/null; wait $_pid
+	return $_rc
+}
+
+test_expect_success 'a checkout killed midway leaves its paths half made, not changes: status says so, add refuses them, the next checkout makes them again' '
+	git init -q ck && cd ck && mlops -q init && mkdir d &&
+	head -c 3000000 /dev/urandom >d/big && echo small >d/small &&
+	mlops -q dataset add d && git add -A && git commit -qm d && cp -r d ../ck-d && rm -rf d &&
+	while_running="grep -q \"\\\"d\\\"\" .mlops/pull-new && mlops status >out &&
+		grep -q \"^  in progress: d (d@v1)$\" out && ! grep -q \"modified\" out &&
+		test_expect_code 5 mlops dataset add d 2>err &&
+		grep -q \"being made by a checkout or pull that is running\" err" &&
+	stop_checkout KILL "test -e d/big" checkout && ! cmp -s d/big ../ck-d/big &&
+	mlops status >out && grep -q "^  interrupted: d (d@v1)$" out &&
+	grep -q "half made by a checkout or pull that stopped" out && ! grep -q "modified" out &&
+	test_expect_code 1 mlops status --exit-code >/dev/null &&
+	mlops --json status >j && grep -q "\"state\":[[:space:]]*\"interrupted\"" j &&
+	test_expect_code 9 mlops dataset add d 2>err &&
+	grep -q "^mlops: .d. is half made by a checkout or pull that stopped; run .mlops checkout. to make it again" err &&
+	! test -e .mlops/refs/datasets/d/v2 &&
+	mlops checkout >out && grep -q "^d: restored$" out && diff -r d ../ck-d &&
+	! test -e .mlops/pull-new && mlops status --exit-code
+'
+
+test_expect_success 'a dataset checkout killed while it replaces a file: the path is half made, temporary file and all, until the next checkout' '
+	cd ck && head -c 3000000 /dev/urandom >d/big && mlops -q dataset add d &&
+	git add -A && git commit -qm v2 && cp -r d ../ck-d2 &&
+	while_running= &&
+	stop_checkout KILL "ls -A d | grep -q \"^\\.big\\.mlops-\"" dataset checkout d@v1 &&
+	cmp d/big ../ck-d2/big && mlops status >out && grep -q "^  interrupted: d (d@v2)$" out &&
+	! grep -q "modified" out && test_expect_code 9 mlops dataset add d 2>/dev/null &&
+	mlops -q dataset checkout d@v1 && diff -r d ../ck-d && ! test -e .mlops/pull-new &&
+	mlops status --exit-code && git checkout -q mlops.lock &&
+	stop_checkout KILL "ls -A d | grep -q \"^\\.big\\.mlops-\"" checkout &&
+	mlops status >out && grep -q "^  interrupted: d (d@v2)$" out &&
+	mlops -q checkout && diff -r d ../ck-d2 && ! test -e .mlops/pull-new && mlops status --exit-code
+'
+
+test_expect_success 'a checkout that fails on a damaged object leaves its paths half made: the next one fails the same way (exit 7), not on changes' '
+	cd ck && rm -rf d &&
+	id=$(sha256sum ../ck-d/small | cut -c1-64) &&
+	f=$(ls .mlops/objects/$(echo $id | cut -c1-2)/$(echo $id | cut -c3-)*) &&
+	cp $f ../saved && chmod u+w $f && head -c 3 ../saved >$f &&
+	test_expect_code 7 mlops checkout >/dev/null 2>err && grep -q "object $id is corrupt" err &&
+	test -d d && mlops status >out && grep -q "^  interrupted: d (d@v2)$" out &&
+	test_expect_code 7 mlops checkout >/dev/null 2>err && grep -q "object $id is corrupt" err &&
+	! grep -q "kept\|unrecorded" err &&
+	cp ../saved $f && mlops -q checkout && diff -r d ../ck-d2 && mlops status --exit-code &&
+	! test -e .mlops/pull-new
+'
+
 test_done

@@ -590,13 +590,13 @@ test_expect_success 'a path a killed pull was making is not a change: status say
 	git config -f .mlops/config remote.r.hardlinks false && mlops -q push &&
 	git add -A && git commit -qm big && cd .. &&
 	kill_pull_of_big &&
-	mlops status >out && grep -q "half made by a pull that stopped" out &&
+	mlops status >out && grep -q "half made by a checkout or pull that stopped" out &&
 	grep -q "^  interrupted: big (big@v1)$" out && grep -q "mlops pull" out &&
 	! grep -q "modified\|dataset add" out &&
 	test_expect_code 1 mlops status --exit-code >/dev/null &&
 	mlops --json status >j && grep -q "\"state\":[[:space:]]*\"interrupted\"" j &&
 	test_expect_code 9 mlops dataset add big 2>err &&
-	grep -q "^mlops: .big. is half made by a pull that stopped; run .mlops pull. to finish it$" err &&
+	grep -q "^mlops: .big. is half made by a checkout or pull that stopped; run .mlops checkout. to make it again (.mlops pull. when its version is not stored)$" err &&
 	! test -e .mlops/refs/datasets/big/v2 &&
 	mlops -q pull && ! test -e .mlops/pull-new && diff -r big ../hm/big && mlops status --exit-code
 '
@@ -642,15 +642,15 @@ test_expect_success 'paths a running pull is making are pulling, not interrupted
 	while ! test -n "$(ls big 2>/dev/null)" && [ $n -lt 400 ]; do sleep 0.05; n=$((n + 1)); done
 	kill -STOP $pid
 	{ grep -q "\"big\"" .mlops/pull-new && ls big >had &&
-	  mlops status >out && grep -q "being made by a pull that is running" out &&
-	  grep -q "^  pulling: big (big@v1)$" out && ! grep -q "interrupted\|stopped\|modified" out &&
+	  mlops status >out && grep -q "being made by a checkout or pull that is running" out &&
+	  grep -q "^  in progress: big (big@v1)$" out && ! grep -q "interrupted\|stopped\|modified" out &&
 	  test_expect_code 1 mlops status --exit-code >/dev/null &&
 	  mlops --json status >j && grep -q "\"state\":[[:space:]]*\"pulling\"" j &&
 	  test_expect_code 5 mlops checkout >out 2>err &&
-	  grep -q "^mlops: .big. is being made by a pull that is running; wait for it to end$" err &&
+	  grep -q "^mlops: .big. is being made by a checkout or pull that is running; wait for it to end$" err &&
 	  test_expect_code 5 mlops dataset add big 2>err &&
-	  grep -q "^mlops: .big. is being made by a pull that is running; wait for it to end$" err &&
-	  test_expect_code 5 mlops pull 2>err && grep -q "being made by a pull that is running" err &&
+	  grep -q "^mlops: .big. is being made by a checkout or pull that is running; wait for it to end$" err &&
+	  test_expect_code 5 mlops pull 2>err && grep -q "being made by a checkout or pull that is running" err &&
 	  ls big >has && test_cmp had has && grep -q "\"big\"" .mlops/pull-new; }
 	rc=$?
 	kill -CONT $pid; wait $pid; prc=$?

@@ -416,4 +416,32 @@ test_expect_success 'kill -9 during a pull into a clone: fsck stays clean, the n
 	done
 '
 
+# After a checkout was killed: no path reads as a change (a path half
+# made is interrupted), and the next checkout completes without --force,
+# leaving no temporary file.
+after_checkout_kill() {
+	mlops --json status >j && ! grep -q "\"state\":[[:space:]]*\"modified\"" j || { cat j >&2; return 1; }
+	after_kill mlops -q checkout && mlops status --exit-code >/dev/null && ! test -e .mlops/pull-new &&
+	test -z "$(find data -name ".*.mlops-*")" &&
+	{ test "$(checksum data)" = "$1" || test "$(checksum data)" = "$2"; }
+}
+
+test_expect_success 'kill -9 during checkout: no path reads as a change, the next checkout completes' '
+	echo /ckr/ >>.git/info/exclude && git init -q ckr && cd ckr && mlops -q init &&
+	make_version co-a && mlops -q dataset add data --name co && sa=$(checksum data) &&
+	make_version co-b && mlops -q dataset add data --name co && sb=$(checksum data) &&
+	git add -A && git commit -qm co &&
+	rm -rf data && dur=$(time_us "$MLOPS_BIN" -q checkout) && say "one checkout takes ${dur} us" &&
+	kills=$((4 * stress)) && k=0 &&
+	while [ $k -lt $kills ]; do
+		# Into nothing, then over the other version.
+		rm -rf data
+		crash_run $k $dur 11 "$MLOPS_BIN" -q checkout
+		after_checkout_kill "$sb" "$sb" || return 1
+		crash_run $k $dur 23 "$MLOPS_BIN" -q dataset checkout co@v1
+		after_checkout_kill "$sa" "$sb" && git checkout -q mlops.lock && mlops -q checkout || return 1
+		k=$((k + 1))
+	done
+'
+
 test_done
