@@ -14,6 +14,7 @@
 #include "store/repo.h"
 
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -365,6 +366,19 @@ int mlops_half_made_end(struct mlops_half_made *hm, struct mlops_repo *repo, int
 	return err;
 }
 
+/* 1 when name is ".BASE.mlops-XXXXXX", a checkout's temporary name for base (at most 40 bytes of it). */
+static int temp_name_of(const char *name, const char *base)
+{
+	size_t bl = strnlen(base, 40), nl = strlen(name);
+	if (nl != 1 + bl + 7 + 6 || name[0] != '.' || strncmp(name + 1, base, bl) ||
+	    strncmp(name + 1 + bl, ".mlops-", 7))
+		return 0;
+	for (const char *c = name + nl - 6; *c; c++)
+		if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z')))
+			return 0;
+	return 1;
+}
+
 int mlops_half_made_clear(struct mlops_repo *repo, const char *path)
 {
 	int err = mlops_path_check_parents(repo->workdir, path);
@@ -375,6 +389,22 @@ int mlops_half_made_clear(struct mlops_repo *repo, const char *path)
 		return mlops_error_set(MLOPS_ERROR, "out of memory");
 	if (mlops_remove_tree(abs) < 0 && errno != ENOENT)
 		err = mlops_error_sys(errno, "unable to remove '%s'", abs);
+	char *slash = strrchr(abs, '/'), *base = slash + 1;
+	*slash = '\0';
+	DIR *d = err == 0 ? opendir(abs) : NULL;
+	struct dirent *de;
+	while (d && err == 0 && (de = readdir(d))) {
+		if (!temp_name_of(de->d_name, base))
+			continue;
+		char *tmp = mlops_path_join(abs, de->d_name);
+		if (!tmp)
+			err = mlops_error_set(MLOPS_ERROR, "out of memory");
+		else if (mlops_remove_tree(tmp) < 0 && errno != ENOENT)
+			err = mlops_error_sys(errno, "unable to remove '%s'", tmp);
+		free(tmp);
+	}
+	if (d)
+		closedir(d);
 	free(abs);
 	return err;
 }

@@ -120,7 +120,8 @@ int mlops_half_made_end(struct mlops_half_made *hm, struct mlops_repo *repo, int
 
 /*
  * Remove half-made tracked path `path` of the work tree before it is made
- * again (never through a link).
+ * again (never through a link), and the temporary files a killed checkout
+ * left beside it (".NAME.mlops-XXXXXX"; those inside a folder go with it).
  */
 int mlops_half_made_clear(struct mlops_repo *repo, const char *path);
 

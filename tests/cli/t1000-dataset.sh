@@ -639,4 +639,13 @@ test_expect_success 'a checkout that fails on a damaged object leaves its paths 
 	! test -e .mlops/pull-new
 '
 
+test_expect_success 'a checkout killed while it replaces a tracked file: the next checkout removes the temporary file left beside it' '
+	cd ck && head -c 3000000 /dev/urandom >m.bin && mlops -q dataset add m.bin && cp m.bin ../m1 &&
+	head -c 3000000 /dev/urandom >m.bin && mlops -q dataset add m.bin && cp m.bin ../m2 &&
+	stop_checkout KILL "ls -A | grep -q \"^\\.m\\.bin\\.mlops-\"" dataset checkout m@v1 &&
+	cmp m.bin ../m2 && mlops status >out && grep -q "^  interrupted: m.bin (m@v2)$" out &&
+	mlops -q dataset checkout m@v1 && cmp m.bin ../m1 && ! ls -A | grep -q "mlops-" &&
+	! test -e .mlops/pull-new && mlops status --exit-code
+'
+
 test_done
