@@ -1021,6 +1021,7 @@ int mlops_dataset_checkout(struct mlops_repo *repo, const struct mlops_dataset_v
 	unsigned char *half = NULL; /* entries a stopped pull or checkout left half made */
 	struct mlops_oidmap *known = NULL; /* what versions record (read when needed) */
 	struct mlops_half_made hm = { 0 };
+	char *made_to = NULL; /* the folder made for --to, removed on a signal */
 	const char **making = NULL;
 	size_t written = 0; /* entries whole */
 	int err, hold = -1;
@@ -1048,7 +1049,7 @@ int mlops_dataset_checkout(struct mlops_repo *repo, const struct mlops_dataset_v
 		/* The work tree itself: a plain checkout, with its guard and mlops.lock. */
 		if (!strcmp(abs_to, repo->workdir))
 			to_dir = NULL;
-		else if ((err = mlops_mkdir_p(abs_to)) < 0)
+		else if ((err = mlops_checkout_mkdir(&made_to, abs_to)) < 0)
 			goto done;
 	}
 	if ((err = mlops_repo_index(&idx, repo)) < 0)
@@ -1148,15 +1149,19 @@ int mlops_dataset_checkout(struct mlops_repo *repo, const struct mlops_dataset_v
 			goto done;
 		}
 		err = mlops_path_check_parents(to_dir ? abs_to : repo->workdir, v->entries[i].path);
-		char *parent = err == 0 ? strdup(abs) : NULL;
+		/* The folders made for it go again, with what they hold, should a signal stop this. */
+		char *parent = err == 0 ? strdup(abs) : NULL, *made = NULL;
 		if (parent) {
 			*strrchr(parent, '/') = '\0';
-			err = mlops_mkdir_p(parent);
+			err = mlops_checkout_mkdir(&made, parent);
 			free(parent);
 		}
 		if (err == 0)
 			err = mlops_tree_checkout(repo->odb, to_dir ? NULL : idx, &v->entries[i].node,
 						  abs, to_dir ? NULL : v->entries[i].path, stats);
+		if (made)
+			mlops_tempfile_forget(made);
+		free(made);
 		free(abs);
 		if (err < 0)
 			goto done;
@@ -1191,6 +1196,9 @@ done:
 		if (err == 0)
 			err = e2;
 	}
+	if (made_to)
+		mlops_tempfile_forget(made_to);
+	free(made_to);
 	free(making);
 	mlops_half_made_free(&hm);
 	free(half);

@@ -139,14 +139,15 @@ struct restore_step {
 
 /*
  * Write path (step s) from the store: first remove what a stopped pull or
- * checkout left of it, then make the folders above it that are missing,
- * then the path.  A lock comes with the repository: never write through a
- * link.
+ * checkout left of it, then make the folders above it that are missing
+ * (removed again, with what they hold, should a signal stop this), then
+ * the path.  A lock comes with the repository: never write through a link.
  */
 static int restore_write(struct mlops_repo *repo, struct mlops_index *idx,
 			 const struct restore_step *s)
 {
 	char *abs = mlops_path_join(repo->workdir, s->path), *parent = abs ? strdup(abs) : NULL;
+	char *made = NULL;
 	int err = 0;
 	if (!parent) {
 		free(abs);
@@ -159,9 +160,12 @@ static int restore_write(struct mlops_repo *repo, struct mlops_index *idx,
 		mlops_index_remove_prefix(idx, s->path);
 	}
 	if (err == 0)
-		err = mlops_mkdir_p(parent);
+		err = mlops_checkout_mkdir(&made, parent);
 	if (err == 0)
 		err = mlops_tree_checkout(repo->odb, idx, &s->want, abs, s->path, NULL);
+	if (made)
+		mlops_tempfile_forget(made);
+	free(made);
 	free(parent);
 	free(abs);
 	return err;

@@ -408,3 +408,26 @@ int mlops_half_made_clear(struct mlops_repo *repo, const char *path)
 	free(abs);
 	return err;
 }
+
+int mlops_checkout_mkdir(char **made, const char *abs_dir)
+{
+	struct stat st;
+	size_t len = strlen(abs_dir);
+	*made = NULL;
+	for (size_t i = 1; i <= len; i++) {
+		if (abs_dir[i] != '/' && abs_dir[i] != '\0')
+			continue;
+		char *p = strndup(abs_dir, i);
+		if (!p)
+			return mlops_error_set(MLOPS_ERROR, "out of memory");
+		if (lstat(p, &st) < 0 && errno == ENOENT) {
+			if (mlops_tempdir_register(p) == 0)
+				*made = p;
+			else
+				free(p);
+			break;
+		}
+		free(p);
+	}
+	return mlops_mkdir_p(abs_dir);
+}

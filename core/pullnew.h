@@ -125,4 +125,14 @@ int mlops_half_made_end(struct mlops_half_made *hm, struct mlops_repo *repo, int
  */
 int mlops_half_made_clear(struct mlops_repo *repo, const char *path);
 
+/*
+ * Make folder abs_dir and the folders above it that are missing
+ * (mlops_mkdir_p), the first of those registered, before it exists, for
+ * removal with all it will hold should a signal stop the checkout
+ * (mlops_tempdir_register).  *made is that folder, for the caller to
+ * forget (mlops_tempfile_forget) and free once the checkout of what goes
+ * in it ended; NULL when none was missing.
+ */
+int mlops_checkout_mkdir(char **made, const char *abs_dir);
+
 #endif

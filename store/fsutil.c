@@ -2,9 +2,10 @@
  * fsutil.c - file-system helpers (see fsutil.h).
  *
  * The temporary-file registry is a fixed table of paths guarded by a mutex
- * for normal use; the signal handler only reads it and calls unlink(), which
- * is async-signal-safe.  Paths are copied into the table, so callers keep
- * ownership of their strings.  Each path remembers the process that
+ * for normal use; the signal handler only reads it and calls unlink(), and
+ * for a directory openat(), getdents64, unlinkat() and close(), which are
+ * async-signal-safe (readdir() is not).  Paths are copied into the table,
+ * so callers keep ownership of their strings.  Each path remembers the process that
  * registered it: a forked child that exits or is killed inherits the table
  * but must not remove its parent's lock or temporary files.
  */
@@ -27,6 +28,7 @@
 #include <linux/fs.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 int mlops_mkdir_p(const char *path)
@@ -296,6 +298,7 @@ char *mlops_path_join(const char *a, const char *b)
 #define MAX_TEMPS 256
 static char temp_paths[MAX_TEMPS][PATH_MAX];
 static volatile sig_atomic_t temp_used[MAX_TEMPS];
+static volatile sig_atomic_t temp_isdir[MAX_TEMPS]; /* a directory, removed with what it holds */
 static pid_t temp_owner[MAX_TEMPS];
 static pthread_mutex_t temp_mutex = PTHREAD_MUTEX_INITIALIZER;
 static int temp_handlers_installed;
@@ -310,12 +313,63 @@ static void temp_forked(void)
 	temp_pid = getpid();
 }
 
+/*
+ * Remove `name` in dirfd, and when it is a directory all it holds, with
+ * async-signal-safe calls only (the signal handler's): never through a
+ * link, to a depth of 64 folders.  What another thread creates meanwhile
+ * is looked for again, a few times.
+ */
+static void remove_tree_at(int dirfd, const char *name, int depth)
+{
+	if (unlinkat(dirfd, name, 0) == 0 || (errno != EISDIR && errno != EPERM))
+		return;
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	/* struct linux_dirent64: what getdents64 fills in. */
+	struct dent {
+		uint64_t ino;
+		int64_t off;
+		unsigned short reclen;
+		unsigned char type;
+		char name[];
+	};
+	_Alignas(8) char buf[1024];
+	for (int pass = 0; pass < 4 && depth < 64; pass++) {
+		long n;
+		if (lseek(fd, 0, SEEK_SET) < 0)
+			break;
+		while ((n = syscall(SYS_getdents64, fd, buf, sizeof(buf))) > 0) {
+			for (long at = 0; at < n;) {
+				struct dent *d = (struct dent *)(buf + at);
+				at += d->reclen;
+				if (d->name[0] == '.' && (!d->name[1] || (d->name[1] == '.' && !d->name[2])))
+					continue;
+				remove_tree_at(fd, d->name, depth + 1);
+			}
+		}
+		if (unlinkat(dirfd, name, AT_REMOVEDIR) == 0 || errno != ENOTEMPTY)
+			break;
+	}
+	close(fd);
+}
+
+/* The registered paths of this process: files, then directories (with what they hold). */
+static void temp_remove_all(pid_t me)
+{
+	for (int i = 0; i < MAX_TEMPS; i++)
+		if (temp_used[i] && temp_owner[i] == me && !temp_isdir[i])
+			unlink(temp_paths[i]);
+	for (int i = 0; i < MAX_TEMPS; i++)
+		if (temp_used[i] && temp_owner[i] == me && temp_isdir[i])
+			remove_tree_at(AT_FDCWD, temp_paths[i], 0);
+}
+
 static void temp_signal(int sig)
 {
-	pid_t me = getpid();
-	for (int i = 0; i < MAX_TEMPS; i++)
-		if (temp_used[i] && temp_owner[i] == me)
-			unlink(temp_paths[i]);
+	int saved = errno;
+	temp_remove_all(getpid());
+	errno = saved;
 	signal(sig, SIG_DFL);
 	raise(sig);
 }
@@ -340,23 +394,40 @@ static void install_handlers(void)
 	}
 }
 
-void mlops_tempfile_register(const char *path)
+/* 0, or -1 when the path is too long or the table has no room (for a directory: half of it). */
+static int temp_register(const char *path, int isdir)
 {
+	int rc = -1, dirs = 0;
 	if (strlen(path) >= PATH_MAX)
-		return;
+		return -1;
 	pthread_mutex_lock(&temp_mutex);
 	install_handlers();
-	for (int i = 0; i < MAX_TEMPS; i++) {
+	for (int i = 0; isdir && i < MAX_TEMPS; i++)
+		dirs += temp_used[i] && temp_isdir[i];
+	for (int i = 0; i < MAX_TEMPS && dirs < MAX_TEMPS / 2; i++) {
 		if (!temp_used[i]) {
 			memcpy(temp_paths[i], path, strlen(path) + 1);
 			temp_owner[i] = temp_pid;
+			temp_isdir[i] = isdir;
 			/* The path is whole before a handler (any thread) can see the slot used. */
 			atomic_thread_fence(memory_order_release);
 			temp_used[i] = 1;
+			rc = 0;
 			break;
 		}
 	}
 	pthread_mutex_unlock(&temp_mutex);
+	return rc;
+}
+
+void mlops_tempfile_register(const char *path)
+{
+	(void)temp_register(path, 0);
+}
+
+int mlops_tempdir_register(const char *path)
+{
+	return temp_register(path, 1);
 }
 
 void mlops_tempfile_forget(const char *path)
@@ -373,15 +444,10 @@ void mlops_tempfile_forget(const char *path)
 
 void mlops_tempfile_cleanup(void)
 {
-	pid_t me = getpid();
 	pthread_mutex_lock(&temp_mutex);
-	for (int i = 0; i < MAX_TEMPS; i++) {
-		if (temp_used[i]) {
-			if (temp_owner[i] == me)
-				unlink(temp_paths[i]);
-			temp_used[i] = 0;
-		}
-	}
+	temp_remove_all(getpid());
+	for (int i = 0; i < MAX_TEMPS; i++)
+		temp_used[i] = 0;
 	pthread_mutex_unlock(&temp_mutex);
 }
 

@@ -122,11 +122,21 @@ void mlops_tempfile_register(const char *path);
 void mlops_tempfile_forget(const char *path);
 
 /*
+ * Register a directory this process has just made, to be removed with all
+ * it holds (never through a link) on a signal or an abnormal exit, as a
+ * checkout removes the folders it made when it is stopped; forgotten with
+ * mlops_tempfile_forget.  Returns 0, or -1 when the table is full (the
+ * directory is then not registered).
+ */
+int mlops_tempdir_register(const char *path);
+
+/*
  * Remove every path this process registered (called from atexit and
- * signals; paths inherited by a forked child are left to the parent).  The
- * table is fixed (256 paths; a full table drops new ones): register only
- * files that live for one step, such as the lock, a file being checked
- * out, or a pack being fetched.
+ * signals; paths inherited by a forked child are left to the parent):
+ * files first, then the directories.  The table is fixed (256 paths; a
+ * full table drops new ones, and directories take at most half of it):
+ * register only files that live for one step, such as the lock, a file
+ * being checked out, or a pack being fetched.
  */
 void mlops_tempfile_cleanup(void);
 

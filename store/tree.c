@@ -1234,6 +1234,7 @@ struct cjob {
  * wait on its lock (and spin on it) more than they work.
  */
 #define PIECE_JOBS 64
+#define MAX_MADE 32
 struct piece {
 	size_t first, count;
 	size_t round, dir; /* the piece's rank in its directory; the directory's rank */
@@ -1263,6 +1264,14 @@ struct checkout {
 	int wait;
 	size_t *deferred; /* job indexes, under err_lock */
 	size_t ndeferred, capdeferred;
+	/*
+	 * The directories made here in one that was there, registered for
+	 * removal with what they hold should a signal stop the checkout
+	 * (mlops_tempdir_register), until it ends; at most MAX_MADE (those
+	 * made inside them go with them).
+	 */
+	char *made[MAX_MADE];
+	size_t nmade;
 	long delay_ms; /* MLOPS_TEST_CHECKOUT_DELAY_MS: a pause in each file (tests) */
 };
 
@@ -1391,22 +1400,52 @@ static int plan_file(struct checkout *co, char *abs, char *key,
 	return err;
 }
 
+/*
+ * Register directory abs, about to be made, for removal on a signal
+ * (co->made).  -1 past MAX_MADE, or when the registry is full: a signal
+ * then leaves it.
+ */
+static int made_add(struct checkout *co, const char *abs)
+{
+	char *p = co->nmade < MAX_MADE ? strdup(abs) : NULL;
+	if (p && mlops_tempdir_register(p) == 0) {
+		co->made[co->nmade++] = p;
+		return 0;
+	}
+	free(p);
+	return -1;
+}
+
 static int plan_tree(struct checkout *co, const char *abs, const char *key,
 		     const struct mlops_node *node, int fresh)
 {
 	struct stat st;
-	int err;
-	if (!fresh && lstat(abs, &st) == 0 && !S_ISDIR(st.st_mode)) {
-		if (unlink(abs) < 0)
+	int err, absent = 0;
+	if (!fresh && lstat(abs, &st) == 0) {
+		if (!S_ISDIR(st.st_mode) && unlink(abs) < 0)
 			return mlops_error_sys(errno, "unable to remove '%s'", abs);
+		absent = !S_ISDIR(st.st_mode);
+	} else if (!fresh) {
+		absent = errno == ENOENT;
 	}
+	/*
+	 * A directory to make in one that was there is registered first, as
+	 * a file is: a signal between the two would leave it.
+	 */
+	int registered = absent && made_add(co, abs) == 0;
 	/* A directory made here is empty: nothing in it to look at or remove. */
-	if (mkdir(abs, 0777) == 0)
+	if (mkdir(abs, 0777) == 0) {
 		fresh = 1;
-	else if (errno == EEXIST)
+	} else {
+		int e = errno;
+		if (registered) {
+			mlops_tempfile_forget(co->made[--co->nmade]);
+			free(co->made[co->nmade]);
+		}
+		if (e != EEXIST)
+			return mlops_error_sys(e, "unable to create directory '%s'", abs);
 		fresh = 0;
-	else
-		return mlops_error_sys(errno, "unable to create directory '%s'", abs);
+	}
 	struct tentry *e;
 	size_t n;
 	if (co->wait)
@@ -1897,6 +1936,11 @@ int mlops_tree_checkout(struct mlops_odb *odb, struct mlops_index *idx,
 	if (stats) {
 		stats->files_written += atomic_load(&co.written_files);
 		stats->bytes_written += atomic_load(&co.written_bytes);
+	}
+	/* Whole or failed: what the checkout made stays, for its caller to keep or remove. */
+	for (size_t i = 0; i < co.nmade; i++) {
+		mlops_tempfile_forget(co.made[i]);
+		free(co.made[i]);
 	}
 	for (size_t i = 0; i < co.njobs; i++) {
 		free(co.jobs[i].abs);

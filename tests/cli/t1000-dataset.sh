@@ -648,4 +648,19 @@ test_expect_success 'a checkout killed while it replaces a tracked file: the nex
 	! test -e .mlops/pull-new && mlops status --exit-code
 '
 
+test_expect_success 'a checkout stopped by a signal removes the folders it made, with what it wrote in them' '
+	cd ck && mkdir -p deep/er/ds && echo a >deep/er/ds/a && echo b >deep/er/ds/b &&
+	mlops -q dataset add deep/er/ds && rm -rf deep &&
+	stop_checkout TERM "test -e deep/er/ds/a || test -e deep/er/ds/b" dataset checkout ds &&
+	! test -e deep && mlops status >out && grep -q "^  interrupted: deep/er/ds (ds@v1)$" out &&
+	mlops -q checkout && test "$(cat deep/er/ds/b)" = b && mlops status --exit-code &&
+	stop_checkout TERM "test -e ../ck-to/new/deep/er/ds/a || test -e ../ck-to/new/deep/er/ds/b" \
+		dataset checkout ds --to ../ck-to/new &&
+	! test -e ../ck-to && mkdir ../ck-to &&
+	stop_checkout HUP "test -e ../ck-to/deep/er/ds/a || test -e ../ck-to/deep/er/ds/b" \
+		dataset checkout ds --to ../ck-to &&
+	test -d ../ck-to && test -z "$(ls -A ../ck-to)" &&
+	mlops -q dataset checkout ds --to ../ck-to && test "$(cat ../ck-to/deep/er/ds/a)" = a
+'
+
 test_done
