@@ -64,6 +64,7 @@ struct lpack {
 struct pack_fault {
 	mlops_oid name;
 	char *message;
+	struct mlops_pack_index *idx; /* its index when that was whole: what the pack held */
 };
 
 struct mlops_odb {
@@ -219,8 +220,10 @@ void mlops_odb_free(struct mlops_odb *odb)
 	for (size_t i = 0; i < odb->npacks; i++)
 		lpack_free(odb->packs[i]);
 	free(odb->packs);
-	for (size_t i = 0; i < odb->nfaults; i++)
+	for (size_t i = 0; i < odb->nfaults; i++) {
 		free(odb->faults[i].message);
+		mlops_pack_index_free(odb->faults[i].idx);
+	}
 	free(odb->faults);
 	free(odb->packdir);
 	mlops_oidmap_free(odb->drop);
@@ -343,16 +346,25 @@ static int packs_append(struct mlops_odb *odb, struct lpack *p)
 	return 0;
 }
 
-/* With the lock held: a pack that cannot be used, kept for fsck. */
-static void pack_fault(struct mlops_odb *odb, const mlops_oid *name, const char *message)
+/*
+ * With the lock held: a pack that cannot be used, kept for fsck, with its
+ * index when that was whole (taken, NULL otherwise): an object it lists
+ * is damaged, not missing.
+ */
+static void pack_fault(struct mlops_odb *odb, const mlops_oid *name, const char *message,
+		       struct mlops_pack_index *idx)
 {
 	struct pack_fault *f = realloc(odb->faults, (odb->nfaults + 1) * sizeof(*f));
-	if (!f)
-		return;
-	odb->faults = f;
-	f[odb->nfaults].name = *name;
-	if ((f[odb->nfaults].message = strdup(message)))
-		odb->nfaults++;
+	if (f) {
+		odb->faults = f;
+		f[odb->nfaults].name = *name;
+		f[odb->nfaults].idx = idx;
+		if ((f[odb->nfaults].message = strdup(message))) {
+			odb->nfaults++;
+			return;
+		}
+	}
+	mlops_pack_index_free(idx);
 }
 
 /*
@@ -424,7 +436,7 @@ static void load_pack(struct mlops_odb *odb, const mlops_oid *name)
 	int err, have_ist;
 	mlops_oid_fmt(hex, name);
 	if (!p) {
-		pack_fault(odb, name, "out of memory");
+		pack_fault(odb, name, "out of memory", NULL);
 		return;
 	}
 	p->fd = -1;
@@ -463,7 +475,8 @@ static void load_pack(struct mlops_odb *odb, const mlops_oid *name)
 	return;
 fail:
 	(void)err;
-	pack_fault(odb, name, mlops_error_message());
+	pack_fault(odb, name, mlops_error_message(), p->idx);
+	p->idx = NULL;
 	mlops_error_clear();
 	free(data);
 	lpack_free(p);
@@ -1649,11 +1662,25 @@ int mlops_odb_locate(char **path, enum mlops_codec *codec, struct mlops_odb *odb
 	return *path ? 0 : mlops_error_set(MLOPS_ERROR, "out of memory");
 }
 
-static int not_found(const mlops_oid *id)
+/*
+ * An object that no loose file, pending write or usable pack holds:
+ * MLOPS_ECORRUPT when a pack that failed to load lists it (the object is
+ * damaged with its pack, as fsck says), else MLOPS_ENOTFOUND.
+ */
+static int not_found(struct mlops_odb *odb, const mlops_oid *id)
 {
-	char hex[MLOPS_OID_HEXSZ + 1];
-	return mlops_error_set(MLOPS_ENOTFOUND, "object %s not found in the store",
-			       mlops_oid_fmt(hex, id));
+	char hex[MLOPS_OID_HEXSZ + 1], pack[MLOPS_OID_HEXSZ + 1];
+	int err = 0;
+	mlops_oid_fmt(hex, id);
+	pthread_mutex_lock(&odb->lock);
+	for (size_t i = 0; i < odb->nfaults && err == 0; i++)
+		if (odb->faults[i].idx && mlops_pack_index_find(odb->faults[i].idx, id))
+			err = mlops_error_set(MLOPS_ECORRUPT, "object %s is in pack %s, which is damaged: "
+					      "%s; see mlops fsck", hex,
+					      mlops_oid_fmt(pack, &odb->faults[i].name),
+					      odb->faults[i].message);
+	pthread_mutex_unlock(&odb->lock);
+	return err < 0 ? err : mlops_error_set(MLOPS_ENOTFOUND, "object %s not found in the store", hex);
 }
 
 int mlops_odb_info(struct mlops_odb_info *info, struct mlops_odb *odb, const mlops_oid *id)
@@ -1661,7 +1688,7 @@ int mlops_odb_info(struct mlops_odb_info *info, struct mlops_odb *odb, const mlo
 	struct where w;
 	struct stat st;
 	if (!find_object(odb, id, &w, 0))
-		return not_found(id);
+		return not_found(odb, id);
 	info->codec = w.codec;
 	info->stored_size = w.len;
 	info->packed = w.pack != NULL;
@@ -1807,7 +1834,7 @@ static int stored_get(struct mlops_odb *odb, const mlops_oid *id, const struct w
 	}
 	int fd = open(w->path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return errno == ENOENT ? not_found(id) :
+		return errno == ENOENT ? not_found(odb, id) :
 		       mlops_error_sys(errno, "unable to open '%s'", w->path);
 	struct stat st;
 	int err = 0;
@@ -1876,7 +1903,7 @@ int mlops_odb_read(void **out, size_t *len, struct mlops_odb *odb, const mlops_o
 	int err;
 	*out = NULL;
 	if (!find_object(odb, id, &w, 1))
-		return not_found(id);
+		return not_found(odb, id);
 	if ((err = content_get(odb, id, &w, &c, 1)) < 0)
 		return err;
 	if (!c.owned) {
@@ -1901,7 +1928,7 @@ int mlops_odb_view_stored(struct mlops_odb_view *v, struct mlops_odb *odb, const
 	int err;
 	memset(v, 0, sizeof(*v));
 	if (!find_object(odb, id, &w, 0))
-		return not_found(id);
+		return not_found(odb, id);
 	if ((err = stored_get(odb, id, &w, &c)) < 0)
 		return err;
 	v->data = c.data;
@@ -1934,7 +1961,7 @@ int mlops_odb_copy_to_fd_locked(struct mlops_odb *odb, const mlops_oid *id, int 
 	char hex[MLOPS_OID_HEXSZ + 1];
 	int err;
 	if (!find_object(odb, id, &w, 0))
-		return not_found(id);
+		return not_found(odb, id);
 	if (w.codec == MLOPS_CODEC_NONE && w.len != expected_size)
 		return mlops_error_set(MLOPS_ECORRUPT, "object %s is corrupt: size %llu, expected %llu",
 				       mlops_oid_fmt(hex, id), (unsigned long long)w.len,
@@ -1974,7 +2001,7 @@ int mlops_odb_verify(struct mlops_odb *odb, const mlops_oid *id)
 	struct where w;
 	struct content c;
 	if (!find_object(odb, id, &w, 1))
-		return not_found(id);
+		return not_found(odb, id);
 	int err = content_get(odb, id, &w, &c, 1);
 	if (err == 0)
 		content_free(&c);

@@ -663,4 +663,14 @@ test_expect_success 'a checkout stopped by a signal removes the folders it made,
 	mlops -q dataset checkout ds --to ../ck-to && test "$(cat ../ck-to/deep/er/ds/a)" = a
 '
 
+test_expect_success 'an object in a damaged pack is damaged, not missing: dataset checkout exits 7' '
+	git init -q pk && cd pk && mlops -q init && mkdir d &&
+	head -c 819200 /dev/urandom | split -b 2048 - d/f && mlops -q dataset add d &&
+	ls .mlops/objects/pack/*.pack >packs && test -s packs &&
+	for p in $(cat packs); do chmod u+w $p && echo garbage >>$p || return 1; done &&
+	test_expect_code 1 mlops fsck >out 2>&1 && grep -q "^corrupt .*: pack .* is corrupt" out &&
+	test_expect_code 7 mlops dataset checkout d --to ../pk-out 2>err &&
+	grep -q "^mlops: object [0-9a-f]* is in pack [0-9a-f]*, which is damaged: pack [0-9a-f]* is corrupt: " err
+'
+
 test_done
