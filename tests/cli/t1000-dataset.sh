@@ -670,7 +670,7 @@ test_expect_success 'an object in a damaged pack is damaged, not missing: datase
 	for p in $(cat packs); do chmod u+w $p && echo garbage >>$p || return 1; done &&
 	test_expect_code 1 mlops fsck >out 2>&1 && grep -q "^corrupt .*: pack .* is corrupt" out &&
 	test_expect_code 7 mlops dataset checkout d --to ../pk-out 2>err &&
-	grep -q "^mlops: object [0-9a-f]* is in pack [0-9a-f]*, which is damaged: pack [0-9a-f]* is corrupt: " err
+	grep -q "^mlops: dataset checkout: object [0-9a-f]* is in pack [0-9a-f]*, which is damaged: pack [0-9a-f]* is corrupt: " err
 '
 
 test_done
