@@ -293,8 +293,8 @@ int mlops_half_made_save(struct mlops_repo *repo, const struct mlops_half_made *
 	return err;
 }
 
-/* Add to hm the folders above path rel of the work tree that do not exist, parents first. */
-static int add_missing_parents(struct mlops_half_made *hm, struct mlops_repo *repo, const char *rel)
+int mlops_half_made_add_parents(char ***dirs, size_t *ndirs, struct mlops_repo *repo,
+				const char *rel)
 {
 	char *dir = strdup(rel), *abs = NULL;
 	int err = 0;
@@ -304,12 +304,12 @@ static int add_missing_parents(struct mlops_half_made *hm, struct mlops_repo *re
 		struct stat st;
 		int listed = 0;
 		*slash = '\0';
-		for (size_t i = 0; i < hm->ndirs && !listed; i++)
-			listed = !strcmp(hm->dirs[i], dir);
+		for (size_t i = 0; i < *ndirs && !listed; i++)
+			listed = !strcmp((*dirs)[i], dir);
 		if (!(abs = mlops_path_join(repo->workdir, dir)))
 			err = mlops_error_set(MLOPS_ERROR, "out of memory");
 		else if (!listed && lstat(abs, &st) < 0 && errno == ENOENT)
-			err = push_copy(&hm->dirs, &hm->ndirs, dir, strlen(dir));
+			err = push_copy(dirs, ndirs, dir, strlen(dir));
 		free(abs);
 		*slash = '/';
 	}
@@ -335,7 +335,7 @@ int mlops_half_made_begin(struct mlops_half_made *hm, struct mlops_repo *repo,
 		if (k == hm->npaths)
 			err = push_copy(&hm->paths, &hm->npaths, paths[i], strlen(paths[i]));
 		if (err == 0)
-			err = add_missing_parents(hm, repo, paths[i]);
+			err = mlops_half_made_add_parents(&hm->dirs, &hm->ndirs, repo, paths[i]);
 	}
 	if (err == 0)
 		err = mlops_half_made_write(repo, (const char *const *)hm->paths, hm->npaths,

@@ -99,6 +99,14 @@ void mlops_half_made_remove(struct mlops_repo *repo, int *hold);
 int mlops_half_made_save(struct mlops_repo *repo, const struct mlops_half_made *hm);
 
 /*
+ * Append to (*dirs, *ndirs) the folders above work-tree path rel that do
+ * not exist and are not listed yet, parents first: the ones a checkout of
+ * rel makes, and removes again when it fails or is stopped.
+ */
+int mlops_half_made_add_parents(char ***dirs, size_t *ndirs, struct mlops_repo *repo,
+				const char *rel);
+
+/*
  * A checkout's start, before it writes anything: add `paths` (tracked
  * paths it is about to create, replace or remove) and the folders above
  * them that do not exist to hm (as loaded; the paths a stopped pull or

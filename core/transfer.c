@@ -1074,31 +1074,6 @@ static int pull_new_recover(struct mlops_repo *repo)
 	return err;
 }
 
-/*
- * Add to lp->dirs the folders above path rel (of the work tree) that do
- * not exist, parents first: the early checkout makes them, and a failed
- * or killed pull removes them again.
- */
-static int add_missing_parents(struct lock_paths *lp, struct mlops_repo *repo, const char *rel)
-{
-	char *dir = strdup(rel), *abs = NULL;
-	int err = 0;
-	if (!dir)
-		return mlops_error_set(MLOPS_ERROR, "out of memory");
-	for (char *slash = strchr(dir, '/'); slash && err == 0; slash = strchr(slash + 1, '/')) {
-		struct stat st;
-		*slash = '\0';
-		if (!(abs = mlops_path_join(repo->workdir, dir)))
-			err = mlops_error_set(MLOPS_ERROR, "out of memory");
-		else if (lstat(abs, &st) < 0 && errno == ENOENT && !in_list(lp->dirs, lp->ndirs, dir))
-			err = list_add(&lp->dirs, &lp->ndirs, dir);
-		free(abs);
-		*slash = '/';
-	}
-	free(dir);
-	return err;
-}
-
 static int checkout_lock(struct mlops_transfer_result *res, struct mlops_repo *repo, int force,
 			 struct lock_paths *lp)
 {
@@ -1144,9 +1119,10 @@ static int checkout_lock(struct mlops_transfer_result *res, struct mlops_repo *r
 		 */
 		if (early || (lp && in_list(lp->absent, lp->nabsent, e->string))) {
 			struct stat st;
+			/* The early checkout makes its folders; a failed or killed pull removes them. */
 			if (early && lstat(abs, &st) < 0 && errno == ENOENT &&
 			    (err = list_add(&lp->absent, &lp->nabsent, e->string)) == 0)
-				err = add_missing_parents(lp, repo, e->string);
+				err = mlops_half_made_add_parents(&lp->dirs, &lp->ndirs, repo, e->string);
 			free(abs);
 			if (err < 0)
 				goto done;
