@@ -70,26 +70,25 @@ static int is_unrecorded(const struct mlops_path_status *p)
 	return p->state == MLOPS_PATH_MODIFIED || (p->state == MLOPS_PATH_MISSING && p->stored);
 }
 
-/* Paths a stopped pull or checkout was making: half made, not changes to record. */
-static void print_interrupted(const struct mlops_path_status *st, size_t n)
+/*
+ * The paths in `state`, made by a checkout or pull that stopped
+ * (interrupted: half made) or that is running (pulling: under way):
+ * neither is a change to record.
+ */
+static void print_half_made(const struct mlops_path_status *st, size_t n,
+			    enum mlops_path_state state)
 {
-	printf("tracked data half made by a checkout or pull that stopped (not changes to record):\n"
-	       "  (use 'mlops checkout' to make it again, 'mlops pull' when its version is not stored)\n");
+	int running = state == MLOPS_PATH_PULLING;
+	printf("tracked data %s (not changes to record):\n  (%s)\n",
+	       running ? "being made by a checkout or pull that is running" :
+			 "half made by a checkout or pull that stopped",
+	       running ? "wait for it to end" :
+			 "use 'mlops checkout' to make it again, 'mlops pull' when its version is not stored");
 	for (size_t i = 0; i < n; i++)
-		if (st[i].state == MLOPS_PATH_INTERRUPTED)
-			printf("  %sinterrupted:%s %s (%s@v%ld)\n", cmd_color("yellow"), cmd_color("reset"),
-			       st[i].path, st[i].dataset, st[i].version);
-}
-
-/* Paths a running pull or checkout is making: under way, neither changes nor half made. */
-static void print_pulling(const struct mlops_path_status *st, size_t n)
-{
-	printf("tracked data being made by a checkout or pull that is running (not changes to record):\n"
-	       "  (wait for it to end)\n");
-	for (size_t i = 0; i < n; i++)
-		if (st[i].state == MLOPS_PATH_PULLING)
-			printf("  %sin progress:%s %s (%s@v%ld)\n", cmd_color("yellow"), cmd_color("reset"),
-			       st[i].path, st[i].dataset, st[i].version);
+		if (st[i].state == state)
+			printf("  %s%s:%s %s (%s@v%ld)\n", cmd_color("yellow"),
+			       running ? "in progress" : "interrupted", cmd_color("reset"), st[i].path,
+			       st[i].dataset, st[i].version);
 }
 
 int cmd_status(int argc, char **argv)
@@ -249,9 +248,9 @@ int cmd_status_usage(int argc, char **argv, const char *const *usage)
 			if (outdated)
 				print_outdated(st, n);
 			if (interrupted)
-				print_interrupted(st, n);
+				print_half_made(st, n, MLOPS_PATH_INTERRUPTED);
 			if (pulling)
-				print_pulling(st, n);
+				print_half_made(st, n, MLOPS_PATH_PULLING);
 		}
 		if (unpushed) {
 			printf("recorded versions not yet on remote '%s' (run 'mlops push'):\n", remote);
